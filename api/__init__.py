@@ -1,0 +1,59 @@
+"""The web layer: Flask app factory, REST API (flask-smorest) and CLI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify
+from sqlalchemy import text
+
+from api import errors
+from api.config import load_config
+from api.extensions import db, migrate
+from engine import formstore
+from engine.db import configure_engine
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.update(load_config(overrides))
+    formstore.configure(app.config["FORMS_DIR"])
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(__import__("pathlib").Path(__file__).resolve().parent.parent / "migrations"))
+    with app.app_context():
+        configure_engine(db.engine)
+
+    api = errors.JsonApi(app, spec_kwargs={
+        "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+    })
+    from api.auth.routes import blp as auth_blp
+    from api.definitions.routes import blp as definitions_blp
+    from api.instances.routes import blp as instances_blp
+    from api.tasks.routes import blp as tasks_blp
+
+    for blp in (auth_blp, definitions_blp, instances_blp, tasks_blp):
+        api.register_blueprint(blp)
+    errors.register(app)
+
+    @app.get("/api/v1/health")
+    def health():
+        db.session.execute(text("SELECT 1"))
+        return jsonify({"status": "ok", "database": db.engine.dialect.name})
+
+    @app.after_request
+    def _commit_at_edge(response):
+        """One transaction per request: commit on success, roll back on any error."""
+        if response.status_code < 400:
+            try:
+                db.session.commit()
+            except Exception:
+                db.session.rollback()
+                raise
+        else:
+            db.session.rollback()
+        return response
+
+    from api.cli import register_commands
+
+    register_commands(app)
+    return app

@@ -1,0 +1,131 @@
+"""The ``assistflow`` command line (a Flask CLI): db, processes, users, demo, serve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup
+
+from api.extensions import db
+from engine.bpmn.parsing import BpmnInvalid
+from engine.definitions import service as definitions
+from engine.errors import ServiceError
+from engine.orgs import service as orgs
+from engine.users import service as users
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(processes)
+    app.cli.add_command(users_cli)
+    app.cli.add_command(demo)
+    app.cli.add_command(serve)
+    app.cli.add_command(reference)
+
+
+@click.group("processes", help="BPMN process definitions / 流程定义")
+def processes() -> None:
+    pass
+
+
+@processes.command("sync", help="Deploy changed BPMN files from processes/ (unchanged files make no new version).")
+def processes_sync() -> None:
+    session = db.session()
+    try:
+        results = definitions.sync_dir(session, current_app.config["PROCESSES_DIR"])
+    except BpmnInvalid as err:
+        session.rollback()
+        raise click.ClickException(f"BPMN refused: {err}") from err
+    session.commit()
+    for definition, created in results:
+        state = "deployed" if created else "unchanged"
+        click.echo(f"{definition.key} v{definition.version} {state}")
+
+
+@processes.command("lint", help="Validate BPMN files without deploying them.")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+def processes_lint(files: tuple[str, ...]) -> None:
+    failed = False
+    for path in files:
+        try:
+            compiled = definitions.compile_for_deploy(Path(path).read_bytes(), source=path)
+            click.echo(f"{path}: ok ({compiled.key}, {len(compiled.tasks)} user tasks)")
+        except BpmnInvalid as err:
+            failed = True
+            for problem in err.problems:
+                click.echo(f"{path}: {problem}", err=True)
+    if failed:
+        raise SystemExit(1)
+
+
+@click.group("reference", help="Reference data / 参考数据")
+def reference() -> None:
+    pass
+
+
+@reference.command("load", help="Load Shanghai org units (districts, streets).")
+def reference_load() -> None:
+    count = orgs.load_reference(db.session())
+    db.session.commit()
+    click.echo(f"{count} org units loaded")
+
+
+@click.group("users", help="Staff users / 用户")
+def users_cli() -> None:
+    pass
+
+
+@users_cli.command("create")
+@click.argument("username")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--name", "display_name", default=None)
+@click.option("--grant", "grants", multiple=True, help="ROLE@ORG_CODE, e.g. street_officer@310107002")
+def users_create(username: str, password: str, display_name: str | None, grants: tuple[str, ...]) -> None:
+    pairs = []
+    for grant in grants:
+        role, _, code = grant.partition("@")
+        pairs.append((role, code))
+    try:
+        users.create_user(db.session(), username, password, display_name=display_name, grants=pairs)
+    except ServiceError as err:
+        db.session.rollback()
+        raise click.ClickException(f"{err.message} {err.fields}") from err
+    db.session.commit()
+    click.echo(f"user {username} created")
+
+
+@click.group("demo", help="Demo data / 演示数据")
+def demo() -> None:
+    pass
+
+
+@demo.command("load", help="Reference data, BPMN, demo users and a few running cases (idempotent).")
+def demo_load() -> None:
+    from api.demo import load_demo
+
+    summary = load_demo(db.session(), current_app.config["PROCESSES_DIR"])
+    db.session.commit()
+    for line in summary:
+        click.echo(line)
+
+
+@click.command("serve", help="Serve the app (development server).")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=5000, type=int)
+def serve(host: str, port: int) -> None:
+    current_app.run(host=host, port=port, debug=False, use_reloader=False)
+
+
+def _create_app() -> Flask:
+    from api import create_app
+
+    return create_app()
+
+
+def main() -> None:
+    cli = FlaskGroup(create_app=_create_app, add_default_commands=False, help="assistflow 社会救助流程引擎")
+    from flask_migrate.cli import db as db_group
+
+    cli.add_command(db_group)
+    cli.main(prog_name="assistflow")

@@ -1,0 +1,32 @@
+"""Configuration from the environment, with safe local defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from engine.db import engine_options
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_config(overrides: dict | None = None) -> dict:
+    url = os.environ.get("DATABASE_URL") or f"sqlite:///{ROOT / 'instance' / 'assistflow.db'}"
+    config = {
+        "SQLALCHEMY_DATABASE_URI": url,
+        "SECRET_KEY": os.environ.get("ASSISTFLOW_SECRET_KEY", "dev-only-change-me"),
+        "MAX_CONTENT_LENGTH": int(os.environ.get("ASSISTFLOW_MAX_BODY", 5 * 1024 * 1024)),
+        "PROCESSES_DIR": os.environ.get("ASSISTFLOW_PROCESSES_DIR", str(ROOT / "processes")),
+        "FORMS_DIR": os.environ.get("ASSISTFLOW_FORMS_DIR", str(ROOT / "forms")),
+        "API_TITLE": "assistflow",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "JSON_AS_ASCII": False,
+    }
+    config.update(overrides or {})
+    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(config["SQLALCHEMY_DATABASE_URI"]))
+    if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        Path(config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return config

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from flask import Response, request
+from flask_smorest import Blueprint
+
+from api.definitions.schemas import (
+    DefinitionSummarySchema,
+    DefinitionVersionsSchema,
+    DeployArgs,
+    DeployResultSchema,
+    XmlArgs,
+)
+from api.extensions import db
+from api.security import BEARER, current_user, login_required
+from engine.definitions import service as definitions
+from engine.errors import Forbidden, Invalid
+from engine.users import service as users
+
+blp = Blueprint(
+    "process_definitions", __name__, url_prefix="/api/v1/process-definitions", description="流程定义 / process definitions"
+)
+
+
+@blp.route("", methods=["GET"])
+@blp.response(200, DefinitionSummarySchema(many=True))
+@blp.doc(security=[BEARER])
+@login_required
+def list_definitions():
+    """The latest version of every process definition."""
+    rows = definitions.list_latest(db.session())
+    return [{**{c.key: getattr(d, c.key) for c in d.__table__.columns}, "versions": n} for d, n in rows]
+
+
+def _uploaded_xml() -> bytes:
+    if request.files:
+        upload = request.files.get("file")
+        if upload is None:
+            raise Invalid("缺少文件 / missing file", {"file": ["请上传 BPMN 文件 / upload a BPMN file as 'file'"]})
+        return upload.read()
+    if request.mimetype in ("application/xml", "text/xml", "application/bpmn+xml"):
+        return request.get_data()
+    raise Invalid(
+        "请以 multipart 的 file 字段或 application/xml 请求体上传 BPMN / send BPMN as multipart 'file' or XML body",
+        {"file": ["缺少文件 / missing file"]},
+    )
+
+
+@blp.route("", methods=["POST"])
+@blp.doc(
+    security=[BEARER],
+    requestBody={
+        "content": {
+            "multipart/form-data": {"schema": DeployArgs},
+            "application/xml": {"schema": {"type": "string"}},
+        }
+    },
+)
+@blp.response(201, DeployResultSchema)
+@blp.alt_response(200, schema=DeployResultSchema, description="unchanged: same content as the latest version")
+@login_required
+def deploy():
+    """Deploy a BPMN file as a new version (422 with the element named if invalid)."""
+    user = current_user()
+    if not users.is_admin(user):
+        raise Forbidden("只有管理员可以部署流程 / only admins may deploy")
+    definition, created = definitions.deploy(db.session(), _uploaded_xml(), actor_id=user.id, source="upload")
+    return {"created": created, "definition": definition}, (201 if created else 200)
+
+
+@blp.route("/<string:key>", methods=["GET"])
+@blp.response(200, DefinitionVersionsSchema)
+@blp.doc(security=[BEARER])
+@login_required
+def get_versions(key: str):
+    """All versions of one process definition, newest first."""
+    rows = definitions.versions(db.session(), key)
+    return {"key": key, "name": rows[0].name, "versions": rows}
+
+
+@blp.route("/<string:key>/xml", methods=["GET"])
+@blp.arguments(XmlArgs, location="query")
+@blp.response(200, content_type="application/xml")
+@blp.doc(security=[BEARER])
+@login_required
+def get_xml(args, key: str):
+    """The BPMN XML of one version (latest when no version is given)."""
+    definition = definitions.get_version(db.session(), key, args.get("version"))
+    return Response(definition.bpmn_xml, mimetype="application/xml")

@@ -1,0 +1,111 @@
+"""One JSON error shape for every failure: {"error": code, "message": ..., "fields": {...}}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify
+from flask_smorest import Api
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import HTTPException
+
+from engine.bpmn.parsing import BpmnInvalid
+from engine.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError, Unauthorized
+
+STATUS = {NotFound: 404, Forbidden: 403, Conflict: 409, Invalid: 422, Unauthorized: 401}
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "too_many_requests",
+}
+
+HTTP_MESSAGES = {
+    400: "请求格式错误 / malformed request",
+    401: "需要登录 / authentication required",
+    403: "无权操作 / forbidden",
+    404: "资源不存在 / not found",
+    405: "不支持的方法 / method not allowed",
+    413: "请求体过大 / request body too large",
+    422: "数据校验失败 / validation failed",
+}
+
+
+def error_response(status: int, message: str, fields: dict[str, Any] | None = None, code: str | None = None):
+    body = {"error": code or HTTP_CODES.get(status, "error"), "message": message, "fields": fields or {}}
+    return jsonify(body), status
+
+
+def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """webargs nests messages by location and field; flatten to 'field' / 'field.sub'."""
+    out: dict[str, list[str]] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            if key in ("json", "query", "form", "files", "headers", "view_args") and not prefix:
+                out.update(_flatten(value, ""))
+            else:
+                out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        out[prefix or "_request"] = list(messages)
+    else:
+        out[prefix or "_request"] = [str(messages)]
+    return out
+
+
+class JsonApi(Api):
+    """flask-smorest Api whose HTTP errors use the project's error shape."""
+
+    def handle_http_exception(self, error: HTTPException):  # type: ignore[override]
+        status = error.code or 500
+        data = getattr(error, "data", None) or {}
+        fields = _flatten(data.get("messages")) if "messages" in data else {}
+        message = HTTP_MESSAGES.get(status, error.description or "error")
+        if status == 422 and fields:
+            message = "数据校验失败 / validation failed"
+        if status == 400 and fields:
+            message = "请求格式错误 / malformed request: " + "; ".join(m for ms in fields.values() for m in ms)
+        return error_response(status, message, fields)
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(ServiceError)
+    def _service_error(err: ServiceError):
+        status = next((s for cls, s in STATUS.items() if isinstance(err, cls)), 400)
+        return error_response(status, err.message, err.fields, err.code)
+
+    @app.errorhandler(BpmnInvalid)
+    def _bpmn_invalid(err: BpmnInvalid):
+        body = {
+            "error": "bpmn_invalid",
+            "message": "BPMN 无法部署 / BPMN refused: " + "; ".join(str(p) for p in err.problems[:5]),
+            "fields": {"file": [str(p) for p in err.problems]},
+            "problems": [p.as_dict() for p in err.problems],
+        }
+        return jsonify(body), 422
+
+    @app.errorhandler(StaleDataError)
+    def _stale(_err: StaleDataError):
+        return error_response(409, "数据已被他人修改，请刷新后重试 / changed concurrently, reload and retry")
+
+    @app.errorhandler(404)
+    def _not_found(_err):
+        return error_response(404, HTTP_MESSAGES[404])
+
+    @app.errorhandler(405)
+    def _method(_err):
+        return error_response(405, HTTP_MESSAGES[405])
+
+    @app.errorhandler(413)
+    def _too_large(_err):
+        return error_response(413, HTTP_MESSAGES[413])
+
+    @app.errorhandler(500)
+    def _internal(_err):
+        return error_response(500, "服务器内部错误 / internal error", code="internal_error")

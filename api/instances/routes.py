@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+from api.extensions import db
+from api.instances.schemas import (
+    EventListArgs,
+    EventSchema,
+    InstanceDetailSchema,
+    InstanceListArgs,
+    InstancePageSchema,
+    StartArgs,
+)
+from api.schemas import View
+from api.security import BEARER, current_user, login_required
+from engine.audit import service as audit
+from engine.instances import service as instances
+from engine.instances.models import ProcessInstance
+from engine.tasks import service as tasks
+
+blp = Blueprint(
+    "process_instances", __name__, url_prefix="/api/v1/process-instances", description="流程实例 / process instances"
+)
+
+
+def _detail(instance: ProcessInstance) -> View:
+    return View(instance, open_tasks=tasks.open_tasks_of(db.session(), instance.id))
+
+
+@blp.route("", methods=["POST"])
+@blp.arguments(StartArgs)
+@blp.response(201, InstanceDetailSchema)
+@blp.doc(security=[BEARER])
+@login_required
+def start(args):
+    """Start a procedure for an org unit; returns the instance with its ready tasks."""
+    instance = instances.start(
+        db.session(), current_user(), args["process_key"], args["org_unit"],
+        business_key=args.get("business_key"), data=args.get("data"),
+    )
+    return _detail(instance)
+
+
+@blp.route("", methods=["GET"])
+@blp.arguments(InstanceListArgs, location="query")
+@blp.response(200, InstancePageSchema)
+@blp.doc(security=[BEARER])
+@login_required
+def list_instances(args):
+    """Instances inside the caller's org units."""
+    page, per_page = args.pop("page"), args.pop("per_page")
+    rows, total = instances.list_visible(
+        db.session(), current_user(), process_key=args.get("process_key"), status=args.get("status"),
+        org_unit_code=args.get("org_unit"), page=page, per_page=per_page,
+    )
+    return {"items": rows, "meta": {"page": page, "per_page": per_page, "total": total}}
+
+
+@blp.route("/<int:instance_id>", methods=["GET"])
+@blp.response(200, InstanceDetailSchema)
+@blp.doc(security=[BEARER])
+@login_required
+def get_instance(instance_id: int):
+    """Status, data and open tasks of one instance."""
+    return _detail(instances.get_visible(db.session(), current_user(), instance_id))
+
+
+@blp.route("/<int:instance_id>/events", methods=["GET"])
+@blp.arguments(EventListArgs, location="query")
+@blp.response(200, EventSchema(many=True))
+@blp.doc(security=[BEARER])
+@login_required
+def events(args, instance_id: int):
+    """The audit trail of one instance, oldest first."""
+    session = db.session()
+    instances.get_visible(session, current_user(), instance_id)
+    return audit.instance_events(session, instance_id, limit=args["limit"], after_id=args["after_id"])

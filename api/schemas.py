@@ -1,0 +1,35 @@
+"""Schemas shared by several resources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+
+
+class View:
+    """A model object with extra attributes for a response schema (e.g. open tasks, form)."""
+
+    def __init__(self, obj: Any, **extra: Any):
+        self._obj = obj
+        self.__dict__.update(extra)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._obj, name)
+
+
+class PageArgs(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class PageMeta(Schema):
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+
+
+class ErrorSchema(Schema):
+    error = fields.String()
+    message = fields.String()
+    fields = fields.Dict()

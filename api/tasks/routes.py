@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+from api.extensions import db
+from api.schemas import View
+from api.security import BEARER, current_user, login_required
+from api.tasks.schemas import (
+    AssignArgs,
+    CompleteArgs,
+    TaskDetailSchema,
+    TaskListArgs,
+    TaskPageSchema,
+    TaskSchema,
+)
+from engine.forms import form_to_client
+from engine.tasks import service as tasks
+
+blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="任务 / human tasks")
+
+
+@blp.route("", methods=["GET"])
+@blp.arguments(TaskListArgs, location="query")
+@blp.response(200, TaskPageSchema)
+@blp.doc(security=[BEARER])
+@login_required
+def list_tasks(args):
+    """Inbox: my tasks, tasks I may claim, or all I can see (open ones unless a state is given)."""
+    page, per_page = args.pop("page"), args.pop("per_page")
+    org_unit = args.pop("org_unit", None)
+    rows, total = tasks.inbox(
+        db.session(), current_user(), org_unit_code=org_unit, page=page, per_page=per_page, **args
+    )
+    return {"items": rows, "meta": {"page": page, "per_page": per_page, "total": total}}
+
+
+@blp.route("/<int:task_id>", methods=["GET"])
+@blp.response(200, TaskDetailSchema)
+@blp.doc(security=[BEARER])
+@login_required
+def get_task(task_id: int):
+    """One task with its form definition and the case data it starts from."""
+    session = db.session()
+    row = tasks.get_visible(session, current_user(), task_id)
+    form = tasks.form_of(row)
+    return View(
+        row,
+        form=form_to_client(form, current_user().locale) if form else None,
+        data=tasks.current_data(session, row),
+    )
+
+
+@blp.route("/<int:task_id>/claim", methods=["POST"])
+@blp.response(200, TaskSchema)
+@blp.doc(security=[BEARER])
+@login_required
+def claim(task_id: int):
+    """Claim a ready task (409 if someone else has it)."""
+    return tasks.claim(db.session(), current_user(), task_id)
+
+
+@blp.route("/<int:task_id>/unclaim", methods=["POST"])
+@blp.response(200, TaskSchema)
+@blp.doc(security=[BEARER])
+@login_required
+def unclaim(task_id: int):
+    """Give a claimed task back to the group."""
+    return tasks.unclaim(db.session(), current_user(), task_id)
+
+
+@blp.route("/<int:task_id>/complete", methods=["POST"])
+@blp.arguments(CompleteArgs)
+@blp.response(200, TaskSchema)
+@blp.doc(security=[BEARER])
+@login_required
+def complete(args, task_id: int):
+    """Complete a task with its form data (422 per field; 409 if stale)."""
+    return tasks.complete(db.session(), current_user(), task_id, args["data"])
+
+
+@blp.route("/<int:task_id>/assign", methods=["POST"])
+@blp.arguments(AssignArgs)
+@blp.response(200, TaskSchema)
+@blp.doc(security=[BEARER])
+@login_required
+def assign(args, task_id: int):
+    """Supervisors: assign a task to a user who holds its role."""
+    return tasks.assign(db.session(), current_user(), task_id, args["username"])

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from api.schemas import PageArgs, PageMeta
+from engine.tasks.service import SCOPES
+
+
+class TaskSchema(Schema):
+    id = fields.Integer()
+    instance_id = fields.Integer()
+    process_key = fields.String()
+    bpmn_id = fields.String()
+    name = fields.String()
+    lane = fields.String(allow_none=True)
+    candidate_role = fields.String()
+    org_unit = fields.Pluck("OrgUnitRefSchema", "code")
+    org_unit_name = fields.Function(lambda t: t.org_unit.name_zh)
+    assignee = fields.Pluck("UserRefSchema", "username", allow_none=True)
+    state = fields.Function(lambda t: t.state.value)
+    form_key = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    claimed_at = fields.DateTime(allow_none=True)
+    due_at = fields.DateTime(allow_none=True)
+    completed_at = fields.DateTime(allow_none=True)
+
+
+class OrgUnitRefSchema(Schema):
+    code = fields.String()
+
+
+class UserRefSchema(Schema):
+    username = fields.String()
+
+
+class TaskDetailSchema(TaskSchema):
+    form = fields.Dict(allow_none=True)
+    data = fields.Dict()
+
+
+class TaskListArgs(PageArgs):
+    scope = fields.String(load_default="all", validate=validate.OneOf(SCOPES))
+    process_key = fields.String(validate=validate.Length(max=100))
+    org_unit = fields.String(validate=validate.Length(max=32))
+    state = fields.String(validate=validate.OneOf(["ready", "claimed", "completed", "cancelled"]))
+    sort = fields.String(load_default="due", validate=validate.OneOf(["due", "created"]))
+
+
+class TaskPageSchema(Schema):
+    items = fields.List(fields.Nested(TaskSchema))
+    meta = fields.Nested(PageMeta)
+
+
+class CompleteArgs(Schema):
+    data = fields.Dict(keys=fields.String(), required=True)
+
+
+class AssignArgs(Schema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))

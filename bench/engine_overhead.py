@@ -1,0 +1,154 @@
+"""Engine overhead: one persisted task completion through the engine service vs the bare library.
+
+Prints, in one run, for SQLite (and PostgreSQL when BENCH_PG_URL or a local server is reachable):
+
+* engine — the full service path per completion: token-less user lookup, instance lock, load state
+  (spec from cache), form validation, run, engine steps with pruning, save, human-task projection,
+  audit rows, commit;
+* bare   — SpiffWorkflow alone on the same process and BPMN: deserialize → set data → run →
+  do_engine_steps → serialize (its default serializer, spec embedded, no database);
+
+and the ratio engine / bare. Both drive the demo procedure's visit loop, so both also show how the cost
+moves as a case's history grows (the bare library's state grows with every visit).
+
+Usage: .venv/bin/python bench/engine_overhead.py [completions]
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+VISIT = {"visit_date": "2026-11-20", "summary": "入户走访，了解近况", "more_visits_needed": True}
+
+
+def bare_loop(n: int) -> list[float]:
+    from SpiffWorkflow.bpmn import BpmnWorkflow
+    from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+    from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
+    from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+    from SpiffWorkflow.util.task import TaskState
+
+    parser = SpiffBpmnParser()
+    parser.add_bpmn_file(str(ROOT / "processes" / "demo_assistance.bpmn"))
+    spec = parser.get_spec("demo_assistance")
+    serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+    wf = BpmnWorkflow(spec)
+    wf.do_engine_steps()
+
+    def run(bpmn_id: str, **data):
+        task = next(t for t in wf.get_tasks(state=TaskState.READY, manual=True) if t.task_spec.bpmn_id == bpmn_id)
+        task.set_data(**data)
+        task.run()
+        wf.do_engine_steps()
+
+    run("application", amount_requested=6000, household_size=3)
+    run("review", decision="approve", amount_approved=5000)
+    state = serializer.serialize_json(wf)
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        wf = serializer.deserialize_json(state)
+        run("visit", **VISIT)
+        state = serializer.serialize_json(wf)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def engine_loop(url: str, n: int) -> list[float]:
+    from flask_migrate import upgrade
+    from sqlalchemy.orm import Session
+
+    from api import create_app
+    from api.extensions import db
+    from engine.definitions import service as definitions
+    from engine.orgs import service as orgs
+    from engine.tasks import service as tasks
+    from engine.users import service as users
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        upgrade()
+        engine = db.engine
+    with Session(engine, expire_on_commit=False) as s:
+        orgs.load_reference(s)
+        definitions.sync_dir(s, ROOT / "processes")
+        grants = [("advisor", "310107002"), ("street_officer", "310107002"), ("finance", "310107002")]
+        users.create_user(s, "bench", "bench-password", grants=grants)
+        s.commit()
+        user = users.by_username(s, "bench")
+        from engine.instances import service as instances
+
+        instance = instances.start(s, user, "demo_assistance", "310107002")
+        s.commit()
+
+        def complete(bpmn_id, data):
+            row = next(t for t in tasks.open_tasks_of(s, instance.id) if t.bpmn_id == bpmn_id)
+            tasks.complete(s, user, row.id, data)
+            s.commit()
+
+        complete("application", {"household_size": 3, "hardship_category": "dibao", "aid_types": ["money"],
+                                 "amount_requested": "6000", "reason": "基准测试用例", "credit_commitment_signed": True})
+        complete("review", {"decision": "approve", "amount_approved": "5000", "opinion": "同意"})
+        times = []
+        for _ in range(n):
+            row = next(t for t in tasks.open_tasks_of(s, instance.id) if t.bpmn_id == "visit")
+            t0 = time.perf_counter()
+            tasks.complete(s, user, row.id, VISIT)
+            s.commit()
+            times.append(time.perf_counter() - t0)
+    engine.dispose()
+    return times
+
+
+def summary(times: list[float]) -> str:
+    head, tail = times[: max(1, len(times) // 10)], times[-max(1, len(times) // 10):]
+    return (f"median {statistics.median(times) * 1000:6.2f} ms   first-10% {statistics.median(head) * 1000:6.2f} ms"
+            f"   last-10% {statistics.median(tail) * 1000:6.2f} ms")
+
+
+def postgres_url() -> str | None:
+    url = os.environ.get("BENCH_PG_URL")
+    if url:
+        return url
+    try:
+        import psycopg
+
+        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True, connect_timeout=2) as c:
+            name = f"assistflow_bench_{os.getpid()}"
+            c.execute(f'CREATE DATABASE "{name}"')
+        return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    except Exception:
+        return None
+
+
+def main() -> None:
+    import logging
+
+    logging.disable(logging.WARNING)
+    print(f"engine overhead — {N} visit completions of one demo case, same process\n")
+    bare = bare_loop(N)
+    print(f"bare SpiffWorkflow load→step→save   {summary(bare)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        sqlite = engine_loop(f"sqlite:///{tmp}/bench.db", N)
+    print(f"engine service, SQLite              {summary(sqlite)}")
+    print(f"  ratio engine/bare (median)        {statistics.median(sqlite) / statistics.median(bare):.2f}×  (goal ≤ 1.5×)")
+    url = postgres_url()
+    if url:
+        pg = engine_loop(url, N)
+        print(f"engine service, PostgreSQL          {summary(pg)}")
+        print(f"  ratio engine/bare (median)        {statistics.median(pg) / statistics.median(bare):.2f}×  (goal ≤ 2.5×)")
+    else:
+        print("PostgreSQL not reachable: skipped")
+
+
+if __name__ == "__main__":
+    main()

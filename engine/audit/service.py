@@ -1,0 +1,43 @@
+"""Writing and reading audit events (append-only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.audit.models import AuditAction, AuditEvent
+from engine.forms import jsonable
+
+
+def record(
+    session: Session,
+    action: AuditAction,
+    *,
+    actor_id: int | None = None,
+    instance_id: int | None = None,
+    task_id: int | None = None,
+    definition_id: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    event = AuditEvent(
+        action=action.value,
+        actor_id=actor_id,
+        instance_id=instance_id,
+        task_id=task_id,
+        definition_id=definition_id,
+        details=jsonable(details or {}),
+    )
+    session.add(event)
+    return event
+
+
+def instance_events(session: Session, instance_id: int, *, limit: int = 500, after_id: int = 0) -> list[AuditEvent]:
+    stmt = (
+        select(AuditEvent)
+        .where(AuditEvent.instance_id == instance_id, AuditEvent.id > after_id)
+        .order_by(AuditEvent.id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))

@@ -1,0 +1,214 @@
+"""Running SpiffWorkflow safely and persisting its state compactly.
+
+* :class:`SafeScriptEngine` evaluates every condition, timer and loop expression with the safe
+  evaluator in :mod:`engine.expressions`; script tasks may only assign safe expressions; service tasks
+  call host functions registered in :data:`SERVICES`.
+* State is serialized *without* the spec (the spec is cached per definition version), and task data
+  may hold ``Decimal`` and ``date`` values.
+* :func:`advance` runs engine steps and prunes the finished part of the task tree, so the live state
+  of a case stays the same size however many times a step repeats (history lives in the
+  ``human_task`` and ``audit_event`` tables), and gateway loops never hit SpiffWorkflow's depth limit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
+from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
+
+from engine import expressions
+from engine.bpmn.parsing import CompiledDefinition
+
+logging.getLogger("spiff").setLevel(logging.WARNING)
+logging.getLogger("SpiffWorkflow").setLevel(logging.WARNING)
+
+# Host-side implementations of BPMN service tasks: operation name -> function(task_data, **params).
+SERVICES: dict[str, Callable[..., Any]] = {}
+
+MAX_ENGINE_STEPS = 10_000
+
+
+class EngineError(RuntimeError):
+    """The workflow could not advance (an expression failed, a loop ran away)."""
+
+
+def register_service(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+        SERVICES[name] = fn
+        return fn
+
+    return decorator
+
+
+class SafeScriptEngine(PythonScriptEngine):
+    """A script engine that never runs ``eval``/``exec`` on definition text."""
+
+    def evaluate(self, task: Task, expression: str, external_context: dict[str, Any] | None = None) -> Any:
+        names = {**(external_context or {}), **task.data}
+        try:
+            return expressions.evaluate(expression, names)
+        except expressions.ExpressionError as err:
+            raise EngineError(f"{task.task_spec.bpmn_id}: {err}") from err
+
+    def execute(self, task: Task, script: str, external_context: dict[str, Any] | None = None) -> bool:
+        try:
+            expressions.execute_script(script, task.data)
+        except expressions.ExpressionError as err:
+            raise EngineError(f"{task.task_spec.bpmn_id}: {err}") from err
+        return True
+
+    def call_service(self, task: Task, **kwargs: Any) -> Any:
+        operation = kwargs.pop("operation_name", None)
+        fn = SERVICES.get(str(operation))
+        if fn is None:
+            raise EngineError(f"{task.task_spec.bpmn_id}: unknown service operation {operation!r}")
+        params = {name: param["value"] for name, param in (kwargs.get("operation_params") or {}).items()}
+        return json.dumps(fn(task.data, **params), default=str)
+
+
+SCRIPT_ENGINE = SafeScriptEngine()
+
+
+class _SpeclessWorkflowConverter(BpmnWorkflowConverter):
+    """Serializes a workflow without its spec; the spec is supplied again on restore."""
+
+    def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
+        dct = super(BpmnWorkflowConverter, self).to_dict(workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+    def from_dict(self, dct: dict[str, Any], spec: Any = None, subprocess_specs: Any = None) -> BpmnWorkflow:
+        workflow = self.target_class(spec, subprocess_specs, deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+def _make_registry() -> Any:
+    registry = BpmnWorkflowSerializer.configure(SPIFF_CONFIG)
+    registry.register(Decimal, lambda v: {"value": str(v)}, lambda d: Decimal(d["value"]))
+    registry.register(dt.date, lambda v: {"value": v.isoformat()}, lambda d: dt.date.fromisoformat(d["value"]))
+    _SpeclessWorkflowConverter(BpmnWorkflow, registry)
+    return registry
+
+
+_SERIALIZER = BpmnWorkflowSerializer(_make_registry())
+
+
+def new_workflow(compiled: CompiledDefinition, data: dict[str, Any] | None = None) -> BpmnWorkflow:
+    wf = BpmnWorkflow(compiled.spec, compiled.subprocess_specs, script_engine=SCRIPT_ENGINE)
+    if data:
+        start = wf.task_tree
+        start.data.update(data)
+        for task in wf.get_tasks(state=TaskState.READY):
+            task.data.update(data)
+    return wf
+
+
+def dump_state(wf: BpmnWorkflow) -> str:
+    return _SERIALIZER.serialize_json(wf)
+
+
+def load_state(state: str, compiled: CompiledDefinition) -> BpmnWorkflow:
+    dct = json.loads(state)
+    _SERIALIZER.migrate(dct)
+    wf = _SERIALIZER.registry.restore(dct, spec=compiled.spec, subprocess_specs=compiled.subprocess_specs)
+    wf.script_engine = SCRIPT_ENGINE
+    return wf
+
+
+def _collapsible(wf: BpmnWorkflow, task: Task) -> bool:
+    if not task.has_state(TaskState.FINISHED_MASK) or len(task._children) != 1:
+        return False
+    if task is wf.last_task or task.id in wf.subprocesses or isinstance(task.task_spec, SubWorkflowTask):
+        return False
+    child = wf.tasks.get(task._children[0])
+    # A join reads its direct parent (its incoming branch) and that parent's data: keep it.
+    return child is not None and not isinstance(child.task_spec, UnstructuredJoin)
+
+
+def prune(wf: BpmnWorkflow) -> int:
+    """Drop finished single-child tasks from the task tree; return how many were removed.
+
+    A finished task with one child carries nothing the engine still needs: its child holds a full copy
+    of the data. The chain at the top is cut off (the new root keeps its data) and finished links
+    inside branches are spliced out, except the direct parent of a join, which the join still reads.
+    Every unfinished task, every fork and every branch a join waits on stays. The audit and human-task
+    tables keep the history, so the live state stays small however long a case runs.
+    """
+    removed = 0
+    node = wf.task_tree
+    while node.parent is None and _collapsible(wf, node):
+        child = wf.tasks[node._children[0]]
+        del wf.tasks[node.id]
+        child._parent = None
+        wf.task_tree = node = child
+        removed += 1
+    for task in list(wf.tasks.values()):
+        parent = task.parent
+        if parent is None or not parent.has_state(TaskState.FINISHED_MASK) or not _collapsible(wf, task):
+            continue
+        child = wf.tasks[task._children[0]]
+        parent._children[parent._children.index(task.id)] = child.id
+        child._parent = parent.id
+        del wf.tasks[task.id]
+        removed += 1
+    return removed
+
+
+def advance(wf: BpmnWorkflow) -> None:
+    """Run engine steps until only human tasks or waiting events remain, pruning as it goes."""
+    steps = 0
+    while True:
+        wf.do_engine_steps()
+        prune(wf)
+        ready = [t for t in wf.get_tasks(state=TaskState.READY) if not t.task_spec.manual]
+        if not ready:
+            for sp in wf.subprocesses.values():
+                ready.extend(t for t in sp.get_tasks(state=TaskState.READY) if not t.task_spec.manual)
+        if not ready:
+            return
+        steps += 1
+        if steps > MAX_ENGINE_STEPS:
+            raise EngineError("流程自动步骤超过上限，可能存在无限循环 / engine steps exceeded limit (runaway loop?)")
+
+
+def ready_human_tasks(wf: BpmnWorkflow) -> list[Task]:
+    return list(wf.get_tasks(state=TaskState.READY, manual=True))
+
+
+def find_task(wf: BpmnWorkflow, task_id: str) -> Task | None:
+    try:
+        return wf.get_task_from_id(UUID(task_id))
+    except Exception:
+        return None
+
+
+def current_data(wf: BpmnWorkflow) -> dict[str, Any]:
+    """The process data as it stands: the last completed task's data merged with ready tasks'."""
+    if wf.is_completed():
+        return dict(wf.data or (wf.last_task.data if wf.last_task else {}))
+    data: dict[str, Any] = {}
+    if wf.last_task is not None:
+        data.update(wf.last_task.data)
+    for task in wf.get_tasks(state=TaskState.READY | TaskState.WAITING):
+        data.update(task.data)
+    return data

@@ -1,0 +1,161 @@
+"""Deploying BPMN as versioned definitions, and the per-version cache of parsed specs."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine import formstore
+from engine.audit import service as audit
+from engine.audit.models import AuditAction
+from engine.bpmn import runtime
+from engine.bpmn.parsing import CompiledDefinition, compile_bpmn, sha256_of
+from engine.definitions.models import ProcessDefinition
+from engine.errors import NotFound
+from engine.users.models import Role
+
+KNOWN_ROLES = {r.value for r in Role}
+
+
+class SpecCache:
+    """Parsed specs per definition id (immutable once deployed), least recently used evicted."""
+
+    def __init__(self, size: int = 256):
+        self.size = size
+        self._items: OrderedDict[int, CompiledDefinition] = OrderedDict()
+        self._lock = threading.Lock()
+        self.misses = 0
+
+    def get(self, definition: ProcessDefinition) -> CompiledDefinition:
+        with self._lock:
+            compiled = self._items.get(definition.id)
+            if compiled is not None:
+                self._items.move_to_end(definition.id)
+                return compiled
+        compiled = compile_bpmn(definition.bpmn_xml, known_roles=KNOWN_ROLES, source=definition.source)
+        with self._lock:
+            self.misses += 1
+            self._items[definition.id] = compiled
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return compiled
+
+    def put(self, definition_id: int, compiled: CompiledDefinition) -> None:
+        with self._lock:
+            self._items[definition_id] = compiled
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.misses = 0
+
+
+SPEC_CACHE = SpecCache()
+
+
+def compile_for_deploy(xml: bytes | str, source: str = "upload") -> CompiledDefinition:
+    """Validate BPMN for deployment; raises ``BpmnInvalid`` with every problem."""
+    return compile_bpmn(
+        xml,
+        known_roles=KNOWN_ROLES,
+        form_exists=formstore.exists,
+        service_exists=lambda name: name in runtime.SERVICES,
+        source=source,
+    )
+
+
+def latest(session: Session, key: str) -> ProcessDefinition | None:
+    return session.scalar(
+        select(ProcessDefinition).where(ProcessDefinition.key == key).order_by(ProcessDefinition.version.desc()).limit(1)
+    )
+
+
+def deploy(
+    session: Session, xml: bytes | str, *, actor_id: int | None = None, source: str = "upload"
+) -> tuple[ProcessDefinition, bool]:
+    """Store a new version unless the latest version of its key has the same content.
+
+    Returns (definition, created). Nothing is written when the BPMN is invalid.
+    """
+    raw = xml.encode("utf-8") if isinstance(xml, str) else xml
+    compiled = compile_for_deploy(raw, source)
+    current = latest(session, compiled.key)
+    if current is not None and current.sha256 == sha256_of(raw):
+        return current, False
+    definition = ProcessDefinition(
+        key=compiled.key,
+        version=(current.version + 1) if current else 1,
+        name=compiled.name,
+        sha256=compiled.sha256,
+        bpmn_xml=raw.decode("utf-8"),
+        source=source,
+        deployed_by_id=actor_id,
+    )
+    session.add(definition)
+    session.flush()
+    SPEC_CACHE.put(definition.id, compiled)
+    audit.record(
+        session,
+        AuditAction.DEFINITION_DEPLOYED,
+        actor_id=actor_id,
+        definition_id=definition.id,
+        details={"key": definition.key, "version": definition.version, "sha256": definition.sha256, "source": source},
+    )
+    return definition, True
+
+
+def sync_dir(session: Session, directory: str | Path, actor_id: int | None = None) -> list[tuple[ProcessDefinition, bool]]:
+    """Deploy every ``*.bpmn`` file in ``directory`` (unchanged files make no new version)."""
+    results = []
+    for path in sorted(Path(directory).glob("*.bpmn")):
+        results.append(deploy(session, path.read_bytes(), actor_id=actor_id, source=f"file:{path.name}"))
+    return results
+
+
+def list_latest(session: Session) -> list[tuple[ProcessDefinition, int]]:
+    """The latest version of every key, with its number of versions."""
+    sub = (
+        select(ProcessDefinition.key, func.max(ProcessDefinition.version).label("v"), func.count().label("n"))
+        .group_by(ProcessDefinition.key)
+        .subquery()
+    )
+    rows = session.execute(
+        select(ProcessDefinition, sub.c.n)
+        .join(sub, (ProcessDefinition.key == sub.c.key) & (ProcessDefinition.version == sub.c.v))
+        .order_by(ProcessDefinition.key)
+    )
+    return [(d, n) for d, n in rows]
+
+
+def versions(session: Session, key: str) -> list[ProcessDefinition]:
+    rows = list(
+        session.scalars(
+            select(ProcessDefinition).where(ProcessDefinition.key == key).order_by(ProcessDefinition.version.desc())
+        )
+    )
+    if not rows:
+        raise NotFound(f"流程定义不存在 / process definition '{key}' not found")
+    return rows
+
+
+def get_version(session: Session, key: str, version: int | None = None) -> ProcessDefinition:
+    if version is None:
+        found = latest(session, key)
+    else:
+        found = session.scalar(
+            select(ProcessDefinition).where(ProcessDefinition.key == key, ProcessDefinition.version == version)
+        )
+    if found is None:
+        raise NotFound(f"流程定义不存在 / process definition '{key}' version {version or 'latest'} not found")
+    return found
+
+
+def compiled(session: Session, definition_id: int) -> tuple[ProcessDefinition, CompiledDefinition]:
+    definition = session.get(ProcessDefinition, definition_id)
+    if definition is None:
+        raise NotFound(f"流程定义不存在 / process definition {definition_id} not found")
+    return definition, SPEC_CACHE.get(definition)

@@ -1,0 +1,56 @@
+"""Process instances: one row each, holding the serialized workflow state (without its spec)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from engine.db import Base, UTCDateTime, json_type, str_enum, utcnow
+from engine.definitions.models import ProcessDefinition
+from engine.orgs.models import OrgUnit
+from engine.users.models import User
+
+
+class InstanceStatus(enum.StrEnum):
+    RUNNING = "running"
+    SUSPENDED = "suspended"
+    COMPLETED = "completed"
+    TERMINATED = "terminated"
+
+
+class ProcessInstance(Base):
+    __tablename__ = "process_instance"
+    __table_args__ = (
+        Index("ix_process_instance_key_status", "process_key", "status"),
+        Index("ix_process_instance_org_started", "org_unit_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"), index=True)
+    process_key: Mapped[str] = mapped_column(String(100))
+    business_key: Mapped[str | None] = mapped_column(String(100), index=True)
+    org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"))
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id"))
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id"))
+    status: Mapped[InstanceStatus] = mapped_column(
+        str_enum(InstanceStatus, "instance_status", 16), default=InstanceStatus.RUNNING
+    )
+    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Serialized SpiffWorkflow state without the spec (the spec is cached per definition version).
+    state: Mapped[str] = mapped_column(Text)
+    # The latest process data, for display and queries without deserializing the state.
+    data: Mapped[dict[str, Any]] = mapped_column(json_type(), default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    definition: Mapped[ProcessDefinition] = relationship(lazy="joined", viewonly=True)
+    org_unit: Mapped[OrgUnit] = relationship(foreign_keys=[org_unit_id], lazy="joined", viewonly=True)
+    started_by: Mapped[User | None] = relationship(foreign_keys=[started_by_id], lazy="joined", viewonly=True)
+
+    __mapper_args__ = {"version_id_col": version}

@@ -1,0 +1,200 @@
+"""Starting, locking, loading and saving process instances."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, lazyload
+
+from engine.audit import service as audit
+from engine.audit.models import AuditAction
+from engine.bpmn import runtime
+from engine.bpmn.parsing import CompiledDefinition
+from engine.db import utcnow
+from engine.definitions import service as definitions
+from engine.definitions.models import ProcessDefinition
+from engine.errors import Conflict, Forbidden, Invalid, NotFound
+from engine.forms import jsonable
+from engine.instances.models import InstanceStatus, ProcessInstance
+from engine.orgs import service as orgs
+from engine.scope import visible_clause
+from engine.users import service as users
+from engine.users.models import User
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+MAX_START_KEYS = 100
+
+
+@dataclass
+class Loaded:
+    instance: ProcessInstance
+    definition: ProcessDefinition
+    compiled: CompiledDefinition
+    wf: BpmnWorkflow
+
+
+def lock(session: Session, instance_id: int) -> ProcessInstance:
+    """Take the per-instance lock for the rest of the transaction and return the fresh row.
+
+    PostgreSQL: ``SELECT … FOR UPDATE`` on the row. SQLite: a no-op UPDATE of the row takes the
+    database write lock at once (other writers wait on the busy timeout), so the read that follows
+    sees the latest committed state.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            update(ProcessInstance)
+            .where(ProcessInstance.id == instance_id)
+            .values(version=ProcessInstance.version)
+            .execution_options(synchronize_session=False)
+        )
+        stmt = select(ProcessInstance).where(ProcessInstance.id == instance_id)
+    else:
+        stmt = select(ProcessInstance).where(ProcessInstance.id == instance_id).with_for_update()
+    # No eager joins here: the lock is on the instance row alone, and the query stays cheap.
+    stmt = stmt.options(lazyload("*")).execution_options(populate_existing=True)
+    instance = session.scalars(stmt).one_or_none()
+    if instance is None:
+        raise NotFound(f"流程实例不存在 / process instance {instance_id} not found")
+    return instance
+
+
+def load(session: Session, instance: ProcessInstance) -> Loaded:
+    definition, compiled = definitions.compiled(session, instance.definition_id)
+    return Loaded(instance, definition, compiled, runtime.load_state(instance.state, compiled))
+
+
+def save(session: Session, loaded: Loaded, actor_id: int | None) -> None:
+    """Write the workflow state back and project its human tasks (same transaction)."""
+    from engine.tasks import service as tasks  # tasks depend on instances; import late
+
+    instance, wf = loaded.instance, loaded.wf
+    instance.state = runtime.dump_state(wf)
+    instance.data = jsonable(runtime.current_data(wf))
+    instance.updated_at = utcnow()
+    if wf.is_completed() and instance.status == InstanceStatus.RUNNING:
+        instance.status = InstanceStatus.COMPLETED
+        instance.ended_at = utcnow()
+        audit.record(session, AuditAction.INSTANCE_COMPLETED, actor_id=actor_id, instance_id=instance.id)
+    session.flush()
+    tasks.sync(session, loaded, actor_id)
+
+
+def _check_start_data(data: Any) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise Invalid("初始数据必须是对象 / data must be an object", {"data": ["必须是对象 / must be an object"]})
+    problems = {}
+    if len(data) > MAX_START_KEYS:
+        problems["data"] = [f"字段过多（最多 {MAX_START_KEYS}）/ too many keys (max {MAX_START_KEYS})"]
+    for key in data:
+        if not isinstance(key, str) or not _NAME.match(key):
+            problems[f"data.{key}"] = ["字段名无效 / invalid field name (letters, digits, '_')"]
+    if problems:
+        raise Invalid("初始数据无效 / invalid data", problems)
+    return dict(data)
+
+
+def start(
+    session: Session,
+    user: User,
+    process_key: str,
+    org_unit_code: str,
+    *,
+    business_key: str | None = None,
+    data: Any = None,
+) -> ProcessInstance:
+    definition = definitions.get_version(session, process_key)
+    unit = orgs.by_code(session, org_unit_code)
+    placed = _Placed(unit.id, unit.district_id, unit.street_id)
+    if not (users.in_scope(session, user, placed) or users.is_admin(user)):
+        raise Forbidden("无权在该机构发起流程 / you may not start procedures for this org unit")
+    initial = _check_start_data(data)
+    compiled = definitions.SPEC_CACHE.get(definition)
+    wf = runtime.new_workflow(compiled, initial)
+    try:
+        runtime.advance(wf)
+    except runtime.EngineError as err:
+        raise Invalid(str(err), {"data": [str(err)]}) from err
+    instance = ProcessInstance(
+        definition_id=definition.id,
+        process_key=definition.key,
+        business_key=business_key,
+        org_unit_id=unit.id,
+        district_id=unit.district_id,
+        street_id=unit.street_id,
+        status=InstanceStatus.RUNNING,
+        started_by_id=user.id,
+        state="",
+        data={},
+    )
+    session.add(instance)
+    session.flush()
+    audit.record(
+        session,
+        AuditAction.INSTANCE_STARTED,
+        actor_id=user.id,
+        instance_id=instance.id,
+        definition_id=definition.id,
+        details={"process_key": definition.key, "version": definition.version, "org_unit": unit.code,
+                 "business_key": business_key, "data": initial},
+    )
+    save(session, Loaded(instance, definition, compiled, wf), user.id)
+    return instance
+
+
+@dataclass
+class _Placed:
+    org_unit_id: int
+    district_id: int | None
+    street_id: int | None
+
+
+def get_visible(session: Session, user: User, instance_id: int) -> ProcessInstance:
+    instance = session.get(ProcessInstance, instance_id)
+    if instance is None:
+        raise NotFound(f"流程实例不存在 / process instance {instance_id} not found")
+    if not (users.in_scope(session, user, instance) or users.is_admin(user)):
+        raise Forbidden("无权查看该流程实例 / you may not see this process instance")
+    return instance
+
+
+def list_visible(
+    session: Session,
+    user: User,
+    *,
+    process_key: str | None = None,
+    status: str | None = None,
+    org_unit_code: str | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[ProcessInstance], int]:
+    stmt = select(ProcessInstance)
+    if not users.is_admin(user):
+        stmt = stmt.where(visible_clause(session, user, ProcessInstance))
+    if process_key:
+        stmt = stmt.where(ProcessInstance.process_key == process_key)
+    if status:
+        stmt = stmt.where(ProcessInstance.status == InstanceStatus(status))
+    if org_unit_code:
+        from engine.scope import unit_clause
+
+        stmt = stmt.where(unit_clause(orgs.by_code(session, org_unit_code), ProcessInstance))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(
+        stmt.order_by(ProcessInstance.started_at.desc(), ProcessInstance.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    return list(rows), total
+
+
+def ensure_running(instance: ProcessInstance) -> None:
+    if instance.status != InstanceStatus.RUNNING:
+        raise Conflict(f"流程实例状态为 {instance.status.value}，不能继续 / instance is {instance.status.value}")
+
+

@@ -1,0 +1,26 @@
+"""Import every model so ``Base.metadata`` is complete (used by Alembic and tests)."""
+
+from engine.audit.models import AuditAction, AuditEvent
+from engine.db import Base
+from engine.definitions.models import ProcessDefinition
+from engine.instances.models import InstanceStatus, ProcessInstance
+from engine.orgs.models import OrgLevel, OrgUnit
+from engine.tasks.models import HumanTask, TaskStatus
+from engine.users.models import ApiToken, Role, RoleGrant, User
+
+__all__ = [
+    "ApiToken",
+    "AuditAction",
+    "AuditEvent",
+    "Base",
+    "HumanTask",
+    "InstanceStatus",
+    "OrgLevel",
+    "OrgUnit",
+    "ProcessDefinition",
+    "ProcessInstance",
+    "Role",
+    "RoleGrant",
+    "TaskStatus",
+    "User",
+]

@@ -1,0 +1,73 @@
+"""Human tasks projected from the workflow state; inbox queries read only this table."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import ForeignKey, Index, Integer, String, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from engine.db import Base, UTCDateTime, str_enum, utcnow
+from engine.orgs.models import OrgUnit
+from engine.users.models import User
+
+
+class TaskStatus(enum.StrEnum):
+    READY = "ready"
+    CLAIMED = "claimed"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+OPEN_STATUSES = (TaskStatus.READY, TaskStatus.CLAIMED)
+_OPEN = text("state IN ('ready', 'claimed')")
+
+
+class HumanTask(Base):
+    __tablename__ = "human_task"
+    __table_args__ = (
+        # claimable: role × scope column, sorted by due date (partial: open tasks only)
+        Index(
+            "ix_human_task_open_role_district_due",
+            "candidate_role", "district_id", "due_at",
+            postgresql_where=_OPEN, sqlite_where=_OPEN,
+        ),
+        Index(
+            "ix_human_task_open_role_street_due",
+            "candidate_role", "street_id", "due_at",
+            postgresql_where=_OPEN, sqlite_where=_OPEN,
+        ),
+        Index(
+            "ix_human_task_open_role_due",
+            "candidate_role", "due_at",
+            postgresql_where=_OPEN, sqlite_where=_OPEN,
+        ),
+        Index("ix_human_task_assignee_state_due", "assignee_id", "state", "due_at"),
+        Index("ix_human_task_instance_state", "instance_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"))
+    process_key: Mapped[str] = mapped_column(String(100))
+    spiff_task_id: Mapped[str] = mapped_column(String(36), unique=True)
+    bpmn_id: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    lane: Mapped[str | None] = mapped_column(String(200))
+    candidate_role: Mapped[str] = mapped_column(String(32))
+    org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"))
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id"))
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    state: Mapped[TaskStatus] = mapped_column(
+        str_enum(TaskStatus, "task_status", 16), default=TaskStatus.READY
+    )
+    form_key: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+
+    org_unit: Mapped[OrgUnit] = relationship(foreign_keys=[org_unit_id], lazy="joined", viewonly=True)
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="joined", viewonly=True)

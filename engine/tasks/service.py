@@ -1,0 +1,292 @@
+"""Human tasks: projection from the workflow, inbox queries, claim / unclaim / assign / complete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from engine import formstore
+from engine.audit import service as audit
+from engine.audit.models import AuditAction
+from engine.bpmn import runtime
+from engine.db import utcnow
+from engine.errors import Conflict, Forbidden, Invalid, NotFound
+from engine.forms import validate_submission
+from engine.instances import service as instances
+from engine.orgs import service as orgs
+from engine.scope import role_clause, unit_clause, visible_clause
+from engine.tasks.models import OPEN_STATUSES, HumanTask, TaskStatus
+from engine.users import service as users
+from engine.users.models import SUPERVISOR_ROLES, User
+
+SCOPES = ("mine", "claimable", "all")
+
+
+def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> list[HumanTask]:
+    """Make the open ``human_task`` rows of an instance match its READY human tasks."""
+    instance, wf = loaded.instance, loaded.wf
+    open_rows = {
+        row.spiff_task_id: row
+        for row in session.scalars(
+            select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.state.in_(OPEN_STATUSES))
+        )
+    }
+    ready = {str(t.id): t for t in runtime.ready_human_tasks(wf)}
+    now = utcnow()
+    for spiff_id, row in open_rows.items():
+        if spiff_id not in ready:
+            row.state = TaskStatus.CANCELLED
+            row.completed_at = now
+            audit.record(session, AuditAction.TASK_CANCELLED, actor_id=actor_id, instance_id=instance.id, task_id=row.id)
+    created = []
+    for spiff_id, task in ready.items():
+        if spiff_id in open_rows:
+            continue
+        meta = loaded.compiled.task_meta(task.task_spec.bpmn_id)
+        row = HumanTask(
+            instance_id=instance.id,
+            process_key=instance.process_key,
+            spiff_task_id=spiff_id,
+            bpmn_id=task.task_spec.bpmn_id,
+            name=(meta.name if meta else task.task_spec.bpmn_name) or task.task_spec.bpmn_id,
+            lane=task.task_spec.lane,
+            candidate_role=(meta.role if meta and meta.role else "admin"),
+            org_unit_id=instance.org_unit_id,
+            district_id=instance.district_id,
+            street_id=instance.street_id,
+            form_key=meta.form_key if meta else None,
+            state=TaskStatus.READY,
+            created_at=now,
+        )
+        session.add(row)
+        created.append(row)
+    session.flush()
+    for row in created:
+        audit.record(
+            session,
+            AuditAction.TASK_CREATED,
+            actor_id=actor_id,
+            instance_id=instance.id,
+            task_id=row.id,
+            details={"bpmn_id": row.bpmn_id, "name": row.name, "role": row.candidate_role},
+        )
+    return created
+
+
+def get(session: Session, task_id: int) -> HumanTask:
+    row = session.get(HumanTask, task_id)
+    if row is None:
+        raise NotFound(f"任务不存在 / task {task_id} not found")
+    return row
+
+
+def can_see(session: Session, user: User, row: HumanTask) -> bool:
+    return (
+        row.assignee_id == user.id
+        or users.holds(session, user, row.candidate_role, row)
+        or users.supervises(session, user, row)
+        or users.is_admin(user)
+    )
+
+
+def get_visible(session: Session, user: User, task_id: int) -> HumanTask:
+    row = get(session, task_id)
+    if not can_see(session, user, row):
+        raise Forbidden("无权查看该任务 / you may not see this task")
+    return row
+
+
+def _locked(session: Session, user: User, task_id: int) -> tuple[HumanTask, Any]:
+    row = get_visible(session, user, task_id)
+    instance = instances.lock(session, row.instance_id)
+    session.refresh(row)
+    return row, instance
+
+
+def _require_open(row: HumanTask) -> None:
+    if row.state not in OPEN_STATUSES:
+        raise Conflict(f"任务已{_STATE_ZH[row.state]}，不能再操作 / task is already {row.state.value}")
+
+
+_STATE_ZH = {
+    TaskStatus.READY: "待认领",
+    TaskStatus.CLAIMED: "被认领",
+    TaskStatus.COMPLETED: "完成",
+    TaskStatus.CANCELLED: "取消",
+}
+
+
+def _flush_assignee(session: Session, row: HumanTask) -> None:
+    session.flush()
+    session.expire(row, ["assignee"])
+
+
+def claim(session: Session, user: User, task_id: int) -> HumanTask:
+    row, instance = _locked(session, user, task_id)
+    _require_open(row)
+    instances.ensure_running(instance)
+    if row.state == TaskStatus.CLAIMED:
+        if row.assignee_id == user.id:
+            return row
+        raise Conflict("任务已被他人认领 / task already claimed by another user")
+    if not users.holds(session, user, row.candidate_role, row):
+        raise Forbidden("您没有该任务所需的角色 / you do not hold the role this task needs")
+    row.state, row.assignee_id, row.claimed_at = TaskStatus.CLAIMED, user.id, utcnow()
+    audit.record(session, AuditAction.TASK_CLAIMED, actor_id=user.id, instance_id=row.instance_id, task_id=row.id)
+    _flush_assignee(session, row)
+    return row
+
+
+def unclaim(session: Session, user: User, task_id: int) -> HumanTask:
+    row, _instance = _locked(session, user, task_id)
+    _require_open(row)
+    if row.state != TaskStatus.CLAIMED:
+        raise Conflict("任务尚未被认领 / task is not claimed")
+    if row.assignee_id != user.id and not users.supervises(session, user, row):
+        raise Forbidden("只能退回自己认领的任务 / you can only unclaim your own tasks")
+    previous = row.assignee_id
+    row.state, row.assignee_id, row.claimed_at = TaskStatus.READY, None, None
+    audit.record(
+        session, AuditAction.TASK_UNCLAIMED, actor_id=user.id, instance_id=row.instance_id, task_id=row.id,
+        details={"previous_assignee_id": previous},
+    )
+    _flush_assignee(session, row)
+    return row
+
+
+def assign(session: Session, user: User, task_id: int, username: str) -> HumanTask:
+    row, instance = _locked(session, user, task_id)
+    _require_open(row)
+    instances.ensure_running(instance)
+    if not users.supervises(session, user, row):
+        raise Forbidden("只有主管可以分派任务 / only supervisors may assign tasks")
+    try:
+        target = users.by_username(session, username)
+    except NotFound as err:
+        raise Invalid(err.message, {"username": [err.message]}) from err
+    if not users.holds(session, target, row.candidate_role, row):
+        message = "该用户没有该任务所需的角色或不在该机构 / user lacks the task's role in this org unit"
+        raise Invalid(message, {"username": [message]})
+    previous = row.assignee_id
+    row.state, row.assignee_id, row.claimed_at = TaskStatus.CLAIMED, target.id, utcnow()
+    audit.record(
+        session, AuditAction.TASK_ASSIGNED, actor_id=user.id, instance_id=row.instance_id, task_id=row.id,
+        details={"assignee": target.username, "previous_assignee_id": previous},
+    )
+    _flush_assignee(session, row)
+    return row
+
+
+def complete(session: Session, user: User, task_id: int, data: Any) -> HumanTask:
+    """Validate ``data`` against the task's form and run the workflow on, under the instance lock."""
+    row, instance = _locked(session, user, task_id)
+    _require_open(row)
+    instances.ensure_running(instance)
+    if row.state == TaskStatus.CLAIMED and row.assignee_id != user.id:
+        raise Conflict("任务已被他人认领 / task is claimed by another user")
+    if row.state == TaskStatus.READY and not users.holds(session, user, row.candidate_role, row):
+        raise Forbidden("您没有该任务所需的角色 / you do not hold the role this task needs")
+    loaded = instances.load(session, instance)
+    spiff_task = runtime.find_task(loaded.wf, row.spiff_task_id)
+    if spiff_task is None or spiff_task.state != TaskState.READY:
+        raise Conflict("任务已失效（流程已前进）/ task is stale: the process has moved on")
+    clean = _validate(row, data, spiff_task.data)
+    spiff_task.set_data(**clean)
+    try:
+        spiff_task.run()
+        runtime.advance(loaded.wf)
+    except runtime.EngineError as err:
+        raise Invalid(f"流程无法继续 / the process cannot continue: {err}", {"_form": [str(err)]}) from err
+    now = utcnow()
+    if row.state == TaskStatus.READY:
+        row.claimed_at = now
+    row.state, row.assignee_id = TaskStatus.COMPLETED, user.id
+    row.completed_at, row.completed_by_id = now, user.id
+    audit.record(
+        session, AuditAction.TASK_COMPLETED, actor_id=user.id, instance_id=row.instance_id, task_id=row.id,
+        details={"bpmn_id": row.bpmn_id, "data": clean},
+    )
+    instances.save(session, loaded, user.id)
+    _flush_assignee(session, row)
+    return row
+
+
+def _validate(row: HumanTask, data: Any, context: dict[str, Any]) -> dict[str, Any]:
+    if row.form_key is None:
+        if data in (None, {}):
+            return {}
+        raise Invalid("该任务没有表单，不接受数据 / this task has no form and takes no data", {"_form": ["no form"]})
+    form = formstore.get(row.form_key)
+    if form is None:
+        raise Conflict(f"表单 '{row.form_key}' 不存在 / form '{row.form_key}' is missing")
+    clean, errors = validate_submission(form, data, context=context)
+    if errors:
+        raise Invalid("表单校验失败 / form validation failed", errors)
+    return clean
+
+
+def form_of(row: HumanTask) -> Any:
+    return formstore.get(row.form_key) if row.form_key else None
+
+
+def current_data(session: Session, row: HumanTask) -> dict[str, Any]:
+    """The data the task would start from (the instance's latest data)."""
+    instance = session.get(instances.ProcessInstance, row.instance_id)
+    return dict(instance.data) if instance is not None else {}
+
+
+def inbox(
+    session: Session,
+    user: User,
+    *,
+    scope: str = "all",
+    process_key: str | None = None,
+    org_unit_code: str | None = None,
+    state: str | None = None,
+    sort: str = "due",
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[HumanTask], int]:
+    stmt = select(HumanTask)
+    if scope == "mine":
+        stmt = stmt.where(HumanTask.assignee_id == user.id, HumanTask.state == TaskStatus.CLAIMED)
+    elif scope == "claimable":
+        stmt = stmt.where(HumanTask.state == TaskStatus.READY, role_clause(session, user, HumanTask))
+    else:
+        if not users.is_admin(user):
+            stmt = stmt.where(
+                or_(
+                    HumanTask.assignee_id == user.id,
+                    role_clause(session, user, HumanTask),
+                    visible_clause(session, user, HumanTask, roles={r.value for r in SUPERVISOR_ROLES}),
+                )
+            )
+        if state is None:
+            stmt = stmt.where(HumanTask.state.in_(OPEN_STATUSES))
+    if state is not None:
+        stmt = stmt.where(HumanTask.state == TaskStatus(state))
+    if process_key:
+        stmt = stmt.where(HumanTask.process_key == process_key)
+    if org_unit_code:
+        stmt = stmt.where(unit_clause(orgs.by_code(session, org_unit_code), HumanTask))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    order: list[Any]
+    if sort == "created":
+        order = [HumanTask.created_at.asc(), HumanTask.id.asc()]
+    else:
+        order = [HumanTask.due_at.asc().nulls_last(), HumanTask.created_at.asc(), HumanTask.id.asc()]
+    rows = session.scalars(stmt.order_by(*order).limit(per_page).offset((page - 1) * per_page))
+    return list(rows), total
+
+
+def open_tasks_of(session: Session, instance_id: int) -> list[HumanTask]:
+    return list(
+        session.scalars(
+            select(HumanTask)
+            .where(HumanTask.instance_id == instance_id, HumanTask.state.in_(OPEN_STATUSES))
+            .order_by(HumanTask.id)
+        )
+    )

@@ -1,0 +1,92 @@
+"""Staff users, their role grants (role × org unit) and API tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from engine.db import Base, UTCDateTime, str_enum, utcnow
+
+
+class Role(enum.StrEnum):
+    ADVISOR = "advisor"
+    STREET_OFFICER = "street_officer"
+    STREET_HEAD = "street_head"
+    REVIEW_PANEL = "review_panel"
+    FINANCE = "finance"
+    DISTRICT_OFFICER = "district_officer"
+    DISTRICT_HEAD = "district_head"
+    FOUNDATION = "foundation"
+    CITY_OFFICER = "city_officer"
+    AGENCY_WORKER = "agency_worker"
+    AGENCY_LEAD = "agency_lead"
+    GANSU_OFFICER = "gansu_officer"
+    AIDED_AGENCY = "aided_agency"
+    SUPERVISOR_EXPERT = "supervisor_expert"
+    ADMIN = "admin"
+
+
+ROLE_NAMES_ZH: dict[Role, str] = {
+    Role.ADVISOR: "社区救助顾问",
+    Role.STREET_OFFICER: "街镇救助专员",
+    Role.STREET_HEAD: "街镇救助负责人",
+    Role.REVIEW_PANEL: "评议小组",
+    Role.FINANCE: "资金发放",
+    Role.DISTRICT_OFFICER: "区民政局救助科",
+    Role.DISTRICT_HEAD: "区民政局负责人",
+    Role.FOUNDATION: "市帮困互助基金会",
+    Role.CITY_OFFICER: "市民政局",
+    Role.AGENCY_WORKER: "社工机构社工",
+    Role.AGENCY_LEAD: "社工机构负责人",
+    Role.GANSU_OFFICER: "甘肃省民政厅",
+    Role.AIDED_AGENCY: "受援机构",
+    Role.SUPERVISOR_EXPERT: "专家督导团",
+    Role.ADMIN: "系统管理员",
+}
+
+# Roles that may reassign tasks and see their unit's whole workload.
+SUPERVISOR_ROLES = frozenset({Role.STREET_HEAD, Role.DISTRICT_HEAD, Role.DISTRICT_OFFICER, Role.CITY_OFFICER, Role.ADMIN})
+
+
+class User(Base):
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    locale: Mapped[str] = mapped_column(String(8), default="zh")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    grants: Mapped[list[RoleGrant]] = relationship(
+        back_populates="user", lazy="selectin", cascade="all, delete-orphan"
+    )
+
+
+class RoleGrant(Base):
+    """A user holds ``role`` for everything inside ``org_unit``."""
+
+    __tablename__ = "role_grant"
+    __table_args__ = (UniqueConstraint("user_id", "role", "org_unit_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    role: Mapped[Role] = mapped_column(str_enum(Role, "role", 32))
+    org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"))
+
+    user: Mapped[User] = relationship(back_populates="grants")
+
+
+class ApiToken(Base):
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

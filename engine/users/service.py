@@ -1,0 +1,144 @@
+"""Users, password login (argon2), API tokens and permission checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import Iterable
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.audit import service as audit
+from engine.audit.models import AuditAction
+from engine.errors import Invalid, NotFound, Unauthorized
+from engine.orgs import service as orgs
+from engine.orgs.models import OrgUnit
+from engine.users.models import SUPERVISOR_ROLES, ApiToken, Role, RoleGrant, User
+
+TOKEN_TTL = dt.timedelta(hours=12)
+_HASHER = PasswordHasher()
+# Verifying against this when the user does not exist keeps timing the same for unknown names.
+_DUMMY_HASH = _HASHER.hash("assistflow-no-such-user")
+
+
+def hash_password(password: str) -> str:
+    return _HASHER.hash(password)
+
+
+def create_user(
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    display_name: str | None = None,
+    grants: Iterable[tuple[str, str]] = (),
+    actor_id: int | None = None,
+) -> User:
+    """Create a user with ``grants`` as (role, org unit code) pairs."""
+    problems: dict[str, list[str]] = {}
+    if not username or len(username) > 64 or not username.replace("_", "").replace(".", "").isalnum():
+        problems["username"] = ["用户名只能包含字母、数字、下划线和点 / letters, digits, '_' and '.' only"]
+    if len(password) < 8:
+        problems["password"] = ["密码至少 8 位 / password must have at least 8 characters"]
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        problems["username"] = ["用户名已存在 / username already exists"]
+    resolved: list[tuple[Role, OrgUnit]] = []
+    for role, code in grants:
+        try:
+            resolved.append((Role(role), orgs.by_code(session, code)))
+        except ValueError:
+            problems.setdefault("grants", []).append(f"未知角色 / unknown role '{role}'")
+        except NotFound as err:
+            problems.setdefault("grants", []).append(err.message)
+    if problems:
+        raise Invalid("用户信息无效 / invalid user", problems)
+    user = User(username=username, display_name=display_name or username, password_hash=hash_password(password))
+    user.grants = [RoleGrant(role=role, org_unit_id=unit.id) for role, unit in resolved]
+    session.add(user)
+    session.flush()
+    audit.record(
+        session,
+        AuditAction.USER_CREATED,
+        actor_id=actor_id,
+        details={"username": username, "grants": [[r.value, u.code] for r, u in resolved]},
+    )
+    return user
+
+
+def authenticate(session: Session, username: str, password: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    try:
+        _HASHER.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        audit.record(session, AuditAction.LOGIN_FAILED, actor_id=user.id if user else None, details={"username": username})
+        raise Unauthorized("用户名或密码错误 / wrong username or password") from None
+    if user is None or not user.is_active:
+        raise Unauthorized("用户名或密码错误 / wrong username or password")
+    if _HASHER.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def _token_hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def issue_token(session: Session, user: User, ttl: dt.timedelta = TOKEN_TTL) -> tuple[str, ApiToken]:
+    raw = secrets.token_urlsafe(32)
+    token = ApiToken(user_id=user.id, token_hash=_token_hash(raw), expires_at=dt.datetime.now(dt.UTC) + ttl)
+    session.add(token)
+    session.flush()
+    return raw, token
+
+
+def user_for_token(session: Session, raw: str) -> User:
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(raw)))
+    now = dt.datetime.now(dt.UTC)
+    if token is None or token.revoked_at is not None or token.expires_at <= now:
+        raise Unauthorized("令牌无效或已过期 / token invalid or expired")
+    user = session.get(User, token.user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("令牌无效或已过期 / token invalid or expired")
+    return user
+
+
+def revoke_token(session: Session, raw: str) -> None:
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(raw)))
+    if token is not None and token.revoked_at is None:
+        token.revoked_at = dt.datetime.now(dt.UTC)
+
+
+def by_username(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"用户不存在 / user '{username}' not found")
+    return user
+
+
+# --- permissions -------------------------------------------------------------------------------
+
+
+def _units(session: Session, user: User) -> list[tuple[Role, OrgUnit]]:
+    return [(g.role, orgs.get(session, g.org_unit_id)) for g in user.grants]
+
+
+def is_admin(user: User) -> bool:
+    return any(g.role == Role.ADMIN for g in user.grants)
+
+
+def holds(session: Session, user: User, role: str, target: orgs.Scoped) -> bool:
+    """Does ``user`` hold ``role`` for an org unit that contains ``target``?"""
+    return any(r.value == role and orgs.covers(u, target) for r, u in _units(session, user))
+
+
+def supervises(session: Session, user: User, target: orgs.Scoped) -> bool:
+    return any(r in SUPERVISOR_ROLES and orgs.covers(u, target) for r, u in _units(session, user))
+
+
+def in_scope(session: Session, user: User, target: orgs.Scoped) -> bool:
+    """Does any of the user's grants cover ``target``?"""
+    return any(orgs.covers(u, target) for _r, u in _units(session, user))

@@ -1,0 +1,153 @@
+"""Test fixtures shared by the three tiers.
+
+The database is chosen by ``TEST_DATABASE_URL`` (PostgreSQL in CI's second run); by default a fresh
+SQLite file. The schema is built by the Alembic migrations (downgrade to base, then upgrade), seeded
+once with reference org units, users and the BPMN in ``processes/``; each test then removes whatever
+rows it added, so tests are independent.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+ROOT = Path(__file__).resolve().parent.parent
+_TMP = tempfile.mkdtemp(prefix="assistflow-test-")
+DB_URL = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_TMP}/test.db"
+IS_POSTGRES = DB_URL.startswith("postgresql")
+
+PASSWORD = "test-password-1"
+# username -> grants (role, org unit code)
+USERS: dict[str, list[tuple[str, str]]] = {
+    "admin": [("admin", "310000")],
+    "city": [("city_officer", "310000")],
+    "pt_advisor": [("advisor", "310107002")],
+    "pt_advisor2": [("advisor", "310107002")],
+    "pt_officer": [("street_officer", "310107002")],
+    "pt_officer2": [("street_officer", "310107002")],
+    "pt_head": [("street_head", "310107002")],
+    "pt_finance": [("finance", "310107002")],
+    "pt_district": [("district_officer", "310107"), ("district_head", "310107")],
+    "pt_other_street_officer": [("street_officer", "310107003")],
+    "pd_advisor": [("advisor", "310115001")],
+    "pd_officer": [("street_officer", "310115001")],
+    "pd_district": [("district_head", "310115")],
+}
+
+
+def pytest_report_header(config):
+    return f"database: {'postgresql' if IS_POSTGRES else 'sqlite'} ({DB_URL.split('@')[-1]})"
+
+
+@pytest.fixture(scope="session")
+def app():
+    from flask_migrate import downgrade, upgrade
+
+    from api import create_app
+    from api.extensions import db
+    from engine.definitions import service as definitions
+    from engine.orgs import service as orgs
+    from engine.users import service as users
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": DB_URL, "TESTING": True})
+    with app.app_context():
+        downgrade(revision="base")
+        upgrade()
+        session = db.session()
+        orgs.load_reference(session)
+        for username, grants in USERS.items():
+            users.create_user(session, username, PASSWORD, grants=grants)
+        definitions.sync_dir(session, ROOT / "processes")
+        definitions.sync_dir(session, ROOT / "tests" / "fixtures" / "deployable")
+        session.commit()
+        app.config["SEED_MAX_IDS"] = _max_ids(session)
+        db.session.remove()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def _max_ids(session: Session) -> dict[str, int]:
+    from engine.models import AuditEvent, ProcessDefinition, User
+
+    return {
+        "audit": session.scalar(select(AuditEvent.id).order_by(AuditEvent.id.desc()).limit(1)) or 0,
+        "definition": session.scalar(select(ProcessDefinition.id).order_by(ProcessDefinition.id.desc()).limit(1)) or 0,
+        "user": session.scalar(select(User.id).order_by(User.id.desc()).limit(1)) or 0,
+    }
+
+
+def _cleanup(session: Session, seed: dict[str, int]) -> None:
+    from engine.models import AuditEvent, HumanTask, ProcessDefinition, ProcessInstance, RoleGrant, User
+
+    session.execute(delete(AuditEvent).where(AuditEvent.id > seed["audit"]))
+    session.execute(delete(HumanTask))
+    session.execute(delete(ProcessInstance))
+    session.execute(delete(ProcessDefinition).where(ProcessDefinition.id > seed["definition"]))
+    session.execute(delete(RoleGrant).where(RoleGrant.user_id > seed["user"]))
+    session.execute(delete(User).where(User.id > seed["user"]))
+    session.commit()
+
+
+@pytest.fixture()
+def app_ctx(app) -> Iterator[None]:
+    from api.extensions import db
+    from engine.definitions import service as definitions
+
+    with app.app_context():
+        yield
+        db.session.rollback()
+        _cleanup(db.session(), app.config["SEED_MAX_IDS"])
+        db.session.remove()
+        definitions.SPEC_CACHE.clear()
+
+
+@pytest.fixture()
+def engine(app, app_ctx):
+    from api.extensions import db
+
+    return db.engine
+
+
+@pytest.fixture()
+def session(engine) -> Iterator[Session]:
+    """A plain SQLAlchemy session as the scheduler or CLI would use; the test commits or not."""
+    with Session(engine, expire_on_commit=False) as s:
+        yield s
+        s.rollback()
+
+
+@pytest.fixture()
+def client(app, app_ctx):
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def _tokens() -> dict[str, str]:
+    return {}
+
+
+@pytest.fixture()
+def login(client, _tokens):
+    """login(username) -> headers with a Bearer token (tokens are cached for the session)."""
+
+    def _login(username: str) -> dict[str, str]:
+        if username not in _tokens:
+            response = client.post("/api/v1/auth/token", json={"username": username, "password": PASSWORD})
+            assert response.status_code == 201, response.json
+            _tokens[username] = response.json["token"]
+        return {"Authorization": f"Bearer {_tokens[username]}"}
+
+    return _login
+
+
+def get_user(session: Session, username: str):
+    from engine.users import service as users
+
+    return users.by_username(session, username)

@@ -1,0 +1,105 @@
+"""The safe evaluator: what it computes, and what it refuses."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from engine import expressions as ex
+
+
+@pytest.mark.parametrize(
+    ("expression", "names", "expected"),
+    [
+        ("amount > 5000", {"amount": Decimal("5000.01")}, True),
+        ("amount > 5000", {"amount": Decimal("5000.00")}, False),
+        ("decision == 'reject'", {"decision": "reject"}, True),
+        ("category in ['dibao', 'dibao_edge']", {"category": "dibao"}, True),
+        ("len(members) >= 5", {"members": [1, 2, 3, 4, 5]}, True),
+        ("${i < n && !done}", {"i": 1, "n": 2, "done": False}, True),
+        ("#{a eq b}", {"a": 1, "b": 1}, True),
+        ("Decimal('0.1') + Decimal('0.2') == Decimal('0.3')", {}, True),
+        ("days_between(start, end)", {"start": dt.date(2026, 1, 1), "end": "2026-01-31"}, 30),
+        ("x if x else 'none'", {"x": ""}, "none"),
+    ],
+)
+def test_evaluates(expression, names, expected):
+    assert ex.evaluate(expression, names) == expected
+
+
+@pytest.mark.parametrize(
+    "literal",
+    ["P5D", "PT48H", "P1Y2M3DT4H5M6S", "2026-12-01T09:00:00+08:00", "2026-12-01", "R/P1M", "R3/PT24H",
+     "R/2026-06-01T00:00:00+08:00/P1M"],
+)
+def test_unquoted_iso_literals_become_strings(literal):
+    assert ex.evaluate(literal, {}) == literal
+
+
+def test_quoted_literal_and_variable_still_work():
+    assert ex.evaluate("'P5D'", {}) == "P5D"
+    assert ex.evaluate("follow_up", {"follow_up": "P30D"}) == "P30D"
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "__import__('os').system('id')",
+        "open('/etc/passwd').read()",
+        "x.__class__.__mro__",
+        "().__class__.__bases__[0].__subclasses__()",
+        "(lambda: 1)()",
+        "exec('1')",
+        "eval('1')",
+        "getattr(x, 'y')",
+        "globals()",
+        "[c for c in __builtins__]",
+        "x.format(y)",
+    ],
+)
+def test_refuses_escapes(hostile):
+    with pytest.raises(ex.ExpressionError):
+        ex.check(hostile)
+    with pytest.raises(ex.ExpressionError):
+        ex.evaluate(hostile, {"x": "a", "y": 1})
+
+
+def test_syntax_error_is_expression_error():
+    with pytest.raises(ex.ExpressionError, match="syntax"):
+        ex.check("a >")
+
+
+def test_overlong_expression_refused():
+    with pytest.raises(ex.ExpressionError, match="longer"):
+        ex.check("1 + " * 1000 + "1")
+
+
+def test_runtime_failure_is_expression_error():
+    with pytest.raises(ex.ExpressionError, match="cannot evaluate"):
+        ex.evaluate("missing + 1", {})
+    with pytest.raises(ex.ExpressionError, match="ZeroDivisionError"):
+        ex.evaluate("1 / 0", {})
+
+
+def test_script_assignments():
+    data = {"i": 1, "amount": Decimal("10.50")}
+    ex.execute_script("i = i + 1\namount += Decimal('0.25')\nlabel = 'ok' if i > 1 else 'no'", data)
+    assert data == {"i": 2, "amount": Decimal("10.75"), "label": "ok"}
+
+
+@pytest.mark.parametrize(
+    "script",
+    ["import os", "def f():\n  pass", "x.y = 1", "for i in range(3):\n  pass", "a, b = 1, 2", "_secret = 1",
+     "x = open('f')", "del x", "while True:\n  pass"],
+)
+def test_script_refuses_everything_but_safe_assignments(script):
+    with pytest.raises(ex.ExpressionError):
+        ex.check_script(script)
+
+
+def test_allowed_functions_are_not_mutated_by_use():
+    before = dict(ex.SAFE_FUNCTIONS)
+    ex.evaluate("len([1])", {})
+    assert before == ex.SAFE_FUNCTIONS

@@ -1,0 +1,105 @@
+"""Deploy-time validation of BPMN, without a database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.bpmn.parsing import MAX_BPMN_BYTES, BpmnInvalid, compile_bpmn
+from engine.users.models import Role
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "bpmn"
+CONFORMANCE = ROOT.parent / "shared" / "conformance"
+ROLES = {r.value for r in Role}
+
+
+def compile_file(path: Path, **kwargs):
+    return compile_bpmn(path.read_bytes(), known_roles=ROLES, **kwargs)
+
+
+def test_demo_process_compiles_with_roles_and_forms():
+    compiled = compile_file(ROOT / "processes" / "demo_assistance.bpmn", form_exists=lambda key: True)
+    assert compiled.key == "demo_assistance"
+    assert compiled.name == "帮扶演示流程"
+    assert {k: (m.role, m.form_key) for k, m in compiled.tasks.items()} == {
+        "application": ("advisor", "demo_application"),
+        "review": ("street_officer", "demo_review"),
+        "visit": ("advisor", "demo_visit"),
+        "disbursement": ("finance", "demo_disbursement"),
+    }
+
+
+def test_camunda_attributes_are_read():
+    compiled = compile_file(FIXTURES / "timers_unquoted.bpmn")
+    meta = compiled.tasks["investigate"]
+    assert (meta.role, meta.form_key, meta.name) == ("street_officer", "demo_visit", "上门调查")
+
+
+@pytest.mark.parametrize(
+    ("name", "element", "fragment"),
+    [
+        ("unsafe_condition.bpmn", "gw", "__import__"),
+        ("attribute_escape.bpmn", "gw", "__class__"),
+        ("unsafe_script.bpmn", "count", "only assignments"),
+        ("no_role.bpmn", "confirm", "no known role"),
+        ("missing_form.bpmn", "confirm", "no_such_form"),
+        ("not_executable.bpmn", None, "no executable process"),
+    ],
+)
+def test_refusals_name_the_element(name, element, fragment):
+    with pytest.raises(BpmnInvalid) as info:
+        compile_file(FIXTURES / name, form_exists=lambda key: key != "no_such_form")
+    problems = info.value.problems
+    assert any(fragment in p.message for p in problems), problems
+    if element:
+        assert any(p.element_id == element for p in problems), problems
+
+
+@pytest.mark.parametrize("name", ["xxe.bpmn", "billion_laughs.bpmn"])
+def test_hostile_xml_refused(name):
+    with pytest.raises(BpmnInvalid, match="DOCTYPE"):
+        compile_file(FIXTURES / name)
+
+
+def test_oversized_refused():
+    data = b"<x>" + b" " * (MAX_BPMN_BYTES + 1) + b"</x>"
+    with pytest.raises(BpmnInvalid, match="larger"):
+        compile_bpmn(data, known_roles=ROLES)
+
+
+@pytest.mark.parametrize("data", [b"", b"   ", b"\x89PNG\r\n", b"<a><b></a>", "<?xml version='1.0' encoding='UTF-8'?><x/>"])
+def test_garbage_refused(data):
+    with pytest.raises(BpmnInvalid):
+        compile_bpmn(data, known_roles=ROLES)
+
+
+def _conformance_files():
+    if not CONFORMANCE.is_dir():
+        return []
+    return sorted(p for p in CONFORMANCE.rglob("*") if p.is_file() and p.suffix != ".md")
+
+
+@pytest.mark.parametrize("path", _conformance_files(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_conformance_files_accepted_or_refused_with_reason(path):
+    try:
+        compiled = compile_file(path)
+    except BpmnInvalid as err:
+        assert err.problems and all(p.message for p in err.problems)
+    else:
+        assert compiled.key
+
+
+def test_conformance_suite_present():
+    files = _conformance_files()
+    assert len(files) >= 30, "shared/conformance is expected beside the repository"
+    assert all(path.parent.name in ("malformed", "miwg-reference") for path in files)
+
+
+def test_malformed_never_accepted():
+    for path in (CONFORMANCE / "malformed").iterdir():
+        if path.suffix == ".md":
+            continue
+        with pytest.raises(BpmnInvalid):
+            compile_file(path)

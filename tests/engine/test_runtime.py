@@ -1,0 +1,181 @@
+"""Running BPMN with the safe engine, spec-less persistence and pruning — no database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from SpiffWorkflow.util.task import TaskState
+
+from engine.bpmn import runtime as rt
+from engine.bpmn.parsing import compile_bpmn
+from engine.users.models import Role
+
+ROOT = Path(__file__).resolve().parents[2]
+ROLES = {r.value for r in Role}
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return compile_bpmn((ROOT / "processes" / "demo_assistance.bpmn").read_bytes(), known_roles=ROLES)
+
+
+@pytest.fixture(scope="module")
+def auto_loop():
+    return compile_bpmn((ROOT / "tests/fixtures/deployable/auto_loop.bpmn").read_bytes(), known_roles=ROLES)
+
+
+@pytest.fixture(scope="module")
+def timers():
+    return compile_bpmn((ROOT / "tests/fixtures/bpmn/timers_unquoted.bpmn").read_bytes(), known_roles=ROLES)
+
+
+class Runner:
+    """Drives a workflow the way the service does: load, run one task, advance, save."""
+
+    def __init__(self, compiled, data=None):
+        self.compiled = compiled
+        wf = rt.new_workflow(compiled, data)
+        rt.advance(wf)
+        self.state = rt.dump_state(wf)
+
+    @property
+    def wf(self):
+        return rt.load_state(self.state, self.compiled)
+
+    def ready(self):
+        return sorted(t.task_spec.bpmn_id for t in rt.ready_human_tasks(self.wf))
+
+    def complete(self, bpmn_id, **data):
+        wf = self.wf
+        task = next(t for t in rt.ready_human_tasks(wf) if t.task_spec.bpmn_id == bpmn_id)
+        task.set_data(**data)
+        task.run()
+        rt.advance(wf)
+        self.state = rt.dump_state(wf)
+        return wf
+
+
+APPLICATION = {"amount_requested": Decimal("6000.50"), "household_size": 3, "applied_on": dt.date(2026, 11, 2)}
+
+
+def test_state_has_no_spec_and_round_trips_decimal_and_date(demo):
+    run = Runner(demo)
+    run.complete("application", **APPLICATION)
+    state = json.loads(run.state)
+    assert "spec" not in state and "subprocess_specs" not in state
+    data = rt.current_data(run.wf)
+    assert data["amount_requested"] == Decimal("6000.50") and isinstance(data["amount_requested"], Decimal)
+    assert data["applied_on"] == dt.date(2026, 11, 2)
+
+
+def test_demo_happy_path_with_parallel_branches_and_script(demo):
+    run = Runner(demo)
+    assert run.ready() == ["application"]
+    run.complete("application", **APPLICATION)
+    run.complete("review", decision="approve", amount_approved=Decimal("5000"))
+    assert run.ready() == ["disbursement", "visit"]
+    assert rt.current_data(run.wf)["needs_district_review"] is True  # set by the script task
+    run.complete("disbursement", amount_paid=Decimal("5000"))
+    assert run.ready() == ["visit"]
+    wf = run.complete("visit", more_visits_needed=False)
+    assert wf.is_completed()
+    assert rt.current_data(wf)["amount_paid"] == Decimal("5000")
+
+
+def test_rejection_ends_the_case(demo):
+    run = Runner(demo)
+    run.complete("application", **APPLICATION)
+    wf = run.complete("review", decision="reject")
+    assert wf.is_completed() and run.ready() == []
+
+
+def test_visit_loop_300_iterations_completes_and_state_stays_flat(demo):
+    run = Runner(demo)
+    run.complete("application", **APPLICATION)
+    run.complete("review", decision="approve", amount_approved=Decimal("5000"))
+    sizes = []
+    for n in range(300):
+        run.complete("visit", more_visits_needed=True, visit_no=n)
+        sizes.append(len(run.state))
+        assert run.ready() == ["disbursement", "visit"]
+    run.complete("visit", more_visits_needed=False, visit_no=300)
+    wf = run.complete("disbursement", amount_paid=Decimal("1"))
+    assert wf.is_completed()
+    assert rt.current_data(wf)["visit_no"] == 300
+    # pruning keeps the live state the same size whatever the history
+    assert max(sizes[-10:]) <= sizes[0] + 200, (sizes[0], sizes[-1])
+
+
+def test_unpruned_library_state_grows(demo):
+    """The reference the pruning is measured against: without it, state grows with each visit."""
+    wf = rt.new_workflow(demo)
+    wf.do_engine_steps()
+    for bpmn_id, data in (("application", APPLICATION), ("review", {"decision": "approve", "amount_approved": 1})):
+        task = next(t for t in rt.ready_human_tasks(wf) if t.task_spec.bpmn_id == bpmn_id)
+        task.set_data(**data)
+        task.run()
+        wf.do_engine_steps()
+    first = None
+    for _ in range(20):
+        task = next(t for t in rt.ready_human_tasks(wf) if t.task_spec.bpmn_id == "visit")
+        task.set_data(more_visits_needed=True)
+        task.run()
+        wf.do_engine_steps()
+        first = first or len(wf.tasks)
+    assert len(wf.tasks) > first + 30
+
+
+def test_automatic_gateway_loop_of_300_does_not_stall(auto_loop):
+    run = Runner(auto_loop, {"i": 0, "total": 0, "n": 300})
+    assert run.ready() == ["confirm"]
+    data = rt.current_data(run.wf)
+    assert data["i"] == 300 and data["total"] == 300 * 301 // 2
+    wf = run.complete("confirm")
+    assert wf.is_completed()
+
+
+def test_runaway_loop_is_stopped(auto_loop, monkeypatch):
+    monkeypatch.setattr(rt, "MAX_ENGINE_STEPS", 5)
+    wf = rt.new_workflow(auto_loop, {"i": 0, "total": 0, "n": 10**9})
+    with pytest.raises(rt.EngineError, match="limit"):
+        rt.advance(wf)
+
+
+def test_failed_expression_is_engine_error(demo):
+    run = Runner(demo)
+    wf = run.wf
+    task = rt.ready_human_tasks(wf)[0]
+    task.set_data(household_size=1)  # no amount_requested: the script cannot compute
+    task.run()
+    with pytest.raises(Exception, match="amount_requested"):
+        # review comes first; completing it reaches the script task
+        rt.advance(wf)
+        review = rt.ready_human_tasks(wf)[0]
+        review.set_data(decision="approve")
+        review.run()
+        rt.advance(wf)
+
+
+def test_unquoted_timer_literals_run(timers):
+    run = Runner(timers)
+    wf = run.wf
+    waiting = {t.task_spec.bpmn_id: t for t in wf.get_tasks(state=TaskState.WAITING)}
+    assert "remind" in waiting
+    due = dt.datetime.fromisoformat(waiting["remind"].internal_data["event_value"])
+    assert dt.timedelta(days=4, hours=23) < due - dt.datetime.now(dt.UTC) <= dt.timedelta(days=5)
+    wf = run.complete("investigate", summary="x")
+    waiting = {t.task_spec.bpmn_id: t for t in wf.get_tasks(state=TaskState.WAITING)}
+    assert waiting["wait_until"].internal_data["event_value"].startswith("2026-12-01T09:00:00+08:00")
+
+
+def test_stale_task_detected_after_reload(demo):
+    run = Runner(demo)
+    stale_id = str(rt.ready_human_tasks(run.wf)[0].id)
+    run.complete("application", **APPLICATION)
+    task = rt.find_task(run.wf, stale_id)
+    assert task is None or task.state != TaskState.READY
+    assert rt.find_task(run.wf, "not-a-uuid") is None

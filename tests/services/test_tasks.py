@@ -1,0 +1,207 @@
+"""Task services on the real database: projection, claim, complete, validation, scope."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from engine.audit.models import AuditEvent
+from engine.errors import Conflict, Forbidden, Invalid
+from engine.instances.models import InstanceStatus, ProcessInstance
+from engine.tasks import service as tasks
+from engine.tasks.models import HumanTask, TaskStatus
+from tests.conftest import get_user
+from tests.factories import (
+    application_data,
+    complete,
+    disbursement_data,
+    open_task,
+    review_data,
+    start_demo,
+    to_parallel_stage,
+    visit_data,
+)
+
+
+def test_start_projects_first_task(session):
+    instance = start_demo(session)
+    session.commit()
+    rows = tasks.open_tasks_of(session, instance.id)
+    assert [(r.bpmn_id, r.candidate_role, r.state, r.form_key) for r in rows] == [
+        ("application", "advisor", TaskStatus.READY, "demo_application")
+    ]
+    assert rows[0].street_id == instance.street_id and rows[0].district_id == instance.district_id
+    assert rows[0].name == "填写帮扶申请"
+
+
+def test_full_case_persists_and_completes(session):
+    instance = to_parallel_stage(session)
+    session.commit()
+    assert sorted(t.bpmn_id for t in tasks.open_tasks_of(session, instance.id)) == ["disbursement", "visit"]
+    complete(session, "pt_finance", instance.id, "disbursement", disbursement_data())
+    complete(session, "pt_advisor", instance.id, "visit", visit_data(more=True))
+    complete(session, "pt_advisor", instance.id, "visit", visit_data(more=False))
+    session.commit()
+    session.expire_all()
+    done = session.get(ProcessInstance, instance.id)
+    assert done.status == InstanceStatus.COMPLETED and done.ended_at is not None
+    assert done.data["amount_paid"] == "5000.00"
+    assert done.data["needs_district_review"] is True
+    events = select(AuditEvent).where(AuditEvent.instance_id == instance.id).order_by(AuditEvent.id)
+    actions = [e.action for e in session.scalars(events)]
+    assert actions[0] == "instance.started" and actions[-1] == "instance.completed"
+    assert actions.count("task.completed") == 5
+
+
+def test_completed_data_is_decimal_in_audit_and_exact(session):
+    instance = start_demo(session)
+    row = complete(session, "pt_advisor", instance.id, "application", application_data(amount_requested="0.10"))
+    event = session.scalars(
+        select(AuditEvent).where(AuditEvent.task_id == row.id, AuditEvent.action == "task.completed")
+    ).one()
+    assert event.details["data"]["amount_requested"] == "0.10"
+
+
+def test_validation_error_changes_nothing(session):
+    instance = start_demo(session)
+    session.commit()
+    row = open_task(session, instance.id, "application")
+    advisor = get_user(session, "pt_advisor")
+    with pytest.raises(Invalid) as info:
+        tasks.complete(session, advisor, row.id, application_data(household_size=0, unknown_field=1))
+    assert set(info.value.fields) >= {"household_size", "unknown_field"}
+    session.rollback()
+    session.expire_all()
+    assert session.get(HumanTask, row.id).state == TaskStatus.READY
+    assert session.get(ProcessInstance, instance.id).version == instance.version
+
+
+def test_form_rule_uses_case_data(session):
+    instance = start_demo(session)
+    complete(session, "pt_advisor", instance.id, "application", application_data(amount_requested="1000"))
+    with pytest.raises(Invalid) as info:
+        complete(session, "pt_officer", instance.id, "review", review_data(amount_approved="1000.01"))
+    assert "amount_approved" in info.value.fields
+
+
+def test_claim_unclaim_and_other_users(session):
+    instance = start_demo(session)
+    complete(session, "pt_advisor", instance.id, "application", application_data())
+    review = open_task(session, instance.id, "review")
+    officer, officer2 = get_user(session, "pt_officer"), get_user(session, "pt_officer2")
+    tasks.claim(session, officer, review.id)
+    assert review.state == TaskStatus.CLAIMED and review.assignee_id == officer.id
+    with pytest.raises(Conflict):
+        tasks.claim(session, officer2, review.id)
+    with pytest.raises(Conflict):
+        tasks.complete(session, officer2, review.id, review_data())
+    with pytest.raises(Forbidden):
+        tasks.unclaim(session, officer2, review.id)
+    tasks.unclaim(session, officer, review.id)
+    assert review.state == TaskStatus.READY and review.assignee_id is None
+    tasks.complete(session, officer2, review.id, review_data())
+    assert review.state == TaskStatus.COMPLETED and review.completed_by_id == officer2.id
+
+
+def test_wrong_role_or_scope_is_forbidden(session):
+    instance = start_demo(session)
+    row = open_task(session, instance.id, "application")
+    for username in ("pt_officer", "pt_other_street_officer", "pd_advisor"):
+        with pytest.raises(Forbidden):
+            tasks.complete(session, get_user(session, username), row.id, application_data())
+
+
+def test_assign_by_supervisor_only_to_role_holder(session):
+    instance = start_demo(session)
+    row = open_task(session, instance.id, "application")
+    head, advisor = get_user(session, "pt_head"), get_user(session, "pt_advisor")
+    with pytest.raises(Forbidden):
+        tasks.assign(session, advisor, row.id, "pt_advisor2")
+    with pytest.raises(Invalid):
+        tasks.assign(session, head, row.id, "pt_officer")
+    with pytest.raises(Invalid):
+        tasks.assign(session, head, row.id, "nobody")
+    tasks.assign(session, head, row.id, "pt_advisor2")
+    assert row.assignee.username == "pt_advisor2"
+    with pytest.raises(Conflict):
+        tasks.complete(session, advisor, row.id, application_data())
+
+
+def test_completed_task_cannot_be_completed_again(session):
+    instance = start_demo(session)
+    row = complete(session, "pt_advisor", instance.id, "application", application_data())
+    with pytest.raises(Conflict):
+        tasks.complete(session, get_user(session, "pt_advisor"), row.id, application_data())
+
+
+def test_stale_task_is_refused(session):
+    """The human_task row says ready but the workflow has moved on: 409, nothing changes."""
+    instance = start_demo(session)
+    row = open_task(session, instance.id, "application")
+    complete(session, "pt_advisor", instance.id, "application", application_data())
+    row.state = TaskStatus.READY  # simulate a projection lagging behind the workflow
+    session.flush()
+    with pytest.raises(Conflict, match="stale"):
+        tasks.complete(session, get_user(session, "pt_advisor"), row.id, application_data())
+
+
+def test_terminated_instance_refuses_work(session):
+    instance = start_demo(session)
+    instance.status = InstanceStatus.TERMINATED
+    session.flush()
+    row = open_task(session, instance.id, "application")
+    with pytest.raises(Conflict):
+        tasks.complete(session, get_user(session, "pt_advisor"), row.id, application_data())
+
+
+def test_inbox_scopes(session):
+    mine = start_demo(session)
+    start_demo(session, username="pd_advisor", org="310115001")
+    session.commit()
+    advisor = get_user(session, "pt_advisor")
+    rows, total = tasks.inbox(session, advisor, scope="claimable")
+    assert total == 1 and rows[0].instance_id == mine.id
+    assert tasks.inbox(session, advisor, scope="mine")[1] == 0
+    tasks.claim(session, advisor, rows[0].id)
+    assert tasks.inbox(session, advisor, scope="mine")[1] == 1
+    assert tasks.inbox(session, advisor, scope="claimable")[1] == 0
+    # another street's officer and a Pudong advisor see nothing of it
+    assert tasks.inbox(session, get_user(session, "pt_other_street_officer"), scope="all")[1] == 0
+    pd_rows, _ = tasks.inbox(session, get_user(session, "pd_advisor"), scope="all")
+    assert all(r.instance_id != mine.id for r in pd_rows)
+    # the district and the city see it (supervisors), filtered by org unit
+    assert tasks.inbox(session, get_user(session, "pt_district"), scope="all")[1] == 1
+    assert tasks.inbox(session, get_user(session, "admin"), scope="all", org_unit_code="310107")[1] == 1
+
+
+def test_visit_loop_300_through_services(session):
+    instance = to_parallel_stage(session)
+    complete(session, "pt_finance", instance.id, "disbursement", disbursement_data())
+    session.commit()
+    sizes = []
+    for n in range(300):
+        complete(session, "pt_advisor", instance.id, "visit", visit_data(more=True, summary=f"第{n + 1}次走访记录"))
+        session.commit()
+        sizes.append(len(session.get(ProcessInstance, instance.id).state))
+    complete(session, "pt_advisor", instance.id, "visit", visit_data(more=False))
+    session.commit()
+    done = session.get(ProcessInstance, instance.id)
+    assert done.status == InstanceStatus.COMPLETED
+    assert sizes[-1] <= sizes[0] + 200
+    visits = session.scalars(
+        select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.bpmn_id == "visit")
+    ).all()
+    assert len(visits) == 301 and all(v.state == TaskStatus.COMPLETED for v in visits)
+
+
+def test_amounts_stay_decimal(session):
+    instance = start_demo(session)
+    complete(session, "pt_advisor", instance.id, "application", application_data(amount_requested="0.30"))
+    from engine.instances import service as instances
+
+    loaded = instances.load(session, instances.lock(session, instance.id))
+    from engine.bpmn.runtime import current_data
+
+    assert current_data(loaded.wf)["amount_requested"] == Decimal("0.30")
