@@ -9,6 +9,7 @@ rows it added, so tests are independent.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +40,10 @@ USERS: dict[str, list[tuple[str, str]]] = {
     "pd_officer": [("street_officer", "310115001")],
     "pd_district": [("district_head", "310115")],
 }
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_TMP, ignore_errors=True)
 
 
 def pytest_report_header(config):
