@@ -8,7 +8,7 @@ from flask import Flask, jsonify
 from sqlalchemy import text
 
 from api import errors
-from api.config import load_config
+from api.config import ROOT, load_config
 from api.extensions import db, migrate
 from engine import formstore
 from engine.db import configure_engine
@@ -17,9 +17,10 @@ from engine.db import configure_engine
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(load_config(overrides))
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable in JSON
     formstore.configure(app.config["FORMS_DIR"])
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(__import__("pathlib").Path(__file__).resolve().parent.parent / "migrations"))
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     with app.app_context():
         configure_engine(db.engine)
 
