@@ -24,9 +24,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     with app.app_context():
         configure_engine(db.engine)
 
-    api = errors.JsonApi(app, spec_kwargs={
-        "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
-    })
+    api = errors.JsonApi(
+        app,
+        spec_kwargs={
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+        },
+    )
     from api.auth.routes import blp as auth_blp
     from api.definitions.routes import blp as definitions_blp
     from api.instances.routes import blp as instances_blp

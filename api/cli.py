@@ -29,7 +29,9 @@ def processes() -> None:
     pass
 
 
-@processes.command("sync", help="Deploy changed BPMN files from processes/ (unchanged files make no new version).")
+@processes.command(
+    "sync", help="Deploy changed BPMN files from processes/ (unchanged files make no new version)."
+)
 def processes_sync() -> None:
     session = db.session()
     try:

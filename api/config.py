@@ -27,5 +27,7 @@ def load_config(overrides: dict | None = None) -> dict:
     config.update(overrides or {})
     config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(config["SQLALCHEMY_DATABASE_URI"]))
     if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
-        Path(config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        Path(config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True
+        )
     return config

@@ -43,7 +43,9 @@ DEMO_USERS = [
 def load_demo(session: Session, processes_dir: str) -> list[str]:
     summary = [f"org units: {orgs.load_reference(session)}"]
     for definition, created in definitions.sync_dir(session, processes_dir):
-        summary.append(f"process {definition.key} v{definition.version} {'deployed' if created else 'unchanged'}")
+        summary.append(
+            f"process {definition.key} v{definition.version} {'deployed' if created else 'unchanged'}"
+        )
     made = 0
     for username, name, grants in DEMO_USERS:
         if session.scalar(select(User.id).where(User.username == username)) is None:
@@ -77,5 +79,7 @@ def _demo_cases(session: Session) -> list[str]:
     review = tasks.open_tasks_of(session, second.id)[0]
     tasks.claim(session, officer, review.id)
     pd_advisor = users.by_username(session, "pd_advisor")
-    third = instances.start(session, pd_advisor, "demo_assistance", PUDONG_STREET, business_key="DEMO-PD-0001")
+    third = instances.start(
+        session, pd_advisor, "demo_assistance", PUDONG_STREET, business_key="DEMO-PD-0001"
+    )
     return [f"demo cases: {first.id}, {second.id}, {third.id}"]

@@ -70,7 +70,9 @@ class JsonApi(Api):
         if status == 422 and fields:
             message = "数据校验失败 / validation failed"
         if status == 400 and fields:
-            message = "请求格式错误 / malformed request: " + "; ".join(m for ms in fields.values() for m in ms)
+            message = "请求格式错误 / malformed request: " + "; ".join(
+                m for ms in fields.values() for m in ms
+            )
         return error_response(status, message, fields)
 
 

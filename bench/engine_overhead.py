@@ -45,7 +45,9 @@ def bare_loop(n: int) -> list[float]:
     wf.do_engine_steps()
 
     def run(bpmn_id: str, **data):
-        task = next(t for t in wf.get_tasks(state=TaskState.READY, manual=True) if t.task_spec.bpmn_id == bpmn_id)
+        task = next(
+            t for t in wf.get_tasks(state=TaskState.READY, manual=True) if t.task_spec.bpmn_id == bpmn_id
+        )
         task.set_data(**data)
         task.run()
         wf.do_engine_steps()
@@ -95,8 +97,17 @@ def engine_loop(url: str, n: int) -> list[float]:
             tasks.complete(s, user, row.id, data)
             s.commit()
 
-        complete("application", {"household_size": 3, "hardship_category": "dibao", "aid_types": ["money"],
-                                 "amount_requested": "6000", "reason": "基准测试用例", "credit_commitment_signed": True})
+        complete(
+            "application",
+            {
+                "household_size": 3,
+                "hardship_category": "dibao",
+                "aid_types": ["money"],
+                "amount_requested": "6000",
+                "reason": "基准测试用例",
+                "credit_commitment_signed": True,
+            },
+        )
         complete("review", {"decision": "approve", "amount_approved": "5000", "opinion": "同意"})
         times = []
         for _ in range(n):
@@ -110,9 +121,11 @@ def engine_loop(url: str, n: int) -> list[float]:
 
 
 def summary(times: list[float]) -> str:
-    head, tail = times[: max(1, len(times) // 10)], times[-max(1, len(times) // 10):]
-    return (f"median {statistics.median(times) * 1000:6.2f} ms   first-10% {statistics.median(head) * 1000:6.2f} ms"
-            f"   last-10% {statistics.median(tail) * 1000:6.2f} ms")
+    head, tail = times[: max(1, len(times) // 10)], times[-max(1, len(times) // 10) :]
+    return (
+        f"median {statistics.median(times) * 1000:6.2f} ms   first-10% {statistics.median(head) * 1000:6.2f} ms"
+        f"   last-10% {statistics.median(tail) * 1000:6.2f} ms"
+    )
 
 
 def postgres_url() -> str | None:
@@ -122,7 +135,9 @@ def postgres_url() -> str | None:
     try:
         import psycopg
 
-        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True, connect_timeout=2) as c:
+        with psycopg.connect(
+            "host=127.0.0.1 user=postgres dbname=postgres", autocommit=True, connect_timeout=2
+        ) as c:
             name = f"assistflow_bench_{os.getpid()}"
             c.execute(f'CREATE DATABASE "{name}"')
         return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
@@ -140,12 +155,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         sqlite = engine_loop(f"sqlite:///{tmp}/bench.db", N)
     print(f"engine service, SQLite              {summary(sqlite)}")
-    print(f"  ratio engine/bare (median)        {statistics.median(sqlite) / statistics.median(bare):.2f}×  (goal ≤ 1.5×)")
+    print(
+        f"  ratio engine/bare (median)        {statistics.median(sqlite) / statistics.median(bare):.2f}×  (goal ≤ 1.5×)"
+    )
     url = postgres_url()
     if url:
         pg = engine_loop(url, N)
         print(f"engine service, PostgreSQL          {summary(pg)}")
-        print(f"  ratio engine/bare (median)        {statistics.median(pg) / statistics.median(bare):.2f}×  (goal ≤ 2.5×)")
+        print(
+            f"  ratio engine/bare (median)        {statistics.median(pg) / statistics.median(bare):.2f}×  (goal ≤ 2.5×)"
+        )
     else:
         print("PostgreSQL not reachable: skipped")
 

@@ -80,7 +80,14 @@ SAFE_FUNCTIONS: dict[str, Any] = {
     "days_between": _days_between,
 }
 
-SAFE_NAMES: dict[str, Any] = {"True": True, "False": False, "None": None, "true": True, "false": False, "null": None}
+SAFE_NAMES: dict[str, Any] = {
+    "True": True,
+    "False": False,
+    "None": None,
+    "true": True,
+    "false": False,
+    "null": None,
+}
 
 # Node types simpleeval's compound evaluator knows, read from the library itself.
 _EVALUATOR_NODES: tuple[type, ...] = tuple(EvalWithCompoundTypes().nodes.keys())
@@ -219,4 +226,6 @@ def execute_script(script: str, data: dict[str, Any]) -> None:
         try:
             data[target] = evaluator.eval(source, previously_parsed=tree.body)
         except Exception as err:
-            raise ExpressionError(f"script assignment to {target!r} failed: {type(err).__name__}: {err}") from err
+            raise ExpressionError(
+                f"script assignment to {target!r} failed: {type(err).__name__}: {err}"
+            ) from err

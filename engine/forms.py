@@ -50,8 +50,22 @@ FIELD_TYPES = {
     "phone",
 }
 FIELD_KEYS = {
-    "name", "type", "label", "help", "required", "min", "max", "min_length", "max_length", "pattern", "choices",
-    "must_be_true", "required_if", "default", "readonly", "places",
+    "name",
+    "type",
+    "label",
+    "help",
+    "required",
+    "min",
+    "max",
+    "min_length",
+    "max_length",
+    "pattern",
+    "choices",
+    "must_be_true",
+    "required_if",
+    "default",
+    "readonly",
+    "places",
 }
 FORM_KEYS = {"key", "title", "description", "fields", "rules", "version"}
 RULE_KEYS = {"expr", "fields", "message"}
@@ -200,7 +214,9 @@ def _field(raw: Any, form_key: str) -> FieldDef:
         except expressions.ExpressionError as err:
             raise FormError(f"{where}: required_if: {err}") from err
     places = raw.get("places", 2 if kind == "money" else None)
-    if places is not None and (not isinstance(places, int) or isinstance(places, bool) or not 0 <= places <= 10):
+    if places is not None and (
+        not isinstance(places, int) or isinstance(places, bool) or not 0 <= places <= 10
+    ):
         raise FormError(f"{where}: places must be an integer 0..10")
     for flag in ("required", "must_be_true", "readonly"):
         if not isinstance(raw.get(flag, False), bool):
@@ -401,7 +417,7 @@ def _length_validators(f: FieldDef) -> list[Any]:
 
 
 def _marshmallow_field(f: FieldDef) -> fields.Field:
-    messages = {"required": REQUIRED, "null": NULL}
+    messages: dict[str, Any] = {"required": REQUIRED, "null": NULL}
     kind = f.type
     if kind in ("string", "text", "id_number", "phone"):
         vals = _length_validators(f)
@@ -409,7 +425,9 @@ def _marshmallow_field(f: FieldDef) -> fields.Field:
             vals.append(_id_number)
         if kind == "phone":
             vals.append(_phone)
-        return fields.String(validate=vals, error_messages={**messages, "invalid": msg("必须是文本", "Must be text")})
+        return fields.String(
+            validate=vals, error_messages={**messages, "invalid": msg("必须是文本", "Must be text")}
+        )
     if kind == "integer":
         return _Integer(
             strict=True,
@@ -429,7 +447,9 @@ def _marshmallow_field(f: FieldDef) -> fields.Field:
             vals.append(must)
         return _StrictBool(validate=vals, error_messages=messages)
     if kind == "date":
-        return fields.Date(error_messages={**messages, "invalid": msg("日期格式应为 YYYY-MM-DD", "Date must be YYYY-MM-DD")})
+        return fields.Date(
+            error_messages={**messages, "invalid": msg("日期格式应为 YYYY-MM-DD", "Date must be YYYY-MM-DD")}
+        )
     if kind == "datetime":
         return fields.AwareDateTime(
             default_timezone=dt.timezone(dt.timedelta(hours=8)),

@@ -83,7 +83,10 @@ def _max_ids(session: Session) -> dict[str, int]:
 
     return {
         "audit": session.scalar(select(AuditEvent.id).order_by(AuditEvent.id.desc()).limit(1)) or 0,
-        "definition": session.scalar(select(ProcessDefinition.id).order_by(ProcessDefinition.id.desc()).limit(1)) or 0,
+        "definition": session.scalar(
+            select(ProcessDefinition.id).order_by(ProcessDefinition.id.desc()).limit(1)
+        )
+        or 0,
         "user": session.scalar(select(User.id).order_by(User.id.desc()).limit(1)) or 0,
     }
 

@@ -17,7 +17,10 @@ from engine.errors import Forbidden, Invalid
 from engine.users import service as users
 
 blp = Blueprint(
-    "process_definitions", __name__, url_prefix="/api/v1/process-definitions", description="流程定义 / process definitions"
+    "process_definitions",
+    __name__,
+    url_prefix="/api/v1/process-definitions",
+    description="流程定义 / process definitions",
 )
 
 
@@ -35,7 +38,9 @@ def _uploaded_xml() -> bytes:
     if request.files:
         upload = request.files.get("file")
         if upload is None:
-            raise Invalid("缺少文件 / missing file", {"file": ["请上传 BPMN 文件 / upload a BPMN file as 'file'"]})
+            raise Invalid(
+                "缺少文件 / missing file", {"file": ["请上传 BPMN 文件 / upload a BPMN file as 'file'"]}
+            )
         return upload.read()
     if request.mimetype in ("application/xml", "text/xml", "application/bpmn+xml"):
         return request.get_data()

@@ -19,7 +19,10 @@ from engine.instances.models import ProcessInstance
 from engine.tasks import service as tasks
 
 blp = Blueprint(
-    "process_instances", __name__, url_prefix="/api/v1/process-instances", description="流程实例 / process instances"
+    "process_instances",
+    __name__,
+    url_prefix="/api/v1/process-instances",
+    description="流程实例 / process instances",
 )
 
 
@@ -35,8 +38,12 @@ def _detail(instance: ProcessInstance) -> View:
 def start(args):
     """Start a procedure for an org unit; returns the instance with its ready tasks."""
     instance = instances.start(
-        db.session(), current_user(), args["process_key"], args["org_unit"],
-        business_key=args.get("business_key"), data=args.get("data"),
+        db.session(),
+        current_user(),
+        args["process_key"],
+        args["org_unit"],
+        business_key=args.get("business_key"),
+        data=args.get("data"),
     )
     return _detail(instance)
 
@@ -50,8 +57,13 @@ def list_instances(args):
     """Instances inside the caller's org units."""
     page, per_page = args.pop("page"), args.pop("per_page")
     rows, total = instances.list_visible(
-        db.session(), current_user(), process_key=args.get("process_key"), status=args.get("status"),
-        org_unit_code=args.get("org_unit"), page=page, per_page=per_page,
+        db.session(),
+        current_user(),
+        process_key=args.get("process_key"),
+        status=args.get("status"),
+        org_unit_code=args.get("org_unit"),
+        page=page,
+        per_page=per_page,
     )
     return {"items": rows, "meta": {"page": page, "per_page": per_page, "total": total}}
 

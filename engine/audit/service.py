@@ -33,7 +33,9 @@ def record(
     return event
 
 
-def instance_events(session: Session, instance_id: int, *, limit: int = 500, after_id: int = 0) -> list[AuditEvent]:
+def instance_events(
+    session: Session, instance_id: int, *, limit: int = 500, after_id: int = 0
+) -> list[AuditEvent]:
     stmt = (
         select(AuditEvent)
         .where(AuditEvent.instance_id == instance_id, AuditEvent.id > after_id)

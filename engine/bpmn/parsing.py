@@ -122,7 +122,9 @@ def parse_xml(data: bytes | str) -> etree._ElementTree:
     try:
         tree = etree.ElementTree(etree.fromstring(raw, parser=parser))
     except etree.XMLSyntaxError as err:
-        raise BpmnInvalid([Problem(f"XML 格式错误 / not well-formed XML: {err.msg}", line=err.lineno)]) from err
+        raise BpmnInvalid(
+            [Problem(f"XML 格式错误 / not well-formed XML: {err.msg}", line=err.lineno)]
+        ) from err
     except ValueError as err:  # e.g. encoding declarations on str input
         raise BpmnInvalid([Problem(f"XML 格式错误 / not well-formed XML: {err}")]) from err
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
@@ -130,7 +132,11 @@ def parse_xml(data: bytes | str) -> etree._ElementTree:
     root = tree.getroot()
     if root.tag != f"{{{BPMN_NS}}}definitions":
         raise BpmnInvalid(
-            [Problem(f"根元素必须是 bpmn:definitions / root element must be BPMN definitions, found {root.tag}")]
+            [
+                Problem(
+                    f"根元素必须是 bpmn:definitions / root element must be BPMN definitions, found {root.tag}"
+                )
+            ]
         )
     return tree
 
@@ -243,7 +249,11 @@ def _main_process_id(root: etree._Element, parser: SpiffBpmnParser) -> str:
             candidates = [processes[0].get("id")]
         else:
             raise BpmnInvalid(
-                [Problem("没有可执行的流程（isExecutable=\"true\"）/ no executable process (isExecutable=\"true\")")]
+                [
+                    Problem(
+                        '没有可执行的流程（isExecutable="true"）/ no executable process (isExecutable="true")'
+                    )
+                ]
             )
     return str(candidates[0])
 
@@ -274,11 +284,15 @@ def compile_bpmn(
         raise
     except ValidationException as err:
         node_id = getattr(err, "id", None) or None
-        raise BpmnInvalid([Problem(f"BPMN 解析失败 / cannot parse BPMN: {err}", node_id, err.line_number or None)]) from err
+        raise BpmnInvalid(
+            [Problem(f"BPMN 解析失败 / cannot parse BPMN: {err}", node_id, err.line_number or None)]
+        ) from err
     except SpiffWorkflowException as err:
         raise BpmnInvalid([Problem(f"BPMN 解析失败 / cannot parse BPMN: {err}")]) from err
     except Exception as err:  # the parser raises plain errors on many malformed inputs
-        raise BpmnInvalid([Problem(f"BPMN 解析失败 / cannot parse BPMN: {type(err).__name__}: {err}")]) from err
+        raise BpmnInvalid(
+            [Problem(f"BPMN 解析失败 / cannot parse BPMN: {type(err).__name__}: {err}")]
+        ) from err
 
     by_id = {el.get("id"): el for el in root.iter() if isinstance(el.tag, str) and el.get("id")}
     tasks: dict[str, TaskMeta] = {}
@@ -296,12 +310,18 @@ def compile_bpmn(
                     else:
                         expressions.check(text)
                 except expressions.ExpressionError as err:
-                    problems.append(Problem(f"{kind} 不安全或无效 / unsafe or invalid {kind}: {err}", bpmn_id, line))
+                    problems.append(
+                        Problem(f"{kind} 不安全或无效 / unsafe or invalid {kind}: {err}", bpmn_id, line)
+                    )
             if isinstance(task_spec, ServiceTaskMixin):
-                operation = getattr(task_spec, "operation_name", None) or (el.get("implementation") if el is not None else None)
+                operation = getattr(task_spec, "operation_name", None) or (
+                    el.get("implementation") if el is not None else None
+                )
                 if service_exists is not None and (not operation or not service_exists(operation)):
                     problems.append(
-                        Problem(f"未知的服务任务 / unknown service task operation '{operation}'", bpmn_id, line)
+                        Problem(
+                            f"未知的服务任务 / unknown service task operation '{operation}'", bpmn_id, line
+                        )
                     )
             if isinstance(task_spec, UserTaskMixin) and el is not None:
                 meta = _task_meta(el, task_spec, known_roles)
@@ -316,7 +336,9 @@ def compile_bpmn(
                         )
                     )
                 if form_exists is not None and meta.form_key and not form_exists(meta.form_key):
-                    problems.append(Problem(f"表单不存在 / form '{meta.form_key}' does not exist", bpmn_id, line))
+                    problems.append(
+                        Problem(f"表单不存在 / form '{meta.form_key}' does not exist", bpmn_id, line)
+                    )
     if problems:
         raise BpmnInvalid(problems)
 

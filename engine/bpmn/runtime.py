@@ -105,7 +105,9 @@ class _SpeclessWorkflowConverter(BpmnWorkflowConverter):
 def _make_registry() -> Any:
     registry = BpmnWorkflowSerializer.configure(SPIFF_CONFIG)
     registry.register(Decimal, lambda v: {"value": str(v)}, lambda d: Decimal(d["value"]))
-    registry.register(dt.date, lambda v: {"value": v.isoformat()}, lambda d: dt.date.fromisoformat(d["value"]))
+    registry.register(
+        dt.date, lambda v: {"value": v.isoformat()}, lambda d: dt.date.fromisoformat(d["value"])
+    )
     _SpeclessWorkflowConverter(BpmnWorkflow, registry)
     return registry
 
@@ -188,7 +190,9 @@ def advance(wf: BpmnWorkflow) -> None:
             return
         steps += 1
         if steps > MAX_ENGINE_STEPS:
-            raise EngineError("流程自动步骤超过上限，可能存在无限循环 / engine steps exceeded limit (runaway loop?)")
+            raise EngineError(
+                "流程自动步骤超过上限，可能存在无限循环 / engine steps exceeded limit (runaway loop?)"
+            )
 
 
 def ready_human_tasks(wf: BpmnWorkflow) -> list[Task]:

@@ -70,7 +70,10 @@ def compile_for_deploy(xml: bytes | str, source: str = "upload") -> CompiledDefi
 
 def latest(session: Session, key: str) -> ProcessDefinition | None:
     return session.scalar(
-        select(ProcessDefinition).where(ProcessDefinition.key == key).order_by(ProcessDefinition.version.desc()).limit(1)
+        select(ProcessDefinition)
+        .where(ProcessDefinition.key == key)
+        .order_by(ProcessDefinition.version.desc())
+        .limit(1)
     )
 
 
@@ -103,12 +106,19 @@ def deploy(
         AuditAction.DEFINITION_DEPLOYED,
         actor_id=actor_id,
         definition_id=definition.id,
-        details={"key": definition.key, "version": definition.version, "sha256": definition.sha256, "source": source},
+        details={
+            "key": definition.key,
+            "version": definition.version,
+            "sha256": definition.sha256,
+            "source": source,
+        },
     )
     return definition, True
 
 
-def sync_dir(session: Session, directory: str | Path, actor_id: int | None = None) -> list[tuple[ProcessDefinition, bool]]:
+def sync_dir(
+    session: Session, directory: str | Path, actor_id: int | None = None
+) -> list[tuple[ProcessDefinition, bool]]:
     """Deploy every ``*.bpmn`` file in ``directory`` (unchanged files make no new version)."""
     results = []
     for path in sorted(Path(directory).glob("*.bpmn")):
@@ -134,7 +144,9 @@ def list_latest(session: Session) -> list[tuple[ProcessDefinition, int]]:
 def versions(session: Session, key: str) -> list[ProcessDefinition]:
     rows = list(
         session.scalars(
-            select(ProcessDefinition).where(ProcessDefinition.key == key).order_by(ProcessDefinition.version.desc())
+            select(ProcessDefinition)
+            .where(ProcessDefinition.key == key)
+            .order_by(ProcessDefinition.version.desc())
         )
     )
     if not rows:
@@ -147,7 +159,9 @@ def get_version(session: Session, key: str, version: int | None = None) -> Proce
         found = latest(session, key)
     else:
         found = session.scalar(
-            select(ProcessDefinition).where(ProcessDefinition.key == key, ProcessDefinition.version == version)
+            select(ProcessDefinition).where(
+                ProcessDefinition.key == key, ProcessDefinition.version == version
+            )
         )
     if found is None:
         raise NotFound(f"流程定义不存在 / process definition '{key}' version {version or 'latest'} not found")

@@ -87,7 +87,9 @@ def _check_start_data(data: Any) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise Invalid("初始数据必须是对象 / data must be an object", {"data": ["必须是对象 / must be an object"]})
+        raise Invalid(
+            "初始数据必须是对象 / data must be an object", {"data": ["必须是对象 / must be an object"]}
+        )
     problems = {}
     if len(data) > MAX_START_KEYS:
         problems["data"] = [f"字段过多（最多 {MAX_START_KEYS}）/ too many keys (max {MAX_START_KEYS})"]
@@ -140,8 +142,13 @@ def start(
         actor_id=user.id,
         instance_id=instance.id,
         definition_id=definition.id,
-        details={"process_key": definition.key, "version": definition.version, "org_unit": unit.code,
-                 "business_key": business_key, "data": initial},
+        details={
+            "process_key": definition.key,
+            "version": definition.version,
+            "org_unit": unit.code,
+            "business_key": business_key,
+            "data": initial,
+        },
     )
     save(session, Loaded(instance, definition, compiled, wf), user.id)
     return instance
@@ -195,6 +202,6 @@ def list_visible(
 
 def ensure_running(instance: ProcessInstance) -> None:
     if instance.status != InstanceStatus.RUNNING:
-        raise Conflict(f"流程实例状态为 {instance.status.value}，不能继续 / instance is {instance.status.value}")
-
-
+        raise Conflict(
+            f"流程实例状态为 {instance.status.value}，不能继续 / instance is {instance.status.value}"
+        )

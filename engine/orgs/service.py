@@ -80,7 +80,9 @@ def get(session: Session, unit_id: int) -> OrgUnit:
     return unit
 
 
-def list_units(session: Session, level: OrgLevel | None = None, parent_code: str | None = None) -> list[OrgUnit]:
+def list_units(
+    session: Session, level: OrgLevel | None = None, parent_code: str | None = None
+) -> list[OrgUnit]:
     stmt = select(OrgUnit).order_by(OrgUnit.code)
     if level is not None:
         stmt = stmt.where(OrgUnit.level == level)

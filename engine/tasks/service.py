@@ -40,7 +40,13 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
         if spiff_id not in ready:
             row.state = TaskStatus.CANCELLED
             row.completed_at = now
-            audit.record(session, AuditAction.TASK_CANCELLED, actor_id=actor_id, instance_id=instance.id, task_id=row.id)
+            audit.record(
+                session,
+                AuditAction.TASK_CANCELLED,
+                actor_id=actor_id,
+                instance_id=instance.id,
+                task_id=row.id,
+            )
     created = []
     for spiff_id, task in ready.items():
         if spiff_id in open_rows:
@@ -135,7 +141,9 @@ def claim(session: Session, user: User, task_id: int) -> HumanTask:
     if not users.holds(session, user, row.candidate_role, row):
         raise Forbidden("您没有该任务所需的角色 / you do not hold the role this task needs")
     row.state, row.assignee_id, row.claimed_at = TaskStatus.CLAIMED, user.id, utcnow()
-    audit.record(session, AuditAction.TASK_CLAIMED, actor_id=user.id, instance_id=row.instance_id, task_id=row.id)
+    audit.record(
+        session, AuditAction.TASK_CLAIMED, actor_id=user.id, instance_id=row.instance_id, task_id=row.id
+    )
     _flush_assignee(session, row)
     return row
 
@@ -150,7 +158,11 @@ def unclaim(session: Session, user: User, task_id: int) -> HumanTask:
     previous = row.assignee_id
     row.state, row.assignee_id, row.claimed_at = TaskStatus.READY, None, None
     audit.record(
-        session, AuditAction.TASK_UNCLAIMED, actor_id=user.id, instance_id=row.instance_id, task_id=row.id,
+        session,
+        AuditAction.TASK_UNCLAIMED,
+        actor_id=user.id,
+        instance_id=row.instance_id,
+        task_id=row.id,
         details={"previous_assignee_id": previous},
     )
     _flush_assignee(session, row)
@@ -173,7 +185,11 @@ def assign(session: Session, user: User, task_id: int, username: str) -> HumanTa
     previous = row.assignee_id
     row.state, row.assignee_id, row.claimed_at = TaskStatus.CLAIMED, target.id, utcnow()
     audit.record(
-        session, AuditAction.TASK_ASSIGNED, actor_id=user.id, instance_id=row.instance_id, task_id=row.id,
+        session,
+        AuditAction.TASK_ASSIGNED,
+        actor_id=user.id,
+        instance_id=row.instance_id,
+        task_id=row.id,
         details={"assignee": target.username, "previous_assignee_id": previous},
     )
     _flush_assignee(session, row)
@@ -206,7 +222,11 @@ def complete(session: Session, user: User, task_id: int, data: Any) -> HumanTask
     row.state, row.assignee_id = TaskStatus.COMPLETED, user.id
     row.completed_at, row.completed_by_id = now, user.id
     audit.record(
-        session, AuditAction.TASK_COMPLETED, actor_id=user.id, instance_id=row.instance_id, task_id=row.id,
+        session,
+        AuditAction.TASK_COMPLETED,
+        actor_id=user.id,
+        instance_id=row.instance_id,
+        task_id=row.id,
         details={"bpmn_id": row.bpmn_id, "data": clean},
     )
     instances.save(session, loaded, user.id)
@@ -218,7 +238,9 @@ def _validate(row: HumanTask, data: Any, context: dict[str, Any]) -> dict[str, A
     if row.form_key is None:
         if data in (None, {}):
             return {}
-        raise Invalid("该任务没有表单，不接受数据 / this task has no form and takes no data", {"_form": ["no form"]})
+        raise Invalid(
+            "该任务没有表单，不接受数据 / this task has no form and takes no data", {"_form": ["no form"]}
+        )
     form = formstore.get(row.form_key)
     if form is None:
         raise Conflict(f"表单 '{row.form_key}' 不存在 / form '{row.form_key}' is missing")

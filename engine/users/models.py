@@ -48,7 +48,9 @@ ROLE_NAMES_ZH: dict[Role, str] = {
 }
 
 # Roles that may reassign tasks and see their unit's whole workload.
-SUPERVISOR_ROLES = frozenset({Role.STREET_HEAD, Role.DISTRICT_HEAD, Role.DISTRICT_OFFICER, Role.CITY_OFFICER, Role.ADMIN})
+SUPERVISOR_ROLES = frozenset(
+    {Role.STREET_HEAD, Role.DISTRICT_HEAD, Role.DISTRICT_OFFICER, Role.CITY_OFFICER, Role.ADMIN}
+)
 
 
 class User(Base):

@@ -56,7 +56,9 @@ def create_user(
             problems.setdefault("grants", []).append(err.message)
     if problems:
         raise Invalid("用户信息无效 / invalid user", problems)
-    user = User(username=username, display_name=display_name or username, password_hash=hash_password(password))
+    user = User(
+        username=username, display_name=display_name or username, password_hash=hash_password(password)
+    )
     user.grants = [RoleGrant(role=role, org_unit_id=unit.id) for role, unit in resolved]
     session.add(user)
     session.flush()
@@ -74,7 +76,12 @@ def authenticate(session: Session, username: str, password: str) -> User:
     try:
         _HASHER.verify(user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
-        audit.record(session, AuditAction.LOGIN_FAILED, actor_id=user.id if user else None, details={"username": username})
+        audit.record(
+            session,
+            AuditAction.LOGIN_FAILED,
+            actor_id=user.id if user else None,
+            details={"username": username},
+        )
         raise Unauthorized("用户名或密码错误 / wrong username or password") from None
     if user is None or not user.is_active:
         raise Unauthorized("用户名或密码错误 / wrong username or password")

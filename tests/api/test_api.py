@@ -50,7 +50,9 @@ def test_login_and_me(client, login):
 
 
 def test_wrong_password_401(client):
-    body = assert_error(client.post("/api/v1/auth/token", json={"username": "pt_officer", "password": "nope"}), 401)
+    body = assert_error(
+        client.post("/api/v1/auth/token", json={"username": "pt_officer", "password": "nope"}), 401
+    )
     assert "密码" in body["message"]
     assert_error(client.post("/api/v1/auth/token", json={"username": "ghost", "password": "x"}), 401)
 
@@ -61,7 +63,9 @@ def test_missing_or_bad_token_401(client):
 
 
 def test_logout_revokes_token(client):
-    token = client.post("/api/v1/auth/token", json={"username": "pt_head", "password": "test-password-1"}).json["token"]
+    token = client.post(
+        "/api/v1/auth/token", json={"username": "pt_head", "password": "test-password-1"}
+    ).json["token"]
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
     assert client.delete("/api/v1/auth/token", headers=headers).status_code == 204
@@ -70,13 +74,17 @@ def test_logout_revokes_token(client):
 
 def test_malformed_json_400(client, login):
     response = client.post(
-        "/api/v1/process-instances", data="{not json", headers={**login("pt_advisor"), "Content-Type": "application/json"}
+        "/api/v1/process-instances",
+        data="{not json",
+        headers={**login("pt_advisor"), "Content-Type": "application/json"},
     )
     assert_error(response, 400)
 
 
 def test_schema_errors_422_per_field(client, login):
-    response = client.post("/api/v1/process-instances", json={"org_unit": 5, "extra": 1}, headers=login("pt_advisor"))
+    response = client.post(
+        "/api/v1/process-instances", json={"org_unit": 5, "extra": 1}, headers=login("pt_advisor")
+    )
     body = assert_error(response, 422, "validation_failed")
     assert set(body["fields"]) >= {"process_key", "org_unit", "extra"}
 
@@ -94,8 +102,12 @@ def test_definitions_list_versions_xml(client, login):
     xml = client.get("/api/v1/process-definitions/demo_assistance/xml?version=1", headers=headers)
     assert xml.status_code == 200 and xml.mimetype == "application/xml" and b"demo_assistance" in xml.data
     assert_error(client.get("/api/v1/process-definitions/nope", headers=headers), 404)
-    assert_error(client.get("/api/v1/process-definitions/demo_assistance/xml?version=9", headers=headers), 404)
-    assert_error(client.get("/api/v1/process-definitions/demo_assistance/xml?version=x", headers=headers), 422)
+    assert_error(
+        client.get("/api/v1/process-definitions/demo_assistance/xml?version=9", headers=headers), 404
+    )
+    assert_error(
+        client.get("/api/v1/process-definitions/demo_assistance/xml?version=x", headers=headers), 422
+    )
 
 
 def _demo_xml() -> bytes:
@@ -108,14 +120,20 @@ def test_deploy_new_version_unchanged_and_running_instances_keep_theirs(client, 
     old = start(client, advisor)
     changed = _demo_xml().replace("填写帮扶申请".encode(), "填写帮扶申请（新版）".encode())
     response = client.post(
-        "/api/v1/process-definitions", data={"file": (__import__("io").BytesIO(changed), "demo.bpmn")}, headers=admin
+        "/api/v1/process-definitions",
+        data={"file": (__import__("io").BytesIO(changed), "demo.bpmn")},
+        headers=admin,
     )
     assert response.status_code == 201, response.json
     assert response.json["created"] is True and response.json["definition"]["version"] == 2
     again = client.post(
         "/api/v1/process-definitions", data=changed, headers={**admin, "Content-Type": "application/xml"}
     )
-    assert again.status_code == 200 and again.json["created"] is False and again.json["definition"]["version"] == 2
+    assert (
+        again.status_code == 200
+        and again.json["created"] is False
+        and again.json["definition"]["version"] == 2
+    )
     new = start(client, advisor)
     assert new["definition_version"] == 2 and new["open_tasks"][0]["name"] == "填写帮扶申请（新版）"
     refreshed = client.get(f"/api/v1/process-instances/{old['id']}", headers=advisor).json
@@ -124,9 +142,16 @@ def test_deploy_new_version_unchanged_and_running_instances_keep_theirs(client, 
 
 def test_deploy_refusals(client, login):
     admin = login("admin")
-    for name in ("unsafe_condition.bpmn", "unsafe_script.bpmn", "no_role.bpmn", "xxe.bpmn", "billion_laughs.bpmn"):
+    for name in (
+        "unsafe_condition.bpmn",
+        "unsafe_script.bpmn",
+        "no_role.bpmn",
+        "xxe.bpmn",
+        "billion_laughs.bpmn",
+    ):
         response = client.post(
-            "/api/v1/process-definitions", data=(FIXTURES / name).read_bytes(),
+            "/api/v1/process-definitions",
+            data=(FIXTURES / name).read_bytes(),
             headers={**admin, "Content-Type": "application/xml"},
         )
         body = assert_error(response, 422, "bpmn_invalid")
@@ -136,14 +161,19 @@ def test_deploy_refusals(client, login):
     assert_error(client.post("/api/v1/process-definitions", json={"x": 1}, headers=admin), 422)
     officer = login("pt_officer")
     assert_error(
-        client.post("/api/v1/process-definitions", data=_demo_xml(), headers={**officer, "Content-Type": "application/xml"}),
+        client.post(
+            "/api/v1/process-definitions",
+            data=_demo_xml(),
+            headers={**officer, "Content-Type": "application/xml"},
+        ),
         403,
     )
 
 
 def test_deploy_names_the_element(client, login):
     response = client.post(
-        "/api/v1/process-definitions", data=(FIXTURES / "unsafe_condition.bpmn").read_bytes(),
+        "/api/v1/process-definitions",
+        data=(FIXTURES / "unsafe_condition.bpmn").read_bytes(),
         headers={**login("admin"), "Content-Type": "application/xml"},
     )
     body = assert_error(response, 422)
@@ -176,7 +206,9 @@ def test_full_case_through_the_api(client, login):
     mine = client.get("/api/v1/tasks?scope=mine", headers=advisor).json
     assert [t["id"] for t in mine["items"]] == [application["id"]] and mine["meta"]["total"] == 1
 
-    done = client.post(f"/api/v1/tasks/{application['id']}/complete", json={"data": application_data()}, headers=advisor)
+    done = client.post(
+        f"/api/v1/tasks/{application['id']}/complete", json={"data": application_data()}, headers=advisor
+    )
     assert done.status_code == 200 and done.json["state"] == "completed"
 
     review = task_of(client, officer, instance["id"], "review")
@@ -207,8 +239,12 @@ def test_complete_validation_422_per_field_and_nothing_changes(client, login):
     advisor = login("pt_advisor")
     instance = start(client, advisor)
     task_id = instance["open_tasks"][0]["id"]
-    bad = application_data(household_size=0, amount_requested="12.345", credit_commitment_signed=False, bogus="x")
-    body = assert_error(client.post(f"/api/v1/tasks/{task_id}/complete", json={"data": bad}, headers=advisor), 422)
+    bad = application_data(
+        household_size=0, amount_requested="12.345", credit_commitment_signed=False, bogus="x"
+    )
+    body = assert_error(
+        client.post(f"/api/v1/tasks/{task_id}/complete", json={"data": bad}, headers=advisor), 422
+    )
     assert set(body["fields"]) >= {"household_size", "amount_requested", "credit_commitment_signed", "bogus"}
     after = client.get(f"/api/v1/process-instances/{instance['id']}", headers=advisor).json
     assert after["version"] == instance["version"] and after["open_tasks"][0]["state"] == "ready"
@@ -226,7 +262,8 @@ def test_409_on_completed_task_and_claim_conflict(client, login):
     assert_error(client.post(f"/api/v1/tasks/{task_id}/claim", headers=advisor2), 409, "conflict")
     client.post(f"/api/v1/tasks/{task_id}/complete", json={"data": application_data()}, headers=advisor)
     assert_error(
-        client.post(f"/api/v1/tasks/{task_id}/complete", json={"data": application_data()}, headers=advisor), 409
+        client.post(f"/api/v1/tasks/{task_id}/complete", json={"data": application_data()}, headers=advisor),
+        409,
     )
     assert_error(client.post(f"/api/v1/tasks/{task_id}/unclaim", headers=advisor), 409)
 
@@ -237,8 +274,14 @@ def test_unclaim_and_assign(client, login):
     task_id = instance["open_tasks"][0]["id"]
     client.post(f"/api/v1/tasks/{task_id}/claim", headers=advisor)
     unclaimed = client.post(f"/api/v1/tasks/{task_id}/unclaim", headers=advisor)
-    assert unclaimed.status_code == 200 and unclaimed.json["state"] == "ready" and unclaimed.json["assignee"] is None
-    assert_error(client.post(f"/api/v1/tasks/{task_id}/assign", json={"username": "pt_advisor2"}, headers=advisor), 403)
+    assert (
+        unclaimed.status_code == 200
+        and unclaimed.json["state"] == "ready"
+        and unclaimed.json["assignee"] is None
+    )
+    assert_error(
+        client.post(f"/api/v1/tasks/{task_id}/assign", json={"username": "pt_advisor2"}, headers=advisor), 403
+    )
     body = assert_error(
         client.post(f"/api/v1/tasks/{task_id}/assign", json={"username": "pt_officer"}, headers=head), 422
     )
@@ -262,7 +305,10 @@ def test_scope_403_and_404(client, login):
     assert_error(client.post("/api/v1/tasks/999999/claim", headers=advisor), 404)
     listing = client.get("/api/v1/process-instances", headers=other).json
     assert instance["id"] not in [i["id"] for i in listing["items"]]
-    assert client.get("/api/v1/tasks?scope=all", headers=login("pt_other_street_officer")).json["meta"]["total"] == 0
+    assert (
+        client.get("/api/v1/tasks?scope=all", headers=login("pt_other_street_officer")).json["meta"]["total"]
+        == 0
+    )
     # starting in a unit outside one's grants
     body = {"process_key": "demo_assistance", "org_unit": "310115001"}
     assert_error(client.post("/api/v1/process-instances", json=body, headers=advisor), 403)
@@ -271,10 +317,17 @@ def test_scope_403_and_404(client, login):
 def test_start_errors(client, login):
     advisor = login("pt_advisor")
     assert_error(
-        client.post("/api/v1/process-instances", json={"process_key": "nope", "org_unit": STREET}, headers=advisor), 404
+        client.post(
+            "/api/v1/process-instances", json={"process_key": "nope", "org_unit": STREET}, headers=advisor
+        ),
+        404,
     )
     assert_error(
-        client.post("/api/v1/process-instances", json={"process_key": "demo_assistance", "org_unit": "000"}, headers=advisor),
+        client.post(
+            "/api/v1/process-instances",
+            json={"process_key": "demo_assistance", "org_unit": "000"},
+            headers=advisor,
+        ),
         404,
     )
     body = assert_error(
@@ -291,11 +344,17 @@ def test_start_errors(client, login):
 def test_list_filters_and_pagination(client, login):
     advisor = login("pt_advisor")
     ids = [start(client, advisor)["id"] for _ in range(3)]
-    page = client.get("/api/v1/process-instances?per_page=2&page=1&process_key=demo_assistance", headers=advisor).json
+    page = client.get(
+        "/api/v1/process-instances?per_page=2&page=1&process_key=demo_assistance", headers=advisor
+    ).json
     assert page["meta"] == {"page": 1, "per_page": 2, "total": 3} and len(page["items"]) == 2
     assert {i["id"] for i in page["items"]} <= set(ids)
-    assert client.get("/api/v1/process-instances?status=completed", headers=advisor).json["meta"]["total"] == 0
-    assert client.get(f"/api/v1/process-instances?org_unit={STREET}", headers=advisor).json["meta"]["total"] == 3
+    assert (
+        client.get("/api/v1/process-instances?status=completed", headers=advisor).json["meta"]["total"] == 0
+    )
+    assert (
+        client.get(f"/api/v1/process-instances?org_unit={STREET}", headers=advisor).json["meta"]["total"] == 3
+    )
     tasks = client.get("/api/v1/tasks?scope=claimable&per_page=2&sort=created", headers=advisor).json
     assert tasks["meta"]["total"] == 3 and len(tasks["items"]) == 2
     filtered = client.get("/api/v1/tasks?process_key=auto_loop", headers=advisor).json
@@ -315,10 +374,18 @@ def test_openapi_document(client):
     assert spec["openapi"].startswith("3.")
     paths = spec["paths"]
     for path in (
-        "/api/v1/auth/token", "/api/v1/process-definitions", "/api/v1/process-definitions/{key}",
-        "/api/v1/process-definitions/{key}/xml", "/api/v1/process-instances", "/api/v1/process-instances/{instance_id}",
-        "/api/v1/process-instances/{instance_id}/events", "/api/v1/tasks", "/api/v1/tasks/{task_id}",
-        "/api/v1/tasks/{task_id}/claim", "/api/v1/tasks/{task_id}/unclaim", "/api/v1/tasks/{task_id}/complete",
+        "/api/v1/auth/token",
+        "/api/v1/process-definitions",
+        "/api/v1/process-definitions/{key}",
+        "/api/v1/process-definitions/{key}/xml",
+        "/api/v1/process-instances",
+        "/api/v1/process-instances/{instance_id}",
+        "/api/v1/process-instances/{instance_id}/events",
+        "/api/v1/tasks",
+        "/api/v1/tasks/{task_id}",
+        "/api/v1/tasks/{task_id}/claim",
+        "/api/v1/tasks/{task_id}/unclaim",
+        "/api/v1/tasks/{task_id}/complete",
         "/api/v1/tasks/{task_id}/assign",
     ):
         assert path in paths, path

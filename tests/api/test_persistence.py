@@ -11,15 +11,24 @@ from tests.factories import application_data
 def test_restart_continues_the_case(client, login):
     advisor = login("pt_advisor")
     instance = client.post(
-        "/api/v1/process-instances", json={"process_key": "demo_assistance", "org_unit": "310107002"}, headers=advisor
+        "/api/v1/process-instances",
+        json={"process_key": "demo_assistance", "org_unit": "310107002"},
+        headers=advisor,
     ).json
     task_id = instance["open_tasks"][0]["id"]
-    assert client.post(f"/api/v1/tasks/{task_id}/complete", json={"data": application_data()}, headers=advisor).status_code == 200
+    assert (
+        client.post(
+            f"/api/v1/tasks/{task_id}/complete", json={"data": application_data()}, headers=advisor
+        ).status_code
+        == 200
+    )
 
     definitions.SPEC_CACHE.clear()  # as after a process restart
     second = create_app({"SQLALCHEMY_DATABASE_URI": DB_URL, "TESTING": True})
     other = second.test_client()
-    token = other.post("/api/v1/auth/token", json={"username": "pt_officer", "password": "test-password-1"}).json["token"]
+    token = other.post(
+        "/api/v1/auth/token", json={"username": "pt_officer", "password": "test-password-1"}
+    ).json["token"]
     headers = {"Authorization": f"Bearer {token}"}
     detail = other.get(f"/api/v1/process-instances/{instance['id']}", headers=headers).json
     assert [t["bpmn_id"] for t in detail["open_tasks"]] == ["review"]

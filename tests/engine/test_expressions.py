@@ -31,8 +31,16 @@ def test_evaluates(expression, names, expected):
 
 @pytest.mark.parametrize(
     "literal",
-    ["P5D", "PT48H", "P1Y2M3DT4H5M6S", "2026-12-01T09:00:00+08:00", "2026-12-01", "R/P1M", "R3/PT24H",
-     "R/2026-06-01T00:00:00+08:00/P1M"],
+    [
+        "P5D",
+        "PT48H",
+        "P1Y2M3DT4H5M6S",
+        "2026-12-01T09:00:00+08:00",
+        "2026-12-01",
+        "R/P1M",
+        "R3/PT24H",
+        "R/2026-06-01T00:00:00+08:00/P1M",
+    ],
 )
 def test_unquoted_iso_literals_become_strings(literal):
     assert ex.evaluate(literal, {}) == literal
@@ -91,8 +99,17 @@ def test_script_assignments():
 
 @pytest.mark.parametrize(
     "script",
-    ["import os", "def f():\n  pass", "x.y = 1", "for i in range(3):\n  pass", "a, b = 1, 2", "_secret = 1",
-     "x = open('f')", "del x", "while True:\n  pass"],
+    [
+        "import os",
+        "def f():\n  pass",
+        "x.y = 1",
+        "for i in range(3):\n  pass",
+        "a, b = 1, 2",
+        "_secret = 1",
+        "x = open('f')",
+        "del x",
+        "while True:\n  pass",
+    ],
 )
 def test_script_refuses_everything_but_safe_assignments(script):
     with pytest.raises(ex.ExpressionError):

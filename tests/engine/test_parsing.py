@@ -69,7 +69,9 @@ def test_oversized_refused():
         compile_bpmn(data, known_roles=ROLES)
 
 
-@pytest.mark.parametrize("data", [b"", b"   ", b"\x89PNG\r\n", b"<a><b></a>", "<?xml version='1.0' encoding='UTF-8'?><x/>"])
+@pytest.mark.parametrize(
+    "data", [b"", b"   ", b"\x89PNG\r\n", b"<a><b></a>", "<?xml version='1.0' encoding='UTF-8'?><x/>"]
+)
 def test_garbage_refused(data):
     with pytest.raises(BpmnInvalid):
         compile_bpmn(data, known_roles=ROLES)

@@ -59,7 +59,11 @@ class Runner:
         return wf
 
 
-APPLICATION = {"amount_requested": Decimal("6000.50"), "household_size": 3, "applied_on": dt.date(2026, 11, 2)}
+APPLICATION = {
+    "amount_requested": Decimal("6000.50"),
+    "household_size": 3,
+    "applied_on": dt.date(2026, 11, 2),
+}
 
 
 def test_state_has_no_spec_and_round_trips_decimal_and_date(demo):
@@ -114,7 +118,10 @@ def test_unpruned_library_state_grows(demo):
     """The reference the pruning is measured against: without it, state grows with each visit."""
     wf = rt.new_workflow(demo)
     wf.do_engine_steps()
-    for bpmn_id, data in (("application", APPLICATION), ("review", {"decision": "approve", "amount_approved": 1})):
+    for bpmn_id, data in (
+        ("application", APPLICATION),
+        ("review", {"decision": "approve", "amount_approved": 1}),
+    ):
         task = next(t for t in rt.ready_human_tasks(wf) if t.task_spec.bpmn_id == bpmn_id)
         task.set_data(**data)
         task.run()

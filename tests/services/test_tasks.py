@@ -57,7 +57,9 @@ def test_full_case_persists_and_completes(session):
 
 def test_completed_data_is_decimal_in_audit_and_exact(session):
     instance = start_demo(session)
-    row = complete(session, "pt_advisor", instance.id, "application", application_data(amount_requested="0.10"))
+    row = complete(
+        session, "pt_advisor", instance.id, "application", application_data(amount_requested="0.10")
+    )
     event = session.scalars(
         select(AuditEvent).where(AuditEvent.task_id == row.id, AuditEvent.action == "task.completed")
     ).one()
@@ -182,7 +184,9 @@ def test_visit_loop_300_through_services(session):
     session.commit()
     sizes = []
     for n in range(300):
-        complete(session, "pt_advisor", instance.id, "visit", visit_data(more=True, summary=f"第{n + 1}次走访记录"))
+        complete(
+            session, "pt_advisor", instance.id, "visit", visit_data(more=True, summary=f"第{n + 1}次走访记录")
+        )
         session.commit()
         sizes.append(len(session.get(ProcessInstance, instance.id).state))
     complete(session, "pt_advisor", instance.id, "visit", visit_data(more=False))
