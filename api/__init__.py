@@ -14,8 +14,22 @@ from engine import formstore
 from engine.db import configure_engine
 
 
+class AssistflowFlask(Flask):
+    """Commits the request's one transaction when the view succeeded.
+
+    Committing here (not in ``after_request``) means a failing commit — a lost race on a unique key,
+    a stale version — reaches the normal error handlers and becomes a 409, not a 500. Any exception
+    leaves the transaction uncommitted; the session is rolled back and removed at teardown.
+    """
+
+    def dispatch_request(self) -> Any:
+        result = super().dispatch_request()
+        db.session.commit()
+        return result
+
+
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
-    app = Flask(__name__)
+    app = AssistflowFlask(__name__)
     app.config.update(load_config(overrides))
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable in JSON
     formstore.configure(app.config["FORMS_DIR"])
@@ -44,18 +58,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         db.session.execute(text("SELECT 1"))
         return jsonify({"status": "ok", "database": db.engine.dialect.name})
 
-    @app.after_request
-    def _commit_at_edge(response):
-        """One transaction per request: commit on success, roll back on any error."""
-        if response.status_code < 400:
-            try:
-                db.session.commit()
-            except Exception:
-                db.session.rollback()
-                raise
-        else:
-            db.session.rollback()
-        return response
+    @app.teardown_request
+    def _rollback_unfinished(_exc: BaseException | None) -> None:
+        db.session.rollback()
 
     from api.cli import register_commands
 

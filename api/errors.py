@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask, jsonify
 from flask_smorest import Api
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
@@ -91,6 +92,12 @@ def register(app: Flask) -> None:
             "problems": [p.as_dict() for p in err.problems],
         }
         return jsonify(body), 422
+
+    @app.errorhandler(IntegrityError)
+    def _integrity(_err: IntegrityError):
+        return error_response(
+            409, "数据冲突（可能已被他人提交），请刷新后重试 / conflicting change, reload and retry"
+        )
 
     @app.errorhandler(StaleDataError)
     def _stale(_err: StaleDataError):

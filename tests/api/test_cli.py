@@ -1,0 +1,57 @@
+"""The assistflow CLI commands, run through Flask's CLI runner against the test database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+
+from api.extensions import db
+from engine.users.models import User
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_processes_sync_reports_unchanged(app, app_ctx):
+    result = app.test_cli_runner().invoke(args=["processes", "sync"])
+    assert result.exit_code == 0, result.output
+    assert "demo_assistance v1 unchanged" in result.output
+
+
+def test_processes_lint(app, app_ctx):
+    runner = app.test_cli_runner()
+    ok = runner.invoke(args=["processes", "lint", str(ROOT / "processes" / "demo_assistance.bpmn")])
+    assert ok.exit_code == 0 and "ok (demo_assistance, 4 user tasks)" in ok.output
+    bad = runner.invoke(args=["processes", "lint", str(ROOT / "tests/fixtures/bpmn/unsafe_condition.bpmn")])
+    assert bad.exit_code == 1 and "element 'gw'" in bad.output
+
+
+def test_users_create(app, app_ctx):
+    runner = app.test_cli_runner()
+    result = runner.invoke(
+        args=["users", "create", "cli_user", "--password", "long-enough-1", "--grant", "advisor@310107002"]
+    )
+    assert result.exit_code == 0, result.output
+    user = db.session.scalar(select(User).where(User.username == "cli_user"))
+    assert [(g.role.value, g.org_unit_id is not None) for g in user.grants] == [("advisor", True)]
+    dup = runner.invoke(args=["users", "create", "cli_user", "--password", "long-enough-1"])
+    assert dup.exit_code != 0 and "已存在" in dup.output
+    bad_grant = runner.invoke(
+        args=["users", "create", "cli_two", "--password", "long-enough-1", "--grant", "king@1"]
+    )
+    assert bad_grant.exit_code != 0 and "unknown role" in bad_grant.output
+
+
+def test_demo_load_is_idempotent(app, app_ctx):
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["demo", "load"])
+    assert first.exit_code == 0, first.output
+    assert "demo cases:" in first.output and "users created: 0" not in first.output
+    second = runner.invoke(args=["demo", "load"])
+    assert second.exit_code == 0 and "users created: 0" in second.output
+    assert "demo_assistance v1 unchanged" in second.output
+
+
+def test_reference_load(app, app_ctx):
+    result = app.test_cli_runner().invoke(args=["reference", "load"])
+    assert result.exit_code == 0 and "68 org units loaded" in result.output
