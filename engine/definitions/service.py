@@ -30,6 +30,13 @@ class SpecCache:
         self._lock = threading.Lock()
         self.misses = 0
 
+    def peek(self, definition_id: int) -> CompiledDefinition | None:
+        with self._lock:
+            compiled = self._items.get(definition_id)
+            if compiled is not None:
+                self._items.move_to_end(definition_id)
+            return compiled
+
     def get(self, definition: ProcessDefinition) -> CompiledDefinition:
         with self._lock:
             compiled = self._items.get(definition.id)
@@ -168,8 +175,12 @@ def get_version(session: Session, key: str, version: int | None = None) -> Proce
     return found
 
 
-def compiled(session: Session, definition_id: int) -> tuple[ProcessDefinition, CompiledDefinition]:
+def compiled(session: Session, definition_id: int) -> CompiledDefinition:
+    """The parsed spec of a deployed version; the row (and its XML) is read only on a cache miss."""
+    cached = SPEC_CACHE.peek(definition_id)
+    if cached is not None:
+        return cached
     definition = session.get(ProcessDefinition, definition_id)
     if definition is None:
         raise NotFound(f"流程定义不存在 / process definition {definition_id} not found")
-    return definition, SPEC_CACHE.get(definition)
+    return SPEC_CACHE.get(definition)

@@ -49,8 +49,8 @@ class ProcessInstance(Base):
     data: Mapped[dict[str, Any]] = mapped_column(json_type(), default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
-    definition: Mapped[ProcessDefinition] = relationship(lazy="joined", viewonly=True)
-    org_unit: Mapped[OrgUnit] = relationship(foreign_keys=[org_unit_id], lazy="joined", viewonly=True)
-    started_by: Mapped[User | None] = relationship(foreign_keys=[started_by_id], lazy="joined", viewonly=True)
+    definition: Mapped[ProcessDefinition] = relationship(viewonly=True)
+    org_unit: Mapped[OrgUnit] = relationship(foreign_keys=[org_unit_id], viewonly=True)
+    started_by: Mapped[User | None] = relationship(foreign_keys=[started_by_id], viewonly=True)
 
     __mapper_args__ = {"version_id_col": version}

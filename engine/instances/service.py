@@ -8,7 +8,7 @@ from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session, lazyload, selectinload
 
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
@@ -16,7 +16,6 @@ from engine.bpmn import runtime
 from engine.bpmn.parsing import CompiledDefinition
 from engine.db import utcnow
 from engine.definitions import service as definitions
-from engine.definitions.models import ProcessDefinition
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.forms import jsonable
 from engine.instances.models import InstanceStatus, ProcessInstance
@@ -32,7 +31,6 @@ MAX_START_KEYS = 100
 @dataclass
 class Loaded:
     instance: ProcessInstance
-    definition: ProcessDefinition
     compiled: CompiledDefinition
     wf: BpmnWorkflow
 
@@ -63,8 +61,8 @@ def lock(session: Session, instance_id: int) -> ProcessInstance:
 
 
 def load(session: Session, instance: ProcessInstance) -> Loaded:
-    definition, compiled = definitions.compiled(session, instance.definition_id)
-    return Loaded(instance, definition, compiled, runtime.load_state(instance.state, compiled))
+    compiled = definitions.compiled(session, instance.definition_id)
+    return Loaded(instance, compiled, runtime.load_state(instance.state, compiled))
 
 
 def save(session: Session, loaded: Loaded, actor_id: int | None) -> None:
@@ -150,7 +148,7 @@ def start(
             "data": initial,
         },
     )
-    save(session, Loaded(instance, definition, compiled, wf), user.id)
+    save(session, Loaded(instance, compiled, wf), user.id)
     return instance
 
 
@@ -196,6 +194,11 @@ def list_visible(
         stmt.order_by(ProcessInstance.started_at.desc(), ProcessInstance.id.desc())
         .limit(per_page)
         .offset((page - 1) * per_page)
+        .options(
+            selectinload(ProcessInstance.definition),
+            selectinload(ProcessInstance.org_unit),
+            selectinload(ProcessInstance.started_by),
+        )
     )
     return list(rows), total
 

@@ -77,5 +77,5 @@ class HumanTask(Base):
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
 
-    org_unit: Mapped[OrgUnit] = relationship(foreign_keys=[org_unit_id], lazy="joined", viewonly=True)
-    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="joined", viewonly=True)
+    org_unit: Mapped[OrgUnit] = relationship(foreign_keys=[org_unit_id], viewonly=True)
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], viewonly=True)

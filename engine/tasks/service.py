@@ -6,7 +6,7 @@ from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from engine import formstore
 from engine.audit import service as audit
@@ -23,6 +23,8 @@ from engine.users import service as users
 from engine.users.models import SUPERVISOR_ROLES, User
 
 SCOPES = ("mine", "claimable", "all")
+# What task lists show beside each row: its org unit and assignee, loaded in one extra query each.
+_DISPLAY = (selectinload(HumanTask.org_unit), selectinload(HumanTask.assignee))
 
 
 def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> list[HumanTask]:
@@ -300,7 +302,8 @@ def inbox(
         order = [HumanTask.created_at.asc(), HumanTask.id.asc()]
     else:
         order = [HumanTask.due_at.asc().nulls_last(), HumanTask.created_at.asc(), HumanTask.id.asc()]
-    rows = session.scalars(stmt.order_by(*order).limit(per_page).offset((page - 1) * per_page))
+    page_stmt = stmt.order_by(*order).limit(per_page).offset((page - 1) * per_page)
+    rows = session.scalars(page_stmt.options(*_DISPLAY))
     return list(rows), total
 
 
@@ -310,5 +313,6 @@ def open_tasks_of(session: Session, instance_id: int) -> list[HumanTask]:
             select(HumanTask)
             .where(HumanTask.instance_id == instance_id, HumanTask.state.in_(OPEN_STATUSES))
             .order_by(HumanTask.id)
+            .options(*_DISPLAY)
         )
     )
