@@ -12,6 +12,15 @@ from api.config import ROOT, load_config
 from api.extensions import db, migrate
 from engine import formstore
 from engine.db import configure_engine
+from engine.deadlines import service as deadlines
+from engine.notifications.service import MAIL
+
+
+def configure_mail(config: dict[str, Any]) -> None:
+    MAIL.enabled = bool(config["SMTP_ENABLED"])
+    MAIL.host, MAIL.port = config["SMTP_HOST"], int(config["SMTP_PORT"])
+    MAIL.username, MAIL.password = config["SMTP_USERNAME"], config["SMTP_PASSWORD"]
+    MAIL.sender, MAIL.starttls = config["SMTP_SENDER"], bool(config["SMTP_STARTTLS"])
 
 
 class AssistflowFlask(Flask):
@@ -33,6 +42,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.update(load_config(overrides))
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable in JSON
     formstore.configure(app.config["FORMS_DIR"])
+    deadlines.configure(app.config["SLA_REMINDER_WORKING_DAYS"], app.config["SLA_RED_AFTER_WORKING_DAYS"])
+    configure_mail(app.config)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     with app.app_context():
@@ -47,9 +58,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from api.auth.routes import blp as auth_blp
     from api.definitions.routes import blp as definitions_blp
     from api.instances.routes import blp as instances_blp
+    from api.notifications.routes import blp as notifications_blp
     from api.tasks.routes import blp as tasks_blp
 
-    for blp in (auth_blp, definitions_blp, instances_blp, tasks_blp):
+    for blp in (auth_blp, definitions_blp, instances_blp, tasks_blp, notifications_blp):
         api.register_blueprint(blp)
     errors.register(app)
 

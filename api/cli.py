@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
@@ -22,6 +23,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(demo)
     app.cli.add_command(serve)
     app.cli.add_command(reference)
+    app.cli.add_command(scheduler)
 
 
 @click.group("processes", help="BPMN process definitions / 流程定义")
@@ -112,14 +114,57 @@ def demo_load() -> None:
         click.echo(line)
 
 
-@click.command("serve", help="Serve the app (development server).")
+def _session_factory():
+    from sqlalchemy.orm import sessionmaker
+
+    return sessionmaker(bind=db.engine, expire_on_commit=False)
+
+
+@click.command(
+    "serve", help="Serve the app (development server), with the scheduler inside unless --no-scheduler."
+)
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)
-def serve(host: str, port: int) -> None:
+@click.option("--scheduler/--no-scheduler", "with_scheduler", default=True)
+def serve(host: str, port: int, with_scheduler: bool) -> None:
     from werkzeug.serving import run_simple
 
+    from engine.deadlines import scheduler as timers
+
+    background = None
+    if with_scheduler:
+        background = timers.build(_session_factory(), background=True)
+        background.start()
+        click.echo("scheduler running inside the dev server")
     click.echo(f"assistflow serving on http://{host}:{port}")
-    run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)
+    try:
+        run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)
+    finally:
+        if background is not None:
+            background.shutdown(wait=False)
+
+
+@click.command("scheduler", help="Run the timer and deadline scheduler (several may run against PostgreSQL).")
+@click.option("--interval", default=0.5, type=float, help="seconds between checks for due work")
+@click.option("--once", is_flag=True, help="drain what is due now and exit")
+def scheduler(interval: float, once: bool) -> None:
+    import signal
+
+    from engine.deadlines import scheduler as timers
+
+    factory = _session_factory()
+    if once:
+        click.echo(f"woke {timers.tick(factory)} instance(s)")
+        return
+    blocking = timers.build(factory, background=False, interval=interval)
+
+    def _stop(_signum, _frame):
+        blocking.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, _stop)
+    click.echo(f"assistflow scheduler: checking every {interval}s")
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
+        blocking.start()
 
 
 def _create_app() -> Flask:

@@ -4,8 +4,9 @@ from engine.audit.models import AuditAction, AuditEvent
 from engine.db import Base
 from engine.definitions.models import ProcessDefinition
 from engine.instances.models import InstanceStatus, ProcessInstance
+from engine.notifications.models import EmailStatus, Notification, NotificationKind
 from engine.orgs.models import OrgLevel, OrgUnit
-from engine.tasks.models import HumanTask, TaskStatus
+from engine.tasks.models import HumanTask, SlaLevel, TaskStatus
 from engine.users.models import ApiToken, Role, RoleGrant, User
 
 __all__ = [
@@ -14,12 +15,16 @@ __all__ = [
     "AuditEvent",
     "Base",
     "HumanTask",
+    "EmailStatus",
     "InstanceStatus",
+    "Notification",
+    "NotificationKind",
     "OrgLevel",
     "OrgUnit",
     "ProcessDefinition",
     "ProcessInstance",
     "Role",
+    "SlaLevel",
     "RoleGrant",
     "TaskStatus",
     "User",

@@ -35,7 +35,8 @@ def visible_clause(session: Session, user: User, model: Any, roles: set[str] | N
 def role_clause(session: Session, user: User, model: Any) -> Any:
     """Tasks whose candidate role the user holds, inside the unit of that grant."""
     clauses = [
-        (model.candidate_role == g.role.value) & unit_clause(orgs.get(session, g.org_unit_id), model)
+        or_(model.candidate_role == g.role.value, model.escalated_role == g.role.value)
+        & unit_clause(orgs.get(session, g.org_unit_id), model)
         for g in user.grants
     ]
     return or_(*clauses) if clauses else false()

@@ -92,8 +92,17 @@ def _max_ids(session: Session) -> dict[str, int]:
 
 
 def _cleanup(session: Session, seed: dict[str, int]) -> None:
-    from engine.models import AuditEvent, HumanTask, ProcessDefinition, ProcessInstance, RoleGrant, User
+    from engine.models import (
+        AuditEvent,
+        HumanTask,
+        Notification,
+        ProcessDefinition,
+        ProcessInstance,
+        RoleGrant,
+        User,
+    )
 
+    session.execute(delete(Notification))
     session.execute(delete(AuditEvent).where(AuditEvent.id > seed["audit"]))
     session.execute(delete(HumanTask))
     session.execute(delete(ProcessInstance))

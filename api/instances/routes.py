@@ -10,6 +10,7 @@ from api.instances.schemas import (
     InstanceListArgs,
     InstancePageSchema,
     StartArgs,
+    TimerSchema,
 )
 from api.schemas import View
 from api.security import BEARER, current_user, login_required
@@ -87,3 +88,12 @@ def events(args, instance_id: int):
     session = db.session()
     instances.get_visible(session, current_user(), instance_id)
     return audit.instance_events(session, instance_id, limit=args["limit"], after_id=args["after_id"])
+
+
+@blp.route("/<int:instance_id>/timers", methods=["GET"])
+@blp.response(200, TimerSchema(many=True))
+@blp.doc(security=[BEARER])
+@login_required
+def timers(instance_id: int):
+    """The instance's waiting BPMN timers with their due times, soonest first."""
+    return instances.waiting_timers(db.session(), current_user(), instance_id)

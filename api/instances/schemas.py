@@ -55,3 +55,9 @@ class EventSchema(Schema):
 class EventListArgs(Schema):
     after_id = fields.Integer(load_default=0, validate=validate.Range(min=0))
     limit = fields.Integer(load_default=500, validate=validate.Range(min=1, max=1000))
+
+
+class TimerSchema(Schema):
+    bpmn_id = fields.String()
+    name = fields.String(allow_none=True)
+    due_at = fields.DateTime()

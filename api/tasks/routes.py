@@ -8,6 +8,7 @@ from api.security import BEARER, current_user, login_required
 from api.tasks.schemas import (
     AssignArgs,
     CompleteArgs,
+    DeadlineArgs,
     TaskDetailSchema,
     TaskListArgs,
     TaskPageSchema,
@@ -86,3 +87,20 @@ def complete(args, task_id: int):
 def assign(args, task_id: int):
     """Supervisors: assign a task to a user who holds its role."""
     return tasks.assign(db.session(), current_user(), task_id, args["username"])
+
+
+@blp.route("/<int:task_id>/deadline", methods=["POST"])
+@blp.arguments(DeadlineArgs)
+@blp.response(200, TaskSchema)
+@blp.doc(security=[BEARER])
+@login_required
+def change_deadline(args, task_id: int):
+    """Supervisors: set a new due time or extend it, with a reason (audited)."""
+    return tasks.change_deadline(
+        db.session(),
+        current_user(),
+        task_id,
+        reason=args["reason"],
+        due_at=args.get("due_at"),
+        extend_by=args.get("extend_by"),
+    )

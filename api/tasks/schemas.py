@@ -3,7 +3,8 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from api.schemas import PageArgs, PageMeta
-from engine.tasks.service import SCOPES
+from engine.deadlines.service import colour
+from engine.tasks.service import SCOPES, SLA_COLOURS
 
 
 class TaskSchema(Schema):
@@ -22,6 +23,11 @@ class TaskSchema(Schema):
     created_at = fields.DateTime()
     claimed_at = fields.DateTime(allow_none=True)
     due_at = fields.DateTime(allow_none=True)
+    deadline = fields.String(allow_none=True)
+    sla = fields.Function(
+        lambda t: colour(t), metadata={"description": "green / yellow / orange / red; none when closed"}
+    )
+    escalated_role = fields.String(allow_none=True)
     completed_at = fields.DateTime(allow_none=True)
 
 
@@ -44,6 +50,8 @@ class TaskListArgs(PageArgs):
     org_unit = fields.String(validate=validate.Length(max=32))
     state = fields.String(validate=validate.OneOf(["ready", "claimed", "completed", "cancelled"]))
     sort = fields.String(load_default="due", validate=validate.OneOf(["due", "created"]))
+    sla = fields.String(validate=validate.OneOf(SLA_COLOURS))
+    overdue = fields.Boolean()
 
 
 class TaskPageSchema(Schema):
@@ -57,3 +65,12 @@ class CompleteArgs(Schema):
 
 class AssignArgs(Schema):
     username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
+class DeadlineArgs(Schema):
+    due_at = fields.AwareDateTime(default_timezone=None, metadata={"description": "new due time (ISO 8601)"})
+    extend_by = fields.String(
+        validate=validate.Length(min=1, max=50),
+        metadata={"description": "e.g. '5 working days', '5个工作日', 'P3D', 'PT48H'"},
+    )
+    reason = fields.String(required=True, validate=validate.Length(min=2, max=500))

@@ -22,6 +22,11 @@ class AuditAction(enum.StrEnum):
     TASK_ASSIGNED = "task.assigned"
     TASK_COMPLETED = "task.completed"
     TASK_CANCELLED = "task.cancelled"
+    TIMER_FIRED = "timer.fired"
+    TASK_DEADLINE_CHANGED = "task.deadline_changed"
+    TASK_REMINDED = "task.reminded"
+    TASK_OVERDUE = "task.overdue"
+    TASK_ESCALATED = "task.escalated"
     USER_CREATED = "user.created"
     LOGIN_FAILED = "auth.login_failed"
 

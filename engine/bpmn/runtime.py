@@ -24,6 +24,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
@@ -216,3 +217,50 @@ def current_data(wf: BpmnWorkflow) -> dict[str, Any]:
     for task in wf.get_tasks(state=TaskState.READY | TaskState.WAITING):
         data.update(task.data)
     return data
+
+
+def _timer_due(task: Task) -> dt.datetime | None:
+    value = task.internal_data.get("event_value")
+    if value is None:
+        return None
+    if isinstance(value, dict):  # cycle: {'cycles': n, 'next': iso, 'duration': s}
+        if value.get("cycles") == 0 or not value.get("next"):
+            return None
+        return dt.datetime.fromisoformat(value["next"])
+    try:
+        return TimerEventDefinition.parse_time_or_duration(str(value))
+    except Exception:
+        return None
+
+
+def waiting_timers(wf: BpmnWorkflow) -> list[tuple[Task, dt.datetime]]:
+    """Every waiting timer of the workflow (subprocesses included) with its due time, soonest first."""
+    found = []
+    for task in list(wf.event_manager.tasks.values()):
+        definition = getattr(task.task_spec, "event_definition", None)
+        if not isinstance(definition, TimerEventDefinition) or not task.has_state(TaskState.WAITING):
+            continue
+        due = _timer_due(task)
+        if due is not None:
+            if due.tzinfo is None:
+                due = due.replace(tzinfo=dt.UTC)
+            found.append((task, due.astimezone(dt.UTC)))
+    return sorted(found, key=lambda item: item[1])
+
+
+def fire_due_timers(wf: BpmnWorkflow) -> list[tuple[str, dt.datetime]]:
+    """Fire every timer due now and run the workflow on; return (BPMN id, due time) of what fired.
+
+    Repeats until nothing is due, so a cycle that missed several occurrences while no scheduler ran
+    catches up all of them.
+    """
+    fired: list[tuple[str, dt.datetime]] = []
+    for _ in range(MAX_ENGINE_STEPS):
+        now = dt.datetime.now(dt.UTC)
+        due = [(task.task_spec.bpmn_id, at) for task, at in waiting_timers(wf) if at <= now]
+        if not due:
+            break
+        fired.extend(due)
+        wf.refresh_timers()
+        advance(wf)
+    return fired

@@ -48,6 +48,8 @@ class ProcessInstance(Base):
     # The latest process data, for display and queries without deserializing the state.
     data: Mapped[dict[str, Any]] = mapped_column(json_type(), default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # When the scheduler must next look at this instance: its earliest waiting BPMN timer or SLA level.
+    next_wakeup_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
 
     definition: Mapped[ProcessDefinition] = relationship(viewonly=True)
     org_unit: Mapped[OrgUnit] = relationship(foreign_keys=[org_unit_id], viewonly=True)

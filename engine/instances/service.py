@@ -77,8 +77,7 @@ def save(session: Session, loaded: Loaded, actor_id: int | None) -> None:
         instance.status = InstanceStatus.COMPLETED
         instance.ended_at = utcnow()
         audit.record(session, AuditAction.INSTANCE_COMPLETED, actor_id=actor_id, instance_id=instance.id)
-    session.flush()
-    tasks.sync(session, loaded, actor_id)
+    tasks.sync(session, loaded, actor_id)  # also sets next_wakeup_at, then writes the row once
 
 
 def _check_start_data(data: Any) -> dict[str, Any]:
@@ -208,3 +207,14 @@ def ensure_running(instance: ProcessInstance) -> None:
         raise Conflict(
             f"流程实例状态为 {instance.status.value}，不能继续 / instance is {instance.status.value}"
         )
+
+
+def waiting_timers(session: Session, user: User, instance_id: int) -> list[dict[str, Any]]:
+    instance = get_visible(session, user, instance_id)
+    if instance.status != InstanceStatus.RUNNING:
+        return []
+    wf = load(session, instance).wf
+    return [
+        {"bpmn_id": task.task_spec.bpmn_id, "name": task.task_spec.bpmn_name, "due_at": due}
+        for task, due in runtime.waiting_timers(wf)
+    ]

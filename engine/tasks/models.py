@@ -13,6 +13,15 @@ from engine.orgs.models import OrgUnit
 from engine.users.models import User
 
 
+class SlaLevel(enum.IntEnum):
+    """Three-colour warning (DOMAIN.md §6); the level a task has reached, each fired once."""
+
+    GREEN = 0
+    YELLOW = 1  # due within the reminder window: the assignee (or the group) is reminded
+    ORANGE = 2  # overdue: the org unit's supervisor role is told
+    RED = 3  # overdue by N working days: offered to the next level's group, escalation recorded
+
+
 class TaskStatus(enum.StrEnum):
     READY = "ready"
     CLAIMED = "claimed"
@@ -53,6 +62,15 @@ class HumanTask(Base):
         ),
         Index("ix_human_task_assignee_state_due", "assignee_id", "state", "due_at"),
         Index("ix_human_task_instance_state", "instance_id", "state"),
+        Index("ix_human_task_open_due", "due_at", postgresql_where=_OPEN, sqlite_where=_OPEN),
+        Index("ix_human_task_open_warn", "warn_at", postgresql_where=_OPEN, sqlite_where=_OPEN),
+        Index(
+            "ix_human_task_open_escalated_due",
+            "escalated_role",
+            "due_at",
+            postgresql_where=_OPEN,
+            sqlite_where=_OPEN,
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -76,6 +94,13 @@ class HumanTask(Base):
     due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    deadline: Mapped[str | None] = mapped_column(String(100))
+    # The SLA thresholds, fixed with the due time: yellow from warn_at, orange from due_at, red from escalate_at.
+    warn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    escalate_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    sla_level: Mapped[int] = mapped_column(Integer, default=0)  # highest level already fired (SlaLevel)
+    # After a red escalation the task is also offered to this role (the next level's group).
+    escalated_role: Mapped[str | None] = mapped_column(String(32))
 
     org_unit: Mapped[OrgUnit] = relationship(foreign_keys=[org_unit_id], viewonly=True)
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], viewonly=True)

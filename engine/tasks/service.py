@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
@@ -16,6 +17,7 @@ from engine.db import utcnow
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.forms import validate_submission
 from engine.instances import service as instances
+from engine.instances.models import InstanceStatus
 from engine.orgs import service as orgs
 from engine.scope import role_clause, unit_clause, visible_clause
 from engine.tasks.models import OPEN_STATUSES, HumanTask, TaskStatus
@@ -23,19 +25,26 @@ from engine.users import service as users
 from engine.users.models import SUPERVISOR_ROLES, User
 
 SCOPES = ("mine", "claimable", "all")
+SLA_COLOURS = ("green", "yellow", "orange", "red")
 # What task lists show beside each row: its org unit and assignee, loaded in one extra query each.
 _DISPLAY = (selectinload(HumanTask.org_unit), selectinload(HumanTask.assignee))
 
 
 def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> list[HumanTask]:
-    """Make the open ``human_task`` rows of an instance match its READY human tasks."""
+    """Make the open ``human_task`` rows of an instance match its READY human tasks; return the open rows."""
+    from engine.deadlines import service as deadlines
+
     instance, wf = loaded.instance, loaded.wf
-    open_rows = {
-        row.spiff_task_id: row
-        for row in session.scalars(
-            select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.state.in_(OPEN_STATUSES))
-        )
-    }
+    with session.no_autoflush:  # the instance row is written once, below, with its wake-up time
+        open_rows = {
+            row.spiff_task_id: row
+            for row in session.scalars(
+                select(HumanTask).where(
+                    HumanTask.instance_id == instance.id, HumanTask.state.in_(OPEN_STATUSES)
+                )
+            )
+            if row.state in OPEN_STATUSES  # a row closed in this transaction is not flushed yet
+        }
     ready = {str(t.id): t for t in runtime.ready_human_tasks(wf)}
     now = utcnow()
     for spiff_id, row in open_rows.items():
@@ -54,6 +63,7 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
         if spiff_id in open_rows:
             continue
         meta = loaded.compiled.task_meta(task.task_spec.bpmn_id)
+        due_at, deadline_text = deadlines.deadline_for(meta.properties if meta else {}, task.data, now)
         row = HumanTask(
             instance_id=instance.id,
             process_key=instance.process_key,
@@ -68,9 +78,14 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
             form_key=meta.form_key if meta else None,
             state=TaskStatus.READY,
             created_at=now,
+            deadline=deadline_text,
         )
+        deadlines.set_due(row, due_at)
         session.add(row)
         created.append(row)
+    still_open = [row for spiff_id, row in open_rows.items() if spiff_id in ready] + created
+    running = instance.status == InstanceStatus.RUNNING
+    instance.next_wakeup_at = deadlines.next_wakeup(wf, still_open) if running else None
     session.flush()
     for row in created:
         audit.record(
@@ -79,9 +94,14 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
             actor_id=actor_id,
             instance_id=instance.id,
             task_id=row.id,
-            details={"bpmn_id": row.bpmn_id, "name": row.name, "role": row.candidate_role},
+            details={
+                "bpmn_id": row.bpmn_id,
+                "name": row.name,
+                "role": row.candidate_role,
+                "due_at": row.due_at.isoformat() if row.due_at else None,
+            },
         )
-    return created
+    return still_open
 
 
 def get(session: Session, task_id: int) -> HumanTask:
@@ -91,10 +111,17 @@ def get(session: Session, task_id: int) -> HumanTask:
     return row
 
 
+def can_claim(session: Session, user: User, row: HumanTask) -> bool:
+    """The user holds the task's role in its scope, or the role it was escalated to."""
+    return users.holds(session, user, row.candidate_role, row) or bool(
+        row.escalated_role and users.holds(session, user, row.escalated_role, row)
+    )
+
+
 def can_see(session: Session, user: User, row: HumanTask) -> bool:
     return (
         row.assignee_id == user.id
-        or users.holds(session, user, row.candidate_role, row)
+        or can_claim(session, user, row)
         or users.supervises(session, user, row)
         or users.is_admin(user)
     )
@@ -140,7 +167,7 @@ def claim(session: Session, user: User, task_id: int) -> HumanTask:
         if row.assignee_id == user.id:
             return row
         raise Conflict("任务已被他人认领 / task already claimed by another user")
-    if not users.holds(session, user, row.candidate_role, row):
+    if not can_claim(session, user, row):
         raise Forbidden("您没有该任务所需的角色 / you do not hold the role this task needs")
     row.state, row.assignee_id, row.claimed_at = TaskStatus.CLAIMED, user.id, utcnow()
     audit.record(
@@ -181,7 +208,7 @@ def assign(session: Session, user: User, task_id: int, username: str) -> HumanTa
         target = users.by_username(session, username)
     except NotFound as err:
         raise Invalid(err.message, {"username": [err.message]}) from err
-    if not users.holds(session, target, row.candidate_role, row):
+    if not can_claim(session, target, row):
         message = "该用户没有该任务所需的角色或不在该机构 / user lacks the task's role in this org unit"
         raise Invalid(message, {"username": [message]})
     previous = row.assignee_id
@@ -205,7 +232,7 @@ def complete(session: Session, user: User, task_id: int, data: Any) -> HumanTask
     instances.ensure_running(instance)
     if row.state == TaskStatus.CLAIMED and row.assignee_id != user.id:
         raise Conflict("任务已被他人认领 / task is claimed by another user")
-    if row.state == TaskStatus.READY and not users.holds(session, user, row.candidate_role, row):
+    if row.state == TaskStatus.READY and not can_claim(session, user, row):
         raise Forbidden("您没有该任务所需的角色 / you do not hold the role this task needs")
     loaded = instances.load(session, instance)
     spiff_task = runtime.find_task(loaded.wf, row.spiff_task_id)
@@ -262,11 +289,23 @@ def current_data(session: Session, row: HumanTask) -> dict[str, Any]:
     return dict(instance.data) if instance is not None else {}
 
 
+def _sla_clause(colour: str, now: dt.datetime) -> Any:
+    if colour == "red":
+        return HumanTask.escalate_at <= now
+    if colour == "orange":
+        return (HumanTask.due_at <= now) & or_(HumanTask.escalate_at.is_(None), HumanTask.escalate_at > now)
+    if colour == "yellow":
+        return (HumanTask.warn_at <= now) & (HumanTask.due_at > now)
+    return or_(HumanTask.due_at.is_(None), HumanTask.warn_at > now)
+
+
 def inbox(
     session: Session,
     user: User,
     *,
     scope: str = "all",
+    sla: str | None = None,
+    overdue: bool | None = None,
     process_key: str | None = None,
     org_unit_code: str | None = None,
     state: str | None = None,
@@ -294,6 +333,13 @@ def inbox(
         stmt = stmt.where(HumanTask.state == TaskStatus(state))
     if process_key:
         stmt = stmt.where(HumanTask.process_key == process_key)
+    now = utcnow()
+    if sla:
+        stmt = stmt.where(_sla_clause(sla, now))
+    if overdue is not None:
+        stmt = stmt.where(
+            HumanTask.due_at <= now if overdue else or_(HumanTask.due_at.is_(None), HumanTask.due_at > now)
+        )
     if org_unit_code:
         stmt = stmt.where(unit_clause(orgs.by_code(session, org_unit_code), HumanTask))
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
@@ -307,12 +353,72 @@ def inbox(
     return list(rows), total
 
 
-def open_tasks_of(session: Session, instance_id: int) -> list[HumanTask]:
-    return list(
-        session.scalars(
-            select(HumanTask)
-            .where(HumanTask.instance_id == instance_id, HumanTask.state.in_(OPEN_STATUSES))
-            .order_by(HumanTask.id)
-            .options(*_DISPLAY)
-        )
+def open_tasks_of(session: Session, instance_id: int, *, display: bool = True) -> list[HumanTask]:
+    stmt = (
+        select(HumanTask)
+        .where(HumanTask.instance_id == instance_id, HumanTask.state.in_(OPEN_STATUSES))
+        .order_by(HumanTask.id)
     )
+    return list(session.scalars(stmt.options(*_DISPLAY) if display else stmt))
+
+
+def change_deadline(
+    session: Session,
+    user: User,
+    task_id: int,
+    *,
+    reason: str,
+    due_at: dt.datetime | None = None,
+    extend_by: str | None = None,
+) -> HumanTask:
+    """Supervisors set a new due time, or extend the current one, with a reason (audited)."""
+    from engine.deadlines import calendar
+    from engine.deadlines import service as deadlines
+    from engine.notifications import service as notifications
+    from engine.notifications.models import NotificationKind
+
+    row, instance = _locked(session, user, task_id)
+    _require_open(row)
+    instances.ensure_running(instance)
+    if not users.supervises(session, user, row):
+        raise Forbidden("只有主管可以调整期限 / only supervisors may change deadlines")
+    if (due_at is None) == (extend_by is None):
+        message = "请给出新的到期时间或延长时长（二选一）/ give either due_at or extend_by"
+        raise Invalid(message, {"due_at": [message], "extend_by": [message]})
+    if extend_by is not None:
+        try:
+            new_due = calendar.due_after(row.due_at or utcnow(), extend_by)
+        except calendar.DeadlineError as err:
+            raise Invalid(str(err), {"extend_by": [str(err)]}) from err
+    else:
+        assert due_at is not None
+        new_due = due_at if due_at.tzinfo else due_at.replace(tzinfo=calendar.SHANGHAI)
+    if new_due <= utcnow():
+        message = "新的到期时间必须在将来 / the new due time must be in the future"
+        raise Invalid(message, {"due_at" if due_at is not None else "extend_by": [message]})
+    previous = row.due_at
+    deadlines.set_due(row, new_due)
+    row.escalated_role = None
+    audit.record(
+        session,
+        AuditAction.TASK_DEADLINE_CHANGED,
+        actor_id=user.id,
+        instance_id=row.instance_id,
+        task_id=row.id,
+        details={"previous_due_at": previous, "due_at": new_due, "reason": reason},
+    )
+    if row.assignee_id is not None:
+        notifications.notify(
+            session,
+            [session.get(User, row.assignee_id)],
+            NotificationKind.DEADLINE_CHANGED,
+            f"任务期限已调整：{row.name} / Deadline changed",
+            f"任务「{row.name}」的到期时间已调整为 {calendar.local_day(new_due)}。原因：{reason}",
+            row,
+        )
+    loaded = instances.load(session, instance)
+    instance.next_wakeup_at = deadlines.next_wakeup(
+        loaded.wf, open_tasks_of(session, instance.id, display=False)
+    )
+    _flush_assignee(session, row)
+    return row

@@ -142,6 +142,7 @@ def test_deploy_new_version_unchanged_and_running_instances_keep_theirs(client, 
 
 def test_deploy_refusals(client, login):
     admin = login("admin")
+    before = client.get("/api/v1/process-definitions", headers=admin).json
     for name in (
         "unsafe_condition.bpmn",
         "unsafe_script.bpmn",
@@ -156,8 +157,7 @@ def test_deploy_refusals(client, login):
         )
         body = assert_error(response, 422, "bpmn_invalid")
         assert body["problems"], name
-    listing = client.get("/api/v1/process-definitions", headers=admin).json
-    assert sorted(d["key"] for d in listing) == ["auto_loop", "demo_assistance"], "nothing stored"
+    assert client.get("/api/v1/process-definitions", headers=admin).json == before, "nothing stored"
     assert_error(client.post("/api/v1/process-definitions", json={"x": 1}, headers=admin), 422)
     officer = login("pt_officer")
     assert_error(

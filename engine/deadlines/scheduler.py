@@ -1,0 +1,68 @@
+"""The APScheduler wiring: a short interval job drains due wake-ups; another sends the e-mail outbox.
+
+The due work itself lives in the database (``process_instance.next_wakeup_at``, the notification
+outbox), so any number of these schedulers can run against one PostgreSQL database, a restarted one
+catches up, and APScheduler only provides the heartbeat.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from engine.deadlines import service as deadlines
+from engine.notifications import mailer
+
+log = logging.getLogger("assistflow.scheduler")
+logging.getLogger("apscheduler").setLevel(logging.ERROR)
+
+TICK_BUDGET_SECONDS = 5.0
+
+
+def tick(session_factory: Any) -> int:
+    """Drain due wake-ups for at most a few seconds (the next tick carries on)."""
+    started, total = time.monotonic(), 0
+    while time.monotonic() - started < TICK_BUDGET_SECONDS:
+        done = deadlines.run_due(session_factory, limit=200)
+        total += len(done)
+        if len(done) < 200:
+            break
+    if total:
+        log.info("woke %d instance(s)", total)
+    return total
+
+
+def build(
+    session_factory: Any, *, background: bool, interval: float = 0.5, mail_interval: float = 10.0
+) -> BaseScheduler:
+    scheduler: BaseScheduler = (
+        BackgroundScheduler(timezone="Asia/Shanghai")
+        if background
+        else BlockingScheduler(timezone="Asia/Shanghai")
+    )
+    scheduler.add_job(
+        tick,
+        "interval",
+        seconds=interval,
+        args=[session_factory],
+        id="wakeups",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=None,
+    )
+    scheduler.add_job(
+        mailer.send_pending,
+        "interval",
+        seconds=mail_interval,
+        args=[session_factory],
+        id="mail",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=None,
+    )
+    return scheduler

@@ -1,0 +1,329 @@
+"""Deadlines and the three-colour SLA of human tasks, BPMN timers, and the scheduler's wake-ups.
+
+Each instance row carries ``next_wakeup_at``: the earliest of its waiting BPMN timers and the next SLA
+threshold of its open tasks. A scheduler claims due instances one at a time under the same
+per-instance lock a task completion takes, fires what is due (timers first, then SLA levels in
+order) and recomputes the wake-up, all in one transaction: each timer and each level happens exactly
+once however many schedulers run, and a scheduler killed mid-work leaves nothing half done.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from engine import expressions
+from engine.audit import service as audit
+from engine.audit.models import AuditAction
+from engine.bpmn import runtime
+from engine.db import utcnow
+from engine.deadlines import calendar
+from engine.instances.models import InstanceStatus, ProcessInstance
+from engine.notifications import service as notifications
+from engine.notifications.models import NotificationKind
+from engine.orgs.models import OrgLevel, OrgUnit
+from engine.tasks.models import OPEN_STATUSES, HumanTask, SlaLevel, TaskStatus
+from engine.users.models import Role, RoleGrant, User
+
+log = logging.getLogger("assistflow.scheduler")
+
+# The role one level up that takes over a red task, and the supervisor told when a task is overdue.
+_SUPERVISOR = {
+    OrgLevel.STREET: Role.STREET_HEAD,
+    OrgLevel.DISTRICT: Role.DISTRICT_HEAD,
+    OrgLevel.CITY: Role.CITY_OFFICER,
+}
+_ESCALATE_TO = {OrgLevel.STREET: Role.DISTRICT_OFFICER, OrgLevel.DISTRICT: Role.CITY_OFFICER}
+
+
+@dataclass
+class SlaPolicy:
+    reminder_working_days: int = 1
+    red_after_working_days: int = 3
+
+
+POLICY = SlaPolicy()
+
+
+def configure(reminder_working_days: int | None = None, red_after_working_days: int | None = None) -> None:
+    if reminder_working_days is not None:
+        POLICY.reminder_working_days = reminder_working_days
+    if red_after_working_days is not None:
+        POLICY.red_after_working_days = red_after_working_days
+
+
+# --- deadlines ---------------------------------------------------------------------------------
+
+
+def deadline_for(
+    properties: dict[str, str], data: dict[str, Any], start: dt.datetime
+) -> tuple[dt.datetime | None, str | None]:
+    """A task's due time from its BPMN ``deadline`` property, or from task data.
+
+    ``deadline`` is a duration text ('10 working days', '10个工作日', '30 days', 'PT48H'). If it is not,
+    it is read as a safe expression over the task data giving a date, a datetime or a duration text
+    (e.g. ``deadline = "follow_up_due"``). ``deadline_field`` names a data field holding the same.
+    """
+    text = properties.get("deadline")
+    if not text and properties.get("deadline_field"):
+        text = properties["deadline_field"]
+    if not text:
+        return None, None
+    try:
+        return calendar.due_after(start, text), text
+    except calendar.DeadlineError:
+        pass
+    try:
+        value = expressions.evaluate(text, data)
+    except expressions.ExpressionError:
+        log.warning("deadline %r cannot be evaluated; task has no due time", text)
+        return None, text
+    return _as_due(value, start), text
+
+
+def _as_due(value: Any, start: dt.datetime) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=calendar.SHANGHAI)
+    if isinstance(value, dt.date):
+        return calendar.end_of_day(value)
+    if isinstance(value, str):
+        try:
+            return calendar.due_after(start, value)
+        except calendar.DeadlineError:
+            try:
+                return _as_due(dt.datetime.fromisoformat(value), start)
+            except ValueError:
+                return None
+    return None
+
+
+def set_due(row: HumanTask, due_at: dt.datetime | None) -> None:
+    """Fix a task's due time and SLA thresholds; the levels start again from green."""
+    row.due_at = due_at
+    row.sla_level = SlaLevel.GREEN
+    if due_at is None:
+        row.warn_at = row.escalate_at = None
+        return
+    row.warn_at = calendar.shift_working_days(due_at, -POLICY.reminder_working_days)
+    row.escalate_at = calendar.shift_working_days(due_at, POLICY.red_after_working_days)
+
+
+def thresholds(row: HumanTask) -> list[dt.datetime | None]:
+    """When each level after green begins: [yellow, orange, red]."""
+    return [row.warn_at, row.due_at, row.escalate_at]
+
+
+def colour(row: HumanTask, now: dt.datetime | None = None) -> str:
+    if row.due_at is None or row.state not in OPEN_STATUSES:
+        return "green" if row.state in OPEN_STATUSES else "none"
+    now = now or utcnow()
+    if row.escalate_at and row.escalate_at <= now:
+        return "red"
+    if row.due_at <= now:
+        return "orange"
+    if row.warn_at and row.warn_at <= now:
+        return "yellow"
+    return "green"
+
+
+def next_sla_at(row: HumanTask) -> dt.datetime | None:
+    if row.state not in OPEN_STATUSES or row.due_at is None or row.sla_level >= SlaLevel.RED:
+        return None
+    return thresholds(row)[row.sla_level]
+
+
+def next_wakeup(wf: Any, open_rows: list[HumanTask]) -> dt.datetime | None:
+    candidates = [due for _task, due in runtime.waiting_timers(wf)]
+    candidates += [at for at in (next_sla_at(r) for r in open_rows) if at is not None]
+    return min(candidates) if candidates else None
+
+
+# --- firing SLA levels ---------------------------------------------------------------------------
+
+
+def _level_of(session: Session, row: HumanTask) -> OrgLevel:
+    unit = session.get(OrgUnit, row.org_unit_id)
+    level = unit.level if unit else OrgLevel.STREET
+    return OrgLevel.STREET if level == OrgLevel.COMMITTEE else level
+
+
+def role_holders(session: Session, role: str, row: HumanTask) -> list[User]:
+    """Active users holding ``role`` for an org unit that contains the task."""
+    units = [u for u in (row.org_unit_id, row.street_id, row.district_id) if u is not None]
+    stmt = (
+        select(User)
+        .join(RoleGrant, RoleGrant.user_id == User.id)
+        .join(OrgUnit, OrgUnit.id == RoleGrant.org_unit_id)
+        .where(RoleGrant.role == role, User.is_active.is_(True))
+        .where(or_(OrgUnit.id.in_(units), OrgUnit.level == OrgLevel.CITY))
+        .distinct()
+        .order_by(User.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def _fire(session: Session, row: HumanTask, level: SlaLevel) -> None:
+    instance_id, due = row.instance_id, calendar.local_day(row.due_at) if row.due_at else None
+    if level == SlaLevel.YELLOW:
+        users = (
+            [session.get(User, row.assignee_id)]
+            if row.assignee_id
+            else role_holders(session, row.candidate_role, row)
+        )
+        title = f"任务即将到期：{row.name} / Task due soon"
+        body = f"任务「{row.name}」（流程实例 {instance_id}）将于 {due} 到期，请及时办理。"
+        notifications.notify(session, [u for u in users if u], NotificationKind.REMINDER, title, body, row)
+        audit.record(
+            session,
+            AuditAction.TASK_REMINDED,
+            instance_id=instance_id,
+            task_id=row.id,
+            details={"notified": [u.username for u in users if u]},
+        )
+    elif level == SlaLevel.ORANGE:
+        role = _SUPERVISOR.get(_level_of(session, row), Role.CITY_OFFICER)
+        users = role_holders(session, role.value, row)
+        title = f"任务已逾期：{row.name} / Task overdue"
+        body = f"任务「{row.name}」（流程实例 {instance_id}）已于 {due} 到期未办结，请督办。"
+        notifications.notify(session, users, NotificationKind.OVERDUE, title, body, row)
+        audit.record(
+            session,
+            AuditAction.TASK_OVERDUE,
+            instance_id=instance_id,
+            task_id=row.id,
+            details={"supervisor_role": role.value, "notified": [u.username for u in users]},
+        )
+    else:
+        target = _ESCALATE_TO.get(_level_of(session, row))
+        previous_assignee = row.assignee_id
+        if target is not None:
+            # Offered to the next level's group: released from its assignee so that group can claim it
+            # (the original role holders still can too).
+            row.escalated_role = target.value
+            row.state, row.assignee_id, row.claimed_at = TaskStatus.READY, None, None
+        users = role_holders(session, target.value, row) if target else []
+        title = f"任务升级督办：{row.name} / Task escalated"
+        body = f"任务「{row.name}」（流程实例 {instance_id}）逾期 {POLICY.red_after_working_days} 个工作日，已升级至上级处理。"
+        notifications.notify(session, users, NotificationKind.ESCALATION, title, body, row)
+        audit.record(
+            session,
+            AuditAction.TASK_ESCALATED,
+            instance_id=instance_id,
+            task_id=row.id,
+            details={
+                "escalated_role": row.escalated_role,
+                "previous_assignee_id": previous_assignee,
+                "notified": [u.username for u in users],
+            },
+        )
+
+
+def fire_sla_levels(session: Session, row: HumanTask, now: dt.datetime) -> list[SlaLevel]:
+    """Fire every SLA level the task has reached and not yet fired, in order."""
+    fired = []
+    while row.state in OPEN_STATUSES and row.sla_level < SlaLevel.RED:
+        at = thresholds(row)[row.sla_level]
+        if at is None or at > now:
+            break
+        level = SlaLevel(row.sla_level + 1)
+        row.sla_level = level
+        _fire(session, row, level)
+        fired.append(level)
+    return fired
+
+
+# --- the scheduler's unit of work --------------------------------------------------------------
+
+
+@dataclass
+class WakeResult:
+    instance_id: int
+    timers: list[str] = field(default_factory=list)
+    sla: list[tuple[int, int]] = field(default_factory=list)
+
+
+def claim_due(session: Session, now: dt.datetime) -> ProcessInstance | None:
+    """Lock the most overdue instance that needs attention, skipping any another worker holds."""
+    stmt = (
+        select(ProcessInstance)
+        .where(ProcessInstance.next_wakeup_at <= now, ProcessInstance.status == InstanceStatus.RUNNING)
+        .order_by(ProcessInstance.next_wakeup_at, ProcessInstance.id)
+        .limit(1)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        return session.scalars(stmt.with_for_update(skip_locked=True)).one_or_none()
+    from engine.instances import service as instances
+
+    candidate = session.scalars(stmt.with_only_columns(ProcessInstance.id)).one_or_none()
+    if candidate is None:
+        return None
+    instance = instances.lock(session, candidate)  # SQLite: the write lock; one scheduler per database
+    if instance.next_wakeup_at is None or instance.next_wakeup_at > now:
+        return None
+    return instance
+
+
+def wake(session: Session, instance: ProcessInstance, now: dt.datetime) -> WakeResult:
+    """Fire the instance's due timers and SLA levels; the caller holds its lock and commits."""
+    from engine.instances import service as instances
+    from engine.tasks import service as tasks
+
+    result = WakeResult(instance.id)
+    loaded = instances.load(session, instance)
+    fired = runtime.fire_due_timers(loaded.wf)
+    for bpmn_id, due in fired:
+        audit.record(
+            session,
+            AuditAction.TIMER_FIRED,
+            instance_id=instance.id,
+            details={"bpmn_id": bpmn_id, "due_at": due, "fired_at": utcnow()},
+        )
+    if fired:
+        result.timers = [bpmn_id for bpmn_id, _due in fired]
+        instances.save(session, loaded, actor_id=None)  # projects tasks, recomputes the wake-up
+    open_rows = tasks.open_tasks_of(session, instance.id, display=False)
+    for row in open_rows:
+        for level in fire_sla_levels(session, row, now):
+            result.sla.append((row.id, int(level)))
+    wakeup = next_wakeup(loaded.wf, open_rows) if instance.status == InstanceStatus.RUNNING else None
+    if wakeup is not None and wakeup <= now and not fired and not result.sla:
+        wakeup = now + dt.timedelta(seconds=1)  # nothing moved: never spin on one instance
+    instance.next_wakeup_at = wakeup
+    session.flush()
+    return result
+
+
+def run_due(session_factory: Any, *, limit: int = 10_000, now: dt.datetime | None = None) -> list[WakeResult]:
+    """Drain due work, one instance per transaction; return what was done."""
+    done: list[WakeResult] = []
+    while len(done) < limit:
+        with session_factory() as session:
+            moment = now or utcnow()
+            instance = claim_due(session, moment)
+            if instance is None:
+                session.rollback()
+                break
+            try:
+                result = wake(session, instance, moment)
+                session.commit()
+            except Exception:
+                session.rollback()
+                log.exception("wake-up of instance %s failed; postponed", instance.id)
+                _postpone(session_factory, instance.id)
+                continue
+            done.append(result)
+    return done
+
+
+def _postpone(session_factory: Any, instance_id: int) -> None:
+    """After a failing wake-up, try again in a minute instead of at once."""
+    with session_factory() as session:
+        row = session.get(ProcessInstance, instance_id)
+        if row is not None:
+            row.next_wakeup_at = utcnow() + dt.timedelta(minutes=1)
+            session.commit()
