@@ -109,3 +109,14 @@ def shift_working_days(moment: dt.datetime, n: int) -> dt.datetime:
     local = moment.astimezone(SHANGHAI)
     day = add_working_days(local.date(), n)
     return dt.datetime.combine(day, local.timetz()).astimezone(dt.UTC)
+
+
+def extend(due: dt.datetime, text: str) -> dt.datetime:
+    """A due time moved later by ``text``; working days count from the day the old deadline ended."""
+    kind, amount = parse_duration(text)
+    if kind == "working":
+        assert isinstance(amount, int)
+        last_day = local_day(due - dt.timedelta(microseconds=1))
+        return end_of_day(add_working_days(last_day, amount))
+    assert isinstance(amount, dt.timedelta)
+    return due + amount

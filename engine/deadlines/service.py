@@ -104,6 +104,7 @@ def _as_due(value: Any, start: dt.datetime) -> dt.datetime | None:
 
 def set_due(row: HumanTask, due_at: dt.datetime | None) -> None:
     """Fix a task's due time and SLA thresholds; the levels start again from green."""
+    due_at = due_at.astimezone(dt.UTC) if due_at is not None else None
     row.due_at = due_at
     row.sla_level = SlaLevel.GREEN
     if due_at is None:

@@ -387,7 +387,11 @@ def change_deadline(
         raise Invalid(message, {"due_at": [message], "extend_by": [message]})
     if extend_by is not None:
         try:
-            new_due = calendar.due_after(row.due_at or utcnow(), extend_by)
+            new_due = (
+                calendar.extend(row.due_at, extend_by)
+                if row.due_at
+                else calendar.due_after(utcnow(), extend_by)
+            )
         except calendar.DeadlineError as err:
             raise Invalid(str(err), {"extend_by": [str(err)]}) from err
     else:
