@@ -31,7 +31,8 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	$(BIN)/python bench/engine_overhead.py
+	$(BIN)/python bench/engine_overhead.py 300
+	$(BIN)/python bench/timers.py 10000
 
 clean-db:
 	rm -f instance/assistflow.db instance/assistflow.db-wal instance/assistflow.db-shm

@@ -1,28 +1,44 @@
 """Declarative forms: JSON definitions in ``forms/`` compiled into marshmallow schemas.
 
 A form lists fields (type, Chinese/English labels, required, ranges, choices, patterns) and cross-field
-rules written as safe expressions. :func:`validate_submission` returns the cleaned data (``Decimal`` for
-money, ``date`` for dates) and one list of messages per field; messages are Chinese first, then English.
+rules written as safe expressions (:mod:`engine.expressions`). :func:`validate_submission` returns the
+cleaned data (``Decimal`` for money, ``date`` for dates, never ``float``) and one list of messages per
+field; every message is Chinese first, then English, separated by ``" / "``.
+
+Submission semantics:
+
+* a field that is not submitted is absent from the clean data, unless it has a ``default``;
+* an explicit ``null`` (or ``""`` for a non-text field) on an optional field is kept as ``None`` so a
+  user can clear a value; on a required field it is a "required" error;
+* ``readonly`` fields are shown to users but refused on submit;
+* rules run on the clean data over the caller's ``context`` (existing case data). A rule is skipped when
+  a name it uses is absent (or ``None``) or belongs to a field that already has an error; a rule that
+  fails to evaluate for any other reason (e.g. comparing a number with text) is reported, never waved
+  through.
 """
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import hashlib
 import json
+import keyword
+import logging
 import math
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields
 
 from engine import expressions
 
 __all__ = [
+    "Choice",
     "FieldDef",
     "FormDefinition",
     "FormError",
@@ -32,46 +48,49 @@ __all__ = [
     "load_form_file",
     "load_forms_dir",
     "parse_form",
+    "valid_id_number",
     "validate_submission",
 ]
 
-FIELD_TYPES = {
-    "string",
-    "text",
-    "integer",
-    "decimal",
-    "money",
-    "boolean",
-    "date",
-    "datetime",
-    "choice",
-    "multi_choice",
-    "id_number",
-    "phone",
+log = logging.getLogger(__name__)
+
+NUMERIC_TYPES = frozenset({"integer", "decimal", "money"})
+TEXT_TYPES = frozenset({"string", "text", "id_number", "phone"})
+CHOICE_TYPES = frozenset({"choice", "multi_choice"})
+FIELD_TYPES = NUMERIC_TYPES | TEXT_TYPES | CHOICE_TYPES | {"boolean", "date", "datetime"}
+# option -> the field types it applies to (options not listed apply to every type)
+OPTION_TYPES: dict[str, frozenset[str]] = {
+    "min": NUMERIC_TYPES,
+    "max": NUMERIC_TYPES,
+    "places": frozenset({"decimal", "money"}),
+    "min_length": TEXT_TYPES,
+    "max_length": TEXT_TYPES,
+    "pattern": TEXT_TYPES,
+    "choices": CHOICE_TYPES,
+    "must_be_true": frozenset({"boolean"}),
 }
-FIELD_KEYS = {
-    "name",
-    "type",
-    "label",
-    "help",
-    "required",
-    "min",
-    "max",
-    "min_length",
-    "max_length",
-    "pattern",
-    "choices",
-    "must_be_true",
-    "required_if",
-    "default",
-    "readonly",
-    "places",
-}
-FORM_KEYS = {"key", "title", "description", "fields", "rules", "version"}
-RULE_KEYS = {"expr", "fields", "message"}
+FIELD_KEYS = frozenset(
+    {"name", "type", "label", "help", "required", "required_if", "default", "readonly", *OPTION_TYPES}
+)
+FORM_KEYS = frozenset({"key", "title", "description", "fields", "rules", "version"})
+RULE_KEYS = frozenset({"expr", "fields", "message"})
+CHOICE_KEYS = frozenset({"value", "label"})
 DEFAULT_MAX_LENGTH = {"string": 200, "text": 5000}
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
-_PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
+MONEY_PLACES = 2
+MAX_PLACES = 10
+MAX_NUMBER_CHARS = 40
+SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+_PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
+_PLAIN_INTEGER = re.compile(r"[+-]?\d+")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?")
+_PHONE = re.compile(r"1[3-9]\d{9}|0\d{2,3}-?\d{7,8}")
+_ID_NUMBER = re.compile(r"\d{17}[\dX]")
+# control characters and lone surrogates (PostgreSQL refuses NUL and unpaired surrogates in text)
+_BAD_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_BAD_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
@@ -81,12 +100,17 @@ class FormError(ValueError):
 
 
 def msg(zh: str, en: str) -> str:
+    """A bilingual message: Chinese first, then English."""
     return f"{zh} / {en}"
 
 
 REQUIRED = msg("此项为必填项", "This field is required")
 UNKNOWN = msg("未知字段", "Unknown field")
-NULL = msg("此项不能为空", "This field may not be null")
+READONLY = msg("只读字段，不能提交", "Read-only field, may not be submitted")
+NOT_OBJECT = msg("提交的数据必须是对象", "Submitted data must be an object")
+
+
+# --- definitions -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -110,7 +134,8 @@ class FieldDef:
     choices: tuple[Choice, ...] = ()
     must_be_true: bool = False
     required_if: str | None = None
-    default: Any = None
+    has_default: bool = False
+    default: Any = None  # already converted: Decimal, date, tuple for multi_choice, ...
     readonly: bool = False
     places: int | None = None
 
@@ -120,6 +145,7 @@ class RuleDef:
     expr: str
     fields: tuple[str, ...]
     message: Mapping[str, str]
+    names: frozenset[str] = frozenset()  # the variables the expression reads
 
 
 @dataclass(frozen=True)
@@ -128,14 +154,12 @@ class FormDefinition:
     title: Mapping[str, str]
     fields: tuple[FieldDef, ...]
     rules: tuple[RuleDef, ...]
-    raw: Mapping[str, Any] = field(compare=False, hash=False)
+    raw: Mapping[str, Any] = field(compare=False, hash=False, repr=False)
     sha256: str = ""
+    description: Mapping[str, str] | None = None
 
     def field(self, name: str) -> FieldDef | None:
         return next((f for f in self.fields if f.name == name), None)
-
-
-# --- definitions -------------------------------------------------------------------------------
 
 
 def _labels(value: Any, where: str, *, required: bool = True) -> dict[str, str] | None:
@@ -145,7 +169,7 @@ def _labels(value: Any, where: str, *, required: bool = True) -> dict[str, str] 
         value = {"zh": value}
     if not isinstance(value, dict) or not isinstance(value.get("zh"), str) or not value["zh"].strip():
         raise FormError(f"{where}: needs a Chinese text ('zh')")
-    if any(not isinstance(v, str) for v in value.values()):
+    if any(not isinstance(k, str) or not isinstance(v, str) for k, v in value.items()):
         raise FormError(f"{where}: texts must be strings")
     return dict(value)
 
@@ -153,15 +177,61 @@ def _labels(value: Any, where: str, *, required: bool = True) -> dict[str, str] 
 def _number(value: Any, where: str) -> Decimal | None:
     if value is None:
         return None
-    if isinstance(value, bool):
-        raise FormError(f"{where}: not a number")
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise FormError(f"{where}: not a number: {value!r}")
     try:
-        number = Decimal(str(value))
+        number = Decimal(str(value).strip())
     except InvalidOperation as err:
         raise FormError(f"{where}: not a number: {value!r}") from err
     if not number.is_finite():
-        raise FormError(f"{where}: must be finite")
+        raise FormError(f"{where}: must be a finite number")
     return number
+
+
+def _count(raw: dict[str, Any], option: str, where: str, default: int | None = None) -> int | None:
+    value = raw.get(option, default)
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+        raise FormError(f"{where}: {option} must be a non-negative integer")
+    return value
+
+
+def _check_expression(expr: Any, where: str) -> str:
+    if not isinstance(expr, str) or not expr.strip():
+        raise FormError(f"{where}: must be a non-empty expression")
+    try:
+        expressions.check(expr)
+    except expressions.ExpressionError as err:
+        raise FormError(f"{where}: {err}") from err
+    return expr
+
+
+def _free_names(expr: str) -> frozenset[str]:
+    """Variables an (already checked) expression reads: names minus functions, constants, loop targets."""
+    tree = ast.parse(expressions.normalize(expr), mode="eval")
+    loaded, stored, called = set(), set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (stored if isinstance(node.ctx, ast.Store) else loaded).add(node.id)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            called.add(node.func.id)
+    return frozenset(loaded - stored - called - set(expressions.SAFE_NAMES))
+
+
+def _choices(raw: dict[str, Any], where: str) -> tuple[Choice, ...]:
+    items = raw.get("choices")
+    if not isinstance(items, list) or not items:
+        raise FormError(f"{where}: choice fields need a non-empty 'choices' list")
+    parsed = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("value"), str) or not item["value"]:
+            raise FormError(f"{where}: each choice needs a non-empty string 'value'")
+        if set(item) - CHOICE_KEYS:
+            raise FormError(f"{where}, choice {item['value']!r}: unknown keys {sorted(set(item) - CHOICE_KEYS)}")
+        label = _labels(item.get("label", item["value"]), f"{where}, choice {item['value']!r}")
+        parsed.append(Choice(item["value"], label or {}))
+    if len({c.value for c in parsed}) != len(parsed):
+        raise FormError(f"{where}: duplicate choice values")
+    return tuple(parsed)
 
 
 def _field(raw: Any, form_key: str) -> FieldDef:
@@ -169,86 +239,110 @@ def _field(raw: Any, form_key: str) -> FieldDef:
         raise FormError(f"form '{form_key}': each field must be an object")
     name = raw.get("name")
     where = f"form '{form_key}', field '{name}'"
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise FormError(f"{where}: name must be an identifier (letters, digits, '_'), not starting with '_'")
+    if (
+        not isinstance(name, str)
+        or not _NAME.fullmatch(name)
+        or keyword.iskeyword(name)
+        or name in expressions.SAFE_NAMES
+    ):
+        raise FormError(
+            f"{where}: name must be an identifier (ASCII letters, digits, '_'; not starting with '_'; "
+            "not a keyword such as 'None' or 'true')"
+        )
     unknown = set(raw) - FIELD_KEYS
     if unknown:
         raise FormError(f"{where}: unknown keys {sorted(unknown)}")
     kind = raw.get("type")
     if kind not in FIELD_TYPES:
         raise FormError(f"{where}: unknown type {kind!r}; one of {sorted(FIELD_TYPES)}")
-    choices: tuple[Choice, ...] = ()
-    if kind in ("choice", "multi_choice"):
-        items = raw.get("choices")
-        if not isinstance(items, list) or not items:
-            raise FormError(f"{where}: choice fields need a non-empty 'choices' list")
-        parsed = []
-        for item in items:
-            if not isinstance(item, dict) or not isinstance(item.get("value"), str):
-                raise FormError(f"{where}: each choice needs a string 'value'")
-            parsed.append(Choice(item["value"], _labels(item.get("label", item["value"]), where) or {}))
-        if len({c.value for c in parsed}) != len(parsed):
-            raise FormError(f"{where}: duplicate choice values")
-        choices = tuple(parsed)
-    elif "choices" in raw:
-        raise FormError(f"{where}: 'choices' only applies to choice fields")
-    low, high = _number(raw.get("min"), where), _number(raw.get("max"), where)
+    for option, kinds in OPTION_TYPES.items():
+        if option in raw and kind not in kinds:
+            raise FormError(f"{where}: '{option}' does not apply to {kind} fields (only {sorted(kinds)})")
+    for flag in ("required", "must_be_true", "readonly"):
+        if not isinstance(raw.get(flag, False), bool):
+            raise FormError(f"{where}: {flag} must be true or false")
+
+    low, high = _number(raw.get("min"), f"{where}, min"), _number(raw.get("max"), f"{where}, max")
     if low is not None and high is not None and low > high:
         raise FormError(f"{where}: min is greater than max")
-    min_length, max_length = raw.get("min_length"), raw.get("max_length", DEFAULT_MAX_LENGTH.get(kind))
-    for value, label in ((min_length, "min_length"), (max_length, "max_length")):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
-            raise FormError(f"{where}: {label} must be a non-negative integer")
+    if kind == "money":
+        places = _count(raw, "places", where, MONEY_PLACES)
+        if places is not None and places > MONEY_PLACES:
+            raise FormError(f"{where}: money has at most {MONEY_PLACES} decimal places")
+    else:
+        places = _count(raw, "places", where)
+        if places is not None and places > MAX_PLACES:
+            raise FormError(f"{where}: places must be at most {MAX_PLACES}")
+    min_length = _count(raw, "min_length", where)
+    max_length = _count(raw, "max_length", where, DEFAULT_MAX_LENGTH.get(str(kind)))
     if min_length is not None and max_length is not None and min_length > max_length:
         raise FormError(f"{where}: min_length is greater than max_length")
     pattern = raw.get("pattern")
     if pattern is not None:
+        if not isinstance(pattern, str):
+            raise FormError(f"{where}: bad pattern: must be a string")
         try:
             re.compile(pattern)
-        except (re.error, TypeError) as err:
-            raise FormError(f"{where}: bad pattern: {err}") from err
+        except re.error as err:
+            raise FormError(f"{where}: bad pattern {pattern!r}: {err}") from err
     required_if = raw.get("required_if")
     if required_if is not None:
-        try:
-            expressions.check(str(required_if))
-        except expressions.ExpressionError as err:
-            raise FormError(f"{where}: required_if: {err}") from err
-    places = raw.get("places", 2 if kind == "money" else None)
-    if places is not None and (
-        not isinstance(places, int) or isinstance(places, bool) or not 0 <= places <= 10
-    ):
-        raise FormError(f"{where}: places must be an integer 0..10")
-    for flag in ("required", "must_be_true", "readonly"):
-        if not isinstance(raw.get(flag, False), bool):
-            raise FormError(f"{where}: {flag} must be true or false")
-    if raw.get("must_be_true") and kind != "boolean":
-        raise FormError(f"{where}: must_be_true only applies to boolean fields")
-    return FieldDef(
+        required_if = _check_expression(required_if, f"{where}, required_if")
+
+    definition = FieldDef(
         name=name,
         type=kind,
-        label=_labels(raw.get("label"), where) or {},
-        help=_labels(raw.get("help"), f"{where} help", required=False),
+        label=_labels(raw.get("label"), f"{where}, label") or {},
+        help=_labels(raw.get("help"), f"{where}, help", required=False),
         required=raw.get("required", False),
         min=low,
         max=high,
         min_length=min_length,
         max_length=max_length,
         pattern=pattern,
-        choices=choices,
+        choices=_choices(raw, where) if kind in CHOICE_TYPES else (),
         must_be_true=raw.get("must_be_true", False),
         required_if=required_if,
-        default=raw.get("default"),
         readonly=raw.get("readonly", False),
         places=places,
     )
+    if raw.get("default") is not None:
+        try:
+            value = _marshmallow_field(definition).deserialize(raw["default"])
+        except ValidationError as err:
+            raise FormError(f"{where}: default {raw['default']!r} is not valid: {err.messages}") from err
+        definition = replace(
+            definition, has_default=True, default=tuple(value) if isinstance(value, list) else value
+        )
+    return definition
+
+
+def _rule(raw: Any, index: int, form_key: str, names: list[str]) -> RuleDef:
+    where = f"form '{form_key}', rule {index + 1}"
+    if not isinstance(raw, dict):
+        raise FormError(f"{where}: must be an object with 'expr' (and optional 'fields', 'message')")
+    if set(raw) - RULE_KEYS:
+        raise FormError(f"{where}: unknown keys {sorted(set(raw) - RULE_KEYS)}")
+    expr = _check_expression(raw.get("expr"), f"{where}, expr")
+    targets = raw.get("fields", [])
+    if not isinstance(targets, list) or any(t not in names for t in targets):
+        raise FormError(f"{where}: 'fields' must list fields of this form, got {targets!r}")
+    message = _labels(raw.get("message", {"zh": "数据不符合规则", "en": "Rule not met"}), f"{where}, message")
+    return RuleDef(expr, tuple(targets), message or {}, _free_names(expr))
 
 
 def parse_form(raw: Any) -> FormDefinition:
+    """Check a form definition (a JSON object) and return it parsed; :class:`FormError` if invalid."""
     if not isinstance(raw, dict):
         raise FormError("a form definition must be a JSON object")
     key = raw.get("key")
-    if not isinstance(key, str) or not _NAME.match(key):
-        raise FormError(f"form key {key!r} must be an identifier")
+    if not isinstance(key, str) or not _NAME.fullmatch(key):
+        raise FormError(f"form key {key!r} must be an identifier (ASCII letters, digits, '_')")
+    try:
+        canonical = json.dumps(raw, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise FormError(f"form '{key}': not plain JSON: {err}") from err
+    raw = json.loads(canonical)  # a private copy: callers mutating theirs cannot desynchronize sha256
     unknown = set(raw) - FORM_KEYS
     if unknown:
         raise FormError(f"form '{key}': unknown keys {sorted(unknown)}")
@@ -260,56 +354,95 @@ def parse_form(raw: Any) -> FormDefinition:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise FormError(f"form '{key}': duplicate field names {duplicates}")
-    rules = []
-    for i, rule in enumerate(raw.get("rules") or []):
-        where = f"form '{key}', rule {i + 1}"
-        if not isinstance(rule, dict) or set(rule) - RULE_KEYS or not isinstance(rule.get("expr"), str):
-            raise FormError(f"{where}: needs 'expr' (and optional 'fields', 'message') only")
-        try:
-            expressions.check(rule["expr"])
-        except expressions.ExpressionError as err:
-            raise FormError(f"{where}: {err}") from err
-        targets = rule.get("fields") or []
-        if not isinstance(targets, list) or any(t not in names for t in targets):
-            raise FormError(f"{where}: 'fields' must list fields of this form")
-        message = _labels(rule.get("message", {"zh": "数据不符合规则", "en": "rule not met"}), where) or {}
-        rules.append(RuleDef(rule["expr"], tuple(targets), message))
-    canonical = json.dumps(raw, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    rules = raw.get("rules", [])
+    if not isinstance(rules, list):
+        raise FormError(f"form '{key}': 'rules' must be a list")
     return FormDefinition(
         key=key,
-        title=_labels(raw.get("title"), f"form '{key}' title") or {},
+        title=_labels(raw.get("title"), f"form '{key}', title") or {},
+        description=_labels(raw.get("description"), f"form '{key}', description", required=False),
         fields=parsed,
-        rules=tuple(rules),
+        rules=tuple(_rule(rule, i, key, names) for i, rule in enumerate(rules)),
         raw=raw,
         sha256=hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
     )
 
 
 def load_form_file(path: str | Path) -> FormDefinition:
+    """Read and parse one ``<key>.json`` file; the file name stem must equal the form key."""
     path = Path(path)
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise FormError(f"{path.name}: cannot read form: {err}") from err
-    form = parse_form(raw)
+    try:
+        form = parse_form(raw)
+    except FormError as err:
+        raise FormError(f"{path.name}: {err}") from err
     if form.key != path.stem:
         raise FormError(f"{path.name}: file name must equal the form key '{form.key}'")
     return form
 
 
 def load_forms_dir(path: str | Path) -> dict[str, FormDefinition]:
+    """Every ``*.json`` form in a directory, by key."""
     return {form.key: form for form in (load_form_file(p) for p in sorted(Path(path).glob("*.json")))}
 
 
-# --- validation --------------------------------------------------------------------------------
+# --- compiled fields ---------------------------------------------------------------------------
 
 
 def _fmt(value: Decimal) -> str:
-    return format(value.normalize(), "f") if value == value.to_integral() else str(value)
+    """A bound as people write it: ``1``, ``0.5``, ``200000`` (no exponent)."""
+    return format(value.normalize() if value == value.to_integral() else value, "f")
 
 
-class _Decimal(fields.Field):
-    """Exact decimal from a JSON string or number; NaN/Infinity and excess places refused."""
+class _FormField(fields.Field):
+    default_error_messages = {
+        "required": REQUIRED,
+        "null": msg("此项不能为空", "This field may not be null"),
+        "validator_failed": msg("数值无效", "Invalid value"),
+    }
+
+
+class _Text(_FormField):
+    def __init__(self, kind: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.kind = kind
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        if not isinstance(value, str):
+            raise ValidationError(msg("必须是文本", "Must be text"))
+        if self.kind == "text":
+            if _BAD_TEXT.search(value):
+                raise ValidationError(msg("含有不允许的控制字符", "Contains control characters"))
+        elif _BAD_LINE.search(value):
+            raise ValidationError(
+                msg("只能填写单行文本，不能含控制字符", "Must be a single line without control characters")
+            )
+        return value.upper() if self.kind == "id_number" else value
+
+
+class _Integer(_FormField):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:
+        invalid = ValidationError(msg("必须是整数", "Must be a whole number"))
+        if isinstance(value, bool):
+            raise invalid
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise invalid
+            return int(value)
+        if isinstance(value, str):
+            text = value.strip()
+            if len(text) <= MAX_NUMBER_CHARS and _PLAIN_INTEGER.fullmatch(text):
+                return int(text)
+        raise invalid
+
+
+class _Decimal(_FormField):
+    """Exact decimal from a JSON string or number; NaN/Infinity, exponents and excess places refused."""
 
     def __init__(self, places: int | None, **kwargs: Any):
         super().__init__(**kwargs)
@@ -321,33 +454,80 @@ class _Decimal(fields.Field):
         if isinstance(value, float) and not math.isfinite(value):
             raise ValidationError(msg("必须是有限数字", "Must be a finite number"))
         text = value.strip() if isinstance(value, str) else repr(value)
-        if not re.fullmatch(r"-?\d+(\.\d+)?", text):
+        if len(text) > MAX_NUMBER_CHARS or not _PLAIN_NUMBER.fullmatch(text):
             raise ValidationError(msg("必须是数字（如 1200.50）", "Must be a plain number such as 1200.50"))
         number = Decimal(text)
-        if self.places is not None and -number.as_tuple().exponent > self.places:  # type: ignore[operator]
+        exponent = number.as_tuple().exponent
+        assert isinstance(exponent, int)  # finite by the regex above
+        if self.places is not None and -exponent > self.places:
             raise ValidationError(msg(f"最多 {self.places} 位小数", f"At most {self.places} decimal places"))
         return number
 
 
-class _Integer(fields.Integer):
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-            raise ValidationError(msg("必须是整数", "Must be a whole number"))
-        return super()._deserialize(value, attr, data, **kwargs)
-
-
-class _StrictBool(fields.Boolean):
+class _Boolean(_FormField):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
         if not isinstance(value, bool):
             raise ValidationError(msg("必须是 true 或 false", "Must be true or false"))
         return value
 
 
+class _Date(_FormField):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dt.date:
+        invalid = ValidationError(msg("日期格式应为 YYYY-MM-DD", "Date must be YYYY-MM-DD"))
+        if not isinstance(value, str) or not _DATE.fullmatch(value.strip()):
+            raise invalid
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError as err:
+            raise invalid from err
+
+
+class _DateTime(_FormField):
+    """ISO date and time; without an offset it is Shanghai time (UTC+8)."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dt.datetime:
+        invalid = ValidationError(
+            msg("日期时间格式应为 YYYY-MM-DDTHH:MM[:SS][+08:00]", "Date-time must be YYYY-MM-DDTHH:MM[:SS][+08:00]")
+        )
+        if not isinstance(value, str) or not _DATETIME.fullmatch(value.strip()):
+            raise invalid
+        try:
+            moment = dt.datetime.fromisoformat(value.strip())
+        except ValueError as err:
+            raise invalid from err
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=SHANGHAI)
+
+
+class _Choice(_FormField):
+    def __init__(self, values: tuple[str, ...], **kwargs: Any):
+        super().__init__(**kwargs)
+        self.values = values
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        if not isinstance(value, str) or value not in self.values:
+            raise ValidationError(msg(f"不是可选项之一：{value!r}", f"Not one of the choices: {value!r}"))
+        return value
+
+
+class _MultiChoice(_Choice):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[str]:  # type: ignore[override]
+        if not isinstance(value, list):
+            raise ValidationError(msg("必须是选项列表", "Must be a list of choices"))
+        bad = [v for v in value if not isinstance(v, str) or v not in self.values]
+        if bad:
+            raise ValidationError(msg(f"不是可选项之一：{bad!r}", f"Not among the choices: {bad!r}"))
+        if len(set(value)) != len(value):
+            raise ValidationError(msg("选项重复", "Duplicate choices"))
+        return list(value)
+
+
 def valid_id_number(value: str) -> bool:
-    if not re.fullmatch(r"\d{17}[\dXx]", value):
+    """Mainland 18-digit resident ID: format, ISO 7064 MOD 11-2 check digit, a real past birth date."""
+    value = value.upper()
+    if not _ID_NUMBER.fullmatch(value) or value[0] == "0":
         return False
     total = sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS, strict=True))
-    if _ID_CHECK[total % 11] != value[17].upper():
+    if _ID_CHECK[total % 11] != value[17]:
         return False
     try:
         born = dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
@@ -356,195 +536,172 @@ def valid_id_number(value: str) -> bool:
     return dt.date(1900, 1, 1) <= born <= dt.date.today()
 
 
-def _id_number(value: str) -> None:
-    if not valid_id_number(value):
-        raise ValidationError(msg("身份证号码无效", "Invalid resident ID number"))
+Validator = Callable[[Any], None]
 
 
-def _phone(value: str) -> None:
-    if not _PHONE.match(value):
-        raise ValidationError(msg("电话号码无效（手机或 021-12345678）", "Invalid phone number"))
+def _validators(f: FieldDef) -> list[Validator]:
+    out: list[Validator] = []
 
+    def add(check: Callable[[Any], bool], error: str) -> None:
+        def validator(value: Any) -> None:
+            if value is not None and value != "" and not check(value):
+                raise ValidationError(error)
 
-def _range_validators(f: FieldDef) -> list[Any]:
-    out: list[Any] = []
-    if f.min is not None:
-        low = f.min
+        out.append(validator)
 
-        def check_min(v: Any, low: Decimal = low) -> None:
-            if Decimal(v) < low:
-                raise ValidationError(msg(f"不能小于 {_fmt(low)}", f"Must be at least {_fmt(low)}"))
-
-        out.append(check_min)
-    if f.max is not None:
-        high = f.max
-
-        def check_max(v: Any, high: Decimal = high) -> None:
-            if Decimal(v) > high:
-                raise ValidationError(msg(f"不能大于 {_fmt(high)}", f"Must be at most {_fmt(high)}"))
-
-        out.append(check_max)
-    return out
-
-
-def _length_validators(f: FieldDef) -> list[Any]:
-    out: list[Any] = []
-    if f.min_length is not None:
-        n = f.min_length
-
-        def check_min(v: str, n: int = n) -> None:
-            if len(v) < n:
-                raise ValidationError(msg(f"至少 {n} 个字", f"At least {n} characters"))
-
-        out.append(check_min)
-    if f.max_length is not None:
-        m = f.max_length
-
-        def check_max(v: str, m: int = m) -> None:
-            if len(v) > m:
-                raise ValidationError(msg(f"最多 {m} 个字", f"At most {m} characters"))
-
-        out.append(check_max)
+    low, high, shortest, longest = f.min, f.max, f.min_length, f.max_length
+    if low is not None:
+        add(lambda v: v >= low, msg(f"不能小于 {_fmt(low)}", f"Must be at least {_fmt(low)}"))
+    if high is not None:
+        add(lambda v: v <= high, msg(f"不能大于 {_fmt(high)}", f"Must be at most {_fmt(high)}"))
+    if shortest is not None:
+        add(lambda v: len(v) >= shortest, msg(f"至少 {shortest} 个字", f"At least {shortest} characters"))
+    if longest is not None:
+        add(lambda v: len(v) <= longest, msg(f"最多 {longest} 个字", f"At most {longest} characters"))
     if f.pattern is not None:
         pattern = re.compile(f.pattern)
-
-        def check_pattern(v: str) -> None:
-            if not pattern.fullmatch(v):
-                raise ValidationError(msg("格式不正确", "Wrong format"))
-
-        out.append(check_pattern)
+        add(lambda v: pattern.fullmatch(v) is not None, msg("格式不正确", "Wrong format"))
+    if f.type == "id_number":
+        add(valid_id_number, msg("身份证号码无效", "Invalid resident ID number"))
+    if f.type == "phone":
+        add(
+            lambda v: _PHONE.fullmatch(v) is not None,
+            msg("电话号码无效（手机或 021-12345678）", "Invalid phone number (mobile or 021-12345678)"),
+        )
+    if f.must_be_true:
+        add(lambda v: v is True, msg("必须确认此项", "Must be confirmed"))
     return out
 
 
 def _marshmallow_field(f: FieldDef) -> fields.Field:
-    messages: dict[str, Any] = {"required": REQUIRED, "null": NULL}
-    kind = f.type
-    if kind in ("string", "text", "id_number", "phone"):
-        vals = _length_validators(f)
-        if kind == "id_number":
-            vals.append(_id_number)
-        if kind == "phone":
-            vals.append(_phone)
-        return fields.String(
-            validate=vals, error_messages={**messages, "invalid": msg("必须是文本", "Must be text")}
-        )
-    if kind == "integer":
-        return _Integer(
-            strict=True,
-            validate=_range_validators(f),
-            error_messages={**messages, "invalid": msg("必须是整数", "Must be a whole number")},
-        )
-    if kind in ("decimal", "money"):
-        return _Decimal(f.places, validate=_range_validators(f), error_messages=messages)
-    if kind == "boolean":
-        vals = []
-        if f.must_be_true:
+    options: dict[str, Any] = {"validate": _validators(f), "allow_none": True}
+    if f.type in TEXT_TYPES:
+        return _Text(f.type, **options)
+    if f.type == "integer":
+        return _Integer(**options)
+    if f.type in ("decimal", "money"):
+        return _Decimal(f.places, **options)
+    if f.type == "boolean":
+        return _Boolean(**options)
+    if f.type == "date":
+        return _Date(**options)
+    if f.type == "datetime":
+        return _DateTime(**options)
+    values = tuple(c.value for c in f.choices)
+    return _Choice(values, **options) if f.type == "choice" else _MultiChoice(values, **options)
 
-            def must(v: bool) -> None:
-                if v is not True:
-                    raise ValidationError(msg("必须确认此项", "Must be confirmed"))
 
-            vals.append(must)
-        return _StrictBool(validate=vals, error_messages=messages)
-    if kind == "date":
-        return fields.Date(
-            error_messages={**messages, "invalid": msg("日期格式应为 YYYY-MM-DD", "Date must be YYYY-MM-DD")}
-        )
-    if kind == "datetime":
-        return fields.AwareDateTime(
-            default_timezone=dt.timezone(dt.timedelta(hours=8)),
-            error_messages={**messages, "invalid": msg("日期时间格式无效", "Invalid date-time")},
-        )
-    values = [c.value for c in f.choices]
-    one_of = validate.OneOf(values, error=msg("不是可选项之一", "Not one of the choices"))
-    if kind == "choice":
-        return fields.String(validate=one_of, error_messages=messages)
+class _FormSchema(Schema):
+    class Meta:
+        unknown = RAISE
 
-    def distinct(v: list[str]) -> None:
-        if len(set(v)) != len(v):
-            raise ValidationError(msg("选项重复", "Duplicate choices"))
-        if f.required and not v:
-            raise ValidationError(REQUIRED)
-
-    return fields.List(
-        fields.String(validate=one_of),
-        validate=distinct,
-        error_messages={**messages, "invalid": msg("必须是选项列表", "Must be a list of choices")},
-    )
+    error_messages = {"unknown": UNKNOWN, "type": NOT_OBJECT}
 
 
 _SCHEMAS: dict[str, Schema] = {}
 
 
 def _schema_for(form: FormDefinition) -> Schema:
-    """The compiled schema of a form, built once per form content (sha256)."""
+    """The compiled schema of a form, built once per form content (its sha256)."""
     schema = _SCHEMAS.get(form.sha256)
     if schema is None:
         attrs: dict[str, Any] = {f.name: _marshmallow_field(f) for f in form.fields if not f.readonly}
-        schema = Schema.from_dict(attrs, name=f"Form_{form.key}")(unknown=RAISE)
+        schema = _FormSchema.from_dict(attrs, name=f"Form_{form.key}")()
         _SCHEMAS[form.sha256] = schema
     return schema
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+def _blank(value: Any) -> bool:
+    return value is None or value == [] or (isinstance(value, str) and not value.strip())
 
 
 def validate_submission(
     form: FormDefinition, data: object, context: Mapping[str, Any] | None = None
 ) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    """Validate submitted ``data`` against ``form``; return (clean data, errors per field)."""
+    """Validate submitted ``data`` against ``form``; return (clean data, error messages per field).
+
+    ``context`` is the case data the submission lands on; ``required_if`` and rules read it, with the
+    submitted data taking precedence.
+    """
     if not isinstance(data, dict):
-        return {}, {"_form": [msg("提交的数据必须是对象", "Submitted data must be an object")]}
+        return {}, {"_form": [NOT_OBJECT]}
     errors: dict[str, list[str]] = {}
-    readonly = {f.name for f in form.fields if f.readonly}
-    submitted = {k: v for k, v in data.items() if k not in readonly}
-    for name in sorted(readonly & set(data)):
-        errors[name] = [msg("只读字段，不能提交", "Read-only field, may not be submitted")]
+    by_name = {f.name: f for f in form.fields}
+    submitted: dict[str, Any] = {}
+    for name, value in data.items():
+        f = by_name.get(name) if isinstance(name, str) else None
+        if f is not None and f.readonly:
+            errors[name] = [READONLY]
+        elif f is not None and f.type not in ("string", "text") and isinstance(value, str) and not value.strip():
+            submitted[name] = None  # an emptied input: "no value"
+        else:
+            submitted[name] = value
     try:
         clean: dict[str, Any] = _schema_for(form).load(submitted)
     except ValidationError as err:
-        clean = dict(err.valid_data or {}) if isinstance(err.valid_data, dict) else {}
+        clean = dict(err.valid_data) if isinstance(err.valid_data, dict) else {}
         for name, messages in _flatten(err.messages).items():
-            if messages == ["Unknown field."]:
-                messages = [UNKNOWN]
             errors.setdefault(name, []).extend(messages)
+
     for f in form.fields:
         if f.readonly or f.name in errors:
             continue
-        present = f.name in clean and clean[f.name] not in (None, "", [])
-        if present:
+        if f.name not in data and f.has_default:
+            clean[f.name] = list(f.default) if isinstance(f.default, tuple) else f.default
+        if not _blank(clean.get(f.name)):
             continue
         needed = f.required
         if not needed and f.required_if:
             try:
                 needed = bool(expressions.evaluate(f.required_if, {**(context or {}), **clean}))
             except expressions.ExpressionError:
-                needed = False
+                needed = False  # a name it reads is absent: the condition does not hold
         if needed:
             errors[f.name] = [REQUIRED]
-        elif f.name not in clean and f.default is not None:
-            clean[f.name] = f.default
-    if not errors:
-        names = {**(context or {}), **clean}
-        for rule in form.rules:
-            try:
-                ok = expressions.evaluate(rule.expr, names)
-            except expressions.ExpressionError:
+
+    names = {**(context or {}), **clean}
+    for rule in form.rules:
+        if not rule.names.isdisjoint(errors) or not rule.names.issubset(names):
+            continue  # an input is invalid (its own error says why) or absent
+        try:
+            ok = expressions.evaluate(rule.expr, names)
+        except expressions.ExpressionError as err:
+            if any(names[n] is None for n in rule.names):
                 continue
-            if not ok:
-                text = msg(rule.message.get("zh", ""), rule.message.get("en", rule.message.get("zh", "")))
-                for target in rule.fields or ("_form",):
-                    errors.setdefault(target, []).append(text)
+            log.warning("form %s: rule %r could not be evaluated: %s", form.key, rule.expr, err)
+            zh, en = _both(rule.message)
+            text = msg(f"无法校验：{zh}", f"Could not be checked: {en}")
+        else:
+            if ok:
+                continue
+            text = msg(*_both(rule.message))
+        for target in rule.fields or ("_form",):
+            errors.setdefault(target, []).append(text)
     return clean, errors
 
 
+def _both(message: Mapping[str, str]) -> tuple[str, str]:
+    return message["zh"], message.get("en") or message["zh"]
+
+
 def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """marshmallow's nested messages as one flat list of strings per top-level field."""
     out: dict[str, list[str]] = {}
     if isinstance(messages, dict):
         for key, value in messages.items():
-            name = f"{prefix}.{key}" if prefix else str(key)
-            if isinstance(key, int) and prefix:
-                name = prefix
-            out.update({k: out.get(k, []) + v for k, v in _flatten(value, name).items()})
-    elif isinstance(messages, list):
-        out[prefix or "_form"] = [str(m) for m in messages]
+            name = prefix or str(key)
+            for k, v in _flatten(value, name).items():
+                out.setdefault(k, []).extend(v)
+    elif isinstance(messages, list | tuple):
+        for item in messages:
+            if isinstance(item, dict | list | tuple):
+                for k, v in _flatten(item, prefix).items():
+                    out.setdefault(k, []).extend(v)
+            else:
+                out.setdefault(prefix or "_form", []).append(str(item))
     else:
         out[prefix or "_form"] = [str(messages)]
     return out
@@ -556,7 +713,7 @@ def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
 def _text(labels: Mapping[str, str] | None, locale: str) -> str | None:
     if not labels:
         return None
-    return labels.get(locale) or labels.get("zh")
+    return labels.get(locale) or labels.get(locale.split("-")[0].split("_")[0]) or labels.get("zh")
 
 
 def form_to_client(form: FormDefinition, locale: str = "zh") -> dict[str, Any]:
@@ -564,6 +721,7 @@ def form_to_client(form: FormDefinition, locale: str = "zh") -> dict[str, Any]:
     return {
         "key": form.key,
         "title": _text(form.title, locale),
+        "description": _text(form.description, locale),
         "fields": [
             {
                 "name": f.name,
@@ -579,7 +737,8 @@ def form_to_client(form: FormDefinition, locale: str = "zh") -> dict[str, Any]:
                 "max_length": f.max_length,
                 "pattern": f.pattern,
                 "places": f.places,
-                "default": f.default,
+                "must_be_true": f.must_be_true,
+                "default": jsonable(f.default) if f.has_default else None,
                 "choices": [{"value": c.value, "label": _text(c.label, locale)} for c in f.choices] or None,
             }
             for f in form.fields
@@ -592,7 +751,7 @@ def jsonable(value: Any) -> Any:
     """Decimal → str, date/datetime → ISO text, recursively; for JSON columns and API output."""
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, dt.datetime | dt.date):
+    if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
