@@ -208,7 +208,9 @@ def _check_expression(expr: Any, where: str) -> str:
 def _free_names(expr: str) -> frozenset[str]:
     """Variables an (already checked) expression reads: names minus functions, constants, loop targets."""
     tree = ast.parse(expressions.normalize(expr), mode="eval")
-    loaded, stored, called = set(), set(), set()
+    loaded: set[str] = set()
+    stored: set[str] = set()
+    called: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             (stored if isinstance(node.ctx, ast.Store) else loaded).add(node.id)
@@ -226,7 +228,9 @@ def _choices(raw: dict[str, Any], where: str) -> tuple[Choice, ...]:
         if not isinstance(item, dict) or not isinstance(item.get("value"), str) or not item["value"]:
             raise FormError(f"{where}: each choice needs a non-empty string 'value'")
         if set(item) - CHOICE_KEYS:
-            raise FormError(f"{where}, choice {item['value']!r}: unknown keys {sorted(set(item) - CHOICE_KEYS)}")
+            raise FormError(
+                f"{where}, choice {item['value']!r}: unknown keys {sorted(set(item) - CHOICE_KEYS)}"
+            )
         label = _labels(item.get("label", item["value"]), f"{where}, choice {item['value']!r}")
         parsed.append(Choice(item["value"], label or {}))
     if len({c.value for c in parsed}) != len(parsed):
@@ -339,7 +343,9 @@ def parse_form(raw: Any) -> FormDefinition:
     if not isinstance(key, str) or not _NAME.fullmatch(key):
         raise FormError(f"form key {key!r} must be an identifier (ASCII letters, digits, '_')")
     try:
-        canonical = json.dumps(raw, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        canonical = json.dumps(
+            raw, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+        )
     except (TypeError, ValueError) as err:
         raise FormError(f"form '{key}': not plain JSON: {err}") from err
     raw = json.loads(canonical)  # a private copy: callers mutating theirs cannot desynchronize sha256
@@ -487,7 +493,10 @@ class _DateTime(_FormField):
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dt.datetime:
         invalid = ValidationError(
-            msg("日期时间格式应为 YYYY-MM-DDTHH:MM[:SS][+08:00]", "Date-time must be YYYY-MM-DDTHH:MM[:SS][+08:00]")
+            msg(
+                "日期时间格式应为 YYYY-MM-DDTHH:MM[:SS][+08:00]",
+                "Date-time must be YYYY-MM-DDTHH:MM[:SS][+08:00]",
+            )
         )
         if not isinstance(value, str) or not _DATETIME.fullmatch(value.strip()):
             raise invalid
@@ -635,7 +644,12 @@ def validate_submission(
         f = by_name.get(name) if isinstance(name, str) else None
         if f is not None and f.readonly:
             errors[name] = [READONLY]
-        elif f is not None and f.type not in ("string", "text") and isinstance(value, str) and not value.strip():
+        elif (
+            f is not None
+            and f.type not in ("string", "text")
+            and isinstance(value, str)
+            and not value.strip()
+        ):
             submitted[name] = None  # an emptied input: "no value"
         else:
             submitted[name] = value

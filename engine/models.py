@@ -2,6 +2,7 @@
 
 from engine.audit.models import AuditAction, AuditEvent
 from engine.db import Base
+from engine.deadlines.models import StartSchedule
 from engine.definitions.models import ProcessDefinition
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.notifications.models import EmailStatus, Notification, NotificationKind
@@ -25,6 +26,7 @@ __all__ = [
     "ProcessInstance",
     "Role",
     "SlaLevel",
+    "StartSchedule",
     "RoleGrant",
     "TaskStatus",
     "User",

@@ -79,7 +79,7 @@ def app():
 
 
 def _max_ids(session: Session) -> dict[str, int]:
-    from engine.models import AuditEvent, ProcessDefinition, User
+    from engine.models import AuditEvent, ProcessDefinition, StartSchedule, User
 
     return {
         "audit": session.scalar(select(AuditEvent.id).order_by(AuditEvent.id.desc()).limit(1)) or 0,
@@ -88,6 +88,10 @@ def _max_ids(session: Session) -> dict[str, int]:
         )
         or 0,
         "user": session.scalar(select(User.id).order_by(User.id.desc()).limit(1)) or 0,
+        "schedules": {
+            r.id: (r.next_run_at, r.remaining, r.runs, r.active)
+            for r in session.scalars(select(StartSchedule))
+        },
     }
 
 
@@ -99,10 +103,14 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
         ProcessDefinition,
         ProcessInstance,
         RoleGrant,
+        StartSchedule,
         User,
     )
 
     session.execute(delete(Notification))
+    session.execute(delete(StartSchedule).where(StartSchedule.id.not_in(list(seed["schedules"]) or [0])))
+    for row in session.scalars(select(StartSchedule)):
+        row.next_run_at, row.remaining, row.runs, row.active = seed["schedules"][row.id]
     session.execute(delete(AuditEvent).where(AuditEvent.id > seed["audit"]))
     session.execute(delete(HumanTask))
     session.execute(delete(ProcessInstance))

@@ -31,6 +31,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
 from engine import expressions
+from engine.deadlines import calendar
 
 MAX_BPMN_BYTES = 2 * 1024 * 1024
 
@@ -239,6 +240,19 @@ def _scripts(spec: Any) -> list[tuple[str, str]]:
     return found
 
 
+def _deadline_ok(text: str) -> bool:
+    try:
+        calendar.parse_duration(text)
+        return True
+    except calendar.DeadlineError:
+        pass
+    try:
+        expressions.check(text)
+        return True
+    except expressions.ExpressionError:
+        return False
+
+
 def _main_process_id(root: etree._Element, parser: SpiffBpmnParser) -> str:
     processes = root.findall(f"{{{BPMN_NS}}}process")
     executable = [p.get("id") for p in processes if p.get("isExecutable", "").lower() == "true"]
@@ -331,6 +345,16 @@ def compile_bpmn(
                         Problem(
                             "用户任务没有映射到已知角色（泳道名称或 role 属性）/ user task has no known role "
                             f"(lane '{task_spec.lane}', no 'role' property)",
+                            bpmn_id,
+                            line,
+                        )
+                    )
+                deadline = meta.properties.get("deadline")
+                if deadline and not _deadline_ok(deadline):
+                    problems.append(
+                        Problem(
+                            f"无法识别的期限 / deadline {deadline!r} is neither a duration ('10 working days', "
+                            "'30 days', 'PT48H') nor a safe expression",
                             bpmn_id,
                             line,
                         )

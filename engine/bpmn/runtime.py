@@ -24,7 +24,8 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
@@ -264,3 +265,36 @@ def fire_due_timers(wf: BpmnWorkflow) -> list[tuple[str, dt.datetime]]:
         wf.refresh_timers()
         advance(wf)
     return fired
+
+
+def timer_start_events(spec: Any) -> list[Any]:
+    """The top-level start events of a process spec that are timers."""
+    return [
+        s
+        for s in spec.task_specs.values()
+        if isinstance(s, StartEvent)
+        and isinstance(getattr(s, "event_definition", None), TimerEventDefinition)
+    ]
+
+
+def start_now(wf: BpmnWorkflow) -> bool:
+    """Make a timer start event fire once, at once: the instance was started by a user or its schedule.
+
+    Call before the first ``advance``. SpiffWorkflow evaluates a timer only while its ``event_value``
+    is unset, so setting it to "due now" here means the start event neither waits nor fires again.
+    (Recurrence of timer-started processes lives in the ``start_schedule`` table: one instance per
+    occurrence.)
+    """
+    past = (dt.datetime.now(dt.UTC) - dt.timedelta(milliseconds=1)).isoformat()
+    armed = False
+    for task in wf.get_tasks():
+        definition = getattr(task.task_spec, "event_definition", None)
+        if task.workflow is not wf or not isinstance(task.task_spec, StartEvent):
+            continue
+        if isinstance(definition, CycleTimerEventDefinition):
+            task.internal_data["event_value"] = {"cycles": 1, "next": past, "duration": 0.0}
+            armed = True
+        elif isinstance(definition, TimerEventDefinition):
+            task.internal_data["event_value"] = past
+            armed = True
+    return armed

@@ -22,7 +22,8 @@ from engine.audit import service as audit
 from engine.audit.models import AuditAction
 from engine.bpmn import runtime
 from engine.db import utcnow
-from engine.deadlines import calendar
+from engine.deadlines import calendar, schedules
+from engine.deadlines.models import StartSchedule
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.notifications import service as notifications
 from engine.notifications.models import NotificationKind
@@ -246,6 +247,7 @@ class WakeResult:
     instance_id: int
     timers: list[str] = field(default_factory=list)
     sla: list[tuple[int, int]] = field(default_factory=list)
+    started_by_schedule: int | None = None
 
 
 def claim_due(session: Session, now: dt.datetime) -> ProcessInstance | None:
@@ -300,11 +302,23 @@ def wake(session: Session, instance: ProcessInstance, now: dt.datetime) -> WakeR
 
 
 def run_due(session_factory: Any, *, limit: int = 10_000, now: dt.datetime | None = None) -> list[WakeResult]:
-    """Drain due work, one instance per transaction; return what was done."""
+    """Drain due work — schedule occurrences, then instance wake-ups — one per transaction."""
     done: list[WakeResult] = []
     while len(done) < limit:
         with session_factory() as session:
             moment = now or utcnow()
+            schedule = schedules.claim_due(session, moment)
+            if schedule is not None:
+                try:
+                    started = schedules.run(session, schedule)
+                    session.commit()
+                except Exception:
+                    session.rollback()
+                    log.exception("schedule %s failed; retried in a minute", schedule.id)
+                    _postpone_schedule(session_factory, schedule.id)
+                    continue
+                done.append(WakeResult(started.id, started_by_schedule=schedule.id))
+                continue
             instance = claim_due(session, moment)
             if instance is None:
                 session.rollback()
@@ -319,6 +333,14 @@ def run_due(session_factory: Any, *, limit: int = 10_000, now: dt.datetime | Non
                 continue
             done.append(result)
     return done
+
+
+def _postpone_schedule(session_factory: Any, schedule_id: int) -> None:
+    with session_factory() as session:
+        row = session.get(StartSchedule, schedule_id)
+        if row is not None and row.next_run_at is not None:
+            row.next_run_at = max(row.next_run_at, utcnow()) + dt.timedelta(minutes=1)
+            session.commit()
 
 
 def _postpone(session_factory: Any, instance_id: int) -> None:

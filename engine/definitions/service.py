@@ -13,7 +13,8 @@ from engine import formstore
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
 from engine.bpmn import runtime
-from engine.bpmn.parsing import CompiledDefinition, compile_bpmn, sha256_of
+from engine.bpmn.parsing import BpmnInvalid, CompiledDefinition, Problem, compile_bpmn, sha256_of
+from engine.deadlines import schedules
 from engine.definitions.models import ProcessDefinition
 from engine.errors import NotFound
 from engine.users.models import Role
@@ -66,13 +67,17 @@ SPEC_CACHE = SpecCache()
 
 def compile_for_deploy(xml: bytes | str, source: str = "upload") -> CompiledDefinition:
     """Validate BPMN for deployment; raises ``BpmnInvalid`` with every problem."""
-    return compile_bpmn(
+    compiled = compile_bpmn(
         xml,
         known_roles=KNOWN_ROLES,
         form_exists=formstore.exists,
         service_exists=lambda name: name in runtime.SERVICES,
         source=source,
     )
+    problems = schedules.check(compiled)
+    if problems:
+        raise BpmnInvalid(Problem(f"定时启动事件无效 / invalid timer start event: {p}") for p in problems)
+    return compiled
 
 
 def latest(session: Session, key: str) -> ProcessDefinition | None:
@@ -108,6 +113,7 @@ def deploy(
     session.add(definition)
     session.flush()
     SPEC_CACHE.put(definition.id, compiled)
+    schedules.on_deploy(session, definition, compiled)
     audit.record(
         session,
         AuditAction.DEFINITION_DEPLOYED,

@@ -16,10 +16,12 @@ from engine.bpmn import runtime
 from engine.bpmn.parsing import CompiledDefinition
 from engine.db import utcnow
 from engine.definitions import service as definitions
+from engine.definitions.models import ProcessDefinition
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.forms import jsonable
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.orgs import service as orgs
+from engine.orgs.models import OrgUnit
 from engine.scope import visible_clause
 from engine.users import service as users
 from engine.users.models import User
@@ -107,14 +109,30 @@ def start(
     business_key: str | None = None,
     data: Any = None,
 ) -> ProcessInstance:
+    """A user starts the latest version of a procedure for an org unit inside their grants."""
     definition = definitions.get_version(session, process_key)
     unit = orgs.by_code(session, org_unit_code)
     placed = _Placed(unit.id, unit.district_id, unit.street_id)
     if not (users.in_scope(session, user, placed) or users.is_admin(user)):
         raise Forbidden("无权在该机构发起流程 / you may not start procedures for this org unit")
+    return create(session, definition, unit, actor_id=user.id, business_key=business_key, data=data)
+
+
+def create(
+    session: Session,
+    definition: ProcessDefinition,
+    unit: OrgUnit,
+    *,
+    actor_id: int | None,
+    business_key: str | None = None,
+    data: Any = None,
+    origin: str = "user",
+) -> ProcessInstance:
+    """Create and run an instance (no permission check: callers are ``start`` and the scheduler)."""
     initial = _check_start_data(data)
     compiled = definitions.SPEC_CACHE.get(definition)
     wf = runtime.new_workflow(compiled, initial)
+    runtime.start_now(wf)
     try:
         runtime.advance(wf)
     except runtime.EngineError as err:
@@ -127,7 +145,7 @@ def start(
         district_id=unit.district_id,
         street_id=unit.street_id,
         status=InstanceStatus.RUNNING,
-        started_by_id=user.id,
+        started_by_id=actor_id,
         state="",
         data={},
     )
@@ -136,7 +154,7 @@ def start(
     audit.record(
         session,
         AuditAction.INSTANCE_STARTED,
-        actor_id=user.id,
+        actor_id=actor_id,
         instance_id=instance.id,
         definition_id=definition.id,
         details={
@@ -144,10 +162,11 @@ def start(
             "version": definition.version,
             "org_unit": unit.code,
             "business_key": business_key,
+            "origin": origin,
             "data": initial,
         },
     )
-    save(session, Loaded(instance, compiled, wf), user.id)
+    save(session, Loaded(instance, compiled, wf), actor_id)
     return instance
 
 

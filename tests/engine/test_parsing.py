@@ -46,6 +46,7 @@ def test_camunda_attributes_are_read():
         ("no_role.bpmn", "confirm", "no known role"),
         ("missing_form.bpmn", "confirm", "no_such_form"),
         ("not_executable.bpmn", None, "no executable process"),
+        ("bad_deadline.bpmn", "confirm", "deadline"),
     ],
 )
 def test_refusals_name_the_element(name, element, fragment):
