@@ -308,3 +308,60 @@ def test_complete_and_escalate_at_the_same_moment_give_one_outcome(engine, sessi
             assert "task.reminded" not in log
             outcomes.append("completed first")
     assert set(outcomes) <= {"escalated first", "completed first"}
+
+
+def test_two_schedulers_fire_each_sla_level_once(engine, session):
+    with at(MONDAY):
+        instance = start_demo(session)
+        session.commit()
+    barrier = threading.Barrier(3)
+    moment = dt.datetime(2026, 11, 16, 9, 0, tzinfo=SH)
+
+    def worker():
+        barrier.wait()
+        deadlines.run_due(sessionmaker(bind=engine, expire_on_commit=False))
+
+    with at(moment):
+        threads = [threading.Thread(target=worker) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    session.expire_all()
+    fired = [
+        a for a in actions(session, instance.id) if a in ("task.reminded", "task.overdue", "task.escalated")
+    ]
+    assert fired == ["task.reminded", "task.overdue", "task.escalated"]
+    assert notified(session, "reminder") == ["pt_advisor", "pt_advisor2"]
+    assert notified(session, "overdue") == ["pt_head"] and notified(session, "escalation") == ["pt_district"]
+
+
+def test_unquoted_date_timer_fires_through_the_scheduler(engine, session):
+    from pathlib import Path
+
+    from engine.definitions import service as definitions
+
+    xml = (Path(__file__).resolve().parents[2] / "tests/fixtures/bpmn/timers_unquoted.bpmn").read_bytes()
+    definitions.deploy(session, xml)
+    session.commit()
+    with at(MONDAY):
+        instance = start(session, "timers_unquoted")
+        row = open_task(session, instance.id, "investigate")
+        tasks.complete(
+            session,
+            get_user(session, "pt_officer"),
+            row.id,
+            {
+                "visit_date": "2026-11-02",
+                "summary": "已上门",
+                "more_visits_needed": False,
+            },
+        )
+        session.commit()
+    assert run(engine, dt.datetime(2026, 12, 1, 8, 59, tzinfo=SH)) == []
+    done = run(engine, dt.datetime(2026, 12, 1, 9, 1, tzinfo=SH))  # timeDate 2026-12-01T09:00:00+08:00
+    assert [r.timers for r in done if r.instance_id == instance.id] == [["wait_until"]]
+    # then the R3/PT24H cycle: caught up in one late wake-up, after which the process ends
+    run(engine, dt.datetime(2026, 12, 5, 9, 0, tzinfo=SH))
+    session.expire_all()
+    assert session.get(ProcessInstance, instance.id).status.value == "completed"
