@@ -250,6 +250,24 @@ class WakeResult:
     started_by_schedule: int | None = None
 
 
+BATCH_SIZE = 20
+
+
+def claim_batch(session: Session, now: dt.datetime, size: int) -> list[ProcessInstance]:
+    """Lock up to ``size`` due instances (PostgreSQL; SQLite takes one at a time)."""
+    if session.get_bind().dialect.name != "postgresql":
+        single = claim_due(session, now)
+        return [single] if single is not None else []
+    stmt = (
+        select(ProcessInstance)
+        .where(ProcessInstance.next_wakeup_at <= now, ProcessInstance.status == InstanceStatus.RUNNING)
+        .order_by(ProcessInstance.next_wakeup_at, ProcessInstance.id)
+        .limit(size)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.scalars(stmt))
+
+
 def claim_due(session: Session, now: dt.datetime) -> ProcessInstance | None:
     """Lock the most overdue instance that needs attention, skipping any another worker holds."""
     stmt = (
@@ -302,7 +320,11 @@ def wake(session: Session, instance: ProcessInstance, now: dt.datetime) -> WakeR
 
 
 def run_due(session_factory: Any, *, limit: int = 10_000, now: dt.datetime | None = None) -> list[WakeResult]:
-    """Drain due work — schedule occurrences, then instance wake-ups — one per transaction."""
+    """Drain due work — schedule occurrences, then instance wake-ups.
+
+    A schedule occurrence is one transaction; instance wake-ups are claimed in small batches (each
+    under its own savepoint) so that commits are shared, and the locks are held only for the batch.
+    """
     done: list[WakeResult] = []
     while len(done) < limit:
         with session_factory() as session:
@@ -319,19 +341,21 @@ def run_due(session_factory: Any, *, limit: int = 10_000, now: dt.datetime | Non
                     continue
                 done.append(WakeResult(started.id, started_by_schedule=schedule.id))
                 continue
-            instance = claim_due(session, moment)
-            if instance is None:
+            batch = claim_batch(session, moment, BATCH_SIZE)
+            if not batch:
                 session.rollback()
                 break
-            try:
-                result = wake(session, instance, moment)
-                session.commit()
-            except Exception:
-                session.rollback()
-                log.exception("wake-up of instance %s failed; postponed", instance.id)
-                _postpone(session_factory, instance.id)
-                continue
-            done.append(result)
+            failed = []
+            for instance in batch:
+                try:
+                    with session.begin_nested():  # one failing instance does not undo the others
+                        done.append(wake(session, instance, moment))
+                except Exception:
+                    log.exception("wake-up of instance %s failed; postponed", instance.id)
+                    failed.append(instance.id)
+            session.commit()
+            for instance_id in failed:
+                _postpone(session_factory, instance_id)
     return done
 
 
