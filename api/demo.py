@@ -16,6 +16,8 @@ from engine.users import service as users
 from engine.users.models import User
 
 DEMO_PASSWORD = "demo-pass-2026"
+# A syntactically valid resident ID in the unallocated area 999999: it cannot belong to anyone.
+DEMO_ID_NUMBER = "999999198001010011"
 
 # (username, display name, [(role, org code)])
 PUTUO, PUTUO_STREET, PUTUO_COMMITTEE = "310107", "310107002", "310107002001"
@@ -78,8 +80,30 @@ def _demo_cases(session: Session) -> list[str]:
     )
     review = tasks.open_tasks_of(session, second.id)[0]
     tasks.claim(session, officer, review.id)
+    case = instances.start(
+        session, advisor, "comprehensive_assistance", PUTUO_STREET, business_key="DEMO-CA-0001"
+    )
+    tasks.complete(
+        session,
+        advisor,
+        tasks.open_tasks_of(session, case.id)[0].id,
+        {
+            "channel": "active_discovery",
+            "applicant_id_number": DEMO_ID_NUMBER,
+            "household_size": 4,
+            "assistance_form": "individual",
+            "aid_types": ["money", "services"],
+            "hardship_category": "dibao_edge",
+            "still_in_difficulty": True,
+            "amount_requested": "8000.00",
+            "services_description": "心理疏导、就业指导",
+            "reason": "主要劳动力因病失业，子女就学支出大",
+            "credit_commitment_signed": True,
+            "fast_track_help_first": False,
+        },
+    )
     pd_advisor = users.by_username(session, "pd_advisor")
     third = instances.start(
         session, pd_advisor, "demo_assistance", PUDONG_STREET, business_key="DEMO-PD-0001"
     )
-    return [f"demo cases: {first.id}, {second.id}, {third.id}"]
+    return [f"demo cases: {first.id}, {second.id}, {third.id}, {case.id}"]

@@ -7,6 +7,7 @@ from engine.definitions.models import ProcessDefinition
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.notifications.models import EmailStatus, Notification, NotificationKind
 from engine.orgs.models import OrgLevel, OrgUnit
+from engine.recusal.models import NearRelativeFiling
 from engine.tasks.models import HumanTask, SlaLevel, TaskStatus
 from engine.users.models import ApiToken, Role, RoleGrant, User
 
@@ -18,6 +19,7 @@ __all__ = [
     "HumanTask",
     "EmailStatus",
     "InstanceStatus",
+    "NearRelativeFiling",
     "Notification",
     "NotificationKind",
     "OrgLevel",

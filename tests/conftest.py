@@ -33,6 +33,7 @@ USERS: dict[str, list[tuple[str, str]]] = {
     "pt_officer": [("street_officer", "310107002")],
     "pt_officer2": [("street_officer", "310107002")],
     "pt_head": [("street_head", "310107002")],
+    "pt_panel": [("review_panel", "310107002")],
     "pt_finance": [("finance", "310107002")],
     "pt_district": [("district_officer", "310107"), ("district_head", "310107")],
     "pt_other_street_officer": [("street_officer", "310107003")],
@@ -99,6 +100,7 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
     from engine.models import (
         AuditEvent,
         HumanTask,
+        NearRelativeFiling,
         Notification,
         ProcessDefinition,
         ProcessInstance,
@@ -108,6 +110,7 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
     )
 
     session.execute(delete(Notification))
+    session.execute(delete(NearRelativeFiling))
     session.execute(delete(StartSchedule).where(StartSchedule.id.not_in(list(seed["schedules"]) or [0])))
     for row in session.scalars(select(StartSchedule)):
         row.next_run_at, row.remaining, row.runs, row.active = seed["schedules"][row.id]

@@ -28,6 +28,7 @@ class AuditAction(enum.StrEnum):
     TASK_OVERDUE = "task.overdue"
     TASK_ESCALATED = "task.escalated"
     USER_CREATED = "user.created"
+    NEAR_RELATIVE_FILED = "recusal.filed"
     LOGIN_FAILED = "auth.login_failed"
 
 

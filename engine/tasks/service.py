@@ -9,7 +9,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from engine import formstore
+from engine import formstore, procedures
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
 from engine.bpmn import runtime
@@ -141,6 +141,17 @@ def _locked(session: Session, user: User, task_id: int) -> tuple[HumanTask, Any]
     return row, instance
 
 
+def _check_recusal(instance: Any, user: User, field: str | None = None) -> None:
+    """Staff whose near relative is the applicant may neither handle nor review the case."""
+    if user.username in (instance.data or {}).get("excluded_users", []):
+        message = (
+            "近亲属回避：该用户不能办理或评议此案 / recusal: this user may not handle or review this case"
+        )
+        if field:
+            raise Invalid(message, {field: [message]})
+        raise Forbidden(message)
+
+
 def _require_open(row: HumanTask) -> None:
     if row.state not in OPEN_STATUSES:
         raise Conflict(f"任务已{_STATE_ZH[row.state]}，不能再操作 / task is already {row.state.value}")
@@ -169,6 +180,7 @@ def claim(session: Session, user: User, task_id: int) -> HumanTask:
         raise Conflict("任务已被他人认领 / task already claimed by another user")
     if not can_claim(session, user, row):
         raise Forbidden("您没有该任务所需的角色 / you do not hold the role this task needs")
+    _check_recusal(instance, user)
     row.state, row.assignee_id, row.claimed_at = TaskStatus.CLAIMED, user.id, utcnow()
     audit.record(
         session, AuditAction.TASK_CLAIMED, actor_id=user.id, instance_id=row.instance_id, task_id=row.id
@@ -208,6 +220,7 @@ def assign(session: Session, user: User, task_id: int, username: str) -> HumanTa
         target = users.by_username(session, username)
     except NotFound as err:
         raise Invalid(err.message, {"username": [err.message]}) from err
+    _check_recusal(instance, target, field="username")
     if not can_claim(session, target, row):
         message = "该用户没有该任务所需的角色或不在该机构 / user lacks the task's role in this org unit"
         raise Invalid(message, {"username": [message]})
@@ -238,8 +251,10 @@ def complete(session: Session, user: User, task_id: int, data: Any) -> HumanTask
     spiff_task = runtime.find_task(loaded.wf, row.spiff_task_id)
     if spiff_task is None or spiff_task.state != TaskState.READY:
         raise Conflict("任务已失效（流程已前进）/ task is stale: the process has moved on")
+    _check_recusal(instance, user)
     clean = _validate(row, data, spiff_task.data)
-    spiff_task.set_data(**clean)
+    derived = procedures.run_before_complete(session, instance, row, clean)
+    spiff_task.set_data(**clean, **derived)
     try:
         spiff_task.run()
         runtime.advance(loaded.wf)
@@ -256,7 +271,7 @@ def complete(session: Session, user: User, task_id: int, data: Any) -> HumanTask
         actor_id=user.id,
         instance_id=row.instance_id,
         task_id=row.id,
-        details={"bpmn_id": row.bpmn_id, "data": clean},
+        details={"bpmn_id": row.bpmn_id, "data": clean, "derived": derived},
     )
     instances.save(session, loaded, user.id)
     _flush_assignee(session, row)

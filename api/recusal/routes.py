@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+from api.extensions import db
+from api.recusal.schemas import FilingArgs, FilingSchema
+from api.security import BEARER, current_user, login_required
+from engine.recusal import service as recusal
+
+blp = Blueprint(
+    "near_relatives", __name__, url_prefix="/api/v1/near-relatives", description="近亲属备案 / recusal"
+)
+
+
+@blp.route("", methods=["POST"])
+@blp.arguments(FilingArgs)
+@blp.response(201, FilingSchema)
+@blp.doc(security=[BEARER])
+@login_required
+def file_near_relative(args):
+    """Supervisors: file a staff or committee member's near relative (ID number shown masked)."""
+    return recusal.file(
+        db.session(), current_user(), args["staff_username"], args["relative_id_number"], args["relation"]
+    )

@@ -1,0 +1,75 @@
+"""Filing near relatives and finding who must step aside from a case (回避)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.audit import service as audit
+from engine.audit.models import AuditAction
+from engine.errors import Forbidden, Invalid
+from engine.forms import valid_id_number
+from engine.recusal.models import NearRelativeFiling
+from engine.users import service as users
+from engine.users.models import SUPERVISOR_ROLES, User
+
+RELATIONS = {
+    "spouse": "配偶",
+    "parent": "父母",
+    "child": "子女",
+    "sibling": "兄弟姐妹",
+    "grandparent": "祖父母、外祖父母",
+    "grandchild": "孙子女、外孙子女",
+    "other_close": "其他近亲属",
+}
+
+
+def file(
+    session: Session, actor: User, staff_username: str, relative_id_number: str, relation: str
+) -> NearRelativeFiling:
+    """Record that a staff or committee member has a near relative with this ID number (supervisors)."""
+    if not any(g.role in SUPERVISOR_ROLES for g in actor.grants):
+        raise Forbidden("只有主管可以登记近亲属备案 / only supervisors may file near relatives")
+    problems: dict[str, list[str]] = {}
+    number = relative_id_number.strip().upper()
+    if not valid_id_number(number):
+        problems["relative_id_number"] = ["身份证号码无效 / invalid resident ID number"]
+    if relation not in RELATIONS:
+        problems["relation"] = [
+            f"关系必须是 {', '.join(RELATIONS)} 之一 / relation must be one of {', '.join(RELATIONS)}"
+        ]
+    try:
+        staff = users.by_username(session, staff_username)
+    except Exception:
+        problems["staff_username"] = [f"用户不存在 / user '{staff_username}' not found"]
+        staff = None
+    if problems or staff is None:
+        raise Invalid("近亲属备案信息无效 / invalid filing", problems)
+    row = NearRelativeFiling(
+        staff_user_id=staff.id, relative_id_number=number, relation=relation, filed_by_id=actor.id
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        AuditAction.NEAR_RELATIVE_FILED,
+        actor_id=actor.id,
+        details={"filing_id": row.id, "staff": staff.username, "relation": relation},
+    )
+    return row
+
+
+def staff_related_to(session: Session, id_number: str | None) -> list[str]:
+    """Usernames of staff with this person on file as a near relative."""
+    if not id_number:
+        return []
+    rows = session.scalars(
+        select(User.username)
+        .join(NearRelativeFiling, NearRelativeFiling.staff_user_id == User.id)
+        .where(
+            NearRelativeFiling.relative_id_number == id_number.strip().upper(),
+            NearRelativeFiling.active.is_(True),
+        )
+        .order_by(User.username)
+    )
+    return list(dict.fromkeys(rows))
