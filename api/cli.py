@@ -84,7 +84,7 @@ def users_cli() -> None:
 @click.argument("username")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--name", "display_name", default=None)
-@click.option("--grant", "grants", multiple=True, help="ROLE@ORG_CODE, e.g. street_officer@310107002")
+@click.option("--grant", "grants", multiple=True, help="ROLE@ORG_CODE, e.g. street_officer@310107014")
 def users_create(username: str, password: str, display_name: str | None, grants: tuple[str, ...]) -> None:
     pairs = []
     for grant in grants:

@@ -81,13 +81,13 @@ def engine_steps(url: str):
     with Session(engine, expire_on_commit=False) as s:
         orgs.load_reference(s)
         definitions.sync_dir(s, ROOT / "processes")
-        grants = [("advisor", "310107002"), ("street_officer", "310107002"), ("finance", "310107002")]
+        grants = [("advisor", "310107014"), ("street_officer", "310107014"), ("finance", "310107014")]
         users.create_user(s, "bench", "bench-password", grants=grants)
         s.commit()
         user = users.by_username(s, "bench")
         from engine.instances import service as instances
 
-        instance = instances.start(s, user, "demo_assistance", "310107002")
+        instance = instances.start(s, user, "demo_assistance", "310107014")
         s.commit()
 
         def complete(bpmn_id, data):

@@ -44,7 +44,7 @@ def setup(url: str):
     with factory() as s:
         orgs.load_reference(s)
         definitions.sync_dir(s, ROOT / "tests" / "fixtures" / "deployable")
-        users.create_user(s, "bench", "bench-password", grants=[("street_officer", "310107002")])
+        users.create_user(s, "bench", "bench-password", grants=[("street_officer", "310107014")])
         s.commit()
     return factory
 
@@ -63,7 +63,7 @@ def create(factory, waits: list[str], *, back: dt.timedelta | None = None) -> li
             travel.start()
         try:
             for i, wait in enumerate(waits):
-                ids.append(instances.start(s, user, "timer_wait", "310107002", data={"wait": wait}).id)
+                ids.append(instances.start(s, user, "timer_wait", "310107014", data={"wait": wait}).id)
                 if i % 500 == 499:
                     s.commit()
             s.commit()

@@ -14,9 +14,9 @@ from engine.users import service as users
 
 _seq = itertools.count(1)
 
-STREET = "310107002"  # a Putuo street in the reference data
-OTHER_STREET = "310107003"
-PUDONG_STREET = "310115001"
+STREET = "310107014"  # a Putuo street in the reference data
+OTHER_STREET = "310107015"
+PUDONG_STREET = "310115004"
 
 
 def application_data(**overrides: Any) -> dict[str, Any]:

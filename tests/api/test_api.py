@@ -10,7 +10,7 @@ from tests.factories import application_data, disbursement_data, review_data, vi
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "bpmn"
-STREET = "310107002"
+STREET = "310107014"
 
 
 def start(client, headers, **body):
@@ -310,7 +310,7 @@ def test_scope_403_and_404(client, login):
         == 0
     )
     # starting in a unit outside one's grants
-    body = {"process_key": "demo_assistance", "org_unit": "310115001"}
+    body = {"process_key": "demo_assistance", "org_unit": "310115004"}
     assert_error(client.post("/api/v1/process-instances", json=body, headers=advisor), 403)
 
 

@@ -29,7 +29,7 @@ def test_processes_lint(app, app_ctx):
 def test_users_create(app, app_ctx):
     runner = app.test_cli_runner()
     result = runner.invoke(
-        args=["users", "create", "cli_user", "--password", "long-enough-1", "--grant", "advisor@310107002"]
+        args=["users", "create", "cli_user", "--password", "long-enough-1", "--grant", "advisor@310107014"]
     )
     assert result.exit_code == 0, result.output
     user = db.session.scalar(select(User).where(User.username == "cli_user"))

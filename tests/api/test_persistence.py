@@ -12,7 +12,7 @@ def test_restart_continues_the_case(client, login):
     advisor = login("pt_advisor")
     instance = client.post(
         "/api/v1/process-instances",
-        json={"process_key": "demo_assistance", "org_unit": "310107002"},
+        json={"process_key": "demo_assistance", "org_unit": "310107014"},
         headers=advisor,
     ).json
     task_id = instance["open_tasks"][0]["id"]

@@ -15,7 +15,7 @@ from engine.forms import _ID_CHECK, _ID_WEIGHTS
 from tests.api.test_api import assert_error
 from tests.conftest import PASSWORD
 
-STREET = "310107002"
+STREET = "310107014"
 KEY = "comprehensive_assistance"
 
 

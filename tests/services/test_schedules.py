@@ -64,8 +64,8 @@ def test_each_occurrence_starts_one_instance_per_unit(engine, session):
     done = run(engine, FIRST + dt.timedelta(seconds=30))
     assert len(done) == 2
     assert started(session) == [
-        ("310107002", "monthly_report:310107002:20261201T0100"),
-        ("310115001", "monthly_report:310115001:20261201T0100"),
+        ("310107014", "monthly_report:310107014:20261201T0100"),
+        ("310115004", "monthly_report:310115004:20261201T0100"),
     ]
     instance_id = done[0].instance_id
     [task] = tasks.open_tasks_of(session, instance_id)
@@ -100,13 +100,13 @@ def test_concurrent_schedulers_start_each_occurrence_once(engine, session):
 
 
 def test_a_user_starting_a_timer_process_runs_it_at_once(session):
-    instance = instances.start(session, get_user(session, "pt_finance"), "monthly_report", "310107002")
+    instance = instances.start(session, get_user(session, "pt_finance"), "monthly_report", "310107014")
     assert [t.bpmn_id for t in tasks.open_tasks_of(session, instance.id)] == ["compile_report"]
 
 
 def test_redeploy_replaces_the_schedules(session):
     changed = XML.replace("R/2026-12-01T09:00:00+08:00/P1M", "R2/2026-12-15T09:00:00+08:00/P1M").replace(
-        'value="310107002,310115001"', 'value="310107"'
+        'value="310107014,310115004"', 'value="310107"'
     )
     definition, created = definitions.deploy(session, changed)
     assert created and definition.version == 2
@@ -119,7 +119,7 @@ def test_redeploy_replaces_the_schedules(session):
 
 def test_bounded_cycle_stops_after_its_count(engine, session):
     changed = XML.replace("R/2026-12-01T09:00:00+08:00/P1M", "R2/2026-12-15T09:00:00+08:00/P1M").replace(
-        'value="310107002,310115001"', 'value="310107"'
+        'value="310107014,310115004"', 'value="310107"'
     )
     definitions.deploy(session, changed)
     session.commit()
@@ -132,7 +132,7 @@ def test_bounded_cycle_stops_after_its_count(engine, session):
     ("old", "new"),
     [
         ("R/2026-12-01T09:00:00+08:00/P1M", "R/2026-12-01T09:00:00+08:00"),
-        ('value="310107002,310115001"', 'value="no-such-unit"'),
+        ('value="310107014,310115004"', 'value="no-such-unit"'),
     ],
 )
 def test_bad_timer_start_refused(session, old, new):

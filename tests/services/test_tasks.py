@@ -160,7 +160,7 @@ def test_terminated_instance_refuses_work(session):
 
 def test_inbox_scopes(session):
     mine = start_demo(session)
-    start_demo(session, username="pd_advisor", org="310115001")
+    start_demo(session, username="pd_advisor", org="310115004")
     session.commit()
     advisor = get_user(session, "pt_advisor")
     rows, total = tasks.inbox(session, advisor, scope="claimable")
