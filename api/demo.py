@@ -38,6 +38,7 @@ DEMO_USERS = [
     ("pd_finance", "浦东 资金发放", [("finance", PUDONG_STREET)]),
     ("pd_district", "浦东新区 救助科", [("district_officer", PUDONG), ("district_head", PUDONG)]),
     ("agency_worker", "社工机构 社工", [("agency_worker", PUTUO)]),
+    ("agency_lead", "社工机构 负责人", [("agency_lead", PUTUO)]),
     ("foundation", "市帮困互助基金会", [("foundation", "310000")]),
 ]
 
@@ -102,8 +103,22 @@ def _demo_cases(session: Session) -> list[str]:
             "fast_track_help_first": False,
         },
     )
+    referral = instances.start(
+        session, advisor, "service_referral_3a", PUTUO_STREET, business_key="DEMO-3A-0001"
+    )
+    tasks.complete(
+        session,
+        advisor,
+        tasks.open_tasks_of(session, referral.id)[0].id,
+        {
+            "discovery_channel": "home_visit",
+            "applicant_id_number": DEMO_ID_NUMBER,
+            "needs_categories": ["employment", "skills"],
+            "needs_description": "青年失业在家，希望参加技能培训后就业",
+        },
+    )
     pd_advisor = users.by_username(session, "pd_advisor")
     third = instances.start(
         session, pd_advisor, "demo_assistance", PUDONG_STREET, business_key="DEMO-PD-0001"
     )
-    return [f"demo cases: {first.id}, {second.id}, {third.id}, {case.id}"]
+    return [f"demo cases: {first.id}, {second.id}, {third.id}, {case.id}, {referral.id}"]

@@ -34,6 +34,8 @@ USERS: dict[str, list[tuple[str, str]]] = {
     "pt_officer2": [("street_officer", "310107014")],
     "pt_head": [("street_head", "310107014")],
     "pt_panel": [("review_panel", "310107014")],
+    "pt_agency_lead": [("agency_lead", "310107")],
+    "pt_agency_worker": [("agency_worker", "310107")],
     "pt_finance": [("finance", "310107014")],
     "pt_district": [("district_officer", "310107"), ("district_head", "310107")],
     "pt_other_street_officer": [("street_officer", "310107015")],
