@@ -35,6 +35,7 @@ USERS: dict[str, list[tuple[str, str]]] = {
     "pt_head": [("street_head", "310107014")],
     "pt_panel": [("review_panel", "310107014")],
     "pt_agency_lead": [("agency_lead", "310107")],
+    "foundation": [("foundation", "310000")],
     "pt_agency_worker": [("agency_worker", "310107")],
     "pt_finance": [("finance", "310107014")],
     "pt_district": [("district_officer", "310107"), ("district_head", "310107")],

@@ -179,10 +179,22 @@ def prune(wf: BpmnWorkflow) -> int:
 
 
 def advance(wf: BpmnWorkflow) -> None:
-    """Run engine steps until only human tasks or waiting events remain, pruning as it goes."""
+    """Run engine steps until only human tasks or waiting events remain, pruning as it goes.
+
+    More than ``MAX_ENGINE_STEPS`` automatic steps in one call is taken for a runaway loop and
+    stopped with :class:`EngineError` (the caller's transaction then rolls back).
+    """
     steps = 0
+
+    def count(_task: Task) -> None:
+        nonlocal steps
+        steps += 1
+        if steps > MAX_ENGINE_STEPS:
+            raise EngineError("流程自动步骤超过上限，可能存在无限循环 / engine steps exceeded limit (runaway loop?)")
+
     while True:
-        wf.do_engine_steps()
+        before = steps
+        wf.do_engine_steps(did_complete_task=count)
         prune(wf)
         ready = [t for t in wf.get_tasks(state=TaskState.READY) if not t.task_spec.manual]
         if not ready:
@@ -190,11 +202,8 @@ def advance(wf: BpmnWorkflow) -> None:
                 ready.extend(t for t in sp.get_tasks(state=TaskState.READY) if not t.task_spec.manual)
         if not ready:
             return
-        steps += 1
-        if steps > MAX_ENGINE_STEPS:
-            raise EngineError(
-                "流程自动步骤超过上限，可能存在无限循环 / engine steps exceeded limit (runaway loop?)"
-            )
+        if steps == before:
+            raise EngineError("流程无法继续执行 / engine steps stalled: ready tasks that cannot run")
 
 
 def ready_human_tasks(wf: BpmnWorkflow) -> list[Task]:

@@ -27,6 +27,7 @@ from engine.db import utcnow
 from engine.deadlines.models import StartSchedule
 from engine.definitions.models import ProcessDefinition
 from engine.orgs import service as orgs
+from engine.orgs.models import OrgLevel
 
 CITY = "310000"
 
@@ -80,8 +81,7 @@ def on_deploy(
     for spec in runtime.timer_start_events(compiled.spec):
         first, remaining, _period = first_run(spec, now)
         codes = (spec.extensions.get("properties") or {}).get("org_units") or CITY
-        for code in [c.strip() for c in codes.split(",") if c.strip()]:
-            unit = orgs.by_code(session, code)
+        for unit in _units(session, codes):
             row = StartSchedule(
                 process_key=definition.key,
                 definition_id=definition.id,
@@ -95,6 +95,21 @@ def on_deploy(
             created.append(row)
     session.flush()
     return created
+
+
+def _units(session: Session, codes: str) -> list[Any]:
+    """Org units from a comma-separated list of codes and ``level:district`` / ``level:street`` tokens."""
+    units = []
+    for token in [c.strip() for c in codes.split(",") if c.strip()]:
+        if token.startswith("level:"):
+            try:
+                level = OrgLevel(token.split(":", 1)[1])
+            except ValueError as err:
+                raise ScheduleError(f"unknown org level in {token!r}") from err
+            units.extend(orgs.list_units(session, level=level))
+        else:
+            units.append(orgs.by_code(session, token))
+    return units
 
 
 def check(compiled: CompiledDefinition) -> list[str]:

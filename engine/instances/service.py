@@ -10,6 +10,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, lazyload, selectinload
 
+from engine import procedures
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
 from engine.bpmn import runtime
@@ -130,6 +131,7 @@ def create(
 ) -> ProcessInstance:
     """Create and run an instance (no permission check: callers are ``start`` and the scheduler)."""
     initial = _check_start_data(data)
+    initial.update(procedures.run_on_start(session, definition.key, unit, initial))
     compiled = definitions.SPEC_CACHE.get(definition)
     wf = runtime.new_workflow(compiled, initial)
     runtime.start_now(wf)

@@ -14,6 +14,26 @@ from sqlalchemy.orm import Session
 
 Hook = Callable[[Session, Any, Any, dict[str, Any]], dict[str, Any] | None]
 BEFORE_COMPLETE: dict[tuple[str, str], list[Hook]] = {}
+StartHook = Callable[[Session, Any, dict[str, Any]], dict[str, Any] | None]
+ON_START: dict[str, list[StartHook]] = {}
+
+
+def on_start(process_key: str) -> Callable[[StartHook], StartHook]:
+    """Register a hook that adds data to a new instance of ``process_key`` (e.g. figures for a report)."""
+
+    def register(fn: StartHook) -> StartHook:
+        ON_START.setdefault(process_key, []).append(fn)
+        return fn
+
+    return register
+
+
+def run_on_start(session: Session, process_key: str, unit: Any, data: dict[str, Any]) -> dict[str, Any]:
+    _ensure_loaded()
+    extra: dict[str, Any] = {}
+    for hook in ON_START.get(process_key, []):
+        extra.update(hook(session, unit, {**data, **extra}) or {})
+    return extra
 
 
 def before_complete(process_key: str, bpmn_id: str) -> Callable[[Hook], Hook]:
@@ -27,11 +47,15 @@ def before_complete(process_key: str, bpmn_id: str) -> Callable[[Hook], Hook]:
 _loaded = False
 
 
-def run_before_complete(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
+def _ensure_loaded() -> None:
     global _loaded
     if not _loaded:
         load()
         _loaded = True
+
+
+def run_before_complete(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
+    _ensure_loaded()
     extra: dict[str, Any] = {}
     for hook in BEFORE_COMPLETE.get((instance.process_key, row.bpmn_id), []):
         extra.update(hook(session, instance, row, {**data, **extra}) or {})

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.procedures import before_complete
+from engine.audit.models import AuditAction, AuditEvent
+from engine.db import utcnow
+from engine.deadlines.calendar import SHANGHAI
+from engine.instances.models import ProcessInstance
+from engine.procedures import before_complete, on_start
 from engine.recusal import service as recusal
+from engine.scope import unit_clause
 
 KEY = "comprehensive_assistance"
 
@@ -19,3 +27,43 @@ def near_relative_check(session: Session, instance: Any, row: Any, data: dict[st
     if not related:
         return {"near_relative_staff": [], "needs_district_review": False}
     return {"near_relative_staff": related, "excluded_users": related, "needs_district_review": True}
+
+
+REPORT_KEY = "ca_monthly_fund_report"
+PAID_STEPS = ("disbursement", "emergency_disbursement")
+
+
+def _previous_month(moment: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    local = moment.astimezone(SHANGHAI)
+    first_this = dt.datetime(local.year, local.month, 1, tzinfo=SHANGHAI)
+    last_month_day = first_this - dt.timedelta(days=1)
+    return dt.datetime(last_month_day.year, last_month_day.month, 1, tzinfo=SHANGHAI), first_this
+
+
+@on_start(REPORT_KEY)
+def monthly_fund_figures(session: Session, unit: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """Sum last month's comprehensive-assistance payments inside the report's org unit."""
+    scheduled = data.get("scheduled_for")
+    moment = dt.datetime.fromisoformat(scheduled) if scheduled else utcnow()
+    start, end = _previous_month(moment)
+    rows = session.execute(
+        select(AuditEvent.details)
+        .join(ProcessInstance, ProcessInstance.id == AuditEvent.instance_id)
+        .where(
+            ProcessInstance.process_key == KEY,
+            AuditEvent.action == AuditAction.TASK_COMPLETED.value,
+            AuditEvent.at >= start,
+            AuditEvent.at < end,
+            unit_clause(unit, ProcessInstance),
+        )
+    )
+    count, total = 0, Decimal("0")
+    for (details,) in rows:
+        if details.get("bpmn_id") in PAID_STEPS:
+            count += 1
+            total += Decimal(str(details["data"]["amount_paid"]))
+    return {
+        "report_period": start.strftime("%Y-%m"),
+        "disbursement_count": count,
+        "disbursed_total": total,
+    }
