@@ -190,7 +190,9 @@ def advance(wf: BpmnWorkflow) -> None:
         nonlocal steps
         steps += 1
         if steps > MAX_ENGINE_STEPS:
-            raise EngineError("流程自动步骤超过上限，可能存在无限循环 / engine steps exceeded limit (runaway loop?)")
+            raise EngineError(
+                "流程自动步骤超过上限，可能存在无限循环 / engine steps exceeded limit (runaway loop?)"
+            )
 
     while True:
         before = steps
