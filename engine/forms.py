@@ -57,7 +57,8 @@ log = logging.getLogger(__name__)
 NUMERIC_TYPES = frozenset({"integer", "decimal", "money"})
 TEXT_TYPES = frozenset({"string", "text", "id_number", "phone"})
 CHOICE_TYPES = frozenset({"choice", "multi_choice"})
-FIELD_TYPES = NUMERIC_TYPES | TEXT_TYPES | CHOICE_TYPES | {"boolean", "date", "datetime"}
+FIELD_TYPES = NUMERIC_TYPES | TEXT_TYPES | CHOICE_TYPES | {"boolean", "date", "datetime", "table"}
+DEFAULT_MAX_ROWS = 200
 # option -> the field types it applies to (options not listed apply to every type)
 OPTION_TYPES: dict[str, frozenset[str]] = {
     "min": NUMERIC_TYPES,
@@ -68,6 +69,9 @@ OPTION_TYPES: dict[str, frozenset[str]] = {
     "pattern": TEXT_TYPES,
     "choices": CHOICE_TYPES,
     "must_be_true": frozenset({"boolean"}),
+    "columns": frozenset({"table"}),
+    "min_rows": frozenset({"table"}),
+    "max_rows": frozenset({"table"}),
 }
 FIELD_KEYS = frozenset(
     {"name", "type", "label", "help", "required", "required_if", "default", "readonly", *OPTION_TYPES}
@@ -138,6 +142,10 @@ class FieldDef:
     default: Any = None  # already converted: Decimal, date, tuple for multi_choice, ...
     readonly: bool = False
     places: int | None = None
+    # table fields: one record per row, each column a field of its own
+    columns: tuple[FieldDef, ...] = ()
+    min_rows: int | None = None
+    max_rows: int | None = None
 
 
 @dataclass(frozen=True)
@@ -292,6 +300,16 @@ def _field(raw: Any, form_key: str) -> FieldDef:
     required_if = raw.get("required_if")
     if required_if is not None:
         required_if = _check_expression(required_if, f"{where}, required_if")
+    columns: tuple[FieldDef, ...] = ()
+    min_rows = max_rows = None
+    if kind == "table":
+        columns = _columns(raw.get("columns"), form_key, where)
+        min_rows = _count(raw, "min_rows", where)
+        max_rows = _count(raw, "max_rows", where, DEFAULT_MAX_ROWS)
+        if min_rows is not None and max_rows is not None and min_rows > max_rows:
+            raise FormError(f"{where}: min_rows is greater than max_rows")
+        if "default" in raw:
+            raise FormError(f"{where}: table fields take no default")
 
     definition = FieldDef(
         name=name,
@@ -309,6 +327,9 @@ def _field(raw: Any, form_key: str) -> FieldDef:
         required_if=required_if,
         readonly=raw.get("readonly", False),
         places=places,
+        columns=columns,
+        min_rows=min_rows,
+        max_rows=max_rows,
     )
     if raw.get("default") is not None:
         try:
@@ -319,6 +340,23 @@ def _field(raw: Any, form_key: str) -> FieldDef:
             definition, has_default=True, default=tuple(value) if isinstance(value, list) else value
         )
     return definition
+
+
+def _columns(raw: Any, form_key: str, where: str) -> tuple[FieldDef, ...]:
+    """The columns of a table field: plain fields (no nested tables, no read-only, no required_if)."""
+    if not isinstance(raw, list) or not raw:
+        raise FormError(f"{where}: a table needs a non-empty 'columns' list")
+    columns = tuple(_field(item, form_key) for item in raw)
+    for column in columns:
+        if column.type == "table" or column.readonly or column.required_if:
+            raise FormError(
+                f"{where}, column '{column.name}': columns may not be tables, read-only or use required_if"
+            )
+    names = [c.name for c in columns]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise FormError(f"{where}: duplicate column names {duplicates}")
+    return columns
 
 
 def _rule(raw: Any, index: int, form_key: str, names: list[str]) -> RuleDef:
@@ -582,8 +620,55 @@ def _validators(f: FieldDef) -> list[Validator]:
     return out
 
 
+class _Table(_FormField):
+    """A list of records; every row is checked against the columns, errors name the row."""
+
+    def __init__(self, f: FieldDef, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.definition = f
+        attrs = {c.name: _marshmallow_field(c) for c in f.columns}
+        self.row_schema = _FormSchema.from_dict(attrs, name=f"Row_{f.name}")()
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        f = self.definition
+        if not isinstance(value, list):
+            raise ValidationError(msg("必须是表格（记录列表）", "Must be a list of rows"))
+        if f.min_rows is not None and value and len(value) < f.min_rows:
+            raise ValidationError(msg(f"至少 {f.min_rows} 行", f"At least {f.min_rows} rows"))
+        if f.max_rows is not None and len(value) > f.max_rows:
+            raise ValidationError(msg(f"最多 {f.max_rows} 行", f"At most {f.max_rows} rows"))
+        rows, problems = [], []
+        labels = {c.name: _text(c.label, "zh") or c.name for c in f.columns}
+        for number, row in enumerate(value, start=1):
+            if not isinstance(row, dict):
+                problems.append(msg(f"第 {number} 行必须是对象", f"row {number} must be an object"))
+                continue
+            failed: set[str] = set()
+            try:
+                clean = self.row_schema.load(row)
+            except ValidationError as err:
+                clean = dict(err.valid_data) if isinstance(err.valid_data, dict) else {}
+                for name, messages in _flatten(err.messages).items():
+                    failed.add(name)
+                    for message in messages:
+                        problems.append(self._row_message(number, name, labels, message))
+            for column in f.columns:
+                if column.required and column.name not in failed and _blank(clean.get(column.name)):
+                    problems.append(self._row_message(number, column.name, labels, REQUIRED))
+            rows.append(clean)
+        if problems:
+            raise ValidationError(problems)
+        return rows
+
+    @staticmethod
+    def _row_message(number: int, name: str, labels: dict[str, str], message: str) -> str:
+        return f"第 {number} 行「{labels.get(name, name)}」：{message} (row {number}, {name})"
+
+
 def _marshmallow_field(f: FieldDef) -> fields.Field:
     options: dict[str, Any] = {"validate": _validators(f), "allow_none": True}
+    if f.type == "table":
+        return _Table(f, **options)
     if f.type in TEXT_TYPES:
         return _Text(f.type, **options)
     if f.type == "integer":
@@ -754,6 +839,17 @@ def form_to_client(form: FormDefinition, locale: str = "zh") -> dict[str, Any]:
                 "must_be_true": f.must_be_true,
                 "default": jsonable(f.default) if f.has_default else None,
                 "choices": [{"value": c.value, "label": _text(c.label, locale)} for c in f.choices] or None,
+                **(
+                    {
+                        "columns": form_to_client(replace(form, fields=f.columns, rules=()), locale)[
+                            "fields"
+                        ],
+                        "min_rows": f.min_rows,
+                        "max_rows": f.max_rows,
+                    }
+                    if f.type == "table"
+                    else {}
+                ),
             }
             for f in form.fields
         ],

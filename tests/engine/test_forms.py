@@ -638,3 +638,167 @@ def test_jsonable():
         "e": None,
         "1": "k",
     }
+
+
+# --- table fields --------------------------------------------------------------------------------
+
+
+def _table_form(**options):
+    table = {
+        "name": "workers",
+        "type": "table",
+        "label": {"zh": "派出社工", "en": "Social workers dispatched"},
+        "required": True,
+        "min_rows": 2,
+        "columns": [
+            {
+                "name": "initials",
+                "type": "string",
+                "label": {"zh": "姓名缩写"},
+                "required": True,
+                "max_length": 10,
+            },
+            {
+                "name": "certified",
+                "type": "boolean",
+                "label": {"zh": "持证"},
+                "required": True,
+                "must_be_true": True,
+            },
+            {
+                "name": "years",
+                "type": "decimal",
+                "label": {"zh": "直接服务年限"},
+                "required": True,
+                "min": "2",
+            },
+            {"name": "since", "type": "date", "label": {"zh": "入职日期"}},
+        ],
+        **options,
+    }
+    return F.parse_form({"key": "dispatch", "title": {"zh": "派出"}, "fields": [table]})
+
+
+def test_table_rows_are_cleaned_to_python_types():
+    form = _table_form()
+    rows = [
+        {"initials": "A", "certified": True, "years": "3", "since": "2020-03-01"},
+        {"initials": "B", "certified": True, "years": 2},
+    ]
+    clean, errors = F.validate_submission(form, {"workers": rows})
+    assert errors == {}
+    assert clean["workers"] == [
+        {"initials": "A", "certified": True, "years": Decimal("3"), "since": dt.date(2020, 3, 1)},
+        {"initials": "B", "certified": True, "years": Decimal("2")},
+    ]
+
+
+def test_table_errors_name_row_and_column():
+    form = _table_form()
+    rows = [
+        {"initials": "A", "certified": True, "years": "3"},
+        {"certified": False, "years": "1.5", "extra": 1},
+    ]
+    errors = F.validate_submission(form, {"workers": rows})[1]["workers"]
+    assert any("第 2 行「持证」" in e and "(row 2, certified)" in e for e in errors)
+    assert any("(row 2, years)" in e and "不能小于 2" in e for e in errors)
+    assert any("(row 2, initials)" in e and "必填" in e for e in errors)
+    assert any("(row 2, extra)" in e and "未知字段" in e for e in errors)
+    assert not any("row 1" in e for e in errors)
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ([], "必填"),
+        ("x", "记录列表"),
+        ([{"initials": "A", "certified": True, "years": "3"}], "至少 2 行"),
+        ([1, 2], "必须是对象"),
+    ],
+)
+def test_table_shape_refusals(value, fragment):
+    errors = F.validate_submission(_table_form(), {"workers": value})[1]
+    assert any(fragment in e for e in errors["workers"]), errors
+
+
+def test_table_max_rows_and_rules_over_rows():
+    form = F.parse_form(
+        {
+            "key": "dispatch",
+            "title": {"zh": "派出"},
+            "fields": [
+                {
+                    "name": "workers",
+                    "type": "table",
+                    "label": {"zh": "派出社工"},
+                    "max_rows": 3,
+                    "columns": [
+                        {"name": "days", "type": "integer", "label": {"zh": "工作日"}, "required": True}
+                    ],
+                }
+            ],
+            "rules": [
+                {
+                    "expr": "sum([w['days'] for w in workers]) >= 40",
+                    "fields": ["workers"],
+                    "message": {"zh": "合计不少于40个工作日"},
+                }
+            ],
+        }
+    )
+    assert F.validate_submission(form, {"workers": [{"days": 20}, {"days": 20}]})[1] == {}
+    assert (
+        "合计不少于40个工作日"
+        in F.validate_submission(form, {"workers": [{"days": 20}, {"days": 19}]})[1]["workers"][0]
+    )
+    assert "最多 3 行" in F.validate_submission(form, {"workers": [{"days": 1}] * 4})[1]["workers"][0]
+
+
+@pytest.mark.parametrize(
+    ("columns", "fragment"),
+    [
+        ([], "non-empty 'columns'"),
+        (None, "non-empty 'columns'"),
+        (
+            [
+                {
+                    "name": "t",
+                    "type": "table",
+                    "label": {"zh": "t"},
+                    "columns": [{"name": "x", "type": "string", "label": {"zh": "x"}}],
+                }
+            ],
+            "may not be tables",
+        ),
+        ([{"name": "x", "type": "string", "label": {"zh": "x"}, "readonly": True}], "read-only"),
+        (
+            [
+                {"name": "x", "type": "string", "label": {"zh": "x"}},
+                {"name": "x", "type": "integer", "label": {"zh": "y"}},
+            ],
+            "duplicate column",
+        ),
+        ([{"name": "x", "type": "nope", "label": {"zh": "x"}}], "unknown type"),
+    ],
+)
+def test_table_definition_errors(columns, fragment):
+    raw = {"name": "workers", "type": "table", "label": {"zh": "表"}}
+    if columns is not None:
+        raw["columns"] = columns
+    with pytest.raises(F.FormError, match=fragment):
+        F.parse_form({"key": "k", "title": {"zh": "t"}, "fields": [raw]})
+
+
+def test_table_options_only_on_tables_and_client_description():
+    with pytest.raises(F.FormError, match="does not apply"):
+        F.parse_form(
+            {
+                "key": "k",
+                "title": {"zh": "t"},
+                "fields": [{"name": "x", "type": "string", "label": {"zh": "x"}, "min_rows": 1}],
+            }
+        )
+    described = F.form_to_client(_table_form(), "en")["fields"][0]
+    assert described["type"] == "table" and described["min_rows"] == 2 and described["max_rows"] == 200
+    assert [c["name"] for c in described["columns"]] == ["initials", "certified", "years", "since"]
+    assert described["columns"][2]["min"] == "2"

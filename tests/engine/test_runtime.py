@@ -186,3 +186,10 @@ def test_stale_task_detected_after_reload(demo):
     task = rt.find_task(run.wf, stale_id)
     assert task is None or task.state != TaskState.READY
     assert rt.find_task(run.wf, "not-a-uuid") is None
+
+
+def test_table_rows_with_decimals_and_dates_survive_persistence(demo):
+    run = Runner(demo)
+    rows = [{"initials": "A", "years": Decimal("2.5"), "since": dt.date(2020, 3, 1)}]
+    run.complete("application", **APPLICATION, workers=rows)
+    assert rt.current_data(run.wf)["workers"] == rows
