@@ -60,9 +60,18 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from api.instances.routes import blp as instances_blp
     from api.notifications.routes import blp as notifications_blp
     from api.recusal.routes import blp as recusal_blp
+    from api.reference.routes import blp as reference_blp
     from api.tasks.routes import blp as tasks_blp
 
-    for blp in (auth_blp, definitions_blp, instances_blp, tasks_blp, notifications_blp, recusal_blp):
+    for blp in (
+        auth_blp,
+        definitions_blp,
+        instances_blp,
+        tasks_blp,
+        notifications_blp,
+        recusal_blp,
+        reference_blp,
+    ):
         api.register_blueprint(blp)
     errors.register(app)
 

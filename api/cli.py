@@ -68,11 +68,17 @@ def reference() -> None:
     pass
 
 
-@reference.command("load", help="Load Shanghai org units (districts, streets).")
+@reference.command(
+    "load", help="Load Shanghai org units (districts, streets) and the Twinning Plan pairings."
+)
 def reference_load() -> None:
+    from engine.twinning import service as twinning
+
     count = orgs.load_reference(db.session())
+    pairs = twinning.load_reference(db.session())
     db.session.commit()
     click.echo(f"{count} org units loaded")
+    click.echo(f"{pairs} twinning pairings loaded")
 
 
 @click.group("users", help="Staff users / 用户")

@@ -12,6 +12,7 @@ from engine.instances import service as instances
 from engine.instances.models import ProcessInstance
 from engine.orgs import service as orgs
 from engine.tasks import service as tasks
+from engine.twinning import service as twinning
 from engine.users import service as users
 from engine.users.models import User
 
@@ -44,7 +45,10 @@ DEMO_USERS = [
 
 
 def load_demo(session: Session, processes_dir: str) -> list[str]:
-    summary = [f"org units: {orgs.load_reference(session)}"]
+    summary = [
+        f"org units: {orgs.load_reference(session)}",
+        f"twinning pairings: {twinning.load_reference(session)}",
+    ]
     for definition, created in definitions.sync_dir(session, processes_dir):
         summary.append(
             f"process {definition.key} v{definition.version} {'deployed' if created else 'unchanged'}"

@@ -9,6 +9,7 @@ from engine.notifications.models import EmailStatus, Notification, NotificationK
 from engine.orgs.models import OrgLevel, OrgUnit
 from engine.recusal.models import NearRelativeFiling
 from engine.tasks.models import HumanTask, SlaLevel, TaskStatus
+from engine.twinning.models import TwinningPairing
 from engine.users.models import ApiToken, Role, RoleGrant, User
 
 __all__ = [
@@ -31,5 +32,6 @@ __all__ = [
     "StartSchedule",
     "RoleGrant",
     "TaskStatus",
+    "TwinningPairing",
     "User",
 ]

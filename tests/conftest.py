@@ -62,6 +62,7 @@ def app():
     from api.extensions import db
     from engine.definitions import service as definitions
     from engine.orgs import service as orgs
+    from engine.twinning import service as twinning
     from engine.users import service as users
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": DB_URL, "TESTING": True})
@@ -70,6 +71,7 @@ def app():
         upgrade()
         session = db.session()
         orgs.load_reference(session)
+        twinning.load_reference(session)
         for username, grants in USERS.items():
             users.create_user(session, username, PASSWORD, grants=grants)
         definitions.sync_dir(session, ROOT / "processes")

@@ -55,3 +55,4 @@ def test_demo_load_is_idempotent(app, app_ctx):
 def test_reference_load(app, app_ctx):
     result = app.test_cli_runner().invoke(args=["reference", "load"])
     assert result.exit_code == 0 and "68 org units loaded" in result.output
+    assert "11 twinning pairings loaded" in result.output

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from api.extensions import db
+from api.security import BEARER, login_required
+from engine.twinning import service as twinning
+
+blp = Blueprint(
+    "reference", __name__, url_prefix="/api/v1/reference", description="参考数据 / reference data"
+)
+
+
+class PairingSchema(Schema):
+    code = fields.String()
+    dispatching_agency = fields.String()
+    county = fields.String()
+    aided_agency = fields.String()
+
+
+@blp.route("/twinning-pairings", methods=["GET"])
+@blp.response(200, PairingSchema(many=True))
+@blp.doc(security=[BEARER])
+@login_required
+def twinning_pairings():
+    """The Twinning Plan's one-to-one pairings (dispatching agency → county → aided agency)."""
+    return twinning.pairings(db.session())
