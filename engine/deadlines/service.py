@@ -170,59 +170,38 @@ def role_holders(session: Session, role: str, row: HumanTask) -> list[User]:
 
 
 def _fire(session: Session, row: HumanTask, level: SlaLevel) -> None:
+    """One SLA level's effect: who is told, what changes on the task; then notify and audit once."""
     instance_id, due = row.instance_id, calendar.local_day(row.due_at) if row.due_at else None
+    details: dict[str, Any] = {}
     if level == SlaLevel.YELLOW:
-        users = (
-            [session.get(User, row.assignee_id)]
-            if row.assignee_id
-            else role_holders(session, row.candidate_role, row)
-        )
+        assignee = session.get(User, row.assignee_id) if row.assignee_id else None
+        users = [assignee] if assignee else role_holders(session, row.candidate_role, row)
+        kind, action = NotificationKind.REMINDER, AuditAction.TASK_REMINDED
         title = f"任务即将到期：{row.name} / Task due soon"
         body = f"任务「{row.name}」（流程实例 {instance_id}）将于 {due} 到期，请及时办理。"
-        notifications.notify(session, [u for u in users if u], NotificationKind.REMINDER, title, body, row)
-        audit.record(
-            session,
-            AuditAction.TASK_REMINDED,
-            instance_id=instance_id,
-            task_id=row.id,
-            details={"notified": [u.username for u in users if u]},
-        )
     elif level == SlaLevel.ORANGE:
         role = _SUPERVISOR.get(_level_of(session, row), Role.CITY_OFFICER)
         users = role_holders(session, role.value, row)
+        kind, action = NotificationKind.OVERDUE, AuditAction.TASK_OVERDUE
         title = f"任务已逾期：{row.name} / Task overdue"
         body = f"任务「{row.name}」（流程实例 {instance_id}）已于 {due} 到期未办结，请督办。"
-        notifications.notify(session, users, NotificationKind.OVERDUE, title, body, row)
-        audit.record(
-            session,
-            AuditAction.TASK_OVERDUE,
-            instance_id=instance_id,
-            task_id=row.id,
-            details={"supervisor_role": role.value, "notified": [u.username for u in users]},
-        )
+        details["supervisor_role"] = role.value
     else:
         target = _ESCALATE_TO.get(_level_of(session, row))
-        previous_assignee = row.assignee_id
+        details["previous_assignee_id"] = row.assignee_id
         if target is not None:
             # Offered to the next level's group: released from its assignee so that group can claim it
             # (the original role holders still can too).
             row.escalated_role = target.value
             row.state, row.assignee_id, row.claimed_at = TaskStatus.READY, None, None
+        details["escalated_role"] = row.escalated_role
         users = role_holders(session, target.value, row) if target else []
+        kind, action = NotificationKind.ESCALATION, AuditAction.TASK_ESCALATED
         title = f"任务升级督办：{row.name} / Task escalated"
         body = f"任务「{row.name}」（流程实例 {instance_id}）逾期 {POLICY.red_after_working_days} 个工作日，已升级至上级处理。"
-        notifications.notify(session, users, NotificationKind.ESCALATION, title, body, row)
-        audit.record(
-            session,
-            AuditAction.TASK_ESCALATED,
-            instance_id=instance_id,
-            task_id=row.id,
-            details={
-                "escalated_role": row.escalated_role,
-                "previous_assignee_id": previous_assignee,
-                "notified": [u.username for u in users],
-            },
-        )
+    notifications.notify(session, users, kind, title, body, row)
+    details["notified"] = [u.username for u in users]
+    audit.record(session, action, instance_id=instance_id, task_id=row.id, details=details)
 
 
 def fire_sla_levels(session: Session, row: HumanTask, now: dt.datetime) -> list[SlaLevel]:
@@ -253,29 +232,26 @@ class WakeResult:
 BATCH_SIZE = 20
 
 
+def _due(now: dt.datetime) -> Any:
+    """Running instances whose wake-up time has come, most overdue first."""
+    return (
+        select(ProcessInstance)
+        .where(ProcessInstance.next_wakeup_at <= now, ProcessInstance.status == InstanceStatus.RUNNING)
+        .order_by(ProcessInstance.next_wakeup_at, ProcessInstance.id)
+    )
+
+
 def claim_batch(session: Session, now: dt.datetime, size: int) -> list[ProcessInstance]:
     """Lock up to ``size`` due instances (PostgreSQL; SQLite takes one at a time)."""
     if session.get_bind().dialect.name != "postgresql":
         single = claim_due(session, now)
         return [single] if single is not None else []
-    stmt = (
-        select(ProcessInstance)
-        .where(ProcessInstance.next_wakeup_at <= now, ProcessInstance.status == InstanceStatus.RUNNING)
-        .order_by(ProcessInstance.next_wakeup_at, ProcessInstance.id)
-        .limit(size)
-        .with_for_update(skip_locked=True)
-    )
-    return list(session.scalars(stmt))
+    return list(session.scalars(_due(now).limit(size).with_for_update(skip_locked=True)))
 
 
 def claim_due(session: Session, now: dt.datetime) -> ProcessInstance | None:
     """Lock the most overdue instance that needs attention, skipping any another worker holds."""
-    stmt = (
-        select(ProcessInstance)
-        .where(ProcessInstance.next_wakeup_at <= now, ProcessInstance.status == InstanceStatus.RUNNING)
-        .order_by(ProcessInstance.next_wakeup_at, ProcessInstance.id)
-        .limit(1)
-    )
+    stmt = _due(now).limit(1)
     if session.get_bind().dialect.name == "postgresql":
         return session.scalars(stmt.with_for_update(skip_locked=True)).one_or_none()
     from engine.instances import service as instances
