@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -64,34 +62,39 @@ def load_demo(session: Session, processes_dir: str) -> list[str]:
     return summary
 
 
+def _start_filled(
+    session: Session, user: User, key: str, business_key: str, first_form: dict
+) -> ProcessInstance:
+    """Start a demo case and complete its first task with ``first_form``."""
+    instance = instances.start(session, user, key, PUTUO_STREET, business_key=business_key)
+    tasks.complete(session, user, tasks.open_tasks_of(session, instance.id)[0].id, first_form)
+    return instance
+
+
 def _demo_cases(session: Session) -> list[str]:
     advisor = users.by_username(session, "pt_advisor")
     officer = users.by_username(session, "pt_officer")
     first = instances.start(session, advisor, "demo_assistance", PUTUO_STREET, business_key="DEMO-PT-0001")
-    second = instances.start(session, advisor, "demo_assistance", PUTUO_STREET, business_key="DEMO-PT-0002")
-    application = tasks.open_tasks_of(session, second.id)[0]
-    tasks.complete(
+    second = _start_filled(
         session,
         advisor,
-        application.id,
+        "demo_assistance",
+        "DEMO-PT-0002",
         {
             "household_size": 3,
             "hardship_category": "dibao_edge",
             "aid_types": ["money", "services"],
-            "amount_requested": str(Decimal("3000.00")),
+            "amount_requested": "3000.00",
             "reason": "家庭成员突发重病，医疗支出较大",
             "credit_commitment_signed": True,
         },
     )
-    review = tasks.open_tasks_of(session, second.id)[0]
-    tasks.claim(session, officer, review.id)
-    case = instances.start(
-        session, advisor, "comprehensive_assistance", PUTUO_STREET, business_key="DEMO-CA-0001"
-    )
-    tasks.complete(
+    tasks.claim(session, officer, tasks.open_tasks_of(session, second.id)[0].id)
+    case = _start_filled(
         session,
         advisor,
-        tasks.open_tasks_of(session, case.id)[0].id,
+        "comprehensive_assistance",
+        "DEMO-CA-0001",
         {
             "channel": "active_discovery",
             "applicant_id_number": DEMO_ID_NUMBER,
@@ -107,13 +110,11 @@ def _demo_cases(session: Session) -> list[str]:
             "fast_track_help_first": False,
         },
     )
-    referral = instances.start(
-        session, advisor, "service_referral_3a", PUTUO_STREET, business_key="DEMO-3A-0001"
-    )
-    tasks.complete(
+    referral = _start_filled(
         session,
         advisor,
-        tasks.open_tasks_of(session, referral.id)[0].id,
+        "service_referral_3a",
+        "DEMO-3A-0001",
         {
             "discovery_channel": "home_visit",
             "applicant_id_number": DEMO_ID_NUMBER,

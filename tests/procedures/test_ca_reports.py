@@ -13,15 +13,10 @@ from engine.deadlines import calendar as cal
 from engine.deadlines import service as deadlines
 from engine.instances.models import ProcessInstance
 from tests.api.test_api import assert_error
-from tests.conftest import PASSWORD
+from tests.procedures.cases import fresh_token
 from tests.procedures.test_comprehensive_assistance import Case, approve, pay, review, to_review
 
 SH = cal.SHANGHAI
-
-
-def token(client, username):
-    body = client.post("/api/v1/auth/token", json={"username": username, "password": PASSWORD}).json
-    return {"Authorization": f"Bearer {body['token']}"}
 
 
 def reports(session):
@@ -36,7 +31,7 @@ def reports(session):
 
 def test_monthly_report_per_street_sums_last_months_payments(client, login):
     with time_machine.travel(dt.datetime(2026, 11, 20, 10, 0, tzinfo=SH), tick=False):
-        case = Case(client, _FreshLogin(client))
+        case = Case(client, lambda username: fresh_token(client, username))
         to_review(case)
         case.do("democratic_review", "pt_panel", review())
         case.do("street_approval", "pt_head", approve("3000.00"))
@@ -50,7 +45,7 @@ def test_monthly_report_per_street_sums_last_months_payments(client, login):
         assert mine.data["report_period"] == "2026-11"
         assert (mine.data["disbursement_count"], mine.data["disbursed_total"]) == (1, "2999.50")
         assert (other.data["disbursement_count"], other.data["disbursed_total"]) == (0, "0")
-        finance = token(client, "pt_finance")
+        finance = fresh_token(client, "pt_finance")
         task = client.get(f"/api/v1/process-instances/{mine.id}", headers=finance).json["open_tasks"][0]
         assert task["bpmn_id"] == "review_report"
         url = f"/api/v1/tasks/{task['id']}/complete"
@@ -64,7 +59,7 @@ def test_monthly_report_per_street_sums_last_months_payments(client, login):
 def test_management_fee_at_most_two_and_a_half_percent(client, login):
     with time_machine.travel(dt.datetime(2027, 1, 4, 9, 1, tzinfo=SH), tick=False):
         deadlines.run_due(sessionmaker(bind=db.engine, expire_on_commit=False))
-        headers = token(client, "foundation")
+        headers = fresh_token(client, "foundation")
         tasks = client.get("/api/v1/tasks?process_key=foundation_fee_check", headers=headers).json["items"]
         assert [t["bpmn_id"] for t in tasks] == ["fee_check"]
         url = f"/api/v1/tasks/{tasks[0]['id']}/complete"
@@ -73,13 +68,3 @@ def test_management_fee_at_most_two_and_a_half_percent(client, login):
         assert "2.5%" in body["fields"]["management_fee"][0]
         data["management_fee"] = "25000.00"
         assert client.post(url, headers=headers, json={"data": data}).status_code == 200
-
-
-class _FreshLogin:
-    """login() that makes a new token each time (tokens from another moment would be expired)."""
-
-    def __init__(self, client):
-        self.client = client
-
-    def __call__(self, username):
-        return token(self.client, username)

@@ -13,7 +13,7 @@ from engine.deadlines import calendar as cal
 from engine.deadlines import service as deadlines
 from engine.forms import _ID_CHECK, _ID_WEIGHTS
 from tests.api.test_api import assert_error
-from tests.conftest import PASSWORD
+from tests.procedures.cases import ApiCase, fresh_token
 
 STREET = "310107014"
 KEY = "comprehensive_assistance"
@@ -45,42 +45,12 @@ def application(**overrides):
     return data
 
 
-class Case:
-    """One application, moved on by whoever holds each task's role."""
+class Case(ApiCase):
+    """One application, entered by the advisor, moved on by whoever holds each task's role."""
 
     def __init__(self, client, login, **data):
-        self.client, self.login = client, login
-        response = client.post(
-            "/api/v1/process-instances",
-            json={"process_key": KEY, "org_unit": STREET},
-            headers=login("pt_advisor"),
-        )
-        assert response.status_code == 201, response.json
-        self.id = response.json["id"]
-        if data is not None:
-            self.do("application", "pt_advisor", application(**data))
-
-    def detail(self, username="pt_head"):
-        return self.client.get(f"/api/v1/process-instances/{self.id}", headers=self.login(username)).json
-
-    def open(self) -> list[str]:
-        return sorted(t["bpmn_id"] for t in self.detail()["open_tasks"])
-
-    def task(self, bpmn_id):
-        return next(t for t in self.detail()["open_tasks"] if t["bpmn_id"] == bpmn_id)
-
-    def submit(self, bpmn_id, username, data, headers=None):
-        task = self.task(bpmn_id)
-        return self.client.post(
-            f"/api/v1/tasks/{task['id']}/complete",
-            json={"data": data},
-            headers=headers or self.login(username),
-        )
-
-    def do(self, bpmn_id, username, data):
-        response = self.submit(bpmn_id, username, data)
-        assert response.status_code == 200, (bpmn_id, response.json)
-        return response.json
+        super().__init__(client, login, KEY, STREET, viewer="pt_head")
+        self.do("application", "pt_advisor", application(**data))
 
 
 def review(**overrides):
@@ -134,12 +104,7 @@ def test_normal_path_to_closure_with_30_day_follow_up(client, login):
     assert dt.timedelta(days=29, hours=23) < due - dt.datetime.now(dt.UTC) <= dt.timedelta(days=30)
     with time_machine.travel(due + dt.timedelta(minutes=1), tick=False):
         deadlines.run_due(sessionmaker(bind=db.engine, expire_on_commit=False))
-        headers = {
-            "Authorization": "Bearer "
-            + client.post("/api/v1/auth/token", json={"username": "pt_advisor", "password": PASSWORD}).json[
-                "token"
-            ]
-        }
+        headers = fresh_token(client, "pt_advisor")
         follow_up = next(
             t for t in client.get(f"/api/v1/process-instances/{case.id}", headers=headers).json["open_tasks"]
         )

@@ -5,38 +5,16 @@ from __future__ import annotations
 import pytest
 
 from tests.api.test_api import assert_error
+from tests.procedures.cases import ApiCase
 from tests.procedures.test_comprehensive_assistance import APPLICANT
 
 STREET = "310107014"
 KEY = "service_referral_3a"
 
 
-class Case:
+class Case(ApiCase):
     def __init__(self, client, login):
-        self.client, self.login = client, login
-        response = client.post(
-            "/api/v1/process-instances",
-            json={"process_key": KEY, "org_unit": STREET},
-            headers=login("pt_advisor"),
-        )
-        assert response.status_code == 201, response.json
-        self.id = response.json["id"]
-
-    def detail(self):
-        return self.client.get(f"/api/v1/process-instances/{self.id}", headers=self.login("pt_district")).json
-
-    def open(self):
-        return sorted(t["bpmn_id"] for t in self.detail()["open_tasks"])
-
-    def submit(self, bpmn_id, username, data):
-        task = next(t for t in self.detail()["open_tasks"] if t["bpmn_id"] == bpmn_id)
-        return self.client.post(
-            f"/api/v1/tasks/{task['id']}/complete", json={"data": data}, headers=self.login(username)
-        )
-
-    def do(self, bpmn_id, username, data):
-        response = self.submit(bpmn_id, username, data)
-        assert response.status_code == 200, (bpmn_id, response.json)
+        super().__init__(client, login, KEY, STREET, viewer="pt_district")
 
 
 NEEDS = {

@@ -69,26 +69,30 @@ def make_due_timers(session, n: int) -> list[int]:
     return ids
 
 
-def fired_counts(session, ids: list[int]) -> dict[int, int]:
-    rows = session.execute(
-        select(AuditEvent.instance_id, func.count())
-        .where(AuditEvent.action == "timer.fired", AuditEvent.instance_id.in_(ids))
-        .group_by(AuditEvent.instance_id)
-    )
+def _per_instance(session, ids: list[int], stmt) -> dict[int, int]:
     counts = dict.fromkeys(ids, 0)
-    counts.update({i: c for i, c in rows})
+    counts.update(dict(session.execute(stmt.group_by(stmt.selected_columns[0])).all()))
     return counts
+
+
+def fired_counts(session, ids: list[int]) -> dict[int, int]:
+    return _per_instance(
+        session,
+        ids,
+        select(AuditEvent.instance_id, func.count()).where(
+            AuditEvent.action == "timer.fired", AuditEvent.instance_id.in_(ids)
+        ),
+    )
 
 
 def task_counts(session, ids: list[int]) -> dict[int, int]:
-    rows = session.execute(
-        select(HumanTask.instance_id, func.count())
-        .where(HumanTask.bpmn_id == "after_wait", HumanTask.instance_id.in_(ids))
-        .group_by(HumanTask.instance_id)
+    return _per_instance(
+        session,
+        ids,
+        select(HumanTask.instance_id, func.count()).where(
+            HumanTask.bpmn_id == "after_wait", HumanTask.instance_id.in_(ids)
+        ),
     )
-    counts = dict.fromkeys(ids, 0)
-    counts.update({i: c for i, c in rows})
-    return counts
 
 
 def wait_until(predicate, timeout: float) -> bool:
