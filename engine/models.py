@@ -5,6 +5,7 @@ from engine.db import Base
 from engine.deadlines.models import StartSchedule
 from engine.definitions.models import ProcessDefinition
 from engine.instances.models import InstanceStatus, ProcessInstance
+from engine.ledger.models import ServiceRecord
 from engine.notifications.models import EmailStatus, Notification, NotificationKind
 from engine.orgs.models import OrgLevel, OrgUnit
 from engine.recusal.models import NearRelativeFiling
@@ -31,6 +32,7 @@ __all__ = [
     "SlaLevel",
     "StartSchedule",
     "RoleGrant",
+    "ServiceRecord",
     "TaskStatus",
     "TwinningPairing",
     "User",

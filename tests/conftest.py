@@ -43,6 +43,14 @@ USERS: dict[str, list[tuple[str, str]]] = {
     "pd_advisor": [("advisor", "310115004")],
     "pd_officer": [("street_officer", "310115004")],
     "pd_district": [("district_head", "310115")],
+    "pt_district_finance": [("finance", "310107")],
+    "pd_district_officer": [("district_officer", "310115")],
+    "pd_agency_lead": [("agency_lead", "310115")],
+    "pd_agency_worker": [("agency_worker", "310115")],
+    "gansu": [("gansu_officer", "310000")],
+    "aided": [("aided_agency", "310000")],
+    "expert": [("supervisor_expert", "310000")],
+    "tw_agency_lead": [("agency_lead", "310000")],
 }
 
 
@@ -110,11 +118,13 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
         ProcessDefinition,
         ProcessInstance,
         RoleGrant,
+        ServiceRecord,
         StartSchedule,
         User,
     )
 
     session.execute(delete(Notification))
+    session.execute(delete(ServiceRecord))
     session.execute(delete(NearRelativeFiling))
     session.execute(delete(StartSchedule).where(StartSchedule.id.not_in(list(seed["schedules"]) or [0])))
     for row in session.scalars(select(StartSchedule)):

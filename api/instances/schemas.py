@@ -25,6 +25,7 @@ class InstanceSchema(Schema):
     started_at = fields.DateTime()
     ended_at = fields.DateTime(allow_none=True)
     version = fields.Integer()
+    parent_id = fields.Integer(allow_none=True)
 
 
 class InstanceDetailSchema(InstanceSchema):

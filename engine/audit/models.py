@@ -30,6 +30,7 @@ class AuditAction(enum.StrEnum):
     USER_CREATED = "user.created"
     NEAR_RELATIVE_FILED = "recusal.filed"
     LOGIN_FAILED = "auth.login_failed"
+    CASE_TRANSFERRED = "case.transferred"
 
 
 class AuditEvent(Base):

@@ -50,6 +50,8 @@ class ProcessInstance(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     # When the scheduler must next look at this instance: its earliest waiting BPMN timer or SLA level.
     next_wakeup_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    # The instance that opened this one as a sub-case (a Bridge Plan project's household cases).
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"), index=True)
 
     definition: Mapped[ProcessDefinition] = relationship(viewonly=True)
     org_unit: Mapped[OrgUnit] = relationship(foreign_keys=[org_unit_id], viewonly=True)

@@ -128,6 +128,7 @@ def create(
     business_key: str | None = None,
     data: Any = None,
     origin: str = "user",
+    parent_id: int | None = None,
 ) -> ProcessInstance:
     """Create and run an instance (no permission check: callers are ``start`` and the scheduler)."""
     initial = _check_start_data(data)
@@ -146,6 +147,7 @@ def create(
         org_unit_id=unit.id,
         district_id=unit.district_id,
         street_id=unit.street_id,
+        parent_id=parent_id,
         status=InstanceStatus.RUNNING,
         started_by_id=actor_id,
         state="",

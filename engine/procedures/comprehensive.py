@@ -13,6 +13,7 @@ from engine.audit.models import AuditAction, AuditEvent
 from engine.db import utcnow
 from engine.deadlines.calendar import SHANGHAI
 from engine.instances.models import ProcessInstance
+from engine.ledger import service as ledger
 from engine.procedures import before_complete, on_start
 from engine.recusal import service as recusal
 from engine.scope import unit_clause
@@ -28,6 +29,21 @@ def near_relative_check(session: Session, instance: Any, row: Any, data: dict[st
         return {"near_relative_staff": [], "needs_district_review": False}
     return {"near_relative_staff": related, "excluded_users": related, "needs_district_review": True}
 
+
+def _count_payment(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> None:
+    """A payment is a service counted by this case, in the ledger that other projects check."""
+    ledger.record(
+        session,
+        kind="disbursement",
+        instance=instance,
+        project_ref=f"{KEY}:{instance.id}",
+        household_id_number=instance.data.get("applicant_id_number"),
+        task_id=row.id,
+    )
+
+
+before_complete(KEY, "disbursement")(_count_payment)
+before_complete(KEY, "emergency_disbursement")(_count_payment)
 
 REPORT_KEY = "ca_monthly_fund_report"
 PAID_STEPS = ("disbursement", "emergency_disbursement")

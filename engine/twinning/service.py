@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.twinning.models import TwinningPairing
 
 REFERENCE_FILE = Path(__file__).resolve().parent.parent / "reference" / "twinning_pairings.json"
@@ -29,3 +31,52 @@ def load_reference(session: Session, path: Path = REFERENCE_FILE) -> int:
 
 def pairings(session: Session) -> list[TwinningPairing]:
     return list(session.scalars(select(TwinningPairing).order_by(TwinningPairing.code)))
+
+
+PROCESS_KEY = "twinning"
+TARGET_LABELS = {
+    "areas": ("受援地区", "Areas"),
+    "beneficiaries": ("受益人数", "Beneficiaries"),
+    "stations": ("社工站", "Stations"),
+    "agencies": ("受援机构", "Aided agencies"),
+    "professionals_trained": ("培养专业人才", "Professionals trained"),
+    "training_person_times": ("培训人次", "Training person-times"),
+}
+SUMMED = ("beneficiaries", "stations", "professionals_trained", "training_person_times")
+
+
+def targets(path: Path = REFERENCE_FILE) -> dict[str, int]:
+    raw = json.loads(path.read_text(encoding="utf-8"))["targets"]
+    return {key: int(raw[key]) for key in TARGET_LABELS}
+
+
+def targets_progress(session: Session) -> list[dict[str, Any]]:
+    """The plan's targets against what the annual evaluations of every twinning case reported."""
+    achieved = dict.fromkeys(TARGET_LABELS, 0)
+    counties, agencies = set(), set()
+    rows = session.scalars(
+        select(ProcessInstance).where(
+            ProcessInstance.process_key == PROCESS_KEY, ProcessInstance.status != InstanceStatus.TERMINATED
+        )
+    )
+    for instance in rows:
+        evaluations = instance.data.get("evaluations") or []
+        if not evaluations:
+            continue
+        counties.add(instance.data.get("county"))
+        agencies.add(instance.data.get("aided_agency"))
+        for ev in evaluations:
+            for key in SUMMED:
+                achieved[key] += int(ev.get(key, 0))
+    achieved["areas"], achieved["agencies"] = len(counties), len(agencies)
+    goal = targets()
+    return [
+        {
+            "key": key,
+            "label": {"zh": zh, "en": en},
+            "target": goal[key],
+            "achieved": achieved[key],
+            "met": achieved[key] >= goal[key],
+        }
+        for key, (zh, en) in TARGET_LABELS.items()
+    ]

@@ -1,0 +1,76 @@
+"""Counting services and payments once across civil-affairs projects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.errors import Invalid
+from engine.ledger.models import ServiceRecord
+
+PROCESS_NAMES = {
+    "bridge_plan_project": "桥计划",
+    "bridge_plan_household": "桥计划",
+    "comprehensive_assistance": "市民综合帮扶",
+    "service_referral_3a": "浦东“3A”服务救助",
+}
+
+
+def record(
+    session: Session,
+    *,
+    kind: str,
+    instance: Any,
+    project_ref: str,
+    household_id_number: str | None,
+    task_id: int | None = None,
+    item_ref: str | None = None,
+    field: str = "service_item_ref",
+) -> ServiceRecord:
+    """Count one service or payment for ``project_ref``; refuse an item already counted anywhere."""
+    if item_ref:
+        existing = session.scalars(select(ServiceRecord).where(ServiceRecord.item_ref == item_ref)).first()
+        if existing is not None:
+            if existing.project_ref == project_ref:
+                message = "该服务事项已在本项目记录，不得重复计算 / this service item is already counted in this project"
+            else:
+                name = PROCESS_NAMES.get(existing.process_key, existing.process_key)
+                message = (
+                    f"该服务事项已计入其他民政项目（{name}），不得重复计算 / "
+                    f"this service item is already counted in another civil-affairs project ({existing.process_key})"
+                )
+            raise Invalid(message, {field: [message]})
+    row = ServiceRecord(
+        item_ref=item_ref or None,
+        kind=kind,
+        process_key=instance.process_key,
+        project_ref=project_ref,
+        instance_id=instance.id,
+        task_id=task_id,
+        household_id_number=household_id_number,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def other_projects(
+    session: Session, household_id_number: str | None, project_ref: str
+) -> list[dict[str, Any]]:
+    """Other projects that have already served this household (a flag for staff, not a refusal)."""
+    if not household_id_number:
+        return []
+    rows = session.execute(
+        select(ServiceRecord.process_key, ServiceRecord.project_ref)
+        .where(
+            ServiceRecord.household_id_number == household_id_number,
+            ServiceRecord.project_ref != project_ref,
+        )
+        .distinct()
+        .order_by(ServiceRecord.project_ref)
+    )
+    return [
+        {"process_key": key, "project_ref": ref, "name": PROCESS_NAMES.get(key, key)} for key, ref in rows
+    ]

@@ -1,0 +1,100 @@
+"""Twinning Plan 牵手计划: rules of a Shanghai–Gansu pairing's case that need the database."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.errors import Invalid
+from engine.instances.models import InstanceStatus, ProcessInstance
+from engine.procedures import before_complete
+from engine.twinning import service as twinning
+from engine.twinning.models import TwinningPairing
+
+KEY = twinning.PROCESS_KEY
+PARTIES = {
+    "sign_city": "city_bureau",
+    "sign_gansu": "gansu_department",
+    "sign_dispatching": "dispatching_agency",
+    "sign_aided": "aided_agency",
+}
+
+
+def _refuse(field: str, message: str) -> Invalid:
+    return Invalid(message, {field: [message]})
+
+
+@before_complete(KEY, "needs_assessment")
+def pairing(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """The pairing must be one of the notice's eleven, and be run by one case at a time."""
+    code = data["pairing_code"]
+    found = session.scalar(select(TwinningPairing).where(TwinningPairing.code == code))
+    if found is None:
+        raise _refuse(
+            "pairing_code", f"结对编号 {code} 不在牵手计划名单中 / {code} is not a Twinning pairing"
+        )
+    others = session.scalars(
+        select(ProcessInstance).where(
+            ProcessInstance.process_key == KEY,
+            ProcessInstance.status == InstanceStatus.RUNNING,
+            ProcessInstance.id != instance.id,
+        )
+    )
+    if any(other.data.get("pairing_code") == code for other in others):
+        raise _refuse(
+            "pairing_code", f"结对 {code} 已有进行中的牵手计划 / pairing {code} already has a running case"
+        )
+    return {
+        "dispatching_agency": found.dispatching_agency,
+        "county": found.county,
+        "aided_agency": found.aided_agency,
+    }
+
+
+def _signature(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
+    party = PARTIES[row.bpmn_id]
+    return {
+        f"signature_{party}": {"signed_on": data["signed_on"], "signatory_title": data["signatory_title"]}
+    }
+
+
+for _bpmn_id in PARTIES:
+    before_complete(KEY, _bpmn_id)(_signature)
+
+
+@before_complete(KEY, "dispatch_record")
+def dispatch(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
+    return {"workers_dispatched": len(data["workers"])}
+
+
+@before_complete(KEY, "working_days")
+def working_days(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
+    return {"working_days_total": sum(int(d["days"]) for d in data["day_log"])}
+
+
+@before_complete(KEY, "annual_evaluation")
+def annual_evaluation(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """Keep each year's figures on the case; the plan's targets are summed over them."""
+    year = instance.data["working_year"]
+    entry = {
+        "year": year,
+        "rating": data["rating"],
+        "workers": instance.data.get("workers_dispatched", 0),
+        "working_days": instance.data.get("working_days_total", 0),
+        "subsidy": Decimal(str(data["subsidy_amount"])),
+        **{key: data[key] for key in twinning.SUMMED},
+    }
+    kept = [e for e in instance.data.get("evaluations", []) if e.get("year") != year]
+    return {"evaluations": [*kept, entry]}
+
+
+@before_complete(KEY, "summary_evaluation")
+def summary(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
+    evaluations = instance.data.get("evaluations", [])
+    return {
+        "subsidy_total": sum((Decimal(str(e["subsidy"])) for e in evaluations), Decimal("0")),
+        "targets_progress": twinning.targets_progress(session),
+    }
