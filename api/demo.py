@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine.deadlines.calendar import SHANGHAI
 from engine.definitions import service as definitions
+from engine.forms import with_check_digit
 from engine.instances import service as instances
 from engine.instances.models import ProcessInstance
 from engine.orgs import service as orgs
@@ -39,6 +43,13 @@ DEMO_USERS = [
     ("agency_worker", "社工机构 社工", [("agency_worker", PUTUO)]),
     ("agency_lead", "社工机构 负责人", [("agency_lead", PUTUO)]),
     ("foundation", "市帮困互助基金会", [("foundation", "310000")]),
+    ("pt_district_finance", "普陀区 项目经费拨付", [("finance", PUTUO)]),
+    ("pd_agency_worker", "浦东 社工机构 社工", [("agency_worker", PUDONG)]),
+    ("pd_agency_lead", "浦东 社工机构 负责人", [("agency_lead", PUDONG)]),
+    ("gansu_officer", "甘肃省民政厅 联络员", [("gansu_officer", "310000")]),
+    ("aided_agency", "受援机构 负责人", [("aided_agency", "310000")]),
+    ("twinning_agency", "派出机构 负责人（牵手计划）", [("agency_lead", "310000")]),
+    ("expert", "专家督导团 督导", [("supervisor_expert", "310000")]),
 ]
 
 
@@ -126,4 +137,126 @@ def _demo_cases(session: Session) -> list[str]:
     third = instances.start(
         session, pd_advisor, "demo_assistance", PUDONG_STREET, business_key="DEMO-PD-0001"
     )
-    return [f"demo cases: {first.id}, {second.id}, {third.id}, {case.id}, {referral.id}"]
+    return [
+        f"demo cases: {first.id}, {second.id}, {third.id}, {case.id}, {referral.id}",
+        *_bridge_plan(session),
+        *_twinning(session),
+    ]
+
+
+def _do(session: Session, instance: ProcessInstance, bpmn_id: str, username: str, data: dict) -> None:
+    """Complete the open task ``bpmn_id`` of a demo case as ``username``."""
+    row = next(t for t in tasks.open_tasks_of(session, instance.id) if t.bpmn_id == bpmn_id)
+    tasks.complete(session, users.by_username(session, username), row.id, data)
+
+
+def _household(n: int, street: str) -> dict:
+    # Resident IDs in the unallocated area 999999: syntactically valid, nobody's number.
+    return {
+        "household_ref": f"DEMO-{n:03d}",
+        "head_id_number": with_check_digit(f"99999120000101{n:03d}"),
+        "street": street,
+    }
+
+
+def _bridge_project(session: Session, district: str, street: str, who: dict, households: int, stage: str):
+    year = dt.datetime.now(SHANGHAI).year
+    city = users.by_username(session, "city_officer")
+    project = instances.start(
+        session, city, "bridge_plan_project", district, business_key=f"BP-{year}-{district}"
+    )
+    rows = [_household(n + (100 if district == PUDONG else 0), street) for n in range(1, households + 1)]
+    _do(
+        session,
+        project,
+        "city_plan",
+        "city_officer",
+        {"project_year": year, "district_allocation": "150000.00"},
+    )
+    _do(
+        session,
+        project,
+        "candidate_list",
+        who["officer"],
+        {"candidates": [{**h, "hardship": "dibao", "source": "door_to_door"} for h in rows]},
+    )
+    _do(
+        session,
+        project,
+        "agency_contract",
+        who["officer"],
+        {
+            "agency_name": "示范社会工作服务社",
+            "agency_rating": "4A",
+            "contract_signed_on": f"{year}-05-20",
+            "staff": [{"staff_ref": f"S{i}", "qualification": "social_worker"} for i in range(1, 4)],
+        },
+    )
+    if stage == "willingness":
+        return project, []
+    calls = [
+        {"household_ref": h["household_ref"], "called_on": f"{year}-06-02", "willing": True} for h in rows
+    ]
+    _do(session, project, "willingness_calls", who["worker"], {"calls": calls})
+    budget = [
+        {"category": "needs_assessment", "purpose": "需求评估", "payee": "agency", "amount": "3000.00"},
+        {
+            "category": "comprehensive_services",
+            "purpose": "个案与小组服务",
+            "payee": "agency",
+            "amount": "9000.00",
+        },
+    ]
+    _do(
+        session,
+        project,
+        "annual_list",
+        who["lead"],
+        {"households": rows, "budget_lines": budget, "fewer_reason": "演示数据：仅列出少量家庭"},
+    )
+    _do(session, project, "district_confirmation", who["officer"], {"decision": "approve", "opinion": "同意"})
+    cases = [session.get(ProcessInstance, i) for i in project.data["household_case_ids"]]
+    return project, cases
+
+
+def _bridge_plan(session: Session) -> list[str]:
+    putuo = {"officer": "pt_district", "lead": "agency_lead", "worker": "agency_worker"}
+    pudong = {"officer": "pd_district", "lead": "pd_agency_lead", "worker": "pd_agency_worker"}
+    project, cases = _bridge_project(session, PUTUO, PUTUO_STREET, putuo, 3, "confirmed")
+    needs = {
+        "family_withdraws": False,
+        "need_economic": "high",
+        "need_psychological": "medium",
+        "need_medical": "low",
+    }
+    needs |= {"need_education": "high", "need_employment": "medium", "pre_test_score": 45}
+    plan = {
+        "goals": "完成职业教育并顺利就业",
+        "methods": ["policy", "resources", "capability"],
+        "planned_visits": 6,
+    }
+    for case in cases[:2]:
+        _do(session, case, "needs_assessment", "agency_worker", needs)
+        _do(session, case, "household_plan", "agency_worker", plan)
+    today = dt.datetime.now(SHANGHAI).date().isoformat()
+    for content in ("入户走访，了解学业情况", "链接就业见习岗位", "入户走访，心理疏导"):
+        visit = {"action": "visit", "happened_on": today, "content": content}
+        _do(session, cases[0], "case_work", "agency_worker", visit)
+    other, _ = _bridge_project(session, PUDONG, PUDONG_STREET, pudong, 2, "willingness")
+    return [
+        f"Bridge Plan projects: {project.id} (households {', '.join(str(c.id) for c in cases)}), {other.id}"
+    ]
+
+
+def _twinning(session: Session) -> list[str]:
+    city = users.by_username(session, "city_officer")
+    signing = instances.start(session, city, "twinning", "310000", business_key="TW01")
+    needs = {"needs_summary": "儿童关爱与社工站建设", "confirmed_with_gansu": True}
+    _do(session, signing, "needs_assessment", "city_officer", {"pairing_code": "TW01", **needs})
+    selection = {"sound_management": True, "professional_service": True, "public_recognition": True}
+    selection["selection_note"] = "机构管理规范，服务专业，社会认可度高"
+    _do(session, signing, "agency_selection", "city_officer", selection)
+    signature = {"signed": True, "signed_on": "2021-03-15", "signatory_title": "负责人"}
+    _do(session, signing, "sign_city", "city_officer", signature)
+    _do(session, signing, "sign_gansu", "gansu_officer", signature)
+    return [f"Twinning cases: {signing.id} (two of four parties signed)"]

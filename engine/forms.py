@@ -49,6 +49,7 @@ __all__ = [
     "load_forms_dir",
     "parse_form",
     "valid_id_number",
+    "with_check_digit",
     "validate_submission",
 ]
 
@@ -566,6 +567,12 @@ class _MultiChoice(_Choice):
         if len(set(value)) != len(value):
             raise ValidationError(msg("选项重复", "Duplicate choices"))
         return list(value)
+
+
+def with_check_digit(first17: str) -> str:
+    """Complete 17 digits into an 18-digit resident ID with its ISO 7064 MOD 11-2 check digit."""
+    total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True))
+    return first17 + _ID_CHECK[total % 11]
 
 
 def valid_id_number(value: str) -> bool:

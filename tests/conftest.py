@@ -42,7 +42,7 @@ USERS: dict[str, list[tuple[str, str]]] = {
     "pt_other_street_officer": [("street_officer", "310107015")],
     "pd_advisor": [("advisor", "310115004")],
     "pd_officer": [("street_officer", "310115004")],
-    "pd_district": [("district_head", "310115")],
+    "pd_district": [("district_officer", "310115"), ("district_head", "310115")],
     "pt_district_finance": [("finance", "310107")],
     "pd_district_officer": [("district_officer", "310115")],
     "pd_agency_lead": [("agency_lead", "310115")],

@@ -26,3 +26,20 @@ class PairingSchema(Schema):
 def twinning_pairings():
     """The Twinning Plan's one-to-one pairings (dispatching agency → county → aided agency)."""
     return twinning.pairings(db.session())
+
+
+class TargetSchema(Schema):
+    key = fields.String()
+    label = fields.Dict(keys=fields.String(), values=fields.String())
+    target = fields.Integer()
+    achieved = fields.Integer()
+    met = fields.Boolean()
+
+
+@blp.route("/twinning-targets", methods=["GET"])
+@blp.response(200, TargetSchema(many=True))
+@blp.doc(security=[BEARER])
+@login_required
+def twinning_targets():
+    """The plan's targets (areas, beneficiaries, stations, …) against what the annual evaluations reported."""
+    return twinning.targets_progress(db.session())

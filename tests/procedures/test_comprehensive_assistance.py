@@ -11,7 +11,7 @@ from sqlalchemy.orm import sessionmaker
 from api.extensions import db
 from engine.deadlines import calendar as cal
 from engine.deadlines import service as deadlines
-from engine.forms import _ID_CHECK, _ID_WEIGHTS
+from engine.forms import with_check_digit
 from tests.api.test_api import assert_error
 from tests.procedures.cases import ApiCase, fresh_token
 
@@ -19,9 +19,7 @@ STREET = "310107014"
 KEY = "comprehensive_assistance"
 
 
-def id_number(prefix17: str) -> str:
-    total = sum(int(d) * w for d, w in zip(prefix17, _ID_WEIGHTS, strict=True))
-    return prefix17 + _ID_CHECK[total % 11]
+id_number = with_check_digit
 
 
 APPLICANT = id_number("99999919800101001")  # area code 999999 is not allocated: nobody's number

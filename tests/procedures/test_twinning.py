@@ -1,0 +1,235 @@
+"""Twinning Plan 牵手计划 through the REST API: pairing, four-party agreement, the yearly loop, targets."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import time_machine
+
+from tests.api.test_api import assert_error
+from tests.procedures.cases import ApiCase
+from tests.procedures.test_bridge_plan import SH, Clock, run_scheduler
+
+SIGNERS = {
+    "sign_city": "city",
+    "sign_gansu": "gansu",
+    "sign_dispatching": "tw_agency_lead",
+    "sign_aided": "aided",
+}
+WORKERS = [
+    {"worker_ref": "W1", "national_certificate": True, "direct_service_years": "3.5"},
+    {"worker_ref": "W2", "national_certificate": True, "direct_service_years": "2.0"},
+]
+
+
+@pytest.fixture()
+def spring(_tokens):
+    _tokens.clear()
+    with time_machine.travel(dt.datetime(2021, 3, 1, 9, 0, tzinfo=SH), tick=True) as traveller:
+        yield Clock(traveller, _tokens)
+    _tokens.clear()
+
+
+class Twinning(ApiCase):
+    def __init__(self, client, login, pairing="TW01"):
+        super().__init__(client, login, "twinning", "310000", starter="city", viewer="city")
+        self.do(
+            "needs_assessment",
+            "city",
+            {"pairing_code": pairing, "needs_summary": "儿童关爱与社工站建设", "confirmed_with_gansu": True},
+        )
+
+    def select_and_sign(self):
+        self.do(
+            "agency_selection",
+            "city",
+            {
+                "sound_management": True,
+                "professional_service": True,
+                "public_recognition": True,
+                "selection_note": "机构管理规范，服务专业",
+            },
+        )
+        for bpmn_id, user in SIGNERS.items():
+            self.do(bpmn_id, user, signature())
+
+    def year(self, days=(25, 20), evaluation=None):
+        lead = "tw_agency_lead"
+        self.do("annual_plan", lead, {"goals": "建设社工站，开展儿童关爱服务", "planned_days": 45})
+        self.do("dispatch_record", lead, {"workers": WORKERS, "dispatched_on": "2021-04-01"})
+        self.do(
+            "service_project",
+            lead,
+            {
+                "project_name": "童伴成长计划",
+                "beneficiaries": 150,
+                "project_summary": "开展儿童关爱小组与个案服务",
+            },
+        )
+        self.do("working_days", lead, {"day_log": day_log(*days)})
+        supervision = {"supervised_on": "2021-10-10", "findings": "服务规范，建议加强记录"}
+        self.do("internal_supervision", lead, supervision)
+        self.do("external_supervision", "expert", supervision)
+        self.do("annual_evaluation", "city", evaluation or evaluation_data())
+
+
+def signature():
+    return {"signed": True, "signed_on": "2021-03-15", "signatory_title": "负责人"}
+
+
+def day_log(*days):
+    return [{"worker_ref": f"W{i + 1}", "from_date": "2021-04-01", "days": d} for i, d in enumerate(days)]
+
+
+def evaluation_data(**overrides):
+    data = {
+        "joint_inspection": True,
+        "rating": "good",
+        "beneficiaries": 420,
+        "stations": 2,
+        "professionals_trained": 6,
+        "training_person_times": 65,
+        "subsidy_amount": "30000.00",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_pairing_from_the_reference_list(client, login, spring):
+    case = Twinning(client, login, "TW04")
+    data = case.detail()["data"]
+    assert data["county"] == "甘肃省陇南市宕昌县" and data["dispatching_agency"] == "上海公益社工师事务所"
+    unknown = ApiCase(client, login, "twinning", "310000", starter="city", viewer="city")
+    body = assert_error(
+        unknown.submit(
+            "needs_assessment",
+            "city",
+            {"pairing_code": "TW99", "needs_summary": "儿童关爱服务需求", "confirmed_with_gansu": True},
+        ),
+        422,
+    )
+    assert "不在牵手计划名单中" in body["fields"]["pairing_code"][0]
+    body = assert_error(
+        unknown.submit(
+            "needs_assessment",
+            "city",
+            {"pairing_code": "TW04", "needs_summary": "重复结对的需求", "confirmed_with_gansu": True},
+        ),
+        422,
+    )
+    assert "已有进行中的牵手计划" in body["fields"]["pairing_code"][0]
+
+
+def test_the_agreement_takes_effect_only_when_all_four_have_signed(client, login, spring):
+    case = Twinning(client, login)
+    case.do(
+        "agency_selection",
+        "city",
+        {
+            "sound_management": True,
+            "professional_service": True,
+            "public_recognition": True,
+            "selection_note": "合格",
+        },
+    )
+    assert case.open() == sorted(SIGNERS)
+    wrong_party = case.submit("sign_gansu", "city", signature())
+    assert_error(wrong_party, 403)
+    unsigned = case.submit("sign_city", "city", {**signature(), "signed": False})
+    assert "signed" in assert_error(unsigned, 422)["fields"]
+    for bpmn_id in ("sign_city", "sign_gansu", "sign_dispatching"):
+        case.do(bpmn_id, SIGNERS[bpmn_id], signature())
+        assert "annual_plan" not in case.open() and not case.detail()["data"].get("agreement_effective")
+    case.do("sign_aided", "aided", signature())
+    data = case.detail()["data"]
+    assert (
+        case.open() == ["annual_plan"]
+        and data["agreement_effective"] is True
+        and data["working_year"] == 2021
+    )
+    assert {k for k in data if k.startswith("signature_")} == {
+        "signature_city_bureau",
+        "signature_gansu_department",
+        "signature_dispatching_agency",
+        "signature_aided_agency",
+    }
+
+
+def test_dispatch_rules_refuse_with_the_rule_named(client, login, spring):
+    case = Twinning(client, login)
+    case.select_and_sign()
+    lead = "tw_agency_lead"
+    short_plan = case.submit("annual_plan", lead, {"goals": "建设社工站，开展服务", "planned_days": 30})
+    assert "不少于40天" in assert_error(short_plan, 422)["fields"]["planned_days"][0]
+    case.do("annual_plan", lead, {"goals": "建设社工站，开展服务", "planned_days": 40})
+    refusals = {
+        "每年派遣社工不少于2名": WORKERS[:1],
+        "全国社会工作者职业资格证书": [WORKERS[0], {**WORKERS[1], "national_certificate": False}],
+        "直接服务年限须不少于2年": [WORKERS[0], {**WORKERS[1], "direct_service_years": "1.9"}],
+    }
+    for message, workers in refusals.items():
+        body = assert_error(
+            case.submit("dispatch_record", lead, {"workers": workers, "dispatched_on": "2021-04-01"}), 422
+        )
+        assert message in body["fields"]["workers"][0], body
+    case.do("dispatch_record", lead, {"workers": WORKERS, "dispatched_on": "2021-04-01"})
+    body = assert_error(case.submit("working_days", lead, {"day_log": day_log(20, 19)}), 422)
+    assert "合计不少于40天" in body["fields"]["day_log"][0]
+    case.do("working_days", lead, {"day_log": day_log(20, 20)})
+    assert case.detail()["data"]["working_days_total"] == 40
+
+
+def test_working_day_shortfall_escalates_before_year_end(client, login, spring):
+    case = Twinning(client, login)
+    case.select_and_sign()
+    case.do("annual_plan", "tw_agency_lead", {"goals": "建设社工站，开展服务", "planned_days": 45})
+    case.do("dispatch_record", "tw_agency_lead", {"workers": WORKERS, "dispatched_on": "2021-04-01"})
+    assert case.open() == ["service_project", "working_days"]
+    spring.move_to(dt.datetime(2021, 11, 30, 9, 5, tzinfo=SH))
+    run_scheduler()
+    assert case.open() == ["days_shortfall", "service_project", "working_days"]
+    alert = case.task("days_shortfall")
+    assert alert["candidate_role"] == "city_officer"
+    case.do("days_shortfall", "city", {"measures": "约谈派出机构，12月补足派驻天数"})
+    case.do("working_days", "tw_agency_lead", {"day_log": day_log(30, 12)})
+    assert case.open() == ["service_project"]
+
+
+def test_five_working_years_then_the_joint_summary_with_targets(client, login, spring):
+    case = Twinning(client, login, "TW02")
+    case.select_and_sign()
+    over = None
+    for year in range(2021, 2026):
+        assert case.detail()["data"]["working_year"] == year
+        if year == 2021:
+            case.do("annual_plan", "tw_agency_lead", {"goals": "建设社工站，开展服务", "planned_days": 45})
+            case.do("dispatch_record", "tw_agency_lead", {"workers": WORKERS, "dispatched_on": "2021-04-01"})
+            case.do(
+                "service_project",
+                "tw_agency_lead",
+                {"project_name": "童伴成长计划", "beneficiaries": 150, "project_summary": "开展儿童关爱服务"},
+            )
+            case.do("working_days", "tw_agency_lead", {"day_log": day_log(25, 20)})
+            for bpmn_id, user in (
+                ("internal_supervision", "tw_agency_lead"),
+                ("external_supervision", "expert"),
+            ):
+                case.do(bpmn_id, user, {"supervised_on": "2021-10-10", "findings": "服务规范，建议加强记录"})
+            over = case.submit("annual_evaluation", "city", evaluation_data(subsidy_amount="30000.01"))
+            case.do("annual_evaluation", "city", evaluation_data())
+        else:
+            case.year()
+    assert "不得超过3万元" in assert_error(over, 422)["fields"]["subsidy_amount"][0]
+    assert case.open() == ["summary_evaluation"]
+    case.do("summary_evaluation", "city", {"summary": "五年结对帮扶成效显著，社工站运行良好"})
+    final = case.detail()
+    data = final["data"]
+    assert final["status"] == "completed"
+    assert [e["year"] for e in data["evaluations"]] == [2021, 2022, 2023, 2024, 2025]
+    assert data["subsidy_total"] == "150000.00"
+    progress = {t["key"]: t for t in data["targets_progress"]}
+    assert progress["beneficiaries"]["achieved"] == 5 * 420 and progress["beneficiaries"]["met"] is True
+    assert progress["areas"] == {**progress["areas"], "target": 11, "achieved": 1, "met": False}
+    listed = client.get("/api/v1/reference/twinning-targets", headers=login("gansu")).json
+    assert {t["key"]: t["achieved"] for t in listed}["training_person_times"] == 5 * 65
