@@ -33,6 +33,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/engine_overhead.py 300
 	$(BIN)/python bench/timers.py 10000
+	$(BIN)/python bench/bridge_visits.py 300
 
 clean-db:
 	rm -f instance/assistflow.db instance/assistflow.db-wal instance/assistflow.db-shm

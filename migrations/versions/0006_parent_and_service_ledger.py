@@ -1,6 +1,6 @@
 """Sub-case link on process instances (Bridge Plan households) and the cross-project service ledger.
 
-Revision ID: 0006_instance_parent_and_service_ledger
+Revision ID: 0006_parent_and_service_ledger
 Revises: 0005_twinning_pairings
 Create Date: 2026-11-23
 """
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = "0006_instance_parent_and_service_ledger"
+revision = "0006_parent_and_service_ledger"
 down_revision = "0005_twinning_pairings"
 branch_labels = None
 depends_on = None
