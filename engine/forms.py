@@ -75,7 +75,18 @@ OPTION_TYPES: dict[str, frozenset[str]] = {
     "max_rows": frozenset({"table"}),
 }
 FIELD_KEYS = frozenset(
-    {"name", "type", "label", "help", "required", "required_if", "default", "readonly", *OPTION_TYPES}
+    {
+        "name",
+        "type",
+        "label",
+        "help",
+        "required",
+        "required_if",
+        "required_message",
+        "default",
+        "readonly",
+        *OPTION_TYPES,
+    }
 )
 FORM_KEYS = frozenset({"key", "title", "description", "fields", "rules", "version"})
 RULE_KEYS = frozenset({"expr", "fields", "message"})
@@ -139,6 +150,8 @@ class FieldDef:
     choices: tuple[Choice, ...] = ()
     must_be_true: bool = False
     required_if: str | None = None
+    # what to say when ``required_if`` holds and the field is blank: the rule, not just "required"
+    required_message: Mapping[str, str] | None = None
     has_default: bool = False
     default: Any = None  # already converted: Decimal, date, tuple for multi_choice, ...
     readonly: bool = False
@@ -301,6 +314,9 @@ def _field(raw: Any, form_key: str) -> FieldDef:
     required_if = raw.get("required_if")
     if required_if is not None:
         required_if = _check_expression(required_if, f"{where}, required_if")
+    required_message = _labels(raw.get("required_message"), f"{where}, required_message", required=False)
+    if required_message and required_if is None:
+        raise FormError(f"{where}: required_message needs required_if")
     columns: tuple[FieldDef, ...] = ()
     min_rows = max_rows = None
     if kind == "table":
@@ -326,6 +342,7 @@ def _field(raw: Any, form_key: str) -> FieldDef:
         choices=_choices(raw, where) if kind in CHOICE_TYPES else (),
         must_be_true=raw.get("must_be_true", False),
         required_if=required_if,
+        required_message=required_message,
         readonly=raw.get("readonly", False),
         places=places,
         columns=columns,
@@ -759,14 +776,17 @@ def validate_submission(
             clean[f.name] = list(f.default) if isinstance(f.default, tuple) else f.default
         if not _blank(clean.get(f.name)):
             continue
-        needed = f.required
+        needed, message = f.required, REQUIRED
         if not needed and f.required_if:
             try:
                 needed = bool(expressions.evaluate(f.required_if, {**(context or {}), **clean}))
             except expressions.ExpressionError:
                 needed = False  # a name it reads is absent: the condition does not hold
+            if f.required_message:
+                english = f.required_message.get("en") or "This field is required"
+                message = msg(f.required_message["zh"], english)
         if needed:
-            errors[f.name] = [REQUIRED]
+            errors[f.name] = [message]
 
     names = {**(context or {}), **clean}
     for rule in form.rules:

@@ -172,8 +172,11 @@ def final_report(session: Session, instance: Any, row: Any, data: dict[str, Any]
             f"实际支出 {spent} 元超过预算上限 {figures['budget_cap']} 元（平均每户不超过5000元）/ "
             f"spending {spent} is above the cap {figures['budget_cap']}",
         )
+    by_category: dict[str, Decimal] = {}
+    for line in data["spending_lines"]:
+        by_category[line["category"]] = by_category.get(line["category"], Decimal("0")) + line["amount"]
     rate = (Decimal(data["satisfied"]) / data["surveyed"] * 100).quantize(Decimal("0.1"))
-    return {**figures, "spent_total": spent, "satisfaction_rate": rate}
+    return {**figures, "spent_total": spent, "spending_by_category": by_category, "satisfaction_rate": rate}
 
 
 # --- household cases -------------------------------------------------------------------------------

@@ -244,6 +244,20 @@ def test_required_if_uses_data_and_context():
     assert check(form, {})[1] == {}
 
 
+def test_required_if_can_name_its_rule():
+    form = make(
+        field("rows", "integer"),
+        field(
+            "reason",
+            required_if="rows < 20",
+            required_message={"zh": "不足20户须说明理由", "en": "Fewer than 20: give the reason"},
+        ),
+    )
+    assert check(form, {"rows": 3})[1] == {"reason": ["不足20户须说明理由 / Fewer than 20: give the reason"]}
+    assert check(form, {"rows": 20})[1] == {}
+    assert check(form, {"rows": 3, "reason": "本区家庭少"})[1] == {}
+
+
 def test_readonly_refused_on_submit():
     form = make(field("a"), field("b", readonly=True))
     assert check(form, {"a": "x"}) == ({"a": "x"}, {})
@@ -426,6 +440,8 @@ def form_raw(*fields, **extra):
         (form_raw(field(required_if="open('f')")), "required_if: function 'open' is not allowed"),
         (form_raw(field(required_if="")), "required_if: must be a non-empty expression"),
         (form_raw(field(required_if="a ==")), "required_if: syntax error"),
+        (form_raw(field(required_message={"zh": "说明"})), "required_message needs required_if"),
+        (form_raw(field(required_if="a", required_message={"en": "x"})), "required_message: needs a Chinese"),
         (
             form_raw({"name": "x", "type": "string", "label": {"en": "x"}}),
             "field 'x', label: needs a Chinese",

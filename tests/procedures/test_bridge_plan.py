@@ -221,6 +221,9 @@ def test_project_and_households_normal_path_to_payment(client, login, june):
     assert (
         data["households_total"] == 2 and data["visits_total"] == 10 and data["satisfaction_rate"] == "100.0"
     )
+    assert data["spending_by_category"] == {"comprehensive_services": "8000.00"} and (
+        data["visits_per_household"] == "5.00"
+    )
     project.do(
         "district_acceptance",
         "pt_district",
@@ -297,10 +300,8 @@ def test_rule_refusals_name_the_rule(client, login, june):
     project.households = project.households[:1]
     no_reason = project.annual_list()
     del no_reason["fewer_reason"]
-    assert (
-        "fewer_reason"
-        in assert_error(project.submit("annual_list", "pt_agency_lead", no_reason), 422)["fields"]
-    )
+    body = assert_error(project.submit("annual_list", "pt_agency_lead", no_reason), 422)
+    assert "不足20户，须书面说明理由" in body["fields"]["fewer_reason"][0]
     over = project.annual_list(budget_lines=lines("3000.00", "2000.01"))
     body = assert_error(project.submit("annual_list", "pt_agency_lead", over), 422)
     assert "平均每户不得超过5000元" in body["fields"]["budget_lines"][0]
