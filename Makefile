@@ -5,13 +5,27 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup lint bench clean-db
+.PHONY: run test setup lint bench clean-db browser
 
-$(STAMP): pyproject.toml
+NODE_STAMP := node_modules/.installed
+
+$(STAMP): pyproject.toml $(NODE_STAMP)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
+
+## The web app's front-end libraries (bpmn-js, htmx, Chart.js) from the npm registry, as locked
+$(NODE_STAMP): package.json package-lock.json
+	command -v npm >/dev/null || { test "$$(id -u)" = 0 && apt-get install -y -qq nodejs npm; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+## Debian's chromium for the browser tests (root installs it; otherwise those tests skip, CI fails)
+browser:
+	command -v chromium >/dev/null || { test "$$(id -u)" = 0 && (apt-get install -y -qq chromium \
+		|| (apt-get update -qq && apt-get install -y -qq chromium)); } \
+		|| echo "chromium not installed: browser tests will be skipped"
 
 setup: $(STAMP)
 
@@ -22,7 +36,7 @@ run: $(STAMP)
 	$(BIN)/assistflow serve --host 127.0.0.1 --port 5000
 
 ## Set up and run the test suite (SQLite by default; TEST_DATABASE_URL=postgresql+psycopg://… for PostgreSQL)
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)

@@ -1,0 +1,156 @@
+"""The web app's texts: Simplified Chinese by default, English on request (stored in the session)."""
+
+from __future__ import annotations
+
+from flask import session
+
+LOCALES = ("zh", "en")
+
+# key -> (中文, English)
+MESSAGES: dict[str, tuple[str, str]] = {
+    "app_name": ("社会救助工作台", "Social assistance desk"),
+    "login": ("登录", "Log in"),
+    "logout": ("退出", "Log out"),
+    "username": ("用户名", "Username"),
+    "password": ("密码", "Password"),
+    "login_failed": ("用户名或密码错误", "Wrong username or password"),
+    "logged_out": ("您已退出登录", "You have logged out"),
+    "please_login": ("请先登录", "Please log in"),
+    "inbox": ("待办任务", "Task inbox"),
+    "tab_mine": ("我的任务", "My tasks"),
+    "tab_claimable": ("待认领", "To claim"),
+    "tab_overdue": ("已逾期", "Overdue"),
+    "filter": ("筛选", "Filter"),
+    "all": ("全部", "All"),
+    "procedure": ("流程", "Procedure"),
+    "org_unit": ("机构", "Org unit"),
+    "sla_colour": ("预警颜色", "SLA colour"),
+    "sla_green": ("正常", "On time"),
+    "sla_yellow": ("黄色·即将到期", "Yellow · due soon"),
+    "sla_orange": ("橙色·已逾期", "Orange · overdue"),
+    "sla_red": ("红色·已升级", "Red · escalated"),
+    "task": ("任务", "Task"),
+    "case": ("案件", "Case"),
+    "due": ("到期", "Due"),
+    "no_due": ("无期限", "No deadline"),
+    "waiting": ("等待时间", "Waiting"),
+    "assignee": ("办理人", "Assignee"),
+    "actions": ("操作", "Actions"),
+    "claim": ("认领", "Claim"),
+    "unclaim": ("退回", "Unclaim"),
+    "open": ("办理", "Open"),
+    "claimed": ("已认领", "Claimed"),
+    "unclaimed": ("已退回任务组", "Returned to the group"),
+    "no_tasks": ("没有任务", "No tasks"),
+    "page": ("第 {page} / {pages} 页，共 {total} 条", "Page {page} of {pages}, {total} in all"),
+    "prev": ("上一页", "Previous"),
+    "next": ("下一页", "Next"),
+    "days_hours": ("{d} 天 {h} 小时", "{d} d {h} h"),
+    "hours": ("{h} 小时", "{h} h"),
+    "start": ("发起流程", "Start a procedure"),
+    "start_choose": ("选择要发起的流程", "Choose a procedure to start"),
+    "nothing_to_start": ("您没有可发起的流程", "There is no procedure you may start"),
+    "first_step": ("第一步", "First step"),
+    "business_key": ("业务编号（可选）", "Business key (optional)"),
+    "submit_start": ("提交并发起", "Submit and start"),
+    "started": ("已发起：{key}", "Started: {key}"),
+    "form_errors": ("表单有错误，请按提示修改", "The form has errors; please correct them"),
+    "required_mark": ("必填", "required"),
+    "yes": ("是", "Yes"),
+    "no": ("否", "No"),
+    "range": ("范围 {min} – {max}", "Range {min} – {max}"),
+    "min_only": ("最小 {min}", "At least {min}"),
+    "max_only": ("最大 {max}", "At most {max}"),
+    "yuan": ("元", "CNY"),
+    "complete": ("提交完成", "Complete"),
+    "save_draft": ("保存草稿", "Save draft"),
+    "draft_saved": ("草稿已保存", "Draft saved"),
+    "draft_loaded": ("已载入您保存的草稿", "Your saved draft is loaded"),
+    "completed_ok": ("任务已完成：{name}", "Task completed: {name}"),
+    "reassign": ("改派（主管）", "Reassign (supervisors)"),
+    "reassign_to": ("改派给", "Assign to"),
+    "assigned": ("已改派给 {user}", "Assigned to {user}"),
+    "no_form": ("此任务无需填写表单", "This task has no form"),
+    "not_yours": ("此任务由他人办理，您只能查看", "Someone else has this task; you can only view it"),
+    "case_summary": ("案件概要", "Case summary"),
+    "history": ("办理记录", "History"),
+    "case_page": ("案件详情", "Case"),
+    "status": ("状态", "Status"),
+    "status_running": ("办理中", "Running"),
+    "status_completed": ("已办结", "Completed"),
+    "status_suspended": ("已暂停", "Suspended"),
+    "status_terminated": ("已终止", "Terminated"),
+    "version": ("版本", "Version"),
+    "started_at": ("发起时间", "Started"),
+    "started_by": ("发起人", "Started by"),
+    "current_tasks": ("当前任务", "Current tasks"),
+    "diagram": ("流程图", "Diagram"),
+    "legend_done": ("已完成", "Completed"),
+    "legend_current": ("当前", "Current"),
+    "timeline": ("时间线", "Timeline"),
+    "data": ("案件数据", "Case data"),
+    "masked_note": ("身份证号已部分隐藏", "ID numbers are partly hidden"),
+    "field": ("字段", "Field"),
+    "value": ("值", "Value"),
+    "when": ("时间", "When"),
+    "who": ("人员", "Who"),
+    "what": ("事项", "What"),
+    "dashboard": ("统计看板", "Dashboards"),
+    "by_district": ("各区在办与逾期", "Open and overdue by district"),
+    "by_step": ("各环节在办与逾期", "Open and overdue by step"),
+    "district": ("区", "District"),
+    "step": ("环节", "Step"),
+    "open_count": ("在办", "Open"),
+    "overdue_count": ("逾期", "Overdue"),
+    "ca_disbursements": ("综合帮扶按月发放", "Comprehensive assistance paid by month"),
+    "month": ("月份", "Month"),
+    "count": ("笔数", "Payments"),
+    "total": ("金额（元）", "Amount (CNY)"),
+    "bridge": ("桥计划指标", "Bridge Plan indicators"),
+    "households": ("户数", "Households"),
+    "visits_per_household": ("户均走访（≥ 5）", "Visits per household (≥ 5)"),
+    "budget_used": ("已用经费（元）", "Budget used (CNY)"),
+    "budget_per_household": ("户均经费（≤ 5,000）", "Per household (≤ 5,000)"),
+    "twinning": ("牵手计划指标", "Twinning Plan indicators"),
+    "pairing": ("结对", "Pairing"),
+    "workers": ("派出社工（≥ 2）", "Social workers (≥ 2)"),
+    "working_days": ("工作日（≥ 40）", "Working days (≥ 40)"),
+    "ok": ("达标", "Met"),
+    "not_ok": ("未达标", "Not met"),
+    "export_csv": ("导出 CSV", "Export CSV"),
+    "export_xlsx": ("导出 Excel", "Export Excel"),
+    "no_data": ("暂无数据", "No data yet"),
+    "notifications": ("通知", "Notifications"),
+    "unread": ("{n} 条未读", "{n} unread"),
+    "mark_read": ("标为已读", "Mark read"),
+    "mark_all_read": ("全部标为已读", "Mark all read"),
+    "no_notifications": ("没有通知", "No notifications"),
+    "error": ("出错了", "Something went wrong"),
+    "back": ("返回", "Back"),
+    "forbidden": ("无权访问", "Forbidden"),
+    "not_found": ("页面不存在", "Not found"),
+    "csrf_failed": ("页面已过期，请刷新后重试", "The page expired; reload and try again"),
+    "conflict": ("操作冲突，请刷新后重试", "Conflicting change; reload and try again"),
+    "language": ("English", "中文"),
+    "skip": ("跳到主要内容", "Skip to main content"),
+    "menu": ("主菜单", "Main menu"),
+}
+
+
+def locale() -> str:
+    chosen = session.get("lang")
+    return chosen if chosen in LOCALES else "zh"
+
+
+def t(key: str, **kwargs: object) -> str:
+    zh, en = MESSAGES[key]
+    text = en if locale() == "en" else zh
+    return text.format(**kwargs) if kwargs else text
+
+
+def pick(message: str | None) -> str:
+    """A service message written "中文 / English": the half for the current locale."""
+    if not message:
+        return ""
+    zh, sep, en = message.partition(" / ")
+    return (en if locale() == "en" else zh) if sep else message
