@@ -27,7 +27,7 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the token lives as long as the session
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", dt.timedelta(hours=12))
+    app.config["PERMANENT_SESSION_LIFETIME"] = dt.timedelta(hours=12)
     csrf.init_app(app)
     from api.web import views  # noqa: F401  (registers the routes on ``bp``)
 

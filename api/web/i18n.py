@@ -142,8 +142,8 @@ def locale() -> str:
     return chosen if chosen in LOCALES else "zh"
 
 
-def t(key: str, **kwargs: object) -> str:
-    zh, en = MESSAGES[key]
+def t(message_key: str, /, **kwargs: object) -> str:
+    zh, en = MESSAGES[message_key]
     text = en if locale() == "en" else zh
     return text.format(**kwargs) if kwargs else text
 
