@@ -21,10 +21,13 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
-## Debian's chromium for the browser tests (root installs it; otherwise those tests skip, CI fails)
+## Debian's chromium and a Chinese font for the browser tests (root installs them; otherwise those
+## tests skip with a message, and CI, which requires them, fails)
+BROWSER_PACKAGES := chromium fonts-wqy-zenhei
 browser:
-	command -v chromium >/dev/null || { test "$$(id -u)" = 0 && (apt-get install -y -qq chromium \
-		|| (apt-get update -qq && apt-get install -y -qq chromium)); } \
+	{ command -v chromium >/dev/null && test -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc; } \
+		|| { test "$$(id -u)" = 0 && (apt-get install -y -qq $(BROWSER_PACKAGES) \
+		|| (apt-get update -qq && apt-get install -y -qq $(BROWSER_PACKAGES))); } \
 		|| echo "chromium not installed: browser tests will be skipped"
 
 setup: $(STAMP)

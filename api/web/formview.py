@@ -91,10 +91,24 @@ def values_for_display(data: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def field_labels(locale: str, forms: list[FormDefinition]) -> dict[str, str]:
-    """Field name → label across the given forms (for showing case data with readable names)."""
-    labels: dict[str, str] = {}
+def describe(locale: str, forms: list[FormDefinition]) -> dict[str, tuple[str, dict[str, str]]]:
+    """Field name → (label, choice value → label) across the given forms, for showing case data."""
+    out: dict[str, tuple[str, dict[str, str]]] = {}
     for form in forms:
         for f in form_to_client(form, locale)["fields"]:
-            labels.setdefault(f["name"], f["label"])
-    return labels
+            choices = {c["value"]: c["label"] for c in f["choices"] or []}
+            out.setdefault(f["name"], (f["label"], choices))
+    return out
+
+
+def display(value: Any, choices: dict[str, str], yes: str, no: str) -> str:
+    """One case-data value as text: choice labels, 是/否, lists joined."""
+    if isinstance(value, bool):
+        return yes if value else no
+    if isinstance(value, list):
+        return "、".join(display(v, choices, yes, no) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    if value is None:
+        return "—"
+    return choices.get(value, str(value)) if isinstance(value, str) else str(value)

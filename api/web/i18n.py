@@ -89,6 +89,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "legend_current": ("当前", "Current"),
     "timeline": ("时间线", "Timeline"),
     "data": ("案件数据", "Case data"),
+    "more_data": ("其他流程数据", "Other process data"),
     "masked_note": ("身份证号已部分隐藏", "ID numbers are partly hidden"),
     "field": ("字段", "Field"),
     "value": ("值", "Value"),

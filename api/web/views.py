@@ -326,12 +326,21 @@ def _forms_of(rows: list[HumanTask]) -> list[Any]:
     return [f for f in (formstore.get(k) for k in keys) if f is not None]
 
 
-def _summary(instance: Any, rows: list[HumanTask]) -> list[tuple[str, Any]]:
-    """Case data with readable labels; ID numbers masked unless the user's role may see them."""
-    labels = formview.field_labels(locale(), _forms_of(rows))
+def _summary(instance: Any, rows: list[HumanTask]) -> dict[str, list[tuple[str, str]]]:
+    """Case data as (label, text): fields of the case's forms first, the rest apart; ID numbers masked
+    unless the user's role may see them."""
+    described = formview.describe(locale(), _forms_of(rows))
     data = privacy.masked(instance.data or {}, privacy.may_see_id_numbers(user()))
     hidden = {"excluded_users", "near_relative_staff"}
-    return [(labels.get(k, k), v) for k, v in data.items() if k not in hidden and not k.startswith("_")]
+    out: dict[str, list[tuple[str, str]]] = {"fields": [], "other": []}
+    for key, value in data.items():
+        if key in hidden or key.startswith("_"):
+            continue
+        label, choices = described.get(key, (key, {}))
+        out["fields" if key in described else "other"].append(
+            (label, formview.display(value, choices, t("yes"), t("no")))
+        )
+    return out
 
 
 def _render_task(

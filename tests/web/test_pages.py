@@ -177,7 +177,7 @@ def test_start_then_officer_claims_and_completes_the_next_task(web):
     assert f'id="task-{task_id}"' in text(officer.get("/?tab=mine"))
 
     page = text(officer.get(f"/tasks/{task_id}"))
-    assert "是否受理" in page or "accepted" in page
+    assert "予以受理" in page
     assert APPLICANT in page  # street officers verify identity: full number
     invalid = officer.post(f"/tasks/{task_id}/complete", {})
     assert invalid.status_code == 422 and "此项为必填项" in field_block(text(invalid), "accepted")
