@@ -190,8 +190,7 @@ def login() -> Any:
             lang = session.get("lang")
             session.clear()  # a new session for the logged-in user (no fixation)
             session["uid"] = found.id
-            if lang:
-                session["lang"] = lang
+            session["lang"] = lang or (found.locale if found.locale in LOCALES else "zh")
             session.permanent = True
             return redirect(_safe_next(request.args.get("next")))
     return render_template("login.html", error=error), status

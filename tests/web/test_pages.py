@@ -374,3 +374,15 @@ def test_notification_bell_and_marking_read(web):
     other.get("/")
     assert other.post(f"/notifications/{note_id}/read").status_code == 404
     assert other.post("/notifications/read-all").status_code == 302
+
+
+def test_task_page_in_english(web):
+    instance_id = web("pt_advisor").start_ca()
+    task_id = open_task_id(instance_id, "acceptance")
+    officer = web("pt_officer")
+    officer.get("/lang/en")
+    page = text(officer.get(f"/tasks/{task_id}"))
+    assert "Accepted" in page and "Complete" in page and "Save draft" in page and "Case summary" in page
+    invalid = officer.post(f"/tasks/{task_id}/complete", {})
+    assert "This field is required" in field_block(text(invalid), "accepted")
+    assert "此项为必填项" not in text(invalid)
