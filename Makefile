@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 
 NODE_STAMP := node_modules/.installed
 
-$(STAMP): pyproject.toml $(NODE_STAMP)
+$(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
@@ -30,16 +30,16 @@ browser:
 		|| (apt-get update -qq && apt-get install -y -qq $(BROWSER_PACKAGES))); } \
 		|| echo "chromium not installed: browser tests will be skipped"
 
-setup: $(STAMP)
+setup: $(STAMP) $(NODE_STAMP)
 
 ## Set up, migrate an SQLite database, load demo data and serve at http://127.0.0.1:5000
-run: $(STAMP)
+run: $(STAMP) $(NODE_STAMP)
 	$(BIN)/assistflow db upgrade
 	$(BIN)/assistflow demo load
 	$(BIN)/assistflow serve --host 127.0.0.1 --port 5000
 
 ## Set up and run the test suite (SQLite by default; TEST_DATABASE_URL=postgresql+psycopg://… for PostgreSQL)
-test: $(STAMP) browser
+test: $(STAMP) $(NODE_STAMP) browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
