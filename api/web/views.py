@@ -375,6 +375,9 @@ def _render_task(
         values=values,
         errors=errors or {},
         may_work=tasks.may_work_on(session, user(), row),
+        can_claim=row.state == TaskStatus.READY and tasks.can_claim(session, user(), row),
+        can_unclaim=row.state == TaskStatus.CLAIMED
+        and (row.assignee_id == user().id or users.supervises(session, user(), row)),
         is_open=row.state in (TaskStatus.READY, TaskStatus.CLAIMED),
         supervisor=supervisor,
         candidates=candidates,
@@ -617,11 +620,19 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def _table(viewer: User, name: str) -> list[dict[str, Any]]:
+    rows = dashboards.table(_db(), viewer, name)
+    if name == "by_step":  # procedure keys shown by their names
+        names = {d.key: d.name for d, _n in definitions.list_latest(_db())}
+        rows = [{**r, "process_key": names.get(r["process_key"], r["process_key"])} for r in rows]
+    return rows
+
+
 @bp.get("/dashboard")
 @login_required
 def dashboard() -> Any:
     viewer = _dashboard_user()
-    tables = {name: dashboards.table(_db(), viewer, name) for name in COLUMNS}
+    tables = {name: _table(viewer, name) for name in COLUMNS}
     charts = {
         "by_district": {
             "labels": [r["district"] for r in tables["by_district"]],
@@ -659,7 +670,7 @@ def dashboard_export(name: str, fmt: str) -> Any:
     if name not in COLUMNS or fmt not in ("csv", "xlsx"):
         abort(404)
     headers = [t(label) for _k, label in COLUMNS[name]]
-    rows = [[_cell(row[k]) for k, _l in COLUMNS[name]] for row in dashboards.table(_db(), viewer, name)]
+    rows = [[_cell(row[k]) for k, _l in COLUMNS[name]] for row in _table(viewer, name)]
     filename = f"{name}-{utcnow().astimezone(dt.UTC).strftime('%Y%m%d')}.{fmt}"
     disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if fmt == "csv":

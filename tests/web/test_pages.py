@@ -344,9 +344,7 @@ def test_dashboard_permissions_and_exports(web):
     exported = district.get("/dashboard/by_step.csv")
     assert exported.status_code == 200 and exported.mimetype == "text/csv"
     rows = list(csv.reader(io.StringIO(text(exported).lstrip("\ufeff"))))
-    assert (
-        rows[0] == ["流程", "环节", "在办", "逾期"] and ["comprehensive_assistance", "受理", "1", "0"] in rows
-    )
+    assert rows[0] == ["流程", "环节", "在办", "逾期"] and ["市民综合帮扶", "受理", "1", "0"] in rows
     book = load_workbook(io.BytesIO(district.get("/dashboard/by_district.xlsx").data))
     assert list(book.active.values)[1][:2] == ("普陀区", 1)
     assert district.get("/dashboard/nothing.csv").status_code == 404
@@ -386,3 +384,14 @@ def test_task_page_in_english(web):
     invalid = officer.post(f"/tasks/{task_id}/complete", {})
     assert "This field is required" in field_block(text(invalid), "accepted")
     assert "此项为必填项" not in text(invalid)
+
+
+def test_claim_from_the_task_page(web):
+    instance_id = web("pt_advisor").start_ca()
+    task_id = open_task_id(instance_id, "acceptance")
+    officer = web("pt_officer")
+    page = text(officer.get(f"/tasks/{task_id}"))
+    assert f'action="/tasks/{task_id}/claim"' in page
+    response = officer.post(f"/tasks/{task_id}/claim", {"next": f"/tasks/{task_id}"})
+    assert response.headers["Location"] == f"/tasks/{task_id}"
+    assert f'action="/tasks/{task_id}/unclaim"' in text(officer.get(f"/tasks/{task_id}"))
