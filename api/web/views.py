@@ -596,14 +596,14 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("visits_per_household", "visits_per_household"),
         ("budget_used", "budget_used"),
         ("budget_per_household", "budget_per_household"),
-        ("within_budget", "ok"),
+        ("within_budget", "budget_ok"),
     ],
     "twinning": [
         ("pairing", "pairing"),
         ("workers", "workers"),
         ("working_days", "working_days"),
-        ("workers_ok", "ok"),
-        ("days_ok", "ok"),
+        ("workers_ok", "workers_ok"),
+        ("days_ok", "days_ok"),
     ],
 }
 

@@ -17,7 +17,10 @@
           return { label: s.label, data: s.data, backgroundColor: colours[i % 3], borderColor: colours[i % 3] };
         })
       },
-      options: { responsive: true, maintainAspectRatio: false, animation: false }
+      options: {
+        responsive: true, maintainAspectRatio: false, animation: false,
+        scales: { y: { beginAtZero: true, ticks: { precision: name === "ca_disbursements" ? undefined : 0 } } }
+      }
     });
   });
 })();
