@@ -43,13 +43,28 @@ def _unavailable() -> str | None:
     return None
 
 
+def _require_or_skip(reason: str | None) -> None:
+    """Skip with the reason, or fail where the browser tests are required (CI)."""
+    if reason is None:
+        return
+    if os.environ.get("ASSISTFLOW_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"browser tests are required here but cannot run: {reason}")
+    pytest.skip(f"browser tests skipped: {reason}")
+
+
+def test_a_missing_browser_skips_here_and_fails_where_required(monkeypatch):
+    monkeypatch.delenv("ASSISTFLOW_REQUIRE_BROWSER", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="chromium not found"):
+        _require_or_skip("chromium not found at /nowhere")
+    monkeypatch.setenv("ASSISTFLOW_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception, match="required"):
+        _require_or_skip("chromium not found at /nowhere")
+    _require_or_skip(None)
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    reason = _unavailable()
-    if reason:
-        if os.environ.get("ASSISTFLOW_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"browser tests are required here but cannot run: {reason}")
-        pytest.skip(f"browser tests skipped: {reason}")
+    _require_or_skip(_unavailable())
     from playwright.sync_api import sync_playwright
 
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -92,7 +107,7 @@ class Staff:
         self.goto("/login")
         self.page.get_by_label("用户名").fill(self.username)
         self.page.get_by_label("密码").fill(PASSWORD)
-        self.page.get_by_role("button", name="登录").click()
+        self.page.get_by_label("密码").press("Enter")  # the keyboard submits the form
         self.page.wait_for_url(self.base + "/")
         return self
 
@@ -152,7 +167,8 @@ def test_application_to_acceptance_in_the_browser(browser, live_server):
     page = officer.page
     page.get_by_role("link", name="待认领").click()
     row = page.locator("tr", has_text="WEB-E2E-0001")
-    row.get_by_role("button", name="认领").click()
+    row.get_by_role("button", name="认领").focus()
+    page.keyboard.press("Enter")  # claim with the keyboard
     row.get_by_role("button", name="退回").wait_for()  # redrawn in place by htmx
     officer.shot("04-inbox-claimed")
     task_path = row.get_by_role("link", name="办理").get_attribute("href")
