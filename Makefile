@@ -5,7 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup lint bench clean-db
+.PHONY: run test setup lint bench clean-db browser
+
+NODE_STAMP := node_modules/.installed
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,16 +15,31 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-setup: $(STAMP)
+## The web app's front-end libraries (bpmn-js, htmx, Chart.js) from the npm registry, as locked
+$(NODE_STAMP): package.json package-lock.json
+	command -v npm >/dev/null || { test "$$(id -u)" = 0 && apt-get install -y -qq nodejs npm; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+## Debian's chromium and a Chinese font for the browser tests (root installs them; otherwise those
+## tests skip with a message, and CI, which requires them, fails)
+BROWSER_PACKAGES := chromium fonts-wqy-zenhei
+browser:
+	{ command -v chromium >/dev/null && test -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc; } \
+		|| { test "$$(id -u)" = 0 && (apt-get install -y -qq $(BROWSER_PACKAGES) \
+		|| (apt-get update -qq && apt-get install -y -qq $(BROWSER_PACKAGES))); } \
+		|| echo "chromium not installed: browser tests will be skipped"
+
+setup: $(STAMP) $(NODE_STAMP)
 
 ## Set up, migrate an SQLite database, load demo data and serve at http://127.0.0.1:5000
-run: $(STAMP)
+run: $(STAMP) $(NODE_STAMP)
 	$(BIN)/assistflow db upgrade
 	$(BIN)/assistflow demo load
 	$(BIN)/assistflow serve --host 127.0.0.1 --port 5000
 
 ## Set up and run the test suite (SQLite by default; TEST_DATABASE_URL=postgresql+psycopg://… for PostgreSQL)
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP) browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
@@ -33,7 +50,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/engine_overhead.py 300
 	$(BIN)/python bench/timers.py 10000
-	$(BIN)/python bench/bridge_visits.py 300
+	$(BIN)/python bench/bridge_visits.py 1000
+	$(BIN)/python bench/inbox_web.py 100000
 
 clean-db:
 	rm -f instance/assistflow.db instance/assistflow.db-wal instance/assistflow.db-shm

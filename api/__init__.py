@@ -75,6 +75,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         api.register_blueprint(blp)
     errors.register(app)
 
+    from api.web import init_app as init_web
+
+    init_web(app)
+
     @app.get("/api/v1/health")
     def health():
         db.session.execute(text("SELECT 1"))

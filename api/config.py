@@ -27,6 +27,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "SMTP_PASSWORD": os.environ.get("ASSISTFLOW_SMTP_PASSWORD"),
         "SMTP_SENDER": os.environ.get("ASSISTFLOW_SMTP_SENDER", "assistflow@localhost"),
         "SMTP_STARTTLS": os.environ.get("ASSISTFLOW_SMTP_STARTTLS", "") == "1",
+        # The web app's session cookie: Secure only behind HTTPS (off for local HTTP).
+        "SESSION_COOKIE_SECURE": os.environ.get("ASSISTFLOW_SESSION_COOKIE_SECURE", "") == "1",
         "API_TITLE": "assistflow",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",

@@ -24,6 +24,7 @@ class AuditAction(enum.StrEnum):
     TASK_CANCELLED = "task.cancelled"
     TIMER_FIRED = "timer.fired"
     TASK_DEADLINE_CHANGED = "task.deadline_changed"
+    TASK_DRAFT_SAVED = "task.draft_saved"
     TASK_REMINDED = "task.reminded"
     TASK_OVERDUE = "task.overdue"
     TASK_ESCALATED = "task.escalated"

@@ -13,11 +13,12 @@ from engine import formstore
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
 from engine.bpmn import runtime
-from engine.bpmn.parsing import BpmnInvalid, CompiledDefinition, Problem, compile_bpmn, sha256_of
+from engine.bpmn.parsing import BpmnInvalid, CompiledDefinition, Problem, TaskMeta, compile_bpmn, sha256_of
 from engine.deadlines import schedules
 from engine.definitions.models import ProcessDefinition
 from engine.errors import NotFound
-from engine.users.models import Role
+from engine.orgs.models import OrgUnit
+from engine.users.models import Role, User
 
 KNOWN_ROLES = {r.value for r in Role}
 
@@ -190,3 +191,54 @@ def compiled(session: Session, definition_id: int) -> CompiledDefinition:
     if definition is None:
         raise NotFound(f"流程定义不存在 / process definition {definition_id} not found")
     return SPEC_CACHE.get(definition)
+
+
+def bpmn_xml(session: Session, definition_id: int) -> str:
+    """The BPMN XML (with its diagram) of one deployed version."""
+    xml = session.scalar(select(ProcessDefinition.bpmn_xml).where(ProcessDefinition.id == definition_id))
+    if xml is None:
+        raise NotFound(f"流程定义不存在 / process definition {definition_id} not found")
+    return xml
+
+
+_FIRST_TASKS: dict[tuple[int, str], TaskMeta | None] = {}
+
+
+def first_task(definition: ProcessDefinition) -> TaskMeta | None:
+    """The user task a person starting this version fills first; ``None`` for timer-started procedures.
+
+    Found by running a throw-away workflow in memory up to its first human task (nothing is stored).
+    """
+    cache_key = (definition.id, definition.sha256)
+    if cache_key not in _FIRST_TASKS:
+        compiled = SPEC_CACHE.get(definition)
+        meta = None
+        if not runtime.timer_start_events(compiled.spec):
+            wf = runtime.new_workflow(compiled, {})
+            try:
+                runtime.advance(wf)
+            except Exception:  # a start script that needs data given at start: no first form to offer
+                wf = None
+            ready = runtime.ready_human_tasks(wf) if wf is not None else []
+            meta = compiled.task_meta(ready[0].task_spec.bpmn_id) if ready else None
+        _FIRST_TASKS[cache_key] = meta
+    return _FIRST_TASKS[cache_key]
+
+
+def startable(session: Session, user: User) -> list[tuple[ProcessDefinition, TaskMeta, list[OrgUnit]]]:
+    """Procedures the user may start by hand: they hold the role of its first task; with the units."""
+    from engine.orgs import service as orgs
+
+    out = []
+    for definition, _n in list_latest(session):
+        meta = first_task(definition)
+        if meta is None:
+            continue
+        units = [
+            orgs.get(session, g.org_unit_id)
+            for g in user.grants
+            if g.role.value == meta.role or g.role == Role.ADMIN
+        ]
+        if units:
+            out.append((definition, meta, units))
+    return out

@@ -102,3 +102,12 @@ def mark_all_read(session: Session, user_id: int) -> int:
 
 def backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
+
+
+def unread_count(session: Session, user_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count()).where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        )
+        or 0
+    )

@@ -441,3 +441,71 @@ def change_deadline(
     )
     _flush_assignee(session, row)
     return row
+
+
+def history_of(session: Session, instance_id: int) -> list[HumanTask]:
+    """The instance's finished tasks (completed or cancelled), oldest first, with who completed them."""
+    stmt = (
+        select(HumanTask)
+        .where(HumanTask.instance_id == instance_id, HumanTask.state.not_in(OPEN_STATUSES))
+        .order_by(HumanTask.completed_at, HumanTask.id)
+    )
+    return list(session.scalars(stmt.options(*_DISPLAY)))
+
+
+def may_work_on(session: Session, user: User, row: HumanTask) -> bool:
+    """Could the user complete the task now (their claim, or a ready task of their role)?"""
+    if row.state == TaskStatus.CLAIMED:
+        return row.assignee_id == user.id
+    return row.state == TaskStatus.READY and can_claim(session, user, row)
+
+
+def save_draft(session: Session, user: User, task_id: int, data: dict[str, Any]) -> HumanTask:
+    """Keep the user's unfinished form input (not validated) as an audited draft of the task."""
+    row = get_visible(session, user, task_id)
+    _require_open(row)
+    if not may_work_on(session, user, row):
+        raise Forbidden("只能为自己可办理的任务保存草稿 / you may only save drafts of tasks you can work on")
+    audit.record(
+        session,
+        AuditAction.TASK_DRAFT_SAVED,
+        actor_id=user.id,
+        instance_id=row.instance_id,
+        task_id=row.id,
+        details={"data": data},
+    )
+    session.flush()
+    return row
+
+
+def draft_of(session: Session, user: User, row: HumanTask) -> dict[str, Any] | None:
+    """The user's latest draft of an open task, if any."""
+    from engine.audit.models import AuditEvent
+
+    details = session.scalar(
+        select(AuditEvent.details)
+        .where(
+            AuditEvent.instance_id == row.instance_id,
+            AuditEvent.task_id == row.id,
+            AuditEvent.actor_id == user.id,
+            AuditEvent.action == AuditAction.TASK_DRAFT_SAVED.value,
+        )
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    )
+    return dict(details.get("data") or {}) if details else None
+
+
+def cases_of(session: Session, rows: list[HumanTask]) -> dict[int, tuple[str | None, str]]:
+    """Business key and procedure name of each task's instance, in one query (for task lists)."""
+    from engine.definitions.models import ProcessDefinition
+
+    ids = {r.instance_id for r in rows}
+    if not ids:
+        return {}
+    result = session.execute(
+        select(instances.ProcessInstance.id, instances.ProcessInstance.business_key, ProcessDefinition.name)
+        .join(ProcessDefinition, ProcessDefinition.id == instances.ProcessInstance.definition_id)
+        .where(instances.ProcessInstance.id.in_(ids))
+    )
+    return {i: (key, name) for i, key, name in result}

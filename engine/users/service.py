@@ -149,3 +149,11 @@ def supervises(session: Session, user: User, target: orgs.Scoped) -> bool:
 def in_scope(session: Session, user: User, target: orgs.Scoped) -> bool:
     """Does any of the user's grants cover ``target``?"""
     return any(orgs.covers(u, target) for _r, u in _units(session, user))
+
+
+def display_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+    """Display names of the given users, in one query (for timelines and task lists)."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    return dict(session.execute(select(User.id, User.display_name).where(User.id.in_(wanted))).all())

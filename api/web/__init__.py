@@ -1,0 +1,34 @@
+"""Staff web app: server-rendered pages (Jinja, htmx) over the same engine services as the REST API.
+
+Login is a Flask session cookie (HttpOnly, SameSite=Lax, ``Secure`` when SESSION_COOKIE_SECURE); every
+POST of these pages carries a CSRF token (Flask-WTF). The REST API keeps its Bearer tokens and is not
+CSRF-checked: the check runs only for this blueprint.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from flask import Blueprint, Flask
+from flask_wtf.csrf import CSRFProtect
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+NODE_MODULES = ROOT / "node_modules"
+
+bp = Blueprint(
+    "web", __name__, template_folder="templates", static_folder="static", static_url_path="/static/web"
+)
+csrf = CSRFProtect()
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # checked in the blueprint, not for the API
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the token lives as long as the session
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["PERMANENT_SESSION_LIFETIME"] = dt.timedelta(hours=12)
+    csrf.init_app(app)
+    from api.web import views  # noqa: F401  (registers the routes on ``bp``)
+
+    app.register_blueprint(bp)

@@ -1,0 +1,32 @@
+// The case page's diagram: bpmn-js NavigatedViewer draws the instance's own BPMN version and marks
+// completed steps and current tasks from the server's lists.
+(function () {
+  "use strict";
+  var holder = document.getElementById("diagram");
+  var dataNode = document.getElementById("diagram-data");
+  if (!holder || !dataNode || !window.BpmnJS) { return; }
+  var info = JSON.parse(dataNode.textContent);
+  var viewer = new window.BpmnJS({ container: holder });
+  fetch(info.xml_url, { credentials: "same-origin" })
+    .then(function (response) {
+      if (!response.ok) { throw new Error("HTTP " + response.status); }
+      return response.text();
+    })
+    .then(function (xml) { return viewer.importXML(xml); })
+    .then(function () {
+      var canvas = viewer.get("canvas");
+      var registry = viewer.get("elementRegistry");
+      canvas.zoom("fit-viewport");
+      info.completed.forEach(function (id) {
+        if (registry.get(id)) { canvas.addMarker(id, "af-completed"); }
+      });
+      info.current.forEach(function (id) {
+        if (registry.get(id)) { canvas.addMarker(id, "af-current"); }
+      });
+      holder.setAttribute("data-diagram-ready", "1");
+    })
+    .catch(function (err) {
+      holder.setAttribute("data-diagram-error", String(err));
+      holder.textContent = String(err);
+    });
+})();
