@@ -8,6 +8,7 @@ rows it added, so tests are independent.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import tempfile
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import time_machine
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -194,3 +196,35 @@ def get_user(session: Session, username: str):
     from engine.users import service as users
 
     return users.by_username(session, username)
+
+
+# --- time travel for whole procedure scenarios -------------------------------------------------------
+
+SHANGHAI_TZ = dt.timezone(dt.timedelta(hours=8))
+
+
+class Clock:
+    """Time travel for a whole test; tokens cached at one moment are dropped when the clock moves."""
+
+    def __init__(self, traveller, tokens):
+        self.traveller, self.tokens = traveller, tokens
+
+    def move_to(self, moment):
+        self.tokens.clear()
+        self.traveller.move_to(moment)
+
+
+@pytest.fixture()
+def june(_tokens):
+    _tokens.clear()
+    with time_machine.travel(dt.datetime(2026, 6, 10, 9, 0, tzinfo=SHANGHAI_TZ), tick=True) as traveller:
+        yield Clock(traveller, _tokens)
+    _tokens.clear()
+
+
+@pytest.fixture()
+def spring(_tokens):
+    _tokens.clear()
+    with time_machine.travel(dt.datetime(2021, 3, 1, 9, 0, tzinfo=SHANGHAI_TZ), tick=True) as traveller:
+        yield Clock(traveller, _tokens)
+    _tokens.clear()

@@ -109,6 +109,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "total": ("金额（元）", "Amount (CNY)"),
     "bridge": ("桥计划指标", "Bridge Plan indicators"),
     "households": ("户数", "Households"),
+    "year": ("年度", "Year"),
+    "working_year": ("工作年度", "Working year"),
     "visits_per_household": ("户均走访（≥ 5）", "Visits per household (≥ 5)"),
     "budget_used": ("已用经费（元）", "Budget used (CNY)"),
     "budget_per_household": ("户均经费（≤ 5,000）", "Per household (≤ 5,000)"),

@@ -592,6 +592,7 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
     "ca_disbursements": [("month", "month"), ("count", "count"), ("total", "total")],
     "bridge": [
         ("district", "district"),
+        ("year", "year"),
         ("households", "households"),
         ("visits_per_household", "visits_per_household"),
         ("budget_used", "budget_used"),
@@ -600,6 +601,7 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
     ],
     "twinning": [
         ("pairing", "pairing"),
+        ("year", "working_year"),
         ("workers", "workers"),
         ("working_days", "working_days"),
         ("workers_ok", "workers_ok"),

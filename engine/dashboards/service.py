@@ -17,6 +17,7 @@ from engine.db import utcnow
 from engine.deadlines.calendar import SHANGHAI
 from engine.instances.models import ProcessInstance
 from engine.orgs.models import OrgUnit
+from engine.procedures import bridge
 from engine.scope import visible_clause
 from engine.tasks.models import OPEN_STATUSES, HumanTask, TaskStatus
 from engine.users import service as users
@@ -25,8 +26,7 @@ from engine.users.models import SUPERVISOR_ROLES, Role, User
 DASHBOARD_ROLES = SUPERVISOR_ROLES | {Role.FOUNDATION}
 CA_KEY = "comprehensive_assistance"
 PAID_STEPS = ("disbursement", "emergency_disbursement")
-BRIDGE_KEYS = ("bridge_plan_household",)
-TWINNING_KEYS = ("twinning",)
+TWINNING_KEY = "twinning"
 BRIDGE_BUDGET_PER_HOUSEHOLD = Decimal("5000")
 TWINNING_MIN_WORKERS = 2
 TWINNING_MIN_DAYS = 40
@@ -109,85 +109,52 @@ def ca_disbursements_by_month(session: Session, user: User) -> list[dict[str, An
     return [{"month": m, "count": c, "total": f"{t:.2f}"} for m, (c, t) in sorted(months.items())]
 
 
-# --- Bridge Plan and Twinning: read generically from instance data, tolerant of missing keys -------
+# --- Bridge Plan and Twinning ----------------------------------------------------------------------
 
 
-def _first(data: dict[str, Any], *keys: str) -> Any:
-    return next((data[k] for k in keys if data.get(k) not in (None, "")), None)
-
-
-def _count(value: Any) -> int:
-    if isinstance(value, list | tuple):
-        return len(value)
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
-
-
-def _instances(session: Session, user: User, keys: tuple[str, ...]) -> list[ProcessInstance]:
-    stmt = select(ProcessInstance).where(ProcessInstance.process_key.in_(keys))
+def _instances(session: Session, user: User, key: str) -> list[ProcessInstance]:
+    stmt = select(ProcessInstance).where(ProcessInstance.process_key == key)
     return list(session.scalars(_where(stmt, _scoped(session, user, ProcessInstance))))
 
 
 def bridge_indicators(session: Session, user: User) -> list[dict[str, Any]]:
-    """Per district: households, home visits per household (goal ≥ 5), budget used per household (≤ 5,000)."""
-    rows = _instances(session, user, BRIDGE_KEYS)
-    visits_by_instance: dict[int, int] = {}
-    if rows:
-        visit_rows = session.execute(
-            select(HumanTask.instance_id, func.count())
-            .where(
-                HumanTask.instance_id.in_([r.id for r in rows]),
-                HumanTask.state == TaskStatus.COMPLETED,
-                HumanTask.bpmn_id.contains("visit"),
-            )
-            .group_by(HumanTask.instance_id)
-        )
-        visits_by_instance = {i: n for i, n in visit_rows}
-    per: dict[int | None, dict[str, Any]] = defaultdict(
-        lambda: {"households": 0, "visits": 0, "budget": Decimal("0")}
-    )
-    for row in rows:
-        data = row.data or {}
-        agg = per[row.district_id]
-        agg["households"] += 1
-        agg["visits"] += max(
-            visits_by_instance.get(row.id, 0), _count(_first(data, "visit_count", "visits", "home_visits"))
-        )
-        agg["budget"] += _decimal(_first(data, "budget_used", "amount_spent", "spent"))
-    names = _unit_names(session, {d for d in per if d is not None})
+    """Per district project and year: households held, home visits per household (goal ≥ 5), money used
+    per household (≤ 5,000): the final report's spending, else the latest monthly report's figure."""
     out = []
-    for district, agg in per.items():
-        n = agg["households"]
-        per_household = agg["budget"] / n if n else Decimal("0")
+    projects = _instances(session, user, bridge.PROJECT)
+    names = _unit_names(session, {p.district_id for p in projects if p.district_id is not None})
+    for project in projects:
+        data = project.data or {}
+        figures = bridge.project_figures(session, project.id, data.get("per_household_cap", 5000))
+        n = figures["households_total"]
+        used = _decimal(data.get("spent_total", data.get("spent_to_date")))
+        per_household = used / n if n else Decimal("0")
         out.append(
             {
-                "district": names.get(district, "—") if district else "市级",
+                "district": names.get(project.district_id, "—") if project.district_id else "市级",
+                "year": data.get("project_year"),
                 "households": n,
-                "visits_per_household": f"{(Decimal(agg['visits']) / n if n else 0):.1f}",
-                "budget_used": f"{agg['budget']:.2f}",
+                "visits_per_household": f"{figures['visits_per_household']:.1f}",
+                "budget_used": f"{used:.2f}",
                 "budget_per_household": f"{per_household:.2f}",
                 "within_budget": per_household <= BRIDGE_BUDGET_PER_HOUSEHOLD,
             }
         )
-    return sorted(out, key=lambda r: r["district"])
+    return sorted(out, key=lambda r: (r["district"], str(r["year"])))
 
 
 def twinning_indicators(session: Session, user: User) -> list[dict[str, Any]]:
-    """Per pairing: social workers dispatched (goal ≥ 2) and working days (goal ≥ 40)."""
+    """Per pairing, for its current working year: workers dispatched (goal ≥ 2), working days (≥ 40)."""
     out = []
-    for row in _instances(session, user, TWINNING_KEYS):
+    for row in _instances(session, user, TWINNING_KEY):
         data = row.data or {}
-        workers = _count(_first(data, "workers", "social_workers", "dispatched_workers", "worker_count"))
-        days = _decimal(_first(data, "working_days", "total_working_days", "days_worked"))
+        workers, days = int(data.get("workers_dispatched", 0)), int(data.get("working_days_total", 0))
         out.append(
             {
-                "pairing": str(
-                    _first(data, "pairing", "pairing_code", "county") or row.business_key or row.id
-                ),
+                "pairing": f"{data.get('pairing_code', row.business_key or row.id)} {data.get('county', '')}".strip(),
+                "year": data.get("working_year"),
                 "workers": workers,
-                "working_days": f"{days.normalize():f}",
+                "working_days": days,
                 "workers_ok": workers >= TWINNING_MIN_WORKERS,
                 "days_ok": days >= TWINNING_MIN_DAYS,
             }

@@ -6,7 +6,6 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-import time_machine
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
@@ -18,7 +17,6 @@ from tests.procedures.cases import ApiCase
 from tests.procedures.test_comprehensive_assistance import id_number
 
 SH = dt.timezone(dt.timedelta(hours=8))
-JUNE = dt.datetime(2026, 6, 10, 9, 0, tzinfo=SH)
 PUTUO = {
     "district": "310107",
     "street": "310107014",
@@ -153,25 +151,6 @@ def final_report(spent="8000.00", cases=5):
         ],
         "spending_lines": lines(spent),
     }
-
-
-class Clock:
-    """Time travel for a whole test; tokens cached at one moment are dropped when the clock moves."""
-
-    def __init__(self, traveller, tokens):
-        self.traveller, self.tokens = traveller, tokens
-
-    def move_to(self, moment):
-        self.tokens.clear()
-        self.traveller.move_to(moment)
-
-
-@pytest.fixture()
-def june(_tokens):
-    _tokens.clear()
-    with time_machine.travel(JUNE, tick=True) as traveller:
-        yield Clock(traveller, _tokens)
-    _tokens.clear()
 
 
 def run_scheduler():

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
-import time_machine
-
 from tests.api.test_api import assert_error
 from tests.procedures.cases import ApiCase
-from tests.procedures.test_bridge_plan import SH, Clock, run_scheduler
+from tests.procedures.test_bridge_plan import SH, run_scheduler
 
 SIGNERS = {
     "sign_city": "city",
@@ -21,14 +18,6 @@ WORKERS = [
     {"worker_ref": "W1", "national_certificate": True, "direct_service_years": "3.5"},
     {"worker_ref": "W2", "national_certificate": True, "direct_service_years": "2.0"},
 ]
-
-
-@pytest.fixture()
-def spring(_tokens):
-    _tokens.clear()
-    with time_machine.travel(dt.datetime(2021, 3, 1, 9, 0, tzinfo=SH), tick=True) as traveller:
-        yield Clock(traveller, _tokens)
-    _tokens.clear()
 
 
 class Twinning(ApiCase):

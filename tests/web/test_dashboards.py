@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import select
 
 from api.extensions import db
@@ -12,6 +14,8 @@ from engine.orgs import service as orgs
 from engine.tasks.models import HumanTask, TaskStatus
 from tests import factories
 from tests.conftest import get_user
+from tests.procedures.test_bridge_plan import SH, Project, run_scheduler
+from tests.procedures.test_twinning import WORKERS, Twinning, day_log
 
 
 def _instance(key: str, unit_code: str, data: dict, business_key: str | None = None) -> ProcessInstance:
@@ -40,53 +44,53 @@ def test_bridge_and_twinning_tables_are_empty_without_those_procedures(app_ctx):
     assert dashboards.twinning_indicators(db.session, district) == []
 
 
-def test_bridge_indicators_per_district_from_instance_data(app_ctx):
-    first = _instance("bridge_plan_household", factories.STREET, {"budget_used": "4000.00", "visit_count": 6})
-    _instance("bridge_plan_household", factories.OTHER_STREET, {"budget_used": "7000"})
-    _instance("bridge_plan_household", factories.PUDONG_STREET, {})  # no figures yet: counted, zero
-    for n in range(2):  # completed visit tasks count too (the larger of the two is taken)
-        db.session.add(
-            HumanTask(
-                instance_id=first.id,
-                process_key="bridge_plan_household",
-                spiff_task_id=f"00000000-0000-0000-0000-00000000000{n}",
-                bpmn_id="home_visit",
-                name="入户走访",
-                candidate_role="agency_worker",
-                org_unit_id=first.org_unit_id,
-                district_id=first.district_id,
-                street_id=first.street_id,
-                state=TaskStatus.COMPLETED,
-            )
-        )
-    db.session.flush()
-    city = dashboards.bridge_indicators(db.session, get_user(db.session, "city"))
-    putuo = next(r for r in city if r["district"] == "普陀区")
-    assert putuo["households"] == 2 and putuo["visits_per_household"] == "3.0"
-    assert putuo["budget_used"] == "11000.00" and putuo["budget_per_household"] == "5500.00"
-    assert putuo["within_budget"] is False
-    assert len(city) == 2
-    assert [
-        r["district"] for r in dashboards.bridge_indicators(db.session, get_user(db.session, "pd_district"))
-    ] == ["浦东新区"]
-
-
-def test_twinning_indicators_per_pairing(app_ctx):
-    _instance("twinning", "310000", {"pairing": "P01", "workers": ["a", "b"], "working_days": "42"})
-    _instance("twinning", "310000", {"worker_count": 1, "working_days": 12.5}, business_key="P02")
-    _instance("twinning", "310000", {"working_days": "not a number"}, business_key="P03")
-    rows = dashboards.twinning_indicators(db.session, get_user(db.session, "city"))
-    assert rows[0] == {
-        "pairing": "P01",
-        "workers": 2,
-        "working_days": "42",
-        "workers_ok": True,
-        "days_ok": True,
-    }
-    assert (
-        rows[1]["pairing"] == "P02" and rows[1]["workers_ok"] is False and rows[1]["working_days"] == "12.5"
+def test_bridge_indicators_per_project_from_the_running_procedure(client, login, june):
+    project = Project(client, login, households=2)
+    cases = project.confirm()
+    cases[0].assess_and_plan()
+    for _ in range(3):
+        cases[0].record()
+    report = {"report_month": 6, "households_served": 2, "visits": 3, "group_activities": 0}
+    june.move_to(dt.datetime(2026, 7, 1, 9, 5, tzinfo=SH))
+    run_scheduler()
+    project.do(
+        "monthly_report",
+        "pt_agency_worker",
+        {**report, "spent_to_date": "11000.00", "progress": "服务进展顺利"},
     )
-    assert rows[2]["workers"] == 0 and rows[2]["days_ok"] is False
+    city = dashboards.bridge_indicators(db.session, get_user(db.session, "city"))
+    assert city == [
+        {
+            "district": "普陀区",
+            "year": 2026,
+            "households": 2,
+            "visits_per_household": "1.5",
+            "budget_used": "11000.00",
+            "budget_per_household": "5500.00",
+            "within_budget": False,
+        }
+    ]
+    assert dashboards.bridge_indicators(db.session, get_user(db.session, "pd_district")) == []
+
+
+def test_twinning_indicators_per_pairing_for_its_working_year(client, login, spring):
+    case = Twinning(client, login, "TW03")
+    case.select_and_sign()
+    lead = "tw_agency_lead"
+    case.do("annual_plan", lead, {"goals": "建设社工站，开展服务", "planned_days": 45})
+    case.do("dispatch_record", lead, {"workers": WORKERS, "dispatched_on": "2021-04-01"})
+    case.do("working_days", lead, {"day_log": day_log(30, 12)})
+    rows = dashboards.twinning_indicators(db.session, get_user(db.session, "city"))
+    assert rows == [
+        {
+            "pairing": "TW03 甘肃省临夏州永靖县",
+            "year": 2021,
+            "workers": 2,
+            "working_days": 42,
+            "workers_ok": True,
+            "days_ok": True,
+        }
+    ]
     assert dashboards.twinning_indicators(db.session, get_user(db.session, "pd_district")) == []
 
 
