@@ -97,6 +97,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "who": ("人员", "Who"),
     "what": ("事项", "What"),
     "dashboard": ("统计看板", "Dashboards"),
+    "sla": ("在办任务预警颜色", "Open tasks by SLA colour"),
     "by_district": ("各区在办与逾期", "Open and overdue by district"),
     "by_step": ("各环节在办与逾期", "Open and overdue by step"),
     "district": ("区", "District"),

@@ -582,6 +582,7 @@ def case_diagram(instance_id: int) -> Any:
 
 # table -> its columns (row key, label key)
 COLUMNS: dict[str, list[tuple[str, str]]] = {
+    "sla": [("sla", "sla_colour"), ("count", "open_count")],
     "by_district": [("district", "district"), ("open", "open_count"), ("overdue", "overdue_count")],
     "by_step": [
         ("process_key", "procedure"),
@@ -624,6 +625,8 @@ def _cell(value: Any) -> Any:
 
 def _table(viewer: User, name: str) -> list[dict[str, Any]]:
     rows = dashboards.table(_db(), viewer, name)
+    if name == "sla":  # colour keys shown by their names
+        rows = [{**r, "sla": t(f"sla_{r['sla']}")} for r in rows]
     if name == "by_step":  # procedure keys shown by their names
         names = {d.key: d.name for d, _n in definitions.list_latest(_db())}
         rows = [{**r, "process_key": names.get(r["process_key"], r["process_key"])} for r in rows]

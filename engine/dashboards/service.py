@@ -68,6 +68,21 @@ def open_by_district(session: Session, user: User) -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: (-r["open"], r["district"]))
 
 
+def sla_counts(session: Session, user: User) -> list[dict[str, Any]]:
+    """Open human tasks per SLA colour (green / yellow / orange / red) in the viewer's org units: one
+    grouped query over the partial index of open tasks."""
+    now = utcnow()
+    colour = case(
+        (HumanTask.escalate_at <= now, "red"),
+        (HumanTask.due_at <= now, "orange"),
+        (HumanTask.warn_at <= now, "yellow"),
+        else_="green",
+    )
+    stmt = select(colour, func.count()).where(HumanTask.state.in_(OPEN_STATUSES)).group_by(colour)
+    counts = dict(session.execute(_where(stmt, _scoped(session, user, HumanTask))).all())
+    return [{"sla": c, "count": int(counts.get(c, 0))} for c in ("green", "yellow", "orange", "red")]
+
+
 def open_by_step(session: Session, user: User) -> list[dict[str, Any]]:
     """Open and overdue human tasks per procedure step."""
     now = utcnow()
@@ -163,6 +178,7 @@ def twinning_indicators(session: Session, user: User) -> list[dict[str, Any]]:
 
 
 TABLES = {
+    "sla": sla_counts,
     "by_district": open_by_district,
     "by_step": open_by_step,
     "ca_disbursements": ca_disbursements_by_month,

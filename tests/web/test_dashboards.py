@@ -132,3 +132,51 @@ def test_who_may_view_dashboards(app_ctx):
     assert dashboards.may_view(get_user(db.session, "pt_head"))
     assert not dashboards.may_view(get_user(db.session, "pt_advisor"))
     assert not dashboards.may_view(get_user(db.session, "pt_officer"))
+
+
+def test_sla_counts_per_colour_in_the_viewers_units(app_ctx):
+    import datetime as dt
+
+    from engine.db import utcnow
+
+    now = utcnow()
+    spans = {
+        "green": (now + dt.timedelta(days=3), now + dt.timedelta(days=5), None),
+        "yellow": (now - dt.timedelta(hours=1), now + dt.timedelta(days=1), None),
+        "orange": (now - dt.timedelta(days=2), now - dt.timedelta(days=1), now + dt.timedelta(days=2)),
+        "red": (now - dt.timedelta(days=6), now - dt.timedelta(days=5), now - dt.timedelta(days=1)),
+    }
+    putuo = _instance("demo_assistance", factories.STREET, {})
+    pudong = _instance("demo_assistance", factories.PUDONG_STREET, {})
+    n = 0
+    for instance, colours in ((putuo, ["green", "yellow", "orange", "red", "red"]), (pudong, ["orange"])):
+        for colour in colours:
+            warn, due, escalate = spans[colour]
+            n += 1
+            db.session.add(
+                HumanTask(
+                    instance_id=instance.id,
+                    process_key="demo_assistance",
+                    spiff_task_id=f"00000000-0000-0000-0000-{n:012d}",
+                    bpmn_id="review",
+                    name="审核",
+                    candidate_role="street_officer",
+                    org_unit_id=instance.org_unit_id,
+                    district_id=instance.district_id,
+                    street_id=instance.street_id,
+                    state=TaskStatus.READY,
+                    warn_at=warn,
+                    due_at=due,
+                    escalate_at=escalate,
+                )
+            )
+    db.session.flush()
+    putuo_counts = dashboards.sla_counts(db.session, get_user(db.session, "pt_district"))
+    assert putuo_counts == [
+        {"sla": "green", "count": 1},
+        {"sla": "yellow", "count": 1},
+        {"sla": "orange", "count": 1},
+        {"sla": "red", "count": 2},
+    ]
+    city = {r["sla"]: r["count"] for r in dashboards.sla_counts(db.session, get_user(db.session, "city"))}
+    assert city == {"green": 1, "yellow": 1, "orange": 2, "red": 2}
