@@ -26,7 +26,9 @@ class PageArgs(Schema):
 class PageMeta(Schema):
     page = fields.Integer()
     per_page = fields.Integer()
-    total = fields.Integer()
+    total = fields.Integer(
+        metadata={"description": "exact up to 10,000; 10,000 means 10,000 or more (task lists)"}
+    )
 
 
 class ErrorSchema(Schema):

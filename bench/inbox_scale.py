@@ -37,18 +37,12 @@ ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
 TOTAL = int(ARGS[0]) if ARGS else 1_000_000
 PLANS = "--plans" in sys.argv
 PER_INSTANCE = 10
-REPEAT = 60
-ROLES = [
-    "advisor",
-    "street_officer",
-    "street_head",
-    "review_panel",
-    "finance",
-    "district_officer",
-    "agency_worker",
-    "city_officer",
-]
-STREET_ROLES = {"advisor", "street_officer", "street_head", "review_panel", "finance"}
+REPEAT = int(__import__("os").environ.get("BENCH_REPEAT", "60"))
+# Who the open steps wait for, weighted as in the procedures: most steps are street work, some district
+# work (confirmations, Bridge Plan agencies), few city work.
+STREET_ROLES = {"advisor": 30, "street_officer": 30, "street_head": 10, "review_panel": 8, "finance": 8}
+DISTRICT_ROLES = {"district_officer": 8, "agency_worker": 5}
+CITY_ROLES = {"city_officer": 1}
 PASSWORD = "bench-password"
 
 
@@ -123,7 +117,8 @@ def rows(session) -> tuple[list[tuple], list[tuple]]:
             )
         )
         for k in range(PER_INSTANCE):
-            role = rng.choice(ROLES if street else [r for r in ROLES if r not in STREET_ROLES])
+            pool = {**(STREET_ROLES if street else {}), **DISTRICT_ROLES, **CITY_ROLES}
+            role = rng.choices(list(pool), weights=list(pool.values()))[0]
             is_open = k == PER_INSTANCE - 1
             due = now + dt.timedelta(hours=rng.randint(-24 * 60, 24 * 60))
             state = ("claimed" if rng.random() < 0.3 else "ready") if is_open else "completed"

@@ -19,7 +19,7 @@ from engine.instances.models import ProcessInstance
 from engine.orgs.models import OrgUnit
 from engine.procedures import bridge
 from engine.scope import visible_clause
-from engine.tasks.models import OPEN_STATUSES, HumanTask, TaskStatus
+from engine.tasks.models import HumanTask, TaskStatus, open_clause
 from engine.users import service as users
 from engine.users.models import SUPERVISOR_ROLES, Role, User
 
@@ -56,7 +56,7 @@ def open_by_district(session: Session, user: User) -> list[dict[str, Any]]:
     overdue = func.sum(case((HumanTask.due_at <= now, 1), else_=0))
     stmt = (
         select(HumanTask.district_id, func.count(), overdue)
-        .where(HumanTask.state.in_(OPEN_STATUSES))
+        .where(open_clause())
         .group_by(HumanTask.district_id)
     )
     rows = session.execute(_where(stmt, _scoped(session, user, HumanTask))).all()
@@ -78,7 +78,7 @@ def sla_counts(session: Session, user: User) -> list[dict[str, Any]]:
         (HumanTask.warn_at <= now, "yellow"),
         else_="green",
     )
-    stmt = select(colour, func.count()).where(HumanTask.state.in_(OPEN_STATUSES)).group_by(colour)
+    stmt = select(colour, func.count()).where(open_clause()).group_by(colour)
     counts = dict(session.execute(_where(stmt, _scoped(session, user, HumanTask))).all())
     return [{"sla": c, "count": int(counts.get(c, 0))} for c in ("green", "yellow", "orange", "red")]
 
@@ -89,7 +89,7 @@ def open_by_step(session: Session, user: User) -> list[dict[str, Any]]:
     overdue = func.sum(case((HumanTask.due_at <= now, 1), else_=0))
     stmt = (
         select(HumanTask.process_key, HumanTask.bpmn_id, func.min(HumanTask.name), func.count(), overdue)
-        .where(HumanTask.state.in_(OPEN_STATUSES))
+        .where(open_clause())
         .group_by(HumanTask.process_key, HumanTask.bpmn_id)
     )
     rows = session.execute(_where(stmt, _scoped(session, user, HumanTask))).all()

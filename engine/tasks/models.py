@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -33,22 +34,32 @@ OPEN_STATUSES = (TaskStatus.READY, TaskStatus.CLAIMED)
 _OPEN = text("state IN ('ready', 'claimed')")
 
 
+def open_clause() -> Any:
+    """Open tasks, spelled as the partial indexes' own WHERE clause, with literals.
+
+    SQLite uses a partial index only when the query's WHERE contains the index's predicate term (a bound
+    parameter cannot prove it), so every query over open tasks adds this term; PostgreSQL is indifferent.
+    """
+    return text("human_task.state IN ('ready', 'claimed')")
+
+
 class HumanTask(Base):
     __tablename__ = "human_task"
     __table_args__ = (
-        # claimable: role × scope column, sorted by due date (partial: open tasks only)
+        # inboxes and dashboards (partial: open tasks only): the scope column leads, then the role, then
+        # the due date the lists sort by; city-level roles use (candidate_role, due_at)
         Index(
-            "ix_human_task_open_role_district_due",
-            "candidate_role",
+            "ix_human_task_open_district_role_due",
             "district_id",
+            "candidate_role",
             "due_at",
             postgresql_where=_OPEN,
             sqlite_where=_OPEN,
         ),
         Index(
-            "ix_human_task_open_role_street_due",
-            "candidate_role",
+            "ix_human_task_open_street_role_due",
             "street_id",
+            "candidate_role",
             "due_at",
             postgresql_where=_OPEN,
             sqlite_where=_OPEN,

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import func, or_, select
+from sqlalchemy import false, func, or_, select, union
 from sqlalchemy.orm import Session, selectinload
 
 from engine import formstore, procedures
@@ -19,13 +19,14 @@ from engine.forms import validate_submission
 from engine.instances import service as instances
 from engine.instances.models import InstanceStatus
 from engine.orgs import service as orgs
-from engine.scope import role_clause, unit_clause, visible_clause
-from engine.tasks.models import OPEN_STATUSES, HumanTask, TaskStatus
+from engine.scope import role_branches, sees_everything, unit_clause, visible_clause
+from engine.tasks.models import OPEN_STATUSES, HumanTask, TaskStatus, open_clause
 from engine.users import service as users
 from engine.users.models import SUPERVISOR_ROLES, User
 
 SCOPES = ("mine", "claimable", "all")
 SLA_COLOURS = ("green", "yellow", "orange", "red")
+COUNT_CAP = 10_000  # inbox totals are exact up to this many tasks
 # What task lists show beside each row: its org unit and assignee, loaded in one extra query each.
 _DISPLAY = (selectinload(HumanTask.org_unit), selectinload(HumanTask.assignee))
 
@@ -39,9 +40,7 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
         open_rows = {
             row.spiff_task_id: row
             for row in session.scalars(
-                select(HumanTask).where(
-                    HumanTask.instance_id == instance.id, HumanTask.state.in_(OPEN_STATUSES)
-                )
+                select(HumanTask).where(HumanTask.instance_id == instance.id, open_clause())
             )
             if row.state in OPEN_STATUSES  # a row closed in this transaction is not flushed yet
         }
@@ -328,36 +327,42 @@ def inbox(
     page: int = 1,
     per_page: int = 50,
 ) -> tuple[list[HumanTask], int]:
-    stmt = select(HumanTask)
-    if scope == "mine":
-        stmt = stmt.where(HumanTask.assignee_id == user.id, HumanTask.state == TaskStatus.CLAIMED)
-    elif scope == "claimable":
-        stmt = stmt.where(HumanTask.state == TaskStatus.READY, role_clause(session, user, HumanTask))
-    else:
-        if not users.is_admin(user):
-            stmt = stmt.where(
-                or_(
-                    HumanTask.assignee_id == user.id,
-                    role_clause(session, user, HumanTask),
-                    visible_clause(session, user, HumanTask, roles={r.value for r in SUPERVISOR_ROLES}),
-                )
-            )
-        if state is None:
-            stmt = stmt.where(HumanTask.state.in_(OPEN_STATUSES))
+    filters: list[Any] = []  # what the user asked for, beside whose tasks they are
     if state is not None:
-        stmt = stmt.where(HumanTask.state == TaskStatus(state))
+        filters.append(HumanTask.state == TaskStatus(state))
+    elif scope != "mine":
+        filters.append(open_clause())
     if process_key:
-        stmt = stmt.where(HumanTask.process_key == process_key)
+        filters.append(HumanTask.process_key == process_key)
     now = utcnow()
     if sla:
-        stmt = stmt.where(_sla_clause(sla, now))
+        filters.append(_sla_clause(sla, now))
     if overdue is not None:
-        stmt = stmt.where(
+        filters.append(
             HumanTask.due_at <= now if overdue else or_(HumanTask.due_at.is_(None), HumanTask.due_at > now)
         )
     if org_unit_code:
-        stmt = stmt.where(unit_clause(orgs.by_code(session, org_unit_code), HumanTask))
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+        filters.append(unit_clause(orgs.by_code(session, org_unit_code), HumanTask))
+    where: list[Any]
+    supervisor_roles = {r.value for r in SUPERVISOR_ROLES}
+    if scope == "mine":
+        where = [HumanTask.assignee_id == user.id, HumanTask.state == TaskStatus.CLAIMED, *filters]
+    elif scope == "claimable":
+        where = [HumanTask.state == TaskStatus.READY, *filters]
+        where.append(_any_of(session, role_branches(session, user, HumanTask), where))
+    elif users.is_admin(user) or sees_everything(session, user, supervisor_roles):
+        where = filters
+    else:
+        branches = [
+            HumanTask.assignee_id == user.id,
+            *role_branches(session, user, HumanTask),
+            visible_clause(session, user, HumanTask, roles=supervisor_roles),
+        ]
+        where = [_any_of(session, branches, filters), *filters]
+    # Counting stops at COUNT_CAP: past it a list says "10,000 or more" and the count stays cheap.
+    capped = select(HumanTask.id).where(*where).limit(COUNT_CAP).subquery()
+    total = session.scalar(select(func.count()).select_from(capped)) or 0
+    stmt = select(HumanTask).where(*where)
     order: list[Any]
     if sort == "created":
         order = [HumanTask.created_at.asc(), HumanTask.id.asc()]
@@ -368,12 +373,19 @@ def inbox(
     return list(rows), total
 
 
+def _any_of(session: Session, branches: list[Any], filters: list[Any]) -> Any:
+    """Rows matching any branch (the filters apply besides). PostgreSQL combines an OR of branches from
+    their indexes itself (BitmapOr); SQLite's planner does not across different columns and would scan,
+    so there each branch is its own SELECT on its own index, joined by UNION."""
+    if not branches:
+        return false()
+    if len(branches) == 1 or session.get_bind().dialect.name != "sqlite":
+        return or_(*branches)
+    return HumanTask.id.in_(union(*(select(HumanTask.id).where(b, *filters) for b in branches)))
+
+
 def open_tasks_of(session: Session, instance_id: int, *, display: bool = True) -> list[HumanTask]:
-    stmt = (
-        select(HumanTask)
-        .where(HumanTask.instance_id == instance_id, HumanTask.state.in_(OPEN_STATUSES))
-        .order_by(HumanTask.id)
-    )
+    stmt = select(HumanTask).where(HumanTask.instance_id == instance_id, open_clause()).order_by(HumanTask.id)
     return list(session.scalars(stmt.options(*_DISPLAY) if display else stmt))
 
 
