@@ -1,0 +1,211 @@
+"""The audit log is append-only in the database and hash-chained; ``assistflow audit verify`` finds tampering."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+from engine.audit import chain
+from engine.audit import service as audit
+from engine.audit.models import AuditAction, AuditChainHead, AuditEvent
+from engine.db import make_engine
+from engine.instances.models import ProcessInstance
+from tests.audit_bypass import audit_triggers_off
+from tests.conftest import DB_URL, IS_POSTGRES
+from tests.factories import application_data, complete, start_demo
+
+
+def _case(session):
+    instance = start_demo(session)
+    complete(session, "pt_advisor", instance.id, "application", application_data())
+    session.commit()
+    return instance
+
+
+def _events(session, instance_id):
+    return session.scalars(
+        select(AuditEvent).where(AuditEvent.instance_id == instance_id).order_by(AuditEvent.seq)
+    ).all()
+
+
+def _verify(app):
+    return app.test_cli_runner().invoke(args=["audit", "verify"])
+
+
+def test_events_are_sealed_into_one_chain_at_commit(app, session):
+    instance = _case(session)
+    events = _events(session, instance.id)
+    assert len(events) >= 4 and all(e.hash and len(e.hash) == 64 for e in events)
+    seqs = [e.seq for e in events]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "one transaction's events are consecutive"
+    for before, after in zip(events, events[1:], strict=False):
+        assert after.prev_hash == before.hash
+    head = session.get(AuditChainHead, 1)
+    assert (head.seq, head.hash) == (events[-1].seq, events[-1].hash)
+    verdict = chain.verify(session)
+    assert verdict.ok, verdict
+    assert verdict.checked == session.scalar(select(func.count()).select_from(AuditEvent))
+    result = _verify(app)
+    assert result.exit_code == 0 and "intact" in result.output and head.hash in result.output
+
+
+def test_rolled_back_events_leave_no_trace_in_the_chain(session):
+    head = session.get(AuditChainHead, 1)
+    before = (head.seq, head.hash)
+    audit.record(session, AuditAction.USER_CREATED, details={"username": "ghost"})
+    session.flush()
+    session.rollback()
+    session.expire_all()
+    head = session.get(AuditChainHead, 1)
+    assert (head.seq, head.hash) == before
+    audit.record(session, AuditAction.USER_CREATED, details={"username": "real"})
+    session.commit()
+    session.expire_all()
+    assert session.get(AuditChainHead, 1).seq == before[0] + 1
+    assert chain.verify(session).ok
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_event SET details = '{}' WHERE id = :id",
+        "UPDATE audit_event SET action = 'task.claimed' WHERE id = :id",
+        "UPDATE audit_event SET hash = :zero WHERE id = :id",
+        "DELETE FROM audit_event WHERE id = :id",
+    ],
+)
+def test_the_database_refuses_updates_and_deletes(session, statement):
+    instance = _case(session)
+    target = _events(session, instance.id)[0]
+    with pytest.raises(DBAPIError, match="append-only"):
+        session.execute(text(statement), {"id": target.id, "zero": chain.GENESIS})
+    session.rollback()
+    assert chain.verify(session).ok
+
+
+def test_deleting_an_instance_with_history_is_refused(session):
+    instance = _case(session)
+    with pytest.raises(DBAPIError, match="append-only"):
+        session.execute(delete(ProcessInstance).where(ProcessInstance.id == instance.id))
+    session.rollback()
+
+
+@pytest.mark.skipif(not IS_POSTGRES, reason="TRUNCATE exists on PostgreSQL only")
+def test_truncate_is_refused(session):
+    with pytest.raises(DBAPIError, match="append-only"):
+        session.execute(text("TRUNCATE audit_event CASCADE"))
+    session.rollback()
+
+
+def _tamper(session, *statements):
+    with audit_triggers_off(session):
+        for stmt in statements:
+            session.execute(stmt)
+    session.commit()
+
+
+def test_verify_names_the_first_changed_event(app, session):
+    instance = _case(session)
+    events = _events(session, instance.id)
+    victim = events[1]
+    _tamper(
+        session,
+        update(AuditEvent).where(AuditEvent.id == victim.id).values(details={"amount_paid": "99999.00"}),
+    )
+    verdict = chain.verify(session)
+    assert (verdict.ok, verdict.broken_id) == (False, victim.id)
+    assert "content" in verdict.reason
+    result = _verify(app)
+    assert result.exit_code == 1 and f"event id {victim.id}" in result.output
+
+
+def test_verify_finds_a_recomputed_hash_by_the_next_link(session):
+    """A forger who also recomputes the changed row's hash breaks the next row's prev_hash."""
+    instance = _case(session)
+    events = _events(session, instance.id)
+    victim = events[1]
+    forged = {
+        "id": victim.id,
+        "at": victim.at,
+        "action": victim.action,
+        "actor_id": 999,
+        "instance_id": victim.instance_id,
+        "task_id": victim.task_id,
+        "definition_id": victim.definition_id,
+        "details": victim.details,
+    }
+    new_hash = chain.event_hash(forged, victim.seq, victim.prev_hash)
+    _tamper(
+        session,
+        update(AuditEvent).where(AuditEvent.id == victim.id).values(actor_id=None, hash=new_hash),
+    )
+    verdict = chain.verify(session)
+    assert not verdict.ok and verdict.broken_id in (victim.id, events[2].id)
+
+
+def test_verify_finds_a_removed_event_and_a_removed_tail(session):
+    instance = _case(session)
+    events = _events(session, instance.id)
+    _tamper(session, delete(AuditEvent).where(AuditEvent.id == events[1].id))
+    verdict = chain.verify(session)
+    assert (verdict.ok, verdict.broken_id) == (False, events[2].id)
+    assert "missing" in verdict.reason
+    _tamper(session, delete(AuditEvent).where(AuditEvent.id.in_([e.id for e in events])))
+    verdict = chain.verify(session)
+    assert not verdict.ok and verdict.broken_id is None and "head" in verdict.reason
+
+
+def test_verify_finds_an_event_slipped_in_unsealed(session):
+    _case(session)
+    session.execute(insert(AuditEvent).values(action="task.completed", details={"forged": True}))
+    session.commit()  # written around the ORM: never sealed
+    verdict = chain.verify(session)
+    assert not verdict.ok and "not sealed" in verdict.reason
+
+
+@pytest.mark.postgres_only
+@pytest.mark.skipif(not IS_POSTGRES, reason="real concurrent writers need PostgreSQL")
+def test_concurrent_writers_never_fork_the_chain(engine, session):
+    writers, per_writer = 20, 5
+    barrier = threading.Barrier(writers, timeout=30)
+    engine = make_engine(DB_URL, poolclass=NullPool)  # one connection per writer, no pool limit
+    errors: list[str] = []
+
+    def write(n: int) -> None:
+        try:
+            with Session(engine) as s:
+                for i in range(per_writer):
+                    audit.record(s, AuditAction.USER_CREATED, details={"writer": n, "i": i})
+                s.flush()
+                barrier.wait()
+                s.commit()
+        except Exception as err:  # reported below
+            errors.append(repr(err))
+
+    head_before = session.get(AuditChainHead, 1).seq
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    engine.dispose()
+    assert errors == []
+    session.expire_all()
+    rows = session.execute(
+        select(AuditEvent.seq, AuditEvent.details)
+        .where(AuditEvent.seq > head_before)
+        .order_by(AuditEvent.seq)
+    ).all()
+    assert [r.seq for r in rows] == list(range(head_before + 1, head_before + 1 + writers * per_writer))
+    by_writer: dict[int, list[int]] = {}
+    for r in rows:
+        by_writer.setdefault(r.details["writer"], []).append(r.seq)
+    assert all(s == list(range(s[0], s[0] + per_writer)) for s in by_writer.values()), "no interleaving"
+    verdict = chain.verify(session)
+    assert verdict.ok, verdict
+    print(f"\nRELIABILITY audit-chain: {writers} concurrent writers x {per_writer} events -> chain intact")
