@@ -10,10 +10,26 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
+from api.schemas import ErrorSchema
 from engine.bpmn.parsing import BpmnInvalid
-from engine.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError, Unauthorized
+from engine.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    ServiceError,
+    TooManyAttempts,
+    Unauthorized,
+)
 
-STATUS = {NotFound: 404, Forbidden: 403, Conflict: 409, Invalid: 422, Unauthorized: 401}
+STATUS = {
+    NotFound: 404,
+    Forbidden: 403,
+    Conflict: 409,
+    Invalid: 422,
+    Unauthorized: 401,
+    TooManyAttempts: 429,
+}
 
 HTTP_CODES = {
     400: "bad_request",
@@ -36,6 +52,7 @@ HTTP_MESSAGES = {
     405: "不支持的方法 / method not allowed",
     413: "请求体过大 / request body too large",
     422: "数据校验失败 / validation failed",
+    429: "请求过于频繁，请稍后再试 / too many requests, try again later",
 }
 
 
@@ -63,6 +80,8 @@ def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
 class JsonApi(Api):
     """flask-smorest Api whose HTTP errors use the project's error shape."""
 
+    ERROR_SCHEMA = ErrorSchema  # documented error responses describe the real body
+
     def handle_http_exception(self, error: HTTPException):  # type: ignore[override]
         status = error.code or 500
         data = getattr(error, "data", None) or {}
@@ -81,7 +100,10 @@ def register(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def _service_error(err: ServiceError):
         status = next((s for cls, s in STATUS.items() if isinstance(err, cls)), 400)
-        return error_response(status, err.message, err.fields, err.code)
+        response = error_response(status, err.message, err.fields, err.code)
+        if isinstance(err, TooManyAttempts):
+            response[0].headers["Retry-After"] = str(err.retry_after)
+        return response
 
     @app.errorhandler(BpmnInvalid)
     def _bpmn_invalid(err: BpmnInvalid):
