@@ -25,9 +25,9 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, event, func, insert, inspect, select, update
+from sqlalchemy import Table, bindparam, event, func, insert, inspect, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -36,8 +36,8 @@ from engine.audit.models import AuditChainHead, AuditEvent
 GENESIS = "0" * 64
 HEAD_ID = 1
 _PENDING = "assistflow.audit_pending"
-_EVENTS = AuditEvent.__table__
-_HEAD = AuditChainHead.__table__
+_EVENTS = cast(Table, AuditEvent.__table__)
+_HEAD = cast(Table, AuditChainHead.__table__)
 _FIELDS = (
     _EVENTS.c.id,
     _EVENTS.c.at,
@@ -56,7 +56,7 @@ def _at(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
-def canonical(row: Mapping[str, Any], seq: int, prev_hash: str) -> bytes:
+def canonical(row: Mapping[Any, Any], seq: int, prev_hash: str) -> bytes:
     """The bytes hashed for one event: sorted-key compact JSON of every field, its position and prev hash."""
     payload = {
         "id": row["id"],
@@ -73,7 +73,7 @@ def canonical(row: Mapping[str, Any], seq: int, prev_hash: str) -> bytes:
     return json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def event_hash(row: Mapping[str, Any], seq: int, prev_hash: str) -> str:
+def event_hash(row: Mapping[Any, Any], seq: int, prev_hash: str) -> str:
     return hashlib.sha256(canonical(row, seq, prev_hash)).hexdigest()
 
 
