@@ -23,7 +23,7 @@ from engine.idempotency.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
 MAX_KEY = 128
-_KEY = re.compile(r"^[\x21-\x7e]{1,%d}$" % MAX_KEY)  # visible ASCII, no spaces
+_KEY = re.compile(rf"^[\x21-\x7e]{{1,{MAX_KEY}}}$")  # visible ASCII, no spaces
 
 
 def check_key(key: str) -> str:
