@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask, jsonify
 from sqlalchemy import text
 
-from api import converters, errors, headers
+from api import converters, errors, hardening
 from api.config import ROOT, load_config
 from api.extensions import db, migrate
 from engine import formstore
@@ -75,7 +75,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     ):
         api.register_blueprint(blp)
     errors.register(app)
-    headers.register(app)
+    hardening.register(app)
 
     @app.get("/api/v1/health")
     def health():

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask, jsonify
 from flask_smorest import Api
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
@@ -119,6 +119,13 @@ def register(app: Flask) -> None:
     def _integrity(_err: IntegrityError):
         return error_response(
             409, "数据冲突（可能已被他人提交），请刷新后重试 / conflicting change, reload and retry"
+        )
+
+    @app.errorhandler(DataError)
+    def _data_error(_err: DataError):
+        # A value the database cannot hold (out of range, a NUL character) that validation let through.
+        return error_response(
+            422, "数据超出允许范围或含有无效字符 / a value is out of range or contains invalid characters"
         )
 
     @app.errorhandler(StaleDataError)
