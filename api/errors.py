@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask, jsonify
 from flask_smorest import Api
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
@@ -127,6 +127,19 @@ def register(app: Flask) -> None:
         return error_response(
             422, "数据超出允许范围或含有无效字符 / a value is out of range or contains invalid characters"
         )
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def _database_unavailable(_err: Exception):
+        # The connection dropped (database restarted, connection killed): the transaction is gone
+        # whole; the client may retry (task completions safely, with an Idempotency-Key).
+        response, status = error_response(
+            503,
+            "数据库暂时不可用，请稍后重试 / database temporarily unavailable, retry shortly",
+            code="service_unavailable",
+        )
+        response.headers["Retry-After"] = "1"
+        return response, status
 
     @app.errorhandler(StaleDataError)
     def _stale(_err: StaleDataError):
