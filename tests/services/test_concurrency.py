@@ -108,7 +108,7 @@ def test_claim_race_one_winner(engine, session):
 
 # --- many clients at once (PostgreSQL: real row locks; one connection per client) ---------------
 
-needs_postgres = pytest.mark.skipif(not IS_POSTGRES, reason="50 real concurrent clients need PostgreSQL")
+needs_postgres = pytest.mark.skipif(not IS_POSTGRES, reason="many real concurrent clients need PostgreSQL")
 
 
 def _fanout_bpmn(width: int) -> str:
