@@ -129,13 +129,18 @@ def seal(session: Session) -> int:
 
 @event.listens_for(Session, "before_commit")
 def _seal_before_commit(session: Session) -> None:
-    if session.info.get(_PENDING):
+    # Also called when a savepoint is released; the chain is sealed at the real commit only, so the
+    # head lock is not held across the rest of a batch (the scheduler wakes instances in savepoints).
+    if session.info.get(_PENDING) and not session.in_nested_transaction():
         seal(session)
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget_after_rollback(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+@event.listens_for(Session, "after_transaction_end")
+def _forget_at_the_end(session: Session, transaction: Any) -> None:
+    # Rolled back (or closed) without a commit: nothing to seal. A savepoint's end changes nothing;
+    # the events of a rolled-back savepoint are no longer persistent and seal() skips them.
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
 
 
 @dataclass

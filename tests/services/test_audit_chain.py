@@ -70,6 +70,25 @@ def test_rolled_back_events_leave_no_trace_in_the_chain(session):
     assert chain.verify(session).ok
 
 
+def test_a_savepoint_release_does_not_seal_only_the_real_commit_does(session):
+    """The head is locked once, at the end: a batch of savepoints (the scheduler) holds it briefly."""
+    head_before = session.get(AuditChainHead, 1).seq
+    with session.begin_nested():
+        first = audit.record(session, AuditAction.USER_CREATED, details={"n": 1})
+    with pytest.raises(RuntimeError), session.begin_nested():
+        audit.record(session, AuditAction.USER_CREATED, details={"n": "rolled back"})
+        session.flush()
+        raise RuntimeError("this savepoint fails")
+    with session.begin_nested():
+        last = audit.record(session, AuditAction.USER_CREATED, details={"n": 3})
+    session.flush()
+    assert first.hash is None and last.hash is None, "not sealed at a savepoint"
+    session.commit()
+    assert (first.seq, last.seq) == (head_before + 1, head_before + 2)
+    assert last.prev_hash == first.hash
+    assert chain.verify(session).ok
+
+
 @pytest.mark.parametrize(
     "statement",
     [
