@@ -5,23 +5,29 @@ with the same ``Idempotency-Key``; it gets the stored answer and nothing happens
 with a different request is refused (422), so a key cannot be reused by mistake. Keys are per user;
 a unique constraint on (user, key) settles two first requests racing with one key. Failed requests
 leave no key (their transaction is rolled back), so they may be retried as they are.
+
+Keys are kept for ``KEY_TTL``; each new key removes its user's expired ones. A retry later than that
+runs again — for a task completion that is a 409 (the task is done), never a second payment.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from engine.db import utcnow
 from engine.errors import Invalid
 from engine.forms import jsonable
 from engine.idempotency.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
+KEY_TTL = dt.timedelta(days=7)
 MAX_KEY = 128
 _KEY = re.compile(rf"^[\x21-\x7e]{{1,{MAX_KEY}}}$")  # visible ASCII, no spaces
 
@@ -42,7 +48,11 @@ def fingerprint(payload: Any) -> str:
 def replay(session: Session, user_id: int, key: str, target: str, request_hash: str) -> IdempotencyKey | None:
     """The stored answer for this key, or None if the key is new; 422 if it was used for another request."""
     row = session.scalar(
-        select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+        select(IdempotencyKey).where(
+            IdempotencyKey.user_id == user_id,
+            IdempotencyKey.key == key,
+            IdempotencyKey.created_at > utcnow() - KEY_TTL,
+        )
     )
     if row is None:
         return None
@@ -55,6 +65,11 @@ def replay(session: Session, user_id: int, key: str, target: str, request_hash: 
 def remember(
     session: Session, user_id: int, key: str, target: str, request_hash: str, status: int, response: Any
 ) -> IdempotencyKey:
+    session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.user_id == user_id, IdempotencyKey.created_at <= utcnow() - KEY_TTL
+        )
+    )
     row = IdempotencyKey(
         user_id=user_id,
         key=key,

@@ -131,3 +131,36 @@ def test_a_retry_racing_the_original_gets_the_same_answer(client, app):
     assert results[0][1] == results[1][1]
     with Session(db.engine) as s:
         assert len(_paid_events(s, case.id)) == 1
+
+
+def test_keys_expire_after_a_week_and_a_late_retry_is_still_not_a_second_payment(client):
+    start = dt.datetime.now(dt.UTC)
+    with time_machine.travel(start, tick=False):
+        case = _to_disbursement(client)
+        finance = fresh_token(client, "pt_finance")
+        url = f"/api/v1/tasks/{case.task('disbursement')['id']}/complete"
+        headers = {**finance, "Idempotency-Key": "late"}
+        assert client.post(url, headers=headers, json={"data": pay()}).status_code == 200
+    with time_machine.travel(start + dt.timedelta(days=8), tick=False):
+        headers = {**fresh_token(client, "pt_finance"), "Idempotency-Key": "late"}
+        assert_error(client.post(url, headers=headers, json={"data": pay()}), 409)
+        other = client.post(url, headers={**headers, "Idempotency-Key": "new-key"}, json={"data": pay()})
+        assert_error(other, 409)
+    assert len(_paid_events(db.session(), case.id)) == 1
+
+
+def test_a_new_key_purges_its_users_expired_keys(session):
+    from engine.idempotency import service as idempotency
+    from tests.conftest import get_user
+
+    user = get_user(session, "pt_finance")
+    start = dt.datetime.now(dt.UTC)
+    with time_machine.travel(start, tick=False):
+        idempotency.remember(session, user.id, "old", "POST /x", "h", 200, {"ok": True})
+    with time_machine.travel(start + dt.timedelta(days=6), tick=False):
+        idempotency.remember(session, user.id, "recent", "POST /x", "h", 200, {"ok": True})
+    with time_machine.travel(start + dt.timedelta(days=8), tick=False):
+        assert idempotency.replay(session, user.id, "old", "POST /x", "h") is None, "expired"
+        idempotency.remember(session, user.id, "new", "POST /x", "h", 200, {"ok": True})
+        session.expire_all()
+        assert sorted(k.key for k in session.scalars(select(IdempotencyKey))) == ["new", "recent"]
