@@ -228,3 +228,53 @@ def test_concurrent_writers_never_fork_the_chain(engine, session):
     verdict = chain.verify(session)
     assert verdict.ok, verdict
     print(f"\nRELIABILITY audit-chain: {writers} concurrent writers x {per_writer} events -> chain intact")
+
+
+def test_the_migration_seals_existing_events_and_downgrades(tmp_path):
+    """Upgrading a database that already has audit events chains them in id order; verify passes."""
+    import uuid
+
+    from flask_migrate import downgrade, upgrade
+
+    from api import create_app
+    from api.extensions import db
+
+    if IS_POSTGRES:
+        import psycopg
+
+        base, _, _name = DB_URL.rpartition("/")
+        name = f"assistflow_chain_{uuid.uuid4().hex[:8]}"
+        admin = base.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = f"{base}/{name}"
+    else:
+        url, admin, name = f"sqlite:///{tmp_path}/chain.db", None, None
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    try:
+        with app.app_context():
+            upgrade(revision="0005_twinning_pairings")
+            with db.engine.begin() as conn:
+                for i in range(3):
+                    conn.execute(
+                        text(
+                            "INSERT INTO audit_event (at, action, details) "
+                            "VALUES (CURRENT_TIMESTAMP, 'user.created', :d)"
+                        ),
+                        {"d": f'{{"username": "old_{i}", "note": "写于迁移之前"}}'},
+                    )
+            upgrade()
+            with Session(db.engine) as s:
+                verdict = chain.verify(s)
+                assert verdict.ok and verdict.checked == 3 and verdict.head_seq == 3, verdict
+                with pytest.raises(DBAPIError, match="append-only"):
+                    s.execute(text("DELETE FROM audit_event"))
+            downgrade(revision="0005_twinning_pairings")
+            with db.engine.connect() as conn:
+                assert conn.execute(text("SELECT count(*) FROM audit_event")).scalar() == 3
+                conn.execute(text("DELETE FROM audit_event"))  # no trigger after the downgrade
+            db.engine.dispose()
+    finally:
+        if admin:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
