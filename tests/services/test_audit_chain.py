@@ -278,3 +278,21 @@ def test_the_migration_seals_existing_events_and_downgrades(tmp_path):
         if admin:
             with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_no_code_path_changes_or_removes_audit_events():
+    """Only the chain's sealing step writes to existing audit rows; nothing in engine/ or api/ deletes them."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    pattern = re.compile(
+        r"(delete|update)\(\s*(AuditEvent|_EVENTS)|session\.delete\(|(DELETE FROM|UPDATE|TRUNCATE)\s+audit_event",
+        re.IGNORECASE,
+    )
+    offenders = []
+    for path in [*(root / "engine").rglob("*.py"), *(root / "api").rglob("*.py")]:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if pattern.search(line):
+                offenders.append(f"{path.relative_to(root)}: {line.strip()}")
+    assert offenders == ["engine/audit/chain.py: update(_EVENTS)"], offenders  # the sealing step
