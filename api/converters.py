@@ -23,7 +23,7 @@ class IdConverter(IntegerConverter):
         min: int | None = 1,
         max: int | None = MAX_ID,
         signed: bool = False,
-    ):  # noqa: A002
+    ):
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
