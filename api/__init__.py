@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask, jsonify
 from sqlalchemy import text
 
-from api import errors
+from api import converters, errors, hardening
 from api.config import ROOT, load_config
 from api.extensions import db, migrate
 from engine import formstore
@@ -39,6 +39,7 @@ class AssistflowFlask(Flask):
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app = AssistflowFlask(__name__)
+    converters.install(app)
     app.config.update(load_config(overrides))
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable in JSON
     formstore.configure(app.config["FORMS_DIR"])
@@ -74,6 +75,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     ):
         api.register_blueprint(blp)
     errors.register(app)
+    hardening.register(app)
 
     from api.web import init_app as init_web
 

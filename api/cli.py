@@ -24,6 +24,9 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(serve)
     app.cli.add_command(reference)
     app.cli.add_command(scheduler)
+    from api.audit_cli import audit_cli
+
+    app.cli.add_command(audit_cli)
 
 
 @click.group("processes", help="BPMN process definitions / 流程定义")

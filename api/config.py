@@ -29,6 +29,10 @@ def load_config(overrides: dict | None = None) -> dict:
         "SMTP_STARTTLS": os.environ.get("ASSISTFLOW_SMTP_STARTTLS", "") == "1",
         # The web app's session cookie: Secure only behind HTTPS (off for local HTTP).
         "SESSION_COOKIE_SECURE": os.environ.get("ASSISTFLOW_SESSION_COOKIE_SECURE", "") == "1",
+        "LOGIN_MAX_FAILURES": int(os.environ.get("ASSISTFLOW_LOGIN_MAX_FAILURES", 5)),
+        "LOGIN_LOCKOUT_MINUTES": int(os.environ.get("ASSISTFLOW_LOGIN_LOCKOUT_MINUTES", 15)),
+        # Content-Security-Policy sent with /api responses (JSON only: nothing may load or frame them).
+        "API_CONTENT_SECURITY_POLICY": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
         "API_TITLE": "assistflow",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",

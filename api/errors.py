@@ -6,14 +6,30 @@ from typing import Any
 
 from flask import Flask, jsonify
 from flask_smorest import Api
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
+from api.schemas import ErrorSchema
 from engine.bpmn.parsing import BpmnInvalid
-from engine.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError, Unauthorized
+from engine.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    ServiceError,
+    TooManyAttempts,
+    Unauthorized,
+)
 
-STATUS = {NotFound: 404, Forbidden: 403, Conflict: 409, Invalid: 422, Unauthorized: 401}
+STATUS = {
+    NotFound: 404,
+    Forbidden: 403,
+    Conflict: 409,
+    Invalid: 422,
+    Unauthorized: 401,
+    TooManyAttempts: 429,
+}
 
 HTTP_CODES = {
     400: "bad_request",
@@ -36,6 +52,7 @@ HTTP_MESSAGES = {
     405: "不支持的方法 / method not allowed",
     413: "请求体过大 / request body too large",
     422: "数据校验失败 / validation failed",
+    429: "请求过于频繁，请稍后再试 / too many requests, try again later",
 }
 
 
@@ -63,6 +80,8 @@ def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
 class JsonApi(Api):
     """flask-smorest Api whose HTTP errors use the project's error shape."""
 
+    ERROR_SCHEMA = ErrorSchema  # documented error responses describe the real body
+
     def handle_http_exception(self, error: HTTPException):  # type: ignore[override]
         status = error.code or 500
         data = getattr(error, "data", None) or {}
@@ -81,7 +100,10 @@ def register(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def _service_error(err: ServiceError):
         status = next((s for cls, s in STATUS.items() if isinstance(err, cls)), 400)
-        return error_response(status, err.message, err.fields, err.code)
+        response = error_response(status, err.message, err.fields, err.code)
+        if isinstance(err, TooManyAttempts):
+            response[0].headers["Retry-After"] = str(err.retry_after)
+        return response
 
     @app.errorhandler(BpmnInvalid)
     def _bpmn_invalid(err: BpmnInvalid):
@@ -98,6 +120,26 @@ def register(app: Flask) -> None:
         return error_response(
             409, "数据冲突（可能已被他人提交），请刷新后重试 / conflicting change, reload and retry"
         )
+
+    @app.errorhandler(DataError)
+    def _data_error(_err: DataError):
+        # A value the database cannot hold (out of range, a NUL character) that validation let through.
+        return error_response(
+            422, "数据超出允许范围或含有无效字符 / a value is out of range or contains invalid characters"
+        )
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def _database_unavailable(_err: Exception):
+        # The connection dropped (database restarted, connection killed): the transaction is gone
+        # whole; the client may retry (task completions safely, with an Idempotency-Key).
+        response, status = error_response(
+            503,
+            "数据库暂时不可用，请稍后重试 / database temporarily unavailable, retry shortly",
+            code="service_unavailable",
+        )
+        response.headers["Retry-After"] = "1"
+        return response, status
 
     @app.errorhandler(StaleDataError)
     def _stale(_err: StaleDataError):

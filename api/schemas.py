@@ -32,6 +32,9 @@ class PageMeta(Schema):
 
 
 class ErrorSchema(Schema):
-    error = fields.String()
-    message = fields.String()
-    fields = fields.Dict()
+    """Every error: a code, a message (Chinese first, then English) and messages per field."""
+
+    error = fields.String(required=True)
+    message = fields.String(required=True)
+    problems = fields.List(fields.Dict(), metadata={"description": "BPMN refusals: element, line, message"})
+    fields = fields.Dict(required=True, keys=fields.String(), values=fields.List(fields.String()))

@@ -34,3 +34,13 @@ class Invalid(ServiceError):
 
 class Unauthorized(ServiceError):
     code = "unauthorized"
+
+
+class TooManyAttempts(ServiceError):
+    """Refused for a while after repeated failures; ``retry_after`` is in seconds."""
+
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,9 +1,10 @@
 """Import every model so ``Base.metadata`` is complete (used by Alembic and tests)."""
 
-from engine.audit.models import AuditAction, AuditEvent
+from engine.audit.models import AuditAction, AuditChainHead, AuditEvent
 from engine.db import Base
 from engine.deadlines.models import StartSchedule
 from engine.definitions.models import ProcessDefinition
+from engine.idempotency.models import IdempotencyKey
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.ledger.models import ServiceRecord
 from engine.notifications.models import EmailStatus, Notification, NotificationKind
@@ -11,16 +12,19 @@ from engine.orgs.models import OrgLevel, OrgUnit
 from engine.recusal.models import NearRelativeFiling
 from engine.tasks.models import HumanTask, SlaLevel, TaskStatus
 from engine.twinning.models import TwinningPairing
-from engine.users.models import ApiToken, Role, RoleGrant, User
+from engine.users.models import ApiToken, LoginFailure, Role, RoleGrant, User
 
 __all__ = [
     "ApiToken",
     "AuditAction",
+    "AuditChainHead",
     "AuditEvent",
     "Base",
     "HumanTask",
+    "IdempotencyKey",
     "EmailStatus",
     "InstanceStatus",
+    "LoginFailure",
     "NearRelativeFiling",
     "Notification",
     "NotificationKind",

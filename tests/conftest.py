@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 import time_machine
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
+
+from tests.audit_bypass import audit_triggers_off
 
 ROOT = Path(__file__).resolve().parent.parent
 _TMP = tempfile.mkdtemp(prefix="assistflow-test-")
@@ -95,10 +97,12 @@ def app():
 
 
 def _max_ids(session: Session) -> dict[str, int]:
-    from engine.models import AuditEvent, ProcessDefinition, StartSchedule, User
+    from engine.models import AuditChainHead, AuditEvent, ProcessDefinition, StartSchedule, User
 
+    head = session.get(AuditChainHead, 1)
     return {
         "audit": session.scalar(select(AuditEvent.id).order_by(AuditEvent.id.desc()).limit(1)) or 0,
+        "audit_head": (head.seq, head.hash),
         "definition": session.scalar(
             select(ProcessDefinition.id).order_by(ProcessDefinition.id.desc()).limit(1)
         )
@@ -113,8 +117,11 @@ def _max_ids(session: Session) -> dict[str, int]:
 
 def _cleanup(session: Session, seed: dict[str, int]) -> None:
     from engine.models import (
+        AuditChainHead,
         AuditEvent,
         HumanTask,
+        IdempotencyKey,
+        LoginFailure,
         NearRelativeFiling,
         Notification,
         ProcessDefinition,
@@ -131,7 +138,12 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
     session.execute(delete(StartSchedule).where(StartSchedule.id.not_in(list(seed["schedules"]) or [0])))
     for row in session.scalars(select(StartSchedule)):
         row.next_run_at, row.remaining, row.runs, row.active = seed["schedules"][row.id]
-    session.execute(delete(AuditEvent).where(AuditEvent.id > seed["audit"]))
+    session.execute(delete(IdempotencyKey))
+    session.execute(delete(LoginFailure))
+    with audit_triggers_off(session):  # the audit log is append-only; tests remove theirs privileged
+        session.execute(delete(AuditEvent).where(AuditEvent.id > seed["audit"]))
+        seq, head = seed["audit_head"]
+        session.execute(update(AuditChainHead).values(seq=seq, hash=head))
     session.execute(delete(HumanTask))
     session.execute(delete(ProcessInstance))
     session.execute(delete(ProcessDefinition).where(ProcessDefinition.id > seed["definition"]))

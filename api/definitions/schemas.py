@@ -35,4 +35,4 @@ class DeployResultSchema(Schema):
 
 
 class XmlArgs(Schema):
-    version = fields.Integer(validate=validate.Range(min=1))
+    version = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))

@@ -54,7 +54,7 @@ class EventSchema(Schema):
 
 
 class EventListArgs(Schema):
-    after_id = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    after_id = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**63 - 1))
     limit = fields.Integer(load_default=500, validate=validate.Range(min=1, max=1000))
 
 

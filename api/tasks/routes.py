@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from flask import jsonify, request
 from flask_smorest import Blueprint
 
 from api.extensions import db
@@ -14,7 +15,9 @@ from api.tasks.schemas import (
     TaskPageSchema,
     TaskSchema,
 )
+from engine.errors import Conflict
 from engine.forms import form_to_client
+from engine.idempotency import service as idempotency
 from engine.tasks import service as tasks
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="任务 / human tasks")
@@ -69,14 +72,51 @@ def unclaim(task_id: int):
     return tasks.unclaim(db.session(), current_user(), task_id)
 
 
+IDEMPOTENCY_PARAMETER = {
+    "in": "header",
+    "name": idempotency.HEADER,
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_KEY, "pattern": "^[!-~]+$"},
+    "description": "retries with the same key and body get the first answer; another body → 422",
+}
+
+
 @blp.route("/<int:task_id>/complete", methods=["POST"])
 @blp.arguments(CompleteArgs)
 @blp.response(200, TaskSchema)
-@blp.doc(security=[BEARER])
+@blp.doc(security=[BEARER], parameters=[IDEMPOTENCY_PARAMETER])
 @login_required
 def complete(args, task_id: int):
-    """Complete a task with its form data (422 per field; 409 if stale)."""
-    return tasks.complete(db.session(), current_user(), task_id, args["data"])
+    """Complete a task with its form data (422 per field; 409 if stale).
+
+    With an ``Idempotency-Key`` header a retried request (same key, same body) gets the first
+    answer again (200, header ``Idempotent-Replayed: true``) instead of a 409, and nothing is applied
+    twice — also when the retry races the original.
+    """
+    session, user = db.session(), current_user()
+    key = request.headers.get(idempotency.HEADER)
+    if key is None:
+        return tasks.complete(session, user, task_id, args["data"])
+    idempotency.check_key(key)
+    target, digest = f"POST /api/v1/tasks/{task_id}/complete", idempotency.fingerprint(args)
+    user_id = user.id
+    stored = idempotency.replay(session, user_id, key, target, digest)
+    if stored is None:
+        try:
+            row = tasks.complete(session, user, task_id, args["data"])
+        except Conflict:
+            # The original may have just committed while this retry waited on the instance lock.
+            session.rollback()
+            stored = idempotency.replay(session, user_id, key, target, digest)
+            if stored is None:
+                raise
+        else:
+            idempotency.remember(session, user_id, key, target, digest, 200, TaskSchema().dump(row))
+            return row
+    response = jsonify(stored.response)
+    response.status_code = stored.status
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
 
 
 @blp.route("/<int:task_id>/assign", methods=["POST"])

@@ -32,11 +32,16 @@ class AuditAction(enum.StrEnum):
     NEAR_RELATIVE_FILED = "recusal.filed"
     LOGIN_FAILED = "auth.login_failed"
     CASE_TRANSFERRED = "case.transferred"
+    LOGIN_LOCKED = "auth.login_locked"
+    TOKEN_REVOKED = "auth.token_revoked"
 
 
 class AuditEvent(Base):
     __tablename__ = "audit_event"
-    __table_args__ = (Index("ix_audit_event_instance_id_id", "instance_id", "id"),)
+    __table_args__ = (
+        Index("ix_audit_event_instance_id_id", "instance_id", "id"),
+        Index("ix_audit_event_seq", "seq", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -46,3 +51,17 @@ class AuditEvent(Base):
     task_id: Mapped[int | None] = mapped_column(ForeignKey("human_task.id", ondelete="CASCADE"))
     definition_id: Mapped[int | None] = mapped_column(ForeignKey("process_definition.id"))
     details: Mapped[dict[str, Any]] = mapped_column(json_type(), default=dict)
+    # The hash chain (engine.audit.chain): set once, when the writing transaction commits.
+    seq: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """One row: the position and hash of the chain's last event. Locked to append, so the chain never forks."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    hash: Mapped[str] = mapped_column(String(64))

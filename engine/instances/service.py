@@ -15,7 +15,7 @@ from engine.audit import service as audit
 from engine.audit.models import AuditAction
 from engine.bpmn import runtime
 from engine.bpmn.parsing import CompiledDefinition
-from engine.db import utcnow
+from engine.db import dumps, utcnow
 from engine.definitions import service as definitions
 from engine.definitions.models import ProcessDefinition
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
@@ -29,6 +29,7 @@ from engine.users.models import User
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 MAX_START_KEYS = 100
+MAX_START_BYTES = 64 * 1024  # initial case data as JSON; forms carry the rest, field by field
 
 
 @dataclass
@@ -91,6 +92,10 @@ def _check_start_data(data: Any) -> dict[str, Any]:
             "初始数据必须是对象 / data must be an object", {"data": ["必须是对象 / must be an object"]}
         )
     problems = {}
+    if len(dumps(data).encode("utf-8")) > MAX_START_BYTES:
+        problems["data"] = [
+            f"初始数据过大（最多 {MAX_START_BYTES // 1024} KB）/ data too large (max {MAX_START_BYTES // 1024} KB)"
+        ]
     if len(data) > MAX_START_KEYS:
         problems["data"] = [f"字段过多（最多 {MAX_START_KEYS}）/ too many keys (max {MAX_START_KEYS})"]
     for key in data:

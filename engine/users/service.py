@@ -9,17 +9,22 @@ from collections.abc import Iterable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
-from engine.errors import Invalid, NotFound, Unauthorized
+from engine.db import utcnow
+from engine.errors import Invalid, NotFound, TooManyAttempts, Unauthorized
 from engine.orgs import service as orgs
 from engine.orgs.models import OrgUnit
-from engine.users.models import SUPERVISOR_ROLES, ApiToken, Role, RoleGrant, User
+from engine.users.models import SUPERVISOR_ROLES, ApiToken, LoginFailure, Role, RoleGrant, User
 
 TOKEN_TTL = dt.timedelta(hours=12)
+# Lockout: this many failed logins for one username within the window refuse further tries until the
+# oldest of them leaves the window (the caller may pass other figures from its configuration).
+LOCKOUT_MAX_FAILURES = 5
+LOCKOUT_WINDOW = dt.timedelta(minutes=15)
 _HASHER = PasswordHasher()
 # Verifying against this when the user does not exist keeps timing the same for unknown names.
 _DUMMY_HASH = _HASHER.hash("assistflow-no-such-user")
@@ -71,23 +76,80 @@ def create_user(
     return user
 
 
-def authenticate(session: Session, username: str, password: str) -> User:
+def check_lockout(
+    session: Session,
+    username: str,
+    *,
+    max_failures: int = LOCKOUT_MAX_FAILURES,
+    window: dt.timedelta = LOCKOUT_WINDOW,
+) -> None:
+    """Refuse (429) while ``username`` has ``max_failures`` failed logins inside the window."""
+    since = utcnow() - window
+    count, oldest = session.execute(
+        select(func.count(), func.min(LoginFailure.at)).where(
+            LoginFailure.username == username, LoginFailure.at > since
+        )
+    ).one()
+    if count >= max_failures:
+        retry_after = max(1, int((oldest + window - utcnow()).total_seconds()) + 1)
+        minutes = -(-retry_after // 60)
+        raise TooManyAttempts(
+            f"登录失败次数过多，请 {minutes} 分钟后再试 / too many failed logins, "
+            f"try again in {minutes} minute(s)",
+            retry_after,
+        )
+
+
+def authenticate(
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    max_failures: int = LOCKOUT_MAX_FAILURES,
+    window: dt.timedelta = LOCKOUT_WINDOW,
+) -> User:
+    """Check the password (argon2); a locked-out username is refused before the password is looked at.
+
+    A failure raises; the caller records it with :func:`record_login_failure` in a transaction of its
+    own (the failed request's transaction is rolled back). A success clears the username's failures.
+    """
+    check_lockout(session, username, max_failures=max_failures, window=window)
     user = session.scalar(select(User).where(User.username == username))
     try:
         _HASHER.verify(user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
-        audit.record(
-            session,
-            AuditAction.LOGIN_FAILED,
-            actor_id=user.id if user else None,
-            details={"username": username},
-        )
         raise Unauthorized("用户名或密码错误 / wrong username or password") from None
     if user is None or not user.is_active:
         raise Unauthorized("用户名或密码错误 / wrong username or password")
     if _HASHER.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
+    session.execute(delete(LoginFailure).where(LoginFailure.username == username))
     return user
+
+
+def record_login_failure(
+    session: Session,
+    username: str,
+    *,
+    locked_out: bool = False,
+    remote_addr: str | None = None,
+    window: dt.timedelta = LOCKOUT_WINDOW,
+) -> None:
+    """Count a failed login towards the lockout (not while locked out) and audit it."""
+    username = username[:64]
+    session.execute(
+        delete(LoginFailure).where(LoginFailure.username == username, LoginFailure.at <= utcnow() - window)
+    )
+    if not locked_out:
+        session.add(LoginFailure(username=username, remote_addr=remote_addr))
+    user_id = session.scalar(select(User.id).where(User.username == username))
+    audit.record(
+        session,
+        AuditAction.LOGIN_LOCKED if locked_out else AuditAction.LOGIN_FAILED,
+        actor_id=user_id,
+        details={"username": username, "remote_addr": remote_addr},
+    )
+    session.flush()
 
 
 def _token_hash(raw: str) -> str:
@@ -117,6 +179,9 @@ def revoke_token(session: Session, raw: str) -> None:
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(raw)))
     if token is not None and token.revoked_at is None:
         token.revoked_at = dt.datetime.now(dt.UTC)
+        audit.record(
+            session, AuditAction.TOKEN_REVOKED, actor_id=token.user_id, details={"token_id": token.id}
+        )
 
 
 def by_username(session: Session, username: str) -> User:

@@ -1,0 +1,190 @@
+"""The audit log's hash chain: every event carries the hash of the one before it.
+
+Writing: :func:`engine.audit.service.record` adds the row as before; when the writing transaction
+commits, :func:`seal` (a ``before_commit`` session hook) locks the single ``audit_chain_head`` row
+(``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's write lock is already held), gives the
+transaction's new events the next positions ``seq`` in id order, ``prev_hash`` = the previous event's
+hash and ``hash`` = SHA-256 over :func:`canonical` (every field, the position and the previous hash),
+and moves the head. The head lock is the last lock a transaction takes and is held only for this
+final step, so concurrent writers are serialized here without deadlocks and the chain never forks.
+
+The database refuses any other change: a trigger lets an UPDATE through only while a row is unsealed
+and only for the three chain columns, and refuses DELETE (and TRUNCATE on PostgreSQL) outright.
+
+Checking: :func:`verify` walks the chain by ``seq`` and recomputes every hash; a changed field, a
+removed or inserted row, a reordered chain, a row never sealed, or a head that does not point at the
+last row is reported with the first broken event's id. Anyone who can rewrite the whole table and the
+head consistently can forge a chain; keep the head hash printed by ``assistflow audit verify``
+somewhere else (a ticket, a signed e-mail) to anchor it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, event, func, insert, inspect, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from engine.audit.models import AuditChainHead, AuditEvent
+
+GENESIS = "0" * 64
+HEAD_ID = 1
+_PENDING = "assistflow.audit_pending"
+_EVENTS = cast(Table, AuditEvent.__table__)
+_HEAD = cast(Table, AuditChainHead.__table__)
+_FIELDS = (
+    _EVENTS.c.id,
+    _EVENTS.c.at,
+    _EVENTS.c.action,
+    _EVENTS.c.actor_id,
+    _EVENTS.c.instance_id,
+    _EVENTS.c.task_id,
+    _EVENTS.c.definition_id,
+    _EVENTS.c.details,
+)
+
+
+def _at(value: dt.datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def canonical(row: Mapping[Any, Any], seq: int, prev_hash: str) -> bytes:
+    """The bytes hashed for one event: sorted-key compact JSON of every field, its position and prev hash."""
+    payload = {
+        "id": row["id"],
+        "seq": seq,
+        "at": _at(row["at"]),
+        "action": row["action"],
+        "actor_id": row["actor_id"],
+        "instance_id": row["instance_id"],
+        "task_id": row["task_id"],
+        "definition_id": row["definition_id"],
+        "details": row["details"],
+        "prev_hash": prev_hash,
+    }
+    return json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def event_hash(row: Mapping[Any, Any], seq: int, prev_hash: str) -> str:
+    return hashlib.sha256(canonical(row, seq, prev_hash)).hexdigest()
+
+
+def track(session: Session, audit_event: AuditEvent) -> None:
+    """Remember an event added in this transaction; it is sealed when the transaction commits."""
+    session.info.setdefault(_PENDING, []).append(audit_event)
+
+
+def _lock_head(session: Session) -> tuple[int, str]:
+    head = session.execute(
+        select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == HEAD_ID).with_for_update()
+    ).one_or_none()
+    if head is None:  # a database made without the migrations (the migration inserts the row)
+        session.execute(insert(_HEAD).values(id=HEAD_ID, seq=0, hash=GENESIS))
+        return 0, GENESIS
+    return int(head.seq), str(head.hash)
+
+
+def seal(session: Session) -> int:
+    """Chain this transaction's new events onto the head (runs just before commit); returns how many."""
+    pending: list[AuditEvent] = session.info.pop(_PENDING, [])
+    if not pending:
+        return 0
+    session.flush()
+    ids = sorted({e.id for e in pending if inspect(e).persistent and e.hash is None})
+    if not ids:
+        return 0
+    seq, prev = _lock_head(session)
+    rows = session.execute(select(*_FIELDS).where(_EVENTS.c.id.in_(ids)).order_by(_EVENTS.c.id)).mappings()
+    params = []
+    for row in rows:
+        seq += 1
+        digest = event_hash(row, seq, prev)
+        params.append({"_id": row["id"], "_seq": seq, "_prev": prev, "_hash": digest})
+        prev = digest
+    session.execute(
+        update(_EVENTS)
+        .where(_EVENTS.c.id == bindparam("_id"))
+        .values(seq=bindparam("_seq"), prev_hash=bindparam("_prev"), hash=bindparam("_hash")),
+        params,
+        execution_options={"synchronize_session": False},
+    )
+    session.execute(update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(seq=seq, hash=prev))
+    by_id = {p["_id"]: p for p in params}
+    for e in pending:
+        if e.id in by_id:
+            p = by_id[e.id]
+            set_committed_value(e, "seq", p["_seq"])
+            set_committed_value(e, "prev_hash", p["_prev"])
+            set_committed_value(e, "hash", p["_hash"])
+    return len(params)
+
+
+@event.listens_for(Session, "before_commit")
+def _seal_before_commit(session: Session) -> None:
+    # Also called when a savepoint is released; the chain is sealed at the real commit only, so the
+    # head lock is not held across the rest of a batch (the scheduler wakes instances in savepoints).
+    if session.info.get(_PENDING) and not session.in_nested_transaction():
+        seal(session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_at_the_end(session: Session, transaction: Any) -> None:
+    # Rolled back (or closed) without a commit: nothing to seal. A savepoint's end changes nothing;
+    # the events of a rolled-back savepoint are no longer persistent and seal() skips them.
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
+
+
+@dataclass
+class Verdict:
+    ok: bool
+    checked: int
+    head_seq: int
+    head_hash: str
+    broken_id: int | None = None
+    reason: str = ""
+
+
+def verify(session: Session, *, batch: int = 1000) -> Verdict:
+    """Walk the whole chain; the first break found is reported (with its event id where there is one)."""
+    head = session.execute(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == HEAD_ID)).one_or_none()
+    head_seq, head_hash = (int(head.seq), str(head.hash)) if head else (0, GENESIS)
+
+    def broken(event_id: int | None, reason: str, checked: int) -> Verdict:
+        return Verdict(False, checked, head_seq, head_hash, event_id, reason)
+
+    unsealed = session.scalar(select(func.min(_EVENTS.c.id)).where(_EVENTS.c.hash.is_(None)))
+    if unsealed is not None:
+        return broken(unsealed, "event not sealed into the chain (written outside a commit?)", 0)
+    expected_seq, prev, checked, last_seq = 1, GENESIS, 0, 0
+    cols = (*_FIELDS, _EVENTS.c.seq, _EVENTS.c.prev_hash, _EVENTS.c.hash)
+    while True:
+        rows = (
+            session.execute(
+                select(*cols).where(_EVENTS.c.seq >= expected_seq).order_by(_EVENTS.c.seq).limit(batch)
+            )
+            .mappings()
+            .all()
+        )
+        if not rows:
+            break
+        for row in rows:
+            if row["seq"] != expected_seq:
+                return broken(row["id"], f"seq {expected_seq} missing before seq {row['seq']}", checked)
+            if row["prev_hash"] != prev:
+                return broken(row["id"], "prev_hash does not match the previous event's hash", checked)
+            if event_hash(row, row["seq"], prev) != row["hash"]:
+                return broken(row["id"], "hash does not match the event's content", checked)
+            prev, last_seq, checked = row["hash"], row["seq"], checked + 1
+            expected_seq += 1
+    if head_seq != last_seq or head_hash != prev:
+        return broken(None, f"chain head is at seq {head_seq} but the last event is seq {last_seq}", checked)
+    return Verdict(True, checked, head_seq, head_hash)
