@@ -65,9 +65,8 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    grants: Mapped[list[RoleGrant]] = relationship(
-        back_populates="user", lazy="selectin", cascade="all, delete-orphan"
-    )
+    # Loaded when first used (the acting user's, once per request), not with every user row shown.
+    grants: Mapped[list[RoleGrant]] = relationship(back_populates="user", cascade="all, delete-orphan")
 
 
 class RoleGrant(Base):

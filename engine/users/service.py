@@ -165,12 +165,16 @@ def issue_token(session: Session, user: User, ttl: dt.timedelta = TOKEN_TTL) -> 
 
 
 def user_for_token(session: Session, raw: str) -> User:
-    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(raw)))
+    found = session.execute(
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == _token_hash(raw))
+    ).first()  # token and user in one round trip: this runs on every API request
     now = dt.datetime.now(dt.UTC)
-    if token is None or token.revoked_at is not None or token.expires_at <= now:
+    if found is None:
         raise Unauthorized("令牌无效或已过期 / token invalid or expired")
-    user = session.get(User, token.user_id)
-    if user is None or not user.is_active:
+    token, user = found
+    if token.revoked_at is not None or token.expires_at <= now or not user.is_active:
         raise Unauthorized("令牌无效或已过期 / token invalid or expired")
     return user
 
