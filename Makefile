@@ -47,10 +47,14 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+## Every benchmark, one after the other (about 25 minutes; PostgreSQL parts need the local server)
 bench: $(STAMP)
 	$(BIN)/python bench/engine_overhead.py 300
-	$(BIN)/python bench/timers.py 10000
 	$(BIN)/python bench/bridge_visits.py 1000
+	$(BIN)/python bench/inbox_scale.py 1000000 --plans
+	$(BIN)/python bench/http_throughput.py 20 6 --nodes
+	$(BIN)/python bench/timers.py 10000
+	$(BIN)/python bench/footprint.py 200
 	$(BIN)/python bench/inbox_web.py 100000
 
 clean-db:
