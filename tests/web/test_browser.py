@@ -215,6 +215,8 @@ def test_application_to_acceptance_in_the_browser(browser, live_server):
     district = Staff(browser, live_server, "pt_district").login()
     district.page.get_by_role("link", name="统计看板").click()
     district.page.locator("#chart-by_district").wait_for()
+    # the canvas is in the page before Chart.js has loaded and drawn: wait for the charts themselves
+    district.page.wait_for_function("window.Chart && Object.keys(Chart.instances).length >= 2")
     assert district.page.evaluate("Object.keys(Chart.instances).length") >= 2
     district.shot("10-dashboard")
     district.goto("/notifications")
