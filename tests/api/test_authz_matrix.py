@@ -496,3 +496,30 @@ def test_inside_the_scope_the_case_is_listed(world):
     assert world.ids["case"] in [i["id"] for i in items]
     page = world.web("street_officer/own").get("/?tab=claimable").get_data(as_text=True)
     assert f"task-{world.ids['task']}" in page
+
+
+# --- personal data: the REST API masks ID numbers as the web pages do ---------------------------------------
+
+# In the case's scope but without a role that verifies identity (engine.privacy.ID_NUMBER_ROLES).
+MASKED = ["advisor/own", "city_officer/city", "agency_worker/own"]
+UNMASKED = ["street_officer/own", "street_head/own", "district_officer/own", "admin/city"]
+
+
+@pytest.mark.parametrize("identity", MASKED + UNMASKED)
+def test_the_api_shows_full_id_numbers_only_to_roles_that_verify_identity(world, identity):
+    from engine.privacy import mask_id_number
+
+    case, task = world.ids["case"], world.ids["task"]
+    reads = [f"{API}/process-instances/{case}", f"{API}/process-instances/{case}/events"]
+    if identity in TASK_SEERS:
+        reads.append(f"{API}/tasks/{task}")
+    for url in reads:
+        response = world.api(identity, "GET", url)
+        assert response.status_code == 200, url
+        body = response.get_data(as_text=True)
+        if identity in MASKED:
+            assert APPLICANT not in body and mask_id_number(APPLICANT) in body, url
+        else:
+            assert APPLICANT in body, url
+    page = world.web(identity).get(f"/cases/{case}").get_data(as_text=True)
+    assert (APPLICANT in page) == (identity in UNMASKED)
