@@ -47,7 +47,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-## Every benchmark, one after the other (about 25 minutes; PostgreSQL parts need the local server)
+## Every benchmark, one after the other (about 27 minutes; PostgreSQL parts need the local server)
 bench: $(STAMP)
 	$(BIN)/python bench/engine_overhead.py 300
 	$(BIN)/python bench/bridge_visits.py 1000
@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/timers.py 10000
 	$(BIN)/python bench/footprint.py 200
 	$(BIN)/python bench/inbox_web.py 100000
+	$(BIN)/python bench/load_staff.py 50 60
 
 clean-db:
 	rm -f instance/assistflow.db instance/assistflow.db-wal instance/assistflow.db-shm

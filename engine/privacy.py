@@ -22,6 +22,12 @@ def may_see_id_numbers(user: User) -> bool:
     return any(g.role in ID_NUMBER_ROLES for g in user.grants)
 
 
+def for_viewer(user: User, data: Any) -> Any:
+    """Case data (or an audit event's details) as ``user`` may read it, on every channel: the web pages
+    and the REST API alike mask ID numbers unless the viewer's role verifies identity."""
+    return masked(data, may_see_id_numbers(user))
+
+
 def mask_id_number(value: str) -> str:
     """``310107198001011234`` → ``310107********1234`` (area code and last four kept)."""
     if len(value) <= 10:

@@ -44,6 +44,8 @@ USERS: dict[str, list[tuple[str, str]]] = {
     "pt_finance": [("finance", "310107014")],
     "pt_district": [("district_officer", "310107"), ("district_head", "310107")],
     "pt_other_street_officer": [("street_officer", "310107015")],
+    "pt_other_advisor": [("advisor", "310107015")],
+    "pt_other_head": [("street_head", "310107015")],
     "pd_advisor": [("advisor", "310115004")],
     "pd_officer": [("street_officer", "310115004")],
     "pd_district": [("district_officer", "310115"), ("district_head", "310115")],

@@ -14,6 +14,7 @@ from api.instances.schemas import (
 )
 from api.schemas import View
 from api.security import BEARER, current_user, login_required
+from engine import privacy
 from engine.audit import service as audit
 from engine.instances import service as instances
 from engine.instances.models import ProcessInstance
@@ -28,7 +29,11 @@ blp = Blueprint(
 
 
 def _detail(instance: ProcessInstance) -> View:
-    return View(instance, open_tasks=tasks.open_tasks_of(db.session(), instance.id))
+    return View(
+        instance,
+        open_tasks=tasks.open_tasks_of(db.session(), instance.id),
+        data=privacy.for_viewer(current_user(), instance.data or {}),
+    )
 
 
 @blp.route("", methods=["POST"])
@@ -85,9 +90,10 @@ def get_instance(instance_id: int):
 @login_required
 def events(args, instance_id: int):
     """The audit trail of one instance, oldest first."""
-    session = db.session()
-    instances.get_visible(session, current_user(), instance_id)
-    return audit.instance_events(session, instance_id, limit=args["limit"], after_id=args["after_id"])
+    session, user = db.session(), current_user()
+    instances.get_visible(session, user, instance_id)
+    rows = audit.instance_events(session, instance_id, limit=args["limit"], after_id=args["after_id"])
+    return [View(row, details=privacy.for_viewer(user, row.details or {})) for row in rows]
 
 
 @blp.route("/<int:instance_id>/timers", methods=["GET"])

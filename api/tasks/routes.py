@@ -15,6 +15,7 @@ from api.tasks.schemas import (
     TaskPageSchema,
     TaskSchema,
 )
+from engine import privacy
 from engine.errors import Conflict
 from engine.forms import form_to_client
 from engine.idempotency import service as idempotency
@@ -50,7 +51,7 @@ def get_task(task_id: int):
     return View(
         row,
         form=form_to_client(form, current_user().locale) if form else None,
-        data=tasks.current_data(session, row),
+        data=privacy.for_viewer(current_user(), tasks.current_data(session, row)),
     )
 
 

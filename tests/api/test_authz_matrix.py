@@ -1,0 +1,525 @@
+"""Authorization matrix: every REST endpoint and every web page × role × scope → the expected status.
+
+One Putuo comprehensive-assistance case (street 310107014, 长风新村街道) waits at its acceptance step (a
+street officer's task); one Pudong case waits at its application. Each identity below is a role at a
+scope relative to the Putuo case: its own street (or district), another street of the same district,
+another district, the city, or nobody. Each row of ``PROBES`` is one request with its expected status per
+identity (the default for logged-in users, overridden per identity; anonymous gets 401 from the API and
+a redirect to the login page from the web app). A probe that changes something undoes it.
+
+The world is built once for the module (outside the per-test cleanup, which it runs itself at the end),
+so the whole matrix takes a few seconds. ``test_every_route_is_in_the_matrix`` fails for a route without
+a row, and the leak tests look at what lists, filters, counts, exports and error messages give away.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import PASSWORD, _cleanup
+from tests.procedures.test_comprehensive_assistance import APPLICANT, application
+from tests.web.helpers import Web
+
+STREET, OTHER_DISTRICT_STREET = "310107014", "310115004"
+BUSINESS_KEY, PD_BUSINESS_KEY = "AUTHZ-PT-1", "AUTHZ-PD-1"
+
+# identity -> username (role/scope relative to the Putuo case)
+WHO: dict[str, str | None] = {
+    "advisor/own": "pt_advisor",
+    "advisor/district": "pt_other_advisor",
+    "advisor/other": "pd_advisor",
+    "street_officer/own": "pt_officer",
+    "street_officer/district": "pt_other_street_officer",
+    "street_officer/other": "pd_officer",
+    "street_head/own": "pt_head",
+    "street_head/district": "pt_other_head",
+    "district_officer/own": "pt_district",
+    "district_officer/other": "pd_district_officer",
+    "city_officer/city": "city",
+    "agency_worker/own": "pt_agency_worker",
+    "agency_worker/other": "pd_agency_worker",
+    "admin/city": "admin",
+    "anonymous": None,
+}
+STAFF = [k for k in WHO if k != "anonymous"]
+# Whose org units contain the Putuo case (any grant covering street 310107014; admins see everything).
+CASE_SCOPE = {
+    "advisor/own",
+    "street_officer/own",
+    "street_head/own",
+    "district_officer/own",
+    "city_officer/city",
+    "agency_worker/own",
+    "admin/city",
+}
+# Who may see its acceptance task: the street officers who may claim it, supervisors above it, admins.
+SUPERVISORS = {"street_head/own", "district_officer/own", "city_officer/city", "admin/city"}
+TASK_SEERS = {"street_officer/own"} | SUPERVISORS
+DASHBOARD = {"street_head/own", "street_head/district", "district_officer/own", "district_officer/other"} | {
+    "city_officer/city",
+    "admin/city",
+}
+# Supervisor roles anywhere (near-relative filings are not tied to a case).
+ANY_SUPERVISOR = DASHBOARD
+# The web app offers a procedure to whoever holds its first step's role (and admins).
+STARTERS = {"advisor/own", "advisor/district", "advisor/other", "admin/city"}
+
+
+def only(ok: int, who: set[str], *, other: int = 403) -> dict[str, int]:
+    return {k: (ok if k in who else other) for k in STAFF}
+
+
+def everyone(ok: int) -> dict[str, int]:
+    return dict.fromkeys(STAFF, ok)
+
+
+@dataclasses.dataclass
+class Probe:
+    method: str
+    path: str  # with {case}, {pd_case}, {task}, {note}
+    expect: dict[str, int]  # per staff identity
+    endpoint: str  # the url_map endpoint this row covers
+    json: Any = None  # API body
+    form: dict[str, Any] | None = None  # web form
+    anonymous: int | None = None  # default: 401 (API) or a login redirect (web)
+    fresh: bool = False  # a fresh login (the probe ends it: logout, language switch)
+    undo: str | None = None  # a request undoing a success, as "METHOD path"
+
+    @property
+    def web(self) -> bool:
+        return not self.path.startswith("/api/")
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+API, T = "/api/v1", "/api/v1/tasks/{task}"
+PROBES = [
+    # --- REST API ---------------------------------------------------------------------------------------
+    Probe("GET", "/api/openapi.json", everyone(200), "api-docs.openapi_json", anonymous=200),
+    Probe("GET", f"{API}/health", everyone(200), "health", anonymous=200),
+    Probe(
+        "POST",
+        f"{API}/auth/token",
+        everyone(201),
+        "auth.create_token",
+        json={"password": PASSWORD},
+        anonymous=401,
+    ),
+    Probe("DELETE", f"{API}/auth/token", everyone(204), "auth.revoke_token", fresh=True),
+    Probe("POST", f"{API}/auth/logout", everyone(204), "auth.logout", fresh=True),
+    Probe("GET", f"{API}/auth/me", everyone(200), "auth.me"),
+    Probe(
+        "POST",
+        f"{API}/near-relatives",
+        only(422, ANY_SUPERVISOR),
+        "near_relatives.file_near_relative",
+        json={"staff_username": "pt_officer2", "relative_id_number": "0" * 18, "relation": "spouse"},
+    ),
+    Probe("GET", f"{API}/notifications", everyone(200), "notifications.list_notifications"),
+    Probe(
+        "POST",
+        f"{API}/notifications/{{note}}/read",
+        only(200, {"street_officer/own"}, other=404),
+        "notifications.mark_read",
+    ),
+    Probe("POST", f"{API}/notifications/read-all", everyone(200), "notifications.mark_all_read"),
+    Probe("GET", f"{API}/process-definitions", everyone(200), "process_definitions.list_definitions"),
+    Probe(
+        "POST", f"{API}/process-definitions", only(422, {"admin/city"}), "process_definitions.deploy", json={}
+    ),
+    Probe(
+        "GET",
+        f"{API}/process-definitions/comprehensive_assistance",
+        everyone(200),
+        "process_definitions.get_versions",
+    ),
+    Probe(
+        "GET",
+        f"{API}/process-definitions/comprehensive_assistance/xml",
+        everyone(200),
+        "process_definitions.get_xml",
+    ),
+    # Starting is scoped by org unit (the web app also asks for the first step's role).
+    Probe(
+        "POST",
+        f"{API}/process-instances",
+        only(201, CASE_SCOPE),
+        "process_instances.start",
+        json={"process_key": "comprehensive_assistance", "org_unit": STREET, "business_key": "AUTHZ-START"},
+    ),
+    Probe("GET", f"{API}/process-instances", everyone(200), "process_instances.list_instances"),
+    Probe(
+        "GET", f"{API}/process-instances/{{case}}", only(200, CASE_SCOPE), "process_instances.get_instance"
+    ),
+    Probe(
+        "GET", f"{API}/process-instances/{{case}}/events", only(200, CASE_SCOPE), "process_instances.events"
+    ),
+    Probe(
+        "GET", f"{API}/process-instances/{{case}}/timers", only(200, CASE_SCOPE), "process_instances.timers"
+    ),
+    Probe(
+        "GET",
+        f"{API}/process-instances/{{pd_case}}",
+        only(200, {"advisor/other", "street_officer/other", "district_officer/other", "agency_worker/other"})
+        | {"city_officer/city": 200, "admin/city": 200},
+        "process_instances.get_instance",
+    ),
+    Probe("GET", f"{API}/process-instances/999999999", everyone(404), "process_instances.get_instance"),
+    Probe("GET", f"{API}/reference/twinning-pairings", everyone(200), "reference.twinning_pairings"),
+    Probe("GET", f"{API}/reference/twinning-targets", everyone(200), "reference.twinning_targets"),
+    Probe("GET", f"{API}/tasks", everyone(200), "tasks.list_tasks"),
+    Probe("GET", T, only(200, TASK_SEERS), "tasks.get_task"),
+    Probe("GET", f"{API}/tasks/999999999", everyone(404), "tasks.get_task"),
+    Probe(
+        "POST",
+        f"{T}/claim",
+        only(200, {"street_officer/own"}),
+        "tasks.claim",
+        undo="POST /api/v1/tasks/{task}/unclaim",
+    ),
+    Probe("POST", f"{T}/unclaim", only(409, TASK_SEERS), "tasks.unclaim"),  # seen but not claimed: 409
+    Probe("POST", f"{T}/complete", only(422, {"street_officer/own"}), "tasks.complete", json={"data": {}}),
+    Probe("POST", f"{T}/assign", only(422, SUPERVISORS), "tasks.assign", json={"username": "nobody-here"}),
+    Probe(
+        "POST", f"{T}/deadline", only(422, SUPERVISORS), "tasks.change_deadline", json={"reason": "测试期限"}
+    ),
+    # --- web pages ---------------------------------------------------------------------------------------
+    Probe("GET", "/login", everyone(200), "web.login", anonymous=200),
+    Probe("POST", "/login", everyone(401), "web.login", form={"username": "nobody-here"}, anonymous=401),
+    Probe("POST", "/logout", everyone(302), "web.logout", fresh=True, anonymous=302),
+    Probe("GET", "/lang/zh", everyone(302), "web.set_language", anonymous=302),
+    Probe("GET", "/vendor/htmx.js", everyone(200), "web.vendor", anonymous=200),
+    Probe("GET", "/static/web/app.css", everyone(200), "web.static", anonymous=200),
+    Probe("GET", "/static/nothing.txt", everyone(404), "static", anonymous=404),
+    Probe("GET", "/", everyone(200), "web.inbox"),
+    Probe("GET", "/tasks/{task}", only(200, TASK_SEERS), "web.task_page"),
+    Probe("GET", "/tasks/999999999", everyone(404), "web.task_page"),
+    Probe(
+        "POST",
+        "/tasks/{task}/claim",
+        only(302, {"street_officer/own"}),
+        "web.claim",
+        undo="POST /api/v1/tasks/{task}/unclaim",
+    ),
+    Probe("POST", "/tasks/{task}/unclaim", only(409, TASK_SEERS), "web.unclaim"),
+    Probe("POST", "/tasks/{task}/complete", only(422, {"street_officer/own"}), "web.complete", form={}),
+    Probe("POST", "/tasks/{task}/draft", only(302, {"street_officer/own"}), "web.save_draft", form={}),
+    Probe(
+        "POST", "/tasks/{task}/assign", only(302, SUPERVISORS), "web.assign", form={"username": "nobody-here"}
+    ),
+    Probe("GET", "/start", everyone(200), "web.start_list"),
+    Probe("GET", "/start/comprehensive_assistance", only(200, STARTERS, other=404), "web.start_form"),
+    Probe(
+        "POST", "/start/comprehensive_assistance", only(422, STARTERS, other=404), "web.start_form", form={}
+    ),
+    Probe("GET", "/cases/{case}", only(200, CASE_SCOPE), "web.case_page"),
+    Probe("GET", "/cases/999999999", everyone(404), "web.case_page"),
+    Probe("GET", "/cases/{case}/diagram.bpmn", only(200, CASE_SCOPE), "web.case_diagram"),
+    Probe("GET", "/dashboard", only(200, DASHBOARD), "web.dashboard"),
+    Probe("GET", "/dashboard/by_step.csv", only(200, DASHBOARD), "web.dashboard_export"),
+    Probe("GET", "/notifications", everyone(200), "web.notification_list"),
+    Probe(
+        "POST",
+        "/notifications/{note}/read",
+        only(302, {"street_officer/own"}, other=404),
+        "web.notification_read",
+    ),
+    Probe("POST", "/notifications/read-all", everyone(302), "web.notification_read_all"),
+]
+
+# Nothing of the Putuo case may appear in a response its reader may not have (nor in any error).
+SECRETS = (BUSINESS_KEY, APPLICANT, "家庭成员突发重病")
+
+
+@dataclasses.dataclass
+class World:
+    app: Any
+    ids: dict[str, int]
+    tokens: dict[str, str]
+    webs: dict[str, Web]
+
+    def url(self, path: str) -> str:
+        return path.format(**self.ids)
+
+    def api(self, identity: str, method: str, path: str, *, fresh: bool = False, **kwargs: Any):
+        client = self.app.test_client()
+        username = WHO[identity]
+        headers = {}
+        if username is not None:
+            token = self.login(username) if fresh else self.token(username)
+            headers["Authorization"] = f"Bearer {token}"
+        return client.open(self.url(path), method=method, headers=headers, **kwargs)
+
+    def login(self, username: str) -> str:
+        """A token as ``POST /auth/token`` issues it (without argon2's deliberate slowness, which the
+        ``auth.create_token`` row pays once per identity)."""
+        from api.extensions import db
+        from engine.users import service as users
+
+        session = db.session()
+        raw, _token = users.issue_token(session, users.by_username(session, username))
+        session.commit()
+        return raw
+
+    def token(self, username: str) -> str:
+        if username not in self.tokens:
+            self.tokens[username] = self.login(username)
+        return self.tokens[username]
+
+    def web(self, identity: str, *, fresh: bool = False) -> Web:
+        username = WHO[identity]
+        if fresh or identity not in self.webs:
+            browser = Web(self.app.test_client())
+            if username:  # the session a login makes (the ``POST /login`` row logs in for real)
+                from api.extensions import db
+                from engine.users import service as users
+
+                uid = users.by_username(db.session(), username).id
+                with browser.client.session_transaction() as cookie:
+                    cookie["uid"], cookie["lang"] = uid, "zh"
+            browser.get("/login")  # its CSRF token
+            if fresh:
+                return browser
+            self.webs[identity] = browser
+        return self.webs[identity]
+
+
+@pytest.fixture(scope="module")
+def world(app) -> Iterator[World]:
+    from api.extensions import db
+    from engine.notifications import service as notifications
+    from engine.notifications.models import NotificationKind
+    from engine.tasks import service as tasks
+    from tests.conftest import get_user
+
+    with app.app_context():
+        w = World(app, {}, {}, {})
+        try:
+            started = w.api(
+                "advisor/own",
+                "POST",
+                f"{API}/process-instances",
+                json={
+                    "process_key": "comprehensive_assistance",
+                    "org_unit": STREET,
+                    "business_key": BUSINESS_KEY,
+                },
+            )
+            assert started.status_code == 201, started.json
+            case = started.json["id"]
+            application_task = started.json["open_tasks"][0]["id"]
+            done = w.api(
+                "advisor/own",
+                "POST",
+                f"{API}/tasks/{application_task}/complete",
+                json={"data": application()},
+            )
+            assert done.status_code == 200, done.json
+            detail = w.api("admin/city", "GET", f"{API}/process-instances/{case}").json
+            (task,) = [t["id"] for t in detail["open_tasks"] if t["bpmn_id"] == "acceptance"]
+            pd = w.api(
+                "advisor/other",
+                "POST",
+                f"{API}/process-instances",
+                json={
+                    "process_key": "comprehensive_assistance",
+                    "org_unit": OTHER_DISTRICT_STREET,
+                    "business_key": PD_BUSINESS_KEY,
+                },
+            )
+            assert pd.status_code == 201, pd.json
+            session = db.session()
+            (note,) = notifications.notify(
+                session,
+                [get_user(session, "pt_officer")],
+                NotificationKind.REMINDER,
+                "即将到期 / due soon",
+                "受理即将到期",
+                task=tasks.get(session, task),
+            )
+            session.commit()
+            w.ids = {"case": case, "task": task, "pd_case": pd.json["id"], "note": note.id}
+            yield w
+        finally:
+            db.session.rollback()
+            _cleanup(db.session(), app.config["SEED_MAX_IDS"])
+            db.session.remove()
+
+
+def _send(world: World, probe: Probe, identity: str, *, fresh: bool = False):
+    if not probe.web:
+        kwargs: dict[str, Any] = {}
+        if probe.json is not None:
+            body = dict(probe.json)
+            if probe.endpoint == "auth.create_token":
+                body["username"] = WHO[identity] or "nobody-here"
+            kwargs["json"] = body
+        return world.api(identity, probe.method, probe.path, fresh=fresh, **kwargs)
+    browser = world.web(identity, fresh=fresh)
+    if probe.method == "GET":
+        return browser.get(world.url(probe.path))
+    return browser.post(world.url(probe.path), probe.form or {})
+
+
+def _describe(response) -> str:
+    where = response.headers.get("Location", "")
+    return f"{response.status_code}{' → ' + where if where else ''}"
+
+
+@pytest.mark.parametrize("probe", PROBES, ids=str)
+def test_matrix(world, probe):
+    wrong = []
+    for identity in WHO:
+        response = _send(world, probe, identity, fresh=probe.fresh)
+        body = response.get_data(as_text=True)
+        response.close()
+        if identity == "anonymous":
+            if probe.anonymous is not None:
+                ok = response.status_code == probe.anonymous
+            elif probe.web:
+                ok = response.status_code == 302 and response.headers["Location"].startswith("/login")
+            else:
+                ok = response.status_code == 401
+        else:
+            ok = response.status_code == probe.expect[identity]
+        if not ok:
+            wrong.append(f"{identity} ({WHO[identity]}): {_describe(response)} {body[:200]!r}")
+        if identity not in CASE_SCOPE:  # whatever the status: a list, a page, an error message
+            leaked = [s for s in SECRETS if s in body]
+            if leaked:
+                wrong.append(f"{identity}: a {response.status_code} answer shows {leaked}")
+        if (
+            probe.undo
+            and identity != "anonymous"
+            and response.status_code == probe.expect[identity] in (200, 302)
+        ):
+            method, path = probe.undo.split(" ", 1)
+            assert world.api(identity, method, path).status_code == 200
+    assert not wrong, f"{probe}:\n" + "\n".join(wrong)
+
+
+def test_every_route_is_in_the_matrix(app):
+    covered = {(p.endpoint, p.method) for p in PROBES}
+    missing = [
+        f"{sorted(rule.methods - {'HEAD', 'OPTIONS'})} {rule.rule} ({rule.endpoint})"
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+        if (rule.endpoint, method) not in covered
+    ]
+    assert not missing, "routes without a row in PROBES:\n" + "\n".join(missing)
+
+
+def test_every_openapi_operation_is_in_the_matrix(world):
+    document = world.api("anonymous", "GET", "/api/openapi.json").json
+    covered = {(p.method, _template(p.path)) for p in PROBES if not p.web}
+    missing = [
+        f"{method.upper()} {path}"
+        for path, operations in document["paths"].items()
+        for method in operations
+        if method in ("get", "post", "put", "patch", "delete")
+        and (method.upper(), _template(path)) not in covered
+    ]
+    assert not missing, missing
+
+
+def _template(path: str) -> str:
+    """``/api/v1/tasks/{task_id}/claim`` and ``/api/v1/tasks/{task}/claim`` alike: placeholders erased."""
+    return re.sub(r"\{[^}]+\}|(?<=/)(?:999999999|comprehensive_assistance)", "{}", path)
+
+
+# --- leaks through lists, filters, counts, exports -----------------------------------------------------------
+
+OUTSIDE = ["advisor/district", "advisor/other", "street_officer/district", "street_officer/other"] + [
+    "street_head/district",
+    "district_officer/other",
+    "agency_worker/other",
+]
+
+
+def _items(response) -> list[dict[str, Any]]:
+    assert response.status_code == 200, response.json
+    return response.json["items"]
+
+
+@pytest.mark.parametrize("identity", OUTSIDE)
+def test_outside_the_case_scope_lists_and_filters_show_nothing_of_it(world, identity):
+    case, task = world.ids["case"], world.ids["task"]
+    lists: list[str] = [
+        f"{API}/tasks?scope={scope}{extra}"
+        for scope in ("all", "claimable", "mine")
+        for extra in ("", f"&org_unit={STREET}", "&process_key=comprehensive_assistance", "&state=ready")
+    ]
+    lists += [
+        f"{API}/process-instances{extra}"
+        for extra in ("", f"?org_unit={STREET}", "?org_unit=310107", "?process_key=comprehensive_assistance")
+    ]
+    for url in lists:
+        response = world.api(identity, "GET", url)
+        items = _items(response)
+        if "/tasks" in url:
+            assert task not in [i["id"] for i in items] and case not in [i["instance_id"] for i in items], url
+        else:
+            assert case not in [i["id"] for i in items], url
+        assert not any(s in response.get_data(as_text=True) for s in SECRETS), url
+        if "org_unit=310107" in url:
+            assert response.json["meta"]["total"] == 0, (url, response.json["meta"])
+    browser = world.web(identity)
+    for url in ("/", "/?tab=claimable", "/?tab=overdue", f"/?tab=claimable&unit={STREET}", "/notifications"):
+        page = browser.get(url).get_data(as_text=True)
+        assert f"task-{task}" not in page and not any(s in page for s in SECRETS), url
+
+
+def test_the_other_district_sees_nothing_of_the_putuo_case_in_dashboard_exports(world):
+    from api.web.views import COLUMNS
+
+    pudong, putuo = world.web("district_officer/other"), world.web("district_officer/own")
+    for name in COLUMNS:
+        theirs = pudong.get(f"/dashboard/{name}.csv")
+        assert theirs.status_code == 200, name
+        text = theirs.get_data(as_text=True)
+        assert "普陀" not in text and "长风新村" not in text and BUSINESS_KEY not in text, (name, text[:500])
+        assert putuo.get(f"/dashboard/{name}.csv").status_code == 200
+    assert "普陀" not in pudong.get("/dashboard").get_data(as_text=True)
+
+
+def test_inside_the_scope_the_case_is_listed(world):
+    """The leak tests above would pass on empty lists: the same queries find the case for its street."""
+    items = _items(world.api("street_officer/own", "GET", f"{API}/tasks?scope=claimable&org_unit={STREET}"))
+    assert world.ids["task"] in [i["id"] for i in items]
+    items = _items(world.api("advisor/own", "GET", f"{API}/process-instances?org_unit={STREET}"))
+    assert world.ids["case"] in [i["id"] for i in items]
+    page = world.web("street_officer/own").get("/?tab=claimable").get_data(as_text=True)
+    assert f"task-{world.ids['task']}" in page
+
+
+# --- personal data: the REST API masks ID numbers as the web pages do ---------------------------------------
+
+# In the case's scope but without a role that verifies identity (engine.privacy.ID_NUMBER_ROLES).
+MASKED = ["advisor/own", "city_officer/city", "agency_worker/own"]
+UNMASKED = ["street_officer/own", "street_head/own", "district_officer/own", "admin/city"]
+
+
+@pytest.mark.parametrize("identity", MASKED + UNMASKED)
+def test_the_api_shows_full_id_numbers_only_to_roles_that_verify_identity(world, identity):
+    from engine.privacy import mask_id_number
+
+    case, task = world.ids["case"], world.ids["task"]
+    reads = [f"{API}/process-instances/{case}", f"{API}/process-instances/{case}/events"]
+    if identity in TASK_SEERS:
+        reads.append(f"{API}/tasks/{task}")
+    for url in reads:
+        response = world.api(identity, "GET", url)
+        assert response.status_code == 200, url
+        body = response.get_data(as_text=True)
+        if identity in MASKED:
+            assert APPLICANT not in body and mask_id_number(APPLICANT) in body, url
+        else:
+            assert APPLICANT in body, url
+    page = world.web(identity).get(f"/cases/{case}").get_data(as_text=True)
+    assert (APPLICANT in page) == (identity in UNMASKED)
