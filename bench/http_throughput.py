@@ -37,10 +37,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from engine_overhead import drop_database, postgres_url  # noqa: E402
 
-ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
+# command-line figures only when run as a script (other benchmarks import STEPS and setup from here)
+ARGS = [a for a in sys.argv[1:] if not a.startswith("-")] if __name__ == "__main__" else []
 SECONDS = float(ARGS[0]) if ARGS else 20.0
 CLIENTS = int(ARGS[1]) if len(ARGS) > 1 else 6
-NODES = "--nodes" in sys.argv
+NODES = __name__ == "__main__" and "--nodes" in sys.argv
 STREET = "310107014"
 PASSWORD = "bench-password"
 BIN = Path(sys.executable).parent

@@ -31,45 +31,11 @@ STREET = "310107014"
 PASSWORD = "bench-password"
 PAUSE = (1.0, 3.0)  # a staff member reads before the next click
 
-# the form of every step of comprehensive assistance, as http_throughput.py completes them
-FORMS = {
-    "application": {
-        "channel": "street_office",
-        "applicant_id_number": "999999198001010011",
-        "household_size": 3,
-        "assistance_form": "individual",
-        "aid_types": ["money"],
-        "hardship_category": "other",
-        "still_in_difficulty": True,
-        "amount_requested": "5000.00",
-        "reason": "家庭成员突发重病，医疗支出较大",
-        "credit_commitment_signed": True,
-        "fast_track_help_first": False,
-    },
-    "acceptance": {"accepted": True},
-    "home_investigation": {
-        "visit_date": "2026-11-18",
-        "findings": "入户核实，家庭情况属实",
-        "household_verified": True,
-    },
-    "assessment": {
-        "assessment_opinion": "符合帮扶条件",
-        "assessment_decision": "approve",
-        "proposed_amount": "3000.00",
-    },
-    "democratic_review": {
-        "members_present": 7,
-        "votes_for": 6,
-        "votes_against": 1,
-        "review_opinion": "情况属实，同意帮扶",
-    },
-    "street_approval": {
-        "approval_decision": "approve",
-        "approved_amount": "3000.00",
-        "approval_opinion": "同意",
-    },
-    "disbursement": {"amount_paid": "3000.00", "paid_on": "2026-11-20", "payment_method": "bank_transfer"},
-}
+# the form of every step of comprehensive assistance, the same ones http_throughput.py completes with
+sys.path.insert(0, str(ROOT / "bench"))
+from http_throughput import STEPS  # noqa: E402
+
+FORMS = dict(STEPS)
 ADVISOR_ROLES = ("advisor",)
 OFFICER_ROLES = ("street_officer", "review_panel", "street_head", "finance")
 

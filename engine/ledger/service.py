@@ -56,6 +56,19 @@ def record(
     return row
 
 
+def count_for_case(session: Session, instance: Any, row: Any, *, kind: str, id_field: str) -> ServiceRecord:
+    """Count a completed step of a case that is its own project (a payment, a delivered service) for the
+    household whose ID number the case holds in ``id_field``."""
+    return record(
+        session,
+        kind=kind,
+        instance=instance,
+        project_ref=f"{instance.process_key}:{instance.id}",
+        household_id_number=(instance.data or {}).get(id_field),
+        task_id=row.id,
+    )
+
+
 def other_projects(
     session: Session, household_id_number: str | None, project_ref: str
 ) -> list[dict[str, Any]]:

@@ -32,14 +32,7 @@ def near_relative_check(session: Session, instance: Any, row: Any, data: dict[st
 
 def _count_payment(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> None:
     """A payment is a service counted by this case, in the ledger that other projects check."""
-    ledger.record(
-        session,
-        kind="disbursement",
-        instance=instance,
-        project_ref=f"{KEY}:{instance.id}",
-        household_id_number=instance.data.get("applicant_id_number"),
-        task_id=row.id,
-    )
+    ledger.count_for_case(session, instance, row, kind="disbursement", id_field="applicant_id_number")
 
 
 before_complete(KEY, "disbursement")(_count_payment)

@@ -14,11 +14,4 @@ KEY = "service_referral_3a"
 
 @before_complete(KEY, "service_delivery")
 def count_service(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> None:
-    ledger.record(
-        session,
-        kind="service",
-        instance=instance,
-        project_ref=f"{KEY}:{instance.id}",
-        household_id_number=instance.data.get("applicant_id_number"),
-        task_id=row.id,
-    )
+    ledger.count_for_case(session, instance, row, kind="service", id_field="applicant_id_number")
