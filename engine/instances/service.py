@@ -115,12 +115,22 @@ def start(
     business_key: str | None = None,
     data: Any = None,
 ) -> ProcessInstance:
-    """A user starts the latest version of a procedure for an org unit inside their grants."""
+    """A user starts the latest version of a procedure for an org unit inside their grants. When the
+    procedure opens with a form, they must hold that first step's role for the unit (as the web app's
+    start page offers); one that opens with a timer or a script (a timer-started report, say) needs the
+    unit only. Admins may start anything."""
     definition = definitions.get_version(session, process_key)
     unit = orgs.by_code(session, org_unit_code)
     placed = _Placed(unit.id, unit.district_id, unit.street_id)
-    if not (users.in_scope(session, user, placed) or users.is_admin(user)):
-        raise Forbidden("无权在该机构发起流程 / you may not start procedures for this org unit")
+    if not users.is_admin(user):
+        if not users.in_scope(session, user, placed):
+            raise Forbidden("无权在该机构发起流程 / you may not start procedures for this org unit")
+        first = definitions.first_task(definition)
+        if first is not None and first.role and not users.holds(session, user, first.role, placed):
+            raise Forbidden(
+                "您没有发起该流程所需的角色（首个环节的办理角色）/ "
+                "you do not hold the role of this procedure's first step for this org unit"
+            )
     return create(session, definition, unit, actor_id=user.id, business_key=business_key, data=data)
 
 

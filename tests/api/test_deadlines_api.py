@@ -79,7 +79,9 @@ def test_change_deadline_endpoint(client, login):
 def test_timers_endpoint(client, login):
     officer = login("pt_officer")
     with at(MONDAY):
-        instance = start(client, login("pt_advisor"), process_key="timer_boundary")
+        instance = start(
+            client, login("pt_officer"), process_key="timer_boundary"
+        )  # its first step is theirs
         timers = client.get(f"/api/v1/process-instances/{instance['id']}/timers", headers=officer).json
     assert [t["bpmn_id"] for t in timers] == ["daily", "remind", "timeout"]
     assert timers[0]["due_at"].startswith("2026-11-03T02:00:00")

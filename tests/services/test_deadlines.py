@@ -221,7 +221,7 @@ def test_intermediate_timer_fires_after_its_duration(engine, session):
 
 def test_boundary_timers_cycle_non_interrupting_and_interrupting(engine, session):
     with at(MONDAY):
-        instance = start(session, "timer_boundary")
+        instance = start(session, "timer_boundary", "pt_officer")
         session.commit()
     investigate = open_task(session, instance.id, "investigate").id
     # the R3/PT24H cycle: a scheduler down for three days catches up every occurrence
@@ -253,7 +253,7 @@ def test_missed_timers_fire_in_due_order(engine, session):
 
 def test_timers_endpoint_lists_waiting_timers(engine, session):
     with at(MONDAY):
-        instance = start(session, "timer_boundary")
+        instance = start(session, "timer_boundary", "pt_officer")
         session.commit()
         listed = instances.waiting_timers(session, get_user(session, "pt_officer"), instance.id)
     assert [(t["bpmn_id"], t["due_at"]) for t in listed] == [
@@ -345,7 +345,7 @@ def test_unquoted_date_timer_fires_through_the_scheduler(engine, session):
     definitions.deploy(session, xml)
     session.commit()
     with at(MONDAY):
-        instance = start(session, "timers_unquoted")
+        instance = start(session, "timers_unquoted", "pt_officer")
         row = open_task(session, instance.id, "investigate")
         tasks.complete(
             session,
