@@ -171,11 +171,36 @@ def check(expression: str) -> None:
     _parse(normalize(expression))
 
 
+_VALUE_TYPES = (str, bytes, int, float, bool, Decimal, dt.date, list, dict, set, tuple, frozenset)
+
+
+def _is_function_or_type(value: Any) -> bool:
+    """A type, a function, or a builtin not bound to a plain value (``len``; not ``"abc".upper``)."""
+    if isinstance(value, type):
+        return True
+    if not callable(value):
+        return False
+    return not isinstance(getattr(value, "__self__", None), _VALUE_TYPES)
+
+
+class _Evaluator(EvalWithCompoundTypes):
+    """simpleeval's evaluator, refusing attributes of the functions and types themselves.
+
+    ``int.real`` or ``str.maketrans`` would hand out descriptors and unbound methods of built-in types;
+    attributes of values (``(1).real``, ``"abc".upper``) stay as simpleeval allows them.
+    """
+
+    def _eval_attribute(self, node: ast.Attribute) -> Any:
+        if _is_function_or_type(self._eval(node.value)):
+            raise ExpressionError(f"attribute {node.attr!r} of a function or type is not allowed")
+        return super()._eval_attribute(node)
+
+
 def evaluate(expression: str, names: Mapping[str, Any]) -> Any:
     """Evaluate ``expression`` with ``names`` (task or form data) as variables."""
     text = normalize(expression)
     tree = _parse(text)
-    evaluator = EvalWithCompoundTypes(functions=dict(SAFE_FUNCTIONS), names={**SAFE_NAMES, **names})
+    evaluator = _Evaluator(functions=dict(SAFE_FUNCTIONS), names={**SAFE_NAMES, **names})
     try:
         return evaluator.eval(text, previously_parsed=tree.body)
     except ExpressionError:
@@ -222,7 +247,7 @@ def check_script(script: str) -> None:
 def execute_script(script: str, data: dict[str, Any]) -> None:
     """Run a script of safe assignments, updating ``data`` in place."""
     for target, source, tree in _parse_script(script or ""):
-        evaluator = EvalWithCompoundTypes(functions=dict(SAFE_FUNCTIONS), names={**SAFE_NAMES, **data})
+        evaluator = _Evaluator(functions=dict(SAFE_FUNCTIONS), names={**SAFE_NAMES, **data})
         try:
             data[target] = evaluator.eval(source, previously_parsed=tree.body)
         except Exception as err:

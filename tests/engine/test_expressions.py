@@ -120,3 +120,16 @@ def test_allowed_functions_are_not_mutated_by_use():
     before = dict(ex.SAFE_FUNCTIONS)
     ex.evaluate("len([1])", {})
     assert before == ex.SAFE_FUNCTIONS
+
+
+@pytest.mark.parametrize(
+    "text", ["int.real", "str.maketrans", "[int][0].real", "dict.fromkeys", "Decimal.x", "len.y"]
+)
+def test_attributes_of_functions_and_types_are_refused(text):
+    # found by the property tests: class attributes would hand out descriptors and unbound methods
+    with pytest.raises(ex.ExpressionError, match="of a function or type is not allowed"):
+        ex.evaluate(text, {})
+
+
+def test_attributes_of_values_stay_available():
+    assert ex.evaluate("(5).real + x.imag", {"x": 2}) == 5
