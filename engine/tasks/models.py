@@ -32,6 +32,7 @@ class TaskStatus(enum.StrEnum):
 
 OPEN_STATUSES = (TaskStatus.READY, TaskStatus.CLAIMED)
 _OPEN = text("state IN ('ready', 'claimed')")
+_OPEN_ESCALATED = text("state IN ('ready', 'claimed') AND escalated_role IS NOT NULL")
 
 
 def open_clause() -> Any:
@@ -75,12 +76,13 @@ class HumanTask(Base):
         Index("ix_human_task_instance_state", "instance_id", "state"),
         Index("ix_human_task_open_due", "due_at", postgresql_where=_OPEN, sqlite_where=_OPEN),
         Index("ix_human_task_open_warn", "warn_at", postgresql_where=_OPEN, sqlite_where=_OPEN),
+        # escalated tasks only (few): its statistics then show how selective it is, so planners use it
         Index(
             "ix_human_task_open_escalated_due",
             "escalated_role",
             "due_at",
-            postgresql_where=_OPEN,
-            sqlite_where=_OPEN,
+            postgresql_where=_OPEN_ESCALATED,
+            sqlite_where=_OPEN_ESCALATED,
         ),
     )
 
