@@ -31,6 +31,11 @@ class Invalid(ServiceError):
 
     code = "validation_failed"
 
+    @classmethod
+    def on(cls, field: str, message: str) -> Invalid:
+        """A refusal of one field, whose own message is the whole refusal's."""
+        return cls(message, {field: [message]})
+
 
 class Unauthorized(ServiceError):
     code = "unauthorized"

@@ -35,7 +35,7 @@ _KEY = re.compile(rf"^[\x21-\x7e]{{1,{MAX_KEY}}}$")  # visible ASCII, no spaces
 def check_key(key: str) -> str:
     if not _KEY.fullmatch(key):
         message = f"幂等键须为 1–{MAX_KEY} 个可见 ASCII 字符 / {HEADER} must be 1–{MAX_KEY} visible ASCII characters"
-        raise Invalid(message, {HEADER: [message]})
+        raise Invalid.on(HEADER, message)
     return key
 
 
@@ -58,7 +58,7 @@ def replay(session: Session, user_id: int, key: str, target: str, request_hash: 
         return None
     if row.target != target or row.request_hash != request_hash:
         message = "该幂等键已用于另一个请求 / this Idempotency-Key was already used for a different request"
-        raise Invalid(message, {HEADER: [message]})
+        raise Invalid.on(HEADER, message)
     return row
 
 

@@ -154,7 +154,7 @@ def create(
     try:
         runtime.advance(wf)
     except runtime.EngineError as err:
-        raise Invalid(str(err), {"data": [str(err)]}) from err
+        raise Invalid.on("data", str(err)) from err
     instance = ProcessInstance(
         definition_id=definition.id,
         process_key=definition.key,

@@ -41,7 +41,7 @@ def record(
                     f"该服务事项已计入其他民政项目（{name}），不得重复计算 / "
                     f"this service item is already counted in another civil-affairs project ({existing.process_key})"
                 )
-            raise Invalid(message, {field: [message]})
+            raise Invalid.on(field, message)
     row = ServiceRecord(
         item_ref=item_ref or None,
         kind=kind,

@@ -34,10 +34,6 @@ def project_ref(project_id: int | None) -> str:
     return f"{PROJECT}:{project_id}"
 
 
-def _refuse(field: str, message: str) -> Invalid:
-    return Invalid(message, {field: [message]})
-
-
 def _streets(session: Session, codes: set[str]) -> dict[str, OrgUnit]:
     rows = session.scalars(select(OrgUnit).where(OrgUnit.code.in_(codes), OrgUnit.level == OrgLevel.STREET))
     return {u.code: u for u in rows}
@@ -48,7 +44,7 @@ def _check_streets(session: Session, instance: Any, rows: list[dict[str, Any]], 
     for number, r in enumerate(rows, start=1):
         unit = streets.get(r["street"])
         if unit is None or unit.district_id != instance.district_id:
-            raise _refuse(
+            raise Invalid.on(
                 field,
                 f"第{number}行：街镇代码 {r['street']} 不属于本区 / row {number}: street {r['street']} "
                 "is not in this district",
@@ -68,7 +64,7 @@ def annual_list(session: Session, instance: Any, row: Any, data: dict[str, Any])
     willing = {c["household_ref"] for c in instance.data.get("calls", []) if c.get("willing")}
     for number, h in enumerate(households, start=1):
         if h["household_ref"] not in willing:
-            raise _refuse(
+            raise Invalid.on(
                 "households",
                 f"第{number}行：家庭 {h['household_ref']} 未确认服务意愿，不能列入年度名单 / row {number}: "
                 f"household {h['household_ref']} has not confirmed its willingness",
@@ -149,7 +145,7 @@ def one_report_per_month(session: Session, instance: Any, row: Any, data: dict[s
             details.get("bpmn_id") == "monthly_report"
             and details["data"].get("report_month") == data["report_month"]
         ):
-            raise _refuse(
+            raise Invalid.on(
                 "report_month",
                 f"{data['report_month']}月的进度报告已报送 / the report for month {data['report_month']} is already in",
             )
@@ -160,14 +156,14 @@ def final_report(session: Session, instance: Any, row: Any, data: dict[str, Any]
     """Every household case closed, and actual spending within the cap of the households held now."""
     figures = project_figures(session, instance.id, instance.data["per_household_cap"])
     if figures["households_open"]:
-        raise _refuse(
+        raise Invalid.on(
             "_form",
             f"尚有 {figures['households_open']} 户个案未结案，不能提交终期报告 / "
             f"{figures['households_open']} household cases are still open",
         )
     spent = sum((line["amount"] for line in data["spending_lines"]), Decimal("0"))
     if spent > figures["budget_cap"]:
-        raise _refuse(
+        raise Invalid.on(
             "spending_lines",
             f"实际支出 {spent} 元超过预算上限 {figures['budget_cap']} 元（平均每户不超过5000元）/ "
             f"spending {spent} is above the cap {figures['budget_cap']}",
@@ -195,7 +191,9 @@ def count_service(session: Session, instance: Any, row: Any, data: dict[str, Any
     """Each visit, group activity or service goes into the ledger; an item counts in one project only."""
     if data["action"] not in COUNTED_ACTIONS:
         if data.get("service_item_ref"):
-            raise _refuse("service_item_ref", "只有走访、小组和服务记录可计入服务事项 / only services count")
+            raise Invalid.on(
+                "service_item_ref", "只有走访、小组和服务记录可计入服务事项 / only services count"
+            )
         return
     ledger.record(
         session,
@@ -212,7 +210,7 @@ def count_service(session: Session, instance: Any, row: Any, data: dict[str, Any
 def visits_or_reason(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> None:
     visits, needed = int(instance.data.get("visit_count", 0)), int(instance.data.get("min_visits", 5))
     if visits < needed and not (data.get("short_visits_reason") or "").strip():
-        raise _refuse(
+        raise Invalid.on(
             "short_visits_reason",
             f"入户走访仅 {visits} 次，少于 {needed} 次，结案须说明原因 / only {visits} home visits "
             f"(fewer than {needed}): give the reason to close",
@@ -224,9 +222,9 @@ def transfer(session: Session, instance: Any, row: Any, data: dict[str, Any]) ->
     """人户分离: the case, and its budget share, move to the project of the district the family lives in."""
     street = _streets(session, {data["target_street"]}).get(data["target_street"])
     if street is None:
-        raise _refuse("target_street", f"街镇代码 {data['target_street']} 不存在 / no such street")
+        raise Invalid.on("target_street", f"街镇代码 {data['target_street']} 不存在 / no such street")
     if street.district_id == instance.district_id:
-        raise _refuse(
+        raise Invalid.on(
             "target_street", "居住地与户籍地同属一区，无需转介 / same district: nothing to transfer"
         )
     year = instance.data.get("project_year")
@@ -245,7 +243,7 @@ def transfer(session: Session, instance: Any, row: Any, data: dict[str, Any]) ->
         None,
     )
     if target is None:
-        raise _refuse(
+        raise Invalid.on(
             "target_street",
             f"居住地区尚无 {year} 年度桥计划项目，无法转介 / the district of residence has no Bridge Plan project for {year}",
         )
@@ -258,21 +256,14 @@ def transfer(session: Session, instance: Any, row: Any, data: dict[str, Any]) ->
         "to_project": target.id,
         "budget_share": share,
     }
-    for project_id in (source_id, target.id):
+    for logged in (source_id, target.id, instance.id):  # both projects' trails and the case's own
         audit.record(
             session,
             AuditAction.CASE_TRANSFERRED,
             actor_id=row.assignee_id,
-            instance_id=project_id,
+            instance_id=logged,
             details=details,
         )
-    audit.record(
-        session,
-        AuditAction.CASE_TRANSFERRED,
-        actor_id=row.assignee_id,
-        instance_id=instance.id,
-        details=details,
-    )
     return {
         "transferred_to_street": street.code,
         "transfer_count": int(instance.data.get("transfer_count", 0)) + 1,

@@ -23,17 +23,13 @@ PARTIES = {
 }
 
 
-def _refuse(field: str, message: str) -> Invalid:
-    return Invalid(message, {field: [message]})
-
-
 @before_complete(KEY, "needs_assessment")
 def pairing(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
     """The pairing must be one of the notice's eleven, and be run by one case at a time."""
     code = data["pairing_code"]
     found = session.scalar(select(TwinningPairing).where(TwinningPairing.code == code))
     if found is None:
-        raise _refuse(
+        raise Invalid.on(
             "pairing_code", f"结对编号 {code} 不在牵手计划名单中 / {code} is not a Twinning pairing"
         )
     others = session.scalars(
@@ -44,7 +40,7 @@ def pairing(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> 
         )
     )
     if any(other.data.get("pairing_code") == code for other in others):
-        raise _refuse(
+        raise Invalid.on(
             "pairing_code", f"结对 {code} 已有进行中的牵手计划 / pairing {code} already has a running case"
         )
     return {

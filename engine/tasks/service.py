@@ -147,7 +147,7 @@ def _check_recusal(instance: Any, user: User, field: str | None = None) -> None:
             "近亲属回避：该用户不能办理或评议此案 / recusal: this user may not handle or review this case"
         )
         if field:
-            raise Invalid(message, {field: [message]})
+            raise Invalid.on(field, message)
         raise Forbidden(message)
 
 
@@ -218,11 +218,11 @@ def assign(session: Session, user: User, task_id: int, username: str) -> HumanTa
     try:
         target = users.by_username(session, username)
     except NotFound as err:
-        raise Invalid(err.message, {"username": [err.message]}) from err
+        raise Invalid.on("username", err.message) from err
     _check_recusal(instance, target, field="username")
     if not can_claim(session, target, row):
         message = "该用户没有该任务所需的角色或不在该机构 / user lacks the task's role in this org unit"
-        raise Invalid(message, {"username": [message]})
+        raise Invalid.on("username", message)
     previous = row.assignee_id
     row.state, row.assignee_id, row.claimed_at = TaskStatus.CLAIMED, target.id, utcnow()
     audit.record(
@@ -420,7 +420,7 @@ def change_deadline(
                 else calendar.due_after(utcnow(), extend_by)
             )
         except calendar.DeadlineError as err:
-            raise Invalid(str(err), {"extend_by": [str(err)]}) from err
+            raise Invalid.on("extend_by", str(err)) from err
     else:
         assert due_at is not None
         new_due = due_at if due_at.tzinfo else due_at.replace(tzinfo=calendar.SHANGHAI)
