@@ -164,6 +164,7 @@ def scheduler(interval: float, once: bool) -> None:
     factory = _session_factory()
     if once:
         click.echo(f"woke {timers.tick(factory)} instance(s)")
+        click.echo(f"sealed {timers.seal_audit(factory)} audit event(s)")
         return
     blocking = timers.build(factory, background=False, interval=interval)
 

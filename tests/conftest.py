@@ -74,6 +74,7 @@ def app():
 
     from api import create_app
     from api.extensions import db
+    from engine.audit import chain
     from engine.definitions import service as definitions
     from engine.orgs import service as orgs
     from engine.twinning import service as twinning
@@ -90,6 +91,10 @@ def app():
             users.create_user(session, username, PASSWORD, grants=grants)
         definitions.sync_dir(session, ROOT / "processes")
         definitions.sync_dir(session, ROOT / "tests" / "fixtures" / "deployable")
+        session.commit()
+        chain.seal(
+            session
+        )  # the seed's events, sealed as the scheduler would: each test starts from this head
         session.commit()
         app.config["SEED_MAX_IDS"] = _max_ids(session)
         db.session.remove()

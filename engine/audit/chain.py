@@ -1,20 +1,24 @@
 """The audit log's hash chain: every event carries the hash of the one before it.
 
-Writing: :func:`engine.audit.service.record` adds the row as before; when the writing transaction
-commits, :func:`seal` (a ``before_commit`` session hook) locks the single ``audit_chain_head`` row
-(``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's write lock is already held), gives the
-transaction's new events the next positions ``seq`` in id order, ``prev_hash`` = the previous event's
-hash and ``hash`` = SHA-256 over :func:`canonical` (every field, the position and the previous hash),
-and moves the head. The head lock is the last lock a transaction takes and is held only for this
-final step, so concurrent writers are serialized here without deadlocks and the chain never forks.
+Writing: :func:`engine.audit.service.record` adds the row unsealed (``seq``/``prev_hash``/``hash``
+empty) and the writing transaction commits without touching the chain, so writers never wait on
+one another here. :func:`seal` — run every second by the scheduler (``assistflow scheduler``, or the
+one inside ``assistflow serve``), by ``assistflow audit seal`` and at the start of :func:`verify` —
+takes the single ``audit_chain_head`` row lock (``SELECT … FOR UPDATE`` on PostgreSQL; the write lock
+on SQLite), gives every committed unsealed event the next position ``seq`` in id order,
+``prev_hash`` = the previous event's hash and ``hash`` = SHA-256 over :func:`canonical` (every field,
+the position and the previous hash), and moves the head. Sealers serialize on the head row, so
+the chain never forks; a transaction that commits late is simply chained later (``seq`` follows
+the order events were sealed, which is id order within one batch).
 
 The database refuses any other change: a trigger lets an UPDATE through only while a row is unsealed
-and only for the three chain columns, and refuses DELETE (and TRUNCATE on PostgreSQL) outright.
+and only for the three chain columns, and refuses DELETE (and TRUNCATE on PostgreSQL) outright — so
+an event cannot be altered in the second before it is sealed either.
 
-Checking: :func:`verify` walks the chain by ``seq`` and recomputes every hash; a changed field, a
-removed or inserted row, a reordered chain, a row never sealed, or a head that does not point at the
-last row is reported with the first broken event's id. Anyone who can rewrite the whole table and the
-head consistently can forge a chain; keep the head hash printed by ``assistflow audit verify``
+Checking: :func:`verify` seals what is pending, then walks the chain by ``seq`` and recomputes every
+hash; a changed field, a removed or inserted row, a reordered chain, or a head that does not point at
+the last row is reported with the first broken event's id. Anyone who can rewrite the whole table and
+the head consistently can forge a chain; keep the head hash printed by ``assistflow audit verify``
 somewhere else (a ticket, a signed e-mail) to anchor it.
 """
 
@@ -27,15 +31,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, event, func, insert, inspect, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from engine.audit.models import AuditChainHead, AuditEvent
 
 GENESIS = "0" * 64
 HEAD_ID = 1
-_PENDING = "assistflow.audit_pending"
 _EVENTS = cast(Table, AuditEvent.__table__)
 _HEAD = cast(Table, AuditChainHead.__table__)
 _FIELDS = (
@@ -77,12 +79,12 @@ def event_hash(row: Mapping[Any, Any], seq: int, prev_hash: str) -> str:
     return hashlib.sha256(canonical(row, seq, prev_hash)).hexdigest()
 
 
-def track(session: Session, audit_event: AuditEvent) -> None:
-    """Remember an event added in this transaction; it is sealed when the transaction commits."""
-    session.info.setdefault(_PENDING, []).append(audit_event)
+SEAL_BATCH = 5000
 
 
 def _lock_head(session: Session) -> tuple[int, str]:
+    if session.get_bind().dialect.name == "sqlite":  # take the write lock first: no read-then-upgrade race
+        session.execute(update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(seq=_HEAD.c.seq))
     head = session.execute(
         select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == HEAD_ID).with_for_update()
     ).one_or_none()
@@ -92,17 +94,25 @@ def _lock_head(session: Session) -> tuple[int, str]:
     return int(head.seq), str(head.hash)
 
 
-def seal(session: Session) -> int:
-    """Chain this transaction's new events onto the head (runs just before commit); returns how many."""
-    pending: list[AuditEvent] = session.info.pop(_PENDING, [])
-    if not pending:
-        return 0
-    session.flush()
-    ids = sorted({e.id for e in pending if inspect(e).persistent and e.hash is None})
-    if not ids:
+def pending(session: Session) -> int:
+    """How many committed events wait to be sealed (an index holds only those)."""
+    return int(session.scalar(select(func.count()).select_from(_EVENTS).where(_EVENTS.c.hash.is_(None))) or 0)
+
+
+def seal(session: Session, *, limit: int = SEAL_BATCH) -> int:
+    """Chain up to ``limit`` unsealed events onto the head, in id order; returns how many. Caller commits.
+
+    Returns at once, without taking the head lock, when nothing is pending.
+    """
+    unsealed = _EVENTS.c.hash.is_(None)
+    if session.scalar(select(_EVENTS.c.id).where(unsealed).limit(1)) is None:
         return 0
     seq, prev = _lock_head(session)
-    rows = session.execute(select(*_FIELDS).where(_EVENTS.c.id.in_(ids)).order_by(_EVENTS.c.id)).mappings()
+    rows = (
+        session.execute(select(*_FIELDS).where(unsealed).order_by(_EVENTS.c.id).limit(limit)).mappings().all()
+    )
+    if not rows:  # another sealer took them while we waited for the head
+        return 0
     params = []
     for row in rows:
         seq += 1
@@ -117,30 +127,19 @@ def seal(session: Session) -> int:
         execution_options={"synchronize_session": False},
     )
     session.execute(update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(seq=seq, hash=prev))
-    by_id = {p["_id"]: p for p in params}
-    for e in pending:
-        if e.id in by_id:
-            p = by_id[e.id]
-            set_committed_value(e, "seq", p["_seq"])
-            set_committed_value(e, "prev_hash", p["_prev"])
-            set_committed_value(e, "hash", p["_hash"])
     return len(params)
 
 
-@event.listens_for(Session, "before_commit")
-def _seal_before_commit(session: Session) -> None:
-    # Also called when a savepoint is released; the chain is sealed at the real commit only, so the
-    # head lock is not held across the rest of a batch (the scheduler wakes instances in savepoints).
-    if session.info.get(_PENDING) and not session.in_nested_transaction():
-        seal(session)
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_at_the_end(session: Session, transaction: Any) -> None:
-    # Rolled back (or closed) without a commit: nothing to seal. A savepoint's end changes nothing;
-    # the events of a rolled-back savepoint are no longer persistent and seal() skips them.
-    if transaction.parent is None:
-        session.info.pop(_PENDING, None)
+def seal_all(session_factory: Any) -> int:
+    """Seal everything pending, one committed batch at a time (the scheduler's job)."""
+    total = 0
+    while True:
+        with session_factory() as session:
+            done = seal(session)
+            session.commit()
+        total += done
+        if done < SEAL_BATCH:
+            return total
 
 
 @dataclass
@@ -153,8 +152,11 @@ class Verdict:
     reason: str = ""
 
 
-def verify(session: Session, *, batch: int = 1000) -> Verdict:
-    """Walk the whole chain; the first break found is reported (with its event id where there is one)."""
+def verify(session: Session, *, batch: int = 1000, seal_first: bool = True) -> Verdict:
+    """Seal what is pending (in the caller's transaction), then walk the whole chain; the first break
+    found is reported (with its event id where there is one)."""
+    while seal_first and seal(session) == SEAL_BATCH:
+        pass
     head = session.execute(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == HEAD_ID)).one_or_none()
     head_seq, head_hash = (int(head.seq), str(head.hash)) if head else (0, GENESIS)
 
@@ -163,7 +165,7 @@ def verify(session: Session, *, batch: int = 1000) -> Verdict:
 
     unsealed = session.scalar(select(func.min(_EVENTS.c.id)).where(_EVENTS.c.hash.is_(None)))
     if unsealed is not None:
-        return broken(unsealed, "event not sealed into the chain (written outside a commit?)", 0)
+        return broken(unsealed, "event not sealed into the chain yet", 0)
     expected_seq, prev, checked, last_seq = 1, GENESIS, 0, 0
     cols = (*_FIELDS, _EVENTS.c.seq, _EVENTS.c.prev_hash, _EVENTS.c.hash)
     while True:

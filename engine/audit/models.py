@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db import Base, UTCDateTime, json_type, utcnow
@@ -41,6 +41,13 @@ class AuditEvent(Base):
     __table_args__ = (
         Index("ix_audit_event_instance_id_id", "instance_id", "id"),
         Index("ix_audit_event_seq", "seq", unique=True),
+        # Events not sealed into the hash chain yet: a handful at any time, found by the sealer at once.
+        Index(
+            "ix_audit_event_unsealed",
+            "id",
+            postgresql_where=text("hash IS NULL"),
+            sqlite_where=text("hash IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -51,7 +58,7 @@ class AuditEvent(Base):
     task_id: Mapped[int | None] = mapped_column(ForeignKey("human_task.id", ondelete="CASCADE"))
     definition_id: Mapped[int | None] = mapped_column(ForeignKey("process_definition.id"))
     details: Mapped[dict[str, Any]] = mapped_column(json_type(), default=dict)
-    # The hash chain (engine.audit.chain): set once, when the writing transaction commits.
+    # The hash chain (engine.audit.chain): set once, by the sealer, soon after the writing transaction commits.
     seq: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64))

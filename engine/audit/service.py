@@ -1,4 +1,4 @@
-"""Writing and reading audit events (append-only; hash-chained at commit, see ``engine.audit.chain``)."""
+"""Writing and reading audit events (append-only; hash-chained after commit, see ``engine.audit.chain``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.audit import chain
 from engine.audit.models import AuditAction, AuditEvent
 from engine.forms import jsonable
 
@@ -31,7 +30,6 @@ def record(
         details=jsonable(details or {}),
     )
     session.add(event)
-    chain.track(session, event)
     return event
 
 

@@ -8,6 +8,7 @@ Deadlines are computed in Asia/Shanghai and stored in UTC.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from zoneinfo import ZoneInfo
 
@@ -36,7 +37,9 @@ def covered(day: dt.date) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=4096)
 def is_workday(day: dt.date) -> bool:
+    """Chinese official working day (holiday data from chinesecalendar; Monday–Friday past its years)."""
     try:
         return bool(chinese_calendar.is_workday(day))
     except NotImplementedError:

@@ -1,4 +1,5 @@
-"""The APScheduler wiring: a short interval job drains due wake-ups; another sends the e-mail outbox.
+"""The APScheduler wiring: a short interval job drains due wake-ups; another seals new audit events
+into the hash chain; another sends the e-mail outbox.
 
 The due work itself lives in the database (``process_instance.next_wakeup_at``, the notification
 outbox), so any number of these schedulers can run against one PostgreSQL database, a restarted one
@@ -15,6 +16,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from engine.audit import chain
 from engine.deadlines import service as deadlines
 from engine.notifications import mailer
 
@@ -37,8 +39,21 @@ def tick(session_factory: Any) -> int:
     return total
 
 
+def seal_audit(session_factory: Any) -> int:
+    """Chain the audit events committed since the last run (several schedulers may run: they take turns)."""
+    sealed = chain.seal_all(session_factory)
+    if sealed:
+        log.debug("sealed %d audit event(s)", sealed)
+    return sealed
+
+
 def build(
-    session_factory: Any, *, background: bool, interval: float = 0.5, mail_interval: float = 10.0
+    session_factory: Any,
+    *,
+    background: bool,
+    interval: float = 0.5,
+    mail_interval: float = 10.0,
+    seal_interval: float = 1.0,
 ) -> BaseScheduler:
     scheduler: BaseScheduler = (
         BackgroundScheduler(timezone="Asia/Shanghai")
@@ -51,6 +66,16 @@ def build(
         seconds=interval,
         args=[session_factory],
         id="wakeups",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=None,
+    )
+    scheduler.add_job(
+        seal_audit,
+        "interval",
+        seconds=seal_interval,
+        args=[session_factory],
+        id="audit_seal",
         max_instances=1,
         coalesce=True,
         misfire_grace_time=None,

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, lazyload, selectinload
+from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy.orm import Session, joinedload, lazyload, selectinload
 
 from engine import procedures
 from engine.audit import service as audit
@@ -39,8 +39,10 @@ class Loaded:
     wf: BpmnWorkflow
 
 
-def lock(session: Session, instance_id: int) -> ProcessInstance:
+def lock(session: Session, instance_id: int | ColumnElement[int]) -> ProcessInstance:
     """Take the per-instance lock for the rest of the transaction and return the fresh row.
+
+    ``instance_id`` may be a scalar subquery (the instance of a task), resolved inside the statement.
 
     PostgreSQL: ``SELECT … FOR UPDATE`` on the row. SQLite: a no-op UPDATE of the row takes the
     database write lock at once (other writers wait on the busy timeout), so the read that follows
@@ -197,7 +199,9 @@ class _Placed:
 
 
 def get_visible(session: Session, user: User, instance_id: int) -> ProcessInstance:
-    instance = session.get(ProcessInstance, instance_id)
+    # its version and org unit come in the same query: every view of an instance shows them
+    shown = [joinedload(ProcessInstance.definition), joinedload(ProcessInstance.org_unit)]
+    instance = session.get(ProcessInstance, instance_id, options=shown)
     if instance is None:
         raise NotFound(f"流程实例不存在 / process instance {instance_id} not found")
     if not (users.in_scope(session, user, instance) or users.is_admin(user)):

@@ -134,9 +134,21 @@ def get_visible(session: Session, user: User, task_id: int) -> HumanTask:
 
 
 def _locked(session: Session, user: User, task_id: int) -> tuple[HumanTask, Any]:
-    row = get_visible(session, user, task_id)
-    instance = instances.lock(session, row.instance_id)
-    session.refresh(row)
+    """Lock the task's instance, then read the task once, fresh under the lock, and check the user may see it.
+
+    The instance is found from the task inside the locking statement, so an action costs no read of the
+    task before the lock. A user who may not see the task holds the lock only until the 403 rolls back.
+    """
+    owner = select(HumanTask.instance_id).where(HumanTask.id == task_id).scalar_subquery()
+    try:
+        instance = instances.lock(session, owner)
+    except NotFound:
+        raise NotFound(f"任务不存在 / task {task_id} not found") from None
+    row = session.get(HumanTask, task_id, populate_existing=True)
+    if row is None:
+        raise NotFound(f"任务不存在 / task {task_id} not found")
+    if not can_see(session, user, row):
+        raise Forbidden("无权查看该任务 / you may not see this task")
     return row, instance
 
 

@@ -199,7 +199,7 @@ def by_username(session: Session, username: str) -> User:
 
 
 def _units(session: Session, user: User) -> list[tuple[Role, OrgUnit]]:
-    return [(g.role, orgs.get(session, g.org_unit_id)) for g in user.grants]
+    return [(g.role, g.org_unit) for g in user.grants]
 
 
 def is_admin(user: User) -> bool:

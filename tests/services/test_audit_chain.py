@@ -20,10 +20,14 @@ from tests.conftest import DB_URL, IS_POSTGRES
 from tests.factories import application_data, complete, start_demo
 
 
-def _case(session):
+def _case(session, *, sealed=True):
     instance = start_demo(session)
     complete(session, "pt_advisor", instance.id, "application", application_data())
     session.commit()
+    if sealed:  # what the scheduler's sealer does within a second
+        chain.seal(session)
+        session.commit()
+        session.expire_all()
     return instance
 
 
@@ -37,16 +41,27 @@ def _verify(app):
     return app.test_cli_runner().invoke(args=["audit", "verify"])
 
 
-def test_events_are_sealed_into_one_chain_at_commit(app, session):
-    instance = _case(session)
+def test_events_commit_unsealed_and_the_sealer_chains_them(app, session):
+    head_before = session.get(AuditChainHead, 1).seq
+    instance = _case(session, sealed=False)
     events = _events(session, instance.id)
-    assert len(events) >= 4 and all(e.hash and len(e.hash) == 64 for e in events)
+    assert len(events) >= 4 and all(e.hash is None and e.seq is None for e in events)
+    assert session.get(AuditChainHead, 1).seq == head_before, "writers do not touch the chain head"
+    assert chain.pending(session) >= len(events)
+    sealed = chain.seal(session)
+    session.commit()
+    session.expire_all()
+    assert sealed == chain.pending(session) + sealed and chain.pending(session) == 0
+    events = _events(session, instance.id)
+    assert all(e.hash and len(e.hash) == 64 for e in events)
+    assert [e.id for e in events] == sorted(e.id for e in events), "one batch is sealed in id order"
     seqs = [e.seq for e in events]
-    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "one transaction's events are consecutive"
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
     for before, after in zip(events, events[1:], strict=False):
         assert after.prev_hash == before.hash
     head = session.get(AuditChainHead, 1)
     assert (head.seq, head.hash) == (events[-1].seq, events[-1].hash)
+    assert chain.seal(session) == 0, "nothing left: the sealer returns without the head lock"
     verdict = chain.verify(session)
     assert verdict.ok, verdict
     assert verdict.checked == session.scalar(select(func.count()).select_from(AuditEvent))
@@ -54,24 +69,53 @@ def test_events_are_sealed_into_one_chain_at_commit(app, session):
     assert result.exit_code == 0 and "intact" in result.output and head.hash in result.output
 
 
+def test_verify_and_the_cli_seal_what_is_pending_first(app, session):
+    _case(session, sealed=False)
+    assert chain.pending(session) > 0
+    result = app.test_cli_runner().invoke(args=["audit", "seal"])
+    assert result.exit_code == 0 and "sealed" in result.output, result.output
+    session.expire_all()
+    assert chain.pending(session) == 0
+    _case(session, sealed=False)
+    verdict = chain.verify(session)  # seals in the caller's transaction, then walks the chain
+    assert verdict.ok and chain.pending(session) == 0
+
+
+def test_the_scheduler_job_seals_new_events(engine, session):
+    from sqlalchemy.orm import sessionmaker
+
+    from engine.deadlines import scheduler
+
+    _case(session, sealed=False)
+    waiting = chain.pending(session)
+    assert waiting > 0
+    assert scheduler.seal_audit(sessionmaker(bind=session.get_bind())) == waiting
+    session.expire_all()
+    assert chain.pending(session) == 0 and chain.verify(session, seal_first=False).ok
+
+
 def test_rolled_back_events_leave_no_trace_in_the_chain(session):
+    _case(session)
     head = session.get(AuditChainHead, 1)
     before = (head.seq, head.hash)
     audit.record(session, AuditAction.USER_CREATED, details={"username": "ghost"})
     session.flush()
     session.rollback()
+    assert chain.seal(session) == 0
     session.expire_all()
     head = session.get(AuditChainHead, 1)
     assert (head.seq, head.hash) == before
     audit.record(session, AuditAction.USER_CREATED, details={"username": "real"})
+    session.commit()
+    assert chain.seal(session) == 1
     session.commit()
     session.expire_all()
     assert session.get(AuditChainHead, 1).seq == before[0] + 1
     assert chain.verify(session).ok
 
 
-def test_a_savepoint_release_does_not_seal_only_the_real_commit_does(session):
-    """The head is locked once, at the end: a batch of savepoints (the scheduler) holds it briefly."""
+def test_a_rolled_back_savepoint_leaves_a_gap_in_ids_not_in_the_chain(session):
+    _case(session)
     head_before = session.get(AuditChainHead, 1).seq
     with session.begin_nested():
         first = audit.record(session, AuditAction.USER_CREATED, details={"n": 1})
@@ -81,9 +125,11 @@ def test_a_savepoint_release_does_not_seal_only_the_real_commit_does(session):
         raise RuntimeError("this savepoint fails")
     with session.begin_nested():
         last = audit.record(session, AuditAction.USER_CREATED, details={"n": 3})
-    session.flush()
-    assert first.hash is None and last.hash is None, "not sealed at a savepoint"
     session.commit()
+    assert chain.seal(session) == 2
+    session.commit()
+    session.refresh(first)
+    session.refresh(last)
     assert (first.seq, last.seq) == (head_before + 1, head_before + 2)
     assert last.prev_hash == first.hash
     assert chain.verify(session).ok
@@ -179,21 +225,39 @@ def test_verify_finds_a_removed_event_and_a_removed_tail(session):
     assert not verdict.ok and verdict.broken_id is None and "head" in verdict.reason
 
 
-def test_verify_finds_an_event_slipped_in_unsealed(session):
+def test_verify_finds_an_event_slipped_in_past_the_head(session):
+    """A row written around the app with a well-formed link but no head move is found at the head."""
     _case(session)
-    session.execute(insert(AuditEvent).values(action="task.completed", details={"forged": True}))
-    session.commit()  # written around the ORM: never sealed
+    head = session.get(AuditChainHead, 1)
+    row = {
+        "id": 10**9,
+        "at": head_at(session),
+        "action": "task.completed",
+        "actor_id": None,
+        "instance_id": None,
+        "task_id": None,
+        "definition_id": None,
+        "details": {"forged": True},
+    }
+    digest = chain.event_hash(row, head.seq + 1, head.hash)
+    session.execute(insert(AuditEvent).values(**row, seq=head.seq + 1, prev_hash=head.hash, hash=digest))
+    session.commit()
     verdict = chain.verify(session)
-    assert not verdict.ok and "not sealed" in verdict.reason
+    assert not verdict.ok and verdict.broken_id is None and "head" in verdict.reason
+
+
+def head_at(session):
+    return session.scalar(select(func.max(AuditEvent.at)))
 
 
 @pytest.mark.postgres_only
 @pytest.mark.skipif(not IS_POSTGRES, reason="real concurrent writers need PostgreSQL")
-def test_concurrent_writers_never_fork_the_chain(engine, session):
-    writers, per_writer = 20, 5
-    barrier = threading.Barrier(writers, timeout=30)
-    engine = make_engine(DB_URL, poolclass=NullPool)  # one connection per writer, no pool limit
+def test_concurrent_writers_and_sealers_never_fork_the_chain(engine, session):
+    writers, per_writer, sealers = 20, 5, 3
+    barrier = threading.Barrier(writers + sealers, timeout=30)
+    engine = make_engine(DB_URL, poolclass=NullPool)  # one connection per thread, no pool limit
     errors: list[str] = []
+    sealed: list[int] = []
 
     def write(n: int) -> None:
         try:
@@ -206,14 +270,29 @@ def test_concurrent_writers_never_fork_the_chain(engine, session):
         except Exception as err:  # reported below
             errors.append(repr(err))
 
+    def seal() -> None:
+        try:
+            barrier.wait()
+            for _ in range(20):  # sealing while the writers commit, taking turns on the head
+                with Session(engine) as s:
+                    sealed.append(chain.seal(s))
+                    s.commit()
+        except Exception as err:  # reported below
+            errors.append(repr(err))
+
     head_before = session.get(AuditChainHead, 1).seq
     threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    threads += [threading.Thread(target=seal) for _ in range(sealers)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
-    engine.dispose()
     assert errors == []
+    with Session(engine) as s:
+        sealed.append(chain.seal(s))
+        s.commit()
+    engine.dispose()
+    assert sum(sealed) == writers * per_writer, "each event sealed exactly once"
     session.expire_all()
     rows = session.execute(
         select(AuditEvent.seq, AuditEvent.details)
@@ -221,13 +300,31 @@ def test_concurrent_writers_never_fork_the_chain(engine, session):
         .order_by(AuditEvent.seq)
     ).all()
     assert [r.seq for r in rows] == list(range(head_before + 1, head_before + 1 + writers * per_writer))
-    by_writer: dict[int, list[int]] = {}
-    for r in rows:
-        by_writer.setdefault(r.details["writer"], []).append(r.seq)
-    assert all(s == list(range(s[0], s[0] + per_writer)) for s in by_writer.values()), "no interleaving"
+    assert sorted((r.details["writer"], r.details["i"]) for r in rows) == [
+        (n, i) for n in range(writers) for i in range(per_writer)
+    ]
     verdict = chain.verify(session)
     assert verdict.ok, verdict
-    print(f"\nRELIABILITY audit-chain: {writers} concurrent writers x {per_writer} events -> chain intact")
+    print(
+        f"\nRELIABILITY audit-chain: {writers} concurrent writers x {per_writer} events, {sealers} sealers "
+        "-> each sealed once, chain intact"
+    )
+
+
+@pytest.mark.postgres_only
+@pytest.mark.skipif(not IS_POSTGRES, reason="row locks between connections need PostgreSQL")
+def test_a_writer_commits_while_the_chain_head_is_locked(engine, session):
+    """Writers never wait on the chain: the head lock is the sealers' alone."""
+    engine = make_engine(DB_URL, poolclass=NullPool)
+    try:
+        with Session(engine) as sealer, Session(engine) as writer:
+            sealer.execute(select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update())
+            writer.execute(text("SET LOCAL lock_timeout = '2s'"))
+            audit.record(writer, AuditAction.USER_CREATED, details={"while": "head locked"})
+            writer.commit()  # would time out if commits took the head lock
+            sealer.rollback()
+    finally:
+        engine.dispose()
 
 
 def test_the_migration_seals_existing_events_and_downgrades(tmp_path):
