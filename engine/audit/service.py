@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.audit.models import AuditAction, AuditEvent
 from engine.forms import jsonable
+
+if TYPE_CHECKING:
+    from engine.tasks.models import HumanTask
 
 
 def record(
@@ -20,7 +23,12 @@ def record(
     task_id: int | None = None,
     definition_id: int | None = None,
     details: dict[str, Any] | None = None,
+    task: HumanTask | None = None,
 ) -> AuditEvent:
+    """Add one event to the session (flushed with the rest; sealed into the hash chain after commit).
+
+    ``task`` instead of ``task_id`` names a task row not flushed yet; it is inserted before the event.
+    """
     event = AuditEvent(
         action=action.value,
         actor_id=actor_id,
@@ -29,6 +37,8 @@ def record(
         definition_id=definition_id,
         details=jsonable(details or {}),
     )
+    if task is not None:
+        event.task = task
     session.add(event)
     return event
 

@@ -82,17 +82,12 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
         deadlines.set_due(row, due_at)
         session.add(row)
         created.append(row)
-    still_open = [row for spiff_id, row in open_rows.items() if spiff_id in ready] + created
-    running = instance.status == InstanceStatus.RUNNING
-    instance.next_wakeup_at = deadlines.next_wakeup(wf, still_open) if running else None
-    session.flush()
-    for row in created:
         audit.record(
             session,
             AuditAction.TASK_CREATED,
             actor_id=actor_id,
             instance_id=instance.id,
-            task_id=row.id,
+            task=row,  # inserted first in the flush below, with this step's other events in one INSERT
             details={
                 "bpmn_id": row.bpmn_id,
                 "name": row.name,
@@ -100,6 +95,10 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
                 "due_at": row.due_at.isoformat() if row.due_at else None,
             },
         )
+    still_open = [row for spiff_id, row in open_rows.items() if spiff_id in ready] + created
+    running = instance.status == InstanceStatus.RUNNING
+    instance.next_wakeup_at = deadlines.next_wakeup(wf, still_open) if running else None
+    session.flush()
     return still_open
 
 
