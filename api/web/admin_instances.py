@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
+from sqlalchemy import select
 
 from api.web import bp
 from api.web.i18n import MESSAGES, pick, t
@@ -46,6 +47,7 @@ MESSAGES.update(
         "ops_reasons": ("原因", "Reasons"),
         "ops_none": ("没有符合条件的流程实例", "No matching instances"),
         "ops_bad_json": ("设置字段必须是 JSON 对象", "Set fields must be a JSON object"),
+        "ops_suspended": ("已挂起", "Suspended"),
     }
 )
 EVENT_NAMES.update(
@@ -65,7 +67,18 @@ ACTIONS = ("suspend", "resume", "terminate", "move-back", "reassign", "data", "m
 
 @bp.app_context_processor
 def _ops_globals() -> dict[str, Any]:
-    return {"case_ops": case_ops}
+    return {"case_ops": case_ops, "suspended_among": suspended_among}
+
+
+def suspended_among(views: list[dict[str, Any]]) -> set[int]:
+    """The suspended instances among an inbox page's tasks, in one query (their rows are marked)."""
+    ids = {v["task"].instance_id for v in views}
+    if not ids:
+        return set()
+    stmt = select(ProcessInstance.id).where(
+        ProcessInstance.id.in_(ids), ProcessInstance.status == InstanceStatus.SUSPENDED
+    )
+    return set(_db().scalars(stmt))
 
 
 def case_ops(instance: ProcessInstance) -> dict[str, Any] | None:

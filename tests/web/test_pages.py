@@ -417,6 +417,8 @@ def test_case_operations_panel_and_actions(web):
     assert db.session.get(ProcessInstance, instance_id).status.value == "suspended"
     page = text(head.get(f"/cases/{instance_id}"))
     assert 'data-testid="op-resume"' in page and "挂起流程" in page
+    inbox = text(web("pt_officer").get("/?tab=claimable"))
+    assert 'data-testid="suspended"' in inbox and "已挂起" in inbox
     head.post(f"/cases/{instance_id}/operations/resume", {"reason": "好了"})
     head.post(f"/cases/{instance_id}/operations/data", {"set": '{"household_size": 5}', "reason": "更正"})
     db.session.expire_all()
