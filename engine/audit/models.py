@@ -37,6 +37,13 @@ class AuditAction(enum.StrEnum):
     CASE_TRANSFERRED = "case.transferred"
     LOGIN_LOCKED = "auth.login_locked"
     TOKEN_REVOKED = "auth.token_revoked"
+    INSTANCE_SUSPENDED = "instance.suspended"
+    INSTANCE_RESUMED = "instance.resumed"
+    INSTANCE_TERMINATED = "instance.terminated"
+    INSTANCE_MOVED_BACK = "instance.moved_back"
+    INSTANCE_DATA_EDITED = "instance.data_edited"
+    INSTANCE_MIGRATED = "instance.migrated"
+    TASK_REASSIGNED = "task.reassigned"
 
 
 class AuditEvent(Base):

@@ -66,6 +66,8 @@ DASHBOARD = {"street_head/own", "street_head/district", "district_officer/own", 
 }
 # Supervisor roles anywhere (near-relative filings are not tied to a case).
 ANY_SUPERVISOR = DASHBOARD
+# Instance operations: admins anywhere, district heads in their district (pt_district heads Putuo).
+OPERATORS = {"district_officer/own", "admin/city"}
 # The web app offers a procedure to whoever holds its first step's role (and admins).
 STARTERS = {"advisor/own", "advisor/district", "advisor/other", "admin/city"}
 
@@ -189,6 +191,33 @@ PROBES = [
     Probe(
         "POST", f"{T}/deadline", only(422, SUPERVISORS), "tasks.change_deadline", json={"reason": "测试期限"}
     ),
+    # instance operations: an empty body is refused (reason missing) after the permission check
+    *(
+        Probe(
+            "POST",
+            f"{API}/process-instances/{{case}}/{op}",
+            only(422, OPERATORS),
+            f"operations.{op.replace('-', '_')}",
+            json={},
+        )
+        for op in ("suspend", "resume", "terminate", "move-back", "migrate")
+    ),
+    Probe(
+        "PATCH",
+        f"{API}/process-instances/{{case}}/data",
+        only(422, OPERATORS),
+        "operations.edit_data",
+        json={},
+    ),
+    Probe("POST", f"{API}/process-instances/999999999/suspend", everyone(404), "operations.suspend", json={}),
+    Probe(
+        "POST",
+        f"{API}/process-definitions/comprehensive_assistance/migrate",
+        only(422, OPERATORS),
+        "operations.migrate_batch",
+        json={},
+    ),
+    Probe("POST", f"{T}/reassign", only(422, OPERATORS), "operations.reassign", json={}),
     # --- web pages ---------------------------------------------------------------------------------------
     Probe("GET", "/login", everyone(200), "web.login", anonymous=200),
     Probe("POST", "/login", everyone(401), "web.login", form={"username": "nobody-here"}, anonymous=401),
@@ -221,6 +250,16 @@ PROBES = [
     Probe("GET", "/cases/{case}", only(200, CASE_SCOPE), "web.case_page"),
     Probe("GET", "/cases/999999999", everyone(404), "web.case_page"),
     Probe("GET", "/cases/{case}/diagram.bpmn", only(200, CASE_SCOPE), "web.case_diagram"),
+    Probe("POST", "/cases/{case}/operations/suspend", only(302, OPERATORS), "web.case_operation", form={}),
+    Probe("POST", "/cases/{case}/operations/nothing", everyone(404), "web.case_operation", form={}),
+    Probe("GET", "/admin/instances/migrate", only(200, OPERATORS), "web.batch_migrate"),
+    Probe(
+        "GET",
+        "/admin/instances/migrate?key=comprehensive_assistance&from=1",
+        only(200, OPERATORS),
+        "web.batch_migrate",
+    ),
+    Probe("POST", "/admin/instances/migrate", only(200, OPERATORS), "web.batch_migrate", form={}),
     Probe("GET", "/dashboard", only(200, DASHBOARD), "web.dashboard"),
     Probe("GET", "/dashboard/by_step.csv", only(200, DASHBOARD), "web.dashboard_export"),
     Probe("GET", "/notifications", everyone(200), "web.notification_list"),

@@ -395,3 +395,64 @@ def test_claim_from_the_task_page(web):
     response = officer.post(f"/tasks/{task_id}/claim", {"next": f"/tasks/{task_id}"})
     assert response.headers["Location"] == f"/tasks/{task_id}"
     assert f'action="/tasks/{task_id}/unclaim"' in text(officer.get(f"/tasks/{task_id}"))
+
+
+# --- instance operations (admins, district heads) ----------------------------------------------------------
+
+
+def test_case_operations_panel_and_actions(web):
+    advisor = web("pt_advisor")
+    instance_id = advisor.start_ca(business_key="WEB-OPS-1")
+    assert 'data-testid="case-ops"' not in text(advisor.get(f"/cases/{instance_id}"))
+    assert advisor.post(f"/cases/{instance_id}/operations/suspend", {"reason": "x"}).status_code == 403
+    head = web("pt_district")
+    page = text(head.get(f"/cases/{instance_id}"))
+    assert 'data-testid="case-ops"' in page and 'data-testid="op-suspend"' in page
+    refused = head.post(f"/cases/{instance_id}/operations/suspend", {"reason": " "})
+    assert refused.status_code == 302
+    assert "请填写操作原因" in text(head.get(f"/cases/{instance_id}"))
+    assert db.session.get(ProcessInstance, instance_id).status.value == "running"
+    assert head.post(f"/cases/{instance_id}/operations/suspend", {"reason": "核查"}).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(ProcessInstance, instance_id).status.value == "suspended"
+    page = text(head.get(f"/cases/{instance_id}"))
+    assert 'data-testid="op-resume"' in page and "挂起流程" in page
+    inbox = text(web("pt_officer").get("/?tab=claimable"))
+    assert 'data-testid="suspended"' in inbox and "已挂起" in inbox
+    head.post(f"/cases/{instance_id}/operations/resume", {"reason": "好了"})
+    head.post(f"/cases/{instance_id}/operations/data", {"set": '{"household_size": 5}', "reason": "更正"})
+    db.session.expire_all()
+    assert db.session.get(ProcessInstance, instance_id).data["household_size"] == 5
+    head.post(f"/cases/{instance_id}/operations/data", {"set": "{not json", "reason": "更正"})
+    assert "JSON" in text(head.get(f"/cases/{instance_id}"))
+    head.post(f"/cases/{instance_id}/operations/terminate", {"reason": "撤回"})
+    db.session.expire_all()
+    assert db.session.get(ProcessInstance, instance_id).status.value == "terminated"
+    assert 'data-testid="op-terminate"' not in text(head.get(f"/cases/{instance_id}"))
+
+
+def test_batch_migration_page(web):
+    from engine.definitions import service as definitions
+    from tests.services.test_operations import ca_variant
+
+    advisor = web("pt_advisor")
+    moving = advisor.start_ca(business_key="WEB-MIG-1")
+    v1 = db.session.get(ProcessInstance, moving).definition.version
+    target, _ = definitions.deploy(db.session(), ca_variant(rename="受理（新版）"), source="test")
+    db.session.commit()
+    assert advisor.get("/admin/instances/migrate").status_code == 403
+    admin = web("admin")
+    url = f"/admin/instances/migrate?key=comprehensive_assistance&from={v1}&to={target.version}"
+    page = text(admin.get(url))
+    assert (
+        f'data-instance="{moving}"' in page and "可以迁移" in page and 'data-testid="migrate-confirm"' in page
+    )
+    done = admin.post(
+        "/admin/instances/migrate",
+        {"key": "comprehensive_assistance", "from": str(v1), "to": str(target.version), "reason": "新版"},
+    )
+    assert done.status_code == 200 and "已迁移" in text(done)
+    db.session.expire_all()
+    assert db.session.get(ProcessInstance, moving).definition_id == target.id
+    case = text(admin.get(f"/cases/{moving}"))
+    assert "受理（新版）" in case and "迁移版本" in case
