@@ -31,7 +31,6 @@ MESSAGES.update(
         "modeler_panel": ("属性", "Properties"),
         "modeler_nothing_selected": ("请在图中选择一个元素", "Select an element in the diagram"),
         "modeler_opened_from": ("基于版本 {version}", "Opened from version {version}"),
-        "modeler_empty": ("（空白流程）", "(blank process)"),
     }
 )
 
