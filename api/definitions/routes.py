@@ -8,6 +8,9 @@ from api.definitions.schemas import (
     DefinitionVersionsSchema,
     DeployArgs,
     DeployResultSchema,
+    DiffAgainstArgs,
+    DiffSchema,
+    DiffVersionsArgs,
     XmlArgs,
 )
 from api.extensions import db
@@ -91,3 +94,43 @@ def get_xml(args, key: str):
     """The BPMN XML of one version (latest when no version is given)."""
     definition = definitions.get_version(db.session(), key, args.get("version"))
     return Response(definition.bpmn_xml, mimetype="application/xml")
+
+
+def _require_admin() -> None:
+    if not users.is_admin(current_user()):
+        raise Forbidden("只有管理员可以对比流程版本 / only admins may compare process versions")
+
+
+@blp.route("/<string:key>/diff", methods=["POST"])
+@blp.arguments(DiffAgainstArgs, location="query")
+@blp.doc(
+    security=[BEARER],
+    requestBody={
+        "content": {
+            "application/xml": {"schema": {"type": "string"}},
+            "multipart/form-data": {"schema": DeployArgs},
+        }
+    },
+)
+@blp.response(200, DiffSchema)
+@login_required
+def diff_candidate(args, key: str):
+    """Elements a candidate BPMN adds, removes and changes against a deployed version (latest by default)."""
+    _require_admin()
+    xml = _uploaded_xml()
+    base, result = definitions.diff_candidate(db.session(), key, xml, args.get("against"))
+    return {"key": key, "from_version": base.version, "to_version": None, **result.as_dict()}
+
+
+@blp.route("/<string:key>/diff", methods=["GET"])
+@blp.arguments(DiffVersionsArgs, location="query")
+@blp.doc(security=[BEARER])
+@blp.response(200, DiffSchema)
+@login_required
+def diff_versions(args, key: str):
+    """Elements added, removed and changed between two deployed versions."""
+    _require_admin()
+    old, new, result = definitions.diff_versions(
+        db.session(), key, args.get("from_version"), args.get("to_version")
+    )
+    return {"key": key, "from_version": old.version, "to_version": new.version, **result.as_dict()}

@@ -36,3 +36,45 @@ class DeployResultSchema(Schema):
 
 class XmlArgs(Schema):
     version = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
+
+
+class DiffAgainstArgs(Schema):
+    against = fields.Integer(
+        validate=validate.Range(min=1, max=2**31 - 1),
+        metadata={"description": "版本号，默认最新版本 / version to compare with, latest by default"},
+    )
+
+
+class DiffVersionsArgs(Schema):
+    from_version = fields.Integer(
+        data_key="from",
+        validate=validate.Range(min=1, max=2**31 - 1),
+        metadata={"description": "旧版本，默认 to 的前一版 / old version, by default the one before 'to'"},
+    )
+    to_version = fields.Integer(
+        data_key="to",
+        validate=validate.Range(min=1, max=2**31 - 1),
+        metadata={"description": "新版本，默认最新版本 / new version, latest by default"},
+    )
+
+
+class AttributeChangeSchema(Schema):
+    attribute = fields.String()
+    old = fields.String(allow_none=True)
+    new = fields.String(allow_none=True)
+
+
+class ElementChangeSchema(Schema):
+    id = fields.String()
+    type = fields.String()
+    name = fields.String(allow_none=True)
+    changes = fields.List(fields.Nested(AttributeChangeSchema))
+
+
+class DiffSchema(Schema):
+    key = fields.String()
+    from_version = fields.Integer()
+    to_version = fields.Integer(allow_none=True, metadata={"description": "null: the candidate XML"})
+    added = fields.List(fields.Nested(ElementChangeSchema))
+    removed = fields.List(fields.Nested(ElementChangeSchema))
+    changed = fields.List(fields.Nested(ElementChangeSchema))

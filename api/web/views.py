@@ -52,6 +52,8 @@ TABS = ("mine", "claimable", "overdue")
 # Files served from node_modules (installed by `npm ci`), by the short name the pages use.
 VENDOR = {
     "bpmn-viewer.js": "bpmn-js/dist/bpmn-navigated-viewer.production.min.js",
+    "bpmn-modeler.js": "bpmn-js/dist/bpmn-modeler.production.min.js",
+    "bpmn-font.css": "bpmn-js/dist/assets/bpmn-font/css/bpmn-embedded.css",
     "bpmn-js.css": "bpmn-js/dist/assets/bpmn-js.css",
     "diagram-js.css": "bpmn-js/dist/assets/diagram-js.css",
     "htmx.js": "htmx.org/dist/htmx.min.js",

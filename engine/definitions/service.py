@@ -15,8 +15,9 @@ from engine.audit.models import AuditAction
 from engine.bpmn import runtime
 from engine.bpmn.parsing import BpmnInvalid, CompiledDefinition, Problem, TaskMeta, compile_bpmn, sha256_of
 from engine.deadlines import schedules
+from engine.definitions.diff import DefinitionDiff, diff_xml
 from engine.definitions.models import ProcessDefinition
-from engine.errors import NotFound
+from engine.errors import Invalid, NotFound
 from engine.orgs.models import OrgUnit
 from engine.users.models import Role, User
 
@@ -242,3 +243,26 @@ def startable(session: Session, user: User) -> list[tuple[ProcessDefinition, Tas
         if units:
             out.append((definition, meta, units))
     return out
+
+
+def diff_candidate(
+    session: Session, key: str, xml: bytes | str, against: int | None = None
+) -> tuple[ProcessDefinition, DefinitionDiff]:
+    """What a candidate BPMN changes from a deployed version of ``key`` (the latest by default)."""
+    base = get_version(session, key, against)
+    return base, diff_xml(base.bpmn_xml, xml)
+
+
+def diff_versions(
+    session: Session, key: str, from_version: int | None = None, to_version: int | None = None
+) -> tuple[ProcessDefinition, ProcessDefinition, DefinitionDiff]:
+    """What changed between two deployed versions: ``to`` defaults to the latest, ``from`` to the one before."""
+    new = get_version(session, key, to_version)
+    if from_version is None:
+        from_version = new.version - 1
+        if from_version < 1:
+            raise Invalid.on(
+                "from", f"版本 {new.version} 没有更早的版本 / version {new.version} has no earlier version"
+            )
+    old = get_version(session, key, from_version)
+    return old, new, diff_xml(old.bpmn_xml, new.bpmn_xml)

@@ -147,6 +147,25 @@ PROBES = [
         everyone(200),
         "process_definitions.get_xml",
     ),
+    Probe(
+        "POST",
+        f"{API}/process-definitions/comprehensive_assistance/diff",
+        only(422, {"admin/city"}),
+        "process_definitions.diff_candidate",
+        json={},
+    ),
+    Probe(  # one deployed version: nothing earlier to compare with
+        "GET",
+        f"{API}/process-definitions/comprehensive_assistance/diff",
+        only(422, {"admin/city"}),
+        "process_definitions.diff_versions",
+    ),
+    Probe(
+        "GET",
+        f"{API}/process-definitions/comprehensive_assistance/diff?from=1&to=1",
+        only(200, {"admin/city"}),
+        "process_definitions.diff_versions",
+    ),
     # Starting needs the first step's role for that org unit, on the API as in the web app.
     Probe(
         "POST",
@@ -247,6 +266,18 @@ PROBES = [
     Probe(
         "POST", "/start/comprehensive_assistance", only(422, STARTERS, other=404), "web.start_form", form={}
     ),
+    Probe(
+        "GET",
+        "/admin/processes/comprehensive_assistance/1/modeler",
+        only(200, {"admin/city"}),
+        "web.admin_modeler",
+    ),
+    Probe("GET", "/admin/processes/new/modeler", only(200, {"admin/city"}), "web.admin_modeler_new"),
+    Probe(
+        "POST", "/admin/modeler/validate", only(422, {"admin/city"}), "web.admin_modeler_validate", form={}
+    ),
+    Probe("POST", "/admin/modeler/diff", only(422, {"admin/city"}), "web.admin_modeler_diff", form={}),
+    Probe("POST", "/admin/modeler/deploy", only(422, {"admin/city"}), "web.admin_modeler_deploy", form={}),
     Probe("GET", "/cases/{case}", only(200, CASE_SCOPE), "web.case_page"),
     Probe("GET", "/cases/999999999", everyone(404), "web.case_page"),
     Probe("GET", "/cases/{case}/diagram.bpmn", only(200, CASE_SCOPE), "web.case_diagram"),

@@ -1,0 +1,185 @@
+"""The BPMN modeler pages (admins only): bpmn-js Modeler with our side panel, validate, diff, deploy.
+
+The page carries the version's XML, the known roles and the form keys; the browser edits the diagram
+and posts the whole XML (form field ``xml``, CSRF header) back to three JSON endpoints: validation
+(every problem, pointing at its element), the diff against the version it was opened from, and deploy
+(a new version through the engine service; nothing is stored when it is refused).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, jsonify, render_template, request, url_for
+
+from api.extensions import db
+from api.web import bp
+from api.web.i18n import MESSAGES
+from api.web.views import login_required, user
+from engine import formstore
+from engine.bpmn.parsing import BPMN_NS, BpmnInvalid, Problem, parse_xml
+from engine.definitions import service as definitions
+from engine.definitions.diff import DefinitionDiff, diff_xml
+from engine.definitions.models import ProcessDefinition
+from engine.users import service as users
+from engine.users.models import ROLE_NAMES_ZH, Role
+
+MESSAGES.update(
+    {
+        "modeler": ("流程建模", "Process modeler"),
+        "modeler_new": ("新建流程", "New process"),
+        "modeler_panel": ("属性", "Properties"),
+        "modeler_nothing_selected": ("请在图中选择一个元素", "Select an element in the diagram"),
+        "modeler_opened_from": ("基于版本 {version}", "Opened from version {version}"),
+    }
+)
+
+# A new process: one executable process with a start event, ready for the modeler to draw on.
+BLANK_XML = f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="{BPMN_NS}" xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI" \
+xmlns:dc="http://www.omg.org/spec/DD/20100524/DC" \
+xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="Definitions_new" \
+targetNamespace="http://assistflow.example/bpmn">
+  <bpmn:process id="new_process" name="新流程" isExecutable="true">
+    <bpmn:startEvent id="start" name="开始"/>
+  </bpmn:process>
+  <bpmndi:BPMNDiagram id="BPMNDiagram_new">
+    <bpmndi:BPMNPlane id="BPMNPlane_new" bpmnElement="new_process">
+      <bpmndi:BPMNShape id="start_di" bpmnElement="start">
+        <dc:Bounds x="180" y="160" width="36" height="36"/>
+      </bpmndi:BPMNShape>
+    </bpmndi:BPMNPlane>
+  </bpmndi:BPMNDiagram>
+</bpmn:definitions>
+"""
+_NOTHING = f'<bpmn:definitions xmlns:bpmn="{BPMN_NS}"/>'
+
+
+def _admin() -> None:
+    if not users.is_admin(user()):
+        abort(403)
+
+
+def _page(key: str | None, version: int | None, xml: str) -> str:
+    page = {
+        "key": key,
+        "version": version,
+        "xml": xml,
+        "roles": [{"value": r.value, "label": f"{ROLE_NAMES_ZH.get(r, r.value)} {r.value}"} for r in Role],
+        "role_names": {r.value: ROLE_NAMES_ZH.get(r, r.value) for r in Role},
+        "forms": [
+            {"value": k, "label": f"{f.title.get('zh') or k} ({k})"}
+            for k, f in sorted(formstore.all_forms().items())
+        ],
+        "urls": {
+            "validate": url_for("web.admin_modeler_validate"),
+            "diff": url_for("web.admin_modeler_diff"),
+            "deploy": url_for("web.admin_modeler_deploy"),
+        },
+    }
+    return render_template("admin_modeler.html", page=page, key=key, version=version)
+
+
+@bp.get("/admin/processes/<key>/<int:version>/modeler")
+@login_required
+def admin_modeler(key: str, version: int) -> Any:
+    _admin()
+    definition = definitions.get_version(db.session(), key, version)
+    return _page(definition.key, definition.version, definition.bpmn_xml)
+
+
+@bp.get("/admin/processes/new/modeler")
+@login_required
+def admin_modeler_new() -> Any:
+    _admin()
+    return _page(None, None, BLANK_XML)
+
+
+def _problems(problems: list[Problem], status: int = 422) -> Any:
+    body = {"ok": False, "problems": [p.as_dict() for p in problems]}  # "中文 / English", with the details
+    return jsonify(body), status
+
+
+def _posted_xml() -> str:
+    xml = request.form.get("xml", "")
+    if not xml.strip():
+        raise BpmnInvalid([Problem("缺少 BPMN XML / BPMN XML is missing")])
+    return xml
+
+
+def _base_version() -> int | None:
+    raw = request.form.get("version", "")
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 2**31 else None
+
+
+@bp.post("/admin/modeler/validate")
+@login_required
+def admin_modeler_validate() -> Any:
+    """Every problem that would refuse this XML at deploy; nothing is stored."""
+    _admin()
+    try:
+        compiled = definitions.compile_for_deploy(_posted_xml(), source="modeler")
+    except BpmnInvalid as err:
+        return _problems(err.problems)
+    return jsonify({"ok": True, "problems": [], "key": compiled.key, "name": compiled.name})
+
+
+@bp.post("/admin/modeler/diff")
+@login_required
+def admin_modeler_diff() -> Any:
+    """Added, removed and changed elements against the version the modeler opened (or the latest)."""
+    _admin()
+    session = db.session()
+    key, version = request.form.get("key") or None, _base_version()
+    try:
+        xml = _posted_xml()
+        base: ProcessDefinition | None = None
+        if key:
+            base = (
+                definitions.get_version(session, key, version)
+                if version
+                else definitions.latest(session, key)
+            )
+        if base is None:  # a new process: diff against the latest of the key it declares, if any
+            base = definitions.latest(session, _process_key(xml))
+        result: DefinitionDiff = diff_xml(base.bpmn_xml if base else _NOTHING, xml)
+    except BpmnInvalid as err:
+        return _problems(err.problems)
+    return jsonify(
+        {
+            "ok": True,
+            "key": base.key if base else None,
+            "from_version": base.version if base else None,
+            **result.as_dict(),
+        }
+    )
+
+
+def _process_key(xml: str) -> str:
+    root = parse_xml(xml).getroot()
+    executable = [
+        p.get("id") for p in root.iter(f"{{{BPMN_NS}}}process") if p.get("isExecutable", "").lower() == "true"
+    ]
+    return str(executable[0]) if executable else ""
+
+
+@bp.post("/admin/modeler/deploy")
+@login_required
+def admin_modeler_deploy() -> Any:
+    """Deploy the XML as the next version of its process; refused with every problem, nothing stored."""
+    _admin()
+    session = db.session()
+    try:
+        definition, created = definitions.deploy(session, _posted_xml(), actor_id=user().id, source="modeler")
+    except BpmnInvalid as err:
+        session.rollback()
+        return _problems(err.problems)
+    return jsonify(
+        {
+            "ok": True,
+            "created": created,
+            "key": definition.key,
+            "version": definition.version,
+            "redirect": f"/admin/processes/{definition.key}",
+        }
+    )

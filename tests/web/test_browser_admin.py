@@ -1,0 +1,157 @@
+"""The admin's BPMN modeler in a real browser (Playwright + Debian chromium against a live server).
+
+An admin opens the comprehensive-assistance process in the modeler, renames a task and changes its
+deadline (and its reminder and escalation target) in our side panel, validates, looks at the diff and
+deploys version n+1. A case started before stays on version n; a new case runs on n+1 with the new name
+and deadline. The XML the browser produced re-parses to the values entered (the panel writes the XML
+the engine reads).
+
+Sections are numbered so that later steps (the admin migrating the old case to the new version) can be
+appended as the last section.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from api.extensions import db
+from engine.definitions import service as definitions
+from engine.definitions.models import ProcessDefinition
+from engine.instances.models import ProcessInstance
+from tests.conftest import ROOT
+from tests.web.test_browser import Staff, browser, live_server  # noqa: F401  (fixtures)
+
+KEY = "comprehensive_assistance"
+STREET = "310107014"
+NEW_NAME = "帮扶申请登记（网上）"
+NEW_DEADLINE = "5 working days"
+OLD_DEADLINE = "3 working days"
+# The XML the browser deployed, kept for the round-trip test that runs without a browser.
+BROWSER_XML = ROOT / "test-artifacts" / "modeler-edited.bpmn"
+
+
+def _start_case(client, login, business_key: str) -> dict:
+    response = client.post(
+        "/api/v1/process-instances",
+        json={"process_key": KEY, "org_unit": STREET, "business_key": business_key},
+        headers=login("pt_advisor"),
+    )
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def test_admin_edits_validates_diffs_and_deploys_a_new_version(browser, live_server, client, login):  # noqa: F811
+    # --- 1. A case started on the current version n ---------------------------------------------------
+    session = db.session()
+    before = definitions.latest(session, KEY)
+    assert before is not None
+    n = before.version
+    old_case = _start_case(client, login, "MODELER-OLD-1")
+    assert old_case["definition_version"] == n
+    db.session.remove()
+
+    # --- 2. The admin edits the first task in the modeler's side panel ---------------------------------
+    admin = Staff(browser, live_server, "admin").login()
+    page = admin.page
+    admin.goto(f"/admin/processes/{KEY}/{n}/modeler")
+    page.locator('#canvas[data-modeler-ready="1"]').wait_for()
+    page.locator('#canvas .djs-element.djs-shape[data-element-id="application"]').click()
+    page.get_by_test_id("panel-element").filter(has_text="application").wait_for()
+    assert page.get_by_label("表单 / Form").input_value() == "ca_application"
+    assert page.get_by_label("办理期限 / Deadline").input_value() == OLD_DEADLINE
+    page.get_by_label("名称 / Name").fill(NEW_NAME)
+    page.get_by_label("名称 / Name").press("Tab")
+    page.get_by_label("办理期限 / Deadline").fill(NEW_DEADLINE)
+    page.get_by_label("办理期限 / Deadline").press("Tab")
+    page.get_by_label("到期前提醒 / Reminder").fill("1 working day")
+    page.get_by_label("到期前提醒 / Reminder").press("Tab")
+    page.get_by_label("逾期升级至 / Escalate to").select_option("street_head")
+    # the canvas shows the new name
+    page.locator('#canvas .djs-element[data-element-id="application"]', has_text=NEW_NAME).wait_for()
+    admin.shot("20-modeler-edited")
+
+    # a lane's role and a gateway's condition, through the same panel
+    select = "id => window.afModeler.get('selection').select(window.afModeler.get('elementRegistry').get(id))"
+    page.evaluate(select, "Lane_district_officer")
+    page.get_by_test_id("panel-element").filter(has_text="Lane_district_officer").wait_for()
+    assert page.get_by_label("角色 / Role").input_value() == "district_officer"
+    page.get_by_label("角色 / Role").select_option("district_head")
+    page.evaluate(select, "f_gw_accept_gw_rejected")
+    page.get_by_test_id("panel-element").filter(has_text="f_gw_accept_gw_rejected").wait_for()
+    assert page.get_by_label("条件表达式 / Condition").input_value() == "accepted == False"
+    page.get_by_label("条件表达式 / Condition").fill("not accepted")
+    page.get_by_label("条件表达式 / Condition").press("Tab")
+
+    # --- 3. Validate, then the diff against version n shows the changed task -----------------------
+    page.get_by_role("button", name="校验 / Validate").click()
+    page.get_by_test_id("valid").wait_for()
+    page.get_by_role("button", name="对比 / Diff").click()
+    changed = page.get_by_test_id("diff-changed").locator('li[data-element="application"]')
+    changed.wait_for()
+    text = changed.inner_text()
+    assert f"name: 帮扶申请登记 → {NEW_NAME}" in text
+    assert f"deadline: {OLD_DEADLINE} → {NEW_DEADLINE}" in text
+    assert "reminder: ∅ → 1 working day" in text
+    assert "escalate_to: ∅ → street_head" in text
+    lane = (
+        page.get_by_test_id("diff-changed").locator('li[data-element="Lane_district_officer"]').inner_text()
+    )
+    assert "role: district_officer → district_head" in lane
+    moved = page.get_by_test_id("diff-changed").locator('li[data-element="district_approval"]').inner_text()
+    assert "role: district_officer → district_head" in moved
+    flow = (
+        page.get_by_test_id("diff-changed").locator('li[data-element="f_gw_accept_gw_rejected"]').inner_text()
+    )
+    assert "condition: accepted == False → not accepted" in flow
+    assert page.get_by_test_id("diff-added").locator("li").count() == 0
+    assert page.get_by_test_id("diff-removed").locator("li").count() == 0
+    admin.shot("21-modeler-diff")
+    browser_xml = page.evaluate(
+        "window.afModeler.saveXML({ format: true }).then(function (r) { return r.xml; })"
+    )
+    BROWSER_XML.parent.mkdir(parents=True, exist_ok=True)
+    BROWSER_XML.write_text(browser_xml, encoding="utf-8")
+
+    # --- 4. Deploy: version n+1, then the process page -------------------------------------------------
+    page.get_by_role("button", name="部署 / Deploy").click()
+    page.wait_for_url(f"**/admin/processes/{KEY}")
+    admin.close()
+
+    session = db.session()
+    after = definitions.latest(session, KEY)
+    assert after is not None and after.version == n + 1
+    assert after.source == "modeler"
+    assert after.bpmn_xml == browser_xml  # stored exactly as the browser produced it
+    meta = definitions.compiled(session, after.id).task_meta("application")
+    assert meta is not None
+    assert (meta.name, meta.form_key, meta.role) == (NEW_NAME, "ca_application", "advisor")
+    assert meta.properties["deadline"] == NEW_DEADLINE
+    assert meta.properties["reminder"] == "1 working day"
+    assert meta.properties["escalate_to"] == "street_head"
+    district = definitions.compiled(session, after.id).task_meta("district_approval")
+    assert district is not None and district.role == "district_head"
+    assert "not accepted" in after.bpmn_xml
+
+    # --- 5. The old case stays on version n; a new case runs on n+1 with the new name and deadline ---
+    old = client.get(f"/api/v1/process-instances/{old_case['id']}", headers=login("admin")).json
+    assert old["definition_version"] == n
+    (old_task,) = old["open_tasks"]
+    assert (old_task["name"], old_task["deadline"]) == ("帮扶申请登记", OLD_DEADLINE)
+    new_case = _start_case(client, login, "MODELER-NEW-1")
+    assert new_case["definition_version"] == n + 1
+    (new_task,) = new_case["open_tasks"]
+    assert (new_task["name"], new_task["deadline"]) == (NEW_NAME, NEW_DEADLINE)
+    created = dt.datetime.fromisoformat(new_task["created_at"])
+    due = dt.datetime.fromisoformat(new_task["due_at"])
+    assert dt.timedelta(days=5) <= due - created <= dt.timedelta(days=10)  # 5 working days (+ weekend)
+    old_due = dt.datetime.fromisoformat(old_task["due_at"]) - dt.datetime.fromisoformat(
+        old_task["created_at"]
+    )
+    assert due - created > old_due
+    rows = session.query(ProcessInstance.id, ProcessDefinition.version).join(ProcessDefinition)
+    assert dict(rows.filter(ProcessInstance.id.in_([old_case["id"], new_case["id"]])).all()) == {
+        old_case["id"]: n,
+        new_case["id"]: n + 1,
+    }
+
+    # --- 6. (next: the admin migrates the old case to version n+1) ---------------------------------------
