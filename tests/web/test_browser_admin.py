@@ -154,4 +154,34 @@ def test_admin_edits_validates_diffs_and_deploys_a_new_version(browser, live_ser
         new_case["id"]: n + 1,
     }
 
-    # --- 6. (next: the admin migrates the old case to version n+1) ---------------------------------------
+    # --- 6. The admin checks, then migrates the old case to version n+1 from its case page --------------
+    db.session.remove()
+    admin = Staff(browser, live_server, "admin").login()
+    page = admin.page
+    admin.goto(f"/cases/{old_case['id']}")
+    migrate = page.get_by_test_id("op-migrate")
+    assert migrate.get_by_label("迁移到版本").input_value() == str(n + 1)  # the newest is offered first
+    migrate.get_by_label("仅检查（不迁移）").check()
+    migrate.get_by_label("原因").fill("政策调整：申请登记期限改为5个工作日")
+    migrate.get_by_role("button", name="迁移到版本").click()
+    page.locator(".flash.success", has_text="可以迁移").wait_for()
+    assert client.get(f"/api/v1/process-instances/{old_case['id']}", headers=login("admin")).json[
+        "definition_version"
+    ] == n, "a dry run moves nothing"
+    migrate = page.get_by_test_id("op-migrate")
+    migrate.get_by_label("原因").fill("政策调整：申请登记期限改为5个工作日")
+    migrate.get_by_role("button", name="迁移到版本").click()
+    page.locator(".flash.success", has_text="操作已完成").wait_for()
+    page.get_by_test_id("case-ops").filter(has_text=f"{n + 1}").wait_for()
+    admin.shot("22-case-migrated")
+    admin.close()
+
+    moved = client.get(f"/api/v1/process-instances/{old_case['id']}", headers=login("admin")).json
+    assert moved["definition_version"] == n + 1
+    (moved_task,) = moved["open_tasks"]
+    assert moved_task["id"] == old_task["id"], "the open task keeps its row"
+    assert (moved_task["name"], moved_task["deadline"]) == (NEW_NAME, NEW_DEADLINE)
+    assert moved_task["due_at"] > old_task["due_at"], "the due date follows the new deadline"
+    events = client.get(f"/api/v1/process-instances/{old_case['id']}/events", headers=login("admin")).json
+    migrated = [e for e in events if e["action"] == "instance.migrated"]
+    assert len(migrated) == 1 and migrated[0]["details"]["reason"].startswith("政策调整")
