@@ -81,6 +81,15 @@ def compile_for_deploy(xml: bytes | str, source: str = "upload") -> CompiledDefi
     return compiled
 
 
+def lint(xml: bytes | str, source: str = "upload") -> list[Problem]:
+    """Every problem that would refuse this BPMN at deploy; an empty list means it is deployable."""
+    try:
+        compile_for_deploy(xml, source)
+    except BpmnInvalid as err:
+        return err.problems
+    return []
+
+
 def latest(session: Session, key: str) -> ProcessDefinition | None:
     return session.scalar(
         select(ProcessDefinition)
