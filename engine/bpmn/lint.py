@@ -99,9 +99,7 @@ def executed_processes(root: etree._Element, main_id: str) -> list[etree._Elemen
             continue
         seen.add(pid)
         order.append(processes[pid])
-        todo.extend(
-            c.get("calledElement") or "" for c in processes[pid].iter(_q("callActivity"))
-        )
+        todo.extend(c.get("calledElement") or "" for c in processes[pid].iter(_q("callActivity")))
     return order
 
 
@@ -110,15 +108,11 @@ def unsupported(process: etree._Element) -> list[Found]:
     for el in process.iter():
         name = local(el)
         if name in UNSUPPORTED_ELEMENTS:
-            found.append(
-                _problem(f"不支持的元素 / unsupported element: {UNSUPPORTED_ELEMENTS[name]}", el)
-            )
+            found.append(_problem(f"不支持的元素 / unsupported element: {UNSUPPORTED_ELEMENTS[name]}", el))
         elif name in UNSUPPORTED_EVENTS:
             owner = el.getparent()
             target = owner if owner is not None and owner.get("id") else el
-            found.append(
-                _problem(f"不支持的事件 / unsupported event: {UNSUPPORTED_EVENTS[name]}", target)
-            )
+            found.append(_problem(f"不支持的事件 / unsupported event: {UNSUPPORTED_EVENTS[name]}", target))
     return found
 
 
@@ -189,9 +183,7 @@ def graph(container: etree._Element) -> list[Found]:
         todo.extend(reverse[n])
     for nid, el in nodes.items():
         if nid not in reachable:
-            found.append(
-                _problem("无法到达的节点 / unreachable node: no path from a start event", el)
-            )
+            found.append(_problem("无法到达的节点 / unreachable node: no path from a start event", el))
         elif nid in finishes:
             continue
         elif not outgoing_flows[nid]:
@@ -221,9 +213,7 @@ def timer_problems(process: etree._Element) -> list[Found]:
                 value = expressions.evaluate(text, {})
             except expressions.ExpressionError:
                 if _ISO_LIKE.match(text):  # a mistyped ISO text, not a variable
-                    found.append(
-                        _problem(f"无法识别的计时器 / unreadable timer {kind} {text!r}", target)
-                    )
+                    found.append(_problem(f"无法识别的计时器 / unreadable timer {kind} {text!r}", target))
                 continue  # computed from case data: checked when it runs
             if not isinstance(value, str):
                 continue

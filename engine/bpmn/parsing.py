@@ -73,6 +73,10 @@ class BpmnInvalid(ValueError):
         super().__init__("; ".join(str(p) for p in self.problems))
 
 
+class BpmnTooLarge(BpmnInvalid):
+    """The file is over :data:`MAX_BPMN_BYTES` (the API answers 413)."""
+
+
 @dataclass(frozen=True)
 class TaskMeta:
     """What the engine reads from a user task's definition."""
@@ -107,7 +111,7 @@ def parse_xml(data: bytes | str) -> etree._ElementTree:
     """Parse untrusted XML safely: no DTD, no entities, no network, bounded size."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
     if len(raw) > MAX_BPMN_BYTES:
-        raise BpmnInvalid([Problem(f"文件过大 / file larger than {MAX_BPMN_BYTES // 1024} KB")])
+        raise BpmnTooLarge([Problem(f"文件过大 / file larger than {MAX_BPMN_BYTES // 1024} KB")])
     if not raw.strip():
         raise BpmnInvalid([Problem("文件为空 / empty file")])
     if _DOCTYPE.search(raw):
@@ -254,6 +258,14 @@ def _deadline_ok(text: str) -> bool:
         return False
 
 
+_ADDRESS = re.compile(r"<Element \{[^}]*\}(\w+) at 0x[0-9a-fA-F]+>|\s+at 0x[0-9a-fA-F]+")
+
+
+def _clean(err: Exception) -> str:
+    """The parser's message without object addresses (``<Element {ns}sourceRef at 0x7f…>``)."""
+    return _ADDRESS.sub(lambda m: f"<{m.group(1)}>" if m.group(1) else "", str(err)).strip()
+
+
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -263,9 +275,7 @@ def _property_problems(props: dict[str, str], bpmn_id: str, line: int | None) ->
     field_name = props.get("deadline_field")
     if field_name is not None and not _IDENTIFIER.fullmatch(field_name.strip()):
         problems.append(
-            Problem(
-                f"期限字段名无效 / deadline_field {field_name!r} is not a data field name", bpmn_id, line
-            )
+            Problem(f"期限字段名无效 / deadline_field {field_name!r} is not a data field name", bpmn_id, line)
         )
     for name in ("reminder", "escalation"):
         text = props.get(name)
@@ -334,13 +344,13 @@ def compile_bpmn(
         if line is None and node_id:
             node = next(root.iterfind(f".//*[@id='{node_id}']"), None) if "'" not in node_id else None
             line = node.sourceline if node is not None else None
-        problems.append(Problem(f"BPMN 解析失败 / cannot parse BPMN: {err}", node_id, line))
+        problems.append(Problem(f"BPMN 解析失败 / cannot parse BPMN: {_clean(err)}", node_id, line))
         raise BpmnInvalid(problems) from err
     except SpiffWorkflowException as err:
-        problems.append(Problem(f"BPMN 解析失败 / cannot parse BPMN: {err}"))
+        problems.append(Problem(f"BPMN 解析失败 / cannot parse BPMN: {_clean(err)}"))
         raise BpmnInvalid(problems) from err
     except Exception as err:  # the parser raises plain errors on many malformed inputs
-        problems.append(Problem(f"BPMN 解析失败 / cannot parse BPMN: {type(err).__name__}: {err}"))
+        problems.append(Problem(f"BPMN 解析失败 / cannot parse BPMN: {type(err).__name__}: {_clean(err)}"))
         raise BpmnInvalid(problems) from err
 
     by_id = {el.get("id"): el for el in root.iter() if isinstance(el.tag, str) and el.get("id")}

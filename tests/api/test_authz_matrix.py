@@ -134,6 +134,13 @@ PROBES = [
         "POST", f"{API}/process-definitions", only(422, {"admin/city"}), "process_definitions.deploy", json={}
     ),
     Probe(
+        "POST",
+        f"{API}/process-definitions/lint",
+        only(422, {"admin/city"}),
+        "process_definitions.lint",
+        json={},
+    ),
+    Probe(
         "GET",
         f"{API}/process-definitions/comprehensive_assistance",
         everyone(200),

@@ -30,7 +30,11 @@ def test_processes_lint(app, app_ctx):
 def test_processes_lint_one_line_per_problem_over_several_files(app, app_ctx):
     runner = app.test_cli_runner()
     lint_dir = ROOT / "tests/fixtures/bpmn/lint"
-    files = [str(lint_dir / "clean.bpmn"), str(lint_dir / "bad_sla_properties.bpmn"), str(lint_dir / "dead_end.bpmn")]
+    files = [
+        str(lint_dir / "clean.bpmn"),
+        str(lint_dir / "bad_sla_properties.bpmn"),
+        str(lint_dir / "dead_end.bpmn"),
+    ]
     result = runner.invoke(args=["processes", "lint", *files])
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()

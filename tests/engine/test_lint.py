@@ -45,9 +45,9 @@ def problems_of(name: str):
 def test_each_rule_names_element_and_line(name, expected):
     problems = problems_of(name)
     for element, line, fragment in expected:
-        assert any(
-            p.element_id == element and p.line == line and fragment in p.message for p in problems
-        ), problems
+        assert any(p.element_id == element and p.line == line and fragment in p.message for p in problems), (
+            problems
+        )
     # nothing else is reported on these otherwise clean fixtures, except the parser's own refusal of
     # the complex gateway (which it cannot build either)
     extra = [p for p in problems if not any(fragment in p.message for _e, _l, fragment in expected)]
@@ -92,9 +92,13 @@ def test_compile_refuses_with_all_problems_at_once():
 
 def test_unsupported_rule_is_on_executed_processes_only():
     # a second, non-executable pool with a message event does not block the executable one
-    xml = (LINT / "clean.bpmn").read_text(encoding="utf-8").replace(
-        "</bpmn:definitions>",
-        '<bpmn:process id="other_pool" isExecutable="false"><bpmn:startEvent id="s2">'
-        '<bpmn:messageEventDefinition id="m2"/></bpmn:startEvent></bpmn:process></bpmn:definitions>',
+    xml = (
+        (LINT / "clean.bpmn")
+        .read_text(encoding="utf-8")
+        .replace(
+            "</bpmn:definitions>",
+            '<bpmn:process id="other_pool" isExecutable="false"><bpmn:startEvent id="s2">'
+            '<bpmn:messageEventDefinition id="m2"/></bpmn:startEvent></bpmn:process></bpmn:definitions>',
+        )
     )
     assert lint(xml) == []
