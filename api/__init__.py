@@ -58,6 +58,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     )
     from api.auth.routes import blp as auth_blp
     from api.definitions.routes import blp as definitions_blp
+    from api.forms.routes import blp as forms_blp
     from api.instances.routes import blp as instances_blp
     from api.notifications.routes import blp as notifications_blp
     from api.recusal.routes import blp as recusal_blp
@@ -67,6 +68,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     for blp in (
         auth_blp,
         definitions_blp,
+        forms_blp,
         instances_blp,
         tasks_blp,
         notifications_blp,

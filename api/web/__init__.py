@@ -30,5 +30,6 @@ def init_app(app: Flask) -> None:
     app.config["PERMANENT_SESSION_LIFETIME"] = dt.timedelta(hours=12)
     csrf.init_app(app)
     from api.web import views  # noqa: F401  (registers the routes on ``bp``)
+    from api.web import admin_forms, admin_processes  # noqa: F401  (admin pages, on ``bp`` too)
 
     app.register_blueprint(bp)

@@ -108,6 +108,7 @@ def _globals() -> dict[str, Any]:
         "current_user": current,
         "unread_count": notifications.unread_count(_db(), current.id) if current else 0,
         "may_dashboard": bool(current and dashboards.may_view(current)),
+        "is_admin": bool(current and users.is_admin(current)),
     }
 
 

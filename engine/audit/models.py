@@ -34,6 +34,7 @@ class AuditAction(enum.StrEnum):
     CASE_TRANSFERRED = "case.transferred"
     LOGIN_LOCKED = "auth.login_locked"
     TOKEN_REVOKED = "auth.token_revoked"
+    FORM_VERSION_SAVED = "form.version_saved"
 
 
 class AuditEvent(Base):
