@@ -29,7 +29,10 @@ def init_app(app: Flask) -> None:
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["PERMANENT_SESSION_LIFETIME"] = dt.timedelta(hours=12)
     csrf.init_app(app)
-    from api.web import views  # noqa: F401  (registers the routes on ``bp``)
-    from api.web import admin_forms, admin_processes  # noqa: F401  (admin pages, on ``bp`` too)
+    from api.web import (  # noqa: F401  (admin pages, on ``bp`` too)
+        admin_forms,
+        admin_processes,
+        views,  # noqa: F401  (registers the routes on ``bp``)
+    )
 
     app.register_blueprint(bp)

@@ -118,8 +118,7 @@ def unsupported(process: etree._Element) -> list[Found]:
 
 def _containers(process: etree._Element) -> Iterable[etree._Element]:
     yield process
-    for el in process.iter(*(_q(t) for t in _CONTAINERS if t != "process")):
-        yield el
+    yield from process.iter(*(_q(t) for t in _CONTAINERS if t != "process"))
 
 
 def graph(container: etree._Element) -> list[Found]:

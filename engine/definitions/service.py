@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -25,8 +25,8 @@ from engine.bpmn.parsing import (
 )
 from engine.deadlines import schedules
 from engine.definitions.models import ProcessDefinition
-from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.errors import NotFound
+from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.orgs.models import OrgUnit
 from engine.users.models import Role, User
 
