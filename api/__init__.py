@@ -58,6 +58,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     )
     from api.auth.routes import blp as auth_blp
     from api.definitions.routes import blp as definitions_blp
+    from api.forms.routes import blp as forms_blp
     from api.instances.routes import blp as instances_blp
     from api.notifications.routes import blp as notifications_blp
     from api.operations.routes import blp as operations_blp
@@ -68,6 +69,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     for blp in (
         auth_blp,
         definitions_blp,
+        forms_blp,
         instances_blp,
         tasks_blp,
         notifications_blp,

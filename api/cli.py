@@ -57,11 +57,14 @@ def processes_lint(files: tuple[str, ...]) -> None:
     for path in files:
         try:
             compiled = definitions.compile_for_deploy(Path(path).read_bytes(), source=path)
-            click.echo(f"{path}: ok ({compiled.key}, {len(compiled.tasks)} user tasks)")
         except BpmnInvalid as err:
             failed = True
             for problem in err.problems:
-                click.echo(f"{path}: {problem}", err=True)
+                click.echo(
+                    f"{path}:{problem.line or 0}: {problem.element_id or '-'}: {problem.message}", err=True
+                )
+        else:
+            click.echo(f"{path}: ok ({compiled.key}, {len(compiled.tasks)} user tasks)")
     if failed:
         raise SystemExit(1)
 

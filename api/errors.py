@@ -11,7 +11,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from api.schemas import ErrorSchema
-from engine.bpmn.parsing import BpmnInvalid
+from engine.bpmn.parsing import BpmnInvalid, BpmnTooLarge
 from engine.errors import (
     Conflict,
     Forbidden,
@@ -113,6 +113,9 @@ def register(app: Flask) -> None:
             "fields": {"file": [str(p) for p in err.problems]},
             "problems": [p.as_dict() for p in err.problems],
         }
+        if isinstance(err, BpmnTooLarge):
+            body["error"] = "payload_too_large"
+            return jsonify(body), 413
         return jsonify(body), 422
 
     @app.errorhandler(IntegrityError)

@@ -4,6 +4,7 @@ from engine.audit.models import AuditAction, AuditChainHead, AuditEvent
 from engine.db import Base
 from engine.deadlines.models import StartSchedule
 from engine.definitions.models import ProcessDefinition
+from engine.formversions.models import FormVersion
 from engine.idempotency.models import IdempotencyKey
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.ledger.models import ServiceRecord
@@ -23,6 +24,7 @@ __all__ = [
     "HumanTask",
     "IdempotencyKey",
     "EmailStatus",
+    "FormVersion",
     "InstanceStatus",
     "LoginFailure",
     "NearRelativeFiling",

@@ -126,6 +126,7 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
     from engine.models import (
         AuditChainHead,
         AuditEvent,
+        FormVersion,
         HumanTask,
         IdempotencyKey,
         LoginFailure,
@@ -152,6 +153,7 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
         seq, head = seed["audit_head"]
         session.execute(update(AuditChainHead).values(seq=seq, hash=head))
     session.execute(delete(HumanTask))
+    session.execute(delete(FormVersion))
     session.execute(delete(ProcessInstance))
     session.execute(delete(ProcessDefinition).where(ProcessDefinition.id > seed["definition"]))
     session.execute(delete(RoleGrant).where(RoleGrant.user_id > seed["user"]))
@@ -163,6 +165,7 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
 def app_ctx(app) -> Iterator[None]:
     from api.extensions import db
     from engine.definitions import service as definitions
+    from engine.formversions import service as formversions
 
     with app.app_context():
         yield
@@ -170,6 +173,7 @@ def app_ctx(app) -> Iterator[None]:
         _cleanup(db.session(), app.config["SEED_MAX_IDS"])
         db.session.remove()
         definitions.SPEC_CACHE.clear()
+        formversions.clear_cache()
 
 
 @pytest.fixture()

@@ -11,11 +11,13 @@ from api.definitions.schemas import (
     DiffAgainstArgs,
     DiffSchema,
     DiffVersionsArgs,
+    LintResultSchema,
     XmlArgs,
 )
 from api.extensions import db
 from api.security import BEARER, current_user, login_required
 from engine.definitions import service as definitions
+from engine.definitions.models import ProcessDefinition
 from engine.errors import Forbidden, Invalid
 from engine.users import service as users
 
@@ -37,6 +39,10 @@ def list_definitions():
     return [{**{c.key: getattr(d, c.key) for c in d.__table__.columns}, "versions": n} for d, n in rows]
 
 
+# Everything but the (deferred) XML, which would be loaded once per row.
+_SUMMARY_COLUMNS = [c for c in ProcessDefinition.__table__.columns if c.key != "bpmn_xml"]
+
+
 def _uploaded_xml() -> bytes:
     if request.files:
         upload = request.files.get("file")
@@ -44,7 +50,10 @@ def _uploaded_xml() -> bytes:
             raise Invalid(
                 "缺少文件 / missing file", {"file": ["请上传 BPMN 文件 / upload a BPMN file as 'file'"]}
             )
-        return upload.read()
+        try:
+            return upload.read()
+        finally:
+            upload.close()  # a large upload is spooled to a temporary file
     if request.mimetype in ("application/xml", "text/xml", "application/bpmn+xml"):
         return request.get_data()
     raise Invalid(
@@ -75,14 +84,45 @@ def deploy():
     return {"created": created, "definition": definition}, (201 if created else 200)
 
 
+@blp.route("/lint", methods=["POST"])
+@blp.doc(
+    security=[BEARER],
+    requestBody={
+        "content": {
+            "multipart/form-data": {"schema": DeployArgs},
+            "application/xml": {"schema": {"type": "string"}},
+        }
+    },
+)
+@blp.response(200, LintResultSchema)
+@login_required
+def lint():
+    """Validate BPMN as a deploy would, without deploying: every problem with its element and line."""
+    if not users.is_admin(current_user()):
+        raise Forbidden("只有管理员可以校验流程 / only admins may lint process definitions")
+    problems = definitions.lint(_uploaded_xml(), source="upload")
+    return {"ok": not problems, "problems": [p.as_dict() for p in problems]}
+
+
 @blp.route("/<string:key>", methods=["GET"])
 @blp.response(200, DefinitionVersionsSchema)
 @blp.doc(security=[BEARER])
 @login_required
 def get_versions(key: str):
-    """All versions of one process definition, newest first."""
-    rows = definitions.versions(db.session(), key)
-    return {"key": key, "name": rows[0].name, "versions": rows}
+    """All versions of one process definition, newest first, with deployer and running cases."""
+    rows = definitions.versions_with_counts(db.session(), key)
+    return {
+        "key": key,
+        "name": rows[0].definition.name,
+        "versions": [
+            {
+                **{c.key: getattr(v.definition, c.key) for c in _SUMMARY_COLUMNS},
+                "deployed_by": v.deployed_by,
+                "running_instances": v.running_instances,
+            }
+            for v in rows
+        ],
+    }
 
 
 @blp.route("/<string:key>/xml", methods=["GET"])

@@ -19,10 +19,26 @@ class DefinitionSummarySchema(DefinitionSchema):
     versions = fields.Integer()
 
 
+class DefinitionVersionSchema(DefinitionSchema):
+    deployed_by = fields.String(allow_none=True)
+    running_instances = fields.Integer()
+
+
 class DefinitionVersionsSchema(Schema):
     key = fields.String()
     name = fields.String()
-    versions = fields.List(fields.Nested(DefinitionSchema))
+    versions = fields.List(fields.Nested(DefinitionVersionSchema))
+
+
+class ProblemSchema(Schema):
+    message = fields.String()
+    element = fields.String(allow_none=True)
+    line = fields.Integer(allow_none=True)
+
+
+class LintResultSchema(Schema):
+    ok = fields.Boolean()
+    problems = fields.List(fields.Nested(ProblemSchema))
 
 
 class DeployArgs(Schema):

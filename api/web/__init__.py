@@ -29,6 +29,12 @@ def init_app(app: Flask) -> None:
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["PERMANENT_SESSION_LIFETIME"] = dt.timedelta(hours=12)
     csrf.init_app(app)
-    from api.web import admin_instances, admin_modeler, views  # noqa: F401  (register the routes on ``bp``)
+    from api.web import (  # noqa: F401  (register the routes on ``bp``)
+        admin_forms,
+        admin_instances,
+        admin_modeler,
+        admin_processes,
+        views,
+    )
 
     app.register_blueprint(bp)

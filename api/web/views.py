@@ -30,7 +30,7 @@ from api.errors import STATUS
 from api.extensions import db
 from api.web import NODE_MODULES, bp, csrf, formview
 from api.web.i18n import LOCALES, locale, pick, t
-from engine import formstore, privacy
+from engine import privacy
 from engine.audit import service as audit
 from engine.dashboards import service as dashboards
 from engine.db import utcnow
@@ -38,6 +38,7 @@ from engine.deadlines import service as deadlines
 from engine.deadlines.calendar import SHANGHAI
 from engine.definitions import service as definitions
 from engine.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError, Unauthorized
+from engine.formversions import service as formversions
 from engine.instances import service as instances
 from engine.notifications import service as notifications
 from engine.orgs import service as orgs
@@ -110,6 +111,7 @@ def _globals() -> dict[str, Any]:
         "current_user": current,
         "unread_count": notifications.unread_count(_db(), current.id) if current else 0,
         "may_dashboard": bool(current and dashboards.may_view(current)),
+        "is_admin": bool(current and users.is_admin(current)),
     }
 
 
@@ -323,8 +325,10 @@ def unclaim(task_id: int) -> Any:
 
 
 def _forms_of(rows: list[HumanTask]) -> list[Any]:
-    keys = dict.fromkeys(r.form_key for r in rows if r.form_key)
-    return [f for f in (formstore.get(k) for k in keys) if f is not None]
+    """The forms of the case's tasks, each in the version its task was created with."""
+    keys = dict.fromkeys((r.form_key, r.form_version) for r in rows if r.form_key)
+    found = (formversions.form_at(_db(), key, version) for key, version in keys)
+    return [f for f in found if f is not None]
 
 
 def _summary(instance: Any, rows: list[HumanTask]) -> dict[str, list[tuple[str, str]]]:
@@ -466,7 +470,7 @@ def start_list() -> Any:
 def start_form(key: str) -> Any:
     session = _db()
     definition, meta, units = _startable(key)
-    form = formstore.get(meta.form_key) if meta.form_key else None
+    form = formversions.current(session, meta.form_key)[0] if meta.form_key else None
     values: dict[str, Any] = {}
     errors: dict[str, list[str]] = {}
     status = 200

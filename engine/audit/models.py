@@ -44,6 +44,7 @@ class AuditAction(enum.StrEnum):
     INSTANCE_DATA_EDITED = "instance.data_edited"
     INSTANCE_MIGRATED = "instance.migrated"
     TASK_REASSIGNED = "task.reassigned"
+    FORM_VERSION_SAVED = "form.version_saved"
 
 
 class AuditEvent(Base):

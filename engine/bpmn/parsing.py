@@ -31,6 +31,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
 from engine import expressions
+from engine.bpmn import lint
 from engine.deadlines import calendar
 
 MAX_BPMN_BYTES = 2 * 1024 * 1024
@@ -72,6 +73,10 @@ class BpmnInvalid(ValueError):
         super().__init__("; ".join(str(p) for p in self.problems))
 
 
+class BpmnTooLarge(BpmnInvalid):
+    """The file is over :data:`MAX_BPMN_BYTES` (the API answers 413)."""
+
+
 @dataclass(frozen=True)
 class TaskMeta:
     """What the engine reads from a user task's definition."""
@@ -106,7 +111,7 @@ def parse_xml(data: bytes | str) -> etree._ElementTree:
     """Parse untrusted XML safely: no DTD, no entities, no network, bounded size."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
     if len(raw) > MAX_BPMN_BYTES:
-        raise BpmnInvalid([Problem(f"文件过大 / file larger than {MAX_BPMN_BYTES // 1024} KB")])
+        raise BpmnTooLarge([Problem(f"文件过大 / file larger than {MAX_BPMN_BYTES // 1024} KB")])
     if not raw.strip():
         raise BpmnInvalid([Problem("文件为空 / empty file")])
     if _DOCTYPE.search(raw):
@@ -253,7 +258,44 @@ def _deadline_ok(text: str) -> bool:
         return False
 
 
-def _main_process_id(root: etree._Element, parser: SpiffBpmnParser) -> str:
+_ADDRESS = re.compile(r"<Element \{[^}]*\}(\w+) at 0x[0-9a-fA-F]+>|\s+at 0x[0-9a-fA-F]+")
+
+
+def _clean(err: Exception) -> str:
+    """The parser's message without object addresses (``<Element {ns}sourceRef at 0x7f…>``)."""
+    return _ADDRESS.sub(lambda m: f"<{m.group(1)}>" if m.group(1) else "", str(err)).strip()
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _property_problems(props: dict[str, str], bpmn_id: str, line: int | None) -> list[Problem]:
+    """``deadline_field`` must name a data field; ``reminder`` / ``escalation`` must be durations."""
+    problems = []
+    field_name = props.get("deadline_field")
+    if field_name is not None and not _IDENTIFIER.fullmatch(field_name.strip()):
+        problems.append(
+            Problem(f"期限字段名无效 / deadline_field {field_name!r} is not a data field name", bpmn_id, line)
+        )
+    for name in ("reminder", "escalation"):
+        text = props.get(name)
+        if text is None:
+            continue
+        try:
+            calendar.parse_duration(text)
+        except calendar.DeadlineError:
+            problems.append(
+                Problem(
+                    f"无法识别的{'提醒' if name == 'reminder' else '升级'}期限 / {name} {text!r} is not a "
+                    "duration ('1 working day', '3 working days', 'PT48H')",
+                    bpmn_id,
+                    line,
+                )
+            )
+    return problems
+
+
+def _main_process_id(root: etree._Element) -> str:
     processes = root.findall(f"{{{BPMN_NS}}}process")
     executable = [p.get("id") for p in processes if p.get("isExecutable", "").lower() == "true"]
     called = {el.get("calledElement") for el in root.iter(f"{{{BPMN_NS}}}callActivity")}
@@ -288,25 +330,28 @@ def compile_bpmn(
     if problems:
         raise BpmnInvalid(problems)
 
+    key = _main_process_id(root)
+    problems = [Problem(message, el_id, line) for message, el_id, line in lint.structure(root, key)]
+
     parser = SpiffBpmnParser()
     try:
         parser.add_bpmn_xml(tree, filename=source)
-        key = _main_process_id(root, parser)
         spec = parser.get_spec(key)
         subprocess_specs = parser.get_subprocess_specs(key)
-    except BpmnInvalid:
-        raise
     except ValidationException as err:
         node_id = getattr(err, "id", None) or None
-        raise BpmnInvalid(
-            [Problem(f"BPMN 解析失败 / cannot parse BPMN: {err}", node_id, err.line_number or None)]
-        ) from err
+        line = err.line_number or None
+        if line is None and node_id:
+            node = next(root.iterfind(f".//*[@id='{node_id}']"), None) if "'" not in node_id else None
+            line = node.sourceline if node is not None else None
+        problems.append(Problem(f"BPMN 解析失败 / cannot parse BPMN: {_clean(err)}", node_id, line))
+        raise BpmnInvalid(problems) from err
     except SpiffWorkflowException as err:
-        raise BpmnInvalid([Problem(f"BPMN 解析失败 / cannot parse BPMN: {err}")]) from err
+        problems.append(Problem(f"BPMN 解析失败 / cannot parse BPMN: {_clean(err)}"))
+        raise BpmnInvalid(problems) from err
     except Exception as err:  # the parser raises plain errors on many malformed inputs
-        raise BpmnInvalid(
-            [Problem(f"BPMN 解析失败 / cannot parse BPMN: {type(err).__name__}: {err}")]
-        ) from err
+        problems.append(Problem(f"BPMN 解析失败 / cannot parse BPMN: {type(err).__name__}: {_clean(err)}"))
+        raise BpmnInvalid(problems) from err
 
     by_id = {el.get("id"): el for el in root.iter() if isinstance(el.tag, str) and el.get("id")}
     tasks: dict[str, TaskMeta] = {}
@@ -349,6 +394,7 @@ def compile_bpmn(
                             line,
                         )
                     )
+                problems.extend(_property_problems(meta.properties, bpmn_id, line))
                 deadline = meta.properties.get("deadline")
                 if deadline and not _deadline_ok(deadline):
                     problems.append(

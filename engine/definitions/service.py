@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -13,11 +14,20 @@ from engine import formstore
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
 from engine.bpmn import runtime
-from engine.bpmn.parsing import BpmnInvalid, CompiledDefinition, Problem, TaskMeta, compile_bpmn, sha256_of
+from engine.bpmn.parsing import (
+    BpmnInvalid,
+    BpmnTooLarge,
+    CompiledDefinition,
+    Problem,
+    TaskMeta,
+    compile_bpmn,
+    sha256_of,
+)
 from engine.deadlines import schedules
 from engine.definitions.diff import DefinitionDiff, diff_xml
 from engine.definitions.models import ProcessDefinition
 from engine.errors import Invalid, NotFound
+from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.orgs.models import OrgUnit
 from engine.users.models import Role, User
 
@@ -80,6 +90,20 @@ def compile_for_deploy(xml: bytes | str, source: str = "upload") -> CompiledDefi
     if problems:
         raise BpmnInvalid(Problem(f"定时启动事件无效 / invalid timer start event: {p}") for p in problems)
     return compiled
+
+
+def lint(xml: bytes | str, source: str = "upload") -> list[Problem]:
+    """Every problem that would refuse this BPMN at deploy; an empty list means it is deployable.
+
+    A file over the size limit is not read at all: :class:`BpmnTooLarge` is raised (the API's 413).
+    """
+    try:
+        compile_for_deploy(xml, source)
+    except BpmnTooLarge:
+        raise
+    except BpmnInvalid as err:
+        return err.problems
+    return []
 
 
 def latest(session: Session, key: str) -> ProcessDefinition | None:
@@ -167,6 +191,45 @@ def versions(session: Session, key: str) -> list[ProcessDefinition]:
     if not rows:
         raise NotFound(f"流程定义不存在 / process definition '{key}' not found")
     return rows
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One deployed version with who deployed it and how many of its cases still run."""
+
+    definition: ProcessDefinition
+    deployed_by: str | None
+    running_instances: int
+
+
+def versions_with_counts(session: Session, key: str) -> list[VersionInfo]:
+    """Every version of ``key``, newest first, in one grouped query (no query per version)."""
+    running = (
+        select(ProcessInstance.definition_id, func.count().label("n"))
+        .where(ProcessInstance.process_key == key, ProcessInstance.status == InstanceStatus.RUNNING)
+        .group_by(ProcessInstance.definition_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(ProcessDefinition, User.username, func.coalesce(running.c.n, 0))
+        .outerjoin(User, User.id == ProcessDefinition.deployed_by_id)
+        .outerjoin(running, running.c.definition_id == ProcessDefinition.id)
+        .where(ProcessDefinition.key == key)
+        .order_by(ProcessDefinition.version.desc())
+    ).all()
+    if not rows:
+        raise NotFound(f"流程定义不存在 / process definition '{key}' not found")
+    return [VersionInfo(d, username, int(n)) for d, username, n in rows]
+
+
+def running_by_key(session: Session) -> dict[str, int]:
+    """Running cases per process key (all versions), one grouped query."""
+    rows = session.execute(
+        select(ProcessInstance.process_key, func.count())
+        .where(ProcessInstance.status == InstanceStatus.RUNNING)
+        .group_by(ProcessInstance.process_key)
+    )
+    return {key: int(n) for key, n in rows}
 
 
 def get_version(session: Session, key: str, version: int | None = None) -> ProcessDefinition:

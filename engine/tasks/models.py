@@ -102,6 +102,8 @@ class HumanTask(Base):
         str_enum(TaskStatus, "task_status", 16), default=TaskStatus.READY
     )
     form_key: Mapped[str | None] = mapped_column(String(100))
+    # The saved form version the task was created with; NULL: the form file in forms/ (no saved version then).
+    form_version: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -16,6 +16,7 @@ from engine.bpmn import runtime
 from engine.db import utcnow
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.forms import validate_submission
+from engine.formversions import service as formversions
 from engine.instances import service as instances
 from engine.instances.models import InstanceStatus
 from engine.orgs import service as orgs
@@ -58,10 +59,16 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
                 task_id=row.id,
             )
     created = []
-    for spiff_id, task in ready.items():
-        if spiff_id in open_rows:
-            continue
-        meta = loaded.compiled.task_meta(task.task_spec.bpmn_id)
+    new_ready = [task for spiff_id, task in ready.items() if spiff_id not in open_rows]
+    new_metas = [loaded.compiled.task_meta(task.task_spec.bpmn_id) for task in new_ready]
+    # The form version each new task keeps: one query for all of them, none when no task is new.
+    with session.no_autoflush:
+        form_versions = formversions.latest_versions(
+            session, (m.form_key for m in new_metas if m and m.form_key)
+        )
+    for task, meta in zip(new_ready, new_metas, strict=True):
+        spiff_id = str(task.id)
+        form_key = meta.form_key if meta else None
         due_at, deadline_text = deadlines.deadline_for(meta.properties if meta else {}, task.data, now)
         row = HumanTask(
             instance_id=instance.id,
@@ -74,7 +81,8 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
             org_unit_id=instance.org_unit_id,
             district_id=instance.district_id,
             street_id=instance.street_id,
-            form_key=meta.form_key if meta else None,
+            form_key=form_key,
+            form_version=form_versions.get(form_key) if form_key else None,
             state=TaskStatus.READY,
             created_at=now,
             deadline=deadline_text,
@@ -295,7 +303,7 @@ def _validate(row: HumanTask, data: Any, context: dict[str, Any]) -> dict[str, A
         raise Invalid(
             "该任务没有表单，不接受数据 / this task has no form and takes no data", {"_form": ["no form"]}
         )
-    form = formstore.get(row.form_key)
+    form = form_of(row)
     if form is None:
         raise Conflict(f"表单 '{row.form_key}' 不存在 / form '{row.form_key}' is missing")
     clean, errors = validate_submission(form, data, context=context)
@@ -305,7 +313,13 @@ def _validate(row: HumanTask, data: Any, context: dict[str, Any]) -> dict[str, A
 
 
 def form_of(row: HumanTask) -> Any:
-    return formstore.get(row.form_key) if row.form_key else None
+    """The form the task was created with (its saved version, or the file), not the latest one."""
+    if not row.form_key:
+        return None
+    session = Session.object_session(row)
+    if session is None or row.form_version is None:
+        return formstore.get(row.form_key)
+    return formversions.form_at(session, row.form_key, row.form_version)
 
 
 def current_data(session: Session, row: HumanTask) -> dict[str, Any]:

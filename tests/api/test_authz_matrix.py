@@ -136,6 +136,13 @@ PROBES = [
         "POST", f"{API}/process-definitions", only(422, {"admin/city"}), "process_definitions.deploy", json={}
     ),
     Probe(
+        "POST",
+        f"{API}/process-definitions/lint",
+        only(422, {"admin/city"}),
+        "process_definitions.lint",
+        json={},
+    ),
+    Probe(
         "GET",
         f"{API}/process-definitions/comprehensive_assistance",
         everyone(200),
@@ -166,6 +173,12 @@ PROBES = [
         only(200, {"admin/city"}),
         "process_definitions.diff_versions",
     ),
+    Probe("GET", f"{API}/forms", only(200, {"admin/city"}), "forms.list_forms"),
+    Probe("GET", f"{API}/forms/demo_review", only(200, {"admin/city"}), "forms.get_form"),
+    Probe(
+        "POST", f"{API}/forms/demo_review/versions", only(422, {"admin/city"}), "forms.save_version", json={}
+    ),
+    Probe("POST", f"{API}/forms/demo_review/preview", only(200, {"admin/city"}), "forms.preview", json={}),
     # Starting needs the first step's role for that org unit, on the API as in the web app.
     Probe(
         "POST",
@@ -301,6 +314,25 @@ PROBES = [
         "web.notification_read",
     ),
     Probe("POST", "/notifications/read-all", everyone(302), "web.notification_read_all"),
+    Probe("GET", "/admin/processes", only(200, {"admin/city"}), "web.admin_processes"),
+    Probe("GET", "/admin/processes/comprehensive_assistance", only(200, {"admin/city"}), "web.admin_process"),
+    Probe(
+        "GET",
+        "/admin/processes/comprehensive_assistance/1/xml",
+        only(200, {"admin/city"}),
+        "web.admin_process_xml",
+    ),
+    Probe("POST", "/admin/processes/upload", only(422, {"admin/city"}), "web.admin_process_upload", form={}),
+    Probe("GET", "/admin/forms", only(200, {"admin/city"}), "web.admin_forms"),
+    Probe("GET", "/admin/forms/demo_review", only(200, {"admin/city"}), "web.admin_form"),
+    Probe("POST", "/admin/forms/demo_review", only(422, {"admin/city"}), "web.admin_form", form={}),
+    Probe(
+        "POST",
+        "/admin/forms/demo_review/preview",
+        only(200, {"admin/city"}),
+        "web.admin_form_preview",
+        form={},
+    ),
 ]
 
 # Nothing of the Putuo case may appear in a response its reader may not have (nor in any error).
@@ -500,7 +532,7 @@ def test_every_openapi_operation_is_in_the_matrix(world):
 
 def _template(path: str) -> str:
     """``/api/v1/tasks/{task_id}/claim`` and ``/api/v1/tasks/{task}/claim`` alike: placeholders erased."""
-    return re.sub(r"\{[^}]+\}|(?<=/)(?:999999999|comprehensive_assistance)", "{}", path)
+    return re.sub(r"\{[^}]+\}|(?<=/)(?:999999999|comprehensive_assistance|demo_review)(?=/|$)", "{}", path)
 
 
 # --- leaks through lists, filters, counts, exports -----------------------------------------------------------

@@ -22,8 +22,29 @@ def test_processes_lint(app, app_ctx):
     runner = app.test_cli_runner()
     ok = runner.invoke(args=["processes", "lint", str(ROOT / "processes" / "demo_assistance.bpmn")])
     assert ok.exit_code == 0 and "ok (demo_assistance, 4 user tasks)" in ok.output
-    bad = runner.invoke(args=["processes", "lint", str(ROOT / "tests/fixtures/bpmn/unsafe_condition.bpmn")])
-    assert bad.exit_code == 1 and "element 'gw'" in bad.output
+    unsafe = str(ROOT / "tests/fixtures/bpmn/unsafe_condition.bpmn")
+    bad = runner.invoke(args=["processes", "lint", unsafe])
+    assert bad.exit_code == 1 and f"{unsafe}:11: gw: condition" in bad.output
+
+
+def test_processes_lint_one_line_per_problem_over_several_files(app, app_ctx):
+    runner = app.test_cli_runner()
+    lint_dir = ROOT / "tests/fixtures/bpmn/lint"
+    files = [
+        str(lint_dir / "clean.bpmn"),
+        str(lint_dir / "bad_sla_properties.bpmn"),
+        str(lint_dir / "dead_end.bpmn"),
+    ]
+    result = runner.invoke(args=["processes", "lint", *files])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert f"{files[0]}: ok (lint_case, 1 user tasks)" in lines
+    problem_lines = [line for line in lines if not line.endswith("user tasks)")]
+    assert len(problem_lines) == 4, lines
+    assert f"{files[1]}:6: confirm: 期限字段名无效" in result.output
+    assert f"{files[2]}:8: stuck: 死胡同 / dead end" in result.output
+    clean = runner.invoke(args=["processes", "lint", files[0], str(ROOT / "processes" / "twinning.bpmn")])
+    assert clean.exit_code == 0, clean.output
 
 
 def test_users_create(app, app_ctx):

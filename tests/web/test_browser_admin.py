@@ -165,9 +165,12 @@ def test_admin_edits_validates_diffs_and_deploys_a_new_version(browser, live_ser
     migrate.get_by_label("原因").fill("政策调整：申请登记期限改为5个工作日")
     migrate.get_by_role("button", name="迁移到版本").click()
     page.locator(".flash.success", has_text="可以迁移").wait_for()
-    assert client.get(f"/api/v1/process-instances/{old_case['id']}", headers=login("admin")).json[
-        "definition_version"
-    ] == n, "a dry run moves nothing"
+    assert (
+        client.get(f"/api/v1/process-instances/{old_case['id']}", headers=login("admin")).json[
+            "definition_version"
+        ]
+        == n
+    ), "a dry run moves nothing"
     migrate = page.get_by_test_id("op-migrate")
     migrate.get_by_label("原因").fill("政策调整：申请登记期限改为5个工作日")
     migrate.get_by_role("button", name="迁移到版本").click()

@@ -1,0 +1,243 @@
+"""Structural lint of BPMN XML: what SpiffWorkflow's parser accepts but the engine cannot run well.
+
+Works on the (already safely parsed) lxml tree so every problem names the element and its line:
+
+* unsupported elements — constructs neither SpiffWorkflow nor our runtime executes (complex and
+  event-based gateways, transactions, ad-hoc subprocesses, message/signal/compensation/conditional
+  events, send/receive/business-rule tasks);
+* unreachable nodes — no path from a start event of their process or subprocess;
+* dead ends — a flow node other than an end event with no outgoing sequence flow, or from which no
+  end event can be reached;
+* timers whose constant text is not an ISO 8601 date, duration or cycle.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from lxml import etree
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+
+from engine import expressions
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+
+
+def _q(tag: str) -> str:
+    return f"{{{BPMN_NS}}}{tag}"
+
+
+# Containers whose children are flow elements with their own start and end.
+_CONTAINERS = frozenset({"process", "subProcess", "transaction", "adHocSubProcess"})
+FLOW_NODES = frozenset(
+    {
+        "startEvent",
+        "endEvent",
+        "intermediateCatchEvent",
+        "intermediateThrowEvent",
+        "boundaryEvent",
+        "task",
+        "userTask",
+        "manualTask",
+        "scriptTask",
+        "serviceTask",
+        "sendTask",
+        "receiveTask",
+        "businessRuleTask",
+        "callActivity",
+        "subProcess",
+        "transaction",
+        "adHocSubProcess",
+        "exclusiveGateway",
+        "inclusiveGateway",
+        "parallelGateway",
+        "complexGateway",
+        "eventBasedGateway",
+    }
+)
+UNSUPPORTED_ELEMENTS: dict[str, str] = {
+    "complexGateway": "复杂网关 / complex gateway",
+    "eventBasedGateway": "事件网关 / event-based gateway",
+    "transaction": "事务子流程 / transaction subprocess",
+    "adHocSubProcess": "临时子流程 / ad-hoc subprocess",
+    "sendTask": "发送任务 / send task (messages are not supported)",
+    "receiveTask": "接收任务 / receive task (messages are not supported)",
+    "businessRuleTask": "业务规则任务 / business rule task (no DMN engine)",
+}
+UNSUPPORTED_EVENTS: dict[str, str] = {
+    "messageEventDefinition": "消息事件 / message event",
+    "signalEventDefinition": "信号事件 / signal event",
+    "compensateEventDefinition": "补偿事件 / compensation event",
+    "conditionalEventDefinition": "条件事件 / conditional event",
+    "cancelEventDefinition": "取消事件 / cancel event",
+}
+# A constant that looks like an ISO 8601 text but is not one ("PT5X") is read as a variable name.
+_ISO_LIKE = re.compile(r"^(R\d*/)?P[0-9A-Z.]*$|^\d{4}-\d{2}-\d{2}")
+
+
+def local(el: etree._Element) -> str:
+    return etree.QName(el).localname if isinstance(el.tag, str) else ""
+
+
+def _problem(message: str, el: etree._Element) -> tuple[str, str | None, int | None]:
+    return message, el.get("id"), el.sourceline
+
+
+Found = tuple[str, str | None, int | None]
+
+
+def executed_processes(root: etree._Element, main_id: str) -> list[etree._Element]:
+    """The main process and every process it calls (transitively), as elements."""
+    processes = {p.get("id"): p for p in root.findall(_q("process"))}
+    order: list[etree._Element] = []
+    todo = [main_id]
+    seen: set[str] = set()
+    while todo:
+        pid = todo.pop(0)
+        if pid in seen or pid not in processes:
+            continue
+        seen.add(pid)
+        order.append(processes[pid])
+        todo.extend(c.get("calledElement") or "" for c in processes[pid].iter(_q("callActivity")))
+    return order
+
+
+def unsupported(process: etree._Element) -> list[Found]:
+    found = []
+    for el in process.iter():
+        name = local(el)
+        if name in UNSUPPORTED_ELEMENTS:
+            found.append(_problem(f"不支持的元素 / unsupported element: {UNSUPPORTED_ELEMENTS[name]}", el))
+        elif name in UNSUPPORTED_EVENTS:
+            owner = el.getparent()
+            target = owner if owner is not None and owner.get("id") else el
+            found.append(_problem(f"不支持的事件 / unsupported event: {UNSUPPORTED_EVENTS[name]}", target))
+    return found
+
+
+def _containers(process: etree._Element) -> Iterable[etree._Element]:
+    yield process
+    yield from process.iter(*(_q(t) for t in _CONTAINERS if t != "process"))
+
+
+def graph(container: etree._Element) -> list[Found]:
+    """Unreachable nodes and dead ends among the direct flow nodes of one process or subprocess."""
+    nodes = {el.get("id"): el for el in container if local(el) in FLOW_NODES and el.get("id")}
+    edges: dict[str, list[str]] = {n: [] for n in nodes}
+    incoming: dict[str, int] = {n: 0 for n in nodes}
+    for flow in container.iterfind(_q("sequenceFlow")):
+        src, dst = flow.get("sourceRef"), flow.get("targetRef")
+        if src in nodes and dst in nodes:
+            edges[src].append(dst)
+            incoming[dst] += 1
+    outgoing_flows = {n: list(v) for n, v in edges.items()}
+    attached: dict[str, list[str]] = {}
+    for nid, el in nodes.items():
+        if local(el) == "boundaryEvent" and el.get("attachedToRef") in nodes:
+            attached.setdefault(str(el.get("attachedToRef")), []).append(nid)
+    for activity, boundaries in attached.items():
+        edges[activity].extend(boundaries)
+
+    def is_event_subprocess(el: etree._Element) -> bool:
+        return local(el) in _CONTAINERS and el.get("triggeredByEvent", "").lower() == "true"
+
+    def is_link(el: etree._Element, kind: str) -> bool:
+        return local(el) == kind and el.find(_q("linkEventDefinition")) is not None
+
+    roots = [
+        n
+        for n, el in nodes.items()
+        if local(el) == "startEvent" or is_event_subprocess(el) or is_link(el, "intermediateCatchEvent")
+    ]
+    found: list[Found] = []
+    if not any(local(nodes[n]) == "startEvent" for n in roots) and nodes:
+        found.append(_problem("没有开始事件 / no start event", container))
+        return found
+    reachable: set[str] = set()
+    todo = list(roots)
+    while todo:
+        n = todo.pop()
+        if n in reachable:
+            continue
+        reachable.add(n)
+        todo.extend(edges[n])
+    # Link throw events jump to their catch events; end events and event subprocesses finish a path.
+    finishes = {
+        n
+        for n, el in nodes.items()
+        if local(el) == "endEvent" or is_event_subprocess(el) or is_link(el, "intermediateThrowEvent")
+    }
+    reverse: dict[str, list[str]] = {n: [] for n in nodes}
+    for src, dsts in edges.items():
+        for dst in dsts:
+            reverse[dst].append(src)
+    reaches_end: set[str] = set()
+    todo = list(finishes)
+    while todo:
+        n = todo.pop()
+        if n in reaches_end:
+            continue
+        reaches_end.add(n)
+        todo.extend(reverse[n])
+    for nid, el in nodes.items():
+        if nid not in reachable:
+            found.append(_problem("无法到达的节点 / unreachable node: no path from a start event", el))
+        elif nid in finishes:
+            continue
+        elif not outgoing_flows[nid]:
+            found.append(
+                _problem("死胡同 / dead end: a flow node other than an end event has no outgoing flow", el)
+            )
+        elif nid not in reaches_end:
+            found.append(_problem("死循环 / no path from this node reaches an end event", el))
+    return found
+
+
+def timer_problems(process: etree._Element) -> list[Found]:
+    """Timers whose constant text is not a readable ISO 8601 date, duration or cycle."""
+    found = []
+    for definition in process.iter(_q("timerEventDefinition")):
+        owner = definition.getparent()
+        target = owner if owner is not None else definition
+        for child in definition:
+            kind = local(child)
+            text = (child.text or "").strip()
+            if kind not in ("timeDate", "timeDuration", "timeCycle"):
+                continue
+            if not text:
+                found.append(_problem(f"计时器为空 / empty timer {kind}", target))
+                continue
+            try:
+                value = expressions.evaluate(text, {})
+            except expressions.ExpressionError:
+                if _ISO_LIKE.match(text):  # a mistyped ISO text, not a variable
+                    found.append(_problem(f"无法识别的计时器 / unreadable timer {kind} {text!r}", target))
+                continue  # computed from case data: checked when it runs
+            if not isinstance(value, str):
+                continue
+            try:
+                if kind == "timeDate":
+                    TimerEventDefinition.get_datetime(value)
+                elif kind == "timeDuration":
+                    TimerEventDefinition.parse_time_or_duration(value)
+                else:
+                    TimerEventDefinition.parse_iso_recurring_interval(value)
+            except Exception as err:  # Spiff's ISO parsers raise plain errors
+                found.append(
+                    _problem(
+                        f"无法识别的计时器 / unreadable timer {kind} {value!r}: {type(err).__name__}", target
+                    )
+                )
+    return found
+
+
+def structure(root: etree._Element, main_id: str) -> list[Found]:
+    """Every structural problem of the processes that would run, in document order."""
+    found: list[Found] = []
+    for process in executed_processes(root, main_id):
+        found.extend(unsupported(process))
+        found.extend(timer_problems(process))
+        for container in _containers(process):
+            found.extend(graph(container))
+    return sorted(found, key=lambda f: f[2] or 0)

@@ -1,0 +1,242 @@
+"""Process administration through the API: lint, versions with counts, conformance and hostile uploads."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from api.extensions import db
+from engine.bpmn.parsing import MAX_BPMN_BYTES
+from engine.models import AuditEvent, ProcessDefinition
+from tests.api.test_api import assert_error, start
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures" / "bpmn"
+CONFORMANCE = ROOT.parent / "shared" / "conformance"
+NO_EXECUTABLE = ("no executable process", None)
+NOT_XML = ("not well-formed XML", None)
+# Every conformance file is refused; the first words of the reason and the element it names.
+CONFORMANCE_EXPECTED: dict[str, tuple[str, str | None]] = {
+    "malformed/bad-encoding.bpmn": NO_EXECUTABLE,
+    "malformed/binary.png": NOT_XML,
+    "malformed/categoryValue.bpmn": NO_EXECUTABLE,
+    "malformed/di-no-bpmn-element.bpmn": NO_EXECUTABLE,
+    "malformed/duplicate-ids.bpmn": ("duplicate id 'test'", "test"),
+    "malformed/extension-definition-missing.bpmn": NO_EXECUTABLE,
+    "malformed/invalid-attributes.bpmn": NOT_XML,
+    "malformed/no-xml.txt": NOT_XML,
+    "malformed/not-bpmn.bpmn": ("root element must be BPMN definitions", None),
+    "malformed/undeclared-ns-child.bpmn": NO_EXECUTABLE,
+    "malformed/unrecognized-child.bpmn": NO_EXECUTABLE,
+    "malformed/xmlns-redeclaration.bpmn": NOT_XML,
+    **{
+        f"miwg-reference/{n}.bpmn": NO_EXECUTABLE
+        for n in (
+            "A.1.0",
+            "A.2.0",
+            "A.2.1",
+            "A.3.0",
+            "A.4.0",
+            "A.4.1",
+            "B.1.0",
+            "B.2.0",
+            "C.2.0",
+            "C.4.0",
+            "C.5.0",
+        )
+    },
+    "miwg-reference/C.1.0.bpmn": ("unsupported event: 消息事件 / message event", "StartEvent_1"),
+    "miwg-reference/C.1.1.bpmn": (
+        "Data Store with name Financial Accounting System has no implementation",
+        None,
+    ),
+    "miwg-reference/C.3.0.bpmn": (
+        "unsupported event: 消息事件 / message event",
+        "_cc9778bd-edd8-4df2-ba15-56c310f90e62",
+    ),
+    "miwg-reference/C.6.0.bpmn": (
+        "unsupported element: 事件网关 / event-based gateway",
+        "_7ab6dbdf-f55b-4be6-bb41-d99793135c1d",
+    ),
+    "miwg-reference/C.7.0.bpmn": (
+        "unsupported element: 业务规则任务",
+        "_eae674ce-4d6e-48ac-819c-c79e0868e40d",
+    ),
+    "miwg-reference/C.8.0.bpmn": ("duplicate id 'VacationRequestProcess'", "VacationRequestProcess"),
+    "miwg-reference/C.8.1.bpmn": (
+        "unsupported element: 业务规则任务",
+        "_1a818a94-ba6f-413b-a7e8-6f8fd2a11e32",
+    ),
+    "miwg-reference/C.9.0.bpmn": ("unsupported element: 发送任务", "SendTask_ReportFraud"),
+    "miwg-reference/C.9.1.bpmn": ("unsupported element: 接收任务", "ReceiveTask_WaitForDocument"),
+    "miwg-reference/C.9.2.bpmn": ("unsupported event: 消息事件", "StartMessageEvent_DocumentRequested"),
+}
+
+
+def _counts() -> dict[str, int]:
+    with Session(db.engine) as s:  # committed state only
+        return {
+            m.__tablename__: s.scalar(select(func.count()).select_from(m))
+            for m in (ProcessDefinition, AuditEvent)
+        }
+
+
+def _conformance_files() -> list[Path]:
+    return sorted(p for p in CONFORMANCE.rglob("*") if p.is_file() and p.suffix != ".md")
+
+
+def test_every_conformance_file_has_an_expected_outcome():
+    assert sorted(f"{p.parent.name}/{p.name}" for p in _conformance_files()) == sorted(CONFORMANCE_EXPECTED)
+
+
+@pytest.mark.parametrize("path", _conformance_files(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_conformance_deploy_refused_with_named_problem_and_nothing_stored(client, login, path):
+    admin = login("admin")
+    fragment, element = CONFORMANCE_EXPECTED[f"{path.parent.name}/{path.name}"]
+    before = _counts()
+    response = client.post(
+        "/api/v1/process-definitions",
+        data={"file": (io.BytesIO(path.read_bytes()), path.name)},
+        headers=admin,
+    )
+    body = assert_error(response, 422, "bpmn_invalid")
+    assert any(fragment in p["message"] and p["element"] == element for p in body["problems"]), body[
+        "problems"
+    ]
+    assert _counts() == before
+    linted = client.post(
+        "/api/v1/process-definitions/lint",
+        data={"file": (io.BytesIO(path.read_bytes()), path.name)},
+        headers=admin,
+    )
+    assert linted.status_code == 200 and linted.json["ok"] is False
+    assert linted.json["problems"] == body["problems"]
+
+
+BOUNDARY = "assistflow-test-boundary"
+
+
+def _multipart(name: str, data: bytes) -> bytes:
+    """A multipart body built by hand (the test client would spool a large one to an unclosed file)."""
+    head = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n\r\n'
+    return head.encode() + data + f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
+DOCTYPE_ONLY = (
+    b'<?xml version="1.0"?><!DOCTYPE definitions SYSTEM "http://example.invalid/bpmn.dtd">'
+    b'<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"/>'
+)
+WRONG_ROOT = b'<?xml version="1.0"?><process xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="p"/>'
+OVERSIZED = (
+    (FIXTURES / "lint" / "clean.bpmn")
+    .read_bytes()
+    .replace(b"</bpmn:definitions>", b"<!--" + b"x" * (MAX_BPMN_BYTES + 1) + b"--></bpmn:definitions>")
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "status", "reason"),
+    [
+        ("xxe.bpmn", (FIXTURES / "xxe.bpmn").read_bytes(), 422, "DOCTYPE"),
+        ("billion_laughs.bpmn", (FIXTURES / "billion_laughs.bpmn").read_bytes(), 422, "DOCTYPE"),
+        ("dtd.bpmn", DOCTYPE_ONLY, 422, "DOCTYPE"),
+        ("big.bpmn", OVERSIZED, 413, "file larger than"),
+        ("notes.bpmn", b"just some text, not XML", 422, "not well-formed XML"),
+        ("wrong_root.bpmn", WRONG_ROOT, 422, "root element must be BPMN definitions"),
+    ],
+)
+def test_hostile_xml_refused_on_deploy_and_lint_and_nothing_stored(client, login, name, data, status, reason):
+    admin = login("admin")
+    before = _counts()
+    for url in ("/api/v1/process-definitions", "/api/v1/process-definitions/lint"):
+        upload = client.post(
+            url,
+            data=_multipart(name, data),
+            headers={**admin, "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+        )
+        raw = client.post(url, data=data, headers={**admin, "Content-Type": "application/xml"})
+        for response in (upload, raw):
+            if url.endswith("/lint") and status == 422:
+                assert response.status_code == 200 and response.json["ok"] is False
+                problems = response.json["problems"]
+            else:
+                body = assert_error(response, status)
+                problems = body["problems"]
+            assert any(reason in p["message"] for p in problems), problems
+            text = response.get_data(as_text=True)
+            assert "root:" not in text and "lol" not in text and len(text) < 10_000
+    assert _counts() == before
+
+
+def test_lint_endpoint_admin_only_and_reports_problems(client, login):
+    admin = login("admin")
+    clean = (FIXTURES / "lint" / "clean.bpmn").read_bytes()
+    ok = client.post(
+        "/api/v1/process-definitions/lint", data=clean, headers={**admin, "Content-Type": "application/xml"}
+    )
+    assert ok.status_code == 200 and ok.json == {"ok": True, "problems": []}
+    dead = (FIXTURES / "lint" / "dead_end.bpmn").read_bytes()
+    bad = client.post(
+        "/api/v1/process-definitions/lint", data={"file": (io.BytesIO(dead), "d.bpmn")}, headers=admin
+    )
+    assert bad.status_code == 200 and bad.json["ok"] is False
+    assert bad.json["problems"] == [
+        {
+            "message": "死胡同 / dead end: a flow node other than an end event has no outgoing flow",
+            "element": "stuck",
+            "line": 8,
+        }
+    ]
+    before = _counts()
+    for user in ("pt_officer", "pt_head", "pt_district"):
+        assert_error(
+            client.post(
+                "/api/v1/process-definitions/lint",
+                data=clean,
+                headers={**login(user), "Content-Type": "application/xml"},
+            ),
+            403,
+        )
+    assert_error(client.post("/api/v1/process-definitions/lint", json={"x": 1}, headers=admin), 422)
+    assert _counts() == before
+
+
+def test_versions_carry_deployer_date_and_running_counts_in_one_query(client, login, app):
+    admin = login("admin")
+    advisor = login("pt_advisor")
+    start(client, advisor)
+    start(client, advisor)
+    changed = (
+        (ROOT / "processes" / "demo_assistance.bpmn")
+        .read_bytes()
+        .replace("填写帮扶申请".encode(), "填写帮扶申请（二版）".encode())
+    )
+    deployed = client.post(
+        "/api/v1/process-definitions", data=changed, headers={**admin, "Content-Type": "application/xml"}
+    )
+    assert deployed.status_code == 201, deployed.json
+    start(client, advisor)
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        versions = client.get("/api/v1/process-definitions/demo_assistance", headers=advisor).json["versions"]
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert [(v["version"], v["deployed_by"], v["running_instances"]) for v in versions] == [
+        (2, "admin", 1),
+        (1, None, 2),
+    ]
+    assert all(v["deployed_at"] for v in versions)
+    definition_queries = [s for s in statements if "process_definition" in s and "bpmn_xml" not in s]
+    assert len(definition_queries) == 1, statements
+    assert not any("bpmn_xml" in s for s in statements), "the XML is not loaded for a listing"

@@ -1,0 +1,176 @@
+"""Admin pages: process list and versions, XML download, upload with lint, form editor with preview."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from api.extensions import db
+from engine import formstore
+from engine.models import AuditEvent, FormVersion, ProcessDefinition
+from tests.factories import start_demo
+
+ROOT = Path(__file__).resolve().parents[2]
+LINT = ROOT / "tests" / "fixtures" / "bpmn" / "lint"
+
+
+def text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def _counts() -> tuple[int, int, int]:
+    s = db.session()
+    return (
+        s.scalar(select(func.count()).select_from(ProcessDefinition)),
+        s.scalar(select(func.count()).select_from(AuditEvent)),
+        s.scalar(select(func.count()).select_from(FormVersion)),
+    )
+
+
+ADMIN_PAGES = [
+    "/admin/processes",
+    "/admin/processes/demo_assistance",
+    "/admin/processes/demo_assistance/1/xml",
+    "/admin/forms",
+    "/admin/forms/demo_review",
+]
+
+
+@pytest.mark.parametrize("username", ["pt_advisor", "pt_officer", "pt_head", "pt_district", "city"])
+def test_only_admins_reach_the_admin_pages(web, username):
+    browser = web(username)
+    assert "/admin/processes" not in text(browser.get("/"))  # no nav entry
+    for url in ADMIN_PAGES:
+        assert browser.get(url).status_code == 403, url
+    before = _counts()
+    upload = browser.post(
+        "/admin/processes/upload",
+        {"file": (io.BytesIO((LINT / "clean.bpmn").read_bytes()), "clean.bpmn")},
+        content_type="multipart/form-data",
+    )
+    assert upload.status_code == 403
+    assert browser.post("/admin/forms/demo_review", {"definition": "{}"}).status_code == 403
+    assert browser.post("/admin/forms/demo_review/preview", {"definition": "{}"}).status_code == 403
+    assert _counts() == before
+
+
+def test_anonymous_is_sent_to_login(web):
+    response = web().get("/admin/processes")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_process_list_and_versions_with_running_counts(web):
+    admin = web("admin")
+    start_demo(db.session())
+    db.session.commit()
+    home = text(admin.get("/"))
+    assert 'href="/admin/processes"' in home
+    listing = admin.get("/admin/processes")
+    assert listing.status_code == 200
+    page = text(listing)
+    row = page[page.index('data-key="demo_assistance"') :]
+    row = row[: row.index("</tr>")]
+    assert "帮扶演示流程" in row and "<td data-running>1</td>" in row
+    detail = text(admin.get("/admin/processes/demo_assistance"))
+    assert 'data-version="1"' in detail and "<td data-running>1</td>" in detail
+    assert 'href="/admin/processes/demo_assistance/1/xml"' in detail
+    assert 'href="/admin/processes/demo_assistance/1/modeler"' in detail
+    xml = admin.get("/admin/processes/demo_assistance/1/xml")
+    assert xml.status_code == 200 and xml.mimetype == "application/xml"
+    assert xml.headers["Content-Disposition"] == 'attachment; filename="demo_assistance-v1.bpmn"'
+    assert b"demo_assistance" in xml.data
+    assert admin.get("/admin/processes/demo_assistance/9/xml").status_code == 404
+    assert admin.get("/admin/processes/nope").status_code == 404
+
+
+def test_upload_refused_shows_each_problem_and_stores_nothing(web):
+    admin = web("admin")
+    admin.get("/admin/processes")
+    before = _counts()
+    refused = admin.post(
+        "/admin/processes/upload",
+        {"file": (io.BytesIO((LINT / "bad_sla_properties.bpmn").read_bytes()), "bad.bpmn")},
+        content_type="multipart/form-data",
+    )
+    assert refused.status_code == 422
+    page = text(refused)
+    assert page.count('<li data-element="confirm">') == 3 and "第 6 行" in page
+    xxe = admin.post(
+        "/admin/processes/upload",
+        {"file": (io.BytesIO((ROOT / "tests/fixtures/bpmn/xxe.bpmn").read_bytes()), "xxe.bpmn")},
+        content_type="multipart/form-data",
+    )
+    assert xxe.status_code == 422 and "DOCTYPE" in text(xxe) and "root:" not in text(xxe)
+    missing = admin.post("/admin/processes/upload", {}, content_type="multipart/form-data")
+    assert missing.status_code == 422
+    no_csrf = admin.client.post(
+        "/admin/processes/upload",
+        data={"file": (io.BytesIO((LINT / "clean.bpmn").read_bytes()), "clean.bpmn")},
+        content_type="multipart/form-data",
+    )
+    assert no_csrf.status_code == 400
+    assert _counts() == before
+
+
+def test_upload_deploys_a_clean_file(web):
+    admin = web("admin")
+    admin.get("/admin/processes")
+    data = (LINT / "clean.bpmn").read_bytes()
+    deployed = admin.post(
+        "/admin/processes/upload",
+        {"file": (io.BytesIO(data), "clean.bpmn")},
+        content_type="multipart/form-data",
+    )
+    assert deployed.status_code == 302 and deployed.headers["Location"].endswith("/admin/processes/lint_case")
+    page = text(admin.get("/admin/processes/lint_case"))
+    assert "已部署 lint_case 第 1 版" in page and "upload:clean.bpmn" in page and "<td>admin</td>" in page
+    again = admin.post(
+        "/admin/processes/upload",
+        {"file": (io.BytesIO(data), "clean.bpmn")},
+        content_type="multipart/form-data",
+    )
+    assert again.status_code == 302
+    assert "内容未变" in text(admin.get("/admin/processes/lint_case"))
+
+
+def test_form_editor_preview_and_save(web):
+    admin = web("admin")
+    page = admin.get("/admin/forms/demo_review")
+    assert page.status_code == 200
+    html = text(page)
+    assert 'hx-post="/admin/forms/demo_review/preview"' in html and 'data-field="decision"' in html
+    raw = json.loads(json.dumps(dict(formstore.get("demo_review").raw)))
+    raw["fields"][0]["label"] = {"zh": "审核结论（新）", "en": "Decision (new)"}
+    preview = admin.post("/admin/forms/demo_review/preview", {"definition": json.dumps(raw)})
+    assert (
+        preview.status_code == 200
+        and "审核结论（新）" in text(preview)
+        and 'data-field="decision"' in text(preview)
+    )
+    broken = admin.post("/admin/forms/demo_review/preview", {"definition": '{"fields": ['})
+    assert "不是有效的 JSON" in text(broken) and 'data-path="_form"' in text(broken)
+    bad = dict(raw, fields=[dict(raw["fields"][0], type="colour")])
+    refused_preview = admin.post("/admin/forms/demo_review/preview", {"definition": json.dumps(bad)})
+    assert 'data-path="fields.decision"' in text(refused_preview)
+    before = _counts()
+    refused = admin.post("/admin/forms/demo_review", {"definition": json.dumps(bad)})
+    assert refused.status_code == 422 and 'data-path="fields.decision"' in text(refused)
+    assert "colour" in text(refused)  # the draft is kept in the editor
+    assert _counts() == before
+    saved = admin.post("/admin/forms/demo_review", {"definition": json.dumps(raw)})
+    assert saved.status_code == 302
+    after = text(admin.get("/admin/forms/demo_review"))
+    assert (
+        "已保存表单 demo_review 第 1 版" in after
+        and 'data-version="1"' in after
+        and "审核结论（新）" in after
+    )
+    listing = text(admin.get("/admin/forms"))
+    assert "数据库第 1 版" in listing
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "form.version_saved"))
+    assert event is not None and event.details["version"] == 1
+    assert admin.get("/admin/forms/no_such_form").status_code == 404
