@@ -184,7 +184,7 @@ def _is_function_or_type(value: Any) -> bool:
 
 
 class _Evaluator(EvalWithCompoundTypes):
-    """simpleeval's evaluator, refusing attributes of the functions and types themselves.
+    """simpleeval's evaluator, refusing attributes and subscripts of the functions and types themselves.
 
     ``int.real`` or ``str.maketrans`` would hand out descriptors and unbound methods of built-in types;
     attributes of values (``(1).real``, ``"abc".upper``) stay as simpleeval allows them.
@@ -194,6 +194,12 @@ class _Evaluator(EvalWithCompoundTypes):
         if _is_function_or_type(self._eval(node.value)):
             raise ExpressionError(f"attribute {node.attr!r} of a function or type is not allowed")
         return super()._eval_attribute(node)
+
+    def _eval_subscript(self, node: ast.Subscript) -> Any:
+        # ``list[0]`` would make a typing alias (types.GenericAlias), not a value
+        if _is_function_or_type(self._eval(node.value)):
+            raise ExpressionError("subscripting a function or type is not allowed")
+        return super()._eval_subscript(node)
 
 
 def evaluate(expression: str, names: Mapping[str, Any]) -> Any:

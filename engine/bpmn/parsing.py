@@ -269,9 +269,22 @@ def _clean(err: Exception) -> str:
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def _property_problems(props: dict[str, str], bpmn_id: str, line: int | None) -> list[Problem]:
-    """``deadline_field`` must name a data field; ``reminder`` / ``escalation`` must be durations."""
+def _property_problems(
+    props: dict[str, str], bpmn_id: str, line: int | None, known_roles: set[str]
+) -> list[Problem]:
+    """``deadline_field`` must name a data field; ``reminder`` / ``escalation`` must be durations;
+    ``escalate_to`` must be a known role."""
     problems = []
+    escalate_to = props.get("escalate_to")
+    if escalate_to is not None and escalate_to.strip() not in known_roles:
+        problems.append(
+            Problem(
+                f"升级目标不是已知角色 / escalate_to {escalate_to!r} is not a known role "
+                f"({', '.join(sorted(known_roles))})",
+                bpmn_id,
+                line,
+            )
+        )
     field_name = props.get("deadline_field")
     if field_name is not None and not _IDENTIFIER.fullmatch(field_name.strip()):
         problems.append(
@@ -394,7 +407,7 @@ def compile_bpmn(
                             line,
                         )
                     )
-                problems.extend(_property_problems(meta.properties, bpmn_id, line))
+                problems.extend(_property_problems(meta.properties, bpmn_id, line, known_roles))
                 deadline = meta.properties.get("deadline")
                 if deadline and not _deadline_ok(deadline):
                     problems.append(

@@ -114,6 +114,16 @@ def shift_working_days(moment: dt.datetime, n: int) -> dt.datetime:
     return dt.datetime.combine(day, local.timetz()).astimezone(dt.UTC)
 
 
+def shift(moment: dt.datetime, text: str, sign: int = 1) -> dt.datetime:
+    """``moment`` moved by a duration text, later (``sign`` 1) or earlier (-1); working days keep the time of day."""
+    kind, amount = parse_duration(text)
+    if kind == "working":
+        assert isinstance(amount, int)
+        return shift_working_days(moment, sign * amount)
+    assert isinstance(amount, dt.timedelta)
+    return moment + sign * amount
+
+
 def extend(due: dt.datetime, text: str) -> dt.datetime:
     """A due time moved later by ``text``; working days count from the day the old deadline ended."""
     kind, amount = parse_duration(text)

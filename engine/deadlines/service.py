@@ -103,16 +103,31 @@ def _as_due(value: Any, start: dt.datetime) -> dt.datetime | None:
     return None
 
 
-def set_due(row: HumanTask, due_at: dt.datetime | None) -> None:
-    """Fix a task's due time and SLA thresholds; the levels start again from green."""
+def _offset(due_at: dt.datetime, text: str | None, default_working_days: int, sign: int) -> dt.datetime:
+    if text:
+        try:
+            return calendar.shift(due_at, text, sign)
+        except calendar.DeadlineError:  # refused at deploy; an older version falls back to the policy
+            log.warning("SLA offset %r cannot be read; the policy default applies", text)
+    return calendar.shift_working_days(due_at, sign * default_working_days)
+
+
+def set_due(row: HumanTask, due_at: dt.datetime | None, properties: dict[str, str] | None = None) -> None:
+    """Fix a task's due time and SLA thresholds; the levels start again from green.
+
+    The task's BPMN properties may set its own ``reminder`` (how long before the due time the reminder
+    goes out) and ``escalation`` (how long after it the task is escalated); otherwise the policy's
+    working days apply.
+    """
+    props = properties or {}
     due_at = due_at.astimezone(dt.UTC) if due_at is not None else None
     row.due_at = due_at
     row.sla_level = SlaLevel.GREEN
     if due_at is None:
         row.warn_at = row.escalate_at = None
         return
-    row.warn_at = calendar.shift_working_days(due_at, -POLICY.reminder_working_days)
-    row.escalate_at = calendar.shift_working_days(due_at, POLICY.red_after_working_days)
+    row.warn_at = _offset(due_at, props.get("reminder"), POLICY.reminder_working_days, -1)
+    row.escalate_at = _offset(due_at, props.get("escalation"), POLICY.red_after_working_days, 1)
 
 
 def thresholds(row: HumanTask) -> list[dt.datetime | None]:
@@ -169,7 +184,16 @@ def role_holders(session: Session, role: str, row: HumanTask) -> list[User]:
     return list(session.scalars(stmt))
 
 
-def _fire(session: Session, row: HumanTask, level: SlaLevel) -> None:
+def escalation_target(session: Session, row: HumanTask, properties: dict[str, str] | None) -> str | None:
+    """The role a red task goes to: the task's ``escalate_to`` property, else one level up."""
+    named = (properties or {}).get("escalate_to", "").strip()
+    if named in {r.value for r in Role}:
+        return named
+    target = _ESCALATE_TO.get(_level_of(session, row))
+    return target.value if target else None
+
+
+def _fire(session: Session, row: HumanTask, level: SlaLevel, properties: dict[str, str] | None) -> None:
     """One SLA level's effect: who is told, what changes on the task; then notify and audit once."""
     instance_id, due = row.instance_id, calendar.local_day(row.due_at) if row.due_at else None
     details: dict[str, Any] = {}
@@ -187,25 +211,28 @@ def _fire(session: Session, row: HumanTask, level: SlaLevel) -> None:
         body = f"任务「{row.name}」（流程实例 {instance_id}）已于 {due} 到期未办结，请督办。"
         details["supervisor_role"] = role.value
     else:
-        target = _ESCALATE_TO.get(_level_of(session, row))
+        target = escalation_target(session, row, properties)
         details["previous_assignee_id"] = row.assignee_id
         if target is not None:
-            # Offered to the next level's group: released from its assignee so that group can claim it
+            # Offered to the target group: released from its assignee so that group can claim it
             # (the original role holders still can too).
-            row.escalated_role = target.value
+            row.escalated_role = target
             row.state, row.assignee_id, row.claimed_at = TaskStatus.READY, None, None
         details["escalated_role"] = row.escalated_role
-        users = role_holders(session, target.value, row) if target else []
+        users = role_holders(session, target, row) if target else []
         kind, action = NotificationKind.ESCALATION, AuditAction.TASK_ESCALATED
         title = f"任务升级督办：{row.name} / Task escalated"
-        body = f"任务「{row.name}」（流程实例 {instance_id}）逾期 {POLICY.red_after_working_days} 个工作日，已升级至上级处理。"
+        body = f"任务「{row.name}」（流程实例 {instance_id}）逾期未办结，已升级督办（{target or '无'}）。"
     notifications.notify(session, users, kind, title, body, row)
     details["notified"] = [u.username for u in users]
     audit.record(session, action, instance_id=instance_id, task_id=row.id, details=details)
 
 
-def fire_sla_levels(session: Session, row: HumanTask, now: dt.datetime) -> list[SlaLevel]:
-    """Fire every SLA level the task has reached and not yet fired, in order."""
+def fire_sla_levels(
+    session: Session, row: HumanTask, now: dt.datetime, properties: dict[str, str] | None = None
+) -> list[SlaLevel]:
+    """Fire every SLA level the task has reached and not yet fired, in order (``properties``: the task's
+    BPMN properties, for its ``escalate_to``)."""
     fired = []
     while row.state in OPEN_STATUSES and row.sla_level < SlaLevel.RED:
         at = thresholds(row)[row.sla_level]
@@ -213,7 +240,7 @@ def fire_sla_levels(session: Session, row: HumanTask, now: dt.datetime) -> list[
             break
         level = SlaLevel(row.sla_level + 1)
         row.sla_level = level
-        _fire(session, row, level)
+        _fire(session, row, level, properties)
         fired.append(level)
     return fired
 
@@ -285,7 +312,8 @@ def wake(session: Session, instance: ProcessInstance, now: dt.datetime) -> WakeR
         instances.save(session, loaded, actor_id=None)  # projects tasks, recomputes the wake-up
     open_rows = tasks.open_tasks_of(session, instance.id, display=False)
     for row in open_rows:
-        for level in fire_sla_levels(session, row, now):
+        meta = loaded.compiled.task_meta(row.bpmn_id)
+        for level in fire_sla_levels(session, row, now, meta.properties if meta else None):
             result.sla.append((row.id, int(level)))
     wakeup = next_wakeup(loaded.wf, open_rows) if instance.status == InstanceStatus.RUNNING else None
     if wakeup is not None and wakeup <= now and not fired and not result.sla:

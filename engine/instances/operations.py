@@ -614,7 +614,7 @@ def _project(
         due_at, text = deadlines.deadline_for(meta.properties, task.data, row.created_at)
         if text != row.deadline:
             row.deadline = text
-            deadlines.set_due(row, due_at)
+            deadlines.set_due(row, due_at, meta.properties)
             row.escalated_role = None
         if row.state == TaskStatus.CLAIMED and row.assignee_id is not None:
             assignee = session.get(User, row.assignee_id)

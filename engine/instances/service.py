@@ -66,6 +66,11 @@ def lock(session: Session, instance_id: int | ColumnElement[int]) -> ProcessInst
     return instance
 
 
+def load_spec(session: Session, instance: ProcessInstance) -> CompiledDefinition:
+    """The parsed definition an instance runs on (from the spec cache)."""
+    return definitions.compiled(session, instance.definition_id)
+
+
 def load(session: Session, instance: ProcessInstance) -> Loaded:
     compiled = definitions.compiled(session, instance.definition_id)
     return Loaded(instance, compiled, runtime.load_state(instance.state, compiled))

@@ -87,7 +87,7 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
             created_at=now,
             deadline=deadline_text,
         )
-        deadlines.set_due(row, due_at)
+        deadlines.set_due(row, due_at, meta.properties if meta else None)
         session.add(row)
         created.append(row)
         audit.record(
@@ -453,7 +453,8 @@ def change_deadline(
         message = "新的到期时间必须在将来 / the new due time must be in the future"
         raise Invalid(message, {"due_at" if due_at is not None else "extend_by": [message]})
     previous = row.due_at
-    deadlines.set_due(row, new_due)
+    meta = instances.load_spec(session, instance).task_meta(row.bpmn_id)
+    deadlines.set_due(row, new_due, meta.properties if meta else None)
     row.escalated_role = None
     audit.record(
         session,

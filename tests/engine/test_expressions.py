@@ -131,5 +131,16 @@ def test_attributes_of_functions_and_types_are_refused(text):
         ex.evaluate(text, {})
 
 
+@pytest.mark.parametrize("text", ["list[0]", "dict[str, int]", "len[0]", "[tuple][0][int]"])
+def test_subscripts_of_functions_and_types_are_refused(text):
+    # found by the property tests: ``list[0]`` made a typing alias, a value outside the sandbox
+    with pytest.raises(ex.ExpressionError, match="subscripting a function or type is not allowed"):
+        ex.evaluate(text, {})
+
+
+def test_subscripts_of_values_stay_available():
+    assert ex.evaluate("x[0] + y['a'] + 'abc'[1:]", {"x": ["p"], "y": {"a": "q"}}) == "pqbc"
+
+
 def test_attributes_of_values_stay_available():
     assert ex.evaluate("(5).real + x.imag", {"x": 2}) == 5

@@ -19,7 +19,7 @@ from engine.instances.models import ProcessInstance
 from engine.notifications.models import Notification
 from engine.tasks import service as tasks
 from engine.tasks.models import HumanTask, SlaLevel, TaskStatus
-from tests.conftest import get_user
+from tests.conftest import ROOT, get_user
 from tests.factories import STREET, application_data, open_task, start_demo
 
 SH = cal.SHANGHAI
@@ -365,3 +365,44 @@ def test_unquoted_date_timer_fires_through_the_scheduler(engine, session):
     run(engine, dt.datetime(2026, 12, 5, 9, 0, tzinfo=SH))
     session.expire_all()
     assert session.get(ProcessInstance, instance.id).status.value == "completed"
+
+
+def _deploy_demo_with(session: Session, **properties: str) -> None:
+    """A new version of the demo procedure whose first task carries its own SLA properties."""
+    from engine.definitions import service as definitions
+
+    xml = (ROOT / "processes" / "demo_assistance.bpmn").read_text(encoding="utf-8")
+    extra = "".join(f'<spiffworkflow:property name="{k}" value="{v}"/>' for k, v in properties.items())
+    marker = '<spiffworkflow:property name="deadline" value="3 working days"/>'
+    assert marker in xml
+    definitions.deploy(session, xml.replace(marker, marker + extra, 1), source="test")
+
+
+def test_a_task_sets_its_own_reminder_escalation_time_and_target(engine, session):
+    _deploy_demo_with(session, reminder="PT4H", escalation="1 working day", escalate_to="street_head")
+    session.commit()
+    with at(MONDAY):
+        instance = start_demo(session)
+        session.commit()
+    row = open_task(session, instance.id, "application")
+    assert row.due_at == dt.datetime(2026, 11, 6, 0, 0, tzinfo=SH)
+    assert row.warn_at == dt.datetime(2026, 11, 5, 20, 0, tzinfo=SH)  # four hours before, not a day
+    assert row.escalate_at == dt.datetime(2026, 11, 9, 0, 0, tzinfo=SH)  # one working day after (Fri → Mon)
+    run(engine, dt.datetime(2026, 11, 9, 9, 0, tzinfo=SH))
+    session.expire_all()
+    row = session.get(HumanTask, row.id)
+    assert row.sla_level == SlaLevel.RED and row.escalated_role == "street_head"  # not the district
+    assert notified(session, "escalation") == ["pt_head"]
+    escalated = [
+        e.details
+        for e in session.scalars(select(AuditEvent).where(AuditEvent.task_id == row.id))
+        if e.action == "task.escalated"
+    ]
+    assert escalated == [escalated[0]] and escalated[0]["escalated_role"] == "street_head"
+
+
+def test_an_unknown_escalation_role_is_refused_at_deploy(session):
+    from engine.bpmn.parsing import BpmnInvalid
+
+    with pytest.raises(BpmnInvalid, match="escalate_to 'nobody' is not a known role"):
+        _deploy_demo_with(session, escalate_to="nobody")

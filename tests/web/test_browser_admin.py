@@ -159,12 +159,14 @@ def test_admin_edits_validates_diffs_and_deploys_a_new_version(browser, live_ser
     admin = Staff(browser, live_server, "admin").login()
     page = admin.page
     admin.goto(f"/cases/{old_case['id']}")
+    page.get_by_test_id("case-ops").locator("summary", has_text="迁移到版本").click()
     migrate = page.get_by_test_id("op-migrate")
     assert migrate.get_by_label("迁移到版本").input_value() == str(n + 1)  # the newest is offered first
     migrate.get_by_label("仅检查（不迁移）").check()
     migrate.get_by_label("原因").fill("政策调整：申请登记期限改为5个工作日")
     migrate.get_by_role("button", name="迁移到版本").click()
     page.locator(".flash.success", has_text="可以迁移").wait_for()
+    page.get_by_test_id("case-ops").locator("summary", has_text="迁移到版本").click()
     assert (
         client.get(f"/api/v1/process-instances/{old_case['id']}", headers=login("admin")).json[
             "definition_version"
