@@ -19,6 +19,7 @@ from api.web.i18n import pick, t
 from api.web.views import login_required, user
 from engine.bpmn.parsing import BpmnInvalid, BpmnTooLarge
 from engine.definitions import service as definitions
+from engine.errors import Invalid
 from engine.users import service as users
 
 
@@ -65,31 +66,57 @@ def admin_process_xml(key: str, version: int) -> Any:
     )
 
 
+def _refused(err: BpmnInvalid) -> Any:
+    db.session().rollback()
+    status = 413 if isinstance(err, BpmnTooLarge) else 422
+    problems = [{"element": p.element_id, "line": p.line, "message": pick(p.message)} for p in err.problems]
+    return render_template(
+        "admin_upload_result.html", problems=problems, message=t("admin_upload_refused")
+    ), status
+
+
 @bp.post("/admin/processes/upload")
 @admin_required
 def admin_process_upload() -> Any:
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        return render_template(
-            "admin_upload_result.html", problems=[], message=t("admin_upload_missing")
-        ), 422
+    """Step 1: the file is validated and compared with the latest version; nothing is stored yet.
+    Step 2 (``confirm``): the same XML, sent back from the preview, is deployed."""
+    session = db.session()
+    if request.form.get("confirm"):
+        data = request.form.get("xml", "").encode("utf-8")
+        filename = request.form.get("filename", "")[:150]
+    else:
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            return render_template(
+                "admin_upload_result.html", problems=[], message=t("admin_upload_missing")
+            ), 422
+        try:
+            data = upload.read()
+        finally:
+            upload.close()
+        filename = upload.filename[:150]
     try:
-        data = upload.read()
-    finally:
-        upload.close()
+        compiled = definitions.compile_for_deploy(data, f"upload:{filename}")
+    except BpmnInvalid as err:
+        return _refused(err)
+    if not request.form.get("confirm"):
+        current = definitions.latest(session, compiled.key)
+        diff = definitions.diff_xml(current.bpmn_xml, data) if current is not None else None
+        return render_template(
+            "admin_upload_preview.html",
+            key=compiled.key,
+            name=compiled.name,
+            current=current,
+            diff=diff,
+            xml=data.decode("utf-8"),
+            filename=filename,
+        )
     try:
         definition, created = definitions.deploy(
-            db.session(), data, actor_id=user().id, source=f"upload:{upload.filename[:150]}"
+            session, data, actor_id=user().id, source=f"upload:{filename}"
         )
     except BpmnInvalid as err:
-        db.session().rollback()
-        status = 413 if isinstance(err, BpmnTooLarge) else 422
-        problems = [
-            {"element": p.element_id, "line": p.line, "message": pick(p.message)} for p in err.problems
-        ]
-        return render_template(
-            "admin_upload_result.html", problems=problems, message=t("admin_upload_refused")
-        ), status
+        return _refused(err)
     flash(
         t("admin_deployed", key=definition.key, version=definition.version)
         if created
@@ -97,3 +124,25 @@ def admin_process_upload() -> Any:
         "success",
     )
     return redirect(url_for("web.admin_process", key=definition.key))
+
+
+@bp.get("/admin/processes/<key>/diff")
+@admin_required
+def admin_process_diff(key: str) -> Any:
+    """What changed between two deployed versions (``to`` defaults to the latest, ``from`` to the one before)."""
+    try:
+        old, new, diff = definitions.diff_versions(
+            db.session(), key, _version_arg("from"), _version_arg("to")
+        )
+    except Invalid as err:
+        return render_template("error.html", message=pick(err.message)), 422
+    return render_template("admin_process_diff.html", key=key, old=old, new=new, diff=diff)
+
+
+def _version_arg(name: str) -> int | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 9:
+        raise Invalid.on(name, "版本号必须是正整数 / the version must be a positive integer")
+    return int(raw)

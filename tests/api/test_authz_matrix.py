@@ -323,6 +323,12 @@ PROBES = [
         "web.admin_process_xml",
     ),
     Probe("POST", "/admin/processes/upload", only(422, {"admin/city"}), "web.admin_process_upload", form={}),
+    Probe(  # one deployed version: nothing earlier to compare with
+        "GET",
+        "/admin/processes/comprehensive_assistance/diff",
+        only(422, {"admin/city"}),
+        "web.admin_process_diff",
+    ),
     Probe("GET", "/admin/forms", only(200, {"admin/city"}), "web.admin_forms"),
     Probe("GET", "/admin/forms/demo_review", only(200, {"admin/city"}), "web.admin_form"),
     Probe("POST", "/admin/forms/demo_review", only(422, {"admin/city"}), "web.admin_form", form={}),

@@ -116,25 +116,66 @@ def test_upload_refused_shows_each_problem_and_stores_nothing(web):
     assert _counts() == before
 
 
-def test_upload_deploys_a_clean_file(web):
+def _upload(admin, data: bytes, name: str):
+    return admin.post(
+        "/admin/processes/upload", {"file": (io.BytesIO(data), name)}, content_type="multipart/form-data"
+    )
+
+
+def _confirm(admin, preview_html: str, name: str):
+    import html as html_lib
+    import re
+
+    xml = html_lib.unescape(re.search(r'<textarea name="xml" hidden>(.*?)</textarea>', preview_html, re.S)[1])
+    return admin.post("/admin/processes/upload", {"confirm": "1", "xml": xml, "filename": name})
+
+
+def test_upload_previews_then_deploys_a_clean_file(web):
     admin = web("admin")
     admin.get("/admin/processes")
     data = (LINT / "clean.bpmn").read_bytes()
-    deployed = admin.post(
-        "/admin/processes/upload",
-        {"file": (io.BytesIO(data), "clean.bpmn")},
-        content_type="multipart/form-data",
-    )
+    before = _counts()
+    preview = _upload(admin, data, "clean.bpmn")
+    assert preview.status_code == 200
+    page = text(preview)
+    assert 'data-testid="new-process"' in page and "lint_case" in page
+    assert _counts() == before, "the preview stores nothing"
+    deployed = _confirm(admin, page, "clean.bpmn")
     assert deployed.status_code == 302 and deployed.headers["Location"].endswith("/admin/processes/lint_case")
     page = text(admin.get("/admin/processes/lint_case"))
     assert "已部署 lint_case 第 1 版" in page and "upload:clean.bpmn" in page and "<td>admin</td>" in page
-    again = admin.post(
-        "/admin/processes/upload",
-        {"file": (io.BytesIO(data), "clean.bpmn")},
-        content_type="multipart/form-data",
-    )
-    assert again.status_code == 302
+    again = _upload(admin, data, "clean.bpmn")
+    assert 'data-testid="diff-empty"' in text(again)
+    assert _confirm(admin, text(again), "clean.bpmn").status_code == 302
     assert "内容未变" in text(admin.get("/admin/processes/lint_case"))
+
+
+def test_upload_shows_the_diff_against_the_latest_version_before_deploying(web):
+    admin = web("admin")
+    admin.get("/admin/processes")
+    xml = (ROOT / "processes" / "demo_assistance.bpmn").read_text(encoding="utf-8")
+    assert 'name="受理审核"' in xml
+    edited = xml.replace('name="受理审核"', 'name="受理审核（复核）"', 1)
+    before = _counts()
+    preview = _upload(admin, edited.encode("utf-8"), "demo_v2.bpmn")
+    page = text(preview)
+    assert preview.status_code == 200 and 'data-testid="diff-changed"' in page
+    assert "name: 受理审核 → 受理审核（复核）" in page and 'data-testid="diff-added"' not in page
+    assert _counts() == before
+    # a confirmation carrying XML that no longer validates is refused like an upload
+    broken = admin.post(
+        "/admin/processes/upload", {"confirm": "1", "xml": "<not-bpmn/>", "filename": "x.bpmn"}
+    )
+    assert broken.status_code == 422 and _counts() == before
+    assert _confirm(admin, page, "demo_v2.bpmn").status_code == 302
+    latest = db.session().scalar(
+        select(func.max(ProcessDefinition.version)).where(ProcessDefinition.key == "demo_assistance")
+    )
+    versions = text(admin.get("/admin/processes/demo_assistance"))
+    assert "与上一版对比" in versions
+    diff = admin.get(f"/admin/processes/demo_assistance/diff?from={latest - 1}&to={latest}")
+    assert diff.status_code == 200 and "name: 受理审核 → 受理审核（复核）" in text(diff)
+    assert admin.get("/admin/processes/demo_assistance/diff?from=x").status_code == 422
 
 
 def test_form_editor_preview_and_save(web):
