@@ -68,6 +68,11 @@ def latest_versions(session: Session, keys: Iterable[str]) -> dict[str, int]:
     return {key: int(v) for key, v in rows}
 
 
+def latest_version_expr(key: str) -> Any:
+    """SQL for the latest saved version of ``key`` (NULL: the file), to be evaluated inside an INSERT."""
+    return select(func.max(FormVersion.version)).where(FormVersion.key == key).scalar_subquery()
+
+
 def form_at(session: Session, key: str, version: int | None) -> FormDefinition | None:
     """The form ``key`` as it was at ``version`` (``None``: the file); ``None`` if there is none."""
     if version is None:

@@ -37,6 +37,8 @@ class Loaded:
     instance: ProcessInstance
     compiled: CompiledDefinition
     wf: BpmnWorkflow
+    # The instance's open task rows, when the caller read them under the lock already (saves a query).
+    open_rows: list[Any] | None = None
 
 
 def lock(session: Session, instance_id: int | ColumnElement[int]) -> ProcessInstance:
@@ -44,18 +46,19 @@ def lock(session: Session, instance_id: int | ColumnElement[int]) -> ProcessInst
 
     ``instance_id`` may be a scalar subquery (the instance of a task), resolved inside the statement.
 
-    PostgreSQL: ``SELECT … FOR UPDATE`` on the row. SQLite: a no-op UPDATE of the row takes the
-    database write lock at once (other writers wait on the busy timeout), so the read that follows
-    sees the latest committed state.
+    PostgreSQL: ``SELECT … FOR UPDATE`` on the row. SQLite: a no-op ``UPDATE … RETURNING`` of the row
+    takes the database write lock at once (other writers wait on the busy timeout) and returns the
+    latest committed state.
     """
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(
+    stmt: Any
+    if session.get_bind().dialect.name == "sqlite":  # the no-op UPDATE returns the row it locked
+        stmt = (
             update(ProcessInstance)
             .where(ProcessInstance.id == instance_id)
             .values(version=ProcessInstance.version)
+            .returning(ProcessInstance)
             .execution_options(synchronize_session=False)
         )
-        stmt = select(ProcessInstance).where(ProcessInstance.id == instance_id)
     else:
         stmt = select(ProcessInstance).where(ProcessInstance.id == instance_id).with_for_update()
     # No eager joins here: the lock is on the instance row alone, and the query stays cheap.

@@ -38,11 +38,14 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
 
     instance, wf = loaded.instance, loaded.wf
     with session.no_autoflush:  # the instance row is written once, below, with its wake-up time
+        candidates = (
+            loaded.open_rows
+            if loaded.open_rows is not None
+            else session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id, open_clause()))
+        )
         open_rows = {
             row.spiff_task_id: row
-            for row in session.scalars(
-                select(HumanTask).where(HumanTask.instance_id == instance.id, open_clause())
-            )
+            for row in candidates
             if row.state in OPEN_STATUSES  # a row closed in this transaction is not flushed yet
         }
     ready = {str(t.id): t for t in runtime.ready_human_tasks(wf)}
@@ -61,11 +64,6 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
     created = []
     new_ready = [task for spiff_id, task in ready.items() if spiff_id not in open_rows]
     new_metas = [loaded.compiled.task_meta(task.task_spec.bpmn_id) for task in new_ready]
-    # The form version each new task keeps: one query for all of them, none when no task is new.
-    with session.no_autoflush:
-        form_versions = formversions.latest_versions(
-            session, (m.form_key for m in new_metas if m and m.form_key)
-        )
     for task, meta in zip(new_ready, new_metas, strict=True):
         spiff_id = str(task.id)
         form_key = meta.form_key if meta else None
@@ -82,7 +80,8 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
             district_id=instance.district_id,
             street_id=instance.street_id,
             form_key=form_key,
-            form_version=form_versions.get(form_key) if form_key else None,
+            # the form version it keeps: the latest saved one, looked up inside the INSERT itself
+            form_version=formversions.latest_version_expr(form_key) if form_key else None,
             state=TaskStatus.READY,
             created_at=now,
             deadline=deadline_text,
@@ -141,7 +140,13 @@ def get_visible(session: Session, user: User, task_id: int) -> HumanTask:
 
 
 def _locked(session: Session, user: User, task_id: int) -> tuple[HumanTask, Any]:
-    """Lock the task's instance, then read the task once, fresh under the lock, and check the user may see it.
+    row, instance, _open = _locked_with_open(session, user, task_id)
+    return row, instance
+
+
+def _locked_with_open(session: Session, user: User, task_id: int) -> tuple[HumanTask, Any, list[HumanTask]]:
+    """Lock the task's instance, then read the task — with the instance's other open tasks, in the same
+    query — fresh under the lock, and check the user may see it.
 
     The instance is found from the task inside the locking statement, so an action costs no read of the
     task before the lock. A user who may not see the task holds the lock only until the 403 rolls back.
@@ -151,12 +156,17 @@ def _locked(session: Session, user: User, task_id: int) -> tuple[HumanTask, Any]
         instance = instances.lock(session, owner)
     except NotFound:
         raise NotFound(f"任务不存在 / task {task_id} not found") from None
-    row = session.get(HumanTask, task_id, populate_existing=True)
+    rows = session.scalars(
+        select(HumanTask)
+        .where(HumanTask.instance_id == instance.id, or_(open_clause(), HumanTask.id == task_id))
+        .execution_options(populate_existing=True)
+    ).all()
+    row = next((r for r in rows if r.id == task_id), None)
     if row is None:
         raise NotFound(f"任务不存在 / task {task_id} not found")
     if not can_see(session, user, row):
         raise Forbidden("无权查看该任务 / you may not see this task")
-    return row, instance
+    return row, instance, [r for r in rows if r.state in OPEN_STATUSES]
 
 
 def _check_recusal(instance: Any, user: User, field: str | None = None) -> None:
@@ -258,7 +268,7 @@ def assign(session: Session, user: User, task_id: int, username: str) -> HumanTa
 
 def complete(session: Session, user: User, task_id: int, data: Any) -> HumanTask:
     """Validate ``data`` against the task's form and run the workflow on, under the instance lock."""
-    row, instance = _locked(session, user, task_id)
+    row, instance, open_rows = _locked_with_open(session, user, task_id)
     _require_open(row)
     instances.ensure_running(instance)
     if row.state == TaskStatus.CLAIMED and row.assignee_id != user.id:
@@ -266,6 +276,7 @@ def complete(session: Session, user: User, task_id: int, data: Any) -> HumanTask
     if row.state == TaskStatus.READY and not can_claim(session, user, row):
         raise Forbidden("您没有该任务所需的角色 / you do not hold the role this task needs")
     loaded = instances.load(session, instance)
+    loaded.open_rows = open_rows
     spiff_task = runtime.find_task(loaded.wf, row.spiff_task_id)
     if spiff_task is None or spiff_task.state != TaskState.READY:
         raise Conflict("任务已失效（流程已前进）/ task is stale: the process has moved on")
