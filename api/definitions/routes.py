@@ -29,6 +29,15 @@ blp = Blueprint(
 )
 
 
+# A BPMN file as multipart ``file`` or as the XML body itself (deploy, lint, diff)
+BPMN_BODY = {
+    "content": {
+        "multipart/form-data": {"schema": DeployArgs},
+        "application/xml": {"schema": {"type": "string"}},
+    }
+}
+
+
 @blp.route("", methods=["GET"])
 @blp.response(200, DefinitionSummarySchema(many=True))
 @blp.doc(security=[BEARER])
@@ -65,12 +74,7 @@ def _uploaded_xml() -> bytes:
 @blp.route("", methods=["POST"])
 @blp.doc(
     security=[BEARER],
-    requestBody={
-        "content": {
-            "multipart/form-data": {"schema": DeployArgs},
-            "application/xml": {"schema": {"type": "string"}},
-        }
-    },
+    requestBody=BPMN_BODY,
 )
 @blp.response(201, DeployResultSchema)
 @blp.alt_response(200, schema=DeployResultSchema, description="unchanged: same content as the latest version")
@@ -87,12 +91,7 @@ def deploy():
 @blp.route("/lint", methods=["POST"])
 @blp.doc(
     security=[BEARER],
-    requestBody={
-        "content": {
-            "multipart/form-data": {"schema": DeployArgs},
-            "application/xml": {"schema": {"type": "string"}},
-        }
-    },
+    requestBody=BPMN_BODY,
 )
 @blp.response(200, LintResultSchema)
 @login_required
@@ -145,12 +144,7 @@ def _require_admin() -> None:
 @blp.arguments(DiffAgainstArgs, location="query")
 @blp.doc(
     security=[BEARER],
-    requestBody={
-        "content": {
-            "application/xml": {"schema": {"type": "string"}},
-            "multipart/form-data": {"schema": DeployArgs},
-        }
-    },
+    requestBody=BPMN_BODY,
 )
 @blp.response(200, DiffSchema)
 @login_required

@@ -13,37 +13,15 @@ from typing import Any
 
 from lxml import etree
 
+from engine.bpmn.lint import FLOW_NODES
 from engine.bpmn.parsing import BPMN_NS, CAMUNDA_NS, _properties, _role_from, parse_xml
 from engine.users.models import Role
 
 KNOWN_ROLES = {r.value for r in Role}
 _B = f"{{{BPMN_NS}}}"
 
-# Elements compared, by BPMN local name; anything else (documentation, DI, extension internals) is read
-# only as part of the element it belongs to.
-FLOW_NODES = {
-    "startEvent",
-    "endEvent",
-    "intermediateCatchEvent",
-    "intermediateThrowEvent",
-    "boundaryEvent",
-    "task",
-    "userTask",
-    "manualTask",
-    "scriptTask",
-    "serviceTask",
-    "sendTask",
-    "receiveTask",
-    "businessRuleTask",
-    "callActivity",
-    "subProcess",
-    "transaction",
-    "exclusiveGateway",
-    "inclusiveGateway",
-    "parallelGateway",
-    "eventBasedGateway",
-    "complexGateway",
-}
+# Elements compared: the flow nodes (by BPMN local name, as the linter knows them); anything else
+# (documentation, DI, extension internals) is read only as part of the element it belongs to.
 # The engine's per-task properties, shown under these names (other properties as ``property:<name>``).
 ENGINE_PROPERTIES = {
     "formKey": "form_key",
@@ -51,6 +29,7 @@ ENGINE_PROPERTIES = {
     "deadline": "deadline",
     "deadline_field": "deadline_field",
     "reminder": "reminder",
+    "escalation": "escalation",
     "escalate_to": "escalate_to",
     "role": "role_property",
 }
