@@ -27,6 +27,15 @@ _TMP = tempfile.mkdtemp(prefix="assistflow-test-")
 DB_URL = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_TMP}/test.db"
 IS_POSTGRES = DB_URL.startswith("postgresql")
 
+# Personal data keys made for this test session (never in the repository); exported so the server and
+# scheduler processes the tests start inherit them.
+if not os.environ.get("ASSISTFLOW_DATA_KEYS"):
+    from engine.crypto import generate
+
+    _data_key, _index_key = generate()
+    os.environ["ASSISTFLOW_DATA_KEYS"] = _data_key
+    os.environ["ASSISTFLOW_INDEX_KEY"] = _index_key
+
 PASSWORD = "test-password-1"
 # username -> grants (role, org unit code)
 USERS: dict[str, list[tuple[str, str]]] = {
