@@ -69,6 +69,26 @@ USERS: dict[str, list[tuple[str, str]]] = {
 }
 
 
+_REPORTED: list[str] = []
+RELIABILITY_FILE = ROOT / "test-artifacts" / "reliability.txt"
+
+
+def report(line: str) -> None:
+    """A reliability figure (kills, requests, retries …): shown in the terminal summary whatever the
+    capture mode, and appended to ``test-artifacts/reliability.txt``."""
+    _REPORTED.append(line)
+    RELIABILITY_FILE.parent.mkdir(parents=True, exist_ok=True)
+    with RELIABILITY_FILE.open("a", encoding="utf-8") as out:
+        out.write(f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} {line}\n")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if _REPORTED:
+        terminalreporter.section("reliability figures")
+        for line in _REPORTED:
+            terminalreporter.write_line(line)
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_TMP, ignore_errors=True)
 
