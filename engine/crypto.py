@@ -156,11 +156,7 @@ def seal(data: Any, ring: Keyring | None = None) -> Any:
     ring = ring or keyring()
     if isinstance(data, dict):
         return {
-            k: (
-                ring.encrypt(v)
-                if isinstance(v, str) and is_personal_key(str(k)) and not v.startswith(PREFIX)
-                else seal(v, ring)
-            )
+            k: ring.encrypt(v) if isinstance(v, str) and is_personal_key(str(k)) else seal(v, ring)
             for k, v in data.items()
         }
     if isinstance(data, list):
@@ -169,13 +165,19 @@ def seal(data: Any, ring: Keyring | None = None) -> Any:
 
 
 def unseal(data: Any, ring: Keyring | None = None) -> Any:
-    """A copy with every ``enc1:`` value decrypted."""
+    """A copy with every personal value decrypted. Only values under personal keys are ever decrypted:
+    a user who types ``enc1:…`` into a free-text field gets that text back, not a broken case."""
     if isinstance(data, dict):
-        return {k: unseal(v, ring) for k, v in data.items()}
+        return {
+            k: (
+                (ring or keyring()).decrypt(v)
+                if isinstance(v, str) and v.startswith(PREFIX) and is_personal_key(str(k))
+                else unseal(v, ring)
+            )
+            for k, v in data.items()
+        }
     if isinstance(data, list):
         return [unseal(v, ring) for v in data]
-    if isinstance(data, str) and data.startswith(PREFIX):
-        return (ring or keyring()).decrypt(data)
     return data
 
 

@@ -298,3 +298,17 @@ def test_migration_0009_encrypts_existing_rows_and_its_downgrade_decrypts_them(t
         if admin:
             with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_sealed_json_encrypts_personal_keys_only_and_free_text_stays_as_typed():
+    stored = crypto.seal({"phone": PHONE, "reason": "enc1:not-a-token", "members": [{"id_number": DEMO_ID}]})
+    assert stored["reason"] == "enc1:not-a-token" and stored["phone"].startswith(crypto.PREFIX)
+    assert stored["members"][0]["id_number"].startswith(crypto.PREFIX)
+    # a personal value that happens to look like a token is encrypted too, and comes back as typed
+    assert crypto.unseal(crypto.seal({"phone": "enc1:x"})) == {"phone": "enc1:x"}
+    assert crypto.unseal(stored) == {
+        "phone": PHONE,
+        "reason": "enc1:not-a-token",
+        "members": [{"id_number": DEMO_ID}],
+    }
+    assert stored != crypto.seal(crypto.unseal(stored))  # fresh IV per encryption: equal numbers do not show
