@@ -10,7 +10,7 @@ from sqlalchemy import text
 from api import converters, errors, hardening
 from api.config import ROOT, load_config
 from api.extensions import db, migrate
-from engine import formstore
+from engine import crypto, formstore
 from engine.db import configure_engine
 from engine.deadlines import service as deadlines
 from engine.notifications.service import MAIL
@@ -42,6 +42,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     converters.install(app)
     app.config.update(load_config(overrides))
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable in JSON
+    crypto.configure(app.config["DATA_KEYS"], app.config["INDEX_KEY"])
     formstore.configure(app.config["FORMS_DIR"])
     deadlines.configure(app.config["SLA_REMINDER_WORKING_DAYS"], app.config["SLA_RED_AFTER_WORKING_DAYS"])
     configure_mail(app.config)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, with_appcontext
 
 from api.extensions import db
 from engine.bpmn.parsing import BpmnInvalid
@@ -24,6 +24,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(serve)
     app.cli.add_command(reference)
     app.cli.add_command(scheduler)
+    app.cli.add_command(keys_cli)
     from api.audit_cli import audit_cli
 
     app.cli.add_command(audit_cli)
@@ -180,6 +181,38 @@ def scheduler(interval: float, once: bool) -> None:
         blocking.start()
 
 
+@click.group("keys", help="Personal data keys / 个人信息加密密钥")
+def keys_cli() -> None:
+    pass
+
+
+@keys_cli.command("generate", help="Print a new data key and index key (set them in the environment).")
+def keys_generate() -> None:
+    from engine import crypto
+
+    data_key, index_key = crypto.generate()
+    click.echo(f"{crypto.DATA_KEYS_ENV}={data_key}")
+    click.echo(f"{crypto.INDEX_KEY_ENV}={index_key}")
+    click.echo(
+        f"# rotation: put a new key first in {crypto.DATA_KEYS_ENV} (old keys after it, comma-separated), "
+        "then run `assistflow keys rotate`; keep retired keys while audit events written with them must "
+        "stay readable",
+        err=True,
+    )
+
+
+@keys_cli.command("rotate", help="Re-encrypt stored personal data under the current (first) data key.")
+@with_appcontext
+def keys_rotate() -> None:
+    from engine import keys
+
+    session = db.session()
+    counts = keys.rotate(session)
+    session.commit()
+    for name, count in counts.items():
+        click.echo(f"{name}: {count} re-encrypted")
+
+
 def _create_app() -> Flask:
     from api import create_app
 
@@ -191,4 +224,5 @@ def main() -> None:
     from flask_migrate.cli import db as db_group
 
     cli.add_command(db_group)
+    cli.add_command(keys_cli)  # on the group itself: `keys generate` needs no app (nor keys)
     cli.main(prog_name="assistflow")

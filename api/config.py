@@ -10,10 +10,34 @@ from engine.db import engine_options
 ROOT = Path(__file__).resolve().parent.parent
 
 
+LOCAL_KEYS = ROOT / "instance" / "data-keys.env"
+
+
+def local_keys() -> tuple[str, str]:
+    """Keys for the zero-configuration local database only (``make run``): made once into
+    ``instance/data-keys.env`` (untracked, like the database beside it) and reused."""
+    from engine import crypto
+
+    if not LOCAL_KEYS.exists():
+        data_key, index_key = crypto.generate()
+        LOCAL_KEYS.parent.mkdir(parents=True, exist_ok=True)
+        LOCAL_KEYS.touch(mode=0o600)
+        LOCAL_KEYS.write_text(f"{crypto.DATA_KEYS_ENV}={data_key}\n{crypto.INDEX_KEY_ENV}={index_key}\n")
+    values = dict(line.split("=", 1) for line in LOCAL_KEYS.read_text().splitlines() if "=" in line.strip())
+    return values["ASSISTFLOW_DATA_KEYS"].strip(), values["ASSISTFLOW_INDEX_KEY"].strip()
+
+
 def load_config(overrides: dict | None = None) -> dict:
     url = os.environ.get("DATABASE_URL") or f"sqlite:///{ROOT / 'instance' / 'assistflow.db'}"
+    data_keys, index_key = os.environ.get("ASSISTFLOW_DATA_KEYS"), os.environ.get("ASSISTFLOW_INDEX_KEY")
+    if not (data_keys and index_key) and not os.environ.get("DATABASE_URL"):
+        # the local demo database only; with DATABASE_URL set the keys must come from the environment
+        data_keys, index_key = local_keys()
     config = {
         "SQLALCHEMY_DATABASE_URI": url,
+        # Personal data keys (engine.crypto): the app refuses to start without them.
+        "DATA_KEYS": data_keys,
+        "INDEX_KEY": index_key,
         "SECRET_KEY": os.environ.get("ASSISTFLOW_SECRET_KEY", "dev-only-change-me"),
         "MAX_CONTENT_LENGTH": int(os.environ.get("ASSISTFLOW_MAX_BODY", 5 * 1024 * 1024)),
         "PROCESSES_DIR": os.environ.get("ASSISTFLOW_PROCESSES_DIR", str(ROOT / "processes")),

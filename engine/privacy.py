@@ -1,9 +1,17 @@
-"""Personal data shown to staff: resident ID numbers are masked unless the viewer's role needs them."""
+"""Personal data shown to staff: ID numbers and phone numbers are masked in every list and default view;
+the full values are read only through an explicit, audited reveal (:func:`reveal`), and only by roles
+that verify identity (``ID_NUMBER_ROLES``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from engine.audit import service as audit
+from engine.audit.models import AuditAction
+from engine.crypto import is_id_key, is_phone_key
+from engine.errors import Forbidden
 from engine.users.models import Role, User
 
 # Roles that verify eligibility or decide and so must see full ID numbers (DOMAIN.md §2).
@@ -23,9 +31,48 @@ def may_see_id_numbers(user: User) -> bool:
 
 
 def for_viewer(user: User, data: Any) -> Any:
-    """Case data (or an audit event's details) as ``user`` may read it, on every channel: the web pages
-    and the REST API alike mask ID numbers unless the viewer's role verifies identity."""
-    return masked(data, may_see_id_numbers(user))
+    """Case data (or an audit event's details) as every viewer reads it by default, on every channel:
+    ID and phone numbers masked. Full values only through :func:`reveal`."""
+    return masked(data, False)
+
+
+def reveal(session: Session, user: User, instance: Any, *, channel: str) -> dict[str, str]:
+    """The case's full ID and phone numbers (``path → value``, paths like ``members[0].id_number``) for a
+    role that verifies identity; the read is itself audited (``personal_data.read``: who, which case,
+    which fields, through which channel). The caller checked that ``user`` may see ``instance``."""
+    if not may_see_id_numbers(user):
+        raise Forbidden(
+            "只有核实身份的岗位可以查看完整证件号 / only roles that verify identity may read full ID numbers"
+        )
+    fields = dict(personal_values(instance.data or {}))
+    audit.record(
+        session,
+        AuditAction.PERSONAL_DATA_READ,
+        actor_id=user.id,
+        instance_id=instance.id,
+        details={"fields": sorted(fields), "channel": channel},
+    )
+    return fields
+
+
+def personal_values(data: Any, path: str = "") -> list[tuple[str, str]]:
+    """Every ID or phone value in ``data`` with its path."""
+    out: list[tuple[str, str]] = []
+    if isinstance(data, dict):
+        for k, v in data.items():
+            here = f"{path}.{k}" if path else str(k)
+            if isinstance(v, str) and _is_personal(str(k)):
+                out.append((here, v))
+            else:
+                out.extend(personal_values(v, here))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            out.extend(personal_values(v, f"{path}[{i}]"))
+    return out
+
+
+def _is_personal(key: str) -> bool:
+    return is_id_key(key) or is_phone_key(key)
 
 
 def mask_id_number(value: str) -> str:
@@ -35,19 +82,27 @@ def mask_id_number(value: str) -> str:
     return value[:6] + "*" * (len(value) - 10) + value[-4:]
 
 
-def _is_id_key(key: str) -> bool:
-    return "id_number" in key or key.endswith("_id_card")
+def mask_phone(value: str) -> str:
+    """``13912345678`` → ``139****5678`` (first three and last four kept)."""
+    if len(value) <= 7:
+        return "*" * len(value)
+    return value[:3] + "*" * (len(value) - 7) + value[-4:]
+
+
+def _mask_value(key: str, value: Any, reveal: bool) -> Any:
+    if isinstance(value, str) and is_id_key(key):
+        return mask_id_number(value)
+    if isinstance(value, str) and is_phone_key(key):
+        return mask_phone(value)
+    return masked(value, reveal)
 
 
 def masked(data: Any, reveal: bool) -> Any:
-    """A copy of case data with every ID-number value masked (nothing changes when ``reveal``)."""
+    """A copy of case data with every ID and phone value masked (nothing changes when ``reveal``)."""
     if reveal:
         return data
     if isinstance(data, dict):
-        return {
-            k: (mask_id_number(v) if isinstance(v, str) and _is_id_key(str(k)) else masked(v, reveal))
-            for k, v in data.items()
-        }
+        return {k: _mask_value(str(k), v, reveal) for k, v in data.items()}
     if isinstance(data, list):
         return [masked(v, reveal) for v in data]
     return data

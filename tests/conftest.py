@@ -27,6 +27,15 @@ _TMP = tempfile.mkdtemp(prefix="assistflow-test-")
 DB_URL = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_TMP}/test.db"
 IS_POSTGRES = DB_URL.startswith("postgresql")
 
+# Personal data keys made for this test session (never in the repository); exported so the server and
+# scheduler processes the tests start inherit them.
+if not os.environ.get("ASSISTFLOW_DATA_KEYS"):
+    from engine.crypto import generate
+
+    _data_key, _index_key = generate()
+    os.environ["ASSISTFLOW_DATA_KEYS"] = _data_key
+    os.environ["ASSISTFLOW_INDEX_KEY"] = _index_key
+
 PASSWORD = "test-password-1"
 # username -> grants (role, org unit code)
 USERS: dict[str, list[tuple[str, str]]] = {
@@ -58,6 +67,26 @@ USERS: dict[str, list[tuple[str, str]]] = {
     "expert": [("supervisor_expert", "310000")],
     "tw_agency_lead": [("agency_lead", "310000")],
 }
+
+
+_REPORTED: list[str] = []
+RELIABILITY_FILE = ROOT / "test-artifacts" / "reliability.txt"
+
+
+def report(line: str) -> None:
+    """A reliability figure (kills, requests, retries …): shown in the terminal summary whatever the
+    capture mode, and appended to ``test-artifacts/reliability.txt``."""
+    _REPORTED.append(line)
+    RELIABILITY_FILE.parent.mkdir(parents=True, exist_ok=True)
+    with RELIABILITY_FILE.open("a", encoding="utf-8") as out:
+        out.write(f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} {line}\n")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if _REPORTED:
+        terminalreporter.section("reliability figures")
+        for line in _REPORTED:
+            terminalreporter.write_line(line)
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -9,6 +9,7 @@ from api.instances.schemas import (
     InstanceDetailSchema,
     InstanceListArgs,
     InstancePageSchema,
+    PersonalDataSchema,
     StartArgs,
     TimerSchema,
 )
@@ -103,3 +104,15 @@ def events(args, instance_id: int):
 def timers(instance_id: int):
     """The instance's waiting BPMN timers with their due times, soonest first."""
     return instances.waiting_timers(db.session(), current_user(), instance_id)
+
+
+@blp.route("/<int:instance_id>/personal-data", methods=["GET"])
+@blp.response(200, PersonalDataSchema)
+@blp.doc(security=[BEARER])
+@login_required
+def personal_data(instance_id: int):
+    """Full ID and phone numbers of the case (other answers mask them), for roles that verify identity;
+    every read is audited as ``personal_data.read``."""
+    session, user = db.session(), current_user()
+    instance = instances.get_visible(session, user, instance_id)
+    return {"instance_id": instance.id, "fields": privacy.reveal(session, user, instance, channel="api")}

@@ -62,3 +62,14 @@ class TimerSchema(Schema):
     bpmn_id = fields.String()
     name = fields.String(allow_none=True)
     due_at = fields.DateTime()
+
+
+class PersonalDataSchema(Schema):
+    instance_id = fields.Integer()
+    fields_ = fields.Dict(
+        data_key="fields",
+        attribute="fields",
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={"description": "path in the case data → full ID or phone number"},
+    )

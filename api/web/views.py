@@ -332,10 +332,10 @@ def _forms_of(rows: list[HumanTask]) -> list[Any]:
 
 
 def _summary(instance: Any, rows: list[HumanTask]) -> dict[str, list[tuple[str, str]]]:
-    """Case data as (label, text): fields of the case's forms first, the rest apart; ID numbers masked
-    unless the user's role may see them."""
+    """Case data as (label, text): fields of the case's forms first, the rest apart; ID and phone numbers
+    masked (full values only through the audited reveal)."""
     described = formview.describe(locale(), _forms_of(rows))
-    data = privacy.masked(instance.data or {}, privacy.may_see_id_numbers(user()))
+    data = privacy.masked(instance.data or {}, False)
     hidden = {"excluded_users", "near_relative_staff"}
     out: dict[str, list[tuple[str, str]]] = {"fields": [], "other": []}
     for key, value in data.items():
@@ -532,6 +532,7 @@ EVENT_NAMES = {
     "task.overdue": ("橙色预警：逾期", "Orange: overdue"),
     "task.escalated": ("红色预警：升级", "Red: escalated"),
     "timer.fired": ("定时器触发", "Timer fired"),
+    "personal_data.read": ("查看完整证件号", "Full ID numbers read"),
 }
 
 
@@ -572,8 +573,18 @@ def case_page(instance_id: int) -> Any:
         timeline=timeline,
         diagram=diagram,
         summary=_summary(instance, [*history, *open_rows]),
-        masked=not privacy.may_see_id_numbers(user()),
+        may_reveal=privacy.may_see_id_numbers(user()),
     )
+
+
+@bp.post("/cases/<int:instance_id>/personal-data")
+@login_required
+def case_personal_data(instance_id: int) -> Any:
+    """显示完整证件号 / reveal: the case's full ID and phone numbers (an audited read), as an htmx fragment."""
+    session = _db()
+    instance = instances.get_visible(session, user(), instance_id)
+    values = privacy.reveal(session, user(), instance, channel="web")
+    return render_template("_personal_data.html", values=values)
 
 
 @bp.get("/cases/<int:instance_id>/diagram.bpmn")

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from engine.db import Base, UTCDateTime, json_type, utcnow
+from engine.crypto import SealedJSON
+from engine.db import Base, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from engine.tasks.models import HumanTask
@@ -45,6 +46,7 @@ class AuditAction(enum.StrEnum):
     INSTANCE_MIGRATED = "instance.migrated"
     TASK_REASSIGNED = "task.reassigned"
     FORM_VERSION_SAVED = "form.version_saved"
+    PERSONAL_DATA_READ = "personal_data.read"
 
 
 class AuditEvent(Base):
@@ -68,7 +70,8 @@ class AuditEvent(Base):
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id", ondelete="CASCADE"))
     task_id: Mapped[int | None] = mapped_column(ForeignKey("human_task.id", ondelete="CASCADE"))
     definition_id: Mapped[int | None] = mapped_column(ForeignKey("process_definition.id"))
-    details: Mapped[dict[str, Any]] = mapped_column(json_type(), default=dict)
+    # ID and phone numbers inside are stored encrypted; the hash chain hashes the stored form.
+    details: Mapped[dict[str, Any]] = mapped_column(SealedJSON, default=dict)
     # The hash chain (engine.audit.chain): set once, by the sealer, soon after the writing transaction commits.
     seq: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     prev_hash: Mapped[str | None] = mapped_column(String(64))

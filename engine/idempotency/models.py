@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from engine.db import Base, UTCDateTime, json_type, utcnow
+from engine.crypto import SealedJSON
+from engine.db import Base, UTCDateTime, utcnow
 
 
 class IdempotencyKey(Base):
@@ -21,5 +22,5 @@ class IdempotencyKey(Base):
     target: Mapped[str] = mapped_column(String(200))
     request_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[int] = mapped_column(Integer)
-    response: Mapped[Any] = mapped_column(json_type())
+    response: Mapped[Any] = mapped_column(SealedJSON)  # ID and phone numbers inside stored encrypted
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

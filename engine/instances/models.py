@@ -6,10 +6,11 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from engine.db import Base, UTCDateTime, json_type, str_enum, utcnow
+from engine.crypto import EncryptedText, SealedJSON
+from engine.db import Base, UTCDateTime, str_enum, utcnow
 from engine.definitions.models import ProcessDefinition
 from engine.orgs.models import OrgUnit
 from engine.users.models import User
@@ -43,10 +44,13 @@ class ProcessInstance(Base):
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # Serialized SpiffWorkflow state without the spec (the spec is cached per definition version).
-    state: Mapped[str] = mapped_column(Text)
-    # The latest process data, for display and queries without deserializing the state.
-    data: Mapped[dict[str, Any]] = mapped_column(json_type(), default=dict)
+    # Serialized SpiffWorkflow state without the spec (the spec is cached per definition version);
+    # encrypted as a whole (it holds every task's data, personal data included); deferred, so lists of
+    # instances neither read nor decrypt it (lock() loads it with the row).
+    state: Mapped[str] = mapped_column(EncryptedText, deferred=True)
+    # The latest process data, for display and queries without deserializing the state; ID and phone
+    # numbers inside it are stored encrypted (engine.crypto.SealedJSON).
+    data: Mapped[dict[str, Any]] = mapped_column(SealedJSON, default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
     # When the scheduler must next look at this instance: its earliest waiting BPMN timer or SLA level.
     next_wakeup_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)

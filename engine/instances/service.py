@@ -8,7 +8,7 @@ from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from sqlalchemy import ColumnElement, func, select, update
-from sqlalchemy.orm import Session, joinedload, lazyload, selectinload
+from sqlalchemy.orm import Session, joinedload, lazyload, selectinload, undefer
 
 from engine import procedures
 from engine.audit import service as audit
@@ -62,7 +62,9 @@ def lock(session: Session, instance_id: int | ColumnElement[int]) -> ProcessInst
     else:
         stmt = select(ProcessInstance).where(ProcessInstance.id == instance_id).with_for_update()
     # No eager joins here: the lock is on the instance row alone, and the query stays cheap.
-    stmt = stmt.options(lazyload("*")).execution_options(populate_existing=True)
+    stmt = stmt.options(lazyload("*"), undefer(ProcessInstance.state)).execution_options(
+        populate_existing=True
+    )
     instance = session.scalars(stmt).one_or_none()
     if instance is None:
         raise NotFound(f"流程实例不存在 / process instance {instance_id} not found")

@@ -8,12 +8,13 @@ import datetime as dt
 from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from engine.crypto import EncryptedText
 from engine.db import Base, UTCDateTime, utcnow
 
 
 class ServiceRecord(Base):
     __tablename__ = "service_record"
-    __table_args__ = (Index("ix_service_record_household", "household_id_number"),)
+    __table_args__ = (Index("ix_service_record_household", "household_id_index"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # A reference the service item carries across projects; unique, so it counts in one project only.
@@ -26,5 +27,7 @@ class ServiceRecord(Base):
         ForeignKey("process_instance.id", ondelete="CASCADE"), index=True
     )
     task_id: Mapped[int | None] = mapped_column(ForeignKey("human_task.id", ondelete="CASCADE"))
-    household_id_number: Mapped[str | None] = mapped_column(String(18))
+    # The household's ID number, encrypted; found by its blind index (HMAC, engine.crypto.blind_index).
+    household_id_number: Mapped[str | None] = mapped_column(EncryptedText)
+    household_id_index: Mapped[str | None] = mapped_column(String(64))
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

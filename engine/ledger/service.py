@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine import crypto
 from engine.errors import Invalid
 from engine.ledger.models import ServiceRecord
 
@@ -49,7 +50,8 @@ def record(
         project_ref=project_ref,
         instance_id=instance.id,
         task_id=task_id,
-        household_id_number=household_id_number,
+        household_id_number=household_id_number or None,
+        household_id_index=crypto.blind_index(household_id_number),
     )
     session.add(row)
     session.flush()
@@ -78,7 +80,7 @@ def other_projects(
     rows = session.execute(
         select(ServiceRecord.process_key, ServiceRecord.project_ref)
         .where(
-            ServiceRecord.household_id_number == household_id_number,
+            ServiceRecord.household_id_index == crypto.blind_index(household_id_number),
             ServiceRecord.project_ref != project_ref,
         )
         .distinct()

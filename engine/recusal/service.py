@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine import crypto
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
 from engine.errors import Forbidden, Invalid
@@ -46,7 +47,11 @@ def file(
     if problems or staff is None:
         raise Invalid("近亲属备案信息无效 / invalid filing", problems)
     row = NearRelativeFiling(
-        staff_user_id=staff.id, relative_id_number=number, relation=relation, filed_by_id=actor.id
+        staff_user_id=staff.id,
+        relative_id_number=number,
+        relative_id_index=crypto.blind_index(number),
+        relation=relation,
+        filed_by_id=actor.id,
     )
     session.add(row)
     session.flush()
@@ -67,7 +72,7 @@ def staff_related_to(session: Session, id_number: str | None) -> list[str]:
         select(User.username)
         .join(NearRelativeFiling, NearRelativeFiling.staff_user_id == User.id)
         .where(
-            NearRelativeFiling.relative_id_number == id_number.strip().upper(),
+            NearRelativeFiling.relative_id_index == crypto.blind_index(id_number),
             NearRelativeFiling.active.is_(True),
         )
         .order_by(User.username)

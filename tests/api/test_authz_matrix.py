@@ -64,6 +64,9 @@ DASHBOARD = {"street_head/own", "street_head/district", "district_officer/own", 
     "city_officer/city",
     "admin/city",
 }
+# In the case's scope with a role that verifies identity (engine.privacy.ID_NUMBER_ROLES): full numbers
+# through the audited reveal.
+ID_READERS = {"street_officer/own", "street_head/own", "district_officer/own", "admin/city"}
 # Supervisor roles anywhere (near-relative filings are not tied to a case).
 ANY_SUPERVISOR = DASHBOARD
 # Instance operations: admins anywhere, district heads in their district (pt_district heads Putuo).
@@ -199,6 +202,18 @@ PROBES = [
     ),
     Probe(
         "GET",
+        f"{API}/process-instances/{{case}}/personal-data",
+        only(200, ID_READERS),
+        "process_instances.personal_data",
+    ),
+    Probe(
+        "GET",
+        f"{API}/process-instances/999999999/personal-data",
+        everyone(404),
+        "process_instances.personal_data",
+    ),
+    Probe(
+        "GET",
         f"{API}/process-instances/{{pd_case}}",
         only(200, {"advisor/other", "street_officer/other", "district_officer/other", "agency_worker/other"})
         | {"city_officer/city": 200, "admin/city": 200},
@@ -304,6 +319,7 @@ PROBES = [
         "web.batch_migrate",
     ),
     Probe("POST", "/admin/instances/migrate", only(200, OPERATORS), "web.batch_migrate", form={}),
+    Probe("POST", "/cases/{case}/personal-data", only(200, ID_READERS), "web.case_personal_data", form={}),
     Probe("GET", "/dashboard", only(200, DASHBOARD), "web.dashboard"),
     Probe("GET", "/dashboard/by_step.csv", only(200, DASHBOARD), "web.dashboard_export"),
     Probe("GET", "/notifications", everyone(200), "web.notification_list"),
@@ -606,15 +622,15 @@ def test_inside_the_scope_the_case_is_listed(world):
     assert f"task-{world.ids['task']}" in page
 
 
-# --- personal data: the REST API masks ID numbers as the web pages do ---------------------------------------
+# --- personal data: masked in every default answer; full numbers only through the audited reveal ----------
 
 # In the case's scope but without a role that verifies identity (engine.privacy.ID_NUMBER_ROLES).
 MASKED = ["advisor/own", "city_officer/city", "agency_worker/own"]
-UNMASKED = ["street_officer/own", "street_head/own", "district_officer/own", "admin/city"]
+UNMASKED = sorted(ID_READERS)
 
 
 @pytest.mark.parametrize("identity", MASKED + UNMASKED)
-def test_the_api_shows_full_id_numbers_only_to_roles_that_verify_identity(world, identity):
+def test_default_answers_mask_id_numbers_and_only_identity_roles_may_reveal(world, identity):
     from engine.privacy import mask_id_number
 
     case, task = world.ids["case"], world.ids["task"]
@@ -625,9 +641,12 @@ def test_the_api_shows_full_id_numbers_only_to_roles_that_verify_identity(world,
         response = world.api(identity, "GET", url)
         assert response.status_code == 200, url
         body = response.get_data(as_text=True)
-        if identity in MASKED:
-            assert APPLICANT not in body and mask_id_number(APPLICANT) in body, url
-        else:
-            assert APPLICANT in body, url
+        assert APPLICANT not in body and mask_id_number(APPLICANT) in body, url
     page = world.web(identity).get(f"/cases/{case}").get_data(as_text=True)
-    assert (APPLICANT in page) == (identity in UNMASKED)
+    assert APPLICANT not in page and mask_id_number(APPLICANT) in page
+    assert ('data-testid="reveal"' in page) == (identity in UNMASKED)
+    revealed = world.api(identity, "GET", f"{API}/process-instances/{case}/personal-data")
+    if identity in UNMASKED:
+        assert revealed.status_code == 200 and revealed.json["fields"]["applicant_id_number"] == APPLICANT
+    else:
+        assert revealed.status_code == 403 and APPLICANT not in revealed.get_data(as_text=True)

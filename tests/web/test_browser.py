@@ -184,7 +184,7 @@ def test_application_to_acceptance_in_the_browser(browser, live_server):
     page.get_by_role("link", name="我的任务").click()
     page.locator("tr", has_text="WEB-E2E-0001").get_by_role("link", name="办理").click()
     page.get_by_role("heading", level=1, name="受理").wait_for()
-    assert APPLICANT in page.content()  # street officers verify identity
+    assert APPLICANT not in page.content()  # masked by default, for street officers too
     officer.shot("07-task-acceptance")
     page.get_by_role("group", name="予以受理").get_by_label("是").check()
     page.get_by_role("button", name="提交完成").click()
@@ -198,6 +198,10 @@ def test_application_to_acceptance_in_the_browser(browser, live_server):
         assert page.locator(f'#diagram .djs-element.af-completed[data-element-id="{done}"]').count() == 1
     assert page.locator("#diagram svg").count() >= 1
     officer.shot("08-case-diagram")
+    # Street officers verify identity: the full number on request, in place (an audited read).
+    page.get_by_role("button", name="显示完整证件号").click()
+    page.get_by_test_id("personal-data").wait_for()
+    assert APPLICANT in page.get_by_test_id("personal-data").inner_text()
     officer.close()
 
     # Another street's officer sees nothing of it.

@@ -11,6 +11,7 @@ from openpyxl import load_workbook
 from sqlalchemy import event, select
 
 from api.extensions import db
+from engine.audit.models import AuditEvent
 from engine.instances.models import ProcessInstance
 from engine.notifications import service as notifications
 from engine.notifications.models import NotificationKind
@@ -178,7 +179,7 @@ def test_start_then_officer_claims_and_completes_the_next_task(web):
 
     page = text(officer.get(f"/tasks/{task_id}"))
     assert "予以受理" in page
-    assert APPLICANT in page  # street officers verify identity: full number
+    assert APPLICANT not in page  # masked for everyone by default (full numbers: the audited reveal)
     invalid = officer.post(f"/tasks/{task_id}/complete", {})
     assert invalid.status_code == 422 and "此项为必填项" in field_block(text(invalid), "accepted")
     done = officer.post(f"/tasks/{task_id}/complete", {"accepted": "true"})
@@ -276,8 +277,22 @@ def test_case_page_has_the_diagram_timeline_and_data(web):
     xml = advisor.get(f"/cases/{instance_id}/diagram.bpmn")
     assert xml.status_code == 200 and xml.mimetype == "application/xml"
     assert b"bpmndi:BPMNDiagram" in xml.data and b'id="acceptance"' in xml.data
-    district = text(web("pt_district").get(f"/cases/{instance_id}"))
-    assert APPLICANT in district and "身份证号已部分隐藏" not in district
+    district_officer = web("pt_district")
+    district = text(district_officer.get(f"/cases/{instance_id}"))
+    assert APPLICANT not in district and MASKED in district and 'data-testid="reveal"' in district
+    assert 'data-testid="reveal"' not in page  # advisors do not verify identity
+    assert advisor.post(f"/cases/{instance_id}/personal-data", {}).status_code == 403
+    revealed = district_officer.post(
+        f"/cases/{instance_id}/personal-data", {}, headers={"HX-Request": "true"}
+    )
+    assert revealed.status_code == 200 and APPLICANT in text(revealed)
+    reads = db.session.scalars(
+        select(AuditEvent).where(
+            AuditEvent.instance_id == instance_id, AuditEvent.action == "personal_data.read"
+        )
+    ).all()
+    assert [(e.details["channel"], e.details["fields"]) for e in reads] == [("web", ["applicant_id_number"])]
+    assert "查看完整证件号" in text(district_officer.get(f"/cases/{instance_id}"))  # in the timeline
 
 
 def test_vendor_files_come_from_node_modules(web):
