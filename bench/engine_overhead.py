@@ -17,7 +17,6 @@ Usage: .venv/bin/python bench/engine_overhead.py [completions]
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import tempfile
@@ -26,6 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import drop_database, postgres_url  # noqa: E402
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 300
 SEAL_EVERY = 10  # completions per audit-chain sealing (the scheduler seals every second)
@@ -148,33 +150,6 @@ def summary(times: list[float]) -> str:
         f"median {statistics.median(times) * 1000:6.2f} ms   first-10% {statistics.median(head) * 1000:6.2f} ms"
         f"   last-10% {statistics.median(tail) * 1000:6.2f} ms"
     )
-
-
-def postgres_url() -> str | None:
-    url = os.environ.get("BENCH_PG_URL")
-    if url:
-        return url
-    try:
-        import psycopg
-
-        with psycopg.connect(
-            "host=127.0.0.1 user=postgres dbname=postgres", autocommit=True, connect_timeout=2
-        ) as c:
-            name = f"assistflow_bench_{os.getpid()}"
-            c.execute(f'CREATE DATABASE "{name}"')
-        return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    except Exception:
-        return None
-
-
-def drop_database(url: str) -> None:
-    if os.environ.get("BENCH_PG_URL"):
-        return  # not ours to drop
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def main() -> None:

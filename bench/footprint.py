@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from engine_overhead import drop_database, postgres_url  # noqa: E402
+from common import drop_database, postgres_url  # noqa: E402
 from http_throughput import STEPS, STREET, setup  # noqa: E402
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 200

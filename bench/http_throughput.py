@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from engine_overhead import drop_database, postgres_url  # noqa: E402
+from common import drop_database, postgres_url  # noqa: E402
 
 # command-line figures only when run as a script (other benchmarks import STEPS and setup from here)
 ARGS = [a for a in sys.argv[1:] if not a.startswith("-")] if __name__ == "__main__" else []

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from engine_overhead import drop_database, postgres_url  # noqa: E402
+from common import drop_database, postgres_url  # noqa: E402
 
 ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
 TOTAL = int(ARGS[0]) if ARGS else 1_000_000

@@ -20,6 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import common  # noqa: E402,F401  (personal-data keys for the app under test)
 
 TASKS = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
 PER_INSTANCE = 20

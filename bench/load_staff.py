@@ -214,7 +214,7 @@ def database_check(url: str) -> str:
 def main() -> int:
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "bench"))
-    from engine_overhead import drop_database, postgres_url
+    from common import drop_database, postgres_url
     from http_throughput import gunicorn, rss_mb
 
     args = [a for a in sys.argv[1:] if not a.startswith("--")]

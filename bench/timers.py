@@ -153,7 +153,7 @@ def pct(values: list[float], p: float) -> float:
 
 def main() -> None:
     sys.path.insert(0, str(ROOT / "bench"))
-    from engine_overhead import drop_database, postgres_url
+    from common import drop_database, postgres_url
 
     url = postgres_url()
     tmp = None

@@ -1,0 +1,55 @@
+"""What every benchmark shares: the throw-away PostgreSQL database, and the personal-data keys.
+
+Importing this module gives the benchmark (and the gunicorn and scheduler processes it starts, which
+inherit the environment) a fresh pair of data keys when none are configured: the app refuses to run
+against a configured database without them, and benchmark data is thrown away with its keys.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def ensure_keys() -> None:
+    if os.environ.get("ASSISTFLOW_DATA_KEYS") and os.environ.get("ASSISTFLOW_INDEX_KEY"):
+        return
+    from engine import crypto
+
+    data_key, index_key = crypto.generate()
+    os.environ["ASSISTFLOW_DATA_KEYS"], os.environ["ASSISTFLOW_INDEX_KEY"] = data_key, index_key
+
+
+ensure_keys()
+
+
+def postgres_url() -> str | None:
+    url = os.environ.get("BENCH_PG_URL")
+    if url:
+        return url
+    try:
+        import psycopg
+
+        with psycopg.connect(
+            "host=127.0.0.1 user=postgres dbname=postgres", autocommit=True, connect_timeout=2
+        ) as c:
+            name = f"assistflow_bench_{os.getpid()}"
+            c.execute(f'CREATE DATABASE "{name}"')
+        return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    except Exception:
+        return None
+
+
+def drop_database(url: str) -> None:
+    if os.environ.get("BENCH_PG_URL"):
+        return  # not ours to drop
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
