@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from flask import jsonify, request
 from flask_smorest import Blueprint
 
@@ -9,6 +11,7 @@ from api.security import BEARER, current_user, login_required
 from api.tasks.schemas import (
     AssignArgs,
     CompleteArgs,
+    CompletedTaskSchema,
     DeadlineArgs,
     TaskDetailSchema,
     TaskListArgs,
@@ -82,9 +85,13 @@ IDEMPOTENCY_PARAMETER = {
 }
 
 
+def _completed(row: Any, open_after: list[Any]) -> View:
+    return View(row, next_tasks=open_after)
+
+
 @blp.route("/<int:task_id>/complete", methods=["POST"])
 @blp.arguments(CompleteArgs)
-@blp.response(200, TaskSchema)
+@blp.response(200, CompletedTaskSchema)
 @blp.doc(security=[BEARER], parameters=[IDEMPOTENCY_PARAMETER])
 @login_required
 def complete(args, task_id: int):
@@ -97,14 +104,14 @@ def complete(args, task_id: int):
     session, user = db.session(), current_user()
     key = request.headers.get(idempotency.HEADER)
     if key is None:
-        return tasks.complete(session, user, task_id, args["data"])
+        return _completed(*tasks.complete_step(session, user, task_id, args["data"]))
     idempotency.check_key(key)
     target, digest = f"POST /api/v1/tasks/{task_id}/complete", idempotency.fingerprint(args)
     user_id = user.id
     stored = idempotency.replay(session, user_id, key, target, digest)
     if stored is None:
         try:
-            row = tasks.complete(session, user, task_id, args["data"])
+            done = _completed(*tasks.complete_step(session, user, task_id, args["data"]))
         except Conflict:
             # The original may have just committed while this retry waited on the instance lock.
             session.rollback()
@@ -112,8 +119,8 @@ def complete(args, task_id: int):
             if stored is None:
                 raise
         else:
-            idempotency.remember(session, user_id, key, target, digest, 200, TaskSchema().dump(row))
-            return row
+            idempotency.remember(session, user_id, key, target, digest, 200, CompletedTaskSchema().dump(done))
+            return done
     response = jsonify(stored.response)
     response.status_code = stored.status
     response.headers["Idempotent-Replayed"] = "true"

@@ -31,6 +31,15 @@ class TaskSchema(Schema):
     completed_at = fields.DateTime(allow_none=True)
 
 
+class CompletedTaskSchema(TaskSchema):
+    next_tasks = fields.List(
+        fields.Nested(TaskSchema),
+        metadata={
+            "description": "该案件此后的待办任务 / the case's open tasks after this step (the next to do)"
+        },
+    )
+
+
 class OrgUnitRefSchema(Schema):
     code = fields.String()
 

@@ -81,8 +81,9 @@ def load(session: Session, instance: ProcessInstance) -> Loaded:
     return Loaded(instance, compiled, runtime.load_state(instance.state, compiled))
 
 
-def save(session: Session, loaded: Loaded, actor_id: int | None) -> None:
-    """Write the workflow state back and project its human tasks (same transaction)."""
+def save(session: Session, loaded: Loaded, actor_id: int | None) -> list[Any]:
+    """Write the workflow state back and project its human tasks (same transaction); returns the
+    instance's open task rows after the step."""
     from engine.tasks import service as tasks  # tasks depend on instances; import late
 
     instance, wf = loaded.instance, loaded.wf
@@ -93,7 +94,7 @@ def save(session: Session, loaded: Loaded, actor_id: int | None) -> None:
         instance.status = InstanceStatus.COMPLETED
         instance.ended_at = utcnow()
         audit.record(session, AuditAction.INSTANCE_COMPLETED, actor_id=actor_id, instance_id=instance.id)
-    tasks.sync(session, loaded, actor_id)  # also sets next_wakeup_at, then writes the row once
+    return tasks.sync(session, loaded, actor_id)  # also sets next_wakeup_at, then writes the row once
 
 
 def _check_start_data(data: Any) -> dict[str, Any]:

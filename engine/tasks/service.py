@@ -7,7 +7,7 @@ from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import false, func, or_, select, union
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from engine import formstore, procedures
 from engine.audit import service as audit
@@ -30,6 +30,8 @@ SLA_COLOURS = ("green", "yellow", "orange", "red")
 COUNT_CAP = 10_000  # inbox totals are exact up to this many tasks
 # What task lists show beside each row: its org unit and assignee, loaded in one extra query each.
 _DISPLAY = (selectinload(HumanTask.org_unit), selectinload(HumanTask.assignee))
+# The same for one case's few open tasks: joined into their own query.
+_DISPLAY_JOINED = (joinedload(HumanTask.org_unit), joinedload(HumanTask.assignee))
 
 
 def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> list[HumanTask]:
@@ -268,6 +270,11 @@ def assign(session: Session, user: User, task_id: int, username: str) -> HumanTa
 
 def complete(session: Session, user: User, task_id: int, data: Any) -> HumanTask:
     """Validate ``data`` against the task's form and run the workflow on, under the instance lock."""
+    return complete_step(session, user, task_id, data)[0]
+
+
+def complete_step(session: Session, user: User, task_id: int, data: Any) -> tuple[HumanTask, list[HumanTask]]:
+    """:func:`complete`, also returning the case's open tasks after the step (the next ones to do)."""
     row, instance, open_rows = _locked_with_open(session, user, task_id)
     _require_open(row)
     instances.ensure_running(instance)
@@ -302,9 +309,9 @@ def complete(session: Session, user: User, task_id: int, data: Any) -> HumanTask
         task_id=row.id,
         details={"bpmn_id": row.bpmn_id, "data": clean, "derived": derived},
     )
-    instances.save(session, loaded, user.id)
+    open_after = instances.save(session, loaded, user.id)
     _flush_assignee(session, row)
-    return row
+    return row, sorted(open_after, key=lambda r: r.id)
 
 
 def _validate(row: HumanTask, data: Any, context: dict[str, Any]) -> dict[str, Any]:
@@ -422,7 +429,7 @@ def _any_of(session: Session, branches: list[Any], filters: list[Any]) -> Any:
 
 def open_tasks_of(session: Session, instance_id: int, *, display: bool = True) -> list[HumanTask]:
     stmt = select(HumanTask).where(HumanTask.instance_id == instance_id, open_clause()).order_by(HumanTask.id)
-    return list(session.scalars(stmt.options(*_DISPLAY) if display else stmt))
+    return list(session.scalars(stmt.options(*_DISPLAY_JOINED) if display else stmt))
 
 
 def change_deadline(

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
@@ -165,11 +165,16 @@ def issue_token(session: Session, user: User, ttl: dt.timedelta = TOKEN_TTL) -> 
 
 
 def user_for_token(session: Session, raw: str) -> User:
-    found = session.execute(
-        select(ApiToken, User)
-        .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == _token_hash(raw))
-    ).first()  # token and user in one round trip: this runs on every API request
+    found = (
+        session.execute(
+            select(ApiToken, User)
+            .join(User, User.id == ApiToken.user_id)
+            .where(ApiToken.token_hash == _token_hash(raw))
+            .options(joinedload(User.grants))  # each grant's org unit is joined in too (lazy="joined")
+        )
+        .unique()
+        .first()
+    )  # token, user and grants (with their org units) in one round trip: this runs on every API request
     now = dt.datetime.now(dt.UTC)
     if found is None:
         raise Unauthorized("令牌无效或已过期 / token invalid or expired")

@@ -210,19 +210,26 @@ def test_full_case_through_the_api(client, login):
         f"/api/v1/tasks/{application['id']}/complete", json={"data": application_data()}, headers=advisor
     )
     assert done.status_code == 200 and done.json["state"] == "completed"
+    # the answer names the case's next open task, so a client needs no second request to find it
+    (following,) = done.json["next_tasks"]
+    assert (following["bpmn_id"], following["state"]) == ("review", "ready")
 
     review = task_of(client, officer, instance["id"], "review")
+    assert review["id"] == following["id"]
     claimable = client.get("/api/v1/tasks?scope=claimable", headers=officer).json
     assert review["id"] in [t["id"] for t in claimable["items"]]
     review_detail = client.get(f"/api/v1/tasks/{review['id']}", headers=officer).json
     assert review_detail["data"]["amount_requested"] == "6000.50"
-    client.post(f"/api/v1/tasks/{review['id']}/complete", json={"data": review_data()}, headers=officer)
+    reviewed = client.post(
+        f"/api/v1/tasks/{review['id']}/complete", json={"data": review_data()}, headers=officer
+    )
+    assert sorted(t["bpmn_id"] for t in reviewed.json["next_tasks"]) == ["disbursement", "visit"]
 
     disb = task_of(client, finance, instance["id"], "disbursement")
     visit = task_of(client, advisor, instance["id"], "visit")
     client.post(f"/api/v1/tasks/{disb['id']}/complete", json={"data": disbursement_data()}, headers=finance)
     last = client.post(f"/api/v1/tasks/{visit['id']}/complete", json={"data": visit_data()}, headers=advisor)
-    assert last.status_code == 200
+    assert last.status_code == 200 and last.json["next_tasks"] == []
 
     final = client.get(f"/api/v1/process-instances/{instance['id']}", headers=advisor).json
     assert final["status"] == "completed" and final["open_tasks"] == [] and final["ended_at"]
