@@ -13,7 +13,10 @@ Keys come from configuration, never from the repository:
 ``assistflow keys generate`` prints a fresh pair. What is encrypted where:
 
 * :class:`EncryptedText` — a whole text column (the serialized workflow state, the ledger's and the
-  filings' numbers): ``enc1:<fernet token>``.
+  filings' numbers): ``enc1:<fernet token>``. The workflow state is compressed (zlib) before it is
+  encrypted, ``encz1:<fernet token>``: ciphertext does not compress, and the state's JSON shrinks to a
+  quarter, which keeps the row out of TOAST. What compression can tell someone who reads the database
+  is the state's compressed length; nobody outside the case's own staff can write into a case.
 * :class:`SealedJSON` — a JSON column whose personal values (keys named like ``*id_number*``,
   ``*_id_card``, ``*phone*``; see :func:`is_personal_key`) are replaced by ``enc1:<token>`` strings at
   any depth, the rest staying queryable JSON (process data, audit details). Services and scripts see
@@ -26,6 +29,7 @@ import base64
 import hashlib
 import hmac
 import os
+import zlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -33,6 +37,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import JSON, Text, TypeDecorator
 
 PREFIX = "enc1:"
+ZPREFIX = "encz1:"  # compressed, then encrypted
 DATA_KEYS_ENV = "ASSISTFLOW_DATA_KEYS"
 INDEX_KEY_ENV = "ASSISTFLOW_INDEX_KEY"
 
@@ -62,23 +67,31 @@ class Keyring:
         raw = _decode_index_key(index_key)
         self.index_key = raw
 
-    def encrypt(self, text: str) -> str:
-        return PREFIX + self.multi.encrypt(text.encode("utf-8")).decode("ascii")
+    def encrypt(self, text: str, *, compress: bool = False) -> str:
+        raw = text.encode("utf-8")
+        if compress:
+            return ZPREFIX + self.multi.encrypt(zlib.compress(raw, 1)).decode("ascii")
+        return PREFIX + self.multi.encrypt(raw).decode("ascii")
 
     def decrypt(self, stored: str) -> str:
-        if not stored.startswith(PREFIX):
-            raise DecryptionError("value is not encrypted (expected enc1:…) — was migration 0009 run?")
+        compressed = stored.startswith(ZPREFIX)
+        if not compressed and not stored.startswith(PREFIX):
+            raise DecryptionError("value is not encrypted (expected enc1:…) — was migration 0011 run?")
         try:
+            if compressed:
+                return zlib.decompress(self.multi.decrypt(stored[len(ZPREFIX) :].encode("ascii"))).decode(
+                    "utf-8"
+                )
             return self.multi.decrypt(stored[len(PREFIX) :].encode("ascii")).decode("utf-8")
-        except (InvalidToken, UnicodeError, ValueError):
+        except (InvalidToken, UnicodeError, ValueError, zlib.error):
             raise DecryptionError(
                 f"数据无法解密 / cannot decrypt a stored value: none of the {len(self.fernets)} key(s) in "
                 f"{DATA_KEYS_ENV} opens it (wrong key, a retired key removed, or the data was altered)"
             ) from None
 
     def rotate(self, stored: str) -> str:
-        """The same value under the current (first) key."""
-        return self.encrypt(self.decrypt(stored))
+        """The same value under the current (first) key (compressed as it was)."""
+        return self.encrypt(self.decrypt(stored), compress=stored.startswith(ZPREFIX))
 
     def blind_index(self, number: str) -> str:
         normalized = number.strip().upper()
@@ -188,13 +201,17 @@ def reseal(data: Any, ring: Keyring | None = None) -> Any:
 
 
 class EncryptedText(TypeDecorator[str]):
-    """A text column stored as ``enc1:<fernet token>``; plaintext in Python."""
+    """A text column stored as ``enc1:<fernet token>`` (``encz1:`` when ``compress``); plaintext in Python."""
 
     impl = Text
     cache_ok = True
 
+    def __init__(self, compress: bool = False) -> None:
+        super().__init__()
+        self.compress = compress
+
     def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
-        return None if value is None else encrypt(value)
+        return None if value is None else keyring().encrypt(value, compress=self.compress)
 
     def process_result_value(self, value: str | None, dialect: Any) -> str | None:
         return None if value is None else decrypt(value)

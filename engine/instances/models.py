@@ -47,7 +47,7 @@ class ProcessInstance(Base):
     # Serialized SpiffWorkflow state without the spec (the spec is cached per definition version);
     # encrypted as a whole (it holds every task's data, personal data included); deferred, so lists of
     # instances neither read nor decrypt it (lock() loads it with the row).
-    state: Mapped[str] = mapped_column(EncryptedText, deferred=True)
+    state: Mapped[str] = mapped_column(EncryptedText(compress=True), deferred=True)
     # The latest process data, for display and queries without deserializing the state; ID and phone
     # numbers inside it are stored encrypted (engine.crypto.SealedJSON).
     data: Mapped[dict[str, Any]] = mapped_column(SealedJSON, default=dict)

@@ -312,3 +312,19 @@ def test_sealed_json_encrypts_personal_keys_only_and_free_text_stays_as_typed():
         "members": [{"id_number": DEMO_ID}],
     }
     assert stored != crypto.seal(crypto.unseal(stored))  # fresh IV per encryption: equal numbers do not show
+
+
+def test_the_workflow_state_is_compressed_before_it_is_encrypted(client, login, restore_keys):
+    case_id, _ = _run_cases(client, login)
+    session = db.session()
+    raw = session.execute(text("SELECT state FROM process_instance WHERE id = :id"), {"id": case_id}).scalar()
+    plain = session.get(ProcessInstance, case_id).state
+    assert raw.startswith(crypto.ZPREFIX) and APPLICANT in plain
+    assert len(raw) < len(plain) / 2, "the stored token is smaller than the JSON it holds"
+    # the uncompressed form written by migration 0011 still opens, and rotation keeps each form
+    ring = crypto.keyring()
+    legacy = ring.encrypt(plain)
+    assert legacy.startswith(crypto.PREFIX) and ring.decrypt(legacy) == plain
+    assert ring.rotate(raw).startswith(crypto.ZPREFIX) and ring.rotate(legacy).startswith(crypto.PREFIX)
+    with pytest.raises(crypto.DecryptionError):
+        ring.decrypt(crypto.ZPREFIX + ring.encrypt(plain)[len(crypto.PREFIX) :])  # not zlib inside
