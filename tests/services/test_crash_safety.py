@@ -2,7 +2,7 @@
 
 (a) A real gunicorn server (``api.wsgi:app``, two workers) serves a client thread that works
 comprehensive-assistance cases to their payment, every completion carrying an ``Idempotency-Key``.
-The test SIGKILLs the whole server (master and workers) at random moments — 0–50 ms after 1–4
+The test SIGKILLs the whole server (master and workers) at random moments — 0–20 ms after 1–3
 answered requests, so mostly with a request in flight — restarts it, and the client retries every unacknowledged request with the same key. At the
 end each case's history is complete, each task was completed exactly once (one ``human_task`` per
 step, one ``task.completed`` event each), each approval has exactly one payment in the ledger, and
@@ -211,11 +211,11 @@ def test_web_server_sigkilled_repeatedly_loses_and_doubles_nothing(client, login
         while stats["kills"] < SERVER_KILLS and not finished.is_set():
             # a few answered requests after the (re)start, then a kill a moment later: in flight or not,
             # wherever the next request happens to be (reading, inside the transaction, committing …)
-            target = stats["answered"] + rng.randint(1, 4)
+            target = stats["answered"] + rng.randint(1, 3)
             deadline = time.monotonic() + 60
             while stats["answered"] < target and not finished.is_set() and time.monotonic() < deadline:
                 time.sleep(0.005)
-            time.sleep(rng.uniform(0.0, 0.05))
+            time.sleep(rng.uniform(0.0, 0.02))
             if finished.is_set():
                 break
             server.kill()
