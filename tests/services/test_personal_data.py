@@ -223,8 +223,8 @@ def _index_key() -> str:
     return os.environ["ASSISTFLOW_INDEX_KEY"]
 
 
-def test_migration_0009_encrypts_existing_rows_and_its_downgrade_decrypts_them(tmp_path):
-    """Rows written in clear before 0009 are encrypted by it (with blind indexes and a re-sealed audit
+def test_migration_0011_encrypts_existing_rows_and_its_downgrade_decrypts_them(tmp_path):
+    """Rows written in clear before 0011 are encrypted by it (with blind indexes and a re-sealed audit
     chain); the downgrade to 0008 gives the clear values back, its chain verifying too."""
     import datetime as dt
 
@@ -265,7 +265,7 @@ def test_migration_0009_encrypts_existing_rows_and_its_downgrade_decrypts_them(t
                     {"n": RELATIVE, "now": now, "t": True},
                 )
             events: Table = AuditEvent.__table__  # type: ignore[assignment]
-            with db.engine.begin() as conn:  # an audit event written (and sealed) before 0009, in clear
+            with db.engine.begin() as conn:  # an audit event written (and sealed) before 0011, in clear
                 details = {"data": {"phone": PHONE, "id_number": DEMO_ID}}
                 conn.execute(insert(events).values(at=now, action="x", details=type_coerce(details, JSON())))
                 row = conn.execute(select(*chain._FIELDS)).mappings().one()
