@@ -137,8 +137,8 @@ def generate() -> tuple[str, str]:
     return Fernet.generate_key().decode(), base64.urlsafe_b64encode(os.urandom(32)).decode()
 
 
-def encrypt(text: str) -> str:
-    return keyring().encrypt(text)
+def encrypt(text: str, *, compress: bool = False) -> str:
+    return keyring().encrypt(text, compress=compress)
 
 
 def decrypt(stored: str) -> str:
@@ -211,7 +211,7 @@ class EncryptedText(TypeDecorator[str]):
         self.compress = compress
 
     def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
-        return None if value is None else keyring().encrypt(value, compress=self.compress)
+        return None if value is None else encrypt(value, compress=self.compress)
 
     def process_result_value(self, value: str | None, dialect: Any) -> str | None:
         return None if value is None else decrypt(value)

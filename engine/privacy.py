@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
-from engine.crypto import is_id_key, is_phone_key
+from engine.crypto import is_id_key, is_personal_key, is_phone_key
 from engine.errors import Forbidden
 from engine.users.models import Role, User
 
@@ -61,7 +61,7 @@ def personal_values(data: Any, path: str = "") -> list[tuple[str, str]]:
     if isinstance(data, dict):
         for k, v in data.items():
             here = f"{path}.{k}" if path else str(k)
-            if isinstance(v, str) and _is_personal(str(k)):
+            if isinstance(v, str) and is_personal_key(str(k)):
                 out.append((here, v))
             else:
                 out.extend(personal_values(v, here))
@@ -69,10 +69,6 @@ def personal_values(data: Any, path: str = "") -> list[tuple[str, str]]:
         for i, v in enumerate(data):
             out.extend(personal_values(v, f"{path}[{i}]"))
     return out
-
-
-def _is_personal(key: str) -> bool:
-    return is_id_key(key) or is_phone_key(key)
 
 
 def mask_id_number(value: str) -> str:

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, jsonify, render_template, request, url_for
+from flask import jsonify, render_template, request, url_for
 
 from api.extensions import db
 from api.web import bp
+from api.web.admin_processes import admin_required
 from api.web.i18n import MESSAGES
-from api.web.views import login_required, user
+from api.web.views import user
 from engine import formstore
 from engine.bpmn.parsing import BPMN_NS, BpmnInvalid, Problem, parse_xml
 from engine.definitions import service as definitions
 from engine.definitions.diff import DefinitionDiff, diff_xml
 from engine.definitions.models import ProcessDefinition
-from engine.users import service as users
 from engine.users.models import ROLE_NAMES_ZH, Role
 
 MESSAGES.update(
@@ -55,11 +55,6 @@ targetNamespace="http://assistflow.example/bpmn">
 _NOTHING = f'<bpmn:definitions xmlns:bpmn="{BPMN_NS}"/>'
 
 
-def _admin() -> None:
-    if not users.is_admin(user()):
-        abort(403)
-
-
 def _page(key: str | None, version: int | None, xml: str) -> str:
     page = {
         "key": key,
@@ -81,17 +76,15 @@ def _page(key: str | None, version: int | None, xml: str) -> str:
 
 
 @bp.get("/admin/processes/<key>/<int:version>/modeler")
-@login_required
+@admin_required
 def admin_modeler(key: str, version: int) -> Any:
-    _admin()
     definition = definitions.get_version(db.session(), key, version)
     return _page(definition.key, definition.version, definition.bpmn_xml)
 
 
 @bp.get("/admin/processes/new/modeler")
-@login_required
+@admin_required
 def admin_modeler_new() -> Any:
-    _admin()
     return _page(None, None, BLANK_XML)
 
 
@@ -113,10 +106,9 @@ def _base_version() -> int | None:
 
 
 @bp.post("/admin/modeler/validate")
-@login_required
+@admin_required
 def admin_modeler_validate() -> Any:
     """Every problem that would refuse this XML at deploy; nothing is stored."""
-    _admin()
     try:
         compiled = definitions.compile_for_deploy(_posted_xml(), source="modeler")
     except BpmnInvalid as err:
@@ -125,10 +117,9 @@ def admin_modeler_validate() -> Any:
 
 
 @bp.post("/admin/modeler/diff")
-@login_required
+@admin_required
 def admin_modeler_diff() -> Any:
     """Added, removed and changed elements against the version the modeler opened (or the latest)."""
-    _admin()
     session = db.session()
     key, version = request.form.get("key") or None, _base_version()
     try:
@@ -164,10 +155,9 @@ def _process_key(xml: str) -> str:
 
 
 @bp.post("/admin/modeler/deploy")
-@login_required
+@admin_required
 def admin_modeler_deploy() -> Any:
     """Deploy the XML as the next version of its process; refused with every problem, nothing stored."""
-    _admin()
     session = db.session()
     try:
         definition, created = definitions.deploy(session, _posted_xml(), actor_id=user().id, source="modeler")

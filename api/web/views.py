@@ -335,7 +335,7 @@ def _summary(instance: Any, rows: list[HumanTask]) -> dict[str, list[tuple[str, 
     """Case data as (label, text): fields of the case's forms first, the rest apart; ID and phone numbers
     masked (full values only through the audited reveal)."""
     described = formview.describe(locale(), _forms_of(rows))
-    data = privacy.masked(instance.data or {}, False)
+    data = privacy.for_viewer(user(), instance.data or {})
     hidden = {"excluded_users", "near_relative_staff"}
     out: dict[str, list[tuple[str, str]]] = {"fields": [], "other": []}
     for key, value in data.items():

@@ -121,6 +121,18 @@ def _containers(process: etree._Element) -> Iterable[etree._Element]:
     yield from process.iter(*(_q(t) for t in _CONTAINERS if t != "process"))
 
 
+def _closure(starts: Iterable[str], edges: dict[str, list[str]]) -> set[str]:
+    """Every node reached from ``starts`` (included) along ``edges``."""
+    seen: set[str] = set()
+    todo = list(starts)
+    while todo:
+        n = todo.pop()
+        if n not in seen:
+            seen.add(n)
+            todo.extend(edges[n])
+    return seen
+
+
 def graph(container: etree._Element) -> list[Found]:
     """Unreachable nodes and dead ends among the direct flow nodes of one process or subprocess."""
     nodes = {el.get("id"): el for el in container if local(el) in FLOW_NODES and el.get("id")}
@@ -154,14 +166,7 @@ def graph(container: etree._Element) -> list[Found]:
     if not any(local(nodes[n]) == "startEvent" for n in roots) and nodes:
         found.append(_problem("没有开始事件 / no start event", container))
         return found
-    reachable: set[str] = set()
-    todo = list(roots)
-    while todo:
-        n = todo.pop()
-        if n in reachable:
-            continue
-        reachable.add(n)
-        todo.extend(edges[n])
+    reachable = _closure(roots, edges)
     # Link throw events jump to their catch events; end events and event subprocesses finish a path.
     finishes = {
         n
@@ -172,14 +177,7 @@ def graph(container: etree._Element) -> list[Found]:
     for src, dsts in edges.items():
         for dst in dsts:
             reverse[dst].append(src)
-    reaches_end: set[str] = set()
-    todo = list(finishes)
-    while todo:
-        n = todo.pop()
-        if n in reaches_end:
-            continue
-        reaches_end.add(n)
-        todo.extend(reverse[n])
+    reaches_end = _closure(finishes, reverse)
     for nid, el in nodes.items():
         if nid not in reachable:
             found.append(_problem("无法到达的节点 / unreachable node: no path from a start event", el))

@@ -60,34 +60,20 @@ def build(
         if background
         else BlockingScheduler(timezone="Asia/Shanghai")
     )
-    scheduler.add_job(
-        tick,
-        "interval",
-        seconds=interval,
-        args=[session_factory],
-        id="wakeups",
-        max_instances=1,
-        coalesce=True,
-        misfire_grace_time=None,
+    jobs = (
+        ("wakeups", tick, interval),
+        ("audit_seal", seal_audit, seal_interval),
+        ("mail", mailer.send_pending, mail_interval),
     )
-    scheduler.add_job(
-        seal_audit,
-        "interval",
-        seconds=seal_interval,
-        args=[session_factory],
-        id="audit_seal",
-        max_instances=1,
-        coalesce=True,
-        misfire_grace_time=None,
-    )
-    scheduler.add_job(
-        mailer.send_pending,
-        "interval",
-        seconds=mail_interval,
-        args=[session_factory],
-        id="mail",
-        max_instances=1,
-        coalesce=True,
-        misfire_grace_time=None,
-    )
+    for job_id, job, seconds in jobs:
+        scheduler.add_job(
+            job,
+            "interval",
+            seconds=seconds,
+            args=[session_factory],
+            id=job_id,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
     return scheduler

@@ -41,6 +41,7 @@ from engine.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
 from engine.forms import jsonable
 from engine.instances import service as instances
 from engine.instances.models import InstanceStatus, ProcessInstance
+from engine.tasks import service as tasks
 from engine.tasks.models import OPEN_STATUSES, HumanTask, TaskStatus
 from engine.users import service as users
 from engine.users.models import Role, User
@@ -104,13 +105,6 @@ _STATUS_ZH = {
 }
 
 
-def _open_rows(session: Session, instance_id: int) -> list[HumanTask]:
-    rows = session.scalars(
-        select(HumanTask).where(HumanTask.instance_id == instance_id).order_by(HumanTask.id)
-    )
-    return [r for r in rows if r.state in OPEN_STATUSES]
-
-
 def _wakeup(session: Session, instance: ProcessInstance) -> None:
     from engine.deadlines import service as deadlines
 
@@ -118,7 +112,9 @@ def _wakeup(session: Session, instance: ProcessInstance) -> None:
         instance.next_wakeup_at = None
         return
     wf = instances.load(session, instance).wf
-    instance.next_wakeup_at = deadlines.next_wakeup(wf, _open_rows(session, instance.id))
+    instance.next_wakeup_at = deadlines.next_wakeup(
+        wf, tasks.open_tasks_of(session, instance.id, display=False)
+    )
 
 
 # --- suspend / resume / terminate ------------------------------------------------------------------
@@ -173,7 +169,7 @@ def terminate(session: Session, user: User, instance_id: int, reason: Any) -> Pr
     before = instance.status.value
     now = utcnow()
     cancelled = []
-    for row in _open_rows(session, instance.id):
+    for row in tasks.open_tasks_of(session, instance.id, display=False):
         row.state, row.completed_at = TaskStatus.CANCELLED, now
         cancelled.append(row.id)
         audit.record(
@@ -207,8 +203,6 @@ def terminate(session: Session, user: User, instance_id: int, reason: Any) -> Pr
 
 def reassign(session: Session, user: User, task_id: int, username: Any, reason: Any) -> HumanTask:
     """Give an open task to a user who holds its role in its org unit (and is not recused)."""
-    from engine.tasks import service as tasks
-
     row = tasks.get(session, task_id)
     instance, text = _locked(session, user, row.instance_id, reason)
     session.refresh(row)
@@ -575,11 +569,15 @@ def plan(session: Session, instance: ProcessInstance, target: ProcessDefinition)
     return result
 
 
+def _check_version(version: Any, field_name: str) -> None:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise Invalid.on(field_name, "版本号必须是正整数 / version must be a positive integer")
+
+
 def _target(
     session: Session, key: str, version: Any, field_name: str = "target_version"
 ) -> ProcessDefinition:
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise Invalid.on(field_name, "版本号必须是正整数 / version must be a positive integer")
+    _check_version(version, field_name)
     try:
         return definitions.get_version(session, key, version)
     except NotFound as err:
@@ -592,11 +590,10 @@ def _project(
     """Open task rows keep their ids; name, role, form and (if its text changed) the deadline follow the
     target version."""
     from engine.deadlines import service as deadlines
-    from engine.tasks import service as tasks
 
     ready = {str(t.id): t for t in runtime.ready_human_tasks(wf)}
     changed = []
-    for row in _open_rows(session, instance.id):
+    for row in tasks.open_tasks_of(session, instance.id, display=False):
         task = ready.get(row.spiff_task_id)
         meta = new.task_meta(row.bpmn_id)
         if task is None or meta is None:
@@ -711,8 +708,7 @@ def migrate_batch(
             "只有管理员或区民政局负责人可以迁移流程实例 / only admins and district heads may migrate"
         )
     text = "" if dry_run else _check_reason(reason)
-    if not isinstance(from_version, int) or isinstance(from_version, bool) or from_version < 1:
-        raise Invalid.on("from_version", "版本号必须是正整数 / version must be a positive integer")
+    _check_version(from_version, "from_version")
     target = _target(session, key, to_version, "to_version")
     ids = batch_candidates(session, user, key, from_version, instance_ids)
     results = []

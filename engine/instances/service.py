@@ -77,7 +77,7 @@ def load_spec(session: Session, instance: ProcessInstance) -> CompiledDefinition
 
 
 def load(session: Session, instance: ProcessInstance) -> Loaded:
-    compiled = definitions.compiled(session, instance.definition_id)
+    compiled = load_spec(session, instance)
     return Loaded(instance, compiled, runtime.load_state(instance.state, compiled))
 
 

@@ -64,10 +64,10 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
                 task_id=row.id,
             )
     created = []
-    new_ready = [task for spiff_id, task in ready.items() if spiff_id not in open_rows]
-    new_metas = [loaded.compiled.task_meta(task.task_spec.bpmn_id) for task in new_ready]
-    for task, meta in zip(new_ready, new_metas, strict=True):
-        spiff_id = str(task.id)
+    for spiff_id, task in ready.items():
+        if spiff_id in open_rows:
+            continue
+        meta = loaded.compiled.task_meta(task.task_spec.bpmn_id)
         form_key = meta.form_key if meta else None
         due_at, deadline_text = deadlines.deadline_for(meta.properties if meta else {}, task.data, now)
         row = HumanTask(
