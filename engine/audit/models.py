@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.crypto import SealedJSON
 from engine.db import Base, UTCDateTime, utcnow
-
-if TYPE_CHECKING:
-    from engine.tasks.models import HumanTask
 
 
 class AuditAction(enum.StrEnum):
@@ -76,10 +73,6 @@ class AuditEvent(Base):
     seq: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64))
-
-    # Set for a task created in the same flush: the row is inserted first and its id filled in, so the
-    # events of one step go out as one multi-row INSERT on PostgreSQL. Readers use ``task_id``.
-    task: Mapped[HumanTask | None] = relationship()
 
 
 class AuditChainHead(Base):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from engine.audit.models import AuditAction, AuditEvent
@@ -23,12 +23,8 @@ def record(
     task_id: int | None = None,
     definition_id: int | None = None,
     details: dict[str, Any] | None = None,
-    task: HumanTask | None = None,
 ) -> AuditEvent:
-    """Add one event to the session (flushed with the rest; sealed into the hash chain after commit).
-
-    ``task`` instead of ``task_id`` names a task row not flushed yet; it is inserted before the event.
-    """
+    """Add one event to the session (flushed with the rest; sealed into the hash chain after commit)."""
     event = AuditEvent(
         action=action.value,
         actor_id=actor_id,
@@ -37,10 +33,47 @@ def record(
         definition_id=definition_id,
         details=jsonable(details or {}),
     )
-    if task is not None:
-        event.task = task
     session.add(event)
     return event
+
+
+class Batch:
+    """The events of one engine step, written together in one INSERT once the step's rows are flushed.
+
+    A completion writes a handful of events; as plain rows, not ORM objects, they cost the unit of work
+    nothing. Events for a task created in the same step name the task row; its id is read at writing.
+    """
+
+    def __init__(self) -> None:
+        self._events: list[tuple[dict[str, Any], HumanTask | None]] = []
+
+    def add(
+        self,
+        action: AuditAction,
+        *,
+        actor_id: int | None,
+        instance_id: int | None,
+        task_id: int | None = None,
+        task: HumanTask | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        row = {
+            "action": action.value,
+            "actor_id": actor_id,
+            "instance_id": instance_id,
+            "task_id": task_id,
+            "definition_id": None,
+            "details": jsonable(details or {}),
+        }
+        self._events.append((row, task))
+
+    def write(self, session: Session) -> None:
+        """Insert the events in the order they were added (call after the flush that gave tasks ids)."""
+        if not self._events:
+            return
+        rows = [{**row, "task_id": task.id} if task is not None else row for row, task in self._events]
+        self._events.clear()
+        session.execute(insert(cast(Table, AuditEvent.__table__)), rows)
 
 
 def instance_events(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import Integer, bindparam, func, select, update
 from sqlalchemy.orm import Session, joinedload, lazyload, selectinload, undefer
 
 from engine import procedures
@@ -39,35 +40,49 @@ class Loaded:
     wf: BpmnWorkflow
     # The instance's open task rows, when the caller read them under the lock already (saves a query).
     open_rows: list[Any] | None = None
+    # This step's audit events, written in one INSERT when the step is saved.
+    events: audit.Batch = field(default_factory=audit.Batch)
 
 
-def lock(session: Session, instance_id: int | ColumnElement[int]) -> ProcessInstance:
-    """Take the per-instance lock for the rest of the transaction and return the fresh row.
+# The instance to lock, from the bound parameter ``lock_key``: by default its id.
+_BY_ID: Any = bindparam("lock_key", type_=Integer)
 
-    ``instance_id`` may be a scalar subquery (the instance of a task), resolved inside the statement.
 
-    PostgreSQL: ``SELECT … FOR UPDATE`` on the row. SQLite: a no-op ``UPDATE … RETURNING`` of the row
-    takes the database write lock at once (other writers wait on the busy timeout) and returns the
-    latest committed state.
-    """
+@functools.cache
+def _lock_statement(dialect: str, target: Any) -> Any:
+    """Built once per dialect and target (building and cache-keying a statement costs a completion ~0.1 ms)."""
     stmt: Any
-    if session.get_bind().dialect.name == "sqlite":  # the no-op UPDATE returns the row it locked
+    if dialect == "sqlite":  # the no-op UPDATE returns the row it locked
         stmt = (
             update(ProcessInstance)
-            .where(ProcessInstance.id == instance_id)
+            .where(ProcessInstance.id == target)
             .values(version=ProcessInstance.version)
             .returning(ProcessInstance)
             .execution_options(synchronize_session=False)
         )
     else:
-        stmt = select(ProcessInstance).where(ProcessInstance.id == instance_id).with_for_update()
+        stmt = select(ProcessInstance).where(ProcessInstance.id == target).with_for_update()
     # No eager joins here: the lock is on the instance row alone, and the query stays cheap.
-    stmt = stmt.options(lazyload("*"), undefer(ProcessInstance.state)).execution_options(
+    return stmt.options(lazyload("*"), undefer(ProcessInstance.state)).execution_options(
         populate_existing=True
     )
-    instance = session.scalars(stmt).one_or_none()
+
+
+def lock(session: Session, key: int, *, target: Any = _BY_ID) -> ProcessInstance:
+    """Take the per-instance lock for the rest of the transaction and return the fresh row.
+
+    ``target`` is the SQL that names the instance from the bound parameter ``lock_key`` (= ``key``): the
+    id itself by default; a module-level scalar subquery (the instance of a task, say) is resolved inside
+    the locking statement.
+
+    PostgreSQL: ``SELECT … FOR UPDATE`` on the row. SQLite: a no-op ``UPDATE … RETURNING`` of the row
+    takes the database write lock at once (other writers wait on the busy timeout) and returns the
+    latest committed state.
+    """
+    stmt = _lock_statement(session.get_bind().dialect.name, target)
+    instance = session.scalars(stmt, {"lock_key": key}).one_or_none()
     if instance is None:
-        raise NotFound(f"流程实例不存在 / process instance {instance_id} not found")
+        raise NotFound(f"流程实例不存在 / process instance {key} not found")
     return instance
 
 
@@ -93,8 +108,8 @@ def save(session: Session, loaded: Loaded, actor_id: int | None) -> list[Any]:
     if wf.is_completed() and instance.status == InstanceStatus.RUNNING:
         instance.status = InstanceStatus.COMPLETED
         instance.ended_at = utcnow()
-        audit.record(session, AuditAction.INSTANCE_COMPLETED, actor_id=actor_id, instance_id=instance.id)
-    return tasks.sync(session, loaded, actor_id)  # also sets next_wakeup_at, then writes the row once
+        loaded.events.add(AuditAction.INSTANCE_COMPLETED, actor_id=actor_id, instance_id=instance.id)
+    return tasks.sync(session, loaded, actor_id)  # also sets next_wakeup_at, writes the row and the events
 
 
 def _check_start_data(data: Any) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import false, func, or_, select, union
+from sqlalchemy import bindparam, false, func, or_, select, union
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from engine import formstore, procedures
@@ -56,12 +56,8 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
         if spiff_id not in ready:
             row.state = TaskStatus.CANCELLED
             row.completed_at = now
-            audit.record(
-                session,
-                AuditAction.TASK_CANCELLED,
-                actor_id=actor_id,
-                instance_id=instance.id,
-                task_id=row.id,
+            loaded.events.add(
+                AuditAction.TASK_CANCELLED, actor_id=actor_id, instance_id=instance.id, task_id=row.id
             )
     created = []
     for spiff_id, task in ready.items():
@@ -91,12 +87,11 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
         deadlines.set_due(row, due_at, meta.properties if meta else None)
         session.add(row)
         created.append(row)
-        audit.record(
-            session,
+        loaded.events.add(
             AuditAction.TASK_CREATED,
             actor_id=actor_id,
             instance_id=instance.id,
-            task=row,  # inserted first in the flush below, with this step's other events in one INSERT
+            task=row,  # its id is known once the flush below has inserted it
             details={
                 "bpmn_id": row.bpmn_id,
                 "name": row.name,
@@ -108,6 +103,7 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
     running = instance.status == InstanceStatus.RUNNING
     instance.next_wakeup_at = deadlines.next_wakeup(wf, still_open) if running else None
     session.flush()
+    loaded.events.write(session)
     return still_open
 
 
@@ -146,6 +142,19 @@ def _locked(session: Session, user: User, task_id: int) -> tuple[HumanTask, Any]
     return row, instance
 
 
+# The instance of the task ``lock_key``, found inside the locking statement.
+_TASK_OWNER = select(HumanTask.instance_id).where(HumanTask.id == bindparam("lock_key")).scalar_subquery()
+# A task with its instance's open tasks, read fresh under the lock (built once, like the lock).
+_WITH_OPEN = (
+    select(HumanTask)
+    .where(
+        HumanTask.instance_id == bindparam("instance_id"),
+        or_(open_clause(), HumanTask.id == bindparam("task_id")),
+    )
+    .execution_options(populate_existing=True)
+)
+
+
 def _locked_with_open(session: Session, user: User, task_id: int) -> tuple[HumanTask, Any, list[HumanTask]]:
     """Lock the task's instance, then read the task — with the instance's other open tasks, in the same
     query — fresh under the lock, and check the user may see it.
@@ -153,16 +162,11 @@ def _locked_with_open(session: Session, user: User, task_id: int) -> tuple[Human
     The instance is found from the task inside the locking statement, so an action costs no read of the
     task before the lock. A user who may not see the task holds the lock only until the 403 rolls back.
     """
-    owner = select(HumanTask.instance_id).where(HumanTask.id == task_id).scalar_subquery()
     try:
-        instance = instances.lock(session, owner)
+        instance = instances.lock(session, task_id, target=_TASK_OWNER)
     except NotFound:
         raise NotFound(f"任务不存在 / task {task_id} not found") from None
-    rows = session.scalars(
-        select(HumanTask)
-        .where(HumanTask.instance_id == instance.id, or_(open_clause(), HumanTask.id == task_id))
-        .execution_options(populate_existing=True)
-    ).all()
+    rows = session.scalars(_WITH_OPEN, {"instance_id": instance.id, "task_id": task_id}).all()
     row = next((r for r in rows if r.id == task_id), None)
     if row is None:
         raise NotFound(f"任务不存在 / task {task_id} not found")
@@ -301,8 +305,7 @@ def complete_step(session: Session, user: User, task_id: int, data: Any) -> tupl
         row.claimed_at = now
     row.state, row.assignee_id = TaskStatus.COMPLETED, user.id
     row.completed_at, row.completed_by_id = now, user.id
-    audit.record(
-        session,
+    loaded.events.add(
         AuditAction.TASK_COMPLETED,
         actor_id=user.id,
         instance_id=row.instance_id,
