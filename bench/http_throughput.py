@@ -136,6 +136,7 @@ def gunicorn(url: str, workers: int) -> tuple[subprocess.Popen, int]:
             f"127.0.0.1:{port}",
             "--log-level",
             "warning",
+            *os.environ.get("BENCH_GUNICORN_ARGS", "").split(),
             "api.wsgi:app",
         ],
         cwd=ROOT,

@@ -9,6 +9,7 @@ it is done, whatever is saved later. Saved versions never change, so their parse
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections import OrderedDict
@@ -68,8 +69,10 @@ def latest_versions(session: Session, keys: Iterable[str]) -> dict[str, int]:
     return {key: int(v) for key, v in rows}
 
 
+@functools.lru_cache(maxsize=1024)
 def latest_version_expr(key: str) -> Any:
-    """SQL for the latest saved version of ``key`` (NULL: the file), to be evaluated inside an INSERT."""
+    """SQL for the latest saved version of ``key`` (NULL: the file), to be evaluated inside an INSERT
+    (built once per key: every new task carries one)."""
     return select(func.max(FormVersion.version)).where(FormVersion.key == key).scalar_subquery()
 
 
