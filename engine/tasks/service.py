@@ -386,45 +386,84 @@ def inbox(
         )
     if org_unit_code:
         filters.append(unit_clause(orgs.by_code(session, org_unit_code), HumanTask))
-    where: list[Any]
+    # whose tasks: any of ``branches`` (None: every task ``where`` keeps), each with ``where`` besides
+    branches: list[Any] | None = None
     supervisor_roles = {r.value for r in SUPERVISOR_ROLES}
     if scope == "mine":
         where = [HumanTask.assignee_id == user.id, HumanTask.state == TaskStatus.CLAIMED, *filters]
     elif scope == "claimable":
         where = [HumanTask.state == TaskStatus.READY, *filters]
-        where.append(_any_of(session, role_branches(session, user, HumanTask), where))
+        branches = role_branches(session, user, HumanTask)
     elif users.is_admin(user) or sees_everything(session, user, supervisor_roles):
         where = filters
     else:
+        where = filters
         branches = [
             HumanTask.assignee_id == user.id,
             *role_branches(session, user, HumanTask),
             visible_clause(session, user, HumanTask, roles=supervisor_roles),
         ]
-        where = [_any_of(session, branches, filters), *filters]
-    # Counting stops at COUNT_CAP: past it a list says "10,000 or more" and the count stays cheap.
-    capped = select(HumanTask.id).where(*where).limit(COUNT_CAP).subquery()
-    total = session.scalar(select(func.count()).select_from(capped)) or 0
-    stmt = select(HumanTask).where(*where)
     order: list[Any]
     if sort == "created":
         order = [HumanTask.created_at.asc(), HumanTask.id.asc()]
     else:
         order = [HumanTask.due_at.asc().nulls_last(), HumanTask.created_at.asc(), HumanTask.id.asc()]
-    page_stmt = stmt.order_by(*order).limit(per_page).offset((page - 1) * per_page)
+    total = _count(session, where, branches)
+    offset = (page - 1) * per_page
+    if branches is not None and scope == "claimable":
+        page_stmt = _page_of_roles(where, branches, order, offset=offset, limit=per_page)
+    else:
+        page_stmt = select(HumanTask).where(*where, *_any_of(session, branches, where))
+        page_stmt = page_stmt.order_by(*order).limit(per_page).offset(offset)
     rows = session.scalars(page_stmt.options(*_DISPLAY))
     return list(rows), total
 
 
-def _any_of(session: Session, branches: list[Any], filters: list[Any]) -> Any:
-    """Rows matching any branch (the filters apply besides). PostgreSQL combines an OR of branches from
-    their indexes itself (BitmapOr); SQLite's planner does not across different columns and would scan,
-    so there each branch is its own SELECT on its own index, joined by UNION."""
-    if not branches:
-        return false()
-    if len(branches) == 1 or session.get_bind().dialect.name != "sqlite":
-        return or_(*branches)
-    return HumanTask.id.in_(union(*(select(HumanTask.id).where(b, *filters) for b in branches)))
+def _any_of(session: Session, branches: list[Any] | None, where: list[Any]) -> list[Any]:
+    """The term for rows matching any branch (``where`` applies besides); none for no branches. PostgreSQL
+    combines an OR of branches from their indexes itself (BitmapOr); SQLite's planner does not across
+    different columns and would scan, so there each branch is its own SELECT on its own index, joined by
+    UNION."""
+    if branches is None:
+        return []
+    if len(branches) <= 1 or session.get_bind().dialect.name != "sqlite":
+        return [or_(false(), *branches)]
+    return [HumanTask.id.in_(union(*(select(HumanTask.id).where(b, *where) for b in branches)))]
+
+
+def _count(session: Session, where: list[Any], branches: list[Any] | None) -> int:
+    """How many tasks match ``where`` and any of ``branches``, stopping at COUNT_CAP: past it a list says
+    "10,000 or more" and the count stays cheap. On SQLite the count reads the union of the branches' ids
+    alone (each SELECT has ``where`` inside): no table row where a branch's index holds the columns it
+    tests."""
+    if branches is not None and len(branches) > 1 and session.get_bind().dialect.name == "sqlite":
+        ids: Any = union(*(select(HumanTask.id).where(b, *where) for b in branches))
+    else:
+        ids = select(HumanTask.id).where(*where, *_any_of(session, branches, where))
+    capped = ids.limit(COUNT_CAP).subquery()
+    return session.scalar(select(func.count()).select_from(capped)) or 0
+
+
+def _page_of_roles(
+    where: list[Any], branches: list[Any], order: list[Any], *, offset: int, limit: int
+) -> Any:
+    """One page of the tasks of the user's roles (claimable), in ``order``, which ends with the id.
+
+    Each branch (a role in a unit) gives its own first ``offset + limit`` tasks in that order — one range
+    of its index read in due order where the index has one (a single role: a city officer's thousands),
+    stopping there — and the page is taken from their UNION: a task among the list's first
+    ``offset + limit`` is among those of every branch it belongs to. As one OR instead, both databases
+    read every task of every branch and sort them all for one page.
+
+    The "all" scope keeps the OR (``_any_of``): a supervisor's unit is a branch there that holds its role
+    branches, and cut apart each of those would look for its own first tasks, a sparse role far down the
+    due-date index, where PostgreSQL walks that index once for the OR.
+    """
+    if not branches:  # no grants: nothing is claimable
+        return select(HumanTask).where(false())
+    firsts = [select(HumanTask.id).where(b, *where).order_by(*order).limit(offset + limit) for b in branches]
+    ids = union(*(select(first.subquery().c.id) for first in firsts))
+    return select(HumanTask).where(HumanTask.id.in_(ids)).order_by(*order).limit(limit).offset(offset)
 
 
 def open_tasks_of(session: Session, instance_id: int, *, display: bool = True) -> list[HumanTask]:
