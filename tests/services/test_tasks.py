@@ -212,8 +212,9 @@ def test_amounts_stay_decimal(session):
 
 
 def _many_tasks(session, n: int = 300) -> None:
-    """Open and closed tasks over the city, two districts, streets and a district-level case, for roles at
-    every level, some escalated (also to the role they already wait for), with shared due and creation
+    """Open and closed tasks over the city, two districts, streets, a district-level and a city-level case
+    (no district), for roles at every level, some escalated (also to the role they already wait for),
+    claimed ones held by a city, a district or a street officer (or no one), with shared due and creation
     times (and no due time) so the list order's tie-breaks matter."""
     import datetime as dt
     import random
@@ -225,7 +226,7 @@ def _many_tasks(session, n: int = 300) -> None:
     rng = random.Random(12)
     definition_id = session.scalar(select(ProcessDefinition.id).limit(1))
     instances = []
-    for code in ("310107014", "310107014", "310107015", "310107", "310115004", "310115"):
+    for code in ("310107014", "310107014", "310107015", "310107", "310115004", "310115", "310000"):
         unit = orgs.by_code(session, code)
         instances.append(
             ProcessInstance(
@@ -251,8 +252,10 @@ def _many_tasks(session, n: int = 300) -> None:
         "advisor",
     ]
     states = [TaskStatus.READY, TaskStatus.READY, TaskStatus.CLAIMED, TaskStatus.COMPLETED]
+    holders = [None, *(get_user(session, name).id for name in ("city", "pt_district", "pt_officer"))]
     for i in range(n):
         instance = rng.choice(instances)
+        state = rng.choice(states)
         due = None if rng.random() < 0.1 else now + dt.timedelta(days=rng.randint(-4, 4))
         session.add(
             HumanTask(
@@ -266,7 +269,8 @@ def _many_tasks(session, n: int = 300) -> None:
                 org_unit_id=instance.org_unit_id,
                 district_id=instance.district_id,
                 street_id=instance.street_id,
-                state=rng.choice(states),
+                state=state,
+                assignee_id=rng.choice(holders) if state != TaskStatus.READY else None,
                 created_at=now - dt.timedelta(hours=rng.randint(0, 3)),
                 due_at=due,
             )
@@ -300,7 +304,8 @@ def _listed(session, user, per_page: int = 7, **kwargs) -> tuple[list[int], set[
 def test_inbox_lists_equal_the_plain_filter_page_by_page(session):
     """Claimable lists are paged from each role's own first tasks (city roles: one index range each);
     every page, the order and the count equal filtering all tasks by hand, for the city, a district and
-    a street, also with a filter and for the "all" and overdue views."""
+    a street, also with filters, for the "all" and "mine" views, and for tasks others hold or no district
+    holds."""
     from engine.db import utcnow
     from engine.orgs import service as orgs
 
@@ -319,6 +324,7 @@ def test_inbox_lists_equal_the_plain_filter_page_by_page(session):
     city = of_roles({"city_officer"})
     district = of_roles({"district_officer", "district_head"}, putuo)
     officer = of_roles({"street_officer"}, street)
+    holder = {name: get_user(session, name).id for name in ("city", "pt_district", "pt_officer")}
     now = utcnow()
     cases = [
         ("city", {"scope": "claimable"}, lambda r: r.state in ready and city(r)),
@@ -335,8 +341,32 @@ def test_inbox_lists_equal_the_plain_filter_page_by_page(session):
             {"scope": "all", "overdue": True},
             lambda r: r.state in open_ and r.due_at and r.due_at <= now,
         ),
-        ("pt_district", {"scope": "all"}, lambda r: r.state in open_ and r.district_id == putuo.id),
-        ("pt_officer", {"scope": "all"}, lambda r: r.state in open_ and officer(r)),
+        (
+            "pt_district",
+            {"scope": "all"},
+            lambda r: (
+                r.state in open_ and (r.district_id == putuo.id or r.assignee_id == holder["pt_district"])
+            ),
+        ),
+        (
+            "pt_officer",
+            {"scope": "all"},
+            lambda r: r.state in open_ and (officer(r) or r.assignee_id == holder["pt_officer"]),
+        ),
+        (
+            "pt_officer",
+            {"scope": "all", "overdue": False},
+            lambda r: (
+                r.state in open_
+                and (officer(r) or r.assignee_id == holder["pt_officer"])
+                and (r.due_at is None or r.due_at > now)
+            ),
+        ),
+        (
+            "city",
+            {"scope": "mine"},
+            lambda r: r.state == TaskStatus.CLAIMED and r.assignee_id == holder["city"],
+        ),
     ]
     for username, kwargs, keep in cases:
         expected = _naive(session, keep)
