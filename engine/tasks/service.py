@@ -471,8 +471,9 @@ def _page_of_roles(
     Each branch (a role in a unit) gives its own first ``offset + limit`` tasks in that order — one range
     of its index read in due order where the index has one (a single role: a city officer's thousands),
     stopping there — and the page is taken from their UNION: a task among the list's first
-    ``offset + limit`` is among those of every branch it belongs to. As one OR instead, both databases
-    read every task of every branch and sort them all for one page.
+    ``offset + limit`` is among those of every branch it belongs to. As one OR instead, SQLite reads and
+    sorts every task of every branch for one page, and PostgreSQL does the same or walks the whole
+    due-date index, filtering for the roles.
 
     The "all" scope keeps the OR (``_any_of``): a supervisor's unit is a branch there that holds its role
     branches, and cut apart each of those would look for its own first tasks, a sparse role far down the
