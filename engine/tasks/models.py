@@ -48,7 +48,7 @@ class HumanTask(Base):
     __tablename__ = "human_task"
     __table_args__ = (
         # inboxes and dashboards (partial: open tasks only): the scope column leads, then the role, then
-        # the due date the lists sort by; city-level roles use (candidate_role, due_at)
+        # the due date the lists sort by; city-level roles use (candidate_role, state, due_at)
         Index(
             "ix_human_task_open_district_role_due",
             "district_id",
@@ -65,16 +65,30 @@ class HumanTask(Base):
             postgresql_where=_OPEN,
             sqlite_where=_OPEN,
         ),
+        # role-only scopes (city-level grants): the state after the role, so "claimable" (ready) is one
+        # range in due order and its count reads the index alone
         Index(
-            "ix_human_task_open_role_due",
+            "ix_human_task_open_role_state_due",
             "candidate_role",
+            "state",
             "due_at",
             postgresql_where=_OPEN,
             sqlite_where=_OPEN,
         ),
         Index("ix_human_task_assignee_state_due", "assignee_id", "state", "due_at"),
         Index("ix_human_task_instance_state", "instance_id", "state"),
-        Index("ix_human_task_open_due", "due_at", postgresql_where=_OPEN, sqlite_where=_OPEN),
+        # due order for lists that cover every unit, and, with the other two thresholds and the state, all the
+        # SLA colour counts read: a whole city's are counted from this index alone (PostgreSQL index-only
+        # scan; SQLite covering index, which needs the state among the columns, not only in the WHERE)
+        Index(
+            "ix_human_task_open_due_sla",
+            "due_at",
+            "warn_at",
+            "escalate_at",
+            "state",
+            postgresql_where=_OPEN,
+            sqlite_where=_OPEN,
+        ),
         Index("ix_human_task_open_warn", "warn_at", postgresql_where=_OPEN, sqlite_where=_OPEN),
         # escalated tasks only (few): its statistics then show how selective it is, so planners use it
         Index(

@@ -389,45 +389,104 @@ def inbox(
         )
     if org_unit_code:
         filters.append(unit_clause(orgs.by_code(session, org_unit_code), HumanTask))
-    where: list[Any]
+    # whose tasks: any of ``branches`` (None: every task ``where`` keeps), each with ``where`` besides
+    branches: list[Any] | None = None
     supervisor_roles = {r.value for r in SUPERVISOR_ROLES}
     if scope == "mine":
         where = [HumanTask.assignee_id == user.id, HumanTask.state == TaskStatus.CLAIMED, *filters]
     elif scope == "claimable":
         where = [HumanTask.state == TaskStatus.READY, *filters]
-        where.append(_any_of(session, role_branches(session, user, HumanTask), where))
+        branches = role_branches(session, user, HumanTask)
     elif users.is_admin(user) or sees_everything(session, user, supervisor_roles):
         where = filters
     else:
+        where = filters
+        # a supervisor's whole units first: the count (``_count``) then takes from the branches after it
+        # only the few tasks it misses
         branches = [
+            visible_clause(session, user, HumanTask, roles=supervisor_roles),
             HumanTask.assignee_id == user.id,
             *role_branches(session, user, HumanTask),
-            visible_clause(session, user, HumanTask, roles=supervisor_roles),
         ]
-        where = [_any_of(session, branches, filters), *filters]
-    # Counting stops at COUNT_CAP: past it a list says "10,000 or more" and the count stays cheap.
-    capped = select(HumanTask.id).where(*where).limit(COUNT_CAP).subquery()
-    total = session.scalar(select(func.count()).select_from(capped)) or 0
-    stmt = select(HumanTask).where(*where)
     order: list[Any]
     if sort == "created":
         order = [HumanTask.created_at.asc(), HumanTask.id.asc()]
     else:
         order = [HumanTask.due_at.asc().nulls_last(), HumanTask.created_at.asc(), HumanTask.id.asc()]
-    page_stmt = stmt.order_by(*order).limit(per_page).offset((page - 1) * per_page)
+    total = _count(session, where, branches)
+    offset = (page - 1) * per_page
+    if branches is not None and scope == "claimable":
+        page_stmt = _page_of_roles(where, branches, order, offset=offset, limit=per_page)
+    else:
+        page_stmt = select(HumanTask).where(*where, *_any_of(session, branches, where))
+        page_stmt = page_stmt.order_by(*order).limit(per_page).offset(offset)
     rows = session.scalars(page_stmt.options(*_DISPLAY))
     return list(rows), total
 
 
-def _any_of(session: Session, branches: list[Any], filters: list[Any]) -> Any:
-    """Rows matching any branch (the filters apply besides). PostgreSQL combines an OR of branches from
-    their indexes itself (BitmapOr); SQLite's planner does not across different columns and would scan,
-    so there each branch is its own SELECT on its own index, joined by UNION."""
-    if not branches:
-        return false()
-    if len(branches) == 1 or session.get_bind().dialect.name != "sqlite":
-        return or_(*branches)
-    return HumanTask.id.in_(union(*(select(HumanTask.id).where(b, *filters) for b in branches)))
+def _any_of(session: Session, branches: list[Any] | None, where: list[Any]) -> list[Any]:
+    """The term for rows matching any branch (``where`` applies besides); none for no branches. PostgreSQL
+    combines an OR of branches from their indexes itself (BitmapOr); SQLite's planner does not across
+    different columns and would scan, so there each branch is its own SELECT on its own index, joined by
+    UNION."""
+    if branches is None:
+        return []
+    if len(branches) <= 1 or session.get_bind().dialect.name != "sqlite":
+        return [or_(false(), *branches)]
+    return [HumanTask.id.in_(union(*(select(HumanTask.id).where(b, *where) for b in branches)))]
+
+
+def _count(session: Session, where: list[Any], branches: list[Any] | None) -> int:
+    """How many tasks match ``where`` and any of ``branches``, stopping at COUNT_CAP: past it a list says
+    "10,000 or more" and the count stays cheap.
+
+    With branches, the tasks are counted in disjoint parts — each branch's tasks that no earlier branch
+    holds — summed in one statement: each part is one branch's SELECT on that branch's own index, read
+    from the index alone where it holds every column the part tests (a city officer's claimable tasks:
+    one range of ``ix_human_task_open_role_state_due``). An OR of the branches makes PostgreSQL visit
+    every task's table row (bitmap heap scan) and SQLite scan; a UNION of ids has SQLite sort them.
+    ``coalesce`` keeps a task whose earlier branches are NULL for it (a task with no district, no
+    escalated role) in its part, as an OR would.
+    """
+    if branches is None:
+        parts = [select(HumanTask.id).where(*where)]
+    else:
+        parts = [
+            select(HumanTask.id).where(
+                b, *where, *([~func.coalesce(or_(*branches[:i]), false())] if i else [])
+            )
+            for i, b in enumerate(branches)
+        ]
+    if not parts:  # no branches (no grants): nothing
+        return 0
+    counts = [
+        select(func.count()).select_from(p.limit(COUNT_CAP).subquery()).scalar_subquery() for p in parts
+    ]
+    total = session.scalar(select(sum(counts[1:], start=counts[0]))) or 0
+    return min(total, COUNT_CAP)
+
+
+def _page_of_roles(
+    where: list[Any], branches: list[Any], order: list[Any], *, offset: int, limit: int
+) -> Any:
+    """One page of the tasks of the user's roles (claimable), in ``order``, which ends with the id.
+
+    Each branch (a role in a unit) gives its own first ``offset + limit`` tasks in that order — one range
+    of its index read in due order where the index has one (a single role: a city officer's thousands),
+    stopping there — and the page is taken from their UNION: a task among the list's first
+    ``offset + limit`` is among those of every branch it belongs to. As one OR instead, SQLite reads and
+    sorts every task of every branch for one page, and PostgreSQL does the same or walks the whole
+    due-date index, filtering for the roles.
+
+    The "all" scope keeps the OR (``_any_of``): a supervisor's unit is a branch there that holds its role
+    branches, and cut apart each of those would look for its own first tasks, a sparse role far down the
+    due-date index, where PostgreSQL walks that index once for the OR.
+    """
+    if not branches:  # no grants: nothing is claimable
+        return select(HumanTask).where(false())
+    firsts = [select(HumanTask.id).where(b, *where).order_by(*order).limit(offset + limit) for b in branches]
+    ids = union(*(select(first.subquery().c.id) for first in firsts))
+    return select(HumanTask).where(HumanTask.id.in_(ids)).order_by(*order).limit(limit).offset(offset)
 
 
 def open_tasks_of(session: Session, instance_id: int, *, display: bool = True) -> list[HumanTask]:

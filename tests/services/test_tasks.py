@@ -209,3 +209,175 @@ def test_amounts_stay_decimal(session):
     from engine.bpmn.runtime import current_data
 
     assert current_data(loaded.wf)["amount_requested"] == Decimal("0.30")
+
+
+def _many_tasks(session, n: int = 300) -> None:
+    """Open and closed tasks over the city, two districts, streets, a district-level and a city-level case
+    (no district), for roles at every level, some escalated (also to the role they already wait for),
+    claimed ones held by a city, a district or a street officer (or no one), with shared due and creation
+    times (and no due time) so the list order's tie-breaks matter."""
+    import datetime as dt
+    import random
+
+    from engine.db import utcnow
+    from engine.definitions.models import ProcessDefinition
+    from engine.orgs import service as orgs
+
+    rng = random.Random(12)
+    definition_id = session.scalar(select(ProcessDefinition.id).limit(1))
+    instances = []
+    for code in ("310107014", "310107014", "310107015", "310107", "310115004", "310115", "310000"):
+        unit = orgs.by_code(session, code)
+        instances.append(
+            ProcessInstance(
+                definition_id=definition_id,
+                process_key="demo_assistance",
+                org_unit_id=unit.id,
+                district_id=unit.district_id,
+                street_id=unit.street_id,
+                status=InstanceStatus.RUNNING,
+                state="",
+                data={},
+            )
+        )
+    session.add_all(instances)
+    session.flush()
+    now = utcnow().replace(microsecond=0)
+    roles = [
+        "city_officer",
+        "district_officer",
+        "district_head",
+        "street_officer",
+        "street_officer",
+        "advisor",
+    ]
+    states = [TaskStatus.READY, TaskStatus.READY, TaskStatus.CLAIMED, TaskStatus.COMPLETED]
+    holders = [None, *(get_user(session, name).id for name in ("city", "pt_district", "pt_officer"))]
+    for i in range(n):
+        instance = rng.choice(instances)
+        state = rng.choice(states)
+        due = None if rng.random() < 0.1 else now + dt.timedelta(days=rng.randint(-4, 4))
+        session.add(
+            HumanTask(
+                instance_id=instance.id,
+                process_key="demo_assistance",
+                spiff_task_id=f"00000000-0000-0000-0001-{i:012d}",
+                bpmn_id="review",
+                name="审核",
+                candidate_role=rng.choice(roles),
+                escalated_role=rng.choice([None, None, None, "city_officer", "district_officer"]),
+                org_unit_id=instance.org_unit_id,
+                district_id=instance.district_id,
+                street_id=instance.street_id,
+                state=state,
+                assignee_id=rng.choice(holders) if state != TaskStatus.READY else None,
+                created_at=now - dt.timedelta(hours=rng.randint(0, 3)),
+                due_at=due,
+            )
+        )
+    session.flush()
+
+
+def _naive(session, keep) -> list[int]:
+    """The ids of the tasks ``keep`` accepts, in list order: due time (none last), creation, id."""
+    import datetime as dt
+
+    rows = [r for r in session.scalars(select(HumanTask)) if keep(r)]
+    never = dt.datetime.max.replace(tzinfo=dt.UTC)
+    rows.sort(key=lambda r: (r.due_at is None, r.due_at or never, r.created_at, r.id))
+    return [r.id for r in rows]
+
+
+def _listed(session, user, per_page: int = 7, **kwargs) -> tuple[list[int], set[int]]:
+    """Every page of a user's list, in turn: the ids in order, and the totals each page reported."""
+    ids: list[int] = []
+    totals: set[int] = set()
+    for page in range(1, 100):
+        rows, total = tasks.inbox(session, user, page=page, per_page=per_page, **kwargs)
+        totals.add(total)
+        if not rows:
+            return ids, totals
+        ids += [r.id for r in rows]
+    raise AssertionError("more pages than tasks")
+
+
+def test_inbox_lists_equal_the_plain_filter_page_by_page(session):
+    """Claimable lists are paged from each role's own first tasks (city roles: one index range each);
+    every page, the order and the count equal filtering all tasks by hand, for the city, a district and
+    a street, also with filters, for the "all" and "mine" views, and for tasks others hold or no district
+    holds."""
+    from engine.db import utcnow
+    from engine.orgs import service as orgs
+
+    _many_tasks(session)
+    session.commit()
+    putuo, street = orgs.by_code(session, "310107"), orgs.by_code(session, "310107014")
+    ready, open_ = (TaskStatus.READY,), (TaskStatus.READY, TaskStatus.CLAIMED)
+
+    def of_roles(roles, unit=None):
+        def keep(r):
+            in_unit = unit is None or unit.id in (r.district_id, r.street_id)
+            return in_unit and (r.candidate_role in roles or r.escalated_role in roles)
+
+        return keep
+
+    city = of_roles({"city_officer"})
+    district = of_roles({"district_officer", "district_head"}, putuo)
+    officer = of_roles({"street_officer"}, street)
+    holder = {name: get_user(session, name).id for name in ("city", "pt_district", "pt_officer")}
+    now = utcnow()
+    cases = [
+        ("city", {"scope": "claimable"}, lambda r: r.state in ready and city(r)),
+        ("pt_district", {"scope": "claimable"}, lambda r: r.state in ready and district(r)),
+        ("pt_officer", {"scope": "claimable"}, lambda r: r.state in ready and officer(r)),
+        (
+            "city",
+            {"scope": "claimable", "overdue": True},
+            lambda r: r.state in ready and city(r) and r.due_at is not None and r.due_at <= now,
+        ),
+        ("city", {"scope": "claimable", "sort": "created"}, lambda r: r.state in ready and city(r)),
+        (
+            "city",
+            {"scope": "all", "overdue": True},
+            lambda r: r.state in open_ and r.due_at and r.due_at <= now,
+        ),
+        (
+            "pt_district",
+            {"scope": "all"},
+            lambda r: (
+                r.state in open_ and (r.district_id == putuo.id or r.assignee_id == holder["pt_district"])
+            ),
+        ),
+        (
+            "pt_officer",
+            {"scope": "all"},
+            lambda r: r.state in open_ and (officer(r) or r.assignee_id == holder["pt_officer"]),
+        ),
+        (
+            "pt_officer",
+            {"scope": "all", "overdue": False},
+            lambda r: (
+                r.state in open_
+                and (officer(r) or r.assignee_id == holder["pt_officer"])
+                and (r.due_at is None or r.due_at > now)
+            ),
+        ),
+        (
+            "city",
+            {"scope": "mine"},
+            lambda r: r.state == TaskStatus.CLAIMED and r.assignee_id == holder["city"],
+        ),
+    ]
+    for username, kwargs, keep in cases:
+        expected = _naive(session, keep)
+        if kwargs.get("sort") == "created":
+            rows = {r.id: r for r in session.scalars(select(HumanTask))}
+            expected.sort(key=lambda i: (rows[i].created_at, i))
+        assert len(expected) > 3, (username, kwargs)
+        for per_page in (7, 50):
+            ids, totals = _listed(session, get_user(session, username), per_page=per_page, **kwargs)
+            assert ids == expected, (username, kwargs, per_page)
+            assert totals == {len(expected)}, (username, kwargs, per_page)
+    assert tasks.inbox(session, get_user(session, "city"), scope="claimable", page=2, per_page=10)[0] == [
+        session.get(HumanTask, i) for i in _naive(session, lambda r: r.state in ready and city(r))[10:20]
+    ]

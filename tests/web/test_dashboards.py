@@ -180,3 +180,76 @@ def test_sla_counts_per_colour_in_the_viewers_units(app_ctx):
     ]
     city = {r["sla"]: r["count"] for r in dashboards.sla_counts(db.session, get_user(db.session, "city"))}
     assert city == {"green": 1, "yellow": 1, "orange": 2, "red": 2}
+
+
+def test_sla_counts_equal_each_tasks_colour_also_for_odd_thresholds(app_ctx):
+    """The one-row counts give each open task the first colour whose threshold passed — red, orange,
+    yellow, else green — also when thresholds are missing or out of their usual order; closed tasks and
+    other districts stay out."""
+    from engine.db import utcnow
+
+    now = utcnow()
+    day = dt.timedelta(days=1)
+    thresholds = [  # (warn_at, due_at, escalate_at)
+        (None, None, None),  # no deadline: green
+        (now + day, now + 2 * day, now + 5 * day),  # green
+        (now - day, now + day, now + 4 * day),  # yellow
+        (now - 2 * day, now - day, now + day),  # orange
+        (now - 6 * day, now - 5 * day, now - day),  # red
+        (None, now - day, None),  # overdue, no escalation set: orange
+        (now - day, None, None),  # a reminder time without a due time: yellow
+        (now + day, now + 2 * day, now - day),  # escalation before the due time: red
+        (None, None, now - day),  # only an escalation time, passed: red
+        (now - day, now + day, None),  # yellow, no escalation set
+    ]
+    putuo = _instance("demo_assistance", factories.STREET, {})
+    pudong = _instance("demo_assistance", factories.PUDONG_STREET, {})
+    n = 0
+    rows = []
+    for instance in (putuo, pudong):
+        for state in (TaskStatus.READY, TaskStatus.CLAIMED, TaskStatus.COMPLETED):
+            for warn, due, escalate in thresholds:
+                n += 1
+                rows.append(
+                    HumanTask(
+                        instance_id=instance.id,
+                        process_key="demo_assistance",
+                        spiff_task_id=f"00000000-0000-0000-0002-{n:012d}",
+                        bpmn_id="review",
+                        name="审核",
+                        candidate_role="street_officer",
+                        org_unit_id=instance.org_unit_id,
+                        district_id=instance.district_id,
+                        street_id=instance.street_id,
+                        state=state,
+                        warn_at=warn,
+                        due_at=due,
+                        escalate_at=escalate,
+                    )
+                )
+    db.session.add_all(rows)
+    db.session.flush()
+
+    def colour(row: HumanTask) -> str:
+        if row.escalate_at is not None and row.escalate_at <= now:
+            return "red"
+        if row.due_at is not None and row.due_at <= now:
+            return "orange"
+        if row.warn_at is not None and row.warn_at <= now:
+            return "yellow"
+        return "green"
+
+    def expected(district_id: int | None) -> list[dict]:
+        open_rows = [
+            r for r in rows if r.state != TaskStatus.COMPLETED and district_id in (None, r.district_id)
+        ]
+        return [
+            {"sla": c, "count": sum(colour(r) == c for r in open_rows)}
+            for c in ("green", "yellow", "orange", "red")
+        ]
+
+    city = dashboards.sla_counts(db.session, get_user(db.session, "city"))
+    assert city == expected(None)
+    assert {r["sla"]: r["count"] for r in city} == {"green": 8, "yellow": 12, "orange": 8, "red": 12}
+    putuo_counts = dashboards.sla_counts(db.session, get_user(db.session, "pt_district"))
+    assert putuo_counts == expected(putuo.district_id)
