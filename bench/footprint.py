@@ -6,7 +6,9 @@ feedback — then measures on PostgreSQL what they left behind:
 
 * rows   — the bytes of every row the cases own (pg_column_size of process_instance, human_task,
            audit_event, service_record and notification rows), per case;
-* tables — growth of those tables including their indexes and TOAST (pg_total_relation_size), per case;
+* tables — growth of those tables including their indexes and TOAST (pg_total_relation_size), per case:
+           as left (with the dead row versions of every update), and in steady state — VACUUM, as
+           autovacuum would, then a second batch of N cases that reuses the freed space, VACUUM again;
 
 and on SQLite the growth of the database file per case. Also prints this process's peak RSS.
 Goal: ≤ 20 KB per case (Camunda 7: ≈ 4 KB runtime + 20 KB history per instance), ≤ 150 MB RSS.
@@ -93,6 +95,12 @@ def sizes(engine) -> dict[str, int]:
         return {t: c.execute(text(f"SELECT pg_total_relation_size('{t}')")).scalar_one() for t in TABLES}
 
 
+def vacuum(engine) -> None:
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        for t in TABLES:
+            c.exec_driver_sql(f"VACUUM {t}")
+
+
 def row_bytes(engine, ids: list[int]) -> dict[str, int]:
     from sqlalchemy import text
 
@@ -142,8 +150,22 @@ def main() -> None:
             print("  row bytes per case: " + ", ".join(f"{k} {v:,.0f}" for k, v in per.items()))
             print(f"  rows total per case: {sum(per.values()):,.0f} bytes   (goal ≤ 20 KB)")
             growth = sum(after.values()) - sum(before.values())
-            print(f"  tables incl. indexes and TOAST, growth per case: {growth / N:,.0f} bytes")
+            print(f"  tables incl. indexes and TOAST, growth per case, as left: {growth / N:,.0f} bytes")
+            print("    (includes the row versions each update left behind; autovacuum frees them for reuse)")
             engine.dispose()
+            # Steady state: VACUUM (what autovacuum does) frees the dead versions, a second batch of N
+            # cases reuses that space, VACUUM again; the growth over the second batch is what a running
+            # system adds per case.
+            vacuum(probe)
+            mid = sizes(probe)
+            _, engine = finished_cases(url)
+            engine.dispose()
+            vacuum(probe)
+            steady = sum(sizes(probe).values()) - sum(mid.values())
+            print(
+                f"  tables incl. indexes and TOAST, growth per case, steady state (VACUUM between batches): "
+                f"{steady / N:,.0f} bytes   (goal ≤ 20 KB)"
+            )
             probe.dispose()
         finally:
             drop_database(url)

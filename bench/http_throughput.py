@@ -359,7 +359,7 @@ def unsealed(url: str) -> int:
 
     engine = create_engine(url)
     with engine.connect() as c:
-        count = c.execute(text("SELECT count(*) FROM audit_event WHERE hash IS NULL")).scalar_one()
+        count = c.execute(text("SELECT count(*) FROM audit_pending")).scalar_one()
     engine.dispose()
     return int(count)
 

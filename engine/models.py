@@ -1,6 +1,6 @@
 """Import every model so ``Base.metadata`` is complete (used by Alembic and tests)."""
 
-from engine.audit.models import AuditAction, AuditChainHead, AuditEvent
+from engine.audit.models import AuditAction, AuditChainHead, AuditEvent, AuditPending, AuditSeal
 from engine.db import Base
 from engine.deadlines.models import StartSchedule
 from engine.definitions.models import ProcessDefinition
@@ -19,6 +19,8 @@ __all__ = [
     "ApiToken",
     "AuditAction",
     "AuditChainHead",
+    "AuditPending",
+    "AuditSeal",
     "AuditEvent",
     "Base",
     "HumanTask",

@@ -155,6 +155,8 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
     from engine.models import (
         AuditChainHead,
         AuditEvent,
+        AuditPending,
+        AuditSeal,
         FormVersion,
         HumanTask,
         IdempotencyKey,
@@ -178,8 +180,10 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
     session.execute(delete(IdempotencyKey))
     session.execute(delete(LoginFailure))
     with audit_triggers_off(session):  # the audit log is append-only; tests remove theirs privileged
-        session.execute(delete(AuditEvent).where(AuditEvent.id > seed["audit"]))
         seq, head = seed["audit_head"]
+        session.execute(delete(AuditSeal).where(AuditSeal.seq > seq))
+        session.execute(delete(AuditPending))
+        session.execute(delete(AuditEvent).where(AuditEvent.id > seed["audit"]))
         session.execute(update(AuditChainHead).values(seq=seq, hash=head))
     session.execute(delete(HumanTask))
     session.execute(delete(FormVersion))

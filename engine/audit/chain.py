@@ -1,25 +1,29 @@
-"""The audit log's hash chain: every event carries the hash of the one before it.
+"""The audit log's hash chain: every event is linked to the one before it by hash.
 
-Writing: :func:`engine.audit.service.record` adds the row unsealed (``seq``/``prev_hash``/``hash``
-empty) and the writing transaction commits without touching the chain, so writers never wait on
-one another here. :func:`seal` — run every second by the scheduler (``assistflow scheduler``, or the
-one inside ``assistflow serve``), by ``assistflow audit seal`` and at the start of :func:`verify` —
-takes the single ``audit_chain_head`` row lock (``SELECT … FOR UPDATE`` on PostgreSQL; the write lock
-on SQLite), gives every committed unsealed event the next position ``seq`` in id order,
-``prev_hash`` = the previous event's hash and ``hash`` = SHA-256 over :func:`canonical` (every field,
-the position and the previous hash), and moves the head. Sealers serialize on the head row, so
-the chain never forks; a transaction that commits late is simply chained later (``seq`` follows
-the order events were sealed, which is id order within one batch).
+Writing: :func:`engine.audit.service.record` inserts the event and nothing else; a database trigger
+adds its id to ``audit_pending``. The writing transaction commits without touching the chain, so
+writers never wait on one another here. Events are never rewritten: the chain lives beside them.
 
-The database refuses any other change: a trigger lets an UPDATE through only while a row is unsealed
-and only for the three chain columns, and refuses DELETE (and TRUNCATE on PostgreSQL) outright — so
-an event cannot be altered in the second before it is sealed either.
+Sealing: :func:`seal` — run every second by the scheduler (``assistflow scheduler``, or the one inside
+``assistflow serve``), by ``assistflow audit seal`` and at the start of :func:`verify` — takes the
+single ``audit_chain_head`` row lock (``SELECT … FOR UPDATE`` on PostgreSQL; the write lock on
+SQLite), and for every committed pending event, in id order, appends an ``audit_seal`` row: the next
+position ``seq`` and ``hash`` = SHA-256 over :func:`canonical` (every field of the event, the position
+and the previous link's hash); then it removes those events from ``audit_pending`` and moves the head.
+Sealers serialize on the head row, so the chain never forks; a transaction that commits late is simply
+chained later (``seq`` follows the order events were sealed, which is id order within one batch).
+Sealing only inserts: no event row is updated, so the event table and its indexes are written once
+(an update would copy each row and each of its index entries, and leave the old ones for VACUUM).
+
+The database refuses any change to ``audit_event`` and ``audit_seal``: a trigger refuses UPDATE and
+DELETE (and TRUNCATE on PostgreSQL) outright, and ``audit_seal.event_id`` is unique, so no event is
+chained twice.
 
 Checking: :func:`verify` seals what is pending, then walks the chain by ``seq`` and recomputes every
-hash; a changed field, a removed or inserted row, a reordered chain, or a head that does not point at
-the last row is reported with the first broken event's id. Anyone who can rewrite the whole table and
-the head consistently can forge a chain; keep the head hash printed by ``assistflow audit verify``
-somewhere else (a ticket, a signed e-mail) to anchor it.
+hash; a changed field, a removed or inserted event or link, a reordered chain, an event outside the
+chain, or a head that does not point at the last link is reported with the first broken event's id.
+Anyone who can rewrite both tables and the head consistently can forge a chain; keep the head hash
+printed by ``assistflow audit verify`` somewhere else (a ticket, a signed e-mail) to anchor it.
 """
 
 from __future__ import annotations
@@ -31,15 +35,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import JSON, Table, bindparam, func, insert, select, type_coerce, update
+from sqlalchemy import JSON, Table, delete, func, insert, select, type_coerce, update
 from sqlalchemy.orm import Session
 
-from engine.audit.models import AuditChainHead, AuditEvent
+from engine.audit.models import AuditChainHead, AuditEvent, AuditPending, AuditSeal
 
 GENESIS = "0" * 64
 HEAD_ID = 1
 _EVENTS = cast(Table, AuditEvent.__table__)
 _HEAD = cast(Table, AuditChainHead.__table__)
+_SEALS = cast(Table, AuditSeal.__table__)
+_PENDING = cast(Table, AuditPending.__table__)
 _FIELDS = (
     _EVENTS.c.id,
     _EVENTS.c.at,
@@ -97,39 +103,40 @@ def _lock_head(session: Session) -> tuple[int, str]:
 
 
 def pending(session: Session) -> int:
-    """How many committed events wait to be sealed (an index holds only those)."""
-    return int(session.scalar(select(func.count()).select_from(_EVENTS).where(_EVENTS.c.hash.is_(None))) or 0)
+    """How many committed events wait to be sealed."""
+    return int(session.scalar(select(func.count()).select_from(_PENDING)) or 0)
 
 
 def seal(session: Session, *, limit: int = SEAL_BATCH) -> int:
-    """Chain up to ``limit`` unsealed events onto the head, in id order; returns how many. Caller commits.
+    """Chain up to ``limit`` pending events onto the head, in id order; returns how many. Caller commits.
 
     Returns at once, without taking the head lock, when nothing is pending.
     """
-    unsealed = _EVENTS.c.hash.is_(None)
-    if session.scalar(select(_EVENTS.c.id).where(unsealed).limit(1)) is None:
+    if session.scalar(select(_PENDING.c.event_id).limit(1)) is None:
         return 0
     seq, prev = _lock_head(session)
     rows = (
-        session.execute(select(*_FIELDS).where(unsealed).order_by(_EVENTS.c.id).limit(limit)).mappings().all()
+        session.execute(
+            select(*_FIELDS)
+            .join_from(_PENDING, _EVENTS, _EVENTS.c.id == _PENDING.c.event_id)
+            .order_by(_PENDING.c.event_id)
+            .limit(limit)
+        )
+        .mappings()
+        .all()
     )
     if not rows:  # another sealer took them while we waited for the head
         return 0
-    params = []
+    links = []
     for row in rows:
         seq += 1
-        digest = event_hash(row, seq, prev)
-        params.append({"_id": row["id"], "_seq": seq, "_prev": prev, "_hash": digest})
-        prev = digest
-    session.execute(
-        update(_EVENTS)
-        .where(_EVENTS.c.id == bindparam("_id"))
-        .values(seq=bindparam("_seq"), prev_hash=bindparam("_prev"), hash=bindparam("_hash")),
-        params,
-        execution_options={"synchronize_session": False},
-    )
+        prev = event_hash(row, seq, prev)
+        links.append({"seq": seq, "event_id": row["id"], "hash": prev})
+    session.execute(insert(_SEALS), links)
+    # by id, not by range: an event committed meanwhile with a lower id stays pending for the next round
+    session.execute(delete(_PENDING).where(_PENDING.c.event_id.in_([link["event_id"] for link in links])))
     session.execute(update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(seq=seq, hash=prev))
-    return len(params)
+    return len(links)
 
 
 def seal_all(session_factory: Any) -> int:
@@ -165,15 +172,19 @@ def verify(session: Session, *, batch: int = 1000, seal_first: bool = True) -> V
     def broken(event_id: int | None, reason: str, checked: int) -> Verdict:
         return Verdict(False, checked, head_seq, head_hash, event_id, reason)
 
-    unsealed = session.scalar(select(func.min(_EVENTS.c.id)).where(_EVENTS.c.hash.is_(None)))
+    unsealed = session.scalar(select(func.min(_PENDING.c.event_id)))
     if unsealed is not None:
         return broken(unsealed, "event not sealed into the chain yet", 0)
     expected_seq, prev, checked, last_seq = 1, GENESIS, 0, 0
-    cols = (*_FIELDS, _EVENTS.c.seq, _EVENTS.c.prev_hash, _EVENTS.c.hash)
+    cols = (_SEALS.c.seq, _SEALS.c.event_id, _SEALS.c.hash, *_FIELDS)
     while True:
         rows = (
             session.execute(
-                select(*cols).where(_EVENTS.c.seq >= expected_seq).order_by(_EVENTS.c.seq).limit(batch)
+                select(*cols)
+                .select_from(_SEALS.outerjoin(_EVENTS, _EVENTS.c.id == _SEALS.c.event_id))
+                .where(_SEALS.c.seq >= expected_seq)
+                .order_by(_SEALS.c.seq)
+                .limit(batch)
             )
             .mappings()
             .all()
@@ -182,13 +193,22 @@ def verify(session: Session, *, batch: int = 1000, seal_first: bool = True) -> V
             break
         for row in rows:
             if row["seq"] != expected_seq:
-                return broken(row["id"], f"seq {expected_seq} missing before seq {row['seq']}", checked)
-            if row["prev_hash"] != prev:
-                return broken(row["id"], "prev_hash does not match the previous event's hash", checked)
+                return broken(row["event_id"], f"seq {expected_seq} missing before seq {row['seq']}", checked)
+            if row["id"] is None:
+                return broken(row["event_id"], f"the event sealed at seq {row['seq']} is missing", checked)
             if event_hash(row, row["seq"], prev) != row["hash"]:
-                return broken(row["id"], "hash does not match the event's content", checked)
+                return broken(
+                    row["id"], "hash does not match the event's content or the previous link", checked
+                )
             prev, last_seq, checked = row["hash"], row["seq"], checked + 1
             expected_seq += 1
+    outside = session.scalar(
+        select(func.min(_EVENTS.c.id)).where(
+            ~select(_SEALS.c.seq).where(_SEALS.c.event_id == _EVENTS.c.id).exists()
+        )
+    )
+    if outside is not None:
+        return broken(outside, "event is neither in the chain nor waiting to be sealed", checked)
     if head_seq != last_seq or head_hash != prev:
         return broken(None, f"chain head is at seq {head_seq} but the last event is seq {last_seq}", checked)
     return Verdict(True, checked, head_seq, head_hash)

@@ -1,4 +1,4 @@
-"""Append-only audit events. Services add rows; nothing updates or deletes them."""
+"""Append-only audit events and their hash chain. Services add rows; nothing updates or deletes them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.crypto import SealedJSON
@@ -47,18 +47,10 @@ class AuditAction(enum.StrEnum):
 
 
 class AuditEvent(Base):
+    """One thing that happened. Never changed once written: the database refuses UPDATE and DELETE."""
+
     __tablename__ = "audit_event"
-    __table_args__ = (
-        Index("ix_audit_event_instance_id_id", "instance_id", "id"),
-        Index("ix_audit_event_seq", "seq", unique=True),
-        # Events not sealed into the hash chain yet: a handful at any time, found by the sealer at once.
-        Index(
-            "ix_audit_event_unsealed",
-            "id",
-            postgresql_where=text("hash IS NULL"),
-            sqlite_where=text("hash IS NULL"),
-        ),
-    )
+    __table_args__ = (Index("ix_audit_event_instance_id_id", "instance_id", "id"),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -69,10 +61,32 @@ class AuditEvent(Base):
     definition_id: Mapped[int | None] = mapped_column(ForeignKey("process_definition.id"))
     # ID and phone numbers inside are stored encrypted; the hash chain hashes the stored form.
     details: Mapped[dict[str, Any]] = mapped_column(SealedJSON, default=dict)
-    # The hash chain (engine.audit.chain): set once, by the sealer, soon after the writing transaction commits.
-    seq: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
-    prev_hash: Mapped[str | None] = mapped_column(String(64))
-    hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditSeal(Base):
+    """An event's link in the hash chain (engine.audit.chain), appended by the sealer after the event's
+    transaction commits. Kept apart from the event so that sealing inserts rows and never rewrites one."""
+
+    __tablename__ = "audit_seal"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    event_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), ForeignKey("audit_event.id"), unique=True
+    )
+    # SHA-256 over the event's fields, its seq and the previous link's hash (chain.canonical)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditPending(Base):
+    """Events committed but not sealed yet: a database trigger adds each new event, the sealer removes it."""
+
+    __tablename__ = "audit_pending"
+
+    event_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
 
 
 class AuditChainHead(Base):

@@ -1,4 +1,5 @@
-"""The audit log is append-only in the database and hash-chained; ``assistflow audit verify`` finds tampering."""
+"""The audit log is append-only in the database and hash-chained beside the events; ``assistflow audit
+verify`` finds tampering."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from sqlalchemy.pool import NullPool
 
 from engine.audit import chain
 from engine.audit import service as audit
-from engine.audit.models import AuditAction, AuditChainHead, AuditEvent
+from engine.audit.models import AuditAction, AuditChainHead, AuditEvent, AuditPending, AuditSeal
 from engine.db import make_engine
 from engine.instances.models import ProcessInstance
-from tests.audit_bypass import audit_triggers_off
+from tests.audit_bypass import audit_triggers_off, legacy_chain_ok
 from tests.conftest import DB_URL, IS_POSTGRES
 from tests.factories import application_data, complete, start_demo
 
@@ -33,8 +34,22 @@ def _case(session, *, sealed=True):
 
 def _events(session, instance_id):
     return session.scalars(
-        select(AuditEvent).where(AuditEvent.instance_id == instance_id).order_by(AuditEvent.seq)
+        select(AuditEvent).where(AuditEvent.instance_id == instance_id).order_by(AuditEvent.id)
     ).all()
+
+
+def _links(session, instance_id):
+    """The case's events with their chain links, in chain order."""
+    return session.execute(
+        select(AuditEvent, AuditSeal)
+        .join(AuditSeal, AuditSeal.event_id == AuditEvent.id)
+        .where(AuditEvent.instance_id == instance_id)
+        .order_by(AuditSeal.seq)
+    ).all()
+
+
+def _previous_hash(session, seq):
+    return session.scalar(select(AuditSeal.hash).where(AuditSeal.seq == seq - 1)) or chain.GENESIS
 
 
 def _verify(app):
@@ -45,22 +60,28 @@ def test_events_commit_unsealed_and_the_sealer_chains_them(app, session):
     head_before = session.get(AuditChainHead, 1).seq
     instance = _case(session, sealed=False)
     events = _events(session, instance.id)
-    assert len(events) >= 4 and all(e.hash is None and e.seq is None for e in events)
+    assert len(events) >= 4 and _links(session, instance.id) == []
+    queued = set(session.scalars(select(AuditPending.event_id)))
+    assert {e.id for e in events} <= queued, "the insert trigger queued every event for the sealer"
     assert session.get(AuditChainHead, 1).seq == head_before, "writers do not touch the chain head"
-    assert chain.pending(session) >= len(events)
+    assert chain.pending(session) == len(queued)
     sealed = chain.seal(session)
     session.commit()
     session.expire_all()
-    assert sealed == chain.pending(session) + sealed and chain.pending(session) == 0
-    events = _events(session, instance.id)
-    assert all(e.hash and len(e.hash) == 64 for e in events)
-    assert [e.id for e in events] == sorted(e.id for e in events), "one batch is sealed in id order"
-    seqs = [e.seq for e in events]
+    assert sealed == len(queued) and chain.pending(session) == 0
+    links = _links(session, instance.id)
+    assert [e.id for e, _ in links] == [e.id for e in events], "one batch is sealed in id order"
+    seqs = [link.seq for _, link in links]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
-    for before, after in zip(events, events[1:], strict=False):
-        assert after.prev_hash == before.hash
+    prev = _previous_hash(session, seqs[0])
+    for event, link in links:
+        fields = {c: getattr(event, c) for c in ("id", "at", "action", "actor_id", "instance_id", "task_id")}
+        stored = session.execute(select(*chain._FIELDS).where(AuditEvent.id == event.id)).mappings().one()
+        assert fields.items() <= dict(stored).items()
+        assert link.hash == chain.event_hash(stored, link.seq, prev), "each hash covers the one before"
+        prev = link.hash
     head = session.get(AuditChainHead, 1)
-    assert (head.seq, head.hash) == (events[-1].seq, events[-1].hash)
+    assert (head.seq, head.hash) == (links[-1][1].seq, links[-1][1].hash)
     assert chain.seal(session) == 0, "nothing left: the sealer returns without the head lock"
     verdict = chain.verify(session)
     assert verdict.ok, verdict
@@ -128,10 +149,13 @@ def test_a_rolled_back_savepoint_leaves_a_gap_in_ids_not_in_the_chain(session):
     session.commit()
     assert chain.seal(session) == 2
     session.commit()
-    session.refresh(first)
-    session.refresh(last)
-    assert (first.seq, last.seq) == (head_before + 1, head_before + 2)
-    assert last.prev_hash == first.hash
+    links = session.scalars(
+        select(AuditSeal).where(AuditSeal.seq > head_before).order_by(AuditSeal.seq)
+    ).all()
+    assert [(link.seq, link.event_id) for link in links] == [
+        (head_before + 1, first.id),
+        (head_before + 2, last.id),
+    ]
     assert chain.verify(session).ok
 
 
@@ -140,8 +164,11 @@ def test_a_rolled_back_savepoint_leaves_a_gap_in_ids_not_in_the_chain(session):
     [
         "UPDATE audit_event SET details = '{}' WHERE id = :id",
         "UPDATE audit_event SET action = 'task.claimed' WHERE id = :id",
-        "UPDATE audit_event SET hash = :zero WHERE id = :id",
+        "UPDATE audit_event SET actor_id = NULL WHERE id = :id",
         "DELETE FROM audit_event WHERE id = :id",
+        "UPDATE audit_seal SET hash = :zero WHERE event_id = :id",
+        "UPDATE audit_seal SET seq = seq + 1000000 WHERE event_id = :id",
+        "DELETE FROM audit_seal WHERE event_id = :id",
     ],
 )
 def test_the_database_refuses_updates_and_deletes(session, statement):
@@ -153,6 +180,26 @@ def test_the_database_refuses_updates_and_deletes(session, statement):
     assert chain.verify(session).ok
 
 
+def test_an_event_cannot_be_changed_before_it_is_sealed_either(session):
+    instance = _case(session, sealed=False)
+    target = _events(session, instance.id)[0]
+    assert session.scalar(select(AuditPending.event_id).where(AuditPending.event_id == target.id))
+    with pytest.raises(DBAPIError, match="append-only"):
+        session.execute(text("UPDATE audit_event SET details = '{}' WHERE id = :id"), {"id": target.id})
+    session.rollback()
+    assert chain.verify(session).ok
+
+
+def test_an_event_is_chained_once(session):
+    """The link's event is unique: a second link for a sealed event is refused by the database."""
+    instance = _case(session)
+    target = _events(session, instance.id)[0]
+    head = session.get(AuditChainHead, 1)
+    with pytest.raises(DBAPIError):
+        session.execute(insert(AuditSeal).values(seq=head.seq + 1, event_id=target.id, hash=chain.GENESIS))
+    session.rollback()
+
+
 def test_deleting_an_instance_with_history_is_refused(session):
     instance = _case(session)
     with pytest.raises(DBAPIError, match="append-only"):
@@ -161,9 +208,10 @@ def test_deleting_an_instance_with_history_is_refused(session):
 
 
 @pytest.mark.skipif(not IS_POSTGRES, reason="TRUNCATE exists on PostgreSQL only")
-def test_truncate_is_refused(session):
+@pytest.mark.parametrize("table", ["audit_event", "audit_seal"])
+def test_truncate_is_refused(session, table):
     with pytest.raises(DBAPIError, match="append-only"):
-        session.execute(text("TRUNCATE audit_event CASCADE"))
+        session.execute(text(f"TRUNCATE {table} CASCADE"))
     session.rollback()
 
 
@@ -190,39 +238,69 @@ def test_verify_names_the_first_changed_event(app, session):
 
 
 def test_verify_finds_a_recomputed_hash_by_the_next_link(session):
-    """A forger who also recomputes the changed row's hash breaks the next row's prev_hash."""
+    """A forger who also recomputes the changed event's link breaks the next link, which covers it."""
     instance = _case(session)
     events = _events(session, instance.id)
     victim = events[1]
+    link = session.scalars(select(AuditSeal).where(AuditSeal.event_id == victim.id)).one()
     forged = {
         "id": victim.id,
         "at": victim.at,
         "action": victim.action,
-        "actor_id": 999,
+        "actor_id": None,
         "instance_id": victim.instance_id,
         "task_id": victim.task_id,
         "definition_id": victim.definition_id,
         "details": victim.details,
     }
-    new_hash = chain.event_hash(forged, victim.seq, victim.prev_hash)
+    new_hash = chain.event_hash(forged, link.seq, _previous_hash(session, link.seq))
     _tamper(
         session,
-        update(AuditEvent).where(AuditEvent.id == victim.id).values(actor_id=None, hash=new_hash),
+        update(AuditEvent).where(AuditEvent.id == victim.id).values(actor_id=None),
+        update(AuditSeal).where(AuditSeal.seq == link.seq).values(hash=new_hash),
     )
     verdict = chain.verify(session)
-    assert not verdict.ok and verdict.broken_id in (victim.id, events[2].id)
+    assert (verdict.ok, verdict.broken_id) == (False, events[2].id), verdict
 
 
 def test_verify_finds_a_removed_event_and_a_removed_tail(session):
     instance = _case(session)
     events = _events(session, instance.id)
-    _tamper(session, delete(AuditEvent).where(AuditEvent.id == events[1].id))
+    ids = [e.id for e in events]
+    _tamper(  # the link references its event: removing an event means removing its link first
+        session,
+        delete(AuditSeal).where(AuditSeal.event_id == ids[1]),
+        delete(AuditEvent).where(AuditEvent.id == ids[1]),
+    )
     verdict = chain.verify(session)
-    assert (verdict.ok, verdict.broken_id) == (False, events[2].id)
-    assert "missing" in verdict.reason
-    _tamper(session, delete(AuditEvent).where(AuditEvent.id.in_([e.id for e in events])))
+    assert (verdict.ok, verdict.broken_id) == (False, ids[2]) and "missing" in verdict.reason, verdict
+    _tamper(
+        session,
+        delete(AuditSeal).where(AuditSeal.event_id.in_(ids)),
+        delete(AuditEvent).where(AuditEvent.id.in_(ids)),
+    )
     verdict = chain.verify(session)
     assert not verdict.ok and verdict.broken_id is None and "head" in verdict.reason
+
+
+def test_verify_finds_a_removed_link(session):
+    instance = _case(session)
+    events = _events(session, instance.id)
+    _tamper(session, delete(AuditSeal).where(AuditSeal.event_id == events[1].id))
+    verdict = chain.verify(session)
+    assert (verdict.ok, verdict.broken_id) == (False, events[2].id) and "missing" in verdict.reason, verdict
+
+
+def test_verify_finds_an_event_outside_the_chain(session):
+    """An event written around the queue (triggers off) and never chained is named by verify."""
+    _case(session)
+    head = session.get(AuditChainHead, 1)
+    stray = {"id": 10**9, "at": head_at(session), "action": "task.completed", "details": {"forged": True}}
+    _tamper(session, insert(AuditEvent).values(**stray))
+    assert chain.pending(session) == 0
+    verdict = chain.verify(session)
+    assert (verdict.ok, verdict.broken_id) == (False, 10**9) and "neither" in verdict.reason, verdict
+    assert verdict.head_seq == head.seq
 
 
 def test_verify_finds_an_event_slipped_in_past_the_head(session):
@@ -240,8 +318,11 @@ def test_verify_finds_an_event_slipped_in_past_the_head(session):
         "details": {"forged": True},
     }
     digest = chain.event_hash(row, head.seq + 1, head.hash)
-    session.execute(insert(AuditEvent).values(**row, seq=head.seq + 1, prev_hash=head.hash, hash=digest))
-    session.commit()
+    _tamper(
+        session,
+        insert(AuditEvent).values(**row),
+        insert(AuditSeal).values(seq=head.seq + 1, event_id=row["id"], hash=digest),
+    )
     verdict = chain.verify(session)
     assert not verdict.ok and verdict.broken_id is None and "head" in verdict.reason
 
@@ -295,9 +376,10 @@ def test_concurrent_writers_and_sealers_never_fork_the_chain(engine, session):
     assert sum(sealed) == writers * per_writer, "each event sealed exactly once"
     session.expire_all()
     rows = session.execute(
-        select(AuditEvent.seq, AuditEvent.details)
-        .where(AuditEvent.seq > head_before)
-        .order_by(AuditEvent.seq)
+        select(AuditSeal.seq, AuditEvent.details)
+        .join(AuditEvent, AuditEvent.id == AuditSeal.event_id)
+        .where(AuditSeal.seq > head_before)
+        .order_by(AuditSeal.seq)
     ).all()
     assert [r.seq for r in rows] == list(range(head_before + 1, head_before + 1 + writers * per_writer))
     assert sorted((r.details["writer"], r.details["i"]) for r in rows) == [
@@ -328,7 +410,8 @@ def test_a_writer_commits_while_the_chain_head_is_locked(engine, session):
 
 
 def test_the_migration_seals_existing_events_and_downgrades(tmp_path):
-    """Upgrading a database that already has audit events chains them in id order; verify passes."""
+    """Upgrading a database that already has audit events chains them in id order; verify passes. The
+    move of the links out of the event rows (0013) keeps the chain whole both ways, pending events too."""
     import uuid
 
     from flask_migrate import downgrade, upgrade
@@ -360,15 +443,33 @@ def test_the_migration_seals_existing_events_and_downgrades(tmp_path):
                         ),
                         {"d": f'{{"username": "old_{i}", "note": "写于迁移之前"}}'},
                     )
+            upgrade(revision="0012_open_task_city_indexes")
+            with Session(db.engine) as s:
+                assert legacy_chain_ok(s)
             upgrade()
             with Session(db.engine) as s:
+                assert chain.pending(s) == 0
                 verdict = chain.verify(s)
                 assert verdict.ok and verdict.checked == 3 and verdict.head_seq == 3, verdict
                 with pytest.raises(DBAPIError, match="append-only"):
                     s.execute(text("DELETE FROM audit_event"))
+                s.rollback()
+                audit.record(s, AuditAction.USER_CREATED, details={"username": "pending_at_downgrade"})
+                s.commit()
+                assert chain.pending(s) == 1
+            downgrade(revision="0012_open_task_city_indexes")
+            with Session(db.engine) as s:
+                assert legacy_chain_ok(s), "the links are back in the event rows"
+                assert s.execute(text("SELECT count(*) FROM audit_event WHERE hash IS NULL")).scalar() == 1
+            upgrade()
+            with Session(db.engine) as s:
+                assert chain.pending(s) == 1, "the unsealed event is queued again"
+                verdict = chain.verify(s)
+                assert verdict.ok and verdict.checked == 4 and verdict.head_seq == 4, verdict
+                s.commit()
             downgrade(revision="0007_open_task_scope_indexes")
             with db.engine.connect() as conn:
-                assert conn.execute(text("SELECT count(*) FROM audit_event")).scalar() == 3
+                assert conn.execute(text("SELECT count(*) FROM audit_event")).scalar() == 4
                 conn.execute(text("DELETE FROM audit_event"))  # no trigger after the downgrade
             db.engine.dispose()
     finally:
@@ -378,13 +479,14 @@ def test_the_migration_seals_existing_events_and_downgrades(tmp_path):
 
 
 def test_no_code_path_changes_or_removes_audit_events():
-    """Only the chain's sealing step writes to existing audit rows; nothing in engine/ or api/ deletes them."""
+    """Nothing in engine/ or api/ updates or deletes audit events or their chain links."""
     import re
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
     pattern = re.compile(
-        r"(delete|update)\(\s*(AuditEvent|_EVENTS)|session\.delete\(|(DELETE FROM|UPDATE|TRUNCATE)\s+audit_event",
+        r"(delete|update)\(\s*(AuditEvent|_EVENTS|AuditSeal|_SEALS)|session\.delete\("
+        r"|(DELETE FROM|UPDATE|TRUNCATE)\s+audit_(event|seal)",
         re.IGNORECASE,
     )
     offenders = []
@@ -392,4 +494,4 @@ def test_no_code_path_changes_or_removes_audit_events():
         for line in path.read_text(encoding="utf-8").splitlines():
             if pattern.search(line):
                 offenders.append(f"{path.relative_to(root)}: {line.strip()}")
-    assert offenders == ["engine/audit/chain.py: update(_EVENTS)"], offenders  # the sealing step
+    assert offenders == [], offenders

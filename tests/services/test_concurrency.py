@@ -205,7 +205,7 @@ def test_twenty_clients_complete_twenty_parallel_tasks_all_applied(wide_engine, 
     completions = session.scalars(
         select(AuditEvent)
         .where(AuditEvent.instance_id == instance_id, AuditEvent.action == "task.completed")
-        .order_by(AuditEvent.seq)
+        .order_by(AuditEvent.id)
     ).all()
     assert sorted(e.task_id for e in completions) == sorted(open_ids)
     assert chain.verify(session).ok
