@@ -5,7 +5,7 @@ the 30-day follow-up timer fired by the scheduler's code path (time travel), fol
 feedback — then measures on PostgreSQL what they left behind:
 
 * rows   — the bytes of every row the cases own (pg_column_size of process_instance, human_task,
-           audit_event, service_record and notification rows), per case;
+           audit_event, audit_seal, service_record and notification rows), per case;
 * tables — growth of those tables including their indexes and TOAST (pg_total_relation_size), per case:
            as left (with the dead row versions of every update), and in steady state — VACUUM, as
            autovacuum would, then a second batch of N cases that reuses the freed space, VACUUM again;
@@ -33,7 +33,15 @@ from common import drop_database, postgres_url  # noqa: E402
 from http_throughput import STEPS, STREET, setup  # noqa: E402
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 200
-TABLES = ("process_instance", "human_task", "audit_event", "service_record", "notification")
+TABLES = (
+    "process_instance",
+    "human_task",
+    "audit_event",
+    "audit_seal",
+    "audit_pending",
+    "service_record",
+    "notification",
+)
 CLOSING = [
     (
         "follow_up_visit",
@@ -108,6 +116,8 @@ def row_bytes(engine, ids: list[int]) -> dict[str, int]:
         "process_instance": "SELECT sum(pg_column_size(t.*)) FROM process_instance t WHERE id = ANY(:ids)",
         "human_task": "SELECT sum(pg_column_size(t.*)) FROM human_task t WHERE instance_id = ANY(:ids)",
         "audit_event": "SELECT sum(pg_column_size(t.*)) FROM audit_event t WHERE instance_id = ANY(:ids)",
+        "audit_seal": "SELECT sum(pg_column_size(t.*)) FROM audit_seal t JOIN audit_event e ON e.id = t.event_id "
+        "WHERE e.instance_id = ANY(:ids)",
         "service_record": "SELECT sum(pg_column_size(t.*)) FROM service_record t WHERE instance_id = ANY(:ids)",
     }
     with engine.connect() as c:

@@ -27,7 +27,6 @@ depends_on = None
 
 _BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 GENESIS = "0" * 64
-UNSEALED = sa.text("hash IS NULL")
 
 PG_UP = [
     "DROP TRIGGER audit_event_no_truncate ON audit_event",
@@ -93,14 +92,12 @@ SQLITE_DOWN = [
 ]
 
 
-def _revision_0008():
-    """The 0008 migration's own trigger statements, which the downgrade puts back."""
+def _revision(name: str):
+    """An earlier migration module, whose statements the downgrade puts back as they were."""
     import importlib.util
     from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location(
-        "_assistflow_0008", Path(__file__).with_name("0008_audit_chain_and_lockout.py")
-    )
+    spec = importlib.util.spec_from_file_location(f"_assistflow_{name}", Path(__file__).with_name(f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -141,7 +138,7 @@ def upgrade():
 
 
 def downgrade():
-    chain_0008 = _revision_0008()
+    chain_0008 = _revision("0008_audit_chain_and_lockout")
     pg = _is_pg()
     for statement in PG_DOWN if pg else SQLITE_DOWN:
         op.execute(statement)
@@ -154,14 +151,7 @@ def downgrade():
         "FROM audit_seal) AS s WHERE s.event_id = audit_event.id"
     )
     op.create_index("ix_audit_event_seq", "audit_event", ["seq"], unique=True)
-    op.create_index(
-        "ix_audit_event_unsealed",
-        "audit_event",
-        ["id"],
-        unique=False,
-        postgresql_where=UNSEALED,
-        sqlite_where=UNSEALED,
-    )
+    _revision("0009_audit_unsealed_index").upgrade()  # ix_audit_event_unsealed
     if pg:
         op.execute(chain_0008.PG_FUNCTION)
         for statement in chain_0008.PG_TRIGGERS:
