@@ -28,10 +28,10 @@ depends_on = None
 _BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 GENESIS = "0" * 64
 
-PG_UP = [
-    "DROP TRIGGER audit_event_no_truncate ON audit_event",
-    "DROP TRIGGER audit_event_append_only ON audit_event",
-    "DROP FUNCTION audit_event_append_only()",
+# audit events and their chain links: neither is ever changed or removed
+GUARDED = ("audit_event", "audit_seal")
+
+PG_FUNCTIONS = [
     """
 CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -48,52 +48,51 @@ BEGIN
 END;
 $$
 """,
-    "CREATE TRIGGER audit_event_append_only BEFORE UPDATE OR DELETE ON audit_event "
-    "FOR EACH ROW EXECUTE FUNCTION audit_append_only()",
-    "CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON audit_event "
-    "FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()",
-    "CREATE TRIGGER audit_seal_append_only BEFORE UPDATE OR DELETE ON audit_seal "
-    "FOR EACH ROW EXECUTE FUNCTION audit_append_only()",
-    "CREATE TRIGGER audit_seal_no_truncate BEFORE TRUNCATE ON audit_seal "
-    "FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()",
+]
+PG_UP = [
+    *PG_FUNCTIONS,
+    *(
+        statement
+        for table in GUARDED
+        for statement in (
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION audit_append_only()",
+            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()",
+        )
+    ),
     # one statement-level trigger per INSERT statement: a step's multi-row INSERT queues its events at once
     "CREATE TRIGGER audit_event_enqueue AFTER INSERT ON audit_event "
     "REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION audit_event_enqueue()",
 ]
 PG_DOWN = [
     "DROP TRIGGER audit_event_enqueue ON audit_event",
-    "DROP TRIGGER audit_seal_no_truncate ON audit_seal",
-    "DROP TRIGGER audit_seal_append_only ON audit_seal",
-    "DROP TRIGGER audit_event_no_truncate ON audit_event",
-    "DROP TRIGGER audit_event_append_only ON audit_event",
+    *(
+        f"DROP TRIGGER {table}_{kind} ON {table}"
+        for table in GUARDED
+        for kind in ("append_only", "no_truncate")
+    ),
     "DROP FUNCTION audit_event_enqueue()",
     "DROP FUNCTION audit_append_only()",
 ]
 SQLITE_UP = [
-    "DROP TRIGGER audit_event_no_update",
-    "DROP TRIGGER audit_event_no_delete",
-    "CREATE TRIGGER audit_event_no_update BEFORE UPDATE ON audit_event "
-    "BEGIN SELECT RAISE(ABORT, 'audit_event is append-only: UPDATE refused'); END",
-    "CREATE TRIGGER audit_event_no_delete BEFORE DELETE ON audit_event "
-    "BEGIN SELECT RAISE(ABORT, 'audit_event is append-only: DELETE refused'); END",
-    "CREATE TRIGGER audit_seal_no_update BEFORE UPDATE ON audit_seal "
-    "BEGIN SELECT RAISE(ABORT, 'audit_seal is append-only: UPDATE refused'); END",
-    "CREATE TRIGGER audit_seal_no_delete BEFORE DELETE ON audit_seal "
-    "BEGIN SELECT RAISE(ABORT, 'audit_seal is append-only: DELETE refused'); END",
+    *(
+        f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {verb} refused'); END"
+        for table in GUARDED
+        for verb in ("UPDATE", "DELETE")
+    ),
     "CREATE TRIGGER audit_event_enqueue AFTER INSERT ON audit_event "
     "BEGIN INSERT INTO audit_pending (event_id) VALUES (NEW.id); END",
 ]
 SQLITE_DOWN = [
     "DROP TRIGGER audit_event_enqueue",
-    "DROP TRIGGER audit_seal_no_delete",
-    "DROP TRIGGER audit_seal_no_update",
-    "DROP TRIGGER audit_event_no_delete",
-    "DROP TRIGGER audit_event_no_update",
+    *(f"DROP TRIGGER {table}_no_{verb}" for table in GUARDED for verb in ("update", "delete")),
 ]
 
 
 def _revision(name: str):
-    """An earlier migration module, whose statements the downgrade puts back as they were."""
+    """An earlier migration module, whose trigger and index statements this one reuses as they were."""
     import importlib.util
     from pathlib import Path
 
@@ -128,7 +127,8 @@ def upgrade():
         "INSERT INTO audit_seal (seq, event_id, hash) SELECT seq, id, hash FROM audit_event WHERE seq IS NOT NULL"
     )
     op.execute("INSERT INTO audit_pending (event_id) SELECT id FROM audit_event WHERE hash IS NULL")
-    # the old triggers name the chain columns: replace them before the columns go
+    # 0008's triggers name the chain columns: replace them before the columns go
+    _revision("0011_personal_data_encrypted")._triggers(create=False)
     for statement in PG_UP if _is_pg() else SQLITE_UP:
         op.execute(statement)
     op.drop_index("ix_audit_event_unsealed", table_name="audit_event")
@@ -138,9 +138,7 @@ def upgrade():
 
 
 def downgrade():
-    chain_0008 = _revision("0008_audit_chain_and_lockout")
-    pg = _is_pg()
-    for statement in PG_DOWN if pg else SQLITE_DOWN:
+    for statement in PG_DOWN if _is_pg() else SQLITE_DOWN:
         op.execute(statement)
     op.add_column("audit_event", sa.Column("seq", _BIGINT, nullable=True))
     op.add_column("audit_event", sa.Column("prev_hash", sa.String(length=64), nullable=True))
@@ -152,12 +150,6 @@ def downgrade():
     )
     op.create_index("ix_audit_event_seq", "audit_event", ["seq"], unique=True)
     _revision("0009_audit_unsealed_index").upgrade()  # ix_audit_event_unsealed
-    if pg:
-        op.execute(chain_0008.PG_FUNCTION)
-        for statement in chain_0008.PG_TRIGGERS:
-            op.execute(statement)
-    else:
-        for statement in chain_0008.SQLITE_TRIGGERS:
-            op.execute(statement)
+    _revision("0011_personal_data_encrypted")._triggers(create=True)  # 0008's
     op.drop_table("audit_pending")
     op.drop_table("audit_seal")
