@@ -1,8 +1,8 @@
 """The privileged way around the audit log's append-only triggers, for tests only.
 
-Removing audit rows (events and their chain links) needs DDL on the tables — ``ALTER TABLE … DISABLE TRIGGER`` on PostgreSQL (table
-owner or superuser), dropping and re-creating the triggers on SQLite — inside the caller's transaction,
-so the triggers are back the moment it commits or rolls back. Nothing in ``engine/`` or ``api/`` does
+Removing audit rows (events and their chain links) needs DDL on the tables — ``ALTER TABLE … DISABLE
+TRIGGER`` on PostgreSQL (table owner or superuser), dropping and re-creating the triggers on SQLite —
+inside the caller's transaction, so the triggers are back the moment it commits or rolls back. Nothing in ``engine/`` or ``api/`` does
 this: the per-test cleanup uses it to remove the rows a test wrote (and resets the chain head), and the
 tamper tests use it to play an attacker with table-owner rights.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
 TABLES = ("audit_event", "audit_seal")
@@ -28,9 +28,10 @@ def audit_triggers_off(session: Session) -> Iterator[None]:
             session.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
         return
     triggers = session.execute(
-        text(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ('audit_event', 'audit_seal')"
-        )
+        text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN :tables").bindparams(
+            bindparam("tables", expanding=True)
+        ),
+        {"tables": list(TABLES)},
     ).all()
     for name, _sql in triggers:
         session.execute(text(f'DROP TRIGGER "{name}"'))

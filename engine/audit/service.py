@@ -14,6 +14,25 @@ if TYPE_CHECKING:
     from engine.tasks.models import HumanTask
 
 
+def _fields(
+    action: AuditAction,
+    actor_id: int | None,
+    instance_id: int | None,
+    task_id: int | None,
+    definition_id: int | None,
+    details: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """An event's columns as written, whether as an ORM object (``record``) or a plain row (``Batch``)."""
+    return {
+        "action": action.value,
+        "actor_id": actor_id,
+        "instance_id": instance_id,
+        "task_id": task_id,
+        "definition_id": definition_id,
+        "details": jsonable(details or {}),
+    }
+
+
 def record(
     session: Session,
     action: AuditAction,
@@ -25,14 +44,7 @@ def record(
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Add one event to the session (flushed with the rest; sealed into the hash chain after commit)."""
-    event = AuditEvent(
-        action=action.value,
-        actor_id=actor_id,
-        instance_id=instance_id,
-        task_id=task_id,
-        definition_id=definition_id,
-        details=jsonable(details or {}),
-    )
+    event = AuditEvent(**_fields(action, actor_id, instance_id, task_id, definition_id, details))
     session.add(event)
     return event
 
@@ -57,15 +69,7 @@ class Batch:
         task: HumanTask | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
-        row = {
-            "action": action.value,
-            "actor_id": actor_id,
-            "instance_id": instance_id,
-            "task_id": task_id,
-            "definition_id": None,
-            "details": jsonable(details or {}),
-        }
-        self._events.append((row, task))
+        self._events.append((_fields(action, actor_id, instance_id, task_id, None, details), task))
 
     def write(self, session: Session) -> None:
         """Insert the events in the order they were added (call after the flush that gave tasks ids)."""
