@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from flask_smorest import Api
 from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
@@ -54,6 +55,18 @@ HTTP_MESSAGES = {
     422: "数据校验失败 / validation failed",
     429: "请求过于频繁，请稍后再试 / too many requests, try again later",
 }
+
+
+# The staff web app's error page (status -> response), installed by ``api.web``: a browser that asks for a
+# page outside the API gets HTML; the API and clients that asked for JSON get the JSON error shape.
+HTML_ERROR_PAGE: list[Callable[[int], Any]] = []
+
+
+def _wants_html() -> bool:
+    if not HTML_ERROR_PAGE or request.path == "/api" or request.path.startswith("/api/"):
+        return False
+    accept = request.accept_mimetypes
+    return not accept["application/json"] > accept["text/html"]
 
 
 def error_response(status: int, message: str, fields: dict[str, Any] | None = None, code: str | None = None):
@@ -150,16 +163,24 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(404)
     def _not_found(_err):
+        if _wants_html():
+            return HTML_ERROR_PAGE[0](404)
         return error_response(404, HTTP_MESSAGES[404])
 
     @app.errorhandler(405)
     def _method(_err):
+        if _wants_html():
+            return HTML_ERROR_PAGE[0](405)
         return error_response(405, HTTP_MESSAGES[405])
 
     @app.errorhandler(413)
     def _too_large(_err):
+        if _wants_html():
+            return HTML_ERROR_PAGE[0](413)
         return error_response(413, HTTP_MESSAGES[413])
 
     @app.errorhandler(500)
     def _internal(_err):
+        if _wants_html():
+            return HTML_ERROR_PAGE[0](500)
         return error_response(500, "服务器内部错误 / internal error", code="internal_error")

@@ -26,12 +26,14 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
+from api import errors
 from api.errors import STATUS
 from api.extensions import db
-from api.web import NODE_MODULES, bp, csrf, formview
+from api.web import NODE_MODULES, bp, csrf, display, formview
 from api.web.i18n import LOCALES, locale, pick, t
 from engine import privacy
-from engine.audit import service as audit
+from engine.audit import timeline
+from engine.audit.models import AuditAction
 from engine.dashboards import service as dashboards
 from engine.db import utcnow
 from engine.deadlines import service as deadlines
@@ -39,6 +41,7 @@ from engine.deadlines.calendar import SHANGHAI
 from engine.definitions import service as definitions
 from engine.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError, Unauthorized
 from engine.formversions import service as formversions
+from engine.instances import outcome
 from engine.instances import service as instances
 from engine.notifications import service as notifications
 from engine.orgs import service as orgs
@@ -73,8 +76,7 @@ def user() -> User:
 # --- session, CSRF, errors ---------------------------------------------------------------------------
 
 
-@bp.before_request
-def _load_user() -> None:
+def _load_user_only() -> None:
     g.web_user = None
     uid = session.get("uid")
     if uid is not None:
@@ -83,6 +85,11 @@ def _load_user() -> None:
             g.web_user = found
         else:
             session.clear()
+
+
+@bp.before_request
+def _load_user() -> None:
+    _load_user_only()
     if request.method == "POST":
         csrf.protect()
 
@@ -123,8 +130,30 @@ def _localtime(moment: dt.datetime | None) -> str:
     return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
 
 
+ERROR_MESSAGES = {
+    400: "bad_request",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    500: "internal_error",
+}
+
+
 def _error_page(status: int, message: str) -> tuple[str, int]:
+    if "web_user" not in g:  # outside the blueprint's routes (an unknown URL): who is logged in
+        _load_user_only()
     return render_template("error.html", status=status, message=message), status
+
+
+def html_error(status: int) -> tuple[str, int]:
+    """The staff app's error page for a browser that asked for a URL outside the API."""
+    if status >= 500:
+        g.web_user = None  # the database may be what failed: the page does not read it
+    return _error_page(status, t(ERROR_MESSAGES.get(status, "error")))
+
+
+errors.HTML_ERROR_PAGE[:] = [html_error]
 
 
 @bp.errorhandler(ServiceError)
@@ -331,21 +360,22 @@ def _forms_of(rows: list[HumanTask]) -> list[Any]:
     return [f for f in found if f is not None]
 
 
-def _summary(instance: Any, rows: list[HumanTask]) -> dict[str, list[tuple[str, str]]]:
-    """Case data as (label, text): fields of the case's forms first, the rest apart; ID and phone numbers
-    masked (full values only through the audited reveal)."""
-    described = formview.describe(locale(), _forms_of(rows))
+def _formatter() -> display.Formatter:
+    """Values in the user's language; street codes read as their names."""
+    lang = locale()
+    names = {
+        u.code: (u.name_en if lang == "en" else u.name_zh) for u in orgs.list_units(_db(), OrgLevel.STREET)
+    }
+    return display.Formatter(lang, unit_names=names)
+
+
+def _summary(instance: Any, rows: list[HumanTask]) -> dict[str, list[dict[str, Any]]]:
+    """Case data as labelled items: fields of the case's forms first, labelled process variables apart,
+    unlabelled engine variables left out; ID and phone numbers masked (full values only through the
+    audited reveal)."""
     data = privacy.for_viewer(user(), instance.data or {})
-    hidden = {"excluded_users", "near_relative_staff"}
-    out: dict[str, list[tuple[str, str]]] = {"fields": [], "other": []}
-    for key, value in data.items():
-        if key in hidden or key.startswith("_"):
-            continue
-        label, choices = described.get(key, (key, {}))
-        out["fields" if key in described else "other"].append(
-            (label, formview.display(value, choices, t("yes"), t("no")))
-        )
-    return out
+    hidden = frozenset({"excluded_users", "near_relative_staff", "outcome", "notice_to_applicant"})
+    return display.case_items(data, _forms_of(rows), _formatter(), hidden=hidden)
 
 
 def _render_task(
@@ -518,22 +548,56 @@ def start_form(key: str) -> Any:
 
 
 EVENT_NAMES = {
-    "instance.started": ("发起流程", "Procedure started"),
-    "instance.completed": ("流程办结", "Procedure completed"),
-    "task.created": ("任务生成", "Task created"),
-    "task.claimed": ("认领任务", "Task claimed"),
-    "task.unclaimed": ("退回任务", "Task unclaimed"),
-    "task.assigned": ("改派任务", "Task assigned"),
-    "task.completed": ("完成任务", "Task completed"),
-    "task.cancelled": ("任务取消", "Task cancelled"),
+    "instance.started": ("新建案件", "Case opened"),
+    "instance.completed": ("案件结束", "Case ended"),
+    "instance.suspended": ("暂停办理", "Case suspended"),
+    "instance.resumed": ("恢复办理", "Case resumed"),
+    "instance.terminated": ("终止案件", "Case terminated"),
+    "instance.moved_back": ("退回至前序环节", "Moved back to an earlier step"),
+    "instance.data_edited": ("更正案件数据", "Case data corrected"),
+    "instance.migrated": ("更新办理流程版本", "Moved to a new procedure version"),
+    "case.transferred": ("案件移交", "Case transferred"),
+    "task.created": ("新待办", "New task"),
+    "task.claimed": ("认领", "Claimed"),
+    "task.unclaimed": ("放回待认领", "Put back to be claimed"),
+    "task.assigned": ("指派", "Assigned"),
+    "task.reassigned": ("改派", "Reassigned"),
+    "task.completed": ("提交", "Submitted"),
+    "task.cancelled": ("待办取消", "Task cancelled"),
     "task.draft_saved": ("保存草稿", "Draft saved"),
-    "task.deadline_changed": ("调整期限", "Deadline changed"),
-    "task.reminded": ("黄色预警提醒", "Yellow reminder"),
-    "task.overdue": ("橙色预警：逾期", "Orange: overdue"),
-    "task.escalated": ("红色预警：升级", "Red: escalated"),
-    "timer.fired": ("定时器触发", "Timer fired"),
+    "task.deadline_changed": ("调整办理期限", "Deadline changed"),
+    "task.reminded": ("即将到期提醒", "Due-soon reminder"),
+    "task.overdue": ("已逾期", "Overdue"),
+    "task.escalated": ("已升级", "Escalated"),
+    "timer.fired": ("系统自动处理", "Handled automatically"),
     "personal_data.read": ("查看完整证件号", "Full ID numbers read"),
 }
+TIMELINE_PER_PAGE = 20
+
+
+def case_outcome(instance: Any) -> dict[str, Any]:
+    """How the case stands or ended, for staff: 办理中 … 已办结 / 不予受理 / 不予批准 / 已撤回 / 已终止, with
+    the refusal's reason and notice or the termination's reason."""
+    ended = outcome.outcome_of(instance.status, instance.data)
+    data = instance.data or {}
+    view: dict[str, Any] = {"key": ended.value, "label": t(f"outcome_{ended.value}"), "details": []}
+    if ended in (outcome.Outcome.NOT_ACCEPTED, outcome.Outcome.NOT_APPROVED):
+        if data.get("rejection_reason"):
+            view["details"].append((t("outcome_reason"), str(data["rejection_reason"])))
+        if ended == outcome.Outcome.NOT_APPROVED and data.get("notice_to_applicant"):
+            view["details"].append((t("notice_not_approved"), str(data["notice_to_applicant"])))
+        else:
+            view["details"].append((t(f"notice_{ended.value}"), t("notice_issued")))
+    elif ended == outcome.Outcome.TERMINATED:
+        event = timeline.latest(_db(), instance.id, AuditAction.INSTANCE_TERMINATED)
+        reason = (event.details or {}).get("reason") if event is not None else None
+        view["details"].append((t("outcome_reason"), str(reason) if reason else "—"))
+    return view
+
+
+@bp.app_context_processor
+def _case_helpers() -> dict[str, Any]:
+    return {"case_outcome": case_outcome}
 
 
 @bp.get("/cases/<int:instance_id>")
@@ -543,22 +607,28 @@ def case_page(instance_id: int) -> Any:
     instance = instances.get_visible(session, user(), instance_id)
     open_rows = tasks.open_tasks_of(session, instance.id)
     history = tasks.history_of(session, instance.id)
-    events = audit.instance_events(session, instance.id, limit=500)
+    tpage = _int_arg("tpage", 1)
+    events, total_events = timeline.page(session, instance.id, page=tpage, per_page=TIMELINE_PER_PAGE)
     task_names = {r.id: r.name for r in [*history, *open_rows]}
     names = users.display_names(
         session, [e.actor_id for e in events] + [r.assignee_id for r in open_rows] + [instance.started_by_id]
     )
     en = locale() == "en"
     system = "System" if en else "系统"
-    timeline = [
-        {
-            "at": e.at,
-            "who": names.get(e.actor_id, system) if e.actor_id else system,
-            "what": EVENT_NAMES.get(e.action, (e.action, e.action))[en],
-            "task": task_names.get(e.task_id) if e.task_id else None,
-        }
-        for e in events
-    ]
+    ended = t(f"outcome_{outcome.outcome_of(instance.status, instance.data).value}")
+    rows = []
+    for e in events:
+        what = EVENT_NAMES.get(e.action, ("其他操作", "Other action"))[en]
+        if e.action == "instance.completed":
+            what = f"{what}：{ended}"
+        rows.append(
+            {
+                "at": e.at,
+                "who": names.get(e.actor_id, system) if e.actor_id else system,
+                "what": what,
+                "task": task_names.get(e.task_id) if e.task_id else None,
+            }
+        )
     diagram = {
         "xml_url": url_for("web.case_diagram", instance_id=instance.id),
         "completed": sorted({h.bpmn_id for h in history if h.state == TaskStatus.COMPLETED}),
@@ -570,7 +640,12 @@ def case_page(instance_id: int) -> Any:
         open_rows=[(r, deadlines.colour(r)) for r in open_rows],
         history=history,
         names=names,
-        timeline=timeline,
+        timeline=rows,
+        timeline_page={
+            "page": tpage,
+            "pages": max(1, math.ceil(total_events / TIMELINE_PER_PAGE)),
+            "total": total_events,
+        },
         diagram=diagram,
         summary=_summary(instance, [*history, *open_rows]),
         may_reveal=privacy.may_see_id_numbers(user()),
@@ -584,7 +659,11 @@ def case_personal_data(instance_id: int) -> Any:
     session = _db()
     instance = instances.get_visible(session, user(), instance_id)
     values = privacy.reveal(session, user(), instance, channel="web")
-    return render_template("_personal_data.html", values=values)
+    rows = [*tasks.history_of(session, instance.id), *tasks.open_tasks_of(session, instance.id)]
+    fields = display.field_index(_forms_of(rows))
+    fmt = _formatter()
+    labelled = [(display.path_label(path, fields, fmt), value) for path, value in values.items()]
+    return render_template("_personal_data.html", values=labelled)
 
 
 @bp.get("/cases/<int:instance_id>/diagram.bpmn")

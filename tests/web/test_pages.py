@@ -272,8 +272,8 @@ def test_case_page_has_the_diagram_timeline_and_data(web):
     page = text(advisor.get(f"/cases/{instance_id}"))
     data = re.search(r'<script type="application/json" id="diagram-data">(.*?)</script>', page, re.S).group(1)
     assert '"completed": ["application"]' in data and '"current": ["acceptance"]' in data
-    assert "/vendor/bpmn-viewer.js" in page and "发起流程" in page and "完成任务" in page
-    assert "申请金额（元）" in page and "5000.00" in page
+    assert "/vendor/bpmn-viewer.js" in page and "新建案件" in page and "提交：" in page
+    assert "申请金额（元）" in page and "5,000.00 元" in page
     xml = advisor.get(f"/cases/{instance_id}/diagram.bpmn")
     assert xml.status_code == 200 and xml.mimetype == "application/xml"
     assert b"bpmndi:BPMNDiagram" in xml.data and b'id="acceptance"' in xml.data
