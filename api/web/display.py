@@ -101,13 +101,13 @@ class Formatter:
     # --- scalars -------------------------------------------------------------------------------------
 
     def money(self, value: Any) -> str:
-        amount = _decimal(value)
+        amount = to_decimal(value)
         if amount is None:
             return str(value)
         return f"{amount:,.2f} " + self.word("元", "CNY")
 
     def number(self, value: Any, places: int | None = None) -> str:
-        amount = _decimal(value)
+        amount = to_decimal(value)
         if amount is None:
             return str(value)
         if places is not None:
@@ -198,7 +198,7 @@ def _is_street_field(name: str) -> bool:
     return name == "street" or name.endswith("_street")
 
 
-def _decimal(value: Any) -> Decimal | None:
+def to_decimal(value: Any) -> Decimal | None:
     if isinstance(value, bool):
         return None
     try:
@@ -335,3 +335,42 @@ def path_label(path: str, fields: dict[str, FieldDef], fmt: Formatter) -> str:
         if index:
             parts.append(fmt.word(f"第{int(index) + 1}行", f"row {int(index) + 1}"))
     return " · ".join(parts)
+
+
+# --- the case diagram ---------------------------------------------------------------------------------
+
+ROLE_NAMES_EN = {
+    "advisor": "Community assistance advisor",
+    "street_officer": "Street assistance officer",
+    "street_head": "Street head",
+    "review_panel": "Review panel",
+    "finance": "Finance",
+    "district_officer": "District civil affairs officer",
+    "district_head": "District head",
+    "foundation": "Mutual-aid foundation",
+    "city_officer": "City civil affairs bureau",
+    "agency_worker": "Social worker",
+    "agency_lead": "Agency lead",
+    "gansu_officer": "Gansu civil affairs department",
+    "aided_agency": "Aided agency",
+    "supervisor_expert": "Expert supervisor",
+}
+
+_NAMED = re.compile(r'(<bpmn:(?:lane|participant)\b[^>]*?\bname=")([^"]*)(")')
+# "街镇救助专员 street_officer", "市民综合帮扶 Citizen comprehensive assistance": Chinese, then English
+_BILINGUAL = re.compile(r"^(.*[^\x00-\x7f][^ -~]*)\s+([ -~]+)$")
+
+
+def localize_diagram(xml: str, locale: str) -> str:
+    """Pool and lane names of a diagram written "中文 english" in one language: the Chinese half, or
+    in English the English half (a role key read as the role's English name)."""
+
+    def one(found: re.Match[str]) -> str:
+        split = _BILINGUAL.match(found.group(2))
+        if split is None:
+            return found.group(0)
+        zh, en = split.group(1).strip(), split.group(2).strip()
+        text = ROLE_NAMES_EN.get(en, en) if locale == "en" else zh
+        return found.group(1) + text + found.group(3)
+
+    return _NAMED.sub(one, xml)

@@ -41,7 +41,7 @@ from engine.deadlines.calendar import SHANGHAI
 from engine.definitions import service as definitions
 from engine.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError, Unauthorized
 from engine.formversions import service as formversions
-from engine.instances import outcome
+from engine.instances import family, outcome
 from engine.instances import service as instances
 from engine.notifications import service as notifications
 from engine.orgs import service as orgs
@@ -595,9 +595,43 @@ def case_outcome(instance: Any) -> dict[str, Any]:
     return view
 
 
+def case_parent(instance: Any) -> Any:
+    """The case this one was opened from (a household case's Bridge Plan project), if visible."""
+    return family.parent_of(_db(), user(), instance)
+
+
+def _children(instance: Any) -> dict[str, Any] | None:
+    """The cases opened from this one (a project's household cases) as a table: case, household,
+    status, visits, budget share."""
+    rows = family.children_of(_db(), user(), instance)
+    if not rows:
+        return None
+    fmt = _formatter()
+    columns = [
+        k for k in ("household_ref", "visit_count", "budget_share") if any(k in (r.data or {}) for r in rows)
+    ]
+    headers = [t("case"), *[fmt.word(*display.VARIABLES[k][:2]) for k in columns], t("status")]
+    body = []
+    for r in rows:
+        data = r.data or {}
+        cells = [
+            display.variable_item(k, data.get(k), {}, fmt)["text"]  # type: ignore[index]
+            for k in columns
+        ]
+        body.append(
+            {
+                "id": r.id,
+                "key": r.business_key or f"#{r.id}",
+                "cells": cells,
+                "status": case_outcome(r)["label"],
+            }
+        )
+    return {"headers": headers, "rows": body}
+
+
 @bp.app_context_processor
 def _case_helpers() -> dict[str, Any]:
-    return {"case_outcome": case_outcome}
+    return {"case_outcome": case_outcome, "case_parent": case_parent}
 
 
 @bp.get("/cases/<int:instance_id>")
@@ -630,7 +664,7 @@ def case_page(instance_id: int) -> Any:
             }
         )
     diagram = {
-        "xml_url": url_for("web.case_diagram", instance_id=instance.id),
+        "xml_url": url_for("web.case_diagram", instance_id=instance.id, lang=locale()),
         "completed": sorted({h.bpmn_id for h in history if h.state == TaskStatus.COMPLETED}),
         "current": sorted({r.bpmn_id for r in open_rows}),
     }
@@ -647,6 +681,7 @@ def case_page(instance_id: int) -> Any:
             "total": total_events,
         },
         diagram=diagram,
+        children=_children(instance),
         summary=_summary(instance, [*history, *open_rows]),
         may_reveal=privacy.may_see_id_numbers(user()),
     )
@@ -670,7 +705,7 @@ def case_personal_data(instance_id: int) -> Any:
 @login_required
 def case_diagram(instance_id: int) -> Any:
     instance = instances.get_visible(_db(), user(), instance_id)
-    xml = definitions.bpmn_xml(_db(), instance.definition_id)
+    xml = display.localize_diagram(definitions.bpmn_xml(_db(), instance.definition_id), locale())
     return Response(xml, mimetype="application/xml", headers={"Cache-Control": "private, max-age=3600"})
 
 
@@ -713,14 +748,38 @@ def _dashboard_user() -> User:
     return user()
 
 
-def _cell(value: Any) -> Any:
+# columns holding amounts of money, and columns whose empty value means "not started yet"
+MONEY_COLUMNS = frozenset({"total", "budget_used", "budget_per_household"})
+NOT_STARTED_COLUMNS = frozenset({"year"})
+
+
+def _cell(value: Any, column: str = "", *, page: bool = True) -> Any:
+    """One figure as the page shows it (money as ``6,000.00 元``), or as an export holds it (amounts as
+    numbers a spreadsheet can add up); never a bare ``None``."""
     if isinstance(value, bool):
         return t("ok") if value else t("not_ok")
+    if value is None or value == "":
+        return t("not_started") if column in NOT_STARTED_COLUMNS else "—"
+    if column in MONEY_COLUMNS:
+        if page:
+            return display.Formatter(locale()).money(value)
+        amount = display.to_decimal(value)
+        return value if amount is None else amount
     return value
+
+
+def _district_names() -> dict[str, str]:
+    """District names as the engine writes them (Chinese) → in the user's language."""
+    en = locale() == "en"
+    names = {u.name_zh: (u.name_en if en else u.name_zh) for u in orgs.list_units(_db(), OrgLevel.DISTRICT)}
+    return {**names, "市级": t("city_level")}
 
 
 def _table(viewer: User, name: str) -> list[dict[str, Any]]:
     rows = dashboards.table(_db(), viewer, name)
+    if rows and "district" in rows[0]:
+        districts = _district_names()
+        rows = [{**r, "district": districts.get(r["district"], r["district"])} for r in rows]
     if name == "sla":  # colour keys shown by their names
         rows = [{**r, "sla": t(f"sla_{r['sla']}")} for r in rows]
     if name == "by_step":  # procedure keys shown by their names
@@ -758,7 +817,9 @@ def dashboard() -> Any:
     }
     return render_template(
         "dashboard.html",
-        tables={n: [[_cell(row[k]) for k, _l in COLUMNS[n]] for row in rows] for n, rows in tables.items()},
+        tables={
+            n: [[_cell(row[k], k) for k, _l in COLUMNS[n]] for row in rows] for n, rows in tables.items()
+        },
         headers={n: [t(label) for _k, label in cols] for n, cols in COLUMNS.items()},
         charts=charts,
     )
@@ -771,7 +832,7 @@ def dashboard_export(name: str, fmt: str) -> Any:
     if name not in COLUMNS or fmt not in ("csv", "xlsx"):
         abort(404)
     headers = [t(label) for _k, label in COLUMNS[name]]
-    rows = [[_cell(row[k]) for k, _l in COLUMNS[name]] for row in _table(viewer, name)]
+    rows = [[_cell(row[k], k, page=False) for k, _l in COLUMNS[name]] for row in _table(viewer, name)]
     filename = f"{name}-{utcnow().astimezone(dt.UTC).strftime('%Y%m%d')}.{fmt}"
     disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if fmt == "csv":
