@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from api.web import bp
 from api.web.i18n import MESSAGES, pick, t
-from api.web.views import EVENT_NAMES, _db, _field_errors, login_required, user
+from api.web.views import _db, _editable_fields, _field_errors, login_required, user
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.instances import operations as ops
 from engine.instances.models import InstanceStatus, ProcessInstance
@@ -31,6 +31,8 @@ MESSAGES.update(
         "ops_edit_data": ("修改数据", "Edit data"),
         "ops_set": ("设置字段（JSON 对象）", "Set fields (JSON object)"),
         "ops_unset": ("删除字段（逗号分隔）", "Remove fields (comma-separated)"),
+        "ops_field": ("要更正的项目", "Item to correct"),
+        "ops_value": ("更正后的内容", "Corrected value"),
         "ops_migrate": ("迁移到版本", "Migrate to version"),
         "ops_dry_run": ("仅检查（不迁移）", "Check only (dry run)"),
         "ops_done": ("操作已完成", "Done"),
@@ -50,18 +52,6 @@ MESSAGES.update(
         "ops_suspended": ("已挂起", "Suspended"),
     }
 )
-EVENT_NAMES.update(
-    {
-        "instance.suspended": ("挂起流程", "Instance suspended"),
-        "instance.resumed": ("恢复流程", "Instance resumed"),
-        "instance.terminated": ("终止流程", "Instance terminated"),
-        "instance.moved_back": ("回退环节", "Moved back"),
-        "instance.data_edited": ("修改数据", "Data edited"),
-        "instance.migrated": ("迁移版本", "Migrated to another version"),
-        "task.reassigned": ("管理改派", "Task reassigned"),
-    }
-)
-
 ACTIONS = ("suspend", "resume", "terminate", "move-back", "reassign", "data", "migrate")
 
 
@@ -100,6 +90,7 @@ def case_ops(instance: ProcessInstance) -> dict[str, Any] | None:
         else [],
         "open_tasks": tasks.open_tasks_of(session, instance.id) if alive else [],
         "versions": versions,
+        "fields": [(name, f.label) for name, f in _editable_fields(instance).items()] if alive else [],
     }
 
 
@@ -142,6 +133,12 @@ def case_operation(instance_id: int, action: str) -> Any:
                 values = json.loads(raw) if raw else {}
             except ValueError as err:
                 raise Invalid.on("set", t("ops_bad_json")) from err
+            fields = _editable_fields(instance)
+            chosen = form.get("field", "")
+            if chosen:  # the page's form: one labelled item and its corrected value
+                if chosen not in fields:
+                    raise Invalid.on("field", t("ops_field"))
+                values = {chosen: fields[chosen].convert(form.get("value", "").strip())}
             unset = [k.strip() for k in form.get("unset", "").split(",") if k.strip()]
             ops.edit_data(session, current, instance_id, values, unset, reason)
         else:

@@ -374,3 +374,42 @@ def localize_diagram(xml: str, locale: str) -> str:
         return found.group(1) + text + found.group(3)
 
     return _NAMED.sub(one, xml)
+
+
+# --- correcting one item of case data (the operations panel) ---------------------------------------------
+
+EDITABLE_TYPES = frozenset({"string", "text", "integer", "decimal", "money", "boolean", "date", "choice"})
+
+
+class EditableField:
+    """One labelled item of case data an operator may correct, and how typed text becomes its value."""
+
+    def __init__(self, f: FieldDef, label: str) -> None:
+        self.field, self.label = f, label
+
+    def convert(self, raw: str) -> Any:
+        kind = self.field.type
+        if kind == "integer":
+            try:
+                return int(raw)
+            except ValueError:
+                return raw  # stored as typed; the step's own validation reads it again
+        if kind == "boolean":
+            return raw.strip() in ("是", "true", "True", "1", "yes", "Yes")
+        if kind == "choice":
+            by_label = {str(label): c.value for c in self.field.choices for label in c.label.values()}
+            return by_label.get(raw, raw)
+        return raw
+
+
+def editable_fields(
+    forms: list[FormDefinition], data: dict[str, Any], fmt: Formatter
+) -> dict[str, EditableField]:
+    """The case's items an operator may correct on the page: plain form fields the case holds (no tables,
+    no ID or phone numbers, which are corrected through their own step)."""
+    fields = field_index(forms)
+    return {
+        name: EditableField(f, fmt.label(f))
+        for name, f in fields.items()
+        if name in data and f.type in EDITABLE_TYPES
+    }

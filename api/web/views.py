@@ -369,6 +369,13 @@ def _formatter() -> display.Formatter:
     return display.Formatter(lang, unit_names=names)
 
 
+def _editable_fields(instance: Any) -> dict[str, display.EditableField]:
+    """The labelled items of the case an operator may correct from the case page."""
+    session = _db()
+    rows = [*tasks.history_of(session, instance.id), *tasks.open_tasks_of(session, instance.id)]
+    return display.editable_fields(_forms_of(rows), instance.data or {}, _formatter())
+
+
 def _summary(instance: Any, rows: list[HumanTask]) -> dict[str, list[dict[str, Any]]]:
     """Case data as labelled items: fields of the case's forms first, labelled process variables apart,
     unlabelled engine variables left out; ID and phone numbers masked (full values only through the
@@ -550,12 +557,12 @@ def start_form(key: str) -> Any:
 EVENT_NAMES = {
     "instance.started": ("新建案件", "Case opened"),
     "instance.completed": ("案件结束", "Case ended"),
-    "instance.suspended": ("暂停办理", "Case suspended"),
+    "instance.suspended": ("挂起案件", "Case suspended"),
     "instance.resumed": ("恢复办理", "Case resumed"),
     "instance.terminated": ("终止案件", "Case terminated"),
     "instance.moved_back": ("退回至前序环节", "Moved back to an earlier step"),
     "instance.data_edited": ("更正案件数据", "Case data corrected"),
-    "instance.migrated": ("更新办理流程版本", "Moved to a new procedure version"),
+    "instance.migrated": ("迁移版本", "Moved to a new procedure version"),
     "case.transferred": ("案件移交", "Case transferred"),
     "task.created": ("新待办", "New task"),
     "task.claimed": ("认领", "Claimed"),

@@ -431,7 +431,7 @@ def test_case_operations_panel_and_actions(web):
     db.session.expire_all()
     assert db.session.get(ProcessInstance, instance_id).status.value == "suspended"
     page = text(head.get(f"/cases/{instance_id}"))
-    assert 'data-testid="op-resume"' in page and "挂起流程" in page
+    assert 'data-testid="op-resume"' in page and "挂起案件" in page
     inbox = text(web("pt_officer").get("/?tab=claimable"))
     assert 'data-testid="suspended"' in inbox and "已挂起" in inbox
     head.post(f"/cases/{instance_id}/operations/resume", {"reason": "好了"})

@@ -225,7 +225,8 @@ def _pages_of(instance_id: int) -> list[str]:
 
 
 def people() -> frozenset[str]:
-    return frozenset(n for n in db.session.scalars(select(User.display_name)) if n)
+    found = db.session.execute(select(User.username, User.display_name)).all()
+    return frozenset(n for row in found for n in row if n)
 
 
 def test_every_page_of_every_demo_case_reads_right_for_every_reader_in_both_languages(web, demo):
@@ -248,9 +249,11 @@ def test_every_page_of_every_demo_case_reads_right_for_every_reader_in_both_lang
                 urls += _pages_of(instance_id)
             for url in urls:
                 response = browser.get(url)
-                assert response.status_code == 200, (username, url, response.status_code)
+                # a finished step may still be closed to some readers (403): its error page must read right too
+                allowed = (200, 403) if url.startswith("/tasks/") else (200,)
+                assert response.status_code in allowed, (username, url, response.status_code)
                 failures += [
-                    f"{username} {lang} {url}: {p}" for p in problems(response.get_data(as_text=True), lang)
+                    f"{username} {lang} {url}: {p}" for p in problems(response.get_data(as_text=True), lang, names)
                 ]
             if username in ("pt_officer", "pt_district"):  # the audited reveal, labelled
                 for instance_id in sorted(walked):
@@ -260,10 +263,11 @@ def test_every_page_of_every_demo_case_reads_right_for_every_reader_in_both_lang
                     if revealed.status_code == 200:
                         html = revealed.get_data(as_text=True)
                         failures += [
-                            f"{username} {lang} reveal {instance_id}: {p}" for p in problems(html, lang)
+                            f"{username} {lang} reveal {instance_id}: {p}" for p in problems(html, lang, names)
                         ]
     assert walked == set(cases), "every demo case was read by someone"
-    assert failures == []
+    if failures:
+        pytest.fail(f"{len(failures)} things read wrong:\n" + "\n".join(failures))
 
 
 def test_the_checker_catches_what_reads_wrong():
