@@ -93,6 +93,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "notice_not_approved": ("不予批准告知书", "Notice of refusal"),
     "notice_issued": ("已告知申请人", "The applicant was informed"),
     "colon": ("：", ": "),
+    "no_open_tasks": ("暂无待办", "No open tasks"),
+    "case_ended_no_tasks": ("案件已结束，没有待办", "The case has ended; nothing is open"),
     "parent_case": ("所属项目", "Part of"),
     "child_cases": ("家庭个案", "Household cases"),
     "not_started": ("尚未开始", "Not started yet"),

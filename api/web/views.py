@@ -661,7 +661,7 @@ def case_page(instance_id: int) -> Any:
     for e in events:
         what = EVENT_NAMES.get(e.action, ("其他操作", "Other action"))[en]
         if e.action == "instance.completed":
-            what = f"{what}：{ended}"
+            what = f"{what}{t('colon')}{ended}"
         rows.append(
             {
                 "at": e.at,
