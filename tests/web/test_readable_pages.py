@@ -253,7 +253,8 @@ def test_every_page_of_every_demo_case_reads_right_for_every_reader_in_both_lang
                 allowed = (200, 403) if url.startswith("/tasks/") else (200,)
                 assert response.status_code in allowed, (username, url, response.status_code)
                 failures += [
-                    f"{username} {lang} {url}: {p}" for p in problems(response.get_data(as_text=True), lang, names)
+                    f"{username} {lang} {url}: {p}"
+                    for p in problems(response.get_data(as_text=True), lang, names)
                 ]
             if username in ("pt_officer", "pt_district"):  # the audited reveal, labelled
                 for instance_id in sorted(walked):
@@ -263,7 +264,8 @@ def test_every_page_of_every_demo_case_reads_right_for_every_reader_in_both_lang
                     if revealed.status_code == 200:
                         html = revealed.get_data(as_text=True)
                         failures += [
-                            f"{username} {lang} reveal {instance_id}: {p}" for p in problems(html, lang, names)
+                            f"{username} {lang} reveal {instance_id}: {p}"
+                            for p in problems(html, lang, names)
                         ]
     assert walked == set(cases), "every demo case was read by someone"
     if failures:
@@ -392,3 +394,27 @@ def test_dashboards_and_their_exports_show_no_none(web, demo):
     cells = [c.value for row in book.active.iter_rows() for c in row]
     assert None not in cells and "None" not in cells and "尚未开始" in cells
     assert "0.00 元" in html[html.index('data-table="bridge"') :]
+
+
+def test_an_operator_corrects_one_labelled_item_not_raw_json(web):
+    advisor = login(web, "pt_advisor")
+    instance_id = advisor.start_ca(business_key="WEB-EDIT-1")
+    head = login(web, "pt_district")
+    page = head.get(f"/cases/{instance_id}").get_data(as_text=True)
+    block = page[page.index('data-testid="op-data"') :]
+    block = block[: block.index("</form>")]
+    assert '<option value="household_size">家庭人口</option>' in block and "JSON" not in block
+    assert "placeholder" not in block and "applicant_id_number" not in block  # ID numbers have their own step
+    head.post(
+        f"/cases/{instance_id}/operations/data",
+        {"field": "household_size", "value": "5", "reason": "更正人口"},
+    )
+    db.session.expire_all()
+    assert db.session.get(ProcessInstance, instance_id).data["household_size"] == 5
+    head.post(
+        f"/cases/{instance_id}/operations/data", {"field": "review_quorum", "value": "1", "reason": "改"}
+    )
+    db.session.expire_all()
+    assert db.session.get(ProcessInstance, instance_id).data["review_quorum"] == 5  # not a labelled item
+    timeline = head.get(f"/cases/{instance_id}").get_data(as_text=True)
+    assert "更正案件数据" in timeline and "household_size" not in read(timeline).texts
