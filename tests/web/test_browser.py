@@ -187,7 +187,7 @@ def test_application_to_acceptance_in_the_browser(browser, live_server):
     assert APPLICANT not in page.content()  # masked by default, for street officers too
     officer.shot("07-task-acceptance")
     page.get_by_role("group", name="予以受理").get_by_label("是").check()
-    page.get_by_role("button", name="提交完成").click()
+    page.get_by_role("button", name="提交", exact=True).click()
     page.wait_for_url(case_url)
 
     # The case page draws the instance's diagram with done steps and the current task marked.

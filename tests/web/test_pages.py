@@ -395,7 +395,7 @@ def test_task_page_in_english(web):
     officer = web("pt_officer")
     officer.get("/lang/en")
     page = text(officer.get(f"/tasks/{task_id}"))
-    assert "Accepted" in page and "Complete" in page and "Save draft" in page and "Case summary" in page
+    assert "Accepted" in page and ">Submit<" in page and "Save draft" in page and "Case summary" in page
     invalid = officer.post(f"/tasks/{task_id}/complete", {})
     assert "This field is required" in field_block(text(invalid), "accepted")
     assert "此项为必填项" not in text(invalid)
