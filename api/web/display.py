@@ -142,9 +142,9 @@ class Formatter:
             (weeks, "周", "weeks"),
             (days, "天", "days"),
         ]
-        return " ".join(f"{n}{zh}" if not self.en else f"{n} {en}" for n, zh, en in parts if n) or self.word(
-            "0天", "0 days"
-        )
+        return " ".join(
+            f"{n}{zh}" if not self.en else f"{n} {en if n != 1 else en[:-1]}" for n, zh, en in parts if n
+        ) or self.word("0天", "0 days")
 
     # --- one field -----------------------------------------------------------------------------------
 
