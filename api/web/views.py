@@ -161,6 +161,12 @@ def _service_error(err: ServiceError) -> Any:
     if isinstance(err, Unauthorized):
         return redirect(url_for("web.login"))
     status = next((s for cls, s in STATUS.items() if isinstance(err, cls)), 400)
+    if isinstance(err, NotFound | Forbidden) and request.view_args:
+        # a case or task that is not there or not the user's reads the same (WORDS.md), in staff words
+        if "instance_id" in request.view_args:
+            return _error_page(status, t("case_not_found"))
+        if "task_id" in request.view_args:
+            return _error_page(status, t("task_not_found"))
     return _error_page(status, pick(err.message))
 
 

@@ -418,3 +418,14 @@ def test_an_operator_corrects_one_labelled_item_not_raw_json(web):
     assert db.session.get(ProcessInstance, instance_id).data["review_quorum"] == 5  # not a labelled item
     timeline = head.get(f"/cases/{instance_id}").get_data(as_text=True)
     assert "更正案件数据" in timeline and "household_size" not in read(timeline).texts
+
+
+def test_a_case_not_there_or_not_yours_reads_the_same_in_staff_words(web):
+    instance_id = login(web, "pt_advisor").start_ca(business_key="WEB-SCOPE-1")
+    other = login(web, "pd_advisor")
+    for url, status in ((f"/cases/{instance_id}", 403), ("/cases/999999", 404), ("/tasks/999999", 404)):
+        response = other.get(url)
+        html = response.get_data(as_text=True)
+        assert response.status_code == status and response.mimetype == "text/html"
+        assert ("案件不存在或您无权查看" if "/cases/" in url else "待办不存在或您无权查看") in html
+        assert "流程实例" not in html and problems(html, "zh", people()) == []
