@@ -647,6 +647,18 @@ def _case_helpers() -> dict[str, Any]:
     return {"case_outcome": case_outcome, "case_parent": case_parent}
 
 
+def _element_name(instance: Any, bpmn_id: str | None) -> str | None:
+    """The name a BPMN element (a timer, say 发放后30天) has in the case's own version."""
+    if not bpmn_id:
+        return None
+    compiled = instances.load_spec(_db(), instance)
+    for spec in (compiled.spec, *compiled.subprocess_specs.values()):
+        found = spec.task_specs.get(bpmn_id)
+        if found is not None:
+            return getattr(found, "bpmn_name", None) or None
+    return None
+
+
 @bp.get("/cases/<int:instance_id>")
 @login_required
 def case_page(instance_id: int) -> Any:
@@ -668,6 +680,9 @@ def case_page(instance_id: int) -> Any:
         what = EVENT_NAMES.get(e.action, ("其他操作", "Other action"))[en]
         if e.action == "instance.completed":
             what = f"{what}{t('colon')}{ended}"
+        elif e.action == "timer.fired":
+            step = _element_name(instance, (e.details or {}).get("bpmn_id"))
+            what = f"{what}{t('colon')}{step}" if step else what
         rows.append(
             {
                 "at": e.at,

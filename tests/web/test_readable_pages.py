@@ -429,3 +429,16 @@ def test_a_case_not_there_or_not_yours_reads_the_same_in_staff_words(web):
         assert response.status_code == status and response.mimetype == "text/html"
         assert ("案件不存在或您无权查看" if "/cases/" in url else "待办不存在或您无权查看") in html
         assert "流程实例" not in html and problems(html, "zh", people()) == []
+
+
+def test_a_fired_timer_reads_as_what_the_system_did(web, demo):
+    from engine.audit import service as audit
+    from engine.audit.models import AuditAction
+
+    project = _case(f"BP-{dt.date(2026, 12, 2).year}-310107")
+    audit.record(
+        db.session, AuditAction.TIMER_FIRED, instance_id=project.id, details={"bpmn_id": "b_monthly"}
+    )
+    db.session.commit()
+    html = login(web, "city_officer").get(f"/cases/{project.id}").get_data(as_text=True)
+    assert "系统自动处理：每月初" in html and "定时器" not in html
