@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -413,3 +414,17 @@ def editable_fields(
         for name, f in fields.items()
         if name in data and f.type in EDITABLE_TYPES
     }
+
+
+_POOL_NAME = re.compile(r'<bpmn:participant\b[^>]*?\bname="([^"]*)"')
+_ENGLISH_NAMES: dict[int, str | None] = {}
+
+
+def english_name(definition_id: int, xml: Callable[[], str]) -> str | None:
+    """A procedure's English name: the English half of its pool's "中文 English" name (per version; the
+    XML is read once per version)."""
+    if definition_id not in _ENGLISH_NAMES:
+        pool = _POOL_NAME.search(xml())
+        split = _BILINGUAL.match(pool.group(1)) if pool else None
+        _ENGLISH_NAMES[definition_id] = split.group(2).strip() if split else None
+    return _ENGLISH_NAMES[definition_id]

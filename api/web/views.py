@@ -642,9 +642,18 @@ def _children(instance: Any) -> dict[str, Any] | None:
     return {"headers": headers, "rows": body}
 
 
+def procedure_name(definition: Any) -> str:
+    """A procedure's name in the user's language (the English half of its pool name when it has one)."""
+    if locale() == "en":
+        english = display.english_name(definition.id, lambda: definition.bpmn_xml)
+        if english:
+            return english
+    return str(definition.name)
+
+
 @bp.app_context_processor
 def _case_helpers() -> dict[str, Any]:
-    return {"case_outcome": case_outcome, "case_parent": case_parent}
+    return {"case_outcome": case_outcome, "case_parent": case_parent, "procedure_name": procedure_name}
 
 
 def _element_name(instance: Any, bpmn_id: str | None) -> str | None:
@@ -811,7 +820,7 @@ def _table(viewer: User, name: str) -> list[dict[str, Any]]:
     if name == "sla":  # colour keys shown by their names
         rows = [{**r, "sla": t(f"sla_{r['sla']}")} for r in rows]
     if name == "by_step":  # procedure keys shown by their names
-        names = {d.key: d.name for d, _n in definitions.list_latest(_db())}
+        names = {d.key: procedure_name(d) for d, _n in definitions.list_latest(_db())}
         rows = [{**r, "process_key": names.get(r["process_key"], r["process_key"])} for r in rows]
     return rows
 
