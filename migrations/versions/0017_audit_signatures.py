@@ -1,6 +1,6 @@
 """Audit events signed by the application; the events before signatures recorded as legacy.
 
-Revision ID: 0017_audit_signatures_and_app_role
+Revision ID: 0017_audit_signatures
 Revises: 0013_audit_seal_table
 Create Date: 2026-12-02
 
@@ -26,7 +26,7 @@ import datetime as dt
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017_audit_signatures_and_app_role"
+revision = "0017_audit_signatures"
 down_revision = "0013_audit_seal_table"
 branch_labels = None
 depends_on = None
