@@ -60,7 +60,7 @@ _FIELDS = (
     _EVENTS.c.task_id,
     _EVENTS.c.definition_id,
     # as stored: personal values inside are encrypted (engine.crypto.SealedJSON), and the chain hashes
-    # the stored tokens, so it verifies without the data keys
+    # the stored tokens (the signatures cover them in clear: verify decrypts them for that check)
     type_coerce(_EVENTS.c.details, JSON(none_as_null=True)).label("details"),
 )
 _SIGNATURE = (_EVENTS.c.sig_key_id, _EVENTS.c.sig_nonce, _EVENTS.c.sig)
