@@ -328,15 +328,20 @@ def test_the_legacy_bound_cannot_change_unnoticed(app, session, folder):
     with pytest.raises(DBAPIError, match="append-only"):
         session.execute(update(AuditSigning).values(legacy_max_id=10**9))
     session.rollback()
-    with audit_triggers_off(session):
-        if IS_POSTGRES:  # what the owner can do
-            session.execute(text("ALTER TABLE audit_signing DISABLE TRIGGER USER"))
-        else:
-            session.execute(text("DROP TRIGGER audit_signing_no_update"))
-        session.execute(update(AuditSigning).values(legacy_max_id=10**9))
-        verdict = checkpoint.verify(session)
-        assert not verdict.ok and "legacy bound" in verdict.reason
+    # open the transaction with a no-op write first: on SQLite the DDL below is then part of it
+    session.execute(update(AuditChainHead).values(seq=AuditChainHead.seq))
+    if IS_POSTGRES:  # what the owner can do
+        session.execute(text("ALTER TABLE audit_signing DISABLE TRIGGER USER"))
+    else:
+        session.execute(text("DROP TRIGGER audit_signing_no_update"))
+    session.execute(update(AuditSigning).values(legacy_max_id=10**9))
+    verdict = checkpoint.verify(session)
+    assert not verdict.ok and "legacy bound" in verdict.reason
     session.rollback()  # the trigger and the bound come back
+    assert checkpoint.legacy_bound(session) == (0, 0)
+    with pytest.raises(DBAPIError, match="append-only"):
+        session.execute(update(AuditSigning).values(legacy_max_id=10**9))
+    session.rollback()
 
 
 # --- the migration ------------------------------------------------------------------------------------
