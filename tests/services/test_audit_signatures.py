@@ -460,3 +460,16 @@ def test_no_audit_key_is_refused(monkeypatch):
             signing.configure("c2hvcnQ=")
     finally:
         signing._keys = saved
+
+
+def test_the_local_demo_gets_an_audit_key_beside_its_data_keys(tmp_path, monkeypatch):
+    """``make run`` (no DATABASE_URL): a keys file made before audit signing gains an audit key, kept."""
+    from api import config
+
+    keys_file = tmp_path / "data-keys.env"
+    keys_file.write_text("ASSISTFLOW_DATA_KEYS=x\nASSISTFLOW_INDEX_KEY=y\n")
+    monkeypatch.setattr(config, "LOCAL_KEYS", keys_file)
+    first = config.local_audit_key()
+    assert signing.AuditKeys([first]).current_id
+    assert config.local_audit_key() == first and keys_file.read_text().count(signing.AUDIT_KEYS_ENV) == 1
+    assert keys_file.read_text().startswith("ASSISTFLOW_DATA_KEYS=x\n"), "the data keys stay as they were"
