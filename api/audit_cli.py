@@ -28,6 +28,7 @@ def audit_seal() -> None:
     "(the scheduler does it every ASSISTFLOW_AUDIT_CHECKPOINT_MINUTES).",
 )
 def audit_checkpoint() -> None:
+    chain.seal_all(db.session)  # committed batch by batch: the head lock is not held while verifying
     session = db.session()
     cp, verdict = checkpoint.write(session)
     session.commit()

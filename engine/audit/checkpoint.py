@@ -181,7 +181,9 @@ def write(
 
 
 def write_all(session_factory: object, *, folder: Path | None = None) -> Checkpoint | None:
-    """The scheduler's job: one checkpoint in a transaction of its own. Raises when the chain is broken."""
+    """The scheduler's job: one checkpoint in a transaction of its own. Raises when the chain is broken.
+    Seals first in committed batches, so the verification does not hold the chain head's lock."""
+    chain.seal_all(session_factory)
     with session_factory() as session:  # type: ignore[operator]
         cp, verdict = write(session, folder=folder)
         session.commit()
