@@ -60,3 +60,4 @@ bench: $(STAMP)
 
 clean-db:
 	rm -f instance/assistflow.db instance/assistflow.db-wal instance/assistflow.db-shm
+	rm -rf instance/audit-checkpoints  # checkpoints of the removed database's audit chain

@@ -11,6 +11,7 @@ from api import converters, errors, hardening
 from api.config import ROOT, load_config
 from api.extensions import db, migrate
 from engine import crypto, formstore
+from engine.audit import checkpoint, signing
 from engine.db import configure_engine
 from engine.deadlines import service as deadlines
 from engine.notifications.service import MAIL
@@ -43,6 +44,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.update(load_config(overrides))
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable in JSON
     crypto.configure(app.config["DATA_KEYS"], app.config["INDEX_KEY"])
+    signing.configure(app.config["AUDIT_KEYS"])
+    checkpoint.configure(app.config["AUDIT_CHECKPOINT_DIR"])
     formstore.configure(app.config["FORMS_DIR"])
     deadlines.configure(app.config["SLA_REMINDER_WORKING_DAYS"], app.config["SLA_RED_AFTER_WORKING_DAYS"])
     configure_mail(app.config)

@@ -127,6 +127,10 @@ def demo_load() -> None:
         click.echo(line)
 
 
+def _checkpoint_seconds() -> float:
+    return float(current_app.config["AUDIT_CHECKPOINT_MINUTES"]) * 60
+
+
 def _session_factory():
     from sqlalchemy.orm import sessionmaker
 
@@ -146,7 +150,9 @@ def serve(host: str, port: int, with_scheduler: bool) -> None:
 
     background = None
     if with_scheduler:
-        background = timers.build(_session_factory(), background=True)
+        background = timers.build(
+            _session_factory(), background=True, checkpoint_interval=_checkpoint_seconds()
+        )
         background.start()
         click.echo("scheduler running inside the dev server")
     click.echo(f"assistflow serving on http://{host}:{port}")
@@ -170,7 +176,9 @@ def scheduler(interval: float, once: bool) -> None:
         click.echo(f"woke {timers.tick(factory)} instance(s)")
         click.echo(f"sealed {timers.seal_audit(factory)} audit event(s)")
         return
-    blocking = timers.build(factory, background=False, interval=interval)
+    blocking = timers.build(
+        factory, background=False, interval=interval, checkpoint_interval=_checkpoint_seconds()
+    )
 
     def _stop(_signum, _frame):
         blocking.shutdown(wait=False)
@@ -193,10 +201,14 @@ def keys_generate() -> None:
     data_key, index_key = crypto.generate()
     click.echo(f"{crypto.DATA_KEYS_ENV}={data_key}")
     click.echo(f"{crypto.INDEX_KEY_ENV}={index_key}")
+    from engine.audit import signing
+
+    click.echo(f"{signing.AUDIT_KEYS_ENV}={signing.generate()}")
     click.echo(
         f"# rotation: put a new key first in {crypto.DATA_KEYS_ENV} (old keys after it, comma-separated), "
         "then run `assistflow keys rotate`; keep retired keys while audit events written with them must "
-        "stay readable",
+        "stay readable; audit keys rotate the same way in "
+        "ASSISTFLOW_AUDIT_KEYS (new first, old ones kept after it while their events must verify)",
         err=True,
     )
 
@@ -223,6 +235,9 @@ def main() -> None:
     cli = FlaskGroup(create_app=_create_app, add_default_commands=False, help="assistflow 社会救助流程引擎")
     from flask_migrate.cli import db as db_group
 
+    from api.db_roles import grant_app_role
+
+    db_group.add_command(grant_app_role)
     cli.add_command(db_group)
     cli.add_command(keys_cli)  # on the group itself: `keys generate` needs no app (nor keys)
     cli.main(prog_name="assistflow")

@@ -27,17 +27,41 @@ def local_keys() -> tuple[str, str]:
     return values["ASSISTFLOW_DATA_KEYS"].strip(), values["ASSISTFLOW_INDEX_KEY"].strip()
 
 
+def local_audit_key() -> str:
+    """The audit signing key for the local database only, kept in ``instance/data-keys.env`` beside the
+    data keys (added to a file made before audit signing existed)."""
+    from engine.audit import signing
+
+    local_keys()
+    values = dict(line.split("=", 1) for line in LOCAL_KEYS.read_text().splitlines() if "=" in line.strip())
+    if not values.get(signing.AUDIT_KEYS_ENV, "").strip():
+        with LOCAL_KEYS.open("a") as out:
+            out.write(f"{signing.AUDIT_KEYS_ENV}={signing.generate()}\n")
+        return local_audit_key()
+    return values[signing.AUDIT_KEYS_ENV].strip()
+
+
 def load_config(overrides: dict | None = None) -> dict:
     url = os.environ.get("DATABASE_URL") or f"sqlite:///{ROOT / 'instance' / 'assistflow.db'}"
     data_keys, index_key = os.environ.get("ASSISTFLOW_DATA_KEYS"), os.environ.get("ASSISTFLOW_INDEX_KEY")
     if not (data_keys and index_key) and not os.environ.get("DATABASE_URL"):
         # the local demo database only; with DATABASE_URL set the keys must come from the environment
         data_keys, index_key = local_keys()
+    audit_keys = os.environ.get("ASSISTFLOW_AUDIT_KEYS")
+    if not audit_keys and not os.environ.get("DATABASE_URL"):
+        audit_keys = local_audit_key()
     config = {
         "SQLALCHEMY_DATABASE_URI": url,
         # Personal data keys (engine.crypto): the app refuses to start without them.
         "DATA_KEYS": data_keys,
         "INDEX_KEY": index_key,
+        # Audit signing keys (engine.audit.signing) and where signed checkpoints of the audit chain go
+        # (engine.audit.checkpoint): outside the database, on storage its administrators cannot write.
+        "AUDIT_KEYS": audit_keys,
+        "AUDIT_CHECKPOINT_DIR": os.environ.get(
+            "ASSISTFLOW_AUDIT_CHECKPOINT_DIR", str(ROOT / "instance" / "audit-checkpoints")
+        ),
+        "AUDIT_CHECKPOINT_MINUTES": float(os.environ.get("ASSISTFLOW_AUDIT_CHECKPOINT_MINUTES", 10)),
         "SECRET_KEY": os.environ.get("ASSISTFLOW_SECRET_KEY", "dev-only-change-me"),
         "MAX_CONTENT_LENGTH": int(os.environ.get("ASSISTFLOW_MAX_BODY", 5 * 1024 * 1024)),
         "PROCESSES_DIR": os.environ.get("ASSISTFLOW_PROCESSES_DIR", str(ROOT / "processes")),

@@ -17,6 +17,10 @@ if str(ROOT) not in sys.path:
 
 
 def ensure_keys() -> None:
+    if not os.environ.get("ASSISTFLOW_AUDIT_KEYS"):
+        from engine.audit import signing
+
+        os.environ["ASSISTFLOW_AUDIT_KEYS"] = signing.generate()
     if os.environ.get("ASSISTFLOW_DATA_KEYS") and os.environ.get("ASSISTFLOW_INDEX_KEY"):
         return
     from engine import crypto

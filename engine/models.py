@@ -1,6 +1,13 @@
 """Import every model so ``Base.metadata`` is complete (used by Alembic and tests)."""
 
-from engine.audit.models import AuditAction, AuditChainHead, AuditEvent, AuditPending, AuditSeal
+from engine.audit.models import (
+    AuditAction,
+    AuditChainHead,
+    AuditEvent,
+    AuditPending,
+    AuditSeal,
+    AuditSigning,
+)
 from engine.db import Base
 from engine.deadlines.models import StartSchedule
 from engine.definitions.models import ProcessDefinition
@@ -21,6 +28,7 @@ __all__ = [
     "AuditChainHead",
     "AuditPending",
     "AuditSeal",
+    "AuditSigning",
     "AuditEvent",
     "Base",
     "HumanTask",

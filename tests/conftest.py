@@ -35,6 +35,12 @@ if not os.environ.get("ASSISTFLOW_DATA_KEYS"):
     _data_key, _index_key = generate()
     os.environ["ASSISTFLOW_DATA_KEYS"] = _data_key
     os.environ["ASSISTFLOW_INDEX_KEY"] = _index_key
+if not os.environ.get("ASSISTFLOW_AUDIT_KEYS"):  # the audit signing key, likewise
+    from engine.audit.signing import generate as _generate_audit_key
+
+    os.environ["ASSISTFLOW_AUDIT_KEYS"] = _generate_audit_key()
+# signed audit checkpoints of this session go to its temporary folder, not the repository's instance/
+os.environ.setdefault("ASSISTFLOW_AUDIT_CHECKPOINT_DIR", f"{_TMP}/audit-checkpoints")
 
 PASSWORD = "test-password-1"
 # username -> grants (role, org unit code)

@@ -22,8 +22,11 @@ chained twice.
 Checking: :func:`verify` seals what is pending, then walks the chain by ``seq`` and recomputes every
 hash; a changed field, a removed or inserted event or link, a reordered chain, an event outside the
 chain, or a head that does not point at the last link is reported with the first broken event's id.
-Anyone who can rewrite both tables and the head consistently can forge a chain; keep the head hash
-printed by ``assistflow audit verify`` somewhere else (a ticket, a signed e-mail) to anchor it.
+The chain alone cannot tell an event the application wrote from one inserted around it, nor a chain
+rewritten whole by the tables' owner: :func:`verify` also checks every event's signature
+(:mod:`engine.audit.signing`; legacy events before migration 0017 excepted, counted and bounded), finds
+replayed (copied) events by their repeated signature, and compares the chain with the signed
+checkpoints kept outside the database (:mod:`engine.audit.checkpoint`) when given them as ``anchors``.
 """
 
 from __future__ import annotations
@@ -38,7 +41,9 @@ from typing import Any, cast
 from sqlalchemy import JSON, Table, delete, func, insert, select, type_coerce, update
 from sqlalchemy.orm import Session
 
-from engine.audit.models import AuditChainHead, AuditEvent, AuditPending, AuditSeal
+from engine import crypto
+from engine.audit import signing
+from engine.audit.models import AuditChainHead, AuditEvent, AuditPending, AuditSeal, AuditSigning
 
 GENESIS = "0" * 64
 HEAD_ID = 1
@@ -55,9 +60,11 @@ _FIELDS = (
     _EVENTS.c.task_id,
     _EVENTS.c.definition_id,
     # as stored: personal values inside are encrypted (engine.crypto.SealedJSON), and the chain hashes
-    # the stored tokens, so it verifies without the data keys
+    # the stored tokens (the signatures cover them in clear: verify decrypts them for that check)
     type_coerce(_EVENTS.c.details, JSON(none_as_null=True)).label("details"),
 )
+_SIGNATURE = (_EVENTS.c.sig_key_id, _EVENTS.c.sig_nonce, _EVENTS.c.sig)
+_SIGNING = cast(Table, AuditSigning.__table__)
 
 
 def _at(value: dt.datetime) -> str:
@@ -159,24 +166,64 @@ class Verdict:
     head_hash: str
     broken_id: int | None = None
     reason: str = ""
+    legacy: int = 0  # unsigned events from before migration 0017, within its recorded bound
+    checkpoint_seq: int | None = None  # the latest checkpoint the chain was checked against
 
 
-def verify(session: Session, *, batch: int = 1000, seal_first: bool = True) -> Verdict:
-    """Seal what is pending (in the caller's transaction), then walk the whole chain; the first break
-    found is reported (with its event id where there is one)."""
+def _signature_problem(row: Mapping[Any, Any], legacy_max_id: int) -> tuple[bool, str | None]:
+    """(is legacy, why the signature fails or None). The signature covers ``details`` in clear."""
+    if row["id"] <= legacy_max_id and row["sig"] is None:
+        return True, None
+    try:
+        clear = {**row, "details": crypto.unseal(row["details"])}
+    except crypto.DecryptionError:
+        return False, "the event's encrypted details do not open with the data keys (changed)"
+    return False, signing.check(clear)
+
+
+def verify(
+    session: Session,
+    *,
+    batch: int = 1000,
+    seal_first: bool = True,
+    anchors: Mapping[int, str] | None = None,
+    start: tuple[int, str] | None = None,
+) -> Verdict:
+    """Seal what is pending (in the caller's transaction), then walk the chain and check every event's
+    signature; the first break found is reported (with its event id where there is one).
+
+    ``anchors`` (seq → hash, from the checkpoints) must each match the link at that position, and the
+    chain must reach the highest of them. With ``start`` (a trusted checkpoint's seq and hash) only the
+    links after it are walked, and the whole-table checks (events outside the chain, replays, the legacy
+    count) are left to a full verify.
+    """
     while seal_first and seal(session) == SEAL_BATCH:
         pass
     head = session.execute(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == HEAD_ID)).one_or_none()
     head_seq, head_hash = (int(head.seq), str(head.hash)) if head else (0, GENESIS)
+    anchors = dict(anchors or {})
+    marker = session.execute(
+        select(_SIGNING.c.legacy_max_id, _SIGNING.c.legacy_count).where(_SIGNING.c.id == 1)
+    ).one_or_none()
+    legacy_max_id, legacy_count = (int(marker[0]), int(marker[1])) if marker else (0, 0)
+    legacy = 0
 
     def broken(event_id: int | None, reason: str, checked: int) -> Verdict:
-        return Verdict(False, checked, head_seq, head_hash, event_id, reason)
+        return Verdict(False, checked, head_seq, head_hash, event_id, reason, legacy)
 
     unsealed = session.scalar(select(func.min(_PENDING.c.event_id)))
     if unsealed is not None:
         return broken(unsealed, "event not sealed into the chain yet", 0)
+    if anchors.get(0, GENESIS) != GENESIS:
+        return broken(None, "checkpoint at seq 0 is not the empty chain", 0)
     expected_seq, prev, checked, last_seq = 1, GENESIS, 0, 0
-    cols = (_SEALS.c.seq, _SEALS.c.event_id, _SEALS.c.hash, *_FIELDS)
+    if start is not None:
+        expected_seq, prev, last_seq = start[0] + 1, start[1], start[0]
+        if start[0] > 0:
+            link = session.scalar(select(_SEALS.c.hash).where(_SEALS.c.seq == start[0]))
+            if link != start[1]:
+                return broken(None, f"the link at seq {start[0]} differs from the checkpoint", 0)
+    cols = (_SEALS.c.seq, _SEALS.c.event_id, _SEALS.c.hash, *_FIELDS, *_SIGNATURE)
     while True:
         rows = (
             session.execute(
@@ -200,8 +247,27 @@ def verify(session: Session, *, batch: int = 1000, seal_first: bool = True) -> V
                 return broken(
                     row["id"], "hash does not match the event's content or the previous link", checked
                 )
+            if row["seq"] in anchors and anchors[row["seq"]] != row["hash"]:
+                return broken(
+                    row["id"],
+                    f"the link at seq {row['seq']} differs from the checkpoint (rewritten)",
+                    checked,
+                )
+            is_legacy, problem = _signature_problem(row, legacy_max_id)
+            if problem:
+                return broken(row["id"], problem, checked)
+            legacy += is_legacy
             prev, last_seq, checked = row["hash"], row["seq"], checked + 1
             expected_seq += 1
+    highest = max(anchors, default=0)
+    if highest > last_seq:
+        return broken(
+            None, f"the chain ends at seq {last_seq}, below the checkpoint at seq {highest}", checked
+        )
+    if head_seq != last_seq or head_hash != prev:
+        return broken(None, f"chain head is at seq {head_seq} but the last event is seq {last_seq}", checked)
+    if start is not None:
+        return Verdict(True, checked, head_seq, head_hash, legacy=legacy)
     outside = session.scalar(
         select(func.min(_EVENTS.c.id)).where(
             ~select(_SEALS.c.seq).where(_SEALS.c.event_id == _EVENTS.c.id).exists()
@@ -209,6 +275,21 @@ def verify(session: Session, *, batch: int = 1000, seal_first: bool = True) -> V
     )
     if outside is not None:
         return broken(outside, "event is neither in the chain nor waiting to be sealed", checked)
-    if head_seq != last_seq or head_hash != prev:
-        return broken(None, f"chain head is at seq {head_seq} but the last event is seq {last_seq}", checked)
-    return Verdict(True, checked, head_seq, head_hash)
+    below = session.scalar(select(func.count()).select_from(_EVENTS).where(_EVENTS.c.id <= legacy_max_id))
+    if (below or 0) != legacy_count or legacy != legacy_count:
+        return broken(
+            None,
+            f"{below} events at or below the legacy bound (id {legacy_max_id}), {legacy} of them unsigned; "
+            f"migration 0017 recorded {legacy_count}",
+            checked,
+        )
+    replayed = session.execute(
+        select(func.min(_EVENTS.c.id), func.max(_EVENTS.c.id))
+        .where(_EVENTS.c.sig.is_not(None))
+        .group_by(_EVENTS.c.sig)
+        .having(func.count() > 1)
+        .limit(1)
+    ).first()
+    if replayed is not None:
+        return broken(replayed[1], f"event repeats the signature of event {replayed[0]} (a copy)", checked)
+    return Verdict(True, checked, head_seq, head_hash, legacy=legacy)

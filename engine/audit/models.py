@@ -61,6 +61,11 @@ class AuditEvent(Base):
     definition_id: Mapped[int | None] = mapped_column(ForeignKey("process_definition.id"))
     # ID and phone numbers inside are stored encrypted; the hash chain hashes the stored form.
     details: Mapped[dict[str, Any]] = mapped_column(SealedJSON, default=dict)
+    # HMAC-SHA256 by the application under an audit key the database never holds (engine.audit.signing);
+    # NULL only on legacy events, written before migration 0017 (bounded by AuditSigning)
+    sig_key_id: Mapped[str | None] = mapped_column(String(16))
+    sig_nonce: Mapped[str | None] = mapped_column(String(16))
+    sig: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuditSeal(Base):
@@ -97,3 +102,19 @@ class AuditChainHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditSigning(Base):
+    """One row, written by migration 0017 and never changed: the events before signatures existed.
+
+    Events with ``id <= legacy_max_id`` may be unsigned, and there must be exactly ``legacy_count`` of
+    them; every other event must carry a valid signature. Checkpoints repeat both numbers, so changing
+    this row (which only the table owner could) fails ``assistflow audit verify``.
+    """
+
+    __tablename__ = "audit_signing"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    legacy_max_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    legacy_count: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    signed_since: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
+from engine.audit import signing
 from engine.audit.models import AuditAction, AuditEvent
+from engine.db import utcnow
 from engine.forms import jsonable
 
 if TYPE_CHECKING:
@@ -22,8 +24,10 @@ def _fields(
     definition_id: int | None,
     details: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """An event's columns as written, whether as an ORM object (``record``) or a plain row (``Batch``)."""
+    """An event's columns as written, whether as an ORM object (``record``) or a plain row (``Batch``);
+    signed (``engine.audit.signing``) once every column is known."""
     return {
+        "at": utcnow(),
         "action": action.value,
         "actor_id": actor_id,
         "instance_id": instance_id,
@@ -44,7 +48,9 @@ def record(
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Add one event to the session (flushed with the rest; sealed into the hash chain after commit)."""
-    event = AuditEvent(**_fields(action, actor_id, instance_id, task_id, definition_id, details))
+    event = AuditEvent(
+        **signing.sign(_fields(action, actor_id, instance_id, task_id, definition_id, details))
+    )
     session.add(event)
     return event
 
@@ -75,7 +81,10 @@ class Batch:
         """Insert the events in the order they were added (call after the flush that gave tasks ids)."""
         if not self._events:
             return
-        rows = [{**row, "task_id": task.id} if task is not None else row for row, task in self._events]
+        rows = [
+            signing.sign({**row, "task_id": task.id} if task is not None else row)
+            for row, task in self._events
+        ]
         self._events.clear()
         session.execute(insert(cast(Table, AuditEvent.__table__)), rows)
 

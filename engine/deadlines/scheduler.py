@@ -1,5 +1,6 @@
 """The APScheduler wiring: a short interval job drains due wake-ups; another seals new audit events
-into the hash chain; another sends the e-mail outbox.
+into the hash chain; another writes a signed checkpoint of the chain head outside the database
+(``engine.audit.checkpoint``); another sends the e-mail outbox.
 
 The due work itself lives in the database (``process_instance.next_wakeup_at``, the notification
 outbox), so any number of these schedulers can run against one PostgreSQL database, a restarted one
@@ -16,7 +17,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from engine.audit import chain
+from engine.audit import chain, checkpoint
 from engine.deadlines import service as deadlines
 from engine.notifications import mailer
 
@@ -47,6 +48,17 @@ def seal_audit(session_factory: Any) -> int:
     return sealed
 
 
+def checkpoint_audit(session_factory: Any) -> int | None:
+    """Verify the chain since the last checkpoint and anchor its head in the checkpoint directory;
+    a broken chain is logged as an error and gets no checkpoint. Returns the checkpointed seq."""
+    try:
+        cp = checkpoint.write_all(session_factory)
+    except checkpoint.CheckpointError as exc:
+        log.error("audit checkpoint refused: %s", exc)
+        return None
+    return cp.seq if cp else None
+
+
 def build(
     session_factory: Any,
     *,
@@ -54,6 +66,7 @@ def build(
     interval: float = 0.5,
     mail_interval: float = 10.0,
     seal_interval: float = 1.0,
+    checkpoint_interval: float = 600.0,
 ) -> BaseScheduler:
     scheduler: BaseScheduler = (
         BackgroundScheduler(timezone="Asia/Shanghai")
@@ -63,6 +76,7 @@ def build(
     jobs = (
         ("wakeups", tick, interval),
         ("audit_seal", seal_audit, seal_interval),
+        ("audit_checkpoint", checkpoint_audit, checkpoint_interval),
         ("mail", mailer.send_pending, mail_interval),
     )
     for job_id, job, seconds in jobs:

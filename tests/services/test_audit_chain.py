@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from engine.audit import chain
+from engine.audit import chain, signing
 from engine.audit import service as audit
 from engine.audit.models import AuditAction, AuditChainHead, AuditEvent, AuditPending, AuditSeal
 from engine.db import make_engine
@@ -238,7 +238,9 @@ def test_verify_names_the_first_changed_event(app, session):
 
 
 def test_verify_finds_a_recomputed_hash_by_the_next_link(session):
-    """A forger who also recomputes the changed event's link breaks the next link, which covers it."""
+    """A forger who also recomputes the changed event's link breaks the next link, which covers it (even
+    one holding the audit key, who re-signs the event: see tests/services/test_audit_signatures.py for
+    what the signature and the checkpoints add)."""
     instance = _case(session)
     events = _events(session, instance.id)
     victim = events[1]
@@ -254,9 +256,10 @@ def test_verify_finds_a_recomputed_hash_by_the_next_link(session):
         "details": victim.details,
     }
     new_hash = chain.event_hash(forged, link.seq, _previous_hash(session, link.seq))
+    signature = {k: v for k, v in signing.sign(forged).items() if k.startswith("sig")}
     _tamper(
         session,
-        update(AuditEvent).where(AuditEvent.id == victim.id).values(actor_id=None),
+        update(AuditEvent).where(AuditEvent.id == victim.id).values(actor_id=None, **signature),
         update(AuditSeal).where(AuditSeal.seq == link.seq).values(hash=new_hash),
     )
     verdict = chain.verify(session)
@@ -304,7 +307,8 @@ def test_verify_finds_an_event_outside_the_chain(session):
 
 
 def test_verify_finds_an_event_slipped_in_past_the_head(session):
-    """A row written around the app with a well-formed link but no head move is found at the head."""
+    """A row written around the app with a well-formed link (and, here, a valid signature: a forger with
+    the audit key) but no head move is found at the head."""
     _case(session)
     head = session.get(AuditChainHead, 1)
     row = {
@@ -320,7 +324,7 @@ def test_verify_finds_an_event_slipped_in_past_the_head(session):
     digest = chain.event_hash(row, head.seq + 1, head.hash)
     _tamper(
         session,
-        insert(AuditEvent).values(**row),
+        insert(AuditEvent).values(**signing.sign(row)),
         insert(AuditSeal).values(seq=head.seq + 1, event_id=row["id"], hash=digest),
     )
     verdict = chain.verify(session)
