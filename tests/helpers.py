@@ -1,0 +1,79 @@
+"""Helpers shared by test modules of different folders (data and small functions, no fixtures)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Third-party BPMN files a reader must cope with (copied, unmodified; sources and licences in the README).
+CONFORMANCE = ROOT / "tests" / "fixtures" / "conformance"
+
+
+def conformance_files() -> list[Path]:
+    """Every conformance input (``malformed/`` and ``miwg-reference/``), sorted."""
+    return sorted(p for p in CONFORMANCE.rglob("*") if p.is_file() and p.suffix != ".md")
+
+
+def conformance_id(path: Path) -> str:
+    return f"{path.parent.name}/{path.name}"
+
+
+NO_EXECUTABLE = ("no executable process", None)
+NOT_XML = ("not well-formed XML", None)
+# Every conformance file is refused; the first words of the reason and the element it names.
+CONFORMANCE_EXPECTED: dict[str, tuple[str, str | None]] = {
+    "malformed/bad-encoding.bpmn": NO_EXECUTABLE,
+    "malformed/binary.png": NOT_XML,
+    "malformed/categoryValue.bpmn": NO_EXECUTABLE,
+    "malformed/di-no-bpmn-element.bpmn": NO_EXECUTABLE,
+    "malformed/duplicate-ids.bpmn": ("duplicate id 'test'", "test"),
+    "malformed/extension-definition-missing.bpmn": NO_EXECUTABLE,
+    "malformed/invalid-attributes.bpmn": NOT_XML,
+    "malformed/no-xml.txt": NOT_XML,
+    "malformed/not-bpmn.bpmn": ("root element must be BPMN definitions", None),
+    "malformed/undeclared-ns-child.bpmn": NO_EXECUTABLE,
+    "malformed/unrecognized-child.bpmn": NO_EXECUTABLE,
+    "malformed/xmlns-redeclaration.bpmn": NOT_XML,
+    **{
+        f"miwg-reference/{n}.bpmn": NO_EXECUTABLE
+        for n in (
+            "A.1.0",
+            "A.2.0",
+            "A.2.1",
+            "A.3.0",
+            "A.4.0",
+            "A.4.1",
+            "B.1.0",
+            "B.2.0",
+            "C.2.0",
+            "C.4.0",
+            "C.5.0",
+        )
+    },
+    "miwg-reference/C.1.0.bpmn": ("unsupported event: 消息事件 / message event", "StartEvent_1"),
+    "miwg-reference/C.1.1.bpmn": (
+        "Data Store with name Financial Accounting System has no implementation",
+        None,
+    ),
+    "miwg-reference/C.3.0.bpmn": (
+        "unsupported event: 消息事件 / message event",
+        "_cc9778bd-edd8-4df2-ba15-56c310f90e62",
+    ),
+    "miwg-reference/C.6.0.bpmn": (
+        "unsupported element: 事件网关 / event-based gateway",
+        "_7ab6dbdf-f55b-4be6-bb41-d99793135c1d",
+    ),
+    "miwg-reference/C.7.0.bpmn": (
+        "unsupported element: 业务规则任务",
+        "_eae674ce-4d6e-48ac-819c-c79e0868e40d",
+    ),
+    "miwg-reference/C.8.0.bpmn": ("duplicate id 'VacationRequestProcess'", "VacationRequestProcess"),
+    "miwg-reference/C.8.1.bpmn": (
+        "unsupported element: 业务规则任务",
+        "_1a818a94-ba6f-413b-a7e8-6f8fd2a11e32",
+    ),
+    "miwg-reference/C.9.0.bpmn": ("unsupported element: 发送任务", "SendTask_ReportFraud"),
+    "miwg-reference/C.9.1.bpmn": ("unsupported element: 接收任务", "ReceiveTask_WaitForDocument"),
+    "miwg-reference/C.9.2.bpmn": ("unsupported event: 消息事件", "StartMessageEvent_DocumentRequested"),
+}
