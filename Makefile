@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup lint bench clean-db browser
+.PHONY: run test setup lint bench clean-db browser faketime
 
 NODE_STAMP := node_modules/.installed
 
@@ -38,9 +38,22 @@ run: $(STAMP) $(NODE_STAMP)
 	$(BIN)/assistflow demo load
 	$(BIN)/assistflow serve --host 127.0.0.1 --port 5000
 
+## Debian's libfaketime, for running the suite with the clock moved ahead (root installs it)
+faketime:
+	command -v faketime >/dev/null \
+		|| { test "$$(id -u)" = 0 && (apt-get install -y -qq faketime \
+		|| (apt-get update -qq && apt-get install -y -qq faketime)); } \
+		|| { echo "faketime is needed for CLOCK_AHEAD (apt-get install faketime)"; exit 1; }
+
+## The suite on a later date: `make test CLOCK_AHEAD=+396d` runs pytest and every process it starts
+## (servers, schedulers, chromium) under libfaketime with the wall clock that far ahead (SQLite only:
+## a PostgreSQL server keeps its own clock). Monotonic clocks are left alone.
+CLOCK_AHEAD ?=
+CLOCK_RUN := $(if $(CLOCK_AHEAD),FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f "$(CLOCK_AHEAD)")
+
 ## Set up and run the test suite (SQLite by default; TEST_DATABASE_URL=postgresql+psycopg://… for PostgreSQL)
-test: $(STAMP) $(NODE_STAMP) browser
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+test: $(STAMP) $(NODE_STAMP) browser $(if $(CLOCK_AHEAD),faketime)
+	$(CLOCK_RUN) $(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

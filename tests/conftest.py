@@ -82,7 +82,14 @@ def report(line: str) -> None:
         out.write(f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} {line}\n")
 
 
+_STARTED = dt.datetime.now(dt.UTC)  # the wall clock the suite ran on (moved ahead by `make test CLOCK_AHEAD=…`)
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    shifted = os.environ.get("FAKETIME")
+    terminalreporter.write_line(
+        f"clock: {_STARTED:%Y-%m-%d %H:%M} UTC" + (f" (libfaketime {shifted})" if shifted else " (real)")
+    )
     if _REPORTED:
         terminalreporter.section("reliability figures")
         for line in _REPORTED:
@@ -222,6 +229,18 @@ def session(engine) -> Iterator[Session]:
     with Session(engine, expire_on_commit=False) as s:
         yield s
         s.rollback()
+
+
+@pytest.fixture()
+def schedules_ahead(session) -> None:
+    """For tests that run a scheduler on the real clock: every seeded start schedule (the BPMN's
+    ``R/2026-12-01…/P1M`` and the like) next falls due 30 days from now, so the scheduler does only the
+    test's work whatever today is — not one monthly instance per org unit for every month since the
+    schedule's first date. The seed values come back with the test's cleanup."""
+    from engine.models import StartSchedule
+
+    session.execute(update(StartSchedule).values(next_run_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=30)))
+    session.commit()
 
 
 @pytest.fixture()

@@ -32,6 +32,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from engine.audit import chain
@@ -51,6 +52,7 @@ from tests.services.test_scheduler_process import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.usefixtures("schedules_ahead")  # the real clock: seeded schedules ahead of it
 CASES = 6
 SERVER_KILLS = 10
 SCHEDULER_KILLS = 10

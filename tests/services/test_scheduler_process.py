@@ -27,6 +27,7 @@ from tests.conftest import DB_URL, IS_POSTGRES, get_user
 from tests.factories import STREET
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.usefixtures("schedules_ahead")  # the real clock: seeded schedules ahead of it
 
 
 def scheduler_process(interval: float = 0.2) -> subprocess.Popen:
