@@ -82,7 +82,8 @@ def report(line: str) -> None:
         out.write(f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} {line}\n")
 
 
-_STARTED = dt.datetime.now(dt.UTC)  # the wall clock the suite ran on (moved ahead by `make test CLOCK_AHEAD=…`)
+# the wall clock the suite ran on (moved ahead by `make test CLOCK_AHEAD=…`)
+_STARTED = dt.datetime.now(dt.UTC)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
