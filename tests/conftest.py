@@ -12,7 +12,7 @@ import datetime as dt
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -70,6 +70,7 @@ USERS: dict[str, list[tuple[str, str]]] = {
 
 
 _REPORTED: list[str] = []
+_FIGURES: list[tuple[str, Callable[[], str | None]]] = []
 RELIABILITY_FILE = ROOT / "test-artifacts" / "reliability.txt"
 
 
@@ -86,7 +87,17 @@ def report(line: str) -> None:
 _STARTED = dt.datetime.now(dt.UTC)
 
 
+def figure(label: str, describe: Callable[[], str | None]) -> None:
+    """A figure gathered over a module's tests (inputs tried, statuses seen): ``describe()`` is called
+    once at the end of the session and its line, if any, is reported as :func:`report` does."""
+    _FIGURES.append((label, describe))
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    for label, describe in _FIGURES:
+        text = describe()
+        if text:
+            report(f"RELIABILITY {label}: {text}")
     shifted = os.environ.get("FAKETIME")
     terminalreporter.write_line(
         f"clock: {_STARTED:%Y-%m-%d %H:%M} UTC" + (f" (libfaketime {shifted})" if shifted else " (real)")
