@@ -5,6 +5,36 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+STREET = "310107014"  # a Putuo street in the reference data
+
+
+# --- the REST API through the Flask test client ---------------------------------------------------
+
+
+def start(client, headers, **body):
+    payload = {"process_key": "demo_assistance", "org_unit": STREET, **body}
+    response = client.post("/api/v1/process-instances", json=payload, headers=headers)
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def task_of(client, headers, instance_id, bpmn_id):
+    detail = client.get(f"/api/v1/process-instances/{instance_id}", headers=headers).json
+    return next(t for t in detail["open_tasks"] if t["bpmn_id"] == bpmn_id)
+
+
+def assert_error(response, status, code=None):
+    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
+    body = response.json
+    assert set(body) >= {"error", "message", "fields"}, body
+    assert body["message"]
+    if code:
+        assert body["error"] == code
+    return body
+
+
+# --- conformance inputs -----------------------------------------------------------------------------
+
 
 # Third-party BPMN files a reader must cope with (copied, unmodified; sources and licences in the README).
 CONFORMANCE = ROOT / "tests" / "fixtures" / "conformance"

@@ -7,33 +7,11 @@ from pathlib import Path
 import pytest
 
 from tests.factories import application_data, disbursement_data, review_data, visit_data
-from tests.helpers import CONFORMANCE, CONFORMANCE_EXPECTED, conformance_id
+from tests.helpers import CONFORMANCE, CONFORMANCE_EXPECTED, assert_error, conformance_id, start, task_of
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "bpmn"
 STREET = "310107014"
-
-
-def start(client, headers, **body):
-    payload = {"process_key": "demo_assistance", "org_unit": STREET, **body}
-    response = client.post("/api/v1/process-instances", json=payload, headers=headers)
-    assert response.status_code == 201, response.json
-    return response.json
-
-
-def task_of(client, headers, instance_id, bpmn_id):
-    detail = client.get(f"/api/v1/process-instances/{instance_id}", headers=headers).json
-    return next(t for t in detail["open_tasks"] if t["bpmn_id"] == bpmn_id)
-
-
-def assert_error(response, status, code=None):
-    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
-    body = response.json
-    assert set(body) >= {"error", "message", "fields"}, body
-    assert body["message"]
-    if code:
-        assert body["error"] == code
-    return body
 
 
 # --- health, auth ------------------------------------------------------------------------------

@@ -12,8 +12,7 @@ from sqlalchemy.orm import Session
 from api.extensions import db
 from engine.bpmn.parsing import MAX_BPMN_BYTES
 from engine.models import AuditEvent, ProcessDefinition
-from tests.api.test_api import assert_error, start
-from tests.helpers import CONFORMANCE_EXPECTED, conformance_files
+from tests.helpers import CONFORMANCE_EXPECTED, assert_error, conformance_files, start
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "bpmn"

@@ -24,8 +24,8 @@ from engine.models import (
     ProcessInstance,
     User,
 )
-from tests.api.test_api import assert_error, start, task_of
 from tests.conftest import figure
+from tests.helpers import assert_error, start, task_of
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "bpmn"
