@@ -40,8 +40,7 @@ from engine.audit.models import AuditEvent
 from engine.ledger.models import ServiceRecord
 from engine.tasks.models import HumanTask, TaskStatus
 from tests.conftest import DB_URL, IS_POSTGRES, report
-from tests.procedures.test_comprehensive_assistance import application, approve, assess, pay, review
-from tests.services.test_scheduler_process import (
+from tests.helpers import (
     fired_counts,
     make_due_timers,
     pending,
@@ -50,6 +49,7 @@ from tests.services.test_scheduler_process import (
     task_counts,
     wait_until,
 )
+from tests.procedures.test_comprehensive_assistance import application, approve, assess, pay, review
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.usefixtures("schedules_ahead")  # the real clock: seeded schedules ahead of it
