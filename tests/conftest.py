@@ -20,7 +20,10 @@ import time_machine
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from tests import clock_ahead
 from tests.audit_bypass import audit_triggers_off
+
+clock_ahead.start()  # `make test CLOCK_AHEAD_DAYS=N`: the whole session N days later (see tests/clock_ahead.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 _TMP = tempfile.mkdtemp(prefix="assistflow-test-")
@@ -83,7 +86,7 @@ def report(line: str) -> None:
         out.write(f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} {line}\n")
 
 
-# the wall clock the suite ran on (moved ahead by `make test CLOCK_AHEAD=…`)
+# the wall clock the suite ran on (moved ahead by `make test CLOCK_AHEAD_DAYS=…`)
 _STARTED = dt.datetime.now(dt.UTC)
 
 
@@ -98,9 +101,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         text = describe()
         if text:
             report(f"RELIABILITY {label}: {text}")
-    shifted = os.environ.get("FAKETIME")
+    ahead = clock_ahead.days()
     terminalreporter.write_line(
-        f"clock: {_STARTED:%Y-%m-%d %H:%M} UTC" + (f" (libfaketime {shifted})" if shifted else " (real)")
+        f"clock: {_STARTED:%Y-%m-%d %H:%M} UTC" + (f" ({ahead} days ahead)" if ahead else " (real)")
     )
     if _REPORTED:
         terminalreporter.section("reliability figures")

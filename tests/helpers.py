@@ -6,7 +6,6 @@ import datetime as dt
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from engine.audit.models import AuditEvent
 from engine.instances import service as instances
 from engine.instances.models import ProcessInstance
 from engine.tasks.models import HumanTask
+from tests import clock_ahead
 from tests.conftest import DB_URL, get_user
 from tests.factories import STREET
 
@@ -132,7 +132,9 @@ def scheduler_process(interval: float = 0.2) -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": DB_URL}
     log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from api.cli import main; main()", "scheduler", "--interval", str(interval)],
+        clock_ahead.python(
+            "-c", "from api.cli import main; main()", "scheduler", "--interval", str(interval)
+        ),
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -24,7 +24,6 @@ import random
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -39,6 +38,7 @@ from engine.audit import chain
 from engine.audit.models import AuditEvent
 from engine.ledger.models import ServiceRecord
 from engine.tasks.models import HumanTask, TaskStatus
+from tests import clock_ahead
 from tests.conftest import DB_URL, IS_POSTGRES, report
 from tests.helpers import (
     fired_counts,
@@ -87,7 +87,7 @@ class Server:
     def start(self) -> None:
         env = {**os.environ, "DATABASE_URL": DB_URL}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{self.port}", "api.wsgi:app"],
+            clock_ahead.python("-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{self.port}", "api.wsgi:app"),
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
