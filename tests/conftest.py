@@ -12,7 +12,7 @@ import datetime as dt
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,10 @@ import time_machine
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from tests import clock_ahead
 from tests.audit_bypass import audit_triggers_off
+
+clock_ahead.start()  # `make test CLOCK_AHEAD_DAYS=N`: the whole session N days later (see tests/clock_ahead.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 _TMP = tempfile.mkdtemp(prefix="assistflow-test-")
@@ -76,6 +79,7 @@ USERS: dict[str, list[tuple[str, str]]] = {
 
 
 _REPORTED: list[str] = []
+_FIGURES: list[tuple[str, Callable[[], str | None]]] = []
 RELIABILITY_FILE = ROOT / "test-artifacts" / "reliability.txt"
 
 
@@ -88,7 +92,25 @@ def report(line: str) -> None:
         out.write(f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} {line}\n")
 
 
+# the wall clock the suite ran on (moved ahead by `make test CLOCK_AHEAD_DAYS=…`)
+_STARTED = dt.datetime.now(dt.UTC)
+
+
+def figure(label: str, describe: Callable[[], str | None]) -> None:
+    """A figure gathered over a module's tests (inputs tried, statuses seen): ``describe()`` is called
+    once at the end of the session and its line, if any, is reported as :func:`report` does."""
+    _FIGURES.append((label, describe))
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    for label, describe in _FIGURES:
+        text = describe()
+        if text:
+            report(f"RELIABILITY {label}: {text}")
+    ahead = clock_ahead.days()
+    terminalreporter.write_line(
+        f"clock: {_STARTED:%Y-%m-%d %H:%M} UTC" + (f" ({ahead} days ahead)" if ahead else " (real)")
+    )
     if _REPORTED:
         terminalreporter.section("reliability figures")
         for line in _REPORTED:
@@ -228,6 +250,18 @@ def session(engine) -> Iterator[Session]:
     with Session(engine, expire_on_commit=False) as s:
         yield s
         s.rollback()
+
+
+@pytest.fixture()
+def schedules_ahead(session) -> None:
+    """For tests that run a scheduler on the real clock: every seeded start schedule (the BPMN's
+    ``R/2026-12-01…/P1M`` and the like) next falls due 30 days from now, so the scheduler does only the
+    test's work whatever today is — not one monthly instance per org unit for every month since the
+    schedule's first date. The seed values come back with the test's cleanup."""
+    from engine.models import StartSchedule
+
+    session.execute(update(StartSchedule).values(next_run_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=30)))
+    session.commit()
 
 
 @pytest.fixture()

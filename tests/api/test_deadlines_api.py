@@ -10,7 +10,7 @@ from sqlalchemy.orm import sessionmaker
 from api.extensions import db
 from engine.deadlines import calendar as cal
 from engine.deadlines import service as deadlines
-from tests.api.test_api import assert_error, start
+from tests.helpers import assert_error, start
 
 SH = cal.SHANGHAI
 MONDAY = dt.datetime(2026, 11, 2, 10, 0, tzinfo=SH)

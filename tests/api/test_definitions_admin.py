@@ -12,69 +12,10 @@ from sqlalchemy.orm import Session
 from api.extensions import db
 from engine.bpmn.parsing import MAX_BPMN_BYTES
 from engine.models import AuditEvent, ProcessDefinition
-from tests.api.test_api import assert_error, start
+from tests.helpers import CONFORMANCE_EXPECTED, assert_error, conformance_files, start
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "bpmn"
-CONFORMANCE = ROOT.parent / "shared" / "conformance"
-NO_EXECUTABLE = ("no executable process", None)
-NOT_XML = ("not well-formed XML", None)
-# Every conformance file is refused; the first words of the reason and the element it names.
-CONFORMANCE_EXPECTED: dict[str, tuple[str, str | None]] = {
-    "malformed/bad-encoding.bpmn": NO_EXECUTABLE,
-    "malformed/binary.png": NOT_XML,
-    "malformed/categoryValue.bpmn": NO_EXECUTABLE,
-    "malformed/di-no-bpmn-element.bpmn": NO_EXECUTABLE,
-    "malformed/duplicate-ids.bpmn": ("duplicate id 'test'", "test"),
-    "malformed/extension-definition-missing.bpmn": NO_EXECUTABLE,
-    "malformed/invalid-attributes.bpmn": NOT_XML,
-    "malformed/no-xml.txt": NOT_XML,
-    "malformed/not-bpmn.bpmn": ("root element must be BPMN definitions", None),
-    "malformed/undeclared-ns-child.bpmn": NO_EXECUTABLE,
-    "malformed/unrecognized-child.bpmn": NO_EXECUTABLE,
-    "malformed/xmlns-redeclaration.bpmn": NOT_XML,
-    **{
-        f"miwg-reference/{n}.bpmn": NO_EXECUTABLE
-        for n in (
-            "A.1.0",
-            "A.2.0",
-            "A.2.1",
-            "A.3.0",
-            "A.4.0",
-            "A.4.1",
-            "B.1.0",
-            "B.2.0",
-            "C.2.0",
-            "C.4.0",
-            "C.5.0",
-        )
-    },
-    "miwg-reference/C.1.0.bpmn": ("unsupported event: 消息事件 / message event", "StartEvent_1"),
-    "miwg-reference/C.1.1.bpmn": (
-        "Data Store with name Financial Accounting System has no implementation",
-        None,
-    ),
-    "miwg-reference/C.3.0.bpmn": (
-        "unsupported event: 消息事件 / message event",
-        "_cc9778bd-edd8-4df2-ba15-56c310f90e62",
-    ),
-    "miwg-reference/C.6.0.bpmn": (
-        "unsupported element: 事件网关 / event-based gateway",
-        "_7ab6dbdf-f55b-4be6-bb41-d99793135c1d",
-    ),
-    "miwg-reference/C.7.0.bpmn": (
-        "unsupported element: 业务规则任务",
-        "_eae674ce-4d6e-48ac-819c-c79e0868e40d",
-    ),
-    "miwg-reference/C.8.0.bpmn": ("duplicate id 'VacationRequestProcess'", "VacationRequestProcess"),
-    "miwg-reference/C.8.1.bpmn": (
-        "unsupported element: 业务规则任务",
-        "_1a818a94-ba6f-413b-a7e8-6f8fd2a11e32",
-    ),
-    "miwg-reference/C.9.0.bpmn": ("unsupported element: 发送任务", "SendTask_ReportFraud"),
-    "miwg-reference/C.9.1.bpmn": ("unsupported element: 接收任务", "ReceiveTask_WaitForDocument"),
-    "miwg-reference/C.9.2.bpmn": ("unsupported event: 消息事件", "StartMessageEvent_DocumentRequested"),
-}
 
 
 def _counts() -> dict[str, int]:
@@ -85,15 +26,11 @@ def _counts() -> dict[str, int]:
         }
 
 
-def _conformance_files() -> list[Path]:
-    return sorted(p for p in CONFORMANCE.rglob("*") if p.is_file() and p.suffix != ".md")
-
-
 def test_every_conformance_file_has_an_expected_outcome():
-    assert sorted(f"{p.parent.name}/{p.name}" for p in _conformance_files()) == sorted(CONFORMANCE_EXPECTED)
+    assert sorted(f"{p.parent.name}/{p.name}" for p in conformance_files()) == sorted(CONFORMANCE_EXPECTED)
 
 
-@pytest.mark.parametrize("path", _conformance_files(), ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", conformance_files(), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_conformance_deploy_refused_with_named_problem_and_nothing_stored(client, login, path):
     admin = login("admin")
     fragment, element = CONFORMANCE_EXPECTED[f"{path.parent.name}/{path.name}"]

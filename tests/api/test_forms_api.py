@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 from engine import formstore
-from tests.api.test_api import assert_error, start, task_of
+from tests.helpers import assert_error, start, task_of
 
 
 def _review_raw() -> dict:

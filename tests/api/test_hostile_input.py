@@ -24,11 +24,15 @@ from engine.models import (
     ProcessInstance,
     User,
 )
-from tests.api.test_api import assert_error, start, task_of
+from tests.conftest import figure
+from tests.helpers import assert_error, start, task_of
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "bpmn"
 TRIED: dict[str, int] = {}
+SQL_STATUSES: dict[int, int] = {}
+figure("hostile input", lambda: ", ".join(f"{k}: {v}" for k, v in sorted(TRIED.items())))
+figure("sql-ish filters", lambda: SQL_STATUSES and f"statuses {dict(sorted(SQL_STATUSES.items()))}")
 WRITTEN = (
     AuditEvent,
     HumanTask,
@@ -150,7 +154,23 @@ def test_a_large_value_under_the_body_limit_is_refused_by_the_field(client, logi
 
 @pytest.mark.parametrize(
     "body",
-    ["{not json", '{"data": ', "[1, 2", '{"a": 1}}', "\x00", '{"data": NaN}', "\xff\xfe", "nul\u0000l"],
+    [
+        "{not json",
+        '{"data": ',
+        "[1, 2",
+        '{"a": 1}}',
+        "\x00",
+        pytest.param(
+            '{"data": NaN}',
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="engine bug: the JSON reader accepts NaN (not JSON, RFC 8259), so "
+                "/api/v1/process-instances answers 422 validation_failed instead of 400",
+            ),
+        ),
+        "\xff\xfe",
+        "nul\u0000l",
+    ],
 )
 def test_malformed_json_is_400_everywhere(client, login, body):
     advisor = login("pt_advisor")
@@ -162,8 +182,8 @@ def test_malformed_json_is_400_everywhere(client, login, body):
         "/api/v1/auth/token",
     ):
         response = client.post(url, data=body, headers={**advisor, "Content-Type": "application/json"})
-        assert response.status_code in (400, 404, 422), (url, body, response.status_code)
-        assert_error(response, response.status_code)
+        assert response.status_code == 400, (url, body, response.status_code, response.json)
+        assert_error(response, 400)
         _tried("malformed JSON bodies")
     assert _counts() == before
 
@@ -257,7 +277,8 @@ def test_sql_looking_strings_in_every_filter_are_never_a_500_or_a_leak(client, l
     assert _counts() == {**before, "audit_event": before["audit_event"] + _reveals() - reveals_before}
     with Session(db.engine) as s:
         assert s.scalar(select(func.count()).select_from(User).where(User.is_active.is_(False))) == 0
-    print(f"\nRELIABILITY sql-ish filters: statuses {dict(sorted(statuses.items()))}")
+    for status, n in statuses.items():
+        SQL_STATUSES[status] = SQL_STATUSES.get(status, 0) + n
 
 
 @pytest.mark.parametrize("name", ["xxe.bpmn", "billion_laughs.bpmn"])
@@ -277,8 +298,3 @@ def test_xxe_and_billion_laughs_are_refused_and_nothing_is_stored(client, login,
         assert len(response.get_data()) < 10_000, "no entity expansion in the answer"
         _tried("hostile BPMN uploads")
     assert _counts() == before
-
-
-def test_report_inputs_tried(capsys):
-    with capsys.disabled():
-        print("\nRELIABILITY hostile input:", ", ".join(f"{k}: {v}" for k, v in sorted(TRIED.items())))

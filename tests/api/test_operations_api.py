@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from api.extensions import db
 from engine.definitions import service as definitions
-from tests.api.test_api import assert_error
+from tests.helpers import assert_error
 from tests.procedures.cases import ApiCase
 from tests.procedures.test_comprehensive_assistance import application
 from tests.services.test_operations import ca_variant

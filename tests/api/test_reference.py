@@ -6,7 +6,7 @@ import json
 import re
 
 from engine.twinning.service import REFERENCE_FILE
-from tests.api.test_api import assert_error
+from tests.helpers import assert_error
 
 
 def test_eleven_pairings_over_eleven_counties(client, login):

@@ -12,7 +12,7 @@ from api.extensions import db
 from engine.audit import chain
 from engine.audit.models import AuditEvent
 from engine.users import service as users
-from tests.api.test_api import assert_error
+from tests.helpers import assert_error
 
 PASSWORD = "lock-test-pass-1"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import chinese_calendar
 import pytest
 
 from engine.deadlines import calendar as cal
@@ -76,8 +77,11 @@ def test_shift_working_days_keeps_time_of_day():
 
 
 def test_years_without_holiday_data_fall_back_to_weekdays():
-    far = D(2031, 1, 6)  # a Monday, beyond what the library covers today
+    # the first year the installed holiday data does not cover (it grows with each release)
+    year = max(d.year for d in (*chinese_calendar.holidays, *chinese_calendar.workdays)) + 1
+    january_4 = D(year, 1, 4)
+    far = january_4 + dt.timedelta(days=(7 - january_4.weekday()) % 7)  # the first Monday from 4 January
     assert not cal.covered(far)
-    assert cal.is_workday(far) and not cal.is_workday(D(2031, 1, 4))
-    assert cal.add_working_days(D(2031, 1, 3), 1) == far
-    assert cal.covered(D(2026, 10, 10))
+    assert cal.is_workday(far) and not cal.is_workday(far - dt.timedelta(days=1))  # Sunday
+    assert cal.add_working_days(far - dt.timedelta(days=3), 1) == far  # Friday → Monday, weekend skipped
+    assert cal.covered(D(year - 1, 10, 10)) and cal.covered(D(2026, 10, 10))

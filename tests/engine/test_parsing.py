@@ -8,10 +8,10 @@ import pytest
 
 from engine.bpmn.parsing import MAX_BPMN_BYTES, BpmnInvalid, compile_bpmn
 from engine.users.models import Role
+from tests.helpers import CONFORMANCE, CONFORMANCE_EXPECTED, conformance_files, conformance_id
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "bpmn"
-CONFORMANCE = ROOT.parent / "shared" / "conformance"
 ROLES = {r.value for r in Role}
 
 
@@ -78,26 +78,21 @@ def test_garbage_refused(data):
         compile_bpmn(data, known_roles=ROLES)
 
 
-def _conformance_files():
-    if not CONFORMANCE.is_dir():
-        return []
-    return sorted(p for p in CONFORMANCE.rglob("*") if p.is_file() and p.suffix != ".md")
-
-
-@pytest.mark.parametrize("path", _conformance_files(), ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_conformance_files_accepted_or_refused_with_reason(path):
-    try:
-        compiled = compile_file(path)
-    except BpmnInvalid as err:
-        assert err.problems and all(p.message for p in err.problems)
-    else:
-        assert compiled.key
+@pytest.mark.parametrize("path", conformance_files(), ids=conformance_id)
+def test_conformance_files_refused_with_the_expected_reason(path):
+    """None of the third-party files is executable here: each is refused, naming why (and where)."""
+    fragment, element = CONFORMANCE_EXPECTED[conformance_id(path)]
+    with pytest.raises(BpmnInvalid) as refused:
+        compile_file(path)
+    problems = refused.value.problems
+    assert problems and all(p.message for p in problems)
+    assert any(fragment in p.message and p.element_id == element for p in problems), problems
 
 
 def test_conformance_suite_present():
-    files = _conformance_files()
-    assert len(files) >= 30, "shared/conformance is expected beside the repository"
-    assert all(path.parent.name in ("malformed", "miwg-reference") for path in files)
+    files = conformance_files()
+    assert len(files) == 33, "tests/fixtures/conformance: 12 malformed and 21 MIWG reference files"
+    assert {path.parent.name for path in files} == {"malformed", "miwg-reference"}
 
 
 def test_malformed_never_accepted():

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from engine import expressions as ex
 from engine import forms as F
 from engine.db import dumps
+from tests.conftest import figure
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = 200
@@ -36,6 +37,7 @@ SETTINGS = settings(
     database=None,
 )
 TRIED: dict[str, int] = {}
+figure("hypothesis", lambda: ", ".join(f"{k}: {v}" for k, v in sorted(TRIED.items())))
 
 
 def _count(name: str) -> None:
@@ -326,9 +328,3 @@ def test_form_validation_never_crashes(data):
     assert _no_float({k: v for k, v in clean.items() if k in {f.name for f in form.fields}})
     if not errors:
         assert set(clean) <= {f.name for f in form.fields}, "unknown fields are refused, never kept"
-
-
-def test_report_inputs_tried(capsys):
-    """Runs last in this file: prints what the properties tried (docs/RELIABILITY.md quotes it)."""
-    with capsys.disabled():
-        print("\nRELIABILITY hypothesis:", ", ".join(f"{k}: {v}" for k, v in sorted(TRIED.items())))

@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import time_machine
 from SpiffWorkflow.util.task import TaskState
 
 from engine.bpmn import runtime as rt
@@ -158,7 +159,7 @@ def test_failed_expression_is_engine_error(demo):
     task = rt.ready_human_tasks(wf)[0]
     task.set_data(household_size=1)  # no amount_requested: the script cannot compute
     task.run()
-    with pytest.raises(Exception, match="amount_requested"):
+    with pytest.raises(rt.EngineError, match="NameNotDefined: 'amount_requested' is not defined"):
         # review comes first; completing it reaches the script task
         rt.advance(wf)
         review = rt.ready_human_tasks(wf)[0]
@@ -167,16 +168,30 @@ def test_failed_expression_is_engine_error(demo):
         rt.advance(wf)
 
 
+# the fixture's timeDate literal; the test clock stands nine days before it, whatever today is
+WAIT_UNTIL = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+
+
 def test_unquoted_timer_literals_run(timers):
-    run = Runner(timers)
-    wf = run.wf
-    waiting = {t.task_spec.bpmn_id: t for t in wf.get_tasks(state=TaskState.WAITING)}
-    assert "remind" in waiting
-    due = dt.datetime.fromisoformat(waiting["remind"].internal_data["event_value"])
-    assert dt.timedelta(days=4, hours=23) < due - dt.datetime.now(dt.UTC) <= dt.timedelta(days=5)
-    wf = run.complete("investigate", summary="x")
-    waiting = {t.task_spec.bpmn_id: t for t in wf.get_tasks(state=TaskState.WAITING)}
-    assert waiting["wait_until"].internal_data["event_value"].startswith("2026-12-01T09:00:00+08:00")
+    now = WAIT_UNTIL - dt.timedelta(days=9)
+    with time_machine.travel(now, tick=False):
+        run = Runner(timers)
+        wf = run.wf
+        waiting = {t.task_spec.bpmn_id: t for t in wf.get_tasks(state=TaskState.WAITING)}
+        assert "remind" in waiting
+        due = dt.datetime.fromisoformat(waiting["remind"].internal_data["event_value"])
+        assert due == now + dt.timedelta(days=5)
+        wf = run.complete("investigate", summary="x")
+        waiting = {t.task_spec.bpmn_id: t for t in wf.get_tasks(state=TaskState.WAITING)}
+        assert dt.datetime.fromisoformat(waiting["wait_until"].internal_data["event_value"]) == WAIT_UNTIL
+        assert "cycle" not in waiting  # the date is still ahead: the path waits there
+    with time_machine.travel(WAIT_UNTIL + dt.timedelta(minutes=1), tick=False):
+        wf = run.wf
+        assert [(bpmn_id, at.astimezone(WAIT_UNTIL.tzinfo)) for bpmn_id, at in rt.fire_due_timers(wf)] == [
+            ("wait_until", WAIT_UNTIL)
+        ]
+        waiting = {t.task_spec.bpmn_id for t in wf.get_tasks(state=TaskState.WAITING)}
+        assert "wait_until" not in waiting and "cycle" in waiting  # the date passed: on to the cycle
 
 
 def test_stale_task_detected_after_reload(demo):

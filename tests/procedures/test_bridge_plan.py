@@ -12,7 +12,7 @@ from sqlalchemy.orm import sessionmaker
 from api.extensions import db
 from engine.deadlines import service as deadlines
 from engine.ledger.models import ServiceRecord
-from tests.api.test_api import assert_error
+from tests.helpers import assert_error
 from tests.procedures.cases import ApiCase
 from tests.procedures.test_comprehensive_assistance import id_number
 

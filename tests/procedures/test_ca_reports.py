@@ -12,7 +12,7 @@ from api.extensions import db
 from engine.deadlines import calendar as cal
 from engine.deadlines import service as deadlines
 from engine.instances.models import ProcessInstance
-from tests.api.test_api import assert_error
+from tests.helpers import assert_error
 from tests.procedures.cases import fresh_token
 from tests.procedures.test_comprehensive_assistance import Case, approve, pay, review, to_review
 

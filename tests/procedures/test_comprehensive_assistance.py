@@ -12,7 +12,7 @@ from api.extensions import db
 from engine.deadlines import calendar as cal
 from engine.deadlines import service as deadlines
 from engine.forms import with_check_digit
-from tests.api.test_api import assert_error
+from tests.helpers import assert_error
 from tests.procedures.cases import ApiCase, fresh_token
 
 STREET = "310107014"

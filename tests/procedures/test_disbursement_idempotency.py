@@ -21,7 +21,7 @@ from engine.deadlines import calendar as cal
 from engine.deadlines import service as deadlines
 from engine.idempotency.models import IdempotencyKey
 from engine.instances.models import ProcessInstance
-from tests.api.test_api import assert_error
+from tests.helpers import assert_error
 from tests.procedures.cases import fresh_token
 from tests.procedures.test_comprehensive_assistance import Case, approve, pay, review, to_review
 

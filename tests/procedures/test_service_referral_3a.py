@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.test_api import assert_error
+from tests.helpers import assert_error
 from tests.procedures.cases import ApiCase
 from tests.procedures.test_comprehensive_assistance import APPLICANT
 

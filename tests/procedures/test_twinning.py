@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tests.api.test_api import assert_error
+from tests.helpers import assert_error
 from tests.procedures.cases import ApiCase
 from tests.procedures.test_bridge_plan import SH, run_scheduler
 

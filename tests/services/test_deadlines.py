@@ -299,15 +299,81 @@ def test_complete_and_escalate_at_the_same_moment_give_one_outcome(engine, sessi
         assert errors == []
         session.expire_all()
         row = session.get(HumanTask, row_id)
-        log = actions(session, instance.id)
         assert row.state == TaskStatus.COMPLETED
-        if "task.escalated" in log:
-            assert log.index("task.escalated") < log.index("task.completed")
+        if "task.escalated" in actions(session, instance.id):
+            _assert_escalated_then_completed(session, instance.id, row_id)
             outcomes.append("escalated first")
         else:
-            assert "task.reminded" not in log
+            _assert_completed_with_no_sla_effect(engine, session, instance.id, row_id)
             outcomes.append("completed first")
-    assert set(outcomes) <= {"escalated first", "completed first"}
+    assert len(outcomes) == 4
+
+
+SLA_ACTIONS = ("task.reminded", "task.overdue", "task.escalated")
+SLA_KINDS = ("reminder", "overdue", "escalation")
+
+
+def _sla_notifications(session: Session, row_id: int) -> list[tuple[str, str]]:
+    from engine.users.models import User
+
+    rows = session.execute(
+        select(Notification.kind, User.username)
+        .join(User, Notification.user_id == User.id)
+        .where(Notification.task_id == row_id)
+    )
+    return sorted(
+        (str(getattr(k, "value", k)), u) for k, u in rows if str(getattr(k, "value", k)) in SLA_KINDS
+    )
+
+
+def _assert_escalated_then_completed(session: Session, instance_id: int, row_id: int) -> None:
+    """The scheduler won: every level fired once, before the completion, and told its people."""
+    log = actions(session, instance_id)
+    assert [a for a in log if a in SLA_ACTIONS] == list(SLA_ACTIONS)
+    assert log.count("task.completed") == 1
+    assert all(log.index(a) < log.index("task.completed") for a in SLA_ACTIONS)
+    assert _sla_notifications(session, row_id) == [
+        ("escalation", "pt_district"),
+        ("overdue", "pt_head"),
+        ("reminder", "pt_advisor"),
+        ("reminder", "pt_advisor2"),
+    ]
+
+
+def _assert_completed_with_no_sla_effect(engine, session: Session, instance_id: int, row_id: int) -> None:
+    """The clerk won: the completed task never reminds, turns overdue or escalates, even later."""
+    run(engine, dt.datetime(2026, 11, 20, 9, 0, tzinfo=SH))
+    session.expire_all()
+    log = actions(session, instance_id)
+    assert [a for a in log if a in SLA_ACTIONS] == [] and log.count("task.completed") == 1
+    assert _sla_notifications(session, row_id) == []
+
+
+def test_escalation_first_then_completion_keeps_both_in_order(engine, session):
+    with at(MONDAY):
+        instance = start_demo(session)
+        session.commit()
+    row_id = open_task(session, instance.id, "application").id
+    moment = dt.datetime(2026, 11, 16, 9, 0, tzinfo=SH)
+    run(engine, moment)
+    with at(moment + dt.timedelta(minutes=1)):
+        tasks.complete(session, get_user(session, "pt_advisor"), row_id, application_data())
+        session.commit()
+    session.expire_all()
+    assert session.get(HumanTask, row_id).state == TaskStatus.COMPLETED
+    _assert_escalated_then_completed(session, instance.id, row_id)
+
+
+def test_completion_first_leaves_nothing_for_the_scheduler(engine, session):
+    with at(MONDAY):
+        instance = start_demo(session)
+        session.commit()
+    row_id = open_task(session, instance.id, "application").id
+    with at(dt.datetime(2026, 11, 16, 8, 59, tzinfo=SH)):
+        tasks.complete(session, get_user(session, "pt_advisor"), row_id, application_data())
+        session.commit()
+    run(engine, dt.datetime(2026, 11, 16, 9, 0, tzinfo=SH))
+    _assert_completed_with_no_sla_effect(engine, session, instance.id, row_id)
 
 
 def test_two_schedulers_fire_each_sla_level_once(engine, session):

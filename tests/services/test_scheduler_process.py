@@ -7,108 +7,28 @@ what runs in production: claims under the per-instance lock, one transaction per
 from __future__ import annotations
 
 import datetime as dt
-import os
 import signal
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
-import time_machine
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from engine.audit.models import AuditEvent
 from engine.instances import service as instances
-from engine.instances.models import ProcessInstance
-from engine.tasks.models import HumanTask
-from tests.conftest import DB_URL, IS_POSTGRES, get_user
+from tests.conftest import IS_POSTGRES, get_user
 from tests.factories import STREET
+from tests.helpers import (
+    fired_counts,
+    make_due_timers,
+    pending,
+    scheduler_process,
+    stop,
+    task_counts,
+    wait_until,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def scheduler_process(interval: float = 0.2) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": DB_URL}
-    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from api.cli import main; main()", "scheduler", "--interval", str(interval)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    proc.log = log  # type: ignore[attr-defined]
-    return proc
-
-
-def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> str:
-    """Stop a scheduler (SIGTERM: orderly; SIGKILL: a crash) and return what it wrote to stderr."""
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-    proc.log.seek(0)  # type: ignore[attr-defined]
-    text = proc.log.read().decode("utf-8", "replace")  # type: ignore[attr-defined]
-    proc.log.close()  # type: ignore[attr-defined]
-    return text
-
-
-def make_due_timers(session, n: int) -> list[int]:
-    """n instances each waiting on a timer that fell due an hour ago."""
-    user = get_user(session, "pt_advisor")
-    with time_machine.travel(dt.datetime.now(dt.UTC) - dt.timedelta(hours=2), tick=False):
-        ids = [
-            instances.start(session, user, "timer_wait", STREET, data={"wait": "PT1H"}).id for _ in range(n)
-        ]
-        session.commit()
-    return ids
-
-
-def _per_instance(session, ids: list[int], stmt) -> dict[int, int]:
-    counts = dict.fromkeys(ids, 0)
-    counts.update(dict(session.execute(stmt.group_by(stmt.selected_columns[0])).all()))
-    return counts
-
-
-def fired_counts(session, ids: list[int]) -> dict[int, int]:
-    return _per_instance(
-        session,
-        ids,
-        select(AuditEvent.instance_id, func.count()).where(
-            AuditEvent.action == "timer.fired", AuditEvent.instance_id.in_(ids)
-        ),
-    )
-
-
-def task_counts(session, ids: list[int]) -> dict[int, int]:
-    return _per_instance(
-        session,
-        ids,
-        select(HumanTask.instance_id, func.count()).where(
-            HumanTask.bpmn_id == "after_wait", HumanTask.instance_id.in_(ids)
-        ),
-    )
-
-
-def wait_until(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
-
-
-def pending(session, ids: list[int]) -> int:
-    session.expire_all()
-    return session.scalar(
-        select(func.count()).where(ProcessInstance.id.in_(ids), ProcessInstance.next_wakeup_at.is_not(None))
-    )
+pytestmark = pytest.mark.usefixtures("schedules_ahead")  # the real clock: seeded schedules ahead of it
 
 
 def test_two_second_timer_fires_through_the_scheduler_process(session):

@@ -134,17 +134,36 @@ def test_bounded_cycle_stops_after_its_count(engine, session):
 
 
 @pytest.mark.parametrize(
-    ("old", "new"),
+    ("old", "new", "fragment"),
     [
-        ("R/2026-12-01T09:00:00+08:00/P1M", "R/2026-12-01T09:00:00+08:00"),
-        ('value="310107014,310115004"', 'value="no-such-unit"'),
+        (
+            "R/2026-12-01T09:00:00+08:00/P1M",
+            "R/2026-12-01T09:00:00+08:00",
+            "unreadable timer timeCycle 'R/2026-12-01T09:00:00+08:00'",
+        ),
+        pytest.param(
+            'value="310107014,310115004"',
+            'value="no-such-unit"',
+            "no-such-unit",
+            marks=pytest.mark.xfail(
+                strict=True,
+                raises=AssertionError,
+                reason="engine bug: an unknown org unit in a timer start's units raises NotFound "
+                "(the API answers 404) instead of BpmnInvalid (422) naming the element",
+            ),
+        ),
     ],
 )
-def test_bad_timer_start_refused(session, old, new):
+def test_bad_timer_start_refused(session, old, new, fragment):
     before = len(definitions.versions(session, "monthly_report"))
-    with pytest.raises((BpmnInvalid, Exception)) as info:
+    try:
         definitions.deploy(session, XML.replace(old, new))
         session.flush()
+    except Exception as err:  # noqa: BLE001 (the type is what the test checks)
+        refused: Exception | None = err
+    else:
+        refused = None
     session.rollback()
-    assert "every_month" in str(info.value) or "no-such-unit" in str(info.value)
+    assert isinstance(refused, BpmnInvalid), repr(refused)
+    assert any(p.element_id == "every_month" and fragment in p.message for p in refused.problems), refused
     assert len(definitions.versions(session, "monthly_report")) == before

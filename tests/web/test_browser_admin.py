@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 
 from api.extensions import db
+from engine.deadlines import calendar as cal
 from engine.definitions import service as definitions
 from engine.definitions.models import ProcessDefinition
 from engine.instances.models import ProcessInstance
@@ -143,11 +144,10 @@ def test_admin_edits_validates_diffs_and_deploys_a_new_version(browser, live_ser
     assert (new_task["name"], new_task["deadline"]) == (NEW_NAME, NEW_DEADLINE)
     created = dt.datetime.fromisoformat(new_task["created_at"])
     due = dt.datetime.fromisoformat(new_task["due_at"])
-    assert dt.timedelta(days=5) <= due - created <= dt.timedelta(days=10)  # 5 working days (+ weekend)
-    old_due = dt.datetime.fromisoformat(old_task["due_at"]) - dt.datetime.fromisoformat(
-        old_task["created_at"]
-    )
-    assert due - created > old_due
+    # the end of the fifth working day after creation on the holiday calendar, whatever today is
+    assert due == cal.due_after(created, NEW_DEADLINE)
+    old_created = dt.datetime.fromisoformat(old_task["created_at"])
+    assert dt.datetime.fromisoformat(old_task["due_at"]) == cal.due_after(old_created, OLD_DEADLINE)
     rows = session.query(ProcessInstance.id, ProcessDefinition.version).join(ProcessDefinition)
     assert dict(rows.filter(ProcessInstance.id.in_([old_case["id"], new_case["id"]])).all()) == {
         old_case["id"]: n,

@@ -1,0 +1,212 @@
+"""Helpers shared by test modules of different folders (data and small functions, no fixtures)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import time_machine
+from sqlalchemy import func, select
+
+from engine.audit.models import AuditEvent
+from engine.instances import service as instances
+from engine.instances.models import ProcessInstance
+from engine.tasks.models import HumanTask
+from tests import clock_ahead
+from tests.conftest import DB_URL, get_user
+from tests.factories import STREET
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# --- the REST API through the Flask test client ---------------------------------------------------
+
+
+def start(client, headers, **body):
+    payload = {"process_key": "demo_assistance", "org_unit": STREET, **body}
+    response = client.post("/api/v1/process-instances", json=payload, headers=headers)
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def task_of(client, headers, instance_id, bpmn_id):
+    detail = client.get(f"/api/v1/process-instances/{instance_id}", headers=headers).json
+    return next(t for t in detail["open_tasks"] if t["bpmn_id"] == bpmn_id)
+
+
+def assert_error(response, status, code=None):
+    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
+    body = response.json
+    assert set(body) >= {"error", "message", "fields"}, body
+    assert body["message"]
+    if code:
+        assert body["error"] == code
+    return body
+
+
+# --- conformance inputs -----------------------------------------------------------------------------
+
+
+# Third-party BPMN files a reader must cope with (copied, unmodified; sources and licences in the README).
+CONFORMANCE = ROOT / "tests" / "fixtures" / "conformance"
+
+
+def conformance_files() -> list[Path]:
+    """Every conformance input (``malformed/`` and ``miwg-reference/``), sorted."""
+    return sorted(p for p in CONFORMANCE.rglob("*") if p.is_file() and p.suffix != ".md")
+
+
+def conformance_id(path: Path) -> str:
+    return f"{path.parent.name}/{path.name}"
+
+
+NO_EXECUTABLE = ("no executable process", None)
+NOT_XML = ("not well-formed XML", None)
+# Every conformance file is refused; the first words of the reason and the element it names.
+CONFORMANCE_EXPECTED: dict[str, tuple[str, str | None]] = {
+    "malformed/bad-encoding.bpmn": NO_EXECUTABLE,
+    "malformed/binary.png": NOT_XML,
+    "malformed/categoryValue.bpmn": NO_EXECUTABLE,
+    "malformed/di-no-bpmn-element.bpmn": NO_EXECUTABLE,
+    "malformed/duplicate-ids.bpmn": ("duplicate id 'test'", "test"),
+    "malformed/extension-definition-missing.bpmn": NO_EXECUTABLE,
+    "malformed/invalid-attributes.bpmn": NOT_XML,
+    "malformed/no-xml.txt": NOT_XML,
+    "malformed/not-bpmn.bpmn": ("root element must be BPMN definitions", None),
+    "malformed/undeclared-ns-child.bpmn": NO_EXECUTABLE,
+    "malformed/unrecognized-child.bpmn": NO_EXECUTABLE,
+    "malformed/xmlns-redeclaration.bpmn": NOT_XML,
+    **{
+        f"miwg-reference/{n}.bpmn": NO_EXECUTABLE
+        for n in (
+            "A.1.0",
+            "A.2.0",
+            "A.2.1",
+            "A.3.0",
+            "A.4.0",
+            "A.4.1",
+            "B.1.0",
+            "B.2.0",
+            "C.2.0",
+            "C.4.0",
+            "C.5.0",
+        )
+    },
+    "miwg-reference/C.1.0.bpmn": ("unsupported event: 消息事件 / message event", "StartEvent_1"),
+    "miwg-reference/C.1.1.bpmn": (
+        "Data Store with name Financial Accounting System has no implementation",
+        None,
+    ),
+    "miwg-reference/C.3.0.bpmn": (
+        "unsupported event: 消息事件 / message event",
+        "_cc9778bd-edd8-4df2-ba15-56c310f90e62",
+    ),
+    "miwg-reference/C.6.0.bpmn": (
+        "unsupported element: 事件网关 / event-based gateway",
+        "_7ab6dbdf-f55b-4be6-bb41-d99793135c1d",
+    ),
+    "miwg-reference/C.7.0.bpmn": (
+        "unsupported element: 业务规则任务",
+        "_eae674ce-4d6e-48ac-819c-c79e0868e40d",
+    ),
+    "miwg-reference/C.8.0.bpmn": ("duplicate id 'VacationRequestProcess'", "VacationRequestProcess"),
+    "miwg-reference/C.8.1.bpmn": (
+        "unsupported element: 业务规则任务",
+        "_1a818a94-ba6f-413b-a7e8-6f8fd2a11e32",
+    ),
+    "miwg-reference/C.9.0.bpmn": ("unsupported element: 发送任务", "SendTask_ReportFraud"),
+    "miwg-reference/C.9.1.bpmn": ("unsupported element: 接收任务", "ReceiveTask_WaitForDocument"),
+    "miwg-reference/C.9.2.bpmn": ("unsupported event: 消息事件", "StartMessageEvent_DocumentRequested"),
+}
+
+
+# --- the scheduler as its own process (real clock) ------------------------------------------------
+
+
+def scheduler_process(interval: float = 0.2) -> subprocess.Popen:
+    env = {**os.environ, "DATABASE_URL": DB_URL}
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
+    proc = subprocess.Popen(
+        clock_ahead.python(
+            "-c", "from api.cli import main; main()", "scheduler", "--interval", str(interval)
+        ),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    proc.log = log  # type: ignore[attr-defined]
+    return proc
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> str:
+    """Stop a scheduler (SIGTERM: orderly; SIGKILL: a crash) and return what it wrote to stderr."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    proc.log.seek(0)  # type: ignore[attr-defined]
+    text = proc.log.read().decode("utf-8", "replace")  # type: ignore[attr-defined]
+    proc.log.close()  # type: ignore[attr-defined]
+    return text
+
+
+def make_due_timers(session, n: int) -> list[int]:
+    """n instances each waiting on a timer that fell due an hour ago."""
+    user = get_user(session, "pt_advisor")
+    with time_machine.travel(dt.datetime.now(dt.UTC) - dt.timedelta(hours=2), tick=False):
+        ids = [
+            instances.start(session, user, "timer_wait", STREET, data={"wait": "PT1H"}).id for _ in range(n)
+        ]
+        session.commit()
+    return ids
+
+
+def _per_instance(session, ids: list[int], stmt) -> dict[int, int]:
+    counts = dict.fromkeys(ids, 0)
+    counts.update(dict(session.execute(stmt.group_by(stmt.selected_columns[0])).all()))
+    return counts
+
+
+def fired_counts(session, ids: list[int]) -> dict[int, int]:
+    return _per_instance(
+        session,
+        ids,
+        select(AuditEvent.instance_id, func.count()).where(
+            AuditEvent.action == "timer.fired", AuditEvent.instance_id.in_(ids)
+        ),
+    )
+
+
+def task_counts(session, ids: list[int]) -> dict[int, int]:
+    return _per_instance(
+        session,
+        ids,
+        select(HumanTask.instance_id, func.count()).where(
+            HumanTask.bpmn_id == "after_wait", HumanTask.instance_id.in_(ids)
+        ),
+    )
+
+
+def wait_until(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()
+
+
+def pending(session, ids: list[int]) -> int:
+    session.expire_all()
+    return session.scalar(
+        select(func.count()).where(ProcessInstance.id.in_(ids), ProcessInstance.next_wakeup_at.is_not(None))
+    )
