@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask, jsonify
 from sqlalchemy import text
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import converters, errors, hardening
 from api.config import ROOT, load_config
@@ -41,6 +42,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app = AssistflowFlask(__name__)
     converters.install(app)
     app.config.update(load_config(overrides))
+    if app.config["TRUSTED_PROXIES"] > 0:
+        # Behind n trusted reverse proxies: the client's address and scheme from their X-Forwarded-*
+        # headers (the lockout and the audit record the real address); with 0 the headers are ignored.
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable in JSON
     crypto.configure(app.config["DATA_KEYS"], app.config["INDEX_KEY"])
     formstore.configure(app.config["FORMS_DIR"])

@@ -17,6 +17,10 @@ if str(ROOT) not in sys.path:
 
 
 def ensure_keys() -> None:
+    if not os.environ.get("ASSISTFLOW_SECRET_KEY"):  # the session secret, required likewise
+        import secrets
+
+        os.environ["ASSISTFLOW_SECRET_KEY"] = secrets.token_urlsafe(48)
     if os.environ.get("ASSISTFLOW_DATA_KEYS") and os.environ.get("ASSISTFLOW_INDEX_KEY"):
         return
     from engine import crypto

@@ -36,6 +36,12 @@ if not os.environ.get("ASSISTFLOW_DATA_KEYS"):
     os.environ["ASSISTFLOW_DATA_KEYS"] = _data_key
     os.environ["ASSISTFLOW_INDEX_KEY"] = _index_key
 
+# The session secret likewise (the app refuses to start without one outside the local demo).
+if not os.environ.get("ASSISTFLOW_SECRET_KEY"):
+    import secrets
+
+    os.environ["ASSISTFLOW_SECRET_KEY"] = secrets.token_urlsafe(48)
+
 PASSWORD = "test-password-1"
 # username -> grants (role, org unit code)
 USERS: dict[str, list[tuple[str, str]]] = {
