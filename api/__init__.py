@@ -8,13 +8,15 @@ from flask import Flask, jsonify
 from sqlalchemy import text
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import converters, errors, hardening
+from api import converters, errors, hardening, jsonbody
 from api.config import ROOT, load_config
 from api.extensions import db, migrate
 from engine import crypto, formstore
 from engine.db import configure_engine
 from engine.deadlines import service as deadlines
 from engine.notifications.service import MAIL
+
+jsonbody.install()  # before any route module declares its arguments
 
 
 def configure_mail(config: dict[str, Any]) -> None:
