@@ -175,9 +175,11 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
         ServiceRecord,
         StartSchedule,
         User,
+        WebSession,
     )
 
     session.execute(delete(Notification))
+    session.execute(delete(WebSession))
     session.execute(delete(ServiceRecord))
     session.execute(delete(NearRelativeFiling))
     session.execute(delete(StartSchedule).where(StartSchedule.id.not_in(list(seed["schedules"]) or [0])))
