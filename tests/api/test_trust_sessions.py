@@ -420,6 +420,7 @@ def test_the_client_address_behind_a_trusted_proxy(client, hops, monkeypatch):
         )
         assert response.status_code == 401
         db.session.remove()
+        db.engine.dispose()  # this app's own connection pool: closed now, not by the garbage collector
     with Session(db.engine) as s:
         addr = s.scalar(select(LoginFailure.remote_addr).where(LoginFailure.username == name))
     assert addr == ("203.0.113.77" if hops else "10.0.0.5")
