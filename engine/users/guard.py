@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
 from engine.db import utcnow
@@ -57,7 +57,7 @@ def _seconds_until(moment: dt.datetime, now: dt.datetime) -> int:
     return max(1, int((moment - now).total_seconds()) + 1)
 
 
-def _same_addr(remote_addr: str | None):  # type: ignore[no-untyped-def]
+def _same_addr(remote_addr: str | None) -> ColumnElement[bool]:
     return (
         LoginFailure.remote_addr.is_(None) if remote_addr is None else LoginFailure.remote_addr == remote_addr
     )
@@ -98,6 +98,4 @@ def check(
 
 def clear_pair(session: Session, username: str, remote_addr: str | None) -> None:
     """After a successful login: the pair's failures no longer count (other addresses' still do)."""
-    from sqlalchemy import delete
-
     session.execute(delete(LoginFailure).where(LoginFailure.username == username, _same_addr(remote_addr)))
