@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import current_app, g, request
 
+from api.demo import DEMO_PASSWORD
 from api.extensions import db
 from engine.errors import Forbidden, TooManyAttempts, Unauthorized
 from engine.users import service as users
@@ -48,7 +49,11 @@ def password_login(username: str, password: str, *, channel: str) -> User:
     session = db.session()
     policy = login_policy()
     try:
-        return users.authenticate(session, username, password, remote_addr=request.remote_addr, policy=policy)
+        user = users.authenticate(session, username, password, remote_addr=request.remote_addr, policy=policy)
+        if password == DEMO_PASSWORD:
+            # the published password, however the account got it (a database made before the mark)
+            user.must_change_password = True
+        return user
     except (Unauthorized, TooManyAttempts) as err:
         session.rollback()
         users.record_login_failure(

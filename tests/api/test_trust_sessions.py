@@ -361,6 +361,14 @@ def test_published_demo_passwords_must_be_changed_outside_the_demo(app, client, 
     assert _web_login(_browser(client), name, NEW_PASSWORD).status_code == 302
 
 
+def test_any_account_logging_in_with_the_demo_password_must_change_it(app, client, monkeypatch):
+    """Also accounts made before demo users were marked (an upgraded database)."""
+    name = _user("demo_unmarked", DEMO_PASSWORD)
+    monkeypatch.setitem(app.config, "LOCAL_DEMO", False)
+    token = {"Authorization": f"Bearer {_api_login(client, name, DEMO_PASSWORD).json['token']}"}
+    assert_error(client.get("/api/v1/auth/me", headers=token), 403, "password_change_required")
+
+
 def test_the_demo_loader_marks_its_users(client, monkeypatch):
     from api import demo
     from tests.conftest import ROOT
