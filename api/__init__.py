@@ -6,8 +6,9 @@ from typing import Any
 
 from flask import Flask, jsonify
 from sqlalchemy import text
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import converters, errors, hardening
+from api import converters, errors, hardening, jsonbody
 from api.config import ROOT, load_config
 from api.extensions import db, migrate
 from engine import crypto, formstore
@@ -15,6 +16,8 @@ from engine.audit import checkpoint, signing
 from engine.db import configure_engine
 from engine.deadlines import service as deadlines
 from engine.notifications.service import MAIL
+
+jsonbody.install()  # before any route module declares its arguments
 
 
 def configure_mail(config: dict[str, Any]) -> None:
@@ -42,6 +45,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app = AssistflowFlask(__name__)
     converters.install(app)
     app.config.update(load_config(overrides))
+    if app.config["TRUSTED_PROXIES"] > 0:
+        # Behind n trusted reverse proxies: the client's address and scheme from their X-Forwarded-*
+        # headers (the lockout and the audit record the real address); with 0 the headers are ignored.
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable in JSON
     crypto.configure(app.config["DATA_KEYS"], app.config["INDEX_KEY"])
     signing.configure(app.config["AUDIT_KEYS"])

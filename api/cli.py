@@ -112,6 +112,34 @@ def users_create(username: str, password: str, display_name: str | None, grants:
     click.echo(f"user {username} created")
 
 
+@users_cli.command("deactivate", help="Deactivate a user: every session and API token ends for good.")
+@click.argument("username")
+def users_deactivate(username: str) -> None:
+    _set_active(username, False)
+
+
+@users_cli.command("activate", help="Reactivate a user (they log in again; old tokens stay revoked).")
+@click.argument("username")
+def users_activate(username: str) -> None:
+    _set_active(username, True)
+
+
+def _set_active(username: str, active: bool) -> None:
+    from engine.users import sessions
+
+    session = db.session()
+    try:
+        ended = sessions.set_active(session, users.by_username(session, username), active)
+    except ServiceError as err:
+        session.rollback()
+        raise click.ClickException(err.message) from err
+    session.commit()
+    state = (
+        "active" if active else f"deactivated ({ended['sessions']} sessions, {ended['tokens']} tokens ended)"
+    )
+    click.echo(f"user {username} {state}")
+
+
 @click.group("demo", help="Demo data / 演示数据")
 def demo() -> None:
     pass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 from engine.db import engine_options
@@ -41,10 +42,52 @@ def local_audit_key() -> str:
     return values[signing.AUDIT_KEYS_ENV].strip()
 
 
+LOCAL_SECRET = ROOT / "instance" / "session-secret.env"
+SECRET_KEY_ENV = "ASSISTFLOW_SECRET_KEY"
+# The value this setting once defaulted to: known to anyone who read the code, never accepted.
+_PUBLISHED_SECRET = "dev-only-change-me"
+MIN_SECRET_LENGTH = 32
+
+
+class SecretKeyNotConfigured(RuntimeError):
+    """The session secret is missing or too weak: the app refuses to start."""
+
+
+def local_secret() -> str:
+    """The session secret for the zero-configuration local database only (``make run``): made once into
+    ``instance/session-secret.env`` (untracked, mode 600) and reused, like the local data keys."""
+    if not LOCAL_SECRET.exists():
+        LOCAL_SECRET.parent.mkdir(parents=True, exist_ok=True)
+        LOCAL_SECRET.touch(mode=0o600)
+        LOCAL_SECRET.write_text(f"{SECRET_KEY_ENV}={secrets.token_urlsafe(48)}\n")
+    values = dict(line.split("=", 1) for line in LOCAL_SECRET.read_text().splitlines() if "=" in line.strip())
+    return values[SECRET_KEY_ENV].strip()
+
+
+def session_secret(local_demo: bool) -> str:
+    """``ASSISTFLOW_SECRET_KEY``; without it only the local demo database starts (with a generated key)."""
+    secret = os.environ.get(SECRET_KEY_ENV, "")
+    if not secret and local_demo:
+        secret = local_secret()
+    if not secret:
+        raise SecretKeyNotConfigured(
+            f"session secret not configured: set {SECRET_KEY_ENV} to a random value of at least "
+            f"{MIN_SECRET_LENGTH} characters (python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
+    if secret == _PUBLISHED_SECRET or len(secret) < MIN_SECRET_LENGTH:
+        raise SecretKeyNotConfigured(
+            f"{SECRET_KEY_ENV} is too weak: use a random value of at least {MIN_SECRET_LENGTH} characters"
+        )
+    return secret
+
+
 def load_config(overrides: dict | None = None) -> dict:
     url = os.environ.get("DATABASE_URL") or f"sqlite:///{ROOT / 'instance' / 'assistflow.db'}"
     data_keys, index_key = os.environ.get("ASSISTFLOW_DATA_KEYS"), os.environ.get("ASSISTFLOW_INDEX_KEY")
-    if not (data_keys and index_key) and not os.environ.get("DATABASE_URL"):
+    # The zero-configuration local database of `make run` (and of the tests): keys it lacks are made
+    # into the instance folder; with DATABASE_URL set every secret must come from the environment.
+    local_demo = not os.environ.get("DATABASE_URL")
+    if not (data_keys and index_key) and local_demo:
         # the local demo database only; with DATABASE_URL set the keys must come from the environment
         data_keys, index_key = local_keys()
     audit_keys = os.environ.get("ASSISTFLOW_AUDIT_KEYS")
@@ -62,7 +105,12 @@ def load_config(overrides: dict | None = None) -> dict:
             "ASSISTFLOW_AUDIT_CHECKPOINT_DIR", str(ROOT / "instance" / "audit-checkpoints")
         ),
         "AUDIT_CHECKPOINT_MINUTES": float(os.environ.get("ASSISTFLOW_AUDIT_CHECKPOINT_MINUTES", 10)),
-        "SECRET_KEY": os.environ.get("ASSISTFLOW_SECRET_KEY", "dev-only-change-me"),
+        # Signs the web session cookie: refused when missing or weak, except on the local demo database.
+        "SECRET_KEY": session_secret(local_demo),
+        # The local demo keeps its published demo passwords usable; elsewhere they must be changed.
+        "LOCAL_DEMO": local_demo,
+        # Reverse proxies in front of the app whose X-Forwarded-For / -Proto are trusted (ProxyFix).
+        "TRUSTED_PROXIES": int(os.environ.get("ASSISTFLOW_TRUSTED_PROXIES", 0)),
         "MAX_CONTENT_LENGTH": int(os.environ.get("ASSISTFLOW_MAX_BODY", 5 * 1024 * 1024)),
         "PROCESSES_DIR": os.environ.get("ASSISTFLOW_PROCESSES_DIR", str(ROOT / "processes")),
         "FORMS_DIR": os.environ.get("ASSISTFLOW_FORMS_DIR", str(ROOT / "forms")),
@@ -79,6 +127,13 @@ def load_config(overrides: dict | None = None) -> dict:
         "SESSION_COOKIE_SECURE": os.environ.get("ASSISTFLOW_SESSION_COOKIE_SECURE", "") == "1",
         "LOGIN_MAX_FAILURES": int(os.environ.get("ASSISTFLOW_LOGIN_MAX_FAILURES", 5)),
         "LOGIN_LOCKOUT_MINUTES": int(os.environ.get("ASSISTFLOW_LOGIN_LOCKOUT_MINUTES", 15)),
+        # The login guard's other limits (engine/users/guard.py): failures from one address over all
+        # usernames, and failures of one username from all addresses before the capped backoff.
+        "LOGIN_ADDRESS_MAX_FAILURES": int(os.environ.get("ASSISTFLOW_LOGIN_ADDRESS_MAX_FAILURES", 30)),
+        "LOGIN_ACCOUNT_MAX_FAILURES": int(os.environ.get("ASSISTFLOW_LOGIN_ACCOUNT_MAX_FAILURES", 20)),
+        "LOGIN_BACKOFF_CAP_SECONDS": int(os.environ.get("ASSISTFLOW_LOGIN_BACKOFF_CAP_SECONDS", 60)),
+        # Anonymous routes (the token endpoint, the login form) refuse larger bodies before parsing.
+        "ANONYMOUS_MAX_BODY": int(os.environ.get("ASSISTFLOW_ANONYMOUS_MAX_BODY", 16 * 1024)),
         # Content-Security-Policy sent with /api responses (JSON only: nothing may load or frame them).
         "API_CONTENT_SECURITY_POLICY": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
         "API_TITLE": "assistflow",

@@ -65,7 +65,10 @@ def load_demo(session: Session, processes_dir: str) -> list[str]:
     made = 0
     for username, name, grants in DEMO_USERS:
         if session.scalar(select(User.id).where(User.username == username)) is None:
-            users.create_user(session, username, DEMO_PASSWORD, display_name=name, grants=grants)
+            # The password is published: outside the local demo database it must be changed first.
+            users.create_user(
+                session, username, DEMO_PASSWORD, display_name=name, grants=grants, must_change_password=True
+            )
             made += 1
     summary.append(f"users created: {made} (password for all demo users: {DEMO_PASSWORD})")
     if (session.scalar(select(func.count()).select_from(ProcessInstance)) or 0) == 0:

@@ -69,8 +69,39 @@ def _wants_html() -> bool:
     return not accept["application/json"] > accept["text/html"]
 
 
+# An error answer stays small whatever was sent: a body with 350,000 unknown keys, or a megabyte id
+# quoted back, must not turn into a ten-megabyte answer.
+MAX_ERROR_FIELDS = 20
+MAX_MESSAGES_PER_FIELD = 5
+MAX_FIELD_NAME = 100
+MAX_TEXT = 300
+MAX_MESSAGE = 1000
+
+
+def _clip(text: Any, limit: int = MAX_TEXT) -> str:
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit]}…（{len(text)}）"
+
+
+def capped_fields(fields: dict[str, Any]) -> dict[str, list[str]]:
+    """The first ``MAX_ERROR_FIELDS`` fields (names and messages clipped); the rest counted under
+    ``_more``."""
+    out: dict[str, list[str]] = {}
+    for name, messages in list(fields.items())[:MAX_ERROR_FIELDS]:
+        listed = messages if isinstance(messages, list) else [messages]
+        out[_clip(name, MAX_FIELD_NAME)] = [_clip(m) for m in listed[:MAX_MESSAGES_PER_FIELD]]
+    if len(fields) > MAX_ERROR_FIELDS:
+        more = len(fields) - MAX_ERROR_FIELDS
+        out["_more"] = [f"另有 {more} 个字段有问题 / {more} more field(s) with problems"]
+    return out
+
+
 def error_response(status: int, message: str, fields: dict[str, Any] | None = None, code: str | None = None):
-    body = {"error": code or HTTP_CODES.get(status, "error"), "message": message, "fields": fields or {}}
+    body = {
+        "error": code or HTTP_CODES.get(status, "error"),
+        "message": _clip(message, MAX_MESSAGE),
+        "fields": capped_fields(fields or {}),
+    }
     return jsonify(body), status
 
 
@@ -104,7 +135,9 @@ class JsonApi(Api):
             message = "数据校验失败 / validation failed"
         if status == 400 and fields:
             message = "请求格式错误 / malformed request: " + "; ".join(
-                m for ms in fields.values() for m in ms
+                _clip(m)
+                for ms in list(fields.values())[:MAX_ERROR_FIELDS]
+                for m in ms[:MAX_MESSAGES_PER_FIELD]
             )
         return error_response(status, message, fields)
 

@@ -21,6 +21,10 @@ def ensure_keys() -> None:
         from engine.audit import signing
 
         os.environ["ASSISTFLOW_AUDIT_KEYS"] = signing.generate()
+    if not os.environ.get("ASSISTFLOW_SECRET_KEY"):  # the session secret, required likewise
+        import secrets
+
+        os.environ["ASSISTFLOW_SECRET_KEY"] = secrets.token_urlsafe(48)
     if os.environ.get("ASSISTFLOW_DATA_KEYS") and os.environ.get("ASSISTFLOW_INDEX_KEY"):
         return
     from engine import crypto

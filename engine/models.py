@@ -20,7 +20,7 @@ from engine.orgs.models import OrgLevel, OrgUnit
 from engine.recusal.models import NearRelativeFiling
 from engine.tasks.models import HumanTask, SlaLevel, TaskStatus
 from engine.twinning.models import TwinningPairing
-from engine.users.models import ApiToken, LoginFailure, Role, RoleGrant, User
+from engine.users.models import ApiToken, LoginFailure, Role, RoleGrant, User, WebSession
 
 __all__ = [
     "ApiToken",
@@ -52,4 +52,5 @@ __all__ = [
     "TaskStatus",
     "TwinningPairing",
     "User",
+    "WebSession",
 ]

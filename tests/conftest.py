@@ -45,6 +45,12 @@ if not os.environ.get("ASSISTFLOW_AUDIT_KEYS"):  # the audit signing key, likewi
 # signed audit checkpoints of this session go to its temporary folder, not the repository's instance/
 os.environ.setdefault("ASSISTFLOW_AUDIT_CHECKPOINT_DIR", f"{_TMP}/audit-checkpoints")
 
+# The session secret likewise (the app refuses to start without one outside the local demo).
+if not os.environ.get("ASSISTFLOW_SECRET_KEY"):
+    import secrets
+
+    os.environ["ASSISTFLOW_SECRET_KEY"] = secrets.token_urlsafe(48)
+
 PASSWORD = "test-password-1"
 # username -> grants (role, org unit code)
 USERS: dict[str, list[tuple[str, str]]] = {
@@ -197,9 +203,11 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
         ServiceRecord,
         StartSchedule,
         User,
+        WebSession,
     )
 
     session.execute(delete(Notification))
+    session.execute(delete(WebSession))
     session.execute(delete(ServiceRecord))
     session.execute(delete(NearRelativeFiling))
     session.execute(delete(StartSchedule).where(StartSchedule.id.not_in(list(seed["schedules"]) or [0])))

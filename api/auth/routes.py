@@ -1,17 +1,16 @@
 from __future__ import annotations
 
-import datetime as dt
-
-from flask import current_app, request
+from flask import request
 from flask_smorest import Blueprint
 
-from api.auth.schemas import MeSchema, TokenArgs, TokenSchema
+from api.auth.schemas import MeSchema, PasswordChangeArgs, TokenArgs, TokenSchema
+from api.demo import DEMO_PASSWORD
 from api.extensions import db
 from api.schemas import ErrorSchema
-from api.security import BEARER, current_user, login_required
-from engine.errors import TooManyAttempts, Unauthorized
+from api.security import BEARER, bearer_token, current_user, login_required, password_login, token_required
 from engine.orgs import service as orgs
 from engine.users import service as users
+from engine.users import sessions
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="登录 / authentication")
 
@@ -29,32 +28,15 @@ def _grants(user):
 def create_token(args):
     """Log in with username and password; returns a Bearer token.
 
-    After ``LOGIN_MAX_FAILURES`` failures for one username within ``LOGIN_LOCKOUT_MINUTES`` the
-    username is refused with 429 and Retry-After until the oldest failure leaves the window.
+    The login guard is the web login form's too: after ``LOGIN_MAX_FAILURES`` failures of one
+    username from one address within ``LOGIN_LOCKOUT_MINUTES`` that pair is refused with 429 and
+    Retry-After until the oldest failure leaves the window; one address is refused after
+    ``LOGIN_ADDRESS_MAX_FAILURES`` failures over all usernames; past ``LOGIN_ACCOUNT_MAX_FAILURES``
+    failures of a username from anywhere, tries are spaced by a backoff capped at
+    ``LOGIN_BACKOFF_CAP_SECONDS``. Failures and refusals are audited.
     """
     session = db.session()
-    config = current_app.config
-    window = dt.timedelta(minutes=config["LOGIN_LOCKOUT_MINUTES"])
-    try:
-        user = users.authenticate(
-            session,
-            args["username"],
-            args["password"],
-            max_failures=config["LOGIN_MAX_FAILURES"],
-            window=window,
-        )
-    except (Unauthorized, TooManyAttempts) as err:
-        # The request's transaction is rolled back with the error; the failure is kept in its own.
-        session.rollback()
-        users.record_login_failure(
-            session,
-            args["username"],
-            locked_out=isinstance(err, TooManyAttempts),
-            remote_addr=request.remote_addr,
-            window=window,
-        )
-        session.commit()
-        raise
+    user = password_login(args["username"], args["password"], channel="api")
     raw, token = users.issue_token(session, user)
     return {
         "token": raw,
@@ -69,7 +51,7 @@ def create_token(args):
 @blp.route("/token", methods=["DELETE"])
 @blp.response(204)
 @blp.doc(security=[BEARER])
-@login_required
+@token_required
 def revoke_token():
     """Log out: revoke the token used for this request."""
     users.revoke_token(db.session(), request.headers["Authorization"].partition(" ")[2].strip())
@@ -78,10 +60,29 @@ def revoke_token():
 @blp.route("/logout", methods=["POST"])
 @blp.response(204)
 @blp.doc(security=[BEARER])
-@login_required
+@token_required
 def logout():
     """Log out: revoke the token used for this request (it is refused with 401 from now on)."""
     users.revoke_token(db.session(), request.headers["Authorization"].partition(" ")[2].strip())
+
+
+@blp.route("/password", methods=["POST"])
+@blp.arguments(PasswordChangeArgs)
+@blp.response(204)
+@blp.alt_response(422, schema=ErrorSchema, description="current password wrong or new one unacceptable")
+@blp.doc(security=[BEARER])
+@token_required
+def change_password(args):
+    """Change the caller's password. Every other API token and web session of the user ends; the token
+    used for this request stays valid. Users with a published (demo) password must do this first."""
+    sessions.change_password(
+        db.session(),
+        current_user(),
+        args["current_password"],
+        args["new_password"],
+        keep_token=bearer_token(),
+        forbidden=(DEMO_PASSWORD,),
+    )
 
 
 @blp.route("/me", methods=["GET"])

@@ -8,6 +8,11 @@ class TokenArgs(Schema):
     password = fields.String(required=True, validate=validate.Length(min=1, max=256), load_only=True)
 
 
+class PasswordChangeArgs(Schema):
+    current_password = fields.String(required=True, validate=validate.Length(min=1, max=256), load_only=True)
+    new_password = fields.String(required=True, validate=validate.Length(min=1, max=256), load_only=True)
+
+
 class GrantSchema(Schema):
     role = fields.String()
     org_unit = fields.String()

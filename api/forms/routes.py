@@ -7,6 +7,7 @@ from typing import Any
 from flask import request
 from flask_smorest import Blueprint
 
+from api import jsonbody
 from api.extensions import db
 from api.forms.schemas import FormDetailSchema, FormSummarySchema, FormVersionSchema, PreviewSchema
 from api.security import BEARER, current_user, login_required
@@ -28,7 +29,10 @@ def _require_admin() -> None:
 
 
 def _definition_body() -> Any:
-    raw = request.get_json(silent=True)
+    try:
+        raw = jsonbody.loads(request.get_data(cache=True)) if request.is_json else None
+    except ValueError:
+        raw = None
     if not isinstance(raw, dict):
         raise Invalid.on(
             "_form", "请求体必须是表单定义 JSON 对象 / the body must be a form definition object"

@@ -1,6 +1,7 @@
 """Staff web app: server-rendered pages (Jinja, htmx) over the same engine services as the REST API.
 
-Login is a Flask session cookie (HttpOnly, SameSite=Lax, ``Secure`` when SESSION_COOKIE_SECURE); every
+Login is a Flask session cookie (HttpOnly, SameSite=Lax, ``Secure`` when SESSION_COOKIE_SECURE) that
+carries the id of a server-side session (revoked on logout, password change, deactivation); every
 POST of these pages carries a CSRF token (Flask-WTF). The REST API keeps its Bearer tokens and is not
 CSRF-checked: the check runs only for this blueprint.
 """
@@ -27,7 +28,10 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the token lives as long as the session
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    # The cookie's own lifetime; the server-side session row (engine/users/sessions.py) ends at the same
+    # fixed time after login, and the cookie is not re-sent on every request (its expiry does not slide).
     app.config["PERMANENT_SESSION_LIFETIME"] = dt.timedelta(hours=12)
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = False
     csrf.init_app(app)
     from api.web import (  # noqa: F401  (register the routes on ``bp``)
         admin_forms,

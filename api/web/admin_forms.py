@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 
+from api import jsonbody
 from api.extensions import db
 from api.web import bp, formview
 from api.web.admin_processes import admin_required
@@ -29,7 +30,7 @@ def _draft() -> Any:
     if len(text) > MAX_DEFINITION_CHARS:
         raise Invalid.on("_form", f"定义过长 / definition longer than {MAX_DEFINITION_CHARS} characters")
     try:
-        return json.loads(text)
+        return jsonbody.loads(text)
     except json.JSONDecodeError as err:
         raise Invalid.on(
             "_form", f"不是有效的 JSON / not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})"

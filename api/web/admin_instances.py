@@ -4,12 +4,12 @@ checked by the blueprint) calling the same engine services as the REST API."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from api import jsonbody
 from api.web import bp
 from api.web.i18n import MESSAGES, pick, t
 from api.web.views import _db, _editable_fields, _field_errors, login_required, user
@@ -130,7 +130,7 @@ def case_operation(instance_id: int, action: str) -> Any:
         elif action == "data":
             raw = form.get("set", "").strip()
             try:
-                values = json.loads(raw) if raw else {}
+                values = jsonbody.loads(raw) if raw else {}
             except ValueError as err:
                 raise Invalid.on("set", t("ops_bad_json")) from err
             fields = _editable_fields(instance)

@@ -10,6 +10,7 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
+from api import jsonbody
 from engine.forms import FormDefinition, form_to_client
 
 INPUT_TYPES = {
@@ -70,7 +71,7 @@ def submission(form: FormDefinition | None, posted: MultiDict) -> dict[str, Any]
             data[f.name] = {"true": True, "false": False}.get(raw, raw)
         elif f.type == "table":
             try:
-                data[f.name] = json.loads(raw)
+                data[f.name] = jsonbody.loads(raw)
             except ValueError:
                 data[f.name] = raw  # the engine reports it as not a list of rows
         else:

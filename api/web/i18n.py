@@ -15,6 +15,23 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "password": ("密码", "Password"),
     "login_failed": ("用户名或密码错误", "Wrong username or password"),
     "logged_out": ("您已退出登录", "You have logged out"),
+    "login_locked": (
+        "登录失败次数过多，请 {n} 分钟后再试",
+        "Too many failed logins, try again in {n} minute(s)",
+    ),
+    "change_password": ("修改密码", "Change password"),
+    "current_password": ("当前密码", "Current password"),
+    "new_password": ("新密码", "New password"),
+    "confirm_password": ("确认新密码", "Confirm new password"),
+    "password_mismatch": ("两次输入的新密码不一致", "The new passwords do not match"),
+    "password_changed": (
+        "密码已修改，其他设备上的登录已全部退出",
+        "Password changed; you are logged out everywhere else",
+    ),
+    "password_change_required": (
+        "您的密码是公开的演示密码，请先修改密码",
+        "Your password is the published demo password: change it first",
+    ),
     "please_login": ("请先登录", "Please log in"),
     "inbox": ("待办任务", "Task inbox"),
     "tab_mine": ("我的任务", "My tasks"),

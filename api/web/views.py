@@ -9,6 +9,7 @@ import math
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import (
     Response,
@@ -27,8 +28,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from api import errors
+from api.demo import DEMO_PASSWORD
 from api.errors import STATUS
 from api.extensions import db
+from api.security import password_change_pending, password_login
 from api.web import NODE_MODULES, bp, csrf, display, formview
 from api.web.i18n import LOCALES, locale, pick, t
 from engine import privacy
@@ -39,7 +42,15 @@ from engine.db import utcnow
 from engine.deadlines import service as deadlines
 from engine.deadlines.calendar import SHANGHAI
 from engine.definitions import service as definitions
-from engine.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError, Unauthorized
+from engine.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    ServiceError,
+    TooManyAttempts,
+    Unauthorized,
+)
 from engine.formversions import service as formversions
 from engine.instances import family, outcome
 from engine.instances import service as instances
@@ -49,6 +60,7 @@ from engine.orgs.models import OrgLevel, OrgUnit
 from engine.tasks import service as tasks
 from engine.tasks.models import HumanTask, TaskStatus
 from engine.users import service as users
+from engine.users import sessions as web_sessions
 from engine.users.models import User
 
 PER_PAGE = 25
@@ -76,22 +88,48 @@ def user() -> User:
 # --- session, CSRF, errors ---------------------------------------------------------------------------
 
 
+# Endpoints a user with a published (demo) password may still reach: everything else sends them to
+# the password change first (outside the local demo).
+_OPEN_WHILE_CHANGE_PENDING = {
+    "web.change_password",
+    "web.logout",
+    "web.set_language",
+    "web.vendor",
+    "web.static",
+}
+
+
 def _load_user_only() -> None:
     g.web_user = None
-    uid = session.get("uid")
-    if uid is not None:
-        found = _db().get(User, uid)
-        if found is not None and found.is_active:
+    sid = session.get("sid")
+    if sid is not None:
+        found = web_sessions.user_for_session(_db(), sid)
+        if found is not None:
             g.web_user = found
-        else:
+        else:  # logged out, expired, revoked or deactivated elsewhere: the cookie opens nothing
+            lang = session.get("lang")
             session.clear()
+            if lang:
+                session["lang"] = lang
+    elif "uid" in session:  # a cookie from before server-side sessions: never trusted on its own
+        session.clear()
 
 
 @bp.before_request
-def _load_user() -> None:
+def _load_user() -> Any:
     _load_user_only()
     if request.method == "POST":
         csrf.protect()
+    if (
+        g.web_user is not None
+        and password_change_pending(g.web_user)
+        and request.endpoint not in _OPEN_WHILE_CHANGE_PENDING
+    ):
+        if request.headers.get("HX-Request"):
+            return Response(status=403, headers={"HX-Redirect": url_for("web.change_password")})
+        flash(t("password_change_required"), "info")
+        return redirect(url_for("web.change_password"))
+    return None
 
 
 def login_required(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -192,9 +230,24 @@ def _not_found(_err: Exception) -> Any:
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("web.inbox")
+    """``target`` if it is a path on this site, else the inbox.
+
+    Browsers drop tabs and line breaks from a URL and read a backslash as ``/``, so ``/%09/evil.example``
+    or ``/%5C/evil.example`` would leave the site: any control character, whitespace or backslash refuses
+    the target, as does anything with a scheme or host of its own.
+    """
+    if (
+        not target
+        or len(target) > 2000
+        or not target.startswith("/")
+        or target.startswith("//")
+        or any(ch <= " " or ch == "\x7f" or ch == "\\" for ch in target)
+    ):
+        return url_for("web.inbox")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return url_for("web.inbox")
+    return target
 
 
 # --- assets, language, login ---------------------------------------------------------------------------
@@ -222,13 +275,17 @@ def login() -> Any:
     if request.method == "POST":
         username = request.form.get("username", "").strip()[:64]
         try:
-            found = users.authenticate(_db(), username, request.form.get("password", ""))
+            found = password_login(username, request.form.get("password", "")[:256], channel="web")
+        except TooManyAttempts as err:
+            minutes = -(-err.retry_after // 60)
+            response = render_template("login.html", error=t("login_locked", n=minutes))
+            return response, 429, {"Retry-After": str(err.retry_after)}
         except Unauthorized:
             error, status = t("login_failed"), 401
         else:
             lang = session.get("lang")
             session.clear()  # a new session for the logged-in user (no fixation)
-            session["uid"] = found.id
+            session["sid"] = web_sessions.open_session(_db(), found)
             session["lang"] = lang or (found.locale if found.locale in LOCALES else "zh")
             session.permanent = True
             return redirect(_safe_next(request.args.get("next")))
@@ -237,12 +294,42 @@ def login() -> Any:
 
 @bp.post("/logout")
 def logout() -> Any:
+    web_sessions.close_session(_db(), session.get("sid"))
     lang = session.get("lang")
     session.clear()
     if lang:
         session["lang"] = lang
     flash(t("logged_out"), "info")
     return redirect(url_for("web.login"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def change_password() -> Any:
+    """Change one's own password; every other session and API token of the user ends, and this browser
+    gets a new session id."""
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        new = request.form.get("new_password", "")
+        if new != request.form.get("confirm_password", ""):
+            errors["confirm_password"] = [t("password_mismatch")]
+        else:
+            try:
+                web_sessions.change_password(
+                    _db(),
+                    user(),
+                    request.form.get("current_password", "")[:256],
+                    new[:257],
+                    forbidden=(DEMO_PASSWORD,),
+                )
+            except Invalid as err:
+                errors = {k: [pick(m) for m in v] for k, v in err.fields.items()}
+            else:
+                session["sid"] = web_sessions.open_session(_db(), user())
+                flash(t("password_changed"), "info")
+                return redirect(url_for("web.inbox"))
+    status = 422 if errors else 200
+    return render_template("password.html", errors=errors), status
 
 
 # --- inbox --------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from engine.audit.models import AuditAction, AuditEvent
 from engine.db import utcnow
 from engine.deadlines.calendar import SHANGHAI
+from engine.errors import Invalid
 from engine.instances.models import ProcessInstance
 from engine.ledger import service as ledger
 from engine.procedures import before_complete, on_start
@@ -49,11 +50,27 @@ def _previous_month(moment: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     return dt.datetime(last_month_day.year, last_month_day.month, 1, tzinfo=SHANGHAI), first_this
 
 
+def _scheduled_for(value: Any) -> dt.datetime:
+    """The month the scheduler started the report for (ISO 8601 date or time); now when not given."""
+    if value is None or value == "":
+        return utcnow()
+    try:
+        if not isinstance(value, str) or len(value) > 40:
+            raise ValueError(value)
+        moment = dt.datetime.fromisoformat(value)
+        if not 2000 <= moment.year <= 9000:
+            raise ValueError(value)
+        return moment if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)
+    except ValueError:
+        raise Invalid.on(
+            "scheduled_for", "不是有效的日期时间（ISO 8601）/ not a valid ISO 8601 date or time"
+        ) from None
+
+
 @on_start(REPORT_KEY)
 def monthly_fund_figures(session: Session, unit: Any, data: dict[str, Any]) -> dict[str, Any]:
     """Sum last month's comprehensive-assistance payments inside the report's org unit."""
-    scheduled = data.get("scheduled_for")
-    moment = dt.datetime.fromisoformat(scheduled) if scheduled else utcnow()
+    moment = _scheduled_for(data.get("scheduled_for"))
     start, end = _previous_month(moment)
     rows = session.execute(
         select(AuditEvent.details)

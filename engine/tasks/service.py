@@ -494,6 +494,11 @@ def open_tasks_of(session: Session, instance_id: int, *, display: bool = True) -
     return list(session.scalars(stmt.options(*_DISPLAY_JOINED) if display else stmt))
 
 
+# A deadline further ahead than this is a typing mistake or an attack (year 9999), never a plan.
+MAX_DEADLINE_AHEAD = dt.timedelta(days=10 * 366)
+_TOO_FAR = "新的到期时间不能晚于十年以后 / the new due time must be within ten years"
+
+
 def change_deadline(
     session: Session,
     user: User,
@@ -526,12 +531,17 @@ def change_deadline(
             )
         except calendar.DeadlineError as err:
             raise Invalid.on("extend_by", str(err)) from err
+        except OverflowError as err:  # e.g. P999999999D: past the last representable date
+            raise Invalid.on("extend_by", _TOO_FAR) from err
     else:
         assert due_at is not None
         new_due = due_at if due_at.tzinfo else due_at.replace(tzinfo=calendar.SHANGHAI)
+    field = "due_at" if due_at is not None else "extend_by"
     if new_due <= utcnow():
         message = "新的到期时间必须在将来 / the new due time must be in the future"
-        raise Invalid(message, {"due_at" if due_at is not None else "extend_by": [message]})
+        raise Invalid(message, {field: [message]})
+    if new_due > utcnow() + MAX_DEADLINE_AHEAD:  # reminders and escalations are computed from it
+        raise Invalid(_TOO_FAR, {field: [_TOO_FAR]})
     previous = row.due_at
     meta = instances.load_spec(session, instance).task_meta(row.bpmn_id)
     deadlines.set_due(row, new_due, meta.properties if meta else None)

@@ -65,6 +65,9 @@ class User(Base):
     locale: Mapped[str] = mapped_column(String(8), default="zh")
     email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A published password (the demo users'): every request but the password change is refused until it
+    # is changed, except on the local demo database.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
 
     # Loaded when first used (the acting user's, once per request), not with every user row shown.
     grants: Mapped[list[RoleGrant]] = relationship(back_populates="user", cascade="all, delete-orphan")
@@ -97,11 +100,32 @@ class ApiToken(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
+class WebSession(Base):
+    """A logged-in browser: the session cookie carries the raw id, only its hash is stored.
+
+    Revoked on logout, password change and deactivation; ``expires_at`` is fixed at login (activity does
+    not extend it).
+    """
+
+    __tablename__ = "web_session"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
 class LoginFailure(Base):
-    """A failed password login, counted for the lockout (cleared by a successful login)."""
+    """A failed password login, counted for the lockout (a successful login clears its account and
+    address pair)."""
 
     __tablename__ = "login_failure"
-    __table_args__ = (Index("ix_login_failure_username_at", "username", "at"),)
+    __table_args__ = (
+        Index("ix_login_failure_username_at", "username", "at"),
+        Index("ix_login_failure_remote_addr_at", "remote_addr", "at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64))

@@ -6,18 +6,20 @@ import datetime as dt
 import hashlib
 import secrets
 from collections.abc import Iterable
+from dataclasses import replace
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session, joinedload
 
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
 from engine.db import utcnow
-from engine.errors import Invalid, NotFound, TooManyAttempts, Unauthorized
+from engine.errors import Invalid, NotFound, Unauthorized
 from engine.orgs import service as orgs
 from engine.orgs.models import OrgUnit
+from engine.users import guard
 from engine.users.models import SUPERVISOR_ROLES, ApiToken, LoginFailure, Role, RoleGrant, User
 
 TOKEN_TTL = dt.timedelta(hours=12)
@@ -42,8 +44,10 @@ def create_user(
     display_name: str | None = None,
     grants: Iterable[tuple[str, str]] = (),
     actor_id: int | None = None,
+    must_change_password: bool = False,
 ) -> User:
-    """Create a user with ``grants`` as (role, org unit code) pairs."""
+    """Create a user with ``grants`` as (role, org unit code) pairs; ``must_change_password`` for a
+    published password (the demo users')."""
     problems: dict[str, list[str]] = {}
     if not username or len(username) > 64 or not username.replace("_", "").replace(".", "").isalnum():
         problems["username"] = ["用户名只能包含字母、数字、下划线和点 / letters, digits, '_' and '.' only"]
@@ -62,7 +66,10 @@ def create_user(
     if problems:
         raise Invalid("用户信息无效 / invalid user", problems)
     user = User(
-        username=username, display_name=display_name or username, password_hash=hash_password(password)
+        username=username,
+        display_name=display_name or username,
+        password_hash=hash_password(password),
+        must_change_password=must_change_password,
     )
     user.grants = [RoleGrant(role=role, org_unit_id=unit.id) for role, unit in resolved]
     session.add(user)
@@ -76,28 +83,28 @@ def create_user(
     return user
 
 
+def _policy(
+    policy: guard.LoginPolicy | None, max_failures: int | None, window: dt.timedelta | None
+) -> guard.LoginPolicy:
+    policy = policy or guard.DEFAULT_POLICY
+    if max_failures is not None:
+        policy = replace(policy, max_failures=max_failures)
+    if window is not None:
+        policy = replace(policy, window=window)
+    return policy
+
+
 def check_lockout(
     session: Session,
     username: str,
     *,
-    max_failures: int = LOCKOUT_MAX_FAILURES,
-    window: dt.timedelta = LOCKOUT_WINDOW,
+    remote_addr: str | None = None,
+    max_failures: int | None = None,
+    window: dt.timedelta | None = None,
+    policy: guard.LoginPolicy | None = None,
 ) -> None:
-    """Refuse (429) while ``username`` has ``max_failures`` failed logins inside the window."""
-    since = utcnow() - window
-    count, oldest = session.execute(
-        select(func.count(), func.min(LoginFailure.at)).where(
-            LoginFailure.username == username, LoginFailure.at > since
-        )
-    ).one()
-    if count >= max_failures:
-        retry_after = max(1, int((oldest + window - utcnow()).total_seconds()) + 1)
-        minutes = -(-retry_after // 60)
-        raise TooManyAttempts(
-            f"登录失败次数过多，请 {minutes} 分钟后再试 / too many failed logins, "
-            f"try again in {minutes} minute(s)",
-            retry_after,
-        )
+    """Refuse (429, :class:`guard.LockedOut`) while the login guard holds this username and address."""
+    guard.check(session, username, remote_addr, _policy(policy, max_failures, window))
 
 
 def authenticate(
@@ -105,15 +112,18 @@ def authenticate(
     username: str,
     password: str,
     *,
-    max_failures: int = LOCKOUT_MAX_FAILURES,
-    window: dt.timedelta = LOCKOUT_WINDOW,
+    remote_addr: str | None = None,
+    max_failures: int | None = None,
+    window: dt.timedelta | None = None,
+    policy: guard.LoginPolicy | None = None,
 ) -> User:
     """Check the password (argon2); a locked-out username is refused before the password is looked at.
 
     A failure raises; the caller records it with :func:`record_login_failure` in a transaction of its
-    own (the failed request's transaction is rolled back). A success clears the username's failures.
+    own (the failed request's transaction is rolled back). A success clears the failures of this
+    username from this address.
     """
-    check_lockout(session, username, max_failures=max_failures, window=window)
+    check_lockout(session, username, remote_addr=remote_addr, policy=_policy(policy, max_failures, window))
     user = session.scalar(select(User).where(User.username == username))
     try:
         _HASHER.verify(user.password_hash if user else _DUMMY_HASH, password)
@@ -123,8 +133,15 @@ def authenticate(
         raise Unauthorized("用户名或密码错误 / wrong username or password")
     if _HASHER.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    session.execute(delete(LoginFailure).where(LoginFailure.username == username))
+    guard.clear_pair(session, username, remote_addr)
     return user
+
+
+def verify_password(user: User, password: str) -> bool:
+    try:
+        return _HASHER.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def record_login_failure(
@@ -134,20 +151,29 @@ def record_login_failure(
     locked_out: bool = False,
     remote_addr: str | None = None,
     window: dt.timedelta = LOCKOUT_WINDOW,
+    scope: str | None = None,
+    channel: str | None = None,
 ) -> None:
-    """Count a failed login towards the lockout (not while locked out) and audit it."""
+    """Count a failed login towards the lockout (not while locked out) and audit it.
+
+    ``scope`` is the limit that refused a locked-out attempt, ``channel`` where the login came from
+    ("api" or "web"); both go into the audit event.
+    """
     username = username[:64]
-    session.execute(
-        delete(LoginFailure).where(LoginFailure.username == username, LoginFailure.at <= utcnow() - window)
-    )
+    session.execute(delete(LoginFailure).where(LoginFailure.at <= utcnow() - window))
     if not locked_out:
         session.add(LoginFailure(username=username, remote_addr=remote_addr))
     user_id = session.scalar(select(User.id).where(User.username == username))
+    details: dict[str, str | None] = {"username": username, "remote_addr": remote_addr}
+    if scope:
+        details["scope"] = scope
+    if channel:
+        details["channel"] = channel
     audit.record(
         session,
         AuditAction.LOGIN_LOCKED if locked_out else AuditAction.LOGIN_FAILED,
         actor_id=user_id,
-        details={"username": username, "remote_addr": remote_addr},
+        details=details,
     )
     session.flush()
 

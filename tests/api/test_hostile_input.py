@@ -298,3 +298,141 @@ def test_xxe_and_billion_laughs_are_refused_and_nothing_is_stored(client, login,
         assert len(response.get_data()) < 10_000, "no entity expansion in the answer"
         _tried("hostile BPMN uploads")
     assert _counts() == before
+
+
+# --- issue 18: redirects, amplification, inputs that used to be 500s ---------------------------------
+
+OFF_SITE_NEXT = [
+    "/\t/evil.example",  # sent as /%09/evil.example: browsers drop the tab and go to //evil.example
+    "//evil.example/x",
+    "\\\\evil.example",
+    "/\\evil.example",
+    "/\r\nSet-Cookie: stolen=1",
+    "/\n/evil.example",
+    "https://evil.example/",
+    "javascript:alert(1)",
+    "/ /evil.example",
+    "/\x7f/evil.example",
+]
+
+
+def _login_form(client, username: str, path: str):
+    from tests.web.helpers import Web
+
+    browser = Web(client.application.test_client())
+    browser.get("/login")
+    return browser.post(path, {"username": username, "password": "test-password-1"})
+
+
+@pytest.mark.parametrize("target", OFF_SITE_NEXT)
+def test_next_never_leaves_the_site_on_login_and_language(client, target):
+    from urllib.parse import urlencode
+
+    query = urlencode({"next": target})
+    for response in (
+        client.get(f"/lang/en?{query}"),
+        _login_form(client, "pt_advisor", f"/login?{query}"),
+    ):
+        assert response.status_code == 302, (target, response.status_code)
+        assert response.headers["Location"] == "/", (target, response.headers["Location"])
+        _tried("off-site next= values")
+
+
+def test_a_same_site_next_is_kept(client):
+    assert client.get("/lang/en?next=/start%3Ftab%3Dx").headers["Location"] == "/start?tab=x"
+    assert _login_form(client, "pt_advisor", "/login?next=/start").headers["Location"] == "/start"
+
+
+def test_anonymous_bodies_are_refused_before_parsing(client):
+    before = _counts()
+    keys = {f"k{i:06d}": i for i in range(350_000)}  # 4.8 MB of unknown keys
+    body = json.dumps({"username": "pt_advisor", "password": "x", **keys})
+    assert len(body) > 4_500_000
+    response = client.post("/api/v1/auth/token", data=body, headers={"Content-Type": "application/json"})
+    assert_error(response, 413, "payload_too_large")
+    assert len(response.get_data()) < 1_000
+    form = client.post("/login", data={"username": "pt_advisor", "password": "p" * 100_000})
+    assert form.status_code == 413 and len(form.get_data()) < 1_000
+    _tried("oversized anonymous bodies", 2)
+    assert _counts() == before
+
+
+def test_error_answers_stay_small_whatever_was_sent(client, login):
+    advisor = login("pt_advisor")
+    before = _counts()
+    unknown = {f"unknown_{i}": i for i in range(20_000)}
+    listed = client.post(
+        "/api/v1/process-instances",
+        json={"process_key": "demo_assistance", "org_unit": "310107014", **unknown},
+        headers=advisor,
+    )
+    body = assert_error(listed, 422)
+    assert len(listed.get_data()) < 10_000
+    assert len(body["fields"]) <= 21 and "19980" in body["fields"]["_more"][0]
+    huge = "9" * 1_900_000
+    for url, payload in (
+        ("/api/v1/process-instances", {"process_key": huge, "org_unit": "310107014"}),
+        ("/api/v1/process-instances", {"process_key": "demo_assistance", "org_unit": huge}),
+        ("/api/v1/near-relatives", {"staff_username": huge, "relative_id_number": huge}),
+    ):
+        response = client.post(url, json=payload, headers=advisor)
+        assert 400 <= response.status_code < 500 and response.status_code != 413, response.status_code
+        assert_error(response, response.status_code)
+        assert len(response.get_data()) < 10_000, (url, len(response.get_data()))
+        _tried("echo amplification bodies")
+    assert _counts() == before
+
+
+def test_deep_nesting_and_huge_integers_are_400(client, login):
+    advisor = login("pt_advisor")
+    instance = start(client, advisor)
+    task = task_of(client, advisor, instance["id"], "application")
+    before = _counts()
+    bodies = [
+        "[" * 100_000 + "]" * 100_000,
+        '{"data": ' + '{"a": ' * 50_000 + "1" + "}" * 50_001,
+        '{"process_key": "demo_assistance", "org_unit": "310107014", "data": {"a": '
+        + "[" * 40
+        + "]" * 40
+        + "}}",
+        '{"process_key": "demo_assistance", "org_unit": "310107014", "data": {"n": ' + "9" * 5000 + "}}",
+        '{"data": {"household_size": ' + "1" * 5000 + "}}",
+    ]
+    for body in bodies:
+        for url in ("/api/v1/process-instances", f"/api/v1/tasks/{task['id']}/complete"):
+            response = client.post(url, data=body, headers={**advisor, "Content-Type": "application/json"})
+            assert_error(response, 400, "bad_request")
+            _tried("deeply nested or huge-number JSON")
+    assert _counts() == before
+
+
+def test_deadline_and_schedule_values_out_of_range_are_422(client, login):
+    advisor, head, admin = login("pt_advisor"), login("pt_head"), login("admin")
+    instance = start(client, advisor)
+    task = task_of(client, advisor, instance["id"], "application")
+    before = _counts()
+    for payload in (
+        {"extend_by": "P999999999D"},
+        {"extend_by": "P9999999999D"},
+        {"due_at": "9999-12-31T23:59:59+08:00"},
+        {"due_at": "9999-12-31T23:59:59Z"},
+    ):
+        response = client.post(
+            f"/api/v1/tasks/{task['id']}/deadline", json={**payload, "reason": "hostile input"}, headers=head
+        )
+        body = assert_error(response, 422)
+        assert set(body["fields"]) & {"extend_by", "due_at"}, body
+        _tried("out-of-range deadlines")
+    for scheduled in ("not-a-date", 12, "0001-01-01", "2026-13-45"):
+        response = client.post(
+            "/api/v1/process-instances",
+            json={
+                "process_key": "ca_monthly_fund_report",
+                "org_unit": "310107",
+                "data": {"scheduled_for": scheduled},
+            },
+            headers=admin,
+        )
+        assert "scheduled_for" in assert_error(response, 422)["fields"], scheduled
+        _tried("bad scheduled_for")
+    assert _counts() == before

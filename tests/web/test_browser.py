@@ -99,6 +99,12 @@ class Staff:
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.page.on("pageerror", lambda err: self.errors.append(str(err)))
+        # anything the pages' Content-Security-Policy refused (a script, style, font, image or request)
+        self.page.on("console", self._csp_violation)
+
+    def _csp_violation(self, message) -> None:
+        if "Content Security Policy" in message.text:
+            self.errors.append(message.text)
 
     def goto(self, path: str) -> None:
         self.page.goto(self.base + path)

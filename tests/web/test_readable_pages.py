@@ -383,7 +383,9 @@ def test_the_diagram_names_lanes_in_one_language(web, demo):
     en = browser.get(f"/cases/{case.id}/diagram.bpmn?lang=en").get_data(as_text=True)
     assert 'name="Finance"' in en and 'name="Citizen comprehensive assistance"' in en
     page = browser.get(f"/cases/{case.id}").get_data(as_text=True)  # the procedure named in English too
-    assert '<small class="muted">Citizen comprehensive assistance</small>' in page and "市民综合帮扶" not in page
+    assert (
+        '<small class="muted">Citizen comprehensive assistance</small>' in page and "市民综合帮扶" not in page
+    )
 
 
 def test_dashboards_and_their_exports_show_no_none(web, demo):
