@@ -23,6 +23,7 @@ from engine.bpmn.parsing import (
     TaskMeta,
     compile_bpmn,
     sha256_of,
+    to_utf8,
 )
 from engine.deadlines import schedules
 from engine.definitions.diff import DefinitionDiff, diff_xml
@@ -171,7 +172,7 @@ def deploy(
 
     Returns (definition, created). Nothing is written when the BPMN is invalid.
     """
-    raw = xml.encode("utf-8") if isinstance(xml, str) else xml
+    raw = to_utf8(xml)  # stored as UTF-8 text whatever encoding the file came in
     compiled = compile_for_deploy(raw, source)
     current = latest(session, compiled.key)
     if current is not None and current.sha256 == sha256_of(raw):

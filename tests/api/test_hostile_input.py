@@ -282,3 +282,80 @@ def test_xxe_and_billion_laughs_are_refused_and_nothing_is_stored(client, login,
 def test_report_inputs_tried(capsys):
     with capsys.disabled():
         print("\nRELIABILITY hostile input:", ", ".join(f"{k}: {v}" for k, v in sorted(TRIED.items())))
+
+
+# --- issue 18 item 14: valid BPMN in another encoding deploys (or is refused clearly), never a 500 ---
+
+
+def encoded_bpmn(key: str, name: str, encoding: str, *, declare: bool = True) -> bytes:
+    """A one-step BPMN whose names need ``encoding``; declared in the XML prolog unless told not to."""
+    prolog = f'<?xml version="1.0" encoding="{encoding}"?>\n' if declare else ""
+    text = (
+        prolog
+        + '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d_'
+        + key
+        + '" targetNamespace="http://assistflow.example/test">\n'
+        f'  <bpmn:process id="{key}" name="{name}" isExecutable="true">\n'
+        '    <bpmn:laneSet id="ls"><bpmn:lane id="l" name="street_officer">'
+        "<bpmn:flowNodeRef>t</bpmn:flowNodeRef></bpmn:lane></bpmn:laneSet>\n"
+        '    <bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>\n'
+        f'    <bpmn:userTask id="t" name="{name}"><bpmn:incoming>f1</bpmn:incoming>'
+        "<bpmn:outgoing>f2</bpmn:outgoing></bpmn:userTask>\n"
+        '    <bpmn:endEvent id="e"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>\n'
+        '    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t"/>\n'
+        '    <bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="e"/>\n'
+        "  </bpmn:process>\n</bpmn:definitions>\n"
+    )
+    return text.encode(encoding)
+
+
+ENCODED = [
+    ("enc_latin1", "Prüfung der Anträge", "ISO-8859-1"),
+    ("enc_gbk", "受理审核（国标编码）", "GBK"),
+    ("enc_utf16", "受理审核（UTF-16）", "UTF-16"),
+]
+
+
+@pytest.mark.parametrize(("key", "name", "encoding"), ENCODED)
+def test_valid_bpmn_in_another_encoding_deploys(client, login, key, name, encoding):
+    admin = login("admin")
+    xml = encoded_bpmn(key, name, encoding)
+    linted = client.post(
+        "/api/v1/process-definitions/lint", data=xml, headers={**admin, "Content-Type": "application/xml"}
+    )
+    assert linted.status_code == 200 and linted.get_json()["ok"] is True, linted.get_json()
+    deployed = client.post(
+        "/api/v1/process-definitions", data={"file": (io.BytesIO(xml), f"{key}.bpmn")}, headers=admin
+    )
+    _tried("non-UTF-8 BPMN uploads")
+    assert deployed.status_code == 201, deployed.get_data(as_text=True)[:500]
+    assert deployed.get_json()["definition"]["name"] == name
+    again = client.post(
+        "/api/v1/process-definitions", data=xml, headers={**admin, "Content-Type": "application/xml"}
+    )
+    assert again.status_code == 200 and again.get_json()["created"] is False  # same content: unchanged
+    stored = client.get(f"/api/v1/process-definitions/{key}/xml", headers=admin)
+    assert stored.status_code == 200 and name in stored.get_data(as_text=True)
+    started = client.post(
+        "/api/v1/process-instances", json={"process_key": key, "org_unit": "310107014"}, headers=admin
+    )
+    assert started.status_code == 201, started.get_json()
+
+
+def test_a_wrongly_declared_encoding_is_refused_clearly(client, login):
+    admin = login("admin")
+    xml = encoded_bpmn("enc_lie", "受理审核", "GBK").replace(b'encoding="GBK"', b'encoding="UTF-8"')
+    before = _counts()
+    for response in (
+        client.post(
+            "/api/v1/process-definitions", data=xml, headers={**admin, "Content-Type": "application/xml"}
+        ),
+        client.post(
+            "/api/v1/process-definitions",
+            data=encoded_bpmn("enc_unknown", "x", "UTF-8").replace(b"UTF-8", b"X-NO-SUCH-CHARSET"),
+            headers={**admin, "Content-Type": "application/xml"},
+        ),
+    ):
+        assert_error(response, 422, "bpmn_invalid")
+        _tried("non-UTF-8 BPMN uploads")
+    assert _counts() == before
