@@ -13,6 +13,7 @@ from api.extensions import db, migrate
 from engine import crypto, formstore
 from engine.db import configure_engine
 from engine.deadlines import service as deadlines
+from engine.errors import ServiceError
 from engine.notifications.service import MAIL
 
 
@@ -32,7 +33,13 @@ class AssistflowFlask(Flask):
     """
 
     def dispatch_request(self) -> Any:
-        result = super().dispatch_request()
+        try:
+            result = super().dispatch_request()
+        except ServiceError as err:
+            # an error that reports what was stored (an incident opened after the user's own step)
+            if getattr(err, "commit", False):
+                db.session.commit()
+            raise
         db.session.commit()
         return result
 
@@ -60,6 +67,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from api.auth.routes import blp as auth_blp
     from api.definitions.routes import blp as definitions_blp
     from api.forms.routes import blp as forms_blp
+    from api.incidents.routes import blp as incidents_blp
     from api.instances.routes import blp as instances_blp
     from api.notifications.routes import blp as notifications_blp
     from api.operations.routes import blp as operations_blp
@@ -77,6 +85,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         recusal_blp,
         reference_blp,
         operations_blp,
+        incidents_blp,
     ):
         api.register_blueprint(blp)
     errors.register(app)

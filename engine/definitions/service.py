@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from engine import formstore
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
+from engine.bpmn import lint as bpmn_lint
 from engine.bpmn import runtime
 from engine.bpmn.parsing import (
     BpmnInvalid,
@@ -22,6 +23,7 @@ from engine.bpmn.parsing import (
     Problem,
     TaskMeta,
     compile_bpmn,
+    parse_xml,
     sha256_of,
     to_utf8,
 )
@@ -136,10 +138,36 @@ def compile_for_deploy(xml: bytes | str, source: str = "upload") -> CompiledDefi
         service_exists=lambda name: name in runtime.SERVICES,
         source=source,
     )
+    root = parse_xml(xml).getroot()
+    cycles = [
+        Problem(message, el_id, line)
+        for message, el_id, line in bpmn_lint.automatic_cycles(root, compiled.key)
+    ]
+    if cycles:
+        raise BpmnInvalid(cycles)
     problems = schedules.check(compiled)
     if problems:
         raise BpmnInvalid(Problem(f"定时启动事件无效 / invalid timer start event: {p}") for p in problems)
     return compiled
+
+
+def _check_start_units(session: Session, raw: bytes, compiled: CompiledDefinition) -> None:
+    """A timer-started procedure's ``org_units`` must name existing units and levels (a 422 at deploy,
+    before anything is written)."""
+    problems = schedules.unit_problems(session, compiled)
+    if problems:
+        root = parse_xml(raw).getroot()
+        lines = {
+            el.get("id"): el.sourceline for el in root.iter() if isinstance(el.tag, str) and el.get("id")
+        }
+        raise BpmnInvalid(
+            Problem(
+                f"定时启动事件的机构无效 / invalid org_units of a timer start event: {message}",
+                el,
+                lines.get(el),
+            )
+            for el, message in problems
+        )
 
 
 def lint(xml: bytes | str, source: str = "upload") -> list[Problem]:
@@ -177,6 +205,7 @@ def deploy(
     current = latest(session, compiled.key)
     if current is not None and current.sha256 == sha256_of(raw):
         return current, False
+    _check_start_units(session, raw, compiled)
     definition = ProcessDefinition(
         key=compiled.key,
         version=(current.version + 1) if current else 1,
