@@ -212,7 +212,7 @@ def prune(wf: BpmnWorkflow) -> int:
     return removed
 
 
-def _failed_element(wf: BpmnWorkflow, err: BaseException) -> str | None:
+def failed_element(wf: BpmnWorkflow, err: BaseException) -> str | None:
     """The BPMN id of the step an engine error came from."""
     element = getattr(err, "element", None)
     if element:
@@ -254,15 +254,15 @@ def advance(wf: BpmnWorkflow) -> None:
             wf.do_engine_steps(did_complete_task=count)
         except EngineError as err:
             if err.element is None:
-                err.element = _failed_element(wf, err)
+                err.element = failed_element(wf, err)
             raise
         except RecursionError as err:
             raise EngineError(
                 "流程结构过深，无法继续 / the process recursed too deeply (a loop of automatic steps?)",
-                _failed_element(wf, err),
+                failed_element(wf, err),
             ) from err
         except Exception as err:  # SpiffWorkflow's own errors: no true gateway condition, bad timer...
-            element = _failed_element(wf, err)
+            element = failed_element(wf, err)
             message = str(err).strip() or type(err).__name__
             raise EngineError(f"{element or '?'}: {type(err).__name__}: {message}"[:2000], element) from err
         prune(wf)
@@ -291,11 +291,29 @@ def failed_tasks(wf: BpmnWorkflow) -> list[Task]:
 
 def retry(wf: BpmnWorkflow, data: dict[str, Any] | None = None) -> None:
     """Run the failed automatic steps again (after a fix), then advance; raises :class:`EngineError`
-    again if they still fail. ``data`` (the case data as edited since) is merged into them first."""
+    again if they still fail. ``data`` (a fix of the case data) is merged into every live task first,
+    as an admin's data edit is."""
+    workflows = [wf, *wf.subprocesses.values()]
+    if data:
+        for workflow in workflows:
+            for task in workflow.get_tasks():
+                if not task.has_state(TaskState.FINISHED_MASK) or task.has_state(TaskState.ERROR):
+                    task.data.update(data)
+    for workflow in workflows:  # waiting tasks inherit their finished parent's data again: keep any fix
+        for task in workflow.get_tasks(state=TaskState.WAITING | TaskState.FUTURE):
+            if task.parent is not None and task.parent.has_state(TaskState.COMPLETED):
+                task.parent.data.update(task.data)
     for task in failed_tasks(wf):
-        if data:
-            task.data.update(data)
+        if task.parent is not None:  # joins and gateways read their incoming branch again
+            task.parent.data.update(task.data)
         task._set_state(TaskState.READY)
+    # A step that failed while its predecessor completed (a timer text evaluated as the task before it
+    # finished) is left FUTURE under a finished parent: update it again so it is evaluated anew.
+    for workflow in workflows:
+        for task in list(workflow.get_tasks(state=TaskState.FUTURE)):
+            parent = task.parent
+            if parent is not None and parent.has_state(TaskState.COMPLETED) and task.workflow is workflow:
+                task.task_spec._update(task)
     advance(wf)
 
 

@@ -9,6 +9,7 @@ their own pattern first, so nothing unbounded reaches the library.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 MAX_TIMER_YEARS = 100
@@ -49,12 +50,16 @@ def _duration_problem(text: str) -> str | None:
 def problem(kind: str, text: str) -> str | None:
     """Why a timer text of ``kind`` (timeDuration, timeCycle, timeDate) is refused, or ``None``.
 
-    Dates are left to SpiffWorkflow's own parser (bounded: a date is one ``fromisoformat``).
+    Dates are read as SpiffWorkflow reads them (``datetime.fromisoformat``).
     """
     text = text.strip()
-    if kind == "timeDuration":  # a duration, or a date (left to the parser)
-        return _duration_problem(text) if text.upper().startswith("P") else None
-    if kind != "timeCycle":
+    if kind == "timeDuration" and text.upper().startswith("P"):
+        return _duration_problem(text)
+    if kind in ("timeDuration", "timeDate"):  # a duration timer may also name its date
+        try:
+            dt.datetime.fromisoformat(text)
+        except ValueError:
+            return f"不是 ISO 8601 日期或时长 / not an ISO 8601 date or duration: {text[:80]!r}"
         return None
     parts = text.upper().replace("--", "/").split("/")
     head = parts[0]

@@ -62,7 +62,9 @@ def advance(wf: Any, first: Callable[[], Any] | None = None) -> runtime.EngineEr
             except runtime.EngineError:
                 raise
             except Exception as err:  # SpiffWorkflow's own errors in the task's run
-                raise runtime.EngineError(f"{type(err).__name__}: {err}"[:MAX_MESSAGE]) from err
+                raise runtime.EngineError(
+                    f"{type(err).__name__}: {err}"[:MAX_MESSAGE], runtime.failed_element(wf, err)
+                ) from err
         runtime.advance(wf)
     except runtime.EngineError as err:
         return err
