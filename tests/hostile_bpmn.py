@@ -140,3 +140,37 @@ def timer_start(cycle: str, org_units: str, key: str = "hostile_timer_start") ->
         '<bpmn:userTask id="fill" name="填写"/>\n<bpmn:endEvent id="e"/>\n'
         + _flows(("every", "fill", ""), ("fill", "e", "")),
     )
+
+
+def timer_then_script(script: str, key: str = "hostile_timer_script") -> bytes:
+    """fill → wait (PT1H) → calc (script) → after → end: the scheduler runs the script."""
+    return process(
+        key,
+        '<bpmn:startEvent id="s"/>\n<bpmn:userTask id="fill" name="填写"/>\n'
+        '<bpmn:intermediateCatchEvent id="wait"><bpmn:timerEventDefinition id="td"><bpmn:timeDuration>PT1H'
+        "</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>\n"
+        f'<bpmn:scriptTask id="calc" name="计算"><bpmn:script>{script}</bpmn:script></bpmn:scriptTask>\n'
+        '<bpmn:userTask id="after" name="之后"/>\n<bpmn:endEvent id="e"/>\n'
+        + _flows(
+            ("s", "fill", ""),
+            ("fill", "wait", ""),
+            ("wait", "calc", ""),
+            ("calc", "after", ""),
+            ("after", "e", ""),
+        ),
+        user_tasks=("fill", "after"),
+    )
+
+
+def timer_start_then_script(script: str, org_units: str, key: str = "hostile_scheduled_script") -> bytes:
+    """A daily timer-started procedure whose first step is a script."""
+    return process(
+        key,
+        '<bpmn:startEvent id="every"><bpmn:extensionElements><spiffworkflow:properties>'
+        f'<spiffworkflow:property name="org_units" value="{org_units}"/></spiffworkflow:properties>'
+        '</bpmn:extensionElements><bpmn:timerEventDefinition id="td"><bpmn:timeCycle>R/P1D</bpmn:timeCycle>'
+        "</bpmn:timerEventDefinition></bpmn:startEvent>\n"
+        f'<bpmn:scriptTask id="calc" name="计算"><bpmn:script>{script}</bpmn:script></bpmn:scriptTask>\n'
+        '<bpmn:userTask id="fill" name="填写"/>\n<bpmn:endEvent id="e"/>\n'
+        + _flows(("every", "calc", ""), ("calc", "fill", ""), ("fill", "e", "")),
+    )
