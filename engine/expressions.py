@@ -24,6 +24,7 @@ from simpleeval import DEFAULT_OPERATORS, EvalWithCompoundTypes, InvalidExpressi
 
 __all__ = [
     "ExpressionError",
+    "ExpressionLimit",
     "check",
     "check_script",
     "evaluate",
@@ -48,8 +49,12 @@ class ExpressionError(ValueError):
     """An expression is outside the safe subset or failed to evaluate."""
 
 
+class ExpressionLimit(ExpressionError):
+    """An evaluation was refused because it would exceed a time or size bound."""
+
+
 def _limit(message: str) -> ExpressionError:
-    return ExpressionError(f"超出计算限制 / evaluation limit exceeded: {message}")
+    return ExpressionLimit(f"超出计算限制 / evaluation limit exceeded: {message}")
 
 
 def weight(value: Any, budget: int | None = None) -> int:
@@ -432,7 +437,7 @@ def execute_script(script: str, data: dict[str, Any]) -> None:
         try:
             data[target] = _check_value(evaluator.eval(source, previously_parsed=tree.body))
         except ExpressionError as err:
-            raise ExpressionError(f"script assignment to {target!r} failed: {err}") from err
+            raise type(err)(f"script assignment to {target!r} failed: {err}") from err
         except Exception as err:
             raise ExpressionError(
                 f"script assignment to {target!r} failed: {type(err).__name__}: {err}"

@@ -209,6 +209,9 @@ def timer_problems(process: etree._Element) -> list[Found]:
                 continue
             try:
                 value = expressions.evaluate(text, {})
+            except expressions.ExpressionLimit as err:  # a constant too large to compute: refused
+                found.append(_problem(f"计时器表达式超出计算限制 / timer {kind}: {err}", target))
+                continue
             except expressions.ExpressionError:
                 if _ISO_LIKE.match(text):  # a mistyped ISO text, not a variable
                     found.append(_problem(f"无法识别的计时器 / unreadable timer {kind} {text!r}", target))
