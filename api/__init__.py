@@ -11,6 +11,7 @@ from api import converters, errors, hardening
 from api.config import ROOT, load_config
 from api.extensions import db, migrate
 from engine import crypto, formstore
+from engine.bpmn import timers
 from engine.db import configure_engine
 from engine.deadlines import service as deadlines
 from engine.errors import ServiceError
@@ -52,6 +53,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     crypto.configure(app.config["DATA_KEYS"], app.config["INDEX_KEY"])
     formstore.configure(app.config["FORMS_DIR"])
     deadlines.configure(app.config["SLA_REMINDER_WORKING_DAYS"], app.config["SLA_RED_AFTER_WORKING_DAYS"])
+    timers.configure(app.config["MIN_TIMER_CYCLE_SECONDS"])
     configure_mail(app.config)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
