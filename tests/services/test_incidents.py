@@ -78,9 +78,10 @@ def test_a_completion_into_a_failing_gateway_keeps_the_form_opens_an_incident_an
     )
     assert "No conditions satisfied" in stored.message and stored.created_by_id == officer.id
     assert session.get(ProcessInstance, instance.id).status == InstanceStatus.RUNNING
-    assert [
-        a for a in _actions(session, instance.id) if a.startswith(("task.completed", "incident"))
-    ] == ["task.completed", "incident.opened"]
+    assert [a for a in _actions(session, instance.id) if a.startswith(("task.completed", "incident"))] == [
+        "task.completed",
+        "incident.opened",
+    ]
     with pytest.raises(Conflict):  # completing the same task again: it is done
         tasks.complete(session, officer, fill.id, {})
     session.rollback()
