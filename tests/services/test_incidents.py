@@ -102,10 +102,7 @@ def test_a_completion_into_a_failing_gateway_keeps_the_form_opens_an_incident_an
     session.commit()
     assert resolved.status == IncidentStatus.RESOLVED and resolved.resolved_by_id == admin.id
     assert [r.bpmn_id for r in tasks.open_tasks_of(session, instance.id)] == ["after"]
-    assert _actions(session, instance.id)[-2:] == [
-        "incident.resolved",
-        "task.created",
-    ] or "incident.resolved" in _actions(session, instance.id)
+    assert "incident.resolved" in _actions(session, instance.id)
     with pytest.raises(Conflict):
         incidents.retry(session, admin, incident.id)
     rows, total = incidents.list_incidents(session, admin, status="resolved")
