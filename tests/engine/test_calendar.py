@@ -81,3 +81,10 @@ def test_years_without_holiday_data_fall_back_to_weekdays():
     assert cal.is_workday(far) and not cal.is_workday(D(2031, 1, 4))
     assert cal.add_working_days(D(2031, 1, 3), 1) == far
     assert cal.covered(D(2026, 10, 10))
+
+
+@pytest.mark.parametrize("text", ["P99999999D", "PT99999999999H", "P9999999999999999999W"])
+def test_deadlines_beyond_a_century_are_refused_not_overflowed(text):
+    """Issue 18 item 12: a deadline property like P99999999D was an OverflowError (500) at task creation."""
+    with pytest.raises(cal.DeadlineError):
+        cal.parse_duration(text)
