@@ -384,7 +384,7 @@ def evaluate(expression: str, names: Mapping[str, Any]) -> Any:
     )
     evaluator.start_clock()
     try:
-        return _check_value(evaluator.eval(text, previously_parsed=tree.body))
+        return evaluator.eval(text, previously_parsed=tree.body)  # results checked node by node
     except ExpressionError:
         raise
     except InvalidExpression as err:
@@ -435,7 +435,7 @@ def execute_script(script: str, data: dict[str, Any]) -> None:
         )
         evaluator.deadline = deadline  # one budget for the whole script
         try:
-            data[target] = _check_value(evaluator.eval(source, previously_parsed=tree.body))
+            data[target] = evaluator.eval(source, previously_parsed=tree.body)
         except ExpressionError as err:
             raise type(err)(f"script assignment to {target!r} failed: {err}") from err
         except Exception as err:
