@@ -472,3 +472,20 @@ def test_a_failing_automatic_step_is_a_409_incident_admins_see_and_retry(client,
     assert client.get("/api/v1/incidents?status=open", headers=admin).get_json()["meta"]["total"] == 0
     assert_error(client.get("/api/v1/incidents?status=weird", headers=admin), 422)
     assert_error(client.post("/api/v1/incidents/999999/retry", headers=admin), 404)
+
+
+def test_an_incident_with_an_idempotency_key_is_kept_and_replayed(client, login):
+    admin, officer = login("admin"), login("pt_officer")
+    xml = hostile_bpmn.gateway_without_default(key="hostile_gateway_idem")
+    assert _post_xml(client, "/api/v1/process-definitions", xml, admin).status_code == 201
+    instance = start(client, officer, process_key="hostile_gateway_idem", data={"x": 3})
+    fill = task_of(client, officer, instance["id"], "fill")
+    headers = {**officer, "Idempotency-Key": "incident-once-1"}
+    first = client.post(f"/api/v1/tasks/{fill['id']}/complete", json={"data": {}}, headers=headers)
+    body = assert_error(first, 409, "incident_opened")
+    _tried("automatic steps failing after a completion")
+    replay = client.post(f"/api/v1/tasks/{fill['id']}/complete", json={"data": {}}, headers=headers)
+    assert replay.status_code == 409 and replay.headers.get("Idempotent-Replayed") == "true"
+    assert replay.get_json() == body
+    incident = client.get(f"/api/v1/incidents/{body['fields']['incident'][0]}", headers=admin).get_json()
+    assert incident["status"] == "open" and incident["attempts"] == 1  # kept once, not doubled
