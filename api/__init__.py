@@ -13,8 +13,10 @@ from api.config import ROOT, load_config
 from api.extensions import db, migrate
 from engine import crypto, formstore
 from engine.audit import checkpoint, signing
+from engine.bpmn import timers
 from engine.db import configure_engine
 from engine.deadlines import service as deadlines
+from engine.errors import ServiceError
 from engine.notifications.service import MAIL
 
 jsonbody.install()  # before any route module declares its arguments
@@ -36,7 +38,13 @@ class AssistflowFlask(Flask):
     """
 
     def dispatch_request(self) -> Any:
-        result = super().dispatch_request()
+        try:
+            result = super().dispatch_request()
+        except ServiceError as err:
+            # an error that reports what was stored (an incident opened after the user's own step)
+            if getattr(err, "commit", False):
+                db.session.commit()
+            raise
         db.session.commit()
         return result
 
@@ -56,6 +64,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     checkpoint.configure(app.config["AUDIT_CHECKPOINT_DIR"])
     formstore.configure(app.config["FORMS_DIR"])
     deadlines.configure(app.config["SLA_REMINDER_WORKING_DAYS"], app.config["SLA_RED_AFTER_WORKING_DAYS"])
+    timers.configure(app.config["MIN_TIMER_CYCLE_SECONDS"])
     configure_mail(app.config)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
@@ -71,6 +80,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from api.auth.routes import blp as auth_blp
     from api.definitions.routes import blp as definitions_blp
     from api.forms.routes import blp as forms_blp
+    from api.incidents.routes import blp as incidents_blp
     from api.instances.routes import blp as instances_blp
     from api.notifications.routes import blp as notifications_blp
     from api.operations.routes import blp as operations_blp
@@ -88,6 +98,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         recusal_blp,
         reference_blp,
         operations_blp,
+        incidents_blp,
     ):
         api.register_blueprint(blp)
     errors.register(app)

@@ -116,6 +116,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "FORMS_DIR": os.environ.get("ASSISTFLOW_FORMS_DIR", str(ROOT / "forms")),
         "SLA_REMINDER_WORKING_DAYS": int(os.environ.get("ASSISTFLOW_SLA_REMINDER_WORKING_DAYS", 1)),
         "SLA_RED_AFTER_WORKING_DAYS": int(os.environ.get("ASSISTFLOW_SLA_RED_AFTER_WORKING_DAYS", 3)),
+        # the shortest period a repeating BPMN timer may have (deploy refuses shorter cycles)
+        "MIN_TIMER_CYCLE_SECONDS": int(os.environ.get("ASSISTFLOW_MIN_TIMER_CYCLE_SECONDS", 3600)),
         "SMTP_ENABLED": os.environ.get("ASSISTFLOW_SMTP_HOST") is not None,
         "SMTP_HOST": os.environ.get("ASSISTFLOW_SMTP_HOST", "127.0.0.1"),
         "SMTP_PORT": int(os.environ.get("ASSISTFLOW_SMTP_PORT", 25)),

@@ -14,27 +14,179 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import re
+import time
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
-from simpleeval import EvalWithCompoundTypes, InvalidExpression
+from simpleeval import DEFAULT_OPERATORS, EvalWithCompoundTypes, InvalidExpression
 
 __all__ = [
     "ExpressionError",
+    "ExpressionLimit",
     "check",
     "check_script",
     "evaluate",
     "execute_script",
     "normalize",
+    "weight",
 ]
 
 MAX_EXPRESSION_LENGTH = 2000
 
+# Bounds of one evaluation (issue 18 item 10). Static limits refuse an operation *before* it runs when
+# its result would be too large (a single ``10 ** 10 ** 9`` or ``'%0300000000d' % 0`` is one C call
+# that no clock can interrupt); the time budget stops long chains of small steps between nodes.
+MAX_INT_BITS = 3400  # about 1,000 decimal digits; far below Python's 4,300-digit str() limit
+MAX_STRING_LENGTH = 100_000
+MAX_FORMAT_WIDTH = 1_000  # %-formatting, f-string and format widths and precisions
+MAX_WEIGHT = 200_000  # a value's size: 1 per element and per 64 bits, string lengths, aliases counted
+EVAL_TIME_BUDGET = 0.5  # seconds per expression or per script
+
 
 class ExpressionError(ValueError):
     """An expression is outside the safe subset or failed to evaluate."""
+
+
+class ExpressionLimit(ExpressionError):
+    """An evaluation was refused because it would exceed a time or size bound."""
+
+
+def _limit(message: str) -> ExpressionError:
+    return ExpressionLimit(f"超出计算限制 / evaluation limit exceeded: {message}")
+
+
+def weight(value: Any, budget: int | None = None) -> int:
+    """The size of ``value`` as serialization or ``str()`` would walk it, stopping past ``budget``.
+
+    Containers are walked with every alias counted again (``x = [x, x]`` doubles), so a small object
+    graph that expands hugely is measured by its expansion; cycles exceed any budget.
+    """
+    limit = MAX_WEIGHT if budget is None else budget
+    total = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str | bytes | bytearray):
+            total += 1 + len(item)
+        elif isinstance(item, bool) or item is None:
+            total += 1
+        elif isinstance(item, int):
+            total += 1 + item.bit_length() // 64
+        elif isinstance(item, dict):
+            total += 1 + len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            total += 1 + len(item)
+            stack.extend(item)
+        else:
+            total += 1
+        if total > limit:
+            return total
+    return total
+
+
+def _check_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+        raise _limit(f"integer larger than {MAX_INT_BITS} bits")
+    if isinstance(value, str | bytes) and len(value) > MAX_STRING_LENGTH:
+        raise _limit(f"text longer than {MAX_STRING_LENGTH} characters")
+    if isinstance(value, list | tuple | set | frozenset | dict) and weight(value) > MAX_WEIGHT:
+        raise _limit(f"value larger than {MAX_WEIGHT} elements")
+    return value
+
+
+def _int_bits(value: Any) -> int:
+    return value.bit_length() if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _sized(value: Any) -> bool:
+    return isinstance(value, str | bytes | list | tuple)
+
+
+def _repeat_size(seq: Any, times: Any) -> int:
+    n = max(int(times), 0)
+    return len(seq) * n if isinstance(seq, str | bytes) else weight(seq) * n
+
+
+def _bounded_pow(a: Any, b: Any) -> Any:
+    if isinstance(b, int) and not isinstance(b, bool) and isinstance(a, int | float):
+        if abs(b) > 100_000:
+            raise _limit(f"exponent {b} too large")
+        if isinstance(a, int) and b > 0 and abs(a) > 1 and a.bit_length() * b > MAX_INT_BITS:
+            raise _limit(f"{a.bit_length()}-bit number to the power {b}")
+    elif isinstance(b, int | float | Decimal) and abs(float(b)) > 100_000:
+        raise _limit(f"exponent {b} too large")
+    return a**b
+
+
+def _bounded_mult(a: Any, b: Any) -> Any:
+    if _sized(a) and isinstance(b, int):
+        if _repeat_size(a, b) > (MAX_STRING_LENGTH if isinstance(a, str | bytes) else MAX_WEIGHT):
+            raise _limit("repetition too long")
+    elif _sized(b) and isinstance(a, int):
+        if _repeat_size(b, a) > (MAX_STRING_LENGTH if isinstance(b, str | bytes) else MAX_WEIGHT):
+            raise _limit("repetition too long")
+    elif _int_bits(a) + _int_bits(b) > MAX_INT_BITS:
+        raise _limit(f"product larger than {MAX_INT_BITS} bits")
+    return a * b
+
+
+def _bounded_add(a: Any, b: Any) -> Any:
+    if isinstance(a, str | bytes) and isinstance(b, str | bytes):
+        if len(a) + len(b) > MAX_STRING_LENGTH:
+            raise _limit("text too long")
+    elif _sized(a) and _sized(b) and weight(a) + weight(b) > MAX_WEIGHT:
+        raise _limit("sequence too long")
+    return a + b
+
+
+def _bounded_lshift(a: Any, b: Any) -> Any:
+    if isinstance(b, int) and b > 0 and _int_bits(a) + b > MAX_INT_BITS:
+        raise _limit(f"shift larger than {MAX_INT_BITS} bits")
+    return a << b
+
+
+_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d*))?")
+_NUMBER = re.compile(r"\d+")
+
+
+def _check_widths(numbers: list[str]) -> None:
+    for number in numbers:
+        if number == "*":
+            raise _limit("'*' widths are not allowed")
+        if number and len(number) > 4 or number and int(number) > MAX_FORMAT_WIDTH:
+            raise _limit(f"format width or precision {number} larger than {MAX_FORMAT_WIDTH}")
+
+
+def _bounded_mod(a: Any, b: Any) -> Any:
+    if isinstance(a, str | bytes):
+        text = a.decode("latin-1") if isinstance(a, bytes) else a
+        for match in _PERCENT_SPEC.finditer(text):
+            _check_widths([g for g in match.groups() if g])
+        if weight(b) > MAX_WEIGHT // 10:
+            raise _limit("formatted value too large")
+    return a % b
+
+
+_OPERATORS: dict[Any, Any] = {
+    **DEFAULT_OPERATORS,
+    ast.Pow: _bounded_pow,
+    ast.Mult: _bounded_mult,
+    ast.Add: _bounded_add,
+    ast.LShift: _bounded_lshift,
+    ast.Mod: _bounded_mod,
+}
+
+
+def _bounded_sum(values: Any, start: Any = 0) -> Any:
+    if not isinstance(start, int | float | Decimal):
+        raise ExpressionError("sum() adds numbers only / sum() 只能对数字求和")
+    return sum(values, start)
 
 
 def _to_decimal(value: Any) -> Decimal:
@@ -62,7 +214,7 @@ SAFE_FUNCTIONS: dict[str, Any] = {
     "max": max,
     "abs": abs,
     "round": round,
-    "sum": sum,
+    "sum": _bounded_sum,
     "any": any,
     "all": all,
     "int": int,
@@ -201,14 +353,38 @@ class _Evaluator(EvalWithCompoundTypes):
             raise ExpressionError("subscripting a function or type is not allowed")
         return super()._eval_subscript(node)
 
+    # -- bounds (issue 18 item 10) --
+    deadline: float = 0.0
+    _CHECKED = (ast.BinOp, ast.Call, ast.List, ast.Tuple, ast.Set, ast.Dict, ast.ListComp, ast.DictComp)
+
+    def start_clock(self) -> None:
+        self.deadline = time.monotonic() + EVAL_TIME_BUDGET
+
+    def _eval(self, node: ast.AST) -> Any:
+        if time.monotonic() > self.deadline:
+            raise _limit(f"time budget of {EVAL_TIME_BUDGET} s used up")
+        value = super()._eval(node)
+        if isinstance(node, self._CHECKED):
+            _check_value(value)
+        return value
+
+    def _eval_formattedvalue(self, node: ast.FormattedValue) -> Any:
+        if node.format_spec:
+            spec = str(self._eval(node.format_spec))
+            _check_widths(_NUMBER.findall(spec))
+        return super()._eval_formattedvalue(node)
+
 
 def evaluate(expression: str, names: Mapping[str, Any]) -> Any:
     """Evaluate ``expression`` with ``names`` (task or form data) as variables."""
     text = normalize(expression)
     tree = _parse(text)
-    evaluator = _Evaluator(functions=dict(SAFE_FUNCTIONS), names={**SAFE_NAMES, **names})
+    evaluator = _Evaluator(
+        operators=dict(_OPERATORS), functions=dict(SAFE_FUNCTIONS), names={**SAFE_NAMES, **names}
+    )
+    evaluator.start_clock()
     try:
-        return evaluator.eval(text, previously_parsed=tree.body)
+        return evaluator.eval(text, previously_parsed=tree.body)  # results checked node by node
     except ExpressionError:
         raise
     except InvalidExpression as err:
@@ -252,10 +428,16 @@ def check_script(script: str) -> None:
 
 def execute_script(script: str, data: dict[str, Any]) -> None:
     """Run a script of safe assignments, updating ``data`` in place."""
+    deadline = time.monotonic() + EVAL_TIME_BUDGET
     for target, source, tree in _parse_script(script or ""):
-        evaluator = _Evaluator(functions=dict(SAFE_FUNCTIONS), names={**SAFE_NAMES, **data})
+        evaluator = _Evaluator(
+            operators=dict(_OPERATORS), functions=dict(SAFE_FUNCTIONS), names={**SAFE_NAMES, **data}
+        )
+        evaluator.deadline = deadline  # one budget for the whole script
         try:
             data[target] = evaluator.eval(source, previously_parsed=tree.body)
+        except ExpressionError as err:
+            raise type(err)(f"script assignment to {target!r} failed: {err}") from err
         except Exception as err:
             raise ExpressionError(
                 f"script assignment to {target!r} failed: {type(err).__name__}: {err}"

@@ -13,6 +13,7 @@ from engine.deadlines.models import StartSchedule
 from engine.definitions.models import ProcessDefinition
 from engine.formversions.models import FormVersion
 from engine.idempotency.models import IdempotencyKey
+from engine.incidents.models import Incident, IncidentStatus
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.ledger.models import ServiceRecord
 from engine.notifications.models import EmailStatus, Notification, NotificationKind
@@ -33,6 +34,8 @@ __all__ = [
     "Base",
     "HumanTask",
     "IdempotencyKey",
+    "Incident",
+    "IncidentStatus",
     "EmailStatus",
     "FormVersion",
     "InstanceStatus",

@@ -22,6 +22,7 @@ from engine import privacy
 from engine.errors import Conflict
 from engine.forms import form_to_client
 from engine.idempotency import service as idempotency
+from engine.incidents.service import IncidentOpened
 from engine.tasks import service as tasks
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="任务 / human tasks")
@@ -112,6 +113,10 @@ def complete(args, task_id: int):
     if stored is None:
         try:
             done = _completed(*tasks.complete_step(session, user, task_id, args["data"]))
+        except IncidentOpened as err:  # the completion is kept with its incident: a retry gets this answer
+            body = {"error": err.code, "message": err.message, "fields": err.fields}
+            idempotency.remember(session, user_id, key, target, digest, 409, body)
+            raise
         except Conflict:
             # The original may have just committed while this retry waited on the instance lock.
             session.rollback()

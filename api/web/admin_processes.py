@@ -17,7 +17,7 @@ from api.extensions import db
 from api.web import bp
 from api.web.i18n import pick, t
 from api.web.views import login_required, user
-from engine.bpmn.parsing import BpmnInvalid, BpmnTooLarge
+from engine.bpmn.parsing import BpmnInvalid, BpmnTooLarge, to_utf8
 from engine.definitions import service as definitions
 from engine.errors import Invalid
 from engine.users import service as users
@@ -96,6 +96,7 @@ def admin_process_upload() -> Any:
             upload.close()
         filename = upload.filename[:150]
     try:
+        data = to_utf8(data)  # a valid ISO-8859-1 / GBK / UTF-16 file is shown and stored as UTF-8
         compiled = definitions.compile_for_deploy(data, f"upload:{filename}")
     except BpmnInvalid as err:
         return _refused(err)

@@ -47,6 +47,9 @@ class AuditAction(enum.StrEnum):
     TASK_REASSIGNED = "task.reassigned"
     FORM_VERSION_SAVED = "form.version_saved"
     PERSONAL_DATA_READ = "personal_data.read"
+    INCIDENT_OPENED = "incident.opened"
+    INCIDENT_RETRIED = "incident.retried"
+    INCIDENT_RESOLVED = "incident.resolved"
 
 
 class AuditEvent(Base):

@@ -20,6 +20,7 @@ from lxml import etree
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
 from engine import expressions
+from engine.bpmn import timers
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 
@@ -208,11 +209,19 @@ def timer_problems(process: etree._Element) -> list[Found]:
                 continue
             try:
                 value = expressions.evaluate(text, {})
+            except expressions.ExpressionLimit as err:  # a constant too large to compute: refused
+                found.append(_problem(f"计时器表达式超出计算限制 / timer {kind}: {err}", target))
+                continue
             except expressions.ExpressionError:
                 if _ISO_LIKE.match(text):  # a mistyped ISO text, not a variable
                     found.append(_problem(f"无法识别的计时器 / unreadable timer {kind} {text!r}", target))
                 continue  # computed from case data: checked when it runs
             if not isinstance(value, str):
+                continue
+            # bounds on cycles and durations first (SpiffWorkflow loops over their months); dates below
+            bound = timers.problem(kind, value) if kind == "timeCycle" or value.strip()[:1] in "Pp" else None
+            if bound is not None:
+                found.append(_problem(f"无法使用的计时器 / timer {kind} refused: {bound}", target))
                 continue
             try:
                 if kind == "timeDate":
@@ -239,3 +248,68 @@ def structure(root: etree._Element, main_id: str) -> list[Found]:
         for container in _containers(process):
             found.extend(graph(container))
     return sorted(found, key=lambda f: f[2] or 0)
+
+
+# Flow nodes where a case stops and waits for a person or a clock. Subprocesses and call activities
+# count as waiting (their own steps are checked in their own container / process).
+WAIT_STATES = frozenset(
+    {"userTask", "manualTask", "receiveTask", "intermediateCatchEvent", "callActivity", "subProcess"}
+)
+
+
+def automatic_cycles(root: etree._Element, main_id: str) -> list[Found]:
+    """Cycles of sequence flows through automatic steps only (scripts, service tasks, gateways, throw
+    events): such a loop runs under the case's lock without ever stopping for a person or a timer.
+    A repetition belongs in a standard loop (loop characteristics) or must pass a wait state."""
+    found: list[Found] = []
+    for process in executed_processes(root, main_id):
+        for container in _containers(process):
+            nodes = {el.get("id"): el for el in container if local(el) in FLOW_NODES and el.get("id")}
+            automatic = {n for n, el in nodes.items() if local(el) not in WAIT_STATES}
+            edges: dict[str, list[str]] = {n: [] for n in automatic}
+            for flow in container.iterfind(_q("sequenceFlow")):
+                src, dst = flow.get("sourceRef"), flow.get("targetRef")
+                if src in automatic and dst in automatic:
+                    edges[str(src)].append(str(dst))
+            reported: set[str] = set()
+            for start in sorted(automatic, key=lambda n: nodes[n].sourceline or 0):
+                if start in reported:
+                    continue
+                cycle = _cycle_through(start, edges)
+                if cycle:
+                    reverse: dict[str, list[str]] = {n: [] for n in automatic}
+                    for src, dsts in edges.items():
+                        for dst in dsts:
+                            reverse[dst].append(src)
+                    # the whole strongly connected part is one loop: report it once
+                    reported.update(_closure([start], edges) & _closure([start], reverse))
+                    path = " → ".join([*cycle, cycle[0]])
+                    found.append(
+                        _problem(
+                            "自动步骤构成循环且没有等待环节（用户任务或计时器），会无限运行 / a cycle of "
+                            f"automatic steps with no wait state: {path}; use loop characteristics "
+                            "(standard loop) or pass a user task or timer",
+                            nodes[start],
+                        )
+                    )
+    return found
+
+
+def _cycle_through(start: str, edges: dict[str, list[str]]) -> list[str] | None:
+    """The nodes of a path from ``start`` back to itself, if there is one."""
+    parents: dict[str, str] = {}
+    todo = [start]
+    seen = {start}
+    while todo:
+        node = todo.pop()
+        for nxt in edges[node]:
+            if nxt == start:
+                path = [node]
+                while path[-1] != start:
+                    path.append(parents[path[-1]])
+                return list(reversed(path))
+            if nxt not in seen:
+                seen.add(nxt)
+                parents[nxt] = node
+                todo.append(nxt)
+    return None

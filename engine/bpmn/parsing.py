@@ -147,6 +147,39 @@ def parse_xml(data: bytes | str) -> etree._ElementTree:
     return tree
 
 
+_DECLARED_ENCODING = re.compile(r"""^(\s*<\?xml[^>]*?\bencoding\s*=\s*["'])([^"']*)(["'])""")
+_UTF8_NAMES = {"UTF-8", "UTF8", "US-ASCII", "ASCII"}
+
+
+def to_utf8(data: bytes | str) -> bytes:
+    """The same BPMN as UTF-8 bytes (with its declaration saying so): how definitions are stored.
+
+    A valid file in another encoding (ISO-8859-1, GBK, UTF-16 with its declaration or byte-order mark)
+    is decoded by the encoding the XML parser detected; a file whose bytes do not match its declared
+    encoding, or that names an encoding Python does not know, is refused as :class:`BpmnInvalid`.
+    Line numbers stay as they were (only the declaration's encoding name changes).
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    tree = parse_xml(raw)  # refuses what the parser cannot read (wrong bytes for the declaration)
+    encoding = (tree.docinfo.encoding or "UTF-8").upper()
+    if encoding in _UTF8_NAMES:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise BpmnInvalid(
+                [Problem(f"文件编码不是 UTF-8 / the file is not valid UTF-8 (byte {err.start})")]
+            ) from err
+        return raw
+    try:
+        text = raw.decode(encoding)
+    except (LookupError, UnicodeDecodeError) as err:
+        raise BpmnInvalid(
+            [Problem(f"无法按声明的编码读取文件 / cannot read the file as {encoding}: {type(err).__name__}")]
+        ) from err
+    text = _DECLARED_ENCODING.sub(r"\g<1>UTF-8\g<3>", text.lstrip("\ufeff"), count=1)
+    return text.encode("utf-8")
+
+
 def _duplicate_ids(root: etree._Element) -> list[Problem]:
     seen: dict[str, int] = {}
     problems = []

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -24,7 +25,11 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    DurationTimerEventDefinition,
+    TimerEventDefinition,
+)
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
@@ -33,6 +38,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from engine import expressions
+from engine.bpmn import timers
 from engine.bpmn.parsing import CompiledDefinition
 
 logging.getLogger("spiff").setLevel(logging.WARNING)
@@ -42,10 +48,20 @@ logging.getLogger("SpiffWorkflow").setLevel(logging.WARNING)
 SERVICES: dict[str, Callable[..., Any]] = {}
 
 MAX_ENGINE_STEPS = 10_000
+# Wall-clock budget of one ``advance`` (issue 18 item 11): automatic steps run under the case's lock,
+# so a loop of cheap steps must stop long before it blocks other writers for seconds.
+MAX_ENGINE_SECONDS = 2.0
 
 
 class EngineError(RuntimeError):
-    """The workflow could not advance (an expression failed, a loop ran away)."""
+    """The workflow could not advance (an expression failed, a loop ran away).
+
+    ``element`` is the BPMN id of the step that failed, when known.
+    """
+
+    def __init__(self, message: str, element: str | None = None):
+        super().__init__(message)
+        self.element = element
 
 
 def register_service(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -62,22 +78,38 @@ class SafeScriptEngine(PythonScriptEngine):
     def evaluate(self, task: Task, expression: str, external_context: dict[str, Any] | None = None) -> Any:
         names = {**(external_context or {}), **task.data}
         try:
-            return expressions.evaluate(expression, names)
+            value = expressions.evaluate(expression, names)
         except expressions.ExpressionError as err:
-            raise EngineError(f"{task.task_spec.bpmn_id}: {err}") from err
+            raise EngineError(f"{task.task_spec.bpmn_id}: {err}", task.task_spec.bpmn_id) from err
+        definition = getattr(task.task_spec, "event_definition", None)
+        if isinstance(definition, TimerEventDefinition) and definition.expression == expression:
+            # a timer text computed from case data: bounded before SpiffWorkflow reads it
+            kind = (
+                "timeCycle"
+                if isinstance(definition, CycleTimerEventDefinition)
+                else "timeDuration"
+                if isinstance(definition, DurationTimerEventDefinition)
+                else "timeDate"
+            )
+            refused = timers.problem(kind, value) if isinstance(value, str) else None
+            if refused is not None:
+                raise EngineError(f"{task.task_spec.bpmn_id}: {refused}", task.task_spec.bpmn_id)
+        return value
 
     def execute(self, task: Task, script: str, external_context: dict[str, Any] | None = None) -> bool:
         try:
             expressions.execute_script(script, task.data)
         except expressions.ExpressionError as err:
-            raise EngineError(f"{task.task_spec.bpmn_id}: {err}") from err
+            raise EngineError(f"{task.task_spec.bpmn_id}: {err}", task.task_spec.bpmn_id) from err
         return True
 
     def call_service(self, task: Task, **kwargs: Any) -> Any:
         operation = kwargs.pop("operation_name", None)
         fn = SERVICES.get(str(operation))
         if fn is None:
-            raise EngineError(f"{task.task_spec.bpmn_id}: unknown service operation {operation!r}")
+            raise EngineError(
+                f"{task.task_spec.bpmn_id}: unknown service operation {operation!r}", task.task_spec.bpmn_id
+            )
         params = {name: param["value"] for name, param in (kwargs.get("operation_params") or {}).items()}
         return json.dumps(fn(task.data, **params), default=str)
 
@@ -142,6 +174,8 @@ def load_state(state: str, compiled: CompiledDefinition) -> BpmnWorkflow:
 def _collapsible(wf: BpmnWorkflow, task: Task) -> bool:
     if not task.has_state(TaskState.FINISHED_MASK) or len(task._children) != 1:
         return False
+    if task.has_state(TaskState.ERROR):  # a failed step waits for its incident to be retried
+        return False
     if task is wf.last_task or task.id in wf.subprocesses or isinstance(task.task_spec, SubWorkflowTask):
         return False
     child = wf.tasks.get(task._children[0])
@@ -178,25 +212,59 @@ def prune(wf: BpmnWorkflow) -> int:
     return removed
 
 
+def failed_element(wf: BpmnWorkflow, err: BaseException) -> str | None:
+    """The BPMN id of the step an engine error came from."""
+    element = getattr(err, "element", None)
+    if element:
+        return str(element)
+    for attr in ("task", "task_spec"):
+        found = getattr(err, attr, None)
+        bpmn_id = getattr(getattr(found, "task_spec", found), "bpmn_id", None)
+        if bpmn_id:
+            return str(bpmn_id)
+    return next((str(t.task_spec.bpmn_id) for t in failed_tasks(wf) if t.task_spec.bpmn_id), None)
+
+
 def advance(wf: BpmnWorkflow) -> None:
     """Run engine steps until only human tasks or waiting events remain, pruning as it goes.
 
-    More than ``MAX_ENGINE_STEPS`` automatic steps in one call is taken for a runaway loop and
-    stopped with :class:`EngineError` (the caller's transaction then rolls back).
+    More than ``MAX_ENGINE_STEPS`` automatic steps or ``MAX_ENGINE_SECONDS`` in one call is taken for a
+    runaway loop and stopped with :class:`EngineError`; so is every failure of an automatic step
+    (an expression error, a gateway with no true condition and no default, SpiffWorkflow's own errors
+    and its recursion on deep task trees). The error names the failing element; the failed task is
+    left in ERROR state, so the caller may keep the state as an incident and :func:`retry` it later.
     """
     steps = 0
+    deadline = time.monotonic() + MAX_ENGINE_SECONDS
 
-    def count(_task: Task) -> None:
+    def count(task: Task) -> None:
         nonlocal steps
         steps += 1
-        if steps > MAX_ENGINE_STEPS:
+        if steps > MAX_ENGINE_STEPS or time.monotonic() > deadline:
+            what = "steps" if steps > MAX_ENGINE_STEPS else "time"
             raise EngineError(
-                "流程自动步骤超过上限，可能存在无限循环 / engine steps exceeded limit (runaway loop?)"
+                f"流程自动步骤超过上限（{MAX_ENGINE_STEPS} 步 / {MAX_ENGINE_SECONDS} 秒），可能存在无限循环 / "
+                f"automatic steps exceeded the {what} limit (runaway loop?)",
+                task.task_spec.bpmn_id,
             )
 
     while True:
         before = steps
-        wf.do_engine_steps(did_complete_task=count)
+        try:
+            wf.do_engine_steps(did_complete_task=count)
+        except EngineError as err:
+            if err.element is None:
+                err.element = failed_element(wf, err)
+            raise
+        except RecursionError as err:
+            raise EngineError(
+                "流程结构过深，无法继续 / the process recursed too deeply (a loop of automatic steps?)",
+                failed_element(wf, err),
+            ) from err
+        except Exception as err:  # SpiffWorkflow's own errors: no true gateway condition, bad timer...
+            element = failed_element(wf, err)
+            message = str(err).strip() or type(err).__name__
+            raise EngineError(f"{element or '?'}: {type(err).__name__}: {message}"[:2000], element) from err
         prune(wf)
         ready = [t for t in wf.get_tasks(state=TaskState.READY) if not t.task_spec.manual]
         if not ready:
@@ -206,6 +274,47 @@ def advance(wf: BpmnWorkflow) -> None:
             return
         if steps == before:
             raise EngineError("流程无法继续执行 / engine steps stalled: ready tasks that cannot run")
+        if time.monotonic() > deadline:
+            raise EngineError(
+                f"流程自动步骤超过时间上限（{MAX_ENGINE_SECONDS} 秒）/ automatic steps exceeded the time limit",
+                next((str(t.task_spec.bpmn_id) for t in ready if t.task_spec.bpmn_id), None),
+            )
+
+
+def failed_tasks(wf: BpmnWorkflow) -> list[Task]:
+    """Tasks left in ERROR by a failed automatic step (subprocesses included)."""
+    found = list(wf.get_tasks(state=TaskState.ERROR))
+    for sp in wf.subprocesses.values():
+        found.extend(sp.get_tasks(state=TaskState.ERROR))
+    return found
+
+
+def retry(wf: BpmnWorkflow, data: dict[str, Any] | None = None) -> None:
+    """Run the failed automatic steps again (after a fix), then advance; raises :class:`EngineError`
+    again if they still fail. ``data`` (a fix of the case data) is merged into every live task first,
+    as an admin's data edit is."""
+    workflows = [wf, *wf.subprocesses.values()]
+    if data:
+        for workflow in workflows:
+            for task in workflow.get_tasks():
+                if not task.has_state(TaskState.FINISHED_MASK) or task.has_state(TaskState.ERROR):
+                    task.data.update(data)
+    for workflow in workflows:  # waiting tasks inherit their finished parent's data again: keep any fix
+        for task in workflow.get_tasks(state=TaskState.WAITING | TaskState.FUTURE):
+            if task.parent is not None and task.parent.has_state(TaskState.COMPLETED):
+                task.parent.data.update(task.data)
+    for task in failed_tasks(wf):
+        if task.parent is not None:  # joins and gateways read their incoming branch again
+            task.parent.data.update(task.data)
+        task._set_state(TaskState.READY)
+    # A step that failed while its predecessor completed (a timer text evaluated as the task before it
+    # finished) is left FUTURE under a finished parent: update it again so it is evaluated anew.
+    for workflow in workflows:
+        for task in list(workflow.get_tasks(state=TaskState.FUTURE)):
+            parent = task.parent
+            if parent is not None and parent.has_state(TaskState.COMPLETED) and task.workflow is workflow:
+                task.task_spec._update(task)
+    advance(wf)
 
 
 def ready_human_tasks(wf: BpmnWorkflow) -> list[Task]:
@@ -274,7 +383,11 @@ def fire_due_timers(wf: BpmnWorkflow) -> list[tuple[str, dt.datetime]]:
             break
         fired.extend(due)
         wf.refresh_timers()
-        advance(wf)
+        try:
+            advance(wf)
+        except EngineError as err:
+            err.fired = fired  # type: ignore[attr-defined]  # what fired before the step failed
+            raise
     return fired
 
 

@@ -76,18 +76,31 @@ def end_of_day(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), SHANGHAI).astimezone(dt.UTC)
 
 
+MAX_DEADLINE = dt.timedelta(days=100 * 366)  # no deadline is a century away (issue 18 item 12)
+
+
+def _bounded(delta: dt.timedelta, text: str) -> dt.timedelta:
+    if delta > MAX_DEADLINE:
+        raise DeadlineError(f"期限超过 100 年 / deadline {text[:80]!r} is longer than 100 years")
+    return delta
+
+
 def parse_duration(text: str) -> tuple[str, int | dt.timedelta]:
     """('working', n) for working days, ('delta', timedelta) for calendar time."""
     value = text.strip()
     if m := _WORKING.match(value):
         return "working", int(m.group(1))
-    if m := _CALENDAR.match(value):
-        return "delta", dt.timedelta(days=int(m.group(1)))
-    if m := _HOURS.match(value):
-        return "delta", dt.timedelta(hours=int(m.group(1)))
-    if m := _ISO.match(value.upper()):
-        weeks, days, hours, minutes, seconds = (int(g) if g else 0 for g in m.groups())
-        return "delta", dt.timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
+    try:
+        if m := _CALENDAR.match(value):
+            return "delta", _bounded(dt.timedelta(days=int(m.group(1))), text)
+        if m := _HOURS.match(value):
+            return "delta", _bounded(dt.timedelta(hours=int(m.group(1))), text)
+        if m := _ISO.match(value.upper()):
+            weeks, days, hours, minutes, seconds = (int(g) if g else 0 for g in m.groups())
+            delta = dt.timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
+            return "delta", _bounded(delta, text)
+    except (OverflowError, ValueError) as err:  # more days than a timedelta holds
+        raise DeadlineError(f"期限过长 / deadline {text[:80]!r} is too long") from err
     raise DeadlineError(
         f"无法识别的期限 / cannot read deadline {text!r} (e.g. '10 working days', '10个工作日', '30 days', 'PT48H')"
     )

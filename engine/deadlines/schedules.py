@@ -112,6 +112,20 @@ def _units(session: Session, codes: str) -> list[Any]:
     return units
 
 
+def unit_problems(session: Session, compiled: CompiledDefinition) -> list[tuple[str, str]]:
+    """(element, message) for each timer start event whose ``org_units`` names an unknown unit or level."""
+    from engine.errors import NotFound
+
+    found = []
+    for spec in runtime.timer_start_events(compiled.spec):
+        codes = (spec.extensions.get("properties") or {}).get("org_units") or CITY
+        try:
+            _units(session, codes)
+        except (ScheduleError, NotFound) as err:
+            found.append((spec.bpmn_id, str(err)))
+    return found
+
+
 def check(compiled: CompiledDefinition) -> list[str]:
     """Problems with a definition's timer start events (unreadable timers, unknown org units are
     reported at deploy by ``on_deploy``)."""

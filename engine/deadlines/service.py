@@ -299,7 +299,14 @@ def wake(session: Session, instance: ProcessInstance, now: dt.datetime) -> WakeR
 
     result = WakeResult(instance.id)
     loaded = instances.load(session, instance)
-    fired = runtime.fire_due_timers(loaded.wf)
+    failed = False
+    try:
+        fired = runtime.fire_due_timers(loaded.wf)
+    except runtime.EngineError as err:  # the timer fired, a step after it failed: keep both, open an incident
+        from engine.incidents import service as incidents
+
+        fired, failed = getattr(err, "fired", []), True
+        incidents.record(session, instance, err, origin="timer")
     for bpmn_id, due in fired:
         audit.record(
             session,
@@ -307,7 +314,7 @@ def wake(session: Session, instance: ProcessInstance, now: dt.datetime) -> WakeR
             instance_id=instance.id,
             details={"bpmn_id": bpmn_id, "due_at": due, "fired_at": utcnow()},
         )
-    if fired:
+    if fired or failed:
         result.timers = [bpmn_id for bpmn_id, _due in fired]
         instances.save(session, loaded, actor_id=None)  # projects tasks, recomputes the wake-up
     open_rows = tasks.open_tasks_of(session, instance.id, display=False)

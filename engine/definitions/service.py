@@ -6,13 +6,15 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from engine import formstore
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
+from engine.bpmn import lint as bpmn_lint
 from engine.bpmn import runtime
 from engine.bpmn.parsing import (
     BpmnInvalid,
@@ -21,7 +23,9 @@ from engine.bpmn.parsing import (
     Problem,
     TaskMeta,
     compile_bpmn,
+    parse_xml,
     sha256_of,
+    to_utf8,
 )
 from engine.deadlines import schedules
 from engine.definitions.diff import DefinitionDiff, diff_xml
@@ -35,43 +39,91 @@ KNOWN_ROLES = {r.value for r in Role}
 
 
 class SpecCache:
-    """Parsed specs per definition id (immutable once deployed), least recently used evicted."""
+    """Parsed specs of committed definition versions, least recently used evicted.
+
+    Entries are keyed by (version id, sha256): an id alone is not enough, because a deploy refused after
+    its row was flushed rolls back, and SQLite then hands the same id to the next deploy (issue 18
+    item 13). :meth:`peek` (by id alone) answers only for versions known to be committed: those
+    deployed by a transaction that committed (:func:`deploy` fills the cache after commit) or read
+    from the database by a transaction that did not create them.
+    """
 
     def __init__(self, size: int = 256):
         self.size = size
-        self._items: OrderedDict[int, CompiledDefinition] = OrderedDict()
+        self._items: OrderedDict[tuple[int, str], CompiledDefinition] = OrderedDict()
+        self._committed: dict[int, str] = {}  # version id -> sha256 of its committed row
         self._lock = threading.Lock()
         self.misses = 0
 
     def peek(self, definition_id: int) -> CompiledDefinition | None:
         with self._lock:
-            compiled = self._items.get(definition_id)
+            sha = self._committed.get(definition_id)
+            compiled = self._items.get((definition_id, sha)) if sha is not None else None
             if compiled is not None:
-                self._items.move_to_end(definition_id)
+                self._items.move_to_end((definition_id, str(sha)))
             return compiled
 
-    def get(self, definition: ProcessDefinition) -> CompiledDefinition:
+    def get(self, definition: ProcessDefinition, *, committed: bool = False) -> CompiledDefinition:
+        key = (definition.id, definition.sha256)
         with self._lock:
-            compiled = self._items.get(definition.id)
+            compiled = self._items.get(key)
             if compiled is not None:
-                self._items.move_to_end(definition.id)
+                self._items.move_to_end(key)
+                if committed:
+                    self._committed[definition.id] = definition.sha256
                 return compiled
         compiled = compile_bpmn(definition.bpmn_xml, known_roles=KNOWN_ROLES, source=definition.source)
+        self._store(key, compiled, committed=committed)
         with self._lock:
             self.misses += 1
-            self._items[definition.id] = compiled
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
         return compiled
 
     def put(self, definition_id: int, compiled: CompiledDefinition) -> None:
+        """Cache a committed version's spec (its sha is the compiled file's)."""
+        self._store((definition_id, compiled.sha256), compiled, committed=True)
+
+    def _store(self, key: tuple[int, str], compiled: CompiledDefinition, *, committed: bool) -> None:
         with self._lock:
-            self._items[definition_id] = compiled
+            self._items[key] = compiled
+            if committed:
+                self._committed[key[0]] = key[1]
+            while len(self._items) > self.size:
+                (old_id, old_sha), _ = self._items.popitem(last=False)
+                if self._committed.get(old_id) == old_sha:
+                    del self._committed[old_id]
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._committed.clear()
             self.misses = 0
+
+
+_PENDING = "assistflow.spec_cache.pending"
+
+
+def _deployed_in(session: Session) -> dict[int, CompiledDefinition]:
+    """Versions deployed by the session's open transaction (cached only once it commits)."""
+    pending: dict[int, CompiledDefinition] = session.info.setdefault(_PENDING, {})
+    return pending
+
+
+@event.listens_for(Session, "after_commit")
+def _fill_after_commit(session: Session) -> None:
+    for definition_id, compiled in session.info.pop(_PENDING, {}).items():
+        SPEC_CACHE.put(definition_id, compiled)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_on_rollback(session: Session, _previous: Any) -> None:
+    # any rollback (savepoints too) may have undone a deploy: forget them all; a miss recompiles
+    session.info.pop(_PENDING, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_at_end(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # a closed session's transaction ends without a rollback event
+        session.info.pop(_PENDING, None)
 
 
 SPEC_CACHE = SpecCache()
@@ -86,10 +138,36 @@ def compile_for_deploy(xml: bytes | str, source: str = "upload") -> CompiledDefi
         service_exists=lambda name: name in runtime.SERVICES,
         source=source,
     )
+    root = parse_xml(xml).getroot()
+    cycles = [
+        Problem(message, el_id, line)
+        for message, el_id, line in bpmn_lint.automatic_cycles(root, compiled.key)
+    ]
+    if cycles:
+        raise BpmnInvalid(cycles)
     problems = schedules.check(compiled)
     if problems:
         raise BpmnInvalid(Problem(f"定时启动事件无效 / invalid timer start event: {p}") for p in problems)
     return compiled
+
+
+def _check_start_units(session: Session, raw: bytes, compiled: CompiledDefinition) -> None:
+    """A timer-started procedure's ``org_units`` must name existing units and levels (a 422 at deploy,
+    before anything is written)."""
+    problems = schedules.unit_problems(session, compiled)
+    if problems:
+        root = parse_xml(raw).getroot()
+        lines = {
+            el.get("id"): el.sourceline for el in root.iter() if isinstance(el.tag, str) and el.get("id")
+        }
+        raise BpmnInvalid(
+            Problem(
+                f"定时启动事件的机构无效 / invalid org_units of a timer start event: {message}",
+                el,
+                lines.get(el),
+            )
+            for el, message in problems
+        )
 
 
 def lint(xml: bytes | str, source: str = "upload") -> list[Problem]:
@@ -122,11 +200,12 @@ def deploy(
 
     Returns (definition, created). Nothing is written when the BPMN is invalid.
     """
-    raw = xml.encode("utf-8") if isinstance(xml, str) else xml
+    raw = to_utf8(xml)  # stored as UTF-8 text whatever encoding the file came in
     compiled = compile_for_deploy(raw, source)
     current = latest(session, compiled.key)
     if current is not None and current.sha256 == sha256_of(raw):
         return current, False
+    _check_start_units(session, raw, compiled)
     definition = ProcessDefinition(
         key=compiled.key,
         version=(current.version + 1) if current else 1,
@@ -138,7 +217,7 @@ def deploy(
     )
     session.add(definition)
     session.flush()
-    SPEC_CACHE.put(definition.id, compiled)
+    _deployed_in(session)[definition.id] = compiled  # cached when (and if) the transaction commits
     schedules.on_deploy(session, definition, compiled)
     audit.record(
         session,
@@ -254,7 +333,10 @@ def compiled(session: Session, definition_id: int) -> CompiledDefinition:
     definition = session.get(ProcessDefinition, definition_id)
     if definition is None:
         raise NotFound(f"流程定义不存在 / process definition {definition_id} not found")
-    return SPEC_CACHE.get(definition)
+    pending = _deployed_in(session).get(definition_id)
+    if pending is not None and pending.sha256 == definition.sha256:
+        return pending  # deployed by this very transaction: not cached until it commits
+    return SPEC_CACHE.get(definition, committed=definition_id not in _deployed_in(session))
 
 
 def bpmn_xml(session: Session, definition_id: int) -> str:

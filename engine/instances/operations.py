@@ -392,7 +392,7 @@ def _live_tasks(wf: BpmnWorkflow) -> list[Task]:
         found += [t for t in sp.get_tasks() if not t.has_state(TaskState.FINISHED_MASK)]
     if wf.last_task is not None:
         found.append(wf.last_task)
-    return found
+    return found + runtime.failed_tasks(wf)  # a failed step (an incident) runs again with the fix
 
 
 def edit_data(

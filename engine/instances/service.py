@@ -179,10 +179,13 @@ def create(
     compiled = definitions.SPEC_CACHE.get(definition)
     wf = runtime.new_workflow(compiled, initial)
     runtime.start_now(wf)
+    failure = None
     try:
         runtime.advance(wf)
     except runtime.EngineError as err:
-        raise Invalid.on("data", str(err)) from err
+        if origin != "schedule":  # a person starting a case: refused, nothing stored
+            raise Invalid.on("data", f"流程无法开始 / the process cannot start: {err}") from err
+        failure = err  # the scheduler's occurrence: the case is kept with an incident for admins
     instance = ProcessInstance(
         definition_id=definition.id,
         process_key=definition.key,
@@ -214,6 +217,10 @@ def create(
         },
     )
     save(session, Loaded(instance, compiled, wf), actor_id)
+    if failure is not None:
+        from engine.incidents import service as incidents
+
+        incidents.record(session, instance, failure, origin=origin, actor_id=actor_id)
     return instance
 
 

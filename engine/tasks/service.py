@@ -17,6 +17,7 @@ from engine.db import utcnow
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.forms import validate_submission
 from engine.formversions import service as formversions
+from engine.incidents import service as incidents
 from engine.instances import service as instances
 from engine.instances.models import InstanceStatus
 from engine.orgs import service as orgs
@@ -295,11 +296,7 @@ def complete_step(session: Session, user: User, task_id: int, data: Any) -> tupl
     clean = _validate(row, data, spiff_task.data)
     derived = procedures.run_before_complete(session, instance, row, clean)
     spiff_task.set_data(**clean, **derived)
-    try:
-        spiff_task.run()
-        runtime.advance(loaded.wf)
-    except runtime.EngineError as err:
-        raise Invalid(f"流程无法继续 / the process cannot continue: {err}", {"_form": [str(err)]}) from err
+    failure = incidents.advance(loaded.wf, spiff_task.run)  # a failing automatic step: an incident below
     now = utcnow()
     if row.state == TaskStatus.READY:
         row.claimed_at = now
@@ -314,6 +311,10 @@ def complete_step(session: Session, user: User, task_id: int, data: Any) -> tupl
     )
     open_after = instances.save(session, loaded, user.id)
     _flush_assignee(session, row)
+    if failure is not None:  # the completion is kept; the incident is recorded and answered as a 409
+        raise incidents.IncidentOpened(
+            incidents.record(session, instance, failure, origin="task", actor_id=user.id)
+        )
     return row, sorted(open_after, key=lambda r: r.id)
 
 

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0017_audit_signatures"
-down_revision = "0014_sessions_and_login_guard"
+down_revision = "0016_incidents"
 branch_labels = None
 depends_on = None
 

@@ -141,6 +141,10 @@ PROBES = [
         "notifications.mark_read",
     ),
     Probe("POST", f"{API}/notifications/read-all", everyone(200), "notifications.mark_all_read"),
+    # incidents (issue 18 item 11): admins only; no incident 999999999 exists
+    Probe("GET", f"{API}/incidents", only(200, {"admin/city"}), "incidents.list_incidents"),
+    Probe("GET", f"{API}/incidents/999999999", only(404, {"admin/city"}), "incidents.get_incident"),
+    Probe("POST", f"{API}/incidents/999999999/retry", only(404, {"admin/city"}), "incidents.retry_incident"),
     Probe("GET", f"{API}/process-definitions", everyone(200), "process_definitions.list_definitions"),
     Probe(
         "POST", f"{API}/process-definitions", only(422, {"admin/city"}), "process_definitions.deploy", json={}
@@ -330,6 +334,13 @@ PROBES = [
     Probe("GET", "/cases/{case}/diagram.bpmn", only(200, CASE_SCOPE), "web.case_diagram"),
     Probe("POST", "/cases/{case}/operations/suspend", only(302, OPERATORS), "web.case_operation", form={}),
     Probe("POST", "/cases/{case}/operations/nothing", everyone(404), "web.case_operation", form={}),
+    Probe(
+        "POST",
+        "/cases/{case}/incidents/999999999/retry",
+        only(404, {"admin/city"}),
+        "web.case_incident_retry",
+        form={},
+    ),
     Probe("GET", "/admin/instances/migrate", only(200, OPERATORS), "web.batch_migrate"),
     Probe(
         "GET",

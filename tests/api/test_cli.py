@@ -77,3 +77,21 @@ def test_reference_load(app, app_ctx):
     result = app.test_cli_runner().invoke(args=["reference", "load"])
     assert result.exit_code == 0 and "68 org units loaded" in result.output
     assert "11 twinning pairings loaded" in result.output
+
+
+def test_processes_sync_deploys_bpmn_in_other_encodings(app, app_ctx, tmp_path):
+    """Issue 18 item 14: a valid ISO-8859-1 / GBK / UTF-16 file does not crash ``processes sync``."""
+    from tests.api.test_hostile_input import ENCODED, encoded_bpmn
+
+    for key, name, encoding in ENCODED:
+        (tmp_path / f"{key}.bpmn").write_bytes(encoded_bpmn(key, name, encoding))
+    app.config["PROCESSES_DIR"], before = str(tmp_path), app.config["PROCESSES_DIR"]
+    try:
+        runner = app.test_cli_runner()
+        first = runner.invoke(args=["processes", "sync"])
+        assert first.exit_code == 0, first.output
+        assert all(f"{key} v1" in first.output for key, _n, _e in ENCODED), first.output
+        second = runner.invoke(args=["processes", "sync"])
+        assert second.exit_code == 0 and second.output.count("unchanged") == len(ENCODED), second.output
+    finally:
+        app.config["PROCESSES_DIR"] = before

@@ -436,3 +436,210 @@ def test_deadline_and_schedule_values_out_of_range_are_422(client, login):
         assert "scheduled_for" in assert_error(response, 422)["fields"], scheduled
         _tried("bad scheduled_for")
     assert _counts() == before
+
+
+# --- issue 18 item 14: valid BPMN in another encoding deploys (or is refused clearly), never a 500 ---
+
+
+def encoded_bpmn(key: str, name: str, encoding: str, *, declare: bool = True) -> bytes:
+    """A one-step BPMN whose names need ``encoding``; declared in the XML prolog unless told not to."""
+    prolog = f'<?xml version="1.0" encoding="{encoding}"?>\n' if declare else ""
+    text = (
+        prolog
+        + '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d_'
+        + key
+        + '" targetNamespace="http://assistflow.example/test">\n'
+        f'  <bpmn:process id="{key}" name="{name}" isExecutable="true">\n'
+        '    <bpmn:laneSet id="ls"><bpmn:lane id="l" name="street_officer">'
+        "<bpmn:flowNodeRef>t</bpmn:flowNodeRef></bpmn:lane></bpmn:laneSet>\n"
+        '    <bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>\n'
+        f'    <bpmn:userTask id="t" name="{name}"><bpmn:incoming>f1</bpmn:incoming>'
+        "<bpmn:outgoing>f2</bpmn:outgoing></bpmn:userTask>\n"
+        '    <bpmn:endEvent id="e"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>\n'
+        '    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t"/>\n'
+        '    <bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="e"/>\n'
+        "  </bpmn:process>\n</bpmn:definitions>\n"
+    )
+    return text.encode(encoding)
+
+
+ENCODED = [
+    ("enc_latin1", "Prüfung der Anträge", "ISO-8859-1"),
+    ("enc_gbk", "受理审核（国标编码）", "GBK"),
+    ("enc_utf16", "受理审核（UTF-16）", "UTF-16"),
+]
+
+
+@pytest.mark.parametrize(("key", "name", "encoding"), ENCODED)
+def test_valid_bpmn_in_another_encoding_deploys(client, login, key, name, encoding):
+    admin = login("admin")
+    xml = encoded_bpmn(key, name, encoding)
+    linted = client.post(
+        "/api/v1/process-definitions/lint", data=xml, headers={**admin, "Content-Type": "application/xml"}
+    )
+    assert linted.status_code == 200 and linted.get_json()["ok"] is True, linted.get_json()
+    deployed = client.post(
+        "/api/v1/process-definitions", data={"file": (io.BytesIO(xml), f"{key}.bpmn")}, headers=admin
+    )
+    _tried("non-UTF-8 BPMN uploads")
+    assert deployed.status_code == 201, deployed.get_data(as_text=True)[:500]
+    assert deployed.get_json()["definition"]["name"] == name
+    again = client.post(
+        "/api/v1/process-definitions", data=xml, headers={**admin, "Content-Type": "application/xml"}
+    )
+    assert again.status_code == 200 and again.get_json()["created"] is False  # same content: unchanged
+    stored = client.get(f"/api/v1/process-definitions/{key}/xml", headers=admin)
+    assert stored.status_code == 200 and name in stored.get_data(as_text=True)
+    started = client.post(
+        "/api/v1/process-instances", json={"process_key": key, "org_unit": "310107014"}, headers=admin
+    )
+    assert started.status_code == 201, started.get_json()
+
+
+def test_a_wrongly_declared_encoding_is_refused_clearly(client, login):
+    admin = login("admin")
+    xml = encoded_bpmn("enc_lie", "受理审核", "GBK").replace(b'encoding="GBK"', b'encoding="UTF-8"')
+    before = _counts()
+    for response in (
+        client.post(
+            "/api/v1/process-definitions", data=xml, headers={**admin, "Content-Type": "application/xml"}
+        ),
+        client.post(
+            "/api/v1/process-definitions",
+            data=encoded_bpmn("enc_unknown", "x", "UTF-8").replace(b"UTF-8", b"X-NO-SUCH-CHARSET"),
+            headers={**admin, "Content-Type": "application/xml"},
+        ),
+    ):
+        assert_error(response, 422, "bpmn_invalid")
+        _tried("non-UTF-8 BPMN uploads")
+    assert _counts() == before
+
+
+# --- issue 18 items 10–12: hostile expressions and BPMN, through the API ----------------------------
+
+from tests import hostile_bpmn  # noqa: E402
+
+HOSTILE_TIMER_TEXTS = [
+    "4000000 ** 4000000",
+    "&apos;%1000000000d&apos; % 1",
+    "&apos;%0300000000d&apos; % 0",
+    "(10 ** 900) ** 30",
+    "[[[0] * 300] * 300] * 300",
+    "f&apos;{1:1000000000}&apos;",
+]
+
+
+def _post_xml(client, path, xml, headers):
+    return client.post(path, data=xml, headers={**headers, "Content-Type": "application/xml"})
+
+
+def test_hostile_expressions_at_lint_and_deploy_answer_quickly(client, login):
+    import time
+
+    admin = login("admin")
+    before = _counts()
+    for text in HOSTILE_TIMER_TEXTS:
+        xml = hostile_bpmn.timer_after_fill("timeDuration", text, key="hostile_expr")
+        for path in ("/api/v1/process-definitions/lint", "/api/v1/process-definitions"):
+            started = time.monotonic()
+            response = _post_xml(client, path, xml, admin)
+            took = time.monotonic() - started
+            assert took < 2.0, (text, path, took)
+            assert response.status_code in (200, 422), (text, response.status_code)
+            _tried("hostile expressions (lint and deploy)")
+            if path.endswith("lint"):
+                body = response.get_json()
+                assert body["ok"] is False and all(p["element"] == "wait" for p in body["problems"]), body
+            else:
+                assert_error(response, 422, "bpmn_invalid")
+    assert _counts() == before
+
+
+@pytest.mark.parametrize(
+    ("name", "xml", "element"),
+    [
+        ("script cycle", hostile_bpmn.script_cycle(), "count"),
+        ("fork cycle", hostile_bpmn.fork_cycle(), "s1"),
+        ("P99999Y", hostile_bpmn.timer_after_fill("timeDuration", "P99999Y"), "wait"),
+        ("P9999999Y", hostile_bpmn.timer_after_fill("timeDuration", "P9999999Y"), "wait"),
+        ("non-duration", hostile_bpmn.timer_after_fill("timeDuration", '"hello"'), "wait"),
+        ("R/PT1S", hostile_bpmn.timer_after_fill("timeCycle", "R/PT1S"), "wait"),
+        ("R0", hostile_bpmn.timer_after_fill("timeCycle", "R0/PT1H"), "wait"),
+        ("timer start R/PT1S", hostile_bpmn.timer_start("R/PT1S", "310107014"), "every"),
+        ("unknown org unit", hostile_bpmn.timer_start("R/P1D", "999999999"), "every"),
+        ("unknown org level", hostile_bpmn.timer_start("R/P1D", "level:galaxy"), "every"),
+    ],
+)
+def test_hostile_bpmn_deploys_are_refused_naming_element_and_line(client, login, name, xml, element):
+    import time
+
+    admin = login("admin")
+    before = _counts()
+    started = time.monotonic()
+    response = _post_xml(client, "/api/v1/process-definitions", xml, admin)
+    assert time.monotonic() - started < 5.0, name
+    body = assert_error(response, 422, "bpmn_invalid")
+    assert any(p["element"] == element and p["line"] for p in body["problems"]), body
+    _tried("hostile BPMN deploys (loops, timers, org units)")
+    assert _counts() == before
+
+
+def test_a_failing_automatic_step_is_a_409_incident_admins_see_and_retry(client, login):
+    admin, officer = login("admin"), login("pt_officer")
+    deployed = _post_xml(client, "/api/v1/process-definitions", hostile_bpmn.gateway_without_default(), admin)
+    assert deployed.status_code == 201, deployed.get_json()
+    instance = start(client, officer, process_key="hostile_gateway", data={"x": 3})
+    fill = task_of(client, officer, instance["id"], "fill")
+
+    response = client.post(f"/api/v1/tasks/{fill['id']}/complete", json={"data": {}}, headers=officer)
+    body = assert_error(response, 409, "incident_opened")
+    _no_leak(response)
+    _tried("automatic steps failing after a completion")
+    incident_id = int(body["fields"]["incident"][0])
+    assert body["fields"]["element"] == ["gw"]
+    # the completion was kept: the task is done, the case runs on with an open incident
+    again = client.post(f"/api/v1/tasks/{fill['id']}/complete", json={"data": {}}, headers=officer)
+    assert_error(again, 409)
+    detail = client.get(f"/api/v1/process-instances/{instance['id']}", headers=admin).get_json()
+    assert detail["status"] == "running" and detail["open_tasks"] == []
+
+    assert_error(client.get("/api/v1/incidents", headers=officer), 403)
+    listed = client.get("/api/v1/incidents", headers=admin).get_json()
+    mine = [i for i in listed["items"] if i["id"] == incident_id]
+    assert mine and mine[0]["element"] == "gw" and mine[0]["status"] == "open" and mine[0]["origin"] == "task"
+    assert mine[0]["instance_id"] == instance["id"]
+    assert_error(client.post(f"/api/v1/incidents/{incident_id}/retry", headers=officer), 403)
+    failed = client.post(f"/api/v1/incidents/{incident_id}/retry", headers=admin)
+    assert_error(failed, 409, "incident_opened")
+    assert client.get(f"/api/v1/incidents/{incident_id}", headers=admin).get_json()["attempts"] == 2
+
+    fixed = client.patch(
+        f"/api/v1/process-instances/{instance['id']}/data",
+        json={"set": {"x": 1}, "reason": "改正网关所需的数据"},
+        headers=admin,
+    )
+    assert fixed.status_code == 200, fixed.get_json()
+    retried = client.post(f"/api/v1/incidents/{incident_id}/retry", headers=admin)
+    assert retried.status_code == 200 and retried.get_json()["status"] == "resolved", retried.get_json()
+    after = task_of(client, officer, instance["id"], "after")
+    assert after["bpmn_id"] == "after"
+    assert client.get("/api/v1/incidents?status=open", headers=admin).get_json()["meta"]["total"] == 0
+    assert_error(client.get("/api/v1/incidents?status=weird", headers=admin), 422)
+    assert_error(client.post("/api/v1/incidents/999999/retry", headers=admin), 404)
+
+
+def test_an_incident_with_an_idempotency_key_is_kept_and_replayed(client, login):
+    admin, officer = login("admin"), login("pt_officer")
+    xml = hostile_bpmn.gateway_without_default(key="hostile_gateway_idem")
+    assert _post_xml(client, "/api/v1/process-definitions", xml, admin).status_code == 201
+    instance = start(client, officer, process_key="hostile_gateway_idem", data={"x": 3})
+    fill = task_of(client, officer, instance["id"], "fill")
+    headers = {**officer, "Idempotency-Key": "incident-once-1"}
+    first = client.post(f"/api/v1/tasks/{fill['id']}/complete", json={"data": {}}, headers=headers)
+    body = assert_error(first, 409, "incident_opened")
+    _tried("automatic steps failing after a completion")
+    replay = client.post(f"/api/v1/tasks/{fill['id']}/complete", json={"data": {}}, headers=headers)
+    assert replay.status_code == 409 and replay.headers.get("Idempotent-Replayed") == "true"
+    assert replay.get_json() == body
+    incident = client.get(f"/api/v1/incidents/{body['fields']['incident'][0]}", headers=admin).get_json()
+    assert incident["status"] == "open" and incident["attempts"] == 1  # kept once, not doubled

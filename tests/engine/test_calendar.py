@@ -85,3 +85,10 @@ def test_years_without_holiday_data_fall_back_to_weekdays():
     assert cal.is_workday(far) and not cal.is_workday(far - dt.timedelta(days=1))  # Sunday
     assert cal.add_working_days(far - dt.timedelta(days=3), 1) == far  # Friday → Monday, weekend skipped
     assert cal.covered(D(year - 1, 10, 10)) and cal.covered(D(2026, 10, 10))
+
+
+@pytest.mark.parametrize("text", ["P99999999D", "PT99999999999H", "P9999999999999999999W"])
+def test_deadlines_beyond_a_century_are_refused_not_overflowed(text):
+    """Issue 18 item 12: a deadline property like P99999999D was an OverflowError (500) at task creation."""
+    with pytest.raises(cal.DeadlineError):
+        cal.parse_duration(text)

@@ -144,3 +144,67 @@ def test_subscripts_of_values_stay_available():
 
 def test_attributes_of_values_stay_available():
     assert ex.evaluate("(5).real + x.imag", {"x": 2}) == 5
+
+
+# --- issue 18 item 10: every evaluation is bounded in time and memory -----------------------------
+
+HOSTILE_EXPRESSIONS = [
+    "4000000 ** 4000000",
+    "9 ** 9 ** 9",
+    "(10 ** 900) ** 30",
+    "'%1000000000d' % 1",
+    "'%0300000000d' % 0",
+    "'%.999999999f' % 1.5",
+    "'%*d' % (1000000000, 1)",
+    "'%(a)1000000000s' % {'a': 1}",
+    "f'{1:1000000000}'",
+    "f'{1:>{w}}'",
+    "'x'.ljust(1000000000)",  # method calls are refused before anything runs
+    "'ab' * 100000000",
+    "[1] * 100000000",
+    "[[1] * 9000] * 9000",
+    "[[[0] * 300] * 300] * 300",
+    "(10 ** 1000) * (10 ** 1000) * (10 ** 1000) * (10 ** 1000)",
+    "int('9' * 1500)",
+    "1 << 100000",
+    "sum([[0] * 1000] * 1000, [])",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE_EXPRESSIONS)
+def test_hostile_expressions_are_refused_quickly(text):
+    import time
+
+    started = time.monotonic()
+    with pytest.raises(ex.ExpressionError):
+        ex.evaluate(text, {"w": 10**9})
+    assert time.monotonic() - started < 1.0, text
+
+
+def test_aliased_nested_lists_are_refused_before_anything_walks_them():
+    import time
+
+    script = "x = [1, 2]\n" + "x = [x, x]\n" * 40 + "y = str(x)\n"
+    data: dict = {}
+    started = time.monotonic()
+    with pytest.raises(ex.ExpressionError):
+        ex.execute_script(script, data)
+    assert time.monotonic() - started < 1.0
+    # what was assigned before the refusal stays within the bounds
+    assert ex.weight(data.get("x")) <= ex.MAX_WEIGHT
+
+
+def test_an_evaluation_has_a_time_budget(monkeypatch):
+    monkeypatch.setattr(ex, "EVAL_TIME_BUDGET", 0.0)
+    with pytest.raises(ex.ExpressionError, match="time"):
+        ex.evaluate("[a for a in items if a > 0]", {"items": list(range(5000))})
+
+
+def test_ordinary_arithmetic_and_strings_stay_available():
+    assert ex.evaluate("2 ** 10 * 3", {}) == 3072
+    assert ex.evaluate("amount * 12", {"amount": Decimal("1234.50")}) == Decimal("14814.00")
+    assert ex.evaluate("'%05.2f' % x", {"x": 3.14159}) == "03.14"
+    assert ex.evaluate("f'{x:>8}'", {"x": "ab"}) == "      ab"
+    assert ex.evaluate("'-' * 20", {}) == "-" * 20
+    assert ex.evaluate("sum([1, 2, 3])", {}) == 6
+    assert ex.evaluate("[[0] * 3] * 2", {}) == [[0, 0, 0], [0, 0, 0]]

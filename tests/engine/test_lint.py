@@ -102,3 +102,73 @@ def test_unsupported_rule_is_on_executed_processes_only():
         )
     )
     assert lint(xml) == []
+
+
+# --- issue 18 items 11 and 12: loops of automatic steps and unbounded timers are refused at deploy ---
+
+from tests import hostile_bpmn  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("xml", "element", "fragment"),
+    [
+        (hostile_bpmn.script_cycle(), "count", "count → gw → count"),
+        (hostile_bpmn.fork_cycle(), "s1", "s1 → fork → b → join → gw → s1"),
+    ],
+)
+def test_a_cycle_of_automatic_steps_is_refused_once_with_its_path(xml, element, fragment):
+    problems = lint(xml)
+    assert len(problems) == 1, problems
+    [problem] = problems
+    assert problem.element_id == element and problem.line == 7
+    assert "no wait state" in problem.message and fragment in problem.message
+
+
+def test_a_loop_through_a_user_task_is_not_a_cycle_of_automatic_steps():
+    xml = hostile_bpmn.script_cycle().replace(
+        b'<bpmn:sequenceFlow id="f3" sourceRef="gw" targetRef="count">',
+        b'<bpmn:sequenceFlow id="f3" sourceRef="gw" targetRef="fill">',
+    )
+    assert lint(xml) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "fragment"),
+    [
+        ("timeDuration", "P99999Y", "longer than 100 years"),
+        ("timeDuration", "P9999999Y", "longer than 100 years"),
+        ("timeDuration", '"P99999999999999999999D"', "not an ISO 8601 duration"),
+        ("timeDuration", '"hello"', "unreadable timer"),
+        ("timeCycle", "R/PT1S", "more often than every 3600 s"),
+        ("timeCycle", "R5/PT59M", "more often than every 3600 s"),
+        ("timeCycle", "R0/PT1H", "repeats zero times"),
+        ("timeCycle", "R/P99999Y", "longer than 100 years"),
+    ],
+)
+def test_unbounded_or_never_firing_timers_are_refused_with_element_and_line(kind, text, fragment):
+    import time
+
+    started = time.monotonic()
+    problems = lint(hostile_bpmn.timer_after_fill(kind, text))
+    assert time.monotonic() - started < 2.0  # nothing unbounded runs at lint
+    assert any(p.element_id == "wait" and p.line == 7 and fragment in p.message for p in problems), problems
+
+
+def test_a_timer_start_cycle_shorter_than_the_minimum_is_refused(monkeypatch):
+    from engine.bpmn import timers
+
+    problems = lint(hostile_bpmn.timer_start("R/PT1S", "310107014"))
+    assert any(p.element_id == "every" and "3600 s" in p.message for p in problems), problems
+    assert lint(hostile_bpmn.timer_start("R/PT1H", "310107014")) == []
+    monkeypatch.setattr(timers, "MIN_CYCLE_SECONDS", 86400)  # ASSISTFLOW_MIN_TIMER_CYCLE_SECONDS
+    assert any("86400 s" in p.message for p in lint(hostile_bpmn.timer_start("R/PT1H", "310107014")))
+
+
+def test_lint_of_hostile_expressions_returns_quickly():
+    import time
+
+    for text in ("4000000 ** 4000000", "'%0300000000d' % 0", "'%1000000000d' % 1", "(10 ** 900) ** 30"):
+        started = time.monotonic()
+        problems = lint(hostile_bpmn.timer_after_fill("timeDuration", text.replace("'", "&apos;")))
+        assert time.monotonic() - started < 2.0, text
+        assert problems == [] or all(p.element_id == "wait" for p in problems)

@@ -55,3 +55,41 @@ def test_instances_do_not_embed_the_spec_and_share_the_cached_one(session):
     assert definitions.SPEC_CACHE.get(definition) is definitions.SPEC_CACHE.get(definition)
     assert definitions.SPEC_CACHE.misses == 1
     assert second.definition_id == first.definition_id
+
+
+def _names(compiled):
+    return {getattr(s, "bpmn_name", None) for s in compiled.spec.task_specs.values()}
+
+
+def test_a_rolled_back_deploy_never_runs_from_the_spec_cache(session, monkeypatch):
+    """Issue 18 item 13: a refused deploy's spec must not stay cached under its rolled-back id (SQLite
+    hands the same id to the next deploy)."""
+    xml = (ROOT / "processes" / "demo_assistance.bpmn").read_text(encoding="utf-8")
+    refused, created = definitions.deploy(session, xml.replace("受理审核", "被退回的版本").encode("utf-8"))
+    assert created
+    refused_id = refused.id
+    assert "被退回的版本" in _names(definitions.compiled(session, refused_id))  # used inside its transaction
+    session.rollback()
+
+    this_worker = definitions.SPEC_CACHE
+    monkeypatch.setattr(definitions, "SPEC_CACHE", definitions.SpecCache())  # another worker deploys
+    good, created = definitions.deploy(session, xml.replace("受理审核", "正式的版本").encode("utf-8"))
+    session.commit()
+    monkeypatch.setattr(definitions, "SPEC_CACHE", this_worker)
+    assert created
+    if session.get_bind().dialect.name == "sqlite":
+        assert good.id == refused_id  # the id is reused: the cache must tell the two apart
+    compiled = definitions.compiled(session, good.id)
+    assert compiled.sha256 == good.sha256
+    assert "正式的版本" in _names(compiled) and "被退回的版本" not in _names(compiled)
+    assert definitions.SPEC_CACHE.get(good) is compiled
+
+
+def test_the_spec_cache_is_filled_only_after_commit(session):
+    xml = (ROOT / "processes" / "demo_assistance.bpmn").read_text(encoding="utf-8")
+    definitions.SPEC_CACHE.clear()
+    definition, _ = definitions.deploy(session, xml.replace("受理审核", "待提交").encode("utf-8"))
+    assert definitions.SPEC_CACHE.peek(definition.id) is None
+    session.commit()
+    cached = definitions.SPEC_CACHE.peek(definition.id)
+    assert cached is not None and cached.sha256 == definition.sha256

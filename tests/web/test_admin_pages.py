@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -215,3 +216,45 @@ def test_form_editor_preview_and_save(web):
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "form.version_saved"))
     assert event is not None and event.details["version"] == 1
     assert admin.get("/admin/forms/no_such_form").status_code == 404
+
+
+def test_the_case_page_shows_admins_the_incidents_and_retries_them(web):
+    """Issue 18 item 11: a failed automatic step is visible to admins on the case page, retryable there."""
+    from engine.definitions import service as definitions
+    from engine.instances import operations as ops
+    from engine.instances import service as instances
+    from engine.tasks import service as tasks
+    from engine.users import service as users
+    from tests import hostile_bpmn
+    from tests.factories import STREET
+
+    s = db.session()
+    definitions.deploy(s, hostile_bpmn.gateway_without_default(), actor_id=None)
+    instance = instances.start(
+        s, users.by_username(s, "pt_officer"), "hostile_gateway", STREET, data={"x": 3}
+    )
+    s.commit()
+    officer = web("pt_officer")
+    task_id = next(r.id for r in tasks.open_tasks_of(s, instance.id))
+    officer.get(f"/tasks/{task_id}")
+    completed = officer.post(f"/tasks/{task_id}/complete", {})
+    assert completed.status_code == 409 and "gw" in text(completed)  # told plainly, in Chinese first
+    assert "事件" in text(completed)
+
+    page = officer.get(f"/cases/{instance.id}")
+    assert page.status_code == 200 and 'data-testid="case-incidents"' not in text(page)  # admins only
+    admin = web("admin")
+    page = admin.get(f"/cases/{instance.id}")
+    assert 'data-testid="case-incidents"' in text(page) and "事件（失败的自动步骤）" in text(page)
+    assert "自动步骤失败：登记事件" in text(page)  # the timeline names the event, no raw key
+    incident_id = int(re.search(r"/incidents/(\d+)/retry", text(page)).group(1))
+
+    again = admin.post(f"/cases/{instance.id}/incidents/{incident_id}/retry", {})
+    assert again.status_code == 302
+    assert "重试仍然失败" in text(admin.get(f"/cases/{instance.id}"))
+    ops.edit_data(s, users.by_username(s, "admin"), instance.id, {"x": 1}, [], "改正数据")
+    s.commit()
+    done = admin.post(f"/cases/{instance.id}/incidents/{incident_id}/retry", {})
+    assert done.status_code == 302
+    page = admin.get(f"/cases/{instance.id}")
+    assert 'data-testid="case-incidents"' not in text(page) and "之后" in text(page)

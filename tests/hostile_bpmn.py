@@ -1,0 +1,176 @@
+"""Hostile and mistaken BPMN for the tests of issue 18 items 11 and 12, built small and readable.
+
+Each builder returns the XML as bytes; element ids are fixed so tests can look for them by name and
+line. User tasks are in a ``street_officer`` lane; the first user task is ``fill`` (no form).
+"""
+
+from __future__ import annotations
+
+HEAD = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+    'xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="defs" '
+    'targetNamespace="http://assistflow.example/test">\n'
+)
+
+
+def process(key: str, body: str, user_tasks: tuple[str, ...] = ("fill",)) -> bytes:
+    refs = "".join(f"<bpmn:flowNodeRef>{t}</bpmn:flowNodeRef>" for t in user_tasks)
+    return (
+        HEAD
+        + f'<bpmn:process id="{key}" name="{key}" isExecutable="true">\n'
+        + f'<bpmn:laneSet id="ls"><bpmn:lane id="lane" name="street_officer">{refs}</bpmn:lane></bpmn:laneSet>\n'
+        + body
+        + "\n</bpmn:process>\n</bpmn:definitions>\n"
+    ).encode("utf-8")
+
+
+def _flows(*pairs: tuple[str, str, str]) -> str:
+    out = []
+    for i, (src, dst, condition) in enumerate(pairs):
+        cond = f"<bpmn:conditionExpression>{condition}</bpmn:conditionExpression>" if condition else ""
+        out.append(
+            f'<bpmn:sequenceFlow id="f{i}" sourceRef="{src}" targetRef="{dst}">{cond}</bpmn:sequenceFlow>'
+        )
+    return "\n".join(out)
+
+
+def script_cycle(key: str = "hostile_script_cycle") -> bytes:
+    """fill → count (script) ⇄ gw → done: a loop of automatic steps with no wait state."""
+    return process(
+        key,
+        '<bpmn:startEvent id="s"/>\n<bpmn:userTask id="fill" name="填写"/>\n'
+        '<bpmn:scriptTask id="count" name="计数"><bpmn:script>i = i + 1</bpmn:script></bpmn:scriptTask>\n'
+        '<bpmn:exclusiveGateway id="gw" default="f4"/>\n<bpmn:endEvent id="e"/>\n'
+        + _flows(
+            ("s", "fill", ""),
+            ("fill", "count", ""),
+            ("count", "gw", ""),
+            ("gw", "count", "i &lt; n"),
+            ("gw", "e", ""),
+        ),
+    )
+
+
+def fork_cycle(key: str = "hostile_fork_cycle") -> bytes:
+    """A loop of script tasks through a parallel fork and join (SpiffWorkflow recursed for minutes)."""
+    return process(
+        key,
+        '<bpmn:startEvent id="s"/>\n<bpmn:userTask id="fill" name="填写"/>\n'
+        '<bpmn:scriptTask id="s1"><bpmn:script>i = i + 1</bpmn:script></bpmn:scriptTask>\n'
+        '<bpmn:parallelGateway id="fork"/>\n'
+        '<bpmn:scriptTask id="a"><bpmn:script>x = 1</bpmn:script></bpmn:scriptTask>\n'
+        '<bpmn:scriptTask id="b"><bpmn:script>y = 1</bpmn:script></bpmn:scriptTask>\n'
+        '<bpmn:parallelGateway id="join"/>\n<bpmn:exclusiveGateway id="gw" default="f8"/>\n<bpmn:endEvent id="e"/>\n'
+        + _flows(
+            ("s", "fill", ""),
+            ("fill", "s1", ""),
+            ("s1", "fork", ""),
+            ("fork", "a", ""),
+            ("fork", "b", ""),
+            ("a", "join", ""),
+            ("b", "join", ""),
+            ("join", "gw", ""),
+            ("gw", "e", ""),
+            ("gw", "s1", "i &lt; n"),
+        ),
+    )
+
+
+def gateway_without_default(
+    key: str = "hostile_gateway", kind: str = "exclusiveGateway", first: bool = False
+) -> bytes:
+    """fill → gw (no default; x == 1 → after, x == 2 → end) → after → end. ``first``: the gateway comes
+    before ``fill`` (it fails at start)."""
+    if first:
+        return process(
+            key,
+            f'<bpmn:startEvent id="s"/>\n<bpmn:{kind} id="gw"/>\n<bpmn:userTask id="fill" name="填写"/>\n'
+            '<bpmn:endEvent id="e"/>\n<bpmn:endEvent id="e2"/>\n'
+            + _flows(("s", "gw", ""), ("gw", "fill", "x == 1"), ("gw", "e2", "x == 2"), ("fill", "e", "")),
+        )
+    return process(
+        key,
+        f'<bpmn:startEvent id="s"/>\n<bpmn:userTask id="fill" name="填写"/>\n<bpmn:{kind} id="gw"/>\n'
+        '<bpmn:userTask id="after" name="之后"/>\n<bpmn:endEvent id="e"/>\n<bpmn:endEvent id="e2"/>\n'
+        + _flows(
+            ("s", "fill", ""),
+            ("fill", "gw", ""),
+            ("gw", "after", "x == 1"),
+            ("gw", "e2", "x == 2"),
+            ("after", "e", ""),
+        ),
+        user_tasks=("fill", "after"),
+    )
+
+
+def script_after_fill(script: str, key: str = "hostile_script") -> bytes:
+    """fill → calc (script) → after → end."""
+    return process(
+        key,
+        '<bpmn:startEvent id="s"/>\n<bpmn:userTask id="fill" name="填写"/>\n'
+        f'<bpmn:scriptTask id="calc" name="计算"><bpmn:script>{script}</bpmn:script></bpmn:scriptTask>\n'
+        '<bpmn:userTask id="after" name="之后"/>\n<bpmn:endEvent id="e"/>\n'
+        + _flows(("s", "fill", ""), ("fill", "calc", ""), ("calc", "after", ""), ("after", "e", "")),
+        user_tasks=("fill", "after"),
+    )
+
+
+def timer_after_fill(kind: str, text: str, key: str = "hostile_timer") -> bytes:
+    """fill → wait (intermediate timer ``kind`` = ``text``) → after → end."""
+    return process(
+        key,
+        '<bpmn:startEvent id="s"/>\n<bpmn:userTask id="fill" name="填写"/>\n'
+        f'<bpmn:intermediateCatchEvent id="wait"><bpmn:timerEventDefinition id="td"><bpmn:{kind}>{text}'
+        f"</bpmn:{kind}></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>\n"
+        '<bpmn:userTask id="after" name="之后"/>\n<bpmn:endEvent id="e"/>\n'
+        + _flows(("s", "fill", ""), ("fill", "wait", ""), ("wait", "after", ""), ("after", "e", "")),
+        user_tasks=("fill", "after"),
+    )
+
+
+def timer_start(cycle: str, org_units: str, key: str = "hostile_timer_start") -> bytes:
+    """A timer-started procedure (``cycle``) for the units ``org_units``."""
+    return process(
+        key,
+        '<bpmn:startEvent id="every"><bpmn:extensionElements><spiffworkflow:properties>'
+        f'<spiffworkflow:property name="org_units" value="{org_units}"/></spiffworkflow:properties>'
+        f'</bpmn:extensionElements><bpmn:timerEventDefinition id="td"><bpmn:timeCycle>{cycle}</bpmn:timeCycle>'
+        "</bpmn:timerEventDefinition></bpmn:startEvent>\n"
+        '<bpmn:userTask id="fill" name="填写"/>\n<bpmn:endEvent id="e"/>\n'
+        + _flows(("every", "fill", ""), ("fill", "e", "")),
+    )
+
+
+def timer_then_script(script: str, key: str = "hostile_timer_script") -> bytes:
+    """fill → wait (PT1H) → calc (script) → after → end: the scheduler runs the script."""
+    return process(
+        key,
+        '<bpmn:startEvent id="s"/>\n<bpmn:userTask id="fill" name="填写"/>\n'
+        '<bpmn:intermediateCatchEvent id="wait"><bpmn:timerEventDefinition id="td"><bpmn:timeDuration>PT1H'
+        "</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>\n"
+        f'<bpmn:scriptTask id="calc" name="计算"><bpmn:script>{script}</bpmn:script></bpmn:scriptTask>\n'
+        '<bpmn:userTask id="after" name="之后"/>\n<bpmn:endEvent id="e"/>\n'
+        + _flows(
+            ("s", "fill", ""),
+            ("fill", "wait", ""),
+            ("wait", "calc", ""),
+            ("calc", "after", ""),
+            ("after", "e", ""),
+        ),
+        user_tasks=("fill", "after"),
+    )
+
+
+def timer_start_then_script(script: str, org_units: str, key: str = "hostile_scheduled_script") -> bytes:
+    """A daily timer-started procedure whose first step is a script."""
+    return process(
+        key,
+        '<bpmn:startEvent id="every"><bpmn:extensionElements><spiffworkflow:properties>'
+        f'<spiffworkflow:property name="org_units" value="{org_units}"/></spiffworkflow:properties>'
+        '</bpmn:extensionElements><bpmn:timerEventDefinition id="td"><bpmn:timeCycle>R/P1D</bpmn:timeCycle>'
+        "</bpmn:timerEventDefinition></bpmn:startEvent>\n"
+        f'<bpmn:scriptTask id="calc" name="计算"><bpmn:script>{script}</bpmn:script></bpmn:scriptTask>\n'
+        '<bpmn:userTask id="fill" name="填写"/>\n<bpmn:endEvent id="e"/>\n'
+        + _flows(("every", "calc", ""), ("calc", "fill", ""), ("fill", "e", "")),
+    )
