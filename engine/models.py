@@ -5,6 +5,7 @@ from engine.db import Base
 from engine.deadlines.models import StartSchedule
 from engine.definitions.models import ProcessDefinition
 from engine.formversions.models import FormVersion
+from engine.households.models import CaseHousehold, Household, Person
 from engine.idempotency.models import IdempotencyKey
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.ledger.models import ServiceRecord
@@ -27,6 +28,9 @@ __all__ = [
     "IdempotencyKey",
     "EmailStatus",
     "FormVersion",
+    "CaseHousehold",
+    "Household",
+    "Person",
     "InstanceStatus",
     "LoginFailure",
     "NearRelativeFiling",

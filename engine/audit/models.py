@@ -44,6 +44,12 @@ class AuditAction(enum.StrEnum):
     TASK_REASSIGNED = "task.reassigned"
     FORM_VERSION_SAVED = "form.version_saved"
     PERSONAL_DATA_READ = "personal_data.read"
+    HOUSEHOLD_CREATED = "household.created"
+    HOUSEHOLD_UPDATED = "household.updated"
+    PERSON_ADDED = "household.person_added"
+    PERSON_UPDATED = "household.person_updated"
+    CASE_HOUSEHOLD_LINKED = "case.household_linked"
+    CASE_SEARCHED = "case.searched"
 
 
 class AuditEvent(Base):
