@@ -1,0 +1,41 @@
+"""The 案件 page (list and search), the case header, the household page and the applicant in inbox rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import time_machine
+
+from tests.api.test_households_api import HEAD_ID, SPOUSE_ID, register, start
+from tests.web.helpers import Web
+
+NOW = dt.datetime(2026, 12, 2, 2, 0, tzinfo=dt.UTC)
+
+
+def test_web_case_list_header_household_page_and_inbox(client, login, web):
+    household = register(client, login)
+    with time_machine.travel(NOW, tick=False):
+        case = start(client, login, household)
+        officer: Web = web("pt_officer")
+        listing = officer.get("/cases?name=测试居民")
+        html = listing.get_data(as_text=True)
+        assert listing.status_code == 200 and "CA-2026-310107-0777" in html and "测试居民甲" in html
+        assert 'href="/cases"' in officer.get("/").get_data(as_text=True)  # header link
+        short = officer.get("/cases?name=测")
+        assert short.status_code == 422 and "至少 2 个字" in short.get_data(as_text=True)
+        page = officer.get(f"/cases/{case['id']}").get_data(as_text=True)
+        header = page[page.index('data-testid="case-header"') :]
+        header = header[: header.index("</section>")]
+        assert "测试居民甲" in header and "示例路 8 弄 8 号" in header
+        assert HEAD_ID not in page and HEAD_ID[:6] + "********" + HEAD_ID[-4:] in header
+        assert "个工作日" in header or "今日到期" in header
+        assert "None" not in header
+        home = officer.get(f"/households/{household['id']}").get_data(as_text=True)
+        assert "测试居民乙" in home and "配偶" in home and "CA-2026-310107-0777" in home
+        assert SPOUSE_ID not in home and "**** **** 3445" in home
+        inbox = web("pt_advisor2").get("/?tab=claimable").get_data(as_text=True)
+        assert 'data-testid="row-applicant">测试居民甲' in inbox
+        assert web("pt_other_street_officer").get(f"/households/{household['id']}").status_code == 404
+        assert "CA-2026-310107-0777" not in web("pt_other_street_officer").get("/cases").get_data(
+            as_text=True
+        )
