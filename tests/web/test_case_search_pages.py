@@ -39,3 +39,27 @@ def test_web_case_list_header_household_page_and_inbox(client, login, web):
         assert "CA-2026-310107-0777" not in web("pt_other_street_officer").get("/cases").get_data(
             as_text=True
         )
+
+
+def test_demo_cases_name_fictional_households(app, client, web):
+    """The demo's comprehensive-assistance and 3A cases share one household; Bridge Plan household cases
+    have theirs; the pages show names, never a raw key or None."""
+    from sqlalchemy import select
+
+    from api.extensions import db
+    from engine.instances.models import ProcessInstance
+
+    result = app.test_cli_runner().invoke(args=["demo", "load"])
+    assert result.exit_code == 0, result.output
+    officer = web("pt_officer")
+    listing = officer.get("/cases?name=示例居民甲").get_data(as_text=True)
+    assert "DEMO-CA-0001" in listing and "DEMO-3A-0001" in listing
+    case_id = db.session.scalar(
+        select(ProcessInstance.id).where(ProcessInstance.business_key == "DEMO-CA-0001")
+    )
+    page = officer.get(f"/cases/{case_id}").get_data(as_text=True)
+    header = page[page.index('data-testid="case-header"') :]
+    header = header[: header.index("</section>")]
+    assert "示例居民甲" in header and "示例路 100 弄 1 号" in header and "None" not in header
+    bridge = web("pt_district").get("/cases?name=桥计划示例户").get_data(as_text=True)
+    assert bridge.count('data-testid="case-row"') == 3
