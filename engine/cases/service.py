@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import JSON, and_, exists, or_, select, type_coerce
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from engine import crypto
 from engine.audit import service as audit
@@ -197,7 +197,7 @@ def search(
             stmt.order_by(ProcessInstance.started_at.desc(), ProcessInstance.id.desc())
             .limit(per_page + 1)
             .offset((page - 1) * per_page)
-            .options(selectinload(ProcessInstance.definition), selectinload(ProcessInstance.org_unit))
+            .options(joinedload(ProcessInstance.definition), joinedload(ProcessInstance.org_unit))
         )
     )
     if q.id_number or q.id_tail:
