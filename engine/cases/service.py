@@ -33,6 +33,7 @@ from engine.users.models import User
 
 MIN_NAME = 2  # characters of a name (a prefix)
 MIN_CASE_NUMBER = 4  # characters of a case number (a prefix)
+EARLIEST, LATEST = dt.date(1900, 1, 1), dt.date(2999, 12, 31)  # of the date filters
 MAX_PERSONS = 200  # people a name search looks at (a name is a search term, not a list of everyone)
 
 
@@ -117,6 +118,10 @@ def _check(q: Query) -> None:
             problems.update(err.fields)
     if q.status is not None and q.status not in {s.value for s in CaseStatus}:
         problems["status"] = ["未知状态 / unknown status"]
+    for key in ("started_from", "started_to"):
+        day = getattr(q, key)
+        if day is not None and not EARLIEST <= day <= LATEST:
+            problems[key] = [f"日期应在 {EARLIEST} 至 {LATEST} 之间 / a date from {EARLIEST} to {LATEST}"]
     if q.started_from and q.started_to and q.started_from > q.started_to:
         problems["started_to"] = ["结束日期早于开始日期 / the end is before the start"]
     if problems:

@@ -279,6 +279,8 @@ def test_search_is_scoped_like_cases(session):
         ({"id_tail": "1234"}, "name"),
         ({"id_number": "123"}, "id_number"),
         ({"phone": "139"}, "phone"),
+        ({"started_from": dt.date(1, 1, 1)}, "started_from"),
+        ({"started_to": dt.date(9999, 12, 31)}, "started_to"),
     ],
 )
 def test_search_terms_too_short_are_refused(session, terms, field):
