@@ -19,7 +19,7 @@ after a warm-up) for a street officer (a Putuo street) and a district officer (P
 and prints p50 / p95 against the goal (p95 ≤ 50 ms). Search targets are drawn from the officer's own
 scope, so every search finds something.
 
-Usage: .venv/bin/python bench/case_search.py [cases] [--sqlite-only | --pg-only]
+Usage: .venv/bin/python bench/case_search.py [cases] [--sqlite-only | --pg-only] [--plans]
 """
 
 from __future__ import annotations
@@ -285,6 +285,34 @@ def measure(factory, label: str) -> list[str]:
     return lines
 
 
+def plans(engine, factory) -> None:
+    """The search statement of each kind with its plan (EXPLAIN ANALYZE on PostgreSQL), district officer."""
+    from sqlalchemy import event
+
+    from engine.cases import service as cases
+    from engine.users import service as users
+
+    captured: list[tuple[str, object]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if "FROM process_instance" in statement and "count(" not in statement:
+            captured.append((statement, parameters))
+
+    for kind, terms in targets(factory, "district").items():
+        captured.clear()
+        event.listen(engine, "before_cursor_execute", capture)
+        with factory() as s:
+            cases.search(s, users.by_username(s, "district"), cases.Query(**terms[0]), per_page=50)
+            s.rollback()
+        event.remove(engine, "before_cursor_execute", capture)
+        statement, params = captured[0]
+        prefix = "EXPLAIN ANALYZE " if engine.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
+        with engine.connect() as c:
+            print(f"\n    [{kind}] " + " ".join(statement.split())[:400] + " …")
+            for row in c.exec_driver_sql(prefix + statement, params):
+                print("      " + " | ".join(str(x) for x in row if x is not None))
+
+
 def run(url: str, label: str, data: dict[str, list[tuple]] | None) -> tuple[list[str], dict]:
     engine, factory = setup(url)
     if data is None:
@@ -297,6 +325,8 @@ def run(url: str, label: str, data: dict[str, list[tuple]] | None) -> tuple[list
     lines = measure(factory, label)
     for line in lines:
         print(line, flush=True)
+    if "--plans" in sys.argv:
+        plans(engine, factory)
     engine.dispose()
     return lines, data
 
