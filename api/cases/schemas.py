@@ -31,6 +31,7 @@ class CaseRowSchema(Schema):
     procedure = fields.Function(lambda r: r["instance"].definition.name)
     applicant = fields.String(allow_none=True)
     household_id = fields.Integer(allow_none=True)
+    applicant_person_id = fields.Integer(allow_none=True)
     org_unit = fields.Function(lambda r: r["instance"].org_unit.code)
     org_unit_name = fields.Function(lambda r: r["instance"].org_unit.name_zh)
     status = fields.String(metadata={"description": "active / closed / refused / terminated"})

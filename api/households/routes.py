@@ -13,6 +13,7 @@ from api.households.schemas import (
     PersonPatchArgs,
     PersonSchema,
 )
+from api.schemas import View
 from api.security import BEARER, current_user, login_required
 from engine.households import service as households
 
@@ -27,7 +28,9 @@ def _view(household_id: int, *, with_cases: bool = False) -> dict:
     session.refresh(household, ["members"])
     view = households.household_view(session, household)
     if with_cases:
-        view["cases"] = households.cases_of(session, user, household.id)
+        found = households.cases_of(session, user, household.id)
+        named = households.parties(session, [c.id for c in found])
+        view["cases"] = [View(c, applicant_person_id=named[c.id][1]) for c in found]
     return view
 
 

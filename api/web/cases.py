@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import render_template, request
+from flask import redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from api.web import bp
@@ -16,7 +16,7 @@ from engine.cases import service as cases
 from engine.db import utcnow
 from engine.deadlines.calendar import local_day, working_days_between
 from engine.definitions import service as definitions
-from engine.errors import Invalid
+from engine.errors import Invalid, NotFound
 from engine.households import service as households
 from engine.households.models import Household, Person
 from engine.instances.models import ProcessInstance
@@ -79,6 +79,8 @@ MESSAGES.update(
         "no": ("否", "No"),
         "more": ("更多", "More"),
         "no_household": ("未登记", "Not registered"),
+        "household_start": ("为本户新建申请", "Start a case for this household"),
+        "household_start_go": ("填写申请", "Fill in the application"),
     }
 )
 EVENT_NAMES.update(
@@ -249,4 +251,19 @@ def household_page(household_id: int) -> Any:
     household = households.get(session, user(), household_id)
     view = households.household_view(session, household, locale())
     found = households.cases_of(session, user(), household.id)
-    return render_template("household.html", household=view, rows=cases.rows_view(session, found, locale()))
+    startable = [(d.key, d.name) for d, _meta, _units in definitions.startable(session, user())]
+    return render_template(
+        "household.html", household=view, rows=cases.rows_view(session, found, locale()), startable=startable
+    )
+
+
+@bp.get("/households/<int:household_id>/start")
+@login_required
+def household_start(household_id: int) -> Any:
+    """新建申请 for a member of the household: the procedure's start page with the applicant named."""
+    household = households.get(_db(), user(), household_id)
+    applicant = request.args.get("applicant", type=int)
+    if applicant not in {m.id for m in household.members}:
+        raise NotFound("申请人不是该家庭的成员 / the applicant is not a member of this household")
+    key = (request.args.get("process") or "")[:100]
+    return redirect(url_for("web.start_form", key=key, applicant=applicant))

@@ -270,8 +270,9 @@ def rows_view(session: Session, rows: list[ProcessInstance], locale: str = "zh")
         {
             "instance": r,
             "case_number": r.business_key or f"#{r.id}",
-            "applicant": named.get(r.id, (None, None))[1],
-            "household_id": named.get(r.id, (None, None))[0],
+            "applicant": named.get(r.id, (None, None, None))[2],
+            "applicant_person_id": named.get(r.id, (None, None, None))[1],
+            "household_id": named.get(r.id, (None, None, None))[0],
             "status": status_of(r).value,
             "status_label": STATUS_LABELS[status_of(r)][en],
             "steps": steps.get(r.id, []),

@@ -357,22 +357,22 @@ def cases_of(session: Session, user: User, household_id: int) -> list[ProcessIns
     return list(session.scalars(stmt))
 
 
-def parties(session: Session, instance_ids: Iterable[int]) -> dict[int, tuple[int, str | None]]:
-    """Household id and applicant name per case that names them (for task and case lists), one query."""
+def parties(session: Session, instance_ids: Iterable[int]) -> dict[int, tuple[int, int | None, str | None]]:
+    """Household id, applicant id and applicant name per case that names them (for lists), one query."""
     ids = set(instance_ids)
     if not ids:
         return {}
     rows = session.execute(
-        select(CaseHousehold.instance_id, CaseHousehold.household_id, Person.name)
+        select(CaseHousehold.instance_id, CaseHousehold.household_id, Person.id, Person.name)
         .outerjoin(Person, Person.id == CaseHousehold.applicant_person_id)
         .where(CaseHousehold.instance_id.in_(ids))
     )
-    return {i: (h, name) for i, h, name in rows}
+    return {i: (h, p, name) for i, h, p, name in rows}
 
 
 def applicant_names(session: Session, instance_ids: Iterable[int]) -> dict[int, str]:
     """Applicant name per case that names one."""
-    return {i: name for i, (_h, name) in parties(session, instance_ids).items() if name}
+    return {i: name for i, (_h, _p, name) in parties(session, instance_ids).items() if name}
 
 
 def link_case(

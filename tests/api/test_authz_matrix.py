@@ -344,6 +344,12 @@ PROBES = [
     Probe("GET", "/cases", everyone(200), "web.case_list"),
     Probe("GET", "/cases?name=权限测试", everyone(200), "web.case_list"),
     Probe("GET", "/households/{household}", only(200, CASE_SCOPE, other=404), "web.household_page"),
+    Probe(
+        "GET",
+        "/households/{household}/start?applicant={person}&process=comprehensive_assistance",
+        only(302, CASE_SCOPE, other=404),
+        "web.household_start",
+    ),
     Probe("GET", "/cases/999999999", everyone(404), "web.case_page"),
     Probe("GET", "/cases/{case}/diagram.bpmn", only(200, CASE_SCOPE), "web.case_diagram"),
     Probe("POST", "/cases/{case}/operations/suspend", only(302, OPERATORS), "web.case_operation", form={}),

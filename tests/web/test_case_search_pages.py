@@ -63,3 +63,33 @@ def test_demo_cases_name_fictional_households(app, client, web):
     assert "示例居民甲" in header and "示例路 100 弄 1 号" in header and "None" not in header
     bridge = web("pt_district").get("/cases?name=桥计划示例户").get_data(as_text=True)
     assert bridge.count('data-testid="case-row"') == 3
+
+
+def test_start_an_application_from_the_household_page(client, login, web):
+    from tests.web.helpers import ca_form
+
+    household = register(client, login)
+    head = household["members"][0]
+    advisor = web("pt_advisor")
+    page = advisor.get(f"/households/{household['id']}").get_data(as_text=True)
+    assert "为本户新建申请" in page
+    go = advisor.get(
+        f"/households/{household['id']}/start?applicant={head['id']}&process=comprehensive_assistance"
+    )
+    assert go.status_code == 302 and f"applicant={head['id']}" in go.headers["Location"]
+    form = advisor.get(go.headers["Location"]).get_data(as_text=True)
+    assert 'data-testid="start-applicant"' in form and "测试居民甲" in form
+    refused = advisor.post(go.headers["Location"], ca_form(credit_commitment_signed=None))
+    assert refused.status_code == 422
+    assert (
+        client.get(f"/api/v1/households/{household['id']}", headers=login("pt_officer")).json["cases"] == []
+    )
+    started = advisor.post(go.headers["Location"], ca_form())
+    assert started.status_code == 302, started.get_data(as_text=True)[:2000]
+    case_id = int(started.headers["Location"].rsplit("/", 1)[1])
+    cases = client.get(f"/api/v1/households/{household['id']}", headers=login("pt_officer")).json["cases"]
+    assert [c["id"] for c in cases] == [case_id] and cases[0]["applicant_person_id"] == head["id"]
+    stranger = web("pt_other_advisor").get(
+        f"/households/{household['id']}/start?applicant={head['id']}&process=x"
+    )
+    assert stranger.status_code == 404
