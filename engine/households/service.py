@@ -31,6 +31,7 @@ from engine.users.models import User
 
 _ID_SHAPE = re.compile(r"\d{17}[\dX]")
 _MOBILE = re.compile(r"1[3-9]\d{9}")
+UNKNOWN_NAME = "待补登"  # a person known by ID number only, name to be completed
 
 HARDSHIP_LABELS = {
     Hardship.DIBAO: ("低保", "Minimum living guarantee"),
@@ -403,6 +404,55 @@ def link_case(
         actor_id=user.id,
         instance_id=instance.id,
         details={"household_id": household.id, "applicant_person_id": applicant_person_id},
+    )
+    session.flush()
+
+
+def link_by_id_number(
+    session: Session, instance: ProcessInstance, number: str, *, actor_id: int | None
+) -> None:
+    """Give a case that names its applicant only by ID number that person's household (registered
+    already, or new in the case's unit with the person as head, name to be completed); audited. A case
+    that names its household keeps it; a number that is not a valid resident ID is left alone (the
+    form's own validation reports it)."""
+    if session.get(CaseHousehold, instance.id) is not None:
+        return
+    try:
+        number = check_id_number(number)
+    except Invalid:
+        return
+    person = session.scalars(select(Person).where(Person.id_index == crypto.blind_index(number))).first()
+    if person is None:
+        household = Household(
+            org_unit_id=instance.org_unit_id,
+            district_id=instance.district_id,
+            street_id=instance.street_id,
+            created_by_id=actor_id,
+        )
+        session.add(household)
+        session.flush()
+        person = Person(household_id=household.id, name=UNKNOWN_NAME, relation=Relation.HEAD)
+        _set_person(person, {"id_number": number})
+        session.add(person)
+        session.flush()
+        audit.record(
+            session,
+            AuditAction.HOUSEHOLD_CREATED,
+            actor_id=actor_id,
+            instance_id=instance.id,
+            details={"household_id": household.id, "person_id": person.id, "id_number": number},
+        )
+    session.add(
+        CaseHousehold(
+            instance_id=instance.id, household_id=person.household_id, applicant_person_id=person.id
+        )
+    )
+    audit.record(
+        session,
+        AuditAction.CASE_HOUSEHOLD_LINKED,
+        actor_id=actor_id,
+        instance_id=instance.id,
+        details={"household_id": person.household_id, "applicant_person_id": person.id, "by": "id_number"},
     )
     session.flush()
 

@@ -315,3 +315,42 @@ def test_mine_status_step_and_date_filters(session, frozen):
     assert ids(officer, status="refused") == {mine.id}
     assert ids(officer, status="closed") == set()
     assert ids(officer, status="active") == set()
+
+
+def test_an_application_naming_a_registered_id_number_joins_that_household(session):
+    from engine.instances import service as instances
+    from tests.procedures.test_comprehensive_assistance import application
+
+    household = _household(session)
+    advisor = get_user(session, "pt_advisor")
+    known = instances.start(session, advisor, "comprehensive_assistance", factories.STREET)
+    tasks.complete(
+        session,
+        advisor,
+        tasks.open_tasks_of(session, known.id)[0].id,
+        application(applicant_id_number=HEAD_ID),
+    )
+    head = session.scalars(
+        select(Person).where(Person.household_id == household.id, Person.relation == "head")
+    ).one()
+    assert (
+        session.get(CaseHousehold, known.id).household_id,
+        session.get(CaseHousehold, known.id).applicant_person_id,
+    ) == (
+        household.id,
+        head.id,
+    )
+    new = instances.start(session, advisor, "comprehensive_assistance", factories.STREET)
+    tasks.complete(
+        session,
+        advisor,
+        tasks.open_tasks_of(session, new.id)[0].id,
+        application(applicant_id_number=OTHER_ID),
+    )
+    link = session.get(CaseHousehold, new.id)
+    person = session.get(Person, link.applicant_person_id)
+    assert link.household_id != household.id and person.name == "待补登" and person.id_last4 == OTHER_ID[-4:]
+    assert (
+        households.find_by_id_number(session, get_user(session, "pt_officer"), OTHER_ID, channel="t").id
+        == person.id
+    )
