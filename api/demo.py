@@ -288,6 +288,12 @@ def _bridge_plan(session: Session) -> list[str]:
     putuo = {"officer": "pt_district", "lead": "agency_lead", "worker": "agency_worker"}
     pudong = {"officer": "pd_district", "lead": "pd_agency_lead", "worker": "pd_agency_worker"}
     project, cases = _bridge_project(session, PUTUO, PUTUO_STREET, putuo, 3, "confirmed")
+    district = users.by_username(session, "pt_district")
+    for number, case in enumerate(cases, start=1):
+        home = _demo_household(
+            session, district, f"桥计划示例户{number}户主", case.data["head_id_number"], [], PUTUO_STREET
+        )
+        households.link_case(session, district, case, home.id, _head(home).id)
     needs = {
         "family_withdraws": False,
         "need_economic": "high",
@@ -307,12 +313,6 @@ def _bridge_plan(session: Session) -> list[str]:
     for content in ("入户走访，了解学业情况", "链接就业见习岗位", "入户走访，心理疏导"):
         visit = {"action": "visit", "happened_on": today, "content": content}
         _do(session, cases[0], "case_work", "agency_worker", visit)
-    district = users.by_username(session, "pt_district")
-    for number, case in enumerate(cases, start=1):
-        home = _demo_household(
-            session, district, f"桥计划示例户{number}户主", case.data["head_id_number"], [], PUTUO_STREET
-        )
-        households.link_case(session, district, case, home.id, _head(home).id)
     other, _ = _bridge_project(session, PUDONG, PUDONG_STREET, pudong, 2, "willingness")
     return [
         f"Bridge Plan projects: {project.id} (households {', '.join(str(c.id) for c in cases)}), {other.id}"
