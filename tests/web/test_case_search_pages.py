@@ -93,3 +93,17 @@ def test_start_an_application_from_the_household_page(client, login, web):
         f"/households/{household['id']}/start?applicant={head['id']}&process=x"
     )
     assert stranger.status_code == 404
+
+
+def test_case_and_household_pages_in_english(client, login, web):
+    household = register(client, login)
+    case = start(client, login, household)
+    officer = web("pt_officer")
+    officer.get("/lang/en")
+    listing = officer.get("/cases?name=测试居民").get_data(as_text=True)
+    assert "Case number" in listing and "In progress" in listing and "案件编号" not in listing
+    home = officer.get(f"/households/{household['id']}").get_data(as_text=True)
+    assert "Spouse" in home and "Minimum living guarantee" in home and "配偶" not in home
+    page = officer.get(f"/cases/{case['id']}").get_data(as_text=True)
+    header = page[page.index('data-testid="case-header"') :]
+    assert "Applicant" in header[: header.index("</section>")]
