@@ -61,6 +61,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/footprint.py 200
 	$(BIN)/python bench/inbox_web.py 100000
 	$(BIN)/python bench/load_staff.py 50 60
+	$(BIN)/python bench/case_search.py 1000000 --plans
 
 clean-db:
 	rm -f instance/assistflow.db instance/assistflow.db-wal instance/assistflow.db-shm

@@ -78,8 +78,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         },
     )
     from api.auth.routes import blp as auth_blp
+    from api.cases.routes import blp as cases_blp
     from api.definitions.routes import blp as definitions_blp
     from api.forms.routes import blp as forms_blp
+    from api.households.routes import blp as households_blp
     from api.incidents.routes import blp as incidents_blp
     from api.instances.routes import blp as instances_blp
     from api.notifications.routes import blp as notifications_blp
@@ -99,6 +101,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         reference_blp,
         operations_blp,
         incidents_blp,
+        households_blp,
+        cases_blp,
     ):
         api.register_blueprint(blp)
     errors.register(app)

@@ -7,9 +7,12 @@ import datetime as dt
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine.cases import service as case_service
 from engine.deadlines.calendar import SHANGHAI
 from engine.definitions import service as definitions
 from engine.forms import with_check_digit
+from engine.households import service as households
+from engine.households.models import Household, Person
 from engine.instances import service as instances
 from engine.instances.models import ProcessInstance
 from engine.orgs import service as orgs
@@ -77,17 +80,77 @@ def load_demo(session: Session, processes_dir: str) -> list[str]:
 
 
 def _start_filled(
-    session: Session, user: User, key: str, business_key: str, first_form: dict
+    session: Session,
+    user: User,
+    key: str,
+    business_key: str,
+    first_form: dict,
+    household: Household | None = None,
 ) -> ProcessInstance:
-    """Start a demo case and complete its first task with ``first_form``."""
-    instance = instances.start(session, user, key, PUTUO_STREET, business_key=business_key)
+    """Start a demo case (for ``household``'s head, when given) and complete its first task."""
+    head = _head(household) if household else None
+    instance = case_service.start_case(
+        session,
+        user,
+        key,
+        PUTUO_STREET,
+        household_id=household.id if household else None,
+        applicant_person_id=head.id if head else None,
+        business_key=business_key,
+    )
     tasks.complete(session, user, tasks.open_tasks_of(session, instance.id)[0].id, first_form)
     return instance
+
+
+def _head(household: Household) -> Person:
+    return next(m for m in household.members if m.relation.value == "head")
+
+
+def _demo_household(
+    session: Session,
+    user: User,
+    head_name: str,
+    head_id: str,
+    others: list[tuple[str, str, str]],
+    street: str,
+) -> Household:
+    """A clearly fictional household (示例居民…; ID numbers in the unallocated area 999999)."""
+    household = households.create_household(
+        session,
+        user,
+        {
+            "residence_street": street,
+            "residence_address": "示例路 100 弄 1 号（演示地址）",
+            "registered_street": street,
+            "registered_address": "示例路 100 弄 1 号（演示地址）",
+            "hardship_category": "dibao_edge",
+            "bank_name": "示例银行",
+            "bank_account_holder": head_name,
+            "bank_account": "999900001111222233",
+        },
+        [
+            {"name": head_name, "relation": "head", "id_number": head_id},
+            *({"name": n, "relation": r, "id_number": i} for n, r, i in others),
+        ],
+    )
+    session.refresh(household, ["members"])
+    return household
 
 
 def _demo_cases(session: Session) -> list[str]:
     advisor = users.by_username(session, "pt_advisor")
     officer = users.by_username(session, "pt_officer")
+    family = _demo_household(
+        session,
+        advisor,
+        "示例居民甲",
+        DEMO_ID_NUMBER,
+        [
+            ("示例居民乙", "spouse", with_check_digit("99999919820202002")),
+            ("示例居民丙", "child", with_check_digit("99999920080808003")),
+        ],
+        PUTUO_STREET,
+    )
     first = instances.start(session, advisor, "demo_assistance", PUTUO_STREET, business_key="DEMO-PT-0001")
     second = _start_filled(
         session,
@@ -123,6 +186,7 @@ def _demo_cases(session: Session) -> list[str]:
             "credit_commitment_signed": True,
             "fast_track_help_first": False,
         },
+        household=family,
     )
     referral = _start_filled(
         session,
@@ -135,6 +199,7 @@ def _demo_cases(session: Session) -> list[str]:
             "needs_categories": ["employment", "skills"],
             "needs_description": "青年失业在家，希望参加技能培训后就业",
         },
+        household=family,
     )
     pd_advisor = users.by_username(session, "pd_advisor")
     third = instances.start(
@@ -226,6 +291,12 @@ def _bridge_plan(session: Session) -> list[str]:
     putuo = {"officer": "pt_district", "lead": "agency_lead", "worker": "agency_worker"}
     pudong = {"officer": "pd_district", "lead": "pd_agency_lead", "worker": "pd_agency_worker"}
     project, cases = _bridge_project(session, PUTUO, PUTUO_STREET, putuo, 3, "confirmed")
+    district = users.by_username(session, "pt_district")
+    for number, case in enumerate(cases, start=1):
+        home = _demo_household(
+            session, district, f"桥计划示例户{number}户主", case.data["head_id_number"], [], PUTUO_STREET
+        )
+        households.link_case(session, district, case, home.id, _head(home).id)
     needs = {
         "family_withdraws": False,
         "need_economic": "high",

@@ -12,6 +12,7 @@ from engine.db import Base
 from engine.deadlines.models import StartSchedule
 from engine.definitions.models import ProcessDefinition
 from engine.formversions.models import FormVersion
+from engine.households.models import CaseHousehold, Household, Person
 from engine.idempotency.models import IdempotencyKey
 from engine.incidents.models import Incident, IncidentStatus
 from engine.instances.models import InstanceStatus, ProcessInstance
@@ -38,6 +39,9 @@ __all__ = [
     "IncidentStatus",
     "EmailStatus",
     "FormVersion",
+    "CaseHousehold",
+    "Household",
+    "Person",
     "InstanceStatus",
     "LoginFailure",
     "NearRelativeFiling",

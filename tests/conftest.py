@@ -191,12 +191,15 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
         AuditEvent,
         AuditPending,
         AuditSeal,
+        CaseHousehold,
         FormVersion,
+        Household,
         HumanTask,
         IdempotencyKey,
         LoginFailure,
         NearRelativeFiling,
         Notification,
+        Person,
         ProcessDefinition,
         ProcessInstance,
         RoleGrant,
@@ -223,7 +226,10 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
         session.execute(update(AuditChainHead).values(seq=seq, hash=head))
     session.execute(delete(HumanTask))
     session.execute(delete(FormVersion))
+    session.execute(delete(CaseHousehold))
     session.execute(delete(ProcessInstance))
+    session.execute(delete(Person))
+    session.execute(delete(Household))
     session.execute(delete(ProcessDefinition).where(ProcessDefinition.id > seed["definition"]))
     session.execute(delete(RoleGrant).where(RoleGrant.user_id > seed["user"]))
     session.execute(delete(User).where(User.id > seed["user"]))

@@ -17,6 +17,8 @@ from api.schemas import View
 from api.security import BEARER, current_user, login_required
 from engine import privacy
 from engine.audit import service as audit
+from engine.cases import service as cases
+from engine.households import service as households
 from engine.instances import service as instances
 from engine.instances.models import ProcessInstance
 from engine.tasks import service as tasks
@@ -30,8 +32,11 @@ blp = Blueprint(
 
 
 def _detail(instance: ProcessInstance) -> View:
+    party = households.party_of(db.session(), instance.id)
     return View(
         instance,
+        household_id=party.household_id if party else None,
+        applicant_person_id=party.applicant_person_id if party else None,
         open_tasks=tasks.open_tasks_of(db.session(), instance.id),
         data=privacy.for_viewer(current_user(), instance.data or {}),
     )
@@ -43,12 +48,16 @@ def _detail(instance: ProcessInstance) -> View:
 @blp.doc(security=[BEARER])
 @login_required
 def start(args):
-    """Start a procedure for an org unit; returns the instance with its ready tasks."""
-    instance = instances.start(
+    """Start a procedure for an org unit, naming the household and applicant when it has one (both
+    checked first: unknown or out of scope 404, an applicant outside the household 422); returns the
+    instance with its ready tasks."""
+    instance = cases.start_case(
         db.session(),
         current_user(),
         args["process_key"],
         args["org_unit"],
+        household_id=args.get("household_id"),
+        applicant_person_id=args.get("applicant_person_id"),
         business_key=args.get("business_key"),
         data=args.get("data"),
     )

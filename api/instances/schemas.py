@@ -11,6 +11,14 @@ class StartArgs(Schema):
     org_unit = fields.String(required=True, validate=validate.Length(min=1, max=32))
     business_key = fields.String(validate=validate.Length(max=100), allow_none=True)
     data = fields.Dict(keys=fields.String(), load_default=dict)
+    household_id = fields.Integer(
+        allow_none=True,
+        validate=validate.Range(min=1, max=2**31 - 1),
+        metadata={"description": "the household"},
+    )
+    applicant_person_id = fields.Integer(
+        allow_none=True, validate=validate.Range(min=1, max=2**31 - 1), metadata={"description": "a member"}
+    )
 
 
 class InstanceSchema(Schema):
@@ -26,6 +34,8 @@ class InstanceSchema(Schema):
     ended_at = fields.DateTime(allow_none=True)
     version = fields.Integer()
     parent_id = fields.Integer(allow_none=True)
+    household_id = fields.Integer(allow_none=True)
+    applicant_person_id = fields.Integer(allow_none=True)
 
 
 class InstanceDetailSchema(InstanceSchema):

@@ -38,6 +38,7 @@ def init_app(app: Flask) -> None:
         admin_instances,
         admin_modeler,
         admin_processes,
+        cases,
         incidents,
         views,
     )

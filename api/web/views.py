@@ -37,6 +37,7 @@ from api.web.i18n import LOCALES, locale, pick, t
 from engine import privacy
 from engine.audit import timeline
 from engine.audit.models import AuditAction
+from engine.cases import service as case_service
 from engine.dashboards import service as dashboards
 from engine.db import utcnow
 from engine.deadlines import service as deadlines
@@ -52,6 +53,7 @@ from engine.errors import (
     Unauthorized,
 )
 from engine.formversions import service as formversions
+from engine.households import service as households
 from engine.instances import family, outcome
 from engine.instances import service as instances
 from engine.notifications import service as notifications
@@ -601,6 +603,8 @@ def start_form(key: str) -> Any:
     session = _db()
     definition, meta, units = _startable(key)
     form = formversions.current(session, meta.form_key)[0] if meta.form_key else None
+    applicant_id = request.values.get("applicant", type=int)  # started from a household's page
+    applicant = households.get_person(session, user(), applicant_id) if applicant_id else None
     values: dict[str, Any] = {}
     errors: dict[str, list[str]] = {}
     status = 200
@@ -618,7 +622,15 @@ def start_form(key: str) -> Any:
                 raise Invalid(
                     "业务编号过长 / too long", {"business_key": ["最多 100 字 / at most 100 characters"]}
                 )
-            instance = instances.start(session, user(), key, unit_code, business_key=business_key)
+            instance = case_service.start_case(
+                session,
+                user(),
+                key,
+                unit_code,
+                household_id=applicant.household_id if applicant else None,
+                applicant_person_id=applicant.id if applicant else None,
+                business_key=business_key,
+            )
             first = next(
                 (r for r in tasks.open_tasks_of(session, instance.id) if r.bpmn_id == meta.bpmn_id), None
             )
@@ -641,6 +653,7 @@ def start_form(key: str) -> Any:
         fields=formview.fields_of(form, locale()),
         values=values,
         errors=errors,
+        applicant=applicant,
     ), status
 
 

@@ -50,6 +50,12 @@ class AuditAction(enum.StrEnum):
     INCIDENT_OPENED = "incident.opened"
     INCIDENT_RETRIED = "incident.retried"
     INCIDENT_RESOLVED = "incident.resolved"
+    HOUSEHOLD_CREATED = "household.created"
+    HOUSEHOLD_UPDATED = "household.updated"
+    PERSON_ADDED = "household.person_added"
+    PERSON_UPDATED = "household.person_updated"
+    CASE_HOUSEHOLD_LINKED = "case.household_linked"
+    CASE_SEARCHED = "case.searched"
 
 
 class AuditEvent(Base):

@@ -64,4 +64,10 @@ def run_before_complete(session: Session, instance: Any, row: Any, data: dict[st
 
 def load() -> None:
     """Import the modules that register hooks."""
-    from engine.procedures import bridge, comprehensive, service_referral, twinning  # noqa: F401
+    from engine.procedures import (  # noqa: F401
+        applicants,
+        bridge,
+        comprehensive,
+        service_referral,
+        twinning,
+    )

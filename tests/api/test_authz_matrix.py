@@ -27,6 +27,7 @@ from tests.web.helpers import Web
 
 STREET, OTHER_DISTRICT_STREET = "310107014", "310115004"
 BUSINESS_KEY, PD_BUSINESS_KEY = "AUTHZ-PT-1", "AUTHZ-PD-1"
+HOUSEHOLD_HEAD, HOUSEHOLD_HEAD_ID = "权限测试居民", "999999197707070070"  # check digit 0 (see world)
 
 # identity -> username (role/scope relative to the Putuo case)
 WHO: dict[str, str | None] = {
@@ -107,6 +108,39 @@ API, T = "/api/v1", "/api/v1/tasks/{task}"
 PROBES = [
     # --- REST API ---------------------------------------------------------------------------------------
     Probe("GET", "/api/openapi.json", everyone(200), "api-docs.openapi_json", anonymous=200),
+    Probe("POST", f"{API}/households", everyone(422), "households.create", json={"residence_street": "none"}),
+    Probe(
+        "POST",
+        f"{API}/households/lookup",
+        only(200, CASE_SCOPE, other=404),
+        "households.lookup",
+        json={"id_number": HOUSEHOLD_HEAD_ID},
+    ),
+    Probe("GET", f"{API}/households/{{household}}", only(200, CASE_SCOPE, other=404), "households.get"),
+    Probe("GET", f"{API}/households/999999999", everyone(404), "households.get"),
+    Probe(
+        "PATCH",
+        f"{API}/households/{{household}}",
+        only(200, CASE_SCOPE, other=404),
+        "households.update",
+        json={},
+    ),
+    Probe(
+        "POST",
+        f"{API}/households/{{household}}/members",
+        only(422, CASE_SCOPE, other=404),
+        "households.add_member",
+        json={"name": "权限测试乙", "relation": "child", "id_number": "1"},
+    ),
+    Probe(
+        "PATCH",
+        f"{API}/households/people/{{person}}",
+        only(200, CASE_SCOPE, other=404),
+        "households.update_member",
+        json={},
+    ),
+    Probe("GET", f"{API}/cases", everyone(200), "cases.search"),
+    Probe("GET", f"{API}/cases?name=权限测试", everyone(200), "cases.search"),
     Probe("GET", f"{API}/health", everyone(200), "health", anonymous=200),
     Probe(
         "POST",
@@ -330,6 +364,15 @@ PROBES = [
     Probe("POST", "/admin/modeler/diff", only(422, {"admin/city"}), "web.admin_modeler_diff", form={}),
     Probe("POST", "/admin/modeler/deploy", only(422, {"admin/city"}), "web.admin_modeler_deploy", form={}),
     Probe("GET", "/cases/{case}", only(200, CASE_SCOPE), "web.case_page"),
+    Probe("GET", "/cases", everyone(200), "web.case_list"),
+    Probe("GET", "/cases?name=权限测试", everyone(200), "web.case_list"),
+    Probe("GET", "/households/{household}", only(200, CASE_SCOPE, other=404), "web.household_page"),
+    Probe(
+        "GET",
+        "/households/{household}/start?applicant={person}&process=comprehensive_assistance",
+        only(302, CASE_SCOPE, other=404),
+        "web.household_start",
+    ),
     Probe("GET", "/cases/999999999", everyone(404), "web.case_page"),
     Probe("GET", "/cases/{case}/diagram.bpmn", only(200, CASE_SCOPE), "web.case_diagram"),
     Probe("POST", "/cases/{case}/operations/suspend", only(302, OPERATORS), "web.case_operation", form={}),
@@ -388,7 +431,7 @@ PROBES = [
 ]
 
 # Nothing of the Putuo case may appear in a response its reader may not have (nor in any error).
-SECRETS = (BUSINESS_KEY, APPLICANT, "家庭成员突发重病")
+SECRETS = (BUSINESS_KEY, APPLICANT, "家庭成员突发重病", HOUSEHOLD_HEAD, HOUSEHOLD_HEAD_ID)
 
 
 @dataclasses.dataclass
@@ -461,6 +504,17 @@ def world(app) -> Iterator[World]:
     with app.app_context():
         w = World(app, {}, {}, {})
         try:
+            registered = w.api(
+                "advisor/own",
+                "POST",
+                f"{API}/households",
+                json={
+                    "residence_street": STREET,
+                    "members": [{"name": HOUSEHOLD_HEAD, "relation": "head", "id_number": HOUSEHOLD_HEAD_ID}],
+                },
+            )
+            assert registered.status_code == 201, registered.json
+            household, person = registered.json["id"], registered.json["members"][0]["id"]
             started = w.api(
                 "advisor/own",
                 "POST",
@@ -469,6 +523,8 @@ def world(app) -> Iterator[World]:
                     "process_key": "comprehensive_assistance",
                     "org_unit": STREET,
                     "business_key": BUSINESS_KEY,
+                    "household_id": household,
+                    "applicant_person_id": person,
                 },
             )
             assert started.status_code == 201, started.json
@@ -505,6 +561,7 @@ def world(app) -> Iterator[World]:
             )
             session.commit()
             w.ids = {"case": case, "task": task, "pd_case": pd.json["id"], "note": note.id}
+            w.ids |= {"household": household, "person": person}
             yield w
         finally:
             app.config["LOGIN_MAX_FAILURES"] = max_failures
