@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import time_machine
@@ -37,8 +38,8 @@ if not os.environ.get("ASSISTFLOW_DATA_KEYS"):
     os.environ["ASSISTFLOW_INDEX_KEY"] = _index_key
 
 PASSWORD = "test-password-1"
-# username -> grants (role, org unit code)
-USERS: dict[str, list[tuple[str, str]]] = {
+# username -> grants (role, org unit code[, procedures[, bound_to]])
+USERS: dict[str, list[tuple[Any, ...]]] = {
     "admin": [("admin", "310000")],
     "city": [("city_officer", "310000")],
     "pt_advisor": [("advisor", "310107014")],
@@ -66,6 +67,13 @@ USERS: dict[str, list[tuple[str, str]]] = {
     "aided": [("aided_agency", "310000")],
     "expert": [("supervisor_expert", "310000")],
     "tw_agency_lead": [("agency_lead", "310000")],
+    # grants bound to a procedure and a contract (engine.scope): one Twinning pairing each
+    "tw01_lead": [("agency_lead", "310000", ["twinning"], ["TW01"])],
+    "tw02_lead": [("agency_lead", "310000", ["twinning"], ["TW02"])],
+    "pt_district_head": [("district_head", "310107")],
+    "pd_head": [("street_head", "310115004")],
+    # an identity role in Pudong, a plain one in the Putuo street (the reveal needs it for the case's unit)
+    "pt_advisor_pd_officer": [("advisor", "310107014"), ("street_officer", "310115004")],
 }
 
 
