@@ -10,9 +10,9 @@ from engine.audit import service as audit
 from engine.audit.models import AuditAction
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.forms import valid_id_number
+from engine.orgs.models import OrgLevel, OrgUnit
 from engine.recusal.models import NearRelativeFiling
 from engine.users import service as users
-from engine.orgs.models import OrgLevel, OrgUnit
 from engine.users.models import SUPERVISOR_ROLES, User
 
 RELATIONS = {
