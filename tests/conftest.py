@@ -67,13 +67,6 @@ USERS: dict[str, list[tuple[Any, ...]]] = {
     "aided": [("aided_agency", "310000")],
     "expert": [("supervisor_expert", "310000")],
     "tw_agency_lead": [("agency_lead", "310000")],
-    # grants bound to a procedure and a contract (engine.scope): one Twinning pairing each
-    "tw01_lead": [("agency_lead", "310000", ["twinning"], ["TW01"])],
-    "tw02_lead": [("agency_lead", "310000", ["twinning"], ["TW02"])],
-    "pt_district_head": [("district_head", "310107")],
-    "pd_head": [("street_head", "310115004")],
-    # an identity role in Pudong, a plain one in the Putuo street (the reveal needs it for the case's unit)
-    "pt_advisor_pd_officer": [("advisor", "310107014"), ("street_officer", "310115004")],
 }
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.api.test_procedure_scope import make_extra_users
 from tests.conftest import PASSWORD, _cleanup
 from tests.procedures.test_comprehensive_assistance import APPLICANT, application
 from tests.web.helpers import Web
@@ -490,6 +491,7 @@ def world(app) -> Iterator[World]:
     with app.app_context():
         w = World(app, {}, {}, {})
         try:
+            make_extra_users(db.session())  # the district head, the agencies bound to TW01 / TW02
             started = w.api(
                 "advisor/own",
                 "POST",

@@ -20,6 +20,46 @@ STREET = "310107014"
 # City-level roles of the Twinning programme and the foundation: none of them works on a comprehensive
 # assistance case (issue 18 item 5).
 OUTSIDERS = ["gansu", "aided", "expert", "foundation", "tw01_lead", "tw_agency_lead"]
+# Users made for these tests (and the authorization matrix) only: outside the seed, so that no other
+# test's notification recipients or lists change.
+EXTRA_USERS: dict[str, list[tuple]] = {
+    # grants bound to a procedure and a contract (engine.scope): one Twinning pairing each
+    "tw01_lead": [("agency_lead", "310000", ["twinning"], ["TW01"])],
+    "tw02_lead": [("agency_lead", "310000", ["twinning"], ["TW02"])],
+    "pt_district_head": [("district_head", "310107")],
+    "pd_head": [("street_head", "310115004")],
+    # an identity role in Pudong, a plain one in the Putuo street (the reveal needs it for the case's unit)
+    "pt_advisor_pd_officer": [("advisor", "310107014"), ("street_officer", "310115004")],
+}
+
+
+def make_extra_users(session) -> None:
+    from engine.users import service as users
+
+    for username, grants in EXTRA_USERS.items():
+        users.create_user(session, username, PASSWORD, grants=grants)
+    session.commit()
+
+
+@pytest.fixture()
+def login(client):
+    """login(username) -> headers with a fresh Bearer token (the extra users are made per test, so the
+    session-wide token cache would hold dead tokens)."""
+    from api.extensions import db
+    from engine.users import service as users
+
+    make_extra_users(db.session())
+    made: dict[str, dict[str, str]] = {}
+
+    def _login(username: str) -> dict[str, str]:
+        if username not in made:
+            session = db.session()
+            raw, _token = users.issue_token(session, users.by_username(session, username))
+            session.commit()
+            made[username] = {"Authorization": f"Bearer {raw}"}
+        return made[username]
+
+    return _login
 
 
 def _start(client, headers, key, org_unit, **extra):
