@@ -306,3 +306,12 @@ def test_exports_escape_values_that_a_spreadsheet_would_run_as_formulas(client, 
     values = [c for row in book.active.iter_rows() for c in row]
     assert any(c.value == "'" + hostile and c.data_type == "s" for c in values)
     assert not any(c.data_type == "f" for c in values)
+
+
+def test_dashboards_count_only_the_procedures_a_grant_covers(client, login, ca_case):
+    """The foundation's dashboard (a city-level grant) no longer counts comprehensive-assistance tasks;
+    the city officer's (a supervising role: every procedure) does."""
+    foundation = _web(client, "foundation").get("/dashboard/by_step.csv").get_data(as_text=True)
+    city = _web(client, "city").get("/dashboard/by_step.csv").get_data(as_text=True)
+    assert "市民综合帮扶" in city
+    assert "市民综合帮扶" not in foundation
