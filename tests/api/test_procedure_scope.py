@@ -165,6 +165,13 @@ def test_an_agency_bound_to_another_pairing_neither_sees_nor_claims_its_tasks(cl
         tasks.claim(session, get_user(session, "tw02_lead"), task_id)
     session.rollback()
     assert client.post(f"{API}/tasks/{task_id}/claim", headers=login("tw02_lead")).status_code == 403
+    # reminders and escalations go to the holders whose grant covers the task, not to every agency lead
+    from engine.deadlines import service as deadlines
+
+    holders = [
+        u.username for u in deadlines.role_holders(session, "agency_lead", tasks.get(session, task_id))
+    ]
+    assert "tw01_lead" in holders and "tw02_lead" not in holders and "pt_agency_lead" not in holders
 
 
 def test_a_grant_names_its_procedures(app_ctx):
