@@ -322,3 +322,40 @@ def test_dashboards_count_only_the_procedures_a_grant_covers(client, login, ca_c
     city = _web(client, "city").get("/dashboard/by_step.csv").get_data(as_text=True)
     assert "市民综合帮扶" in city
     assert "市民综合帮扶" not in foundation
+
+
+def test_a_grant_bound_to_a_project_covers_the_project_and_its_sub_cases_only(app_ctx):
+    """``bound_to`` (a Bridge Plan project's business key): the project and the cases it opened, in SQL
+    lists and in the per-case check alike; another case of the same procedure and unit is not covered."""
+    from api.extensions import db
+    from engine import scope
+    from engine.definitions import service as definitions
+    from engine.instances import service as instances
+    from engine.instances.models import ProcessInstance
+    from engine.orgs import service as orgs
+    from engine.users import service as users
+
+    session = db.session()
+    definition, unit = definitions.get_version(session, "demo_assistance"), orgs.by_code(session, STREET)
+    project = instances.create(session, definition, unit, actor_id=None, business_key="BP-TEST-1")
+    child = instances.create(session, definition, unit, actor_id=None, parent_id=project.id)
+    other = instances.create(session, definition, unit, actor_id=None, business_key="BP-TEST-2")
+    user = users.create_user(
+        session, "bound_worker", PASSWORD, grants=[("advisor", STREET, ["demo_assistance"], ["BP-TEST-1"])]
+    )
+    session.flush()
+    listed = set(
+        session.scalars(
+            select(ProcessInstance.id).where(scope.visible_clause(session, user, ProcessInstance))
+        )
+    )
+    assert listed == {project.id, child.id}
+    assert users.in_scope(session, user, project) and users.in_scope(session, user, child)
+    assert not users.in_scope(session, user, other)
+    from engine.tasks.models import HumanTask
+
+    seen = set(
+        session.scalars(select(HumanTask.instance_id).where(scope.visible_clause(session, user, HumanTask)))
+    )
+    assert seen == {project.id, child.id}
+    session.rollback()
