@@ -146,9 +146,10 @@ def start(
 ) -> ProcessInstance:
     """A user starts the latest version of a procedure for an org unit inside their grants. When the
     procedure opens with a form, they must hold that first step's role for the unit (as the web app's
-    start page offers), and a grant covering that procedure (engine.scope); one that opens with a script
-    needs the unit only; a timer-started one (a monthly report) is started by the scheduler or an admin
-    only. Admins may start anything."""
+    start page offers); one that opens with a script needs any grant for the unit. Either way the grant
+    must cover the procedure (engine.scope). A timer-started one (a monthly report) is started by the
+    scheduler or an admin only. Business key and start data are checked (engine.instances.startdata).
+    Admins may start anything."""
     definition = definitions.get_version(session, process_key)
     unit = orgs.by_code(session, org_unit_code)
     placed = _Placed(unit.id, unit.district_id, unit.street_id, definition.key, business_key)
