@@ -97,12 +97,27 @@ def users_cli() -> None:
 @click.argument("username")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--name", "display_name", default=None)
-@click.option("--grant", "grants", multiple=True, help="ROLE@ORG_CODE, e.g. street_officer@310107014")
+@click.option(
+    "--grant",
+    "grants",
+    multiple=True,
+    help="ROLE@ORG_CODE[/PROCEDURES[/BOUND_TO]], e.g. street_officer@310107014 or "
+    "agency_lead@310000/twinning/TW01 (comma-separated lists; family: bridge_plan_*)",
+)
 def users_create(username: str, password: str, display_name: str | None, grants: tuple[str, ...]) -> None:
     pairs = []
     for grant in grants:
-        role, _, code = grant.partition("@")
-        pairs.append((role, code))
+        role, _, rest = grant.partition("@")
+        code, _, bindings = rest.partition("/")
+        procedures, _, bound_to = bindings.partition("/")
+        pairs.append(
+            (
+                role,
+                code,
+                [p for p in procedures.split(",") if p] or None,
+                [b for b in bound_to.split(",") if b] or None,
+            )
+        )
     try:
         users.create_user(db.session(), username, password, display_name=display_name, grants=pairs)
     except ServiceError as err:

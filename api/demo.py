@@ -25,7 +25,7 @@ DEMO_PASSWORD = "demo-pass-2026"
 # A syntactically valid resident ID in the unallocated area 999999: it cannot belong to anyone.
 DEMO_ID_NUMBER = "999999198001010011"
 
-# (username, display name, [(role, org code)])
+# (username, display name, [(role, org code[, procedures[, bound_to]])])
 PUTUO, PUTUO_STREET, PUTUO_COMMITTEE = "310107", "310107014", "310107014001"
 PUDONG, PUDONG_STREET = "310115", "310115004"
 
@@ -51,7 +51,8 @@ DEMO_USERS = [
     ("pd_agency_lead", "浦东 社工机构 负责人", [("agency_lead", PUDONG)]),
     ("gansu_officer", "甘肃省民政厅 联络员", [("gansu_officer", "310000")]),
     ("aided_agency", "受援机构 负责人", [("aided_agency", "310000")]),
-    ("twinning_agency", "派出机构 负责人（牵手计划）", [("agency_lead", "310000")]),
+    # bound to the Twinning procedure and to the pairing its agency is contracted for (engine.scope)
+    ("twinning_agency", "派出机构 负责人（牵手计划）", [("agency_lead", "310000", ["twinning"], ["TW01"])]),
     ("expert", "专家督导团 督导", [("supervisor_expert", "310000")]),
 ]
 

@@ -27,7 +27,15 @@ ID_NUMBER_ROLES = frozenset(
 
 
 def may_see_id_numbers(user: User) -> bool:
+    """Does the user hold a role that verifies identity anywhere (not yet: for which case)?"""
     return any(g.role in ID_NUMBER_ROLES for g in user.grants)
+
+
+def may_reveal(session: Session, user: User, instance: Any) -> bool:
+    """Does a grant with a role that verifies identity cover this case (its unit, procedure, contract)?"""
+    from engine import scope
+
+    return any(g.role in ID_NUMBER_ROLES and scope.grant_covers(session, g, instance) for g in user.grants)
 
 
 def for_viewer(user: User, data: Any) -> Any:
@@ -39,10 +47,13 @@ def for_viewer(user: User, data: Any) -> Any:
 def reveal(session: Session, user: User, instance: Any, *, channel: str) -> dict[str, str]:
     """The case's full ID and phone numbers (``path → value``, paths like ``members[0].id_number``) for a
     role that verifies identity; the read is itself audited (``personal_data.read``: who, which case,
-    which fields, through which channel). The caller checked that ``user`` may see ``instance``."""
-    if not may_see_id_numbers(user):
+    which fields, through which channel). The caller checked that ``user`` may see ``instance``; the
+    identity role must be held for the case itself (a grant covering its unit and procedure), not
+    anywhere."""
+    if not may_reveal(session, user, instance):
         raise Forbidden(
-            "只有核实身份的岗位可以查看完整证件号 / only roles that verify identity may read full ID numbers"
+            "只有本案所属单位核实身份的岗位可以查看完整证件号 / "
+            "only a role that verifies identity for this case's unit may read full ID numbers"
         )
     fields = dict(personal_values(instance.data or {}))
     audit.record(

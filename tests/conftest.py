@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import time_machine
@@ -52,8 +53,8 @@ if not os.environ.get("ASSISTFLOW_SECRET_KEY"):
     os.environ["ASSISTFLOW_SECRET_KEY"] = secrets.token_urlsafe(48)
 
 PASSWORD = "test-password-1"
-# username -> grants (role, org unit code)
-USERS: dict[str, list[tuple[str, str]]] = {
+# username -> grants (role, org unit code[, procedures[, bound_to]])
+USERS: dict[str, list[tuple[Any, ...]]] = {
     "admin": [("admin", "310000")],
     "city": [("city_officer", "310000")],
     "pt_advisor": [("advisor", "310107014")],

@@ -161,7 +161,7 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> str:
 
 def make_due_timers(session, n: int) -> list[int]:
     """n instances each waiting on a timer that fell due an hour ago."""
-    user = get_user(session, "pt_advisor")
+    user = get_user(session, "pt_officer")  # timer_wait gives its step to street officers
     with time_machine.travel(dt.datetime.now(dt.UTC) - dt.timedelta(hours=2), tick=False):
         ids = [
             instances.start(session, user, "timer_wait", STREET, data={"wait": "PT1H"}).id for _ in range(n)

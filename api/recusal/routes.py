@@ -3,7 +3,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 
 from api.extensions import db
-from api.recusal.schemas import FilingArgs, FilingSchema
+from api.recusal.schemas import FilingArgs, FilingSchema, WithdrawArgs
 from api.security import BEARER, current_user, login_required
 from engine.recusal import service as recusal
 
@@ -22,3 +22,13 @@ def file_near_relative(args):
     return recusal.file(
         db.session(), current_user(), args["staff_username"], args["relative_id_number"], args["relation"]
     )
+
+
+@blp.route("/<int:filing_id>/withdraw", methods=["POST"])
+@blp.arguments(WithdrawArgs)
+@blp.response(200, FilingSchema)
+@blp.doc(security=[BEARER])
+@login_required
+def withdraw_near_relative(args, filing_id):
+    """Supervisors of the staff member's unit: withdraw a filing (audited, with its reason)."""
+    return recusal.withdraw(db.session(), current_user(), filing_id, args["reason"])

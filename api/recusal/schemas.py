@@ -11,6 +11,10 @@ class FilingArgs(Schema):
     relation = fields.String(required=True, validate=validate.OneOf(list(RELATIONS)))
 
 
+class WithdrawArgs(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
 class FilingSchema(Schema):
     id = fields.Integer()
     staff_user_id = fields.Integer()
@@ -19,3 +23,4 @@ class FilingSchema(Schema):
         lambda r: r.relative_id_number[:4] + "*" * 10 + r.relative_id_number[-4:]
     )
     filed_at = fields.DateTime()
+    active = fields.Boolean()

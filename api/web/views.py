@@ -820,7 +820,7 @@ def case_page(instance_id: int) -> Any:
         diagram=diagram,
         children=_children(instance),
         summary=_summary(instance, [*history, *open_rows]),
-        may_reveal=privacy.may_see_id_numbers(user()),
+        may_reveal=privacy.may_reveal(_db(), user(), instance),
     )
 
 
@@ -912,6 +912,18 @@ def _district_names() -> dict[str, str]:
     return {**names, "市级": t("city_level")}
 
 
+# A text cell starting with one of these is read as a formula by Excel, LibreOffice and Sheets (a business
+# key ``=HYPERLINK(…)``); exports prefix such text with an apostrophe so it stays text (OWASP's advice).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A cell for a CSV or Excel export: text that a spreadsheet would run as a formula is escaped."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _table(viewer: User, name: str) -> list[dict[str, Any]]:
     rows = dashboards.table(_db(), viewer, name)
     if rows and "district" in rows[0]:
@@ -969,7 +981,10 @@ def dashboard_export(name: str, fmt: str) -> Any:
     if name not in COLUMNS or fmt not in ("csv", "xlsx"):
         abort(404)
     headers = [t(label) for _k, label in COLUMNS[name]]
-    rows = [[_cell(row[k], k, page=False) for k, _l in COLUMNS[name]] for row in _table(viewer, name)]
+    rows = [
+        [spreadsheet_safe(_cell(row[k], k, page=False)) for k, _l in COLUMNS[name]]
+        for row in _table(viewer, name)
+    ]
     filename = f"{name}-{utcnow().astimezone(dt.UTC).strftime('%Y%m%d')}.{fmt}"
     disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if fmt == "csv":
@@ -987,6 +1002,10 @@ def dashboard_export(name: str, fmt: str) -> Any:
     sheet.append(headers)
     for row in rows:
         sheet.append(row)
+    for cells in sheet.iter_rows(min_row=2):
+        for cell in cells:  # text is text, even when an escaped value still looked like a formula
+            if isinstance(cell.value, str):
+                cell.data_type = "s"
     data = io.BytesIO()
     book.save(data)
     return Response(

@@ -31,6 +31,7 @@ class AuditAction(enum.StrEnum):
     TASK_ESCALATED = "task.escalated"
     USER_CREATED = "user.created"
     NEAR_RELATIVE_FILED = "recusal.filed"
+    NEAR_RELATIVE_WITHDRAWN = "recusal.withdrawn"
     LOGIN_FAILED = "auth.login_failed"
     CASE_TRANSFERRED = "case.transferred"
     LOGIN_LOCKED = "auth.login_locked"

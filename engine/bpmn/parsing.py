@@ -187,8 +187,8 @@ def _duplicate_ids(root: etree._Element) -> list[Problem]:
         if not isinstance(el.tag, str):
             continue
         el_id = el.get("id")
-        if el_id is None:
-            continue
+        if el_id is None or el.tag.startswith(f"{{{CAMUNDA_NS}}}"):
+            continue  # a camunda:formField's id names a data field, not an element
         if el_id in seen:
             problems.append(Problem(f"重复的 id / duplicate id '{el_id}'", el_id, el.sourceline))
         seen[el_id] = el.sourceline or 0

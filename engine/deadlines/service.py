@@ -170,7 +170,10 @@ def _level_of(session: Session, row: HumanTask) -> OrgLevel:
 
 
 def role_holders(session: Session, role: str, row: HumanTask) -> list[User]:
-    """Active users holding ``role`` for an org unit that contains the task."""
+    """Active users holding ``role`` by a grant that covers the task: its org unit, its procedure and, for
+    a grant bound to projects or pairings, its case (engine.scope)."""
+    from engine import scope
+
     units = [u for u in (row.org_unit_id, row.street_id, row.district_id) if u is not None]
     stmt = (
         select(User)
@@ -181,7 +184,11 @@ def role_holders(session: Session, role: str, row: HumanTask) -> list[User]:
         .distinct()
         .order_by(User.id)
     )
-    return list(session.scalars(stmt))
+    return [
+        u
+        for u in session.scalars(stmt)
+        if any(g.role.value == role and scope.grant_covers(session, g, row) for g in u.grants)
+    ]
 
 
 def escalation_target(session: Session, row: HumanTask, properties: dict[str, str] | None) -> str | None:

@@ -372,7 +372,9 @@ def first_task(definition: ProcessDefinition) -> TaskMeta | None:
 
 
 def startable(session: Session, user: User) -> list[tuple[ProcessDefinition, TaskMeta, list[OrgUnit]]]:
-    """Procedures the user may start by hand: they hold the role of its first task; with the units."""
+    """Procedures the user may start by hand: they hold the role of its first task by a grant covering
+    the procedure (engine.scope); with the units."""
+    from engine import scope
     from engine.orgs import service as orgs
 
     out = []
@@ -383,7 +385,8 @@ def startable(session: Session, user: User) -> list[tuple[ProcessDefinition, Tas
         units = [
             orgs.get(session, g.org_unit_id)
             for g in user.grants
-            if g.role.value == meta.role or g.role == Role.ADMIN
+            if (g.role.value == meta.role and scope.covers_procedure(session, g, definition.key))
+            or g.role == Role.ADMIN
         ]
         if units:
             out.append((definition, meta, units))

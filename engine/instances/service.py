@@ -21,6 +21,7 @@ from engine.definitions import service as definitions
 from engine.definitions.models import ProcessDefinition
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.forms import jsonable
+from engine.instances import startdata
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.orgs import service as orgs
 from engine.orgs.models import OrgUnit
@@ -145,20 +146,29 @@ def start(
 ) -> ProcessInstance:
     """A user starts the latest version of a procedure for an org unit inside their grants. When the
     procedure opens with a form, they must hold that first step's role for the unit (as the web app's
-    start page offers); one that opens with a timer or a script (a timer-started report, say) needs the
-    unit only. Admins may start anything."""
+    start page offers); one that opens with a script needs any grant for the unit. Either way the grant
+    must cover the procedure (engine.scope). A timer-started one (a monthly report) is started by the
+    scheduler or an admin only. Business key and start data are checked (engine.instances.startdata).
+    Admins may start anything."""
     definition = definitions.get_version(session, process_key)
     unit = orgs.by_code(session, org_unit_code)
-    placed = _Placed(unit.id, unit.district_id, unit.street_id)
+    placed = _Placed(unit.id, unit.district_id, unit.street_id, definition.key, business_key)
     if not users.is_admin(user):
         if not users.in_scope(session, user, placed):
             raise Forbidden("无权在该机构发起流程 / you may not start procedures for this org unit")
+        if runtime.timer_start_events(definitions.SPEC_CACHE.get(definition).spec):
+            raise Forbidden(
+                "定时发起的流程只能由调度程序或管理员发起 / "
+                "a timer-started procedure is started by the scheduler or an admin only"
+            )
         first = definitions.first_task(definition)
         if first is not None and first.role and not users.holds(session, user, first.role, placed):
             raise Forbidden(
                 "您没有发起该流程所需的角色（首个环节的办理角色）/ "
                 "you do not hold the role of this procedure's first step for this org unit"
             )
+    business_key = startdata.check_business_key(business_key)
+    data = startdata.check_start_data(definition, data)
     return create(session, definition, unit, actor_id=user.id, business_key=business_key, data=data)
 
 
@@ -229,6 +239,8 @@ class _Placed:
     org_unit_id: int
     district_id: int | None
     street_id: int | None
+    process_key: str | None = None
+    business_key: str | None = None
 
 
 def get_visible(session: Session, user: User, instance_id: int) -> ProcessInstance:

@@ -8,8 +8,9 @@ from sqlalchemy.orm import Session
 from engine import crypto
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
-from engine.errors import Forbidden, Invalid
+from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.forms import valid_id_number
+from engine.orgs.models import OrgLevel, OrgUnit
 from engine.recusal.models import NearRelativeFiling
 from engine.users import service as users
 from engine.users.models import SUPERVISOR_ROLES, User
@@ -25,10 +26,37 @@ RELATIONS = {
 }
 
 
+def _contains(outer: OrgUnit, inner: OrgUnit) -> bool:
+    if outer.level == OrgLevel.CITY:
+        return True
+    if outer.level == OrgLevel.DISTRICT:
+        return inner.district_id == outer.id
+    if outer.level == OrgLevel.STREET:
+        return inner.street_id == outer.id
+    return inner.id == outer.id
+
+
+def supervises_staff(actor: User, staff: User) -> bool:
+    """Does one of the actor's supervising grants contain a unit the staff member works in? (A Pudong
+    street head files for Pudong staff of that street, not for a Putuo officer.)"""
+    return any(
+        g.role in SUPERVISOR_ROLES and _contains(g.org_unit, s.org_unit)
+        for g in actor.grants
+        for s in staff.grants
+    )
+
+
+def _not_theirs() -> Forbidden:
+    return Forbidden(
+        "只能为本单位人员登记或撤回近亲属备案 / you may file or withdraw near relatives only for staff of your unit"
+    )
+
+
 def file(
     session: Session, actor: User, staff_username: str, relative_id_number: str, relation: str
 ) -> NearRelativeFiling:
-    """Record that a staff or committee member has a near relative with this ID number (supervisors)."""
+    """Record that a staff or committee member has a near relative with this ID number (supervisors, for
+    staff inside their own unit)."""
     if not any(g.role in SUPERVISOR_ROLES for g in actor.grants):
         raise Forbidden("只有主管可以登记近亲属备案 / only supervisors may file near relatives")
     problems: dict[str, list[str]] = {}
@@ -46,6 +74,8 @@ def file(
         staff = None
     if problems or staff is None:
         raise Invalid("近亲属备案信息无效 / invalid filing", problems)
+    if not supervises_staff(actor, staff):
+        raise _not_theirs()
     row = NearRelativeFiling(
         staff_user_id=staff.id,
         relative_id_number=number,
@@ -60,6 +90,30 @@ def file(
         AuditAction.NEAR_RELATIVE_FILED,
         actor_id=actor.id,
         details={"filing_id": row.id, "staff": staff.username, "relation": relation},
+    )
+    return row
+
+
+def withdraw(session: Session, actor: User, filing_id: int, reason: str) -> NearRelativeFiling:
+    """Withdraw an active filing (a supervisor of the staff member's unit), with the reason audited."""
+    row = session.get(NearRelativeFiling, filing_id)
+    staff = session.get(User, row.staff_user_id) if row is not None else None
+    if row is None or staff is None or not any(g.role in SUPERVISOR_ROLES for g in actor.grants):
+        raise NotFound(f"备案不存在 / filing {filing_id} not found")
+    if not supervises_staff(actor, staff):
+        raise _not_theirs()
+    reason = (reason or "").strip()
+    if not reason:
+        raise Invalid.on("reason", "请填写撤回原因 / a reason is required")
+    if not row.active:
+        raise Conflict("该备案已撤回 / this filing was already withdrawn")
+    row.active = False
+    session.flush()
+    audit.record(
+        session,
+        AuditAction.NEAR_RELATIVE_WITHDRAWN,
+        actor_id=actor.id,
+        details={"filing_id": row.id, "staff": staff.username, "reason": reason},
     )
     return row
 

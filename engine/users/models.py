@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.db import Base, UTCDateTime, str_enum, utcnow
@@ -74,7 +74,15 @@ class User(Base):
 
 
 class RoleGrant(Base):
-    """A user holds ``role`` for everything inside ``org_unit``."""
+    """A user holds ``role`` inside ``org_unit``, for the procedures the grant covers (engine.scope).
+
+    ``procedures``: process keys, or families as a key prefix ending in ``*`` (``bridge_plan_*``); empty
+    (NULL) means the default: every procedure for admins and the supervising roles, otherwise the
+    procedures whose BPMN gives a step (lane, candidate group or escalation) to ``role``.
+    ``bound_to``: business keys of the projects or pairings an agency is contracted for (a Bridge Plan
+    project ``BP-2026-310107``, a Twinning pairing ``TW01``): the grant then covers those cases and their
+    sub-cases only; NULL means not bound.
+    """
 
     __tablename__ = "role_grant"
     __table_args__ = (UniqueConstraint("user_id", "role", "org_unit_id"),)
@@ -83,6 +91,8 @@ class RoleGrant(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
     role: Mapped[Role] = mapped_column(str_enum(Role, "role", 32))
     org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"))
+    procedures: Mapped[list[str] | None] = mapped_column(JSON)
+    bound_to: Mapped[list[str] | None] = mapped_column(JSON)
 
     user: Mapped[User] = relationship(back_populates="grants")
     # Joined into the grants' own query: permission checks read the unit's level with no extra round trip.

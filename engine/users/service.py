@@ -7,12 +7,14 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session, joinedload
 
+from engine import scope
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
 from engine.db import utcnow
@@ -42,12 +44,14 @@ def create_user(
     password: str,
     *,
     display_name: str | None = None,
-    grants: Iterable[tuple[str, str]] = (),
+    grants: Iterable[tuple[Any, ...]] = (),
     actor_id: int | None = None,
     must_change_password: bool = False,
 ) -> User:
-    """Create a user with ``grants`` as (role, org unit code) pairs; ``must_change_password`` for a
-    published password (the demo users')."""
+    """Create a user with ``grants`` as (role, org unit code[, procedures[, bound_to]]) tuples:
+    ``procedures`` lists process keys or families (``bridge_plan_*``), ``bound_to`` the business keys of
+    the projects or pairings an agency is contracted for (engine.scope); ``None`` keeps the default.
+    ``must_change_password`` for a published password (the demo users')."""
     problems: dict[str, list[str]] = {}
     if not username or len(username) > 64 or not username.replace("_", "").replace(".", "").isalnum():
         problems["username"] = ["用户名只能包含字母、数字、下划线和点 / letters, digits, '_' and '.' only"]
@@ -55,10 +59,27 @@ def create_user(
         problems["password"] = ["密码至少 8 位 / password must have at least 8 characters"]
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         problems["username"] = ["用户名已存在 / username already exists"]
-    resolved: list[tuple[Role, OrgUnit]] = []
-    for role, code in grants:
+    resolved: list[tuple[Role, OrgUnit, list[str] | None, list[str] | None]] = []
+    for role, code, *rest in grants:
+        procedures, bound_to = (list(rest) + [None, None])[:2]
+        for name, values in (("procedures", procedures), ("bound_to", bound_to)):
+            if values is not None and (
+                not isinstance(values, list | tuple)
+                or not values
+                or not all(isinstance(v, str) and 0 < len(v) <= 100 for v in values)
+            ):
+                problems.setdefault("grants", []).append(
+                    f"{name} 必须是非空字符串列表 / {name} must be a non-empty list of strings"
+                )
         try:
-            resolved.append((Role(role), orgs.by_code(session, code)))
+            resolved.append(
+                (
+                    Role(role),
+                    orgs.by_code(session, code),
+                    list(procedures) if procedures else None,
+                    list(bound_to) if bound_to else None,
+                )
+            )
         except ValueError:
             problems.setdefault("grants", []).append(f"未知角色 / unknown role '{role}'")
         except NotFound as err:
@@ -71,14 +92,20 @@ def create_user(
         password_hash=hash_password(password),
         must_change_password=must_change_password,
     )
-    user.grants = [RoleGrant(role=role, org_unit_id=unit.id) for role, unit in resolved]
+    user.grants = [
+        RoleGrant(role=role, org_unit_id=unit.id, procedures=procs, bound_to=bound)
+        for role, unit, procs, bound in resolved
+    ]
     session.add(user)
     session.flush()
     audit.record(
         session,
         AuditAction.USER_CREATED,
         actor_id=actor_id,
-        details={"username": username, "grants": [[r.value, u.code] for r, u in resolved]},
+        details={
+            "username": username,
+            "grants": [[r.value, u.code, *([p, b] if p or b else [])] for r, u, p, b in resolved],
+        },
     )
     return user
 
@@ -239,17 +266,17 @@ def is_admin(user: User) -> bool:
 
 
 def holds(session: Session, user: User, role: str, target: orgs.Scoped) -> bool:
-    """Does ``user`` hold ``role`` for an org unit that contains ``target``?"""
-    return any(r.value == role and orgs.covers(u, target) for r, u in _units(session, user))
+    """Does ``user`` hold ``role`` by a grant that covers ``target`` (its unit, procedure and contract)?"""
+    return any(g.role.value == role and scope.grant_covers(session, g, target) for g in user.grants)
 
 
 def supervises(session: Session, user: User, target: orgs.Scoped) -> bool:
-    return any(r in SUPERVISOR_ROLES and orgs.covers(u, target) for r, u in _units(session, user))
+    return any(g.role in SUPERVISOR_ROLES and scope.grant_covers(session, g, target) for g in user.grants)
 
 
 def in_scope(session: Session, user: User, target: orgs.Scoped) -> bool:
-    """Does any of the user's grants cover ``target``?"""
-    return any(orgs.covers(u, target) for _r, u in _units(session, user))
+    """Does any of the user's grants cover ``target`` (its unit, procedure and contract)?"""
+    return any(scope.grant_covers(session, g, target) for g in user.grants)
 
 
 def display_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:

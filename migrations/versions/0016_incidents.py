@@ -11,7 +11,7 @@ from alembic import op
 from engine.db import UTCDateTime
 
 revision = "0016_incidents"
-down_revision = "0014_sessions_and_login_guard"
+down_revision = "0015_grants_bound_to_procedures"
 branch_labels = None
 depends_on = None
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.api.test_procedure_scope import make_extra_users
 from tests.conftest import PASSWORD, _cleanup
 from tests.procedures.test_comprehensive_assistance import APPLICANT, application
 from tests.web.helpers import Web
@@ -28,8 +29,10 @@ from tests.web.helpers import Web
 STREET, OTHER_DISTRICT_STREET = "310107014", "310115004"
 BUSINESS_KEY, PD_BUSINESS_KEY = "AUTHZ-PT-1", "AUTHZ-PD-1"
 HOUSEHOLD_HEAD, HOUSEHOLD_HEAD_ID = "权限测试居民", "999999197707070070"  # check digit 0 (see world)
+# A Twinning case for pairing TW01 (city level): the procedure-bound rows.
+TW_BUSINESS_KEY = "TW01"
 
-# identity -> username (role/scope relative to the Putuo case)
+# identity -> username (role/scope relative to the Putuo case): every one of the 15 roles at least once
 WHO: dict[str, str | None] = {
     "advisor/own": "pt_advisor",
     "advisor/district": "pt_other_advisor",
@@ -39,41 +42,81 @@ WHO: dict[str, str | None] = {
     "street_officer/other": "pd_officer",
     "street_head/own": "pt_head",
     "street_head/district": "pt_other_head",
+    "review_panel/own": "pt_panel",
+    "finance/own": "pt_finance",
     "district_officer/own": "pt_district",
     "district_officer/other": "pd_district_officer",
+    "district_head/own": "pt_district_head",
     "city_officer/city": "city",
+    "foundation/city": "foundation",
     "agency_worker/own": "pt_agency_worker",
     "agency_worker/other": "pd_agency_worker",
+    "agency_lead/own": "pt_agency_lead",
+    # agency_lead at city level, bound to the Twinning procedure and to pairing TW01 (engine.scope)
+    "agency_lead/tw01": "tw01_lead",
+    "agency_lead/tw02": "tw02_lead",
+    "gansu_officer/city": "gansu",
+    "aided_agency/city": "aided",
+    "supervisor_expert/city": "expert",
     "admin/city": "admin",
     "anonymous": None,
 }
 STAFF = [k for k in WHO if k != "anonymous"]
-# Whose org units contain the Putuo case (any grant covering street 310107014; admins see everything).
+# Whose grants cover the Putuo case: its unit, and comprehensive assistance among the grant's procedures
+# (by default the procedures whose lanes use the role; supervisors and admins: every procedure). The
+# agencies, the foundation and the Twinning roles work on other procedures and do not read it.
 CASE_SCOPE = {
     "advisor/own",
     "street_officer/own",
     "street_head/own",
+    "review_panel/own",
+    "finance/own",
     "district_officer/own",
+    "district_head/own",
     "city_officer/city",
-    "agency_worker/own",
     "admin/city",
 }
 # Who may see its acceptance task: the street officers who may claim it, supervisors above it, admins.
-SUPERVISORS = {"street_head/own", "district_officer/own", "city_officer/city", "admin/city"}
+SUPERVISORS = {
+    "street_head/own",
+    "district_officer/own",
+    "district_head/own",
+    "city_officer/city",
+    "admin/city",
+}
 TASK_SEERS = {"street_officer/own"} | SUPERVISORS
 DASHBOARD = {"street_head/own", "street_head/district", "district_officer/own", "district_officer/other"} | {
+    "district_head/own",
     "city_officer/city",
+    "foundation/city",
     "admin/city",
 }
 # In the case's scope with a role that verifies identity (engine.privacy.ID_NUMBER_ROLES): full numbers
 # through the audited reveal.
-ID_READERS = {"street_officer/own", "street_head/own", "district_officer/own", "admin/city"}
-# Supervisor roles anywhere (near-relative filings are not tied to a case).
-ANY_SUPERVISOR = DASHBOARD
+ID_READERS = {
+    "street_officer/own",
+    "street_head/own",
+    "district_officer/own",
+    "district_head/own",
+    "admin/city",
+}
+# Supervisors whose unit contains the filed staff member's (pt_officer2, street 310107014): they file
+# near relatives (and withdraw the filing: the row's undo); other supervisors are refused (issue 18 item 7).
+FILERS = {"street_head/own", "district_officer/own", "district_head/own", "city_officer/city", "admin/city"}
 # Instance operations: admins anywhere, district heads in their district (pt_district heads Putuo).
-OPERATORS = {"district_officer/own", "admin/city"}
+OPERATORS = {"district_officer/own", "district_head/own", "admin/city"}
 # The web app offers a procedure to whoever holds its first step's role (and admins).
 STARTERS = {"advisor/own", "advisor/district", "advisor/other", "admin/city"}
+# The Twinning case (pairing TW01): the city, the Gansu side, the aided agency, the experts, the agency
+# bound to TW01 and admins; not the agency bound to TW02, nor anyone of the districts.
+TW_SCOPE = {
+    "city_officer/city",
+    "gansu_officer/city",
+    "aided_agency/city",
+    "supervisor_expert/city",
+    "agency_lead/tw01",
+    "admin/city",
+}
 
 
 def only(ok: int, who: set[str], *, other: int = 403) -> dict[str, int]:
@@ -87,14 +130,16 @@ def everyone(ok: int) -> dict[str, int]:
 @dataclasses.dataclass
 class Probe:
     method: str
-    path: str  # with {case}, {pd_case}, {task}, {note}
+    path: str  # with {case}, {pd_case}, {tw_case}, {task}, {note}
     expect: dict[str, int]  # per staff identity
     endpoint: str  # the url_map endpoint this row covers
     json: Any = None  # API body
     form: dict[str, Any] | None = None  # web form
     anonymous: int | None = None  # default: 401 (API) or a login redirect (web)
     fresh: bool = False  # a fresh login (the probe ends it: logout, language switch)
-    undo: str | None = None  # a request undoing a success, as "METHOD path"
+    # a request undoing a success, as "METHOD path" ({created}: the id the success answered with)
+    undo: str | None = None
+    undo_json: Any = None
 
     @property
     def web(self) -> bool:
@@ -163,9 +208,25 @@ PROBES = [
     Probe(
         "POST",
         f"{API}/near-relatives",
-        only(422, ANY_SUPERVISOR),
+        only(201, FILERS),
+        "near_relatives.file_near_relative",
+        json={"staff_username": "pt_officer2", "relative_id_number": APPLICANT, "relation": "spouse"},
+        undo="POST /api/v1/near-relatives/{created}/withdraw",
+        undo_json={"reason": "授权矩阵测试撤回"},
+    ),
+    Probe(
+        "POST",
+        f"{API}/near-relatives",
+        only(422, FILERS | {"street_head/district", "district_officer/other"}),
         "near_relatives.file_near_relative",
         json={"staff_username": "pt_officer2", "relative_id_number": "0" * 18, "relation": "spouse"},
+    ),
+    Probe(
+        "POST",
+        f"{API}/near-relatives/999999999/withdraw",
+        everyone(404),
+        "near_relatives.withdraw_near_relative",
+        json={"reason": "不存在的备案"},
     ),
     Probe("GET", f"{API}/notifications", everyone(200), "notifications.list_notifications"),
     Probe(
@@ -260,10 +321,15 @@ PROBES = [
     Probe(
         "GET",
         f"{API}/process-instances/{{pd_case}}",
-        only(200, {"advisor/other", "street_officer/other", "district_officer/other", "agency_worker/other"})
+        only(200, {"advisor/other", "street_officer/other", "district_officer/other"})
         | {"city_officer/city": 200, "admin/city": 200},
         "process_instances.get_instance",
     ),
+    # procedure- and contract-bound grants: the Twinning case of pairing TW01
+    Probe(
+        "GET", f"{API}/process-instances/{{tw_case}}", only(200, TW_SCOPE), "process_instances.get_instance"
+    ),
+    Probe("GET", "/cases/{tw_case}", only(200, TW_SCOPE), "web.case_page"),
     Probe("GET", f"{API}/process-instances/999999999", everyone(404), "process_instances.get_instance"),
     Probe("GET", f"{API}/reference/twinning-pairings", everyone(200), "reference.twinning_pairings"),
     Probe("GET", f"{API}/reference/twinning-targets", everyone(200), "reference.twinning_targets"),
@@ -504,6 +570,7 @@ def world(app) -> Iterator[World]:
     with app.app_context():
         w = World(app, {}, {}, {})
         try:
+            make_extra_users(db.session())  # the district head, the agencies bound to TW01 / TW02
             registered = w.api(
                 "advisor/own",
                 "POST",
@@ -550,6 +617,13 @@ def world(app) -> Iterator[World]:
                 },
             )
             assert pd.status_code == 201, pd.json
+            tw = w.api(
+                "city_officer/city",
+                "POST",
+                f"{API}/process-instances",
+                json={"process_key": "twinning", "org_unit": "310000", "business_key": TW_BUSINESS_KEY},
+            )
+            assert tw.status_code == 201, tw.json
             session = db.session()
             (note,) = notifications.notify(
                 session,
@@ -560,8 +634,8 @@ def world(app) -> Iterator[World]:
                 task=tasks.get(session, task),
             )
             session.commit()
-            w.ids = {"case": case, "task": task, "pd_case": pd.json["id"], "note": note.id}
-            w.ids |= {"household": household, "person": person}
+            w.ids = {"case": case, "task": task, "pd_case": pd.json["id"], "tw_case": tw.json["id"]}
+            w.ids |= {"note": note.id, "household": household, "person": person}
             yield w
         finally:
             app.config["LOGIN_MAX_FAILURES"] = max_failures
@@ -615,10 +689,12 @@ def test_matrix(world, probe):
         if (
             probe.undo
             and identity != "anonymous"
-            and response.status_code == probe.expect[identity] in (200, 302)
+            and response.status_code == probe.expect[identity] in (200, 201, 302)
         ):
             method, path = probe.undo.split(" ", 1)
-            assert world.api(identity, method, path).status_code == 200
+            path = path.replace("{created}", str(response.json["id"])) if "{created}" in path else path
+            kwargs = {"json": probe.undo_json} if probe.undo_json is not None else {}
+            assert world.api(identity, method, path, **kwargs).status_code == 200
     assert not wrong, f"{probe}:\n" + "\n".join(wrong)
 
 
@@ -653,11 +729,7 @@ def _template(path: str) -> str:
 
 # --- leaks through lists, filters, counts, exports -----------------------------------------------------------
 
-OUTSIDE = ["advisor/district", "advisor/other", "street_officer/district", "street_officer/other"] + [
-    "street_head/district",
-    "district_officer/other",
-    "agency_worker/other",
-]
+OUTSIDE = [k for k in STAFF if k not in CASE_SCOPE]
 
 
 def _items(response) -> list[dict[str, Any]]:
@@ -719,7 +791,7 @@ def test_inside_the_scope_the_case_is_listed(world):
 # --- personal data: masked in every default answer; full numbers only through the audited reveal ----------
 
 # In the case's scope but without a role that verifies identity (engine.privacy.ID_NUMBER_ROLES).
-MASKED = ["advisor/own", "city_officer/city", "agency_worker/own"]
+MASKED = ["advisor/own", "city_officer/city", "review_panel/own", "finance/own"]
 UNMASKED = sorted(ID_READERS)
 
 

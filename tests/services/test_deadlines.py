@@ -208,7 +208,7 @@ def test_deadline_from_task_data(session):
 
 def test_intermediate_timer_fires_after_its_duration(engine, session):
     with at(MONDAY):
-        instance = start(session, "timer_wait", wait="PT1H")
+        instance = start(session, "timer_wait", "pt_officer", wait="PT1H")
         session.commit()
     assert tasks.open_tasks_of(session, instance.id) == []
     assert run(engine, MONDAY + dt.timedelta(minutes=59)) == []
@@ -243,9 +243,9 @@ def test_boundary_timers_cycle_non_interrupting_and_interrupting(engine, session
 
 def test_missed_timers_fire_in_due_order(engine, session):
     with at(MONDAY):
-        late = start(session, "timer_wait", wait="PT3H")
-        early = start(session, "timer_wait", wait="PT1H")
-        middle = start(session, "timer_wait", wait="PT2H")
+        late = start(session, "timer_wait", "pt_officer", wait="PT3H")
+        early = start(session, "timer_wait", "pt_officer", wait="PT1H")
+        middle = start(session, "timer_wait", "pt_officer", wait="PT2H")
         session.commit()
     done = run(engine, MONDAY + dt.timedelta(hours=5))
     assert [r.instance_id for r in done] == [early.id, middle.id, late.id]

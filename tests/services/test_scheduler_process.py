@@ -32,7 +32,7 @@ pytestmark = pytest.mark.usefixtures("schedules_ahead")  # the real clock: seede
 
 
 def test_two_second_timer_fires_through_the_scheduler_process(session):
-    user = get_user(session, "pt_advisor")
+    user = get_user(session, "pt_officer")  # timer_wait gives its step to street officers
     instance = instances.start(session, user, "timer_wait", STREET, data={"wait": "PT2S"})
     session.commit()
     proc = scheduler_process()

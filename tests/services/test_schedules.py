@@ -104,9 +104,20 @@ def test_concurrent_schedulers_start_each_occurrence_once(engine, session):
     assert len(started(session)) == 2
 
 
-def test_a_user_starting_a_timer_process_runs_it_at_once(session):
-    instance = instances.start(session, get_user(session, "pt_finance"), "monthly_report", "310107014")
+def test_an_admin_starting_a_timer_process_runs_it_at_once(session):
+    instance = instances.start(session, get_user(session, "admin"), "monthly_report", "310107014")
     assert [t.bpmn_id for t in tasks.open_tasks_of(session, instance.id)] == ["compile_report"]
+
+
+def test_only_the_scheduler_or_an_admin_starts_a_timer_process(session):
+    """Issue 18 item 8: the step's own role (finance) may not start a monthly report for a month of its
+    choosing; the scheduler and admins may."""
+    from engine.errors import Forbidden
+
+    before = len(started(session))
+    with pytest.raises(Forbidden):
+        instances.start(session, get_user(session, "pt_finance"), "monthly_report", "310107014")
+    assert len(started(session)) == before
 
 
 def test_redeploy_replaces_the_schedules(session):
