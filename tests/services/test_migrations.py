@@ -161,3 +161,26 @@ def test_0008_and_0011_rewrite_existing_rows_so_todays_engine_reads_them(fresh_d
             rows = _assert_chain_verifies_with_the_engine(connection)
         assert rows[0]["details"] == {"applicant_phone": phone, "note": "甲"}
         db.engine.dispose()
+
+
+def test_0011_downgrade_opens_state_the_engine_wrote_compressed_after_it():
+    """Workflow state written after 0011 is compressed (``encz1:``); 0011's downgrade must still open it."""
+    import importlib.util
+    import os
+    from pathlib import Path
+
+    from engine import crypto
+
+    path = Path(__file__).parents[2] / "migrations" / "versions" / "0011_personal_data_encrypted.py"
+    spec = importlib.util.spec_from_file_location("_m0011", path)
+    assert spec and spec.loader
+    m0011 = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m0011)
+    ring = m0011._Keyring(os.environ["ASSISTFLOW_DATA_KEYS"], os.environ["ASSISTFLOW_INDEX_KEY"])
+    engine_ring = crypto.Keyring(
+        os.environ["ASSISTFLOW_DATA_KEYS"].split(","), os.environ["ASSISTFLOW_INDEX_KEY"]
+    )
+    state = '{"tasks": {"a": "申请"}}'
+    assert ring.decrypt(engine_ring.encrypt(state, compress=True)) == state
+    assert engine_ring.decrypt(ring.encrypt(state)) == state  # what 0011 writes, today's engine reads
+    assert ring.blind_index(" 11010119900307001x ") == engine_ring.blind_index("11010119900307001X")
