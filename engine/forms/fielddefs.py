@@ -97,18 +97,27 @@ def _choices(raw: dict[str, Any], where: str) -> tuple[Choice, ...]:
 def _field(raw: Any, form_key: str) -> FieldDef:
     name, where = _field_name(raw, form_key)
     kind = _field_kind(raw, where)
-    options = _TYPE_OPTIONS[kind](raw, kind, form_key, where)
+    parse_options, stage = _TYPE_OPTIONS[kind]
+    # A definition with several errors reports the first in a fixed order: the type's own options are
+    # checked at their stage (numbers and text first, tables after the condition, choices last).
+    options = parse_options(raw, kind, form_key, where) if stage == _FIRST else {}
     required_if = raw.get("required_if")
     if required_if is not None:
         required_if = _check_expression(required_if, f"{where}, required_if")
     required_message = _labels(raw.get("required_message"), f"{where}, required_message", required=False)
     if required_message and required_if is None:
         raise FormError(f"{where}: required_message needs required_if")
+    if stage == _AFTER_CONDITION:
+        options = parse_options(raw, kind, form_key, where)
+    label = _labels(raw.get("label"), f"{where}, label") or {}
+    help_text = _labels(raw.get("help"), f"{where}, help", required=False)
+    if stage == _AFTER_TEXTS:
+        options = parse_options(raw, kind, form_key, where)
     definition = FieldDef(
         name=name,
         type=kind,
-        label=_labels(raw.get("label"), f"{where}, label") or {},
-        help=_labels(raw.get("help"), f"{where}, help", required=False),
+        label=label,
+        help=help_text,
         required=raw.get("required", False),
         must_be_true=raw.get("must_be_true", False),
         required_if=required_if,
@@ -209,14 +218,17 @@ def _table_options(raw: dict[str, Any], kind: str, form_key: str, where: str) ->
     return {"columns": columns, "min_rows": min_rows, "max_rows": max_rows}
 
 
-_TYPE_OPTIONS: dict[str, TypeOptions] = {
-    **dict.fromkeys(NUMERIC_TYPES, _numeric_options),
-    **dict.fromkeys(TEXT_TYPES, _text_options),
-    **dict.fromkeys(CHOICE_TYPES, _choice_options),
-    "boolean": _no_options,
-    "date": _no_options,
-    "datetime": _no_options,
-    "table": _table_options,
+_FIRST, _AFTER_CONDITION, _AFTER_TEXTS = "first", "after_condition", "after_texts"
+
+# field type -> the parser of its own options, and when it runs (see _field)
+_TYPE_OPTIONS: dict[str, tuple[TypeOptions, str]] = {
+    **dict.fromkeys(NUMERIC_TYPES, (_numeric_options, _FIRST)),
+    **dict.fromkeys(TEXT_TYPES, (_text_options, _FIRST)),
+    **dict.fromkeys(CHOICE_TYPES, (_choice_options, _AFTER_TEXTS)),
+    "boolean": (_no_options, _FIRST),
+    "date": (_no_options, _FIRST),
+    "datetime": (_no_options, _FIRST),
+    "table": (_table_options, _AFTER_CONDITION),
 }
 assert set(_TYPE_OPTIONS) == FIELD_TYPES, "every field type needs its options parser"
 
