@@ -114,3 +114,16 @@ def engine_options(url: str) -> dict[str, Any]:
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     return configure_engine(create_engine(url, **{**engine_options(url), **kwargs}))
+
+
+def jsonable(value: Any) -> Any:
+    """Decimal → str, date/datetime → ISO text, recursively; for JSON columns and API output."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    return value

@@ -10,6 +10,10 @@ once when the writing transaction commits); DELETE (and TRUNCATE on PostgreSQL) 
 written before this revision are sealed here, in id order.
 """
 
+import datetime as dt
+import hashlib
+import json
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -56,9 +60,35 @@ SQLITE_TRIGGERS = [
 ]
 
 
-def _seal_existing_rows():
-    from engine.audit.chain import event_hash
+# --- frozen copy of engine.audit.chain.event_hash as it was at this revision --------------------------
+# A migration carries what it needs: the engine's hash may change later, the rows sealed here may not.
 
+
+def _at(value):
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def event_hash(row, seq, prev_hash):
+    """SHA-256 of sorted-key compact JSON of every field of one event, its position and the prev hash."""
+    payload = {
+        "id": row["id"],
+        "seq": seq,
+        "at": _at(row["at"]),
+        "action": row["action"],
+        "actor_id": row["actor_id"],
+        "instance_id": row["instance_id"],
+        "task_id": row["task_id"],
+        "definition_id": row["definition_id"],
+        "details": row["details"],
+        "prev_hash": prev_hash,
+    }
+    canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _seal_existing_rows():
     events = sa.table(
         "audit_event",
         sa.column("id", sa.Integer()),

@@ -11,8 +11,6 @@ before this revision, and tasks of forms without a saved version).
 import sqlalchemy as sa
 from alembic import op
 
-from engine.db import UTCDateTime
-
 revision = "0010_form_versions"
 down_revision = "0009_audit_unsealed_index"
 branch_labels = None
@@ -28,7 +26,7 @@ def upgrade() -> None:
         sa.Column("definition", sa.JSON(none_as_null=True), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("created_by_id", sa.Integer(), nullable=True),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["created_by_id"], ["app_user.id"], name=op.f("fk_form_version_created_by_id_app_user")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_form_version")),
         sa.UniqueConstraint("key", "version", name="uq_form_version_key_version"),

@@ -16,16 +16,131 @@ triggers. The chain head hash therefore changes here: re-anchor the hash printed
 ``assistflow audit verify`` after upgrading.
 """
 
+import base64
+import datetime as dt
+import hashlib
+import hmac
 import importlib.util
+import json
+import os
+import zlib
 from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import op
+from cryptography.fernet import Fernet, MultiFernet
 
 revision = "0011_personal_data_encrypted"
 down_revision = "0010_form_versions"
 branch_labels = None
 depends_on = None
+
+
+# --- frozen copies of what this revision needs from engine.crypto and engine.audit.chain -------------
+# A migration carries what it needs: these are the engine's functions as they were at this revision
+# (2026-11-27), so later changes to the engine cannot change what this migration writes or reads.
+
+PREFIX = "enc1:"
+ZPREFIX = "encz1:"  # written by the engine after this revision (compressed state); the downgrade reads it
+GENESIS = "0" * 64
+
+
+class _Keyring:
+    """The data keys (Fernet, the first encrypts) and the blind-index key, as configured for the app."""
+
+    def __init__(self, data_keys, index_key):
+        keys = [k.strip() for k in (data_keys or "").split(",") if k.strip()]
+        if not keys or not index_key:
+            raise RuntimeError(
+                "migration 0011 needs the personal data keys: set ASSISTFLOW_DATA_KEYS and "
+                "ASSISTFLOW_INDEX_KEY (assistflow keys generate)"
+            )
+        self.multi = MultiFernet([Fernet(k.encode()) for k in keys])
+        self.index_key = base64.urlsafe_b64decode(index_key.strip().encode())
+        if len(self.index_key) < 32:
+            raise RuntimeError("ASSISTFLOW_INDEX_KEY: give at least 32 url-safe base64 bytes")
+
+    def encrypt(self, text):
+        return PREFIX + self.multi.encrypt(text.encode("utf-8")).decode("ascii")
+
+    def decrypt(self, stored):
+        if stored.startswith(ZPREFIX):
+            return zlib.decompress(self.multi.decrypt(stored[len(ZPREFIX) :].encode("ascii"))).decode("utf-8")
+        if not stored.startswith(PREFIX):
+            raise RuntimeError("value is not encrypted (expected enc1:…)")
+        return self.multi.decrypt(stored[len(PREFIX) :].encode("ascii")).decode("utf-8")
+
+    def blind_index(self, number):
+        normalized = number.strip().upper()
+        return hmac.new(self.index_key, normalized.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _keyring():
+    """The keys the app was configured with (``flask db upgrade`` runs in its context), else the environment."""
+    try:
+        from flask import current_app
+
+        config = current_app.config
+        data_keys, index_key = config.get("DATA_KEYS"), config.get("INDEX_KEY")
+    except RuntimeError:  # no application context: plain alembic
+        data_keys, index_key = None, None
+    return _Keyring(
+        data_keys or os.environ.get("ASSISTFLOW_DATA_KEYS"), index_key or os.environ.get("ASSISTFLOW_INDEX_KEY")
+    )
+
+
+def _is_personal_key(key):
+    return "id_number" in key or key.endswith("_id_card") or "phone" in key
+
+
+def _seal(data, ring):
+    if isinstance(data, dict):
+        return {
+            k: ring.encrypt(v) if isinstance(v, str) and _is_personal_key(str(k)) else _seal(v, ring)
+            for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [_seal(v, ring) for v in data]
+    return data
+
+
+def _unseal(data, ring):
+    if isinstance(data, dict):
+        return {
+            k: (
+                ring.decrypt(v)
+                if isinstance(v, str) and v.startswith(PREFIX) and _is_personal_key(str(k))
+                else _unseal(v, ring)
+            )
+            for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [_unseal(v, ring) for v in data]
+    return data
+
+
+def _at(value):
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def event_hash(row, seq, prev_hash):
+    """SHA-256 of sorted-key compact JSON of every field of one event, its position and the prev hash."""
+    payload = {
+        "id": row["id"],
+        "seq": seq,
+        "at": _at(row["at"]),
+        "action": row["action"],
+        "actor_id": row["actor_id"],
+        "instance_id": row["instance_id"],
+        "task_id": row["task_id"],
+        "definition_id": row["definition_id"],
+        "details": row["details"],
+        "prev_hash": prev_hash,
+    }
+    canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def _m0008():
@@ -59,13 +174,10 @@ def _triggers(create: bool) -> None:
 
 def _convert(forward: bool) -> None:
     """Encrypt (forward) or decrypt every stored personal value, then re-seal the audit chain."""
-    from engine import crypto
-    from engine.audit.chain import GENESIS, event_hash
-
-    ring = crypto.keyring()
+    ring = _keyring()
     bind = op.get_bind()
     text = ring.encrypt if forward else ring.decrypt
-    json_ = (lambda v: crypto.seal(v, ring)) if forward else (lambda v: crypto.unseal(v, ring))
+    json_ = (lambda v: _seal(v, ring)) if forward else (lambda v: _unseal(v, ring))
 
     instances = sa.table(
         "process_instance", sa.column("id", sa.Integer()), sa.column("state", sa.Text()),
