@@ -10,7 +10,7 @@ from sqlalchemy import text
 from api import converters, errors, hardening
 from api.config import ROOT, load_config
 from api.extensions import db, migrate
-from engine import crypto, formstore
+from engine import crypto, formstore, wiring
 from engine.db import configure_engine
 from engine.deadlines import service as deadlines
 from engine.notifications.service import MAIL
@@ -46,6 +46,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     formstore.configure(app.config["FORMS_DIR"])
     deadlines.configure(app.config["SLA_REMINDER_WORKING_DAYS"], app.config["SLA_RED_AFTER_WORKING_DAYS"])
     configure_mail(app.config)
+    wiring.init()
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     with app.app_context():

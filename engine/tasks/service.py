@@ -19,6 +19,7 @@ from engine.forms import validate_submission
 from engine.formversions import service as formversions
 from engine.instances import service as instances
 from engine.instances.models import InstanceStatus
+from engine.kernel import bus
 from engine.orgs import service as orgs
 from engine.scope import role_branches, sees_everything, unit_clause, visible_clause
 from engine.tasks.models import OPEN_STATUSES, HumanTask, TaskStatus, open_clause
@@ -104,6 +105,8 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
     instance.next_wakeup_at = deadlines.next_wakeup(wf, still_open) if running else None
     session.flush()
     loaded.events.write(session)
+    if created:
+        bus.emit(bus.TASK_OPENED, session, rows=created, loaded=loaded, actor_id=actor_id)
     return still_open
 
 
@@ -312,6 +315,7 @@ def complete_step(session: Session, user: User, task_id: int, data: Any) -> tupl
         task_id=row.id,
         details={"bpmn_id": row.bpmn_id, "data": clean, "derived": derived},
     )
+    bus.emit(bus.TASK_COMPLETED, session, row=row, loaded=loaded, data=clean, derived=derived, actor=user)
     open_after = instances.save(session, loaded, user.id)
     _flush_assignee(session, row)
     return row, sorted(open_after, key=lambda r: r.id)

@@ -1,0 +1,28 @@
+"""Engine start-up: who reacts to what the kernel announces (``engine.kernel.bus``).
+
+Called once by the app factory (and by anything else that runs the engine). Registration lives here,
+not in import side effects of the modules below, so that the execution path imports in one direction
+only: instances (load, step, save) → kernel bus ← task projection, deadlines, procedures' rules, step
+records, notices of new work.
+"""
+
+from __future__ import annotations
+
+_done = False
+
+
+def init() -> None:
+    """Subscribe the engine's parts to the kernel's events (idempotent)."""
+    global _done
+    if _done:
+        return
+    from engine import procedures
+    from engine.instances import service as instances
+    from engine.kernel import bus
+    from engine.procedures import bridge, comprehensive, service_referral, twinning  # noqa: F401  (rules)
+    from engine.tasks import service as tasks
+
+    bus.provide(bus.PROJECT, tasks.sync)
+    bus.provide(bus.START_CASE, instances.create)
+    procedures.loaded()
+    _done = True
