@@ -20,9 +20,11 @@ def init() -> None:
     from engine.instances import service as instances
     from engine.kernel import bus
     from engine.procedures import bridge, comprehensive, service_referral, twinning  # noqa: F401  (rules)
+    from engine.records import service as records
     from engine.tasks import service as tasks
 
     bus.provide(bus.PROJECT, tasks.sync)
     bus.provide(bus.START_CASE, instances.create)
+    bus.subscribe(bus.TASK_COMPLETED, records.write)
     procedures.loaded()
     _done = True

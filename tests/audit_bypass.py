@@ -19,7 +19,9 @@ TABLES = ("audit_event", "audit_seal")
 
 
 @contextmanager
-def audit_triggers_off(session: Session) -> Iterator[None]:
+def audit_triggers_off(session: Session, tables: tuple[str, ...] = TABLES) -> Iterator[None]:
+    """``tables``: the append-only tables to open (default: the audit log's; also ``step_record``)."""
+    TABLES = tables  # noqa: N806  (the module's default, or the caller's)
     if session.get_bind().dialect.name == "postgresql":
         for table in TABLES:  # every trigger: also the one that queues new events for the sealer
             session.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
