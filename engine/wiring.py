@@ -19,6 +19,7 @@ def init() -> None:
     from engine import procedures
     from engine.instances import service as instances
     from engine.kernel import bus
+    from engine.notifications import new_work
     from engine.procedures import bridge, comprehensive, service_referral, twinning  # noqa: F401  (rules)
     from engine.records import service as records
     from engine.tasks import service as tasks
@@ -26,5 +27,7 @@ def init() -> None:
     bus.provide(bus.PROJECT, tasks.sync)
     bus.provide(bus.START_CASE, instances.create)
     bus.subscribe(bus.TASK_COMPLETED, records.write)
+    bus.subscribe(bus.TASK_OPENED, new_work.on_task_opened)
+    bus.subscribe(bus.TASK_ASSIGNED, new_work.on_task_assigned)
     procedures.loaded()
     _done = True

@@ -13,6 +13,7 @@ from typing import Any
 # what the kernel announces
 TASK_OPENED = "task_opened"  # rows=[HumanTask] just projected (flushed), loaded=Loaded, actor_id
 TASK_COMPLETED = "task_completed"  # row=HumanTask, loaded=Loaded, data=validated dict, derived, actor
+TASK_ASSIGNED = "task_assigned"  # row=HumanTask now in one person's queue, actor_id, reason=None
 CASE_ENDED = "case_ended"  # instance=ProcessInstance, actor_id
 TIMER_DUE = "timer_due"  # instance, fired=[(bpmn_id, due_at)]
 # services provided to the layer below (exactly one handler each)

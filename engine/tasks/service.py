@@ -272,6 +272,7 @@ def assign(session: Session, user: User, task_id: int, username: str) -> HumanTa
         details={"assignee": target.username, "previous_assignee_id": previous},
     )
     _flush_assignee(session, row)
+    bus.emit(bus.TASK_ASSIGNED, session, row=row, actor_id=user.id)
     return row
 
 
