@@ -29,5 +29,6 @@ def init() -> None:
     bus.subscribe(bus.TASK_COMPLETED, records.write)
     bus.subscribe(bus.TASK_OPENED, new_work.on_task_opened)
     bus.subscribe(bus.TASK_ASSIGNED, new_work.on_task_assigned)
+    new_work.install()
     procedures.loaded()
     _done = True

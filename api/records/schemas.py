@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from api.schemas import PageArgs, PageMeta
 
@@ -37,3 +37,17 @@ class StepRecordPageSchema(Schema):
 
 class StepRecordListArgs(PageArgs):
     pass
+
+
+class SendBackArgs(Schema):
+    target = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "the BPMN id of an earlier step this task declares (send_back_to)"},
+    )
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class SendBackTargetSchema(Schema):
+    bpmn_id = fields.String()
+    name = fields.String()

@@ -29,13 +29,16 @@ MAX_NAMES = 5
 
 
 def _collect(session: Session, task_ids: list[int], actor_id: int | None) -> None:
-    pending: dict[int, int | None] | None = session.info.get(_KEY)
-    if pending is None:
-        pending = session.info[_KEY] = {}
-        event.listen(session, "before_commit", _deliver, once=True)
-        event.listen(session, "after_rollback", _forget, once=True)
+    pending: dict[int, int | None] = session.info.setdefault(_KEY, {})
     for task_id in task_ids:
         pending.setdefault(task_id, actor_id)
+
+
+def install() -> None:
+    """Deliver the collected notices before every session's commit; forget them on a rollback."""
+    if not event.contains(Session, "before_commit", _deliver):
+        event.listen(Session, "before_commit", _deliver)
+        event.listen(Session, "after_rollback", _forget)
 
 
 def on_task_opened(session: Session, *, rows: list[Any], actor_id: int | None = None, **_: Any) -> None:
@@ -48,8 +51,6 @@ def on_task_assigned(session: Session, *, row: Any, actor_id: int | None = None,
 
 def _forget(session: Session) -> None:
     session.info.pop(_KEY, None)
-    if event.contains(session, "before_commit", _deliver):
-        event.remove(session, "before_commit", _deliver)
 
 
 def _holders(session: Session, row: HumanTask) -> list[User]:
@@ -58,8 +59,6 @@ def _holders(session: Session, row: HumanTask) -> list[User]:
 
 def _deliver(session: Session) -> None:
     pending: dict[int, int | None] = session.info.pop(_KEY, None) or {}
-    if event.contains(session, "after_rollback", _forget):
-        event.remove(session, "after_rollback", _forget)
     if not pending:
         return
     rows = list(

@@ -112,6 +112,7 @@ def send_back(session: Session, user: Any, task_id: int, target: Any, reason: An
         },
     )
     session.flush()
+    session.expire(reopened, ["assignee"])
     if holder_id is not None:
         bus.emit(bus.TASK_ASSIGNED, session, row=reopened, actor_id=user.id, reason=text)
     return reopened
