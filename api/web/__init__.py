@@ -34,6 +34,7 @@ def init_app(app: Flask) -> None:
         admin_instances,
         admin_modeler,
         admin_processes,
+        records_views,
         views,
     )
 

@@ -362,6 +362,10 @@ def _render_task(
         draft = tasks.draft_of(session, user(), row) if row.state != TaskStatus.COMPLETED else None
         if draft:
             flash(t("draft_loaded"), "info")
+        elif row.state != TaskStatus.COMPLETED:
+            from api.web.records_views import prefill
+
+            draft = prefill(row)  # a step sent back for correction starts from its last record
         values = formview.values_for_display(draft)
     history = tasks.history_of(session, instance.id)
     names = users.display_names(session, [h.completed_by_id for h in history] + [row.assignee_id])
@@ -397,6 +401,11 @@ def _render_task(
 @bp.get("/tasks/<int:task_id>")
 @login_required
 def task_page(task_id: int) -> Any:
+    done = tasks.get(_db(), task_id)
+    if done.state == TaskStatus.COMPLETED:  # its record, read-only, for everyone who sees the case
+        from api.web.records_views import done_page
+
+        return done_page(done)
     return _render_task(tasks.get_visible(_db(), user(), task_id))
 
 
@@ -522,7 +531,8 @@ EVENT_NAMES = {
     "instance.completed": ("流程办结", "Procedure completed"),
     "task.created": ("任务生成", "Task created"),
     "task.claimed": ("认领任务", "Task claimed"),
-    "task.unclaimed": ("退回任务", "Task unclaimed"),
+    "task.unclaimed": ("放回待认领", "Put back to claim"),
+    "task.sent_back": ("退回补正", "Sent back for correction"),
     "task.assigned": ("改派任务", "Task assigned"),
     "task.completed": ("完成任务", "Task completed"),
     "task.cancelled": ("任务取消", "Task cancelled"),
