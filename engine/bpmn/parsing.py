@@ -285,6 +285,9 @@ def _property_problems(
                 line,
             )
         )
+    for name in sorted(declared_outputs(props) or ()):
+        if not _IDENTIFIER.fullmatch(name):
+            problems.append(Problem(f"输出字段名无效 / outputs: {name!r} is not a field name", bpmn_id, line))
     field_name = props.get("deadline_field")
     if field_name is not None and not _IDENTIFIER.fullmatch(field_name.strip()):
         problems.append(
@@ -312,6 +315,16 @@ def send_back_targets(props: dict[str, str]) -> list[str]:
     """The ``send_back_to`` property: comma-separated ids of earlier user tasks this one may return the
     case to for correction (退回补正)."""
     return [t.strip() for t in (props.get("send_back_to") or "").split(",") if t.strip()]
+
+
+def declared_outputs(props: dict[str, str]) -> set[str] | None:
+    """The ``outputs`` property: the fields of a step's submission that go into the case's data (what
+    later gateways and steps read); ``None`` when the step declares none (then all of them do). The whole
+    submission is kept in the step's own record either way."""
+    text = props.get("outputs")
+    if text is None:
+        return None
+    return {name.strip() for name in text.split(",") if name.strip()}
 
 
 def send_back_problems(process_spec: Any, tasks: dict[str, TaskMeta], by_id: dict[str, Any]) -> list[Problem]:

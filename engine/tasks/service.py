@@ -13,6 +13,7 @@ from engine import formstore, procedures
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
 from engine.bpmn import runtime
+from engine.bpmn.parsing import declared_outputs
 from engine.db import utcnow
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.forms import validate_submission
@@ -298,7 +299,7 @@ def complete_step(session: Session, user: User, task_id: int, data: Any) -> tupl
     _check_recusal(instance, user)
     clean = _validate(row, data, spiff_task.data)
     derived = procedures.run_before_complete(session, instance, row, clean)
-    spiff_task.set_data(**clean, **derived)
+    spiff_task.set_data(**_outputs(loaded, row, clean), **derived)
     try:
         spiff_task.run()
         runtime.advance(loaded.wf)
@@ -320,6 +321,15 @@ def complete_step(session: Session, user: User, task_id: int, data: Any) -> tupl
     open_after = instances.save(session, loaded, user.id)
     _flush_assignee(session, row)
     return row, sorted(open_after, key=lambda r: r.id)
+
+
+def _outputs(loaded: instances.Loaded, row: HumanTask, clean: dict[str, Any]) -> dict[str, Any]:
+    """What a step hands on to the case's data: its declared outputs (BPMN property ``outputs``), or all
+    it submitted when it declares none. The whole submission stays in the step's record either way, so a
+    field another step also has (a visit date) is not overwritten by a step that does not declare it."""
+    meta = loaded.compiled.task_meta(row.bpmn_id)
+    declared = declared_outputs(meta.properties) if meta else None
+    return clean if declared is None else {k: v for k, v in clean.items() if k in declared}
 
 
 def _validate(row: HumanTask, data: Any, context: dict[str, Any]) -> dict[str, Any]:

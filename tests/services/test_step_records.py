@@ -53,9 +53,11 @@ def test_the_investigation_date_survives_the_follow_up(client, login, june):
     _ca_to_follow_up(case, june)
     follow_up = {"visit_date": "2026-07-12", "situation": "病情稳定，生活基本正常", "still_needs_help": False}
     case.do("follow_up_visit", "pt_advisor", follow_up)
-    # the merged bag was overwritten by the later step ...
-    assert case.detail()["data"]["visit_date"] == "2026-07-12"
-    # ... the investigation's own record was not
+    # the follow-up declares its outputs (still_needs_help): its visit date does not overwrite the case's
+    data = case.detail()["data"]
+    assert data["visit_date"] == "2026-06-08" and data["still_needs_help"] is False
+    assert "situation" not in data
+    # and the investigation's own record is intact
     (investigation,) = _records(case.id, "home_investigation")
     assert investigation.data["visit_date"] == "2026-06-08"
     assert investigation.data["findings"] == INVESTIGATION["findings"]
