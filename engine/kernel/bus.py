@@ -36,6 +36,13 @@ def subscribe(event: str, handler: Handler) -> Handler:
     return handler
 
 
+def unsubscribe(event: str, handler: Handler) -> None:
+    """Remove ``handler`` from ``event`` (if it is there): benchmarks compare with and without a part."""
+    handlers = _handlers.get(event, [])
+    if handler in handlers:
+        handlers.remove(handler)
+
+
 def provide(event: str, handler: Handler) -> Handler:
     """Make ``handler`` the one provider of ``event`` (replacing any earlier one)."""
     _handlers[event] = [handler]
