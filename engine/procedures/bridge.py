@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.audit import service as audit
-from engine.audit.models import AuditAction, AuditEvent
+from engine.audit.models import AuditAction
 from engine.definitions import service as definitions
 from engine.errors import Invalid
 from engine.instances import service as instances
@@ -142,16 +142,9 @@ def project_figures(session: Session, project_id: int, per_household_cap: Any) -
 
 @before_complete(PROJECT, "monthly_report")
 def one_report_per_month(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> None:
-    done = session.scalars(
-        select(AuditEvent.details).where(
-            AuditEvent.instance_id == instance.id, AuditEvent.action == AuditAction.TASK_COMPLETED.value
-        )
-    )
-    for details in done:
-        if (
-            details.get("bpmn_id") == "monthly_report"
-            and details["data"].get("report_month") == data["report_month"]
-        ):
+    """The monthly reports are the project's collection of ``monthly_report`` records."""
+    for report in records.all_of_step(session, instance.id, "monthly_report"):
+        if report.data.get("report_month") == data["report_month"]:
             raise Invalid.on(
                 "report_month",
                 f"{data['report_month']}月的进度报告已报送 / the report for month {data['report_month']} is already in",
