@@ -8,9 +8,9 @@ exists without its completion. Nothing here updates or deletes a record.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, func, insert, select, type_coerce
+from sqlalchemy import JSON, Table, bindparam, func, select, type_coerce
 from sqlalchemy.orm import Session, selectinload
 
 from engine.errors import NotFound
@@ -21,14 +21,15 @@ from engine.records.models import StepRecord
 MAX_PER_PAGE = 200
 
 
-def _next_iteration(instance_id: int, bpmn_id: str) -> Any:
-    """The next run number of a step in a case, computed inside the INSERT (the caller holds the
-    instance lock, so two completions of one case never race for it)."""
-    return (
-        select(func.coalesce(func.max(StepRecord.iteration), 0) + 1)
-        .where(StepRecord.instance_id == instance_id, StepRecord.bpmn_id == bpmn_id)
-        .scalar_subquery()
-    )
+_TABLE = cast(Table, StepRecord.__table__)
+# Built once: the record's INSERT, its run number computed inside it from the step's earlier records (the
+# caller holds the instance lock, so two completions of one case never race for it). Executed on the
+# session's connection as plain Core: no ORM bookkeeping for a row nothing reads back in this step.
+_INSERT = _TABLE.insert().values(
+    iteration=select(func.coalesce(func.max(_TABLE.c.iteration), 0) + 1)
+    .where(_TABLE.c.instance_id == bindparam("of_instance"), _TABLE.c.bpmn_id == bindparam("of_step"))
+    .scalar_subquery()
+)
 
 
 def write(
@@ -41,22 +42,24 @@ def write(
     **_: Any,
 ) -> None:
     """Keep the completed task's validated data as its record (one INSERT, in the caller's transaction)."""
-    values = {
-        "instance_id": row.instance_id,
-        "task_id": row.id,
-        "bpmn_id": row.bpmn_id,
-        "name": row.name,
-        "form_key": row.form_key,
-        "form_version": row.form_version,
-        "iteration": _next_iteration(row.instance_id, row.bpmn_id),
-        "actor_id": actor.id if actor is not None else row.completed_by_id,
-        "completed_at": row.completed_at,
-        "data": jsonable(data),
-        "derived": jsonable(derived) if derived else None,
-        "source": "completion",
-    }
-    with session.no_autoflush:  # the step's own rows are flushed once, by the save that follows
-        session.execute(insert(StepRecord).values(values))
+    session.connection().execute(
+        _INSERT,
+        {
+            "instance_id": row.instance_id,
+            "of_instance": row.instance_id,
+            "of_step": row.bpmn_id,
+            "task_id": row.id,
+            "bpmn_id": row.bpmn_id,
+            "name": row.name,
+            "form_key": row.form_key,
+            "form_version": row.form_version,
+            "actor_id": actor.id if actor is not None else row.completed_by_id,
+            "completed_at": row.completed_at,
+            "data": jsonable(data),
+            "derived": jsonable(derived) if derived else None,
+            "source": "completion",
+        },
+    )
 
 
 def of_instance(
