@@ -11,7 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from api import converters, errors, hardening, jsonbody
 from api.config import ROOT, load_config
 from api.extensions import db, migrate
-from engine import crypto, formstore
+from engine import crypto, formstore, wiring
 from engine.audit import checkpoint, signing
 from engine.bpmn import timers
 from engine.db import configure_engine
@@ -66,6 +66,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     deadlines.configure(app.config["SLA_REMINDER_WORKING_DAYS"], app.config["SLA_RED_AFTER_WORKING_DAYS"])
     timers.configure(app.config["MIN_TIMER_CYCLE_SECONDS"])
     configure_mail(app.config)
+    wiring.init()
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     with app.app_context():
@@ -86,6 +87,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from api.instances.routes import blp as instances_blp
     from api.notifications.routes import blp as notifications_blp
     from api.operations.routes import blp as operations_blp
+    from api.records.routes import blp as records_blp
     from api.recusal.routes import blp as recusal_blp
     from api.reference.routes import blp as reference_blp
     from api.tasks.routes import blp as tasks_blp
@@ -103,6 +105,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         incidents_blp,
         households_blp,
         cases_blp,
+        records_blp,
     ):
         api.register_blueprint(blp)
     errors.register(app)

@@ -9,7 +9,10 @@ Prints, in one run, for SQLite (and PostgreSQL when BENCH_PG_URL or a local serv
 * bare   — SpiffWorkflow alone on the same process and BPMN: deserialize → set data → run →
   do_engine_steps → serialize (its default serializer, spec embedded, no database);
 
-and the ratio engine / bare. Both drive the demo procedure's visit loop, so both also show how the cost
+and the ratio engine / bare. It also measures what the step records cost: the same engine with the
+kernel's ``task_completed`` subscriber that writes a completion's step record switched off ("before"),
+each variant on its own database, steps interleaved — the ratio with / without is the records' cost
+(goal ≤ 1.1×). The notices of new work are off in both of those (they are measured in "engine"). Both drive the demo procedure's visit loop, so both also show how the cost
 moves as a case's history grows (the bare library's state grows with every visit).
 
 Usage: .venv/bin/python bench/engine_overhead.py [completions]
@@ -67,7 +70,38 @@ def bare_steps():
         yield time.perf_counter() - t0
 
 
-def engine_steps(url: str):
+FEATURES = ("records", "notices")
+RECORD_SECONDS = [0.0]  # time spent writing step records (the task_completed subscriber), all runners
+RECORD_SHARE: dict[str, list[float]] = {}  # runner url -> per completion: record time / completion time
+
+
+def _timed_write(session, **payload):
+    from engine.records import service as records
+
+    t0 = time.perf_counter()
+    records.write(session, **payload)
+    RECORD_SECONDS[0] += time.perf_counter() - t0
+
+
+def _switch(features: tuple[str, ...]) -> None:
+    """Subscribe or unsubscribe the parts this runner measures (runners interleave in one process)."""
+    from engine.kernel import bus
+    from engine.notifications import new_work
+    from engine.records import service as records
+
+    bus.unsubscribe(bus.TASK_COMPLETED, records.write)  # the untimed one engine.wiring subscribed
+    for event, handler, part in (
+        (bus.TASK_COMPLETED, _timed_write, "records"),
+        (bus.TASK_OPENED, new_work.on_task_opened, "notices"),
+        (bus.TASK_ASSIGNED, new_work.on_task_assigned, "notices"),
+    ):
+        if part in features:
+            bus.subscribe(event, handler)
+        else:
+            bus.unsubscribe(event, handler)
+
+
+def engine_steps(url: str, features: tuple[str, ...] = FEATURES):
     from flask_migrate import upgrade
     from sqlalchemy.orm import Session
 
@@ -91,10 +125,12 @@ def engine_steps(url: str):
         user = users.by_username(s, "bench")
         from engine.instances import service as instances
 
+        _switch(features)
         instance = instances.start(s, user, "demo_assistance", "310107014")
         s.commit()
 
         def complete(bpmn_id, data):
+            _switch(features)
             row = next(t for t in tasks.open_tasks_of(s, instance.id) if t.bpmn_id == bpmn_id)
             tasks.complete(s, user, row.id, data)
             s.commit()
@@ -117,10 +153,13 @@ def engine_steps(url: str):
         try:
             while True:
                 row = next(t for t in tasks.open_tasks_of(s, instance.id) if t.bpmn_id == "visit")
+                _switch(features)
+                spent_before = RECORD_SECONDS[0]
                 t0 = time.perf_counter()
                 tasks.complete(s, user, row.id, VISIT)
                 s.commit()
                 elapsed = time.perf_counter() - t0
+                RECORD_SHARE.setdefault(url, []).append((RECORD_SECONDS[0] - spent_before) / elapsed)
                 done += 1
                 if done % SEAL_EVERY == 0:  # the scheduler's sealer, here in line: its cost shared out
                     t1 = time.perf_counter()
@@ -131,6 +170,23 @@ def engine_steps(url: str):
         finally:
             s.close()
             engine.dispose()
+
+
+def _second_postgres(url: str) -> tuple[str, str] | None:
+    """Two more databases beside ``url`` for the before / records variants (None under BENCH_PG_URL)."""
+    import os
+
+    if os.environ.get("BENCH_PG_URL"):
+        return None
+    import psycopg
+
+    base, _, name = url.rpartition("/")
+    made = []
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as c:
+        for suffix in ("before", "records"):
+            c.execute(f'CREATE DATABASE "{name}_{suffix}"')
+            made.append(f"{base}/{name}_{suffix}")
+    return made[0], made[1]
 
 
 def first(times: list[float]) -> float:
@@ -159,9 +215,22 @@ def main() -> None:
     print(f"engine overhead — {N} visit completions of one demo case, same process, steps interleaved\n")
     url = postgres_url()
     with tempfile.TemporaryDirectory() as tmp:
-        runners = {"bare": bare_steps(), "sqlite": engine_steps(f"sqlite:///{tmp}/bench.db")}
+        urls = {
+            "sqlite": f"sqlite:///{tmp}/bench.db",
+            "sqlite_before": f"sqlite:///{tmp}/before.db",
+            "sqlite_records": f"sqlite:///{tmp}/records.db",
+        }
+        second = _second_postgres(url) if url else None
         if url:
-            runners["postgresql"] = engine_steps(url)
+            urls["postgresql"] = url
+        if url and second:
+            urls["postgresql_before"], urls["postgresql_records"] = second
+        runners = {"bare": bare_steps()}
+        for name, where in urls.items():
+            kind = name.partition("_")[2]
+            runners[name] = engine_steps(
+                where, () if kind == "before" else ("records",) if kind else FEATURES
+            )
         try:
             times: dict[str, list[float]] = {name: [] for name in runners}
             for _ in range(N):  # one step of each in turn, so machine noise hits all alike
@@ -172,6 +241,8 @@ def main() -> None:
                 steps.close()
             if url:
                 drop_database(url)
+            for extra in second or ():
+                drop_database(extra)
     bare = times["bare"]
     print(f"bare SpiffWorkflow load→step→save   {summary(bare)}")
     print(f"engine service, SQLite              {summary(times['sqlite'])}")
@@ -181,6 +252,24 @@ def main() -> None:
         print(ratios(times["postgresql"], bare, "≤ 2.5×"))
     else:
         print("PostgreSQL not reachable: skipped")
+    print("\nstep records (record written vs before, notices off in both):")
+    for db_name, label in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL")):
+        if f"{db_name}_records" not in times:
+            continue
+        with_records, before = times[f"{db_name}_records"], times[f"{db_name}_before"]
+        print(f"  {label:<11} before   {summary(before)}")
+        print(f"  {label:<11} records  {summary(with_records)}")
+        print(
+            f"  {label:<11} ratio records/before: median "
+            f"{statistics.median(with_records) / statistics.median(before):.3f}×, last-10% "
+            f"{statistics.median(with_records[-max(1, N // 10) :]) / statistics.median(before[-max(1, N // 10) :]):.3f}×"
+            "  (goal ≤ 1.1×)"
+        )
+        share = statistics.median(RECORD_SHARE[urls[f"{db_name}_records"]])
+        print(
+            f"  {label:<11} the record's own INSERT (timed inside the completion): median {share * 100:.1f} % "
+            f"of a completion → ratio {1 / (1 - share):.3f}×"
+        )
 
 
 if __name__ == "__main__":

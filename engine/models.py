@@ -19,6 +19,7 @@ from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.ledger.models import ServiceRecord
 from engine.notifications.models import EmailStatus, Notification, NotificationKind
 from engine.orgs.models import OrgLevel, OrgUnit
+from engine.records.models import StepRecord
 from engine.recusal.models import NearRelativeFiling
 from engine.tasks.models import HumanTask, SlaLevel, TaskStatus
 from engine.twinning.models import TwinningPairing
@@ -54,6 +55,7 @@ __all__ = [
     "Role",
     "SlaLevel",
     "StartSchedule",
+    "StepRecord",
     "RoleGrant",
     "ServiceRecord",
     "TaskStatus",

@@ -19,19 +19,20 @@ TABLES = ("audit_event", "audit_seal")
 
 
 @contextmanager
-def audit_triggers_off(session: Session) -> Iterator[None]:
+def audit_triggers_off(session: Session, tables: tuple[str, ...] = TABLES) -> Iterator[None]:
+    """``tables``: the append-only tables to open (default: the audit log's; also ``step_record``)."""
     if session.get_bind().dialect.name == "postgresql":
-        for table in TABLES:  # every trigger: also the one that queues new events for the sealer
+        for table in tables:  # every trigger: also the one that queues new events for the sealer
             session.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
         yield
-        for table in TABLES:
+        for table in tables:
             session.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
         return
     triggers = session.execute(
         text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN :tables").bindparams(
             bindparam("tables", expanding=True)
         ),
-        {"tables": list(TABLES)},
+        {"tables": list(tables)},
     ).all()
     for name, _sql in triggers:
         session.execute(text(f'DROP TRIGGER "{name}"'))

@@ -206,6 +206,7 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
         RoleGrant,
         ServiceRecord,
         StartSchedule,
+        StepRecord,
         User,
         WebSession,
     )
@@ -225,6 +226,8 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
         session.execute(delete(AuditPending))
         session.execute(delete(AuditEvent).where(AuditEvent.id > seed["audit"]))
         session.execute(update(AuditChainHead).values(seq=seq, hash=head))
+    with audit_triggers_off(session, ("step_record",)):  # step records are append-only too
+        session.execute(delete(StepRecord))
     session.execute(delete(HumanTask))
     session.execute(delete(FormVersion))
     session.execute(delete(CaseHousehold))

@@ -40,6 +40,7 @@ def init_app(app: Flask) -> None:
         admin_processes,
         cases,
         incidents,
+        records_views,
         views,
     )
 

@@ -54,10 +54,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "assignee": ("办理人", "Assignee"),
     "actions": ("操作", "Actions"),
     "claim": ("认领", "Claim"),
-    "unclaim": ("退回", "Unclaim"),
+    "unclaim": ("放回待认领", "Put back to claim"),
     "open": ("办理", "Open"),
     "claimed": ("已认领", "Claimed"),
-    "unclaimed": ("已退回任务组", "Returned to the group"),
+    "unclaimed": ("已放回待认领", "Put back for the group to claim"),
     "no_tasks": ("没有任务", "No tasks"),
     "page": ("第 {page} / {pages} 页，共 {total} 条", "Page {page} of {pages}, {total} in all"),
     "prev": ("上一页", "Previous"),
@@ -247,6 +247,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
 def locale() -> str:
     chosen = session.get("lang")
     return chosen if chosen in LOCALES else "zh"
+
+
+def _merge_records_texts() -> None:
+    from api.web.i18n_records import MESSAGES as RECORDS
+
+    MESSAGES.update(RECORDS)
+
+
+_merge_records_texts()
 
 
 def t(message_key: str, /, **kwargs: object) -> str:

@@ -494,6 +494,10 @@ def _render_task(
         draft = tasks.draft_of(session, user(), row) if row.state != TaskStatus.COMPLETED else None
         if draft:
             flash(t("draft_loaded"), "info")
+        elif row.state != TaskStatus.COMPLETED:
+            from api.web.records_views import prefill
+
+            draft = prefill(row)  # a step sent back for correction starts from its last record
         values = formview.values_for_display(draft)
     history = tasks.history_of(session, instance.id)
     names = users.display_names(session, [h.completed_by_id for h in history] + [row.assignee_id])
@@ -529,6 +533,11 @@ def _render_task(
 @bp.get("/tasks/<int:task_id>")
 @login_required
 def task_page(task_id: int) -> Any:
+    done = tasks.get(_db(), task_id)
+    if done.state == TaskStatus.COMPLETED:  # its record, read-only, for everyone who sees the case
+        from api.web.records_views import done_page
+
+        return done_page(done)
     return _render_task(tasks.get_visible(_db(), user(), task_id))
 
 
@@ -673,6 +682,7 @@ EVENT_NAMES = {
     "task.created": ("新待办", "New task"),
     "task.claimed": ("认领", "Claimed"),
     "task.unclaimed": ("放回待认领", "Put back to be claimed"),
+    "task.sent_back": ("退回补正", "Sent back for correction"),
     "task.assigned": ("指派", "Assigned"),
     "task.reassigned": ("改派", "Reassigned"),
     "task.completed": ("提交", "Submitted"),

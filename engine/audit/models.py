@@ -46,6 +46,7 @@ class AuditAction(enum.StrEnum):
     INSTANCE_DATA_EDITED = "instance.data_edited"
     INSTANCE_MIGRATED = "instance.migrated"
     TASK_REASSIGNED = "task.reassigned"
+    TASK_SENT_BACK = "task.sent_back"  # 退回补正: the holder returned the case to an earlier step
     FORM_VERSION_SAVED = "form.version_saved"
     PERSONAL_DATA_READ = "personal_data.read"
     INCIDENT_OPENED = "incident.opened"

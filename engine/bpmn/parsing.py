@@ -318,6 +318,9 @@ def _property_problems(
                 line,
             )
         )
+    for name in sorted(declared_outputs(props) or ()):
+        if not _IDENTIFIER.fullmatch(name):
+            problems.append(Problem(f"输出字段名无效 / outputs: {name!r} is not a field name", bpmn_id, line))
     field_name = props.get("deadline_field")
     if field_name is not None and not _IDENTIFIER.fullmatch(field_name.strip()):
         problems.append(
@@ -338,6 +341,60 @@ def _property_problems(
                     line,
                 )
             )
+    return problems
+
+
+def send_back_targets(props: dict[str, str]) -> list[str]:
+    """The ``send_back_to`` property: comma-separated ids of earlier user tasks this one may return the
+    case to for correction (退回补正)."""
+    return [t.strip() for t in (props.get("send_back_to") or "").split(",") if t.strip()]
+
+
+def declared_outputs(props: dict[str, str]) -> set[str] | None:
+    """The ``outputs`` property: the fields of a step's submission that go into the case's data (what
+    later gateways and steps read); ``None`` when the step declares none (then all of them do). The whole
+    submission is kept in the step's own record either way."""
+    text = props.get("outputs")
+    if text is None:
+        return None
+    return {name.strip() for name in text.split(",") if name.strip()}
+
+
+def send_back_problems(process_spec: Any, tasks: dict[str, TaskMeta], by_id: dict[str, Any]) -> list[Problem]:
+    """Each ``send_back_to`` target must be a user task of the same process from which this task can be
+    reached along the flows (upstream)."""
+    problems = []
+    specs = process_spec.task_specs
+    for task_spec in specs.values():
+        bpmn_id = getattr(task_spec, "bpmn_id", None)
+        meta = tasks.get(bpmn_id) if bpmn_id else None
+        if meta is None:
+            continue
+        line = by_id[bpmn_id].sourceline if bpmn_id in by_id else None
+        for target in send_back_targets(meta.properties):
+            if target not in tasks or target not in specs:
+                problems.append(
+                    Problem(
+                        f"退回目标不是本流程的用户任务 / send_back_to {target!r} is not a user task of this process",
+                        bpmn_id,
+                        line,
+                    )
+                )
+                continue
+            found, todo = set(), [target]
+            while todo:
+                for out in specs[todo.pop()].outputs:
+                    if out.name not in found:
+                        found.add(out.name)
+                        todo.append(out.name)
+            if task_spec.name not in found or target == bpmn_id:
+                problems.append(
+                    Problem(
+                        f"退回目标不在本环节之前 / send_back_to {target!r} does not lead to this task",
+                        bpmn_id,
+                        line,
+                    )
+                )
     return problems
 
 
@@ -455,6 +512,7 @@ def compile_bpmn(
                     problems.append(
                         Problem(f"表单不存在 / form '{meta.form_key}' does not exist", bpmn_id, line)
                     )
+        problems.extend(send_back_problems(process_spec, tasks, by_id))
     if problems:
         raise BpmnInvalid(problems)
 

@@ -26,6 +26,7 @@ from engine.bpmn.parsing import CompiledDefinition
 from engine.db import utcnow
 from engine.deadlines.models import StartSchedule
 from engine.definitions.models import ProcessDefinition
+from engine.kernel import bus
 from engine.orgs import service as orgs
 from engine.orgs.models import OrgLevel
 
@@ -161,14 +162,14 @@ def claim_due(session: Session, now: dt.datetime) -> StartSchedule | None:
 
 
 def run(session: Session, row: StartSchedule) -> Any:
-    """Start this occurrence's instance and advance the schedule (caller holds the row and commits)."""
-    from engine.instances import service as instances
-
+    """Start this occurrence's instance and advance the schedule (caller holds the row and commits).
+    The case is started by the instances layer, which provides ``START_CASE`` (``engine.wiring``)."""
     definition = session.get(ProcessDefinition, row.definition_id)
     unit = orgs.get(session, row.org_unit_id)
     occurrence = row.next_run_at
     assert definition is not None and occurrence is not None
-    instance = instances.create(
+    instance = bus.call(
+        bus.START_CASE,
         session,
         definition,
         unit,

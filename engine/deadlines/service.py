@@ -25,10 +25,11 @@ from engine.db import utcnow
 from engine.deadlines import calendar, schedules
 from engine.deadlines.models import StartSchedule
 from engine.instances.models import InstanceStatus, ProcessInstance
+from engine.kernel import bus
 from engine.notifications import service as notifications
 from engine.notifications.models import NotificationKind
 from engine.orgs.models import OrgLevel, OrgUnit
-from engine.tasks.models import OPEN_STATUSES, HumanTask, SlaLevel, TaskStatus
+from engine.tasks.models import OPEN_STATUSES, HumanTask, SlaLevel, TaskStatus, open_clause
 from engine.users.models import Role, RoleGrant, User
 
 log = logging.getLogger("assistflow.scheduler")
@@ -302,7 +303,6 @@ def claim_due(session: Session, now: dt.datetime) -> ProcessInstance | None:
 def wake(session: Session, instance: ProcessInstance, now: dt.datetime) -> WakeResult:
     """Fire the instance's due timers and SLA levels; the caller holds its lock and commits."""
     from engine.instances import service as instances
-    from engine.tasks import service as tasks
 
     result = WakeResult(instance.id)
     loaded = instances.load(session, instance)
@@ -323,8 +323,15 @@ def wake(session: Session, instance: ProcessInstance, now: dt.datetime) -> WakeR
         )
     if fired or failed:
         result.timers = [bpmn_id for bpmn_id, _due in fired]
+        bus.emit(bus.TIMER_DUE, session, instance=instance, fired=fired)
         instances.save(session, loaded, actor_id=None)  # projects tasks, recomputes the wake-up
-    open_rows = tasks.open_tasks_of(session, instance.id, display=False)
+    open_rows = list(
+        session.scalars(
+            select(HumanTask)
+            .where(HumanTask.instance_id == instance.id, open_clause())
+            .order_by(HumanTask.id)
+        )
+    )
     for row in open_rows:
         meta = loaded.compiled.task_meta(row.bpmn_id)
         for level in fire_sla_levels(session, row, now, meta.properties if meta else None):

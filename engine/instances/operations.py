@@ -295,6 +295,24 @@ def move_back(
             "task_element_id",
             "只能回退到本案此前已完成的人工环节 / only user tasks completed earlier in this case can be chosen",
         )
+    loaded, before = rewind(session, instance, task_element_id)
+    audit.record(
+        session,
+        AuditAction.INSTANCE_MOVED_BACK,
+        actor_id=user.id,
+        instance_id=instance.id,
+        details={"reason": text, "before": {"active": before}, "after": {"active": [task_element_id]}},
+    )
+    instances.save(session, loaded, user.id)
+    return instance
+
+
+def rewind(
+    session: Session, instance: ProcessInstance, task_element_id: str, *, field: str = "task_element_id"
+) -> tuple[instances.Loaded, list[str]]:
+    """The move itself (shared with the holder's send-back for correction): the loaded workflow with every
+    open task dropped and ``task_element_id`` ready again, and the elements that were active before.
+    The caller holds the instance lock, checked the target, audits and saves."""
     loaded = instances.load(session, instance)
     wf = loaded.wf
     if any(t.has_state(_ACTIVE) for sp in wf.subprocesses.values() for t in sp.get_tasks()):
@@ -302,7 +320,7 @@ def move_back(
     active = [t for t in wf.get_tasks(state=_ACTIVE) if t.workflow is wf]
     spec = wf.spec.task_specs.get(task_element_id)
     if spec is None:
-        raise Invalid.on("task_element_id", "该环节不在本版本中 / that step is not in this version")
+        raise Invalid.on(field, "该环节不在本版本中 / that step is not in this version")
     reach = _reachable(wf.spec, task_element_id)
     dangling = sorted(
         {t.task_spec.bpmn_id or t.task_spec.name for t in active if t.task_spec.name not in reach}
@@ -332,18 +350,10 @@ def move_back(
     try:
         runtime.advance(loaded.wf)
     except runtime.EngineError as err:
-        raise Invalid.on("task_element_id", str(err)) from err
+        raise Invalid.on(field, str(err)) from err
     if not any(t.task_spec.name == task_element_id for t in runtime.ready_human_tasks(loaded.wf)):
         raise Conflict("回退失败：目标环节未能就绪 / the chosen step did not become ready")
-    audit.record(
-        session,
-        AuditAction.INSTANCE_MOVED_BACK,
-        actor_id=user.id,
-        instance_id=instance.id,
-        details={"reason": text, "before": {"active": before}, "after": {"active": [task_element_id]}},
-    )
-    instances.save(session, loaded, user.id)
-    return instance
+    return loaded, before
 
 
 # --- edit data -------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.forms import jsonable
 from engine.instances import startdata
 from engine.instances.models import InstanceStatus, ProcessInstance
+from engine.kernel import bus
 from engine.orgs import service as orgs
 from engine.orgs.models import OrgUnit
 from engine.scope import visible_clause
@@ -99,9 +100,8 @@ def load(session: Session, instance: ProcessInstance) -> Loaded:
 
 def save(session: Session, loaded: Loaded, actor_id: int | None) -> list[Any]:
     """Write the workflow state back and project its human tasks (same transaction); returns the
-    instance's open task rows after the step."""
-    from engine.tasks import service as tasks  # tasks depend on instances; import late
-
+    instance's open task rows after the step. The projection is the task layer's (subscribed at engine
+    start-up: ``engine.wiring``); a case that ended is announced."""
     instance, wf = loaded.instance, loaded.wf
     instance.state = runtime.dump_state(wf)
     instance.data = jsonable(runtime.current_data(wf))
@@ -110,7 +110,10 @@ def save(session: Session, loaded: Loaded, actor_id: int | None) -> list[Any]:
         instance.status = InstanceStatus.COMPLETED
         instance.ended_at = utcnow()
         loaded.events.add(AuditAction.INSTANCE_COMPLETED, actor_id=actor_id, instance_id=instance.id)
-    return tasks.sync(session, loaded, actor_id)  # also sets next_wakeup_at, writes the row and the events
+        bus.emit(bus.CASE_ENDED, session, instance=instance, actor_id=actor_id)
+    # the task projection also sets next_wakeup_at, writes the row and the events
+    open_rows: list[Any] = bus.call(bus.PROJECT, session, loaded, actor_id)
+    return open_rows
 
 
 def _check_start_data(data: Any) -> dict[str, Any]:

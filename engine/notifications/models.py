@@ -16,6 +16,7 @@ class NotificationKind(enum.StrEnum):
     OVERDUE = "overdue"
     ESCALATION = "escalation"
     DEADLINE_CHANGED = "deadline_changed"
+    NEW_TASK = "new_task"  # work arrived in my queue or a group queue I serve (engine.notifications.new_work)
 
 
 class EmailStatus(enum.StrEnum):

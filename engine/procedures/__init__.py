@@ -12,6 +12,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from engine.kernel import bus
+
 Hook = Callable[[Session, Any, Any, dict[str, Any]], dict[str, Any] | None]
 BEFORE_COMPLETE: dict[tuple[str, str], list[Hook]] = {}
 StartHook = Callable[[Session, Any, dict[str, Any]], dict[str, Any] | None]
@@ -48,10 +50,10 @@ _loaded = False
 
 
 def _ensure_loaded() -> None:
-    global _loaded
+    """The rule modules register themselves when :func:`engine.wiring.init` imports them at start-up
+    (importing them from here would close an import circle: they use the instances layer)."""
     if not _loaded:
-        load()
-        _loaded = True
+        raise bus.NotWired("procedure rules not loaded: call engine.wiring.init() at start-up")
 
 
 def run_before_complete(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
@@ -62,12 +64,7 @@ def run_before_complete(session: Session, instance: Any, row: Any, data: dict[st
     return extra
 
 
-def load() -> None:
-    """Import the modules that register hooks."""
-    from engine.procedures import (  # noqa: F401
-        applicants,
-        bridge,
-        comprehensive,
-        service_referral,
-        twinning,
-    )
+def loaded() -> None:
+    """Called by :func:`engine.wiring.init` once the rule modules are imported."""
+    global _loaded
+    _loaded = True

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.audit import service as audit
-from engine.audit.models import AuditAction, AuditEvent
+from engine.audit.models import AuditAction
 from engine.definitions import service as definitions
 from engine.errors import Invalid
 from engine.instances import service as instances
@@ -23,6 +23,7 @@ from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.ledger import service as ledger
 from engine.orgs.models import OrgLevel, OrgUnit
 from engine.procedures import before_complete
+from engine.records import service as records
 
 PROJECT = "bridge_plan_project"
 HOUSEHOLD = "bridge_plan_household"
@@ -117,12 +118,18 @@ def _households(session: Session, project_id: int) -> list[ProcessInstance]:
     return list(session.scalars(select(ProcessInstance).where(ProcessInstance.parent_id == project_id)))
 
 
+def visit_counts(session: Session, case_ids: list[int]) -> dict[int, int]:
+    """Home visits per household case, counted from the case-work records (one per visit, never
+    overwritten), not from a counter in the case data."""
+    return records.count(session, case_ids, "case_work", where={"action": "visit"})
+
+
 def project_figures(session: Session, project_id: int, per_household_cap: Any) -> dict[str, Any]:
     """Households held now, their budget shares and visits, for reports and the final check."""
     cases = _households(session, project_id)
     shares = sum((Decimal(str(c.data.get("budget_share", 0))) for c in cases), Decimal("0"))
     cap = min(shares, Decimal(per_household_cap) * len(cases))
-    visits = sum(int(c.data.get("visit_count", 0)) for c in cases)
+    visits = sum(visit_counts(session, [c.id for c in cases]).values())
     return {
         "households_total": len(cases),
         "households_open": sum(1 for c in cases if c.status == InstanceStatus.RUNNING),
@@ -135,16 +142,9 @@ def project_figures(session: Session, project_id: int, per_household_cap: Any) -
 
 @before_complete(PROJECT, "monthly_report")
 def one_report_per_month(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> None:
-    done = session.scalars(
-        select(AuditEvent.details).where(
-            AuditEvent.instance_id == instance.id, AuditEvent.action == AuditAction.TASK_COMPLETED.value
-        )
-    )
-    for details in done:
-        if (
-            details.get("bpmn_id") == "monthly_report"
-            and details["data"].get("report_month") == data["report_month"]
-        ):
+    """The monthly reports are the project's collection of ``monthly_report`` records."""
+    for report in records.all_of_step(session, instance.id, "monthly_report"):
+        if report.data.get("report_month") == data["report_month"]:
             raise Invalid.on(
                 "report_month",
                 f"{data['report_month']}月的进度报告已报送 / the report for month {data['report_month']} is already in",
@@ -208,7 +208,10 @@ def count_service(session: Session, instance: Any, row: Any, data: dict[str, Any
 
 @before_complete(HOUSEHOLD, "closure")
 def visits_or_reason(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> None:
-    visits, needed = int(instance.data.get("visit_count", 0)), int(instance.data.get("min_visits", 5))
+    visits, needed = (
+        visit_counts(session, [instance.id])[instance.id],
+        int(instance.data.get("min_visits", 5)),
+    )
     if visits < needed and not (data.get("short_visits_reason") or "").strip():
         raise Invalid.on(
             "short_visits_reason",

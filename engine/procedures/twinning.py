@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from engine.errors import Invalid
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.procedures import before_complete
+from engine.records import service as records
 from engine.twinning import service as twinning
 from engine.twinning.models import TwinningPairing
 
@@ -84,13 +85,25 @@ def annual_evaluation(session: Session, instance: Any, row: Any, data: dict[str,
         **{key: data[key] for key in twinning.SUMMED},
     }
     kept = [e for e in instance.data.get("evaluations", []) if e.get("year") != year]
-    return {"evaluations": [*kept, entry]}
+    # the year's entry also stays in this step's own record (``derived``), one record per working year
+    return {"evaluations": [*kept, entry], "evaluation": entry}
+
+
+def evaluations_of(session: Session, instance_id: int) -> list[dict[str, Any]]:
+    """One entry per working year, read from the annual-evaluation records in the order they were done."""
+    out = []
+    for record in records.all_of_step(session, instance_id, "annual_evaluation"):
+        entry = (record.derived or {}).get("evaluation")
+        if entry is not None:
+            out.append(entry)
+    return out
 
 
 @before_complete(KEY, "summary_evaluation")
 def summary(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
-    evaluations = instance.data.get("evaluations", [])
+    evaluations = evaluations_of(session, instance.id)
     return {
+        "evaluations": evaluations,
         "subsidy_total": sum((Decimal(str(e["subsidy"])) for e in evaluations), Decimal("0")),
         "targets_progress": twinning.targets_progress(session),
     }

@@ -13,6 +13,7 @@ from engine import formstore, procedures
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
 from engine.bpmn import runtime
+from engine.bpmn.parsing import declared_outputs
 from engine.db import utcnow
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.forms import validate_submission
@@ -20,6 +21,7 @@ from engine.formversions import service as formversions
 from engine.incidents import service as incidents
 from engine.instances import service as instances
 from engine.instances.models import InstanceStatus
+from engine.kernel import bus
 from engine.orgs import service as orgs
 from engine.scope import role_branches, sees_everything, unit_clause, visible_clause
 from engine.tasks.models import OPEN_STATUSES, HumanTask, TaskStatus, open_clause
@@ -105,6 +107,8 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
     instance.next_wakeup_at = deadlines.next_wakeup(wf, still_open) if running else None
     session.flush()
     loaded.events.write(session)
+    if created:
+        bus.emit(bus.TASK_OPENED, session, rows=created, loaded=loaded, actor_id=actor_id)
     return still_open
 
 
@@ -270,6 +274,7 @@ def assign(session: Session, user: User, task_id: int, username: str) -> HumanTa
         details={"assignee": target.username, "previous_assignee_id": previous},
     )
     _flush_assignee(session, row)
+    bus.emit(bus.TASK_ASSIGNED, session, row=row, actor_id=user.id)
     return row
 
 
@@ -295,7 +300,7 @@ def complete_step(session: Session, user: User, task_id: int, data: Any) -> tupl
     _check_recusal(instance, user)
     clean = _validate(row, data, spiff_task.data)
     derived = procedures.run_before_complete(session, instance, row, clean)
-    spiff_task.set_data(**clean, **derived)
+    spiff_task.set_data(**_outputs(loaded, row, clean), **derived)
     failure = incidents.advance(loaded.wf, spiff_task.run)  # a failing automatic step: an incident below
     now = utcnow()
     if row.state == TaskStatus.READY:
@@ -309,6 +314,7 @@ def complete_step(session: Session, user: User, task_id: int, data: Any) -> tupl
         task_id=row.id,
         details={"bpmn_id": row.bpmn_id, "data": clean, "derived": derived},
     )
+    bus.emit(bus.TASK_COMPLETED, session, row=row, loaded=loaded, data=clean, derived=derived, actor=user)
     open_after = instances.save(session, loaded, user.id)
     _flush_assignee(session, row)
     if failure is not None:  # the completion is kept; the incident is recorded and answered as a 409
@@ -316,6 +322,15 @@ def complete_step(session: Session, user: User, task_id: int, data: Any) -> tupl
             incidents.record(session, instance, failure, origin="task", actor_id=user.id)
         )
     return row, sorted(open_after, key=lambda r: r.id)
+
+
+def _outputs(loaded: instances.Loaded, row: HumanTask, clean: dict[str, Any]) -> dict[str, Any]:
+    """What a step hands on to the case's data: its declared outputs (BPMN property ``outputs``), or all
+    it submitted when it declares none. The whole submission stays in the step's record either way, so a
+    field another step also has (a visit date) is not overwritten by a step that does not declare it."""
+    meta = loaded.compiled.task_meta(row.bpmn_id)
+    declared = declared_outputs(meta.properties) if meta else None
+    return clean if declared is None else {k: v for k, v in clean.items() if k in declared}
 
 
 def _validate(row: HumanTask, data: Any, context: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0019_households_and_people"
-down_revision = "0017_audit_signatures"
+down_revision = "0018_step_records"
 branch_labels = None
 depends_on = None
 

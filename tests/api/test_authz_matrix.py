@@ -344,6 +344,23 @@ PROBES = [
         undo="POST /api/v1/tasks/{task}/unclaim",
     ),
     Probe("POST", f"{T}/unclaim", only(409, TASK_SEERS), "tasks.unclaim"),  # seen but not claimed: 409
+    # step records: everyone who sees the case; the open acceptance has none yet (404)
+    Probe(
+        "GET",
+        f"{API}/process-instances/{{case}}/records",
+        only(200, CASE_SCOPE),
+        "step_records.instance_records",
+    ),
+    Probe("GET", f"{T}/record", only(404, CASE_SCOPE), "step_records.task_record"),
+    Probe("GET", f"{T}/send-back", only(200, TASK_SEERS), "step_records.send_back_targets"),
+    # 退回补正: the acceptance declares no earlier step (422 for whoever may work on it)
+    Probe(
+        "POST",
+        f"{T}/send-back",
+        only(422, {"street_officer/own"}),
+        "step_records.send_back",
+        json={"target": "application", "reason": "材料不全"},
+    ),
     Probe("POST", f"{T}/complete", only(422, {"street_officer/own"}), "tasks.complete", json={"data": {}}),
     Probe("POST", f"{T}/assign", only(422, SUPERVISORS), "tasks.assign", json={"username": "nobody-here"}),
     Probe(
@@ -407,6 +424,13 @@ PROBES = [
         undo="POST /api/v1/tasks/{task}/unclaim",
     ),
     Probe("POST", "/tasks/{task}/unclaim", only(409, TASK_SEERS), "web.unclaim"),
+    Probe(
+        "POST",
+        "/tasks/{task}/send-back",
+        only(302, {"street_officer/own"}),
+        "web.send_back",
+        form={"target": "application", "reason": "材料不全"},
+    ),
     Probe("POST", "/tasks/{task}/complete", only(422, {"street_officer/own"}), "web.complete", form={}),
     Probe("POST", "/tasks/{task}/draft", only(302, {"street_officer/own"}), "web.save_draft", form={}),
     Probe(

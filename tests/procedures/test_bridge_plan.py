@@ -535,3 +535,13 @@ def test_a_household_with_300_visits_completes_correctly(client, login, june):
     final = case.detail()
     assert final["status"] == "completed" and final["data"]["visit_count"] == 300
     assert db.session.scalar(select(func.count()).select_from(ServiceRecord)) == 300
+    # every visit is its own record, all listed (two pages of 200)
+    listed = [
+        r
+        for page in (1, 2)
+        for r in client.get(
+            f"/api/v1/process-instances/{case.id}/records?per_page=200&page={page}", headers=login("city")
+        ).json["items"]
+        if r["bpmn_id"] == "case_work" and r["data"]["action"] == "visit"
+    ]
+    assert [r["iteration"] for r in listed] == list(range(1, 301))

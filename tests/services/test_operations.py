@@ -49,7 +49,7 @@ def ca_variant(*, rename: str | None = None, deadline: str | None = None, drop: 
         new_block = new_block.replace('value="3 working days"', f'value="{deadline}"', 1)
     xml = xml.replace(block.group(0), new_block)
     if drop:
-        xml = xml.replace(f'"{drop}"', f'"{drop}_v2"').replace(f">{drop}<", f">{drop}_v2<")
+        xml = re.sub(rf'(?<=[",>]){drop}(?=["<,])', f"{drop}_v2", xml)  # also in send_back_to lists
     return xml
 
 

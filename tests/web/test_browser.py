@@ -175,7 +175,7 @@ def test_application_to_acceptance_in_the_browser(browser, live_server):
     row = page.locator("tr", has_text="WEB-E2E-0001")
     row.get_by_role("button", name="认领").focus()
     page.keyboard.press("Enter")  # claim with the keyboard
-    row.get_by_role("button", name="退回").wait_for()  # redrawn in place by htmx
+    row.get_by_role("button", name="放回待认领").wait_for()  # redrawn in place by htmx
     officer.shot("04-inbox-claimed")
     task_path = row.get_by_role("link", name="办理").get_attribute("href")
 

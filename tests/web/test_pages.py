@@ -174,7 +174,7 @@ def test_start_then_officer_claims_and_completes_the_next_task(web):
     # claim in place (htmx): the row comes back with an unclaim button
     row = officer.post(f"/tasks/{task_id}/claim", headers={"HX-Request": "true"})
     assert row.status_code == 200 and text(row).startswith(f'<tr id="task-{task_id}"')
-    assert "退回" in text(row) and "已认领" in text(row)
+    assert "放回待认领" in text(row) and "已认领" in text(row)
     assert f'id="task-{task_id}"' in text(officer.get("/?tab=mine"))
 
     page = text(officer.get(f"/tasks/{task_id}"))

@@ -3,7 +3,7 @@
 // The panel writes exactly the XML the engine parses (engine/bpmn/parsing.py):
 //   lane → role:        the lane's name "<中文名> <role>" (the engine finds the role token in the name)
 //   user task:          <spiffworkflow:properties><spiffworkflow:property name="formKey|deadline|
-//                       reminder|escalate_to" value="…"/></spiffworkflow:properties> in extensionElements
+//                       reminder|escalate_to|send_back_to|outputs" value="…"/></spiffworkflow:properties> in extensionElements
 //   sequence flow:      <bpmn:conditionExpression>…</bpmn:conditionExpression> (flows out of gateways)
 // Validate, diff and deploy post the whole XML (form field "xml") with the page's CSRF token.
 (function () {
@@ -198,6 +198,12 @@
       panel.appendChild(field("逾期升级至 / Escalate to", select(info.roles, getProperty(element, "escalate_to"), function (v) {
         setProperty(element, "escalate_to", v);
       }, "（默认上级 / default: next level）")));
+      panel.appendChild(field("可退回补正至 / May send back to", input(getProperty(element, "send_back_to"), function (v) {
+        setProperty(element, "send_back_to", v.split(",").map(function (s) { return s.trim(); }).filter(Boolean).join(","));
+      }, "home_investigation,assessment"), "此前用户任务的标识，逗号分隔 / ids of earlier user tasks, comma-separated"));
+      panel.appendChild(field("环节输出 / Declared outputs", input(getProperty(element, "outputs"), function (v) {
+        setProperty(element, "outputs", v.split(",").map(function (s) { return s.trim(); }).filter(Boolean).join(","));
+      }, "accepted"), "写入案件数据供后续网关使用的字段，逗号分隔；留空则全部写入 / fields the case data keeps for gateways; empty: all"));
     }
     if (is(element, "bpmn:SequenceFlow")) {
       var source = bo.sourceRef;

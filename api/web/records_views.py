@@ -1,0 +1,186 @@
+"""Web pages of step records and send-back: the finished-task page (read-only, for everyone who may see
+the case), the case page's 办理记录 section (``_step_records.html``), and the 退回补正 form on an open
+task (``_send_back.html``)."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+
+from api.web import bp
+from api.web.i18n import locale, pick, t
+from api.web.views import _db, login_required, user
+from engine import privacy
+from engine.errors import Invalid
+from engine.records import service as records
+from engine.sendback import service as sendback
+from engine.tasks import service as tasks
+from engine.tasks.models import HumanTask, TaskStatus
+from engine.users import service as users
+
+RECORDS_PER_PAGE = 50
+
+
+# --- showing values -----------------------------------------------------------------------------------
+
+
+def _money(value: Any) -> str:
+    try:
+        return f"{Decimal(str(value)):,.2f} 元"
+    except (InvalidOperation, ValueError):
+        return str(value)
+
+
+def _text(value: Any, kind: str, choices: dict[str, str]) -> str:
+    """One value as staff read it: 是/否, choice labels, money as ``6,000.00 元``, never JSON or None."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return t("yes") if value else t("no")
+    if isinstance(value, list):
+        return "、".join(_text(v, kind, choices) for v in value) or "—"
+    if isinstance(value, dict):
+        return "；".join(f"{k}：{_text(v, 'unknown', {})}" for k, v in value.items()) or "—"
+    if kind == "money":
+        return _money(value)
+    if kind == "datetime" and isinstance(value, str) and "T" in value:
+        return value.replace("T", " ")[:16]
+    return choices.get(value, str(value)) if isinstance(value, str) else str(value)
+
+
+def shown(field: records.Field) -> dict[str, Any]:
+    """A labelled field for a template: text, or a table (a table field's rows, columns labelled)."""
+    if field.type == "table" and isinstance(field.value, list) and field.columns:
+        return {
+            "label": field.label,
+            "table": {
+                "headers": [c.label for c in field.columns],
+                "rows": [
+                    [
+                        _text(row.get(c.name) if isinstance(row, dict) else None, c.type, c.choices)
+                        for c in field.columns
+                    ]
+                    for row in field.value
+                ],
+            },
+        }
+    return {"label": field.label, "text": _text(field.value, field.type, field.choices)}
+
+
+def _form_name(record: records.StepRecord) -> str:
+    if not record.form_key:
+        return "—"
+    from api.web import formview
+    from engine.formversions import service as formversions
+
+    form = formversions.form_at(_db(), record.form_key, record.form_version)
+    title = formview.title_of(form, locale()) or record.form_key
+    if record.form_version is None:
+        return t("record_form_file", title=title)
+    return t("record_form_version", title=title, version=record.form_version)
+
+
+def record_view(record: records.StepRecord, names: dict[int, str]) -> dict[str, Any]:
+    data = privacy.for_viewer(user(), record.data or {})
+    return {
+        "record": record,
+        "who": names.get(record.actor_id, "—") if record.actor_id else "—",
+        "form": _form_name(record),
+        "fields": [shown(f) for f in records.fields(_db(), record, data, locale())],
+    }
+
+
+# --- the case page's 办理记录 ----------------------------------------------------------------------------
+
+
+@bp.app_template_global()
+def step_records_view(instance: Any) -> dict[str, Any]:
+    """The case's records, one page of them, grouped by step; a loop's runs as one table."""
+    page = request.args.get("records_page", 1, type=int) or 1
+    rows, total = records.of_instance(_db(), instance.id, page=max(page, 1), per_page=RECORDS_PER_PAGE)
+    names = users.display_names(_db(), [r.actor_id for r in rows])
+    sections = []
+    for section in records.sections(rows):
+        views = [record_view(r, names) for r in section.records]
+        headers: list[str] = []
+        for v in views:
+            for f in v["fields"]:
+                if f["label"] not in headers:
+                    headers.append(f["label"])
+        table = [
+            {
+                "view": v,
+                "cells": [
+                    next((f for f in v["fields"] if f["label"] == h), {"label": h, "text": "—"})
+                    for h in headers
+                ],
+            }
+            for v in views
+        ]
+        sections.append({"section": section, "views": views, "headers": headers, "table": table})
+    return {
+        "sections": sections,
+        "page": max(page, 1),
+        "pages": max(1, math.ceil(total / RECORDS_PER_PAGE)),
+        "total": total,
+    }
+
+
+# --- send back ------------------------------------------------------------------------------------------
+
+
+@bp.app_template_global()
+def send_back_choices(task: HumanTask) -> list[tuple[str, str]]:
+    """Where this open task may send the case back to, if the user may work on it now."""
+    if task.state not in (TaskStatus.READY, TaskStatus.CLAIMED) or not tasks.may_work_on(_db(), user(), task):
+        return []
+    return sendback.allowed(_db(), task)
+
+
+@bp.post("/tasks/<int:task_id>/send-back")
+@login_required
+def send_back(task_id: int) -> Any:
+    session = _db()
+    try:
+        reopened = sendback.send_back(
+            session, user(), task_id, request.form.get("target", ""), request.form.get("reason", "")
+        )
+    except Invalid as err:
+        session.rollback()
+        messages = [pick(m) for ms in err.fields.values() for m in ms] or [pick(err.message)]
+        flash("；".join(messages), "error")
+        return redirect(url_for("web.task_page", task_id=task_id))
+    flash(t("sent_back", name=reopened.name), "success")
+    return redirect(url_for("web.case_page", instance_id=reopened.instance_id))
+
+
+def prefill(row: HumanTask) -> dict[str, Any] | None:
+    """A reopened (sent-back) task's form values: its last record, if no draft was saved since."""
+    found = sendback.prefill(_db(), row)
+    if found is not None:
+        flash(t("sent_back_prefilled"), "info")
+    return found
+
+
+# --- the finished-task page -------------------------------------------------------------------------------
+
+
+def done_page(row: HumanTask) -> Any:
+    """A completed task, read-only, for everyone who may see its case (403 / 404 as for the case)."""
+    from engine.instances import service as instances
+
+    session = _db()
+    instance = instances.get_visible(session, user(), row.instance_id)
+    record = records.of_task(session, row.id)
+    names = users.display_names(session, [record.actor_id if record else row.completed_by_id])
+    return render_template(
+        "task_done.html",
+        task=row,
+        instance=instance,
+        case_name=tasks.cases_of(session, [row]).get(row.instance_id, (None, row.process_key))[1],
+        view=record_view(record, names) if record else None,
+        who=names.get(row.completed_by_id, "—") if row.completed_by_id else "—",
+    )

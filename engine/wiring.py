@@ -1,0 +1,40 @@
+"""Engine start-up: who reacts to what the kernel announces (``engine.kernel.bus``).
+
+Called once by the app factory (and by anything else that runs the engine). Registration lives here,
+not in import side effects of the modules below, so that the execution path imports in one direction
+only: instances (load, step, save) → kernel bus ← task projection, deadlines, procedures' rules, step
+records, notices of new work.
+"""
+
+from __future__ import annotations
+
+_done = False
+
+
+def init() -> None:
+    """Subscribe the engine's parts to the kernel's events (idempotent)."""
+    global _done
+    if _done:
+        return
+    from engine import procedures
+    from engine.instances import service as instances
+    from engine.kernel import bus
+    from engine.notifications import new_work
+    from engine.procedures import (  # noqa: F401  (rules)
+        applicants,
+        bridge,
+        comprehensive,
+        service_referral,
+        twinning,
+    )
+    from engine.records import service as records
+    from engine.tasks import service as tasks
+
+    bus.provide(bus.PROJECT, tasks.sync)
+    bus.provide(bus.START_CASE, instances.create)
+    bus.subscribe(bus.TASK_COMPLETED, records.write)
+    bus.subscribe(bus.TASK_OPENED, new_work.on_task_opened)
+    bus.subscribe(bus.TASK_ASSIGNED, new_work.on_task_assigned)
+    new_work.install()
+    procedures.loaded()
+    _done = True
