@@ -2,6 +2,7 @@
 
 from engine.audit.models import AuditAction, AuditChainHead, AuditEvent, AuditPending, AuditSeal
 from engine.db import Base
+from engine.deadlines.holiday_models import HolidayCalendarVersion, HolidayDay, HolidayYear
 from engine.deadlines.models import StartSchedule
 from engine.definitions.models import ProcessDefinition
 from engine.formversions.models import FormVersion
@@ -23,6 +24,9 @@ __all__ = [
     "AuditSeal",
     "AuditEvent",
     "Base",
+    "HolidayCalendarVersion",
+    "HolidayDay",
+    "HolidayYear",
     "HumanTask",
     "IdempotencyKey",
     "EmailStatus",

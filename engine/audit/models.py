@@ -44,6 +44,9 @@ class AuditAction(enum.StrEnum):
     TASK_REASSIGNED = "task.reassigned"
     FORM_VERSION_SAVED = "form.version_saved"
     PERSONAL_DATA_READ = "personal_data.read"
+    CALENDAR_YEAR_SAVED = "calendar.year_saved"
+    CALENDAR_RECOMPUTED = "calendar.recomputed"
+    TASK_DEADLINE_RECOMPUTED = "task.deadline_recomputed"
 
 
 class AuditEvent(Base):
