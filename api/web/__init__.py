@@ -30,6 +30,7 @@ def init_app(app: Flask) -> None:
     app.config["PERMANENT_SESSION_LIFETIME"] = dt.timedelta(hours=12)
     csrf.init_app(app)
     from api.web import (  # noqa: F401  (register the routes on ``bp``)
+        admin_calendar,
         admin_forms,
         admin_instances,
         admin_modeler,

@@ -34,6 +34,7 @@ from engine import privacy
 from engine.audit import service as audit
 from engine.dashboards import service as dashboards
 from engine.db import utcnow
+from engine.deadlines import holidays
 from engine.deadlines import service as deadlines
 from engine.deadlines.calendar import SHANGHAI
 from engine.definitions import service as definitions
@@ -682,6 +683,7 @@ def dashboard() -> Any:
         tables={n: [[_cell(row[k]) for k, _l in COLUMNS[n]] for row in rows] for n, rows in tables.items()},
         headers={n: [t(label) for _k, label in cols] for n, cols in COLUMNS.items()},
         charts=charts,
+        missing=holidays.missing_years(_db(), utcnow()),
     )
 
 

@@ -100,7 +100,9 @@ def test_entered_2027_holiday_moves_new_deadlines_and_recompute_moves_open_ones(
     # 3 working days from Thursday 31 Dec with 2027 unknown: Fri 1 Jan, Mon 4, Tue 5
     assert row.due_at == dt.datetime(2027, 1, 6, 0, 0, tzinfo=SH)
 
-    holidays.put_year(session, admin, 2027, [{"date": dt.date(2027, 1, 1), "kind": "holiday", "name": "元旦"}])
+    holidays.put_year(
+        session, admin, 2027, [{"date": dt.date(2027, 1, 1), "kind": "holiday", "name": "元旦"}]
+    )
     session.commit()
     session.refresh(row)
     assert row.due_at == dt.datetime(2027, 1, 6, 0, 0, tzinfo=SH)  # not moved silently
@@ -127,7 +129,9 @@ def test_entered_2027_holiday_moves_new_deadlines_and_recompute_moves_open_ones(
     assert row.due_at == dt.datetime(2027, 1, 7, 0, 0, tzinfo=SH)
     assert row.warn_at == dt.datetime(2027, 1, 6, 0, 0, tzinfo=SH)
     event = session.scalars(
-        select(AuditEvent).where(AuditEvent.action == "task.deadline_recomputed", AuditEvent.task_id == row.id)
+        select(AuditEvent).where(
+            AuditEvent.action == "task.deadline_recomputed", AuditEvent.task_id == row.id
+        )
     ).one()
     assert event.actor_id == admin.id and event.details["reason"] == "2027年节假日已录入"
     summary = session.scalars(select(AuditEvent).where(AuditEvent.action == "calendar.recomputed")).one()
