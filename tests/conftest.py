@@ -21,6 +21,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from tests.audit_bypass import audit_triggers_off
+from tests.holiday_seed import restore_if_changed as restore_holidays
 
 ROOT = Path(__file__).resolve().parent.parent
 _TMP = tempfile.mkdtemp(prefix="assistflow-test-")
@@ -171,6 +172,7 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
         User,
     )
 
+    restore_holidays(session)  # before the users: a year entered names its admin
     session.execute(delete(Notification))
     session.execute(delete(ServiceRecord))
     session.execute(delete(NearRelativeFiling))

@@ -13,7 +13,6 @@ from api.extensions import db
 from engine.deadlines import calendar as cal
 from engine.models import AuditEvent, HolidayYear
 from tests.factories import open_task, start_demo
-from tests.services.test_holiday_calendar import calendar_rows  # noqa: F401  (fixture)
 
 SH = cal.SHANGHAI
 
@@ -35,7 +34,7 @@ def test_non_admins_are_refused(client, login):
     assert db.session().get(HolidayYear, 2027) is None
 
 
-def test_bad_days_are_refused_by_field(client, login, calendar_rows):  # noqa: F811
+def test_bad_days_are_refused_by_field(client, login):
     headers = login("admin")
     bad_date = client.put(
         "/api/v1/calendar/2027", json={"days": [{"date": "2027-02-30", "kind": "holiday"}]}, headers=headers
@@ -65,7 +64,7 @@ def test_bad_days_are_refused_by_field(client, login, calendar_rows):  # noqa: F
     assert _audits("calendar.year_saved") == 0
 
 
-def test_enter_a_year_then_recompute(client, login, calendar_rows):  # noqa: F811
+def test_enter_a_year_then_recompute(client, login):
     headers = login("admin")
     with time_machine.travel(dt.datetime(2026, 12, 31, 10, 0, tzinfo=SH), tick=False):
         instance = start_demo(db.session())

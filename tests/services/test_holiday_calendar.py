@@ -10,7 +10,7 @@ import datetime as dt
 import chinese_calendar
 import pytest
 import time_machine
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 
 from engine.audit.models import AuditEvent
 from engine.deadlines import calendar as cal
@@ -21,26 +21,6 @@ from tests.conftest import get_user
 from tests.factories import open_task, start_demo
 
 SH = cal.SHANGHAI
-
-
-@pytest.fixture()
-def calendar_rows(engine):
-    """Put the holiday tables back as the migration seeded them after the test."""
-    from sqlalchemy.orm import Session
-
-    with Session(engine) as s:
-        years = [(y.year, y.source, y.updated_at) for y in s.scalars(select(HolidayYear))]
-        days = [(d.day, d.year, d.kind, d.name) for d in s.scalars(select(HolidayDay))]
-    yield
-    with Session(engine) as s:
-        s.execute(delete(HolidayDay))
-        s.execute(delete(HolidayYear))
-        s.add_all(HolidayYear(year=y, source=src, updated_at=at) for y, src, at in years)
-        s.flush()
-        s.add_all(HolidayDay(day=d, year=y, kind=k, name=n) for d, y, k, n in days)
-        s.execute(update(HolidayCalendarVersion).values(version=HolidayCalendarVersion.version + 1))
-        s.commit()
-    cal.invalidate()
 
 
 def _year_of_library(year: int) -> list[dict]:
@@ -55,9 +35,10 @@ def test_the_migration_seeds_the_library_years(session):
     spring = session.get(HolidayDay, dt.date(2026, 2, 17))
     assert (spring.kind, spring.name) == ("holiday", "春节")
     assert session.get(HolidayDay, dt.date(2026, 1, 4)).kind == "workday"  # a Sunday worked (调休)
+    assert cal.is_workday(dt.date(2026, 11, 5))  # an ordinary Thursday (put back after a test changed it)
 
 
-def test_the_table_overrides_the_library(session, calendar_rows):
+def test_the_table_overrides_the_library(session):
     admin = get_user(session, "admin")
     thursday = dt.date(2026, 11, 5)
     assert chinese_calendar.is_workday(thursday) and cal.is_workday(thursday)
@@ -80,7 +61,7 @@ def test_uncovered_year_falls_back_to_monday_to_friday(session):
     assert holidays.missing_years(session, later) == [2029, 2030]
 
 
-def test_warning_from_the_first_of_december(session, calendar_rows):
+def test_warning_from_the_first_of_december(session):
     before = dt.datetime(2026, 11, 30, 23, 59, tzinfo=SH)
     first = dt.datetime(2026, 12, 1, 0, 0, tzinfo=SH)
     assert holidays.missing_years(session, before) == []
@@ -91,7 +72,7 @@ def test_warning_from_the_first_of_december(session, calendar_rows):
     assert holidays.missing_years(session, dt.datetime(2027, 12, 1, 9, tzinfo=SH)) == [2028]
 
 
-def test_entered_2027_holiday_moves_new_deadlines_and_recompute_moves_open_ones(session, calendar_rows):
+def test_entered_2027_holiday_moves_new_deadlines_and_recompute_moves_open_ones(session):
     admin = get_user(session, "admin")
     with time_machine.travel(dt.datetime(2026, 12, 31, 10, 0, tzinfo=SH), tick=False):
         instance = start_demo(session)
@@ -139,7 +120,7 @@ def test_entered_2027_holiday_moves_new_deadlines_and_recompute_moves_open_ones(
     assert holidays.recompute(session, admin, dry_run=True) == []  # nothing left to move
 
 
-def test_bad_days_are_refused_per_field(session, calendar_rows):
+def test_bad_days_are_refused_per_field(session):
     admin = get_user(session, "admin")
     days = [
         {"date": dt.date(2028, 1, 1), "kind": "holiday", "name": "元旦"},
@@ -155,7 +136,7 @@ def test_bad_days_are_refused_per_field(session, calendar_rows):
     assert session.get(HolidayYear, 2028) is None
 
 
-def test_other_processes_see_an_edit_within_the_ttl(session, calendar_rows, monkeypatch):
+def test_other_processes_see_an_edit_within_the_ttl(session, monkeypatch):
     """Another process's edit (version bumped in the table, no invalidate here) is picked up once the
     TTL has passed, and not before: the hot path does not query the table on every look-up."""
     now = [1000.0]

@@ -11,7 +11,6 @@ from api.extensions import db
 from engine.deadlines import calendar as cal
 from engine.models import AuditEvent, HolidayDay, HolidayYear
 from tests.factories import open_task, start_demo
-from tests.services.test_holiday_calendar import calendar_rows  # noqa: F401  (fixture)
 
 SH = cal.SHANGHAI
 
@@ -37,7 +36,7 @@ def test_dashboard_warns_from_the_first_of_december(web):
         assert "/admin/calendar" not in page  # the link is for admins
 
 
-def test_admin_enters_a_year_on_the_page(web, calendar_rows):  # noqa: F811
+def test_admin_enters_a_year_on_the_page(web):
     with time_machine.travel(dt.datetime(2026, 12, 31, 10, 0, tzinfo=SH), tick=False):
         instance = start_demo(db.session())  # due end of 5 January while 2027 is unknown
         db.session().commit()
