@@ -83,3 +83,16 @@ def test_admin_enters_a_year_on_the_page(web):
     ):
         count = select(func.count()).select_from(AuditEvent).where(AuditEvent.action == action)
         assert db.session().scalar(count) == expected, action
+
+
+def test_the_page_and_the_warning_in_english(web):
+    with time_machine.travel(dt.datetime(2026, 12, 2, 10, 0, tzinfo=SH), tick=True):
+        browser = web("admin")
+        browser.get("/lang/en")
+        page = text(browser.get("/admin/calendar?year=2027"))
+        assert "Holiday calendar" in page and "Not entered; Monday to Friday apply" in page
+        assert "The holidays and adjusted working days of 2027 are not entered" in page
+        assert "节假日" not in page and "None" not in page
+        seeded = text(browser.get("/admin/calendar?year=2026"))
+        assert "Seeded (chinesecalendar)" in seeded and 'data-date="2026-02-17"' in seeded
+        assert "Holiday" in seeded and "Adjusted working day" in seeded
