@@ -3,7 +3,8 @@ and re-compute open deadlines after a change (an explicit, audited admin action)
 
 Deadlines already set are never moved by an edit of the calendar: ``put_year`` changes the table only;
 ``recompute`` (dry run first) moves the due times of open tasks whose deadline is counted in working
-days from their creation.
+days from their creation — not those a supervisor set or extended by hand (``task.deadline_changed``),
+nor dates and expressions.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from engine.audit import service as audit
-from engine.audit.models import AuditAction
+from engine.audit.models import AuditAction, AuditEvent
 from engine.db import utcnow
 from engine.deadlines import calendar
 from engine.deadlines.holiday_models import (
@@ -225,13 +226,23 @@ class Recomputed:
 def _changes(session: Session) -> list[tuple[Any, Recomputed]]:
     from engine.tasks.models import OPEN_STATUSES, HumanTask
 
-    rows = session.scalars(
-        select(HumanTask)
-        .where(HumanTask.state.in_(list(OPEN_STATUSES)), HumanTask.deadline.is_not(None))
-        .order_by(HumanTask.id)
+    open_rows = select(HumanTask.id).where(
+        HumanTask.state.in_(list(OPEN_STATUSES)), HumanTask.deadline.is_not(None)
+    )
+    rows = session.scalars(select(HumanTask).where(HumanTask.id.in_(open_rows)).order_by(HumanTask.id))
+    # a due time a supervisor set by hand (task.deadline_changed) is theirs: never recomputed
+    changed_by_hand = set(
+        session.scalars(
+            select(AuditEvent.task_id).where(
+                AuditEvent.action == AuditAction.TASK_DEADLINE_CHANGED.value,
+                AuditEvent.task_id.in_(open_rows),
+            )
+        )
     )
     changes = []
     for row in rows:
+        if row.id in changed_by_hand:
+            continue
         try:
             kind, _amount = calendar.parse_duration(row.deadline or "")
         except calendar.DeadlineError:

@@ -153,3 +153,27 @@ def test_other_processes_see_an_edit_within_the_ttl(session, monkeypatch):
     assert cal.is_workday(day)  # cached
     now[0] += cal.TTL
     assert not cal.is_workday(day)
+
+
+def test_recompute_leaves_a_deadline_a_supervisor_changed(session):
+    from engine.tasks import service as tasks
+
+    admin = get_user(session, "admin")
+    with time_machine.travel(dt.datetime(2026, 12, 31, 10, 0, tzinfo=SH), tick=False):
+        kept, moved = start_demo(session), start_demo(session)
+        session.commit()
+        extended = tasks.change_deadline(
+            session,
+            get_user(session, "pt_head"),
+            open_task(session, kept.id, "application").id,
+            reason="材料待补",
+            extend_by="2 working days",
+        )
+        session.commit()
+    assert extended.due_at == dt.datetime(2027, 1, 8, 0, 0, tzinfo=SH)
+    holidays.put_year(
+        session, admin, 2027, [{"date": dt.date(2027, 1, 1), "kind": "holiday", "name": "元旦"}]
+    )
+    session.commit()
+    planned = holidays.recompute(session, admin, dry_run=True)
+    assert [c.task_id for c in planned] == [open_task(session, moved.id, "application").id]
