@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import re
 import threading
 import time
@@ -28,6 +29,7 @@ from zoneinfo import ZoneInfo
 import chinese_calendar
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+log = logging.getLogger("assistflow.calendar")
 
 _WORKING = re.compile(
     r"^\s*(\d{1,3})\s*(working days?|work days?|business days?|个?工作日)\s*$", re.IGNORECASE
@@ -101,10 +103,16 @@ def _snapshot() -> Snapshot:
         return snapshot
     with _cache.lock:
         snapshot = _cache.snapshot
-        if snapshot is not None and source.version() == snapshot.version:
-            _cache.checked = now
-            return snapshot
-        fresh = source.load()
+        try:
+            if snapshot is not None and source.version() == snapshot.version:
+                _cache.checked = now
+                return snapshot
+            fresh = source.load()
+        except Exception:  # the table unreadable (e.g. not migrated yet): say so, keep what we had
+            log.exception(
+                "holiday table unreadable; %s until the next check", "cached years" if snapshot else "library"
+            )
+            fresh = snapshot or _EMPTY
         _cache.snapshot, _cache.checked = fresh, now
         return fresh
 

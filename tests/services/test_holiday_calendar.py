@@ -6,6 +6,7 @@ The 2027 days entered below are test data, not the State Council's schedule (unk
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import chinese_calendar
 import pytest
@@ -177,3 +178,32 @@ def test_recompute_leaves_a_deadline_a_supervisor_changed(session):
     session.commit()
     planned = holidays.recompute(session, admin, dry_run=True)
     assert [c.task_id for c in planned] == [open_task(session, moved.id, "application").id]
+
+
+def test_an_unreadable_table_falls_back_to_the_library_and_is_retried(app_ctx, caplog):
+    class Broken(cal.Source):
+        calls = 0
+
+        def version(self) -> int:
+            Broken.calls += 1
+            raise RuntimeError("no table")
+
+        def load(self) -> cal.Snapshot:
+            Broken.calls += 1
+            raise RuntimeError("no table")
+
+    real = cal._cache.source
+    now = [5000.0]
+    cal.use_source(Broken())
+    try:
+        cal._cache.clock = lambda: now[0]
+        assert not cal.is_workday(dt.date(2026, 2, 17))  # the library's Spring Festival
+        assert cal.is_workday(dt.date(2027, 1, 1))  # nothing known of 2027: Monday–Friday
+        assert Broken.calls == 1 and "holiday table unreadable" in caplog.text
+        now[0] += cal.TTL + 1
+        cal.is_workday(dt.date(2026, 2, 17))
+        assert Broken.calls == 2  # tried again after the TTL
+    finally:
+        cal._cache.clock = time.monotonic
+        cal.use_source(real)
+    assert cal.entered(2026)
