@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, has_app_context, jsonify
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import converters, errors, hardening, jsonbody
@@ -15,6 +17,7 @@ from engine import crypto, formstore, wiring
 from engine.audit import checkpoint, signing
 from engine.bpmn import timers
 from engine.db import configure_engine
+from engine.deadlines import holidays
 from engine.deadlines import service as deadlines
 from engine.errors import ServiceError
 from engine.notifications.service import MAIL
@@ -27,6 +30,16 @@ def configure_mail(config: dict[str, Any]) -> None:
     MAIL.host, MAIL.port = config["SMTP_HOST"], int(config["SMTP_PORT"])
     MAIL.username, MAIL.password = config["SMTP_USERNAME"], config["SMTP_PASSWORD"]
     MAIL.sender, MAIL.starttls = config["SMTP_SENDER"], bool(config["SMTP_STARTTLS"])
+
+
+def _calendar_bind(own: Engine) -> Callable[[], Engine]:
+    """The holiday calendar reads the current app's database (its own outside a request, e.g. the
+    scheduler's thread)."""
+
+    def bind() -> Engine:
+        return db.engine if has_app_context() else own
+
+    return bind
 
 
 class AssistflowFlask(Flask):
@@ -71,6 +84,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     with app.app_context():
         configure_engine(db.engine)
+        holidays.install(_calendar_bind(db.engine))
 
     api = errors.JsonApi(
         app,
@@ -79,6 +93,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         },
     )
     from api.auth.routes import blp as auth_blp
+    from api.calendar.routes import blp as calendar_blp
     from api.cases.routes import blp as cases_blp
     from api.definitions.routes import blp as definitions_blp
     from api.forms.routes import blp as forms_blp
@@ -106,6 +121,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         households_blp,
         cases_blp,
         records_blp,
+        calendar_blp,
     ):
         api.register_blueprint(blp)
     errors.register(app)

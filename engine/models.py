@@ -9,6 +9,7 @@ from engine.audit.models import (
     AuditSigning,
 )
 from engine.db import Base
+from engine.deadlines.holiday_models import HolidayCalendarVersion, HolidayDay, HolidayYear
 from engine.deadlines.models import StartSchedule
 from engine.definitions.models import ProcessDefinition
 from engine.formversions.models import FormVersion
@@ -34,6 +35,9 @@ __all__ = [
     "AuditSigning",
     "AuditEvent",
     "Base",
+    "HolidayCalendarVersion",
+    "HolidayDay",
+    "HolidayYear",
     "HumanTask",
     "IdempotencyKey",
     "Incident",

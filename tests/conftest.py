@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from tests import clock_ahead
 from tests.audit_bypass import audit_triggers_off
+from tests.holiday_seed import restore_if_changed as restore_holidays
 
 clock_ahead.start()  # `make test CLOCK_AHEAD_DAYS=N`: the whole session N days later (see tests/clock_ahead.py)
 
@@ -211,6 +212,7 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
         WebSession,
     )
 
+    restore_holidays(session)  # before the users: a year entered names its admin
     session.execute(delete(Notification))
     session.execute(delete(WebSession))
     session.execute(delete(ServiceRecord))

@@ -34,6 +34,7 @@ def init_app(app: Flask) -> None:
     app.config["SESSION_REFRESH_EACH_REQUEST"] = False
     csrf.init_app(app)
     from api.web import (  # noqa: F401  (register the routes on ``bp``)
+        admin_calendar,
         admin_forms,
         admin_instances,
         admin_modeler,

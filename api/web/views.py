@@ -40,6 +40,7 @@ from engine.audit.models import AuditAction
 from engine.cases import service as case_service
 from engine.dashboards import service as dashboards
 from engine.db import utcnow
+from engine.deadlines import holidays
 from engine.deadlines import service as deadlines
 from engine.deadlines.calendar import SHANGHAI
 from engine.definitions import service as definitions
@@ -981,6 +982,7 @@ def dashboard() -> Any:
         },
         headers={n: [t(label) for _k, label in cols] for n, cols in COLUMNS.items()},
         charts=charts,
+        missing=holidays.missing_years(_db(), utcnow()),
     )
 
 

@@ -58,6 +58,9 @@ class AuditAction(enum.StrEnum):
     PERSON_UPDATED = "household.person_updated"
     CASE_HOUSEHOLD_LINKED = "case.household_linked"
     CASE_SEARCHED = "case.searched"
+    CALENDAR_YEAR_SAVED = "calendar.year_saved"
+    CALENDAR_RECOMPUTED = "calendar.recomputed"
+    TASK_DEADLINE_RECOMPUTED = "task.deadline_recomputed"
 
 
 class AuditEvent(Base):

@@ -1,20 +1,35 @@
 """Working days (mainland China, State Council holidays and adjusted working weekends) and deadlines.
 
-Holidays come from the maintained ``chinesecalendar`` package. For a year it does not cover yet, the
-calendar falls back to Monday–Friday and says so (``covered()``), so a deadline is never refused.
-Deadlines are computed in Asia/Shanghai and stored in UTC.
+Holidays come first from the holiday calendar kept in the database (tables ``holiday_year`` /
+``holiday_day``, entered by admins when the State Council publishes a year; seeded from the
+``chinesecalendar`` package). For a year the table lacks, the package is the fallback; for a year
+neither covers, the calendar falls back to Monday–Friday and says so (``covered()``), so a deadline is
+never refused. Deadlines are computed in Asia/Shanghai and stored in UTC.
+
+The table is read through a *source* the service layer installs (``use_source``): this module never
+opens a session itself. What it loaded is kept per process as one snapshot of every entered year (a few
+hundred rows) and checked against the table's version counter at most every ``TTL`` seconds, so the
+deadline arithmetic on the completion hot path costs dictionary look-ups; an edit is seen at once by
+the process that made it (``invalidate()`` after its commit) and within ``TTL`` seconds by every other
+process (web workers, the scheduler).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+log = logging.getLogger("assistflow.calendar")
 
 _WORKING = re.compile(
     r"^\s*(\d{1,3})\s*(working days?|work days?|business days?|个?工作日)\s*$", re.IGNORECASE
@@ -28,22 +43,121 @@ class DeadlineError(ValueError):
     """A deadline text that cannot be understood."""
 
 
-def covered(day: dt.date) -> bool:
-    """Does the holiday data cover ``day``'s year?"""
+@dataclass(frozen=True)
+class YearDays:
+    """One entered year: its holidays and its adjusted working days (weekend days worked), with names."""
+
+    holidays: dict[dt.date, str] = field(default_factory=dict)
+    workdays: dict[dt.date, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    version: int
+    years: dict[int, YearDays]
+
+
+class Source:
+    """Where the entered years come from (the database, through the service layer)."""
+
+    def version(self) -> int:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def load(self) -> Snapshot:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+TTL = 30.0  # seconds between two checks of the table's version counter
+_EMPTY = Snapshot(-1, {})
+
+
+class _Cache:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.source: Source | None = None
+        self.snapshot: Snapshot | None = None
+        self.checked = 0.0
+        self.clock: Callable[[], float] = time.monotonic
+
+
+_cache = _Cache()
+
+
+def use_source(source: Source | None) -> None:
+    """Install (or remove, with None) the source of entered years; the cache starts again."""
+    with _cache.lock:
+        _cache.source, _cache.snapshot, _cache.checked = source, None, 0.0
+
+
+def invalidate() -> None:
+    """Drop this process's snapshot: the next look-up reloads (after an edit committed here)."""
+    with _cache.lock:
+        _cache.snapshot = None
+
+
+def _snapshot() -> Snapshot:
+    source, snapshot, now = _cache.source, _cache.snapshot, _cache.clock()
+    if source is None:
+        return _EMPTY
+    if snapshot is not None and now - _cache.checked < TTL:
+        return snapshot
+    with _cache.lock:
+        snapshot = _cache.snapshot
+        try:
+            if snapshot is not None and source.version() == snapshot.version:
+                _cache.checked = now
+                return snapshot
+            fresh = source.load()
+        except Exception:  # the table unreadable (e.g. not migrated yet): say so, keep what we had
+            log.exception(
+                "holiday table unreadable; %s until the next check", "cached years" if snapshot else "library"
+            )
+            fresh = snapshot or _EMPTY
+        _cache.snapshot, _cache.checked = fresh, now
+        return fresh
+
+
+def entered(year: int) -> bool:
+    """Is ``year`` entered in the holiday table?"""
+    return year in _snapshot().years
+
+
+def year_days(year: int) -> YearDays | None:
+    return _snapshot().years.get(year)
+
+
+def library_covers(year: int) -> bool:
     try:
-        chinese_calendar.is_workday(day)
+        chinese_calendar.is_workday(dt.date(year, 6, 1))
     except NotImplementedError:
         return False
     return True
 
 
-@functools.lru_cache(maxsize=4096)
-def is_workday(day: dt.date) -> bool:
-    """Chinese official working day (holiday data from chinesecalendar; Monday–Friday past its years)."""
+def covered(day: dt.date) -> bool:
+    """Do the holiday data (the table, else the library) cover ``day``'s year?"""
+    return entered(day.year) or library_covers(day.year)
+
+
+@functools.lru_cache(maxsize=8192)
+def _library_workday(day: dt.date) -> bool:
     try:
         return bool(chinese_calendar.is_workday(day))
     except NotImplementedError:
         return day.weekday() < 5
+
+
+def is_workday(day: dt.date) -> bool:
+    """Chinese official working day: the holiday table first, the chinesecalendar package for a year the
+    table lacks, Monday–Friday for a year neither covers."""
+    entered_year = _snapshot().years.get(day.year)
+    if entered_year is None:
+        return _library_workday(day)
+    if day in entered_year.holidays:
+        return False
+    if day in entered_year.workdays:
+        return True
+    return day.weekday() < 5
 
 
 def add_working_days(day: dt.date, n: int) -> dt.date:

@@ -393,6 +393,11 @@ PROBES = [
         json={},
     ),
     Probe("POST", f"{T}/reassign", only(422, OPERATORS), "operations.reassign", json={}),
+    Probe("GET", f"{API}/calendar/2027", only(200, {"admin/city"}), "calendar.get_year"),
+    Probe(  # a year out of range: refused before anything is written
+        "PUT", f"{API}/calendar/1999", only(422, {"admin/city"}), "calendar.put_year", json={"days": []}
+    ),
+    Probe("POST", f"{API}/calendar/recompute", only(200, {"admin/city"}), "calendar.recompute", json={}),
     # --- web pages ---------------------------------------------------------------------------------------
     Probe("GET", "/login", everyone(200), "web.login", anonymous=200),
     Probe("POST", "/login", everyone(401), "web.login", form={"username": "nobody-here"}, anonymous=401),
@@ -509,6 +514,21 @@ PROBES = [
         "web.admin_process_diff",
     ),
     Probe("GET", "/admin/forms", only(200, {"admin/city"}), "web.admin_forms"),
+    Probe("GET", "/admin/calendar?year=2027", only(200, {"admin/city"}), "web.admin_calendar"),
+    Probe(
+        "POST",
+        "/admin/calendar/2027",
+        only(422, {"admin/city"}),
+        "web.admin_calendar_save",
+        form={"holidays": "2027-13-01 x"},
+    ),
+    Probe(  # a dry run: counts, moves nothing
+        "POST",
+        "/admin/calendar/recompute",
+        only(302, {"admin/city"}),
+        "web.admin_calendar_recompute",
+        form={"apply": "0"},
+    ),
     Probe("GET", "/admin/forms/demo_review", only(200, {"admin/city"}), "web.admin_form"),
     Probe("POST", "/admin/forms/demo_review", only(422, {"admin/city"}), "web.admin_form", form={}),
     Probe(
@@ -748,7 +768,9 @@ def test_every_openapi_operation_is_in_the_matrix(world):
 
 def _template(path: str) -> str:
     """``/api/v1/tasks/{task_id}/claim`` and ``/api/v1/tasks/{task}/claim`` alike: placeholders erased."""
-    return re.sub(r"\{[^}]+\}|(?<=/)(?:999999999|comprehensive_assistance|demo_review)(?=/|$)", "{}", path)
+    return re.sub(
+        r"\{[^}]+\}|(?<=/)(?:999999999|comprehensive_assistance|demo_review|1999|2027)(?=/|$)", "{}", path
+    )
 
 
 # --- leaks through lists, filters, counts, exports -----------------------------------------------------------
