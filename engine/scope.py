@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from engine.instances.models import ProcessInstance
 from engine.orgs import service as orgs
 from engine.orgs.models import OrgLevel, OrgUnit
-from engine.users.models import SUPERVISOR_ROLES, RoleGrant, User
+from engine.users.models import SUPERVISOR_ROLES, Role, RoleGrant, User
 
 # (definition id, sha256) -> roles its steps name; a deployed version never changes.
 _ROLES_OF: dict[tuple[int, str], frozenset[str]] = {}
@@ -206,3 +206,24 @@ def sees_everything(session: Session, user: User, roles: set[str]) -> bool:
         and not g.bound_to
         for g in user.grants
     )
+
+
+def startable(session: Session, user: User) -> list[tuple[Any, Any, list[OrgUnit]]]:
+    """Procedures the user may start by hand: they hold the role of its first task by a grant covering
+    the procedure (engine.scope); with the units."""
+    from engine.definitions import service as definitions  # definitions depend on users; import late
+
+    out = []
+    for definition, _n in definitions.list_latest(session):
+        meta = definitions.first_task(definition)
+        if meta is None:
+            continue
+        units = [
+            orgs.get(session, g.org_unit_id)
+            for g in user.grants
+            if (g.role.value == meta.role and covers_procedure(session, g, definition.key))
+            or g.role == Role.ADMIN
+        ]
+        if units:
+            out.append((definition, meta, units))
+    return out

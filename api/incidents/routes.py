@@ -5,6 +5,7 @@ from flask_smorest import Blueprint
 from api.extensions import db
 from api.incidents.schemas import IncidentListArgs, IncidentPageSchema, IncidentSchema
 from api.security import BEARER, current_user, login_required
+from engine.incidents import rerun
 from engine.incidents import service as incidents
 
 blp = Blueprint(
@@ -49,4 +50,4 @@ def get_incident(incident_id: int):
 @login_required
 def retry_incident(incident_id: int):
     """Run the failed step again after a fix (case data edited, case migrated to a corrected version)."""
-    return incidents.retry(db.session(), current_user(), incident_id)
+    return rerun.retry(db.session(), current_user(), incident_id)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from api.web import bp
 from api.web.i18n import MESSAGES, locale, pick, t
 from api.web.views import EVENT_NAMES, _db, login_required, user
+from engine import scope
 from engine.cases import service as cases
 from engine.db import utcnow
 from engine.deadlines.calendar import local_day, working_days_between
@@ -251,7 +252,7 @@ def household_page(household_id: int) -> Any:
     household = households.get(session, user(), household_id)
     view = households.household_view(session, household, locale())
     found = households.cases_of(session, user(), household.id)
-    startable = [(d.key, d.name) for d, _meta, _units in definitions.startable(session, user())]
+    startable = [(d.key, d.name) for d, _meta, _units in scope.startable(session, user())]
     return render_template(
         "household.html", household=view, rows=cases.rows_view(session, found, locale()), startable=startable
     )

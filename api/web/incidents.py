@@ -9,6 +9,7 @@ from flask import flash, redirect, url_for
 from api.web import bp
 from api.web.i18n import MESSAGES, t
 from api.web.views import EVENT_NAMES, _db, login_required, user
+from engine.incidents import rerun
 from engine.incidents import service as incidents
 from engine.incidents.service import IncidentOpened
 from engine.instances.models import ProcessInstance
@@ -59,7 +60,7 @@ def case_incidents(instance: ProcessInstance) -> list[Any]:
 def case_incident_retry(instance_id: int, incident_id: int) -> Any:
     session = _db()
     try:
-        incidents.retry(session, user(), incident_id)
+        rerun.retry(session, user(), incident_id)
     except IncidentOpened:
         flash(t("incident_failed_again"), "error")  # the attempt is committed with its audit event
     else:

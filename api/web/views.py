@@ -34,7 +34,7 @@ from api.extensions import db
 from api.security import password_change_pending, password_login
 from api.web import NODE_MODULES, bp, csrf, display, formview
 from api.web.i18n import LOCALES, locale, pick, t
-from engine import privacy
+from engine import privacy, scope
 from engine.audit import timeline
 from engine.audit.models import AuditAction
 from engine.cases import service as case_service
@@ -595,7 +595,7 @@ def assign(task_id: int) -> Any:
 
 
 def _startable(key: str) -> tuple[Any, Any, list[OrgUnit]]:
-    for definition, meta, units in definitions.startable(_db(), user()):
+    for definition, meta, units in scope.startable(_db(), user()):
         if definition.key == key:
             return definition, meta, units
     raise NotFound(f"没有可发起的流程 / no procedure '{key}' you may start")
@@ -604,7 +604,7 @@ def _startable(key: str) -> tuple[Any, Any, list[OrgUnit]]:
 @bp.get("/start")
 @login_required
 def start_list() -> Any:
-    return render_template("start_list.html", items=definitions.startable(_db(), user()))
+    return render_template("start_list.html", items=scope.startable(_db(), user()))
 
 
 @bp.route("/start/<key>", methods=["GET", "POST"])

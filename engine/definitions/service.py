@@ -32,7 +32,6 @@ from engine.definitions.diff import DefinitionDiff, diff_xml
 from engine.definitions.models import ProcessDefinition
 from engine.errors import Invalid, NotFound
 from engine.instances.models import InstanceStatus, ProcessInstance
-from engine.orgs.models import OrgUnit
 from engine.users.models import Role, User
 
 KNOWN_ROLES = {r.value for r in Role}
@@ -369,28 +368,6 @@ def first_task(definition: ProcessDefinition) -> TaskMeta | None:
             meta = compiled.task_meta(ready[0].task_spec.bpmn_id) if ready else None
         _FIRST_TASKS[cache_key] = meta
     return _FIRST_TASKS[cache_key]
-
-
-def startable(session: Session, user: User) -> list[tuple[ProcessDefinition, TaskMeta, list[OrgUnit]]]:
-    """Procedures the user may start by hand: they hold the role of its first task by a grant covering
-    the procedure (engine.scope); with the units."""
-    from engine import scope
-    from engine.orgs import service as orgs
-
-    out = []
-    for definition, _n in list_latest(session):
-        meta = first_task(definition)
-        if meta is None:
-            continue
-        units = [
-            orgs.get(session, g.org_unit_id)
-            for g in user.grants
-            if (g.role.value == meta.role and scope.covers_procedure(session, g, definition.key))
-            or g.role == Role.ADMIN
-        ]
-        if units:
-            out.append((definition, meta, units))
-    return out
 
 
 def diff_candidate(

@@ -19,7 +19,7 @@ from engine import crypto
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
 from engine.errors import Conflict, Invalid, NotFound
-from engine.forms import _ID_CHECK, _ID_WEIGHTS
+from engine.forms.idnumber import with_check_digit
 from engine.households.models import CaseHousehold, Hardship, Household, Person, Relation
 from engine.instances.models import ProcessInstance
 from engine.orgs import service as orgs
@@ -60,8 +60,7 @@ def check_id_number(value: str, field: str = "id_number") -> str:
     number = value.strip().upper()
     if not _ID_SHAPE.fullmatch(number) or number[0] == "0":
         raise Invalid.on(field, "应为 18 位身份证号码 / must be an 18-digit resident ID number")
-    total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS, strict=True))
-    if _ID_CHECK[total % 11] != number[17]:
+    if with_check_digit(number[:17]) != number:
         raise Invalid.on(field, "校验位错误 / wrong check digit")
     if birth_date_of(number) is None:
         raise Invalid.on(field, "出生日期无效 / the birth date in the number is not a real past date")

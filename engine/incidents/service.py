@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
 from engine.bpmn import runtime
-from engine.db import utcnow
 from engine.errors import Conflict, Forbidden, NotFound
 from engine.incidents.models import Incident, IncidentStatus
 from engine.instances.models import ProcessInstance
@@ -167,49 +166,3 @@ def open_of(session: Session, instance_id: int) -> list[Incident]:
             .order_by(Incident.id)
         )
     )
-
-
-def retry(session: Session, user: User, incident_id: int) -> Incident:
-    """Run the failed step again under the case's lock. Success resolves the incident and the case
-    moves on; another failure keeps it open (attempt counted, audited) and raises :class:`IncidentOpened`."""
-    from engine.instances import service as instances  # instances import the kernel; import late
-
-    incident = get(session, user, incident_id)
-    instance = instances.lock(session, incident.instance_id)
-    session.refresh(incident)
-    if incident.status != IncidentStatus.OPEN:
-        raise Conflict(f"事件 #{incident.id} 已处理 / incident {incident.id} is already resolved")
-    instances.ensure_running(instance)
-    loaded = instances.load(session, instance)
-    try:
-        runtime.retry(loaded.wf)
-    except runtime.EngineError as err:
-        incident.attempts += 1
-        incident.message = str(err)[:MAX_MESSAGE]
-        session.flush()
-        audit.record(
-            session,
-            AuditAction.INCIDENT_RETRIED,
-            actor_id=user.id,
-            instance_id=instance.id,
-            details={
-                "incident": incident.id,
-                "ok": False,
-                "error": incident.message,
-                "attempts": incident.attempts,
-            },
-        )
-        raise IncidentOpened(incident) from err
-    # every failed step of the case ran again and the case moved on: its open incidents are resolved
-    for done in open_of(session, instance.id):
-        done.status = IncidentStatus.RESOLVED
-        done.resolved_at, done.resolved_by_id = utcnow(), user.id
-        audit.record(
-            session,
-            AuditAction.INCIDENT_RESOLVED,
-            actor_id=user.id,
-            instance_id=instance.id,
-            details={"incident": done.id, "element": done.element, "attempts": done.attempts},
-        )
-    instances.save(session, loaded, user.id)
-    return incident

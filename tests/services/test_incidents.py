@@ -19,6 +19,7 @@ from engine.deadlines import service as deadlines
 from engine.deadlines.models import StartSchedule
 from engine.definitions import service as definitions
 from engine.errors import Conflict, Forbidden, Invalid
+from engine.incidents import rerun
 from engine.incidents import service as incidents
 from engine.incidents.models import Incident, IncidentStatus
 from engine.instances import operations as ops
@@ -87,10 +88,10 @@ def test_a_completion_into_a_failing_gateway_keeps_the_form_opens_an_incident_an
     session.rollback()
 
     with pytest.raises(Forbidden):
-        incidents.retry(session, officer, incident.id)
+        rerun.retry(session, officer, incident.id)
     session.rollback()
     with pytest.raises(incidents.IncidentOpened):  # no fix yet: fails again, counted and audited
-        incidents.retry(session, admin, incident.id)
+        rerun.retry(session, admin, incident.id)
     session.commit()
     session.expire_all()
     assert session.get(Incident, incident.id).attempts == 2
@@ -98,13 +99,13 @@ def test_a_completion_into_a_failing_gateway_keeps_the_form_opens_an_incident_an
 
     ops.edit_data(session, admin, instance.id, {"x": 1}, [], "网关条件数据有误，改正后重试")
     session.commit()
-    resolved = incidents.retry(session, admin, incident.id)
+    resolved = rerun.retry(session, admin, incident.id)
     session.commit()
     assert resolved.status == IncidentStatus.RESOLVED and resolved.resolved_by_id == admin.id
     assert [r.bpmn_id for r in tasks.open_tasks_of(session, instance.id)] == ["after"]
     assert "incident.resolved" in _actions(session, instance.id)
     with pytest.raises(Conflict):
-        incidents.retry(session, admin, incident.id)
+        rerun.retry(session, admin, incident.id)
     rows, total = incidents.list_incidents(session, admin, status="resolved")
     assert total >= 1 and incident.id in [r.id for r in rows]
     assert incidents.open_of(session, instance.id) == []
@@ -176,7 +177,7 @@ def test_a_timer_the_scheduler_fires_into_a_failing_script_opens_an_incident_onc
         assert [r for r in deadlines.run_due(factory) if r.instance_id == instance.id] == []
     admin = get_user(session, "admin")
     ops.edit_data(session, admin, instance.id, {"missing_value": 41}, [], "补充缺少的数据")
-    incidents.retry(session, admin, incident.id)
+    rerun.retry(session, admin, incident.id)
     session.commit()
     assert [r.bpmn_id for r in tasks.open_tasks_of(session, instance.id)] == ["after"]
     assert instances.load(session, session.get(ProcessInstance, instance.id)).wf.last_task is not None
