@@ -9,7 +9,7 @@ from typing import Any
 from flask import redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from api.web import bp
+from api.web import bp, views
 from api.web.i18n import MESSAGES, locale, pick, t
 from api.web.views import EVENT_NAMES, _db, login_required, user
 from engine import scope
@@ -137,7 +137,7 @@ def case_header(instance: ProcessInstance) -> dict[str, Any]:
         "applicant_id": mask_id_number(applicant.id_number) if applicant and applicant.id_number else None,
         "household": household,
         "address": address,
-        "procedure": instance.definition.name,
+        "procedure": views.procedure_name(instance.definition),
         "steps": [r.name for r in open_rows],
         "holders": [
             names.get(r.assignee_id, "—")
@@ -146,7 +146,8 @@ def case_header(instance: ProcessInstance) -> dict[str, Any]:
             for r in open_rows
         ],
         "remaining": _remaining(due),
-        "status": t("case_status_" + cases.status_of(instance).value),
+        # how the case ended, told apart as on the rest of the page (不予受理 / 不予批准 / 已撤回 …)
+        "status": views.case_outcome(instance)["label"],
     }
 
 

@@ -87,10 +87,14 @@ def _deliver(session: Session) -> None:
         names = "、".join(t.name for t in tasks[:MAX_NAMES]) + ("等" if len(tasks) > MAX_NAMES else "")
         if len(tasks) == 1:
             title = f"新待办：{tasks[0].name} / New task"
-            body = f"「{tasks[0].name}」已进入{'您的待办' if tasks[0].assignee_id == user_id else '您所在岗位的待认领'}。"
+            mine = tasks[0].assignee_id == user_id
+            body = (
+                f"「{tasks[0].name}」已进入{'您的待办' if mine else '您所在岗位的待认领'}。 / "
+                f'"{tasks[0].name}" is now {"in your tasks" if mine else "to be claimed by your role"}.'
+            )
         else:
             title = f"新待办 {len(tasks)} 项 / {len(tasks)} new tasks"
-            body = f"有 {len(tasks)} 项新待办：{names}。"
+            body = f"有 {len(tasks)} 项新待办：{names}。 / {len(tasks)} new tasks are waiting."
         notifications.notify(
             session,
             [people[user_id]],

@@ -35,16 +35,15 @@ def upgrade():
         sa.UniqueConstraint("token_hash", name=op.f("uq_web_session_token_hash")),
     )
     op.create_index(op.f("ix_web_session_user_id"), "web_session", ["user_id"], unique=False)
-    with op.batch_alter_table("app_user") as batch:
-        batch.add_column(
-            sa.Column("must_change_password", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    # A plain ADD COLUMN (SQLite has it): a batch would rebuild app_user, which every case row refers to.
+    op.add_column(
+        "app_user", sa.Column("must_change_password", sa.Boolean(), nullable=False, server_default=sa.false())
+    )
     op.create_index("ix_login_failure_remote_addr_at", "login_failure", ["remote_addr", "at"], unique=False)
 
 
 def downgrade():
     op.drop_index("ix_login_failure_remote_addr_at", table_name="login_failure")
-    with op.batch_alter_table("app_user") as batch:
-        batch.drop_column("must_change_password")
+    op.drop_column("app_user", "must_change_password")  # SQLite ≥ 3.35 drops a column in place
     op.drop_index(op.f("ix_web_session_user_id"), table_name="web_session")
     op.drop_table("web_session")
