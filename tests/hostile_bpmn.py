@@ -9,7 +9,8 @@ from __future__ import annotations
 HEAD = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
     '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
-    'xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="defs" '
+    'xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" '
+    'xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="defs" '
     'targetNamespace="http://assistflow.example/test">\n'
 )
 
@@ -56,7 +57,7 @@ def fork_cycle(key: str = "hostile_fork_cycle") -> bytes:
     """A loop of script tasks through a parallel fork and join (SpiffWorkflow recursed for minutes)."""
     return process(
         key,
-        '<bpmn:startEvent id="s"/>\n<bpmn:userTask id="fill" name="填写"/>\n'
+        start_with("i", "n") + '<bpmn:userTask id="fill" name="填写"/>\n'
         '<bpmn:scriptTask id="s1"><bpmn:script>i = i + 1</bpmn:script></bpmn:scriptTask>\n'
         '<bpmn:parallelGateway id="fork"/>\n'
         '<bpmn:scriptTask id="a"><bpmn:script>x = 1</bpmn:script></bpmn:scriptTask>\n'
@@ -77,6 +78,19 @@ def fork_cycle(key: str = "hostile_fork_cycle") -> bytes:
     )
 
 
+def start_with(*names: str) -> str:
+    """A start event declaring integer fields ``names`` as its form, so that a case can be started with
+    them (start data goes through a declared form: engine.instances.startdata)."""
+    fields = "".join(f'<camunda:formField id="{n}" label="{n}" type="long"/>' for n in names)
+    return (
+        f'<bpmn:startEvent id="s"><bpmn:extensionElements><camunda:formData>{fields}</camunda:formData>'
+        "</bpmn:extensionElements></bpmn:startEvent>\n"
+    )
+
+
+START_WITH_X = start_with("x")  # the gateway's variable
+
+
 def gateway_without_default(
     key: str = "hostile_gateway", kind: str = "exclusiveGateway", first: bool = False
 ) -> bytes:
@@ -85,13 +99,13 @@ def gateway_without_default(
     if first:
         return process(
             key,
-            f'<bpmn:startEvent id="s"/>\n<bpmn:{kind} id="gw"/>\n<bpmn:userTask id="fill" name="填写"/>\n'
+            START_WITH_X + f'<bpmn:{kind} id="gw"/>\n<bpmn:userTask id="fill" name="填写"/>\n'
             '<bpmn:endEvent id="e"/>\n<bpmn:endEvent id="e2"/>\n'
             + _flows(("s", "gw", ""), ("gw", "fill", "x == 1"), ("gw", "e2", "x == 2"), ("fill", "e", "")),
         )
     return process(
         key,
-        f'<bpmn:startEvent id="s"/>\n<bpmn:userTask id="fill" name="填写"/>\n<bpmn:{kind} id="gw"/>\n'
+        START_WITH_X + f'<bpmn:userTask id="fill" name="填写"/>\n<bpmn:{kind} id="gw"/>\n'
         '<bpmn:userTask id="after" name="之后"/>\n<bpmn:endEvent id="e"/>\n<bpmn:endEvent id="e2"/>\n'
         + _flows(
             ("s", "fill", ""),

@@ -156,10 +156,11 @@ def start(
     definition = definitions.get_version(session, process_key)
     unit = orgs.by_code(session, org_unit_code)
     placed = _Placed(unit.id, unit.district_id, unit.street_id, definition.key, business_key)
+    timer_started = bool(runtime.timer_start_events(definitions.SPEC_CACHE.get(definition).spec))
     if not users.is_admin(user):
         if not users.in_scope(session, user, placed):
             raise Forbidden("无权在该机构发起流程 / you may not start procedures for this org unit")
-        if runtime.timer_start_events(definitions.SPEC_CACHE.get(definition).spec):
+        if timer_started:
             raise Forbidden(
                 "定时发起的流程只能由调度程序或管理员发起 / "
                 "a timer-started procedure is started by the scheduler or an admin only"
@@ -171,7 +172,10 @@ def start(
                 "you do not hold the role of this procedure's first step for this org unit"
             )
     business_key = startdata.check_business_key(business_key)
-    data = startdata.check_start_data(definition, data)
+    if timer_started:  # what the scheduler hands over: the occurrence (the procedure's rules check it)
+        data = startdata.check_scheduled_start(data)
+    else:
+        data = startdata.check_start_data(definition, data)
     return create(session, definition, unit, actor_id=user.id, business_key=business_key, data=data)
 
 

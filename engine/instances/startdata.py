@@ -144,6 +144,29 @@ def check_start_data(definition: ProcessDefinition, data: Any) -> dict[str, Any]
     return {k: v for k, v in clean.items() if k in data}
 
 
+SCHEDULED_KEYS = frozenset({"scheduled_for"})
+
+
+def check_scheduled_start(data: Any) -> dict[str, Any] | None:
+    """Start data of a timer-started procedure started by hand (admins): only what the scheduler would
+    hand over — ``scheduled_for``, the occurrence — whose value the procedure's own rules check."""
+    if data is None or data == {}:
+        return None
+    if not isinstance(data, dict):
+        raise Invalid.on("data", "初始数据必须是对象 / data must be an object")
+    unknown = sorted(str(k) for k in data if k not in SCHEDULED_KEYS)[:20]
+    if unknown:
+        problems = {
+            f"data.{k}": [
+                "定时发起的流程只接受 scheduled_for / a timer-started procedure takes scheduled_for only"
+            ]
+            for k in unknown
+        }
+        problems["data"] = ["初始数据无效 / invalid start data"]
+        raise Invalid("初始数据无效 / invalid start data", problems)
+    return dict(data)
+
+
 def _carries_number(value: Any) -> bool:
     if isinstance(value, str):
         return holds_personal_number(value)

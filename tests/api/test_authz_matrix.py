@@ -608,9 +608,13 @@ def world(app) -> Iterator[World]:
     from tests.conftest import get_user
 
     # Every identity posts one wrong login from the same address: the login guard would refuse the sixth
-    # (tested in test_trust_sessions.py); here only who may reach what is looked at.
-    max_failures = app.config["LOGIN_MAX_FAILURES"]
-    app.config["LOGIN_MAX_FAILURES"] = 1000
+    # (tested in test_trust_sessions.py), and so would the address and account-wide limits with 24 identities
+    # trying one username; here only who may reach what is looked at.
+    limits = {
+        k: app.config[k]
+        for k in ("LOGIN_MAX_FAILURES", "LOGIN_ADDRESS_MAX_FAILURES", "LOGIN_ACCOUNT_MAX_FAILURES")
+    }
+    app.config.update(dict.fromkeys(limits, 1000))
     with app.app_context():
         w = World(app, {}, {}, {})
         try:
@@ -682,7 +686,7 @@ def world(app) -> Iterator[World]:
             w.ids |= {"note": note.id, "household": household, "person": person}
             yield w
         finally:
-            app.config["LOGIN_MAX_FAILURES"] = max_failures
+            app.config.update(limits)
             db.session.rollback()
             _cleanup(db.session(), app.config["SEED_MAX_IDS"])
             db.session.remove()

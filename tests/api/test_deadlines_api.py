@@ -104,6 +104,9 @@ def test_notifications_endpoints(client, login):
     assert read.status_code == 200 and read.json["read_at"]
     assert client.get("/api/v1/notifications?unread_only=true", headers=advisor).json["meta"]["total"] == 0
     other = login("pt_advisor2")
-    assert client.post("/api/v1/notifications/read-all", headers=other).json == {"marked": 1}
+    # the other advisor of the street: told of the new application to claim, and reminded of it
+    kinds = sorted(n["kind"] for n in client.get("/api/v1/notifications", headers=other).json["items"])
+    assert kinds == ["new_task", "reminder"], kinds
+    assert client.post("/api/v1/notifications/read-all", headers=other).json == {"marked": 2}
     assert client.get("/api/v1/notifications", headers=other).json["meta"]["unread"] == 0
     assert client.get("/api/v1/notifications", headers=login("pd_advisor")).json["meta"]["total"] == 0
