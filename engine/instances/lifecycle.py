@@ -22,12 +22,12 @@ from engine.users.models import User
 def _wakeup(session: Session, instance: ProcessInstance) -> None:
     from engine.deadlines import service as deadlines
 
-    if instance.status != InstanceStatus.RUNNING:
+    if instance.status != InstanceStatus.RUNNING:  # nothing to load: a stopped case never wakes
         instance.next_wakeup_at = None
         return
     wf = instances.load(session, instance).wf
-    instance.next_wakeup_at = deadlines.next_wakeup(
-        wf, tasks.open_tasks_of(session, instance.id, display=False)
+    instance.next_wakeup_at = deadlines.wakeup_at(
+        instance, wf, tasks.open_tasks_of(session, instance.id, display=False)
     )
 
 
