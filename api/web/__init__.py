@@ -39,9 +39,15 @@ def init_app(app: Flask) -> None:
         admin_instances,
         admin_modeler,
         admin_processes,
+        case_page,
         cases,
+        dashboard,
+        inbox,
         incidents,
+        login_pages,
+        notification_pages,
         records_views,
+        task_pages,
         views,
     )
 

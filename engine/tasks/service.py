@@ -20,7 +20,6 @@ from engine.forms import validate_submission
 from engine.formversions import service as formversions
 from engine.incidents import service as incidents
 from engine.instances import service as instances
-from engine.instances.models import InstanceStatus
 from engine.kernel import bus
 from engine.orgs import service as orgs
 from engine.scope import role_branches, sees_everything, unit_clause, visible_clause
@@ -103,8 +102,7 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
             },
         )
     still_open = [row for spiff_id, row in open_rows.items() if spiff_id in ready] + created
-    running = instance.status == InstanceStatus.RUNNING
-    instance.next_wakeup_at = deadlines.next_wakeup(wf, still_open) if running else None
+    instance.next_wakeup_at = deadlines.wakeup_at(instance, wf, still_open)
     session.flush()
     loaded.events.write(session)
     if created:
@@ -580,8 +578,8 @@ def change_deadline(
             row,
         )
     loaded = instances.load(session, instance)
-    instance.next_wakeup_at = deadlines.next_wakeup(
-        loaded.wf, open_tasks_of(session, instance.id, display=False)
+    instance.next_wakeup_at = deadlines.wakeup_at(
+        instance, loaded.wf, open_tasks_of(session, instance.id, display=False)
     )
     _flush_assignee(session, row)
     return row

@@ -1,0 +1,210 @@
+"""A case's page: its outcome, timeline, diagram, data summary and the audited reveal of ID numbers."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from flask import Response, render_template, url_for
+
+from api.web import bp, display
+from api.web.common import _db, _formatter, _forms_of, _int_arg, _summary, login_required, user
+from api.web.i18n import locale, t
+from engine import privacy
+from engine.audit import timeline
+from engine.audit.models import AuditAction
+from engine.deadlines import service as deadlines
+from engine.definitions import service as definitions
+from engine.instances import family, outcome
+from engine.instances import service as instances
+from engine.tasks import service as tasks
+from engine.tasks.models import TaskStatus
+from engine.users import service as users
+
+EVENT_NAMES = {
+    "instance.started": ("新建案件", "Case opened"),
+    "instance.completed": ("案件结束", "Case ended"),
+    "instance.suspended": ("挂起案件", "Case suspended"),
+    "instance.resumed": ("恢复办理", "Case resumed"),
+    "instance.terminated": ("终止案件", "Case terminated"),
+    "instance.moved_back": ("退回至前序环节", "Moved back to an earlier step"),
+    "instance.data_edited": ("更正案件数据", "Case data corrected"),
+    "instance.migrated": ("迁移版本", "Moved to a new procedure version"),
+    "case.transferred": ("案件移交", "Case transferred"),
+    "task.created": ("新待办", "New task"),
+    "task.claimed": ("认领", "Claimed"),
+    "task.unclaimed": ("放回待认领", "Put back to be claimed"),
+    "task.sent_back": ("退回补正", "Sent back for correction"),
+    "task.assigned": ("指派", "Assigned"),
+    "task.reassigned": ("改派", "Reassigned"),
+    "task.completed": ("提交", "Submitted"),
+    "task.cancelled": ("待办取消", "Task cancelled"),
+    "task.draft_saved": ("保存草稿", "Draft saved"),
+    "task.deadline_changed": ("调整办理期限", "Deadline changed"),
+    "task.reminded": ("即将到期提醒", "Due-soon reminder"),
+    "task.overdue": ("已逾期", "Overdue"),
+    "task.escalated": ("已升级", "Escalated"),
+    "timer.fired": ("系统自动处理", "Handled automatically"),
+    "personal_data.read": ("查看完整证件号", "Full ID numbers read"),
+}
+
+
+TIMELINE_PER_PAGE = 20
+
+
+def case_outcome(instance: Any) -> dict[str, Any]:
+    """How the case stands or ended, for staff: 办理中 … 已办结 / 不予受理 / 不予批准 / 已撤回 / 已终止, with
+    the refusal's reason and notice or the termination's reason."""
+    ended = outcome.outcome_of(instance.status, instance.data)
+    data = instance.data or {}
+    view: dict[str, Any] = {"key": ended.value, "label": t(f"outcome_{ended.value}"), "details": []}
+    if ended in (outcome.Outcome.NOT_ACCEPTED, outcome.Outcome.NOT_APPROVED):
+        if data.get("rejection_reason"):
+            view["details"].append((t("outcome_reason"), str(data["rejection_reason"])))
+        if ended == outcome.Outcome.NOT_APPROVED and data.get("notice_to_applicant"):
+            view["details"].append((t("notice_not_approved"), str(data["notice_to_applicant"])))
+        else:
+            view["details"].append((t(f"notice_{ended.value}"), t("notice_issued")))
+    elif ended == outcome.Outcome.TERMINATED:
+        event = timeline.latest(_db(), instance.id, AuditAction.INSTANCE_TERMINATED)
+        reason = (event.details or {}).get("reason") if event is not None else None
+        view["details"].append((t("outcome_reason"), str(reason) if reason else "—"))
+    return view
+
+
+def case_parent(instance: Any) -> Any:
+    """The case this one was opened from (a household case's Bridge Plan project), if visible."""
+    return family.parent_of(_db(), user(), instance)
+
+
+def _children(instance: Any) -> dict[str, Any] | None:
+    """The cases opened from this one (a project's household cases) as a table: case, household,
+    status, visits, budget share."""
+    rows = family.children_of(_db(), user(), instance)
+    if not rows:
+        return None
+    fmt = _formatter()
+    columns = [
+        k for k in ("household_ref", "visit_count", "budget_share") if any(k in (r.data or {}) for r in rows)
+    ]
+    headers = [t("case"), *[fmt.word(*display.VARIABLES[k][:2]) for k in columns], t("status")]
+    body = []
+    for r in rows:
+        data = r.data or {}
+        cells = [
+            display.variable_item(k, data.get(k), {}, fmt)["text"]  # type: ignore[index]
+            for k in columns
+        ]
+        body.append(
+            {
+                "id": r.id,
+                "key": r.business_key or f"#{r.id}",
+                "cells": cells,
+                "status": case_outcome(r)["label"],
+            }
+        )
+    return {"headers": headers, "rows": body}
+
+
+def procedure_name(definition: Any) -> str:
+    """A procedure's name in the user's language (the English half of its pool name when it has one)."""
+    if locale() == "en":
+        english = display.english_name(definition.id, lambda: definition.bpmn_xml)
+        if english:
+            return english
+    return str(definition.name)
+
+
+@bp.app_context_processor
+def _case_helpers() -> dict[str, Any]:
+    return {"case_outcome": case_outcome, "case_parent": case_parent, "procedure_name": procedure_name}
+
+
+def _element_name(instance: Any, bpmn_id: str | None) -> str | None:
+    """The name a BPMN element (a timer, say 发放后30天) has in the case's own version."""
+    if not bpmn_id:
+        return None
+    compiled = instances.load_spec(_db(), instance)
+    for spec in (compiled.spec, *compiled.subprocess_specs.values()):
+        found = spec.task_specs.get(bpmn_id)
+        if found is not None:
+            return getattr(found, "bpmn_name", None) or None
+    return None
+
+
+@bp.get("/cases/<int:instance_id>")
+@login_required
+def case_page(instance_id: int) -> Any:
+    session = _db()
+    instance = instances.get_visible(session, user(), instance_id)
+    open_rows = tasks.open_tasks_of(session, instance.id)
+    history = tasks.history_of(session, instance.id)
+    tpage = _int_arg("tpage", 1)
+    events, total_events = timeline.page(session, instance.id, page=tpage, per_page=TIMELINE_PER_PAGE)
+    task_names = {r.id: r.name for r in [*history, *open_rows]}
+    names = users.display_names(
+        session, [e.actor_id for e in events] + [r.assignee_id for r in open_rows] + [instance.started_by_id]
+    )
+    en = locale() == "en"
+    system = "System" if en else "系统"
+    ended = t(f"outcome_{outcome.outcome_of(instance.status, instance.data).value}")
+    rows = []
+    for e in events:
+        what = EVENT_NAMES.get(e.action, ("其他操作", "Other action"))[en]
+        if e.action == "instance.completed":
+            what = f"{what}{t('colon')}{ended}"
+        elif e.action == "timer.fired":
+            step = _element_name(instance, (e.details or {}).get("bpmn_id"))
+            what = f"{what}{t('colon')}{step}" if step else what
+        rows.append(
+            {
+                "at": e.at,
+                "who": names.get(e.actor_id, system) if e.actor_id else system,
+                "what": what,
+                "task": task_names.get(e.task_id) if e.task_id else None,
+            }
+        )
+    diagram = {
+        "xml_url": url_for("web.case_diagram", instance_id=instance.id, lang=locale()),
+        "completed": sorted({h.bpmn_id for h in history if h.state == TaskStatus.COMPLETED}),
+        "current": sorted({r.bpmn_id for r in open_rows}),
+    }
+    return render_template(
+        "case.html",
+        instance=instance,
+        open_rows=[(r, deadlines.colour(r)) for r in open_rows],
+        history=history,
+        names=names,
+        timeline=rows,
+        timeline_page={
+            "page": tpage,
+            "pages": max(1, math.ceil(total_events / TIMELINE_PER_PAGE)),
+            "total": total_events,
+        },
+        diagram=diagram,
+        children=_children(instance),
+        summary=_summary(instance, [*history, *open_rows]),
+        may_reveal=privacy.may_reveal(_db(), user(), instance),
+    )
+
+
+@bp.post("/cases/<int:instance_id>/personal-data")
+@login_required
+def case_personal_data(instance_id: int) -> Any:
+    """显示完整证件号 / reveal: the case's full ID and phone numbers (an audited read), as an htmx fragment."""
+    session = _db()
+    instance = instances.get_visible(session, user(), instance_id)
+    values = privacy.reveal(session, user(), instance, channel="web")
+    rows = [*tasks.history_of(session, instance.id), *tasks.open_tasks_of(session, instance.id)]
+    fields = display.field_index(_forms_of(rows))
+    fmt = _formatter()
+    labelled = [(display.path_label(path, fields, fmt), value) for path, value in values.items()]
+    return render_template("_personal_data.html", values=labelled)
+
+
+@bp.get("/cases/<int:instance_id>/diagram.bpmn")
+@login_required
+def case_diagram(instance_id: int) -> Any:
+    instance = instances.get_visible(_db(), user(), instance_id)
+    xml = display.localize_diagram(definitions.bpmn_xml(_db(), instance.definition_id), locale())
+    return Response(xml, mimetype="application/xml", headers={"Cache-Control": "private, max-age=3600"})

@@ -1,0 +1,252 @@
+"""What every staff page shares: the logged-in user and the database session, login and CSRF checks
+before each request, the template globals, the error pages, and the form and case-data helpers the
+task, start and case pages have in common."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Response, flash, g, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from api import errors
+from api.errors import STATUS
+from api.extensions import db
+from api.security import password_change_pending
+from api.web import bp, csrf, display
+from api.web.i18n import locale, pick, t
+from engine import privacy
+from engine.dashboards import service as dashboards
+from engine.deadlines.calendar import SHANGHAI
+from engine.errors import Forbidden, Invalid, NotFound, ServiceError, Unauthorized
+from engine.formversions import service as formversions
+from engine.notifications import service as notifications
+from engine.orgs import service as orgs
+from engine.orgs.models import OrgLevel
+from engine.tasks import service as tasks
+from engine.tasks.models import HumanTask
+from engine.users import service as users
+from engine.users import sessions as web_sessions
+from engine.users.models import User
+
+
+def _db():
+    return db.session()
+
+
+def user() -> User:
+    return g.web_user
+
+
+# Endpoints a user with a published (demo) password may still reach: everything else sends them to
+# the password change first (outside the local demo).
+_OPEN_WHILE_CHANGE_PENDING = {
+    "web.change_password",
+    "web.logout",
+    "web.set_language",
+    "web.vendor",
+    "web.static",
+}
+
+
+def _load_user_only() -> None:
+    g.web_user = None
+    sid = session.get("sid")
+    if sid is not None:
+        found = web_sessions.user_for_session(_db(), sid)
+        if found is not None:
+            g.web_user = found
+        else:  # logged out, expired, revoked or deactivated elsewhere: the cookie opens nothing
+            lang = session.get("lang")
+            session.clear()
+            if lang:
+                session["lang"] = lang
+    elif "uid" in session:  # a cookie from before server-side sessions: never trusted on its own
+        session.clear()
+
+
+@bp.before_request
+def _load_user() -> Any:
+    _load_user_only()
+    if request.method == "POST":
+        csrf.protect()
+    if (
+        g.web_user is not None
+        and password_change_pending(g.web_user)
+        and request.endpoint not in _OPEN_WHILE_CHANGE_PENDING
+    ):
+        if request.headers.get("HX-Request"):
+            return Response(status=403, headers={"HX-Redirect": url_for("web.change_password")})
+        flash(t("password_change_required"), "info")
+        return redirect(url_for("web.change_password"))
+    return None
+
+
+def login_required(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if g.web_user is None:
+            target = url_for("web.login", next=request.full_path.rstrip("?"))
+            if request.headers.get("HX-Request"):
+                return Response(status=401, headers={"HX-Redirect": target})
+            flash(t("please_login"), "info")
+            return redirect(target)
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@bp.app_context_processor
+def _globals() -> dict[str, Any]:
+    current = g.get("web_user")
+    return {
+        "t": t,
+        "pick": pick,
+        "locale": locale(),
+        "current_user": current,
+        "unread_count": notifications.unread_count(_db(), current.id) if current else 0,
+        "may_dashboard": bool(current and dashboards.may_view(current)),
+        "is_admin": bool(current and users.is_admin(current)),
+    }
+
+
+@bp.app_template_filter("localtime")
+def _localtime(moment: dt.datetime | None) -> str:
+    """A stored UTC time as Shanghai wall-clock time, to the minute."""
+    if moment is None:
+        return "—"
+    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+
+
+ERROR_MESSAGES = {
+    400: "bad_request",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    500: "internal_error",
+}
+
+
+def _error_page(status: int, message: str) -> tuple[str, int]:
+    if "web_user" not in g:  # outside the blueprint's routes (an unknown URL): who is logged in
+        _load_user_only()
+    return render_template("error.html", status=status, message=message), status
+
+
+def html_error(status: int) -> tuple[str, int]:
+    """The staff app's error page for a browser that asked for a URL outside the API."""
+    if status >= 500:
+        g.web_user = None  # the database may be what failed: the page does not read it
+    return _error_page(status, t(ERROR_MESSAGES.get(status, "error")))
+
+
+errors.HTML_ERROR_PAGE[:] = [html_error]
+
+
+@bp.errorhandler(ServiceError)
+def _service_error(err: ServiceError) -> Any:
+    if isinstance(err, Unauthorized):
+        return redirect(url_for("web.login"))
+    status = next((s for cls, s in STATUS.items() if isinstance(err, cls)), 400)
+    if isinstance(err, NotFound | Forbidden) and request.view_args:
+        # a case or task that is not there or not the user's reads the same (WORDS.md), in staff words
+        if "instance_id" in request.view_args:
+            return _error_page(status, t("case_not_found"))
+        if "task_id" in request.view_args:
+            return _error_page(status, t("task_not_found"))
+    return _error_page(status, pick(err.message))
+
+
+@bp.errorhandler(CSRFError)
+def _csrf_error(_err: CSRFError) -> Any:
+    return _error_page(400, t("csrf_failed"))
+
+
+@bp.errorhandler(IntegrityError)
+@bp.errorhandler(StaleDataError)
+def _conflict(_err: Exception) -> Any:
+    return _error_page(409, t("conflict"))
+
+
+@bp.errorhandler(403)
+def _forbidden(_err: Exception) -> Any:
+    return _error_page(403, t("forbidden"))
+
+
+@bp.errorhandler(404)
+def _not_found(_err: Exception) -> Any:
+    return _error_page(404, t("not_found"))
+
+
+def _safe_next(target: str | None) -> str:
+    """``target`` if it is a path on this site, else the inbox.
+
+    Browsers drop tabs and line breaks from a URL and read a backslash as ``/``, so ``/%09/evil.example``
+    or ``/%5C/evil.example`` would leave the site: any control character, whitespace or backslash refuses
+    the target, as does anything with a scheme or host of its own.
+    """
+    if (
+        not target
+        or len(target) > 2000
+        or not target.startswith("/")
+        or target.startswith("//")
+        or any(ch <= " " or ch == "\x7f" or ch == "\\" for ch in target)
+    ):
+        return url_for("web.inbox")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return url_for("web.inbox")
+    return target
+
+
+def _int_arg(name: str, default: int, low: int = 1, high: int = 100_000) -> int:
+    try:
+        return min(high, max(low, int(request.args.get(name, default))))
+    except ValueError:
+        return default
+
+
+def _forms_of(rows: list[HumanTask]) -> list[Any]:
+    """The forms of the case's tasks, each in the version its task was created with."""
+    keys = dict.fromkeys((r.form_key, r.form_version) for r in rows if r.form_key)
+    found = (formversions.form_at(_db(), key, version) for key, version in keys)
+    return [f for f in found if f is not None]
+
+
+def _formatter() -> display.Formatter:
+    """Values in the user's language; street codes read as their names."""
+    lang = locale()
+    names = {
+        u.code: (u.name_en if lang == "en" else u.name_zh) for u in orgs.list_units(_db(), OrgLevel.STREET)
+    }
+    return display.Formatter(lang, unit_names=names)
+
+
+def _editable_fields(instance: Any) -> dict[str, display.EditableField]:
+    """The labelled items of the case an operator may correct from the case page."""
+    session = _db()
+    rows = [*tasks.history_of(session, instance.id), *tasks.open_tasks_of(session, instance.id)]
+    return display.editable_fields(_forms_of(rows), instance.data or {}, _formatter())
+
+
+def _summary(instance: Any, rows: list[HumanTask]) -> dict[str, list[dict[str, Any]]]:
+    """Case data as labelled items: fields of the case's forms first, labelled process variables apart,
+    unlabelled engine variables left out; ID and phone numbers masked (full values only through the
+    audited reveal)."""
+    data = privacy.for_viewer(user(), instance.data or {})
+    hidden = frozenset({"excluded_users", "near_relative_staff", "outcome", "notice_to_applicant"})
+    return display.case_items(data, _forms_of(rows), _formatter(), hidden=hidden)
+
+
+def _field_errors(err: Invalid) -> dict[str, list[str]]:
+    errors = {k: [pick(m) for m in v] for k, v in err.fields.items()}
+    if not errors:
+        errors["_form"] = [pick(err.message)]
+    return errors
