@@ -1,0 +1,66 @@
+"""The case summary (side panel of the case and task pages) read from the step records.
+
+Each value comes from the record of the step whose form defines it and is labelled from that form's
+version, so a later step's field never shows under an earlier step's label (nor overwrites its value).
+A step done more than once (a loop: visits, activities, working years) shows its latest run with the
+number of runs; every run is in the case page's 办理记录 table. What no record holds (the start form, a
+correction by an operator, procedure figures) is still read from the case data, as before.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.web import display
+from engine import privacy
+from engine.formversions import service as formversions
+from engine.records import service as records
+
+
+def summary(
+    session: Any,
+    viewer: Any,
+    instance: Any,
+    forms: list[Any],
+    fmt: display.Formatter,
+    *,
+    hidden: frozenset[str],
+) -> dict[str, list[dict[str, Any]]]:
+    """``{"fields": [...], "other": [...]}`` as :func:`display.case_items` returns, with the step
+    records' values (``{"label", "text"|"table", "step", "runs"}``) after what only the case data holds."""
+    from_records: list[dict[str, Any]] = []
+    covered: set[str] = set()
+    labels: dict[str, str] = {}  # label -> the step that showed it first
+    for record, runs in records.latest_per_step(session, instance.id):
+        if not record.form_key:
+            continue
+        form = formversions.form_at(session, record.form_key, record.form_version)
+        if form is None:
+            continue
+        data = privacy.for_viewer(viewer, record.data or {})
+        for f in form.fields:
+            if f.name not in data or f.name in hidden or f.name.startswith("_"):
+                continue
+            covered.add(f.name)
+            label = fmt.label(f)
+            if labels.setdefault(label, record.bpmn_id) != record.bpmn_id:
+                # two steps ask the same question: say whose answer it is, by the form's title (in the
+                # page's language), numbered where several steps share one form
+                title = str(form.title.get(fmt.locale) or form.title.get("zh") or record.form_key)
+                label = f"{title} · {label}"
+                n = 1
+                while labels.setdefault(label, record.bpmn_id) != record.bpmn_id:
+                    n += 1
+                    label = f"{title}（{n}）· {fmt.label(f)}"
+            item: dict[str, Any] = {"label": label, "step": record.name, "runs": runs if runs > 1 else 0}
+            if f.type == "table":
+                table = fmt.table(f, data[f.name])
+                if not table["rows"]:
+                    continue
+                item["table"] = table
+            else:
+                item["text"] = fmt.field_value(f, data[f.name])
+            from_records.append(item)
+    bag = privacy.for_viewer(viewer, instance.data or {})
+    rest = display.case_items(bag, forms, fmt, hidden=hidden | frozenset(covered))
+    return {"fields": [*rest["fields"], *from_records], "other": rest["other"]}
