@@ -92,6 +92,8 @@ def test_send_back_for_correction_and_the_new_task_notice(browser, live_server, 
     head = Staff(browser, live_server, "pt_head").login()
     page = head.page
     head.goto(f"/tasks/{approval}")
+    # a money field's label says its unit once
+    assert all(label.count("元") <= 1 for label in page.locator("main label").all_inner_texts())
     form = page.get_by_test_id("send-back")
     form.get_by_label("退回至环节").select_option(label="上门调查核实")
     form.get_by_label("退回原因").fill("调查记录缺少家庭收入核实情况")
