@@ -30,6 +30,7 @@ def summary(
     records' values (``{"label", "text"|"table", "step", "runs"}``) after what only the case data holds."""
     from_records: list[dict[str, Any]] = []
     covered: set[str] = set()
+    steps_of: dict[str, list[tuple[dict[str, Any], Any]]] = {}  # field name -> (item, field) per step
     labels: dict[str, str] = {}  # label -> the step that showed it first
     for record, runs in records.latest_per_step(session, instance.id):
         if not record.form_key:
@@ -53,14 +54,25 @@ def summary(
                     n += 1
                     label = f"{title}（{n}）· {fmt.label(f)}"
             item: dict[str, Any] = {"label": label, "step": record.name, "runs": runs if runs > 1 else 0}
-            if f.type == "table":
-                table = fmt.table(f, data[f.name])
-                if not table["rows"]:
-                    continue
-                item["table"] = table
-            else:
-                item["text"] = fmt.field_value(f, data[f.name])
+            _show(item, f, data[f.name], fmt)
+            steps_of.setdefault(f.name, []).append((item, f))
             from_records.append(item)
     bag = privacy.for_viewer(viewer, instance.data or {})
+    for name, asked in steps_of.items():
+        if len(asked) == 1 and name in bag:
+            # one step asked for it: the case's current value, which an operator may have corrected
+            # (audited) since; where several steps asked, each keeps its own record's answer
+            item, f = asked[0]
+            _show(item, f, bag[name], fmt)
+    from_records = [i for i in from_records if "text" in i or i.get("table", {}).get("rows")]
     rest = display.case_items(bag, forms, fmt, hidden=hidden | frozenset(covered))
     return {"fields": [*rest["fields"], *from_records], "other": rest["other"]}
+
+
+def _show(item: dict[str, Any], f: Any, value: Any, fmt: display.Formatter) -> None:
+    item.pop("text", None)
+    item.pop("table", None)
+    if f.type == "table":
+        item["table"] = fmt.table(f, value)
+    else:
+        item["text"] = fmt.field_value(f, value)

@@ -47,3 +47,20 @@ def test_a_loop_shows_its_latest_run_and_how_many(client, login, web, june):
     assert "第3次入户走访" in side and "第1次入户走访" not in side and "第2次入户走访" not in side
     assert "最近一次，共 3 次" in side and f'href="/cases/{household.id}#records-h"' in side
     assert "<dt>前测得分</dt><dd>40</dd>" in side  # a step done once: no count
+
+
+def test_a_value_an_operator_corrected_shows_corrected(client, login, web, june):
+    from api.extensions import db
+    from engine.instances import operations
+    from engine.users import service as users
+    from tests.services.test_step_records import INVESTIGATION
+
+    case = Case(client, login)
+    case.do("acceptance", "pt_officer", {"accepted": True})
+    case.do("home_investigation", "pt_advisor", INVESTIGATION)
+    admin = users.by_username(db.session, "admin")
+    operations.edit_data(db.session, admin, case.id, {"findings": "入户核实，家庭收入已复核"}, [], "更正笔误")
+    db.session.commit()
+    side = _side(text(web("pt_head").get(f"/cases/{case.id}")))
+    assert "<dt>核实情况</dt><dd>入户核实，家庭收入已复核</dd>" in side
+    assert side.count("<dt>核实情况</dt>") == 1
