@@ -92,6 +92,7 @@ def test_send_back_for_correction_and_the_new_task_notice(browser, live_server, 
     head = Staff(browser, live_server, "pt_head").login()
     page = head.page
     head.goto(f"/tasks/{approval}")
+    assert "办理人：待认领" in _main_text(head)  # an unclaimed step says so, not "—"
     # a money field's label says its unit once
     assert all(label.count("元") <= 1 for label in page.locator("main label").all_inner_texts())
     form = page.get_by_test_id("send-back")
