@@ -21,7 +21,6 @@ from api.extensions import db
 from api.security import password_change_pending
 from api.web import bp, csrf, display
 from api.web.i18n import locale, pick, t
-from engine import privacy
 from engine.dashboards import service as dashboards
 from engine.deadlines.calendar import SHANGHAI
 from engine.errors import Forbidden, Invalid, NotFound, ServiceError, Unauthorized
@@ -237,12 +236,13 @@ def _editable_fields(instance: Any) -> dict[str, display.EditableField]:
 
 
 def _summary(instance: Any, rows: list[HumanTask]) -> dict[str, list[dict[str, Any]]]:
-    """Case data as labelled items: fields of the case's forms first, labelled process variables apart,
-    unlabelled engine variables left out; ID and phone numbers masked (full values only through the
-    audited reveal)."""
-    data = privacy.for_viewer(user(), instance.data or {})
+    """Case data as labelled items: each step's values from its record, labelled from its form (loops:
+    the latest run and how many); labelled process variables apart, unlabelled engine variables left
+    out; ID and phone numbers masked (full values only through the audited reveal)."""
+    from api.web.case_summary import summary
+
     hidden = frozenset({"excluded_users", "near_relative_staff", "outcome", "notice_to_applicant"})
-    return display.case_items(data, _forms_of(rows), _formatter(), hidden=hidden)
+    return summary(_db(), user(), instance, _forms_of(rows), _formatter(), hidden=hidden)
 
 
 def _field_errors(err: Invalid) -> dict[str, list[str]]:

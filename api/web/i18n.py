@@ -90,7 +90,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "no_form": ("此任务无需填写表单", "This task has no form"),
     "not_yours": ("此任务由他人办理，您只能查看", "Someone else has this task; you can only view it"),
     "case_summary": ("案件概要", "Case summary"),
-    "history": ("办理记录", "History"),
+    "history": ("已办环节", "Steps done"),
     "case_page": ("案件详情", "Case"),
     "status": ("状态", "Status"),
     "status_running": ("办理中", "Running"),

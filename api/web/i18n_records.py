@@ -12,6 +12,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "record_form_version": ("{title}（第 {version} 版）", "{title} (version {version})"),
     "record_iteration": ("第 {n} 次", "Run {n}"),
     "record_runs": ("共 {n} 次", "{n} runs"),
+    "summary_latest_of": ("最近一次，共 {n} 次", "latest of {n} runs"),
     "record_missing": ("该环节没有留存的办理记录", "No record was kept of this step"),
     "record_readonly": (
         "本环节已办结，以下为提交的内容（只读）",

@@ -132,6 +132,29 @@ def all_of_step(session: Session, instance_id: int, bpmn_id: str) -> list[StepRe
     )
 
 
+def latest_per_step(session: Session, instance_id: int) -> list[tuple[StepRecord, int]]:
+    """Each step's last record in a case with how many runs the step has, steps in the order they were
+    first done (two queries, whatever the number of loop runs)."""
+    runs = (
+        select(
+            StepRecord.bpmn_id,
+            func.max(StepRecord.iteration).label("last"),
+            func.count().label("runs"),
+            func.min(StepRecord.id).label("first"),
+        )
+        .where(StepRecord.instance_id == instance_id)
+        .group_by(StepRecord.bpmn_id)
+        .subquery()
+    )
+    found = session.execute(
+        select(StepRecord, runs.c.runs)
+        .join(runs, (StepRecord.bpmn_id == runs.c.bpmn_id) & (StepRecord.iteration == runs.c.last))
+        .where(StepRecord.instance_id == instance_id)
+        .order_by(runs.c.first)
+    )
+    return [(record, int(n)) for record, n in found]
+
+
 @dataclass
 class Field:
     name: str
