@@ -51,7 +51,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-## Every benchmark, one after the other (about 27 minutes; PostgreSQL parts need the local server)
+## Every benchmark, one after the other (about 29 minutes; PostgreSQL parts need the local server)
 bench: $(STAMP)
 	$(BIN)/python bench/engine_overhead.py 300
 	$(BIN)/python bench/bridge_visits.py 1000
@@ -62,6 +62,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/inbox_web.py 100000
 	$(BIN)/python bench/load_staff.py 50 60
 	$(BIN)/python bench/case_search.py 1000000 --plans
+	$(BIN)/python bench/case_pages.py 300 300 6000
 
 clean-db:
 	rm -f instance/assistflow.db instance/assistflow.db-wal instance/assistflow.db-shm

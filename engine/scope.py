@@ -75,8 +75,12 @@ def role_procedures(session: Session) -> dict[str, frozenset[str]]:
 
 
 @event.listens_for(Session, "after_transaction_end")
-def _forget_role_procedures(session: Session, _transaction: Any) -> None:
-    """Each transaction reads the role -> procedures map afresh (a deploy may have added a version)."""
+def _forget_role_procedures(session: Session, transaction: Any) -> None:
+    """Each transaction reads the role -> procedures map afresh (a deploy may have added a version). A
+    flush's own inner transaction ends here too: it keeps the map (a deploy flushed is seen by
+    ``_deployed``), else every flush made the next permission check read it again."""
+    if transaction.parent is not None and not transaction.nested:
+        return
     session.info.pop(_SESSION_KEY, None)
 
 

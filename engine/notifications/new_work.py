@@ -15,14 +15,15 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import event, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, bindparam, event, or_, select
+from sqlalchemy.orm import Session, contains_eager
 
-from engine.deadlines import service as deadlines
+from engine import scope
 from engine.notifications import service as notifications
 from engine.notifications.models import NotificationKind
+from engine.orgs.models import OrgLevel, OrgUnit
 from engine.tasks.models import HumanTask, TaskStatus
-from engine.users.models import User
+from engine.users.models import RoleGrant, User
 
 _KEY = "assistflow.new_work"  # session.info: task id -> the user who caused the work (or None)
 MAX_NAMES = 5
@@ -53,36 +54,91 @@ def _forget(session: Session) -> None:
     session.info.pop(_KEY, None)
 
 
-def _holders(session: Session, row: HumanTask) -> list[User]:
-    return deadlines.role_holders(session, row.candidate_role, row)
+_GRANTS: list[Select[Any]] = []  # built once: the grants that may make someone a holder
+
+
+def _grants_stmt() -> Select[Any]:
+    if not _GRANTS:
+        _GRANTS.append(
+            select(RoleGrant)
+            .join(User, User.id == RoleGrant.user_id)
+            .join(OrgUnit, OrgUnit.id == RoleGrant.org_unit_id)
+            .options(contains_eager(RoleGrant.org_unit))
+            .where(RoleGrant.role == bindparam("role"), User.is_active.is_(True))
+            .where(or_(OrgUnit.id.in_(bindparam("units", expanding=True)), OrgUnit.level == OrgLevel.CITY))
+            .order_by(RoleGrant.user_id, RoleGrant.id)
+        )
+    return _GRANTS[0]
+
+
+def _holders(session: Session, row: Any, grants: list[RoleGrant]) -> list[int]:
+    """Ids of the active users holding the task's role by a grant that covers it, in id order: the same
+    people as ``deadlines.role_holders``, checked on the grants of that role in the task's units alone
+    (read by one prebuilt statement, shared by the batch's tasks in the same units; no User objects or
+    their other grants loaded — a User is loaded only for someone who gets a notice)."""
+    out: list[int] = []
+    for grant in grants:
+        if (not out or out[-1] != grant.user_id) and scope.grant_covers(session, grant, row):
+            out.append(grant.user_id)
+    return out
+
+
+_TASKS: list[Any] = []  # built once: the columns delivery reads of the collected tasks
+
+
+def _tasks(session: Session, task_ids: list[int]) -> list[Any]:
+    """The tasks as they are now, in id order, as plain rows with the columns delivery and the scope
+    check read (a task gone with a rolled-back savepoint is not there)."""
+    if not _TASKS:
+        t = HumanTask
+        _TASKS.append(
+            select(
+                t.id,
+                t.name,
+                t.state,
+                t.assignee_id,
+                t.candidate_role,
+                t.org_unit_id,
+                t.street_id,
+                t.district_id,
+                t.process_key,
+                t.instance_id,
+            )
+            .where(t.id.in_(bindparam("ids", expanding=True)))
+            .order_by(t.id)
+        )
+    return list(session.execute(_TASKS[0], {"ids": task_ids}))
 
 
 def _deliver(session: Session) -> None:
     pending: dict[int, int | None] = session.info.pop(_KEY, None) or {}
     if not pending:
         return
-    rows = list(
-        session.scalars(select(HumanTask).where(HumanTask.id.in_(list(pending))).order_by(HumanTask.id))
-    )
-    by_user: dict[int, list[HumanTask]] = defaultdict(list)
+    by_user: dict[int, list[Any]] = defaultdict(list)
     people: dict[int, User] = {}
-    holders_of: dict[tuple[str, int, int | None, int | None], list[User]] = {}
-    for row in rows:
+    grants_of: dict[tuple[str, int, int | None, int | None], list[RoleGrant]] = {}
+    for row in _tasks(session, list(pending)):
         if row.state == TaskStatus.CLAIMED and row.assignee_id is not None:
-            assignee = session.get(User, row.assignee_id)
-            recipients = [assignee] if assignee is not None else []
+            recipients = [row.assignee_id]
         elif row.state == TaskStatus.READY:
             key = (row.candidate_role, row.org_unit_id, row.street_id, row.district_id)
-            if key not in holders_of:
-                holders_of[key] = _holders(session, row)
-            recipients = holders_of[key]
+            if key not in grants_of:
+                units = [u for u in key[1:] if u is not None]
+                grants_of[key] = list(
+                    session.scalars(_grants_stmt(), {"role": row.candidate_role, "units": units})
+                )
+            recipients = _holders(session, row, grants_of[key])
         else:
             continue
-        for person in recipients:
-            if person.id == pending[row.id] or not person.is_active:
+        for user_id in recipients:
+            if user_id == pending[row.id]:
                 continue
-            people[person.id] = person
-            by_user[person.id].append(row)
+            if user_id not in people:
+                person = session.get(User, user_id)
+                if person is None or not person.is_active:
+                    continue
+                people[user_id] = person
+            by_user[user_id].append(row)
     for user_id, tasks in by_user.items():
         names = "、".join(t.name for t in tasks[:MAX_NAMES]) + ("等" if len(tasks) > MAX_NAMES else "")
         if len(tasks) == 1:
