@@ -10,7 +10,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from api.extensions import db
-from engine.bpmn.parsing import BpmnInvalid
+from engine.bpmn.parsing import WARNING, BpmnInvalid
 from engine.definitions import service as definitions
 from engine.errors import ServiceError
 from engine.orgs import service as orgs
@@ -54,17 +54,23 @@ def processes_sync() -> None:
 @processes.command("lint", help="Validate BPMN files without deploying them.")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
 def processes_lint(files: tuple[str, ...]) -> None:
+    """Errors (they refuse a deploy, exit status 1) and warnings (marked, they do not), one a line."""
     failed = False
     for path in files:
+        data = Path(path).read_bytes()
         try:
-            compiled = definitions.compile_for_deploy(Path(path).read_bytes(), source=path)
+            compiled = definitions.compile_for_deploy(data, source=path)
         except BpmnInvalid as err:
             failed = True
-            for problem in err.problems:
-                click.echo(
-                    f"{path}:{problem.line or 0}: {problem.element_id or '-'}: {problem.message}", err=True
-                )
+            problems, compiled = err.problems, None
         else:
+            problems = []
+        for problem in [*problems, *definitions.lint_warnings(data)]:
+            label = "警告 / warning: " if problem.severity == WARNING else ""
+            click.echo(
+                f"{path}:{problem.line or 0}: {problem.element_id or '-'}: {label}{problem.message}", err=True
+            )
+        if compiled is not None:
             click.echo(f"{path}: ok ({compiled.key}, {len(compiled.tasks)} user tasks)")
     if failed:
         raise SystemExit(1)

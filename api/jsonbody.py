@@ -5,6 +5,9 @@ ValueError; both became 500s. :func:`loads` turns them — and any structure nes
 ``MAX_DEPTH`` (stored case data is walked recursively later, by masking and encryption) — into a
 :class:`json.JSONDecodeError`, which every caller already answers as malformed JSON (400/422). The REST
 API's argument parser uses it for every JSON body.
+
+``NaN``, ``Infinity`` and ``-Infinity`` are not JSON (RFC 8259) although Python's reader accepts them:
+they are refused as malformed (400) too, rather than reaching validation as floats.
 """
 
 from __future__ import annotations
@@ -37,16 +40,30 @@ def _too_deep(value: Any) -> bool:
     return False
 
 
-def loads(data: str | bytes) -> Any:
-    """``json.loads`` that refuses (JSONDecodeError) too-deep nesting and oversized integers."""
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON (RFC 8259)")
+
+
+def _decoded(data: bytes) -> str:
+    """UTF-8 text of a body, as webargs decodes it (a decoding error is a JSONDecodeError)."""
     try:
-        value = core.parse_json(data) if isinstance(data, bytes) else json.loads(data)
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise json.JSONDecodeError(f"Bytes decoding error : {exc.reason}", _DOC, exc.start) from None
+
+
+def loads(data: str | bytes) -> Any:
+    """``json.loads`` that refuses (JSONDecodeError) too-deep nesting, oversized integers and the
+    non-JSON constants ``NaN``, ``Infinity``, ``-Infinity``."""
+    try:
+        text = data if isinstance(data, str) else _decoded(data)
+        value = json.loads(text, parse_constant=_not_json)
     except json.JSONDecodeError:
         raise
     except RecursionError:
         raise json.JSONDecodeError(f"nested deeper than {MAX_DEPTH} levels", _DOC, 0) from None
-    except ValueError as err:  # e.g. "Exceeds the limit (4300 digits) for integer string conversion"
-        raise json.JSONDecodeError(f"number too large: {str(err)[:120]}", _DOC, 0) from None
+    except ValueError as err:  # "Exceeds the limit (4300 digits) for integer string conversion", NaN
+        raise json.JSONDecodeError(f"not JSON: {str(err)[:120]}", _DOC, 0) from None
     if _too_deep(value):
         raise json.JSONDecodeError(f"nested deeper than {MAX_DEPTH} levels", _DOC, 0)
     return value

@@ -96,11 +96,12 @@ def deploy():
 @blp.response(200, LintResultSchema)
 @login_required
 def lint():
-    """Validate BPMN as a deploy would, without deploying: every problem with its element and line."""
+    """Validate BPMN as a deploy would, without deploying: every problem with its element, line and
+    severity. ``ok`` means deployable: errors refuse a deploy, warnings do not."""
     if not users.is_admin(current_user()):
         raise Forbidden("只有管理员可以校验流程 / only admins may lint process definitions")
-    problems = definitions.lint(_uploaded_xml(), source="upload")
-    return {"ok": not problems, "problems": [p.as_dict() for p in problems]}
+    problems = definitions.lint_all(_uploaded_xml(), source="upload")
+    return {"ok": definitions.deployable(problems), "problems": [p.as_dict() for p in problems]}
 
 
 @blp.route("/<string:key>", methods=["GET"])

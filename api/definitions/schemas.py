@@ -34,10 +34,11 @@ class ProblemSchema(Schema):
     message = fields.String()
     element = fields.String(allow_none=True)
     line = fields.Integer(allow_none=True)
+    severity = fields.String(metadata={"enum": ["error", "warning"]})
 
 
 class LintResultSchema(Schema):
-    ok = fields.Boolean()
+    ok = fields.Boolean(metadata={"description": "deployable: no problem of severity error"})
     problems = fields.List(fields.Nested(ProblemSchema))
 
 

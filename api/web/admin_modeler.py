@@ -108,12 +108,15 @@ def _base_version() -> int | None:
 @bp.post("/admin/modeler/validate")
 @admin_required
 def admin_modeler_validate() -> Any:
-    """Every problem that would refuse this XML at deploy; nothing is stored."""
+    """Every problem that would refuse this XML at deploy (``ok`` false, 422), then the warnings that
+    would not (``severity`` warning; alone they leave ``ok`` true); nothing is stored."""
     try:
-        compiled = definitions.compile_for_deploy(_posted_xml(), source="modeler")
+        xml = _posted_xml()
+        compiled = definitions.compile_for_deploy(xml, source="modeler")
     except BpmnInvalid as err:
-        return _problems(err.problems)
-    return jsonify({"ok": True, "problems": [], "key": compiled.key, "name": compiled.name})
+        return _problems([*err.problems, *definitions.lint_warnings(request.form.get("xml", ""))])
+    warnings = [p.as_dict() for p in definitions.lint_warnings(xml)]
+    return jsonify({"ok": True, "problems": warnings, "key": compiled.key, "name": compiled.name})
 
 
 @bp.post("/admin/modeler/diff")

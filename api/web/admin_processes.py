@@ -15,12 +15,31 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 
 from api.extensions import db
 from api.web import bp
-from api.web.i18n import pick, t
+from api.web.i18n import MESSAGES, pick, t
 from api.web.views import login_required, user
 from engine.bpmn.parsing import BpmnInvalid, BpmnTooLarge, to_utf8
 from engine.definitions import service as definitions
 from engine.errors import Invalid
 from engine.users import service as users
+
+MESSAGES.update(
+    {
+        "lint_error": ("错误", "Error"),
+        "lint_warning": ("警告", "Warning"),
+        "lint_warnings": (
+            "校验提示（不影响部署，请确认是否符合预期）：",
+            "Warnings (they do not block the deploy; check that this is intended):",
+        ),
+    }
+)
+
+
+def _shown(problems: list[Any]) -> list[dict[str, Any]]:
+    """Lint findings for a page: element, line, severity and the message in the page's language."""
+    return [
+        {"element": p.element_id, "line": p.line, "severity": p.severity, "message": pick(p.message)}
+        for p in problems
+    ]
 
 
 def admin_required(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -66,10 +85,12 @@ def admin_process_xml(key: str, version: int) -> Any:
     )
 
 
-def _refused(err: BpmnInvalid) -> Any:
+def _refused(err: BpmnInvalid, xml: bytes | None = None) -> Any:
     db.session().rollback()
     status = 413 if isinstance(err, BpmnTooLarge) else 422
-    problems = [{"element": p.element_id, "line": p.line, "message": pick(p.message)} for p in err.problems]
+    problems = _shown(err.problems)
+    if not isinstance(err, BpmnTooLarge) and xml is not None:
+        problems += _shown(definitions.lint_warnings(xml))
     return render_template(
         "admin_upload_result.html", problems=problems, message=t("admin_upload_refused")
     ), status
@@ -99,7 +120,7 @@ def admin_process_upload() -> Any:
         data = to_utf8(data)  # a valid ISO-8859-1 / GBK / UTF-16 file is shown and stored as UTF-8
         compiled = definitions.compile_for_deploy(data, f"upload:{filename}")
     except BpmnInvalid as err:
-        return _refused(err)
+        return _refused(err, data)
     if not request.form.get("confirm"):
         current = definitions.latest(session, compiled.key)
         diff = definitions.diff_xml(current.bpmn_xml, data) if current is not None else None
@@ -111,6 +132,7 @@ def admin_process_upload() -> Any:
             diff=diff,
             xml=data.decode("utf-8"),
             filename=filename,
+            warnings=_shown(definitions.lint_warnings(data)),
         )
     try:
         definition, created = definitions.deploy(

@@ -9,6 +9,8 @@ Works on the (already safely parsed) lxml tree so every problem names the elemen
 * dead ends — a flow node other than an end event with no outgoing sequence flow, or from which no
   end event can be reached;
 * timers whose constant text is not an ISO 8601 date, duration or cycle.
+
+:func:`warnings` lists what is deployable but worth a look: repeating timers with no count.
 """
 
 from __future__ import annotations
@@ -237,6 +239,55 @@ def timer_problems(process: etree._Element) -> list[Found]:
                     )
                 )
     return found
+
+
+def _constant_timer_text(child: etree._Element) -> str | None:
+    """A timer's text when it is a constant (a quoted or bare ISO text), ``None`` when it is computed."""
+    text = (child.text or "").strip()
+    if not text:
+        return None
+    try:
+        value = expressions.evaluate(text, {})
+    except expressions.ExpressionError:
+        return None
+    return value.strip() if isinstance(value, str) else None
+
+
+def timer_warnings(process: etree._Element) -> list[Found]:
+    """Repeating timers with no count (``R/…``): a timer start event creates a case every period for
+    ever, a waiting step's timer fires every period for as long as it waits (issue 18 item 12)."""
+    found = []
+    for cycle in process.iter(_q("timeCycle")):
+        value = _constant_timer_text(cycle)
+        if value is None:
+            continue
+        parts = value.upper().replace("--", "/").split("/")
+        if parts[0] != "R" or len(parts) < 2:
+            continue  # a count (R12/…) or not a cycle at all (refused by timer_problems)
+        definition = cycle.getparent()
+        owner = definition.getparent() if definition is not None else None
+        target = owner if owner is not None else cycle
+        period = next((p for p in parts[1:] if p.startswith("P")), "?")
+        if local(target) == "startEvent":
+            message = (
+                f"循环计时器没有次数上限：每 {period} 创建一个新案件，永不停止 / unbounded cycle {value[:80]!r}: "
+                f"a new case every {period}, without end; give a count (e.g. R12/…) if it should stop"
+            )
+        else:
+            message = (
+                f"循环计时器没有次数上限：等待期间每 {period} 触发一次 / unbounded cycle {value[:80]!r}: fires "
+                f"every {period} for as long as the step waits; give a count (e.g. R3/…) if it should stop"
+            )
+        found.append(_problem(message, target))
+    return found
+
+
+def warnings(root: etree._Element, main_id: str) -> list[Found]:
+    """What does not refuse a deploy but deserves a look, in document order."""
+    found: list[Found] = []
+    for process in executed_processes(root, main_id):
+        found.extend(timer_warnings(process))
+    return sorted(found, key=lambda f: f[2] or 0)
 
 
 def structure(root: etree._Element, main_id: str) -> list[Found]:

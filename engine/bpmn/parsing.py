@@ -45,16 +45,27 @@ _ROLE_IN_TEXT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DOCTYPE = re.compile(rb"<!\s*DOCTYPE|<!\s*ENTITY", re.IGNORECASE)
 
 
+ERROR = "error"  # refuses the deploy
+WARNING = "warning"  # deployable, but worth a look (lint shows it; deploy does not block on it)
+
+
 @dataclass(frozen=True)
 class Problem:
-    """One reason a definition is refused, pointing at the element when known."""
+    """One finding of lint, pointing at the element when known: an ``error`` refuses the definition,
+    a ``warning`` does not."""
 
     message: str
     element_id: str | None = None
     line: int | None = None
+    severity: str = ERROR
 
     def as_dict(self) -> dict[str, Any]:
-        return {"message": self.message, "element": self.element_id, "line": self.line}
+        return {
+            "message": self.message,
+            "element": self.element_id,
+            "line": self.line,
+            "severity": self.severity,
+        }
 
     def __str__(self) -> str:
         where = []
@@ -278,17 +289,28 @@ def _scripts(spec: Any) -> list[tuple[str, str]]:
     return found
 
 
-def _deadline_ok(text: str) -> bool:
+# A constant written as an ISO duration ("PT99999999999H", "P1Y", "PT5X"), not a variable or an expression: if
+# the calendar refuses it, reading it as an expression (a variable name) would silently give no due time.
+_DURATION_LIKE = re.compile(r"^\s*P(?=T?\d)[0-9A-Z.,]*\s*$", re.IGNORECASE)
+
+
+def _deadline_problem(text: str) -> str | None:
+    """Why a ``deadline`` property cannot give a due time, or ``None`` (a duration or a safe expression)."""
     try:
         calendar.parse_duration(text)
-        return True
-    except calendar.DeadlineError:
-        pass
+        return None
+    except calendar.DeadlineError as err:
+        if _DURATION_LIKE.match(text):
+            zh, _sep, en = str(err).partition(" / ")
+            return f"期限 {text[:80]!r} 无法使用：{zh} / deadline {text[:80]!r} refused: {en or zh}"
     try:
         expressions.check(text)
-        return True
+        return None
     except expressions.ExpressionError:
-        return False
+        return (
+            f"无法识别的期限 / deadline {text[:80]!r} is neither a duration ('10 working days', "
+            "'30 days', 'PT48H') nor a safe expression"
+        )
 
 
 _ADDRESS = re.compile(r"<Element \{[^}]*\}(\w+) at 0x[0-9a-fA-F]+>|\s+at 0x[0-9a-fA-F]+")
@@ -417,6 +439,9 @@ def _main_process_id(root: etree._Element) -> str:
     return str(candidates[0])
 
 
+main_process_id = _main_process_id  # the process a definition runs (its key)
+
+
 def compile_bpmn(
     data: bytes | str,
     *,
@@ -499,15 +524,9 @@ def compile_bpmn(
                     )
                 problems.extend(_property_problems(meta.properties, bpmn_id, line, known_roles))
                 deadline = meta.properties.get("deadline")
-                if deadline and not _deadline_ok(deadline):
-                    problems.append(
-                        Problem(
-                            f"无法识别的期限 / deadline {deadline!r} is neither a duration ('10 working days', "
-                            "'30 days', 'PT48H') nor a safe expression",
-                            bpmn_id,
-                            line,
-                        )
-                    )
+                refused = _deadline_problem(deadline) if deadline else None
+                if refused:
+                    problems.append(Problem(refused, bpmn_id, line))
                 if form_exists is not None and meta.form_key and not form_exists(meta.form_key):
                     problems.append(
                         Problem(f"表单不存在 / form '{meta.form_key}' does not exist", bpmn_id, line)

@@ -17,12 +17,15 @@ from engine.audit.models import AuditAction
 from engine.bpmn import lint as bpmn_lint
 from engine.bpmn import runtime
 from engine.bpmn.parsing import (
+    ERROR,
+    WARNING,
     BpmnInvalid,
     BpmnTooLarge,
     CompiledDefinition,
     Problem,
     TaskMeta,
     compile_bpmn,
+    main_process_id,
     parse_xml,
     sha256_of,
     to_utf8,
@@ -181,6 +184,28 @@ def lint(xml: bytes | str, source: str = "upload") -> list[Problem]:
     except BpmnInvalid as err:
         return err.problems
     return []
+
+
+def lint_warnings(xml: bytes | str) -> list[Problem]:
+    """What lint warns about without refusing the deploy (e.g. a repeating timer with no count).
+
+    A file that cannot be read has no warnings: its errors (from :func:`lint`) say why.
+    """
+    try:
+        root = parse_xml(xml).getroot()
+        key = main_process_id(root)
+    except BpmnInvalid:
+        return []
+    return [Problem(message, el_id, line, WARNING) for message, el_id, line in bpmn_lint.warnings(root, key)]
+
+
+def lint_all(xml: bytes | str, source: str = "upload") -> list[Problem]:
+    """The errors of :func:`lint` (they refuse the deploy), then the warnings (they do not)."""
+    return [*lint(xml, source), *lint_warnings(xml)]
+
+
+def deployable(problems: list[Problem]) -> bool:
+    return not any(p.severity == ERROR for p in problems)
 
 
 def latest(session: Session, key: str) -> ProcessDefinition | None:

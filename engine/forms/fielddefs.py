@@ -152,7 +152,7 @@ def _field_kind(raw: dict[str, Any], where: str) -> str:
     if unknown:
         raise FormError(f"{where}: unknown keys {sorted(unknown)}")
     kind = raw.get("type")
-    if kind not in FIELD_TYPES:
+    if not isinstance(kind, str) or kind not in FIELD_TYPES:  # a list or object is not hashable
         raise FormError(f"{where}: unknown type {kind!r}; one of {sorted(FIELD_TYPES)}")
     for option, kinds in OPTION_TYPES.items():
         if option in raw and kind not in kinds:

@@ -95,3 +95,13 @@ def test_processes_sync_deploys_bpmn_in_other_encodings(app, app_ctx, tmp_path):
         assert second.exit_code == 0 and second.output.count("unchanged") == len(ENCODED), second.output
     finally:
         app.config["PROCESSES_DIR"] = before
+
+
+def test_processes_lint_prints_warnings_without_failing(app, app_ctx):
+    runner = app.test_cli_runner()
+    monthly = str(ROOT / "processes" / "ca_monthly_fund_report.bpmn")
+    result = runner.invoke(args=["processes", "lint", monthly])
+    assert result.exit_code == 0, result.output
+    assert f"{monthly}:7: start: 警告 / warning: 循环计时器没有次数上限" in result.output
+    assert "unbounded cycle 'R/2026-12-01T09:00:00+08:00/P1M'" in result.output
+    assert result.output.strip().splitlines()[-1].startswith(f"{monthly}: ok (ca_monthly_fund_report")

@@ -126,6 +126,7 @@ def test_lint_endpoint_admin_only_and_reports_problems(client, login):
             "message": "死胡同 / dead end: a flow node other than an end event has no outgoing flow",
             "element": "stuck",
             "line": 8,
+            "severity": "error",
         }
     ]
     before = _counts()
@@ -177,3 +178,59 @@ def test_versions_carry_deployer_date_and_running_counts_in_one_query(client, lo
     definition_queries = [s for s in statements if "process_definition" in s and "bpmn_xml" not in s]
     assert len(definition_queries) == 1, statements
     assert not any("bpmn_xml" in s for s in statements), "the XML is not loaded for a listing"
+
+
+def test_lint_endpoint_returns_warnings_that_do_not_block_a_deploy(client, login):
+    """Issue 18 item 12: an unbounded timer cycle (R/… without a count) is a warning: ``ok`` stays true
+    (deployable) and a deploy goes through; a cycle under the minimum is still an error."""
+    from tests import hostile_bpmn
+
+    admin = login("admin")
+    xml_headers = {**admin, "Content-Type": "application/xml"}
+    hourly = hostile_bpmn.timer_after_fill("timeCycle", "R/PT2H")
+    linted = client.post("/api/v1/process-definitions/lint", data=hourly, headers=xml_headers)
+    assert linted.status_code == 200 and linted.json["ok"] is True, linted.json
+    [warning] = linted.json["problems"]
+    assert warning["severity"] == "warning" and warning["element"] == "wait" and warning["line"] == 7
+    assert (
+        warning["message"].startswith("循环计时器没有次数上限")
+        and "unbounded cycle 'R/PT2H'" in warning["message"]
+    )
+    counted = client.post(
+        "/api/v1/process-definitions/lint",
+        data=hostile_bpmn.timer_after_fill("timeCycle", "R3/PT2H"),
+        headers=xml_headers,
+    )
+    assert counted.json == {"ok": True, "problems": []}
+    every_second = client.post(
+        "/api/v1/process-definitions/lint",
+        data=hostile_bpmn.timer_after_fill("timeCycle", "R/PT1S"),
+        headers=xml_headers,
+    )
+    assert every_second.json["ok"] is False
+    assert [p["severity"] for p in every_second.json["problems"]] == ["error", "warning"]
+    assert "3600 s" in every_second.json["problems"][0]["message"]
+    deployed = client.post("/api/v1/process-definitions", data=hourly, headers=xml_headers)
+    assert deployed.status_code == 201, deployed.json
+
+
+def test_lint_endpoint_refuses_a_constant_deadline_too_long_with_element_and_line(client, login):
+    admin = login("admin")
+    before = _counts()
+    xml = (
+        (FIXTURES / "lint" / "clean.bpmn")
+        .read_bytes()
+        .replace(b'value="5 working days"', b'value="PT99999999999H"')
+    )
+    assert b"PT99999999999H" in xml
+    headers = {**admin, "Content-Type": "application/xml"}
+    linted = client.post("/api/v1/process-definitions/lint", data=xml, headers=headers)
+    assert linted.status_code == 200 and linted.json["ok"] is False
+    [problem] = linted.json["problems"]
+    assert problem["element"] == "confirm" and problem["line"] == 6 and problem["severity"] == "error"
+    assert "PT99999999999H" in problem["message"] and "too long" in problem["message"]
+    body = assert_error(
+        client.post("/api/v1/process-definitions", data=xml, headers=headers), 422, "bpmn_invalid"
+    )
+    assert body["problems"] == linted.json["problems"]
+    assert _counts() == before

@@ -97,3 +97,18 @@ def test_task_api_shows_the_form_version_the_task_was_created_with(client, login
     )
     assert old_task.json["form"]["fields"][0]["label"] != "家庭人口（新）"
     assert new_task.json["form"]["fields"][0]["label"] == "家庭人口（新）"
+
+
+def test_a_field_type_that_is_a_list_or_object_is_422_with_its_path_not_a_500(client, login):
+    admin = login("admin")
+    for bad_type in (["text"], {"zh": "文本"}):
+        raw = _review_raw()
+        raw["fields"][1]["type"] = bad_type
+        refused = client.post("/api/v1/forms/demo_review/versions", json=raw, headers=admin)
+        body = assert_error(refused, 422, "validation_failed")
+        assert list(body["fields"]) == ["fields.amount_approved"], body
+        assert "unknown type" in body["fields"]["fields.amount_approved"][0]
+        preview = client.post("/api/v1/forms/demo_review/preview", json=raw, headers=admin)
+        assert preview.status_code == 200 and preview.json["ok"] is False
+        assert preview.json["problems"] == body["fields"]
+    assert client.get("/api/v1/forms/demo_review", headers=admin).json["versions"] == []

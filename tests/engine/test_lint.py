@@ -172,3 +172,91 @@ def test_lint_of_hostile_expressions_returns_quickly():
         problems = lint(hostile_bpmn.timer_after_fill("timeDuration", text.replace("'", "&apos;")))
         assert time.monotonic() - started < 2.0, text
         assert problems == [] or all(p.element_id == "wait" for p in problems)
+
+
+# --- lint warnings: deployable, but worth a look (issue 18 item 12) ---
+
+from engine.bpmn.parsing import ERROR, WARNING  # noqa: E402
+from engine.definitions.service import deployable, lint_all, lint_warnings  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("xml", "element", "line", "fragment"),
+    [
+        (hostile_bpmn.timer_start("R/PT1H", "310107014"), "every", 5, "a new case every PT1H, without end"),
+        (hostile_bpmn.timer_after_fill("timeCycle", "R/PT2H"), "wait", 7, "for as long as the step waits"),
+        (hostile_bpmn.timer_after_fill("timeCycle", '"R/P1D"'), "wait", 7, "unbounded cycle 'R/P1D'"),
+    ],
+)
+def test_an_unbounded_timer_cycle_is_a_warning_naming_element_and_line(xml, element, line, fragment):
+    assert lint(xml) == []  # no error: deployable
+    problems = lint_all(xml)
+    assert len(problems) == 1, problems
+    [warning] = problems
+    assert warning.severity == WARNING and warning.element_id == element and warning.line == line
+    assert warning.message.startswith("循环计时器没有次数上限") and fragment in warning.message
+    assert deployable(problems)
+
+
+@pytest.mark.parametrize("cycle", ["R3/PT2H", "R12/2027-01-01T09:00:00+08:00/P1M"])
+def test_a_counted_cycle_has_no_warning(cycle):
+    assert lint_all(hostile_bpmn.timer_start(cycle, "310107014")) == []
+
+
+def test_a_cycle_under_the_minimum_is_an_error_and_also_warned_unbounded():
+    problems = lint_all(hostile_bpmn.timer_start("R/PT1S", "310107014"))
+    assert [(p.severity, p.element_id) for p in problems] == [(ERROR, "every"), (WARNING, "every")]
+    assert "3600 s" in problems[0].message and "unbounded cycle 'R/PT1S'" in problems[1].message
+    assert not deployable(problems)
+
+
+def test_a_cycle_computed_from_case_data_is_not_warned():
+    assert lint_warnings(hostile_bpmn.timer_after_fill("timeCycle", "report_cycle")) == []
+
+
+def test_unreadable_xml_has_errors_and_no_warnings():
+    assert lint_warnings(b"<not-bpmn") == []
+    assert lint_all(b"<not-bpmn") and all(p.severity == ERROR for p in lint_all(b"<not-bpmn"))
+
+
+def test_shipped_timer_started_procedures_are_deployable_and_warned_once():
+    warned = {}
+    for path in sorted((ROOT / "processes").glob("*.bpmn")):
+        problems = lint_all(path.read_bytes(), path.name)
+        assert deployable(problems), (path.name, problems)
+        if problems:
+            warned[path.name] = [(p.severity, p.element_id, "unbounded cycle" in p.message) for p in problems]
+    assert warned == {
+        "ca_monthly_fund_report.bpmn": [(WARNING, "start", True)],
+        "foundation_fee_check.bpmn": [(WARNING, "start", True)],
+    }
+
+
+# --- a constant deadline the calendar refuses is an error, not an expression giving no due time ---
+
+
+def _with_deadline(value: str) -> bytes:
+    return (LINT / "clean.bpmn").read_bytes().replace(b'value="5 working days"', f'value="{value}"'.encode())
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("PT99999999999H", "is too long"),
+        ("P99999D", "is too long"),  # over the 100-year bound
+        ("P1Y", "cannot read deadline 'P1Y'"),
+        ("PT5X", "cannot read deadline 'PT5X'"),
+    ],
+)
+def test_a_constant_deadline_that_cannot_give_a_due_time_is_an_error_with_element_and_line(value, fragment):
+    problems = lint_all(_with_deadline(value))
+    assert len(problems) == 1, problems
+    [problem] = problems
+    assert problem.severity == ERROR and problem.element_id == "confirm" and problem.line == 6
+    assert value in problem.message and fragment in problem.message
+    assert problem.message.startswith(f"期限 '{value}' 无法使用")
+
+
+@pytest.mark.parametrize("value", ["PT48H", "30 days", "10个工作日", "follow_up_due", "p1_due", "PAYDAY"])
+def test_deadline_durations_and_expressions_still_pass(value):
+    assert lint_all(_with_deadline(value)) == []

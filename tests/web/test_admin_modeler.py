@@ -184,3 +184,22 @@ def test_a_refused_deploy_stores_nothing(web):
     assert response.json["ok"] is False
     assert {p["element"] for p in response.json["problems"]} == {"district_approval"}
     assert _count(KEY) == 1
+
+
+def test_validate_returns_warnings_with_ok_true_and_alongside_errors(web):
+    """An unbounded timer cycle is a warning: the modeler may still deploy it; with an error it is listed
+    after the error."""
+    from tests import hostile_bpmn
+
+    admin = web("admin")
+    monthly = hostile_bpmn.timer_start("R/P1M", "310107014").decode("utf-8")
+    ok = admin.post("/admin/modeler/validate", {"xml": monthly})
+    assert ok.status_code == 200 and ok.json["ok"] is True
+    [warning] = ok.json["problems"]
+    assert warning["severity"] == "warning" and warning["element"] == "every" and warning["line"] == 5
+    assert "unbounded cycle 'R/P1M'" in warning["message"]
+    refused = admin.post("/admin/modeler/validate", {"xml": monthly.replace("R/P1M", "R/PT1S")})
+    assert refused.status_code == 422 and refused.json["ok"] is False
+    assert [p["severity"] for p in refused.json["problems"]] == ["error", "warning"]
+    deployed = admin.post("/admin/modeler/deploy", {"xml": monthly})
+    assert deployed.status_code == 200 and deployed.json["created"] is True, deployed.json

@@ -258,3 +258,28 @@ def test_the_case_page_shows_admins_the_incidents_and_retries_them(web):
     assert done.status_code == 302
     page = admin.get(f"/cases/{instance.id}")
     assert 'data-testid="case-incidents"' not in text(page) and "之后" in text(page)
+
+
+def test_upload_shows_lint_warnings_in_chinese_and_still_deploys(web):
+    from tests import hostile_bpmn
+
+    admin = web("admin")
+    admin.get("/admin/processes")
+    data = hostile_bpmn.timer_after_fill("timeCycle", "R/PT2H")
+    preview = _upload(admin, data, "hourly.bpmn")
+    assert preview.status_code == 200
+    page = text(preview)
+    warnings = page.split('data-testid="lint-warnings"', 1)[1].split("</div>", 1)[0]
+    assert "校验提示（不影响部署" in warnings and '<li data-element="wait">' in warnings
+    assert '<strong class="warning" data-severity="warning">警告</strong>' in warnings
+    assert "循环计时器没有次数上限" in warnings and "第 7 行" in warnings
+    assert "unbounded cycle" not in page, "the Chinese half only"
+    assert _confirm(admin, page, "hourly.bpmn").status_code == 302
+    # with an error too, the refusal lists the error, then the warning
+    refused = _upload(admin, hostile_bpmn.timer_after_fill("timeCycle", "R/PT1S"), "often.bpmn")
+    assert refused.status_code == 422
+    page = text(refused)
+    assert page.index('data-severity="error">错误</strong>') < page.index(
+        'data-severity="warning">警告</strong>'
+    )
+    assert "无法使用的计时器" in page and "循环计时器没有次数上限" in page

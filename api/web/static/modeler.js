@@ -259,18 +259,19 @@
     }
   }
 
-  function showProblems(problems) {
+  function showProblems(problems, keep) {
     results.hidden = false;
-    results.textContent = "";
+    if (!keep) { results.textContent = ""; }
     results.appendChild(el("h2", { text: "问题 / Problems (" + problems.length + ")" }));
-    var list = el("ul", { "data-testid": "problems" });
+    var list = el("ul", { "data-testid": "problems", "class": "problems" });
     problems.forEach(function (p) {
-      var text = (p.element ? "[" + p.element + "] " : "") + p.message + (p.line ? "（第 " + p.line + " 行 / line " + p.line + "）" : "");
+      var label = p.severity === "warning" ? "警告 / warning: " : "错误 / error: ";
+      var text = label + (p.element ? "[" + p.element + "] " : "") + p.message + (p.line ? "（第 " + p.line + " 行 / line " + p.line + "）" : "");
       var item = p.element
         ? el("button", { type: "button", "class": "link", "data-element": p.element, text: text })
         : el("span", { text: text });
       if (p.element) { item.addEventListener("click", function () { selectById(p.element); }); }
-      list.appendChild(el("li", {}, [item]));
+      list.appendChild(el("li", { "class": p.severity === "warning" ? "warning" : "error", "data-severity": p.severity || "error" }, [item]));
     });
     results.appendChild(list);
   }
@@ -333,6 +334,7 @@
           results.hidden = false;
           results.textContent = "";
           results.appendChild(el("p", { "data-testid": "valid", text: "校验通过，可以部署 / valid, ready to deploy" }));
+          if (reply.body.problems && reply.body.problems.length) { showProblems(reply.body.problems, true); }
         } else { failed(reply); }
       });
     });
