@@ -12,25 +12,68 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from api.schemas import ErrorSchema
+from engine import errors as engine_errors
+from engine.audit.checkpoint import CheckpointError
+from engine.audit.signing import AuditKeysNotConfigured
 from engine.bpmn.parsing import BpmnInvalid, BpmnTooLarge
+from engine.bpmn.runtime import EngineError
+from engine.crypto import DecryptionError, KeysNotConfigured
+from engine.deadlines.calendar import DeadlineError
+from engine.deadlines.schedules import ScheduleError
 from engine.errors import (
     Conflict,
     Forbidden,
     Invalid,
     NotFound,
     ServiceError,
+    TooLarge,
     TooManyAttempts,
     Unauthorized,
+    Unavailable,
 )
+from engine.expressions import ExpressionError
+from engine.forms.model import FormError
+from engine.kernel.bus import NotWired
 
-STATUS = {
+# The one error table: each engine error family (engine/errors.py) answers with one HTTP status.
+STATUS: dict[type[ServiceError], int] = {
     NotFound: 404,
     Forbidden: 403,
     Conflict: 409,
+    TooLarge: 413,
     Invalid: 422,
     Unauthorized: 401,
     TooManyAttempts: 429,
+    Unavailable: 503,
+    ServiceError: 400,
 }
+
+# Engine exceptions that keep a builtin base (ValueError, RuntimeError) and name their family with
+# ``engine.errors.family``; each gets the same handler as a ServiceError.
+FAMILY_MEMBERS: tuple[type[Exception], ...] = (
+    BpmnInvalid,
+    BpmnTooLarge,
+    FormError,
+    ExpressionError,
+    DeadlineError,
+    ScheduleError,
+    EngineError,
+    KeysNotConfigured,
+    DecryptionError,
+    AuditKeysNotConfigured,
+    CheckpointError,
+    NotWired,
+)
+
+# What an Unavailable error says: never the configuration detail (key names, file paths) it carries.
+UNAVAILABLE_MESSAGE = "服务暂时不可用（配置或存储问题），请联系管理员 / service unavailable (configuration or storage), contact an administrator"
+
+
+def status_of(cls: type[BaseException]) -> int | None:
+    """The HTTP status of an engine exception class, through its family; None if it has none."""
+    kind = engine_errors.family_of(cls)
+    return STATUS.get(kind) if kind is not None else None
+
 
 HTTP_CODES = {
     400: "bad_request",
@@ -143,26 +186,33 @@ class JsonApi(Api):
 
 
 def register(app: Flask) -> None:
-    @app.errorhandler(ServiceError)
-    def _service_error(err: ServiceError):
-        status = next((s for cls, s in STATUS.items() if isinstance(err, cls)), 400)
-        response = error_response(status, err.message, err.fields, err.code)
+    def _engine_error(err: Exception):
+        kind = engine_errors.family_of(type(err))
+        status = STATUS[kind] if kind is not None else 500
+        code = kind.code if kind is not None else "internal_error"
+        if isinstance(err, BpmnInvalid):
+            body = {
+                "error": "payload_too_large" if status == 413 else "bpmn_invalid",
+                "message": "BPMN 无法部署 / BPMN refused: " + "; ".join(str(p) for p in err.problems[:5]),
+                "fields": {"file": [str(p) for p in err.problems]},
+                "problems": [p.as_dict() for p in err.problems],
+            }
+            return jsonify(body), status
+        if isinstance(err, ServiceError):
+            response = error_response(status, err.message, err.fields, err.code)
+        elif status == 503:
+            response = error_response(status, UNAVAILABLE_MESSAGE, code=code)
+        else:
+            response = error_response(status, str(err), code=code)
         if isinstance(err, TooManyAttempts):
             response[0].headers["Retry-After"] = str(err.retry_after)
+        elif status == 503:
+            response[0].headers["Retry-After"] = "60"
         return response
 
-    @app.errorhandler(BpmnInvalid)
-    def _bpmn_invalid(err: BpmnInvalid):
-        body = {
-            "error": "bpmn_invalid",
-            "message": "BPMN 无法部署 / BPMN refused: " + "; ".join(str(p) for p in err.problems[:5]),
-            "fields": {"file": [str(p) for p in err.problems]},
-            "problems": [p.as_dict() for p in err.problems],
-        }
-        if isinstance(err, BpmnTooLarge):
-            body["error"] = "payload_too_large"
-            return jsonify(body), 413
-        return jsonify(body), 422
+    app.register_error_handler(ServiceError, _engine_error)
+    for member in FAMILY_MEMBERS:
+        app.register_error_handler(member, _engine_error)
 
     @app.errorhandler(IntegrityError)
     def _integrity(_err: IntegrityError):

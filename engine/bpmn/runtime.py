@@ -37,7 +37,7 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from engine import expressions
+from engine import errors, expressions
 from engine.bpmn import timers
 from engine.bpmn.parsing import CompiledDefinition
 
@@ -53,6 +53,7 @@ MAX_ENGINE_STEPS = 10_000
 MAX_ENGINE_SECONDS = 2.0
 
 
+@errors.family(errors.Invalid)
 class EngineError(RuntimeError):
     """The workflow could not advance (an expression failed, a loop ran away).
 

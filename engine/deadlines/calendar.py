@@ -28,6 +28,8 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
+from engine import errors
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 log = logging.getLogger("assistflow.calendar")
 
@@ -39,6 +41,7 @@ _HOURS = re.compile(r"^\s*(\d{1,4})\s*(hours?|小时)\s*$", re.IGNORECASE)
 _ISO = re.compile(r"^P(?!$)(?:(\d+)W)?(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
 
 
+@errors.family(errors.Invalid)
 class DeadlineError(ValueError):
     """A deadline text that cannot be understood."""
 

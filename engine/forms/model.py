@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from engine import errors
+
 NUMERIC_TYPES = frozenset({"integer", "decimal", "money"})
 TEXT_TYPES = frozenset({"string", "text", "id_number", "phone"})
 CHOICE_TYPES = frozenset({"choice", "multi_choice"})
@@ -62,6 +64,7 @@ _BAD_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _BAD_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
+@errors.family(errors.Invalid)
 class FormError(ValueError):
     """A form definition is invalid."""
 
