@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from engine import errors
-
 # what the kernel announces
 TASK_OPENED = "task_opened"  # rows=[HumanTask] just projected (flushed), loaded=Loaded, actor_id
 TASK_COMPLETED = "task_completed"  # row=HumanTask, loaded=Loaded, data=validated dict, derived, actor
@@ -26,7 +24,6 @@ Handler = Callable[..., Any]
 _handlers: dict[str, list[Handler]] = {}
 
 
-@errors.family(errors.Unavailable)
 class NotWired(RuntimeError):
     """An event that needs a provider was sent before :func:`engine.wiring.init` registered one."""
 
