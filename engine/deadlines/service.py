@@ -156,7 +156,10 @@ def next_sla_at(row: HumanTask) -> dt.datetime | None:
 
 
 def next_wakeup(wf: Any, open_rows: list[HumanTask]) -> dt.datetime | None:
-    candidates = [due for _task, due in runtime.waiting_timers(wf)]
+    try:
+        candidates = [due for _task, due in runtime.waiting_timers(wf)]
+    except runtime.EngineError:  # an unreadable timer: wake at once, the wake-up opens its incident
+        candidates = [utcnow()]
     candidates += [at for at in (next_sla_at(r) for r in open_rows) if at is not None]
     return min(candidates) if candidates else None
 
@@ -337,7 +340,9 @@ def wake(session: Session, instance: ProcessInstance, now: dt.datetime) -> WakeR
         for level in fire_sla_levels(session, row, now, meta.properties if meta else None):
             result.sla.append((row.id, int(level)))
     wakeup = next_wakeup(loaded.wf, open_rows) if instance.status == InstanceStatus.RUNNING else None
-    if wakeup is not None and wakeup <= now and not fired and not result.sla:
+    if wakeup is not None and wakeup <= now and failed:
+        wakeup = now + dt.timedelta(minutes=1)  # an incident was opened: its timer is retried in a minute
+    elif wakeup is not None and wakeup <= now and not fired and not result.sla:
         wakeup = now + dt.timedelta(seconds=1)  # nothing moved: never spin on one instance
     instance.next_wakeup_at = wakeup
     session.flush()
