@@ -191,12 +191,6 @@ def role_branches(session: Session, user: User, model: Any) -> list[Any]:
     return branches
 
 
-def role_clause(session: Session, user: User, model: Any) -> Any:
-    """Tasks whose candidate (or escalated) role the user holds, inside what that grant covers."""
-    branches = role_branches(session, user, model)
-    return or_(*branches) if branches else false()
-
-
 def sees_everything(session: Session, user: User, roles: set[str]) -> bool:
     """Whether one of the user's grants with one of ``roles`` covers every row: city level, every
     procedure, bound to no contract."""

@@ -53,15 +53,6 @@ def create_token(args):
 @blp.doc(security=[BEARER])
 @token_required
 def revoke_token():
-    """Log out: revoke the token used for this request."""
-    users.revoke_token(db.session(), request.headers["Authorization"].partition(" ")[2].strip())
-
-
-@blp.route("/logout", methods=["POST"])
-@blp.response(204)
-@blp.doc(security=[BEARER])
-@token_required
-def logout():
     """Log out: revoke the token used for this request (it is refused with 401 from now on)."""
     users.revoke_token(db.session(), request.headers["Authorization"].partition(" ")[2].strip())
 

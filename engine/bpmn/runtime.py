@@ -66,14 +66,6 @@ class EngineError(RuntimeError):
         self.element = element
 
 
-def register_service(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
-        SERVICES[name] = fn
-        return fn
-
-    return decorator
-
-
 class SafeScriptEngine(PythonScriptEngine):
     """A script engine that never runs ``eval``/``exec`` on definition text."""
 

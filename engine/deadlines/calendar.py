@@ -24,13 +24,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
 from engine import errors
+from engine.db import SHANGHAI
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 log = logging.getLogger("assistflow.calendar")
 
 _WORKING = re.compile(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -51,7 +50,6 @@ DEFAULT_MAX_LENGTH = {"string": 200, "text": 5000}
 MONEY_PLACES = 2
 MAX_PLACES = 10
 MAX_NUMBER_CHARS = 40
-SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 _PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
