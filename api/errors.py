@@ -139,7 +139,9 @@ def capped_fields(fields: dict[str, Any]) -> dict[str, list[str]]:
     return out
 
 
-def error_response(status: int, message: str, fields: dict[str, Any] | None = None, code: str | None = None):
+def error_response(
+    status: int, message: str, fields: dict[str, Any] | None = None, code: str | None = None
+) -> Any:
     body = {
         "error": code or HTTP_CODES.get(status, "error"),
         "message": _clip(message, MAX_MESSAGE),
@@ -169,7 +171,7 @@ class JsonApi(Api):
 
     ERROR_SCHEMA = ErrorSchema  # documented error responses describe the real body
 
-    def handle_http_exception(self, error: HTTPException):  # type: ignore[override]
+    def handle_http_exception(self, error: HTTPException) -> Any:
         status = error.code or 500
         data = getattr(error, "data", None) or {}
         fields = _flatten(data.get("messages")) if "messages" in data else {}
@@ -186,7 +188,7 @@ class JsonApi(Api):
 
 
 def register(app: Flask) -> None:
-    def _engine_error(err: Exception):
+    def _engine_error(err: Exception) -> Any:
         kind = engine_errors.family_of(type(err))
         status = STATUS[kind] if kind is not None else 500
         code = kind.code if kind is not None else "internal_error"
@@ -215,13 +217,13 @@ def register(app: Flask) -> None:
         app.register_error_handler(member, _engine_error)
 
     @app.errorhandler(IntegrityError)
-    def _integrity(_err: IntegrityError):
+    def _integrity(_err: IntegrityError) -> Any:
         return error_response(
             409, "数据冲突（可能已被他人提交），请刷新后重试 / conflicting change, reload and retry"
         )
 
     @app.errorhandler(DataError)
-    def _data_error(_err: DataError):
+    def _data_error(_err: DataError) -> Any:
         # A value the database cannot hold (out of range, a NUL character) that validation let through.
         return error_response(
             422, "数据超出允许范围或含有无效字符 / a value is out of range or contains invalid characters"
@@ -229,7 +231,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
-    def _database_unavailable(_err: Exception):
+    def _database_unavailable(_err: Exception) -> Any:
         # The connection dropped (database restarted, connection killed): the transaction is gone
         # whole; the client may retry (task completions safely, with an Idempotency-Key).
         response, status = error_response(
@@ -241,29 +243,29 @@ def register(app: Flask) -> None:
         return response, status
 
     @app.errorhandler(StaleDataError)
-    def _stale(_err: StaleDataError):
+    def _stale(_err: StaleDataError) -> Any:
         return error_response(409, "数据已被他人修改，请刷新后重试 / changed concurrently, reload and retry")
 
     @app.errorhandler(404)
-    def _not_found(_err):
+    def _not_found(_err: Exception) -> Any:
         if _wants_html():
             return HTML_ERROR_PAGE[0](404)
         return error_response(404, HTTP_MESSAGES[404])
 
     @app.errorhandler(405)
-    def _method(_err):
+    def _method(_err: Exception) -> Any:
         if _wants_html():
             return HTML_ERROR_PAGE[0](405)
         return error_response(405, HTTP_MESSAGES[405])
 
     @app.errorhandler(413)
-    def _too_large(_err):
+    def _too_large(_err: Exception) -> Any:
         if _wants_html():
             return HTML_ERROR_PAGE[0](413)
         return error_response(413, HTTP_MESSAGES[413])
 
     @app.errorhandler(500)
-    def _internal(_err):
+    def _internal(_err: Exception) -> Any:
         if _wants_html():
             return HTML_ERROR_PAGE[0](500)
         return error_response(500, "服务器内部错误 / internal error", code="internal_error")
