@@ -50,6 +50,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## Every benchmark, one after the other (about 29 minutes; PostgreSQL parts need the local server)
 bench: $(STAMP)

@@ -132,7 +132,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     init_web(app)
 
     @app.get("/api/v1/health")
-    def health():
+    def health() -> Any:
         db.session.execute(text("SELECT 1"))
         return jsonify({"status": "ok", "database": db.engine.dialect.name})
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import Flask, current_app
@@ -180,7 +181,7 @@ def _checkpoint_seconds() -> float:
     return float(current_app.config["AUDIT_CHECKPOINT_MINUTES"]) * 60
 
 
-def _session_factory():
+def _session_factory() -> Any:
     from sqlalchemy.orm import sessionmaker
 
     return sessionmaker(bind=db.engine, expire_on_commit=False)
@@ -206,7 +207,8 @@ def serve(host: str, port: int, with_scheduler: bool) -> None:
         click.echo("scheduler running inside the dev server")
     click.echo(f"assistflow serving on http://{host}:{port}")
     try:
-        run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)
+        app = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's real app
+        run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
         if background is not None:
             background.shutdown(wait=False)
@@ -229,7 +231,7 @@ def scheduler(interval: float, once: bool) -> None:
         factory, background=False, interval=interval, checkpoint_interval=_checkpoint_seconds()
     )
 
-    def _stop(_signum, _frame):
+    def _stop(_signum: Any, _frame: Any) -> Any:
         blocking.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, _stop)

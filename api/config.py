@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 from engine.db import engine_options
 
@@ -93,7 +94,7 @@ def load_config(overrides: dict | None = None) -> dict:
     audit_keys = os.environ.get("ASSISTFLOW_AUDIT_KEYS")
     if not audit_keys and not os.environ.get("DATABASE_URL"):
         audit_keys = local_audit_key()
-    config = {
+    config: dict[str, Any] = {
         "SQLALCHEMY_DATABASE_URI": url,
         # Personal data keys (engine.crypto): the app refuses to start without them.
         "DATA_KEYS": data_keys,

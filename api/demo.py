@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -29,7 +30,7 @@ DEMO_ID_NUMBER = "999999198001010011"
 PUTUO, PUTUO_STREET, PUTUO_COMMITTEE = "310107", "310107014", "310107014001"
 PUDONG, PUDONG_STREET = "310115", "310115004"
 
-DEMO_USERS = [
+DEMO_USERS: list[tuple[str, str, list[tuple[Any, ...]]]] = [
     ("admin", "系统管理员", [("admin", "310000")]),
     ("city_officer", "市民政局 干部", [("city_officer", "310000")]),
     ("pt_advisor", "普陀 救助顾问", [("advisor", PUTUO_STREET)]),
@@ -228,7 +229,9 @@ def _household(n: int, street: str) -> dict:
     }
 
 
-def _bridge_project(session: Session, district: str, street: str, who: dict, households: int, stage: str):
+def _bridge_project(
+    session: Session, district: str, street: str, who: dict, households: int, stage: str
+) -> Any:
     year = dt.datetime.now(SHANGHAI).year
     city = users.by_username(session, "city_officer")
     project = instances.start(
@@ -328,7 +331,11 @@ def _twinning(session: Session) -> list[str]:
     signing = instances.start(session, city, "twinning", "310000", business_key="TW01")
     needs = {"needs_summary": "儿童关爱与社工站建设", "confirmed_with_gansu": True}
     _do(session, signing, "needs_assessment", "city_officer", {"pairing_code": "TW01", **needs})
-    selection = {"sound_management": True, "professional_service": True, "public_recognition": True}
+    selection: dict[str, Any] = {
+        "sound_management": True,
+        "professional_service": True,
+        "public_recognition": True,
+    }
     selection["selection_note"] = "机构管理规范，服务专业，社会认可度高"
     _do(session, signing, "agency_selection", "city_officer", selection)
     signature = {"signed": True, "signed_on": "2021-03-15", "signatory_title": "负责人"}

@@ -12,25 +12,68 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from api.schemas import ErrorSchema
+from engine import errors as engine_errors
+from engine.audit.checkpoint import CheckpointError
+from engine.audit.signing import AuditKeysNotConfigured
 from engine.bpmn.parsing import BpmnInvalid, BpmnTooLarge
+from engine.bpmn.runtime import EngineError
+from engine.crypto import DecryptionError, KeysNotConfigured
+from engine.deadlines.calendar import DeadlineError
+from engine.deadlines.schedules import ScheduleError
 from engine.errors import (
     Conflict,
     Forbidden,
     Invalid,
     NotFound,
     ServiceError,
+    TooLarge,
     TooManyAttempts,
     Unauthorized,
+    Unavailable,
 )
+from engine.expressions import ExpressionError
+from engine.forms.model import FormError
+from engine.kernel.bus import NotWired
 
-STATUS = {
+# The one error table: each engine error family (engine/errors.py) answers with one HTTP status.
+STATUS: dict[type[ServiceError], int] = {
     NotFound: 404,
     Forbidden: 403,
     Conflict: 409,
+    TooLarge: 413,
     Invalid: 422,
     Unauthorized: 401,
     TooManyAttempts: 429,
+    Unavailable: 503,
+    ServiceError: 400,
 }
+
+# Engine exceptions that keep a builtin base (ValueError, RuntimeError) and name their family with
+# ``engine.errors.family``; each gets the same handler as a ServiceError.
+FAMILY_MEMBERS: tuple[type[Exception], ...] = (
+    BpmnInvalid,
+    BpmnTooLarge,
+    FormError,
+    ExpressionError,
+    DeadlineError,
+    ScheduleError,
+    EngineError,
+    KeysNotConfigured,
+    DecryptionError,
+    AuditKeysNotConfigured,
+    CheckpointError,
+    NotWired,
+)
+
+# What an Unavailable error says: never the configuration detail (key names, file paths) it carries.
+UNAVAILABLE_MESSAGE = "服务暂时不可用（配置或存储问题），请联系管理员 / service unavailable (configuration or storage), contact an administrator"
+
+
+def status_of(cls: type[BaseException]) -> int | None:
+    """The HTTP status of an engine exception class, through its family; None if it has none."""
+    kind = engine_errors.family_of(cls)
+    return STATUS.get(kind) if kind is not None else None
+
 
 HTTP_CODES = {
     400: "bad_request",
@@ -96,7 +139,9 @@ def capped_fields(fields: dict[str, Any]) -> dict[str, list[str]]:
     return out
 
 
-def error_response(status: int, message: str, fields: dict[str, Any] | None = None, code: str | None = None):
+def error_response(
+    status: int, message: str, fields: dict[str, Any] | None = None, code: str | None = None
+) -> Any:
     body = {
         "error": code or HTTP_CODES.get(status, "error"),
         "message": _clip(message, MAX_MESSAGE),
@@ -126,7 +171,7 @@ class JsonApi(Api):
 
     ERROR_SCHEMA = ErrorSchema  # documented error responses describe the real body
 
-    def handle_http_exception(self, error: HTTPException):  # type: ignore[override]
+    def handle_http_exception(self, error: HTTPException) -> Any:
         status = error.code or 500
         data = getattr(error, "data", None) or {}
         fields = _flatten(data.get("messages")) if "messages" in data else {}
@@ -143,35 +188,42 @@ class JsonApi(Api):
 
 
 def register(app: Flask) -> None:
-    @app.errorhandler(ServiceError)
-    def _service_error(err: ServiceError):
-        status = next((s for cls, s in STATUS.items() if isinstance(err, cls)), 400)
-        response = error_response(status, err.message, err.fields, err.code)
+    def _engine_error(err: Exception) -> Any:
+        kind = engine_errors.family_of(type(err))
+        status = STATUS[kind] if kind is not None else 500
+        code = kind.code if kind is not None else "internal_error"
+        if isinstance(err, BpmnInvalid):
+            body = {
+                "error": "payload_too_large" if status == 413 else "bpmn_invalid",
+                "message": "BPMN 无法部署 / BPMN refused: " + "; ".join(str(p) for p in err.problems[:5]),
+                "fields": {"file": [str(p) for p in err.problems]},
+                "problems": [p.as_dict() for p in err.problems],
+            }
+            return jsonify(body), status
+        if isinstance(err, ServiceError):
+            response = error_response(status, err.message, err.fields, err.code)
+        elif status == 503:
+            response = error_response(status, UNAVAILABLE_MESSAGE, code=code)
+        else:
+            response = error_response(status, str(err), code=code)
         if isinstance(err, TooManyAttempts):
             response[0].headers["Retry-After"] = str(err.retry_after)
+        elif status == 503:
+            response[0].headers["Retry-After"] = "60"
         return response
 
-    @app.errorhandler(BpmnInvalid)
-    def _bpmn_invalid(err: BpmnInvalid):
-        body = {
-            "error": "bpmn_invalid",
-            "message": "BPMN 无法部署 / BPMN refused: " + "; ".join(str(p) for p in err.problems[:5]),
-            "fields": {"file": [str(p) for p in err.problems]},
-            "problems": [p.as_dict() for p in err.problems],
-        }
-        if isinstance(err, BpmnTooLarge):
-            body["error"] = "payload_too_large"
-            return jsonify(body), 413
-        return jsonify(body), 422
+    app.register_error_handler(ServiceError, _engine_error)
+    for member in FAMILY_MEMBERS:
+        app.register_error_handler(member, _engine_error)
 
     @app.errorhandler(IntegrityError)
-    def _integrity(_err: IntegrityError):
+    def _integrity(_err: IntegrityError) -> Any:
         return error_response(
             409, "数据冲突（可能已被他人提交），请刷新后重试 / conflicting change, reload and retry"
         )
 
     @app.errorhandler(DataError)
-    def _data_error(_err: DataError):
+    def _data_error(_err: DataError) -> Any:
         # A value the database cannot hold (out of range, a NUL character) that validation let through.
         return error_response(
             422, "数据超出允许范围或含有无效字符 / a value is out of range or contains invalid characters"
@@ -179,7 +231,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
-    def _database_unavailable(_err: Exception):
+    def _database_unavailable(_err: Exception) -> Any:
         # The connection dropped (database restarted, connection killed): the transaction is gone
         # whole; the client may retry (task completions safely, with an Idempotency-Key).
         response, status = error_response(
@@ -191,29 +243,29 @@ def register(app: Flask) -> None:
         return response, status
 
     @app.errorhandler(StaleDataError)
-    def _stale(_err: StaleDataError):
+    def _stale(_err: StaleDataError) -> Any:
         return error_response(409, "数据已被他人修改，请刷新后重试 / changed concurrently, reload and retry")
 
     @app.errorhandler(404)
-    def _not_found(_err):
+    def _not_found(_err: Exception) -> Any:
         if _wants_html():
             return HTML_ERROR_PAGE[0](404)
         return error_response(404, HTTP_MESSAGES[404])
 
     @app.errorhandler(405)
-    def _method(_err):
+    def _method(_err: Exception) -> Any:
         if _wants_html():
             return HTML_ERROR_PAGE[0](405)
         return error_response(405, HTTP_MESSAGES[405])
 
     @app.errorhandler(413)
-    def _too_large(_err):
+    def _too_large(_err: Exception) -> Any:
         if _wants_html():
             return HTML_ERROR_PAGE[0](413)
         return error_response(413, HTTP_MESSAGES[413])
 
     @app.errorhandler(500)
-    def _internal(_err):
+    def _internal(_err: Exception) -> Any:
         if _wants_html():
             return HTML_ERROR_PAGE[0](500)
         return error_response(500, "服务器内部错误 / internal error", code="internal_error")

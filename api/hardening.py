@@ -15,6 +15,8 @@ its own caching (the vendored libraries).
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, Response, current_app, g, request
 
 from api.errors import error_response
@@ -42,7 +44,7 @@ ANONYMOUS_BODY_ENDPOINTS = frozenset({"auth.create_token", "web.login"})
 
 def register(app: Flask) -> None:
     @app.before_request
-    def _limit_anonymous_body():
+    def _limit_anonymous_body() -> Any:
         if request.endpoint not in ANONYMOUS_BODY_ENDPOINTS or request.method != "POST":
             return None
         limit = current_app.config["ANONYMOUS_MAX_BODY"]
@@ -52,7 +54,7 @@ def register(app: Flask) -> None:
         return None
 
     @app.before_request
-    def _refuse_nul():
+    def _refuse_nul() -> Any:
         if "\x00" in request.path or any(
             "\x00" in k or "\x00" in v for k, v in request.args.items(multi=True)
         ):

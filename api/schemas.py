@@ -37,4 +37,6 @@ class ErrorSchema(Schema):
     error = fields.String(required=True)
     message = fields.String(required=True)
     problems = fields.List(fields.Dict(), metadata={"description": "BPMN refusals: element, line, message"})
-    fields = fields.Dict(required=True, keys=fields.String(), values=fields.List(fields.String()))
+    fields = fields.Dict(  # type: ignore[assignment]  # the error body's key, not Schema.fields
+        required=True, keys=fields.String(), values=fields.List(fields.String())
+    )

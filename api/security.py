@@ -16,7 +16,7 @@ from engine.users import service as users
 from engine.users.guard import LockedOut, LoginPolicy
 from engine.users.models import User
 
-BEARER = {"bearerAuth": []}
+BEARER: dict[str, list[str]] = {"bearerAuth": []}
 
 
 class PasswordChangeRequired(Forbidden):

@@ -36,16 +36,20 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import JSON, Text, TypeDecorator
 
+from engine import errors
+
 PREFIX = "enc1:"
 ZPREFIX = "encz1:"  # compressed, then encrypted
 DATA_KEYS_ENV = "ASSISTFLOW_DATA_KEYS"
 INDEX_KEY_ENV = "ASSISTFLOW_INDEX_KEY"
 
 
+@errors.family(errors.Unavailable)
 class KeysNotConfigured(RuntimeError):
     """Keys missing or malformed: a configuration error, refused at start."""
 
 
+@errors.family(errors.Unavailable)
 class DecryptionError(RuntimeError):
     """A stored value no configured key opens (wrong key, retired key removed, or tampered data)."""
 

@@ -11,6 +11,7 @@ import enum
 import json
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import JSON, DateTime, Enum, MetaData, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Engine
@@ -27,6 +28,9 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # the one time zone of dates shown, entered and counted
 
 
 def utcnow() -> dt.datetime:

@@ -22,6 +22,8 @@ from typing import Any
 
 from simpleeval import DEFAULT_OPERATORS, EvalWithCompoundTypes, InvalidExpression
 
+from engine import errors
+
 __all__ = [
     "ExpressionError",
     "ExpressionLimit",
@@ -45,6 +47,7 @@ MAX_WEIGHT = 200_000  # a value's size: 1 per element and per 64 bits, string le
 EVAL_TIME_BUDGET = 0.5  # seconds per expression or per script
 
 
+@errors.family(errors.Invalid)
 class ExpressionError(ValueError):
     """An expression is outside the safe subset or failed to evaluate."""
 

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import event, false, or_, select, true
 from sqlalchemy.orm import Session
 
+from engine.bpmn.parsing import BpmnInvalid
 from engine.instances.models import ProcessInstance
 from engine.orgs import service as orgs
 from engine.orgs.models import OrgLevel, OrgUnit
@@ -57,7 +58,7 @@ def role_procedures(session: Session) -> dict[str, frozenset[str]]:
         if roles is None:
             try:
                 compiled = definitions.compiled(session, def_id)
-            except Exception:  # a version that no longer compiles gives no step to anyone
+            except BpmnInvalid:  # a version that no longer compiles gives no step to anyone
                 _ROLES_OF[(def_id, sha)] = frozenset()
                 continue
             names = {m.role for m in compiled.tasks.values() if m.role}
@@ -192,12 +193,6 @@ def role_branches(session: Session, user: User, model: Any) -> list[Any]:
         names = [g.role.value]
         branches += [covered & model.candidate_role.in_(names), covered & model.escalated_role.in_(names)]
     return branches
-
-
-def role_clause(session: Session, user: User, model: Any) -> Any:
-    """Tasks whose candidate (or escalated) role the user holds, inside what that grant covers."""
-    branches = role_branches(session, user, model)
-    return or_(*branches) if branches else false()
 
 
 def sees_everything(session: Session, user: User, roles: set[str]) -> bool:

@@ -8,6 +8,13 @@ records, notices of new work.
 
 from __future__ import annotations
 
+from engine import errors
+from engine.kernel import bus
+
+# The kernel imports nothing of the engine (not even engine.errors): its one exception joins its error
+# family here, where the engine is put together.
+errors.family(errors.Unavailable)(bus.NotWired)
+
 _done = False
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from flask import request
 from flask_smorest import Blueprint
 
@@ -15,7 +17,7 @@ from engine.users import sessions
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="登录 / authentication")
 
 
-def _grants(user):
+def _grants(user: Any) -> Any:
     session = db.session()
     return [{"role": g.role.value, "org_unit": orgs.get(session, g.org_unit_id).code} for g in user.grants]
 
@@ -25,7 +27,7 @@ def _grants(user):
 @blp.response(201, TokenSchema)
 @blp.alt_response(401, schema=ErrorSchema, description="wrong username or password")
 @blp.alt_response(429, schema=ErrorSchema, description="locked out after repeated failures (Retry-After)")
-def create_token(args):
+def create_token(args: dict[str, Any]) -> Any:
     """Log in with username and password; returns a Bearer token.
 
     The login guard is the web login form's too: after ``LOGIN_MAX_FAILURES`` failures of one
@@ -52,16 +54,7 @@ def create_token(args):
 @blp.response(204)
 @blp.doc(security=[BEARER])
 @token_required
-def revoke_token():
-    """Log out: revoke the token used for this request."""
-    users.revoke_token(db.session(), request.headers["Authorization"].partition(" ")[2].strip())
-
-
-@blp.route("/logout", methods=["POST"])
-@blp.response(204)
-@blp.doc(security=[BEARER])
-@token_required
-def logout():
+def revoke_token() -> Any:
     """Log out: revoke the token used for this request (it is refused with 401 from now on)."""
     users.revoke_token(db.session(), request.headers["Authorization"].partition(" ")[2].strip())
 
@@ -72,7 +65,7 @@ def logout():
 @blp.alt_response(422, schema=ErrorSchema, description="current password wrong or new one unacceptable")
 @blp.doc(security=[BEARER])
 @token_required
-def change_password(args):
+def change_password(args: dict[str, Any]) -> Any:
     """Change the caller's password. Every other API token and web session of the user ends; the token
     used for this request stays valid. Users with a published (demo) password must do this first."""
     sessions.change_password(
@@ -89,7 +82,7 @@ def change_password(args):
 @blp.response(200, MeSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def me():
+def me() -> Any:
     """The logged-in user with their role grants."""
     user = current_user()
     return {"username": user.username, "display_name": user.display_name, "roles": _grants(user)}

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from flask_smorest import Blueprint
 
 from api.cases.schemas import CasePageSchema, CaseSearchArgs
@@ -15,7 +17,7 @@ blp = Blueprint("cases", __name__, url_prefix="/api/v1/cases", description="æ¡ˆä
 @blp.response(200, CasePageSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def search(args):
+def search(args: dict[str, Any]) -> Any:
     """Cases of the caller's units (or only theirs, ``mine``), filtered and searched; newest first.
     A search by ID number (or its last digits) is recorded as an audited read."""
     page, per_page = args.pop("page"), args.pop("per_page")

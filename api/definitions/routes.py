@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response, request
 from flask_smorest import Blueprint
 
@@ -42,7 +44,7 @@ BPMN_BODY = {
 @blp.response(200, DefinitionSummarySchema(many=True))
 @blp.doc(security=[BEARER])
 @login_required
-def list_definitions():
+def list_definitions() -> Any:
     """The latest version of every process definition."""
     rows = definitions.list_latest(db.session())
     return [{**{c.key: getattr(d, c.key) for c in d.__table__.columns}, "versions": n} for d, n in rows]
@@ -79,7 +81,7 @@ def _uploaded_xml() -> bytes:
 @blp.response(201, DeployResultSchema)
 @blp.alt_response(200, schema=DeployResultSchema, description="unchanged: same content as the latest version")
 @login_required
-def deploy():
+def deploy() -> Any:
     """Deploy a BPMN file as a new version (422 with the element named if invalid)."""
     user = current_user()
     if not users.is_admin(user):
@@ -95,7 +97,7 @@ def deploy():
 )
 @blp.response(200, LintResultSchema)
 @login_required
-def lint():
+def lint() -> Any:
     """Validate BPMN as a deploy would, without deploying: every problem with its element, line and
     severity. ``ok`` means deployable: errors refuse a deploy, warnings do not."""
     if not users.is_admin(current_user()):
@@ -108,7 +110,7 @@ def lint():
 @blp.response(200, DefinitionVersionsSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def get_versions(key: str):
+def get_versions(key: str) -> Any:
     """All versions of one process definition, newest first, with deployer and running cases."""
     rows = definitions.versions_with_counts(db.session(), key)
     return {
@@ -130,7 +132,7 @@ def get_versions(key: str):
 @blp.response(200, content_type="application/xml")
 @blp.doc(security=[BEARER])
 @login_required
-def get_xml(args, key: str):
+def get_xml(args: dict[str, Any], key: str) -> Any:
     """The BPMN XML of one version (latest when no version is given)."""
     definition = definitions.get_version(db.session(), key, args.get("version"))
     return Response(definition.bpmn_xml, mimetype="application/xml")
@@ -149,7 +151,7 @@ def _require_admin() -> None:
 )
 @blp.response(200, DiffSchema)
 @login_required
-def diff_candidate(args, key: str):
+def diff_candidate(args: dict[str, Any], key: str) -> Any:
     """Elements a candidate BPMN adds, removes and changes against a deployed version (latest by default)."""
     _require_admin()
     xml = _uploaded_xml()
@@ -162,7 +164,7 @@ def diff_candidate(args, key: str):
 @blp.doc(security=[BEARER])
 @blp.response(200, DiffSchema)
 @login_required
-def diff_versions(args, key: str):
+def diff_versions(args: dict[str, Any], key: str) -> Any:
     """Elements added, removed and changed between two deployed versions."""
     _require_admin()
     old, new, result = definitions.diff_versions(

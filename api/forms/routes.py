@@ -44,7 +44,7 @@ def _definition_body() -> Any:
 @blp.response(200, FormSummarySchema(many=True))
 @blp.doc(security=[BEARER])
 @login_required
-def list_forms():
+def list_forms() -> Any:
     """Every form with its current version (``null``: the file in ``forms/``)."""
     _require_admin()
     return formversions.list_forms(db.session())
@@ -54,7 +54,7 @@ def list_forms():
 @blp.response(200, FormDetailSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def get_form(key: str):
+def get_form(key: str) -> Any:
     """One form: its current definition and its saved versions, newest first."""
     _require_admin()
     session = db.session()
@@ -74,7 +74,7 @@ def get_form(key: str):
 @blp.doc(security=[BEARER], requestBody=_BODY_DOC)
 @blp.response(201, FormVersionSchema)
 @login_required
-def save_version(key: str):
+def save_version(key: str) -> Any:
     """Save a new version (422 with the reason per field path if the definition is invalid)."""
     _require_admin()
     row = formversions.save(db.session(), key, _definition_body(), actor_id=current_user().id)
@@ -90,7 +90,7 @@ def save_version(key: str):
 @blp.doc(security=[BEARER], requestBody=_BODY_DOC)
 @blp.response(200, PreviewSchema)
 @login_required
-def preview(key: str):
+def preview(key: str) -> Any:
     """Check a draft definition without saving: its fields as a task would show them, or the problems."""
     _require_admin()
     try:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from flask_smorest import Blueprint
 
 from api.extensions import db
@@ -39,7 +41,7 @@ def _view(household_id: int, *, with_cases: bool = False) -> dict:
 @blp.response(201, HouseholdSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def create(args):
+def create(args: dict[str, Any]) -> Any:
     """Register a household in a street of the caller's units, with its members (ID numbers checked,
     a number already registered: 409 naming that household when the caller may see it)."""
     members = args.pop("members")
@@ -52,7 +54,7 @@ def create(args):
 @blp.response(200, HouseholdDetailSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def lookup(args):
+def lookup(args: dict[str, Any]) -> Any:
     """The household of the person holding an ID number (inside the caller's units); an audited read.
     POST, so the number never appears in a URL or an access log."""
     person = households.find_by_id_number(db.session(), current_user(), args["id_number"], channel="api")
@@ -63,7 +65,7 @@ def lookup(args):
 @blp.response(200, HouseholdDetailSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def get(household_id: int):
+def get(household_id: int) -> Any:
     """A household with its members (ID and phone numbers masked) and every case it has, across procedures."""
     return _view(household_id, with_cases=True)
 
@@ -73,7 +75,7 @@ def get(household_id: int):
 @blp.response(200, HouseholdSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def update(args, household_id: int):
+def update(args: dict[str, Any], household_id: int) -> Any:
     """Change addresses, hardship category or bank account (audited)."""
     households.update_household(db.session(), current_user(), household_id, args)
     return _view(household_id)
@@ -84,7 +86,7 @@ def update(args, household_id: int):
 @blp.response(201, PersonSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def add_member(args, household_id: int):
+def add_member(args: dict[str, Any], household_id: int) -> Any:
     """Add a person to a household (audited)."""
     person = households.add_person(db.session(), current_user(), household_id, args)
     return households.person_view(person)
@@ -95,7 +97,7 @@ def add_member(args, household_id: int):
 @blp.response(200, PersonSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def update_member(args, person_id: int):
+def update_member(args: dict[str, Any], person_id: int) -> Any:
     """Correct a person's name, relation, ID number, phone or birth date (audited)."""
     person = households.update_person(db.session(), current_user(), person_id, args)
     return households.person_view(person)

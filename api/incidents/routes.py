@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from flask_smorest import Blueprint
 
 from api.extensions import db
@@ -21,7 +23,7 @@ blp = Blueprint(
 @blp.response(200, IncidentPageSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def list_incidents(args):
+def list_incidents(args: dict[str, Any]) -> Any:
     """Incidents of every case, newest first (open ones by default); admins only."""
     rows, total = incidents.list_incidents(
         db.session(),
@@ -38,7 +40,7 @@ def list_incidents(args):
 @blp.response(200, IncidentSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def get_incident(incident_id: int):
+def get_incident(incident_id: int) -> Any:
     """One incident; admins only."""
     return incidents.get(db.session(), current_user(), incident_id)
 
@@ -48,6 +50,6 @@ def get_incident(incident_id: int):
 @blp.alt_response(409, description="the step failed again: the incident stays open (attempt counted)")
 @blp.doc(security=[BEARER])
 @login_required
-def retry_incident(incident_id: int):
+def retry_incident(incident_id: int) -> Any:
     """Run the failed step again after a fix (case data edited, case migrated to a corrected version)."""
     return rerun.retry(db.session(), current_user(), incident_id)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from flask_smorest import Blueprint
 
 from api.extensions import db
@@ -47,7 +49,7 @@ def _detail(instance: ProcessInstance) -> View:
 @blp.response(201, InstanceDetailSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def start(args):
+def start(args: dict[str, Any]) -> Any:
     """Start a procedure for an org unit, naming the household and applicant when it has one (both
     checked first: unknown or out of scope 404, an applicant outside the household 422); returns the
     instance with its ready tasks."""
@@ -69,7 +71,7 @@ def start(args):
 @blp.response(200, InstancePageSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def list_instances(args):
+def list_instances(args: dict[str, Any]) -> Any:
     """Instances inside the caller's org units."""
     page, per_page = args.pop("page"), args.pop("per_page")
     rows, total = instances.list_visible(
@@ -88,7 +90,7 @@ def list_instances(args):
 @blp.response(200, InstanceDetailSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def get_instance(instance_id: int):
+def get_instance(instance_id: int) -> Any:
     """Status, data and open tasks of one instance."""
     return _detail(instances.get_visible(db.session(), current_user(), instance_id))
 
@@ -98,7 +100,7 @@ def get_instance(instance_id: int):
 @blp.response(200, EventSchema(many=True))
 @blp.doc(security=[BEARER])
 @login_required
-def events(args, instance_id: int):
+def events(args: dict[str, Any], instance_id: int) -> Any:
     """The audit trail of one instance, oldest first."""
     session, user = db.session(), current_user()
     instances.get_visible(session, user, instance_id)
@@ -110,7 +112,7 @@ def events(args, instance_id: int):
 @blp.response(200, TimerSchema(many=True))
 @blp.doc(security=[BEARER])
 @login_required
-def timers(instance_id: int):
+def timers(instance_id: int) -> Any:
     """The instance's waiting BPMN timers with their due times, soonest first."""
     return instances.waiting_timers(db.session(), current_user(), instance_id)
 
@@ -119,7 +121,7 @@ def timers(instance_id: int):
 @blp.response(200, PersonalDataSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def personal_data(instance_id: int):
+def personal_data(instance_id: int) -> Any:
     """Full ID and phone numbers of the case (other answers mask them), for roles that verify identity;
     every read is audited as ``personal_data.read``."""
     session, user = db.session(), current_user()

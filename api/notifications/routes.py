@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from flask_smorest import Blueprint
 
 from api.extensions import db
@@ -22,7 +24,7 @@ blp = Blueprint(
 @blp.response(200, NotificationPageSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def list_notifications(args):
+def list_notifications(args: dict[str, Any]) -> Any:
     """My notifications, unread first, with the unread count."""
     rows, total, unread = notifications.list_mine(
         db.session(),
@@ -39,7 +41,7 @@ def list_notifications(args):
 @blp.response(200, NotificationSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def mark_read(notification_id: int):
+def mark_read(notification_id: int) -> Any:
     """Mark one of my notifications read."""
     return notifications.mark_read(db.session(), current_user().id, notification_id)
 
@@ -48,6 +50,6 @@ def mark_read(notification_id: int):
 @blp.response(200, ReadAllSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def mark_all_read():
+def mark_all_read() -> Any:
     """Mark all my notifications read."""
     return {"marked": notifications.mark_all_read(db.session(), current_user().id)}

@@ -42,7 +42,7 @@ def _view(record: Any) -> View:
 @blp.response(200, StepRecordPageSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def instance_records(args, instance_id: int):
+def instance_records(args: dict[str, Any], instance_id: int) -> Any:
     """Every completed step's record of a case, in the order the steps were done (loops: every run)."""
     _instance, rows, total = records.visible_of_instance(
         db.session(), current_user(), instance_id, page=args["page"], per_page=args["per_page"]
@@ -57,7 +57,7 @@ def instance_records(args, instance_id: int):
 @blp.response(200, StepRecordSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def task_record(task_id: int):
+def task_record(task_id: int) -> Any:
     """A completed task's record (who, when, form version, every field labelled)."""
     _row, _instance, record = records.visible_of_task(db.session(), current_user(), task_id)
     return _view(record)
@@ -67,7 +67,7 @@ def task_record(task_id: int):
 @blp.response(200, SendBackTargetSchema(many=True))
 @blp.doc(security=[BEARER])
 @login_required
-def send_back_targets(task_id: int):
+def send_back_targets(task_id: int) -> Any:
     """The earlier steps this task may send the case back to now (declared and done before)."""
     row = tasks.get_visible(db.session(), current_user(), task_id)
     return [{"bpmn_id": b, "name": n} for b, n in sendback.allowed(db.session(), row)]
@@ -78,7 +78,7 @@ def send_back_targets(task_id: int):
 @blp.response(200, TaskSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def send_back(args, task_id: int):
+def send_back(args: dict[str, Any], task_id: int) -> Any:
     """退回补正: the holder returns the case to an earlier step with a reason (422 for a step this task
     may not send back to); returns the reopened task, assigned to whoever did it last."""
     return sendback.send_back(db.session(), current_user(), task_id, args["target"], args["reason"])

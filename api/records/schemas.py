@@ -27,7 +27,9 @@ class StepRecordSchema(Schema):
     source = fields.String(metadata={"description": "completion, or audit (backfilled)"})
     data = fields.Dict(metadata={"description": "the validated submission; ID and phone numbers masked"})
     derived = fields.Dict(allow_none=True, metadata={"description": "what the procedure's rules added"})
-    fields = fields.List(fields.Nested(RecordFieldSchema), metadata={"description": "in the form's order"})
+    fields = fields.List(  # type: ignore[assignment]  # the record's key, not Schema.fields
+        fields.Nested(RecordFieldSchema), metadata={"description": "in the form's order"}
+    )
 
 
 class StepRecordPageSchema(Schema):

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from flask_smorest import Blueprint
 
 from api.extensions import db
@@ -17,7 +19,7 @@ blp = Blueprint(
 @blp.response(201, FilingSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def file_near_relative(args):
+def file_near_relative(args: dict[str, Any]) -> Any:
     """Supervisors: file a staff or committee member's near relative (ID number shown masked)."""
     return recusal.file(
         db.session(), current_user(), args["staff_username"], args["relative_id_number"], args["relation"]
@@ -29,6 +31,6 @@ def file_near_relative(args):
 @blp.response(200, FilingSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def withdraw_near_relative(args, filing_id):
+def withdraw_near_relative(args: dict[str, Any], filing_id: int) -> Any:
     """Supervisors of the staff member's unit: withdraw a filing (audited, with its reason)."""
     return recusal.withdraw(db.session(), current_user(), filing_id, args["reason"])

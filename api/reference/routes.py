@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
@@ -23,7 +25,7 @@ class PairingSchema(Schema):
 @blp.response(200, PairingSchema(many=True))
 @blp.doc(security=[BEARER])
 @login_required
-def twinning_pairings():
+def twinning_pairings() -> Any:
     """The Twinning Plan's one-to-one pairings (dispatching agency → county → aided agency)."""
     return twinning.pairings(db.session())
 
@@ -40,6 +42,6 @@ class TargetSchema(Schema):
 @blp.response(200, TargetSchema(many=True))
 @blp.doc(security=[BEARER])
 @login_required
-def twinning_targets():
+def twinning_targets() -> Any:
     """The plan's targets (areas, beneficiaries, stations, …) against what the annual evaluations reported."""
     return twinning.targets_progress(db.session())

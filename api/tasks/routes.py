@@ -33,7 +33,7 @@ blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="ä»»å
 @blp.response(200, TaskPageSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def list_tasks(args):
+def list_tasks(args: dict[str, Any]) -> Any:
     """Inbox: my tasks, tasks I may claim, or all I can see (open ones unless a state is given)."""
     page, per_page = args.pop("page"), args.pop("per_page")
     org_unit = args.pop("org_unit", None)
@@ -47,7 +47,7 @@ def list_tasks(args):
 @blp.response(200, TaskDetailSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def get_task(task_id: int):
+def get_task(task_id: int) -> Any:
     """One task with its form definition and the case data it starts from."""
     session = db.session()
     row = tasks.get_visible(session, current_user(), task_id)
@@ -63,7 +63,7 @@ def get_task(task_id: int):
 @blp.response(200, TaskSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def claim(task_id: int):
+def claim(task_id: int) -> Any:
     """Claim a ready task (409 if someone else has it)."""
     return tasks.claim(db.session(), current_user(), task_id)
 
@@ -72,7 +72,7 @@ def claim(task_id: int):
 @blp.response(200, TaskSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def unclaim(task_id: int):
+def unclaim(task_id: int) -> Any:
     """Give a claimed task back to the group."""
     return tasks.unclaim(db.session(), current_user(), task_id)
 
@@ -95,7 +95,7 @@ def _completed(row: Any, open_after: list[Any]) -> View:
 @blp.response(200, CompletedTaskSchema)
 @blp.doc(security=[BEARER], parameters=[IDEMPOTENCY_PARAMETER])
 @login_required
-def complete(args, task_id: int):
+def complete(args: dict[str, Any], task_id: int) -> Any:
     """Complete a task with its form data (422 per field; 409 if stale).
 
     With an ``Idempotency-Key`` header a retried request (same key, same body) gets the first
@@ -137,7 +137,7 @@ def complete(args, task_id: int):
 @blp.response(200, TaskSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def assign(args, task_id: int):
+def assign(args: dict[str, Any], task_id: int) -> Any:
     """Supervisors: assign a task to a user who holds its role."""
     return tasks.assign(db.session(), current_user(), task_id, args["username"])
 
@@ -147,7 +147,7 @@ def assign(args, task_id: int):
 @blp.response(200, TaskSchema)
 @blp.doc(security=[BEARER])
 @login_required
-def change_deadline(args, task_id: int):
+def change_deadline(args: dict[str, Any], task_id: int) -> Any:
     """Supervisors: set a new due time or extend it, with a reason (audited)."""
     return tasks.change_deadline(
         db.session(),

@@ -31,6 +31,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine import errors
 from engine.audit import chain, signing
 from engine.audit.models import AuditSigning
 
@@ -80,6 +81,7 @@ class Checkpoint:
         )
 
 
+@errors.family(errors.Unavailable)
 class CheckpointError(RuntimeError):
     """A checkpoint file that is unreadable or whose HMAC does not hold."""
 

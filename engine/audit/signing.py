@@ -31,11 +31,14 @@ import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from engine import errors
+
 AUDIT_KEYS_ENV = "ASSISTFLOW_AUDIT_KEYS"
 _EVENT_DOMAIN = b"assistflow-audit-event-v1\n"
 _CHECKPOINT_DOMAIN = b"assistflow-audit-checkpoint-v1\n"
 
 
+@errors.family(errors.Unavailable)
 class AuditKeysNotConfigured(RuntimeError):
     """The audit signing key is missing or malformed: a configuration error, refused at start."""
 

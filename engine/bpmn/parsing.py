@@ -30,7 +30,7 @@ from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask, MultiIn
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
-from engine import expressions
+from engine import errors, expressions
 from engine.bpmn import lint
 from engine.deadlines import calendar
 
@@ -76,6 +76,7 @@ class Problem:
         return f"{', '.join(where)}: {self.message}" if where else self.message
 
 
+@errors.family(errors.Invalid)
 class BpmnInvalid(ValueError):
     """The BPMN cannot be deployed; ``problems`` says why, element by element."""
 
@@ -84,6 +85,7 @@ class BpmnInvalid(ValueError):
         super().__init__("; ".join(str(p) for p in self.problems))
 
 
+@errors.family(errors.TooLarge)
 class BpmnTooLarge(BpmnInvalid):
     """The file is over :data:`MAX_BPMN_BYTES` (the API answers 413)."""
 

@@ -33,11 +33,12 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
+from SpiffWorkflow.exceptions import TaskNotFoundException
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from engine import expressions
+from engine import errors, expressions
 from engine.bpmn import timers
 from engine.bpmn.parsing import CompiledDefinition
 
@@ -53,6 +54,7 @@ MAX_ENGINE_STEPS = 10_000
 MAX_ENGINE_SECONDS = 2.0
 
 
+@errors.family(errors.Invalid)
 class EngineError(RuntimeError):
     """The workflow could not advance (an expression failed, a loop ran away).
 
@@ -62,14 +64,6 @@ class EngineError(RuntimeError):
     def __init__(self, message: str, element: str | None = None):
         super().__init__(message)
         self.element = element
-
-
-def register_service(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
-        SERVICES[name] = fn
-        return fn
-
-    return decorator
 
 
 class SafeScriptEngine(PythonScriptEngine):
@@ -324,7 +318,7 @@ def ready_human_tasks(wf: BpmnWorkflow) -> list[Task]:
 def find_task(wf: BpmnWorkflow, task_id: str) -> Task | None:
     try:
         return wf.get_task_from_id(UUID(task_id))
-    except Exception:
+    except (ValueError, TypeError, AttributeError, TaskNotFoundException):  # not a UUID, or no such task
         return None
 
 
@@ -341,17 +335,33 @@ def current_data(wf: BpmnWorkflow) -> dict[str, Any]:
 
 
 def _timer_due(task: Task) -> dt.datetime | None:
+    """When a waiting timer is due; EngineError (naming the timer) if its stored time cannot be read: a
+    malformed timer must fail loudly (the wake-up opens an incident), not silently never fire."""
     value = task.internal_data.get("event_value")
     if value is None:
         return None
-    if isinstance(value, dict):  # cycle: {'cycles': n, 'next': iso, 'duration': s}
-        if value.get("cycles") == 0 or not value.get("next"):
-            return None
-        return dt.datetime.fromisoformat(value["next"])
     try:
-        return TimerEventDefinition.parse_time_or_duration(str(value))
-    except Exception:
-        return None
+        if isinstance(value, dict):  # cycle: {'cycles': n, 'next': iso, 'duration': s}
+            if value.get("cycles") == 0 or not value.get("next"):
+                return None
+            due = dt.datetime.fromisoformat(value["next"])
+        elif str(value).strip().upper().startswith("P"):  # Spiff would parse a duration, not a moment
+            raise ValueError("a duration where a date and time was expected")
+        else:
+            due = TimerEventDefinition.parse_time_or_duration(str(value))
+    except (AttributeError, KeyError, TypeError, ValueError, OverflowError) as err:
+        element = task.task_spec.bpmn_id
+        raise EngineError(
+            f"定时器“{element}”的时间无法识别 / the timer '{element}' has an unreadable time {value!r}: {err}"[
+                :2000
+            ],
+            element,
+        ) from err
+    if not isinstance(due, dt.datetime):
+        raise EngineError(
+            f"定时器“{task.task_spec.bpmn_id}”的时间无法识别 / unreadable timer", task.task_spec.bpmn_id
+        )
+    return due
 
 
 def waiting_timers(wf: BpmnWorkflow) -> list[tuple[Task, dt.datetime]]:

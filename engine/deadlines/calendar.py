@@ -24,11 +24,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from engine import errors
+from engine.db import SHANGHAI
+
 log = logging.getLogger("assistflow.calendar")
 
 _WORKING = re.compile(
@@ -39,6 +40,7 @@ _HOURS = re.compile(r"^\s*(\d{1,4})\s*(hours?|小时)\s*$", re.IGNORECASE)
 _ISO = re.compile(r"^P(?!$)(?:(\d+)W)?(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
 
 
+@errors.family(errors.Invalid)
 class DeadlineError(ValueError):
     """A deadline text that cannot be understood."""
 

@@ -110,7 +110,9 @@ def wake(session: Session, instance: ProcessInstance, now: dt.datetime) -> WakeR
         for level in fire_sla_levels(session, row, now, meta.properties if meta else None):
             result.sla.append((row.id, int(level)))
     wakeup = wakeup_at(instance, loaded.wf, open_rows)
-    if wakeup is not None and wakeup <= now and not fired and not result.sla:
+    if wakeup is not None and wakeup <= now and failed:
+        wakeup = now + dt.timedelta(minutes=1)  # an incident was opened: its timer is retried in a minute
+    elif wakeup is not None and wakeup <= now and not fired and not result.sla:
         wakeup = now + dt.timedelta(seconds=1)  # nothing moved: never spin on one instance
     instance.next_wakeup_at = wakeup
     session.flush()

@@ -18,6 +18,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from engine.audit import chain, checkpoint
+from engine.db import SHANGHAI
 from engine.deadlines import service as deadlines
 from engine.notifications import mailer
 
@@ -69,9 +70,7 @@ def build(
     checkpoint_interval: float = 600.0,
 ) -> BaseScheduler:
     scheduler: BaseScheduler = (
-        BackgroundScheduler(timezone="Asia/Shanghai")
-        if background
-        else BlockingScheduler(timezone="Asia/Shanghai")
+        BackgroundScheduler(timezone=SHANGHAI) if background else BlockingScheduler(timezone=SHANGHAI)
     )
     jobs = (
         ("wakeups", tick, interval),

@@ -20,7 +20,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from engine import expressions
+from engine import errors, expressions
 from engine.bpmn import runtime
 from engine.bpmn.parsing import CompiledDefinition
 from engine.db import utcnow
@@ -33,6 +33,7 @@ from engine.orgs.models import OrgLevel
 CITY = "310000"
 
 
+@errors.family(errors.Invalid)
 class ScheduleError(ValueError):
     pass
 

@@ -130,7 +130,10 @@ def next_sla_at(row: HumanTask) -> dt.datetime | None:
 
 def next_wakeup(wf: Any, open_rows: list[HumanTask]) -> dt.datetime | None:
     """The earliest of the workflow's waiting BPMN timers and the next SLA threshold of its open tasks."""
-    candidates = [due for _task, due in runtime.waiting_timers(wf)]
+    try:
+        candidates = [due for _task, due in runtime.waiting_timers(wf)]
+    except runtime.EngineError:  # an unreadable timer: wake at once, the wake-up opens its incident
+        candidates = [utcnow()]
     candidates += [at for at in (next_sla_at(r) for r in open_rows) if at is not None]
     return min(candidates) if candidates else None
 

@@ -387,7 +387,7 @@ def first_task(definition: ProcessDefinition) -> TaskMeta | None:
             wf = runtime.new_workflow(compiled, {})
             try:
                 runtime.advance(wf)
-            except Exception:  # a start script that needs data given at start: no first form to offer
+            except runtime.EngineError:  # a start script that needs data given at start: no first form
                 wf = None
             ready = runtime.ready_human_tasks(wf) if wf is not None else []
             meta = compiled.task_meta(ready[0].task_spec.bpmn_id) if ready else None

@@ -11,6 +11,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields
 
+from engine.db import SHANGHAI
 from engine.forms.idnumber import valid_id_number
 from engine.forms.model import (
     _BAD_LINE,
@@ -23,7 +24,6 @@ from engine.forms.model import (
     MAX_NUMBER_CHARS,
     NOT_OBJECT,
     REQUIRED,
-    SHANGHAI,
     TEXT_TYPES,
     UNKNOWN,
     FieldDef,

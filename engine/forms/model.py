@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+
+from engine import errors
 
 NUMERIC_TYPES = frozenset({"integer", "decimal", "money"})
 TEXT_TYPES = frozenset({"string", "text", "id_number", "phone"})
@@ -49,7 +50,6 @@ DEFAULT_MAX_LENGTH = {"string": 200, "text": 5000}
 MONEY_PLACES = 2
 MAX_PLACES = 10
 MAX_NUMBER_CHARS = 40
-SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 _PLAIN_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
@@ -62,6 +62,7 @@ _BAD_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _BAD_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
+@errors.family(errors.Invalid)
 class FormError(ValueError):
     """A form definition is invalid."""
 

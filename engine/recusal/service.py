@@ -69,7 +69,7 @@ def file(
         ]
     try:
         staff = users.by_username(session, staff_username)
-    except Exception:
+    except NotFound:  # only a missing user; a database outage propagates (503)
         problems["staff_username"] = [f"用户不存在 / user '{staff_username}' not found"]
         staff = None
     if problems or staff is None:

@@ -196,7 +196,6 @@ PROBES = [
         anonymous=401,
     ),
     Probe("DELETE", f"{API}/auth/token", everyone(204), "auth.revoke_token", fresh=True),
-    Probe("POST", f"{API}/auth/logout", everyone(204), "auth.logout", fresh=True),
     Probe("GET", f"{API}/auth/me", everyone(200), "auth.me"),
     Probe(
         "POST",

@@ -84,9 +84,9 @@ def test_logout_revokes_and_expired_tokens_are_refused(client):
     token = _login(client, name).json["token"]
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
-    assert client.post("/api/v1/auth/logout", headers=headers).status_code == 204
+    assert client.delete("/api/v1/auth/token", headers=headers).status_code == 204
     assert_error(client.get("/api/v1/auth/me", headers=headers), 401)
-    assert_error(client.post("/api/v1/auth/logout", headers=headers), 401)
+    assert_error(client.delete("/api/v1/auth/token", headers=headers), 401)
 
     fresh = {"Authorization": f"Bearer {_login(client, name).json['token']}"}
     assert client.get("/api/v1/auth/me", headers=fresh).status_code == 200
