@@ -32,9 +32,19 @@ def configure_mail(config: dict[str, Any]) -> None:
     MAIL.sender, MAIL.starttls = config["SMTP_SENDER"], bool(config["SMTP_STARTTLS"])
 
 
+# The engine the holiday calendar falls back to outside an app context: the latest app's.
+_CALENDAR_ENGINE: list[Engine] = []
+
+
 def _calendar_bind(own: Engine) -> Callable[[], Engine]:
     """The holiday calendar reads the current app's database (its own outside a request, e.g. the
-    scheduler's thread)."""
+    scheduler's thread). A process normally makes one app; when another app takes over the calendar
+    (tests, tools), the connections the calendar opened through the previous app's engine are closed
+    now, not left to the garbage collector."""
+    for previous in _CALENDAR_ENGINE:
+        if previous is not own:
+            previous.dispose()
+    _CALENDAR_ENGINE[:] = [own]
 
     def bind() -> Engine:
         return db.engine if has_app_context() else own

@@ -9,6 +9,7 @@ rows it added, so tests are independent.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import os
 import shutil
 import tempfile
@@ -344,3 +345,11 @@ def spring(_tokens):
     with time_machine.travel(dt.datetime(2021, 3, 1, 9, 0, tzinfo=SHANGHAI_TZ), tick=True) as traveller:
         yield Clock(traveller, _tokens)
     _tokens.clear()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _collect_garbage_per_module() -> Iterator[None]:
+    """Collect garbage after each test module, so that anything a module leaves unclosed (a database
+    connection, a file) is reported against that module rather than whenever the collector next runs."""
+    yield
+    gc.collect()
