@@ -61,3 +61,34 @@ def drop_database(url: str) -> None:
     name = url.rsplit("/", 1)[1]
     with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as c:
         c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def migrated(url: str, users: list[tuple[str, list[tuple[str, str]]]], password: str):
+    """A database at ``url`` migrated to head, with the reference org units, the shipped procedures and
+    the benchmark's ``users`` ((username, grants) pairs); (engine, session factory)."""
+    import logging
+
+    from flask_migrate import upgrade
+    from sqlalchemy.orm import sessionmaker
+
+    from api import create_app
+    from api.extensions import db
+    from engine import formstore
+    from engine.definitions import service as definitions
+    from engine.orgs import service as orgs
+    from engine.users import service as users_service
+
+    logging.disable(logging.WARNING)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        upgrade()
+        engine = db.engine
+    formstore.configure(str(ROOT / "forms"))
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    with factory() as s:
+        orgs.load_reference(s)
+        definitions.sync_dir(s, ROOT / "processes")
+        for username, grants in users:
+            users_service.create_user(s, username, password, grants=grants)
+        s.commit()
+    return engine, factory

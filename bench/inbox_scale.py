@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import drop_database, postgres_url  # noqa: E402
+from common import drop_database, migrated, postgres_url  # noqa: E402
 
 ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
 TOTAL = int(ARGS[0]) if ARGS else 1_000_000
@@ -51,35 +51,15 @@ PASSWORD = "bench-password"
 
 
 def setup(url: str):
-    import logging
-
-    from flask_migrate import upgrade
-    from sqlalchemy.orm import sessionmaker
-
-    from api import create_app
-    from api.extensions import db
-    from engine import formstore
-    from engine.definitions import service as definitions
-    from engine.orgs import service as orgs
-    from engine.users import service as users
-
-    logging.disable(logging.WARNING)
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
-    with app.app_context():
-        upgrade()
-        engine = db.engine
-    formstore.configure(str(ROOT / "forms"))
-    factory = sessionmaker(bind=engine, expire_on_commit=False)
-    with factory() as s:
-        orgs.load_reference(s)
-        definitions.sync_dir(s, ROOT / "processes")
-        users.create_user(s, "street", PASSWORD, grants=[("street_officer", "310107014")])
-        users.create_user(
-            s, "district", PASSWORD, grants=[("district_officer", "310107"), ("district_head", "310107")]
-        )
-        users.create_user(s, "city", PASSWORD, grants=[("city_officer", "310000")])
-        s.commit()
-    return engine, factory
+    return migrated(
+        url,
+        [
+            ("street", [("street_officer", "310107014")]),
+            ("district", [("district_officer", "310107"), ("district_head", "310107")]),
+            ("city", [("city_officer", "310000")]),
+        ],
+        PASSWORD,
+    )
 
 
 def rows(session) -> tuple[list[tuple], list[tuple]]:
