@@ -18,7 +18,7 @@ from engine.instances import service as instances
 from engine.instances.models import ProcessInstance
 from engine.tasks.models import HumanTask
 from tests import clock_ahead
-from tests.conftest import DB_URL, get_user
+from tests.conftest import DB_URL, PASSWORD, get_user
 from tests.factories import STREET
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -210,3 +210,27 @@ def pending(session, ids: list[int]) -> int:
     return session.scalar(
         select(func.count()).where(ProcessInstance.id.in_(ids), ProcessInstance.next_wakeup_at.is_not(None))
     )
+
+
+# --- users beyond the seed: the Twinning side and bound agencies -------------------------------------
+
+
+# Users made for these tests (and the authorization matrix) only: outside the seed, so that no other
+# test's notification recipients or lists change.
+EXTRA_USERS: dict[str, list[tuple]] = {
+    # grants bound to a procedure and a contract (engine.scope): one Twinning pairing each
+    "tw01_lead": [("agency_lead", "310000", ["twinning"], ["TW01"])],
+    "tw02_lead": [("agency_lead", "310000", ["twinning"], ["TW02"])],
+    "pt_district_head": [("district_head", "310107")],
+    "pd_head": [("street_head", "310115004")],
+    # an identity role in Pudong, a plain one in the Putuo street (the reveal needs it for the case's unit)
+    "pt_advisor_pd_officer": [("advisor", "310107014"), ("street_officer", "310115004")],
+}
+
+
+def make_extra_users(session) -> None:
+    from engine.users import service as users
+
+    for username, grants in EXTRA_USERS.items():
+        users.create_user(session, username, PASSWORD, grants=grants)
+    session.commit()

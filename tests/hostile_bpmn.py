@@ -188,3 +188,35 @@ def timer_start_then_script(script: str, org_units: str, key: str = "hostile_sch
         '<bpmn:userTask id="fill" name="填写"/>\n<bpmn:endEvent id="e"/>\n'
         + _flows(("every", "calc", ""), ("calc", "fill", ""), ("fill", "e", "")),
     )
+
+
+# --- valid BPMN in other encodings -------------------------------------------------------------------
+
+
+def encoded_bpmn(key: str, name: str, encoding: str, *, declare: bool = True) -> bytes:
+    """A one-step BPMN whose names need ``encoding``; declared in the XML prolog unless told not to."""
+    prolog = f'<?xml version="1.0" encoding="{encoding}"?>\n' if declare else ""
+    text = (
+        prolog
+        + '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d_'
+        + key
+        + '" targetNamespace="http://assistflow.example/test">\n'
+        f'  <bpmn:process id="{key}" name="{name}" isExecutable="true">\n'
+        '    <bpmn:laneSet id="ls"><bpmn:lane id="l" name="street_officer">'
+        "<bpmn:flowNodeRef>t</bpmn:flowNodeRef></bpmn:lane></bpmn:laneSet>\n"
+        '    <bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>\n'
+        f'    <bpmn:userTask id="t" name="{name}"><bpmn:incoming>f1</bpmn:incoming>'
+        "<bpmn:outgoing>f2</bpmn:outgoing></bpmn:userTask>\n"
+        '    <bpmn:endEvent id="e"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>\n'
+        '    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t"/>\n'
+        '    <bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="e"/>\n'
+        "  </bpmn:process>\n</bpmn:definitions>\n"
+    )
+    return text.encode(encoding)
+
+
+ENCODED = [
+    ("enc_latin1", "Prüfung der Anträge", "ISO-8859-1"),
+    ("enc_gbk", "受理审核（国标编码）", "GBK"),
+    ("enc_utf16", "受理审核（UTF-16）", "UTF-16"),
+]

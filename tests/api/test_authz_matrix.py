@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from tests.api.test_procedure_scope import make_extra_users
 from tests.conftest import PASSWORD, _cleanup
-from tests.procedures.test_comprehensive_assistance import APPLICANT, application
+from tests.helpers import make_extra_users
+from tests.procedures.helpers import APPLICANT, application
 from tests.web.helpers import Web
 
 STREET, OTHER_DISTRICT_STREET = "310107014", "310115004"

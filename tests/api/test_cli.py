@@ -81,7 +81,7 @@ def test_reference_load(app, app_ctx):
 
 def test_processes_sync_deploys_bpmn_in_other_encodings(app, app_ctx, tmp_path):
     """Issue 18 item 14: a valid ISO-8859-1 / GBK / UTF-16 file does not crash ``processes sync``."""
-    from tests.api.test_hostile_input import ENCODED, encoded_bpmn
+    from tests.hostile_bpmn import ENCODED, encoded_bpmn
 
     for key, name, encoding in ENCODED:
         (tmp_path / f"{key}.bpmn").write_bytes(encoded_bpmn(key, name, encoding))

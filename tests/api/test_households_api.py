@@ -7,48 +7,8 @@ from sqlalchemy import select
 
 from api.extensions import db
 from engine.audit.models import AuditEvent
-from engine.forms import with_check_digit
 from tests import factories
-
-HEAD_ID = with_check_digit("99999919820202051")
-SPOUSE_ID = with_check_digit("99999919830303062")
-
-
-def register(client, login, username="pt_advisor", head_id=HEAD_ID):
-    response = client.post(
-        "/api/v1/households",
-        headers=login(username),
-        json={
-            "residence_street": factories.STREET,
-            "residence_address": "示例路 8 弄 8 号",
-            "hardship_category": "dibao",
-            "bank_name": "示例银行",
-            "bank_account": "6222 0202 0011 2233 445",
-            "members": [
-                {"name": "测试居民甲", "relation": "head", "id_number": head_id, "phone": "13900003333"},
-                {"name": "测试居民乙", "relation": "spouse", "id_number": SPOUSE_ID},
-            ],
-        },
-    )
-    assert response.status_code == 201, response.json
-    return response.json
-
-
-def start(client, login, household, username="pt_advisor", business_key="CA-2026-310107-0777"):
-    head = next(m for m in household["members"] if m["relation"] == "head")
-    response = client.post(
-        "/api/v1/process-instances",
-        headers=login(username),
-        json={
-            "process_key": "demo_assistance",
-            "org_unit": factories.STREET,
-            "household_id": household["id"],
-            "applicant_person_id": head["id"],
-            "business_key": business_key,
-        },
-    )
-    assert response.status_code == 201, response.json
-    return response.json
+from tests.procedures.helpers import HEAD_ID, SPOUSE_ID, register, start
 
 
 def test_register_find_and_read_a_household(client, login):

@@ -6,8 +6,7 @@ from api.extensions import db
 from engine.definitions import service as definitions
 from tests.helpers import assert_error
 from tests.procedures.cases import ApiCase
-from tests.procedures.test_comprehensive_assistance import application
-from tests.services.test_operations import ca_variant
+from tests.procedures.helpers import application, ca_variant
 
 API = "/api/v1/process-instances"
 

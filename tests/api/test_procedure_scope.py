@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import PASSWORD
-from tests.procedures.test_comprehensive_assistance import APPLICANT, application
+from tests.helpers import make_extra_users
+from tests.procedures.helpers import APPLICANT, application
 from tests.web.helpers import Web
 
 API = "/api/v1"
@@ -20,25 +21,6 @@ STREET = "310107014"
 # City-level roles of the Twinning programme and the foundation: none of them works on a comprehensive
 # assistance case (issue 18 item 5).
 OUTSIDERS = ["gansu", "aided", "expert", "foundation", "tw01_lead", "tw_agency_lead"]
-# Users made for these tests (and the authorization matrix) only: outside the seed, so that no other
-# test's notification recipients or lists change.
-EXTRA_USERS: dict[str, list[tuple]] = {
-    # grants bound to a procedure and a contract (engine.scope): one Twinning pairing each
-    "tw01_lead": [("agency_lead", "310000", ["twinning"], ["TW01"])],
-    "tw02_lead": [("agency_lead", "310000", ["twinning"], ["TW02"])],
-    "pt_district_head": [("district_head", "310107")],
-    "pd_head": [("street_head", "310115004")],
-    # an identity role in Pudong, a plain one in the Putuo street (the reveal needs it for the case's unit)
-    "pt_advisor_pd_officer": [("advisor", "310107014"), ("street_officer", "310115004")],
-}
-
-
-def make_extra_users(session) -> None:
-    from engine.users import service as users
-
-    for username, grants in EXTRA_USERS.items():
-        users.create_user(session, username, PASSWORD, grants=grants)
-    session.commit()
 
 
 @pytest.fixture()
@@ -146,7 +128,7 @@ def test_an_agency_bound_to_another_pairing_neither_sees_nor_claims_its_tasks(cl
     (task,) = [t["id"] for t in detail["open_tasks"] if t["bpmn_id"] == "needs_assessment"]
     assert client.post(f"{API}/tasks/{task}/complete", json={"data": needs}, headers=city).status_code == 200
     # walk on until a step of the dispatching agency (agency_lead) is open, as the Twinning test does
-    from tests.procedures.test_twinning import Twinning
+    from tests.procedures.helpers import Twinning
 
     case = Twinning.__new__(Twinning)
     case.client, case.login, case.viewer, case.id = client, login, "city", twinning_case

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from tests.api.test_api import assert_error
-from tests.procedures.test_comprehensive_assistance import APPLICANT, Case
-from tests.services.test_step_records import INVESTIGATION
+from tests.helpers import assert_error
+from tests.procedures.helpers import APPLICANT, INVESTIGATION, Case
 
 
 def _task_id(client, login, case, bpmn_id):

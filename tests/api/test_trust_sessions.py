@@ -23,8 +23,8 @@ from engine.audit.models import AuditEvent
 from engine.users import service as users
 from engine.users import sessions
 from engine.users.models import LoginFailure
-from tests.api.test_api import assert_error
 from tests.conftest import DB_URL
+from tests.helpers import assert_error
 from tests.web.helpers import Web
 
 PASSWORD = "guard-test-pass-1"

@@ -7,23 +7,24 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.orm import sessionmaker
 
 from api.extensions import db
-from engine.deadlines import service as deadlines
 from engine.ledger.models import ServiceRecord
 from tests.helpers import assert_error
 from tests.procedures.cases import ApiCase
-from tests.procedures.test_comprehensive_assistance import id_number
+from tests.procedures.helpers import (
+    PUTUO,
+    SH,
+    Household,
+    Project,
+    contract,
+    household,
+    lines,
+    needs,
+    run_scheduler,
+    staff,
+)
 
-SH = dt.timezone(dt.timedelta(hours=8))
-PUTUO = {
-    "district": "310107",
-    "street": "310107014",
-    "officer": "pt_district",
-    "lead": "pt_agency_lead",
-    "worker": "pt_agency_worker",
-}
 PUDONG = {
     "district": "310115",
     "street": "310115004",
@@ -31,113 +32,6 @@ PUDONG = {
     "lead": "pd_agency_lead",
     "worker": "pd_agency_worker",
 }
-
-
-def household(n: int, street: str, prefix: str = "PT") -> dict:
-    serial = n + (500 if prefix == "PD" else 0)  # area code 999999 is not allocated: nobody's number
-    return {
-        "household_ref": f"{prefix}-{n:03d}",
-        "head_id_number": id_number(f"99999919900101{serial:03d}"),
-        "street": street,
-    }
-
-
-def staff(qualified: int = 3, unqualified: int = 0) -> list[dict]:
-    rows = [{"staff_ref": f"S{i}", "qualification": "social_worker"} for i in range(qualified)]
-    return rows + [{"staff_ref": f"U{i}", "qualification": "none"} for i in range(unqualified)]
-
-
-def lines(*amounts: str, payee: str = "agency") -> list[dict]:
-    return [
-        {"category": "comprehensive_services", "purpose": "个案服务", "payee": payee, "amount": a}
-        for a in amounts
-    ]
-
-
-class Project(ApiCase):
-    """One district's project for 2026, driven to its annual list by the roles of that district."""
-
-    def __init__(self, client, login, where=PUTUO, households=2, prefix="PT"):
-        super().__init__(
-            client, login, "bridge_plan_project", where["district"], starter="city", viewer="city"
-        )
-        self.where = where
-        self.households = [household(i, where["street"], prefix) for i in range(1, households + 1)]
-        self.do("city_plan", "city", {"project_year": 2026, "district_allocation": "100000.00"})
-        self.do(
-            "candidate_list",
-            where["officer"],
-            {"candidates": [{**h, "hardship": "dibao", "source": "big_data"} for h in self.households]},
-        )
-        self.do("agency_contract", where["officer"], contract())
-        self.do(
-            "willingness_calls",
-            where["worker"],
-            {
-                "calls": [
-                    {"household_ref": h["household_ref"], "called_on": "2026-06-05", "willing": True}
-                    for h in self.households
-                ]
-            },
-        )
-
-    def annual_list(self, **overrides):
-        data = {"households": self.households, "budget_lines": lines(str(4000 * len(self.households)))}
-        if len(self.households) < 20:
-            data["fewer_reason"] = "本区符合条件且有意愿的家庭不足20户"
-        data.update(overrides)
-        return data
-
-    def confirm(self):
-        self.do("annual_list", self.where["lead"], self.annual_list())
-        self.do("district_confirmation", self.where["officer"], {"decision": "approve", "opinion": "同意"})
-        return [Household(self, case_id) for case_id in self.detail()["data"]["household_case_ids"]]
-
-
-def contract(**overrides):
-    data = {
-        "agency_name": "示范社会工作服务社",
-        "agency_rating": "4A",
-        "contract_signed_on": "2026-05-20",
-        "staff": staff(),
-    }
-    data.update(overrides)
-    return data
-
-
-class Household(ApiCase):
-    def __init__(self, project: Project, case_id: int):  # an existing case opened by the project
-        self.client, self.login, self.viewer, self.id = project.client, project.login, "city", case_id
-        self.where = project.where
-
-    def assess_and_plan(self):
-        self.do("needs_assessment", self.where["worker"], needs())
-        self.do(
-            "household_plan",
-            self.where["worker"],
-            {"goals": "完成学业并顺利就业", "methods": ["policy", "resources"], "planned_visits": 6},
-        )
-
-    def record(self, action="visit", **extra):
-        return self.do(
-            "case_work",
-            self.where["worker"],
-            {"action": action, "happened_on": "2026-06-20", "content": "入户走访，了解近况", **extra},
-        )
-
-
-def needs(**overrides):
-    data = {
-        "family_withdraws": False,
-        "need_economic": "high",
-        "need_psychological": "medium",
-        "need_medical": "low",
-        "need_education": "high",
-        "need_employment": "medium",
-        "pre_test_score": 40,
-    }
-    data.update(overrides)
-    return data
 
 
 def final_report(spent="8000.00", cases=5):
@@ -151,10 +45,6 @@ def final_report(spent="8000.00", cases=5):
         ],
         "spending_lines": lines(spent),
     }
-
-
-def run_scheduler():
-    deadlines.run_due(sessionmaker(bind=db.engine, expire_on_commit=False))
 
 
 def test_project_and_households_normal_path_to_payment(client, login, june):

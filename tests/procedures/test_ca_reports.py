@@ -14,7 +14,7 @@ from engine.deadlines import service as deadlines
 from engine.instances.models import ProcessInstance
 from tests.helpers import assert_error
 from tests.procedures.cases import fresh_token
-from tests.procedures.test_comprehensive_assistance import Case, approve, pay, review, to_review
+from tests.procedures.helpers import Case, approve, pay, review, to_review
 
 SH = cal.SHANGHAI
 

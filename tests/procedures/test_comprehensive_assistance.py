@@ -11,80 +11,20 @@ from sqlalchemy.orm import sessionmaker
 from api.extensions import db
 from engine.deadlines import calendar as cal
 from engine.deadlines import service as deadlines
-from engine.forms import with_check_digit
 from tests.helpers import assert_error
-from tests.procedures.cases import ApiCase, fresh_token
-
-STREET = "310107014"
-KEY = "comprehensive_assistance"
-
-
-id_number = with_check_digit
-
-
-APPLICANT = id_number("99999919800101001")  # area code 999999 is not allocated: nobody's number
-
-
-def application(**overrides):
-    data = {
-        "channel": "street_office",
-        "applicant_id_number": APPLICANT,
-        "household_size": 3,
-        "assistance_form": "individual",
-        "aid_types": ["money"],
-        "hardship_category": "other",
-        "still_in_difficulty": True,
-        "amount_requested": "5000.00",
-        "reason": "家庭成员突发重病，医疗支出较大",
-        "credit_commitment_signed": True,
-        "fast_track_help_first": False,
-    }
-    data.update(overrides)
-    return data
-
-
-class Case(ApiCase):
-    """One application, entered by the advisor, moved on by whoever holds each task's role."""
-
-    def __init__(self, client, login, **data):
-        super().__init__(client, login, KEY, STREET, viewer="pt_head")
-        self.do("application", "pt_advisor", application(**data))
-
-
-def review(**overrides):
-    data = {"members_present": 7, "votes_for": 6, "votes_against": 1, "review_opinion": "情况属实，同意帮扶"}
-    data.update(overrides)
-    return data
-
-
-def assess(amount="3000.00", **overrides):
-    data = {"assessment_opinion": "符合帮扶条件", "assessment_decision": "approve", "proposed_amount": amount}
-    data.update(overrides)
-    return data
-
-
-def approve(amount="3000.00", **overrides):
-    data = {"approval_decision": "approve", "approved_amount": amount, "approval_opinion": "同意"}
-    data.update(overrides)
-    return data
-
-
-def pay(amount="3000.00"):
-    return {"amount_paid": amount, "paid_on": "2026-11-20", "payment_method": "bank_transfer"}
-
-
-def to_review(case):
-    case.do("acceptance", "pt_officer", {"accepted": True})
-    case.do(
-        "home_investigation",
-        "pt_advisor",
-        {
-            "visit_date": "2026-11-18",
-            "findings": "入户核实，家庭情况属实",
-            "household_verified": True,
-        },
-    )
-    case.do("assessment", "pt_officer", assess())
+from tests.procedures.cases import fresh_token
+from tests.procedures.helpers import (
+    APPLICANT,
+    KEY,
+    STREET,
+    Case,
+    application,
+    approve,
+    assess,
+    pay,
+    review,
+    to_review,
+)
 
 
 def test_normal_path_to_closure_with_30_day_follow_up(client, login):

@@ -23,7 +23,7 @@ from engine.idempotency.models import IdempotencyKey
 from engine.instances.models import ProcessInstance
 from tests.helpers import assert_error
 from tests.procedures.cases import fresh_token
-from tests.procedures.test_comprehensive_assistance import Case, approve, pay, review, to_review
+from tests.procedures.helpers import Case, approve, pay, review, to_review
 
 SH = cal.SHANGHAI
 

@@ -6,7 +6,7 @@ import pytest
 
 from tests.helpers import assert_error
 from tests.procedures.cases import ApiCase
-from tests.procedures.test_comprehensive_assistance import APPLICANT
+from tests.procedures.helpers import APPLICANT
 
 STREET = "310107014"
 KEY = "service_referral_3a"

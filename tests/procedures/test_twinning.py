@@ -6,83 +6,16 @@ import datetime as dt
 
 from tests.helpers import assert_error
 from tests.procedures.cases import ApiCase
-from tests.procedures.test_bridge_plan import SH, run_scheduler
-
-SIGNERS = {
-    "sign_city": "city",
-    "sign_gansu": "gansu",
-    "sign_dispatching": "tw_agency_lead",
-    "sign_aided": "aided",
-}
-WORKERS = [
-    {"worker_ref": "W1", "national_certificate": True, "direct_service_years": "3.5"},
-    {"worker_ref": "W2", "national_certificate": True, "direct_service_years": "2.0"},
-]
-
-
-class Twinning(ApiCase):
-    def __init__(self, client, login, pairing="TW01"):
-        super().__init__(client, login, "twinning", "310000", starter="city", viewer="city")
-        self.do(
-            "needs_assessment",
-            "city",
-            {"pairing_code": pairing, "needs_summary": "儿童关爱与社工站建设", "confirmed_with_gansu": True},
-        )
-
-    def select_and_sign(self):
-        self.do(
-            "agency_selection",
-            "city",
-            {
-                "sound_management": True,
-                "professional_service": True,
-                "public_recognition": True,
-                "selection_note": "机构管理规范，服务专业",
-            },
-        )
-        for bpmn_id, user in SIGNERS.items():
-            self.do(bpmn_id, user, signature())
-
-    def year(self, days=(25, 20), evaluation=None):
-        lead = "tw_agency_lead"
-        self.do("annual_plan", lead, {"goals": "建设社工站，开展儿童关爱服务", "planned_days": 45})
-        self.do("dispatch_record", lead, {"workers": WORKERS, "dispatched_on": "2021-04-01"})
-        self.do(
-            "service_project",
-            lead,
-            {
-                "project_name": "童伴成长计划",
-                "beneficiaries": 150,
-                "project_summary": "开展儿童关爱小组与个案服务",
-            },
-        )
-        self.do("working_days", lead, {"day_log": day_log(*days)})
-        supervision = {"supervised_on": "2021-10-10", "findings": "服务规范，建议加强记录"}
-        self.do("internal_supervision", lead, supervision)
-        self.do("external_supervision", "expert", supervision)
-        self.do("annual_evaluation", "city", evaluation or evaluation_data())
-
-
-def signature():
-    return {"signed": True, "signed_on": "2021-03-15", "signatory_title": "负责人"}
-
-
-def day_log(*days):
-    return [{"worker_ref": f"W{i + 1}", "from_date": "2021-04-01", "days": d} for i, d in enumerate(days)]
-
-
-def evaluation_data(**overrides):
-    data = {
-        "joint_inspection": True,
-        "rating": "good",
-        "beneficiaries": 420,
-        "stations": 2,
-        "professionals_trained": 6,
-        "training_person_times": 65,
-        "subsidy_amount": "30000.00",
-    }
-    data.update(overrides)
-    return data
+from tests.procedures.helpers import (
+    SH,
+    SIGNERS,
+    WORKERS,
+    Twinning,
+    day_log,
+    evaluation_data,
+    run_scheduler,
+    signature,
+)
 
 
 def test_pairing_from_the_reference_list(client, login, spring):

@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from tests.conftest import DB_URL, IS_POSTGRES
-from tests.procedures.test_comprehensive_assistance import Case
+from tests.procedures.helpers import Case
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")  # pg_dump subprocess pipes
 

@@ -49,7 +49,7 @@ from tests.helpers import (
     task_counts,
     wait_until,
 )
-from tests.procedures.test_comprehensive_assistance import application, approve, assess, pay, review
+from tests.procedures.helpers import application, approve, assess, pay, review
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.usefixtures("schedules_ahead")  # the real clock: seeded schedules ahead of it

@@ -319,7 +319,7 @@ def test_mine_status_step_and_date_filters(session, frozen):
 
 def test_an_application_naming_a_registered_id_number_joins_that_household(session):
     from engine.instances import service as instances
-    from tests.procedures.test_comprehensive_assistance import application
+    from tests.procedures.helpers import application
 
     household = _household(session)
     advisor = get_user(session, "pt_advisor")

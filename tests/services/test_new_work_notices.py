@@ -10,10 +10,8 @@ from api.extensions import db
 from engine.notifications import service as notifications
 from engine.notifications.models import EmailStatus, Notification, NotificationKind
 from engine.users.models import User
-from tests.api.test_api import assert_error
-from tests.procedures.test_bridge_plan import Project
-from tests.procedures.test_comprehensive_assistance import Case
-from tests.services.test_step_records import INVESTIGATION
+from tests.helpers import assert_error
+from tests.procedures.helpers import INVESTIGATION, Case, Project
 
 
 def _notices(username: str) -> list[Notification]:

@@ -4,7 +4,6 @@ and migration to another version (possible, impossible, batch with mixed results
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 import pytest
 from sqlalchemy import select
@@ -19,7 +18,7 @@ from engine.instances import service as instances
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.tasks import service as tasks
 from engine.tasks.models import HumanTask, TaskStatus
-from tests.conftest import ROOT, get_user
+from tests.conftest import get_user
 from tests.factories import (
     STREET,
     application_data,
@@ -30,27 +29,9 @@ from tests.factories import (
     to_parallel_stage,
     visit_data,
 )
-from tests.procedures.test_comprehensive_assistance import application
+from tests.procedures.helpers import application, ca_variant
 
 CA = "comprehensive_assistance"
-CA_XML = (ROOT / "processes" / "comprehensive_assistance.bpmn").read_text(encoding="utf-8")
-
-
-def ca_variant(*, rename: str | None = None, deadline: str | None = None, drop: str | None = None) -> str:
-    """Version 2 of comprehensive assistance by text edits: the acceptance task renamed and/or given
-    another deadline; ``drop`` replaces an element's id everywhere (so the old element is gone)."""
-    xml = CA_XML
-    block = re.search(r'<bpmn:userTask id="acceptance".*?</bpmn:userTask>', xml, re.S)
-    assert block is not None
-    new_block = block.group(0)
-    if rename:
-        new_block = new_block.replace('name="受理"', f'name="{rename}"', 1)
-    if deadline:
-        new_block = new_block.replace('value="3 working days"', f'value="{deadline}"', 1)
-    xml = xml.replace(block.group(0), new_block)
-    if drop:
-        xml = re.sub(rf'(?<=[",>]){drop}(?=["<,])', f"{drop}_v2", xml)  # also in send_back_to lists
-    return xml
 
 
 def deploy(session, xml: str):
@@ -403,7 +384,7 @@ def test_batch_migration_with_mixed_results(session):
 
 def test_migrate_waiting_timer_keeps_its_due_time(session):
     """An instance waiting on a timer (no human task) moves and keeps the timer's due time."""
-    from tests.procedures.test_comprehensive_assistance import approve, assess, pay, review
+    from tests.procedures.helpers import approve, assess, pay, review
 
     instance = start_ca(session)
     complete(session, "pt_officer", instance.id, "acceptance", {"accepted": True})

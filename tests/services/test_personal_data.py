@@ -24,7 +24,7 @@ from engine.tasks import service as tasks
 from engine.users import service as users
 from tests import factories
 from tests.audit_bypass import legacy_chain_ok
-from tests.procedures.test_comprehensive_assistance import (
+from tests.procedures.helpers import (
     APPLICANT,
     Case,
     approve,

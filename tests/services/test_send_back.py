@@ -12,9 +12,8 @@ from engine.notifications.models import Notification, NotificationKind
 from engine.records import service as records
 from engine.sendback import service as sendback
 from engine.tasks.models import HumanTask
-from tests.api.test_api import assert_error
-from tests.procedures.test_comprehensive_assistance import Case, assess, review
-from tests.services.test_step_records import INVESTIGATION
+from tests.helpers import assert_error
+from tests.procedures.helpers import INVESTIGATION, Case, assess, review
 
 
 def _at_approval(client, login) -> Case:

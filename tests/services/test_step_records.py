@@ -3,8 +3,6 @@ collections of records; the table refuses changes. Runs on SQLite and PostgreSQL
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
@@ -13,39 +11,21 @@ from api.extensions import db
 from engine.records import service as records
 from engine.records.models import StepRecord
 from engine.tasks.models import HumanTask
-from tests.api.test_api import assert_error
-from tests.procedures.test_bridge_plan import Project, run_scheduler
-from tests.procedures.test_comprehensive_assistance import (
+from tests.helpers import assert_error
+from tests.procedures.helpers import (
     APPLICANT,
+    INVESTIGATION,
     Case,
-    approve,
-    assess,
-    pay,
-    review,
+    Project,
+    Twinning,
+    _ca_to_follow_up,
 )
-from tests.procedures.test_twinning import Twinning
-
-INVESTIGATION = {"visit_date": "2026-06-08", "findings": "入户核实，家庭情况属实", "household_verified": True}
 
 
 def _records(instance_id: int, bpmn_id: str | None = None) -> list[StepRecord]:
     db.session.expire_all()
     rows, _total = records.of_instance(db.session(), instance_id, per_page=200, bpmn_id=bpmn_id)
     return rows
-
-
-def _ca_to_follow_up(case: Case, june) -> None:
-    case.do("acceptance", "pt_officer", {"accepted": True})
-    case.do("home_investigation", "pt_advisor", INVESTIGATION)
-    case.do("assessment", "pt_officer", assess())
-    case.do("democratic_review", "pt_panel", review())
-    case.do("street_approval", "pt_head", approve())
-    case.do("disbursement", "pt_finance", pay())
-    timers = case.client.get(
-        f"/api/v1/process-instances/{case.id}/timers", headers=case.login("pt_head")
-    ).json
-    june.move_to(dt.datetime.fromisoformat(timers[0]["due_at"]) + dt.timedelta(minutes=1))
-    run_scheduler()
 
 
 def test_the_investigation_date_survives_the_follow_up(client, login, june):
@@ -146,7 +126,7 @@ def test_five_working_years_are_five_evaluation_records(client, login, spring):
 
 
 def _evaluation(amount: str) -> dict:
-    from tests.procedures.test_twinning import evaluation_data
+    from tests.procedures.helpers import evaluation_data
 
     return evaluation_data(subsidy_amount=amount)
 

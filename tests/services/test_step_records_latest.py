@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from api.extensions import db
 from engine.records import service as records
-from tests.procedures.test_bridge_plan import Project
+from tests.procedures.helpers import Project
 
 
 def test_each_step_once_with_its_latest_run_and_count(client, login, june):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.web.browser import browser, live_server  # noqa: F401  (the browser tests' fixtures)
 from tests.web.helpers import Web
 
 

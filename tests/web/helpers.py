@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from tests.conftest import PASSWORD
-from tests.procedures.test_comprehensive_assistance import APPLICANT
+from tests.procedures.helpers import APPLICANT
 
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -70,3 +70,13 @@ class Web:
         response = self.post("/start/comprehensive_assistance", ca_form(**overrides))
         assert response.status_code == 302, response.get_data(as_text=True)[:3000]
         return int(response.headers["Location"].rsplit("/", 1)[1])
+
+
+# --- reading pages -----------------------------------------------------------------------------------
+
+
+MASKED = APPLICANT[:6] + "********" + APPLICANT[-4:]
+
+
+def text(response) -> str:
+    return response.get_data(as_text=True)

@@ -20,7 +20,7 @@ from engine.definitions import service as definitions
 from engine.definitions.models import ProcessDefinition
 from engine.instances.models import ProcessInstance
 from tests.conftest import ROOT
-from tests.web.test_browser import Staff, browser, live_server  # noqa: F401  (fixtures)
+from tests.web.browser import Staff
 
 KEY = "comprehensive_assistance"
 STREET = "310107014"
@@ -41,7 +41,7 @@ def _start_case(client, login, business_key: str) -> dict:
     return response.json
 
 
-def test_admin_edits_validates_diffs_and_deploys_a_new_version(browser, live_server, client, login):  # noqa: F811
+def test_admin_edits_validates_diffs_and_deploys_a_new_version(browser, live_server, client, login):
     # --- 1. A case started on the current version n ---------------------------------------------------
     session = db.session()
     before = definitions.latest(session, KEY)

@@ -8,10 +8,8 @@ import re
 
 from api.extensions import db
 from engine.users import service as users
-from tests.api.test_households_api import register, start
-from tests.procedures.test_comprehensive_assistance import Case, assess, review
-from tests.services.test_step_records import INVESTIGATION
-from tests.web.test_browser import Staff, browser, live_server  # noqa: F401  (shared fixtures)
+from tests.procedures.helpers import INVESTIGATION, Case, assess, register, review, start
+from tests.web.browser import Staff
 
 APPLICATION = {
     "household_size": 2,
@@ -33,7 +31,7 @@ def _unread(staff: Staff) -> int:
     return int(badge.inner_text()) if badge.count() else 0
 
 
-def test_find_a_case_by_name_and_read_a_finished_step(browser, live_server, client, login, june):  # noqa: F811
+def test_find_a_case_by_name_and_read_a_finished_step(browser, live_server, client, login, june):
     household = register(client, login)
     case = start(client, login, household, business_key="WEB-REC-0001")
     task = next(
@@ -78,7 +76,7 @@ def test_find_a_case_by_name_and_read_a_finished_step(browser, live_server, clie
     officer.close()
 
 
-def test_send_back_for_correction_and_the_new_task_notice(browser, live_server, client, login, june):  # noqa: F811
+def test_send_back_for_correction_and_the_new_task_notice(browser, live_server, client, login, june):
     case = Case(client, login)
     case.do("acceptance", "pt_officer", {"accepted": True})
     case.do("home_investigation", "pt_advisor", INVESTIGATION)

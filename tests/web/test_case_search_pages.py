@@ -6,7 +6,7 @@ import datetime as dt
 
 import time_machine
 
-from tests.api.test_households_api import HEAD_ID, SPOUSE_ID, register, start
+from tests.procedures.helpers import HEAD_ID, SPOUSE_ID, register, start
 from tests.web.helpers import Web
 
 NOW = dt.datetime(2026, 12, 2, 2, 0, tzinfo=dt.UTC)

@@ -4,10 +4,8 @@ and how many runs there were, linked to the 办理记录 table."""
 
 from __future__ import annotations
 
-from tests.procedures.test_bridge_plan import Project
-from tests.procedures.test_comprehensive_assistance import Case
-from tests.services.test_step_records import _ca_to_follow_up
-from tests.web.test_pages import text
+from tests.procedures.helpers import Case, Project, _ca_to_follow_up
+from tests.web.helpers import text
 
 
 def _side(html: str) -> str:
@@ -53,7 +51,7 @@ def test_a_value_an_operator_corrected_shows_corrected(client, login, web, june)
     from api.extensions import db
     from engine.instances import operations
     from engine.users import service as users
-    from tests.services.test_step_records import INVESTIGATION
+    from tests.procedures.helpers import INVESTIGATION
 
     case = Case(client, login)
     case.do("acceptance", "pt_officer", {"accepted": True})

@@ -14,8 +14,7 @@ from engine.orgs import service as orgs
 from engine.tasks.models import HumanTask, TaskStatus
 from tests import factories
 from tests.conftest import get_user
-from tests.procedures.test_bridge_plan import SH, Project, run_scheduler
-from tests.procedures.test_twinning import WORKERS, Twinning, day_log
+from tests.procedures.helpers import SH, WORKERS, Project, Twinning, day_log, run_scheduler
 
 
 def _instance(key: str, unit_code: str, data: dict, business_key: str | None = None) -> ProcessInstance:

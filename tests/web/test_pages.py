@@ -18,14 +18,8 @@ from engine.notifications.models import NotificationKind
 from engine.tasks.models import HumanTask, TaskStatus
 from engine.users import service as users
 from tests import factories
-from tests.procedures.test_comprehensive_assistance import APPLICANT
-from tests.web.helpers import ca_form
-
-MASKED = APPLICANT[:6] + "********" + APPLICANT[-4:]
-
-
-def text(response) -> str:
-    return response.get_data(as_text=True)
+from tests.procedures.helpers import APPLICANT
+from tests.web.helpers import MASKED, ca_form, text
 
 
 def field_block(html: str, name: str) -> str:
@@ -448,7 +442,7 @@ def test_case_operations_panel_and_actions(web):
 
 def test_batch_migration_page(web):
     from engine.definitions import service as definitions
-    from tests.services.test_operations import ca_variant
+    from tests.procedures.helpers import ca_variant
 
     advisor = web("pt_advisor")
     moving = advisor.start_ca(business_key="WEB-MIG-1")

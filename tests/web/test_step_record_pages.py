@@ -6,10 +6,8 @@ from sqlalchemy import select
 
 from api.extensions import db
 from engine.tasks.models import HumanTask, TaskStatus
-from tests.procedures.test_bridge_plan import Project
-from tests.procedures.test_comprehensive_assistance import APPLICANT, Case, assess, review
-from tests.services.test_step_records import INVESTIGATION
-from tests.web.test_pages import MASKED, text
+from tests.procedures.helpers import APPLICANT, INVESTIGATION, Case, Project, assess, review
+from tests.web.helpers import MASKED, text
 
 
 def _completed_id(instance_id: int, bpmn_id: str) -> int:
