@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup lint bench clean-db browser
+.PHONY: run test setup lint bench clean-db browser reliability-doc
 
 NODE_STAMP := node_modules/.installed
 
@@ -51,6 +51,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+## Regenerate the figures docs/RELIABILITY.md opens with (from the suite's collection; tests/test_reliability_doc.py checks them)
+reliability-doc: $(STAMP)
+	$(BIN)/python -m tests.reliability --write
 
 ## Every benchmark, one after the other (about 29 minutes; PostgreSQL parts need the local server)
 bench: $(STAMP)

@@ -22,7 +22,7 @@ import time_machine
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from tests import clock_ahead
+from tests import clock_ahead, reliability
 from tests.audit_bypass import audit_triggers_off
 from tests.holiday_seed import restore_if_changed as restore_holidays
 
@@ -124,6 +124,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.section("reliability figures")
         for line in _REPORTED:
             terminalreporter.write_line(line)
+
+
+def pytest_collection_finish(session):
+    reliability.on_collection_finish(session)  # the figures docs/RELIABILITY.md opens with
 
 
 def pytest_sessionfinish(session, exitstatus):

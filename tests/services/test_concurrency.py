@@ -28,6 +28,9 @@ from engine.users.models import Role, RoleGrant, User
 from tests.conftest import DB_URL, IS_POSTGRES, get_user
 from tests.factories import STREET, disbursement_data, open_task, to_parallel_stage, visit_data
 
+CLAIM_RACERS = 50  # clients claiming one task at once
+PARALLEL_COMPLETIONS = 20  # clients completing the parallel tasks of one instance at once
+
 
 def _race(engine, jobs):
     """Run each job(session) in its own thread and session at the same moment; return outcomes."""
@@ -147,7 +150,7 @@ def wide_engine(engine):
 @needs_postgres
 def test_fifty_clients_race_to_claim_one_task_exactly_one_wins(wide_engine, session):
     unit = orgs.by_code(session, STREET)
-    names = [f"racer_{i:02d}" for i in range(50)]
+    names = [f"racer_{i:02d}" for i in range(CLAIM_RACERS)]
     for name in names:
         user = User(username=name, display_name=name, password_hash="not-used")
         user.grants = [RoleGrant(role=Role.ADVISOR, org_unit_id=unit.id)]
@@ -165,7 +168,7 @@ def test_fifty_clients_race_to_claim_one_task_exactly_one_wins(wide_engine, sess
     wins = [names[i] for i, o in enumerate(outcomes) if o == "ok"]
     others = [o for o in outcomes if o != "ok"]
     assert len(wins) == 1, outcomes
-    assert len(others) == 49 and all(o[0] == "conflict" for o in others), others
+    assert len(others) == CLAIM_RACERS - 1 and all(o[0] == "conflict" for o in others), others
     session.expire_all()
     row = session.get(HumanTask, visit)
     assert row.state == TaskStatus.CLAIMED and row.assignee.username == wins[0]
@@ -174,13 +177,15 @@ def test_fifty_clients_race_to_claim_one_task_exactly_one_wins(wide_engine, sess
     ).all()
     assert len(claims) == 1
     assert chain.verify(session).ok
-    print(f"\nRELIABILITY claim race: 50 clients, 1 winner, 49 x 409, {elapsed:.2f}s")
+    print(
+        f"\nRELIABILITY claim race: {CLAIM_RACERS} clients, 1 winner, {CLAIM_RACERS - 1} x 409, {elapsed:.2f}s"
+    )
 
 
 @pytest.mark.postgres_only
 @needs_postgres
 def test_twenty_clients_complete_twenty_parallel_tasks_all_applied(wide_engine, session):
-    width = 20
+    width = PARALLEL_COMPLETIONS
     definition, _ = definitions.deploy(session, _fanout_bpmn(width), source="test")
     started_instance = instances.start(session, get_user(session, "pt_advisor"), definition.key, STREET)
     session.commit()
