@@ -258,7 +258,7 @@ def _changes(session: Session) -> list[tuple[Any, Recomputed]]:
 def recompute(session: Session, user: User, *, dry_run: bool = True, reason: str = "") -> list[Recomputed]:
     """Open tasks whose working-day deadline the current calendar puts elsewhere; unless ``dry_run``,
     their due time and SLA thresholds are moved (levels start again from green), each audited."""
-    from engine.deadlines import service as deadlines
+    from engine.deadlines import sla as deadlines
     from engine.definitions.service import SPEC_CACHE
     from engine.instances.models import InstanceStatus, ProcessInstance
 

@@ -20,7 +20,7 @@ from engine.users.models import User
 
 
 def _wakeup(session: Session, instance: ProcessInstance) -> None:
-    from engine.deadlines import service as deadlines
+    from engine.deadlines import sla as deadlines
 
     if instance.status != InstanceStatus.RUNNING:  # nothing to load: a stopped case never wakes
         instance.next_wakeup_at = None

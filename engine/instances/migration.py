@@ -89,7 +89,7 @@ def _project(
 ) -> list[dict[str, Any]]:
     """Open task rows keep their ids; name, role, form and (if its text changed) the deadline follow the
     target version."""
-    from engine.deadlines import service as deadlines
+    from engine.deadlines import sla as deadlines
 
     ready = {str(t.id): t for t in runtime.ready_human_tasks(wf)}
     changed = []

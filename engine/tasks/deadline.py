@@ -33,7 +33,7 @@ def change_deadline(
 ) -> HumanTask:
     """Supervisors set a new due time, or extend the current one, with a reason (audited)."""
     from engine.deadlines import calendar
-    from engine.deadlines import service as deadlines
+    from engine.deadlines import sla as deadlines
     from engine.notifications import service as notifications
     from engine.notifications.models import NotificationKind
 

@@ -82,7 +82,7 @@ __all__ = [
 
 def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> list[HumanTask]:
     """Make the open ``human_task`` rows of an instance match its READY human tasks; return the open rows."""
-    from engine.deadlines import service as deadlines
+    from engine.deadlines import sla as deadlines
 
     instance, wf = loaded.instance, loaded.wf
     with session.no_autoflush:  # the instance row is written once, below, with its wake-up time
