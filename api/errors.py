@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
+from flask.typing import ResponseReturnValue
 from flask_smorest import Api
 from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
@@ -102,7 +103,7 @@ HTTP_MESSAGES = {
 
 # The staff web app's error page (status -> response), installed by ``api.web``: a browser that asks for a
 # page outside the API gets HTML; the API and clients that asked for JSON get the JSON error shape.
-HTML_ERROR_PAGE: list[Callable[[int], Any]] = []
+HTML_ERROR_PAGE: list[Callable[[int], ResponseReturnValue]] = []
 
 
 def _wants_html() -> bool:
@@ -141,7 +142,7 @@ def capped_fields(fields: dict[str, Any]) -> dict[str, list[str]]:
 
 def error_response(
     status: int, message: str, fields: dict[str, Any] | None = None, code: str | None = None
-) -> Any:
+) -> tuple[Response, int]:
     body = {
         "error": code or HTTP_CODES.get(status, "error"),
         "message": _clip(message, MAX_MESSAGE),
@@ -171,7 +172,7 @@ class JsonApi(Api):
 
     ERROR_SCHEMA = ErrorSchema  # documented error responses describe the real body
 
-    def handle_http_exception(self, error: HTTPException) -> Any:
+    def handle_http_exception(self, error: HTTPException) -> ResponseReturnValue:
         status = error.code or 500
         data = getattr(error, "data", None) or {}
         fields = _flatten(data.get("messages")) if "messages" in data else {}
@@ -188,7 +189,7 @@ class JsonApi(Api):
 
 
 def register(app: Flask) -> None:
-    def _engine_error(err: Exception) -> Any:
+    def _engine_error(err: Exception) -> ResponseReturnValue:
         kind = engine_errors.family_of(type(err))
         status = STATUS[kind] if kind is not None else 500
         code = kind.code if kind is not None else "internal_error"
@@ -217,13 +218,13 @@ def register(app: Flask) -> None:
         app.register_error_handler(member, _engine_error)
 
     @app.errorhandler(IntegrityError)
-    def _integrity(_err: IntegrityError) -> Any:
+    def _integrity(_err: IntegrityError) -> ResponseReturnValue:
         return error_response(
             409, "数据冲突（可能已被他人提交），请刷新后重试 / conflicting change, reload and retry"
         )
 
     @app.errorhandler(DataError)
-    def _data_error(_err: DataError) -> Any:
+    def _data_error(_err: DataError) -> ResponseReturnValue:
         # A value the database cannot hold (out of range, a NUL character) that validation let through.
         return error_response(
             422, "数据超出允许范围或含有无效字符 / a value is out of range or contains invalid characters"
@@ -231,7 +232,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
-    def _database_unavailable(_err: Exception) -> Any:
+    def _database_unavailable(_err: Exception) -> ResponseReturnValue:
         # The connection dropped (database restarted, connection killed): the transaction is gone
         # whole; the client may retry (task completions safely, with an Idempotency-Key).
         response, status = error_response(
@@ -243,29 +244,29 @@ def register(app: Flask) -> None:
         return response, status
 
     @app.errorhandler(StaleDataError)
-    def _stale(_err: StaleDataError) -> Any:
+    def _stale(_err: StaleDataError) -> ResponseReturnValue:
         return error_response(409, "数据已被他人修改，请刷新后重试 / changed concurrently, reload and retry")
 
     @app.errorhandler(404)
-    def _not_found(_err: Exception) -> Any:
+    def _not_found(_err: Exception) -> ResponseReturnValue:
         if _wants_html():
             return HTML_ERROR_PAGE[0](404)
         return error_response(404, HTTP_MESSAGES[404])
 
     @app.errorhandler(405)
-    def _method(_err: Exception) -> Any:
+    def _method(_err: Exception) -> ResponseReturnValue:
         if _wants_html():
             return HTML_ERROR_PAGE[0](405)
         return error_response(405, HTTP_MESSAGES[405])
 
     @app.errorhandler(413)
-    def _too_large(_err: Exception) -> Any:
+    def _too_large(_err: Exception) -> ResponseReturnValue:
         if _wants_html():
             return HTML_ERROR_PAGE[0](413)
         return error_response(413, HTTP_MESSAGES[413])
 
     @app.errorhandler(500)
-    def _internal(_err: Exception) -> Any:
+    def _internal(_err: Exception) -> ResponseReturnValue:
         if _wants_html():
             return HTML_ERROR_PAGE[0](500)
         return error_response(500, "服务器内部错误 / internal error", code="internal_error")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import ParamSpec, TypeVar
 
 from flask import current_app, g, request
 
@@ -17,6 +17,8 @@ from engine.users.guard import LockedOut, LoginPolicy
 from engine.users.models import User
 
 BEARER: dict[str, list[str]] = {"bearerAuth": []}
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class PasswordChangeRequired(Forbidden):
@@ -82,9 +84,9 @@ def _authenticate_bearer() -> User:
     return users.user_for_token(db.session(), raw.strip())
 
 
-def login_required(fn: Callable[..., Any]) -> Callable[..., Any]:
+def login_required(fn: Callable[P, R]) -> Callable[P, R]:
     @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         g.current_user = _authenticate_bearer()
         if password_change_pending(g.current_user):
             raise PasswordChangeRequired(
@@ -96,11 +98,11 @@ def login_required(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def token_required(fn: Callable[..., Any]) -> Callable[..., Any]:
+def token_required(fn: Callable[P, R]) -> Callable[P, R]:
     """A valid token, even one whose user still has to change a published password (the change itself)."""
 
     @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         g.current_user = _authenticate_bearer()
         return fn(*args, **kwargs)
 

@@ -57,3 +57,25 @@ def test_no_test_module_imports_another():
     assert offenders == {}, (
         f"test modules import other test modules; move what they share into a helpers module: {offenders}"
     )
+
+
+def test_no_migration_imports_live_engine_code():
+    """A migration carries what it needs (frozen copies): importing engine/ or api/ would change what an old
+    revision writes whenever the engine changes."""
+    offenders = {}
+    for path in sorted((TESTS.parent / "migrations" / "versions").glob("*.py")):
+        imported = [
+            name
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            for name in (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            if name.split(".")[0] in ("engine", "api")
+        ]
+        if imported:
+            offenders[path.name] = imported
+    assert offenders == {}

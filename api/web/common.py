@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from flask import Response, flash, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from api import errors
@@ -35,7 +36,7 @@ from engine.users import sessions as web_sessions
 from engine.users.models import User
 
 
-def _db():
+def _db() -> Session:
     return db.session()
 
 

@@ -8,7 +8,6 @@ Create Date: 2026-12-02
 import sqlalchemy as sa
 from alembic import op
 
-from engine.db import UTCDateTime
 
 revision = "0016_incidents"
 down_revision = "0015_grants_bound_to_procedures"
@@ -30,9 +29,9 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_by_id", sa.Integer(), nullable=True),
-        sa.Column("resolved_at", UTCDateTime(), nullable=True),
+        sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("resolved_by_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["instance_id"],

@@ -11,15 +11,35 @@ Revises: 0013_audit_seal_table
 Create Date: 2026-12-02
 """
 
+import datetime as dt
+
 import sqlalchemy as sa
 from alembic import op
-
-from engine.db import UTCDateTime
 
 revision = "0018_step_records"
 down_revision = "0017_audit_signatures"
 branch_labels = None
 depends_on = None
+
+
+class UTCDateTime(sa.TypeDecorator):
+    """A frozen copy of engine.db.UTCDateTime as of this revision (a migration carries what it needs):
+    aware UTC datetimes, stored naive UTC on SQLite and as timestamptz on PostgreSQL."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
 
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 

@@ -16,10 +16,15 @@ The downgrade removes the three tables, and with them households registered sinc
 their own data, as before the upgrade).
 """
 
+import base64
 import datetime as dt
+import hashlib
+import hmac
+import os
 
 import sqlalchemy as sa
 from alembic import op
+from cryptography.fernet import Fernet, MultiFernet
 
 revision = "0019_households_and_people"
 down_revision = "0018_step_records"
@@ -29,6 +34,71 @@ depends_on = None
 ID_KEYS = ("applicant_id_number", "head_id_number", "id_number")
 PHONE_KEYS = ("applicant_phone", "phone")
 UNKNOWN_NAME = "待补登"
+
+# --- frozen copies of what this revision needs from engine.crypto (as of 2026-12-02) ------------------
+# A migration carries what it needs, so later changes to the engine cannot change what it writes.
+
+PREFIX = "enc1:"
+
+
+class _Keyring:
+    """The data keys (Fernet, the first encrypts) and the blind-index key, as configured for the app."""
+
+    def __init__(self, data_keys, index_key):
+        keys = [k.strip() for k in (data_keys or "").split(",") if k.strip()]
+        if not keys or not index_key:
+            raise RuntimeError(
+                "migration 0019 needs the personal data keys: set ASSISTFLOW_DATA_KEYS and "
+                "ASSISTFLOW_INDEX_KEY (assistflow keys generate)"
+            )
+        self.multi = MultiFernet([Fernet(k.encode()) for k in keys])
+        self.index_key = base64.urlsafe_b64decode(index_key.strip().encode())
+        if len(self.index_key) < 32:
+            raise RuntimeError("ASSISTFLOW_INDEX_KEY: give at least 32 url-safe base64 bytes")
+
+    def encrypt(self, text):
+        return PREFIX + self.multi.encrypt(text.encode("utf-8")).decode("ascii")
+
+    def decrypt(self, stored):
+        return self.multi.decrypt(stored[len(PREFIX) :].encode("ascii")).decode("utf-8")
+
+    def blind_index(self, number):
+        normalized = number.strip().upper()
+        return hmac.new(self.index_key, normalized.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _keyring():
+    """The keys the app was configured with (``flask db upgrade`` runs in its context), else the environment."""
+    try:
+        from flask import current_app
+
+        config = current_app.config
+        data_keys, index_key = config.get("DATA_KEYS"), config.get("INDEX_KEY")
+    except RuntimeError:  # no application context: plain alembic
+        data_keys, index_key = None, None
+    return _Keyring(
+        data_keys or os.environ.get("ASSISTFLOW_DATA_KEYS"), index_key or os.environ.get("ASSISTFLOW_INDEX_KEY")
+    )
+
+
+def _is_personal_key(key):
+    return "id_number" in key or key.endswith("_id_card") or "phone" in key
+
+
+def _unseal(data, ring):
+    """A copy with every encrypted value under a personal key decrypted."""
+    if isinstance(data, dict):
+        return {
+            k: (
+                ring.decrypt(v)
+                if isinstance(v, str) and v.startswith(PREFIX) and _is_personal_key(str(k))
+                else _unseal(v, ring)
+            )
+            for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [_unseal(v, ring) for v in data]
+    return data
 
 
 def _create_tables() -> None:
@@ -159,9 +229,7 @@ def _first(data: dict, keys: tuple[str, ...]):
 
 def _link_existing_cases() -> None:
     """One household and applicant per distinct ID number found in the cases' data."""
-    from engine import crypto
-
-    ring = crypto.keyring()
+    ring = _keyring()
     bind = op.get_bind()
     now = dt.datetime.now(dt.UTC)
     if bind.dialect.name == "sqlite":
@@ -191,7 +259,7 @@ def _link_existing_cases() -> None:
     known: dict[str, tuple[int, int]] = {}  # blind index -> (household id, person id)
     rows = bind.execute(sa.select(instances).order_by(instances.c.id)).mappings().all()
     for row in rows:
-        data = crypto.unseal(row["data"] or {}, ring) if isinstance(row["data"], dict) else {}
+        data = _unseal(row["data"] or {}, ring) if isinstance(row["data"], dict) else {}
         number = _first(data, ID_KEYS)
         if number is None:
             continue
