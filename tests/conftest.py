@@ -126,8 +126,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             terminalreporter.write_line(line)
 
 
-def pytest_collection_finish(session):
-    reliability.on_collection_finish(session)  # the figures docs/RELIABILITY.md opens with
+@pytest.hookimpl(tryfirst=True)  # before -k / -m deselect: the figures count the whole suite
+def pytest_collection_modifyitems(session, config, items):
+    reliability.on_collected(items)  # the figures docs/RELIABILITY.md opens with
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -298,11 +298,11 @@ def current() -> dict[str, Any]:
     return _figures if _figures is not None else collect()
 
 
-def on_collection_finish(session: Any) -> None:
-    """Called by ``tests/conftest.py``'s ``pytest_collection_finish``: keep and write the figures when
-    this session collected every file of :data:`FILES`."""
+def on_collected(items: list[Any]) -> None:
+    """Called by ``tests/conftest.py`` once collection is done (before any ``-k``/``-m`` deselection):
+    keep and write the figures when this session collected every file of :data:`FILES`."""
     global _figures
-    figures = gather(session.items)
+    figures = gather(items)
     if figures is None:
         return
     _figures = figures
