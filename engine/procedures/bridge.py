@@ -250,6 +250,12 @@ def transfer(session: Session, instance: Any, row: Any, data: dict[str, Any]) ->
             "target_street",
             f"居住地区尚无 {year} 年度桥计划项目，无法转介 / the district of residence has no Bridge Plan project for {year}",
         )
+    if target.data.get("household_case_ids") is None:  # its annual list not yet confirmed by the district
+        raise Invalid.on(
+            "target_street",
+            f"居住地区 {year} 年度桥计划项目尚未确认年度名单，暂不能转入 / the district of residence's {year} "
+            "project has not confirmed its annual list yet",
+        )
     source_id, share = instance.parent_id, instance.data.get("budget_share")
     instance.org_unit_id, instance.district_id, instance.street_id = street.id, street.district_id, street.id
     instance.parent_id = target.id

@@ -16,6 +16,7 @@ from tests.helpers import assert_error
 from tests.procedures.cases import ApiCase
 from tests.procedures.test_comprehensive_assistance import id_number
 
+YOUTH = {"youth_age": 18, "youth_education": "secondary_vocational", "youth_intention": "work"}
 SH = dt.timezone(dt.timedelta(hours=8))
 PUTUO = {
     "district": "310107",
@@ -57,19 +58,24 @@ def lines(*amounts: str, payee: str = "agency") -> list[dict]:
 class Project(ApiCase):
     """One district's project for 2026, driven to its annual list by the roles of that district."""
 
-    def __init__(self, client, login, where=PUTUO, households=2, prefix="PT"):
+    def __init__(self, client, login, where=PUTUO, households=2, prefix="PT", rows=None):
         super().__init__(
             client, login, "bridge_plan_project", where["district"], starter="city", viewer="city"
         )
         self.where = where
-        self.households = [household(i, where["street"], prefix) for i in range(1, households + 1)]
+        self.households = rows or [household(i, where["street"], prefix) for i in range(1, households + 1)]
         self.do("city_plan", "city", {"project_year": 2026, "district_allocation": "100000.00"})
         self.do(
             "candidate_list",
             where["officer"],
-            {"candidates": [{**h, "hardship": "dibao", "source": "big_data"} for h in self.households]},
+            {
+                "candidates": [
+                    {**h, "hardship": "dibao", "source": "big_data", **YOUTH} for h in self.households
+                ]
+            },
         )
         self.do("agency_contract", where["officer"], contract())
+        self.do("agreement_filing", "city", FILING)
         self.do(
             "willingness_calls",
             where["worker"],
@@ -92,6 +98,14 @@ class Project(ApiCase):
         self.do("annual_list", self.where["lead"], self.annual_list())
         self.do("district_confirmation", self.where["officer"], {"decision": "approve", "opinion": "同意"})
         return [Household(self, case_id) for case_id in self.detail()["data"]["household_case_ids"]]
+
+
+FILING = {
+    "agreement_ref": "BP-AGR-01",
+    "agreement_signed_on": "2026-05-20",
+    "filed_on": "2026-05-27",
+    "signed_copy_received": True,
+}
 
 
 def contract(**overrides):
@@ -140,14 +154,14 @@ def needs(**overrides):
     return data
 
 
-def final_report(spent="8000.00", cases=5):
+def final_report(spent="8000.00", refs=("PT-001", "PT-002")):
     return {
         "summary": "全年服务完成，家庭状况改善",
         "surveyed": 2,
         "satisfied": 2,
         "typical_cases": [
-            {"title": f"案例{i}", "household_ref": "PT-001", "summary": "帮助学生完成学业并就业"}
-            for i in range(cases)
+            {"title": f"案例{i}", "household_ref": ref, "summary": "帮助学生完成学业并就业"}
+            for i, ref in enumerate(refs)
         ],
         "spending_lines": lines(spent),
     }
@@ -253,17 +267,22 @@ def test_rule_refusals_name_the_rule(client, login, june):
     ApiCase.__init__(project, client, login, "bridge_plan_project", "310107", starter="city", viewer="city")
     project.where, project.households = PUTUO, [household(i, "310107014") for i in (1, 2)]
     project.do("city_plan", "city", {"project_year": 2026, "district_allocation": "100000.00"})
-    outside = {**household(9, "310115004"), "hardship": "dibao", "source": "big_data"}
+    outside = {**household(9, "310115004"), "hardship": "dibao", "source": "big_data", **YOUTH}
     body = assert_error(project.submit("candidate_list", "pt_district", {"candidates": [outside]}), 422)
     assert "不属于本区" in body["fields"]["candidates"][0]
     project.do(
         "candidate_list",
         "pt_district",
-        {"candidates": [{**h, "hardship": "dibao", "source": "big_data"} for h in project.households]},
+        {
+            "candidates": [
+                {**h, "hardship": "dibao", "source": "big_data", **YOUTH} for h in project.households
+            ]
+        },
     )
     body = assert_error(project.submit("agency_contract", "pt_district", contract(staff=staff(2, 3))), 422)
     assert "持证工作人员不少于3名" in body["fields"]["staff"][0]
     project.do("agency_contract", "pt_district", contract())
+    project.do("agreement_filing", "city", FILING)
     project.do(
         "willingness_calls",
         "pt_agency_worker",
@@ -406,9 +425,11 @@ def test_transfer_moves_the_case_and_its_budget_share(client, login, june):
     putuo.do(
         "midterm_report", "pt_agency_lead", {"summary": "中期进展顺利，一户转出", "spent_to_date": "100.00"}
     )
-    over = assert_error(putuo.submit("final_report", "pt_agency_lead", final_report("4000.01")), 422)
+    over = assert_error(
+        putuo.submit("final_report", "pt_agency_lead", final_report("4000.01", refs=("PT-002",))), 422
+    )
     assert "超过预算上限 4000.00" in over["fields"]["spending_lines"][0]
-    putuo.do("final_report", "pt_agency_lead", final_report("4000.00"))
+    putuo.do("final_report", "pt_agency_lead", final_report("4000.00", refs=("PT-002",)))
     assert putuo.detail()["data"]["households_total"] == 1
     events = client.get(f"/api/v1/process-instances/{pudong.id}/events", headers=login("city")).json
     assert any(e["action"] == "case.transferred" for e in events)
@@ -420,7 +441,9 @@ def test_final_report_waits_for_every_household_and_five_typical_cases(client, l
     project.do(
         "midterm_report", "pt_agency_lead", {"summary": "中期进展顺利，服务按计划推进", "spent_to_date": "0"}
     )
-    body = assert_error(project.submit("final_report", "pt_agency_lead", final_report("100.00")), 422)
+    body = assert_error(
+        project.submit("final_report", "pt_agency_lead", final_report("100.00", refs=("PT-001",))), 422
+    )
     assert "1 户个案未结案" in body["message"]
     case.do("needs_assessment", "pt_agency_worker", {"family_withdraws": True})
     case.do(
@@ -433,9 +456,10 @@ def test_final_report_waits_for_every_household_and_five_typical_cases(client, l
             "plan_adjustment": "名单调整并报区",
         },
     )
-    few = assert_error(project.submit("final_report", "pt_agency_lead", final_report("100.00", cases=4)), 422)
-    assert "典型案例不少于5个" in few["fields"]["typical_cases"][0]
-    project.do("final_report", "pt_agency_lead", final_report("100.00"))
+    twice = final_report("100.00", refs=("PT-001", "PT-001"))
+    few = assert_error(project.submit("final_report", "pt_agency_lead", twice), 422)
+    assert "已作为典型案例" in few["fields"]["typical_cases"][0]
+    project.do("final_report", "pt_agency_lead", final_report("100.00", refs=("PT-001",)))
     more = assert_error(
         project.submit(
             "district_acceptance",
@@ -489,9 +513,11 @@ def test_a_service_item_counts_in_one_project_only_and_other_projects_are_flagge
     assert "已在本项目记录" in assert_error(again, 422)["fields"]["service_item_ref"][0]
     # the same family served by another project (a Pudong project lists it too): flagged, and the
     # item already counted here cannot be counted there
-    pudong = Project(client, login, where=PUDONG, households=1, prefix="PD")
-    pudong.households[0]["head_id_number"] = putuo.households[0]["head_id_number"]
-    pudong.households[0]["household_ref"] = "PD-001"
+    same_head = {
+        **household(1, PUDONG["street"], "PD"),
+        "head_id_number": putuo.households[0]["head_id_number"],
+    }
+    pudong = Project(client, login, where=PUDONG, rows=[same_head])
     pudong.do("annual_list", "pd_agency_lead", pudong.annual_list())
     flagged = pudong.detail()["data"]["flagged_households"]
     assert flagged[0]["household_ref"] == "PD-001" and flagged[0]["projects"][0]["name"] == "桥计划"
