@@ -30,6 +30,7 @@ def init() -> None:
     from engine.procedures import (  # noqa: F401  (rules)
         applicants,
         bridge,
+        bridge_groups,
         bridge_rules,
         comprehensive,
         service_referral,

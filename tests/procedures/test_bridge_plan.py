@@ -100,6 +100,7 @@ class Project(ApiCase):
         return [Household(self, case_id) for case_id in self.detail()["data"]["household_case_ids"]]
 
 
+GROUPS_DONE = {"group_action": "done"}
 FILING = {
     "agreement_ref": "BP-AGR-01",
     "agreement_signed_on": "2026-05-20",
@@ -167,6 +168,18 @@ def final_report(spent="8000.00", refs=("PT-001", "PT-002")):
     }
 
 
+def transfer_accepted(case):
+    """The city coordinates the transfer and Pudong, the district of residence, accepts it."""
+    assert case.open() == ["transfer_coordination"] and case.detail()["org_unit"] == "310107014"
+    case.do(
+        "transfer_coordination", "city", {"coordination_decision": "coordinate", "opinion": "请浦东新区接收"}
+    )
+    assert case.open() == ["transfer_acceptance"] and case.detail()["org_unit"] == "310107014"
+    decision = {"receiving_decision": "accept", "opinion": "同意接收"}
+    assert case.submit("transfer_acceptance", "pt_district", decision).status_code == 403  # not theirs
+    case.do("transfer_acceptance", "pd_district_officer", decision)
+
+
 def run_scheduler():
     deadlines.run_due(sessionmaker(bind=db.engine, expire_on_commit=False))
 
@@ -180,13 +193,13 @@ def test_project_and_households_normal_path_to_payment(client, login, june):
     assert Decimal(data["budget_total"]) == Decimal("8000.00") and Decimal(data["budget_cap"]) == Decimal(
         "10000"
     )
-    assert project.open() == ["midterm_report"]
+    assert project.open() == ["group_work", "midterm_report"]
     first = cases[0].detail()
     assert first["org_unit"] == "310107014" and first["data"]["budget_share"] == "4000.00"
 
     june.move_to(dt.datetime(2026, 7, 1, 9, 5, tzinfo=SH))
     run_scheduler()
-    assert project.open() == ["midterm_report", "monthly_report"]
+    assert project.open() == ["group_work", "midterm_report", "monthly_report"]
     report = {
         "report_month": 6,
         "households_served": 2,
@@ -201,6 +214,16 @@ def test_project_and_households_normal_path_to_payment(client, login, june):
         "pt_agency_lead",
         {"summary": "中期进展顺利，服务按计划推进", "spent_to_date": "3000.00"},
     )
+    group = {"group_action": "group", "group_ref": "G1", "group_name": "就业技能小组"}
+    project.do(
+        "group_work",
+        "pt_agency_worker",
+        {**group, "members": [{"household_ref": "PT-001"}, {"household_ref": "PT-002"}]},
+    )
+    for n in range(4):
+        activity = {"group_action": "activity", "group_ref": "G1", "happened_on": f"2026-{7 + n:02d}-10"}
+        project.do("group_work", "pt_agency_worker", {**activity, "topic": "求职技能", "attendance": 2})
+    project.do("group_work", "pt_agency_worker", GROUPS_DONE)
 
     for case in cases:
         case.assess_and_plan()
@@ -214,6 +237,7 @@ def test_project_and_households_normal_path_to_payment(client, login, june):
     assert (
         data["households_total"] == 2 and data["visits_total"] == 10 and data["satisfaction_rate"] == "100.0"
     )
+    assert data["groups"] == [{"group_ref": "G1", "name": "就业技能小组", "members": 2, "activities": 4}]
     assert data["spending_by_category"] == {"comprehensive_services": "8000.00"} and (
         data["visits_per_household"] == "5.00"
     )
@@ -402,6 +426,7 @@ def test_transfer_moves_the_case_and_its_budget_share(client, login, june):
     )
     assert "无需转介" in same["fields"]["target_street"][0]
     moving.do("transfer", "pt_district", {"target_street": "310115004", "reason": "人户分离，实际居住浦东"})
+    transfer_accepted(moving)
     moved = moving.detail()
     assert moved["org_unit"] == "310115004" and moving.open() == ["case_work"]
     # the receiving district's worker carries on; the sending district no longer sees the case
@@ -425,6 +450,7 @@ def test_transfer_moves_the_case_and_its_budget_share(client, login, june):
     putuo.do(
         "midterm_report", "pt_agency_lead", {"summary": "中期进展顺利，一户转出", "spent_to_date": "100.00"}
     )
+    putuo.do("group_work", "pt_agency_worker", GROUPS_DONE)
     over = assert_error(
         putuo.submit("final_report", "pt_agency_lead", final_report("4000.01", refs=("PT-002",))), 422
     )
@@ -441,6 +467,7 @@ def test_final_report_waits_for_every_household_and_five_typical_cases(client, l
     project.do(
         "midterm_report", "pt_agency_lead", {"summary": "中期进展顺利，服务按计划推进", "spent_to_date": "0"}
     )
+    project.do("group_work", "pt_agency_worker", GROUPS_DONE)
     body = assert_error(
         project.submit("final_report", "pt_agency_lead", final_report("100.00", refs=("PT-001",))), 422
     )

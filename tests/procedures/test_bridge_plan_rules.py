@@ -6,6 +6,7 @@ from tests.helpers import assert_error
 from tests.procedures.cases import ApiCase
 from tests.procedures.test_bridge_plan import (
     FILING,
+    GROUPS_DONE,
     PUDONG,
     PUTUO,
     YOUTH,
@@ -14,6 +15,7 @@ from tests.procedures.test_bridge_plan import (
     final_report,
     household,
     staff,
+    transfer_accepted,
 )
 
 
@@ -120,6 +122,7 @@ def test_typical_cases_are_the_projects_households_and_visits_are_checked(client
     project.do(
         "midterm_report", "pt_agency_lead", {"summary": "中期进展顺利，服务按计划推进", "spent_to_date": "0"}
     )
+    project.do("group_work", "pt_agency_worker", GROUPS_DONE)
     for case, visits in zip(cases, (5, 3), strict=True):
         case.assess_and_plan()
         for _ in range(visits):
@@ -151,6 +154,7 @@ def test_typical_cases_need_five_when_the_project_has_five(client, login, june):
     project.do(
         "midterm_report", "pt_agency_lead", {"summary": "中期进展顺利，服务按计划推进", "spent_to_date": "0"}
     )
+    project.do("group_work", "pt_agency_worker", GROUPS_DONE)
     for case in cases:
         case.do("needs_assessment", "pt_agency_worker", {"family_withdraws": True})
         case.do(
@@ -180,6 +184,7 @@ def test_report_deadlines_follow_the_project_year(client, login, june):
     project.do(
         "midterm_report", "pt_agency_lead", {"summary": "中期进展顺利，服务按计划推进", "spent_to_date": "0"}
     )
+    project.do("group_work", "pt_agency_worker", GROUPS_DONE)
     assert project.task("final_report")["due_at"].startswith("2027-01-31T")
     case.do("needs_assessment", "pt_agency_worker", {"family_withdraws": True})
     case.do(
@@ -207,5 +212,84 @@ def test_a_transfer_goes_only_into_a_project_that_confirmed_its_list(client, log
     assert "尚未确认年度名单" in body["fields"]["target_street"][0]
     assert moving.detail()["org_unit"] == "310107014"  # nothing moved
     pudong.confirm()
-    moving.do("transfer", "pt_district", {"target_street": "310115004", "reason": "人户分离，实际居住浦东"})
-    assert moving.detail()["org_unit"] == "310115004"
+    request = {"target_street": "310115004", "reason": "人户分离，实际居住浦东"}
+    # the city may refuse to coordinate, and the district of residence may decline: the case stays
+    moving.do("transfer", "pt_district", request)
+    moving.do("transfer_coordination", "city", {"coordination_decision": "refuse", "opinion": "暂不转介"})
+    assert moving.open() == ["case_work"] and moving.detail()["org_unit"] == "310107014"
+    moving.record("transfer")
+    moving.do("transfer", "pt_district", request)
+    moving.do("transfer_coordination", "city", {"coordination_decision": "coordinate", "opinion": "请接收"})
+    # the acceptance is the receiving district's step: in its inbox, not the sending district's
+    task = moving.task("transfer_acceptance")["id"]
+    claimable = client.get("/api/v1/tasks?scope=claimable", headers=login("pd_district_officer")).json[
+        "items"
+    ]
+    assert task in {t["id"] for t in claimable}
+    moving.do(
+        "transfer_acceptance", "pd_district_officer", {"receiving_decision": "decline", "opinion": "名额已满"}
+    )
+    assert moving.open() == ["case_work"] and moving.detail()["org_unit"] == "310107014"
+    moving.record("transfer")
+    moving.do("transfer", "pt_district", request)
+    transfer_accepted(moving)
+    assert moving.detail()["org_unit"] == "310115004" and moving.open() == ["case_work"]
+
+
+def test_groups_are_records_with_members_and_four_activities_each(client, login, june):
+    project = Project(client, login, households=2)
+    cases = project.confirm()
+    worker = "pt_agency_worker"
+
+    def group_work(data):
+        return project.submit("group_work", worker, data)
+
+    setup = {"group_action": "group", "group_ref": "G1", "group_name": "亲子沟通小组"}
+    body = assert_error(group_work({**setup, "members": [{"household_ref": "PT-009"}]}), 422)
+    assert "PT-009 不是本项目的服务家庭" in body["fields"]["members"][0]
+    twice = [{"household_ref": "PT-001"}, {"household_ref": "PT-001"}]
+    assert "重复" in assert_error(group_work({**setup, "members": twice}), 422)["fields"]["members"][0]
+    assert "members" in assert_error(group_work(setup), 422)["fields"]  # a group names its members
+    project.do("group_work", worker, {**setup, "members": [{"household_ref": "PT-001"}]})
+    again = assert_error(group_work({**setup, "members": [{"household_ref": "PT-002"}]}), 422)
+    assert "已建立" in again["fields"]["group_ref"][0]
+    activity = {
+        "group_action": "activity",
+        "group_ref": "G1",
+        "happened_on": "2026-07-10",
+        "topic": "沟通技巧",
+    }
+    unknown = assert_error(group_work({**activity, "group_ref": "G2", "attendance": 1}), 422)
+    assert "尚未建立" in unknown["fields"]["group_ref"][0]
+    crowded = assert_error(group_work({**activity, "attendance": 2}), 422)
+    assert "多于小组成员" in crowded["fields"]["attendance"][0]
+    for _ in range(3):
+        project.do("group_work", worker, {**activity, "attendance": 1})
+    short = assert_error(group_work(GROUPS_DONE), 422)
+    assert "G1（3次）" in short["fields"]["group_action"][0]
+    project.do("group_work", worker, {**activity, "attendance": 1})
+    project.do("group_work", worker, GROUPS_DONE)
+    assert project.open() == ["midterm_report"]  # the final report waits for the mid-term report too
+    project.do(
+        "midterm_report", "pt_agency_lead", {"summary": "中期进展顺利，服务按计划推进", "spent_to_date": "0"}
+    )
+    for case in cases:
+        case.assess_and_plan()
+        for _ in range(5):
+            case.record()
+        case.record("close")
+        case.do("closure", "pt_agency_lead", {"post_test_score": 70, "summary": "目标达成，予以结案"})
+    project.do("final_report", "pt_agency_lead", final_report())
+    groups = project.detail()["data"]["groups"]
+    assert groups == [{"group_ref": "G1", "name": "亲子沟通小组", "members": 1, "activities": 4}]
+    records = client.get(
+        f"/api/v1/process-instances/{project.id}/records?per_page=50", headers=login("city")
+    ).json["items"]
+    assert [r["data"]["group_action"] for r in records if r["bpmn_id"] == "group_work"] == [
+        "group",
+        "activity",
+        "activity",
+        "activity",
+        "activity",
+        "done",
+    ]
