@@ -44,7 +44,7 @@ def _held(session: Session, project_id: int) -> set[str]:
             ProcessInstance.parent_id == project_id, ProcessInstance.process_key == HOUSEHOLD
         )
     )
-    return {c.data.get("household_ref") for c in rows}
+    return {str(c.data["household_ref"]) for c in rows if c.data.get("household_ref")}
 
 
 def _short(groups: dict[str, dict[str, Any]]) -> list[str]:
