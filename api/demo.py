@@ -88,6 +88,7 @@ def _start_filled(
     business_key: str,
     first_form: dict,
     household: Household | None = None,
+    street: str = PUTUO_STREET,
 ) -> ProcessInstance:
     """Start a demo case (for ``household``'s head, when given) and complete its first task."""
     head = _head(household) if household else None
@@ -95,7 +96,7 @@ def _start_filled(
         session,
         user,
         key,
-        PUTUO_STREET,
+        street,
         household_id=household.id if household else None,
         applicant_person_id=head.id if head else None,
         business_key=business_key,
@@ -190,20 +191,24 @@ def _demo_cases(session: Session) -> list[str]:
         },
         household=family,
     )
+    pd_advisor = users.by_username(session, "pd_advisor")
+    # 3A runs in Pudong only: a Pudong family
+    pd_head_id = with_check_digit("99999919900303004")
+    pd_family = _demo_household(session, pd_advisor, "示例居民丁", pd_head_id, [], PUDONG_STREET)
     referral = _start_filled(
         session,
-        advisor,
+        pd_advisor,
         "service_referral_3a",
         "DEMO-3A-0001",
         {
             "discovery_channel": "home_visit",
-            "applicant_id_number": DEMO_ID_NUMBER,
+            "applicant_id_number": pd_head_id,
             "needs_categories": ["employment", "skills"],
             "needs_description": "青年失业在家，希望参加技能培训后就业",
         },
-        household=family,
+        household=pd_family,
+        street=PUDONG_STREET,
     )
-    pd_advisor = users.by_username(session, "pd_advisor")
     third = instances.start(
         session, pd_advisor, "demo_assistance", PUDONG_STREET, business_key="DEMO-PD-0001"
     )
@@ -218,6 +223,13 @@ def _do(session: Session, instance: ProcessInstance, bpmn_id: str, username: str
     """Complete the open task ``bpmn_id`` of a demo case as ``username``."""
     row = next(t for t in tasks.open_tasks_of(session, instance.id) if t.bpmn_id == bpmn_id)
     tasks.complete(session, users.by_username(session, username), row.id, data)
+
+
+YOUTH = {
+    "youth_age": 18,
+    "youth_education": "secondary_vocational",
+    "youth_intention": "work",
+}  # the family's young person (桥计划: 中职以上、有升学或就业意愿)
 
 
 def _household(n: int, street: str) -> dict:
@@ -250,7 +262,7 @@ def _bridge_project(
         project,
         "candidate_list",
         who["officer"],
-        {"candidates": [{**h, "hardship": "dibao", "source": "door_to_door"} for h in rows]},
+        {"candidates": [{**h, "hardship": "dibao", "source": "door_to_door", **YOUTH} for h in rows]},
     )
     _do(
         session,
@@ -264,6 +276,9 @@ def _bridge_project(
             "staff": [{"staff_ref": f"S{i}", "qualification": "social_worker"} for i in range(1, 4)],
         },
     )
+    filing = {"agreement_ref": f"BP-{year}-{district}-01", "signed_copy_received": True}
+    filing |= {"agreement_signed_on": f"{year}-05-20", "filed_on": f"{year}-05-27"}
+    _do(session, project, "agreement_filing", "city_officer", filing)
     if stage == "willingness":
         return project, []
     calls = [
@@ -332,6 +347,7 @@ def _twinning(session: Session) -> list[str]:
     needs = {"needs_summary": "儿童关爱与社工站建设", "confirmed_with_gansu": True}
     _do(session, signing, "needs_assessment", "city_officer", {"pairing_code": "TW01", **needs})
     selection: dict[str, Any] = {
+        "political_stance": True,
         "sound_management": True,
         "professional_service": True,
         "public_recognition": True,

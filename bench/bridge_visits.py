@@ -31,6 +31,9 @@ WINDOW = 10
 STREET, DISTRICT = "310107014", "310107"
 
 
+YOUTH = {"youth_age": 18, "youth_education": "secondary_vocational", "youth_intention": "work"}
+
+
 def visits(url: str) -> tuple[list[float], list[float], int]:
     """(household A's visit times, household B's first visit times, A's state size)."""
     from flask_migrate import upgrade
@@ -73,11 +76,13 @@ def visits(url: str) -> tuple[list[float], list[float], int]:
         project = instances.start(s, user, "bridge_plan_project", DISTRICT)
         s.commit()
         complete(project.id, "city_plan", {"project_year": 2026, "district_allocation": "10000"})
-        candidates = [{**h, "hardship": "dibao", "source": "big_data"} for h in households]
+        candidates = [{**h, "hardship": "dibao", "source": "big_data", **YOUTH} for h in households]
         complete(project.id, "candidate_list", {"candidates": candidates})
         staff = [{"staff_ref": f"S{i}", "qualification": "social_worker"} for i in range(3)]
         contract = {"agency_name": "基准机构", "agency_rating": "4A", "contract_signed_on": "2026-05-20"}
         complete(project.id, "agency_contract", {**contract, "staff": staff})
+        filing = {"agreement_ref": "BENCH-1", "agreement_signed_on": "2026-05-20", "filed_on": "2026-05-27"}
+        complete(project.id, "agreement_filing", {**filing, "signed_copy_received": True})
         calls = [
             {"household_ref": h["household_ref"], "called_on": "2026-06-01", "willing": True}
             for h in households

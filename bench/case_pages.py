@@ -38,6 +38,9 @@ STREET, DISTRICT = "310107014", "310107"
 PASSWORD = "bench-password-1"
 
 
+YOUTH = {"youth_age": 18, "youth_education": "secondary_vocational", "youth_intention": "work"}
+
+
 def p95(xs: list[float]) -> float:
     return statistics.quantiles(xs, n=20, method="inclusive")[-1] if len(xs) > 1 else xs[0]
 
@@ -94,11 +97,13 @@ def build(url: str):
         s.commit()
         allocation = 5_000 * HOUSEHOLDS
         complete(project.id, "city_plan", {"project_year": 2026, "district_allocation": str(allocation)})
-        candidates = [{**h, "hardship": "dibao", "source": "big_data"} for h in households]
+        candidates = [{**h, "hardship": "dibao", "source": "big_data", **YOUTH} for h in households]
         complete(project.id, "candidate_list", {"candidates": candidates})
         staff = [{"staff_ref": f"S{i}", "qualification": "social_worker"} for i in range(3)]
         contract = {"agency_name": "基准机构", "agency_rating": "4A", "contract_signed_on": "2026-05-20"}
         complete(project.id, "agency_contract", {**contract, "staff": staff})
+        filing = {"agreement_ref": "BENCH-1", "agreement_signed_on": "2026-05-20", "filed_on": "2026-05-27"}
+        complete(project.id, "agreement_filing", {**filing, "signed_copy_received": True})
         calls = [
             {"household_ref": h["household_ref"], "called_on": "2026-06-01", "willing": True}
             for h in households

@@ -11,7 +11,9 @@ A grant (engine.users.models.RoleGrant) covers a case when three things hold:
   agency and the expert reach Twinning cases only, the foundation its own procedures only;
 * **contract**: a grant ``bound_to`` business keys (the Bridge Plan projects or Twinning pairings an
   agency is contracted for) covers only the cases with one of those keys and their sub-cases (a
-  project's household cases).
+  project's household cases). An agency's grant held at the city level and bound to no contract does
+  not reach the district-contracted procedures (``DISTRICT_CONTRACTED``: the Bridge Plan, whose agencies
+  the districts contract, 沪民救发〔2024〕9号 二、（二）and 四、（二）1): it must name the district or the project.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from engine.instances.models import ProcessInstance
 from engine.orgs import service as orgs
 from engine.orgs.models import OrgLevel, OrgUnit
 from engine.users.models import SUPERVISOR_ROLES, Role, RoleGrant, User
+
+AGENCY_ROLES = frozenset({Role.AGENCY_LEAD, Role.AGENCY_WORKER})
+DISTRICT_CONTRACTED = ("bridge_plan_",)  # process-key prefixes
 
 # (definition id, sha256) -> roles its steps name; a deployed version never changes.
 _ROLES_OF: dict[tuple[int, str], frozenset[str]] = {}
@@ -139,13 +144,26 @@ def bound_clause(grant: RoleGrant, model: Any) -> Any:
     return model.instance_id.in_(_bound_instances(refs))
 
 
+def _uncontracted_agency(session: Session, grant: RoleGrant) -> bool:
+    """An agency role held city-wide with no contract: it reaches no district-contracted procedure."""
+    return (
+        grant.role in AGENCY_ROLES
+        and not grant.bound_to
+        and orgs.get(session, grant.org_unit_id).level == OrgLevel.CITY
+    )
+
+
 def grant_clause(session: Session, grant: RoleGrant, model: Any) -> Any:
     """Rows (cases, or rows with ``instance_id``, ``process_key`` and the scope columns) the grant covers."""
-    return (
+    clause = (
         unit_clause(orgs.get(session, grant.org_unit_id), model)
         & procedure_clause(session, grant, model)
         & bound_clause(grant, model)
     )
+    if _uncontracted_agency(session, grant):
+        for prefix in DISTRICT_CONTRACTED:
+            clause = clause & ~model.process_key.startswith(prefix, autoescape=True)
+    return clause
 
 
 def grant_covers(session: Session, grant: RoleGrant, target: Any) -> bool:
@@ -155,6 +173,8 @@ def grant_covers(session: Session, grant: RoleGrant, target: Any) -> bool:
         return False
     key = getattr(target, "process_key", None)
     if key is not None and not covers_procedure(session, grant, key):
+        return False
+    if key is not None and _uncontracted_agency(session, grant) and key.startswith(DISTRICT_CONTRACTED):
         return False
     if grant.bound_to:
         return bool(_business_keys(session, target) & set(grant.bound_to))

@@ -30,9 +30,12 @@ def init() -> None:
     from engine.procedures import (  # noqa: F401  (rules)
         applicants,
         bridge,
+        bridge_groups,
+        bridge_rules,
         comprehensive,
         service_referral,
         twinning,
+        twinning_rules,
     )
     from engine.records import service as records
     from engine.tasks import service as tasks

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -71,6 +71,16 @@ def by_code(session: Session, code: str) -> OrgUnit:
     if unit is None:
         raise NotFound(f"组织机构不存在 / org unit '{code}' not found")
     return unit
+
+
+def unit_of_step(session: Session, properties: dict[str, str], data: dict[str, Any]) -> OrgUnit | None:
+    """The unit a step belongs to when it is not its case's: the BPMN property ``org_unit_field`` names the
+    data field holding that unit's code (a Bridge Plan transfer's acceptance by the receiving district)."""
+    field = properties.get("org_unit_field")
+    code = data.get(field) if field else None
+    if not isinstance(code, str) or not code:
+        return None
+    return session.scalar(select(OrgUnit).where(OrgUnit.code == code))
 
 
 def get(session: Session, unit_id: int) -> OrgUnit:

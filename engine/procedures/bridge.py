@@ -220,12 +220,11 @@ def visits_or_reason(session: Session, instance: Any, row: Any, data: dict[str, 
         )
 
 
-@before_complete(HOUSEHOLD, "transfer")
-def transfer(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
-    """人户分离: the case, and its budget share, move to the project of the district the family lives in."""
-    street = _streets(session, {data["target_street"]}).get(data["target_street"])
+def _transfer_target(session: Session, instance: Any, code: str) -> tuple[OrgUnit, ProcessInstance]:
+    """The street of residence and its district's project of the same year, which confirmed its list."""
+    street = _streets(session, {code}).get(code)
     if street is None:
-        raise Invalid.on("target_street", f"街镇代码 {data['target_street']} 不存在 / no such street")
+        raise Invalid.on("target_street", f"街镇代码 {code} 不存在 / no such street")
     if street.district_id == instance.district_id:
         raise Invalid.on(
             "target_street", "居住地与户籍地同属一区，无需转介 / same district: nothing to transfer"
@@ -250,6 +249,32 @@ def transfer(session: Session, instance: Any, row: Any, data: dict[str, Any]) ->
             "target_street",
             f"居住地区尚无 {year} 年度桥计划项目，无法转介 / the district of residence has no Bridge Plan project for {year}",
         )
+    if target.data.get("household_case_ids") is None:  # its annual list not yet confirmed by the district
+        raise Invalid.on(
+            "target_street",
+            f"居住地区 {year} 年度桥计划项目尚未确认年度名单，暂不能转入 / the district of residence's {year} "
+            "project has not confirmed its annual list yet",
+        )
+    return street, target
+
+
+@before_complete(HOUSEHOLD, "transfer")
+def transfer(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """人户分离: the district of registration asks; the city coordinates; the receiving district accepts.
+    Nothing moves until then (see :func:`transfer_accepted`)."""
+    street, target = _transfer_target(session, instance, data["target_street"])
+    return {"transfer_target_street": street.code, "transfer_target_project": target.id}
+
+
+@before_complete(HOUSEHOLD, "transfer_acceptance")
+def transfer_accepted(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """Accepted by the district of residence: the case, and its budget share, move to its project."""
+    if data["receiving_decision"] != "accept":
+        return {"transfer_target_street": None, "transfer_target_project": None}
+    try:  # checked again: the target project may have ended since the request
+        street, target = _transfer_target(session, instance, instance.data["transfer_target_street"])
+    except Invalid as err:
+        raise Invalid.on("receiving_decision", err.message) from err
     source_id, share = instance.parent_id, instance.data.get("budget_share")
     instance.org_unit_id, instance.district_id, instance.street_id = street.id, street.district_id, street.id
     instance.parent_id = target.id
@@ -270,4 +295,6 @@ def transfer(session: Session, instance: Any, row: Any, data: dict[str, Any]) ->
     return {
         "transferred_to_street": street.code,
         "transfer_count": int(instance.data.get("transfer_count", 0)) + 1,
+        "transfer_target_street": None,
+        "transfer_target_project": None,
     }

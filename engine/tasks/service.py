@@ -16,6 +16,7 @@ from engine.db import utcnow
 from engine.formversions import service as formversions
 from engine.instances import service as instances
 from engine.kernel import bus
+from engine.orgs import service as orgs
 from engine.tasks.access import (
     _check_recusal,
     _locked,
@@ -130,6 +131,13 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
             created_at=now,
             deadline=deadline_text,
         )
+        elsewhere = orgs.unit_of_step(session, meta.properties, task.data) if meta else None
+        if elsewhere is not None:  # a step of another unit (``org_unit_field``)
+            row.org_unit_id, row.district_id, row.street_id = (
+                elsewhere.id,
+                elsewhere.district_id,
+                elsewhere.street_id,
+            )
         deadlines.set_due(row, due_at, meta.properties if meta else None)
         session.add(row)
         created.append(row)

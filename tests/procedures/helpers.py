@@ -132,19 +132,24 @@ def lines(*amounts: str, payee: str = "agency") -> list[dict]:
 class Project(ApiCase):
     """One district's project for 2026, driven to its annual list by the roles of that district."""
 
-    def __init__(self, client, login, where=PUTUO, households=2, prefix="PT"):
+    def __init__(self, client, login, where=PUTUO, households=2, prefix="PT", rows=None):
         super().__init__(
             client, login, "bridge_plan_project", where["district"], starter="city", viewer="city"
         )
         self.where = where
-        self.households = [household(i, where["street"], prefix) for i in range(1, households + 1)]
+        self.households = rows or [household(i, where["street"], prefix) for i in range(1, households + 1)]
         self.do("city_plan", "city", {"project_year": 2026, "district_allocation": "100000.00"})
         self.do(
             "candidate_list",
             where["officer"],
-            {"candidates": [{**h, "hardship": "dibao", "source": "big_data"} for h in self.households]},
+            {
+                "candidates": [
+                    {**h, "hardship": "dibao", "source": "big_data", **YOUTH} for h in self.households
+                ]
+            },
         )
         self.do("agency_contract", where["officer"], contract())
+        self.do("agreement_filing", "city", FILING)
         self.do(
             "willingness_calls",
             where["worker"],
@@ -250,6 +255,7 @@ class Twinning(ApiCase):
             "agency_selection",
             "city",
             {
+                "political_stance": True,
                 "sound_management": True,
                 "professional_service": True,
                 "public_recognition": True,
@@ -259,10 +265,16 @@ class Twinning(ApiCase):
         for bpmn_id, user in SIGNERS.items():
             self.do(bpmn_id, user, signature())
 
+    def plan(self, year, planned_days=45):
+        """The dispatching agency drafts and signs the year's plan, the aided agency adds its part and signs."""
+        self.do("annual_plan", "tw_agency_lead", plan(year, planned_days))
+        self.do("annual_plan_aided", "aided", aided_sign_off(year))
+
     def year(self, days=(25, 20), evaluation=None):
         lead = "tw_agency_lead"
-        self.do("annual_plan", lead, {"goals": "建设社工站，开展儿童关爱服务", "planned_days": 45})
-        self.do("dispatch_record", lead, {"workers": WORKERS, "dispatched_on": "2021-04-01"})
+        year = self.detail()["data"]["working_year"]
+        self.plan(year)
+        self.do("dispatch_record", lead, {"workers": WORKERS, "dispatched_on": f"{year}-04-01"})
         self.do(
             "service_project",
             lead,
@@ -272,8 +284,8 @@ class Twinning(ApiCase):
                 "project_summary": "开展儿童关爱小组与个案服务",
             },
         )
-        self.do("working_days", lead, {"day_log": day_log(*days)})
-        supervision = {"supervised_on": "2021-10-10", "findings": "服务规范，建议加强记录"}
+        self.do("working_days", lead, {"day_log": day_log(*days, year=year)})
+        supervision = {"supervised_on": f"{year}-10-10", "findings": "服务规范，建议加强记录"}
         self.do("internal_supervision", lead, supervision)
         self.do("external_supervision", "expert", supervision)
         self.do("annual_evaluation", "city", evaluation or evaluation_data())
@@ -283,8 +295,8 @@ def signature():
     return {"signed": True, "signed_on": "2021-03-15", "signatory_title": "负责人"}
 
 
-def day_log(*days):
-    return [{"worker_ref": f"W{i + 1}", "from_date": "2021-04-01", "days": d} for i, d in enumerate(days)]
+def day_log(*days, year=2021):
+    return [{"worker_ref": f"W{i + 1}", "from_date": f"{year}-04-01", "days": d} for i, d in enumerate(days)]
 
 
 def evaluation_data(**overrides):
@@ -293,6 +305,7 @@ def evaluation_data(**overrides):
         "rating": "good",
         "beneficiaries": 420,
         "stations": 2,
+        "agencies": 2,
         "professionals_trained": 6,
         "training_person_times": 65,
         "subsidy_amount": "30000.00",
@@ -388,3 +401,69 @@ def start(client, login, household, username="pt_advisor", business_key="CA-2026
     )
     assert response.status_code == 201, response.json
     return response.json
+
+
+YOUTH = {"youth_age": 18, "youth_education": "secondary_vocational", "youth_intention": "work"}
+
+
+FILING = {
+    "agreement_ref": "BP-AGR-01",
+    "agreement_signed_on": "2026-05-20",
+    "filed_on": "2026-05-27",
+    "signed_copy_received": True,
+}
+
+
+def plan(year, planned_days=45):
+    return {
+        "goals": "建设社工站，开展儿童关爱服务",
+        "planned_days": planned_days,
+        "signed_on": f"{year}-03-20",
+        "signatory_title": "负责人",
+    }
+
+
+def aided_sign_off(year):
+    return {
+        "aided_goals": "受援机构负责社工站日常运营与本地资源对接",
+        "plan_agreed": True,
+        "signed_on": f"{year}-03-25",
+        "signatory_title": "负责人",
+    }
+
+
+PUDONG = {
+    "district": "310115",
+    "street": "310115004",
+    "officer": "pd_district_officer",
+    "lead": "pd_agency_lead",
+    "worker": "pd_agency_worker",
+}
+
+
+GROUPS_DONE = {"group_action": "done"}
+
+
+def final_report(spent="8000.00", refs=("PT-001", "PT-002")):
+    return {
+        "summary": "全年服务完成，家庭状况改善",
+        "surveyed": 2,
+        "satisfied": 2,
+        "typical_cases": [
+            {"title": f"案例{i}", "household_ref": ref, "summary": "帮助学生完成学业并就业"}
+            for i, ref in enumerate(refs)
+        ],
+        "spending_lines": lines(spent),
+    }
+
+
+def transfer_accepted(case):
+    """The city coordinates the transfer and Pudong, the district of residence, accepts it."""
+    assert case.open() == ["transfer_coordination"] and case.detail()["org_unit"] == "310107014"
+    case.do(
+        "transfer_coordination", "city", {"coordination_decision": "coordinate", "opinion": "请浦东新区接收"}
+    )
+    assert case.open() == ["transfer_acceptance"] and case.detail()["org_unit"] == "310107014"
+    decision = {"receiving_decision": "accept", "opinion": "同意接收"}
+    assert case.submit("transfer_acceptance", "pt_district", decision).status_code == 403  # not theirs
+    case.do("transfer_acceptance", "pd_district_officer", decision)

@@ -13,38 +13,23 @@ from engine.ledger.models import ServiceRecord
 from tests.helpers import assert_error
 from tests.procedures.cases import ApiCase
 from tests.procedures.helpers import (
+    FILING,
+    GROUPS_DONE,
+    PUDONG,
     PUTUO,
     SH,
+    YOUTH,
     Household,
     Project,
     contract,
+    final_report,
     household,
     lines,
     needs,
     run_scheduler,
     staff,
+    transfer_accepted,
 )
-
-PUDONG = {
-    "district": "310115",
-    "street": "310115004",
-    "officer": "pd_district_officer",
-    "lead": "pd_agency_lead",
-    "worker": "pd_agency_worker",
-}
-
-
-def final_report(spent="8000.00", cases=5):
-    return {
-        "summary": "全年服务完成，家庭状况改善",
-        "surveyed": 2,
-        "satisfied": 2,
-        "typical_cases": [
-            {"title": f"案例{i}", "household_ref": "PT-001", "summary": "帮助学生完成学业并就业"}
-            for i in range(cases)
-        ],
-        "spending_lines": lines(spent),
-    }
 
 
 def test_project_and_households_normal_path_to_payment(client, login, june):
@@ -56,13 +41,13 @@ def test_project_and_households_normal_path_to_payment(client, login, june):
     assert Decimal(data["budget_total"]) == Decimal("8000.00") and Decimal(data["budget_cap"]) == Decimal(
         "10000"
     )
-    assert project.open() == ["midterm_report"]
+    assert project.open() == ["group_work", "midterm_report"]
     first = cases[0].detail()
     assert first["org_unit"] == "310107014" and first["data"]["budget_share"] == "4000.00"
 
     june.move_to(dt.datetime(2026, 7, 1, 9, 5, tzinfo=SH))
     run_scheduler()
-    assert project.open() == ["midterm_report", "monthly_report"]
+    assert project.open() == ["group_work", "midterm_report", "monthly_report"]
     report = {
         "report_month": 6,
         "households_served": 2,
@@ -77,6 +62,16 @@ def test_project_and_households_normal_path_to_payment(client, login, june):
         "pt_agency_lead",
         {"summary": "中期进展顺利，服务按计划推进", "spent_to_date": "3000.00"},
     )
+    group = {"group_action": "group", "group_ref": "G1", "group_name": "就业技能小组"}
+    project.do(
+        "group_work",
+        "pt_agency_worker",
+        {**group, "members": [{"household_ref": "PT-001"}, {"household_ref": "PT-002"}]},
+    )
+    for n in range(4):
+        activity = {"group_action": "activity", "group_ref": "G1", "happened_on": f"2026-{7 + n:02d}-10"}
+        project.do("group_work", "pt_agency_worker", {**activity, "topic": "求职技能", "attendance": 2})
+    project.do("group_work", "pt_agency_worker", GROUPS_DONE)
 
     for case in cases:
         case.assess_and_plan()
@@ -90,6 +85,7 @@ def test_project_and_households_normal_path_to_payment(client, login, june):
     assert (
         data["households_total"] == 2 and data["visits_total"] == 10 and data["satisfaction_rate"] == "100.0"
     )
+    assert data["groups"] == [{"group_ref": "G1", "name": "就业技能小组", "members": 2, "activities": 4}]
     assert data["spending_by_category"] == {"comprehensive_services": "8000.00"} and (
         data["visits_per_household"] == "5.00"
     )
@@ -143,17 +139,22 @@ def test_rule_refusals_name_the_rule(client, login, june):
     ApiCase.__init__(project, client, login, "bridge_plan_project", "310107", starter="city", viewer="city")
     project.where, project.households = PUTUO, [household(i, "310107014") for i in (1, 2)]
     project.do("city_plan", "city", {"project_year": 2026, "district_allocation": "100000.00"})
-    outside = {**household(9, "310115004"), "hardship": "dibao", "source": "big_data"}
+    outside = {**household(9, "310115004"), "hardship": "dibao", "source": "big_data", **YOUTH}
     body = assert_error(project.submit("candidate_list", "pt_district", {"candidates": [outside]}), 422)
     assert "不属于本区" in body["fields"]["candidates"][0]
     project.do(
         "candidate_list",
         "pt_district",
-        {"candidates": [{**h, "hardship": "dibao", "source": "big_data"} for h in project.households]},
+        {
+            "candidates": [
+                {**h, "hardship": "dibao", "source": "big_data", **YOUTH} for h in project.households
+            ]
+        },
     )
     body = assert_error(project.submit("agency_contract", "pt_district", contract(staff=staff(2, 3))), 422)
     assert "持证工作人员不少于3名" in body["fields"]["staff"][0]
     project.do("agency_contract", "pt_district", contract())
+    project.do("agreement_filing", "city", FILING)
     project.do(
         "willingness_calls",
         "pt_agency_worker",
@@ -273,6 +274,7 @@ def test_transfer_moves_the_case_and_its_budget_share(client, login, june):
     )
     assert "无需转介" in same["fields"]["target_street"][0]
     moving.do("transfer", "pt_district", {"target_street": "310115004", "reason": "人户分离，实际居住浦东"})
+    transfer_accepted(moving)
     moved = moving.detail()
     assert moved["org_unit"] == "310115004" and moving.open() == ["case_work"]
     # the receiving district's worker carries on; the sending district no longer sees the case
@@ -296,9 +298,12 @@ def test_transfer_moves_the_case_and_its_budget_share(client, login, june):
     putuo.do(
         "midterm_report", "pt_agency_lead", {"summary": "中期进展顺利，一户转出", "spent_to_date": "100.00"}
     )
-    over = assert_error(putuo.submit("final_report", "pt_agency_lead", final_report("4000.01")), 422)
+    putuo.do("group_work", "pt_agency_worker", GROUPS_DONE)
+    over = assert_error(
+        putuo.submit("final_report", "pt_agency_lead", final_report("4000.01", refs=("PT-002",))), 422
+    )
     assert "超过预算上限 4000.00" in over["fields"]["spending_lines"][0]
-    putuo.do("final_report", "pt_agency_lead", final_report("4000.00"))
+    putuo.do("final_report", "pt_agency_lead", final_report("4000.00", refs=("PT-002",)))
     assert putuo.detail()["data"]["households_total"] == 1
     events = client.get(f"/api/v1/process-instances/{pudong.id}/events", headers=login("city")).json
     assert any(e["action"] == "case.transferred" for e in events)
@@ -310,7 +315,10 @@ def test_final_report_waits_for_every_household_and_five_typical_cases(client, l
     project.do(
         "midterm_report", "pt_agency_lead", {"summary": "中期进展顺利，服务按计划推进", "spent_to_date": "0"}
     )
-    body = assert_error(project.submit("final_report", "pt_agency_lead", final_report("100.00")), 422)
+    project.do("group_work", "pt_agency_worker", GROUPS_DONE)
+    body = assert_error(
+        project.submit("final_report", "pt_agency_lead", final_report("100.00", refs=("PT-001",))), 422
+    )
     assert "1 户个案未结案" in body["message"]
     case.do("needs_assessment", "pt_agency_worker", {"family_withdraws": True})
     case.do(
@@ -323,9 +331,10 @@ def test_final_report_waits_for_every_household_and_five_typical_cases(client, l
             "plan_adjustment": "名单调整并报区",
         },
     )
-    few = assert_error(project.submit("final_report", "pt_agency_lead", final_report("100.00", cases=4)), 422)
-    assert "典型案例不少于5个" in few["fields"]["typical_cases"][0]
-    project.do("final_report", "pt_agency_lead", final_report("100.00"))
+    twice = final_report("100.00", refs=("PT-001", "PT-001"))
+    few = assert_error(project.submit("final_report", "pt_agency_lead", twice), 422)
+    assert "已作为典型案例" in few["fields"]["typical_cases"][0]
+    project.do("final_report", "pt_agency_lead", final_report("100.00", refs=("PT-001",)))
     more = assert_error(
         project.submit(
             "district_acceptance",
@@ -379,9 +388,11 @@ def test_a_service_item_counts_in_one_project_only_and_other_projects_are_flagge
     assert "已在本项目记录" in assert_error(again, 422)["fields"]["service_item_ref"][0]
     # the same family served by another project (a Pudong project lists it too): flagged, and the
     # item already counted here cannot be counted there
-    pudong = Project(client, login, where=PUDONG, households=1, prefix="PD")
-    pudong.households[0]["head_id_number"] = putuo.households[0]["head_id_number"]
-    pudong.households[0]["household_ref"] = "PD-001"
+    same_head = {
+        **household(1, PUDONG["street"], "PD"),
+        "head_id_number": putuo.households[0]["head_id_number"],
+    }
+    pudong = Project(client, login, where=PUDONG, rows=[same_head])
     pudong.do("annual_list", "pd_agency_lead", pudong.annual_list())
     flagged = pudong.detail()["data"]["flagged_households"]
     assert flagged[0]["household_ref"] == "PD-001" and flagged[0]["projects"][0]["name"] == "桥计划"

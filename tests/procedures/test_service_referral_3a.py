@@ -8,13 +8,13 @@ from tests.helpers import assert_error
 from tests.procedures.cases import ApiCase
 from tests.procedures.helpers import APPLICANT
 
-STREET = "310107014"
+STREET = "310115004"  # Pudong: only Pudong units run 3A
 KEY = "service_referral_3a"
 
 
 class Case(ApiCase):
     def __init__(self, client, login):
-        super().__init__(client, login, KEY, STREET, viewer="pt_district")
+        super().__init__(client, login, KEY, STREET, starter="pd_advisor", viewer="pd_district")
 
 
 NEEDS = {
@@ -27,23 +27,33 @@ ASSESS = {"assessment_summary": "有就业意愿，缺乏职业技能", "tier": 
 MATCH = {"project": "skills_training", "resources": ["job_fair"], "service_org": "org_social_work_a"}
 
 
+PUBLICATION = {
+    "published_on": "2027-01-25",
+    "channels": ["bulletin_board", "website"],
+    "published_items": ["progress", "results"],
+    "published_text": "本街镇技能培训项目完成8次培训，推荐就业岗位2个，受助人满意。",
+}
+
+
 def to_referral(case):
-    case.do("needs_discovery", "pt_advisor", NEEDS)
-    case.do("assessment", "pt_officer", ASSESS)
-    case.do("matching", "pt_officer", MATCH)
+    case.do("needs_discovery", "pd_advisor", NEEDS)
+    case.do("assessment", "pd_officer", ASSESS)
+    case.do("matching", "pd_officer", MATCH)
 
 
 def test_needs_to_scored_closure(client, login):
     case = Case(client, login)
     to_referral(case)
     assert case.open() == ["referral"]
-    case.do("referral", "pt_agency_lead", {"referral_decision": "accept", "planned_start": "2026-12-01"})
+    case.do("referral", "pd_agency_lead", {"referral_decision": "accept", "planned_start": "2026-12-01"})
     case.do(
         "service_delivery",
-        "pt_agency_worker",
+        "pd_agency_worker",
         {"sessions": 8, "service_summary": "完成8次技能培训并推荐2个岗位", "completed_on": "2027-01-20"},
     )
-    case.do("scoring", "pt_officer", {"recipient_score": 5, "staff_score": 4, "comments": "服务及时"})
+    case.do("scoring", "pd_officer", {"recipient_score": 5, "staff_score": 4, "comments": "服务及时"})
+    assert case.open() == ["publication"]
+    case.do("publication", "pd_officer", PUBLICATION)
     final = case.detail()
     assert final["status"] == "completed"
     assert final["data"]["average_score"] == 4.5 and final["data"]["published"] is True
@@ -53,16 +63,16 @@ def test_declined_referral_returns_to_matching(client, login):
     case = Case(client, login)
     to_referral(case)
     case.do(
-        "referral", "pt_agency_lead", {"referral_decision": "decline", "decline_reason": "本季度培训名额已满"}
+        "referral", "pd_agency_lead", {"referral_decision": "decline", "decline_reason": "本季度培训名额已满"}
     )
     assert case.open() == ["matching"]
-    events = client.get(f"/api/v1/process-instances/{case.id}/events", headers=login("pt_district")).json
+    events = client.get(f"/api/v1/process-instances/{case.id}/events", headers=login("pd_district")).json
     declined = [
         e for e in events if e["action"] == "task.completed" and e["details"]["bpmn_id"] == "referral"
     ]
     assert declined[0]["details"]["data"]["decline_reason"] == "本季度培训名额已满"
-    case.do("matching", "pt_officer", {**MATCH, "service_org": "org_social_work_b"})
-    case.do("referral", "pt_agency_lead", {"referral_decision": "accept", "planned_start": "2026-12-05"})
+    case.do("matching", "pd_officer", {**MATCH, "service_org": "org_social_work_b"})
+    case.do("referral", "pd_agency_lead", {"referral_decision": "accept", "planned_start": "2026-12-05"})
     assert case.open() == ["service_delivery"]
     assert case.detail()["data"]["service_org"] == "org_social_work_b"
 
@@ -79,9 +89,9 @@ def test_declined_referral_returns_to_matching(client, login):
 )
 def test_project_must_come_from_the_tiers_library(client, login, tier, project, ok):
     case = Case(client, login)
-    case.do("needs_discovery", "pt_advisor", NEEDS)
-    case.do("assessment", "pt_officer", {**ASSESS, "tier": tier})
-    response = case.submit("matching", "pt_officer", {**MATCH, "project": project})
+    case.do("needs_discovery", "pd_advisor", NEEDS)
+    case.do("assessment", "pd_officer", {**ASSESS, "tier": tier})
+    response = case.submit("matching", "pd_officer", {**MATCH, "project": project})
     if ok:
         assert response.status_code == 200, response.json
     else:
@@ -91,21 +101,21 @@ def test_project_must_come_from_the_tiers_library(client, login, tier, project, 
 def test_rule_refusals(client, login):
     case = Case(client, login)
     body = assert_error(
-        case.submit("needs_discovery", "pt_advisor", {**NEEDS, "discovery_channel": "rumour"}), 422
+        case.submit("needs_discovery", "pd_advisor", {**NEEDS, "discovery_channel": "rumour"}), 422
     )
     assert "discovery_channel" in body["fields"]
     to_referral(case)
-    body = assert_error(case.submit("referral", "pt_agency_lead", {"referral_decision": "decline"}), 422)
+    body = assert_error(case.submit("referral", "pd_agency_lead", {"referral_decision": "decline"}), 422)
     assert "decline_reason" in body["fields"]
     assert_error(
-        case.submit("referral", "pt_advisor", {"referral_decision": "accept", "planned_start": "2026-12-01"}),
+        case.submit("referral", "pd_advisor", {"referral_decision": "accept", "planned_start": "2026-12-01"}),
         403,
     )
-    case.do("referral", "pt_agency_lead", {"referral_decision": "accept", "planned_start": "2026-12-01"})
+    case.do("referral", "pd_agency_lead", {"referral_decision": "accept", "planned_start": "2026-12-01"})
     body = assert_error(
         case.submit(
             "service_delivery",
-            "pt_agency_worker",
+            "pd_agency_worker",
             {"sessions": 0, "service_summary": "未开展", "completed_on": "2027-01-20"},
         ),
         422,
@@ -113,8 +123,44 @@ def test_rule_refusals(client, login):
     assert "sessions" in body["fields"]
     case.do(
         "service_delivery",
-        "pt_agency_worker",
+        "pd_agency_worker",
         {"sessions": 3, "service_summary": "完成三次上门服务", "completed_on": "2027-01-20"},
     )
-    body = assert_error(case.submit("scoring", "pt_officer", {"recipient_score": 6, "staff_score": 0}), 422)
+    body = assert_error(case.submit("scoring", "pd_officer", {"recipient_score": 6, "staff_score": 0}), 422)
     assert set(body["fields"]) == {"recipient_score", "staff_score"}
+
+
+def test_only_pudong_units_run_3a(client, login):
+    refused = client.post(
+        "/api/v1/process-instances",
+        json={"process_key": KEY, "org_unit": "310107014"},
+        headers=login("pt_advisor"),
+    )
+    assert "仅限浦东新区" in assert_error(refused, 422)["fields"]["org_unit"][0]
+
+
+def test_publication_is_a_step_with_what_is_published(client, login):
+    case = Case(client, login)
+    to_referral(case)
+    case.do("referral", "pd_agency_lead", {"referral_decision": "accept", "planned_start": "2026-12-01"})
+    case.do(
+        "service_delivery",
+        "pd_agency_worker",
+        {"sessions": 3, "service_summary": "完成三次上门服务", "completed_on": "2027-01-20"},
+    )
+    case.do("scoring", "pd_officer", {"recipient_score": 4, "staff_score": 4})
+    assert case.detail()["status"] == "running" and case.open() == ["publication"]
+    no_results = assert_error(
+        case.submit("publication", "pd_officer", {**PUBLICATION, "published_items": ["progress"]}), 422
+    )
+    assert "项目成果" in no_results["fields"]["published_items"][0]
+    personal = {**PUBLICATION, "published_text": f"受助人 {APPLICANT} 已完成培训并就业"}
+    body = assert_error(case.submit("publication", "pd_officer", personal), 422)
+    assert "不得包含身份证号" in body["fields"]["published_text"][0]
+    case.do("publication", "pd_officer", PUBLICATION)
+    final = case.detail()
+    assert final["status"] == "completed" and final["data"]["published"] is True
+    assert final["data"]["channels"] == ["bulletin_board", "website"]
+    record = client.get(f"/api/v1/process-instances/{case.id}/records", headers=login("pd_district")).json
+    published = [r for r in record["items"] if r["bpmn_id"] == "publication"]
+    assert published[0]["data"]["published_items"] == ["progress", "results"]

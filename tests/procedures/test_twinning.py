@@ -11,8 +11,10 @@ from tests.procedures.helpers import (
     SIGNERS,
     WORKERS,
     Twinning,
+    aided_sign_off,
     day_log,
     evaluation_data,
+    plan,
     run_scheduler,
     signature,
 )
@@ -49,6 +51,7 @@ def test_the_agreement_takes_effect_only_when_all_four_have_signed(client, login
         "agency_selection",
         "city",
         {
+            "political_stance": True,
             "sound_management": True,
             "professional_service": True,
             "public_recognition": True,
@@ -82,9 +85,9 @@ def test_dispatch_rules_refuse_with_the_rule_named(client, login, spring):
     case = Twinning(client, login)
     case.select_and_sign()
     lead = "tw_agency_lead"
-    short_plan = case.submit("annual_plan", lead, {"goals": "建设社工站，开展服务", "planned_days": 30})
+    short_plan = case.submit("annual_plan", lead, plan(2021, 30))
     assert "不少于40天" in assert_error(short_plan, 422)["fields"]["planned_days"][0]
-    case.do("annual_plan", lead, {"goals": "建设社工站，开展服务", "planned_days": 40})
+    case.plan(2021, 40)
     refusals = {
         "每年派遣社工不少于2名": WORKERS[:1],
         "全国社会工作者职业资格证书": [WORKERS[0], {**WORKERS[1], "national_certificate": False}],
@@ -105,7 +108,7 @@ def test_dispatch_rules_refuse_with_the_rule_named(client, login, spring):
 def test_working_day_shortfall_escalates_before_year_end(client, login, spring):
     case = Twinning(client, login)
     case.select_and_sign()
-    case.do("annual_plan", "tw_agency_lead", {"goals": "建设社工站，开展服务", "planned_days": 45})
+    case.plan(2021)
     case.do("dispatch_record", "tw_agency_lead", {"workers": WORKERS, "dispatched_on": "2021-04-01"})
     assert case.open() == ["service_project", "working_days"]
     spring.move_to(dt.datetime(2021, 11, 30, 9, 5, tzinfo=SH))
@@ -125,7 +128,7 @@ def test_five_working_years_then_the_joint_summary_with_targets(client, login, s
     for year in range(2021, 2026):
         assert case.detail()["data"]["working_year"] == year
         if year == 2021:
-            case.do("annual_plan", "tw_agency_lead", {"goals": "建设社工站，开展服务", "planned_days": 45})
+            case.plan(2021)
             case.do("dispatch_record", "tw_agency_lead", {"workers": WORKERS, "dispatched_on": "2021-04-01"})
             case.do(
                 "service_project",
@@ -149,9 +152,80 @@ def test_five_working_years_then_the_joint_summary_with_targets(client, login, s
     data = final["data"]
     assert final["status"] == "completed"
     assert [e["year"] for e in data["evaluations"]] == [2021, 2022, 2023, 2024, 2025]
-    assert data["subsidy_total"] == "150000.00"
+    assert data["subsidy_total"] == "150000.00" and data["beneficiaries_total"] == 5 * 420
+    assert (
+        data["years_evaluated"] == [2021, 2022, 2023, 2024, 2025] and data["agencies_developed_total"] == 10
+    )
     progress = {t["key"]: t for t in data["targets_progress"]}
     assert progress["beneficiaries"]["achieved"] == 5 * 420 and progress["beneficiaries"]["met"] is True
     assert progress["areas"] == {**progress["areas"], "target": 11, "achieved": 1, "met": False}
+    # the "agencies developed" target counts the agencies developed each year (2 × 5), not the pairing
+    assert progress["agencies"] == {**progress["agencies"], "target": 10, "achieved": 10, "met": True}
     listed = client.get("/api/v1/reference/twinning-targets", headers=login("gansu")).json
     assert {t["key"]: t["achieved"] for t in listed}["training_person_times"] == 5 * 65
+
+
+def test_selection_needs_a_firm_political_stance(client, login, spring):
+    case = Twinning(client, login, "TW05")
+    selection = {
+        "political_stance": False,
+        "sound_management": True,
+        "professional_service": True,
+        "public_recognition": True,
+        "selection_note": "机构管理规范",
+    }
+    assert (
+        "political_stance" in assert_error(case.submit("agency_selection", "city", selection), 422)["fields"]
+    )
+    del selection["political_stance"]
+    assert (
+        "political_stance" in assert_error(case.submit("agency_selection", "city", selection), 422)["fields"]
+    )
+
+
+def test_a_case_started_now_works_in_the_current_year(client, login, june):
+    """Started in June 2026 (after the plan's 2021–2025): its one working year is 2026, with 2026 dates."""
+    case = Twinning(client, login, "TW06")
+    case.select_and_sign()
+    data = case.detail()["data"]
+    assert (data["first_year"], data["last_year"], data["working_year"]) == (2026, 2026, 2026)
+    stale = assert_error(case.submit("annual_plan", "tw_agency_lead", plan(2021)), 422)
+    assert "本工作年度（2026年）" in stale["fields"]["signed_on"][0]
+    case.year()
+    assert case.open() == ["summary_evaluation"]
+    case.do("summary_evaluation", "city", {"summary": "当年结对帮扶完成，社工站运行良好"})
+    final = case.detail()["data"]
+    assert final["years_evaluated"] == [2026] and final["beneficiaries_total"] == 420
+
+
+def test_the_aided_agency_signs_the_plan_and_days_count_for_this_years_workers(client, login, spring):
+    case = Twinning(client, login, "TW07")
+    case.select_and_sign()
+    lead = "tw_agency_lead"
+    case.do("annual_plan", lead, plan(2021))
+    assert case.open() == ["annual_plan_aided"]  # the plan is not in force until the aided agency signs
+    assert case.submit("annual_plan_aided", lead, aided_sign_off(2021)).status_code == 403
+    refused = assert_error(
+        case.submit("annual_plan_aided", "aided", {**aided_sign_off(2021), "plan_agreed": False}), 422
+    )
+    assert "plan_agreed" in refused["fields"]
+    case.do("annual_plan_aided", "aided", aided_sign_off(2021))
+    signatures = case.detail()["data"]["annual_plan_signatures"]
+    assert signatures == {"year": 2021, "dispatching_agency": "2021-03-20", "aided_agency": "2021-03-25"}
+    twice = [WORKERS[0], {**WORKERS[1], "worker_ref": "W1"}]
+    body = assert_error(
+        case.submit("dispatch_record", lead, {"workers": twice, "dispatched_on": "2021-04-01"}), 422
+    )
+    assert "同一社工不得重复登记" in body["fields"]["workers"][0]
+    late = assert_error(
+        case.submit("dispatch_record", lead, {"workers": WORKERS, "dispatched_on": "2022-01-05"}), 422
+    )
+    assert "派遣日期须在本工作年度（2021年）内" in late["fields"]["dispatched_on"][0]
+    case.do("dispatch_record", lead, {"workers": WORKERS, "dispatched_on": "2021-04-01"})
+    stranger = [*day_log(25), {"worker_ref": "W9", "from_date": "2021-05-01", "days": 20}]
+    body = assert_error(case.submit("working_days", lead, {"day_log": stranger}), 422)
+    assert "W9 不是 2021 年度派遣的社工" in body["fields"]["day_log"][0]
+    next_year = assert_error(case.submit("working_days", lead, {"day_log": day_log(25, 20, year=2022)}), 422)
+    assert "须在 2021 年度内" in next_year["fields"]["day_log"][0]
+    case.do("working_days", lead, {"day_log": day_log(25, 20)})
+    assert case.detail()["data"]["working_days_total"] == 45

@@ -42,8 +42,8 @@ def test_web_case_list_header_household_page_and_inbox(client, login, web):
 
 
 def test_demo_cases_name_fictional_households(app, client, web):
-    """The demo's comprehensive-assistance and 3A cases share one household; Bridge Plan household cases
-    have theirs; the pages show names, never a raw key or None."""
+    """The demo's comprehensive-assistance cases share one household, the 3A case (Pudong only) has a
+    Pudong one; Bridge Plan household cases have theirs; the pages show names, never a raw key or None."""
     from sqlalchemy import select
 
     from api.extensions import db
@@ -53,7 +53,9 @@ def test_demo_cases_name_fictional_households(app, client, web):
     assert result.exit_code == 0, result.output
     officer = web("pt_officer")
     listing = officer.get("/cases?name=示例居民甲").get_data(as_text=True)
-    assert "DEMO-CA-0001" in listing and "DEMO-3A-0001" in listing
+    assert "DEMO-CA-0001" in listing and "DEMO-3A-0001" not in listing
+    pudong = web("pd_officer").get("/cases?name=示例居民丁").get_data(as_text=True)
+    assert "DEMO-3A-0001" in pudong
     case_id = db.session.scalar(
         select(ProcessInstance.id).where(ProcessInstance.business_key == "DEMO-CA-0001")
     )

@@ -76,7 +76,7 @@ def test_twinning_indicators_per_pairing_for_its_working_year(client, login, spr
     case = Twinning(client, login, "TW03")
     case.select_and_sign()
     lead = "tw_agency_lead"
-    case.do("annual_plan", lead, {"goals": "建设社工站，开展服务", "planned_days": 45})
+    case.plan(2021)
     case.do("dispatch_record", lead, {"workers": WORKERS, "dispatched_on": "2021-04-01"})
     case.do("working_days", lead, {"day_log": day_log(30, 12)})
     rows = dashboards.twinning_indicators(db.session, get_user(db.session, "city"))

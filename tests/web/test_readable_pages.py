@@ -337,12 +337,12 @@ def test_the_bridge_plan_project_lists_its_households_and_each_links_back(web, d
 
 
 def test_the_case_timeline_is_paged(web, demo):
-    officer = login(web, "pt_officer")
+    officer = login(web, "pd_officer")  # the demo's 3A case is in Pudong
     case = db.session.scalar(
         select(ProcessInstance).where(ProcessInstance.process_key == "service_referral_3a")
     )
     row = tasks.open_tasks_of(db.session, case.id)[0]
-    holder = users.by_username(db.session, "pt_officer")
+    holder = users.by_username(db.session, "pd_officer")
     for _ in range(12):  # each claim and put-back is audited: 24 events more
         tasks.claim(db.session, holder, row.id)
         tasks.unclaim(db.session, holder, row.id)
