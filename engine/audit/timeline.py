@@ -55,7 +55,14 @@ def page(
             .offset((page - 1) * per_page)
         )
         entries = [
-            Entry(*row[:5], {k: v for k, v in zip(keys, row[5:], strict=True) if v is not None})
+            Entry(
+                row.id,
+                row.at,
+                row.action,
+                row.actor_id,
+                row.task_id,
+                {k: v for k, v in zip(keys, row[5:], strict=True) if v is not None},
+            )
             for row in found
         ]
         return entries, total
