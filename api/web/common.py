@@ -123,7 +123,15 @@ def _localtime(moment: dt.datetime | None) -> str:
         return "—"
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return display.Formatter(locale()).datetime(moment)
+    return _dates().datetime(moment)
+
+
+def _dates() -> display.Formatter:
+    """The request's formatter for dates and times (a page writes hundreds of them)."""
+    fmt = g.get("dates")
+    if fmt is None:
+        fmt = g.dates = display.Formatter(locale())
+    return fmt
 
 
 def _escape(text: str) -> str:
@@ -160,7 +168,7 @@ def _day(value: dt.date | str | None) -> str:
     """A date in the staff pages' one date format (``2026年6月8日``; English ``8 Jun 2026``)."""
     if value is None or value == "":
         return "—"
-    return display.Formatter(locale()).date(value)
+    return _dates().date(value)
 
 
 ERROR_MESSAGES = {

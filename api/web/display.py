@@ -190,11 +190,26 @@ class Formatter:
         labelled = [
             (c, self._choice_labels(c) if c.type in ("choice", "multi_choice") else None) for c in columns
         ]
+        plain = [c.type not in _FORMATTED and not _is_street_field(c.name) for c in columns]
+        seen: dict[tuple[int, type, Any], str] = {}  # a column's values repeat down a list (dates, choices)
         body = []
         for row in rows if isinstance(rows, list) else []:
             if not isinstance(row, dict):
                 continue
-            body.append([self._value(c, row.get(c.name), labels) for c, labels in labelled])
+            cells = []
+            for i, (c, labels) in enumerate(labelled):
+                value = row.get(c.name)
+                if plain[i]:
+                    cells.append("—" if value is None or value == "" or value == [] else str(value))
+                elif isinstance(value, (str, int, float)):
+                    key = (i, type(value), value)
+                    text = seen.get(key)
+                    if text is None:
+                        text = seen[key] = self._value(c, value, labels)
+                    cells.append(text)
+                else:
+                    cells.append(self._value(c, value, labels))
+            body.append(cells)
         return {"headers": [self._label(c.label) for c in columns], "rows": body}
 
     def _label(self, labels: Any) -> str:
@@ -204,6 +219,12 @@ class Formatter:
 
     def label(self, f: FieldDef) -> str:
         return self._label(f.label)
+
+
+# the kinds :meth:`Formatter.field_value` writes other than as their text
+_FORMATTED = frozenset(
+    {"boolean", "choice", "multi_choice", "money", "decimal", "integer", "date", "datetime", "table"}
+)
 
 
 def _is_street_field(name: str) -> bool:

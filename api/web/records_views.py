@@ -112,7 +112,9 @@ def record_view(
 def step_records_view(instance: Any) -> dict[str, Any]:
     """The case's records, one page of them, grouped by step; a loop's runs as one table."""
     page = request.args.get("records_page", 1, type=int) or 1
-    rows, total = records.of_instance(_db(), instance.id, page=max(page, 1), per_page=RECORDS_PER_PAGE)
+    rows, total = records.of_instance(
+        _db(), instance.id, page=max(page, 1), per_page=RECORDS_PER_PAGE, with_actor=False
+    )
     names = users.display_names(_db(), [r.actor_id for r in rows])
     sections = []
     cache = _PageCache()

@@ -64,9 +64,16 @@ def write(
 
 
 def of_instance(
-    session: Session, instance_id: int, *, page: int = 1, per_page: int = 50, bpmn_id: str | None = None
+    session: Session,
+    instance_id: int,
+    *,
+    page: int = 1,
+    per_page: int = 50,
+    bpmn_id: str | None = None,
+    with_actor: bool = True,
 ) -> tuple[list[StepRecord], int]:
-    """A case's records in the order the steps were done, one page of them, and how many there are."""
+    """A case's records in the order the steps were done, one page of them, and how many there are
+    (``with_actor``: each record's user loaded with it, for answers that name them)."""
     where = [StepRecord.instance_id == instance_id]
     if bpmn_id:
         where.append(StepRecord.bpmn_id == bpmn_id)
@@ -86,9 +93,8 @@ def of_instance(
     held = {i: session.identity_map.get(identity_key(StepRecord, i)) for i in ids}
     missing = [i for i, r in held.items() if r is None]
     if missing:
-        for r in session.scalars(
-            select(StepRecord).where(StepRecord.id.in_(missing)).options(selectinload(StepRecord.actor))
-        ):
+        stmt = select(StepRecord).where(StepRecord.id.in_(missing))
+        for r in session.scalars(stmt.options(selectinload(StepRecord.actor)) if with_actor else stmt):
             held[r.id] = r
     return [cast(StepRecord, held[i]) for i in ids], total
 
