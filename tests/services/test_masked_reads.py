@@ -21,8 +21,8 @@ MASKED = {
 }
 
 
-class Refuses(crypto.Keyring):
-    """A keyring that counts decryptions (and can refuse them)."""
+class Counting(crypto.Keyring):
+    """A keyring that counts the values it opens."""
 
     def __init__(self, ring: crypto.Keyring) -> None:
         self.__dict__.update(ring.__dict__)
@@ -44,7 +44,7 @@ def test_a_sealed_value_keeps_its_masked_form_and_only_the_token_holds_the_numbe
 
 
 def test_reading_masked_decrypts_nothing_and_masks_older_values():
-    counting = Refuses(crypto.keyring())
+    counting = Counting(crypto.keyring())
     stored = crypto.seal(DATA, counting)
     shown = crypto.unseal_masked(stored, counting)
     assert shown == MASKED and counting.opened == 0
