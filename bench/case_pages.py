@@ -10,7 +10,12 @@ visit count — so the project has ``records`` step records in all. Each page is
 the Flask test client (in process: the time is the server's, rendering included) by a district officer,
 a few times, after one warm-up request. SQLite and, when a server is reachable, PostgreSQL.
 
+Each page's figure is wall-clock time (what the goals are about) and the CPU time the web process spent
+on it (its own work without waiting for a core: on a machine shared with other jobs the wall time is
+mostly the wait; PostgreSQL's own work is in the wall time only).
+
 Usage: .venv/bin/python bench/case_pages.py [households] [visits of household A] [records] [requests]
+[--profile]   (--profile: a pyinstrument profile of each page's timed requests, SQLite only)
 """
 
 from __future__ import annotations
@@ -30,10 +35,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from common import drop_database, postgres_url  # noqa: E402
 
-HOUSEHOLDS = int(sys.argv[1]) if len(sys.argv) > 1 else 300
-VISITS = int(sys.argv[2]) if len(sys.argv) > 2 else 300
-RECORDS = int(sys.argv[3]) if len(sys.argv) > 3 else 6000
-REQUESTS = int(sys.argv[4]) if len(sys.argv) > 4 else 20
+ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
+PROFILE = "--profile" in sys.argv
+HOUSEHOLDS = int(ARGS[0]) if len(ARGS) > 0 else 300
+VISITS = int(ARGS[1]) if len(ARGS) > 1 else 300
+RECORDS = int(ARGS[2]) if len(ARGS) > 2 else 6000
+REQUESTS = int(ARGS[3]) if len(ARGS) > 3 else 20
 STREET, DISTRICT = "310107014", "310107"
 PASSWORD = "bench-password-1"
 
@@ -199,7 +206,7 @@ def build(url: str):
     return app, project.id, case_a, total
 
 
-def measure(app, paths: list[tuple[str, str]]) -> dict[str, list[float]]:
+def measure(app, paths: list[tuple[str, str]], profile: bool = False) -> dict[str, list[float]]:
     from sqlalchemy import event
 
     from api.extensions import db
@@ -221,14 +228,25 @@ def measure(app, paths: list[tuple[str, str]]) -> dict[str, list[float]]:
         for label, path in paths:
             response = client.get(path)  # warm-up (caches, first compile)
             assert response.status_code == 200, (path, response.status_code)
-            times = []
+            times, cpu = [], []
+            profiler = None
+            if profile:
+                from pyinstrument import Profiler
+
+                profiler = Profiler(interval=0.0005)
+                profiler.start()
             for _ in range(REQUESTS):
                 counted[0] = 0
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 response = client.get(path)
                 times.append((time.perf_counter() - t0) * 1000)
+                cpu.append((time.process_time() - c0) * 1000)
                 assert response.status_code == 200, (path, response.status_code)
+            if profiler is not None:
+                profiler.stop()
+                print(profiler.output_text(unicode=False, color=False))
             out[label] = times
+            out[label + " cpu"] = cpu
             out[label + " statements"] = [float(counted[0])]
             out[label + " bytes"] = [float(len(response.data))]
     finally:
@@ -236,7 +254,7 @@ def measure(app, paths: list[tuple[str, str]]) -> dict[str, list[float]]:
     return out
 
 
-def report(name: str, url: str) -> None:
+def report(name: str, url: str, profile: bool = False) -> None:
     app, project_id, case_a, total = build(url)
     print(f"  {total:,} step records in all")
     results = measure(
@@ -245,16 +263,19 @@ def report(name: str, url: str) -> None:
             (f"project case page ({HOUSEHOLDS} households)", f"/cases/{project_id}"),
             (f"household case page ({VISITS} visits)", f"/cases/{case_a}"),
         ],
+        profile,
     )
     goals = {"project": 100.0, "household": 50.0}
     for label, times in results.items():
-        if label.endswith(("statements", "bytes")):
+        if label.endswith(("statements", "bytes", "cpu")):
             continue
         goal = goals[label.split()[0]]
+        cpu = results[label + " cpu"]
         print(
             f"  {name:<10} {label:<36} median {statistics.median(times):7.1f} ms   p95 {p95(times):7.1f} ms"
             f"   (goal p95 ≤ {goal:.0f} ms; {int(results[label + ' statements'][0])} statements,"
-            f" {int(results[label + ' bytes'][0]):,} bytes)"
+            f" {int(results[label + ' bytes'][0]):,} bytes)\n"
+            f"  {'':<10} {'  web process CPU':<36} median {statistics.median(cpu):7.1f} ms   p95 {p95(cpu):7.1f} ms"
         )
     with app.app_context():
         from api.extensions import db
@@ -272,8 +293,8 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         print("SQLite")
-        report("SQLite", f"sqlite:///{tmp}/bench.db")
-    url = postgres_url()
+        report("SQLite", f"sqlite:///{tmp}/bench.db", PROFILE)
+    url = None if PROFILE else postgres_url()
     if url:
         try:
             print("PostgreSQL")
@@ -281,7 +302,7 @@ def main() -> None:
         finally:
             drop_database(url)
     else:
-        print("PostgreSQL not reachable: skipped")
+        print("PostgreSQL: skipped (--profile)" if PROFILE else "PostgreSQL not reachable: skipped")
     print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

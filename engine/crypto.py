@@ -20,17 +20,25 @@ Keys come from configuration, never from the repository:
 * :class:`SealedJSON` — a JSON column whose personal values (keys named like ``*id_number*``,
   ``*_id_card``, ``*phone*``; see :func:`is_personal_key`) are replaced by ``enc1:<token>`` strings at
   any depth, the rest staying queryable JSON (process data, audit details). Services and scripts see
-  plaintext in memory; the audit hash chain hashes what is stored (the tokens).
+  plaintext in memory; the audit hash chain hashes what is stored (the tokens). Each token carries the
+  value's masked form after it, ``enc1:<token>~310107********1234`` (what every staff page shows anyway:
+  an ID number's area code and last four, a phone's first three and last four), so a page that shows the
+  values masked reads them inside :func:`masked_reads` without decrypting anything; the full value is in
+  the token only, and is read through an audited reveal (engine.privacy). Values sealed before the masked
+  form was kept (``enc1:<token>`` alone) are decrypted and masked on such a read.
 """
 
 from __future__ import annotations
 
 import base64
+import contextvars
+import functools
 import hashlib
 import hmac
 import os
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -40,6 +48,7 @@ from engine import errors
 
 PREFIX = "enc1:"
 ZPREFIX = "encz1:"  # compressed, then encrypted
+MASK_SEPARATOR = "~"  # enc1:<token>~<masked form>; never in a Fernet token (url-safe base64)
 DATA_KEYS_ENV = "ASSISTFLOW_DATA_KEYS"
 INDEX_KEY_ENV = "ASSISTFLOW_INDEX_KEY"
 
@@ -86,7 +95,8 @@ class Keyring:
                 return zlib.decompress(self.multi.decrypt(stored[len(ZPREFIX) :].encode("ascii"))).decode(
                     "utf-8"
                 )
-            return self.multi.decrypt(stored[len(PREFIX) :].encode("ascii")).decode("utf-8")
+            token = stored[len(PREFIX) :].split(MASK_SEPARATOR, 1)[0]
+            return self.multi.decrypt(token.encode("ascii")).decode("utf-8")
         except (InvalidToken, UnicodeError, ValueError, zlib.error):
             raise DecryptionError(
                 f"数据无法解密 / cannot decrypt a stored value: none of the {len(self.fernets)} key(s) in "
@@ -168,12 +178,35 @@ def is_personal_key(key: str) -> bool:
     return is_id_key(key) or is_phone_key(key)
 
 
+def mask_id_number(value: str) -> str:
+    """``310107198001011234`` → ``310107********1234`` (area code and last four kept)."""
+    if len(value) <= 10:
+        return "*" * len(value)
+    return value[:6] + "*" * (len(value) - 10) + value[-4:]
+
+
+def mask_phone(value: str) -> str:
+    """``13912345678`` → ``139****5678`` (first three and last four kept)."""
+    if len(value) <= 7:
+        return "*" * len(value)
+    return value[:3] + "*" * (len(value) - 7) + value[-4:]
+
+
+def mask(key: str, value: str) -> str:
+    """A personal value as every default view shows it (ID and phone numbers masked)."""
+    return mask_id_number(value) if is_id_key(key) else mask_phone(value)
+
+
+def _sealed(key: str, value: str, ring: Keyring) -> str:
+    return ring.encrypt(value) + MASK_SEPARATOR + mask(key, value)
+
+
 def seal(data: Any, ring: Keyring | None = None) -> Any:
-    """A copy with every personal string value (at any depth) encrypted."""
+    """A copy with every personal string value (at any depth) encrypted, its masked form beside it."""
     ring = ring or keyring()
     if isinstance(data, dict):
         return {
-            k: ring.encrypt(v) if isinstance(v, str) and is_personal_key(str(k)) else seal(v, ring)
+            k: _sealed(str(k), v, ring) if isinstance(v, str) and is_personal_key(str(k)) else seal(v, ring)
             for k, v in data.items()
         }
     if isinstance(data, list):
@@ -196,6 +229,66 @@ def unseal(data: Any, ring: Keyring | None = None) -> Any:
     if isinstance(data, list):
         return [unseal(v, ring) for v in data]
     return data
+
+
+class MaskedDict(dict[str, Any]):
+    """Data whose personal values are masked already (read inside :func:`masked_reads`): masking it
+    again for a viewer (engine.privacy) is a no-op."""
+
+
+@functools.lru_cache(maxsize=4096)
+def personal_kind(key: str) -> str | None:
+    """``"id"``, ``"phone"`` or None for a key (the same key names recur in every row of a table)."""
+    return "id" if is_id_key(key) else "phone" if is_phone_key(key) else None
+
+
+def _mask_kind(kind: str, value: str) -> str:
+    return mask_id_number(value) if kind == "id" else mask_phone(value)
+
+
+def unseal_masked(data: Any, ring: Keyring | None = None) -> Any:
+    """A copy with every personal value in its masked form: the form stored beside the token, without
+    decrypting; a value sealed before that form was kept is decrypted and masked."""
+    if type(data) is dict or isinstance(data, dict):
+        out = MaskedDict()
+        for k, v in data.items():
+            if type(v) is str:
+                kind = personal_kind(k) if type(k) is str else None
+                if kind is not None:
+                    if v.startswith(PREFIX):
+                        _, sep, masked_form = v.partition(MASK_SEPARATOR)
+                        v = masked_form if sep else _mask_kind(kind, (ring or keyring()).decrypt(v))
+                    else:
+                        v = _mask_kind(kind, v)
+                out[k] = v
+            elif type(v) is dict or type(v) is list:
+                out[k] = unseal_masked(v, ring)
+            else:
+                out[k] = v
+        return out
+    if isinstance(data, list):
+        return [unseal_masked(v, ring) if type(v) is dict or type(v) is list else v for v in data]
+    return data
+
+
+_masked_reads: contextvars.ContextVar[bool] = contextvars.ContextVar("masked_reads", default=False)
+
+
+@contextmanager
+def masked_reads() -> Iterator[None]:
+    """Inside: every :class:`SealedJSON` value read from the database comes with its personal values
+    masked, nothing decrypted (a page that shows them masked anyway). What is loaded inside is for
+    showing only: writing a sealed JSON value inside refuses (a masked value is never stored over the
+    real one); load in a session whose objects are not written back afterwards."""
+    token = _masked_reads.set(True)
+    try:
+        yield
+    finally:
+        _masked_reads.reset(token)
+
+
+def reading_masked() -> bool:
+    return _masked_reads.get()
 
 
 def reseal(data: Any, ring: Keyring | None = None) -> Any:
@@ -228,7 +321,11 @@ class SealedJSON(TypeDecorator[Any]):
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        if value is not None and _masked_reads.get():
+            raise RuntimeError("personal data written while reading masked values (crypto.masked_reads)")
         return None if value is None else seal(value)
 
     def process_result_value(self, value: Any, dialect: Any) -> Any:
-        return None if value is None else unseal(value)
+        if value is None:
+            return None
+        return unseal_masked(value) if _masked_reads.get() else unseal(value)

@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
-from engine.crypto import is_id_key, is_personal_key, is_phone_key
+from engine.crypto import MaskedDict, is_id_key, is_personal_key, is_phone_key
+from engine.crypto import mask_id_number as mask_id_number  # re-exported: masking lives with the sealing
+from engine.crypto import mask_phone as mask_phone
 from engine.errors import Forbidden
 from engine.users.models import Role, User
 
@@ -82,20 +84,6 @@ def personal_values(data: Any, path: str = "") -> list[tuple[str, str]]:
     return out
 
 
-def mask_id_number(value: str) -> str:
-    """``310107198001011234`` → ``310107********1234`` (area code and last four kept)."""
-    if len(value) <= 10:
-        return "*" * len(value)
-    return value[:6] + "*" * (len(value) - 10) + value[-4:]
-
-
-def mask_phone(value: str) -> str:
-    """``13912345678`` → ``139****5678`` (first three and last four kept)."""
-    if len(value) <= 7:
-        return "*" * len(value)
-    return value[:3] + "*" * (len(value) - 7) + value[-4:]
-
-
 def _mask_value(key: str, value: Any, reveal: bool) -> Any:
     if isinstance(value, str) and is_id_key(key):
         return mask_id_number(value)
@@ -106,8 +94,8 @@ def _mask_value(key: str, value: Any, reveal: bool) -> Any:
 
 def masked(data: Any, reveal: bool) -> Any:
     """A copy of case data with every ID and phone value masked (nothing changes when ``reveal``)."""
-    if reveal:
-        return data
+    if reveal or isinstance(data, MaskedDict):
+        return data  # read masked already (engine.crypto.masked_reads)
     if isinstance(data, dict):
         return {k: _mask_value(str(k), v, reveal) for k, v in data.items()}
     if isinstance(data, list):

@@ -10,13 +10,15 @@ from flask import Response, render_template, url_for
 from api.web import bp, display
 from api.web.common import _db, _formatter, _forms_of, _int_arg, _summary, login_required, user
 from api.web.i18n import locale, t
-from engine import privacy
+from engine import crypto, privacy
 from engine.audit import timeline
 from engine.audit.models import AuditAction
 from engine.deadlines import service as deadlines
 from engine.definitions import service as definitions
 from engine.instances import family, outcome
 from engine.instances import service as instances
+from engine.records import service as records
+from engine.tasks import history as task_history
 from engine.tasks import service as tasks
 from engine.tasks.models import TaskStatus
 from engine.users import service as users
@@ -80,14 +82,14 @@ def case_parent(instance: Any) -> Any:
 def _children(instance: Any) -> dict[str, Any] | None:
     """The cases opened from this one (a project's household cases) as a table: case, household,
     status, visits, budget share."""
-    rows = family.children_of(_db(), user(), instance)
+    shown = ("household_ref", "visit_count", "budget_share")
+    rows = family.children_of(_db(), user(), instance, keys=(*shown, *outcome.OUTCOME_KEYS))
     if not rows:
         return None
     fmt = _formatter()
-    columns = [
-        k for k in ("household_ref", "visit_count", "budget_share") if any(k in (r.data or {}) for r in rows)
-    ]
+    columns = [k for k in shown if any(k in (r.data or {}) for r in rows)]
     headers = [t("case"), *[fmt.word(*display.VARIABLES[k][:2]) for k in columns], t("status")]
+    link = url_for("web.case_page", instance_id=987654321)  # one URL built, the others by its pattern
     body = []
     for r in rows:
         data = r.data or {}
@@ -98,9 +100,10 @@ def _children(instance: Any) -> dict[str, Any] | None:
         body.append(
             {
                 "id": r.id,
+                "href": link.replace("987654321", str(r.id)),
                 "key": r.business_key or f"#{r.id}",
                 "cells": cells,
-                "status": case_outcome(r)["label"],
+                "status": t(f"outcome_{outcome.outcome_of(r.status, r.data).value}"),
             }
         )
     return {"headers": headers, "rows": body}
@@ -135,13 +138,25 @@ def _element_name(instance: Any, bpmn_id: str | None) -> str | None:
 @bp.get("/cases/<int:instance_id>")
 @login_required
 def case_page(instance_id: int) -> Any:
+    # the page shows ID and phone numbers masked: read them masked, nothing decrypted (the full values
+    # only through the audited reveal below)
+    with crypto.masked_reads():
+        return _case_page(instance_id)
+
+
+def _case_page(instance_id: int) -> Any:
     session = _db()
     instance = instances.get_visible(session, user(), instance_id)
     open_rows = tasks.open_tasks_of(session, instance.id)
-    history = tasks.history_of(session, instance.id)
+    history = task_history.finished_rows(session, instance.id)
+    # each step's latest record, held for the whole request: the 办理记录 section reads most of the same
+    # records and finds them in the session instead of reading (and parsing) them again
+    latest = records.latest_per_step(session, instance.id)
     tpage = _int_arg("tpage", 1)
-    events, total_events = timeline.page(session, instance.id, page=tpage, per_page=TIMELINE_PER_PAGE)
-    task_names = {r.id: r.name for r in [*history, *open_rows]}
+    events, total_events = timeline.page(
+        session, instance.id, page=tpage, per_page=TIMELINE_PER_PAGE, detail_keys=("bpmn_id",)
+    )
+    task_names = {h.id: h.name for h in history} | {r.id: r.name for r in open_rows}
     names = users.display_names(
         session, [e.actor_id for e in events] + [r.assignee_id for r in open_rows] + [instance.started_by_id]
     )
@@ -183,7 +198,7 @@ def case_page(instance_id: int) -> Any:
         },
         diagram=diagram,
         children=_children(instance),
-        summary=_summary(instance, [*history, *open_rows]),
+        summary=_summary(instance, [*history, *open_rows], latest),
         may_reveal=privacy.may_reveal(_db(), user(), instance),
     )
 
@@ -195,7 +210,7 @@ def case_personal_data(instance_id: int) -> Any:
     session = _db()
     instance = instances.get_visible(session, user(), instance_id)
     values = privacy.reveal(session, user(), instance, channel="web")
-    rows = [*tasks.history_of(session, instance.id), *tasks.open_tasks_of(session, instance.id)]
+    rows = [*task_history.finished_rows(session, instance.id), *tasks.open_tasks_of(session, instance.id)]
     fields = display.field_index(_forms_of(rows))
     fmt = _formatter()
     labelled = [(display.path_label(path, fields, fmt), value) for path, value in values.items()]

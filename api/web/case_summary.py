@@ -25,14 +25,18 @@ def summary(
     fmt: display.Formatter,
     *,
     hidden: frozenset[str],
+    latest: list[tuple[Any, int]] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """``{"fields": [...], "other": [...]}`` as :func:`display.case_items` returns, with the step
-    records' values (``{"label", "text"|"table", "step", "runs"}``) after what only the case data holds."""
+    records' values (``{"label", "text"|"table", "step", "runs"}``) after what only the case data holds.
+    ``latest``: the case's :func:`records.latest_per_step`, if the caller read it already."""
     from_records: list[dict[str, Any]] = []
     covered: set[str] = set()
     steps_of: dict[str, list[tuple[dict[str, Any], Any]]] = {}  # field name -> (item, field) per step
     labels: dict[str, str] = {}  # label -> the step that showed it first
-    for record, runs in records.latest_per_step(session, instance.id):
+    if latest is None:
+        latest = records.latest_per_step(session, instance.id)
+    for record, runs in latest:
         if not record.form_key:
             continue
         form = formversions.form_at(session, record.form_key, record.form_version)

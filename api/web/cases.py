@@ -117,15 +117,17 @@ def _remaining(due: dt.datetime | None) -> str | None:
     return t("days_overdue", n=max(1, working_days_between(day, today)))
 
 
-def case_header(instance: ProcessInstance) -> dict[str, Any]:
-    """What the top of a case page shows: applicant, household, address, procedure, step, holder, days."""
+def case_header(instance: ProcessInstance, open_rows: list[HumanTask] | None = None) -> dict[str, Any]:
+    """What the top of a case page shows: applicant, household, address, procedure, step, holder, days
+    (``open_rows``: the case's open tasks, if the page read them already)."""
     session = _db()
     party = households.party_of(session, instance.id)
     household = session.get(Household, party.household_id) if party else None
     applicant = (
         session.get(Person, party.applicant_person_id) if party and party.applicant_person_id else None
     )
-    open_rows = tasks.open_tasks_of(session, instance.id)
+    if open_rows is None:
+        open_rows = tasks.open_tasks_of(session, instance.id)
     names = users.display_names(session, [r.assignee_id for r in open_rows])
     due = min((r.due_at for r in open_rows if r.due_at), default=None)
     address = None

@@ -151,13 +151,20 @@ class Formatter:
 
     def field_value(self, f: FieldDef, value: Any) -> str:
         """One value of a form field as text (a table field goes through :meth:`table`)."""
+        return self._value(f, value, None)
+
+    def _choice_labels(self, f: FieldDef) -> dict[str, str]:
+        return {c.value: self._label(c.label) for c in f.choices}
+
+    def _value(self, f: FieldDef, value: Any, labels: dict[str, str] | None) -> str:
         if value is None or value == "" or value == []:
             return "—"
         kind = f.type
         if kind == "boolean":
             return self.yes_no(value)
         if kind in ("choice", "multi_choice"):
-            labels = {c.value: self._label(c.label) for c in f.choices}
+            if labels is None:
+                labels = self._choice_labels(f)
             items = value if isinstance(value, list) else [value]
             return self.word("、", ", ").join(labels.get(str(v), str(v)) for v in items)
         if kind == "money":
@@ -179,11 +186,30 @@ class Formatter:
 
     def table(self, f: FieldDef, rows: Any) -> dict[str, Any]:
         columns = list(f.columns)
+        # each choice column's labels once, not once a row
+        labelled = [
+            (c, self._choice_labels(c) if c.type in ("choice", "multi_choice") else None) for c in columns
+        ]
+        plain = [c.type not in _FORMATTED and not _is_street_field(c.name) for c in columns]
+        seen: dict[tuple[int, type, Any], str] = {}  # a column's values repeat down a list (dates, choices)
         body = []
         for row in rows if isinstance(rows, list) else []:
             if not isinstance(row, dict):
                 continue
-            body.append([self.field_value(c, row.get(c.name)) for c in columns])
+            cells = []
+            for i, (c, labels) in enumerate(labelled):
+                value = row.get(c.name)
+                if plain[i]:
+                    cells.append("—" if value is None or value == "" or value == [] else str(value))
+                elif isinstance(value, (str, int, float)):
+                    key = (i, type(value), value)
+                    text = seen.get(key)
+                    if text is None:
+                        text = seen[key] = self._value(c, value, labels)
+                    cells.append(text)
+                else:
+                    cells.append(self._value(c, value, labels))
+            body.append(cells)
         return {"headers": [self._label(c.label) for c in columns], "rows": body}
 
     def _label(self, labels: Any) -> str:
@@ -193,6 +219,12 @@ class Formatter:
 
     def label(self, f: FieldDef) -> str:
         return self._label(f.label)
+
+
+# the kinds :meth:`Formatter.field_value` writes other than as their text
+_FORMATTED = frozenset(
+    {"boolean", "choice", "multi_choice", "money", "decimal", "integer", "date", "datetime", "table"}
+)
 
 
 def _is_street_field(name: str) -> bool:

@@ -64,7 +64,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "next": ("下一页", "Next"),
     "days_hours": ("{d} 天 {h} 小时", "{d} d {h} h"),
     "hours": ("{h} 小时", "{h} h"),
-    "start": ("发起流程", "Start a procedure"),
+    "start": ("新建申请", "New application"),
     "start_choose": ("选择要发起的流程", "Choose a procedure to start"),
     "nothing_to_start": ("您没有可发起的流程", "There is no procedure you may start"),
     "first_step": ("第一步", "First step"),

@@ -5,12 +5,11 @@ task (``_send_back.html``)."""
 from __future__ import annotations
 
 import math
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 
-from api.web import bp
+from api.web import bp, display
 from api.web.i18n import locale, pick, t
 from api.web.views import _db, login_required, user
 from engine import privacy
@@ -27,31 +26,27 @@ RECORDS_PER_PAGE = 50
 # --- showing values -----------------------------------------------------------------------------------
 
 
-def _money(value: Any) -> str:
-    try:
-        return f"{Decimal(str(value)):,.2f} 元"
-    except (InvalidOperation, ValueError):
-        return str(value)
-
-
-def _text(value: Any, kind: str, choices: dict[str, str]) -> str:
-    """One value as staff read it: 是/否, choice labels, money as ``6,000.00 元``, never JSON or None."""
+def _text(value: Any, kind: str, choices: dict[str, str], fmt: display.Formatter) -> str:
+    """One value as staff read it: 是/否, choice labels, money as ``6,000.00 元``, dates as ``2026年6月8日``
+    (the staff pages' one formatter, :class:`api.web.display.Formatter`), never JSON or None."""
     if value is None or value == "":
         return "—"
     if isinstance(value, bool):
-        return t("yes") if value else t("no")
+        return fmt.yes_no(value)
     if isinstance(value, list):
-        return "、".join(_text(v, kind, choices) for v in value) or "—"
+        return fmt.word("、", ", ").join(_text(v, kind, choices, fmt) for v in value) or "—"
     if isinstance(value, dict):
-        return "；".join(f"{k}：{_text(v, 'unknown', {})}" for k, v in value.items()) or "—"
+        return "；".join(f"{k}：{_text(v, 'unknown', {}, fmt)}" for k, v in value.items()) or "—"
     if kind == "money":
-        return _money(value)
-    if kind == "datetime" and isinstance(value, str) and "T" in value:
-        return value.replace("T", " ")[:16]
+        return fmt.money(value)
+    if kind == "date":
+        return fmt.date(value)
+    if kind == "datetime":
+        return fmt.datetime(value)
     return choices.get(value, str(value)) if isinstance(value, str) else str(value)
 
 
-def shown(field: records.Field) -> dict[str, Any]:
+def shown(field: records.Field, fmt: display.Formatter) -> dict[str, Any]:
     """A labelled field for a template: text, or a table (a table field's rows, columns labelled)."""
     if field.type == "table" and isinstance(field.value, list) and field.columns:
         return {
@@ -60,36 +55,53 @@ def shown(field: records.Field) -> dict[str, Any]:
                 "headers": [c.label for c in field.columns],
                 "rows": [
                     [
-                        _text(row.get(c.name) if isinstance(row, dict) else None, c.type, c.choices)
+                        _text(row.get(c.name) if isinstance(row, dict) else None, c.type, c.choices, fmt)
                         for c in field.columns
                     ]
                     for row in field.value
                 ],
             },
         }
-    return {"label": field.label, "text": _text(field.value, field.type, field.choices)}
+    return {"label": field.label, "text": _text(field.value, field.type, field.choices, fmt)}
 
 
-def _form_name(record: records.StepRecord) -> str:
+class _PageCache:
+    """What the records of one page share: the formatter and each form version's title and fields."""
+
+    def __init__(self) -> None:
+        self.fmt = display.Formatter(locale())
+        self.titles: dict[tuple[str | None, int | None], str] = {}
+        self.described: dict[tuple[str | None, int | None, str], list[dict[str, Any]]] = {}
+
+
+def _form_name(record: records.StepRecord, cache: _PageCache) -> str:
     if not record.form_key:
         return "—"
-    from api.web import formview
-    from engine.formversions import service as formversions
+    key = (record.form_key, record.form_version)
+    if key not in cache.titles:
+        from api.web import formview
+        from engine.formversions import service as formversions
 
-    form = formversions.form_at(_db(), record.form_key, record.form_version)
-    title = formview.title_of(form, locale()) or record.form_key
-    if record.form_version is None:
-        return t("record_form_file", title=title)
-    return t("record_form_version", title=title, version=record.form_version)
+        form = formversions.form_at(_db(), record.form_key, record.form_version)
+        title = formview.title_of(form, locale()) or record.form_key
+        if record.form_version is None:
+            cache.titles[key] = t("record_form_file", title=title)
+        else:
+            cache.titles[key] = t("record_form_version", title=title, version=record.form_version)
+    return cache.titles[key]
 
 
-def record_view(record: records.StepRecord, names: dict[int, str]) -> dict[str, Any]:
+def record_view(
+    record: records.StepRecord, names: dict[int, str], cache: _PageCache | None = None
+) -> dict[str, Any]:
+    cache = cache or _PageCache()
     data = privacy.for_viewer(user(), record.data or {})
+    found = records.fields(_db(), record, data, locale(), described_forms=cache.described)
     return {
         "record": record,
         "who": names.get(record.actor_id, "—") if record.actor_id else "—",
-        "form": _form_name(record),
-        "fields": [shown(f) for f in records.fields(_db(), record, data, locale())],
+        "form": _form_name(record, cache),
+        "fields": [shown(f, cache.fmt) for f in found],
     }
 
 
@@ -100,11 +112,14 @@ def record_view(record: records.StepRecord, names: dict[int, str]) -> dict[str, 
 def step_records_view(instance: Any) -> dict[str, Any]:
     """The case's records, one page of them, grouped by step; a loop's runs as one table."""
     page = request.args.get("records_page", 1, type=int) or 1
-    rows, total = records.of_instance(_db(), instance.id, page=max(page, 1), per_page=RECORDS_PER_PAGE)
+    rows, total = records.of_instance(
+        _db(), instance.id, page=max(page, 1), per_page=RECORDS_PER_PAGE, with_actor=False
+    )
     names = users.display_names(_db(), [r.actor_id for r in rows])
     sections = []
+    cache = _PageCache()
     for section in records.sections(rows):
-        views = [record_view(r, names) for r in section.records]
+        views = [record_view(r, names, cache) for r in section.records]
         headers: list[str] = []
         for v in views:
             for f in v["fields"]:

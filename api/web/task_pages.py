@@ -17,6 +17,7 @@ from engine.formversions import service as formversions
 from engine.households import service as households
 from engine.instances import service as instances
 from engine.orgs.models import OrgUnit
+from engine.tasks import history as task_history
 from engine.tasks import service as tasks
 from engine.tasks.models import HumanTask, TaskStatus
 from engine.users import service as users
@@ -41,7 +42,7 @@ def _render_task(
 
             draft = prefill(row)  # a step sent back for correction starts from its last record
         values = formview.values_for_display(draft)
-    history = tasks.history_of(session, instance.id)
+    history = task_history.finished_rows(session, instance.id)
     names = users.display_names(session, [h.completed_by_id for h in history] + [row.assignee_id])
     supervisor = users.supervises(session, user(), row)
     candidates = (

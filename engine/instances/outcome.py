@@ -24,6 +24,10 @@ class Outcome(enum.StrEnum):
     TERMINATED = "terminated"  # 已终止
 
 
+# the case data an outcome is read from (a list of cases reads only these)
+OUTCOME_KEYS = ("outcome", "decision", "accepted")
+
+
 def outcome_of(status: InstanceStatus, data: dict[str, Any] | None) -> Outcome:
     data = data or {}
     if status == InstanceStatus.RUNNING:

@@ -159,7 +159,7 @@ def start(
     timer_started = bool(runtime.timer_start_events(definitions.SPEC_CACHE.get(definition).spec))
     if not users.is_admin(user):
         if not users.in_scope(session, user, placed):
-            raise Forbidden("无权在该机构发起流程 / you may not start procedures for this org unit")
+            raise Forbidden("无权在该机构新建申请 / you may not start procedures for this org unit")
         if timer_started:
             raise Forbidden(
                 "定时发起的流程只能由调度程序或管理员发起 / "

@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from sqlalchemy import JSON, Table, bindparam, func, select, type_coerce
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.util import identity_key
 
 from engine.errors import NotFound
 from engine.forms import form_to_client, jsonable
@@ -63,23 +64,39 @@ def write(
 
 
 def of_instance(
-    session: Session, instance_id: int, *, page: int = 1, per_page: int = 50, bpmn_id: str | None = None
+    session: Session,
+    instance_id: int,
+    *,
+    page: int = 1,
+    per_page: int = 50,
+    bpmn_id: str | None = None,
+    with_actor: bool = True,
 ) -> tuple[list[StepRecord], int]:
-    """A case's records in the order the steps were done, one page of them, and how many there are."""
+    """A case's records in the order the steps were done, one page of them, and how many there are
+    (``with_actor``: each record's user loaded with it, for answers that name them)."""
     where = [StepRecord.instance_id == instance_id]
     if bpmn_id:
         where.append(StepRecord.bpmn_id == bpmn_id)
     total = session.scalar(select(func.count()).select_from(StepRecord).where(*where)) or 0
     per_page = max(1, min(per_page, MAX_PER_PAGE))
-    rows = session.scalars(
-        select(StepRecord)
-        .where(*where)
-        .order_by(StepRecord.completed_at, StepRecord.id)
-        .limit(per_page)
-        .offset((max(page, 1) - 1) * per_page)
-        .options(selectinload(StepRecord.actor))
+    ids = list(
+        session.scalars(
+            select(StepRecord.id)
+            .where(*where)
+            .order_by(StepRecord.completed_at, StepRecord.id)
+            .limit(per_page)
+            .offset((max(page, 1) - 1) * per_page)
+        )
     )
-    return list(rows), total
+    # records this session holds already (the case page read each step's latest) are not read again:
+    # their data is the page's largest part, and a record never changes
+    held = {i: session.identity_map.get(identity_key(StepRecord, i)) for i in ids}
+    missing = [i for i, r in held.items() if r is None]
+    if missing:
+        stmt = select(StepRecord).where(StepRecord.id.in_(missing))
+        for r in session.scalars(stmt.options(selectinload(StepRecord.actor)) if with_actor else stmt):
+            held[r.id] = r
+    return [cast(StepRecord, held[i]) for i in ids], total
 
 
 def of_task(session: Session, task_id: int) -> StepRecord | None:
@@ -165,11 +182,26 @@ class Field:
     columns: list[Field] = field(default_factory=list)
 
 
-def fields(session: Session, record: StepRecord, data: dict[str, Any], locale: str = "zh") -> list[Field]:
+def fields(
+    session: Session,
+    record: StepRecord,
+    data: dict[str, Any],
+    locale: str = "zh",
+    *,
+    described_forms: dict[tuple[str | None, int | None, str], list[dict[str, Any]]] | None = None,
+) -> list[Field]:
     """The record's values labelled from the form version it was entered with, in the form's order;
-    values the form does not name (a field of an older form) follow under their own key."""
-    form = formversions.form_at(session, record.form_key, record.form_version) if record.form_key else None
-    described = form_to_client(form, locale)["fields"] if form is not None else []
+    values the form does not name (a field of an older form) follow under their own key.
+    ``described_forms``: a cache of the forms' described fields, for the many records of one page."""
+    key = (record.form_key, record.form_version, locale)
+    described = described_forms.get(key) if described_forms is not None else None
+    if described is None:
+        form = (
+            formversions.form_at(session, record.form_key, record.form_version) if record.form_key else None
+        )
+        described = form_to_client(form, locale)["fields"] if form is not None else []
+        if described_forms is not None:
+            described_forms[key] = described
     out: list[Field] = []
     for f in described:
         if f["name"] not in data:

@@ -44,7 +44,7 @@ def test_application_to_acceptance_in_the_browser(browser, live_server):
     advisor.shot("01-login")
     advisor.login()
     page = advisor.page
-    page.get_by_role("link", name="发起流程").click()
+    page.get_by_role("link", name="新建申请").click()
     page.get_by_role("link", name="市民综合帮扶").click()
     page.get_by_label("业务编号（可选）").fill("WEB-E2E-0001")
     _fill_application(page, household_size="25")

@@ -89,3 +89,25 @@ def test_diagram_lanes_in_one_language():
     assert '<bpmn:userTask id="a" name="资金发放 finance"/>' in zh  # only pools and lanes are renamed
     en = localize_diagram(xml, "en")
     assert 'name="Citizen comprehensive assistance"' in en and 'name="Finance"' in en
+
+
+def test_table_rows_write_what_a_cell_loop_writes():
+    """The one-pass body of a table is the HTML the template's loop over the cells wrote."""
+    from jinja2 import Environment
+    from markupsafe import Markup
+
+    from api.web.common import _table_rows
+
+    loop = Environment(autoescape=True).from_string(
+        "{% for row in rows %}<tr>{% for cell in row %}<td>{{ cell }}</td>{% endfor %}</tr>{% endfor %}"
+    )
+    cases = [
+        [],
+        [[]],
+        [["a", "b"], ["c", "d"]],
+        [["<b>&'\"", 5, None], ["x\x00y", "z", "—"]],  # the separator inside a value
+        [[Markup("<i>safe</i>"), "<i>not</i>"]],
+        [["6,000.00 元", "2026年6月8日"]] * 3,
+    ]
+    for rows in cases:
+        assert str(_table_rows(rows)) == loop.render(rows=rows), rows

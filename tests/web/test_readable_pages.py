@@ -349,7 +349,7 @@ def test_the_case_timeline_is_paged(web, demo):
     db.session.commit()
 
     def rows(html: str) -> int:
-        return len(re.findall(r"<tr><td>\d{4}-\d\d-\d\d \d\d:\d\d</td>", html))
+        return len(re.findall(r"<tr><td>\d{4}年\d{1,2}月\d{1,2}日 \d\d:\d\d</td>", html))
 
     first = officer.get(f"/cases/{case.id}").get_data(as_text=True)
     assert 'data-testid="timeline-pager"' in first and rows(first) == 20

@@ -34,7 +34,7 @@ def test_a_finished_step_is_readable_by_everyone_who_sees_the_case(client, login
     html = text(page)
     assert "上门调查核实" in html and "办理记录" in html
     for label, value in (
-        ("调查日期", "2026-06-08"),
+        ("调查日期", "2026年6月8日"),
         ("核实情况", INVESTIGATION["findings"]),
         ("家庭情况属实", "是"),
     ):
