@@ -51,8 +51,24 @@ class Case(ApiCase):
         self.do("application", "pt_advisor", application(**data))
 
 
-def review(**overrides):
-    data = {"members_present": 7, "votes_for": 6, "votes_against": 1, "review_opinion": "情况属实，同意帮扶"}
+def panel(votes_for=6, votes_against=1, abstain=0):
+    """The members present (placeholder names, no real people), each with a vote."""
+    votes = ["for"] * votes_for + ["against"] * votes_against + ["abstain"] * abstain
+    roles = ["committee_cadre", "building_leader", "volunteer", "resident_rep"]
+    return [
+        {"name": f"评议成员{i + 1}", "member_role": roles[i % len(roles)], "vote": vote}
+        for i, vote in enumerate(votes)
+    ]
+
+
+def review(votes_for=6, votes_against=1, abstain=0, **overrides):
+    data = {
+        "review_date": "2026-11-19",
+        "chair_username": "pt_officer",
+        "members": panel(votes_for, votes_against, abstain),
+        "vouchers_checked": ["income_proof", "investigation_record"],
+        "review_opinion": "情况属实，同意帮扶",
+    }
     data.update(overrides)
     return data
 
@@ -266,14 +282,10 @@ def test_rule_refusals_name_the_rule(client, login):
     case = Case(client, login)
     to_review(case)
     body = assert_error(
-        case.submit("democratic_review", "pt_panel", review(members_present=4, votes_for=3, votes_against=1)),
+        case.submit("democratic_review", "pt_panel", review(votes_for=3, votes_against=1)),
         422,
     )
-    assert "法定人数" in body["fields"]["members_present"][0]
-    body = assert_error(
-        case.submit("democratic_review", "pt_panel", review(votes_for=6, votes_against=3)), 422
-    )
-    assert "votes_for" in body["fields"]
+    assert "法定人数" in body["fields"]["members"][0]
     assert case.open() == ["democratic_review"], "nothing changed"
 
 
@@ -337,7 +349,9 @@ def test_near_relative_steps_aside_and_district_reviews(client, login):
         {"visit_date": "2026-11-18", "findings": "入户核实，情况属实", "household_verified": True},
     )
     case.do("assessment", "pt_officer2", assess("1000.00"))
-    case.do("democratic_review", "pt_panel", review())
+    chaired = assert_error(case.submit("democratic_review", "pt_panel", review()), 422)
+    assert "回避" in chaired["fields"]["chair_username"][0], "the relative may not chair the review either"
+    case.do("democratic_review", "pt_panel", review(chair_username="pt_head"))
     assert case.open() == ["district_approval"], (
         "a near relative's case goes to the district even for small sums"
     )
