@@ -22,6 +22,7 @@ from engine.incidents import service as incidents
 from engine.instances import service as instances
 from engine.kernel import bus
 from engine.orgs import service as orgs
+from engine.recusal import service as recusal
 from engine.scope import role_branches, sees_everything, unit_clause, visible_clause
 from engine.tasks.models import OPEN_STATUSES, HumanTask, TaskStatus, open_clause
 from engine.users import service as users
@@ -178,15 +179,13 @@ def _locked_with_open(session: Session, user: User, task_id: int) -> tuple[Human
     return row, instance, [r for r in rows if r.state in OPEN_STATUSES]
 
 
-def _check_recusal(instance: Any, user: User, field: str | None = None) -> None:
-    """Staff whose near relative is the applicant may neither handle nor review the case."""
-    if user.username in (instance.data or {}).get("excluded_users", []):
-        message = (
-            "近亲属回避：该用户不能办理或评议此案 / recusal: this user may not handle or review this case"
-        )
-        if field:
-            raise Invalid.on(field, message)
-        raise Forbidden(message)
+def _check_recusal(
+    instance: Any, user: User, field: str | None = None, data: dict[str, Any] | None = None
+) -> None:
+    """Staff whose near relative is the applicant may neither handle nor review the case (engine.recusal)."""
+    session = Session.object_session(instance)
+    assert session is not None  # a locked, loaded instance
+    recusal.check(session, instance, user, data, field)
 
 
 def _require_open(row: HumanTask) -> None:
@@ -297,6 +296,7 @@ def complete_step(session: Session, user: User, task_id: int, data: Any) -> tupl
         raise Conflict("任务已失效（流程已前进）/ task is stale: the process has moved on")
     _check_recusal(instance, user)
     clean = _validate(row, data, spiff_task.data)
+    _check_recusal(instance, user, data=clean)  # the submission may name the person (the application)
     derived = procedures.run_before_complete(session, instance, row, clean)
     spiff_task.set_data(**_outputs(loaded, row, clean), **derived)
     failure = incidents.advance(loaded.wf, spiff_task.run)  # a failing automatic step: an incident below
