@@ -30,6 +30,9 @@ def init() -> None:
     from engine.procedures import (  # noqa: F401  (rules)
         applicants,
         bridge,
+        ca_project,
+        ca_reports,
+        ca_review,
         comprehensive,
         service_referral,
         twinning,

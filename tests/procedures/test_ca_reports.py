@@ -40,7 +40,7 @@ def test_monthly_report_per_street_sums_last_months_payments(client, login):
         deadlines.run_due(sessionmaker(bind=db.engine, expire_on_commit=False))
         session = db.session()
         made = reports(session)
-        assert len(made) == 46, "one report per street and town"
+        assert len(made) == 46 + 17, "one report per street and town, and one per district"
         mine, other = made["310107014"], made["310115004"]
         assert mine.data["report_period"] == "2026-11"
         assert (mine.data["disbursement_count"], mine.data["disbursed_total"]) == (1, "2999.50")
