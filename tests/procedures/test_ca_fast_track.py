@@ -25,19 +25,31 @@ def test_emergency_over_the_cap_needs_the_district_and_its_amount(client, login)
     refused = case.submit(
         "emergency_district_approval",
         "pt_head",
-        {"emergency_decision": "approve", "emergency_approved_amount": "6000.00", "emergency_opinion": "同意"},
+        {
+            "emergency_decision": "approve",
+            "emergency_approved_amount": "6000.00",
+            "emergency_opinion": "同意",
+        },
     )
     assert_error(refused, 403)
     over = case.submit(
         "emergency_district_approval",
         "pt_district",
-        {"emergency_decision": "approve", "emergency_approved_amount": "8000.01", "emergency_opinion": "同意"},
+        {
+            "emergency_decision": "approve",
+            "emergency_approved_amount": "8000.01",
+            "emergency_opinion": "同意",
+        },
     )
     assert "emergency_approved_amount" in assert_error(over, 422)["fields"]
     case.do(
         "emergency_district_approval",
         "pt_district",
-        {"emergency_decision": "approve", "emergency_approved_amount": "6000.00", "emergency_opinion": "同意"},
+        {
+            "emergency_decision": "approve",
+            "emergency_approved_amount": "6000.00",
+            "emergency_opinion": "同意",
+        },
     )
     body = assert_error(case.submit("emergency_disbursement", "pt_finance", emergency("6000.01")), 422)
     assert "先行帮扶限额" in body["fields"]["amount_paid"][0]
@@ -113,7 +125,11 @@ def test_refusal_after_the_emergency_payment_ends_with_a_notice(client, login):
     case.do(
         "assessment",
         "pt_officer",
-        {"assessment_opinion": "核实后不符合条件", "assessment_decision": "reject", "rejection_reason": "收入超标"},
+        {
+            "assessment_opinion": "核实后不符合条件",
+            "assessment_decision": "reject",
+            "rejection_reason": "收入超标",
+        },
     )
     final = case.detail()
     assert final["status"] == "completed" and final["data"]["outcome"] == "rejected"
