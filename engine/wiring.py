@@ -35,6 +35,7 @@ def init() -> None:
         ca_review,
         comprehensive,
         service_referral,
+        special_care,
         twinning,
     )
     from engine.records import service as records
