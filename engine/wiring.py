@@ -36,6 +36,7 @@ def init() -> None:
         comprehensive,
         service_referral,
         special_care,
+        street_response,
         twinning,
     )
     from engine.records import service as records
