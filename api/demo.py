@@ -216,7 +216,42 @@ def _demo_cases(session: Session) -> list[str]:
         f"demo cases: {first.id}, {second.id}, {third.id}, {case.id}, {referral.id}",
         *_bridge_plan(session),
         *_twinning(session),
+        *_putuo_care(session),
     ]
+
+
+def _putuo_care(session: Session) -> list[str]:
+    """A special-care household in its first week of visits and a yellow street warning being handled."""
+    advisor = users.by_username(session, "pt_advisor")
+    officer = users.by_username(session, "pt_officer")
+    care = _start_filled(
+        session,
+        advisor,
+        "special_care_visits",
+        "DEMO-SC-0001",
+        {
+            "person_id_number": with_check_digit("99999919400101004"),
+            "care_category": "elderly_alone",
+            "care_reason": "独居高龄，行动不便（演示）",
+            "address_note": "示例路 100 弄 2 号（演示地址）",
+        },
+    )
+    street = _start_filled(
+        session,
+        officer,
+        "street_response",
+        "DEMO-SR-0001",
+        {
+            "found_on": "2026-11-20",
+            "location": "示例路公交站（演示地址）",
+            "source": "patrol",
+            "danger_to_life": False,
+            "extreme_weather": False,
+            "vulnerable": [],
+            "description": "一名男子在公交站过夜（演示）",
+        },
+    )
+    return [f"Putuo care cases: {care.id} (special-care visits), {street.id} (street warning, yellow)"]
 
 
 def _do(session: Session, instance: ProcessInstance, bpmn_id: str, username: str, data: dict) -> None:

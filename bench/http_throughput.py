@@ -81,7 +81,16 @@ STEPS = [
     ),
     (
         "democratic_review",
-        {"members_present": 7, "votes_for": 6, "votes_against": 1, "review_opinion": "情况属实，同意帮扶"},
+        {
+            "review_date": "2026-11-19",
+            "chair_username": "bench",  # holds street_officer: a street officer chairs the review
+            "members": [
+                {"name": f"评议成员{i}", "member_role": "resident_rep", "vote": "for" if i < 6 else "against"}
+                for i in range(7)
+            ],
+            "vouchers_checked": ["income_proof"],
+            "review_opinion": "情况属实，同意帮扶",
+        },
     ),
     (
         "street_approval",

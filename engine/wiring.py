@@ -32,8 +32,13 @@ def init() -> None:
         bridge,
         bridge_groups,
         bridge_rules,
+        ca_project,
+        ca_reports,
+        ca_review,
         comprehensive,
         service_referral,
+        special_care,
+        street_response,
         twinning,
         twinning_rules,
     )

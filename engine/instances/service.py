@@ -26,6 +26,7 @@ from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.kernel import bus
 from engine.orgs import service as orgs
 from engine.orgs.models import OrgUnit
+from engine.recusal import service as recusal
 from engine.scope import visible_clause
 from engine.users import service as users
 from engine.users.models import User
@@ -176,6 +177,7 @@ def start(
         data = startdata.check_scheduled_start(data)
     else:
         data = startdata.check_start_data(definition, data)
+        recusal.check(session, None, user, data, "data")  # nobody registers their own relative's case
     return create(session, definition, unit, actor_id=user.id, business_key=business_key, data=data)
 
 

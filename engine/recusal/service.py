@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -132,3 +134,58 @@ def staff_related_to(session: Session, id_number: str | None) -> list[str]:
         .order_by(User.username)
     )
     return list(dict.fromkeys(rows))
+
+
+# Fields of a case or a step's form that name the person the case is about (the applicant, the Bridge
+# Plan household's head, the person cared for or found on the street).
+PERSON_FIELDS = ("applicant_id_number", "head_id_number", "person_id_number")
+
+RECUSAL_MESSAGE = (
+    "近亲属回避：该用户不能办理或评议此案 / recusal: this user may not handle or review this case"
+)
+
+
+def _numbers(*sources: Any) -> set[str]:
+    found: set[str] = set()
+    for source in sources:
+        for name in PERSON_FIELDS:
+            value = (source or {}).get(name)
+            if isinstance(value, str) and value.strip():
+                found.add(value.strip().upper())
+    return found
+
+
+def must_step_aside(session: Session, instance: Any, user: User, data: dict[str, Any] | None = None) -> bool:
+    """Must ``user`` step aside from this case (回避)? Yes when named at the application (the case's
+    ``excluded_users``), and — checked live, at every step — when the person the case is about (from
+    the case's data or the step's submission, the application itself included) is on file as the user's
+    near relative, whenever that filing was made."""
+    if user.username in ((instance.data if instance is not None else None) or {}).get("excluded_users", []):
+        return True
+    numbers = _numbers(instance.data if instance is not None else None, data)
+    return bool(numbers) and user_related_to(session, user, numbers)
+
+
+def user_related_to(session: Session, user: User, numbers: set[str]) -> bool:
+    """Has ``user`` an active filing for one of these ID numbers?"""
+    indexes = [crypto.blind_index(n) for n in numbers]
+    hit = session.scalar(
+        select(NearRelativeFiling.id)
+        .where(
+            NearRelativeFiling.staff_user_id == user.id,
+            NearRelativeFiling.relative_id_index.in_(indexes),
+            NearRelativeFiling.active.is_(True),
+        )
+        .limit(1)
+    )
+    return hit is not None
+
+
+def check(
+    session: Session, instance: Any, user: User, data: dict[str, Any] | None = None, field: str | None = None
+) -> None:
+    """Refuse (403, or 422 on ``field``) when ``user`` must step aside from the case."""
+    if must_step_aside(session, instance, user, data):
+        if field:
+            raise Invalid.on(field, RECUSAL_MESSAGE)
+        raise Forbidden(RECUSAL_MESSAGE)

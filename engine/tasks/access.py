@@ -7,8 +7,9 @@ from typing import Any
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
-from engine.errors import Conflict, Forbidden, Invalid, NotFound
+from engine.errors import Conflict, Forbidden, NotFound
 from engine.instances import service as instances
+from engine.recusal import service as recusal
 from engine.tasks.models import OPEN_STATUSES, HumanTask, TaskStatus, open_clause
 from engine.users import service as users
 from engine.users.models import User
@@ -82,15 +83,13 @@ def _locked_with_open(session: Session, user: User, task_id: int) -> tuple[Human
     return row, instance, [r for r in rows if r.state in OPEN_STATUSES]
 
 
-def _check_recusal(instance: Any, user: User, field: str | None = None) -> None:
-    """Staff whose near relative is the applicant may neither handle nor review the case."""
-    if user.username in (instance.data or {}).get("excluded_users", []):
-        message = (
-            "近亲属回避：该用户不能办理或评议此案 / recusal: this user may not handle or review this case"
-        )
-        if field:
-            raise Invalid.on(field, message)
-        raise Forbidden(message)
+def _check_recusal(
+    instance: Any, user: User, field: str | None = None, data: dict[str, Any] | None = None
+) -> None:
+    """Staff whose near relative is the applicant may neither handle nor review the case (engine.recusal)."""
+    session = Session.object_session(instance)
+    assert session is not None  # a locked, loaded instance
+    recusal.check(session, instance, user, data, field)
 
 
 def _require_open(row: HumanTask) -> None:

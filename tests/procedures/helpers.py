@@ -7,11 +7,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from api.extensions import db
 from engine.deadlines import service as deadlines
 from engine.forms import with_check_digit
+from engine.instances.models import ProcessInstance
 from tests import factories
 from tests.conftest import ROOT
 from tests.procedures.cases import ApiCase
@@ -57,8 +59,14 @@ class Case(ApiCase):
         self.do("application", "pt_advisor", application(**data))
 
 
-def review(**overrides):
-    data = {"members_present": 7, "votes_for": 6, "votes_against": 1, "review_opinion": "情况属实，同意帮扶"}
+def review(votes_for=6, votes_against=1, abstain=0, **overrides):
+    data = {
+        "review_date": "2026-11-19",
+        "chair_username": "pt_officer",
+        "members": panel(votes_for, votes_against, abstain),
+        "vouchers_checked": ["income_proof", "investigation_record"],
+        "review_opinion": "情况属实，同意帮扶",
+    }
     data.update(overrides)
     return data
 
@@ -467,3 +475,23 @@ def transfer_accepted(case):
     decision = {"receiving_decision": "accept", "opinion": "同意接收"}
     assert case.submit("transfer_acceptance", "pt_district", decision).status_code == 403  # not theirs
     case.do("transfer_acceptance", "pd_district_officer", decision)
+
+
+def panel(votes_for=6, votes_against=1, abstain=0):
+    """The members present (placeholder names, no real people), each with a vote."""
+    votes = ["for"] * votes_for + ["against"] * votes_against + ["abstain"] * abstain
+    roles = ["committee_cadre", "building_leader", "volunteer", "resident_rep"]
+    return [
+        {"name": f"评议成员{i + 1}", "member_role": roles[i % len(roles)], "vote": vote}
+        for i, vote in enumerate(votes)
+    ]
+
+
+def reports(session):
+    session.expire_all()
+    rows = session.scalars(
+        select(ProcessInstance)
+        .where(ProcessInstance.process_key == "ca_monthly_fund_report")
+        .order_by(ProcessInstance.id)
+    )
+    return {r.org_unit.code: r for r in rows}

@@ -5,28 +5,16 @@ from __future__ import annotations
 import datetime as dt
 
 import time_machine
-from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from api.extensions import db
 from engine.deadlines import calendar as cal
 from engine.deadlines import service as deadlines
-from engine.instances.models import ProcessInstance
 from tests.helpers import assert_error
 from tests.procedures.cases import fresh_token
-from tests.procedures.helpers import Case, approve, pay, review, to_review
+from tests.procedures.helpers import Case, approve, pay, reports, review, to_review
 
 SH = cal.SHANGHAI
-
-
-def reports(session):
-    session.expire_all()
-    rows = session.scalars(
-        select(ProcessInstance)
-        .where(ProcessInstance.process_key == "ca_monthly_fund_report")
-        .order_by(ProcessInstance.id)
-    )
-    return {r.org_unit.code: r for r in rows}
 
 
 def test_monthly_report_per_street_sums_last_months_payments(client, login):
@@ -40,7 +28,7 @@ def test_monthly_report_per_street_sums_last_months_payments(client, login):
         deadlines.run_due(sessionmaker(bind=db.engine, expire_on_commit=False))
         session = db.session()
         made = reports(session)
-        assert len(made) == 46, "one report per street and town"
+        assert len(made) == 46 + 17, "one report per street and town, and one per district"
         mine, other = made["310107014"], made["310115004"]
         assert mine.data["report_period"] == "2026-11"
         assert (mine.data["disbursement_count"], mine.data["disbursed_total"]) == (1, "2999.50")

@@ -1,0 +1,45 @@
+"""Project assistance 项目帮扶 (notice 002, 二(二)): an application for project assistance is not handled
+as an individual case; it goes to the city's mutual-aid foundation, which researches it and files it in
+a project plan (procedure ``ca_project_assistance``, a sub-case of the application)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from engine.definitions import service as definitions
+from engine.instances import service as instances
+from engine.procedures import before_complete
+
+KEY = "comprehensive_assistance"
+PROJECT = "ca_project_assistance"
+# What the foundation reads from the application (the sub-case's own data).
+CARRIED = (
+    "applicant_id_number",
+    "household_size",
+    "aid_types",
+    "hardship_category",
+    "amount_requested",
+    "goods_description",
+    "services_description",
+    "reason",
+)
+
+
+@before_complete(KEY, "application")
+def refer_project_assistance(
+    session: Session, instance: Any, row: Any, data: dict[str, Any]
+) -> dict[str, Any]:
+    if data.get("assistance_form") != "project":
+        return {}
+    case = instances.create(
+        session,
+        definitions.get_version(session, PROJECT),
+        instance.org_unit,
+        actor_id=row.assignee_id,
+        data={k: data[k] for k in CARRIED if data.get(k) not in (None, "")},
+        origin=f"{KEY}:{instance.id}",
+        parent_id=instance.id,
+    )
+    return {"project_case_id": case.id}
