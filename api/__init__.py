@@ -10,7 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import converters, errors, hardening, jsonbody
+from api import converters, errors, hardening, jsonbody, logs
+from api import health as health_checks
 from api.config import ROOT, load_config
 from api.extensions import db, migrate
 from engine import crypto, formstore, wiring
@@ -76,6 +77,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app = AssistflowFlask(__name__)
     converters.install(app)
     app.config.update(load_config(overrides))
+    logs.register(app, on_request=health_checks.observe_request(app))  # first: every request gets its id
     if app.config["TRUSTED_PROXIES"] > 0:
         # Behind n trusted reverse proxies: the client's address and scheme from their X-Forwarded-*
         # headers (the lockout and the audit record the real address); with 0 the headers are ignored.
@@ -136,6 +138,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         api.register_blueprint(blp)
     errors.register(app)
     hardening.register(app)
+    health_checks.register(app)
 
     from api.web import init_app as init_web
 

@@ -139,6 +139,9 @@ def load_config(overrides: dict | None = None) -> dict:
         "ANONYMOUS_MAX_BODY": int(os.environ.get("ASSISTFLOW_ANONYMOUS_MAX_BODY", 16 * 1024)),
         # Content-Security-Policy sent with /api responses (JSON only: nothing may load or frame them).
         "API_CONTENT_SECURITY_POLICY": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
+        # Prometheus metrics at /metrics (issue 20); a token, when set, is required as a Bearer token.
+        "METRICS_ENABLED": os.environ.get("ASSISTFLOW_METRICS", "1") != "0",
+        "METRICS_TOKEN": os.environ.get("ASSISTFLOW_METRICS_TOKEN") or None,
         "API_TITLE": "assistflow",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",
