@@ -32,7 +32,7 @@ def migration_heads() -> set[str]:
 
 
 def _observe_request(route: str, method: str, status: int, seconds: float) -> None:
-    metrics.HTTP_REQUESTS.labels(method, route, str(status)).inc()
+    metrics.HTTP_REQUESTS.labels(method, route, f"{status // 100}xx").inc()
     metrics.HTTP_LATENCY.labels(method, route).observe(seconds)
     metrics.observe_pool(db.engine)
 
