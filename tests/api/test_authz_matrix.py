@@ -257,6 +257,13 @@ PROBES = [
     Probe("GET", f"{API}/incidents", only(200, {"admin/city"}), "incidents.list_incidents"),
     Probe("GET", f"{API}/incidents/999999999", only(404, {"admin/city"}), "incidents.get_incident"),
     Probe("POST", f"{API}/incidents/999999999/retry", only(404, {"admin/city"}), "incidents.retry_incident"),
+    Probe(
+        "POST",
+        f"{API}/incidents/999999999/skip",
+        only(404, {"admin/city"}),
+        "incidents.skip_incident",
+        json={"reason": "权限测试"},
+    ),
     Probe("GET", f"{API}/process-definitions", everyone(200), "process_definitions.list_definitions"),
     Probe(
         "POST", f"{API}/process-definitions", only(422, {"admin/city"}), "process_definitions.deploy", json={}
@@ -532,6 +539,21 @@ PROBES = [
     ),
     Probe("GET", "/admin/forms", only(200, {"admin/city"}), "web.admin_forms"),
     Probe("GET", "/admin/calendar?year=2027", only(200, {"admin/city"}), "web.admin_calendar"),
+    Probe("GET", "/admin/system", only(200, {"admin/city"}), "web.admin_system"),
+    Probe(
+        "POST",
+        "/admin/system/incidents/999999999/retry",
+        only(404, {"admin/city"}),
+        "web.admin_system_retry",
+        form={},
+    ),
+    Probe(
+        "POST",
+        "/admin/system/incidents/999999999/skip",
+        only(404, {"admin/city"}),
+        "web.admin_system_skip",
+        form={"reason": "权限测试"},
+    ),
     Probe(
         "POST",
         "/admin/calendar/2027",
