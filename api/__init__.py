@@ -33,6 +33,21 @@ def configure_mail(config: dict[str, Any]) -> None:
     MAIL.sender, MAIL.starttls = config["SMTP_SENDER"], bool(config["SMTP_STARTTLS"])
 
 
+def configure_argon2(value: str) -> None:
+    """``ASSISTFLOW_ARGON2=time_cost,memory_kib,parallelism``; empty keeps the measured default."""
+    if not value.strip():
+        return
+    from engine.users import service as users
+
+    try:
+        time_cost, memory_kib, parallelism = (int(part) for part in value.split(","))
+    except ValueError as err:
+        raise ValueError(
+            "ASSISTFLOW_ARGON2 must be time_cost,memory_kib,parallelism (e.g. 2,19456,1)"
+        ) from err
+    users.configure_hasher(time_cost, memory_kib, parallelism)
+
+
 # The engine the holiday calendar falls back to outside an app context: the latest app's.
 _CALENDAR_ENGINE: list[Engine] = []
 
@@ -91,6 +106,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     deadlines.configure(app.config["SLA_REMINDER_WORKING_DAYS"], app.config["SLA_RED_AFTER_WORKING_DAYS"])
     timers.configure(app.config["MIN_TIMER_CYCLE_SECONDS"])
     configure_mail(app.config)
+    configure_argon2(app.config["ARGON2"])
     wiring.init()
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
