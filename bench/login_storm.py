@@ -1,0 +1,151 @@
+"""A login storm against task completions (issue 20: 50 logins/s for 30 s while completions run on
+2 cores — completion p99 ≤ 100 ms).
+
+    .venv/bin/python bench/login_storm.py [SECONDS] [CLIENTS] [LOGINS_PER_SECOND]
+
+One throw-away PostgreSQL database; gunicorn with 2 gthread workers × 4 threads (the node of
+docs/DEPLOY.md on 2 cores). ``CLIENTS`` processes complete comprehensive-assistance steps in a loop
+(bench/http_throughput.py's client) — first alone, then while a storm process opens
+``LOGINS_PER_SECOND`` logins a second (open loop: a login is sent on schedule whether or not the
+previous ones were answered). Two configurations are run:
+
+* **before**: the library's argon2 parameters (64 MiB, t=3, p=4) and no bound on password checks;
+* **after**: the measured parameters (19 MiB, t=2, p=1; bench/argon2_params.py) and one password
+  check per worker at a time (ASSISTFLOW_LOGIN_CONCURRENCY = cores ÷ workers), a login waiting up to
+  2 s for its slot, else 503 with Retry-After.
+
+Printed: completions/s, completion p50/p99, and the logins' outcomes (201 / 503 / other) and p50/p99.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import multiprocessing as mp
+import os
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import http_throughput as ht  # noqa: E402
+from common import drop_database, postgres_url  # noqa: E402
+
+ARGS = [a for a in sys.argv[1:] if not a.startswith("-")]
+SECONDS = float(ARGS[0]) if ARGS else 30.0
+CLIENTS = int(ARGS[1]) if len(ARGS) > 1 else 4
+RATE = float(ARGS[2]) if len(ARGS) > 2 else 50.0
+
+
+def storm(port: int, start_at: float, stop_at: float, out: mp.Queue) -> None:
+    results: list[tuple[int, float]] = []
+    lock = threading.Lock()
+
+    def one() -> None:
+        t0 = time.perf_counter()
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            body = json.dumps({"username": "bench", "password": ht.PASSWORD})
+            conn.request(
+                "POST", "/api/v1/auth/token", body=body, headers={"Content-Type": "application/json"}
+            )
+            status = conn.getresponse().status
+            conn.close()
+        except OSError:
+            status = 0
+        with lock:
+            results.append((status, time.perf_counter() - t0))
+
+    while time.time() < start_at:
+        time.sleep(0.005)
+    with ThreadPoolExecutor(max_workers=400) as pool:
+        n = 0
+        while True:
+            due = start_at + n / RATE
+            if due >= stop_at:
+                break
+            pause = due - time.time()
+            if pause > 0:
+                time.sleep(pause)
+            pool.submit(one)
+            n += 1
+    out.put(results)
+
+
+def completions_with(port: int, logins: bool) -> tuple[dict, list[tuple[int, float]]]:
+    ht.SECONDS, ht.CLIENTS = SECONDS, CLIENTS
+    start_at = time.time() + 3
+    out: mp.Queue = mp.Queue()
+    storm_proc = None
+    if logins:
+        storm_proc = mp.Process(target=storm, args=(port, start_at, start_at + SECONDS, out))
+        storm_proc.start()
+    result = ht.run_http([port])
+    login_results = out.get() if storm_proc else []
+    if storm_proc:
+        storm_proc.join()
+    return result, login_results
+
+
+def describe_logins(results: list[tuple[int, float]]) -> str:
+    if not results:
+        return ""
+    times = sorted(t for _s, t in results)
+    by = {}
+    for status, _t in results:
+        by[status] = by.get(status, 0) + 1
+    return (
+        f"logins sent {len(results)} ({len(results) / SECONDS:.0f}/s): "
+        + ", ".join(f"{k or 'no answer'}: {v}" for k, v in sorted(by.items()))
+        + f"; login p50 {times[len(times) // 2] * 1000:.0f} ms, p99 {times[int(len(times) * 0.99)] * 1000:.0f} ms"
+    )
+
+
+def main() -> None:
+    url = postgres_url()
+    if url is None:
+        print("needs PostgreSQL (BENCH_PG_URL or a local server)")
+        return
+    try:
+        ht.setup(url)
+        os.environ["BENCH_GUNICORN_ARGS"] = "--threads 4 --worker-class gthread"
+        os.environ["ASSISTFLOW_LOG_FORMAT"] = "json"
+        os.environ["ASSISTFLOW_LOG_LEVEL"] = "WARNING"
+        configs = {
+            "before (argon2 64 MiB t=3 p=4, unbounded)": {
+                "ASSISTFLOW_ARGON2": "3,65536,4",
+                "ASSISTFLOW_LOGIN_CONCURRENCY": "64",
+            },
+            "after (argon2 19 MiB t=2 p=1, 1 check per worker)": {
+                "ASSISTFLOW_ARGON2": "",
+                "ASSISTFLOW_LOGIN_CONCURRENCY": "1",
+            },
+        }
+        print(
+            f"{CLIENTS} completion clients, {RATE:.0f} logins/s for {SECONDS:.0f} s, gunicorn 2 workers × 4 threads"
+        )
+        for label, env in configs.items():
+            os.environ.update(env)
+            proc, port = ht.gunicorn(url, 2)
+            try:
+                alone, _ = completions_with(port, logins=False)
+                stormy, logins = completions_with(port, logins=True)
+            finally:
+                ht.stop([proc])
+            print(f"{label}:")
+            for name, r in (("  completions alone      ", alone), ("  completions with storm ", stormy)):
+                print(
+                    f"{name} {r['rate']:.0f}/s, p50 {r['p50']:.0f} ms, p99 {r['p99']:.0f} ms, errors {r['errors']}"
+                )
+            print(f"  {describe_logins(logins)}")
+    finally:
+        drop_database(url)
+
+
+if __name__ == "__main__":
+    main()
