@@ -141,7 +141,7 @@ def load_config(overrides: dict | None = None) -> dict:
         or max(1, os.cpu_count() or 1),
         # argon2id "time_cost,memory_kib,parallelism" (engine/users/service.py; bench/argon2_params.py)
         "ARGON2": os.environ.get("ASSISTFLOW_ARGON2", ""),
-        "LOGIN_SLOT_WAIT_SECONDS": float(os.environ.get("ASSISTFLOW_LOGIN_SLOT_WAIT_SECONDS", 2)),
+        "LOGIN_SLOT_WAIT_SECONDS": float(os.environ.get("ASSISTFLOW_LOGIN_SLOT_WAIT_SECONDS", 0.1)),
         # Anonymous routes (the token endpoint, the login form) refuse larger bodies before parsing.
         "ANONYMOUS_MAX_BODY": int(os.environ.get("ASSISTFLOW_ANONYMOUS_MAX_BODY", 16 * 1024)),
         # Content-Security-Policy sent with /api responses (JSON only: nothing may load or frame them).

@@ -12,7 +12,7 @@ previous ones were answered). Two configurations are run (the new one first: the
 * **before**: the library's argon2 parameters (64 MiB, t=3, p=4) and no bound on password checks;
 * **after**: the measured parameters (19 MiB, t=2, p=1; bench/argon2_params.py) and one password
   check per worker at a time (ASSISTFLOW_LOGIN_CONCURRENCY = cores ÷ workers), a login waiting up to
-  2 s for its slot, else 503 with Retry-After.
+  0.1 s for its slot, else 503 with Retry-After (``--after-only`` runs only this one).
 
 Printed: completions/s, completion p50/p99, and the logins' outcomes (201 / 503 / other) and p50/p99.
 """
