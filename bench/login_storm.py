@@ -81,9 +81,14 @@ def client_loop(port: int, start_at: float, stop_at: float, out: mp.Queue) -> No
     """bench/http_throughput.py's loop, except that a request timing out (a starved server) is counted
     as an error with its time, not a crash of the client."""
     latencies, errors = [], 0
-    try:
-        client = ht.Client(port)
-    except OSError:
+    client = None
+    for _attempt in range(100):  # the client's own login may be answered 503 (busy): it retries
+        try:
+            client = ht.Client(port)
+            break
+        except (OSError, KeyError):
+            time.sleep(0.2)
+    if client is None:
         out.put(([], 1))
         return
     client.conn.timeout = 15
