@@ -36,7 +36,7 @@ setup: $(STAMP) $(NODE_STAMP)
 run: $(STAMP) $(NODE_STAMP)
 	$(BIN)/assistflow db upgrade
 	$(BIN)/assistflow demo load
-	$(BIN)/assistflow serve --host 127.0.0.1 --port 5000
+	ASSISTFLOW_LOG_FORMAT=$${ASSISTFLOW_LOG_FORMAT:-text} $(BIN)/assistflow serve --host 127.0.0.1 --port 5000
 
 ## The suite on a later date: `make test CLOCK_AHEAD_DAYS=396` runs it with the wall clock that many
 ## days ahead (the session and the servers and schedulers it starts; see tests/clock_ahead.py)

@@ -10,7 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import converters, errors, hardening, jsonbody
+from api import converters, errors, hardening, jsonbody, logs
+from api import health as health_checks
 from api.config import ROOT, load_config
 from api.extensions import db, migrate
 from engine import crypto, formstore, wiring
@@ -30,6 +31,21 @@ def configure_mail(config: dict[str, Any]) -> None:
     MAIL.host, MAIL.port = config["SMTP_HOST"], int(config["SMTP_PORT"])
     MAIL.username, MAIL.password = config["SMTP_USERNAME"], config["SMTP_PASSWORD"]
     MAIL.sender, MAIL.starttls = config["SMTP_SENDER"], bool(config["SMTP_STARTTLS"])
+
+
+def configure_argon2(value: str) -> None:
+    """``ASSISTFLOW_ARGON2=time_cost,memory_kib,parallelism``; empty keeps the measured default."""
+    if not value.strip():
+        return
+    from engine.users import service as users
+
+    try:
+        time_cost, memory_kib, parallelism = (int(part) for part in value.split(","))
+    except ValueError as err:
+        raise ValueError(
+            "ASSISTFLOW_ARGON2 must be time_cost,memory_kib,parallelism (e.g. 2,19456,1)"
+        ) from err
+    users.configure_hasher(time_cost, memory_kib, parallelism)
 
 
 # The engine the holiday calendar falls back to outside an app context: the latest app's.
@@ -76,6 +92,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app = AssistflowFlask(__name__)
     converters.install(app)
     app.config.update(load_config(overrides))
+    logs.register(app, on_request=health_checks.observe_request(app))  # first: every request gets its id
     if app.config["TRUSTED_PROXIES"] > 0:
         # Behind n trusted reverse proxies: the client's address and scheme from their X-Forwarded-*
         # headers (the lockout and the audit record the real address); with 0 the headers are ignored.
@@ -89,6 +106,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     deadlines.configure(app.config["SLA_REMINDER_WORKING_DAYS"], app.config["SLA_RED_AFTER_WORKING_DAYS"])
     timers.configure(app.config["MIN_TIMER_CYCLE_SECONDS"])
     configure_mail(app.config)
+    configure_argon2(app.config["ARGON2"])
     wiring.init()
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
@@ -136,6 +154,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         api.register_blueprint(blp)
     errors.register(app)
     hardening.register(app)
+    health_checks.register(app)
 
     from api.web import init_app as init_web
 

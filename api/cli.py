@@ -197,11 +197,12 @@ def serve(host: str, port: int, with_scheduler: bool) -> None:
     from werkzeug.serving import run_simple
 
     from engine.deadlines import scheduler as timers
+    from engine.system.heartbeat import Heartbeat
 
-    background = None
+    background, factory, beat = None, _session_factory(), Heartbeat()
     if with_scheduler:
         background = timers.build(
-            _session_factory(), background=True, checkpoint_interval=_checkpoint_seconds()
+            factory, background=True, checkpoint_interval=_checkpoint_seconds(), beat=beat
         )
         background.start()
         click.echo("scheduler running inside the dev server")
@@ -211,7 +212,7 @@ def serve(host: str, port: int, with_scheduler: bool) -> None:
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
         if background is not None:
-            background.shutdown(wait=False)
+            timers.shutdown(background, factory, beat)
 
 
 @click.command("scheduler", help="Run the timer and deadline scheduler (several may run against PostgreSQL).")
@@ -221,23 +222,28 @@ def scheduler(interval: float, once: bool) -> None:
     import signal
 
     from engine.deadlines import scheduler as timers
+    from engine.system.heartbeat import Heartbeat
 
     factory = _session_factory()
     if once:
         click.echo(f"woke {timers.tick(factory)} instance(s)")
         click.echo(f"sealed {timers.seal_audit(factory)} audit event(s)")
         return
+    beat = Heartbeat()
     blocking = timers.build(
-        factory, background=False, interval=interval, checkpoint_interval=_checkpoint_seconds()
+        factory, background=False, interval=interval, checkpoint_interval=_checkpoint_seconds(), beat=beat
     )
 
     def _stop(_signum: Any, _frame: Any) -> Any:
-        blocking.shutdown(wait=False)
+        # graceful: the batch in hand is finished and committed, no other is taken, the heartbeat says so
+        timers.shutdown(blocking, factory, beat)
 
     signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     click.echo(f"assistflow scheduler: checking every {interval}s")
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
         blocking.start()
+    click.echo("assistflow scheduler stopped")
 
 
 @click.group("keys", help="Personal data keys / 个人信息加密密钥")
@@ -283,6 +289,9 @@ def _create_app() -> Flask:
 
 
 def main() -> None:
+    from api import logs
+
+    logs.configure()  # ASSISTFLOW_LOG_FORMAT=json (default) | text
     cli = FlaskGroup(create_app=_create_app, add_default_commands=False, help="assistflow 社会救助流程引擎")
     from flask_migrate.cli import db as db_group
 

@@ -135,10 +135,20 @@ def load_config(overrides: dict | None = None) -> dict:
         "LOGIN_ADDRESS_MAX_FAILURES": int(os.environ.get("ASSISTFLOW_LOGIN_ADDRESS_MAX_FAILURES", 30)),
         "LOGIN_ACCOUNT_MAX_FAILURES": int(os.environ.get("ASSISTFLOW_LOGIN_ACCOUNT_MAX_FAILURES", 20)),
         "LOGIN_BACKOFF_CAP_SECONDS": int(os.environ.get("ASSISTFLOW_LOGIN_BACKOFF_CAP_SECONDS", 60)),
+        # Password checks (argon2) at once per process, and how long a login waits for a free slot before
+        # a 503 with Retry-After (api/security.py PasswordSlots).
+        "LOGIN_CONCURRENCY": int(os.environ.get("ASSISTFLOW_LOGIN_CONCURRENCY", 0))
+        or max(1, os.cpu_count() or 1),
+        # argon2id "time_cost,memory_kib,parallelism" (engine/users/service.py; bench/argon2_params.py)
+        "ARGON2": os.environ.get("ASSISTFLOW_ARGON2", ""),
+        "LOGIN_SLOT_WAIT_SECONDS": float(os.environ.get("ASSISTFLOW_LOGIN_SLOT_WAIT_SECONDS", 0.1)),
         # Anonymous routes (the token endpoint, the login form) refuse larger bodies before parsing.
         "ANONYMOUS_MAX_BODY": int(os.environ.get("ASSISTFLOW_ANONYMOUS_MAX_BODY", 16 * 1024)),
         # Content-Security-Policy sent with /api responses (JSON only: nothing may load or frame them).
         "API_CONTENT_SECURITY_POLICY": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
+        # Prometheus metrics at /metrics (issue 20); a token, when set, is required as a Bearer token.
+        "METRICS_ENABLED": os.environ.get("ASSISTFLOW_METRICS", "1") != "0",
+        "METRICS_TOKEN": os.environ.get("ASSISTFLOW_METRICS_TOKEN") or None,
         "API_TITLE": "assistflow",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",

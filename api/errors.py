@@ -207,8 +207,8 @@ def register(app: Flask) -> None:
             response = error_response(status, UNAVAILABLE_MESSAGE, code=code)
         else:
             response = error_response(status, str(err), code=code)
-        if isinstance(err, TooManyAttempts):
-            response[0].headers["Retry-After"] = str(err.retry_after)
+        if isinstance(err, TooManyAttempts) or getattr(err, "retry_after", None) is not None:
+            response[0].headers["Retry-After"] = str(err.retry_after)  # type: ignore[attr-defined]
         elif status == 503:
             response[0].headers["Retry-After"] = "60"
         return response

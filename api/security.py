@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 from functools import wraps
 from typing import ParamSpec, TypeVar
@@ -11,7 +12,7 @@ from flask import current_app, g, request
 
 from api.demo import DEMO_PASSWORD
 from api.extensions import db
-from engine.errors import Forbidden, TooManyAttempts, Unauthorized
+from engine.errors import Forbidden, TooManyAttempts, Unauthorized, Unavailable
 from engine.users import service as users
 from engine.users.guard import LockedOut, LoginPolicy
 from engine.users.models import User
@@ -44,10 +45,59 @@ def login_policy() -> LoginPolicy:
     )
 
 
+class LoginBusy(Unavailable):
+    """Every password-check slot stayed busy for the wait allowed: answered 503 with ``Retry-After``
+    (not a failed login: nothing is recorded against the account or the address)."""
+
+    code = "login_busy"
+
+    def __init__(self, retry_after: int = 1):
+        super().__init__(
+            "登录人数较多，请稍后再试 / too many logins at once, retry in a moment",
+        )
+        self.retry_after = retry_after
+
+
+class PasswordSlots:
+    """At most ``size`` argon2 checks at once in this process, so a burst of logins cannot take every
+    worker thread and core from task completions; a login waits up to ``wait`` seconds for a slot."""
+
+    def __init__(self, size: int, wait: float):
+        self.size, self.wait = size, wait
+        self._slots = threading.BoundedSemaphore(size)
+
+    def __enter__(self) -> PasswordSlots:
+        from engine.system import metrics
+
+        if not self._slots.acquire(timeout=self.wait):
+            metrics.LOGIN_REFUSED_BUSY.inc()
+            raise LoginBusy()
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self._slots.release()
+
+
+def password_slots() -> PasswordSlots:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    slots = app.extensions.get("assistflow_password_slots")
+    if slots is None:
+        slots = PasswordSlots(app.config["LOGIN_CONCURRENCY"], app.config["LOGIN_SLOT_WAIT_SECONDS"])
+        app.extensions["assistflow_password_slots"] = slots
+    return slots
+
+
 def password_login(username: str, password: str, *, channel: str) -> User:
     """The one password check of the API's token endpoint and the web login form: the login guard
-    (per account and address, per address, account-wide backoff) and argon2. A failure or a refusal
-    is recorded and audited in a transaction of its own (the request's is rolled back) and re-raised."""
+    (per account and address, per address, account-wide backoff) and argon2, holding one of the
+    process's password-check slots (:class:`PasswordSlots`; :class:`LoginBusy` when none frees up).
+    A failure or a refusal is recorded and audited in a transaction of its own (the request's is
+    rolled back) and re-raised."""
+    with password_slots():
+        return _password_login(username, password, channel=channel)
+
+
+def _password_login(username: str, password: str, *, channel: str) -> User:
     session = db.session()
     policy = login_policy()
     try:

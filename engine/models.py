@@ -22,6 +22,7 @@ from engine.notifications.models import EmailStatus, Notification, NotificationK
 from engine.orgs.models import OrgLevel, OrgUnit
 from engine.records.models import StepRecord
 from engine.recusal.models import NearRelativeFiling
+from engine.system.models import SchedulerHeartbeat
 from engine.tasks.models import HumanTask, SlaLevel, TaskStatus
 from engine.twinning.models import TwinningPairing
 from engine.users.models import ApiToken, LoginFailure, Role, RoleGrant, User, WebSession
@@ -61,6 +62,7 @@ __all__ = [
     "StartSchedule",
     "StepRecord",
     "RoleGrant",
+    "SchedulerHeartbeat",
     "ServiceRecord",
     "TaskStatus",
     "TwinningPairing",

@@ -43,6 +43,7 @@ def init() -> None:
         twinning_rules,
     )
     from engine.records import service as records
+    from engine.system import metrics
     from engine.tasks import service as tasks
 
     bus.provide(bus.PROJECT, tasks.sync)
@@ -50,6 +51,8 @@ def init() -> None:
     bus.subscribe(bus.TASK_COMPLETED, records.write)
     bus.subscribe(bus.TASK_OPENED, new_work.on_task_opened)
     bus.subscribe(bus.TASK_ASSIGNED, new_work.on_task_assigned)
+    bus.subscribe(bus.TASK_COMPLETED, metrics.on_task_completed)
+    bus.subscribe(bus.TIMER_DUE, metrics.on_timer_due)
     new_work.install()
     procedures.loaded()
     _done = True

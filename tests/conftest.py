@@ -211,6 +211,7 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
         ProcessDefinition,
         ProcessInstance,
         RoleGrant,
+        SchedulerHeartbeat,
         ServiceRecord,
         StartSchedule,
         StepRecord,
@@ -227,6 +228,7 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
     for row in session.scalars(select(StartSchedule)):
         row.next_run_at, row.remaining, row.runs, row.active = seed["schedules"][row.id]
     session.execute(delete(IdempotencyKey))
+    session.execute(delete(SchedulerHeartbeat))
     session.execute(delete(LoginFailure))
     with audit_triggers_off(session):  # the audit log is append-only; tests remove theirs privileged
         seq, head = seed["audit_head"]

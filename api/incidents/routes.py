@@ -5,9 +5,9 @@ from typing import Any
 from flask_smorest import Blueprint
 
 from api.extensions import db
-from api.incidents.schemas import IncidentListArgs, IncidentPageSchema, IncidentSchema
+from api.incidents.schemas import IncidentListArgs, IncidentPageSchema, IncidentSchema, IncidentSkipArgs
 from api.security import BEARER, current_user, login_required
-from engine.incidents import rerun
+from engine.incidents import rerun, skip
 from engine.incidents import service as incidents
 
 blp = Blueprint(
@@ -53,3 +53,15 @@ def get_incident(incident_id: int) -> Any:
 def retry_incident(incident_id: int) -> Any:
     """Run the failed step again after a fix (case data edited, case migrated to a corrected version)."""
     return rerun.retry(db.session(), current_user(), incident_id)
+
+
+@blp.route("/<int:incident_id>/skip", methods=["POST"])
+@blp.arguments(IncidentSkipArgs)
+@blp.response(200, IncidentSchema)
+@blp.alt_response(409, description="not a script or service step, or already resolved")
+@blp.doc(security=[BEARER])
+@login_required
+def skip_incident(args: dict[str, Any], incident_id: int) -> Any:
+    """Mark the failed script or service step done without running it (a reason is required); the case
+    moves on. Admins only; audited (``incident.skipped``)."""
+    return skip.skip(db.session(), current_user(), incident_id, args["reason"])

@@ -27,3 +27,7 @@ class IncidentListArgs(PageArgs):
 class IncidentPageSchema(Schema):
     items = fields.List(fields.Nested(IncidentSchema))
     meta = fields.Nested(PageMeta)
+
+
+class IncidentSkipArgs(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))

@@ -7,12 +7,21 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, request, send_from_directory, session, url_for
 
 from api.demo import DEMO_PASSWORD
-from api.security import password_login
+from api.security import LoginBusy, password_login
 from api.web import NODE_MODULES, bp
 from api.web.common import _db, _safe_next, login_required, user
-from api.web.i18n import LOCALES, pick, t
+from api.web.i18n import LOCALES, MESSAGES, pick, t
 from engine.errors import Invalid, TooManyAttempts, Unauthorized
 from engine.users import sessions as web_sessions
+
+MESSAGES.update(
+    {
+        "login_busy": (
+            "登录人数较多，请稍候几秒再试。",
+            "Many people are logging in right now: try again in a few seconds.",
+        )
+    }
+)
 
 # Files served from node_modules (installed by `npm ci`), by the short name the pages use.
 VENDOR = {
@@ -49,6 +58,9 @@ def login() -> Any:
         username = request.form.get("username", "").strip()[:64]
         try:
             found = password_login(username, request.form.get("password", "")[:256], channel="web")
+        except LoginBusy as err:
+            response = render_template("login.html", error=t("login_busy"))
+            return response, 503, {"Retry-After": str(err.retry_after)}
         except TooManyAttempts as err:
             minutes = -(-err.retry_after // 60)
             response = render_template("login.html", error=t("login_locked", n=minutes))

@@ -52,6 +52,7 @@ class AuditAction(enum.StrEnum):
     INCIDENT_OPENED = "incident.opened"
     INCIDENT_RETRIED = "incident.retried"
     INCIDENT_RESOLVED = "incident.resolved"
+    INCIDENT_SKIPPED = "incident.skipped"  # an admin skipped the failed step, with a reason
     HOUSEHOLD_CREATED = "household.created"
     HOUSEHOLD_UPDATED = "household.updated"
     PERSON_ADDED = "household.person_added"

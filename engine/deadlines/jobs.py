@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,14 +120,21 @@ def wake(session: Session, instance: ProcessInstance, now: dt.datetime) -> WakeR
     return result
 
 
-def run_due(session_factory: Any, *, limit: int = 10_000, now: dt.datetime | None = None) -> list[WakeResult]:
+def run_due(
+    session_factory: Any,
+    *,
+    limit: int = 10_000,
+    now: dt.datetime | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> list[WakeResult]:
     """Drain due work — schedule occurrences, then instance wake-ups.
 
     A schedule occurrence is one transaction; instance wake-ups are claimed in small batches (each
     under its own savepoint) so that commits are shared, and the locks are held only for the batch.
+    ``stop`` is asked before each transaction: a shutdown finishes the batch in hand and takes no other.
     """
     done: list[WakeResult] = []
-    while len(done) < limit:
+    while len(done) < limit and not (stop is not None and stop()):
         with session_factory() as session:
             moment = now or utcnow()
             schedule = schedules.claim_due(session, moment)

@@ -29,9 +29,21 @@ TOKEN_TTL = dt.timedelta(hours=12)
 # oldest of them leaves the window (the caller may pass other figures from its configuration).
 LOCKOUT_MAX_FAILURES = 5
 LOCKOUT_WINDOW = dt.timedelta(minutes=15)
-_HASHER = PasswordHasher()
+# argon2id parameters (time cost, memory in KiB, parallelism), chosen by measurement
+# (bench/argon2_params.py): OWASP's m=19 MiB, t=2, p=1 costs about 45 ms of one core where the library's
+# default (64 MiB, t=3, p=4) costs 270 ms, so two cores check ~45 passwords a second instead of ~7.
+# ASSISTFLOW_ARGON2 overrides them; a stored hash made with other parameters is re-made at its next login.
+ARGON2_DEFAULT = (2, 19456, 1)
+_HASHER = PasswordHasher(*ARGON2_DEFAULT)
 # Verifying against this when the user does not exist keeps timing the same for unknown names.
 _DUMMY_HASH = _HASHER.hash("assistflow-no-such-user")
+
+
+def configure_hasher(time_cost: int, memory_kib: int, parallelism: int) -> None:
+    """Use these argon2id parameters for new hashes (and the unknown-user check) from now on."""
+    global _HASHER, _DUMMY_HASH
+    _HASHER = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+    _DUMMY_HASH = _HASHER.hash("assistflow-no-such-user")
 
 
 def hash_password(password: str) -> str:

@@ -150,6 +150,21 @@ class Probe:
 
 
 API, T = "/api/v1", "/api/v1/tasks/{task}"
+
+
+def _ready_status() -> int:
+    """Readiness on the real clock: 503 while the holiday data (the seeded years) do not cover the next
+    30 days — in December until next year is entered."""
+    import datetime as dt
+
+    from engine.deadlines import calendar
+
+    today = calendar.local_day(dt.datetime.now(dt.UTC))
+    years = {today.year, (today + dt.timedelta(days=29)).year}
+    return 200 if all(calendar.library_covers(y) for y in years) else 503
+
+
+READY = _ready_status()
 PROBES = [
     # --- REST API ---------------------------------------------------------------------------------------
     Probe("GET", "/api/openapi.json", everyone(200), "api-docs.openapi_json", anonymous=200),
@@ -187,6 +202,9 @@ PROBES = [
     Probe("GET", f"{API}/cases", everyone(200), "cases.search"),
     Probe("GET", f"{API}/cases?name=权限测试", everyone(200), "cases.search"),
     Probe("GET", f"{API}/health", everyone(200), "health", anonymous=200),
+    Probe("GET", f"{API}/health/live", everyone(200), "health_live", anonymous=200),
+    Probe("GET", f"{API}/health/ready", everyone(READY), "health_ready", anonymous=READY),
+    Probe("GET", "/metrics", everyone(200), "metrics_scrape", anonymous=200),
     Probe(
         "POST",
         f"{API}/auth/token",
@@ -239,6 +257,13 @@ PROBES = [
     Probe("GET", f"{API}/incidents", only(200, {"admin/city"}), "incidents.list_incidents"),
     Probe("GET", f"{API}/incidents/999999999", only(404, {"admin/city"}), "incidents.get_incident"),
     Probe("POST", f"{API}/incidents/999999999/retry", only(404, {"admin/city"}), "incidents.retry_incident"),
+    Probe(
+        "POST",
+        f"{API}/incidents/999999999/skip",
+        only(404, {"admin/city"}),
+        "incidents.skip_incident",
+        json={"reason": "权限测试"},
+    ),
     Probe("GET", f"{API}/process-definitions", everyone(200), "process_definitions.list_definitions"),
     Probe(
         "POST", f"{API}/process-definitions", only(422, {"admin/city"}), "process_definitions.deploy", json={}
@@ -514,6 +539,21 @@ PROBES = [
     ),
     Probe("GET", "/admin/forms", only(200, {"admin/city"}), "web.admin_forms"),
     Probe("GET", "/admin/calendar?year=2027", only(200, {"admin/city"}), "web.admin_calendar"),
+    Probe("GET", "/admin/system", only(200, {"admin/city"}), "web.admin_system"),
+    Probe(
+        "POST",
+        "/admin/system/incidents/999999999/retry",
+        only(404, {"admin/city"}),
+        "web.admin_system_retry",
+        form={},
+    ),
+    Probe(
+        "POST",
+        "/admin/system/incidents/999999999/skip",
+        only(404, {"admin/city"}),
+        "web.admin_system_skip",
+        form={"reason": "权限测试"},
+    ),
     Probe(
         "POST",
         "/admin/calendar/2027",

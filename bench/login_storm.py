@@ -1,0 +1,219 @@
+"""A login storm against task completions (issue 20: 50 logins/s for 30 s while completions run on
+2 cores — completion p99 ≤ 100 ms).
+
+    .venv/bin/python bench/login_storm.py [SECONDS] [CLIENTS] [LOGINS_PER_SECOND]
+
+One throw-away PostgreSQL database; gunicorn with 2 gthread workers × 4 threads (the node of
+docs/DEPLOY.md on 2 cores). ``CLIENTS`` processes complete comprehensive-assistance steps in a loop
+(bench/http_throughput.py's client) — first alone, then while a storm process opens
+``LOGINS_PER_SECOND`` logins a second (open loop: a login is sent on schedule whether or not the
+previous ones were answered). Two configurations are run (the new one first: the old one's backlog of logins outlives its run):
+
+* **before**: the library's argon2 parameters (64 MiB, t=3, p=4) and no bound on password checks;
+* **after**: the measured parameters (19 MiB, t=2, p=1; bench/argon2_params.py) and one password
+  check per worker at a time (ASSISTFLOW_LOGIN_CONCURRENCY = cores ÷ workers), a login waiting up to
+  0.1 s for its slot, else 503 with Retry-After (``--after-only`` runs only this one).
+
+Printed: completions/s, completion p50/p99, and the logins' outcomes (201 / 503 / other) and p50/p99.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import multiprocessing as mp
+import os
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import http_throughput as ht  # noqa: E402
+from common import drop_database, postgres_url  # noqa: E402
+
+ARGS = [a for a in sys.argv[1:] if not a.startswith("-")]
+SECONDS = float(ARGS[0]) if ARGS else 30.0
+CLIENTS = int(ARGS[1]) if len(ARGS) > 1 else 4
+RATE = float(ARGS[2]) if len(ARGS) > 2 else 50.0
+
+
+def storm(port: int, start_at: float, stop_at: float, out: mp.Queue) -> None:
+    results: list[tuple[int, float]] = []
+    lock = threading.Lock()
+
+    def one() -> None:
+        t0 = time.perf_counter()
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            body = json.dumps({"username": "bench", "password": ht.PASSWORD})
+            conn.request(
+                "POST", "/api/v1/auth/token", body=body, headers={"Content-Type": "application/json"}
+            )
+            status = conn.getresponse().status
+            conn.close()
+        except OSError:
+            status = 0
+        with lock:
+            results.append((status, time.perf_counter() - t0))
+
+    while time.time() < start_at:
+        time.sleep(0.005)
+    with ThreadPoolExecutor(max_workers=400) as pool:
+        n = 0
+        while True:
+            due = start_at + n / RATE
+            if due >= stop_at:
+                break
+            pause = due - time.time()
+            if pause > 0:
+                time.sleep(pause)
+            pool.submit(one)
+            n += 1
+    out.put(results)
+
+
+def client_loop(port: int, start_at: float, stop_at: float, out: mp.Queue) -> None:
+    """bench/http_throughput.py's loop, except that a request timing out (a starved server) is counted
+    as an error with its time, not a crash of the client."""
+    latencies, errors = [], 0
+    client = None
+    for _attempt in range(100):  # the client's own login may be answered 503 (busy): it retries
+        try:
+            client = ht.Client(port)
+            break
+        except (OSError, KeyError):
+            time.sleep(0.2)
+    if client is None:
+        out.put(([], 1))
+        return
+    client.conn.timeout = 15
+    while time.time() < start_at:
+        time.sleep(0.01)
+    while time.time() < stop_at:
+        try:
+            status, case = client.call(
+                "POST",
+                "/api/v1/process-instances",
+                {"process_key": "comprehensive_assistance", "org_unit": ht.STREET},
+            )
+            if status != 201:
+                errors += 1
+                continue
+            open_tasks = case.get("open_tasks", [])
+            for bpmn_id, data in ht.STEPS:
+                task = next((t for t in open_tasks if t["bpmn_id"] == bpmn_id), None)
+                if task is None:
+                    errors += 1
+                    break
+                t0 = time.perf_counter()
+                status, done = client.call("POST", f"/api/v1/tasks/{task['id']}/complete", {"data": data})
+                if time.time() > stop_at:
+                    break
+                latencies.append(time.perf_counter() - t0)
+                if status != 200:
+                    errors += 1
+                    break
+                open_tasks = done.get("next_tasks", [])
+        except OSError:  # timed out: the completion waited 15 s and more
+            latencies.append(15.0)
+            errors += 1
+            client.conn.close()
+    out.put((latencies, errors))
+
+
+def completions_with(port: int, logins: bool) -> tuple[dict, list[tuple[int, float]]]:
+    start_at = time.time() + 3
+    stop_at = start_at + SECONDS
+    out: mp.Queue = mp.Queue()
+    storm_out: mp.Queue = mp.Queue()
+    procs = [mp.Process(target=client_loop, args=(port, start_at, stop_at, out)) for _ in range(CLIENTS)]
+    storm_proc = None
+    if logins:
+        storm_proc = mp.Process(target=storm, args=(port, start_at, stop_at, storm_out))
+        storm_proc.start()
+    for p in procs:
+        p.start()
+    results = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    login_results = storm_out.get() if storm_proc else []
+    if storm_proc:
+        storm_proc.join()
+    latencies = sorted(x for r in results for x in r[0])
+    summary = {
+        "rate": len(latencies) / SECONDS,
+        "p50": latencies[len(latencies) // 2] * 1000 if latencies else float("nan"),
+        "p99": latencies[int(len(latencies) * 0.99)] * 1000 if latencies else float("nan"),
+        "errors": sum(r[1] for r in results),
+    }
+    return summary, login_results
+
+
+def describe_logins(results: list[tuple[int, float]]) -> str:
+    if not results:
+        return ""
+    times = sorted(t for _s, t in results)
+    by = {}
+    for status, _t in results:
+        by[status] = by.get(status, 0) + 1
+    return (
+        f"logins sent {len(results)} ({len(results) / SECONDS:.0f}/s): "
+        + ", ".join(f"{k or 'no answer'}: {v}" for k, v in sorted(by.items()))
+        + f"; login p50 {times[len(times) // 2] * 1000:.0f} ms, p99 {times[int(len(times) * 0.99)] * 1000:.0f} ms"
+    )
+
+
+def main() -> None:
+    url = postgres_url()
+    if url is None:
+        print("needs PostgreSQL (BENCH_PG_URL or a local server)")
+        return
+    try:
+        ht.setup(url)
+        os.environ["BENCH_GUNICORN_ARGS"] = "--threads 4 --worker-class gthread"
+        os.environ["ASSISTFLOW_LOG_FORMAT"] = "json"
+        os.environ["ASSISTFLOW_LOG_LEVEL"] = "WARNING"
+        configs = {
+            "after (argon2 19 MiB t=2 p=1, 1 check per worker)": {
+                "ASSISTFLOW_ARGON2": "",
+                "ASSISTFLOW_LOGIN_CONCURRENCY": "1",
+            },
+            "before (argon2 64 MiB t=3 p=4, unbounded)": {
+                "ASSISTFLOW_ARGON2": "3,65536,4",
+                "ASSISTFLOW_LOGIN_CONCURRENCY": "64",
+            },
+        }
+        print(
+            f"{CLIENTS} completion clients, {RATE:.0f} logins/s for {SECONDS:.0f} s, gunicorn 2 workers × 4 threads"
+        )
+        for label, env in configs.items():
+            os.environ.update(env)
+            proc, port = ht.gunicorn(url, 2)
+            try:
+                alone, _ = completions_with(port, logins=False)
+                stormy, logins = completions_with(port, logins=True)
+                print(f"{label}:")
+                for name, r in (("  completions alone      ", alone), ("  completions with storm ", stormy)):
+                    print(
+                        f"{name} {r['rate']:.0f}/s, p50 {r['p50']:.0f} ms, p99 {r['p99']:.0f} ms, "
+                        f"errors {r['errors']}"
+                    )
+                print(f"  {describe_logins(logins)}", flush=True)
+            finally:
+                proc.terminate()  # a backlog of logins may keep it busy: not waited for long
+                try:
+                    proc.wait(20)
+                except Exception:
+                    proc.kill()
+                    proc.wait(10)
+    finally:
+        drop_database(url)
+
+
+if __name__ == "__main__":
+    main()

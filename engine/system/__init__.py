@@ -1,0 +1,1 @@
+"""Operations: scheduler heartbeats, readiness checks, the system status and the metrics (issue 20)."""

@@ -1,0 +1,88 @@
+"""Logins cannot starve the workers (issue 20): password checks hold one of a bounded number of slots;
+with every slot busy a login waits briefly, then is answered 503 with Retry-After — through the API
+and the login page — and is not counted as a failed login. The argon2 parameters are configurable.
+(The login storm against task completions is measured by bench/login_storm.py, not asserted here.)"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from argon2 import PasswordHasher
+from prometheus_client import REGISTRY
+from sqlalchemy import func, select
+
+from api import configure_argon2
+from api.security import PasswordSlots
+from engine.users import service as users
+from engine.users.models import LoginFailure
+from tests.conftest import PASSWORD
+from tests.web.helpers import Web
+
+
+@pytest.fixture()
+def one_slot(app):
+    slots = PasswordSlots(1, 0.05)
+    previous = app.extensions.get("assistflow_password_slots")
+    app.extensions["assistflow_password_slots"] = slots
+    yield slots
+    app.extensions["assistflow_password_slots"] = previous
+
+
+def _hold(slots):
+    held, release = threading.Event(), threading.Event()
+
+    def worker():
+        with slots:
+            held.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert held.wait(10)
+    return release, thread
+
+
+def test_a_login_with_every_slot_busy_is_answered_503_and_not_counted(client, one_slot, session):
+    busy_before = REGISTRY.get_sample_value("assistflow_login_busy_total") or 0
+    release, thread = _hold(one_slot)
+    try:
+        answer = client.post("/api/v1/auth/token", json={"username": "pt_officer", "password": PASSWORD})
+        assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
+        assert answer.json["error"] == "login_busy" and "稍后再试" in answer.json["message"]
+        page = Web(client)
+        page.get("/login")
+        refused = page.post("/login", {"username": "pt_officer", "password": PASSWORD})
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+        assert "登录人数较多" in refused.get_data(as_text=True)
+    finally:
+        release.set()
+        thread.join(10)
+    assert session.scalar(select(func.count()).select_from(LoginFailure)) == 0  # not a failed login
+    assert (REGISTRY.get_sample_value("assistflow_login_busy_total") or 0) == busy_before + 2
+    answer = client.post("/api/v1/auth/token", json={"username": "pt_officer", "password": PASSWORD})
+    assert answer.status_code == 201  # the slot is free again
+
+
+def test_a_slot_is_given_back_after_a_failed_check(client, one_slot):
+    for _ in range(3):
+        wrong = client.post("/api/v1/auth/token", json={"username": "pt_officer", "password": "wrong-1"})
+        assert wrong.status_code == 401
+    assert (
+        client.post("/api/v1/auth/token", json={"username": "pt_officer", "password": PASSWORD}).status_code
+        == 201
+    )
+
+
+def test_argon2_parameters_are_configurable_and_old_hashes_still_verify():
+    old = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4).hash("a-password-1")
+    try:
+        configure_argon2("1,8192,1")
+        made = users.hash_password("a-password-1")
+        assert "m=8192,t=1,p=1" in made
+        assert users._HASHER.verify(old, "a-password-1")
+        with pytest.raises(ValueError, match="time_cost,memory_kib,parallelism"):
+            configure_argon2("fast")
+    finally:
+        users.configure_hasher(*users.ARGON2_DEFAULT)
+    assert "m=19456,t=2,p=1" in users.hash_password("x-password-1")
