@@ -3,7 +3,8 @@
 ``/api/v1/health/live``: the process answers (no database touched) — a restart is the cure when it
 does not. ``/api/v1/health/ready``: the database is reachable, its migrations at the code's head, the
 keys loaded and the holiday calendar covers the next 30 days; each check is named in the answer, and a
-failing one makes it 503 (a load balancer takes the node out until it recovers). ``/metrics``: the
+failing critical one makes it 503; a calendar short of the next 30 days is reported as ``degraded``
+with 200 (a load balancer takes the node out until it recovers). ``/metrics``: the
 Prometheus text format (``ASSISTFLOW_METRICS_TOKEN`` set: a matching Bearer token is required).
 """
 
@@ -48,9 +49,9 @@ def register(app: Flask) -> None:
     @app.get("/api/v1/health/ready")
     def health_ready() -> Any:
         checks = health.ready(db.engine, heads, utcnow())
-        ok = all(c.ok for c in checks)
+        ok = all(c.ok for c in checks if c.critical)
         body = {
-            "status": "ready" if ok else "not_ready",
+            "status": ("ready" if all(c.ok for c in checks) else "degraded") if ok else "not_ready",
             "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks},
         }
         return jsonify(body), 200 if ok else 503

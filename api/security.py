@@ -6,7 +6,7 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 from functools import wraps
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from flask import current_app, g, request
 

@@ -25,15 +25,19 @@ class Check:
     name: str
     ok: bool
     detail: str
+    # A failing critical check makes the node not ready (503: a load balancer takes it out). The holiday
+    # calendar is not critical: every node shares it, so failing readiness on it would take the whole
+    # service down on 2 December; the node reports itself degraded instead (200, the check named).
+    critical: bool = True
 
 
-def _run(name: str, fn: Callable[[], tuple[bool, str]]) -> Check:
+def _run(name: str, fn: Callable[[], tuple[bool, str]], *, critical: bool = True) -> Check:
     try:
         ok, detail = fn()
     except Exception as err:  # the failure is the check's answer, never a 500
         first = str(err).splitlines()[0][:300] if str(err) else ""
-        return Check(name, False, f"{type(err).__name__}: {first}")
-    return Check(name, ok, detail)
+        return Check(name, False, f"{type(err).__name__}: {first}", critical)
+    return Check(name, ok, detail, critical)
 
 
 def ready(engine: Engine, expected_heads: set[str], now: dt.datetime) -> list[Check]:
@@ -80,5 +84,5 @@ def ready(engine: Engine, expected_heads: set[str], now: dt.datetime) -> list[Ch
             )
         return True, f"covered until {until.isoformat() if until else '?'}"
 
-    checks.append(_run("holiday_calendar", holiday_calendar))
+    checks.append(_run("holiday_calendar", holiday_calendar, critical=False))
     return checks
