@@ -39,6 +39,7 @@ def init_app(app: Flask) -> None:
         admin_instances,
         admin_modeler,
         admin_processes,
+        admin_users,
         case_page,
         cases,
         dashboard,

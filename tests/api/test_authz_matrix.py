@@ -239,6 +239,29 @@ PROBES = [
     Probe("GET", f"{API}/incidents", only(200, {"admin/city"}), "incidents.list_incidents"),
     Probe("GET", f"{API}/incidents/999999999", only(404, {"admin/city"}), "incidents.get_incident"),
     Probe("POST", f"{API}/incidents/999999999/retry", only(404, {"admin/city"}), "incidents.retry_incident"),
+    # user accounts (issue 18, second pass): admins only; no user no_such_user exists
+    Probe("GET", f"{API}/users", only(200, {"admin/city"}), "users.list_accounts"),
+    Probe(
+        "POST",
+        f"{API}/users/no_such_user/unlock",
+        only(404, {"admin/city"}),
+        "users.unlock",
+        json={"reason": "权限测试"},
+    ),
+    Probe(
+        "POST",
+        f"{API}/users/no_such_user/deactivate",
+        only(404, {"admin/city"}),
+        "users.deactivate",
+        json={"reason": "权限测试"},
+    ),
+    Probe(
+        "POST",
+        f"{API}/users/no_such_user/reactivate",
+        only(404, {"admin/city"}),
+        "users.reactivate",
+        json={"reason": "权限测试"},
+    ),
     Probe("GET", f"{API}/process-definitions", everyone(200), "process_definitions.list_definitions"),
     Probe(
         "POST", f"{API}/process-definitions", only(422, {"admin/city"}), "process_definitions.deploy", json={}
@@ -528,6 +551,21 @@ PROBES = [
         "web.admin_calendar_recompute",
         form={"apply": "0"},
     ),
+    Probe("GET", "/admin/users", only(200, {"admin/city"}), "web.admin_users"),
+    Probe(  # no such user: the admin is sent back to the page with the reason
+        "POST",
+        "/admin/users/no_such_user/unlock",
+        only(302, {"admin/city"}),
+        "web.admin_user_unlock",
+        form={"reason": "权限测试"},
+    ),
+    Probe(
+        "POST",
+        "/admin/users/no_such_user/active",
+        only(302, {"admin/city"}),
+        "web.admin_user_active",
+        form={"active": "0", "reason": "权限测试"},
+    ),
     Probe("GET", "/admin/forms/demo_review", only(200, {"admin/city"}), "web.admin_form"),
     Probe("POST", "/admin/forms/demo_review", only(422, {"admin/city"}), "web.admin_form", form={}),
     Probe(
@@ -772,7 +810,9 @@ def test_every_openapi_operation_is_in_the_matrix(world):
 def _template(path: str) -> str:
     """``/api/v1/tasks/{task_id}/claim`` and ``/api/v1/tasks/{task}/claim`` alike: placeholders erased."""
     return re.sub(
-        r"\{[^}]+\}|(?<=/)(?:999999999|comprehensive_assistance|demo_review|1999|2027)(?=/|$)", "{}", path
+        r"\{[^}]+\}|(?<=/)(?:999999999|comprehensive_assistance|demo_review|no_such_user|1999|2027)(?=/|$)",
+        "{}",
+        path,
     )
 
 
