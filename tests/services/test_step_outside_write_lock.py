@@ -12,16 +12,20 @@ from a fresh read: a claim made meanwhile is never overwritten.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import time_machine
 from sqlalchemy import select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from engine import expressions
 from engine.audit.models import AuditEvent
+from engine.deadlines import calendar as cal
+from engine.deadlines import service as deadlines
 from engine.definitions import service as definitions
 from engine.errors import Conflict
 from engine.instances import service as instances
@@ -168,3 +172,45 @@ def test_a_claim_made_during_the_evaluation_is_not_overwritten(engine, session, 
     row = session.get(HumanTask, fill)
     assert row.state == TaskStatus.CLAIMED and row.assignee_id == get_user(session, "pt_officer2").id
     assert [t.bpmn_id for t in tasks.open_tasks_of(session, case)] == ["fill"]
+
+
+MONDAY = dt.datetime(2026, 11, 2, 10, 0, tzinfo=cal.SHANGHAI)
+
+
+def test_another_case_is_written_while_the_scheduler_evaluates_a_script_after_a_timer(
+    engine, session, monkeypatch
+):
+    probe = Probe()
+    monkeypatch.setitem(expressions.SAFE_FUNCTIONS, "probe", probe)
+    key = "probe_timer_script"
+    with time_machine.travel(MONDAY, tick=False):
+        xml = hostile_bpmn.timer_then_script("y = probe(5)", key=key)
+        definitions.deploy(session, xml, actor_id=get_user(session, "admin").id)
+        session.commit()
+        officer = get_user(session, "pt_officer")
+        waiting = instances.start(session, officer, key, STREET)
+        other = instances.start(session, officer, key, STREET)
+        session.commit()
+        tasks.complete(session, officer, open_task(session, waiting.id, "fill").id, {})
+        session.commit()
+    other_fill = open_task(session, other.id, "fill").id
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    try:
+        with time_machine.travel(MONDAY + dt.timedelta(minutes=61), tick=False):
+            thread, outcome = _stepper(engine, lambda _s: deadlines.run_due(factory))
+            assert probe.inside.wait(120)
+            writer = _impatient(engine)
+            try:
+                tasks.claim(writer, get_user(writer, "pt_officer"), other_fill)
+                writer.commit()
+            finally:
+                _restore(writer)
+            assert thread.is_alive() and not probe.release.is_set()
+            probe.release.set()
+            thread.join(120)
+    finally:
+        probe.release.set()
+    assert outcome == ["ok"]
+    session.expire_all()
+    assert session.get(HumanTask, other_fill).state == TaskStatus.CLAIMED
+    assert [t.bpmn_id for t in tasks.open_tasks_of(session, waiting.id)] == ["after"]
