@@ -125,8 +125,7 @@ def retrying(fn: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        session = args[0]
-        assert isinstance(session, Session)
+        session: Any = args[0]  # a Session (or a scoped_session standing for one)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 try:
