@@ -268,6 +268,22 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
     session.commit()
 
 
+def clean_up(app: Any) -> None:
+    """Remove the rows a test added (inside ``app``'s context); as the owner when the app runs as the
+    app role (removing audit rows needs the owner's rights: tests/audit_bypass.py)."""
+    from api.extensions import db
+
+    db.session.rollback()
+    owner = app.config.get("OWNER_APP")
+    if owner is None:
+        _cleanup(db.session(), app.config["SEED_MAX_IDS"])
+        return
+    db.session.remove()
+    with owner.app_context():
+        _cleanup(db.session(), app.config["SEED_MAX_IDS"])
+        db.session.remove()
+
+
 @pytest.fixture()
 def app_ctx(app) -> Iterator[None]:
     from api.extensions import db
@@ -276,15 +292,7 @@ def app_ctx(app) -> Iterator[None]:
 
     with app.app_context():
         yield
-        db.session.rollback()
-        owner = app.config.get("OWNER_APP")
-        if owner is None:
-            _cleanup(db.session(), app.config["SEED_MAX_IDS"])
-        else:  # removing audit rows needs the owner's rights (tests/audit_bypass.py)
-            db.session.remove()
-            with owner.app_context():
-                _cleanup(db.session(), app.config["SEED_MAX_IDS"])
-                db.session.remove()
+        clean_up(app)
         db.session.remove()
         definitions.SPEC_CACHE.clear()
         formversions.clear_cache()

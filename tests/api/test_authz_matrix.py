@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.api.test_procedure_scope import make_extra_users
-from tests.conftest import PASSWORD, _cleanup
+from tests.conftest import PASSWORD, clean_up
 from tests.procedures.test_comprehensive_assistance import APPLICANT, application
 from tests.web.helpers import Web
 
@@ -724,8 +724,7 @@ def world(app) -> Iterator[World]:
             yield w
         finally:
             app.config.update(limits)
-            db.session.rollback()
-            _cleanup(db.session(), app.config["SEED_MAX_IDS"])
+            clean_up(app)
             db.session.remove()
 
 
