@@ -134,6 +134,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from api.recusal.routes import blp as recusal_blp
     from api.reference.routes import blp as reference_blp
     from api.tasks.routes import blp as tasks_blp
+    from api.users.routes import blp as users_blp
 
     for blp in (
         auth_blp,
@@ -150,6 +151,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         cases_blp,
         records_blp,
         calendar_blp,
+        users_blp,
     ):
         api.register_blueprint(blp)
     errors.register(app)

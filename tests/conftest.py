@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -19,7 +20,7 @@ from typing import Any
 
 import pytest
 import time_machine
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from tests import clock_ahead, reliability
@@ -32,6 +33,13 @@ ROOT = Path(__file__).resolve().parent.parent
 _TMP = tempfile.mkdtemp(prefix="assistflow-test-")
 DB_URL = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_TMP}/test.db"
 IS_POSTGRES = DB_URL.startswith("postgresql")
+# PostgreSQL: ``TEST_DATABASE_APP_ROLE=NAME`` runs the app under test as that non-owner role (as in
+# production, docs/DEPLOY.md): the schema is migrated and seeded as the owner of ``TEST_DATABASE_URL``,
+# ``assistflow db grant-app-role NAME`` prepares the role (created when missing), and the app, its
+# ``engine`` and ``session`` fixtures connect as the role; the per-test cleanup stays the owner's (it
+# removes audit rows, which the role cannot). Meant for the API tier (tests/api; .ci/run).
+APP_ROLE = os.environ.get("TEST_DATABASE_APP_ROLE") if IS_POSTGRES else None
+APP_DB_URL = re.sub(r"//[^@/]*@", f"//{APP_ROLE}@", DB_URL, count=1) if APP_ROLE else DB_URL
 
 # Personal data keys made for this test session (never in the repository); exported so the server and
 # scheduler processes the tests start inherit them.
@@ -116,6 +124,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         text = describe()
         if text:
             report(f"RELIABILITY {label}: {text}")
+    if APP_ROLE:  # shown whatever the verbosity (.ci/run checks for it)
+        terminalreporter.write_line(f"database: the app as role {APP_ROLE}")
     ahead = clock_ahead.days()
     terminalreporter.write_line(
         f"clock: {_STARTED:%Y-%m-%d %H:%M} UTC" + (f" ({ahead} days ahead)" if ahead else " (real)")
@@ -136,7 +146,8 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_report_header(config):
-    return f"database: {'postgresql' if IS_POSTGRES else 'sqlite'} ({DB_URL.split('@')[-1]})"
+    role = f", the app as role {APP_ROLE}" if APP_ROLE else ""
+    return f"database: {'postgresql' if IS_POSTGRES else 'sqlite'} ({DB_URL.split('@')[-1]}{role})"
 
 
 @pytest.fixture(scope="session")
@@ -169,9 +180,23 @@ def app():
         session.commit()
         app.config["SEED_MAX_IDS"] = _max_ids(session)
         db.session.remove()
+        if APP_ROLE:
+            from api.db_roles import grant
+
+            with db.engine.begin() as conn:
+                grant(conn, APP_ROLE)
+    if APP_ROLE:  # the app under test connects as the non-owner role from here on
+        owner, app = app, create_app({"SQLALCHEMY_DATABASE_URI": APP_DB_URL, "TESTING": True})
+        app.config["SEED_MAX_IDS"] = owner.config["SEED_MAX_IDS"]
+        app.config["OWNER_APP"] = owner
+        with app.app_context():
+            assert db.session().execute(select(func.current_user())).scalar_one() == APP_ROLE
+            db.session.remove()
     yield app
-    with app.app_context():
-        db.engine.dispose()
+    for one in (app, app.config.get("OWNER_APP")):
+        if one is not None:
+            with one.app_context():
+                db.engine.dispose()
 
 
 def _max_ids(session: Session) -> dict[str, int]:
@@ -250,6 +275,22 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
     session.commit()
 
 
+def clean_up(app: Any) -> None:
+    """Remove the rows a test added (inside ``app``'s context); as the owner when the app runs as the
+    app role (removing audit rows needs the owner's rights: tests/audit_bypass.py)."""
+    from api.extensions import db
+
+    db.session.rollback()
+    owner = app.config.get("OWNER_APP")
+    if owner is None:
+        _cleanup(db.session(), app.config["SEED_MAX_IDS"])
+        return
+    db.session.remove()
+    with owner.app_context():
+        _cleanup(db.session(), app.config["SEED_MAX_IDS"])
+        db.session.remove()
+
+
 @pytest.fixture()
 def app_ctx(app) -> Iterator[None]:
     from api.extensions import db
@@ -258,8 +299,7 @@ def app_ctx(app) -> Iterator[None]:
 
     with app.app_context():
         yield
-        db.session.rollback()
-        _cleanup(db.session(), app.config["SEED_MAX_IDS"])
+        clean_up(app)
         db.session.remove()
         definitions.SPEC_CACHE.clear()
         formversions.clear_cache()

@@ -39,6 +39,7 @@ class AuditAction(enum.StrEnum):
     PASSWORD_CHANGED = "auth.password_changed"
     USER_DEACTIVATED = "user.deactivated"
     USER_REACTIVATED = "user.reactivated"
+    LOGIN_UNLOCKED = "auth.login_unlocked"  # an admin cleared a user's failed logins
     INSTANCE_SUSPENDED = "instance.suspended"
     INSTANCE_RESUMED = "instance.resumed"
     INSTANCE_TERMINATED = "instance.terminated"

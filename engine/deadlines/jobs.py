@@ -23,6 +23,7 @@ from engine.deadlines import schedules
 from engine.deadlines.escalation import fire_sla_levels
 from engine.deadlines.models import StartSchedule
 from engine.deadlines.sla import wakeup_at
+from engine.instances import optimistic
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.kernel import bus
 from engine.tasks.models import HumanTask, open_clause
@@ -68,7 +69,9 @@ def claim_due(session: Session, now: dt.datetime) -> ProcessInstance | None:
     candidate = session.scalars(stmt.with_only_columns(ProcessInstance.id)).one_or_none()
     if candidate is None:
         return None
-    instance = instances.lock(session, candidate)  # SQLite: the write lock; one scheduler per database
+    # SQLite: read without the write lock; it is taken (the version checked) at the wake-up's first
+    # write, after the timers' expressions ran (engine.instances.optimistic); one scheduler per database
+    instance = instances.lock(session, candidate, deferred=True)
     if instance.next_wakeup_at is None or instance.next_wakeup_at > now:
         return None
     return instance
@@ -154,6 +157,18 @@ def run_due(
                 session.rollback()
                 break
             failed = []
+            if session.get_bind().dialect.name == "sqlite":  # one instance a batch, its lock deferred
+                try:
+                    done.append(wake(session, batch[0], moment))
+                    optimistic.settle(session)
+                except optimistic.StaleStep:
+                    session.rollback()  # the case changed since it was read: claimed again, read afresh
+                    continue
+                except Exception:
+                    session.rollback()
+                    log.exception("wake-up of instance %s failed; postponed", batch[0].id)
+                    failed.append(batch[0].id)
+                batch = []
             for instance in batch:
                 try:
                     with session.begin_nested():  # one failing instance does not undo the others

@@ -12,15 +12,17 @@ from engine.db import utcnow
 from engine.errors import Conflict
 from engine.incidents import service as incidents
 from engine.incidents.models import Incident, IncidentStatus
+from engine.instances import optimistic
 from engine.instances import service as instances
 from engine.users.models import User
 
 
+@optimistic.retrying  # SQLite: the step runs before the write lock is taken (issue 18 item 10)
 def retry(session: Session, user: User, incident_id: int) -> Incident:
     """Run the failed step again under the case's lock. Success resolves the incident and the case
     moves on; another failure keeps it open (attempt counted, audited) and raises :class:`IncidentOpened`."""
     incident = incidents.get(session, user, incident_id)
-    instance = instances.lock(session, incident.instance_id)
+    instance = instances.lock(session, incident.instance_id, deferred=True)
     session.refresh(incident)
     if incident.status != IncidentStatus.OPEN:
         raise Conflict(f"事件 #{incident.id} 已处理 / incident {incident.id} is already resolved")

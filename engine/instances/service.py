@@ -21,7 +21,7 @@ from engine.definitions import service as definitions
 from engine.definitions.models import ProcessDefinition
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.forms import jsonable
-from engine.instances import startdata
+from engine.instances import optimistic, startdata
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.kernel import bus
 from engine.orgs import service as orgs
@@ -55,11 +55,11 @@ _BY_ID: Any = bindparam("lock_key", type_=Integer)
 def _lock_statement(dialect: str, target: Any) -> Any:
     """Built once per dialect and target (building and cache-keying a statement costs a completion ~0.1 ms)."""
     stmt: Any
-    if dialect == "sqlite":  # the no-op UPDATE returns the row it locked
+    if dialect == "sqlite":  # the UPDATE returns the row it locked, its version raised (see below)
         stmt = (
             update(ProcessInstance)
             .where(ProcessInstance.id == target)
-            .values(version=ProcessInstance.version)
+            .values(version=ProcessInstance.version + 1)
             .returning(ProcessInstance)
             .execution_options(synchronize_session=False)
         )
@@ -71,17 +71,24 @@ def _lock_statement(dialect: str, target: Any) -> Any:
     )
 
 
-def lock(session: Session, key: int, *, target: Any = _BY_ID) -> ProcessInstance:
+def lock(session: Session, key: int, *, target: Any = _BY_ID, deferred: bool = False) -> ProcessInstance:
     """Take the per-instance lock for the rest of the transaction and return the fresh row.
 
     ``target`` is the SQL that names the instance from the bound parameter ``lock_key`` (= ``key``): the
     id itself by default; a module-level scalar subquery (the instance of a task, say) is resolved inside
     the locking statement.
 
-    PostgreSQL: ``SELECT … FOR UPDATE`` on the row. SQLite: a no-op ``UPDATE … RETURNING`` of the row
-    takes the database write lock at once (other writers wait on the busy timeout) and returns the
-    latest committed state.
+    PostgreSQL: ``SELECT … FOR UPDATE`` on the row. SQLite: an ``UPDATE … RETURNING`` of the row raising
+    its version takes the database write lock at once (other writers wait on the busy timeout) and
+    returns the latest committed state; the raised version tells a stepping operation that read the row
+    before (``deferred``) that the case changed under it.
+
+    ``deferred`` (stepping operations wrapped in ``optimistic.retrying``): on SQLite, read the row
+    without the write lock and take the lock, checking the version, just before the first write — so
+    that user expressions are evaluated without the database's write lock (engine.instances.optimistic).
     """
+    if deferred and optimistic.can_defer(session):
+        return optimistic.lock(session, key, target)
     stmt = _lock_statement(session.get_bind().dialect.name, target)
     instance = session.scalars(stmt, {"lock_key": key}).one_or_none()
     if instance is None:

@@ -63,7 +63,9 @@ _WITH_OPEN = (
 )
 
 
-def _locked_with_open(session: Session, user: User, task_id: int) -> tuple[HumanTask, Any, list[HumanTask]]:
+def _locked_with_open(
+    session: Session, user: User, task_id: int, *, deferred: bool = False
+) -> tuple[HumanTask, Any, list[HumanTask]]:
     """Lock the task's instance, then read the task — with the instance's other open tasks, in the same
     query — fresh under the lock, and check the user may see it.
 
@@ -71,7 +73,7 @@ def _locked_with_open(session: Session, user: User, task_id: int) -> tuple[Human
     task before the lock. A user who may not see the task holds the lock only until the 403 rolls back.
     """
     try:
-        instance = instances.lock(session, task_id, target=_TASK_OWNER)
+        instance = instances.lock(session, task_id, target=_TASK_OWNER, deferred=deferred)
     except NotFound:
         raise NotFound(f"任务不存在 / task {task_id} not found") from None
     rows = session.scalars(_WITH_OPEN, {"instance_id": instance.id, "task_id": task_id}).all()

@@ -19,6 +19,7 @@ from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.forms import validate_submission
 from engine.formversions import service as formversions
 from engine.incidents import service as incidents
+from engine.instances import optimistic
 from engine.instances import service as instances
 from engine.kernel import bus
 from engine.tasks.access import (
@@ -110,9 +111,10 @@ def complete(session: Session, user: User, task_id: int, data: Any) -> HumanTask
     return complete_step(session, user, task_id, data)[0]
 
 
+@optimistic.retrying  # SQLite: the step is evaluated before the write lock is taken (issue 18 item 10)
 def complete_step(session: Session, user: User, task_id: int, data: Any) -> tuple[HumanTask, list[HumanTask]]:
     """:func:`complete`, also returning the case's open tasks after the step (the next ones to do)."""
-    row, instance, open_rows = _locked_with_open(session, user, task_id)
+    row, instance, open_rows = _locked_with_open(session, user, task_id, deferred=True)
     _require_open(row)
     instances.ensure_running(instance)
     if row.state == TaskStatus.CLAIMED and row.assignee_id != user.id:

@@ -126,7 +126,9 @@ def change_password(
     return ended
 
 
-def set_active(session: Session, user: User, active: bool, *, actor_id: int | None = None) -> dict[str, int]:
+def set_active(
+    session: Session, user: User, active: bool, *, actor_id: int | None = None, reason: str | None = None
+) -> dict[str, int]:
     """Deactivate (ending every session and token for good) or reactivate a user; audited."""
     ended = {"sessions": 0, "tokens": 0}
     if user.is_active == active:
@@ -138,7 +140,7 @@ def set_active(session: Session, user: User, active: bool, *, actor_id: int | No
         session,
         AuditAction.USER_REACTIVATED if active else AuditAction.USER_DEACTIVATED,
         actor_id=actor_id,
-        details={"username": user.username, **ended},
+        details={"username": user.username, **ended, **({"reason": reason} if reason else {})},
     )
     session.flush()
     return ended

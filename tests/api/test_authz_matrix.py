@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PASSWORD, _cleanup
+from tests.conftest import PASSWORD, clean_up
 from tests.helpers import make_extra_users
 from tests.procedures.helpers import APPLICANT, application
 from tests.web.helpers import Web
@@ -250,6 +250,29 @@ PROBES = [
         f"{API}/incidents/999999999/skip",
         only(404, {"admin/city"}),
         "incidents.skip_incident",
+        json={"reason": "权限测试"},
+    ),
+    # user accounts (issue 18, second pass): admins only; no user no_such_user exists
+    Probe("GET", f"{API}/users", only(200, {"admin/city"}), "users.list_accounts"),
+    Probe(
+        "POST",
+        f"{API}/users/no_such_user/unlock",
+        only(404, {"admin/city"}),
+        "users.unlock",
+        json={"reason": "权限测试"},
+    ),
+    Probe(
+        "POST",
+        f"{API}/users/no_such_user/deactivate",
+        only(404, {"admin/city"}),
+        "users.deactivate",
+        json={"reason": "权限测试"},
+    ),
+    Probe(
+        "POST",
+        f"{API}/users/no_such_user/reactivate",
+        only(404, {"admin/city"}),
+        "users.reactivate",
         json={"reason": "权限测试"},
     ),
     Probe("GET", f"{API}/process-definitions", everyone(200), "process_definitions.list_definitions"),
@@ -556,6 +579,21 @@ PROBES = [
         "web.admin_calendar_recompute",
         form={"apply": "0"},
     ),
+    Probe("GET", "/admin/users", only(200, {"admin/city"}), "web.admin_users"),
+    Probe(  # no such user: the admin is sent back to the page with the reason
+        "POST",
+        "/admin/users/no_such_user/unlock",
+        only(302, {"admin/city"}),
+        "web.admin_user_unlock",
+        form={"reason": "权限测试"},
+    ),
+    Probe(
+        "POST",
+        "/admin/users/no_such_user/active",
+        only(302, {"admin/city"}),
+        "web.admin_user_active",
+        form={"active": "0", "reason": "权限测试"},
+    ),
     Probe("GET", "/admin/forms/demo_review", only(200, {"admin/city"}), "web.admin_form"),
     Probe("POST", "/admin/forms/demo_review", only(422, {"admin/city"}), "web.admin_form", form={}),
     Probe(
@@ -714,8 +752,7 @@ def world(app) -> Iterator[World]:
             yield w
         finally:
             app.config.update(limits)
-            db.session.rollback()
-            _cleanup(db.session(), app.config["SEED_MAX_IDS"])
+            clean_up(app)
             db.session.remove()
 
 
@@ -800,7 +837,9 @@ def test_every_openapi_operation_is_in_the_matrix(world):
 def _template(path: str) -> str:
     """``/api/v1/tasks/{task_id}/claim`` and ``/api/v1/tasks/{task}/claim`` alike: placeholders erased."""
     return re.sub(
-        r"\{[^}]+\}|(?<=/)(?:999999999|comprehensive_assistance|demo_review|1999|2027)(?=/|$)", "{}", path
+        r"\{[^}]+\}|(?<=/)(?:999999999|comprehensive_assistance|demo_review|no_such_user|1999|2027)(?=/|$)",
+        "{}",
+        path,
     )
 
 

@@ -1,0 +1,184 @@
+"""Stepping a case on SQLite without holding the database's write lock (issue 18 item 10).
+
+On PostgreSQL the per-instance lock is a row lock (``SELECT … FOR UPDATE``): it blocks only that
+instance, and a step may evaluate user expressions (gateway conditions, scripts, timer texts) while
+holding it. On SQLite any write takes the one write lock of the whole database, so a step that
+evaluated expressions after taking the lock blocked every writer of every case for as long as the
+evaluation ran. Here, on SQLite, the lock of a *stepping* operation (completing a task, retrying an
+incident, the scheduler firing timers) is deferred:
+
+1. ``lock(..., deferred=True)`` reads the instance row with a plain ``SELECT`` (no write lock; SQLite's
+   WAL lets readers and the one writer go on together) and notes the version it read;
+2. the operation loads the workflow and steps it in memory — every expression is evaluated here;
+3. just before the transaction's first write (the first flush, or any INSERT / UPDATE / DELETE sent
+   on the connection) the write lock is taken by ``UPDATE process_instance SET version = version
+   WHERE id = ? AND version = ?``; the instance is then marked changed, so the transaction's flush
+   raises its version by one;
+4. if the row's version moved meanwhile (another transaction changed the case between the read and the
+   write: SQLite's lock statement and every step raise the version), :class:`StaleStep` is raised
+   before anything was written, and :func:`retrying` runs the whole operation again from a fresh read
+   (up to ``MAX_ATTEMPTS``; after that a 409 asks the user to try again).
+
+Every lock of an instance on SQLite raises its version (``engine.instances.service.lock``), so any
+change made under an instance's lock between the read and the write is seen. Changes to one case
+stay serial; one transaction per request, audit, incidents and step limits are unchanged (the
+operation is the same code, run again). A lock is deferred only when the transaction has written
+nothing yet (else the write lock is held already and the lock is taken at once as before).
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy import event, select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session, lazyload, undefer
+from sqlalchemy.orm.attributes import flag_modified
+
+from engine.errors import Conflict, NotFound, ServiceError
+from engine.instances.models import ProcessInstance
+
+MAX_ATTEMPTS = 5
+_KEY = "assistflow_deferred_instance_locks"  # in the pooled connection's ``info``: id -> (version, ref)
+_WRITES = ("insert", "update", "delete", "replace")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class StaleStep(Conflict):
+    """The case changed between the step's read and its write (nothing was written)."""
+
+    def __init__(self, instance_id: int):
+        super().__init__(
+            "流程实例刚被他人修改，请刷新后重试 / the case was changed by someone else meanwhile; "
+            "reload and try again"
+        )
+        self.instance_id = instance_id
+
+
+def _raw(session: Session) -> Any:
+    return session.connection().connection.dbapi_connection
+
+
+def can_defer(session: Session) -> bool:
+    """SQLite, and this transaction has written nothing yet (anything pending is flushed first)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return False
+    session.flush()
+    return not _raw(session).in_transaction
+
+
+def lock(session: Session, key: int, target: Any) -> ProcessInstance:
+    """Read the instance named by ``target`` (bound parameter ``lock_key`` = ``key``) without a write
+    lock; the lock is taken, and the version checked, before the transaction's first write."""
+    _install(session.get_bind())
+    stmt = (
+        select(ProcessInstance)
+        .where(ProcessInstance.id == target)
+        .options(lazyload("*"), undefer(ProcessInstance.state))
+        .execution_options(populate_existing=True)
+    )
+    instance = session.scalars(stmt, {"lock_key": key}).one_or_none()
+    if instance is None:
+        raise NotFound(f"流程实例不存在 / process instance {key} not found")
+    pending = session.connection().info.setdefault(_KEY, {})
+    pending[instance.id] = (instance.version, weakref.ref(instance))
+    return instance
+
+
+def _acquire(info: dict[str, Any], raw: Any) -> None:
+    """Take the write lock for every deferred instance of this connection and check its version."""
+    pending = info.pop(_KEY, None)
+    if not pending:
+        return
+    for instance_id, (version, ref) in sorted(pending.items()):
+        cursor = raw.execute(
+            "UPDATE process_instance SET version = version WHERE id = ? AND version = ?",
+            (instance_id, version),
+        )
+        if cursor.rowcount != 1:
+            raise StaleStep(instance_id)
+        instance = ref()
+        if instance is not None:  # the transaction raises the version once: others see the change
+            flag_modified(instance, "status")
+
+
+def settle(session: Session) -> None:
+    """Flush and take any lock still deferred (an operation that wrote nothing still holds its locks
+    for the rest of the transaction, as an immediate lock would)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    session.flush()
+    info = session.connection().info
+    if info.get(_KEY):
+        _acquire(info, _raw(session))
+        session.flush()
+
+
+def retrying(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run a stepping operation ``fn(session, …)``; when its deferred lock finds the case changed,
+    roll back (nothing was written: a deferred lock implies an empty transaction) and run it again."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        session: Any = args[0]  # a Session (or a scoped_session standing for one)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                try:
+                    result = fn(*args, **kwargs)
+                except ServiceError as err:
+                    if getattr(err, "commit", False) and not isinstance(err, StaleStep):
+                        settle(session)  # what it reports is kept: its locks must hold
+                    raise
+                settle(session)
+                return result
+            except StaleStep:
+                session.rollback()
+                if attempt == MAX_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+# --- the hooks -----------------------------------------------------------------------------------------
+
+
+def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite":
+        return
+    connection = session.connection()
+    if connection.info.get(_KEY):
+        _acquire(connection.info, connection.connection.dbapi_connection)
+
+
+def _before_cursor_execute(
+    conn: Connection, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool
+) -> None:
+    if conn.info.get(_KEY) and statement.lstrip()[:7].lower().startswith(_WRITES):
+        _acquire(conn.info, conn.connection.dbapi_connection)
+
+
+def _forget(conn: Connection) -> None:
+    conn.info.pop(_KEY, None)
+
+
+def _forget_record(_dbapi: Any, record: Any) -> None:
+    record.info.pop(_KEY, None)
+
+
+def _install(engine: Any) -> None:
+    if not isinstance(engine, Engine):
+        engine = getattr(engine, "engine", engine)
+    if not event.contains(engine, "before_cursor_execute", _before_cursor_execute):
+        event.listen(engine, "before_cursor_execute", _before_cursor_execute)
+        event.listen(engine, "commit", _forget)
+        event.listen(engine, "rollback", _forget)
+        event.listen(engine, "checkin", _forget_record)
+    if not event.contains(Session, "before_flush", _before_flush):
+        event.listen(Session, "before_flush", _before_flush)

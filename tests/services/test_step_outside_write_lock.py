@@ -1,0 +1,216 @@
+"""User expressions are never evaluated while holding the database's write lock (issue 18 item 10).
+
+A script task's expression is replaced by a probe that stops inside the evaluation until the test lets
+it go; while one thread is stopped there, completing a task (engine.instances.optimistic), another
+thread writes. On SQLite that write found the whole database locked before (the step took the write
+lock first, then evaluated); it is refused at once here if the lock is held (busy timeout 0: no timing
+involved). On PostgreSQL the row lock only ever held that case; the first test runs on both.
+
+If the case itself changes during the evaluation, the step notices before writing and runs again
+from a fresh read: a claim made meanwhile is never overwritten.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import time_machine
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine import expressions
+from engine.audit.models import AuditEvent
+from engine.deadlines import calendar as cal
+from engine.deadlines import service as deadlines
+from engine.definitions import service as definitions
+from engine.errors import Conflict
+from engine.instances import service as instances
+from engine.tasks import service as tasks
+from engine.tasks.models import HumanTask, TaskStatus
+from tests import hostile_bpmn
+from tests.conftest import IS_POSTGRES, get_user
+from tests.factories import STREET, open_task
+
+KEY = "probe_script"
+STEPPER = "stepper"
+
+
+class Probe:
+    """``probe(x)`` in an expression: stops the stepping thread inside the evaluation the first time."""
+
+    def __init__(self) -> None:
+        self.inside = threading.Event()
+        self.release = threading.Event()
+        self.calls = 0
+
+    def __call__(self, value: Any) -> Any:
+        if threading.current_thread().name == STEPPER:
+            self.calls += 1
+            if self.calls == 1:
+                self.inside.set()
+                assert self.release.wait(120), "the test never let the evaluation go"
+        return value
+
+
+@pytest.fixture()
+def probe(monkeypatch, session) -> Iterator[Probe]:
+    one = Probe()
+    monkeypatch.setitem(expressions.SAFE_FUNCTIONS, "probe", one)
+    xml = hostile_bpmn.script_after_fill("y = probe(7)", key=KEY)
+    definitions.deploy(session, xml, actor_id=get_user(session, "admin").id)
+    session.commit()
+    yield one
+    one.release.set()
+
+
+def _case(session: Session) -> int:
+    instance = instances.start(session, get_user(session, "pt_officer"), KEY, STREET)
+    session.commit()
+    return instance.id
+
+
+def _stepper(engine, job) -> tuple[threading.Thread, list[Any]]:
+    """Run ``job(session)`` and commit in the stepping thread; its outcome lands in the list."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        with Session(engine, expire_on_commit=False) as s:
+            try:
+                job(s)
+                s.commit()
+                outcome.append("ok")
+            except Conflict as err:
+                s.rollback()
+                outcome.append(("conflict", err.message))
+            except Exception as err:  # shown by the assertion
+                s.rollback()
+                outcome.append(("error", repr(err)))
+
+    thread = threading.Thread(target=run, name=STEPPER, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def _impatient(engine) -> Session:
+    """A session that refuses at once instead of waiting for a lock another transaction holds."""
+    s = Session(engine, expire_on_commit=False)
+    if IS_POSTGRES:
+        s.execute(text("SET LOCAL lock_timeout = '1ms'"))
+    else:
+        s.connection().exec_driver_sql("PRAGMA busy_timeout = 0")
+    return s
+
+
+def _restore(s: Session) -> None:
+    if not IS_POSTGRES:
+        s.connection().exec_driver_sql("PRAGMA busy_timeout = 30000")
+    s.close()
+
+
+def test_another_case_is_written_while_an_expression_is_being_evaluated(engine, session, probe):
+    stepping, other = _case(session), _case(session)
+    fill = open_task(session, stepping, "fill").id
+    other_fill = open_task(session, other, "fill").id
+    thread, outcome = _stepper(engine, lambda s: tasks.complete(s, get_user(s, "pt_officer"), fill, {}))
+    assert probe.inside.wait(120)
+
+    writer = _impatient(engine)
+    try:
+        tasks.claim(writer, get_user(writer, "pt_officer"), other_fill)  # a write to another case
+        writer.commit()
+    finally:
+        _restore(writer)
+    assert thread.is_alive() and not probe.release.is_set()  # the evaluation was still going on
+
+    probe.release.set()
+    thread.join(120)
+    assert outcome == ["ok"]
+    session.expire_all()
+    assert session.get(HumanTask, other_fill).state == TaskStatus.CLAIMED
+    assert [t.bpmn_id for t in tasks.open_tasks_of(session, stepping)] == ["after"]
+    assert instances.get_visible(session, get_user(session, "admin"), stepping).data["y"] == 7
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="PostgreSQL holds the case's row lock while stepping: no race")
+def test_a_change_to_the_case_during_the_evaluation_makes_the_step_run_again(engine, session, probe):
+    case = _case(session)
+    officer = get_user(session, "pt_officer")
+    fill = open_task(session, case, "fill").id
+    tasks.claim(session, officer, fill)
+    session.commit()
+    thread, outcome = _stepper(engine, lambda s: tasks.complete(s, get_user(s, "pt_officer"), fill, {}))
+    assert probe.inside.wait(120)
+    tasks.unclaim(session, officer, fill)  # the case changes under the step (its lock: a write)
+    session.commit()
+    probe.release.set()
+    thread.join(120)
+    assert outcome == ["ok"] and probe.calls == 2  # read again, evaluated again, then written
+    session.expire_all()
+    assert session.get(HumanTask, fill).state == TaskStatus.COMPLETED
+    actions = session.scalars(
+        select(AuditEvent.action).where(AuditEvent.task_id == fill).order_by(AuditEvent.id)
+    ).all()
+    assert [a for a in actions if a != "task.created"] == ["task.claimed", "task.unclaimed", "task.completed"]
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="PostgreSQL holds the case's row lock while stepping: no race")
+def test_a_claim_made_during_the_evaluation_is_not_overwritten(engine, session, probe):
+    case = _case(session)
+    fill = open_task(session, case, "fill").id
+    thread, outcome = _stepper(engine, lambda s: tasks.complete(s, get_user(s, "pt_officer"), fill, {}))
+    assert probe.inside.wait(120)
+    tasks.claim(session, get_user(session, "pt_officer2"), fill)
+    session.commit()
+    probe.release.set()
+    thread.join(120)
+    assert outcome == [("conflict", "任务已被他人认领 / task is claimed by another user")]
+    session.expire_all()
+    row = session.get(HumanTask, fill)
+    assert row.state == TaskStatus.CLAIMED and row.assignee_id == get_user(session, "pt_officer2").id
+    assert [t.bpmn_id for t in tasks.open_tasks_of(session, case)] == ["fill"]
+
+
+MONDAY = dt.datetime(2026, 11, 2, 10, 0, tzinfo=cal.SHANGHAI)
+
+
+def test_another_case_is_written_while_the_scheduler_evaluates_a_script_after_a_timer(
+    engine, session, monkeypatch
+):
+    probe = Probe()
+    monkeypatch.setitem(expressions.SAFE_FUNCTIONS, "probe", probe)
+    key = "probe_timer_script"
+    with time_machine.travel(MONDAY, tick=False):
+        xml = hostile_bpmn.timer_then_script("y = probe(5)", key=key)
+        definitions.deploy(session, xml, actor_id=get_user(session, "admin").id)
+        session.commit()
+        officer = get_user(session, "pt_officer")
+        waiting = instances.start(session, officer, key, STREET)
+        other = instances.start(session, officer, key, STREET)
+        session.commit()
+        tasks.complete(session, officer, open_task(session, waiting.id, "fill").id, {})
+        session.commit()
+    other_fill = open_task(session, other.id, "fill").id
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    try:
+        with time_machine.travel(MONDAY + dt.timedelta(minutes=61), tick=False):
+            thread, outcome = _stepper(engine, lambda _s: deadlines.run_due(factory))
+            assert probe.inside.wait(120)
+            writer = _impatient(engine)
+            try:
+                tasks.claim(writer, get_user(writer, "pt_officer"), other_fill)
+                writer.commit()
+            finally:
+                _restore(writer)
+            assert thread.is_alive() and not probe.release.is_set()
+            probe.release.set()
+            thread.join(120)
+    finally:
+        probe.release.set()
+    assert outcome == ["ok"]
+    session.expire_all()
+    assert session.get(HumanTask, other_fill).state == TaskStatus.CLAIMED
+    assert [t.bpmn_id for t in tasks.open_tasks_of(session, waiting.id)] == ["after"]
