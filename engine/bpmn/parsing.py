@@ -9,13 +9,12 @@ anything is stored.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from copy import deepcopy
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lxml import etree
-from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins import (
@@ -26,11 +25,10 @@ from SpiffWorkflow.bpmn.specs.mixins import (
     UserTaskMixin,
 )
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask, MultiInstanceTask
-from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
 from engine import expressions
-from engine.bpmn import lint
+from engine.bpmn import lint, parse_errors
 from engine.bpmn.taskmeta import (  # noqa: F401 (re-exported: the public names of this module)
     TaskMeta,
     _deadline_problem,
@@ -68,20 +66,33 @@ class CompiledDefinition:
     subprocess_specs: dict[str, BpmnProcessSpec]
     tasks: dict[str, TaskMeta]
     process_ids: list[str]
+    warnings: list[Problem] = field(default_factory=list)  # what lint warns about (never an error)
 
     def task_meta(self, bpmn_id: str) -> TaskMeta | None:
         return self.tasks.get(bpmn_id)
+
+
+# Namespaces whose elements are BPMN's own (semantic model and diagram interchange): ids must be unique
+# among them. Vendors' extension elements (camunda:formField, adonis:target, ...) carry ids of their own.
+_BPMN_ID_NAMESPACES = frozenset(
+    {
+        BPMN_NS,
+        "http://www.omg.org/spec/BPMN/20100524/DI",
+        "http://www.omg.org/spec/DD/20100524/DC",
+        "http://www.omg.org/spec/DD/20100524/DI",
+    }
+)
 
 
 def _duplicate_ids(root: etree._Element) -> list[Problem]:
     seen: dict[str, int] = {}
     problems = []
     for el in root.iter():
-        if not isinstance(el.tag, str):
-            continue
+        if not isinstance(el.tag, str) or etree.QName(el).namespace not in _BPMN_ID_NAMESPACES:
+            continue  # a vendor extension's id (camunda:formField names a data field) is not a BPMN id
         el_id = el.get("id")
-        if el_id is None or el.tag.startswith(f"{{{CAMUNDA_NS}}}"):
-            continue  # a camunda:formField's id names a data field, not an element
+        if el_id is None:
+            continue
         if el_id in seen:
             problems.append(Problem(f"重复的 id / duplicate id '{el_id}'", el_id, el.sourceline))
         seen[el_id] = el.sourceline or 0
@@ -126,34 +137,207 @@ def _scripts(spec: Any) -> list[tuple[str, str]]:
     return found
 
 
-_ADDRESS = re.compile(r"<Element \{[^}]*\}(\w+) at 0x[0-9a-fA-F]+>|\s+at 0x[0-9a-fA-F]+")
-
-
-def _clean(err: Exception) -> str:
-    """The parser's message without object addresses (``<Element {ns}sourceRef at 0x7f…>``)."""
-    return _ADDRESS.sub(lambda m: f"<{m.group(1)}>" if m.group(1) else "", str(err)).strip()
-
-
-def _main_process_id(root: etree._Element) -> str:
+def choose_process(root: etree._Element) -> tuple[str | None, Problem | None]:
+    """The process a definition runs (its key) and, when no process is marked executable, the problem
+    saying so (the file can still be linted as that process and imported as a draft)."""
     processes = root.findall(f"{{{BPMN_NS}}}process")
     executable = [p.get("id") for p in processes if p.get("isExecutable", "").lower() == "true"]
     called = {el.get("calledElement") for el in root.iter(f"{{{BPMN_NS}}}callActivity")}
     candidates = [p for p in executable if p not in called] or executable
-    if not candidates:
-        if len(processes) == 1 and processes[0].get("isExecutable") is None:
-            candidates = [processes[0].get("id")]
-        else:
-            raise BpmnInvalid(
-                [
-                    Problem(
-                        '没有可执行的流程（isExecutable="true"）/ no executable process (isExecutable="true")'
-                    )
-                ]
-            )
-    return str(candidates[0])
+    if candidates:
+        return str(candidates[0]), None
+    if len(processes) == 1 and processes[0].get("isExecutable") is None:
+        return str(processes[0].get("id")), None
+    if not processes:
+        return None, Problem("文件中没有流程 / no process in the file (no executable process)")
+    drafts = [p for p in processes if p.get("id") not in called and p.get("id")] or processes
+    main = max(drafts, key=lambda p: sum(1 for _ in p.iter()))  # the pool with the most in it
+    return str(main.get("id")), Problem(
+        '流程未标记为可执行（isExecutable="true"）：可作为草稿导入，在建模器中设为可执行 / no executable '
+        'process (isExecutable="true"): import it as a draft and make it executable in the modeler',
+        main.get("id"),
+        main.sourceline,
+    )
+
+
+def _main_process_id(root: etree._Element) -> str:
+    key, problem = choose_process(root)
+    if problem is not None:
+        raise BpmnInvalid([problem])
+    return str(key)
 
 
 main_process_id = _main_process_id  # the process a definition runs (its key)
+
+
+def _parse(root: etree._Element, key: str, source: str) -> tuple[Any, Any, list[str]]:
+    """The Spiff parser's specs of process ``key`` (every process read as executable: whether it is
+    marked so is reported by :func:`choose_process`, not as the parser's first error)."""
+    copy = etree.ElementTree(deepcopy(root))
+    for process in copy.getroot().iterfind(f"{{{BPMN_NS}}}process"):
+        process.set("isExecutable", "true")
+    parser = SpiffBpmnParser()
+    parser.add_bpmn_xml(copy, filename=source)
+    return parser.get_spec(key), parser.get_subprocess_specs(key), list(parser.get_process_ids())
+
+
+def locate(problems: list[Problem], by_id: dict[Any, etree._Element]) -> list[Problem]:
+    """Each problem with its element's name and line (when it names an element of the file)."""
+    located = []
+    for p in problems:
+        el = by_id.get(p.element_id) if p.element_id else None
+        if el is not None:
+            name = " ".join((el.get("name") or "").split()) or None
+            p = replace(p, name=p.name or name, line=p.line or el.sourceline)
+        located.append(p)
+    return located
+
+
+def _expression_checks(kinds: list[tuple[str, str]], bpmn_id: str | None, line: int | None) -> list[Problem]:
+    problems = []
+    for kind, text in kinds:
+        try:
+            if kind in ("script", "prescript", "postscript"):
+                expressions.check_script(text)
+            else:
+                expressions.check(text)
+        except expressions.ExpressionError as err:
+            zh = _KIND_ZH.get(kind.split()[-1], kind)
+            problems.append(Problem(f"{zh}不安全或无效 / unsafe or invalid {kind}: {err}", bpmn_id, line))
+    return problems
+
+
+_KIND_ZH = {
+    "condition": "条件",
+    "script": "脚本",
+    "prescript": "前置脚本",
+    "postscript": "后置脚本",
+    "parameter": "服务参数",
+    "timer": "计时器",
+    "cardinality": "多实例数量",
+    "maximum": "循环上限",
+}
+
+
+def _user_task_checks(
+    el: etree._Element,
+    task_spec: Any,
+    known_roles: set[str],
+    form_exists: Callable[[str], bool] | None,
+) -> tuple[TaskMeta, list[Problem]]:
+    bpmn_id, line = task_spec.bpmn_id, el.sourceline
+    meta = _task_meta(el, task_spec, known_roles)
+    problems = []
+    if meta.role is None:
+        lane = f"泳道“{task_spec.lane}”" if task_spec.lane else "没有泳道"
+        lane_en = f"lane {task_spec.lane!r}" if task_spec.lane else "no lane"
+        problems.append(
+            Problem(
+                f"用户任务没有映射到已知角色（{lane}，没有 role 属性或候选组）/ user task has no known role "
+                f"({lane_en}, no 'role' property or candidate group)",
+                bpmn_id,
+                line,
+            )
+        )
+    problems.extend(_property_problems(meta.properties, bpmn_id, line, known_roles))
+    deadline = meta.properties.get("deadline")
+    refused = _deadline_problem(deadline) if deadline else None
+    if refused:
+        problems.append(Problem(refused, bpmn_id, line))
+    if form_exists is not None and meta.form_key and not form_exists(meta.form_key):
+        problems.append(Problem(f"表单不存在 / form '{meta.form_key}' does not exist", bpmn_id, line))
+    return meta, problems
+
+
+def check_bpmn(
+    data: bytes | str,
+    *,
+    known_roles: set[str],
+    form_exists: Callable[[str], bool] | None = None,
+    service_exists: Callable[[str], bool] | None = None,
+    source: str = "upload",
+) -> tuple[CompiledDefinition | None, list[Problem]]:
+    """Every problem of the file in one answer, and the compiled definition when none of them is an
+    error. Only a file that is not readable XML (or is too large) stops at its first problem: it raises
+    :class:`BpmnInvalid` (:class:`BpmnTooLarge`)."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    root = parse_xml(raw).getroot()
+    by_id = {el.get("id"): el for el in root.iter() if isinstance(el.tag, str) and el.get("id")}
+    problems = _duplicate_ids(root)
+    key, not_executable = choose_process(root)
+    if not_executable is not None:
+        problems.append(not_executable)
+    if key is None:
+        return None, locate(problems, by_id)
+    problems += [Problem(message, el_id, line) for message, el_id, line in lint.structure(root, key)]
+    spec = None
+    try:
+        spec, subprocess_specs, process_ids = _parse(root, key, source)
+    except Exception as err:  # noqa: BLE001 — the parser raises plain errors on many malformed inputs
+        problems.append(parse_errors.translate(err, root))
+
+    tasks: dict[str, TaskMeta] = {}
+    if spec is None:  # the parser gave up: check what can be read from the XML alone
+        processes = lint.executed_processes(root, key)
+        for el, kind, text in parse_errors.xml_expressions(processes):
+            problems += _expression_checks([(kind, text)], el.get("id"), el.sourceline)
+        for el, xml_spec in parse_errors.xml_user_tasks(processes):
+            meta, found = _user_task_checks(el, xml_spec, known_roles, form_exists)
+            tasks[xml_spec.bpmn_id] = meta
+            problems += found
+        return None, locate(in_order(problems), by_id)
+
+    for process_spec in [spec, *subprocess_specs.values()]:
+        for task_spec in process_spec.task_specs.values():
+            bpmn_id = getattr(task_spec, "bpmn_id", None)
+            if bpmn_id is None:
+                continue
+            el = by_id.get(bpmn_id)
+            line = el.sourceline if el is not None else None
+            problems += _expression_checks(
+                _expression_problems(task_spec) + _scripts(task_spec), bpmn_id, line
+            )
+            if isinstance(task_spec, ServiceTaskMixin):
+                operation = getattr(task_spec, "operation_name", None) or (
+                    el.get("implementation") if el is not None else None
+                )
+                if service_exists is not None and not operation:
+                    problems.append(
+                        Problem("服务任务没有指定操作 / the service task names no operation", bpmn_id, line)
+                    )
+                elif service_exists is not None and not service_exists(str(operation)):
+                    problems.append(
+                        Problem(
+                            f"未知的服务任务 / unknown service task operation '{operation}'", bpmn_id, line
+                        )
+                    )
+            if isinstance(task_spec, UserTaskMixin) and el is not None:
+                meta, found = _user_task_checks(el, task_spec, known_roles, form_exists)
+                tasks[bpmn_id] = meta
+                problems += found
+        problems.extend(send_back_problems(process_spec, tasks, by_id))
+    problems = locate(in_order(problems), by_id)
+    if any(p.severity == ERROR for p in problems):
+        return None, problems
+
+    process_el = by_id.get(key)
+    name = (process_el.get("name") if process_el is not None else None) or key
+    compiled = CompiledDefinition(
+        key=key,
+        name=name,
+        sha256=sha256_of(raw),
+        spec=spec,
+        subprocess_specs=subprocess_specs,
+        tasks=tasks,
+        process_ids=process_ids,
+        warnings=problems,
+    )
+    return compiled, problems
+
+
+def in_order(problems: list[Problem]) -> list[Problem]:
+    """Errors before warnings; each in document order (a problem without a line first)."""
+    return sorted(problems, key=lambda p: (p.severity != ERROR, p.line or 0))
 
 
 def compile_bpmn(
@@ -164,99 +348,11 @@ def compile_bpmn(
     service_exists: Callable[[str], bool] | None = None,
     source: str = "upload",
 ) -> CompiledDefinition:
-    """Parse and validate BPMN; raise :class:`BpmnInvalid` listing every problem found."""
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    tree = parse_xml(raw)
-    root = tree.getroot()
-    problems = _duplicate_ids(root)
-    if problems:
-        raise BpmnInvalid(problems)
-
-    key = _main_process_id(root)
-    problems = [Problem(message, el_id, line) for message, el_id, line in lint.structure(root, key)]
-
-    parser = SpiffBpmnParser()
-    try:
-        parser.add_bpmn_xml(tree, filename=source)
-        spec = parser.get_spec(key)
-        subprocess_specs = parser.get_subprocess_specs(key)
-    except ValidationException as err:
-        node_id = getattr(err, "id", None) or None
-        line = err.line_number or None
-        if line is None and node_id:
-            node = next(root.iterfind(f".//*[@id='{node_id}']"), None) if "'" not in node_id else None
-            line = node.sourceline if node is not None else None
-        problems.append(Problem(f"BPMN 解析失败 / cannot parse BPMN: {_clean(err)}", node_id, line))
-        raise BpmnInvalid(problems) from err
-    except SpiffWorkflowException as err:
-        problems.append(Problem(f"BPMN 解析失败 / cannot parse BPMN: {_clean(err)}"))
-        raise BpmnInvalid(problems) from err
-    except Exception as err:  # the parser raises plain errors on many malformed inputs
-        problems.append(Problem(f"BPMN 解析失败 / cannot parse BPMN: {type(err).__name__}: {_clean(err)}"))
-        raise BpmnInvalid(problems) from err
-
-    by_id = {el.get("id"): el for el in root.iter() if isinstance(el.tag, str) and el.get("id")}
-    tasks: dict[str, TaskMeta] = {}
-    for process_spec in [spec, *subprocess_specs.values()]:
-        for task_spec in process_spec.task_specs.values():
-            bpmn_id = getattr(task_spec, "bpmn_id", None)
-            if bpmn_id is None:
-                continue
-            el = by_id.get(bpmn_id)
-            line = el.sourceline if el is not None else None
-            for kind, text in _expression_problems(task_spec) + _scripts(task_spec):
-                try:
-                    if kind in ("script", "prescript", "postscript"):
-                        expressions.check_script(text)
-                    else:
-                        expressions.check(text)
-                except expressions.ExpressionError as err:
-                    problems.append(
-                        Problem(f"{kind} 不安全或无效 / unsafe or invalid {kind}: {err}", bpmn_id, line)
-                    )
-            if isinstance(task_spec, ServiceTaskMixin):
-                operation = getattr(task_spec, "operation_name", None) or (
-                    el.get("implementation") if el is not None else None
-                )
-                if service_exists is not None and (not operation or not service_exists(operation)):
-                    problems.append(
-                        Problem(
-                            f"未知的服务任务 / unknown service task operation '{operation}'", bpmn_id, line
-                        )
-                    )
-            if isinstance(task_spec, UserTaskMixin) and el is not None:
-                meta = _task_meta(el, task_spec, known_roles)
-                tasks[bpmn_id] = meta
-                if meta.role is None:
-                    problems.append(
-                        Problem(
-                            "用户任务没有映射到已知角色（泳道名称或 role 属性）/ user task has no known role "
-                            f"(lane '{task_spec.lane}', no 'role' property)",
-                            bpmn_id,
-                            line,
-                        )
-                    )
-                problems.extend(_property_problems(meta.properties, bpmn_id, line, known_roles))
-                deadline = meta.properties.get("deadline")
-                refused = _deadline_problem(deadline) if deadline else None
-                if refused:
-                    problems.append(Problem(refused, bpmn_id, line))
-                if form_exists is not None and meta.form_key and not form_exists(meta.form_key):
-                    problems.append(
-                        Problem(f"表单不存在 / form '{meta.form_key}' does not exist", bpmn_id, line)
-                    )
-        problems.extend(send_back_problems(process_spec, tasks, by_id))
-    if problems:
-        raise BpmnInvalid(problems)
-
-    process_el = by_id.get(key)
-    name = (process_el.get("name") if process_el is not None else None) or key
-    return CompiledDefinition(
-        key=key,
-        name=name,
-        sha256=sha256_of(raw),
-        spec=spec,
-        subprocess_specs=subprocess_specs,
-        tasks=tasks,
-        process_ids=list(parser.get_process_ids()),
+    """Parse and validate BPMN; raise :class:`BpmnInvalid` listing every error found (the warnings are
+    in :func:`check_bpmn`'s answer and in the compiled definition's ``warnings``)."""
+    compiled, problems = check_bpmn(
+        data, known_roles=known_roles, form_exists=form_exists, service_exists=service_exists, source=source
     )
+    if compiled is None:
+        raise BpmnInvalid([p for p in problems if p.severity == ERROR])
+    return compiled

@@ -31,20 +31,36 @@ ERROR = "error"  # refuses the deploy
 WARNING = "warning"  # deployable, but worth a look (lint shows it; deploy does not block on it)
 
 
+_LANGUAGES = re.compile(r"\s*/\s+")  # "中文 / English" (the first slash followed by a space)
+
+
 @dataclass(frozen=True)
 class Problem:
-    """One finding of lint, pointing at the element when known: an ``error`` refuses the definition,
-    a ``warning`` does not."""
+    """One finding of lint, pointing at the element when known (its id, its name and its line): an
+    ``error`` refuses the definition, a ``warning`` does not. ``message`` is "中文 / English"."""
 
     message: str
     element_id: str | None = None
     line: int | None = None
     severity: str = ERROR
+    name: str | None = None  # the element's name attribute (what the modeller sees in the diagram)
+
+    @property
+    def message_zh(self) -> str:
+        return _LANGUAGES.split(self.message, maxsplit=1)[0]
+
+    @property
+    def message_en(self) -> str:
+        parts = _LANGUAGES.split(self.message, maxsplit=1)
+        return parts[-1]
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "message": self.message,
+            "message_zh": self.message_zh,
+            "message_en": self.message_en,
             "element": self.element_id,
+            "name": self.name,
             "line": self.line,
             "severity": self.severity,
         }
@@ -52,7 +68,8 @@ class Problem:
     def __str__(self) -> str:
         where = []
         if self.element_id:
-            where.append(f"element '{self.element_id}'")
+            named = f" ({self.name})" if self.name and self.name != self.element_id else ""
+            where.append(f"element '{self.element_id}'{named}")
         if self.line:
             where.append(f"line {self.line}")
         return f"{', '.join(where)}: {self.message}" if where else self.message
