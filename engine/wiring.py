@@ -35,11 +35,13 @@ def init() -> None:
         twinning,
     )
     from engine.records import service as records
+    from engine.tasks import initiator
     from engine.tasks import service as tasks
 
     bus.provide(bus.PROJECT, tasks.sync)
     bus.provide(bus.START_CASE, instances.create)
     bus.subscribe(bus.TASK_COMPLETED, records.write)
+    bus.subscribe(bus.TASK_OPENED, initiator.on_task_opened)
     bus.subscribe(bus.TASK_OPENED, new_work.on_task_opened)
     bus.subscribe(bus.TASK_ASSIGNED, new_work.on_task_assigned)
     new_work.install()

@@ -28,7 +28,7 @@ from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask, MultiIn
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
 from engine import expressions
-from engine.bpmn import lint, parse_errors
+from engine.bpmn import camunda, lint, parse_errors
 from engine.bpmn.taskmeta import (  # noqa: F401 (re-exported: the public names of this module)
     TaskMeta,
     _deadline_problem,
@@ -37,6 +37,7 @@ from engine.bpmn.taskmeta import (  # noqa: F401 (re-exported: the public names 
     _role_from,
     _task_meta,
     declared_outputs,
+    read_task,
     send_back_problems,
     send_back_targets,
 )
@@ -67,6 +68,7 @@ class CompiledDefinition:
     tasks: dict[str, TaskMeta]
     process_ids: list[str]
     warnings: list[Problem] = field(default_factory=list)  # what lint warns about (never an error)
+    initiator_var: str | None = None  # camunda:initiator: the case variable holding the starter's name
 
     def task_meta(self, bpmn_id: str) -> TaskMeta | None:
         return self.tasks.get(bpmn_id)
@@ -224,11 +226,14 @@ def _user_task_checks(
     task_spec: Any,
     known_roles: set[str],
     form_exists: Callable[[str], bool] | None,
+    form_known: Callable[[str], bool] | None = None,
+    initiator_var: str | None = None,
 ) -> tuple[TaskMeta, list[Problem]]:
     bpmn_id, line = task_spec.bpmn_id, el.sourceline
-    meta = _task_meta(el, task_spec, known_roles)
-    problems = []
-    if meta.role is None:
+    meta, problems = read_task(
+        el, task_spec, known_roles, form_known=form_known or form_exists, initiator_var=initiator_var
+    )
+    if meta.role is None and meta.assignee != "initiator":  # a starter's step needs no role
         lane = f"泳道“{task_spec.lane}”" if task_spec.lane else "没有泳道"
         lane_en = f"lane {task_spec.lane!r}" if task_spec.lane else "no lane"
         problems.append(
@@ -256,10 +261,12 @@ def check_bpmn(
     form_exists: Callable[[str], bool] | None = None,
     service_exists: Callable[[str], bool] | None = None,
     source: str = "upload",
+    form_known: Callable[[str], bool] | None = None,
 ) -> tuple[CompiledDefinition | None, list[Problem]]:
     """Every problem of the file in one answer, and the compiled definition when none of them is an
     error. Only a file that is not readable XML (or is too large) stops at its first problem: it raises
-    :class:`BpmnInvalid` (:class:`BpmnTooLarge`)."""
+    :class:`BpmnInvalid` (:class:`BpmnTooLarge`). ``form_known`` maps Camunda form references to our
+    forms (``form_exists`` when not given) without refusing the file when none matches."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
     root = parse_xml(raw).getroot()
     by_id = {el.get("id"): el for el in root.iter() if isinstance(el.tag, str) and el.get("id")}
@@ -270,6 +277,8 @@ def check_bpmn(
     if key is None:
         return None, locate(problems, by_id)
     problems += [Problem(message, el_id, line) for message, el_id, line in lint.structure(root, key)]
+    initiator_var = camunda.initiator_variable(root)
+    problems += camunda.ignored(lint.executed_processes(root, key))
     spec = None
     try:
         spec, subprocess_specs, process_ids = _parse(root, key, source)
@@ -282,7 +291,7 @@ def check_bpmn(
         for el, kind, text in parse_errors.xml_expressions(processes):
             problems += _expression_checks([(kind, text)], el.get("id"), el.sourceline)
         for el, xml_spec in parse_errors.xml_user_tasks(processes):
-            meta, found = _user_task_checks(el, xml_spec, known_roles, form_exists)
+            meta, found = _user_task_checks(el, xml_spec, known_roles, form_exists, form_known, initiator_var)
             tasks[xml_spec.bpmn_id] = meta
             problems += found
         return None, locate(in_order(problems), by_id)
@@ -312,7 +321,9 @@ def check_bpmn(
                         )
                     )
             if isinstance(task_spec, UserTaskMixin) and el is not None:
-                meta, found = _user_task_checks(el, task_spec, known_roles, form_exists)
+                meta, found = _user_task_checks(
+                    el, task_spec, known_roles, form_exists, form_known, initiator_var
+                )
                 tasks[bpmn_id] = meta
                 problems += found
         problems.extend(send_back_problems(process_spec, tasks, by_id))
@@ -331,6 +342,7 @@ def check_bpmn(
         tasks=tasks,
         process_ids=process_ids,
         warnings=problems,
+        initiator_var=initiator_var,
     )
     return compiled, problems
 
@@ -347,11 +359,17 @@ def compile_bpmn(
     form_exists: Callable[[str], bool] | None = None,
     service_exists: Callable[[str], bool] | None = None,
     source: str = "upload",
+    form_known: Callable[[str], bool] | None = None,
 ) -> CompiledDefinition:
     """Parse and validate BPMN; raise :class:`BpmnInvalid` listing every error found (the warnings are
     in :func:`check_bpmn`'s answer and in the compiled definition's ``warnings``)."""
     compiled, problems = check_bpmn(
-        data, known_roles=known_roles, form_exists=form_exists, service_exists=service_exists, source=source
+        data,
+        known_roles=known_roles,
+        form_exists=form_exists,
+        service_exists=service_exists,
+        source=source,
+        form_known=form_known,
     )
     if compiled is None:
         raise BpmnInvalid([p for p in problems if p.severity == ERROR])

@@ -4,12 +4,14 @@ those properties: deadlines, reminders, escalation, declared outputs and send-ba
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from lxml import etree
 
 from engine import expressions
+from engine.bpmn import camunda
 from engine.bpmn.xmlsafe import BPMN_NS, CAMUNDA_NS, SPIFF_NS, ZEEBE_NS, Problem
 from engine.deadlines import calendar
 
@@ -26,6 +28,7 @@ class TaskMeta:
     role: str | None
     form_key: str | None
     properties: dict[str, str] = field(default_factory=dict)
+    assignee: str | None = None  # "initiator": assigned to the user who started the case (camunda:assignee)
 
 
 def _properties(el: etree._Element) -> dict[str, str]:
@@ -47,30 +50,45 @@ def _role_from(text: str | None, known_roles: set[str]) -> str | None:
     return None
 
 
-def _task_meta(el: etree._Element, spec: Any, known_roles: set[str]) -> TaskMeta:
+def read_task(
+    el: etree._Element,
+    spec: Any,
+    known_roles: set[str],
+    *,
+    form_known: Callable[[str], bool] | None = None,
+    initiator_var: str | None = None,
+) -> tuple[TaskMeta, list[Problem]]:
+    """A user task's metadata from its properties (``spiffworkflow:`` or ``camunda:properties``), its
+    Camunda attributes (:mod:`engine.bpmn.camunda`) and its lane, with a warning for each Camunda
+    attribute that could not be used. A property wins over a Camunda attribute, which wins over the lane."""
     props = _properties(el)
     props.update({k: v for k, v in (spec.extensions.get("properties") or {}).items() if isinstance(v, str)})
+    reading = camunda.read_user_task(el, known_roles, form_known, initiator_var)
     form_key = (
         props.get("formKey")
         or props.get("form_key")
-        or el.get(f"{{{CAMUNDA_NS}}}formKey")
+        or reading.form_key
         or (spec.extensions.get("properties") or {}).get("formJsonSchemaFilename")
     )
     if form_key and form_key.startswith("embedded:"):
         form_key = form_key.rsplit(":", 1)[-1]
-    role = (
-        _role_from(props.get("role"), known_roles)
-        or _role_from(el.get(f"{{{CAMUNDA_NS}}}candidateGroups"), known_roles)
-        or _role_from(spec.lane, known_roles)
-    )
-    return TaskMeta(
+    if reading.deadline and "deadline" not in props:
+        props["deadline"] = reading.deadline
+    role = _role_from(props.get("role"), known_roles) or reading.role or _role_from(spec.lane, known_roles)
+    meta = TaskMeta(
         bpmn_id=spec.bpmn_id,
         name=spec.bpmn_name or spec.bpmn_id,
         lane=spec.lane,
         role=role,
         form_key=form_key,
         properties=props,
+        assignee=reading.assignee,
     )
+    return meta, reading.warnings
+
+
+def _task_meta(el: etree._Element, spec: Any, known_roles: set[str]) -> TaskMeta:
+    return read_task(el, spec, known_roles)[0]
 
 
 # A constant written as an ISO duration ("PT99999999999H", "P1Y", "PT5X"), not a variable or an expression: if

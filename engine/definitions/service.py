@@ -77,7 +77,12 @@ class SpecCache:
                 if committed:
                     self._committed[definition.id] = definition.sha256
                 return compiled
-        compiled = compile_bpmn(definition.bpmn_xml, known_roles=KNOWN_ROLES, source=definition.source)
+        compiled = compile_bpmn(
+            definition.bpmn_xml,
+            known_roles=KNOWN_ROLES,
+            source=definition.source,
+            form_known=formstore.exists,
+        )
         self._store(key, compiled, committed=committed)
         with self._lock:
             self.misses += 1

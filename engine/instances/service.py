@@ -194,6 +194,9 @@ def create(
     initial = _check_start_data(data)
     initial.update(procedures.run_on_start(session, definition.key, unit, initial))
     compiled = definitions.SPEC_CACHE.get(definition)
+    if compiled.initiator_var and actor_id is not None:  # camunda:initiator: the starter's user name
+        starter = session.get(User, actor_id)
+        initial[compiled.initiator_var] = starter.username if starter is not None else None
     wf = runtime.new_workflow(compiled, initial)
     runtime.start_now(wf)
     failure = None
