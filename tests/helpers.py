@@ -27,6 +27,12 @@ ROOT = Path(__file__).resolve().parent.parent
 # --- the REST API through the Flask test client ---------------------------------------------------
 
 
+# The policy parameters a demo case keeps (seeded by migration 0027): for workflows run without a database.
+DEMO_PARAMS = {
+    "_params": {"process_key": "demo_assistance", "version": 1, "values": {"district_review_threshold": 5000}}
+}
+
+
 def start(client, headers, **body):
     payload = {"process_key": "demo_assistance", "org_unit": STREET, **body}
     response = client.post("/api/v1/process-instances", json=payload, headers=headers)
