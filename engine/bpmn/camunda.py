@@ -199,6 +199,8 @@ def ignored(processes: Iterable[etree._Element]) -> list[Problem]:
                 if VENDORS[namespace] in ("camunda", "zeebe") and _what(el) in HANDLED_ELEMENTS:
                     continue
                 owner = parent.getparent()
+                if _what(el) == "formData" and owner is not None and _what(owner) == "startEvent":
+                    continue  # a start event's form fields are its start data (engine.instances.startdata)
                 found.append(
                     _ignored(f"{VENDORS[namespace]}:{_what(el)}", owner if owner is not None else el)
                 )
