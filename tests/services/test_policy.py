@@ -40,6 +40,7 @@ def test_the_shipped_numbers_are_seeded(session):
 
 def test_the_set_in_force_follows_effective_dates_and_versions(session):
     admin = users.by_username(session, "admin")
+    before = policy.versions(session, KEY)[0]  # other tests may have committed later versions
     v2 = policy.save(
         session,
         KEY,
@@ -51,18 +52,17 @@ def test_the_set_in_force_follows_effective_dates_and_versions(session):
     v3 = policy.save(
         session, KEY, effective_from=dt.date(2027, 1, 1), values={"district_review_threshold": 9000}
     )
-    assert (v2.version, v3.version) == (2, 3)
+    assert (v2.version, v3.version) == (before.version + 1, before.version + 2)
     assert policy.in_force(session, KEY, dt.date(2026, 12, 31)).version == 1
-    assert policy.in_force(session, KEY, dt.date(2027, 1, 1)).version == 3  # the later version of that day
+    assert policy.in_force(session, KEY, dt.date(2027, 1, 1)).version == v3.version  # the later one that day
     assert v2.values == {"district_review_threshold": "8000.50"}  # decimals kept exactly, as text
     assert v2.labels == policy.versions(session, KEY)[-1].labels  # labels carried over from v1
-    [event] = session.scalars(
-        select(AuditEvent)
-        .where(AuditEvent.action == AuditAction.POLICY_SET_SAVED.value)
-        .order_by(AuditEvent.id)
-    ).all()[:1]
-    assert event.actor_id == admin.id and event.details["version"] == 2
-    assert event.details["previous"] == {"district_review_threshold": 5000}
+    events = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == AuditAction.POLICY_SET_SAVED.value)
+    ).all()
+    [event] = [e for e in events if e.details["process_key"] == KEY and e.details["version"] == v2.version]
+    assert event.actor_id == admin.id and event.details["values"] == {"district_review_threshold": "8000.50"}
+    assert event.details["previous"] == before.values
 
 
 @pytest.mark.parametrize(
@@ -104,13 +104,15 @@ def test_an_old_case_keeps_its_set_and_a_new_case_takes_the_new_one(session, jun
     8,000; the June case still needs the district's review for 6,000.50, a July case does not."""
     old = start_demo(session)
     session.flush()
-    policy.save(session, KEY, effective_from=dt.date(2026, 7, 1), values={"district_review_threshold": 8000})
+    july = policy.save(
+        session, KEY, effective_from=dt.date(2026, 7, 1), values={"district_review_threshold": 8000}
+    )
     june.move_to(dt.datetime(2026, 7, 2, 9, 0, tzinfo=SHANGHAI_TZ))
     new = start_demo(session)
     session.flush()
     old_data, new_data = _decided(session, old), _decided(session, new)
     assert old_data["_params"]["version"] == 1 and old_data["needs_district_review"] is True
-    assert new_data["_params"]["version"] == 2 and new_data["needs_district_review"] is False
+    assert new_data["_params"]["version"] == july.version and new_data["needs_district_review"] is False
 
 
 def _create(session, data):
