@@ -37,6 +37,7 @@ from engine.deadlines import schedules
 from engine.definitions.diff import DefinitionDiff, diff_xml
 from engine.definitions.models import ProcessDefinition
 from engine.errors import Invalid, NotFound
+from engine.expressions import PARAMS_KEY
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.users.models import Role, User
 
@@ -403,6 +404,16 @@ def bpmn_xml(session: Session, definition_id: int) -> str:
 _FIRST_TASKS: dict[tuple[int, str], TaskMeta | None] = {}
 
 
+class _AnyParameter(dict[str, Any]):
+    """Every policy parameter, as 0: lets :func:`first_task` run a procedure's settings script."""
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+    def __getitem__(self, name: str) -> Any:
+        return 0
+
+
 def first_task(definition: ProcessDefinition) -> TaskMeta | None:
     """The user task a person starting this version fills first; ``None`` for timer-started procedures.
 
@@ -413,7 +424,8 @@ def first_task(definition: ProcessDefinition) -> TaskMeta | None:
         compiled = SPEC_CACHE.get(definition)
         meta = None
         if not runtime.timer_start_events(compiled.spec):
-            wf = runtime.new_workflow(compiled, {})
+            # settings scripts read policy parameters: any name reads 0 in this dry run (nothing is stored)
+            wf = runtime.new_workflow(compiled, {PARAMS_KEY: {"values": _AnyParameter()}})
             try:
                 runtime.advance(wf)
             except runtime.EngineError:  # a start script that needs data given at start: no first form
