@@ -130,6 +130,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from api.instances.routes import blp as instances_blp
     from api.notifications.routes import blp as notifications_blp
     from api.operations.routes import blp as operations_blp
+    from api.policy.routes import blp as policy_blp
     from api.records.routes import blp as records_blp
     from api.recusal.routes import blp as recusal_blp
     from api.reference.routes import blp as reference_blp
@@ -152,6 +153,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         records_blp,
         calendar_blp,
         users_blp,
+        policy_blp,
     ):
         api.register_blueprint(blp)
     errors.register(app)

@@ -68,8 +68,10 @@ def processes_lint(files: tuple[str, ...]) -> None:
             problems = []
         for problem in [*problems, *definitions.lint_warnings(data)]:
             label = "警告 / warning: " if problem.severity == WARNING else ""
+            named = f" ({problem.name})" if problem.name else ""
             click.echo(
-                f"{path}:{problem.line or 0}: {problem.element_id or '-'}: {label}{problem.message}", err=True
+                f"{path}:{problem.line or 0}: {problem.element_id or '-'}{named}: {label}{problem.message}",
+                err=True,
             )
         if compiled is not None:
             click.echo(f"{path}: ok ({compiled.key}, {len(compiled.tasks)} user tasks)")

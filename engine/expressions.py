@@ -211,7 +211,30 @@ def _days_between(a: Any, b: Any) -> int:
     return (_to_date(b) - _to_date(a)).days
 
 
+PARAMS_KEY = "_params"  # a case's policy parameters (engine.policy): {"values": {name: value}, ...}
+_PARAM_DECIMAL = re.compile(r"^-?\d{1,12}(\.\d{1,6})?$")
+
+
+def _param_reader(names: Mapping[str, Any]) -> Any:
+    """``param('name')``: the value of a policy parameter the case keeps (decimals as Decimal)."""
+
+    def param(name: Any) -> Any:
+        kept = names.get(PARAMS_KEY)
+        values = kept.get("values") if isinstance(kept, dict) else None
+        if not isinstance(name, str) or not isinstance(values, dict) or name not in values:
+            raise ExpressionError(f"参数不存在 / no policy parameter {str(name)[:40]!r} for this case")
+        value = values[name]
+        return Decimal(value) if isinstance(value, str) and _PARAM_DECIMAL.match(value) else value
+
+    return param
+
+
+def _no_parameters(name: Any) -> Any:
+    raise ExpressionError(f"参数不存在 / no policy parameter {str(name)[:40]!r} for this case")
+
+
 SAFE_FUNCTIONS: dict[str, Any] = {
+    "param": _no_parameters,  # bound to the case's parameters at evaluation
     "len": len,
     "min": min,
     "max": max,
@@ -383,7 +406,9 @@ def evaluate(expression: str, names: Mapping[str, Any]) -> Any:
     text = normalize(expression)
     tree = _parse(text)
     evaluator = _Evaluator(
-        operators=dict(_OPERATORS), functions=dict(SAFE_FUNCTIONS), names={**SAFE_NAMES, **names}
+        operators=dict(_OPERATORS),
+        functions={**SAFE_FUNCTIONS, "param": _param_reader(names)},
+        names={**SAFE_NAMES, **names},
     )
     evaluator.start_clock()
     try:
@@ -434,7 +459,9 @@ def execute_script(script: str, data: dict[str, Any]) -> None:
     deadline = time.monotonic() + EVAL_TIME_BUDGET
     for target, source, tree in _parse_script(script or ""):
         evaluator = _Evaluator(
-            operators=dict(_OPERATORS), functions=dict(SAFE_FUNCTIONS), names={**SAFE_NAMES, **data}
+            operators=dict(_OPERATORS),
+            functions={**SAFE_FUNCTIONS, "param": _param_reader(data)},
+            names={**SAFE_NAMES, **data},
         )
         evaluator.deadline = deadline  # one budget for the whole script
         try:

@@ -20,6 +20,7 @@ from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.ledger.models import ServiceRecord
 from engine.notifications.models import EmailStatus, Notification, NotificationKind
 from engine.orgs.models import OrgLevel, OrgUnit
+from engine.policy.models import PolicyParameterSet
 from engine.records.models import StepRecord
 from engine.recusal.models import NearRelativeFiling
 from engine.system.models import SchedulerHeartbeat
@@ -28,6 +29,7 @@ from engine.twinning.models import TwinningPairing
 from engine.users.models import ApiToken, LoginFailure, Role, RoleGrant, User, WebSession
 
 __all__ = [
+    "PolicyParameterSet",
     "ApiToken",
     "AuditAction",
     "AuditChainHead",

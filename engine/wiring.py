@@ -44,11 +44,13 @@ def init() -> None:
     )
     from engine.records import service as records
     from engine.system import metrics
+    from engine.tasks import initiator
     from engine.tasks import service as tasks
 
     bus.provide(bus.PROJECT, tasks.sync)
     bus.provide(bus.START_CASE, instances.create)
     bus.subscribe(bus.TASK_COMPLETED, records.write)
+    bus.subscribe(bus.TASK_OPENED, initiator.on_task_opened)
     bus.subscribe(bus.TASK_OPENED, new_work.on_task_opened)
     bus.subscribe(bus.TASK_ASSIGNED, new_work.on_task_assigned)
     bus.subscribe(bus.TASK_COMPLETED, metrics.on_task_completed)

@@ -102,8 +102,15 @@ def lint() -> Any:
     severity. ``ok`` means deployable: errors refuse a deploy, warnings do not."""
     if not users.is_admin(current_user()):
         raise Forbidden("只有管理员可以校验流程 / only admins may lint process definitions")
-    problems = definitions.lint_all(_uploaded_xml(), source="upload")
-    return {"ok": definitions.deployable(problems), "problems": [p.as_dict() for p in problems]}
+    xml = _uploaded_xml()
+    problems = definitions.lint_all(xml, source="upload")
+    return {
+        "ok": definitions.deployable(problems),
+        "draft": definitions.is_draft(xml),
+        "problems": [p.as_dict() for p in problems],
+        "errors": [p.as_dict() for p in problems if p.severity == "error"],
+        "warnings": [p.as_dict() for p in problems if p.severity == "warning"],
+    }
 
 
 @blp.route("/<string:key>", methods=["GET"])

@@ -31,15 +31,23 @@ class DefinitionVersionsSchema(Schema):
 
 
 class ProblemSchema(Schema):
-    message = fields.String()
-    element = fields.String(allow_none=True)
+    message = fields.String(metadata={"description": "中文 / English"})
+    message_zh = fields.String()
+    message_en = fields.String()
+    element = fields.String(allow_none=True, metadata={"description": "the element's id"})
+    name = fields.String(allow_none=True, metadata={"description": "the element's name in the diagram"})
     line = fields.Integer(allow_none=True)
     severity = fields.String(metadata={"enum": ["error", "warning"]})
 
 
 class LintResultSchema(Schema):
     ok = fields.Boolean(metadata={"description": "deployable: no problem of severity error"})
-    problems = fields.List(fields.Nested(ProblemSchema))
+    draft = fields.Boolean(
+        metadata={"description": "the process is not marked executable: it can be opened as a draft"}
+    )
+    problems = fields.List(fields.Nested(ProblemSchema), metadata={"description": "errors, then warnings"})
+    errors = fields.List(fields.Nested(ProblemSchema), metadata={"description": "they refuse the deploy"})
+    warnings = fields.List(fields.Nested(ProblemSchema), metadata={"description": "they do not"})
 
 
 class DeployArgs(Schema):

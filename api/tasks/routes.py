@@ -20,6 +20,7 @@ from api.tasks.schemas import (
 )
 from engine import privacy
 from engine.errors import Conflict
+from engine.expressions import PARAMS_KEY
 from engine.forms import form_to_client
 from engine.idempotency import service as idempotency
 from engine.incidents.service import IncidentOpened
@@ -55,7 +56,11 @@ def get_task(task_id: int) -> Any:
     return View(
         row,
         form=form_to_client(form, current_user().locale) if form else None,
-        data=privacy.for_viewer(current_user(), tasks.current_data(session, row)),
+        data={  # what the form starts from: the case's copy of its policy parameters is not form data
+            k: v
+            for k, v in privacy.for_viewer(current_user(), tasks.current_data(session, row)).items()
+            if k != PARAMS_KEY
+        },
     )
 
 

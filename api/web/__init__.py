@@ -38,6 +38,7 @@ def init_app(app: Flask) -> None:
         admin_forms,
         admin_instances,
         admin_modeler,
+        admin_policy,
         admin_processes,
         admin_system,
         admin_users,

@@ -14,11 +14,11 @@ from flask import jsonify, render_template, request, url_for
 
 from api.extensions import db
 from api.web import bp
-from api.web.admin_processes import admin_required
-from api.web.i18n import MESSAGES
+from api.web.admin_processes import _shown, admin_required
+from api.web.i18n import MESSAGES, t
 from api.web.views import user
 from engine import formstore
-from engine.bpmn.parsing import BPMN_NS, BpmnInvalid, Problem, parse_xml
+from engine.bpmn.parsing import BPMN_NS, BpmnInvalid, Problem, choose_process, parse_xml, to_utf8
 from engine.definitions import service as definitions
 from engine.definitions.diff import DefinitionDiff, diff_xml
 from engine.definitions.models import ProcessDefinition
@@ -31,6 +31,13 @@ MESSAGES.update(
         "modeler_panel": ("属性", "Properties"),
         "modeler_nothing_selected": ("请在图中选择一个元素", "Select an element in the diagram"),
         "modeler_opened_from": ("基于版本 {version}", "Opened from version {version}"),
+        "modeler_draft": ("草稿（未保存）", "Draft (not stored)"),
+        "modeler_draft_help": (
+            "此文件的流程未标记为可执行，不能部署：在右侧属性中勾选“可执行”，校验后再部署。",
+            "This file's process is not marked executable and cannot be deployed: tick “Executable” in "
+            "the properties on the right, validate, then deploy.",
+        ),
+        "modeler_open_draft": ("作为草稿在建模器中打开", "Open as a draft in the modeler"),
     }
 )
 
@@ -55,10 +62,11 @@ targetNamespace="http://assistflow.example/bpmn">
 _NOTHING = f'<bpmn:definitions xmlns:bpmn="{BPMN_NS}"/>'
 
 
-def _page(key: str | None, version: int | None, xml: str) -> str:
+def _page(key: str | None, version: int | None, xml: str, *, draft: bool = False) -> str:
     page = {
         "key": key,
         "version": version,
+        "draft": draft,
         "xml": xml,
         "roles": [{"value": r.value, "label": f"{ROLE_NAMES_ZH.get(r, r.value)} {r.value}"} for r in Role],
         "role_names": {r.value: ROLE_NAMES_ZH.get(r, r.value) for r in Role},
@@ -72,7 +80,7 @@ def _page(key: str | None, version: int | None, xml: str) -> str:
             "deploy": url_for("web.admin_modeler_deploy"),
         },
     }
-    return render_template("admin_modeler.html", page=page, key=key, version=version)
+    return render_template("admin_modeler.html", page=page, key=key, version=version, draft=draft)
 
 
 @bp.get("/admin/processes/<key>/<int:version>/modeler")
@@ -86,6 +94,34 @@ def admin_modeler(key: str, version: int) -> Any:
 @admin_required
 def admin_modeler_new() -> Any:
     return _page(None, None, BLANK_XML)
+
+
+@bp.post("/admin/modeler/draft")
+@admin_required
+def admin_modeler_draft() -> Any:
+    """Open an uploaded file whose process is not marked executable in the modeler, as a draft: nothing
+    is stored; the admin makes it executable there, validates and deploys it (a file that is not such a
+    draft is refused with its problems, as an upload is)."""
+    xml = request.form.get("xml", "")
+    try:
+        data = to_utf8(xml)
+        if not definitions.is_draft(data):
+            raise BpmnInvalid(
+                [
+                    Problem(
+                        "只有未标记为可执行的流程可以作为草稿打开 / only a file whose process is not marked "
+                        "executable opens as a draft"
+                    )
+                ]
+            )
+    except BpmnInvalid as err:
+        return render_template(
+            "admin_upload_result.html",
+            problems=_shown(err.problems),
+            message=t("admin_upload_refused"),
+        ), 422
+    key, _problem = choose_process(parse_xml(data).getroot())
+    return _page(key, None, data.decode("utf-8"), draft=True)
 
 
 def _problems(problems: list[Problem], status: int = 422) -> Any:

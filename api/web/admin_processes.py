@@ -37,7 +37,13 @@ MESSAGES.update(
 def _shown(problems: list[Any]) -> list[dict[str, Any]]:
     """Lint findings for a page: element, line, severity and the message in the page's language."""
     return [
-        {"element": p.element_id, "line": p.line, "severity": p.severity, "message": pick(p.message)}
+        {
+            "element": p.element_id,
+            "name": p.name,
+            "line": p.line,
+            "severity": p.severity,
+            "message": pick(p.message),
+        }
         for p in problems
     ]
 
@@ -91,8 +97,12 @@ def _refused(err: BpmnInvalid, xml: bytes | None = None) -> Any:
     problems = _shown(err.problems)
     if not isinstance(err, BpmnTooLarge) and xml is not None:
         problems += _shown(definitions.lint_warnings(xml))
+    draft = xml is not None and not isinstance(err, BpmnTooLarge) and definitions.is_draft(xml)
     return render_template(
-        "admin_upload_result.html", problems=problems, message=t("admin_upload_refused")
+        "admin_upload_result.html",
+        problems=problems,
+        message=t("admin_upload_refused"),
+        draft_xml=xml.decode("utf-8", errors="replace") if draft and xml is not None else None,
     ), status
 
 

@@ -49,6 +49,7 @@ class AuditAction(enum.StrEnum):
     TASK_REASSIGNED = "task.reassigned"
     TASK_SENT_BACK = "task.sent_back"  # 退回补正: the holder returned the case to an earlier step
     FORM_VERSION_SAVED = "form.version_saved"
+    POLICY_SET_SAVED = "policy.set_saved"
     PERSONAL_DATA_READ = "personal_data.read"
     INCIDENT_OPENED = "incident.opened"
     INCIDENT_RETRIED = "incident.retried"

@@ -1,22 +1,20 @@
 """Turn uploaded BPMN XML into an executable, validated definition — or a list of problems.
 
-The XML is parsed with entity expansion, DTDs and network access disabled and with a size limit.
-The BPMN is then parsed by SpiffWorkflow's Spiff parser (which reads ``spiffworkflow:properties``);
-Camunda Modeler's ``camunda:formKey`` / ``camunda:candidateGroups`` / ``camunda:properties`` are read
-from the XML directly, so files from either modeler work. Every expression, script, timer, lane and
-form reference is checked before anything is stored.
+The XML is read safely (:mod:`engine.bpmn.xmlsafe`), then parsed by SpiffWorkflow's Spiff parser (which
+reads ``spiffworkflow:properties``); Camunda Modeler's ``camunda:formKey`` / ``camunda:candidateGroups``
+/ ``camunda:properties`` are read from the XML directly (:mod:`engine.bpmn.taskmeta`), so files from
+either modeler work. Every expression, script, timer, lane and form reference is checked before
+anything is stored.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from copy import deepcopy
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lxml import etree
-from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins import (
@@ -27,79 +25,37 @@ from SpiffWorkflow.bpmn.specs.mixins import (
     UserTaskMixin,
 )
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask, MultiInstanceTask
-from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
-from engine import errors, expressions
-from engine.bpmn import lint
-from engine.deadlines import calendar
-
-MAX_BPMN_BYTES = 2 * 1024 * 1024
-
-BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
-CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
-SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
-ZEEBE_NS = "http://camunda.org/schema/zeebe/1.0"
-
-_ROLE_IN_TEXT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_DOCTYPE = re.compile(rb"<!\s*DOCTYPE|<!\s*ENTITY", re.IGNORECASE)
-
-
-ERROR = "error"  # refuses the deploy
-WARNING = "warning"  # deployable, but worth a look (lint shows it; deploy does not block on it)
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One finding of lint, pointing at the element when known: an ``error`` refuses the definition,
-    a ``warning`` does not."""
-
-    message: str
-    element_id: str | None = None
-    line: int | None = None
-    severity: str = ERROR
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "message": self.message,
-            "element": self.element_id,
-            "line": self.line,
-            "severity": self.severity,
-        }
-
-    def __str__(self) -> str:
-        where = []
-        if self.element_id:
-            where.append(f"element '{self.element_id}'")
-        if self.line:
-            where.append(f"line {self.line}")
-        return f"{', '.join(where)}: {self.message}" if where else self.message
-
-
-@errors.family(errors.Invalid)
-class BpmnInvalid(ValueError):
-    """The BPMN cannot be deployed; ``problems`` says why, element by element."""
-
-    def __init__(self, problems: Iterable[Problem]):
-        self.problems = list(problems)
-        super().__init__("; ".join(str(p) for p in self.problems))
-
-
-@errors.family(errors.TooLarge)
-class BpmnTooLarge(BpmnInvalid):
-    """The file is over :data:`MAX_BPMN_BYTES` (the API answers 413)."""
-
-
-@dataclass(frozen=True)
-class TaskMeta:
-    """What the engine reads from a user task's definition."""
-
-    bpmn_id: str
-    name: str
-    lane: str | None
-    role: str | None
-    form_key: str | None
-    properties: dict[str, str] = field(default_factory=dict)
+from engine import expressions
+from engine.bpmn import camunda, lint, parse_errors
+from engine.bpmn.taskmeta import (  # noqa: F401 (re-exported: the public names of this module)
+    TaskMeta,
+    _deadline_problem,
+    _properties,
+    _property_problems,
+    _role_from,
+    _task_meta,
+    declared_outputs,
+    read_task,
+    send_back_problems,
+    send_back_targets,
+)
+from engine.bpmn.xmlsafe import (  # noqa: F401 (re-exported)
+    BPMN_NS,
+    CAMUNDA_NS,
+    ERROR,
+    MAX_BPMN_BYTES,
+    SPIFF_NS,
+    WARNING,
+    ZEEBE_NS,
+    BpmnInvalid,
+    BpmnTooLarge,
+    Problem,
+    parse_xml,
+    sha256_of,
+    to_utf8,
+)
 
 
 @dataclass
@@ -111,146 +67,38 @@ class CompiledDefinition:
     subprocess_specs: dict[str, BpmnProcessSpec]
     tasks: dict[str, TaskMeta]
     process_ids: list[str]
+    warnings: list[Problem] = field(default_factory=list)  # what lint warns about (never an error)
+    initiator_var: str | None = None  # camunda:initiator: the case variable holding the starter's name
 
     def task_meta(self, bpmn_id: str) -> TaskMeta | None:
         return self.tasks.get(bpmn_id)
 
 
-def sha256_of(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def parse_xml(data: bytes | str) -> etree._ElementTree:
-    """Parse untrusted XML safely: no DTD, no entities, no network, bounded size."""
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    if len(raw) > MAX_BPMN_BYTES:
-        raise BpmnTooLarge([Problem(f"文件过大 / file larger than {MAX_BPMN_BYTES // 1024} KB")])
-    if not raw.strip():
-        raise BpmnInvalid([Problem("文件为空 / empty file")])
-    if _DOCTYPE.search(raw):
-        # Entities are where XXE and billion-laughs live; BPMN never needs a DTD.
-        raise BpmnInvalid([Problem("不允许 DOCTYPE 声明 / DOCTYPE declarations are not allowed")])
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=False,
-    )
-    try:
-        tree = etree.ElementTree(etree.fromstring(raw, parser=parser))
-    except etree.XMLSyntaxError as err:
-        raise BpmnInvalid(
-            [Problem(f"XML 格式错误 / not well-formed XML: {err.msg}", line=err.lineno)]
-        ) from err
-    except ValueError as err:  # e.g. encoding declarations on str input
-        raise BpmnInvalid([Problem(f"XML 格式错误 / not well-formed XML: {err}")]) from err
-    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
-        raise BpmnInvalid([Problem("不允许 DOCTYPE 声明 / DOCTYPE declarations are not allowed")])
-    root = tree.getroot()
-    if root.tag != f"{{{BPMN_NS}}}definitions":
-        raise BpmnInvalid(
-            [
-                Problem(
-                    f"根元素必须是 bpmn:definitions / root element must be BPMN definitions, found {root.tag}"
-                )
-            ]
-        )
-    return tree
-
-
-_DECLARED_ENCODING = re.compile(r"""^(\s*<\?xml[^>]*?\bencoding\s*=\s*["'])([^"']*)(["'])""")
-_UTF8_NAMES = {"UTF-8", "UTF8", "US-ASCII", "ASCII"}
-
-
-def to_utf8(data: bytes | str) -> bytes:
-    """The same BPMN as UTF-8 bytes (with its declaration saying so): how definitions are stored.
-
-    A valid file in another encoding (ISO-8859-1, GBK, UTF-16 with its declaration or byte-order mark)
-    is decoded by the encoding the XML parser detected; a file whose bytes do not match its declared
-    encoding, or that names an encoding Python does not know, is refused as :class:`BpmnInvalid`.
-    Line numbers stay as they were (only the declaration's encoding name changes).
-    """
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    tree = parse_xml(raw)  # refuses what the parser cannot read (wrong bytes for the declaration)
-    encoding = (tree.docinfo.encoding or "UTF-8").upper()
-    if encoding in _UTF8_NAMES:
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise BpmnInvalid(
-                [Problem(f"文件编码不是 UTF-8 / the file is not valid UTF-8 (byte {err.start})")]
-            ) from err
-        return raw
-    try:
-        text = raw.decode(encoding)
-    except (LookupError, UnicodeDecodeError) as err:
-        raise BpmnInvalid(
-            [Problem(f"无法按声明的编码读取文件 / cannot read the file as {encoding}: {type(err).__name__}")]
-        ) from err
-    text = _DECLARED_ENCODING.sub(r"\g<1>UTF-8\g<3>", text.lstrip("\ufeff"), count=1)
-    return text.encode("utf-8")
+# Namespaces whose elements are BPMN's own (semantic model and diagram interchange): ids must be unique
+# among them. Vendors' extension elements (camunda:formField, adonis:target, ...) carry ids of their own.
+_BPMN_ID_NAMESPACES = frozenset(
+    {
+        BPMN_NS,
+        "http://www.omg.org/spec/BPMN/20100524/DI",
+        "http://www.omg.org/spec/DD/20100524/DC",
+        "http://www.omg.org/spec/DD/20100524/DI",
+    }
+)
 
 
 def _duplicate_ids(root: etree._Element) -> list[Problem]:
     seen: dict[str, int] = {}
     problems = []
     for el in root.iter():
-        if not isinstance(el.tag, str):
-            continue
+        if not isinstance(el.tag, str) or etree.QName(el).namespace not in _BPMN_ID_NAMESPACES:
+            continue  # a vendor extension's id (camunda:formField names a data field) is not a BPMN id
         el_id = el.get("id")
-        if el_id is None or el.tag.startswith(f"{{{CAMUNDA_NS}}}"):
-            continue  # a camunda:formField's id names a data field, not an element
+        if el_id is None:
+            continue
         if el_id in seen:
             problems.append(Problem(f"重复的 id / duplicate id '{el_id}'", el_id, el.sourceline))
         seen[el_id] = el.sourceline or 0
     return problems
-
-
-def _properties(el: etree._Element) -> dict[str, str]:
-    props: dict[str, str] = {}
-    for ns in (CAMUNDA_NS, SPIFF_NS, ZEEBE_NS):
-        for prop in el.iterfind(f"{{{BPMN_NS}}}extensionElements/{{{ns}}}properties/{{{ns}}}property"):
-            name, value = prop.get("name"), prop.get("value")
-            if name and value is not None:
-                props[name] = value
-    return props
-
-
-def _role_from(text: str | None, known_roles: set[str]) -> str | None:
-    if not text:
-        return None
-    for token in _ROLE_IN_TEXT.findall(text):
-        if token in known_roles:
-            return token
-    return None
-
-
-def _task_meta(el: etree._Element, spec: Any, known_roles: set[str]) -> TaskMeta:
-    props = _properties(el)
-    props.update({k: v for k, v in (spec.extensions.get("properties") or {}).items() if isinstance(v, str)})
-    form_key = (
-        props.get("formKey")
-        or props.get("form_key")
-        or el.get(f"{{{CAMUNDA_NS}}}formKey")
-        or (spec.extensions.get("properties") or {}).get("formJsonSchemaFilename")
-    )
-    if form_key and form_key.startswith("embedded:"):
-        form_key = form_key.rsplit(":", 1)[-1]
-    role = (
-        _role_from(props.get("role"), known_roles)
-        or _role_from(el.get(f"{{{CAMUNDA_NS}}}candidateGroups"), known_roles)
-        or _role_from(spec.lane, known_roles)
-    )
-    return TaskMeta(
-        bpmn_id=spec.bpmn_id,
-        name=spec.bpmn_name or spec.bpmn_id,
-        lane=spec.lane,
-        role=role,
-        form_key=form_key,
-        properties=props,
-    )
 
 
 def _expression_problems(spec: Any) -> list[tuple[str, str]]:
@@ -291,157 +139,217 @@ def _scripts(spec: Any) -> list[tuple[str, str]]:
     return found
 
 
-# A constant written as an ISO duration ("PT99999999999H", "P1Y", "PT5X"), not a variable or an expression: if
-# the calendar refuses it, reading it as an expression (a variable name) would silently give no due time.
-_DURATION_LIKE = re.compile(r"^\s*P(?=T?\d)[0-9A-Z.,]*\s*$", re.IGNORECASE)
-
-
-def _deadline_problem(text: str) -> str | None:
-    """Why a ``deadline`` property cannot give a due time, or ``None`` (a duration or a safe expression)."""
-    try:
-        calendar.parse_duration(text)
-        return None
-    except calendar.DeadlineError as err:
-        if _DURATION_LIKE.match(text):
-            zh, _sep, en = str(err).partition(" / ")
-            return f"期限 {text[:80]!r} 无法使用：{zh} / deadline {text[:80]!r} refused: {en or zh}"
-    try:
-        expressions.check(text)
-        return None
-    except expressions.ExpressionError:
-        return (
-            f"无法识别的期限 / deadline {text[:80]!r} is neither a duration ('10 working days', "
-            "'30 days', 'PT48H') nor a safe expression"
-        )
-
-
-_ADDRESS = re.compile(r"<Element \{[^}]*\}(\w+) at 0x[0-9a-fA-F]+>|\s+at 0x[0-9a-fA-F]+")
-
-
-def _clean(err: Exception) -> str:
-    """The parser's message without object addresses (``<Element {ns}sourceRef at 0x7f…>``)."""
-    return _ADDRESS.sub(lambda m: f"<{m.group(1)}>" if m.group(1) else "", str(err)).strip()
-
-
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def _property_problems(
-    props: dict[str, str], bpmn_id: str, line: int | None, known_roles: set[str]
-) -> list[Problem]:
-    """``deadline_field`` must name a data field; ``reminder`` / ``escalation`` must be durations;
-    ``escalate_to`` must be a known role."""
-    problems = []
-    escalate_to = props.get("escalate_to")
-    if escalate_to is not None and escalate_to.strip() not in known_roles:
-        problems.append(
-            Problem(
-                f"升级目标不是已知角色 / escalate_to {escalate_to!r} is not a known role "
-                f"({', '.join(sorted(known_roles))})",
-                bpmn_id,
-                line,
-            )
-        )
-    for name in sorted(declared_outputs(props) or ()):
-        if not _IDENTIFIER.fullmatch(name):
-            problems.append(Problem(f"输出字段名无效 / outputs: {name!r} is not a field name", bpmn_id, line))
-    field_name = props.get("deadline_field")
-    if field_name is not None and not _IDENTIFIER.fullmatch(field_name.strip()):
-        problems.append(
-            Problem(f"期限字段名无效 / deadline_field {field_name!r} is not a data field name", bpmn_id, line)
-        )
-    for name in ("reminder", "escalation"):
-        text = props.get(name)
-        if text is None:
-            continue
-        try:
-            calendar.parse_duration(text)
-        except calendar.DeadlineError:
-            problems.append(
-                Problem(
-                    f"无法识别的{'提醒' if name == 'reminder' else '升级'}期限 / {name} {text!r} is not a "
-                    "duration ('1 working day', '3 working days', 'PT48H')",
-                    bpmn_id,
-                    line,
-                )
-            )
-    return problems
-
-
-def send_back_targets(props: dict[str, str]) -> list[str]:
-    """The ``send_back_to`` property: comma-separated ids of earlier user tasks this one may return the
-    case to for correction (退回补正)."""
-    return [t.strip() for t in (props.get("send_back_to") or "").split(",") if t.strip()]
-
-
-def declared_outputs(props: dict[str, str]) -> set[str] | None:
-    """The ``outputs`` property: the fields of a step's submission that go into the case's data (what
-    later gateways and steps read); ``None`` when the step declares none (then all of them do). The whole
-    submission is kept in the step's own record either way."""
-    text = props.get("outputs")
-    if text is None:
-        return None
-    return {name.strip() for name in text.split(",") if name.strip()}
-
-
-def send_back_problems(process_spec: Any, tasks: dict[str, TaskMeta], by_id: dict[str, Any]) -> list[Problem]:
-    """Each ``send_back_to`` target must be a user task of the same process from which this task can be
-    reached along the flows (upstream)."""
-    problems = []
-    specs = process_spec.task_specs
-    for task_spec in specs.values():
-        bpmn_id = getattr(task_spec, "bpmn_id", None)
-        meta = tasks.get(bpmn_id) if bpmn_id else None
-        if meta is None:
-            continue
-        line = by_id[bpmn_id].sourceline if bpmn_id in by_id else None
-        for target in send_back_targets(meta.properties):
-            if target not in tasks or target not in specs:
-                problems.append(
-                    Problem(
-                        f"退回目标不是本流程的用户任务 / send_back_to {target!r} is not a user task of this process",
-                        bpmn_id,
-                        line,
-                    )
-                )
-                continue
-            found, todo = set(), [target]
-            while todo:
-                for out in specs[todo.pop()].outputs:
-                    if out.name not in found:
-                        found.add(out.name)
-                        todo.append(out.name)
-            if task_spec.name not in found or target == bpmn_id:
-                problems.append(
-                    Problem(
-                        f"退回目标不在本环节之前 / send_back_to {target!r} does not lead to this task",
-                        bpmn_id,
-                        line,
-                    )
-                )
-    return problems
-
-
-def _main_process_id(root: etree._Element) -> str:
+def choose_process(root: etree._Element) -> tuple[str | None, Problem | None]:
+    """The process a definition runs (its key) and, when no process is marked executable, the problem
+    saying so (the file can still be linted as that process and imported as a draft)."""
     processes = root.findall(f"{{{BPMN_NS}}}process")
     executable = [p.get("id") for p in processes if p.get("isExecutable", "").lower() == "true"]
     called = {el.get("calledElement") for el in root.iter(f"{{{BPMN_NS}}}callActivity")}
     candidates = [p for p in executable if p not in called] or executable
-    if not candidates:
-        if len(processes) == 1 and processes[0].get("isExecutable") is None:
-            candidates = [processes[0].get("id")]
-        else:
-            raise BpmnInvalid(
-                [
-                    Problem(
-                        '没有可执行的流程（isExecutable="true"）/ no executable process (isExecutable="true")'
-                    )
-                ]
-            )
-    return str(candidates[0])
+    if candidates:
+        return str(candidates[0]), None
+    if len(processes) == 1 and processes[0].get("isExecutable") is None:
+        return str(processes[0].get("id")), None
+    if not processes:
+        return None, Problem("文件中没有流程 / no process in the file (no executable process)")
+    drafts = [p for p in processes if p.get("id") not in called and p.get("id")] or processes
+    main = max(drafts, key=lambda p: sum(1 for _ in p.iter()))  # the pool with the most in it
+    return str(main.get("id")), Problem(
+        '流程未标记为可执行（isExecutable="true"）：可作为草稿导入，在建模器中设为可执行 / no executable '
+        'process (isExecutable="true"): import it as a draft and make it executable in the modeler',
+        main.get("id"),
+        main.sourceline,
+    )
+
+
+def _main_process_id(root: etree._Element) -> str:
+    key, problem = choose_process(root)
+    if problem is not None:
+        raise BpmnInvalid([problem])
+    return str(key)
 
 
 main_process_id = _main_process_id  # the process a definition runs (its key)
+
+
+def _parse(root: etree._Element, key: str, source: str) -> tuple[Any, Any, list[str]]:
+    """The Spiff parser's specs of process ``key`` (every process read as executable: whether it is
+    marked so is reported by :func:`choose_process`, not as the parser's first error)."""
+    copy = etree.ElementTree(deepcopy(root))
+    for process in copy.getroot().iterfind(f"{{{BPMN_NS}}}process"):
+        process.set("isExecutable", "true")
+    parser = SpiffBpmnParser()
+    parser.add_bpmn_xml(copy, filename=source)
+    return parser.get_spec(key), parser.get_subprocess_specs(key), list(parser.get_process_ids())
+
+
+def locate(problems: list[Problem], by_id: dict[Any, etree._Element]) -> list[Problem]:
+    """Each problem with its element's name and line (when it names an element of the file)."""
+    located = []
+    for p in problems:
+        el = by_id.get(p.element_id) if p.element_id else None
+        if el is not None:
+            name = " ".join((el.get("name") or "").split()) or None
+            p = replace(p, name=p.name or name, line=p.line or el.sourceline)
+        located.append(p)
+    return located
+
+
+def _expression_checks(kinds: list[tuple[str, str]], bpmn_id: str | None, line: int | None) -> list[Problem]:
+    problems = []
+    for kind, text in kinds:
+        try:
+            if kind in ("script", "prescript", "postscript"):
+                expressions.check_script(text)
+            else:
+                expressions.check(text)
+        except expressions.ExpressionError as err:
+            zh = _KIND_ZH.get(kind.split()[-1], kind)
+            problems.append(Problem(f"{zh}不安全或无效 / unsafe or invalid {kind}: {err}", bpmn_id, line))
+    return problems
+
+
+_KIND_ZH = {
+    "condition": "条件",
+    "script": "脚本",
+    "prescript": "前置脚本",
+    "postscript": "后置脚本",
+    "parameter": "服务参数",
+    "timer": "计时器",
+    "cardinality": "多实例数量",
+    "maximum": "循环上限",
+}
+
+
+def _user_task_checks(
+    el: etree._Element,
+    task_spec: Any,
+    known_roles: set[str],
+    form_exists: Callable[[str], bool] | None,
+    form_known: Callable[[str], bool] | None = None,
+    initiator_var: str | None = None,
+) -> tuple[TaskMeta, list[Problem]]:
+    bpmn_id, line = task_spec.bpmn_id, el.sourceline
+    meta, problems = read_task(
+        el, task_spec, known_roles, form_known=form_known or form_exists, initiator_var=initiator_var
+    )
+    if meta.role is None and meta.assignee != "initiator":  # a starter's step needs no role
+        lane = f"泳道“{task_spec.lane}”" if task_spec.lane else "没有泳道"
+        lane_en = f"lane {task_spec.lane!r}" if task_spec.lane else "no lane"
+        problems.append(
+            Problem(
+                f"用户任务没有映射到已知角色（{lane}，没有 role 属性或候选组）/ user task has no known role "
+                f"({lane_en}, no 'role' property or candidate group)",
+                bpmn_id,
+                line,
+            )
+        )
+    problems.extend(_property_problems(meta.properties, bpmn_id, line, known_roles))
+    deadline = meta.properties.get("deadline")
+    refused = _deadline_problem(deadline) if deadline else None
+    if refused:
+        problems.append(Problem(refused, bpmn_id, line))
+    if form_exists is not None and meta.form_key and not form_exists(meta.form_key):
+        problems.append(Problem(f"表单不存在 / form '{meta.form_key}' does not exist", bpmn_id, line))
+    return meta, problems
+
+
+def check_bpmn(
+    data: bytes | str,
+    *,
+    known_roles: set[str],
+    form_exists: Callable[[str], bool] | None = None,
+    service_exists: Callable[[str], bool] | None = None,
+    source: str = "upload",
+    form_known: Callable[[str], bool] | None = None,
+) -> tuple[CompiledDefinition | None, list[Problem]]:
+    """Every problem of the file in one answer, and the compiled definition when none of them is an
+    error. Only a file that is not readable XML (or is too large) stops at its first problem: it raises
+    :class:`BpmnInvalid` (:class:`BpmnTooLarge`). ``form_known`` maps Camunda form references to our
+    forms (``form_exists`` when not given) without refusing the file when none matches."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    root = parse_xml(raw).getroot()
+    by_id = {el.get("id"): el for el in root.iter() if isinstance(el.tag, str) and el.get("id")}
+    problems = _duplicate_ids(root)
+    key, not_executable = choose_process(root)
+    if not_executable is not None:
+        problems.append(not_executable)
+    if key is None:
+        return None, locate(problems, by_id)
+    problems += [Problem(message, el_id, line) for message, el_id, line in lint.structure(root, key)]
+    initiator_var = camunda.initiator_variable(root)
+    problems += camunda.ignored(lint.executed_processes(root, key))
+    spec = None
+    try:
+        spec, subprocess_specs, process_ids = _parse(root, key, source)
+    except Exception as err:  # noqa: BLE001 — the parser raises plain errors on many malformed inputs
+        problems.append(parse_errors.translate(err, root))
+
+    tasks: dict[str, TaskMeta] = {}
+    if spec is None:  # the parser gave up: check what can be read from the XML alone
+        processes = lint.executed_processes(root, key)
+        for el, kind, text in parse_errors.xml_expressions(processes):
+            problems += _expression_checks([(kind, text)], el.get("id"), el.sourceline)
+        for el, xml_spec in parse_errors.xml_user_tasks(processes):
+            meta, found = _user_task_checks(el, xml_spec, known_roles, form_exists, form_known, initiator_var)
+            tasks[xml_spec.bpmn_id] = meta
+            problems += found
+        return None, locate(in_order(problems), by_id)
+
+    for process_spec in [spec, *subprocess_specs.values()]:
+        for task_spec in process_spec.task_specs.values():
+            bpmn_id = getattr(task_spec, "bpmn_id", None)
+            if bpmn_id is None:
+                continue
+            el = by_id.get(bpmn_id)
+            line = el.sourceline if el is not None else None
+            problems += _expression_checks(
+                _expression_problems(task_spec) + _scripts(task_spec), bpmn_id, line
+            )
+            if isinstance(task_spec, ServiceTaskMixin):
+                operation = getattr(task_spec, "operation_name", None) or (
+                    el.get("implementation") if el is not None else None
+                )
+                if service_exists is not None and not operation:
+                    problems.append(
+                        Problem("服务任务没有指定操作 / the service task names no operation", bpmn_id, line)
+                    )
+                elif service_exists is not None and not service_exists(str(operation)):
+                    problems.append(
+                        Problem(
+                            f"未知的服务任务 / unknown service task operation '{operation}'", bpmn_id, line
+                        )
+                    )
+            if isinstance(task_spec, UserTaskMixin) and el is not None:
+                meta, found = _user_task_checks(
+                    el, task_spec, known_roles, form_exists, form_known, initiator_var
+                )
+                tasks[bpmn_id] = meta
+                problems += found
+        problems.extend(send_back_problems(process_spec, tasks, by_id))
+    problems = locate(in_order(problems), by_id)
+    if any(p.severity == ERROR for p in problems):
+        return None, problems
+
+    process_el = by_id.get(key)
+    name = (process_el.get("name") if process_el is not None else None) or key
+    compiled = CompiledDefinition(
+        key=key,
+        name=name,
+        sha256=sha256_of(raw),
+        spec=spec,
+        subprocess_specs=subprocess_specs,
+        tasks=tasks,
+        process_ids=process_ids,
+        warnings=problems,
+        initiator_var=initiator_var,
+    )
+    return compiled, problems
+
+
+def in_order(problems: list[Problem]) -> list[Problem]:
+    """Errors before warnings; each in document order (a problem without a line first)."""
+    return sorted(problems, key=lambda p: (p.severity != ERROR, p.line or 0))
 
 
 def compile_bpmn(
@@ -451,100 +359,18 @@ def compile_bpmn(
     form_exists: Callable[[str], bool] | None = None,
     service_exists: Callable[[str], bool] | None = None,
     source: str = "upload",
+    form_known: Callable[[str], bool] | None = None,
 ) -> CompiledDefinition:
-    """Parse and validate BPMN; raise :class:`BpmnInvalid` listing every problem found."""
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    tree = parse_xml(raw)
-    root = tree.getroot()
-    problems = _duplicate_ids(root)
-    if problems:
-        raise BpmnInvalid(problems)
-
-    key = _main_process_id(root)
-    problems = [Problem(message, el_id, line) for message, el_id, line in lint.structure(root, key)]
-
-    parser = SpiffBpmnParser()
-    try:
-        parser.add_bpmn_xml(tree, filename=source)
-        spec = parser.get_spec(key)
-        subprocess_specs = parser.get_subprocess_specs(key)
-    except ValidationException as err:
-        node_id = getattr(err, "id", None) or None
-        line = err.line_number or None
-        if line is None and node_id:
-            node = next(root.iterfind(f".//*[@id='{node_id}']"), None) if "'" not in node_id else None
-            line = node.sourceline if node is not None else None
-        problems.append(Problem(f"BPMN 解析失败 / cannot parse BPMN: {_clean(err)}", node_id, line))
-        raise BpmnInvalid(problems) from err
-    except SpiffWorkflowException as err:
-        problems.append(Problem(f"BPMN 解析失败 / cannot parse BPMN: {_clean(err)}"))
-        raise BpmnInvalid(problems) from err
-    except Exception as err:  # the parser raises plain errors on many malformed inputs
-        problems.append(Problem(f"BPMN 解析失败 / cannot parse BPMN: {type(err).__name__}: {_clean(err)}"))
-        raise BpmnInvalid(problems) from err
-
-    by_id = {el.get("id"): el for el in root.iter() if isinstance(el.tag, str) and el.get("id")}
-    tasks: dict[str, TaskMeta] = {}
-    for process_spec in [spec, *subprocess_specs.values()]:
-        for task_spec in process_spec.task_specs.values():
-            bpmn_id = getattr(task_spec, "bpmn_id", None)
-            if bpmn_id is None:
-                continue
-            el = by_id.get(bpmn_id)
-            line = el.sourceline if el is not None else None
-            for kind, text in _expression_problems(task_spec) + _scripts(task_spec):
-                try:
-                    if kind in ("script", "prescript", "postscript"):
-                        expressions.check_script(text)
-                    else:
-                        expressions.check(text)
-                except expressions.ExpressionError as err:
-                    problems.append(
-                        Problem(f"{kind} 不安全或无效 / unsafe or invalid {kind}: {err}", bpmn_id, line)
-                    )
-            if isinstance(task_spec, ServiceTaskMixin):
-                operation = getattr(task_spec, "operation_name", None) or (
-                    el.get("implementation") if el is not None else None
-                )
-                if service_exists is not None and (not operation or not service_exists(operation)):
-                    problems.append(
-                        Problem(
-                            f"未知的服务任务 / unknown service task operation '{operation}'", bpmn_id, line
-                        )
-                    )
-            if isinstance(task_spec, UserTaskMixin) and el is not None:
-                meta = _task_meta(el, task_spec, known_roles)
-                tasks[bpmn_id] = meta
-                if meta.role is None:
-                    problems.append(
-                        Problem(
-                            "用户任务没有映射到已知角色（泳道名称或 role 属性）/ user task has no known role "
-                            f"(lane '{task_spec.lane}', no 'role' property)",
-                            bpmn_id,
-                            line,
-                        )
-                    )
-                problems.extend(_property_problems(meta.properties, bpmn_id, line, known_roles))
-                deadline = meta.properties.get("deadline")
-                refused = _deadline_problem(deadline) if deadline else None
-                if refused:
-                    problems.append(Problem(refused, bpmn_id, line))
-                if form_exists is not None and meta.form_key and not form_exists(meta.form_key):
-                    problems.append(
-                        Problem(f"表单不存在 / form '{meta.form_key}' does not exist", bpmn_id, line)
-                    )
-        problems.extend(send_back_problems(process_spec, tasks, by_id))
-    if problems:
-        raise BpmnInvalid(problems)
-
-    process_el = by_id.get(key)
-    name = (process_el.get("name") if process_el is not None else None) or key
-    return CompiledDefinition(
-        key=key,
-        name=name,
-        sha256=sha256_of(raw),
-        spec=spec,
-        subprocess_specs=subprocess_specs,
-        tasks=tasks,
-        process_ids=list(parser.get_process_ids()),
+    """Parse and validate BPMN; raise :class:`BpmnInvalid` listing every error found (the warnings are
+    in :func:`check_bpmn`'s answer and in the compiled definition's ``warnings``)."""
+    compiled, problems = check_bpmn(
+        data,
+        known_roles=known_roles,
+        form_exists=form_exists,
+        service_exists=service_exists,
+        source=source,
+        form_known=form_known,
     )
+    if compiled is None:
+        raise BpmnInvalid([p for p in problems if p.severity == ERROR])
+    return compiled

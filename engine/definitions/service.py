@@ -24,8 +24,11 @@ from engine.bpmn.parsing import (
     CompiledDefinition,
     Problem,
     TaskMeta,
+    check_bpmn,
+    choose_process,
     compile_bpmn,
-    main_process_id,
+    in_order,
+    locate,
     parse_xml,
     sha256_of,
     to_utf8,
@@ -34,6 +37,7 @@ from engine.deadlines import schedules
 from engine.definitions.diff import DefinitionDiff, diff_xml
 from engine.definitions.models import ProcessDefinition
 from engine.errors import Invalid, NotFound
+from engine.expressions import PARAMS_KEY
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.users.models import Role, User
 
@@ -74,7 +78,12 @@ class SpecCache:
                 if committed:
                     self._committed[definition.id] = definition.sha256
                 return compiled
-        compiled = compile_bpmn(definition.bpmn_xml, known_roles=KNOWN_ROLES, source=definition.source)
+        compiled = compile_bpmn(
+            definition.bpmn_xml,
+            known_roles=KNOWN_ROLES,
+            source=definition.source,
+            form_known=formstore.exists,
+        )
         self._store(key, compiled, committed=committed)
         with self._lock:
             self.misses += 1
@@ -131,9 +140,11 @@ def _forget_at_end(session: Session, transaction: Any) -> None:
 SPEC_CACHE = SpecCache()
 
 
-def compile_for_deploy(xml: bytes | str, source: str = "upload") -> CompiledDefinition:
-    """Validate BPMN for deployment; raises ``BpmnInvalid`` with every problem."""
-    compiled = compile_bpmn(
+def check(xml: bytes | str, source: str = "upload") -> tuple[CompiledDefinition | None, list[Problem]]:
+    """Every problem of a file in one answer (errors first, then warnings; each in document order) and
+    the compiled definition when it is deployable. Only unreadable XML stops at its first problem
+    (:class:`BpmnInvalid`; :class:`BpmnTooLarge` over the size limit)."""
+    compiled, problems = check_bpmn(
         xml,
         known_roles=KNOWN_ROLES,
         form_exists=formstore.exists,
@@ -141,15 +152,28 @@ def compile_for_deploy(xml: bytes | str, source: str = "upload") -> CompiledDefi
         source=source,
     )
     root = parse_xml(xml).getroot()
-    cycles = [
-        Problem(message, el_id, line)
-        for message, el_id, line in bpmn_lint.automatic_cycles(root, compiled.key)
-    ]
-    if cycles:
-        raise BpmnInvalid(cycles)
-    problems = schedules.check(compiled)
-    if problems:
-        raise BpmnInvalid(Problem(f"定时启动事件无效 / invalid timer start event: {p}") for p in problems)
+    key, _not_executable = choose_process(root)
+    if key is not None:
+        problems += [Problem(m, el_id, line) for m, el_id, line in bpmn_lint.automatic_cycles(root, key)]
+        problems += [Problem(m, el_id, line, WARNING) for m, el_id, line in bpmn_lint.warnings(root, key)]
+    if compiled is not None and not any(p.severity == ERROR for p in problems):
+        problems += [
+            Problem(f"定时启动事件无效 / invalid timer start event: {p}") for p in schedules.check(compiled)
+        ]
+    by_id = {el.get("id"): el for el in root.iter() if isinstance(el.tag, str) and el.get("id")}
+    problems = locate(in_order(list(dict.fromkeys(problems))), by_id)
+    if any(p.severity == ERROR for p in problems):
+        return None, problems
+    if compiled is not None:
+        compiled.warnings = problems
+    return compiled, problems
+
+
+def compile_for_deploy(xml: bytes | str, source: str = "upload") -> CompiledDefinition:
+    """Validate BPMN for deployment; raises ``BpmnInvalid`` with every error (warnings do not refuse)."""
+    compiled, problems = check(xml, source)
+    if compiled is None:
+        raise BpmnInvalid([p for p in problems if p.severity == ERROR])
     return compiled
 
 
@@ -177,31 +201,37 @@ def lint(xml: bytes | str, source: str = "upload") -> list[Problem]:
 
     A file over the size limit is not read at all: :class:`BpmnTooLarge` is raised (the API's 413).
     """
+    return [p for p in lint_all(xml, source) if p.severity == ERROR]
+
+
+def lint_warnings(xml: bytes | str, source: str = "upload") -> list[Problem]:
+    """What lint warns about without refusing the deploy (e.g. a repeating timer with no count, a
+    Camunda attribute the engine ignores). A file that cannot be read has no warnings: its errors
+    (from :func:`lint`) say why."""
     try:
-        compile_for_deploy(xml, source)
+        return [p for p in lint_all(xml, source) if p.severity == WARNING]
     except BpmnTooLarge:
-        raise
-    except BpmnInvalid as err:
-        return err.problems
-    return []
-
-
-def lint_warnings(xml: bytes | str) -> list[Problem]:
-    """What lint warns about without refusing the deploy (e.g. a repeating timer with no count).
-
-    A file that cannot be read has no warnings: its errors (from :func:`lint`) say why.
-    """
-    try:
-        root = parse_xml(xml).getroot()
-        key = main_process_id(root)
-    except BpmnInvalid:
         return []
-    return [Problem(message, el_id, line, WARNING) for message, el_id, line in bpmn_lint.warnings(root, key)]
 
 
 def lint_all(xml: bytes | str, source: str = "upload") -> list[Problem]:
-    """The errors of :func:`lint` (they refuse the deploy), then the warnings (they do not)."""
-    return [*lint(xml, source), *lint_warnings(xml)]
+    """Every problem at once: the errors (they refuse the deploy), then the warnings (they do not)."""
+    try:
+        return check(xml, source)[1]
+    except BpmnTooLarge:
+        raise
+    except BpmnInvalid as err:  # not readable XML: its first problem is all there is to say
+        return err.problems
+
+
+def is_draft(xml: bytes | str) -> bool:
+    """Whether the file is readable BPMN whose process is not marked executable: such a file can be
+    opened in the modeler as a draft (not deployable until it is made executable)."""
+    try:
+        key, not_executable = choose_process(parse_xml(xml).getroot())
+    except BpmnInvalid:
+        return False
+    return key is not None and not_executable is not None
 
 
 def deployable(problems: list[Problem]) -> bool:
@@ -374,6 +404,16 @@ def bpmn_xml(session: Session, definition_id: int) -> str:
 _FIRST_TASKS: dict[tuple[int, str], TaskMeta | None] = {}
 
 
+class _AnyParameter(dict[str, Any]):
+    """Every policy parameter, as 0: lets :func:`first_task` run a procedure's settings script."""
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+    def __getitem__(self, name: str) -> Any:
+        return 0
+
+
 def first_task(definition: ProcessDefinition) -> TaskMeta | None:
     """The user task a person starting this version fills first; ``None`` for timer-started procedures.
 
@@ -384,7 +424,8 @@ def first_task(definition: ProcessDefinition) -> TaskMeta | None:
         compiled = SPEC_CACHE.get(definition)
         meta = None
         if not runtime.timer_start_events(compiled.spec):
-            wf = runtime.new_workflow(compiled, {})
+            # settings scripts read policy parameters: any name reads 0 in this dry run (nothing is stored)
+            wf = runtime.new_workflow(compiled, {PARAMS_KEY: {"values": _AnyParameter()}})
             try:
                 runtime.advance(wf)
             except runtime.EngineError:  # a start script that needs data given at start: no first form

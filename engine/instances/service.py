@@ -26,6 +26,7 @@ from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.kernel import bus
 from engine.orgs import service as orgs
 from engine.orgs.models import OrgUnit
+from engine.policy import service as policy
 from engine.recusal import service as recusal
 from engine.scope import visible_clause
 from engine.users import service as users
@@ -202,7 +203,14 @@ def create(
     """Create and run an instance (no permission check: callers are ``start`` and the scheduler)."""
     initial = _check_start_data(data)
     initial.update(procedures.run_on_start(session, definition.key, unit, initial))
+    initial.pop(policy.DATA_KEY, None)  # never from the starter: the case's own copy, below
+    kept = policy.snapshot(session, definition.key, initial)  # the policy parameters this case keeps
+    if kept is not None:
+        initial[policy.DATA_KEY] = kept
     compiled = definitions.SPEC_CACHE.get(definition)
+    if compiled.initiator_var and actor_id is not None:  # camunda:initiator: the starter's user name
+        starter = session.get(User, actor_id)
+        initial[compiled.initiator_var] = starter.username if starter is not None else None
     wf = runtime.new_workflow(compiled, initial)
     runtime.start_now(wf)
     failure = None

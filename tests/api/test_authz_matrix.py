@@ -433,6 +433,20 @@ PROBES = [
         "PUT", f"{API}/calendar/1999", only(422, {"admin/city"}), "calendar.put_year", json={"days": []}
     ),
     Probe("POST", f"{API}/calendar/recompute", only(200, {"admin/city"}), "calendar.recompute", json={}),
+    Probe("GET", f"{API}/policy-parameters", everyone(200), "policy_parameters.list_procedures"),
+    Probe(
+        "GET",
+        f"{API}/policy-parameters/comprehensive_assistance",
+        everyone(200),
+        "policy_parameters.get_versions",
+    ),
+    Probe(  # a date out of range: refused before anything is written
+        "POST",
+        f"{API}/policy-parameters/comprehensive_assistance",
+        only(422, {"admin/city"}),
+        "policy_parameters.add_version",
+        json={"effective_from": "1999-01-01", "values": {"review_quorum": 1}},
+    ),
     # --- web pages ---------------------------------------------------------------------------------------
     Probe("GET", "/login", everyone(200), "web.login", anonymous=200),
     Probe("POST", "/login", everyone(401), "web.login", form={"username": "nobody-here"}, anonymous=401),
@@ -549,6 +563,16 @@ PROBES = [
         "web.admin_process_diff",
     ),
     Probe("GET", "/admin/forms", only(200, {"admin/city"}), "web.admin_forms"),
+    Probe("GET", "/admin/policy", only(200, {"admin/city"}), "web.admin_policy_list"),
+    Probe("GET", "/admin/policy/twinning", only(200, {"admin/city"}), "web.admin_policy"),
+    Probe(
+        "POST",
+        "/admin/policy/twinning",
+        only(422, {"admin/city"}),
+        "web.admin_policy_save",
+        form={"effective_from": "not a date"},
+    ),
+    Probe("POST", "/admin/modeler/draft", only(422, {"admin/city"}), "web.admin_modeler_draft", form={}),
     Probe("GET", "/admin/calendar?year=2027", only(200, {"admin/city"}), "web.admin_calendar"),
     Probe("GET", "/admin/system", only(200, {"admin/city"}), "web.admin_system"),
     Probe(

@@ -24,7 +24,10 @@ def test_processes_lint(app, app_ctx):
     assert ok.exit_code == 0 and "ok (demo_assistance, 4 user tasks)" in ok.output
     unsafe = str(ROOT / "tests/fixtures/bpmn/unsafe_condition.bpmn")
     bad = runner.invoke(args=["processes", "lint", unsafe])
-    assert bad.exit_code == 1 and f"{unsafe}:11: gw: condition" in bad.output
+    assert (
+        bad.exit_code == 1
+        and f"{unsafe}:11: gw: 条件不安全或无效 / unsafe or invalid condition" in bad.output
+    )
 
 
 def test_processes_lint_one_line_per_problem_over_several_files(app, app_ctx):
@@ -41,8 +44,8 @@ def test_processes_lint_one_line_per_problem_over_several_files(app, app_ctx):
     assert f"{files[0]}: ok (lint_case, 1 user tasks)" in lines
     problem_lines = [line for line in lines if not line.endswith("user tasks)")]
     assert len(problem_lines) == 4, lines
-    assert f"{files[1]}:6: confirm: 期限字段名无效" in result.output
-    assert f"{files[2]}:8: stuck: 死胡同 / dead end" in result.output
+    assert f"{files[1]}:6: confirm (确认): 期限字段名无效" in result.output
+    assert f"{files[2]}:8: stuck (无出口): 死胡同 / dead end" in result.output
     clean = runner.invoke(args=["processes", "lint", files[0], str(ROOT / "processes" / "twinning.bpmn")])
     assert clean.exit_code == 0, clean.output
 
@@ -102,6 +105,6 @@ def test_processes_lint_prints_warnings_without_failing(app, app_ctx):
     monthly = str(ROOT / "processes" / "ca_monthly_fund_report.bpmn")
     result = runner.invoke(args=["processes", "lint", monthly])
     assert result.exit_code == 0, result.output
-    assert f"{monthly}:7: start: 警告 / warning: 循环计时器没有次数上限" in result.output
+    assert f"{monthly}:7: start (每月一日): 警告 / warning: 循环计时器没有次数上限" in result.output
     assert "unbounded cycle 'R/2026-12-01T09:00:00+08:00/P1M'" in result.output
     assert result.output.strip().splitlines()[-1].startswith(f"{monthly}: ok (ca_monthly_fund_report")

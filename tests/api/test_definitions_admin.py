@@ -51,7 +51,11 @@ def test_conformance_deploy_refused_with_named_problem_and_nothing_stored(client
         headers=admin,
     )
     assert linted.status_code == 200 and linted.json["ok"] is False
-    assert linted.json["problems"] == body["problems"]
+    assert linted.json["errors"] == body["problems"]  # the deploy's refusal lists every error too
+    assert linted.json["problems"] == [*linted.json["errors"], *linted.json["warnings"]]
+    assert all(p["severity"] == "error" for p in linted.json["errors"])
+    assert all(p["severity"] == "warning" for p in linted.json["warnings"])
+    assert all(p["message_zh"] and p["message_en"] and "name" in p for p in linted.json["problems"])
 
 
 BOUNDARY = "assistflow-test-boundary"
@@ -115,20 +119,23 @@ def test_lint_endpoint_admin_only_and_reports_problems(client, login):
     ok = client.post(
         "/api/v1/process-definitions/lint", data=clean, headers={**admin, "Content-Type": "application/xml"}
     )
-    assert ok.status_code == 200 and ok.json == {"ok": True, "problems": []}
+    assert ok.status_code == 200
+    assert ok.json == {"ok": True, "draft": False, "problems": [], "errors": [], "warnings": []}
     dead = (FIXTURES / "lint" / "dead_end.bpmn").read_bytes()
     bad = client.post(
         "/api/v1/process-definitions/lint", data={"file": (io.BytesIO(dead), "d.bpmn")}, headers=admin
     )
     assert bad.status_code == 200 and bad.json["ok"] is False
-    assert bad.json["problems"] == [
-        {
-            "message": "死胡同 / dead end: a flow node other than an end event has no outgoing flow",
-            "element": "stuck",
-            "line": 8,
-            "severity": "error",
-        }
-    ]
+    stuck = {
+        "message": "死胡同 / dead end: a flow node other than an end event has no outgoing flow",
+        "message_zh": "死胡同",
+        "message_en": "dead end: a flow node other than an end event has no outgoing flow",
+        "element": "stuck",
+        "name": "无出口",
+        "line": 8,
+        "severity": "error",
+    }
+    assert bad.json["problems"] == bad.json["errors"] == [stuck] and bad.json["warnings"] == []
     before = _counts()
     for user in ("pt_officer", "pt_head", "pt_district"):
         assert_error(
@@ -191,6 +198,7 @@ def test_lint_endpoint_returns_warnings_that_do_not_block_a_deploy(client, login
     linted = client.post("/api/v1/process-definitions/lint", data=hourly, headers=xml_headers)
     assert linted.status_code == 200 and linted.json["ok"] is True, linted.json
     [warning] = linted.json["problems"]
+    assert linted.json["warnings"] == [warning] and linted.json["errors"] == []
     assert warning["severity"] == "warning" and warning["element"] == "wait" and warning["line"] == 7
     assert (
         warning["message"].startswith("循环计时器没有次数上限")
@@ -201,7 +209,7 @@ def test_lint_endpoint_returns_warnings_that_do_not_block_a_deploy(client, login
         data=hostile_bpmn.timer_after_fill("timeCycle", "R3/PT2H"),
         headers=xml_headers,
     )
-    assert counted.json == {"ok": True, "problems": []}
+    assert counted.json["ok"] is True and counted.json["problems"] == counted.json["warnings"] == []
     every_second = client.post(
         "/api/v1/process-definitions/lint",
         data=hostile_bpmn.timer_after_fill("timeCycle", "R/PT1S"),

@@ -86,7 +86,7 @@ def test_added_removed_and_rewired_elements():
 
 def test_form_key_and_script_changes():
     new = CA.replace('value="ca_acceptance"', 'value="ca_assessment"').replace(
-        "review_quorum = 5", "review_quorum = 7"
+        "review_quorum = param('review_quorum')", "review_quorum = 7"
     )
     diff = diff_xml(CA, new)
     assert _changes(diff, "acceptance") == {"form_key": ("ca_acceptance", "ca_assessment")}

@@ -11,6 +11,7 @@ from engine.bpmn import migrate_state
 from engine.bpmn import runtime as rt
 from engine.bpmn.parsing import compile_bpmn
 from engine.users.models import Role
+from tests.helpers import DEMO_PARAMS
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLES = {r.value for r in Role}
@@ -30,7 +31,7 @@ def rename_id(xml: str, old: str, new: str) -> str:
 def at_review():
     """A case of the demo procedure waiting at 受理审核 (review), its application done."""
     old = compiled(DEMO)
-    wf = rt.new_workflow(old)
+    wf = rt.new_workflow(old, dict(DEMO_PARAMS))
     rt.advance(wf)
     task = next(t for t in rt.ready_human_tasks(wf) if t.task_spec.bpmn_id == "application")
     task.set_data(**APPLICATION)

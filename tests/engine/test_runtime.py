@@ -14,6 +14,7 @@ from SpiffWorkflow.util.task import TaskState
 from engine.bpmn import runtime as rt
 from engine.bpmn.parsing import compile_bpmn
 from engine.users.models import Role
+from tests.helpers import DEMO_PARAMS
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLES = {r.value for r in Role}
@@ -39,7 +40,7 @@ class Runner:
 
     def __init__(self, compiled, data=None):
         self.compiled = compiled
-        wf = rt.new_workflow(compiled, data)
+        wf = rt.new_workflow(compiled, {**DEMO_PARAMS, **(data or {})})
         rt.advance(wf)
         self.state = rt.dump_state(wf)
 
@@ -117,7 +118,7 @@ def test_visit_loop_300_iterations_completes_and_state_stays_flat(demo):
 
 def test_unpruned_library_state_grows(demo):
     """The reference the pruning is measured against: without it, state grows with each visit."""
-    wf = rt.new_workflow(demo)
+    wf = rt.new_workflow(demo, dict(DEMO_PARAMS))
     wf.do_engine_steps()
     for bpmn_id, data in (
         ("application", APPLICATION),

@@ -203,3 +203,37 @@ def test_validate_returns_warnings_with_ok_true_and_alongside_errors(web):
     assert [p["severity"] for p in refused.json["problems"]] == ["error", "warning"]
     deployed = admin.post("/admin/modeler/deploy", {"xml": monthly})
     assert deployed.status_code == 200 and deployed.json["created"] is True, deployed.json
+
+
+def test_a_file_whose_process_is_not_executable_opens_as_a_draft(web):
+    """An MIWG file (not marked executable) is refused at upload with every problem and an "open as a
+    draft" button; the draft opens in the modeler (nothing stored), where ticking "Executable" lets it
+    deploy."""
+    import io
+
+    admin = web("admin")
+    data = (ROOT / "tests/fixtures/conformance/miwg-reference/A.1.0.bpmn").read_bytes()
+    before = db.session.query(ProcessDefinition).count()
+    refused = admin.post(
+        "/admin/processes/upload",
+        {"file": (io.BytesIO(data), "A.1.0.bpmn")},
+        content_type="multipart/form-data",
+    )
+    assert refused.status_code == 422
+    html = refused.get_data(as_text=True)
+    assert 'data-testid="open-draft"' in html and "/admin/modeler/draft" in html
+    assert "None" not in html
+    opened = admin.post("/admin/modeler/draft", {"xml": data.decode("utf-8")})
+    assert opened.status_code == 200
+    page = _page_data(opened)
+    assert page["draft"] is True and page["key"] == "WFP-6-" and page["version"] is None
+    assert 'isExecutable="false"' in page["xml"]
+    assert 'data-testid="draft-note"' in opened.get_data(as_text=True)
+    # an executable file or unreadable XML is not a draft
+    assert admin.post("/admin/modeler/draft", {"xml": CA}).status_code == 422
+    assert admin.post("/admin/modeler/draft", {"xml": "<bpmn:definitions"}).status_code == 422
+    assert db.session.query(ProcessDefinition).count() == before
+    # made executable in the modeler, the draft is linted like any file: every remaining problem at once
+    executable = data.decode("utf-8").replace('isExecutable="false"', 'isExecutable="true"')
+    validated = admin.post("/admin/modeler/validate", {"xml": executable})
+    assert not any("no executable process" in p["message"] for p in validated.json["problems"])

@@ -173,6 +173,19 @@
         if (v) { modeling.updateProperties(element, { id: v }); }
       })));
     }
+    // isExecutable of the process (or of a pool's process): a draft imported from another tool is
+    // made executable here before it can be deployed
+    var process = is(element, "bpmn:Process") && !element.parent ? bo
+      : (is(element, "bpmn:Participant") ? bo.processRef : null);
+    if (process) {
+      var box = el("input", { type: "checkbox", "data-testid": "panel-executable" });
+      box.checked = process.isExecutable === true;
+      box.addEventListener("change", function () {
+        apply(function () { modeling.updateModdleProperties(element, process, { isExecutable: box.checked }); });
+      });
+      panel.appendChild(field("可执行 / Executable", box,
+        "只有可执行的流程可以部署 / only an executable process can be deployed"));
+    }
     if (!is(element, "bpmn:Lane")) {
       panel.appendChild(field("名称 / Name", input(bo.name, function (v) {
         if (element.parent || is(element, "bpmn:Participant")) { modeling.updateLabel(element, v); }

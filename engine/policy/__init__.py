@@ -1,0 +1,1 @@
+"""Yearly policy parameters: versioned, effective-dated parameter sets per procedure."""
