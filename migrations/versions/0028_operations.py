@@ -1,7 +1,7 @@
 """Operations (issue 20): ``scheduler_heartbeat``, one row per scheduler process and its last beat.
 
 Revision ID: 0028_operations
-Revises: 0021_holiday_calendar
+Revises: 0027_policy_parameters
 Create Date: 2026-12-03
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0028_operations"
-down_revision = "0021_holiday_calendar"
+down_revision = "0027_policy_parameters"
 branch_labels = None
 depends_on = None
 

@@ -32,6 +32,9 @@ def test_candidate_against_the_latest_version(client, login):
         "application",
         "Lane_district_officer",
         "district_approval",
+        # the district's help-first approval sits in the same lane (notice 002: above the street cap)
+        "emergency_district_approval",
+        "gw_emergency_approved",
         "f_gw_accept_gw_rejected",
     }
     assert {"attribute": "deadline", "old": "3 working days", "new": "5 working days"} in changed[

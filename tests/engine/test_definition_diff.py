@@ -52,6 +52,9 @@ def test_the_browser_edit_shows_task_lane_role_and_condition_changes():
         "application",
         "Lane_district_officer",
         "district_approval",
+        # the district's help-first approval sits in the same lane (notice 002: above the street cap)
+        "emergency_district_approval",
+        "gw_emergency_approved",
         "f_gw_accept_gw_rejected",
     }
     (app,) = [e for e in diff.as_dict()["changed"] if e["id"] == "application"]

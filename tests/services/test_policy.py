@@ -33,6 +33,7 @@ def test_the_shipped_numbers_are_seeded(session):
     assert policy.in_force(session, "comprehensive_assistance", dt.date(2026, 1, 1)).values == {
         "review_quorum": 5,
         "district_threshold": 20000,
+        "emergency_cap": 5000,
     }
     assert policy.in_force(session, "twinning", dt.date(2026, 1, 1)).values["annual_subsidy"] == 30000
     assert policy.in_force(session, KEY, dt.date(2020, 12, 31)) is None  # before the first set
