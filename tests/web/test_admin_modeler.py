@@ -128,6 +128,8 @@ def test_diff_against_the_version_opened(web):
         "application",
         "Lane_district_officer",
         "district_approval",
+        "emergency_district_approval",  # same lane (notice 002: help-first above the street cap)
+        "gw_emergency_approved",
         "f_gw_accept_gw_rejected",
     }
     # a new process: against the latest version of the key it declares, or nothing at all
@@ -182,7 +184,11 @@ def test_a_refused_deploy_stores_nothing(web):
     response = admin.post("/admin/modeler/deploy", {"xml": bad})
     assert response.status_code == 422
     assert response.json["ok"] is False
-    assert {p["element"] for p in response.json["problems"]} == {"district_approval"}
+    # both user tasks of the lane lose their role
+    assert {p["element"] for p in response.json["problems"]} == {
+        "district_approval",
+        "emergency_district_approval",
+    }
     assert _count(KEY) == 1
 
 
