@@ -14,6 +14,8 @@ from api import converters, errors, hardening, jsonbody
 from api.config import ROOT, load_config
 from api.extensions import db, migrate
 from engine import crypto, formstore, wiring
+from engine.attachments import service as attachments
+from engine.attachments import storage as file_storage
 from engine.audit import checkpoint, signing
 from engine.bpmn import timers
 from engine.db import configure_engine
@@ -30,6 +32,16 @@ def configure_mail(config: dict[str, Any]) -> None:
     MAIL.host, MAIL.port = config["SMTP_HOST"], int(config["SMTP_PORT"])
     MAIL.username, MAIL.password = config["SMTP_USERNAME"], config["SMTP_PASSWORD"]
     MAIL.sender, MAIL.starttls = config["SMTP_SENDER"], bool(config["SMTP_STARTTLS"])
+
+
+def configure_files(config: dict[str, Any]) -> None:
+    """The attachment store (ASSISTFLOW_FILES_URL: a directory or s3://bucket/prefix) and the case limit."""
+    file_storage.configure(
+        file_storage.from_url(
+            config["FILES_URL"], default_dir=ROOT / "instance" / "files", endpoint_url=config["FILES_S3_ENDPOINT"]
+        )
+    )
+    attachments.configure(case_max_mb=config["FILES_CASE_MAX_MB"])
 
 
 # The engine the holiday calendar falls back to outside an app context: the latest app's.
@@ -86,6 +98,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     signing.configure(app.config["AUDIT_KEYS"])
     checkpoint.configure(app.config["AUDIT_CHECKPOINT_DIR"])
     formstore.configure(app.config["FORMS_DIR"])
+    configure_files(app.config)
     deadlines.configure(app.config["SLA_REMINDER_WORKING_DAYS"], app.config["SLA_RED_AFTER_WORKING_DAYS"])
     timers.configure(app.config["MIN_TIMER_CYCLE_SECONDS"])
     configure_mail(app.config)
@@ -102,6 +115,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
         },
     )
+    from api.attachments.routes import blp as attachments_blp
     from api.auth.routes import blp as auth_blp
     from api.calendar.routes import blp as calendar_blp
     from api.cases.routes import blp as cases_blp
@@ -132,6 +146,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         cases_blp,
         records_blp,
         calendar_blp,
+        attachments_blp,
     ):
         api.register_blueprint(blp)
     errors.register(app)

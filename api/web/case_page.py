@@ -46,6 +46,9 @@ EVENT_NAMES = {
     "task.escalated": ("已升级", "Escalated"),
     "timer.fired": ("系统自动处理", "Handled automatically"),
     "personal_data.read": ("查看完整证件号", "Full ID numbers read"),
+    "attachment.uploaded": ("上传材料", "Material uploaded"),
+    "attachment.downloaded": ("下载材料", "Material downloaded"),
+    "attachment.removed": ("移除材料", "Material removed"),
 }
 
 

@@ -17,6 +17,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from engine.attachments import sweep
 from engine.audit import chain, checkpoint
 from engine.db import SHANGHAI
 from engine.deadlines import service as deadlines
@@ -68,6 +69,7 @@ def build(
     mail_interval: float = 10.0,
     seal_interval: float = 1.0,
     checkpoint_interval: float = 600.0,
+    sweep_interval: float = 3600.0,
 ) -> BaseScheduler:
     scheduler: BaseScheduler = (
         BackgroundScheduler(timezone=SHANGHAI) if background else BlockingScheduler(timezone=SHANGHAI)
@@ -77,6 +79,7 @@ def build(
         ("audit_seal", seal_audit, seal_interval),
         ("audit_checkpoint", checkpoint_audit, checkpoint_interval),
         ("mail", mailer.send_pending, mail_interval),
+        ("attachment_sweep", sweep.sweep_job, sweep_interval),
     )
     for job_id, job, seconds in jobs:
         scheduler.add_job(

@@ -297,6 +297,7 @@ def complete_step(session: Session, user: User, task_id: int, data: Any) -> tupl
         raise Conflict("任务已失效（流程已前进）/ task is stale: the process has moved on")
     _check_recusal(instance, user)
     clean = _validate(row, data, spiff_task.data)
+    bus.emit(bus.TASK_COMPLETING, session, row=row, instance=instance, data=clean, context=spiff_task.data)
     derived = procedures.run_before_complete(session, instance, row, clean)
     spiff_task.set_data(**_outputs(loaded, row, clean), **derived)
     failure = incidents.advance(loaded.wf, spiff_task.run)  # a failing automatic step: an incident below
