@@ -38,7 +38,7 @@ def views(rows: list[Attachment]) -> list[View]:
     return [
         View(
             r,
-            step_record_id=records.get(r.task_id),
+            step_record_id=records.get(r.task_id) if r.task_id else None,
             has_thumbnail=bool(r.thumb_key),
             uploaded_by=r.uploaded_by.username if r.uploaded_by else None,
         )

@@ -27,7 +27,7 @@ def parse(stream: IO[bytes], content_type: str | None) -> tuple[dict[str, str], 
         raise _bad(
             "请以 multipart/form-data 上传文件（字段 file）", "Upload as multipart/form-data (part 'file')"
         )
-    decoder = MultipartDecoder(options["boundary"].encode("latin-1"), max_form_memory_size=MAX_FIELD)
+    decoder = MultipartDecoder(options["boundary"].encode("latin-1"), max_form_memory_size=None)
     ended = False
 
     def events() -> Iterator[object]:

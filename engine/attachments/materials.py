@@ -9,7 +9,8 @@ then lists the ids of its files (``data[field]``), and the files are linked to t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -27,7 +28,7 @@ from engine.tasks.models import HumanTask
 class Item:
     field: FieldDef
     required: bool
-    files: list[Attachment] = field(default_factory=list)
+    files: list[Attachment] = dataclasses.field(default_factory=list)
 
     @property
     def done(self) -> bool:

@@ -38,7 +38,7 @@ class Storage(Protocol):
     def delete(self, key: str) -> None: ...
     def delete_any(self, key: str) -> None: ...
     def exists(self, key: str) -> bool: ...
-    def keys(self) -> Iterator[tuple[str, dt.datetime]]: ...
+    def listing(self) -> Iterator[tuple[str, dt.datetime]]: ...
     def describe(self) -> str: ...
 
 
@@ -95,7 +95,7 @@ class LocalStorage:
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
-    def keys(self) -> Iterator[tuple[str, dt.datetime]]:
+    def listing(self) -> Iterator[tuple[str, dt.datetime]]:
         if not self.root.is_dir():
             return
         for path in self.root.glob("*/*"):
@@ -108,7 +108,7 @@ class LocalStorage:
                 yield (key + ".partial" if path.name.endswith(".partial") else key), modified
 
     def delete_any(self, key: str) -> None:
-        """Remove a key :meth:`keys` listed (a finished object or a crashed write's ``.partial``)."""
+        """Remove a key :meth:`listing` listed (a finished object or a crashed write's ``.partial``)."""
         name = key.removesuffix(".partial")
         path = self._path(name)
         (path.with_name(path.name + ".partial") if key.endswith(".partial") else path).unlink(missing_ok=True)
@@ -196,7 +196,7 @@ class S3Storage:
             return False
         return True
 
-    def keys(self) -> Iterator[tuple[str, dt.datetime]]:
+    def listing(self) -> Iterator[tuple[str, dt.datetime]]:
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix)
         for page in pages:
             for item in page.get("Contents", []):

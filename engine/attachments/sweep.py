@@ -47,7 +47,7 @@ def sweep(session: Session, *, grace: dt.timedelta = GRACE, now: dt.datetime | N
                 removed.append(key)
         batch.clear()
 
-    for key, modified in store.keys():
+    for key, modified in store.listing():
         if modified < cutoff:
             batch.append(key)
             if len(batch) >= BATCH:

@@ -175,7 +175,7 @@ def test_refused_content_leaves_nothing(session, store, data, reason):
     with pytest.raises(Invalid, match=reason) as refused:
         _upload(session, task, data, name="innocent.pdf")
     assert refused.value.fields  # a reason on the field
-    assert list(store.keys()) == []
+    assert list(store.listing()) == []
     assert session.scalars(select(Attachment)).all() == []
 
 
@@ -183,7 +183,7 @@ def test_size_limits_per_field_and_per_case(session, store):
     _instance, task = _application_task(session)
     with pytest.raises(TooLarge, match="10 MB"):
         _upload(session, task, files.pdf(b"0" * (11 * 1024 * 1024)), field="identity_document")
-    assert list(store.keys()) == []
+    assert list(store.listing()) == []
     attachments.configure(case_max_mb=1)
     try:
         _upload(session, task, files.pdf(b"0" * 600_000))
@@ -191,7 +191,7 @@ def test_size_limits_per_field_and_per_case(session, store):
             _upload(session, task, files.pdf(b"0" * 600_000))
     finally:
         attachments.configure(case_max_mb=500)
-    assert len(list(store.keys())) == 1
+    assert len(list(store.listing())) == 1
 
 
 def test_office_documents_and_one_file_fields(session, store):
@@ -275,7 +275,7 @@ def test_removal_and_orphan_sweep(session, store):
     assert sweep.sweep(session, now=dt.datetime.now(dt.UTC)) == []  # within the grace period: kept
     removed = sweep.sweep(session, now=later)
     assert sorted(removed) == sorted([orphan, gone.storage_key])
-    assert sorted(k for k, _ in store.keys()) == sorted([kept.storage_key, kept.thumb_key])
+    assert sorted(k for k, _ in store.listing()) == sorted([kept.storage_key, kept.thumb_key])
 
 
 @pytest.mark.parametrize(
