@@ -38,7 +38,9 @@ def configure_files(config: dict[str, Any]) -> None:
     """The attachment store (ASSISTFLOW_FILES_URL: a directory or s3://bucket/prefix) and the case limit."""
     file_storage.configure(
         file_storage.from_url(
-            config["FILES_URL"], default_dir=ROOT / "instance" / "files", endpoint_url=config["FILES_S3_ENDPOINT"]
+            config["FILES_URL"],
+            default_dir=ROOT / "instance" / "files",
+            endpoint_url=config["FILES_S3_ENDPOINT"],
         )
     )
     attachments.configure(case_max_mb=config["FILES_CASE_MAX_MB"])

@@ -10,6 +10,7 @@ from flask import Response, render_template, url_for
 from api.web import bp, display
 from api.web.common import _db, _formatter, _forms_of, _int_arg, _summary, login_required, user
 from api.web.i18n import locale, t
+from api.web.materials_pages import case_materials
 from engine import privacy
 from engine.audit import timeline
 from engine.audit.models import AuditAction
@@ -188,6 +189,7 @@ def case_page(instance_id: int) -> Any:
         children=_children(instance),
         summary=_summary(instance, [*history, *open_rows]),
         may_reveal=privacy.may_reveal(_db(), user(), instance),
+        case_materials=case_materials(_db(), instance),
     )
 
 
