@@ -14,7 +14,7 @@ from api import converters, errors, hardening, jsonbody
 from api.config import ROOT, load_config
 from api.extensions import db, migrate
 from engine import crypto, formstore, wiring
-from engine.attachments import service as attachments
+from engine.attachments import service as attachment_service
 from engine.attachments import storage as file_storage
 from engine.audit import checkpoint, signing
 from engine.bpmn import timers
@@ -43,7 +43,7 @@ def configure_files(config: dict[str, Any]) -> None:
             endpoint_url=config["FILES_S3_ENDPOINT"],
         )
     )
-    attachments.configure(case_max_mb=config["FILES_CASE_MAX_MB"])
+    attachment_service.configure(case_max_mb=config["FILES_CASE_MAX_MB"])
 
 
 # The engine the holiday calendar falls back to outside an app context: the latest app's.
