@@ -24,8 +24,8 @@ MAX_ZIP_ENTRIES = 5000
 MAX_ZIP_UNCOMPRESSED = 300 * 1024 * 1024
 MAX_ZIP_RATIO = 200
 # uncompressed action names (what sits inside compressed object streams is not seen: best effort)
-_PDF_ACTIONS = (b"/JavaScript", b"/Launch", b"/EmbeddedFile")
-_OVERLAP = max(len(a) for a in _PDF_ACTIONS)
+_PDF_ACTIONS = re.compile(rb"/(JavaScript|Launch|EmbeddedFile)")
+_OVERLAP = len(b"/EmbeddedFile")
 
 
 @dataclass(frozen=True)
@@ -209,9 +209,9 @@ class Inspector:
             self.head += chunk[: HEAD - len(self.head)]
         self.tail = (self.tail + chunk)[-TAIL:] if len(chunk) < TAIL else chunk[-TAIL:]
         if self.kind is not None and self.kind.name == "pdf" and self.pdf_action is None:
-            window = self._carry + chunk
-            self.pdf_action = next((a for a in _PDF_ACTIONS if a in window), None)
-            self._carry = window[-_OVERLAP:]
+            found = _PDF_ACTIONS.search(self._carry + chunk[:_OVERLAP]) or _PDF_ACTIONS.search(chunk)
+            self.pdf_action = found.group(0) if found else None
+            self._carry = chunk[-_OVERLAP:]
 
     def finish(self) -> Kind:
         kind = self.kind or office_kind(self.tail, self.size)

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from engine import crypto, errors
 
 MAGIC = b"AFE1"
-CHUNK = 64 * 1024
+CHUNK = 256 * 1024
 TAG = 16
 HEADER = len(MAGIC) + 7
 MAX_RECORDS = 2**32 - 1

@@ -73,6 +73,8 @@ class LocalStorage:
                 for chunk in chunks:
                     out.write(chunk)
                     size += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())  # on disk before its row can commit
             os.replace(partial, path)
         except BaseException:
             partial.unlink(missing_ok=True)

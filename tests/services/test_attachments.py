@@ -116,13 +116,15 @@ def test_pdf_round_trip_encrypted_at_rest_and_audited(session, store):
 
 def test_tampered_object_is_refused(session, store):
     _instance, task = _application_task(session)
-    row = _upload(session, task, files.pdf(b"x" * 200_000))
+    row = _upload(session, task, files.pdf(b"x" * 700_000))
     stored = bytearray(b"".join(store.read(row.storage_key)))
-    stored[100_000] ^= 1
+    stored[300_000] ^= 1
     store.write(row.storage_key, [bytes(stored)])
     with pytest.raises(cipher.CorruptFile):
         _download(session, row.id)
-    store.write(row.storage_key, [bytes(stored[: 65536 + 16 + cipher.HEADER])])  # cut at a record boundary
+    store.write(
+        row.storage_key, [bytes(stored[: cipher.CHUNK + cipher.TAG + cipher.HEADER])]
+    )  # cut at a record boundary
     with pytest.raises(cipher.CorruptFile):
         _download(session, row.id)
 

@@ -9,6 +9,7 @@ import re
 from api.extensions import db
 from engine.users import service as users
 from tests.api.test_households_api import register, start
+from tests.procedures.cases import supply_materials
 from tests.procedures.test_comprehensive_assistance import Case, assess, review
 from tests.services.test_step_records import INVESTIGATION
 from tests.web.test_browser import Staff, browser, live_server  # noqa: F401  (shared fixtures)
@@ -42,6 +43,7 @@ def test_find_a_case_by_name_and_read_a_finished_step(browser, live_server, clie
             "open_tasks"
         ]
     )
+    supply_materials(client, login("pt_advisor"), task["id"])
     done = client.post(
         f"/api/v1/tasks/{task['id']}/complete", json={"data": APPLICATION}, headers=login("pt_advisor")
     )
