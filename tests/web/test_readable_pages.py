@@ -30,7 +30,8 @@ READERS = ("pt_officer", "pt_district", "agency_worker", "city_officer")
 TERMINATION_REASON = "申请人已迁出本市，终止办理"
 
 # Words that may stand in Latin letters on a Chinese page: the language switch, file formats.
-LATIN_ALLOWED = {"English", "CSV", "Excel"}
+# file extensions of uploaded materials' names (user content, not words)
+LATIN_ALLOWED = {"English", "CSV", "Excel", "pdf", "jpg", "png", "heic", "docx", "xlsx"}
 SNAKE_KEY = re.compile(r"\b[a-z][a-z0-9]*_[a-z0-9_]+\b")
 JSON_BITS = re.compile(r'\{"|":\s|\[\{|\}\]|\{\'|\': ')
 ISO_DURATION = re.compile(r"\b(?:R\d+/|P\d+[DWMY]\b)")
