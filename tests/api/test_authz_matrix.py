@@ -23,6 +23,7 @@ import pytest
 
 from tests.api.test_procedure_scope import make_extra_users
 from tests.conftest import PASSWORD, _cleanup
+from tests.procedures.cases import supply_materials
 from tests.procedures.test_comprehensive_assistance import APPLICANT, application
 from tests.web.helpers import Web
 
@@ -644,6 +645,11 @@ def world(app) -> Iterator[World]:
             assert started.status_code == 201, started.json
             case = started.json["id"]
             application_task = started.json["open_tasks"][0]["id"]
+            supply_materials(
+                w.app.test_client(),
+                {"Authorization": f"Bearer {w.token(WHO['advisor/own'])}"},
+                application_task,
+            )
             done = w.api(
                 "advisor/own",
                 "POST",
