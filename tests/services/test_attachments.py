@@ -3,6 +3,7 @@ server on the loopback (moto in server mode), encryption at rest, checks by cont
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime as dt
 import hashlib
@@ -302,3 +303,28 @@ def test_storage_from_url(tmp_path):
     assert isinstance(s3, storage_mod.S3Storage) and s3.describe() == "s3://bucket/some/prefix/"
     with pytest.raises(storage_mod.StorageError):
         storage_mod.from_url("ftp://host/x", default_dir="x")
+
+
+def test_key_rotation_rewraps_file_keys(session, store):
+    """``assistflow keys rotate`` re-wraps each file's key: the file opens with the old data key retired."""
+    from engine import crypto, keys
+
+    saved = crypto._keyring
+    try:
+        _instance, task = _application_task(session)
+        row = _upload(session, task, files.pdf(b"rotate me"))
+        session.commit()
+        old = [f._signing_key + f._encryption_key for f in crypto.keyring().fernets]
+        assert old
+        old_keys = ",".join(base64.urlsafe_b64encode(k).decode() for k in old)
+        index_key = base64.urlsafe_b64encode(crypto.keyring().index_key).decode()
+        new_key, _ = crypto.generate()
+        crypto.configure(f"{new_key},{old_keys}", index_key)
+        counts = keys.rotate(session)
+        session.commit()
+        assert counts["attachment.wrapped_key"] == 1
+        crypto.configure(new_key, index_key)  # the old key retired
+        session.expire_all()
+        assert _download(session, row.id)[1] == files.pdf(b"rotate me")
+    finally:
+        crypto._keyring = saved
