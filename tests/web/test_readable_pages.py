@@ -14,6 +14,7 @@ import time_machine
 from openpyxl import load_workbook
 from sqlalchemy import select
 
+from api import demo_materials
 from api.demo import DEMO_PASSWORD, load_demo
 from api.extensions import db
 from engine.instances import operations
@@ -142,7 +143,9 @@ def login(web, username: str):
 def _do(instance: ProcessInstance, bpmn_id: str, username: str, data: dict) -> None:
     session = db.session
     row = next(r for r in tasks.open_tasks_of(session, instance.id) if r.bpmn_id == bpmn_id)
-    tasks.complete(session, users.by_username(session, username), row.id, data)
+    user = users.by_username(session, username)
+    demo_materials.supply(session, user, row)  # the step's required materials, as the demo data has them
+    tasks.complete(session, user, row.id, data)
 
 
 def _case(business_key: str) -> ProcessInstance:
