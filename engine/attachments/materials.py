@@ -94,7 +94,8 @@ def on_completing(
             errors[item.field.name] = [
                 msg(f"缺少必需材料：{item.label('zh')}", f"Required material missing: {item.label('en')}")
             ]
-        data[item.field.name] = ids
+        if ids or item.field.name in data:  # the record lists the step's files (nothing when none)
+            data[item.field.name] = ids
     if errors:
         missing = [i for i in items if i.missing]
         if missing:
