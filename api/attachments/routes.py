@@ -60,6 +60,7 @@ def read_upload() -> tuple[dict[str, str], str | None, Any]:
 def upload(args: dict[str, Any], task_id: int) -> Any:
     """Upload one file (multipart part ``file``) for the task's file field ``field`` (query, or a form
     part before the file). Checked by content, size and scope; nothing is stored on a refusal."""
+    tasks.get_visible(db.session(), current_user(), task_id)  # 404 / 403 before the body is read
     fields, filename, chunks = read_upload()
     field = args.get("field") or fields.get("field")
     row = attachments.upload(db.session(), current_user(), task_id, field, filename, chunks)
