@@ -55,11 +55,13 @@ def supply(session: Session, user: User, row: Any) -> list[Attachment]:
         return []
     have = {a.field for a in attachments.of_task(session, row.id)}
     done = []
-    for f in form.file_fields:
+    for number, f in enumerate(form.file_fields, start=1):
         if f.name in have or not (f.required or f.required_if):
             continue
+        # a name of digits: no words of either language on the pages that list it
+        stem = f"{row.id:05d}-{number:02d}"
         data, name = (
-            (sample_pdf(f.name), f"{f.name}.pdf") if "pdf" in f.kinds else (sample_photo(), f"{f.name}.jpg")
+            (sample_pdf(f.name), f"{stem}.pdf") if "pdf" in f.kinds else (sample_photo(), f"{stem}.jpg")
         )
         done.append(attachments.upload(session, user, row.id, f.name, name, [data]))
     return done
