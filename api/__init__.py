@@ -15,6 +15,8 @@ from api import health as health_checks
 from api.config import ROOT, load_config
 from api.extensions import db, migrate
 from engine import crypto, formstore, wiring
+from engine.attachments import service as attachment_service
+from engine.attachments import storage as file_storage
 from engine.audit import checkpoint, signing
 from engine.bpmn import timers
 from engine.db import configure_engine
@@ -46,6 +48,18 @@ def configure_argon2(value: str) -> None:
             "ASSISTFLOW_ARGON2 must be time_cost,memory_kib,parallelism (e.g. 2,19456,1)"
         ) from err
     users.configure_hasher(time_cost, memory_kib, parallelism)
+
+
+def configure_files(config: dict[str, Any]) -> None:
+    """The attachment store (ASSISTFLOW_FILES_URL: a directory or s3://bucket/prefix) and the case limit."""
+    file_storage.configure(
+        file_storage.from_url(
+            config["FILES_URL"],
+            default_dir=ROOT / "instance" / "files",
+            endpoint_url=config["FILES_S3_ENDPOINT"],
+        )
+    )
+    attachment_service.configure(case_max_mb=config["FILES_CASE_MAX_MB"])
 
 
 # The engine the holiday calendar falls back to outside an app context: the latest app's.
@@ -103,6 +117,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     signing.configure(app.config["AUDIT_KEYS"])
     checkpoint.configure(app.config["AUDIT_CHECKPOINT_DIR"])
     formstore.configure(app.config["FORMS_DIR"])
+    configure_files(app.config)
     deadlines.configure(app.config["SLA_REMINDER_WORKING_DAYS"], app.config["SLA_RED_AFTER_WORKING_DAYS"])
     timers.configure(app.config["MIN_TIMER_CYCLE_SECONDS"])
     configure_mail(app.config)
@@ -120,6 +135,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
         },
     )
+    from api.attachments.routes import blp as attachments_blp
     from api.auth.routes import blp as auth_blp
     from api.calendar.routes import blp as calendar_blp
     from api.cases.routes import blp as cases_blp
@@ -154,6 +170,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         calendar_blp,
         users_blp,
         policy_blp,
+        attachments_blp,
     ):
         api.register_blueprint(blp)
     errors.register(app)

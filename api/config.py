@@ -113,6 +113,13 @@ def load_config(overrides: dict | None = None) -> dict:
         # Reverse proxies in front of the app whose X-Forwarded-For / -Proto are trusted (ProxyFix).
         "TRUSTED_PROXIES": int(os.environ.get("ASSISTFLOW_TRUSTED_PROXIES", 0)),
         "MAX_CONTENT_LENGTH": int(os.environ.get("ASSISTFLOW_MAX_BODY", 5 * 1024 * 1024)),
+        # Attachments (engine.attachments): a local directory by default, s3://bucket/prefix for object
+        # storage shared by several web nodes (ASSISTFLOW_FILES_S3_ENDPOINT for a non-AWS server)
+        "FILES_URL": os.environ.get("ASSISTFLOW_FILES_URL") or str(ROOT / "instance" / "files"),
+        "FILES_S3_ENDPOINT": os.environ.get("ASSISTFLOW_FILES_S3_ENDPOINT") or None,
+        "FILES_CASE_MAX_MB": int(os.environ.get("ASSISTFLOW_FILES_CASE_MAX_MB", 500)),
+        # the largest upload body (a field's own limit is usually lower)
+        "FILES_MAX_BODY": int(os.environ.get("ASSISTFLOW_FILES_MAX_BODY", 210 * 1024 * 1024)),
         "PROCESSES_DIR": os.environ.get("ASSISTFLOW_PROCESSES_DIR", str(ROOT / "processes")),
         "FORMS_DIR": os.environ.get("ASSISTFLOW_FORMS_DIR", str(ROOT / "forms")),
         "SLA_REMINDER_WORKING_DAYS": int(os.environ.get("ASSISTFLOW_SLA_REMINDER_WORKING_DAYS", 1)),

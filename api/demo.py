@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from api import demo_materials
 from engine.cases import service as case_service
 from engine.deadlines.calendar import SHANGHAI
 from engine.definitions import service as definitions
@@ -101,7 +102,9 @@ def _start_filled(
         applicant_person_id=head.id if head else None,
         business_key=business_key,
     )
-    tasks.complete(session, user, tasks.open_tasks_of(session, instance.id)[0].id, first_form)
+    first = tasks.open_tasks_of(session, instance.id)[0]
+    demo_materials.supply(session, user, first)
+    tasks.complete(session, user, first.id, first_form)
     return instance
 
 
@@ -257,7 +260,9 @@ def _putuo_care(session: Session) -> list[str]:
 def _do(session: Session, instance: ProcessInstance, bpmn_id: str, username: str, data: dict) -> None:
     """Complete the open task ``bpmn_id`` of a demo case as ``username``."""
     row = next(t for t in tasks.open_tasks_of(session, instance.id) if t.bpmn_id == bpmn_id)
-    tasks.complete(session, users.by_username(session, username), row.id, data)
+    user = users.by_username(session, username)
+    demo_materials.supply(session, user, row)
+    tasks.complete(session, user, row.id, data)
 
 
 YOUTH = {

@@ -15,6 +15,7 @@ from sqlalchemy import JSON, Table, Text, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from engine import crypto
+from engine.attachments.models import Attachment
 from engine.idempotency.models import IdempotencyKey
 from engine.instances.models import ProcessInstance
 from engine.ledger.models import ServiceRecord
@@ -24,6 +25,7 @@ _TEXT_COLUMNS = [
     (ProcessInstance.__table__, "state"),
     (ServiceRecord.__table__, "household_id_number"),
     (NearRelativeFiling.__table__, "relative_id_number"),
+    (Attachment.__table__, "wrapped_key"),  # each file's key, wrapped by the data keys
 ]
 _JSON_COLUMNS = [(ProcessInstance.__table__, "data"), (IdempotencyKey.__table__, "response")]
 

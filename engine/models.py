@@ -1,5 +1,6 @@
 """Import every model so ``Base.metadata`` is complete (used by Alembic and tests)."""
 
+from engine.attachments.models import Attachment
 from engine.audit.models import (
     AuditAction,
     AuditChainHead,
@@ -31,6 +32,7 @@ from engine.users.models import ApiToken, LoginFailure, Role, RoleGrant, User, W
 __all__ = [
     "PolicyParameterSet",
     "ApiToken",
+    "Attachment",
     "AuditAction",
     "AuditChainHead",
     "AuditPending",

@@ -24,6 +24,7 @@ def init() -> None:
     if _done:
         return
     from engine import procedures
+    from engine.attachments import materials
     from engine.instances import service as instances
     from engine.kernel import bus
     from engine.notifications import new_work
@@ -49,6 +50,7 @@ def init() -> None:
 
     bus.provide(bus.PROJECT, tasks.sync)
     bus.provide(bus.START_CASE, instances.create)
+    bus.subscribe(bus.TASK_COMPLETING, materials.on_completing)
     bus.subscribe(bus.TASK_COMPLETED, records.write)
     bus.subscribe(bus.TASK_OPENED, initiator.on_task_opened)
     bus.subscribe(bus.TASK_OPENED, new_work.on_task_opened)

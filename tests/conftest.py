@@ -55,6 +55,8 @@ if not os.environ.get("ASSISTFLOW_AUDIT_KEYS"):  # the audit signing key, likewi
     os.environ["ASSISTFLOW_AUDIT_KEYS"] = _generate_audit_key()
 # signed audit checkpoints of this session go to its temporary folder, not the repository's instance/
 os.environ.setdefault("ASSISTFLOW_AUDIT_CHECKPOINT_DIR", f"{_TMP}/audit-checkpoints")
+# uploaded files (attachments) of this session likewise
+os.environ.setdefault("ASSISTFLOW_FILES_URL", f"{_TMP}/files")
 
 # The session secret likewise (the app refuses to start without one outside the local demo).
 if not os.environ.get("ASSISTFLOW_SECRET_KEY"):
@@ -220,6 +222,7 @@ def _max_ids(session: Session) -> dict[str, int]:
 
 def _cleanup(session: Session, seed: dict[str, int]) -> None:
     from engine.models import (
+        Attachment,
         AuditChainHead,
         AuditEvent,
         AuditPending,
@@ -263,6 +266,7 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
         session.execute(update(AuditChainHead).values(seq=seq, hash=head))
     with audit_triggers_off(session, ("step_record",)):  # step records are append-only too
         session.execute(delete(StepRecord))
+    session.execute(delete(Attachment))
     session.execute(delete(HumanTask))
     session.execute(delete(FormVersion))
     session.execute(delete(CaseHousehold))

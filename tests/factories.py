@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from api import demo_materials
 from engine.instances import service as instances
 from engine.tasks import service as tasks
 from engine.users import service as users
@@ -61,8 +62,11 @@ def open_task(session: Session, instance_id: int, bpmn_id: str):
 
 
 def complete(session: Session, username: str, instance_id: int, bpmn_id: str, data: dict[str, Any]):
+    """Complete a step as ``username``, first uploading a sample file for each material it requires."""
     user = users.by_username(session, username)
-    return tasks.complete(session, user, open_task(session, instance_id, bpmn_id).id, data)
+    row = open_task(session, instance_id, bpmn_id)
+    demo_materials.supply(session, user, row)
+    return tasks.complete(session, user, row.id, data)
 
 
 def to_parallel_stage(session: Session):

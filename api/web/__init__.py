@@ -48,6 +48,7 @@ def init_app(app: Flask) -> None:
         inbox,
         incidents,
         login_pages,
+        materials_pages,
         notification_pages,
         records_views,
         task_pages,

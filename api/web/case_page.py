@@ -10,6 +10,7 @@ from flask import Response, render_template, url_for
 from api.web import bp, display
 from api.web.common import _db, _formatter, _forms_of, _int_arg, _summary, login_required, user
 from api.web.i18n import locale, t
+from api.web.materials_pages import case_materials
 from engine import crypto, privacy
 from engine.audit import timeline
 from engine.audit.models import AuditAction
@@ -48,6 +49,9 @@ EVENT_NAMES = {
     "task.escalated": ("已升级", "Escalated"),
     "timer.fired": ("系统自动处理", "Handled automatically"),
     "personal_data.read": ("查看完整证件号", "Full ID numbers read"),
+    "attachment.uploaded": ("上传材料", "Material uploaded"),
+    "attachment.downloaded": ("下载材料", "Material downloaded"),
+    "attachment.removed": ("移除材料", "Material removed"),
 }
 
 
@@ -200,6 +204,7 @@ def _case_page(instance_id: int) -> Any:
         children=_children(instance),
         summary=_summary(instance, [*history, *open_rows], latest),
         may_reveal=privacy.may_reveal(_db(), user(), instance),
+        case_materials=case_materials(_db(), instance),
     )
 
 

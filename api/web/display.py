@@ -179,6 +179,9 @@ class Formatter:
             return self.datetime(value)
         if kind == "table":
             return "—"
+        if kind == "file":  # the ids of the step's uploaded files: the case page lists them by name
+            count = len(value) if isinstance(value, list) else 1
+            return self.word(f"{count} 份材料", f"{count} file{'s' if count != 1 else ''}")
         text = str(value)
         if isinstance(value, str) and _is_street_field(f.name):
             return self.unit_names.get(text, text)

@@ -26,7 +26,8 @@ INPUT_TYPES = {
 def fields_of(form: FormDefinition | None, locale: str) -> list[dict[str, Any]]:
     if form is None:
         return []
-    out = form_to_client(form, locale)["fields"]
+    # file fields are the step's materials: uploaded through the checklist beside the form, not posted
+    out = [f for f in form_to_client(form, locale)["fields"] if f["type"] != "file"]
     for f in out:
         f["input"] = INPUT_TYPES.get(f["type"], "text")
         f["widget"] = (
@@ -54,7 +55,7 @@ def submission(form: FormDefinition | None, posted: MultiDict) -> dict[str, Any]
         return {}
     data: dict[str, Any] = {}
     for f in form.fields:
-        if f.readonly:
+        if f.readonly or f.type == "file":
             continue
         if f.type == "multi_choice":
             values = [v for v in posted.getlist(f.name) if v]

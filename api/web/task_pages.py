@@ -9,10 +9,12 @@ from flask import flash, redirect, render_template, request, url_for
 from api.web import bp, formview
 from api.web.common import _db, _field_errors, _summary, login_required, user
 from api.web.i18n import locale, t
+from api.web.materials_pages import checklist_context
 from engine import scope
 from engine.cases import service as case_service
 from engine.deadlines import service as deadlines
 from engine.errors import Conflict, Invalid, NotFound
+from engine.forms import validate_submission
 from engine.formversions import service as formversions
 from engine.households import service as households
 from engine.instances import service as instances
@@ -70,6 +72,7 @@ def _render_task(
         summary=_summary(instance, [*history, row]),
         history=history,
         names=names,
+        materials=checklist_context(row) if form is not None and form.file_fields else None,
     ), status
 
 
@@ -126,6 +129,21 @@ def assign(task_id: int) -> Any:
     return redirect(url_for("web.task_page", task_id=task_id))
 
 
+def needs_materials(form: Any) -> bool:
+    return form is not None and any(f.required or f.required_if for f in form.file_fields)
+
+
+def _open_for_materials(session: Any, form: Any, first: HumanTask, data: dict[str, Any], name: str) -> Any:
+    """Check the first form without its files (a refusal leaves nothing), keep it as the first task's
+    draft and go to that task's page to add the materials."""
+    _clean, errors = validate_submission(form, data)
+    if errors:
+        raise Invalid("表单校验失败 / form validation failed", errors)
+    tasks.save_draft(session, user(), first.id, data)
+    flash(t("started_add_materials", key=name), "info")
+    return redirect(url_for("web.task_page", task_id=first.id))
+
+
 def _startable(key: str) -> tuple[Any, Any, list[OrgUnit]]:
     for definition, meta, units in scope.startable(_db(), user()):
         if definition.key == key:
@@ -178,6 +196,10 @@ def start_form(key: str) -> Any:
             )
             if first is None:
                 raise Conflict("流程没有停在第一步 / the procedure did not stop at its first step")
+            if needs_materials(form):
+                # the first step takes documents: the case is opened with the form kept as a draft, and
+                # its task page (checklist, drop zone, camera) takes the files before it is submitted
+                return _open_for_materials(session, form, first, data, business_key or f"#{instance.id}")
             tasks.complete(session, user(), first.id, data)
         except Invalid as err:
             session.rollback()  # nothing is kept of a start whose first form was refused

@@ -64,6 +64,9 @@ class AuditAction(enum.StrEnum):
     CALENDAR_YEAR_SAVED = "calendar.year_saved"
     CALENDAR_RECOMPUTED = "calendar.recomputed"
     TASK_DEADLINE_RECOMPUTED = "task.deadline_recomputed"
+    ATTACHMENT_UPLOADED = "attachment.uploaded"
+    ATTACHMENT_DOWNLOADED = "attachment.downloaded"
+    ATTACHMENT_REMOVED = "attachment.removed"
 
 
 class AuditEvent(Base):

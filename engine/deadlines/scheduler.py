@@ -21,6 +21,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from engine.attachments import sweep
 from engine.audit import chain, checkpoint
 from engine.db import SHANGHAI
 from engine.deadlines import service as deadlines
@@ -119,6 +120,7 @@ def build(
     checkpoint_interval: float = 600.0,
     heartbeat_interval: float = INTERVAL_SECONDS,
     beat: Heartbeat | None = None,
+    sweep_interval: float = 3600.0,
 ) -> BaseScheduler:
     """The scheduler's jobs, each logged and measured; ``beat`` (this process's heartbeat row) is kept
     up to date by a job of its own."""
@@ -131,6 +133,7 @@ def build(
         ("audit_seal", seal_audit, seal_interval),
         ("audit_checkpoint", checkpoint_audit, checkpoint_interval),
         ("mail", mailer.send_pending, mail_interval),
+        ("attachment_sweep", sweep.sweep_job, sweep_interval),
     ]
     if beat is not None:
         jobs.append(("heartbeat", beat.beat, heartbeat_interval))

@@ -17,10 +17,12 @@ from engine.forms.model import (
     _NAME,
     CHOICE_KEYS,
     CHOICE_TYPES,
+    DEFAULT_FILE_MAX_MB,
     DEFAULT_MAX_LENGTH,
     DEFAULT_MAX_ROWS,
     FIELD_KEYS,
     FIELD_TYPES,
+    FILE_KINDS,
     MAX_PLACES,
     MONEY_PLACES,
     NUMERIC_TYPES,
@@ -157,7 +159,7 @@ def _field_kind(raw: dict[str, Any], where: str) -> str:
     for option, kinds in OPTION_TYPES.items():
         if option in raw and kind not in kinds:
             raise FormError(f"{where}: '{option}' does not apply to {kind} fields (only {sorted(kinds)})")
-    for flag in ("required", "must_be_true", "readonly"):
+    for flag in ("required", "must_be_true", "readonly", "multiple", "keep_location", "personal"):
         if not isinstance(raw.get(flag, False), bool):
             raise FormError(f"{where}: {flag} must be true or false")
     return str(kind)
@@ -218,6 +220,29 @@ def _table_options(raw: dict[str, Any], kind: str, form_key: str, where: str) ->
     return {"columns": columns, "min_rows": min_rows, "max_rows": max_rows}
 
 
+def _file_options(raw: dict[str, Any], kind: str, form_key: str, where: str) -> dict[str, Any]:
+    kinds = raw.get("kinds", list(FILE_KINDS))
+    if (
+        not isinstance(kinds, list)
+        or not kinds
+        or any(not isinstance(k, str) or k not in FILE_KINDS for k in kinds)
+        or len(set(kinds)) != len(kinds)
+    ):
+        raise FormError(f"{where}: kinds must list some of {list(FILE_KINDS)}")
+    size = _count(raw, "max_size_mb", where, DEFAULT_FILE_MAX_MB)
+    if not size:
+        raise FormError(f"{where}: max_size_mb must be a positive integer")
+    if "default" in raw or raw.get("readonly"):
+        raise FormError(f"{where}: file fields take no default and are not read-only")
+    return {
+        "kinds": tuple(kinds),
+        "max_size_mb": size,
+        "multiple": raw.get("multiple", False),
+        "keep_location": raw.get("keep_location", False),
+        "personal": raw.get("personal", False),
+    }
+
+
 _FIRST, _AFTER_CONDITION, _AFTER_TEXTS = "first", "after_condition", "after_texts"
 
 # field type -> the parser of its own options, and when it runs (see _field)
@@ -229,6 +254,7 @@ _TYPE_OPTIONS: dict[str, tuple[TypeOptions, str]] = {
     "date": (_no_options, _FIRST),
     "datetime": (_no_options, _FIRST),
     "table": (_table_options, _AFTER_CONDITION),
+    "file": (_file_options, _FIRST),
 }
 assert set(_TYPE_OPTIONS) == FIELD_TYPES, "every field type needs its options parser"
 
@@ -250,9 +276,9 @@ def _columns(raw: Any, form_key: str, where: str) -> tuple[FieldDef, ...]:
         raise FormError(f"{where}: a table needs a non-empty 'columns' list")
     columns = tuple(_field(item, form_key) for item in raw)
     for column in columns:
-        if column.type == "table" or column.readonly or column.required_if:
+        if column.type in ("table", "file") or column.readonly or column.required_if:
             raise FormError(
-                f"{where}, column '{column.name}': columns may not be tables, read-only or use required_if"
+                f"{where}, column '{column.name}': columns may not be tables, files, read-only or use required_if"
             )
     names = [c.name for c in columns]
     duplicates = sorted({n for n in names if names.count(n) > 1})

@@ -21,6 +21,7 @@ from engine.forms.model import (
     _PHONE,
     _PLAIN_INTEGER,
     _PLAIN_NUMBER,
+    MAX_FILES,
     MAX_NUMBER_CHARS,
     NOT_OBJECT,
     REQUIRED,
@@ -249,6 +250,29 @@ class _Table(_FormField):
         return f"第 {number} 行「{labels.get(name, name)}」：{message} (row {number}, {name})"
 
 
+class _Files(_FormField):
+    """The ids of the files uploaded for a ``file`` field (engine.attachments checks what they are)."""
+
+    def __init__(self, f: FieldDef, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.definition = f
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[int]:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, list) or any(
+            not isinstance(v, int) or isinstance(v, bool) or v <= 0 for v in value
+        ):
+            raise ValidationError(msg("必须是已上传文件的编号列表", "Must be a list of uploaded file ids"))
+        if len(set(value)) != len(value):
+            raise ValidationError(msg("文件重复", "Duplicate files"))
+        if not self.definition.multiple and len(value) > 1:
+            raise ValidationError(msg("此项只能上传一个文件", "This item takes one file"))
+        if len(value) > MAX_FILES:
+            raise ValidationError(msg(f"最多 {MAX_FILES} 个文件", f"At most {MAX_FILES} files"))
+        return list(value)
+
+
 # field type -> its marshmallow field, given the definition and the common options
 _FIELD_CLASSES: dict[str, Callable[[FieldDef, dict[str, Any]], fields.Field]] = {
     **dict.fromkeys(TEXT_TYPES, lambda f, options: _Text(f.type, **options)),
@@ -261,6 +285,7 @@ _FIELD_CLASSES: dict[str, Callable[[FieldDef, dict[str, Any]], fields.Field]] = 
     "choice": lambda f, options: _Choice(tuple(c.value for c in f.choices), **options),
     "multi_choice": lambda f, options: _MultiChoice(tuple(c.value for c in f.choices), **options),
     "table": lambda f, options: _Table(f, **options),
+    "file": lambda f, options: _Files(f, **options),
 }
 
 

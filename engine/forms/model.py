@@ -13,7 +13,11 @@ from engine import errors
 NUMERIC_TYPES = frozenset({"integer", "decimal", "money"})
 TEXT_TYPES = frozenset({"string", "text", "id_number", "phone"})
 CHOICE_TYPES = frozenset({"choice", "multi_choice"})
-FIELD_TYPES = NUMERIC_TYPES | TEXT_TYPES | CHOICE_TYPES | {"boolean", "date", "datetime", "table"}
+FIELD_TYPES = NUMERIC_TYPES | TEXT_TYPES | CHOICE_TYPES | {"boolean", "date", "datetime", "table", "file"}
+# what a ``file`` field may allow (engine.attachments tells them apart by content, not by name)
+FILE_KINDS = ("image", "pdf", "office")
+DEFAULT_FILE_MAX_MB = 20
+MAX_FILES = 50
 DEFAULT_MAX_ROWS = 200
 # option -> the field types it applies to (options not listed apply to every type)
 OPTION_TYPES: dict[str, frozenset[str]] = {
@@ -28,6 +32,12 @@ OPTION_TYPES: dict[str, frozenset[str]] = {
     "columns": frozenset({"table"}),
     "min_rows": frozenset({"table"}),
     "max_rows": frozenset({"table"}),
+    # file fields: the materials a step takes (uploaded through engine.attachments)
+    "multiple": frozenset({"file"}),
+    "kinds": frozenset({"file"}),
+    "max_size_mb": frozenset({"file"}),
+    "keep_location": frozenset({"file"}),
+    "personal": frozenset({"file"}),
 }
 FIELD_KEYS = frozenset(
     {
@@ -109,6 +119,13 @@ class FieldDef:
     columns: tuple[FieldDef, ...] = ()
     min_rows: int | None = None
     max_rows: int | None = None
+    # file fields: several files or one, the kinds allowed, the size limit of one file, whether a photo
+    # keeps its EXIF location (visit records), whether the files are personal documents (ID cards)
+    multiple: bool = False
+    kinds: tuple[str, ...] = ()
+    max_size_mb: int | None = None
+    keep_location: bool = False
+    personal: bool = False
 
 
 @dataclass(frozen=True)
@@ -131,6 +148,11 @@ class FormDefinition:
 
     def field(self, name: str) -> FieldDef | None:
         return next((f for f in self.fields if f.name == name), None)
+
+    @property
+    def file_fields(self) -> tuple[FieldDef, ...]:
+        """The step's materials checklist: its ``file`` fields, in the form's order."""
+        return tuple(f for f in self.fields if f.type == "file")
 
 
 def _text(labels: Mapping[str, str] | None, locale: str) -> str | None:

@@ -45,6 +45,17 @@ def form_to_client(form: FormDefinition, locale: str = "zh") -> dict[str, Any]:
                     if f.type == "table"
                     else {}
                 ),
+                **(
+                    {
+                        "multiple": f.multiple,
+                        "kinds": list(f.kinds),
+                        "max_size_mb": f.max_size_mb,
+                        "keep_location": f.keep_location,
+                        "personal": f.personal,
+                    }
+                    if f.type == "file"
+                    else {}
+                ),
             }
             for f in form.fields
         ],

@@ -67,7 +67,9 @@ def _check_required(
 ) -> None:
     """Fill in defaults of fields not submitted; report blank fields that are (conditionally) required."""
     for f in form.fields:
-        if f.readonly or f.name in errors:
+        # a file field's requirement is checked against what was uploaded for the task, where the
+        # files are known (engine.attachments.materials, on completion), not against submitted ids
+        if f.readonly or f.name in errors or f.type == "file":
             continue
         if f.name not in data and f.has_default:
             clean[f.name] = list(f.default) if isinstance(f.default, tuple) else f.default

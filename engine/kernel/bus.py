@@ -12,6 +12,8 @@ from typing import Any
 
 # what the kernel announces
 TASK_OPENED = "task_opened"  # rows=[HumanTask] just projected (flushed), loaded=Loaded, actor_id
+# row=HumanTask, instance, data=validated dict (handlers may complete it: uploaded files), context
+TASK_COMPLETING = "task_completing"
 TASK_COMPLETED = "task_completed"  # row=HumanTask, loaded=Loaded, data=validated dict, derived, actor
 TASK_ASSIGNED = "task_assigned"  # row=HumanTask now in one person's queue, actor_id, reason=None
 CASE_ENDED = "case_ended"  # instance=ProcessInstance, actor_id

@@ -129,6 +129,7 @@ def complete_step(session: Session, user: User, task_id: int, data: Any) -> tupl
     _check_recusal(instance, user)
     clean = _validate(row, data, spiff_task.data)
     _check_recusal(instance, user, data=clean)  # the submission may name the person (the application)
+    bus.emit(bus.TASK_COMPLETING, session, row=row, instance=instance, data=clean, context=spiff_task.data)
     derived = procedures.run_before_complete(session, instance, row, clean)
     spiff_task.set_data(**_outputs(loaded, row, clean), **derived)
     failure = incidents.advance(loaded.wf, spiff_task.run)  # a failing automatic step: an incident below

@@ -2,7 +2,7 @@
 seeded with the numbers the shipped procedures used to carry in their diagrams' settings scripts.
 
 Revision ID: 0027_policy_parameters
-Revises: 0021_holiday_calendar
+Revises: 0026_attachments
 Create Date: 2026-12-03
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0027_policy_parameters"
-down_revision = "0021_holiday_calendar"
+down_revision = "0026_attachments"
 branch_labels = None
 depends_on = None
 

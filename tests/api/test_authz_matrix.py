@@ -23,6 +23,7 @@ import pytest
 
 from tests.conftest import PASSWORD, clean_up
 from tests.helpers import make_extra_users
+from tests.procedures.cases import supply_materials
 from tests.procedures.helpers import APPLICANT, application
 from tests.web.helpers import Web
 
@@ -379,6 +380,19 @@ PROBES = [
         undo="POST /api/v1/tasks/{task}/unclaim",
     ),
     Probe("POST", f"{T}/unclaim", only(409, TASK_SEERS), "tasks.unclaim"),  # seen but not claimed: 409
+    # attachments: the task's seers may upload (422 here: no multipart body), the case's scope lists them
+    Probe("POST", f"{T}/attachments", only(422, TASK_SEERS), "attachments.upload"),
+    Probe("GET", f"{T}/materials", only(200, TASK_SEERS), "attachments.task_materials"),
+    Probe(
+        "GET",
+        f"{API}/process-instances/{{case}}/attachments",
+        only(200, CASE_SCOPE),
+        "attachments.instance_attachments",
+    ),
+    Probe("GET", f"{API}/attachments/999999999", everyone(404), "attachments.attachment"),
+    Probe("DELETE", f"{API}/attachments/999999999", everyone(404), "attachments.remove"),
+    Probe("GET", f"{API}/attachments/999999999/content", everyone(404), "attachments.content"),
+    Probe("GET", f"{API}/attachments/999999999/thumbnail", everyone(404), "attachments.thumbnail"),
     # step records: everyone who sees the case; the open acceptance has none yet (404)
     Probe(
         "GET",
@@ -486,6 +500,11 @@ PROBES = [
         form={"target": "application", "reason": "材料不全"},
     ),
     Probe("POST", "/tasks/{task}/complete", only(422, {"street_officer/own"}), "web.complete", form={}),
+    # the drop zone's upload takes its CSRF token in a header only (the body is a stream): 400 without it
+    Probe("POST", "/tasks/{task}/attachments", everyone(400), "web.upload_material", form={}),
+    Probe("POST", "/attachments/999999999/remove", everyone(404), "web.remove_material", form={}),
+    Probe("GET", "/attachments/999999999/file", everyone(404), "web.material_file"),
+    Probe("GET", "/attachments/999999999/thumb", everyone(404), "web.material_thumb"),
     Probe("POST", "/tasks/{task}/draft", only(302, {"street_officer/own"}), "web.save_draft", form={}),
     Probe(
         "POST", "/tasks/{task}/assign", only(302, SUPERVISORS), "web.assign", form={"username": "nobody-here"}
@@ -734,6 +753,11 @@ def world(app) -> Iterator[World]:
             assert started.status_code == 201, started.json
             case = started.json["id"]
             application_task = started.json["open_tasks"][0]["id"]
+            supply_materials(
+                w.app.test_client(),
+                {"Authorization": f"Bearer {w.token(WHO['advisor/own'])}"},
+                application_task,
+            )
             done = w.api(
                 "advisor/own",
                 "POST",

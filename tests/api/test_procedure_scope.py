@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from tests.conftest import PASSWORD
 from tests.helpers import make_extra_users
+from tests.procedures.cases import supply_materials
 from tests.procedures.helpers import APPLICANT, application
 from tests.web.helpers import Web
 
@@ -57,6 +58,7 @@ def ca_case(client, login):
     )
     assert started.status_code == 201, started.json
     task = started.json["open_tasks"][0]["id"]
+    supply_materials(client, login("pt_advisor"), task)
     done = client.post(
         f"{API}/tasks/{task}/complete", json={"data": application()}, headers=login("pt_advisor")
     )

@@ -19,30 +19,24 @@ from api import config as app_config
 from api.demo import DEMO_PASSWORD
 from api.extensions import db
 from engine.audit import chain
-from engine.audit.models import AuditEvent
 from engine.users import service as users
 from engine.users import sessions
 from engine.users.models import LoginFailure
+from tests.api.login_helpers import (
+    PASSWORD,
+    _api_login,
+    _browser,
+    _events,
+    _replay,
+    _session_cookie,
+    _user,
+    _web_login,
+)
 from tests.conftest import DB_URL
 from tests.helpers import assert_error
 from tests.web.helpers import Web
 
-PASSWORD = "guard-test-pass-1"
 NEW_PASSWORD = "a-fresh-passw0rd"
-
-
-def _user(name: str, password: str = PASSWORD, **kwargs) -> str:
-    users.create_user(db.session(), name, password, grants=[("advisor", "310107014")], **kwargs)
-    db.session.commit()
-    return name
-
-
-def _api_login(client, username, password=PASSWORD, addr="127.0.0.1"):
-    return client.post(
-        "/api/v1/auth/token",
-        json={"username": username, "password": password},
-        environ_base={"REMOTE_ADDR": addr},
-    )
 
 
 @pytest.fixture()
@@ -54,29 +48,6 @@ def web(client):
         return one.login(username) if username else one
 
     return _web
-
-
-def _browser(client) -> Web:
-    return Web(client.application.test_client())
-
-
-def _web_login(browser: Web, username, password=PASSWORD, addr="127.0.0.1"):
-    browser.get("/login")
-    return browser.post(
-        "/login", {"username": username, "password": password}, environ_base={"REMOTE_ADDR": addr}
-    )
-
-
-def _events(engine, action: str, username: str) -> list[dict]:
-    """Committed audit events of ``action`` about ``username`` (a connection of its own)."""
-    with Session(engine) as s:
-        return [
-            d
-            for d in s.scalars(
-                select(AuditEvent.details).where(AuditEvent.action == action).order_by(AuditEvent.id)
-            )
-            if d.get("username") == username
-        ]
 
 
 # --- 1. one login guard, audited, per account and address ---------------------------------------------
@@ -210,17 +181,6 @@ def test_a_cookie_forged_with_the_old_built_in_key_opens_nothing(app, client):
 
 
 # --- 3. server-side sessions -----------------------------------------------------------------------------
-
-
-def _session_cookie(browser: Web) -> str:
-    return browser.client.get_cookie("session").value
-
-
-def _replay(client, cookie: str):
-    """A second browser holding a copy of the cookie (as a thief would)."""
-    other = client.application.test_client()
-    other.set_cookie("session", cookie)
-    return other.get("/")
 
 
 def test_a_cookie_captured_before_logout_no_longer_works(client):

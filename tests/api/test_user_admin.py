@@ -12,8 +12,7 @@ from sqlalchemy.orm import Session
 from api.extensions import db
 from engine.audit import chain
 from engine.users.models import LoginFailure
-from tests.api.test_api import assert_error
-from tests.api.test_trust_sessions import (
+from tests.api.login_helpers import (
     _api_login,
     _browser,
     _events,
@@ -22,6 +21,7 @@ from tests.api.test_trust_sessions import (
     _user,
     _web_login,
 )
+from tests.helpers import assert_error
 from tests.web.helpers import Web
 
 WRONG = "wrong-password"

@@ -16,9 +16,8 @@ from sqlalchemy.orm import sessionmaker
 from api import logs
 from api.extensions import db
 from engine.deadlines import scheduler
-from tests.api.test_households_api import HEAD_ID, SPOUSE_ID, register
-from tests.api.test_households_api import start as start_for_household
-from tests.procedures.test_comprehensive_assistance import APPLICANT, Case, to_review
+from tests.procedures.helpers import APPLICANT, HEAD_ID, SPOUSE_ID, Case, register, to_review
+from tests.procedures.helpers import start as start_for_household
 from tests.web.helpers import Web
 
 PHONE = "13900003333"  # the household head's, in register()

@@ -17,7 +17,7 @@ from sqlalchemy.orm import sessionmaker
 from engine.deadlines import service as deadlines
 from engine.system.heartbeat import Heartbeat
 from tests.helpers import make_due_timers
-from tests.procedures.test_comprehensive_assistance import Case, to_review
+from tests.procedures.helpers import Case, to_review
 
 KEY = "comprehensive_assistance"
 

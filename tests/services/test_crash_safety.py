@@ -49,6 +49,7 @@ from tests.helpers import (
     task_counts,
     wait_until,
 )
+from tests.procedures.cases import supply_materials
 from tests.procedures.helpers import application, approve, assess, pay, review
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,6 +155,7 @@ def test_web_server_sigkilled_repeatedly_loses_and_doubles_nothing(client, login
             )
             assert started.status_code == 201, started.json
             task = next(t for t in started.json["open_tasks"] if t["bpmn_id"] == "application")
+            supply_materials(client, tokens["pt_advisor"], task["id"])
             done = client.post(
                 f"/api/v1/tasks/{task['id']}/complete",
                 json={"data": application()},

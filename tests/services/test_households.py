@@ -318,12 +318,14 @@ def test_mine_status_step_and_date_filters(session, frozen):
 
 
 def test_an_application_naming_a_registered_id_number_joins_that_household(session):
+    from api import demo_materials
     from engine.instances import service as instances
     from tests.procedures.helpers import application
 
     household = _household(session)
     advisor = get_user(session, "pt_advisor")
     known = instances.start(session, advisor, "comprehensive_assistance", factories.STREET)
+    demo_materials.supply(session, advisor, tasks.open_tasks_of(session, known.id)[0])
     tasks.complete(
         session,
         advisor,
@@ -341,6 +343,7 @@ def test_an_application_naming_a_registered_id_number_joins_that_household(sessi
         head.id,
     )
     new = instances.start(session, advisor, "comprehensive_assistance", factories.STREET)
+    demo_materials.supply(session, advisor, tasks.open_tasks_of(session, new.id)[0])
     tasks.complete(
         session,
         advisor,

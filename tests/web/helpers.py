@@ -67,9 +67,50 @@ class Web:
         return self
 
     def start_ca(self, **overrides):
+        """Start a comprehensive-assistance case: the start form opens the application task (it takes
+        documents), whose materials are uploaded through the drop zone's route before it is submitted."""
         response = self.post("/start/comprehensive_assistance", ca_form(**overrides))
         assert response.status_code == 302, response.get_data(as_text=True)[:3000]
-        return int(response.headers["Location"].rsplit("/", 1)[1])
+        location = response.headers["Location"]
+        if "/tasks/" not in location:
+            return int(location.rsplit("/", 1)[1])
+        task_id = int(location.rsplit("/", 1)[1])
+        self.get(location)
+        self.supply(task_id)
+        done = self.post(f"/tasks/{task_id}/complete", ca_form(**overrides))
+        assert done.status_code == 302, done.get_data(as_text=True)[:3000]
+        return int(done.headers["Location"].rsplit("/", 1)[1])
+
+    def upload(self, task_id, field, data, name):
+        """One file through the task page's drop zone route (multipart, CSRF token in the header)."""
+        boundary = "----assistflow-web-test"
+        body = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n\r\n'.encode()
+            + data
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        _fresh_g()
+        return self.client.post(
+            f"/tasks/{task_id}/attachments?field={field}",
+            data=body,
+            content_type=f"multipart/form-data; boundary={boundary}",
+            headers={"X-CSRFToken": self.token},
+        )
+
+    def supply(self, task_id):
+        """A sample file for each required material of the task (as the demo data has)."""
+        from api.demo_materials import sample_pdf, sample_photo
+        from api.extensions import db
+        from engine.attachments import service as attachments
+        from engine.tasks import service as tasks
+
+        row = tasks.get(db.session(), task_id)
+        have = {a.field for a in attachments.of_task(db.session(), task_id)}
+        for f in tasks.form_of(row).file_fields:
+            if (f.required or f.required_if) and f.name not in have:
+                data, name = (sample_pdf(f.name), "m.pdf") if "pdf" in f.kinds else (sample_photo(), "m.jpg")
+                response = self.upload(task_id, f.name, data, name)
+                assert response.status_code == 201, response.get_data(as_text=True)[:2000]
 
 
 # --- reading pages -----------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from api.demo_materials import sample_pdf
+from tests import attachment_files as files
 from tests.procedures.helpers import APPLICANT
 from tests.web.browser import Staff, _require_or_skip
 
@@ -56,8 +58,29 @@ def test_application_to_acceptance_in_the_browser(browser, live_server):
     advisor.shot("02-start-validation-error")
     page.get_by_label("家庭人口").fill("3")
     page.get_by_role("button", name="提交并发起").click()
+    # The application takes documents: its page opens with the materials checklist. A photo of the
+    # signed application goes through the file chooser, the other materials as scans; each ticks off.
+    page.wait_for_url("**/tasks/*")
+    checklist = page.get_by_test_id("materials")
+    assert "帮扶申请书" in checklist.inner_text() and "✗" in checklist.inner_text()
+    with page.expect_file_chooser() as chosen:
+        page.get_by_test_id("file-application_form").click()
+    chosen.value.set_files({"name": "申请书.jpg", "mimeType": "image/jpeg", "buffer": files.jpeg(gps=True)})
+    page.locator('[data-material="application_form"].done').wait_for()
+    for field in ("identity_documents", "hardship_proof", "credit_commitment_scan"):
+        page.get_by_test_id(f"file-{field}").set_input_files(
+            {"name": f"{field}.pdf", "mimeType": "application/pdf", "buffer": sample_pdf(field)}
+        )
+        page.locator(f'[data-material="{field}"].done').wait_for()
+    assert "申请书.jpg" in page.get_by_test_id("materials").inner_text()
+    advisor.shot("02b-materials-uploaded")
+    page.get_by_role("button", name="提交", exact=True).click()
     page.wait_for_url("**/cases/*")
     case_url = page.url
+    # the photo's preview on the case page (a thumbnail the browser actually decoded)
+    preview = page.get_by_test_id("material-preview").first
+    preview.wait_for()
+    assert preview.evaluate("img => img.complete && img.naturalWidth > 0")
     page.locator('#diagram[data-diagram-ready="1"]').wait_for()
     assert APPLICANT not in page.content()  # the advisor sees the ID number masked
     advisor.shot("03-case-after-application")

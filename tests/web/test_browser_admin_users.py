@@ -7,7 +7,7 @@ from __future__ import annotations
 from api.extensions import db
 from engine.users import service as users
 from tests.conftest import PASSWORD
-from tests.web.test_browser import Staff, browser, live_server  # noqa: F401  (fixtures)
+from tests.web.browser import Staff
 
 NAME = "browser_locked_user"
 

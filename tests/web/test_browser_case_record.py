@@ -8,6 +8,7 @@ import re
 
 from api.extensions import db
 from engine.users import service as users
+from tests.procedures.cases import supply_materials
 from tests.procedures.helpers import INVESTIGATION, Case, assess, register, review, start
 from tests.web.browser import Staff
 
@@ -40,6 +41,7 @@ def test_find_a_case_by_name_and_read_a_finished_step(browser, live_server, clie
             "open_tasks"
         ]
     )
+    supply_materials(client, login("pt_advisor"), task["id"])
     done = client.post(
         f"/api/v1/tasks/{task['id']}/complete", json={"data": APPLICATION}, headers=login("pt_advisor")
     )

@@ -7,8 +7,8 @@ from __future__ import annotations
 from sqlalchemy.orm import sessionmaker
 
 from engine.system.heartbeat import Heartbeat
-from tests.operations.test_system_status import failing_case
-from tests.web.test_browser import Staff, browser, live_server  # noqa: F401  (fixtures)
+from tests.operations.helpers import failing_case
+from tests.web.browser import Staff
 
 
 def test_an_admin_reads_the_system_status_page(browser, live_server, session, engine):  # noqa: F811

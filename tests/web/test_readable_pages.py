@@ -14,6 +14,7 @@ import time_machine
 from openpyxl import load_workbook
 from sqlalchemy import select
 
+from api import demo_materials
 from api.demo import DEMO_PASSWORD, load_demo
 from api.extensions import db
 from engine.instances import operations
@@ -30,7 +31,8 @@ READERS = ("pt_officer", "pt_district", "agency_worker", "city_officer")
 TERMINATION_REASON = "申请人已迁出本市，终止办理"
 
 # Words that may stand in Latin letters on a Chinese page: the language switch, file formats.
-LATIN_ALLOWED = {"English", "CSV", "Excel"}
+# file extensions of uploaded materials' names (user content, not words)
+LATIN_ALLOWED = {"English", "CSV", "Excel", "pdf", "jpg", "png", "heic", "docx", "xlsx"}
 SNAKE_KEY = re.compile(r"\b[a-z][a-z0-9]*_[a-z0-9_]+\b")
 JSON_BITS = re.compile(r'\{"|":\s|\[\{|\}\]|\{\'|\': ')
 ISO_DURATION = re.compile(r"\b(?:R\d+/|P\d+[DWMY]\b)")
@@ -141,7 +143,9 @@ def login(web, username: str):
 def _do(instance: ProcessInstance, bpmn_id: str, username: str, data: dict) -> None:
     session = db.session
     row = next(r for r in tasks.open_tasks_of(session, instance.id) if r.bpmn_id == bpmn_id)
-    tasks.complete(session, users.by_username(session, username), row.id, data)
+    user = users.by_username(session, username)
+    demo_materials.supply(session, user, row)  # the step's required materials, as the demo data has them
+    tasks.complete(session, user, row.id, data)
 
 
 def _case(business_key: str) -> ProcessInstance:
