@@ -14,6 +14,8 @@ from werkzeug.exceptions import HTTPException
 
 from api.schemas import ErrorSchema
 from engine import errors as engine_errors
+from engine.attachments.cipher import CorruptFile
+from engine.attachments.storage import StorageError
 from engine.audit.checkpoint import CheckpointError
 from engine.audit.signing import AuditKeysNotConfigured
 from engine.bpmn.parsing import BpmnInvalid, BpmnTooLarge
@@ -64,6 +66,8 @@ FAMILY_MEMBERS: tuple[type[Exception], ...] = (
     AuditKeysNotConfigured,
     CheckpointError,
     NotWired,
+    CorruptFile,
+    StorageError,
 )
 
 # What an Unavailable error says: never the configuration detail (key names, file paths) it carries.

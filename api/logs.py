@@ -26,6 +26,7 @@ import uuid
 from typing import Any
 
 from flask import Flask, Response, g, request
+from sqlalchemy import inspect as sa_inspect
 
 FORMAT_ENV, LEVEL_ENV = "ASSISTFLOW_LOG_FORMAT", "ASSISTFLOW_LOG_LEVEL"
 # the fields a record may carry in ``extra`` that a line shows (anything else stays out)
@@ -98,11 +99,22 @@ def configure(kind: str | None = None, stream: Any = None) -> logging.Handler:
     return handler
 
 
+def _user_id(user: Any) -> Any:
+    """The user's id from the identity map's key: it holds when the row was expired and detached by a
+    commit in the view (reading ``user.id`` would then try to load it again)."""
+    if user is None:
+        return None
+    state = sa_inspect(user, raiseerr=False)
+    if state is not None and state.identity:
+        return state.identity[0]
+    return getattr(user, "id", None)
+
+
 def _ids() -> dict[str, Any]:
     args = request.view_args or {}
     user = g.get("current_user") or g.get("web_user")
     return {
-        "user_id": getattr(user, "id", None),
+        "user_id": _user_id(user),
         "case_id": args.get("instance_id") or g.get("log_case_id"),
         "task_id": args.get("task_id"),
     }

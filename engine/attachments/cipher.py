@@ -28,6 +28,7 @@ MAX_RECORDS = 2**32 - 1
 
 
 @errors.family(errors.Unavailable)
+@errors.family(errors.Unavailable)  # as crypto.DecryptionError: the server's fault, never the user's
 class CorruptFile(RuntimeError):
     """A stored file that does not decrypt: altered, truncated, or under a key no longer configured."""
 

@@ -28,6 +28,7 @@ _KEY = re.compile(r"[0-9a-f]{2}/[0-9a-f]{32}(\.thumb)?")
 
 
 @errors.family(errors.Unavailable)
+@errors.family(errors.Unavailable)  # as crypto.DecryptionError: the server's fault, never the user's
 class StorageError(RuntimeError):
     """The file store cannot be written or read (configuration, permissions, the server)."""
 

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from api.extensions import db
 from engine.audit.models import AuditAction, AuditEvent
 from tests.helpers import assert_error
+from tests.procedures.cases import supply_materials
 from tests.procedures.helpers import (
     APPLICANT,
     KEY,
@@ -109,7 +110,9 @@ def test_an_advisor_cannot_register_their_own_relatives_application(client, logi
     assert "回避" in assert_error(refused, 403)["message"]
     detail = client.get(f"/api/v1/process-instances/{created['id']}", headers=login("pt_head")).json
     assert [t["bpmn_id"] for t in detail["open_tasks"]] == ["application"], "nothing registered"
-    # another advisor of the street registers it; the relative's case then goes to the district
+    # another advisor of the street registers it (with its materials); the relative's case then goes to
+    # the district
+    supply_materials(client, login("pt_advisor2"), created["open_tasks"][0]["id"])
     done = client.post(url, json={"data": application()}, headers=login("pt_advisor2"))
     assert done.status_code == 200, done.json
 

@@ -41,6 +41,33 @@ def _links(session) -> dict[int, tuple[int, int | None]]:
     return {i: (h, p) for i, h, p in rows}
 
 
+def _later_tables(db) -> None:
+    """The tables of later migrations that today's engine reads when it starts and steps a case (policy
+    parameters, attachments, the scheduler's heartbeat), made beside the old schema with the demo
+    procedure's parameter set; migration 0019 touches none of them."""
+    import datetime as dt
+
+    from engine.attachments.models import Attachment
+    from engine.policy.models import PolicyParameterSet
+    from engine.system.models import SchedulerHeartbeat
+
+    tables = [m.__table__ for m in (PolicyParameterSet, Attachment, SchedulerHeartbeat)]
+    db.metadata.create_all(db.engine, tables=tables)
+    db.session.add(
+        PolicyParameterSet(
+            process_key="demo_assistance",
+            version=1,
+            effective_from=dt.date(2021, 1, 1),
+            values={"district_review_threshold": 5000},
+            labels={},
+            note="",
+            created_at=dt.datetime.now(dt.UTC),
+        )
+    )
+    db.session.commit()
+    db.session.remove()
+
+
 def test_upgrade_downgrade_upgrade_with_real_cases(tmp_path):
     from flask_migrate import downgrade, upgrade
 
@@ -58,6 +85,7 @@ def test_upgrade_downgrade_upgrade_with_real_cases(tmp_path):
     try:
         with app.app_context():
             upgrade(revision=BEFORE)
+            _later_tables(db)  # what today's code reads when it starts and steps a case
             session = db.session()
             orgs.load_reference(session)
             definitions.sync_dir(session, ROOT / "processes")

@@ -56,6 +56,8 @@ def test_admin_edits_validates_diffs_and_deploys_a_new_version(browser, live_ser
     page = admin.page
     admin.goto(f"/admin/processes/{KEY}/{n}/modeler")
     page.locator('#canvas[data-modeler-ready="1"]').wait_for()
+    # the diagram opens with its first steps under the palette: move the canvas right, as a user drags it
+    page.evaluate("window.afModeler.get('canvas').scroll({ dx: 200, dy: 0 })")
     page.locator('#canvas .djs-element.djs-shape[data-element-id="application"]').click()
     page.get_by_test_id("panel-element").filter(has_text="application").wait_for()
     assert page.get_by_label("表单 / Form").input_value() == "ca_application"

@@ -69,7 +69,7 @@ def test_find_a_case_by_name_and_read_a_finished_step(browser, live_server, clie
     record.wait_for()
     text = record.inner_text()
     assert advisor_name in text and "办结时间" in text
-    assert re.search(r"20\d\d-\d\d-\d\d \d\d:\d\d", text)  # when, as a local date and time
+    assert re.search(r"20\d\d年\d{1,2}月\d{1,2}日 \d\d:\d\d", text)  # when, as a local date and time
     assert "家庭人口" in text and "2,000.00" in text and "临时生活困难" in text
     assert "提交" not in [b.inner_text() for b in page.locator("main button").all()]  # read-only
     shown = _main_text(officer).replace(advisor_name, "")  # test users' display names are their logins
