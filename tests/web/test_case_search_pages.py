@@ -88,9 +88,12 @@ def test_start_an_application_from_the_household_page(client, login, web):
     )
     started = advisor.post(go.headers["Location"], ca_form())
     assert started.status_code == 302, started.get_data(as_text=True)[:2000]
-    case_id = int(started.headers["Location"].rsplit("/", 1)[1])
+    # the application takes documents: the case is started and its first step opens with its checklist
+    location = started.headers["Location"]
+    assert "/tasks/" in location, location
+    task = client.get(f"/api/v1/tasks/{location.rsplit('/', 1)[1]}", headers=login("pt_advisor")).json
     cases = client.get(f"/api/v1/households/{household['id']}", headers=login("pt_officer")).json["cases"]
-    assert [c["id"] for c in cases] == [case_id] and cases[0]["applicant_person_id"] == head["id"]
+    assert [c["id"] for c in cases] == [task["instance_id"]] and cases[0]["applicant_person_id"] == head["id"]
     stranger = web("pt_other_advisor").get(
         f"/households/{household['id']}/start?applicant={head['id']}&process=x"
     )
