@@ -214,3 +214,159 @@ def test_another_case_is_written_while_the_scheduler_evaluates_a_script_after_a_
     session.expire_all()
     assert session.get(HumanTask, other_fill).state == TaskStatus.CLAIMED
     assert [t.bpmn_id for t in tasks.open_tasks_of(session, waiting.id)] == ["after"]
+
+
+# --- send back, move back, migration: the steps they (re)open are computed before the write lock ------
+
+
+def _fill_then_check(key: str, fill_deadline: str | None) -> bytes:
+    """fill (its ``deadline`` an expression, when given) → check (may send the case back to fill)."""
+    deadline = f'<spiffworkflow:property name="deadline" value="{fill_deadline}"/>' if fill_deadline else ""
+    fill = (
+        f'<bpmn:userTask id="fill" name="填写"><bpmn:extensionElements><spiffworkflow:properties>{deadline}'
+        "</spiffworkflow:properties></bpmn:extensionElements></bpmn:userTask>\n"
+        if deadline
+        else '<bpmn:userTask id="fill" name="填写"/>\n'
+    )
+    return hostile_bpmn.process(
+        key,
+        '<bpmn:startEvent id="s"/>\n'
+        + fill
+        + '<bpmn:userTask id="check" name="核对"><bpmn:extensionElements><spiffworkflow:properties>'
+        '<spiffworkflow:property name="send_back_to" value="fill"/></spiffworkflow:properties>'
+        "</bpmn:extensionElements></bpmn:userTask>\n"
+        '<bpmn:endEvent id="e"/>\n'
+        + hostile_bpmn._flows(("s", "fill", ""), ("fill", "check", ""), ("check", "e", "")),
+        user_tasks=("fill", "check"),
+    )
+
+
+BACK_KEY = "probe_back"
+PROBED_DEADLINE = "probe('5 working days')"
+
+
+@pytest.fixture()
+def deadline_probe(monkeypatch) -> Iterator[Probe]:
+    one = Probe()
+    monkeypatch.setitem(expressions.SAFE_FUNCTIONS, "probe", one)
+    yield one
+    one.release.set()
+
+
+def _at_check(session: Session) -> int:
+    """A case of BACK_KEY whose fill is done and whose check is claimed by pt_officer."""
+    officer = get_user(session, "pt_officer")
+    case = instances.start(session, officer, BACK_KEY, STREET).id
+    session.commit()
+    tasks.complete(session, officer, open_task(session, case, "fill").id, {})
+    tasks.claim(session, officer, open_task(session, case, "check").id)
+    session.commit()
+    return case
+
+
+def _write_another_case_meanwhile(engine, probe: Probe, thread: threading.Thread, other_task: int) -> None:
+    """While the operation is stopped inside an evaluation, claim a task of another case at once."""
+    assert probe.inside.wait(120)
+    writer = _impatient(engine)
+    try:
+        tasks.claim(writer, get_user(writer, "pt_officer2"), other_task)
+        writer.commit()
+    finally:
+        _restore(writer)
+    assert thread.is_alive() and not probe.release.is_set()  # the evaluation was still going on
+    probe.release.set()
+    thread.join(120)
+
+
+def _deploy_back(session: Session, fill_deadline: str | None) -> None:
+    definitions.deploy(
+        session, _fill_then_check(BACK_KEY, fill_deadline), actor_id=get_user(session, "admin").id
+    )
+    session.commit()
+
+
+def test_another_case_is_written_while_a_send_back_computes_the_reopened_step(
+    engine, session, deadline_probe
+):
+    from engine.sendback import service as sendback
+
+    _deploy_back(session, PROBED_DEADLINE)
+    case, other = _at_check(session), _case_at_fill(session)
+    check = open_task(session, case, "check").id
+    thread, outcome = _stepper(
+        engine, lambda s: sendback.send_back(s, get_user(s, "pt_officer"), check, "fill", "请补正")
+    )
+    _write_another_case_meanwhile(engine, deadline_probe, thread, other)
+    assert outcome == ["ok"] and deadline_probe.calls == 1
+    session.expire_all()
+    assert session.get(HumanTask, other).state == TaskStatus.CLAIMED
+    reopened = open_task(session, case, "fill")
+    assert reopened.due_at is not None and reopened.assignee_id == get_user(session, "pt_officer").id
+
+
+def _case_at_fill(session: Session) -> int:
+    """Another case of BACK_KEY; its open fill task."""
+    case = instances.start(session, get_user(session, "pt_officer"), BACK_KEY, STREET).id
+    session.commit()
+    return open_task(session, case, "fill").id
+
+
+def test_another_case_is_written_while_a_move_back_computes_the_reopened_step(
+    engine, session, deadline_probe
+):
+    from engine.instances import operations
+
+    _deploy_back(session, PROBED_DEADLINE)
+    case, other = _at_check(session), _case_at_fill(session)
+    thread, outcome = _stepper(
+        engine, lambda s: operations.move_back(s, get_user(s, "admin"), case, "fill", "重新填写")
+    )
+    _write_another_case_meanwhile(engine, deadline_probe, thread, other)
+    assert outcome == ["ok"] and deadline_probe.calls == 1
+    session.expire_all()
+    assert session.get(HumanTask, other).state == TaskStatus.CLAIMED
+    assert [t.bpmn_id for t in tasks.open_tasks_of(session, case)] == ["fill"]
+    assert open_task(session, case, "fill").due_at is not None
+
+
+def test_another_case_is_written_while_a_migration_computes_a_new_deadline(engine, session, deadline_probe):
+    from engine.instances import operations
+
+    _deploy_back(session, None)
+    case = _case_at_fill(session)
+    other = _case_at_fill(session)
+    _deploy_back(session, PROBED_DEADLINE)  # version 2: fill gets a deadline computed from an expression
+    case_id = session.get(HumanTask, case).instance_id
+    thread, outcome = _stepper(
+        engine, lambda s: operations.migrate(s, get_user(s, "admin"), case_id, 2, "新版期限")
+    )
+    _write_another_case_meanwhile(engine, deadline_probe, thread, other)
+    assert outcome == ["ok"] and deadline_probe.calls == 1
+    session.expire_all()
+    assert session.get(HumanTask, other).state == TaskStatus.CLAIMED
+    row = session.get(HumanTask, case)
+    assert row.deadline == PROBED_DEADLINE and row.due_at is not None
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="PostgreSQL holds the case's row lock while stepping: no race")
+def test_a_change_to_the_case_during_a_send_back_makes_it_run_again(engine, session, deadline_probe):
+    from engine.sendback import service as sendback
+
+    _deploy_back(session, PROBED_DEADLINE)
+    case = _at_check(session)
+    check = open_task(session, case, "check").id
+    thread, outcome = _stepper(
+        engine, lambda s: sendback.send_back(s, get_user(s, "pt_officer"), check, "fill", "请补正")
+    )
+    assert deadline_probe.inside.wait(120)
+    assert instances.lock(session, case).id == case  # the case changes (its lock: a write)
+    session.commit()
+    deadline_probe.release.set()
+    thread.join(120)
+    assert outcome == ["ok"] and deadline_probe.calls == 2  # read again, evaluated again, then written
+    session.expire_all()
+    assert [t.bpmn_id for t in tasks.open_tasks_of(session, case)] == ["fill"]
+    actions = session.scalars(
+        select(AuditEvent.action).where(AuditEvent.instance_id == case, AuditEvent.action == "task.sent_back")
+    ).all()
+    assert actions == ["task.sent_back"]  # written once
