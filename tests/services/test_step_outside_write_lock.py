@@ -370,3 +370,102 @@ def test_a_change_to_the_case_during_a_send_back_makes_it_run_again(engine, sess
         select(AuditEvent.action).where(AuditEvent.instance_id == case, AuditEvent.action == "task.sent_back")
     ).all()
     assert actions == ["task.sent_back"]  # written once
+
+
+# --- data edit, resume, deadline change: no user expression, but the workflow is loaded before the lock --
+
+
+class LoadProbe(Probe):
+    """Stops the stepping thread the first time it loads a workflow (``runtime.load_state``)."""
+
+    def __init__(self, load: Any) -> None:
+        super().__init__()
+        self.load = load
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        super().__call__(None)
+        return self.load(*args, **kwargs)
+
+
+@pytest.fixture()
+def load_probe(monkeypatch, session) -> Iterator[LoadProbe]:
+    from engine.bpmn import runtime
+
+    _deploy_back(session, None)
+    one = LoadProbe(runtime.load_state)
+    monkeypatch.setattr(runtime, "load_state", one)
+    yield one
+    one.release.set()
+
+
+def test_another_case_is_written_while_a_data_edit_loads_the_workflow(engine, session, load_probe):
+    from engine.instances import operations
+
+    fill, other = _case_at_fill(session), _case_at_fill(session)
+    case = session.get(HumanTask, fill).instance_id
+    thread, outcome = _stepper(
+        engine,
+        lambda s: operations.edit_data(s, get_user(s, "admin"), case, {"income": 1200}, [], "更正收入"),
+    )
+    _write_another_case_meanwhile(engine, load_probe, thread, other)
+    assert outcome == ["ok"] and load_probe.calls == 1
+    session.expire_all()
+    assert session.get(HumanTask, other).state == TaskStatus.CLAIMED
+    assert instances.get_visible(session, get_user(session, "admin"), case).data["income"] == 1200
+
+
+def test_another_case_is_written_while_a_resume_loads_the_workflow(engine, session, load_probe):
+    from engine.instances import operations
+    from engine.instances.models import InstanceStatus
+
+    fill, other = _case_at_fill(session), _case_at_fill(session)
+    case = session.get(HumanTask, fill).instance_id
+    operations.suspend(session, get_user(session, "admin"), case, "暂停核查")
+    session.commit()
+    thread, outcome = _stepper(engine, lambda s: operations.resume(s, get_user(s, "admin"), case, "核查完毕"))
+    _write_another_case_meanwhile(engine, load_probe, thread, other)
+    assert outcome == ["ok"] and load_probe.calls == 1
+    session.expire_all()
+    assert session.get(HumanTask, other).state == TaskStatus.CLAIMED
+    assert instances.get_visible(session, get_user(session, "admin"), case).status == InstanceStatus.RUNNING
+
+
+def test_another_case_is_written_while_a_deadline_change_loads_the_workflow(engine, session, load_probe):
+    fill, other = _case_at_fill(session), _case_at_fill(session)
+    thread, outcome = _stepper(
+        engine,
+        lambda s: tasks.change_deadline(
+            s, get_user(s, "pt_head"), fill, reason="材料待补", extend_by="5 days"
+        ),
+    )
+    _write_another_case_meanwhile(engine, load_probe, thread, other)
+    assert outcome == ["ok"] and load_probe.calls == 1
+    session.expire_all()
+    assert session.get(HumanTask, other).state == TaskStatus.CLAIMED
+    assert session.get(HumanTask, fill).due_at is not None
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="PostgreSQL holds the case's row lock while stepping: no race")
+def test_a_change_to_the_case_during_a_data_edit_makes_it_run_again(engine, session, load_probe):
+    from engine.instances import operations
+
+    fill = _case_at_fill(session)
+    case = session.get(HumanTask, fill).instance_id
+    thread, outcome = _stepper(
+        engine, lambda s: operations.edit_data(s, get_user(s, "admin"), case, {"income": 900}, [], "更正收入")
+    )
+    assert load_probe.inside.wait(120)
+    operations.edit_data(session, get_user(session, "admin"), case, {"income": 500, "note": "x"}, [], "先改")
+    session.commit()
+    load_probe.release.set()
+    thread.join(120)
+    assert outcome == ["ok"] and load_probe.calls == 2  # read again, loaded again, then written
+    session.expire_all()
+    data = instances.get_visible(session, get_user(session, "admin"), case).data
+    assert data["income"] == 900 and data["note"] == "x"  # the first edit is kept, not overwritten
+    edits = session.scalars(
+        select(AuditEvent.details).where(
+            AuditEvent.instance_id == case, AuditEvent.action == "instance.data_edited"
+        )
+    ).all()
+    assert [e["before"].get("income") for e in edits] == [None, 500]
