@@ -469,3 +469,71 @@ def test_a_change_to_the_case_during_a_data_edit_makes_it_run_again(engine, sess
         )
     ).all()
     assert [e["before"].get("income") for e in edits] == [None, 500]
+
+
+# --- a scheduled start: the start's steps run before the schedule row is claimed with a write ----------
+
+
+def _scheduled_probe(engine, session, monkeypatch) -> tuple[Probe, Any, int]:
+    """A daily timer-started procedure whose first step is ``y = probe(3)``; (probe, schedule, a task of
+    another case to claim meanwhile)."""
+    from engine.deadlines.models import StartSchedule
+
+    probe = Probe()
+    monkeypatch.setitem(expressions.SAFE_FUNCTIONS, "probe", probe)
+    _deploy_back(session, None)
+    other = _case_at_fill(session)
+    with time_machine.travel(MONDAY, tick=False):
+        xml = hostile_bpmn.timer_start_then_script("y = probe(3)", STREET, key="probe_scheduled")
+        definition, _created = definitions.deploy(session, xml, actor_id=get_user(session, "admin").id)
+        session.commit()
+    schedule = session.scalars(
+        select(StartSchedule).where(StartSchedule.definition_id == definition.id)
+    ).one()
+    return probe, schedule, other
+
+
+def test_another_case_is_written_while_a_scheduled_start_runs_its_first_script(engine, session, monkeypatch):
+    from engine.instances.models import ProcessInstance
+
+    probe, schedule, other = _scheduled_probe(engine, session, monkeypatch)
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    done: list[Any] = []
+    try:
+        with time_machine.travel(schedule.next_run_at + dt.timedelta(minutes=1), tick=False):
+            thread, outcome = _stepper(engine, lambda _s: done.extend(deadlines.run_due(factory)))
+            _write_another_case_meanwhile(engine, probe, thread, other)
+    finally:
+        probe.release.set()
+    assert outcome == ["ok"] and probe.calls == 1
+    [started] = [r for r in done if r.started_by_schedule == schedule.id]
+    session.expire_all()
+    assert session.get(HumanTask, other).state == TaskStatus.CLAIMED
+    instance = session.get(ProcessInstance, started.instance_id)
+    assert instance.data["y"] == 3 and [t.bpmn_id for t in tasks.open_tasks_of(session, instance.id)] == [
+        "fill"
+    ]
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="PostgreSQL skips a schedule row another worker holds: no race")
+def test_a_schedule_run_meanwhile_is_not_run_twice(engine, session, monkeypatch):
+    from engine.deadlines import schedules
+    from engine.deadlines.models import StartSchedule
+
+    probe, schedule, _other = _scheduled_probe(engine, session, monkeypatch)
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    done: list[Any] = []
+    try:
+        with time_machine.travel(schedule.next_run_at + dt.timedelta(minutes=1), tick=False):
+            thread, outcome = _stepper(engine, lambda _s: done.extend(deadlines.run_due(factory)))
+            assert probe.inside.wait(120)
+            row = session.get(StartSchedule, schedule.id)  # another scheduler runs the occurrence first
+            schedules.run(session, row)
+            session.commit()
+            probe.release.set()
+            thread.join(120)
+    finally:
+        probe.release.set()
+    assert outcome == ["ok"] and not [r for r in done if r.started_by_schedule == schedule.id]
+    session.expire_all()
+    assert session.get(StartSchedule, schedule.id).runs == 1  # one case for the occurrence, not two
