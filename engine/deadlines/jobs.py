@@ -145,6 +145,9 @@ def run_due(
                 try:
                     started = schedules.run(session, schedule)
                     session.commit()
+                except optimistic.StaleStep:  # SQLite: the occurrence was run meanwhile (a deferred claim)
+                    session.rollback()
+                    continue
                 except Exception:
                     session.rollback()
                     log.exception("schedule %s failed; retried in a minute", schedule.id)

@@ -26,6 +26,7 @@ from engine.bpmn.parsing import CompiledDefinition
 from engine.db import utcnow
 from engine.deadlines.models import StartSchedule
 from engine.definitions.models import ProcessDefinition
+from engine.instances import optimistic
 from engine.kernel import bus
 from engine.orgs import service as orgs
 from engine.orgs.models import OrgLevel
@@ -152,6 +153,15 @@ def claim_due(session: Session, now: dt.datetime) -> StartSchedule | None:
     row = session.scalars(stmt).one_or_none()
     if row is None:
         return None
+    if optimistic.can_defer(session):
+        # SQLite: the start's steps run before the write lock (issue 18 item 10); the row is claimed by
+        # the same guarded no-op update at the first write (``StaleStep`` if another run took it)
+        optimistic.guard(
+            session,
+            "UPDATE start_schedule SET runs = runs WHERE id = ? AND runs = ? AND active = 1",
+            (row.id, row.runs),
+        )
+        return row
     # SQLite: take the write lock with a guarded no-op update, then re-read
     taken = session.execute(
         update(StartSchedule)

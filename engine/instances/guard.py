@@ -51,12 +51,15 @@ def _visible(session: Session, instance_id: int) -> ProcessInstance:
     return instance
 
 
-def _locked(session: Session, user: User, instance_id: int, reason: Any) -> tuple[ProcessInstance, str]:
-    """Permission first (on the row as it is), then the reason, then the lock and the fresh row."""
+def _locked(
+    session: Session, user: User, instance_id: int, reason: Any, *, deferred: bool = False
+) -> tuple[ProcessInstance, str]:
+    """Permission first (on the row as it is), then the reason, then the lock and the fresh row.
+    ``deferred``: an operation wrapped in ``optimistic.retrying`` (``instances.lock``)."""
     if not may_operate(session, user, _visible(session, instance_id)):
         raise Forbidden(_REFUSED)
     text = _check_reason(reason)
-    return instances.lock(session, instance_id), text
+    return instances.lock(session, instance_id, deferred=deferred), text
 
 
 def _ensure_alive(instance: ProcessInstance) -> None:

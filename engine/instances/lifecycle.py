@@ -10,6 +10,7 @@ from engine.audit import service as audit
 from engine.audit.models import AuditAction
 from engine.db import utcnow
 from engine.errors import Conflict, Invalid, NotFound
+from engine.instances import optimistic
 from engine.instances import service as instances
 from engine.instances.guard import _ensure_alive, _locked
 from engine.instances.models import InstanceStatus, ProcessInstance
@@ -25,10 +26,11 @@ def _wakeup(session: Session, instance: ProcessInstance) -> None:
     if instance.status != InstanceStatus.RUNNING:  # nothing to load: a stopped case never wakes
         instance.next_wakeup_at = None
         return
-    wf = instances.load(session, instance).wf
-    instance.next_wakeup_at = deadlines.wakeup_at(
-        instance, wf, tasks.open_tasks_of(session, instance.id, display=False)
-    )
+    with session.no_autoflush:  # nothing written before the wake-up is known (a deferred lock)
+        wf = instances.load(session, instance).wf
+        instance.next_wakeup_at = deadlines.wakeup_at(
+            instance, wf, tasks.open_tasks_of(session, instance.id, display=False)
+        )
 
 
 def suspend(session: Session, user: User, instance_id: int, reason: Any) -> ProcessInstance:
@@ -52,9 +54,10 @@ def suspend(session: Session, user: User, instance_id: int, reason: Any) -> Proc
     return instance
 
 
+@optimistic.retrying  # SQLite: the workflow is loaded before the write lock is taken (issue 18 item 10)
 def resume(session: Session, user: User, instance_id: int, reason: Any) -> ProcessInstance:
     """Back to running; timers and SLA levels that fell due meanwhile fire at the scheduler's next pass."""
-    instance, text = _locked(session, user, instance_id, reason)
+    instance, text = _locked(session, user, instance_id, reason, deferred=True)
     if instance.status != InstanceStatus.SUSPENDED:
         raise Conflict(
             f"只能恢复已挂起的流程实例 / only suspended instances can be resumed ({instance.status.value})"

@@ -19,6 +19,7 @@ from engine.bpmn.parsing import CompiledDefinition
 from engine.definitions import service as definitions
 from engine.definitions.models import ProcessDefinition
 from engine.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
+from engine.instances import optimistic
 from engine.instances import service as instances
 from engine.instances.guard import (
     _ALIVE,
@@ -134,7 +135,8 @@ def _execute(
         )
     new = definitions.SPEC_CACHE.get(target)
     old_def = session.get(ProcessDefinition, instance.definition_id)
-    changed = _project(session, instance, new, result.wf, user.id)
+    with session.no_autoflush:  # a deferred lock (optimistic) is taken at the save's flush, not here
+        changed = _project(session, instance, new, result.wf, user.id)
     instance.definition_id = target.id
     audit.record(
         session,
@@ -155,6 +157,7 @@ def _execute(
     instances.save(session, instances.Loaded(instance, new, result.wf), user.id)
 
 
+@optimistic.retrying  # SQLite: the new version's state is built before the write lock (issue 18 item 10)
 def migrate(
     session: Session, user: User, instance_id: int, target_version: Any, reason: Any, *, dry_run: bool = False
 ) -> dict[str, Any]:
@@ -171,7 +174,7 @@ def migrate(
             "reasons": result.reasons,
             "migrated": False,
         }
-    instance, text = _locked(session, user, instance_id, reason)
+    instance, text = _locked(session, user, instance_id, reason, deferred=True)
     target = _target(session, instance.process_key, target_version)
     _execute(session, user, instance, target, text)
     return {"id": instance.id, "can_migrate": True, "reasons": [], "migrated": True}

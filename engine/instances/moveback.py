@@ -15,6 +15,7 @@ from engine.audit.models import AuditAction
 from engine.bpmn import runtime
 from engine.definitions import service as definitions
 from engine.errors import Conflict, Invalid
+from engine.instances import optimistic
 from engine.instances import service as instances
 from engine.instances.guard import _ACTIVE, _locked
 from engine.instances.models import InstanceStatus, ProcessInstance
@@ -49,6 +50,7 @@ def _reachable(spec: Any, start: str) -> set[str]:
     return found
 
 
+@optimistic.retrying  # SQLite: the rewound steps run before the write lock is taken (issue 18 item 10)
 def move_back(
     session: Session, user: User, instance_id: int, task_element_id: Any, reason: Any
 ) -> ProcessInstance:
@@ -60,7 +62,7 @@ def move_back(
     before in this case (``human_task`` history) and must lead, along the diagram's flows, to every
     currently active element — so the move is backwards and no parallel branch is left dangling.
     """
-    instance, text = _locked(session, user, instance_id, reason)
+    instance, text = _locked(session, user, instance_id, reason, deferred=True)
     if instance.status != InstanceStatus.RUNNING:
         raise Conflict(
             f"只能回退在办的流程实例 / only running instances can be moved back ({instance.status.value})"

@@ -24,6 +24,10 @@ change made under an instance's lock between the read and the write is seen. Cha
 stay serial; one transaction per request, audit, incidents and step limits are unchanged (the
 operation is the same code, run again). A lock is deferred only when the transaction has written
 nothing yet (else the write lock is held already and the lock is taken at once as before).
+
+A row other than a case's (a start schedule the scheduler claims) is guarded the same way by
+:func:`guard`: a guarded ``UPDATE`` that must change one row runs just before the first write instead
+of at once, and :class:`StaleStep` is raised when it changes none.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from engine.instances.models import ProcessInstance
 
 MAX_ATTEMPTS = 5
 _KEY = "assistflow_deferred_instance_locks"  # in the pooled connection's ``info``: id -> (version, ref)
+_GUARDS = "assistflow_deferred_guards"  # in the connection's ``info``: [(UPDATE statement, parameters)]
 _WRITES = ("insert", "update", "delete", "replace")
 
 P = ParamSpec("P")
@@ -52,7 +57,7 @@ R = TypeVar("R")
 class StaleStep(Conflict):
     """The case changed between the step's read and its write (nothing was written)."""
 
-    def __init__(self, instance_id: int):
+    def __init__(self, instance_id: int | None):
         super().__init__(
             "流程实例刚被他人修改，请刷新后重试 / the case was changed by someone else meanwhile; "
             "reload and try again"
@@ -90,8 +95,24 @@ def lock(session: Session, key: int, target: Any) -> ProcessInstance:
     return instance
 
 
+def guard(session: Session, statement: str, params: tuple[Any, ...]) -> None:
+    """Run ``statement`` (a no-op ``UPDATE`` of one row with the condition that it is unchanged, SQLite
+    parameters) just before the transaction's first write instead of now; :class:`StaleStep` then if it
+    changes no row. Only when :func:`can_defer` says so (the caller asks)."""
+    _install(session.get_bind())
+    session.connection().info.setdefault(_GUARDS, []).append((statement, params))
+
+
+def _deferred(info: dict[str, Any]) -> bool:
+    return bool(info.get(_KEY) or info.get(_GUARDS))
+
+
 def _acquire(info: dict[str, Any], raw: Any) -> None:
     """Take the write lock for every deferred instance of this connection and check its version."""
+    for statement, params in info.pop(_GUARDS, None) or ():
+        if raw.execute(statement, params).rowcount != 1:
+            info.pop(_KEY, None)
+            raise StaleStep(None)
     pending = info.pop(_KEY, None)
     if not pending:
         return
@@ -114,7 +135,7 @@ def settle(session: Session) -> None:
         return
     session.flush()
     info = session.connection().info
-    if info.get(_KEY):
+    if _deferred(info):
         _acquire(info, _raw(session))
         session.flush()
 
@@ -153,23 +174,25 @@ def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
     if bind.dialect.name != "sqlite":
         return
     connection = session.connection()
-    if connection.info.get(_KEY):
+    if _deferred(connection.info):
         _acquire(connection.info, connection.connection.dbapi_connection)
 
 
 def _before_cursor_execute(
     conn: Connection, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool
 ) -> None:
-    if conn.info.get(_KEY) and statement.lstrip()[:7].lower().startswith(_WRITES):
+    if _deferred(conn.info) and statement.lstrip()[:7].lower().startswith(_WRITES):
         _acquire(conn.info, conn.connection.dbapi_connection)
 
 
 def _forget(conn: Connection) -> None:
     conn.info.pop(_KEY, None)
+    conn.info.pop(_GUARDS, None)
 
 
 def _forget_record(_dbapi: Any, record: Any) -> None:
     record.info.pop(_KEY, None)
+    record.info.pop(_GUARDS, None)
 
 
 def _install(engine: Any) -> None:

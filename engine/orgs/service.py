@@ -80,7 +80,8 @@ def unit_of_step(session: Session, properties: dict[str, str], data: dict[str, A
     code = data.get(field) if field else None
     if not isinstance(code, str) or not code:
         return None
-    return session.scalar(select(OrgUnit).where(OrgUnit.code == code))
+    with session.no_autoflush:  # read while a step is computed: no write (a deferred lock) before it
+        return session.scalar(select(OrgUnit).where(OrgUnit.code == code))
 
 
 def get(session: Session, unit_id: int) -> OrgUnit:

@@ -19,7 +19,7 @@ from engine.audit.models import AuditAction, AuditEvent
 from engine.bpmn.parsing import send_back_targets
 from engine.db import utcnow
 from engine.errors import Forbidden, Invalid
-from engine.instances import operations
+from engine.instances import operations, optimistic
 from engine.instances import service as instances
 from engine.kernel import bus
 from engine.records import service as records
@@ -58,6 +58,7 @@ def allowed(session: Session, row: HumanTask) -> list[tuple[str, str]]:
     return out
 
 
+@optimistic.retrying  # SQLite: the rewound steps run before the write lock is taken (issue 18 item 10)
 def send_back(session: Session, user: Any, task_id: int, target: Any, reason: Any) -> HumanTask:
     """Return the case from the user's open task to the earlier step ``target``; the reopened task."""
     text = reason.strip() if isinstance(reason, str) else ""
@@ -65,7 +66,7 @@ def send_back(session: Session, user: Any, task_id: int, target: Any, reason: An
         raise Invalid.on("reason", "请填写退回原因 / give the reason for sending the case back")
     if len(text) > MAX_REASON:
         raise Invalid.on("reason", f"退回原因最多 {MAX_REASON} 字 / at most {MAX_REASON} characters")
-    row, instance = tasks._locked(session, user, task_id)
+    row, instance, _open = tasks._locked_with_open(session, user, task_id, deferred=True)
     tasks._require_open(row)
     instances.ensure_running(instance)
     if not tasks.may_work_on(session, user, row):

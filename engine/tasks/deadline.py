@@ -10,8 +10,9 @@ from engine.audit import service as audit
 from engine.audit.models import AuditAction
 from engine.db import utcnow
 from engine.errors import Forbidden, Invalid
+from engine.instances import optimistic
 from engine.instances import service as instances
-from engine.tasks.access import _flush_assignee, _locked, _require_open
+from engine.tasks.access import _flush_assignee, _locked_with_open, _require_open
 from engine.tasks.models import HumanTask
 from engine.tasks.queries import open_tasks_of
 from engine.users import service as users
@@ -22,6 +23,7 @@ MAX_DEADLINE_AHEAD = dt.timedelta(days=10 * 366)
 _TOO_FAR = "新的到期时间不能晚于十年以后 / the new due time must be within ten years"
 
 
+@optimistic.retrying  # SQLite: the workflow is loaded before the write lock is taken (issue 18 item 10)
 def change_deadline(
     session: Session,
     user: User,
@@ -37,7 +39,7 @@ def change_deadline(
     from engine.notifications import service as notifications
     from engine.notifications.models import NotificationKind
 
-    row, instance = _locked(session, user, task_id)
+    row, instance, _open = _locked_with_open(session, user, task_id, deferred=True)
     _require_open(row)
     instances.ensure_running(instance)
     if not users.supervises(session, user, row):
@@ -69,6 +71,11 @@ def change_deadline(
     meta = instances.load_spec(session, instance).task_meta(row.bpmn_id)
     deadlines.set_due(row, new_due, meta.properties if meta else None)
     row.escalated_role = None
+    with session.no_autoflush:  # the workflow is loaded before the first write (a deferred lock)
+        loaded = instances.load(session, instance)
+        instance.next_wakeup_at = deadlines.wakeup_at(
+            instance, loaded.wf, open_tasks_of(session, instance.id, display=False)
+        )
     audit.record(
         session,
         AuditAction.TASK_DEADLINE_CHANGED,
@@ -86,9 +93,5 @@ def change_deadline(
             f"任务「{row.name}」的到期时间已调整为 {calendar.local_day(new_due)}。原因：{reason}",
             row,
         )
-    loaded = instances.load(session, instance)
-    instance.next_wakeup_at = deadlines.wakeup_at(
-        instance, loaded.wf, open_tasks_of(session, instance.id, display=False)
-    )
     _flush_assignee(session, row)
     return row

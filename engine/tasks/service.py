@@ -20,6 +20,7 @@ from engine.orgs import service as orgs
 from engine.tasks.access import (
     _check_recusal,
     _locked,
+    _locked_with_open,
     _require_open,
     can_claim,
     can_see,
@@ -57,6 +58,7 @@ __all__ = [
     "SLA_COLOURS",
     "_check_recusal",  # used by engine.instances.lifecycle (reassign)
     "_locked",  # used by engine.sendback
+    "_locked_with_open",  # used by engine.sendback (a deferred lock)
     "_require_open",  # used by engine.sendback
     "assign",
     "can_claim",

@@ -214,3 +214,326 @@ def test_another_case_is_written_while_the_scheduler_evaluates_a_script_after_a_
     session.expire_all()
     assert session.get(HumanTask, other_fill).state == TaskStatus.CLAIMED
     assert [t.bpmn_id for t in tasks.open_tasks_of(session, waiting.id)] == ["after"]
+
+
+# --- send back, move back, migration: the steps they (re)open are computed before the write lock ------
+
+
+def _fill_then_check(key: str, fill_deadline: str | None) -> bytes:
+    """fill (its ``deadline`` an expression, when given) → check (may send the case back to fill)."""
+    deadline = f'<spiffworkflow:property name="deadline" value="{fill_deadline}"/>' if fill_deadline else ""
+    fill = (
+        f'<bpmn:userTask id="fill" name="填写"><bpmn:extensionElements><spiffworkflow:properties>{deadline}'
+        "</spiffworkflow:properties></bpmn:extensionElements></bpmn:userTask>\n"
+        if deadline
+        else '<bpmn:userTask id="fill" name="填写"/>\n'
+    )
+    return hostile_bpmn.process(
+        key,
+        '<bpmn:startEvent id="s"/>\n'
+        + fill
+        + '<bpmn:userTask id="check" name="核对"><bpmn:extensionElements><spiffworkflow:properties>'
+        '<spiffworkflow:property name="send_back_to" value="fill"/></spiffworkflow:properties>'
+        "</bpmn:extensionElements></bpmn:userTask>\n"
+        '<bpmn:endEvent id="e"/>\n'
+        + hostile_bpmn._flows(("s", "fill", ""), ("fill", "check", ""), ("check", "e", "")),
+        user_tasks=("fill", "check"),
+    )
+
+
+BACK_KEY = "probe_back"
+PROBED_DEADLINE = "probe('5 working days')"
+
+
+@pytest.fixture()
+def deadline_probe(monkeypatch) -> Iterator[Probe]:
+    one = Probe()
+    monkeypatch.setitem(expressions.SAFE_FUNCTIONS, "probe", one)
+    yield one
+    one.release.set()
+
+
+def _at_check(session: Session) -> int:
+    """A case of BACK_KEY whose fill is done and whose check is claimed by pt_officer."""
+    officer = get_user(session, "pt_officer")
+    case = instances.start(session, officer, BACK_KEY, STREET).id
+    session.commit()
+    tasks.complete(session, officer, open_task(session, case, "fill").id, {})
+    tasks.claim(session, officer, open_task(session, case, "check").id)
+    session.commit()
+    return case
+
+
+def _write_another_case_meanwhile(engine, probe: Probe, thread: threading.Thread, other_task: int) -> None:
+    """While the operation is stopped inside an evaluation, claim a task of another case at once."""
+    assert probe.inside.wait(120)
+    writer = _impatient(engine)
+    try:
+        tasks.claim(writer, get_user(writer, "pt_officer2"), other_task)
+        writer.commit()
+    finally:
+        _restore(writer)
+    assert thread.is_alive() and not probe.release.is_set()  # the evaluation was still going on
+    probe.release.set()
+    thread.join(120)
+
+
+def _deploy_back(session: Session, fill_deadline: str | None) -> None:
+    definitions.deploy(
+        session, _fill_then_check(BACK_KEY, fill_deadline), actor_id=get_user(session, "admin").id
+    )
+    session.commit()
+
+
+def test_another_case_is_written_while_a_send_back_computes_the_reopened_step(
+    engine, session, deadline_probe
+):
+    from engine.sendback import service as sendback
+
+    _deploy_back(session, PROBED_DEADLINE)
+    case, other = _at_check(session), _case_at_fill(session)
+    check = open_task(session, case, "check").id
+    thread, outcome = _stepper(
+        engine, lambda s: sendback.send_back(s, get_user(s, "pt_officer"), check, "fill", "请补正")
+    )
+    _write_another_case_meanwhile(engine, deadline_probe, thread, other)
+    assert outcome == ["ok"] and deadline_probe.calls == 1
+    session.expire_all()
+    assert session.get(HumanTask, other).state == TaskStatus.CLAIMED
+    reopened = open_task(session, case, "fill")
+    assert reopened.due_at is not None and reopened.assignee_id == get_user(session, "pt_officer").id
+
+
+def _case_at_fill(session: Session) -> int:
+    """Another case of BACK_KEY; its open fill task."""
+    case = instances.start(session, get_user(session, "pt_officer"), BACK_KEY, STREET).id
+    session.commit()
+    return open_task(session, case, "fill").id
+
+
+def test_another_case_is_written_while_a_move_back_computes_the_reopened_step(
+    engine, session, deadline_probe
+):
+    from engine.instances import operations
+
+    _deploy_back(session, PROBED_DEADLINE)
+    case, other = _at_check(session), _case_at_fill(session)
+    thread, outcome = _stepper(
+        engine, lambda s: operations.move_back(s, get_user(s, "admin"), case, "fill", "重新填写")
+    )
+    _write_another_case_meanwhile(engine, deadline_probe, thread, other)
+    assert outcome == ["ok"] and deadline_probe.calls == 1
+    session.expire_all()
+    assert session.get(HumanTask, other).state == TaskStatus.CLAIMED
+    assert [t.bpmn_id for t in tasks.open_tasks_of(session, case)] == ["fill"]
+    assert open_task(session, case, "fill").due_at is not None
+
+
+def test_another_case_is_written_while_a_migration_computes_a_new_deadline(engine, session, deadline_probe):
+    from engine.instances import operations
+
+    _deploy_back(session, None)
+    case = _case_at_fill(session)
+    other = _case_at_fill(session)
+    _deploy_back(session, PROBED_DEADLINE)  # version 2: fill gets a deadline computed from an expression
+    case_id = session.get(HumanTask, case).instance_id
+    thread, outcome = _stepper(
+        engine, lambda s: operations.migrate(s, get_user(s, "admin"), case_id, 2, "新版期限")
+    )
+    _write_another_case_meanwhile(engine, deadline_probe, thread, other)
+    assert outcome == ["ok"] and deadline_probe.calls == 1
+    session.expire_all()
+    assert session.get(HumanTask, other).state == TaskStatus.CLAIMED
+    row = session.get(HumanTask, case)
+    assert row.deadline == PROBED_DEADLINE and row.due_at is not None
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="PostgreSQL holds the case's row lock while stepping: no race")
+def test_a_change_to_the_case_during_a_send_back_makes_it_run_again(engine, session, deadline_probe):
+    from engine.sendback import service as sendback
+
+    _deploy_back(session, PROBED_DEADLINE)
+    case = _at_check(session)
+    check = open_task(session, case, "check").id
+    thread, outcome = _stepper(
+        engine, lambda s: sendback.send_back(s, get_user(s, "pt_officer"), check, "fill", "请补正")
+    )
+    assert deadline_probe.inside.wait(120)
+    assert instances.lock(session, case).id == case  # the case changes (its lock: a write)
+    session.commit()
+    deadline_probe.release.set()
+    thread.join(120)
+    assert outcome == ["ok"] and deadline_probe.calls == 2  # read again, evaluated again, then written
+    session.expire_all()
+    assert [t.bpmn_id for t in tasks.open_tasks_of(session, case)] == ["fill"]
+    actions = session.scalars(
+        select(AuditEvent.action).where(AuditEvent.instance_id == case, AuditEvent.action == "task.sent_back")
+    ).all()
+    assert actions == ["task.sent_back"]  # written once
+
+
+# --- data edit, resume, deadline change: no user expression, but the workflow is loaded before the lock --
+
+
+class LoadProbe(Probe):
+    """Stops the stepping thread the first time it loads a workflow (``runtime.load_state``)."""
+
+    def __init__(self, load: Any) -> None:
+        super().__init__()
+        self.load = load
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        super().__call__(None)
+        return self.load(*args, **kwargs)
+
+
+@pytest.fixture()
+def load_probe(monkeypatch, session) -> Iterator[LoadProbe]:
+    from engine.bpmn import runtime
+
+    _deploy_back(session, None)
+    one = LoadProbe(runtime.load_state)
+    monkeypatch.setattr(runtime, "load_state", one)
+    yield one
+    one.release.set()
+
+
+def test_another_case_is_written_while_a_data_edit_loads_the_workflow(engine, session, load_probe):
+    from engine.instances import operations
+
+    fill, other = _case_at_fill(session), _case_at_fill(session)
+    case = session.get(HumanTask, fill).instance_id
+    thread, outcome = _stepper(
+        engine,
+        lambda s: operations.edit_data(s, get_user(s, "admin"), case, {"income": 1200}, [], "更正收入"),
+    )
+    _write_another_case_meanwhile(engine, load_probe, thread, other)
+    assert outcome == ["ok"] and load_probe.calls == 1
+    session.expire_all()
+    assert session.get(HumanTask, other).state == TaskStatus.CLAIMED
+    assert instances.get_visible(session, get_user(session, "admin"), case).data["income"] == 1200
+
+
+def test_another_case_is_written_while_a_resume_loads_the_workflow(engine, session, load_probe):
+    from engine.instances import operations
+    from engine.instances.models import InstanceStatus
+
+    fill, other = _case_at_fill(session), _case_at_fill(session)
+    case = session.get(HumanTask, fill).instance_id
+    operations.suspend(session, get_user(session, "admin"), case, "暂停核查")
+    session.commit()
+    thread, outcome = _stepper(engine, lambda s: operations.resume(s, get_user(s, "admin"), case, "核查完毕"))
+    _write_another_case_meanwhile(engine, load_probe, thread, other)
+    assert outcome == ["ok"] and load_probe.calls == 1
+    session.expire_all()
+    assert session.get(HumanTask, other).state == TaskStatus.CLAIMED
+    assert instances.get_visible(session, get_user(session, "admin"), case).status == InstanceStatus.RUNNING
+
+
+def test_another_case_is_written_while_a_deadline_change_loads_the_workflow(engine, session, load_probe):
+    fill, other = _case_at_fill(session), _case_at_fill(session)
+    thread, outcome = _stepper(
+        engine,
+        lambda s: tasks.change_deadline(
+            s, get_user(s, "pt_head"), fill, reason="材料待补", extend_by="5 days"
+        ),
+    )
+    _write_another_case_meanwhile(engine, load_probe, thread, other)
+    assert outcome == ["ok"] and load_probe.calls == 1
+    session.expire_all()
+    assert session.get(HumanTask, other).state == TaskStatus.CLAIMED
+    assert session.get(HumanTask, fill).due_at is not None
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="PostgreSQL holds the case's row lock while stepping: no race")
+def test_a_change_to_the_case_during_a_data_edit_makes_it_run_again(engine, session, load_probe):
+    from engine.instances import operations
+
+    fill = _case_at_fill(session)
+    case = session.get(HumanTask, fill).instance_id
+    thread, outcome = _stepper(
+        engine, lambda s: operations.edit_data(s, get_user(s, "admin"), case, {"income": 900}, [], "更正收入")
+    )
+    assert load_probe.inside.wait(120)
+    operations.edit_data(session, get_user(session, "admin"), case, {"income": 500, "note": "x"}, [], "先改")
+    session.commit()
+    load_probe.release.set()
+    thread.join(120)
+    assert outcome == ["ok"] and load_probe.calls == 2  # read again, loaded again, then written
+    session.expire_all()
+    data = instances.get_visible(session, get_user(session, "admin"), case).data
+    assert data["income"] == 900 and data["note"] == "x"  # the first edit is kept, not overwritten
+    edits = session.scalars(
+        select(AuditEvent.details).where(
+            AuditEvent.instance_id == case, AuditEvent.action == "instance.data_edited"
+        )
+    ).all()
+    assert [e["before"].get("income") for e in edits] == [None, 500]
+
+
+# --- a scheduled start: the start's steps run before the schedule row is claimed with a write ----------
+
+
+def _scheduled_probe(engine, session, monkeypatch) -> tuple[Probe, Any, int]:
+    """A daily timer-started procedure whose first step is ``y = probe(3)``; (probe, schedule, a task of
+    another case to claim meanwhile)."""
+    from engine.deadlines.models import StartSchedule
+
+    probe = Probe()
+    monkeypatch.setitem(expressions.SAFE_FUNCTIONS, "probe", probe)
+    _deploy_back(session, None)
+    other = _case_at_fill(session)
+    with time_machine.travel(MONDAY, tick=False):
+        xml = hostile_bpmn.timer_start_then_script("y = probe(3)", STREET, key="probe_scheduled")
+        definition, _created = definitions.deploy(session, xml, actor_id=get_user(session, "admin").id)
+        session.commit()
+    schedule = session.scalars(
+        select(StartSchedule).where(StartSchedule.definition_id == definition.id)
+    ).one()
+    return probe, schedule, other
+
+
+def test_another_case_is_written_while_a_scheduled_start_runs_its_first_script(engine, session, monkeypatch):
+    from engine.instances.models import ProcessInstance
+
+    probe, schedule, other = _scheduled_probe(engine, session, monkeypatch)
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    done: list[Any] = []
+    try:
+        with time_machine.travel(schedule.next_run_at + dt.timedelta(minutes=1), tick=False):
+            thread, outcome = _stepper(engine, lambda _s: done.extend(deadlines.run_due(factory)))
+            _write_another_case_meanwhile(engine, probe, thread, other)
+    finally:
+        probe.release.set()
+    assert outcome == ["ok"] and probe.calls == 1
+    [started] = [r for r in done if r.started_by_schedule == schedule.id]
+    session.expire_all()
+    assert session.get(HumanTask, other).state == TaskStatus.CLAIMED
+    instance = session.get(ProcessInstance, started.instance_id)
+    assert instance.data["y"] == 3 and [t.bpmn_id for t in tasks.open_tasks_of(session, instance.id)] == [
+        "fill"
+    ]
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="PostgreSQL skips a schedule row another worker holds: no race")
+def test_a_schedule_run_meanwhile_is_not_run_twice(engine, session, monkeypatch):
+    from engine.deadlines import schedules
+    from engine.deadlines.models import StartSchedule
+
+    probe, schedule, _other = _scheduled_probe(engine, session, monkeypatch)
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    done: list[Any] = []
+    try:
+        with time_machine.travel(schedule.next_run_at + dt.timedelta(minutes=1), tick=False):
+            thread, outcome = _stepper(engine, lambda _s: done.extend(deadlines.run_due(factory)))
+            assert probe.inside.wait(120)
+            row = session.get(StartSchedule, schedule.id)  # another scheduler runs the occurrence first
+            schedules.run(session, row)
+            session.commit()
+            probe.release.set()
+            thread.join(120)
+    finally:
+        probe.release.set()
+    assert outcome == ["ok"] and not [r for r in done if r.started_by_schedule == schedule.id]
+    session.expire_all()
+    assert session.get(StartSchedule, schedule.id).runs == 1  # one case for the occurrence, not two
