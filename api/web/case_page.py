@@ -51,6 +51,7 @@ EVENT_NAMES = {
     "personal_data.read": ("查看完整证件号", "Full ID numbers read"),
     "attachment.uploaded": ("上传材料", "Material uploaded"),
     "attachment.downloaded": ("下载材料", "Material downloaded"),
+    "document.generated": ("生成文书", "Document generated"),
     "attachment.removed": ("移除材料", "Material removed"),
 }
 
