@@ -256,3 +256,9 @@ def _store(
 def stored_pdf(row: Attachment) -> Iterator[bytes]:
     """The stored PDF of a document row, decrypted (no audit: callers audit)."""
     return cipher.decrypt(cipher.unwrap(row.wrapped_key), storage_mod.current().read(row.storage_key))
+
+
+def field_title(field: str) -> str | None:
+    """``document:<kind>`` (an attachment's field) → the kind's title "中文 / English", else None."""
+    kind = KINDS.get(field[len(FIELD_PREFIX) :]) if field.startswith(FIELD_PREFIX) else None
+    return f"{kind.label('zh')} / {kind.label('en')}" if kind is not None else None

@@ -546,6 +546,13 @@ PROBES = [
     ),
     Probe("GET", "/cases/999999999", everyone(404), "web.case_page"),
     Probe("GET", "/cases/{case}/diagram.bpmn", only(200, CASE_SCOPE), "web.case_diagram"),
+    Probe(
+        "POST",
+        "/cases/{case}/documents/acceptance_notice",
+        only(409, CASE_SCOPE),
+        "web.print_document",
+        form={},
+    ),
     Probe("POST", "/cases/{case}/operations/suspend", only(302, OPERATORS), "web.case_operation", form={}),
     Probe("POST", "/cases/{case}/operations/nothing", everyone(404), "web.case_operation", form={}),
     Probe(
