@@ -17,6 +17,7 @@ import base64
 import datetime as dt
 import hashlib
 import io
+import threading
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -124,10 +125,26 @@ html {{ font-family: {FONT_FAMILY}; font-size: 11.5pt; line-height: 1.7; }}
 """
 
 
+_FONTS: list[Any] = []
+_LAYOUT = threading.Lock()
+
+
+def _font_config() -> Any:
+    """One WeasyPrint font configuration per process: fontconfig scans the fonts once, not per PDF."""
+    with _LAYOUT:
+        if _FONTS:
+            return _FONTS[0]
+        from weasyprint.text.fonts import FontConfiguration
+
+        _FONTS.append(FontConfiguration())
+        return _FONTS[0]
+
+
 def render(template: str, values: dict[str, Any], *, case_number: str, title: str) -> Rendered:
     """Fill ``template`` and lay it out as PDF, with the page furniture on every page."""
     from weasyprint import CSS, HTML
 
+    fonts = _font_config()
     content = fill(template, values)
     digest = hashlib.sha256(content.encode("utf-8")).hexdigest()
     qr = base64.b64encode(qr_png(f"assistflow:doc:sha256:{digest}")).decode("ascii")
@@ -137,8 +154,9 @@ def render(template: str, values: dict[str, Any], *, case_number: str, title: st
     )
     # the fixed block repeats on every page (WeasyPrint places position: fixed boxes on each page)
     html = content.replace("<body>", "<body>" + seal, 1) if "<body>" in content else seal + content
-    pdf = HTML(string=html, base_url=str(TEMPLATES)).write_pdf(
-        stylesheets=[CSS(string=_page_css(case_number, title))]
-    )
+    with _LAYOUT:  # the shared font configuration is not known to be thread-safe: one layout at a time
+        pdf = HTML(string=html, base_url=str(TEMPLATES)).write_pdf(
+            stylesheets=[CSS(string=_page_css(case_number, title), font_config=fonts)], font_config=fonts
+        )
     assert pdf is not None
     return Rendered(pdf=pdf, content_sha256=digest, html=content)
