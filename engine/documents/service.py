@@ -42,12 +42,14 @@ from engine.formversions import service as formversions
 from engine.households.links import parties
 from engine.households.people import UNKNOWN_NAME
 from engine.instances import service as instances
+from engine.orgs.models import OrgUnit
 from engine.records import service as records
 from engine.records.models import StepRecord
 from engine.users.models import User
 
 FIELD_PREFIX = "document:"
 CA = "comprehensive_assistance"
+APPROVAL_STEPS = ("street_approval", "district_approval")
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class Kind:
     title: dict[str, str]
     template: str
     process_key: str
-    step: str  # the step whose latest record decides it, and to which the document is attached
+    steps: tuple[str, ...]  # the steps whose latest record decides it (the document is attached to it)
     applies: Callable[[dict[str, Any]], bool]  # on that record's data
     not_yet: str  # why it cannot be printed while the step has no such record
 
@@ -72,7 +74,7 @@ KINDS: dict[str, Kind] = {
             {"zh": "受理通知书", "en": "Acceptance notice"},
             "acceptance_notice.html",
             CA,
-            "acceptance",
+            ("acceptance",),
             lambda d: d.get("accepted") is True,
             msg("案件尚未决定予以受理，不能打印受理通知书", "The case has not been accepted"),
         ),
@@ -81,9 +83,27 @@ KINDS: dict[str, Kind] = {
             {"zh": "不予受理告知书", "en": "Notice of non-acceptance"},
             "refusal_notice.html",
             CA,
-            "acceptance",
+            ("acceptance",),
             lambda d: d.get("accepted") is False,
             msg("案件没有不予受理的决定，不能打印不予受理告知书", "The case was not refused at acceptance"),
+        ),
+        Kind(
+            "non_approval_notice",
+            {"zh": "不予批准告知书", "en": "Notice of non-approval"},
+            "non_approval_notice.html",
+            CA,
+            APPROVAL_STEPS,
+            lambda d: d.get("approval_decision") == "reject",
+            msg("案件没有不予批准的决定，不能打印不予批准告知书", "The case was not refused at approval"),
+        ),
+        Kind(
+            "approval_form",
+            {"zh": "市民综合帮扶审批表", "en": "Approval form"},
+            "approval_form.html",
+            CA,
+            APPROVAL_STEPS,
+            lambda d: d.get("approval_decision") in ("approve", "reject"),
+            msg("案件尚未审批，不能打印审批表", "The case has not been decided at approval yet"),
         ),
     )
 }
@@ -97,7 +117,8 @@ def kind_of(name: str) -> Kind:
 
 
 def _decision(session: Session, instance: Any, kind: Kind) -> StepRecord | None:
-    record = records.latest(session, instance.id, kind.step)
+    found = [r for r in (records.latest(session, instance.id, step) for step in kind.steps) if r is not None]
+    record = max(found, key=lambda r: (r.completed_at, r.id)) if found else None
     return record if record is not None and kind.applies(record.data or {}) else None
 
 
@@ -172,6 +193,46 @@ def values_of(session: Session, instance: Any, kind: Kind, decision: StepRecord)
         "officer": officer.display_name if officer is not None else "—",
         "decided_on": _local_date(decision.completed_at),
         "reason": (decision.data or {}).get("rejection_reason"),
+        "approver_org": _approver_org(session, instance, decision),
+        "hardship_category": _choice(app_form, "hardship_category", applied.get("hardship_category")),
+        "application_reason": applied.get("reason"),
+        "investigation": _section(session, instance, "home_investigation"),
+        "assessment": _section(session, instance, "assessment"),
+        "review": _section(session, instance, "democratic_review"),
+        "approval": _section(session, instance, decision.bpmn_id, decision),
+    }
+
+
+def _approver_org(session: Session, instance: Any, decision: StepRecord) -> str:
+    """Who decided at approval: the district for the district's approval, else the case's street."""
+    if decision.bpmn_id == "district_approval" and instance.district_id is not None:
+        district = session.get(OrgUnit, instance.district_id)
+        if district is not None:
+            return district.name("zh")
+    return str(instance.org_unit.name("zh"))
+
+
+def _section(session: Session, instance: Any, step: str, record: StepRecord | None = None) -> dict[str, Any]:
+    """One step's latest record for a form: its fields as shown (choices by label, votes counted), who
+    and when; every key present (an empty section reads "—")."""
+    record = record or records.latest(session, instance.id, step)
+    data = dict(record.data or {}) if record is not None else {}
+    form = _form(record) if record is not None else None
+    shown: dict[str, Any] = {}
+    for key, value in data.items():
+        f = form.field(key) if form is not None else None
+        shown[key] = _choice(form, key, value) if f is not None and f.choices else value
+    raw_members = data.get("members")
+    members: list[Any] = raw_members if isinstance(raw_members, list) else []
+    votes = [m.get("vote") for m in members if isinstance(m, dict)]
+    return {
+        "done": record is not None,
+        "name": record.name if record is not None else "—",
+        "by": record.actor.display_name if record is not None and record.actor is not None else "—",
+        "on": _local_date(record.completed_at) if record is not None else None,
+        "field": lambda key: shown.get(key),
+        "votes": {v: votes.count(v) for v in ("for", "against", "abstain")},
+        "present": len(members),
     }
 
 

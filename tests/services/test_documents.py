@@ -147,3 +147,55 @@ def test_formats():
     assert render.money("6000.5") == "6,000.50 元" and render.money(None) == "—"
     assert render.cn_date("2026-06-08") == "2026年6月8日" and render.cn_date(None) == "—"
     assert render.text(None) == "—" and render.text(True) == "是" and render.text({"a": 1}) == "—"
+
+
+def _ca_to_approval(session, decision: dict):
+    from tests.procedures.helpers import INVESTIGATION, assess, review
+
+    instance = _ca(session, {"accepted": True})
+    complete(session, "pt_advisor", instance.id, "home_investigation", INVESTIGATION)
+    complete(session, "pt_officer", instance.id, "assessment", assess())
+    complete(session, "pt_panel", instance.id, "democratic_review", review())
+    complete(session, "pt_head", instance.id, "street_approval", decision)
+    return instance
+
+
+def test_approval_form_with_every_step_and_signature_lines(session, store):
+    from tests.procedures.helpers import approve
+
+    instance = _ca_to_approval(session, approve("3000.00"))
+    head = get_user(session, "pt_head")
+    assert [k.name for k in documents.available(session, instance)] == ["acceptance_notice", "approval_form"]
+    with pytest.raises(Conflict, match="没有不予批准的决定"):
+        documents.print_document(session, head, instance.id, "non_approval_notice")
+    _row, pdf, _ = documents.print_document(session, head, instance.id, "approval_form")
+    text = _flat(pdf_text(pdf))
+    assert "市民综合帮扶审批表" in text and "CA-2026-T-0001" in text and mask_id_number(APPLICANT) in text
+    assert "入户核实，家庭情况属实" in text and "家庭情况属实：是" in text and "2026年6月8日" in text
+    assert "符合帮扶条件" in text and "拟帮扶金额：3,000.00元" in text
+    assert "到会7人，同意6票、不同意1票、弃权0票" in text and "2026年11月19日" in text
+    assert "批准金额：3,000.00元" in text and "街镇审批意见" in text
+    assert text.count("签字：") == 3 and "（盖章）" in text and "负责人" in text
+    assert not [w for w in (*RAW, "approve", "reject", "for", "against") if w in text]
+
+
+def test_non_approval_notice(session, store):
+    instance = _ca_to_approval(
+        session,
+        {
+            "approval_decision": "reject",
+            "approval_opinion": "不同意",
+            "rejection_reason": "家庭收入超过帮扶标准",
+        },
+    )
+    head = get_user(session, "pt_head")
+    assert [k.name for k in documents.available(session, instance)] == [
+        "acceptance_notice",
+        "non_approval_notice",
+        "approval_form",
+    ]
+    _row, pdf, _ = documents.print_document(session, head, instance.id, "non_approval_notice")
+    text = _flat(pdf_text(pdf))
+    assert "不予批准告知书" in text and "不予批准的理由" in text and "家庭收入超过帮扶标准" in text
+    assert mask_id_number(APPLICANT) in text and "不予受理" not in text
+    assert not [w for w in RAW if w in text]
