@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup lint bench clean-db browser reliability-doc
+.PHONY: run test setup lint bench clean-db browser documents reliability-doc
 
 NODE_STAMP := node_modules/.installed
 
@@ -30,10 +30,20 @@ browser:
 		|| (apt-get update -qq && apt-get install -y -qq $(BROWSER_PACKAGES))); } \
 		|| echo "chromium not installed: browser tests will be skipped"
 
+## WeasyPrint's system libraries (Pango), a Chinese font for the printed notices, and poppler-utils
+## (pdftotext, pdfinfo) for the tests that read them back; root installs them, otherwise a message
+DOCUMENT_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-wqy-zenhei poppler-utils
+documents:
+	{ ls /usr/lib/*/libpangoft2-1.0.so.0 >/dev/null 2>&1 && test -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc \
+		&& command -v pdftotext >/dev/null; } \
+		|| { test "$$(id -u)" = 0 && (apt-get install -y -qq $(DOCUMENT_PACKAGES) \
+		|| (apt-get update -qq && apt-get install -y -qq $(DOCUMENT_PACKAGES))); } \
+		|| echo "Pango, the Chinese font or poppler-utils missing: notices cannot be printed"
+
 setup: $(STAMP) $(NODE_STAMP)
 
 ## Set up, migrate an SQLite database, load demo data and serve at http://127.0.0.1:5000
-run: $(STAMP) $(NODE_STAMP)
+run: $(STAMP) $(NODE_STAMP) documents
 	$(BIN)/assistflow db upgrade
 	$(BIN)/assistflow demo load
 	ASSISTFLOW_LOG_FORMAT=$${ASSISTFLOW_LOG_FORMAT:-text} $(BIN)/assistflow serve --host 127.0.0.1 --port 5000
@@ -43,7 +53,7 @@ run: $(STAMP) $(NODE_STAMP)
 CLOCK_AHEAD_DAYS ?=
 
 ## Set up and run the test suite (SQLite by default; TEST_DATABASE_URL=postgresql+psycopg://… for PostgreSQL)
-test: $(STAMP) $(NODE_STAMP) browser
+test: $(STAMP) $(NODE_STAMP) browser documents
 	ASSISTFLOW_TEST_CLOCK_AHEAD_DAYS=$(CLOCK_AHEAD_DAYS) $(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
@@ -69,6 +79,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/case_search.py 1000000 --plans
 	$(BIN)/python bench/case_pages.py 300 300 6000
 	$(BIN)/python bench/attachments.py 100
+	$(BIN)/python bench/documents.py 20
 
 clean-db:
 	rm -f instance/assistflow.db instance/assistflow.db-wal instance/assistflow.db-shm

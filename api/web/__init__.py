@@ -45,6 +45,7 @@ def init_app(app: Flask) -> None:
         case_page,
         cases,
         dashboard,
+        document_pages,
         inbox,
         incidents,
         login_pages,

@@ -9,6 +9,7 @@ from flask import Response, render_template, url_for
 
 from api.web import bp, display
 from api.web.common import _db, _formatter, _forms_of, _int_arg, _summary, login_required, user
+from api.web.document_pages import case_documents
 from api.web.i18n import locale, t
 from api.web.materials_pages import case_materials
 from engine import crypto, privacy
@@ -51,6 +52,7 @@ EVENT_NAMES = {
     "personal_data.read": ("查看完整证件号", "Full ID numbers read"),
     "attachment.uploaded": ("上传材料", "Material uploaded"),
     "attachment.downloaded": ("下载材料", "Material downloaded"),
+    "document.generated": ("生成文书", "Document generated"),
     "attachment.removed": ("移除材料", "Material removed"),
 }
 
@@ -205,6 +207,7 @@ def _case_page(instance_id: int) -> Any:
         summary=_summary(instance, [*history, *open_rows], latest),
         may_reveal=privacy.may_reveal(_db(), user(), instance),
         case_materials=case_materials(_db(), instance),
+        case_documents=case_documents(_db(), instance),
     )
 
 

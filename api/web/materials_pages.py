@@ -18,6 +18,7 @@ from api.web.i18n import MESSAGES, pick
 from engine.attachments import materials
 from engine.attachments import service as attachments
 from engine.attachments.models import Attachment
+from engine.documents import service as documents
 from engine.errors import Invalid, ServiceError
 from engine.tasks import service as tasks
 from engine.tasks.models import OPEN_STATUSES
@@ -151,7 +152,9 @@ def case_materials(session: Any, instance: Any) -> list[dict[str, Any]]:
             {
                 "a": a,
                 "label": (
-                    pick(f"{f.label.get('zh')} / {f.label.get('en') or f.label.get('zh')}") if f else a.field
+                    pick(f"{f.label.get('zh')} / {f.label.get('en') or f.label.get('zh')}")
+                    if f
+                    else pick(documents.field_title(a.field) or a.field)
                 ),
                 "may_open": attachments.may_open(session, user(), a, instance),
                 "is_image": a.thumb_key is not None,

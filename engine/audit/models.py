@@ -67,6 +67,7 @@ class AuditAction(enum.StrEnum):
     ATTACHMENT_UPLOADED = "attachment.uploaded"
     ATTACHMENT_DOWNLOADED = "attachment.downloaded"
     ATTACHMENT_REMOVED = "attachment.removed"
+    DOCUMENT_GENERATED = "document.generated"
 
 
 class AuditEvent(Base):

@@ -393,6 +393,14 @@ PROBES = [
     Probe("DELETE", f"{API}/attachments/999999999", everyone(404), "attachments.remove"),
     Probe("GET", f"{API}/attachments/999999999/content", everyone(404), "attachments.content"),
     Probe("GET", f"{API}/attachments/999999999/thumbnail", everyone(404), "attachments.thumbnail"),
+    # documents: the case's scope sees which it can print; at acceptance there is no decision to print
+    Probe("GET", f"{API}/process-instances/{{case}}/documents", only(200, CASE_SCOPE), "documents.available"),
+    Probe(
+        "POST",
+        f"{API}/process-instances/{{case}}/documents/acceptance_notice",
+        only(409, CASE_SCOPE),
+        "documents.print_document",
+    ),
     # step records: everyone who sees the case; the open acceptance has none yet (404)
     Probe(
         "GET",
@@ -538,6 +546,13 @@ PROBES = [
     ),
     Probe("GET", "/cases/999999999", everyone(404), "web.case_page"),
     Probe("GET", "/cases/{case}/diagram.bpmn", only(200, CASE_SCOPE), "web.case_diagram"),
+    Probe(
+        "POST",
+        "/cases/{case}/documents/acceptance_notice",
+        only(409, CASE_SCOPE),
+        "web.print_document",
+        form={},
+    ),
     Probe("POST", "/cases/{case}/operations/suspend", only(302, OPERATORS), "web.case_operation", form={}),
     Probe("POST", "/cases/{case}/operations/nothing", everyone(404), "web.case_operation", form={}),
     Probe(
@@ -885,7 +900,7 @@ def test_every_openapi_operation_is_in_the_matrix(world):
 def _template(path: str) -> str:
     """``/api/v1/tasks/{task_id}/claim`` and ``/api/v1/tasks/{task}/claim`` alike: placeholders erased."""
     return re.sub(
-        r"\{[^}]+\}|(?<=/)(?:999999999|comprehensive_assistance|demo_review|no_such_user|1999|2027)(?=/|$)",
+        r"\{[^}]+\}|(?<=/)(?:999999999|comprehensive_assistance|demo_review|no_such_user|1999|2027|acceptance_notice)(?=/|$)",
         "{}",
         path,
     )

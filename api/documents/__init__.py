@@ -1,0 +1,1 @@
+"""Documents printed from a case: notices and forms as PDF (engine.documents)."""

@@ -1,0 +1,325 @@
+"""Documents generated from a case's step records: which kinds exist, which a case can print now, and
+printing one — generated once, then kept as an attachment of the step that produced it, so that every
+reprint returns the very same PDF (same SHA-256).
+
+A kind names its procedure, the step whose record decides it (the 受理 step for the acceptance and
+refusal notices) and the outcome it prints; it is available once that step's latest record has that
+outcome. The first print renders the template (:mod:`engine.documents.render`), encrypts and stores the
+PDF as an ``Attachment`` of that step (field ``document:<kind>``) and is audited as
+``document.generated`` (content hash and PDF hash); a reprint reads the stored file and is audited as an
+``attachment.downloaded`` (channel ``print``). A step run again (a send-back) has a new record and task,
+hence a new document.
+
+Personal numbers on a printed notice: the applicant's ID number is printed masked (area code and last
+four digits, ``310107********1234``), as every default view shows it. The notice is handed to the
+applicant, who knows the number, and may be left lying about; the full number stays in the case record.
+The applicant's name is printed when the case names its applicant (its household link) and the name is
+known (not the placeholder 待补登), else "申请人".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import crypto, formstore
+from engine.attachments import cipher
+from engine.attachments import service as attachments
+from engine.attachments import storage as storage_mod
+from engine.attachments.models import Attachment
+from engine.audit import service as audit
+from engine.audit.models import AuditAction
+from engine.db import SHANGHAI
+from engine.documents import render
+from engine.errors import Conflict, NotFound
+from engine.forms.model import _text, msg
+from engine.formversions import service as formversions
+from engine.households.links import parties
+from engine.households.people import UNKNOWN_NAME
+from engine.instances import service as instances
+from engine.orgs.models import OrgUnit
+from engine.records import service as records
+from engine.records.models import StepRecord
+from engine.users.models import User
+
+FIELD_PREFIX = "document:"
+CA = "comprehensive_assistance"
+APPROVAL_STEPS = ("street_approval", "district_approval")
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    title: dict[str, str]
+    template: str
+    process_key: str
+    steps: tuple[str, ...]  # the steps whose latest record decides it (the document is attached to it)
+    applies: Callable[[dict[str, Any]], bool]  # on that record's data
+    not_yet: str  # why it cannot be printed while the step has no such record
+
+    def label(self, locale: str = "zh") -> str:
+        return _text(self.title, locale) or self.name
+
+
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        Kind(
+            "acceptance_notice",
+            {"zh": "受理通知书", "en": "Acceptance notice"},
+            "acceptance_notice.html",
+            CA,
+            ("acceptance",),
+            lambda d: d.get("accepted") is True,
+            msg("案件尚未决定予以受理，不能打印受理通知书", "The case has not been accepted"),
+        ),
+        Kind(
+            "refusal_notice",
+            {"zh": "不予受理告知书", "en": "Notice of non-acceptance"},
+            "refusal_notice.html",
+            CA,
+            ("acceptance",),
+            lambda d: d.get("accepted") is False,
+            msg("案件没有不予受理的决定，不能打印不予受理告知书", "The case was not refused at acceptance"),
+        ),
+        Kind(
+            "non_approval_notice",
+            {"zh": "不予批准告知书", "en": "Notice of non-approval"},
+            "non_approval_notice.html",
+            CA,
+            APPROVAL_STEPS,
+            lambda d: d.get("approval_decision") == "reject",
+            msg("案件没有不予批准的决定，不能打印不予批准告知书", "The case was not refused at approval"),
+        ),
+        Kind(
+            "approval_form",
+            {"zh": "市民综合帮扶审批表", "en": "Approval form"},
+            "approval_form.html",
+            CA,
+            APPROVAL_STEPS,
+            lambda d: d.get("approval_decision") in ("approve", "reject"),
+            msg("案件尚未审批，不能打印审批表", "The case has not been decided at approval yet"),
+        ),
+    )
+}
+
+
+def kind_of(name: str) -> Kind:
+    found = KINDS.get(name)
+    if found is None:
+        raise NotFound(msg(f"没有这种文书：{name}", f"no such document: {name}"))
+    return found
+
+
+def _decision(session: Session, instance: Any, kind: Kind) -> StepRecord | None:
+    found = [r for r in (records.latest(session, instance.id, step) for step in kind.steps) if r is not None]
+    record = max(found, key=lambda r: (r.completed_at, r.id)) if found else None
+    return record if record is not None and kind.applies(record.data or {}) else None
+
+
+def available(session: Session, instance: Any) -> list[Kind]:
+    """The kinds this case can print now (its procedure's, whose deciding record has their outcome)."""
+    return [
+        k
+        for k in KINDS.values()
+        if k.process_key == instance.process_key and _decision(session, instance, k) is not None
+    ]
+
+
+def _stored(session: Session, record: StepRecord, kind: Kind) -> Attachment | None:
+    return session.scalar(
+        select(Attachment)
+        .where(Attachment.task_id == record.task_id, Attachment.field == FIELD_PREFIX + kind.name)
+        .order_by(Attachment.id)
+        .limit(1)
+    )
+
+
+def _local_date(when: dt.datetime | None) -> dt.date | None:
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.astimezone(SHANGHAI).date()
+
+
+def _form(record: StepRecord) -> Any:
+    if not record.form_key:
+        return None
+    session = Session.object_session(record)
+    if record.form_version is not None and session is not None:
+        return formversions.form_at(session, record.form_key, record.form_version)
+    return formstore.get(record.form_key)
+
+
+def _choice(form: Any, field: str, value: Any) -> str:
+    """A choice's label (or several, joined), never its raw key."""
+    f = form.field(field) if form is not None else None
+    labels = {c.value: _text(c.label, "zh") for c in (f.choices if f is not None else ())}
+    values = value if isinstance(value, list) else [value]
+    shown = [labels.get(v) or "—" for v in values if v not in (None, "")]
+    return "、".join(shown) or "—"
+
+
+def _masked_id(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        return "—"
+    return value if "*" in value else crypto.mask_id_number(value)
+
+
+def values_of(session: Session, instance: Any, kind: Kind, decision: StepRecord) -> dict[str, Any]:
+    """What the template is filled with: plain text, dates and amounts, from the case's records."""
+    application = records.latest(session, instance.id, "application")
+    applied = dict(application.data or {}) if application is not None else {}
+    app_form = _form(application) if application is not None else None
+    named = parties(session, [instance.id]).get(instance.id)
+    officer = decision.actor
+    return {
+        "title": kind.label("zh"),
+        "case_number": instance.business_key or f"#{instance.id}",
+        "applicant": named[2] if named and named[2] and named[2] != UNKNOWN_NAME else "申请人",
+        "id_number": _masked_id(applied.get("applicant_id_number")),
+        "applied_on": _local_date(application.completed_at if application else instance.started_at),
+        "assistance_form": _choice(app_form, "assistance_form", applied.get("assistance_form")),
+        "aid_types": _choice(app_form, "aid_types", applied.get("aid_types")),
+        "amount_requested": applied.get("amount_requested"),
+        "household_size": applied.get("household_size"),
+        "org": instance.org_unit.name("zh"),
+        "officer": officer.display_name if officer is not None else "—",
+        "decided_on": _local_date(decision.completed_at),
+        "reason": (decision.data or {}).get("rejection_reason"),
+        "approver_org": _approver_org(session, instance, decision),
+        "hardship_category": _choice(app_form, "hardship_category", applied.get("hardship_category")),
+        "application_reason": applied.get("reason"),
+        "investigation": _section(session, instance, "home_investigation"),
+        "assessment": _section(session, instance, "assessment"),
+        "review": _section(session, instance, "democratic_review"),
+        "approval": _section(session, instance, decision.bpmn_id, decision),
+    }
+
+
+def _approver_org(session: Session, instance: Any, decision: StepRecord) -> str:
+    """Who decided at approval: the district for the district's approval, else the case's street."""
+    if decision.bpmn_id == "district_approval" and instance.district_id is not None:
+        district = session.get(OrgUnit, instance.district_id)
+        if district is not None:
+            return district.name("zh")
+    return str(instance.org_unit.name("zh"))
+
+
+def _section(session: Session, instance: Any, step: str, record: StepRecord | None = None) -> dict[str, Any]:
+    """One step's latest record for a form: its fields as shown (choices by label, votes counted), who
+    and when; every key present (an empty section reads "—")."""
+    record = record or records.latest(session, instance.id, step)
+    data = dict(record.data or {}) if record is not None else {}
+    form = _form(record) if record is not None else None
+    shown: dict[str, Any] = {}
+    for key, value in data.items():
+        f = form.field(key) if form is not None else None
+        shown[key] = _choice(form, key, value) if f is not None and f.choices else value
+    raw_members = data.get("members")
+    members: list[Any] = raw_members if isinstance(raw_members, list) else []
+    votes = [m.get("vote") for m in members if isinstance(m, dict)]
+    return {
+        "done": record is not None,
+        "name": record.name if record is not None else "—",
+        "by": record.actor.display_name if record is not None and record.actor is not None else "—",
+        "on": _local_date(record.completed_at) if record is not None else None,
+        "field": lambda key: shown.get(key),
+        "votes": {v: votes.count(v) for v in ("for", "against", "abstain")},
+        "present": len(members),
+    }
+
+
+def print_document(
+    session: Session, user: User, instance_id: int, name: str
+) -> tuple[Attachment, bytes, bool]:
+    """The document ``name`` of a case: generated and stored at the first request, the stored PDF at
+    every later one. Returns the attachment row, the PDF and whether it was generated now.
+
+    404 unknown kind or case (403 outside scope, as for the case); 404 a kind of another procedure;
+    409 with the reason while the case has no record deciding it."""
+    instance = instances.get_visible(session, user, instance_id)
+    kind = kind_of(name)
+    if kind.process_key != instance.process_key:
+        raise NotFound(msg(f"此类案件没有{kind.label()}", f"this procedure has no {kind.label('en')}"))
+    decision = _decision(session, instance, kind)
+    if decision is None:
+        raise Conflict(kind.not_yet)
+    stored = _stored(session, decision, kind)
+    if stored is not None:
+        row, body = attachments.download(session, user, stored.id, channel="print")
+        return row, b"".join(body), False
+    rendered = render.render(
+        kind.template,
+        values_of(session, instance, kind, decision),
+        case_number=instance.business_key or f"#{instance.id}",
+        title=kind.label("zh"),
+    )
+    return _store(session, user, instance, kind, decision, rendered), rendered.pdf, True
+
+
+def _store(
+    session: Session, user: User, instance: Any, kind: Kind, decision: StepRecord, rendered: render.Rendered
+) -> Attachment:
+    import hashlib
+
+    store = storage_mod.current()
+    file_key = cipher.new_key()
+    key = storage_mod.new_key()
+    store.write(key, cipher.encrypt(file_key, [rendered.pdf]))
+    try:
+        case_number = instance.business_key or f"#{instance.id}"
+        row = Attachment(
+            instance_id=instance.id,
+            task_id=decision.task_id,
+            field=FIELD_PREFIX + kind.name,
+            household_id=attachments._household_of(session, instance.id),
+            filename=f"{kind.label('zh')}-{case_number}.pdf".replace("/", "-"),
+            kind="pdf",
+            media_type="application/pdf",
+            size=len(rendered.pdf),
+            sha256=hashlib.sha256(rendered.pdf).hexdigest(),
+            storage_key=key,
+            wrapped_key=cipher.wrap(file_key),
+            location_removed=False,
+            uploaded_by_id=user.id,
+        )
+        session.add(row)
+        session.flush()
+        audit.record(
+            session,
+            AuditAction.DOCUMENT_GENERATED,
+            actor_id=user.id,
+            instance_id=instance.id,
+            task_id=decision.task_id,
+            details={
+                "attachment_id": row.id,
+                "document": kind.name,
+                "step_record_id": decision.id,
+                "content_sha256": rendered.content_sha256,
+                "sha256": row.sha256,
+                "size": row.size,
+            },
+        )
+        session.flush()
+    except BaseException:
+        store.delete(key)
+        raise
+    return row
+
+
+def stored_pdf(row: Attachment) -> Iterator[bytes]:
+    """The stored PDF of a document row, decrypted (no audit: callers audit)."""
+    return cipher.decrypt(cipher.unwrap(row.wrapped_key), storage_mod.current().read(row.storage_key))
+
+
+def field_title(field: str) -> str | None:
+    """``document:<kind>`` (an attachment's field) → the kind's title "中文 / English", else None."""
+    kind = KINDS.get(field[len(FIELD_PREFIX) :]) if field.startswith(FIELD_PREFIX) else None
+    return f"{kind.label('zh')} / {kind.label('en')}" if kind is not None else None
