@@ -274,8 +274,10 @@ def test_removal_and_orphan_sweep(session, store):
     session.flush()
     orphan = storage_mod.new_key()
     store.write(orphan, [b"left by a crash"])
-    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=7)
-    assert sweep.sweep(session, now=dt.datetime.now(dt.UTC)) == []  # within the grace period: kept
+    # times from the store's own clock (file modification times are the machine's, whatever the test clock)
+    written = dict(store.listing())[orphan]
+    later = written + dt.timedelta(hours=7)
+    assert sweep.sweep(session, now=written + dt.timedelta(minutes=1)) == []  # within the grace period: kept
     removed = sweep.sweep(session, now=later)
     assert sorted(removed) == sorted([orphan, gone.storage_key])
     assert sorted(k for k, _ in store.listing()) == sorted([kept.storage_key, kept.thumb_key])
