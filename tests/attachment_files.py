@@ -8,6 +8,8 @@ import zipfile
 
 from PIL import Image
 
+from api.demo_materials import pdf_of
+
 
 def jpeg(*, gps: bool = False, size: tuple[int, int] = (640, 480)) -> bytes:
     image = Image.new("RGB", size, (200, 120, 40))
@@ -33,19 +35,7 @@ def pdf(body: bytes = b"") -> bytes:
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>",
     ]
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for number, obj in enumerate(objects, start=1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n" % number + obj + b"\nendobj\n")
-    out.write(body)
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-    for offset in offsets:
-        out.write(b"%010d 00000 n \n" % offset)
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
-    return out.getvalue()
+    return pdf_of(objects, body)
 
 
 def docx() -> bytes:
