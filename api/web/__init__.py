@@ -52,6 +52,7 @@ def init_app(app: Flask) -> None:
         materials_pages,
         notification_pages,
         records_views,
+        report_pages,
         task_pages,
         views,
     )

@@ -12,6 +12,7 @@ from api.web.common import _db, _formatter, _forms_of, _int_arg, _summary, login
 from api.web.document_pages import case_documents
 from api.web.i18n import locale, t
 from api.web.materials_pages import case_materials
+from api.web.report_pages import case_reports
 from engine import crypto, privacy
 from engine.audit import timeline
 from engine.audit.models import AuditAction
@@ -208,6 +209,7 @@ def _case_page(instance_id: int) -> Any:
         may_reveal=privacy.may_reveal(_db(), user(), instance),
         case_materials=case_materials(_db(), instance),
         case_documents=case_documents(_db(), instance),
+        case_reports=case_reports(_db(), instance),
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Response, abort, render_template
 
+from api.reports.render import spreadsheet_safe
 from api.web import bp, display
 from api.web.case_page import procedure_name
 from api.web.common import _db, login_required, user
@@ -90,14 +91,6 @@ def _district_names() -> dict[str, str]:
 
 # A text cell starting with one of these is read as a formula by Excel, LibreOffice and Sheets (a business
 # key ``=HYPERLINK(…)``); exports prefix such text with an apostrophe so it stays text (OWASP's advice).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(value: Any) -> Any:
-    """A cell for a CSV or Excel export: text that a spreadsheet would run as a formula is escaped."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
 
 
 def _table(viewer: User, name: str) -> list[dict[str, Any]]:

@@ -68,6 +68,7 @@ class AuditAction(enum.StrEnum):
     ATTACHMENT_DOWNLOADED = "attachment.downloaded"
     ATTACHMENT_REMOVED = "attachment.removed"
     DOCUMENT_GENERATED = "document.generated"
+    REPORT_EXPORTED = "report.exported"
 
 
 class AuditEvent(Base):

@@ -3,6 +3,7 @@ and keep a draft."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
@@ -131,7 +132,10 @@ def complete_step(session: Session, user: User, task_id: int, data: Any) -> tupl
     _check_recusal(instance, user, data=clean)  # the submission may name the person (the application)
     bus.emit(bus.TASK_COMPLETING, session, row=row, instance=instance, data=clean, context=spiff_task.data)
     derived = procedures.run_before_complete(session, instance, row, clean)
-    spiff_task.set_data(**_outputs(loaded, row, clean), **derived)
+    # a copy: SpiffWorkflow merges data into task data in place (DeepMerge at joins), and the submission
+    # itself must stay as entered for the step record and the audit event (a loop's second run kept the
+    # first run's table rows otherwise)
+    spiff_task.set_data(**copy.deepcopy(_outputs(loaded, row, clean)), **copy.deepcopy(derived))
     failure = incidents.advance(loaded.wf, spiff_task.run)  # a failing automatic step: an incident below
     now = utcnow()
     if row.state == TaskStatus.READY:

@@ -1,0 +1,1 @@
+"""Reports as Excel and PDF (``engine.reports`` builds them from the step records)."""
