@@ -156,6 +156,13 @@ def load_config(overrides: dict | None = None) -> dict:
         # Prometheus metrics at /metrics (issue 20); a token, when set, is required as a Bearer token.
         "METRICS_ENABLED": os.environ.get("ASSISTFLOW_METRICS", "1") != "0",
         "METRICS_TOKEN": os.environ.get("ASSISTFLOW_METRICS_TOKEN") or None,
+        # Single sign-on with OpenID Connect (api/web/oidc_pages.py; docs/DEPLOY.md): off unless the
+        # issuer and the client are set; the claim rules are inline JSON or a JSON file's path.
+        "OIDC_ISSUER": os.environ.get("ASSISTFLOW_OIDC_ISSUER", "").rstrip("/"),
+        "OIDC_CLIENT_ID": os.environ.get("ASSISTFLOW_OIDC_CLIENT_ID", ""),
+        "OIDC_CLIENT_SECRET": os.environ.get("ASSISTFLOW_OIDC_CLIENT_SECRET", ""),
+        "OIDC_SCOPES": os.environ.get("ASSISTFLOW_OIDC_SCOPES", "openid profile"),
+        "OIDC_RULES": os.environ.get("ASSISTFLOW_OIDC_RULES", ""),
         "API_TITLE": "assistflow",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",
