@@ -149,6 +149,13 @@ def load_config(overrides: dict | None = None) -> dict:
         # argon2id "time_cost,memory_kib,parallelism" (engine/users/service.py; bench/argon2_params.py)
         "ARGON2": os.environ.get("ASSISTFLOW_ARGON2", ""),
         "LOGIN_SLOT_WAIT_SECONDS": float(os.environ.get("ASSISTFLOW_LOGIN_SLOT_WAIT_SECONDS", 0.1)),
+        # Password checks run in this many separate processes per web process, at this much lower CPU
+        # priority (os.nice), so a burst of logins leaves the cores to task completions
+        # (engine/users/password_pool.py); 0 checks in the web thread. A check not answered within the
+        # timeout is a 503 with Retry-After.
+        "LOGIN_PROCESSES": int(os.environ.get("ASSISTFLOW_LOGIN_PROCESSES", 1)),
+        "LOGIN_NICE": int(os.environ.get("ASSISTFLOW_LOGIN_NICE", 10)),
+        "LOGIN_CHECK_TIMEOUT_SECONDS": float(os.environ.get("ASSISTFLOW_LOGIN_CHECK_TIMEOUT_SECONDS", 10)),
         # Anonymous routes (the token endpoint, the login form) refuse larger bodies before parsing.
         "ANONYMOUS_MAX_BODY": int(os.environ.get("ASSISTFLOW_ANONYMOUS_MAX_BODY", 16 * 1024)),
         # Content-Security-Policy sent with /api responses (JSON only: nothing may load or frame them).
