@@ -172,3 +172,11 @@ def test_a_local_user_of_the_same_name_is_linked_only_when_the_rules_allow(
     assert _actions(session, since) == ["user.identity_linked", "user.grants_synced"]
     # the break-glass local password still works
     assert Web(sso_app.test_client()).login("sso_advisor", "local-pass-2026")
+
+
+def test_the_refusal_reads_in_english_too(person):
+    someone = person("sso-nounit-1")
+    someone.web.get("/lang/en")
+    page = someone.login().get_data(as_text=True)
+    assert "Single sign-on refused" in page and "Your unit “SH-XX-999”" in page
+    assert "统一身份认证登录未成功" not in page
