@@ -149,6 +149,13 @@ def load_config(overrides: dict | None = None) -> dict:
         # argon2id "time_cost,memory_kib,parallelism" (engine/users/service.py; bench/argon2_params.py)
         "ARGON2": os.environ.get("ASSISTFLOW_ARGON2", ""),
         "LOGIN_SLOT_WAIT_SECONDS": float(os.environ.get("ASSISTFLOW_LOGIN_SLOT_WAIT_SECONDS", 0.1)),
+        # Password checks run in this many separate processes per web process, at this much lower CPU
+        # priority (os.nice), so a burst of logins leaves the cores to task completions
+        # (engine/users/password_pool.py); 0 checks in the web thread. A check not answered within the
+        # timeout is a 503 with Retry-After.
+        "LOGIN_PROCESSES": int(os.environ.get("ASSISTFLOW_LOGIN_PROCESSES", 1)),
+        "LOGIN_NICE": int(os.environ.get("ASSISTFLOW_LOGIN_NICE", 10)),
+        "LOGIN_CHECK_TIMEOUT_SECONDS": float(os.environ.get("ASSISTFLOW_LOGIN_CHECK_TIMEOUT_SECONDS", 10)),
         # Anonymous routes (the token endpoint, the login form) refuse larger bodies before parsing.
         "ANONYMOUS_MAX_BODY": int(os.environ.get("ASSISTFLOW_ANONYMOUS_MAX_BODY", 16 * 1024)),
         # Content-Security-Policy sent with /api responses (JSON only: nothing may load or frame them).
@@ -156,6 +163,13 @@ def load_config(overrides: dict | None = None) -> dict:
         # Prometheus metrics at /metrics (issue 20); a token, when set, is required as a Bearer token.
         "METRICS_ENABLED": os.environ.get("ASSISTFLOW_METRICS", "1") != "0",
         "METRICS_TOKEN": os.environ.get("ASSISTFLOW_METRICS_TOKEN") or None,
+        # Single sign-on with OpenID Connect (api/web/oidc_pages.py; docs/DEPLOY.md): off unless the
+        # issuer and the client are set; the claim rules are inline JSON or a JSON file's path.
+        "OIDC_ISSUER": os.environ.get("ASSISTFLOW_OIDC_ISSUER", "").rstrip("/"),
+        "OIDC_CLIENT_ID": os.environ.get("ASSISTFLOW_OIDC_CLIENT_ID", ""),
+        "OIDC_CLIENT_SECRET": os.environ.get("ASSISTFLOW_OIDC_CLIENT_SECRET", ""),
+        "OIDC_SCOPES": os.environ.get("ASSISTFLOW_OIDC_SCOPES", "openid profile"),
+        "OIDC_RULES": os.environ.get("ASSISTFLOW_OIDC_RULES", ""),
         "API_TITLE": "assistflow",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",

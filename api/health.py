@@ -66,10 +66,10 @@ def register(app: Flask) -> None:
             given = request.headers.get("Authorization", "").partition(" ")[2].strip()
             if not hmac.compare_digest(given.encode(), token.encode()):
                 return Response("unauthorized\n", 401, {"WWW-Authenticate": "Bearer"}, mimetype="text/plain")
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+        from prometheus_client import CONTENT_TYPE_LATEST
 
-        registry = metrics.registry_for_scrape(sessionmaker(bind=db.engine))
-        return Response(generate_latest(registry), 200, {"Content-Type": CONTENT_TYPE_LATEST})
+        body = metrics.scrape_text(sessionmaker(bind=db.engine))
+        return Response(body, 200, {"Content-Type": CONTENT_TYPE_LATEST})
 
 
 def observe_request(app: Flask) -> Any:

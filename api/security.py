@@ -16,6 +16,7 @@ from engine.errors import Forbidden, TooManyAttempts, Unauthorized, Unavailable
 from engine.users import service as users
 from engine.users.guard import LockedOut, LoginPolicy
 from engine.users.models import User
+from engine.users.password_pool import PasswordPool, PasswordPoolBusy
 
 BEARER: dict[str, list[str]] = {"bearerAuth": []}
 P = ParamSpec("P")
@@ -87,10 +88,39 @@ def password_slots() -> PasswordSlots:
     return slots
 
 
+def password_pool() -> PasswordPool | None:
+    """This process's pool of low-priority password-check processes (None when LOGIN_PROCESSES is 0)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if app.config.get("LOGIN_PROCESSES", 0) <= 0:
+        return None
+    pool = app.extensions.get("assistflow_password_pool")
+    if pool is None:
+        config = app.config
+        pool = PasswordPool(
+            config["LOGIN_PROCESSES"], config["LOGIN_NICE"], config["LOGIN_CHECK_TIMEOUT_SECONDS"]
+        )
+        app.extensions["assistflow_password_pool"] = pool
+    return pool
+
+
+def _pooled_check(pool: PasswordPool) -> users.PasswordCheck:
+    def check(stored: str, password: str) -> tuple[bool, str | None]:
+        try:
+            return pool.check(stored, password, users.hasher_params())
+        except PasswordPoolBusy:
+            from engine.system import metrics
+
+            metrics.LOGIN_REFUSED_BUSY.inc()
+            raise LoginBusy() from None
+
+    return check
+
+
 def password_login(username: str, password: str, *, channel: str) -> User:
     """The one password check of the API's token endpoint and the web login form: the login guard
     (per account and address, per address, account-wide backoff) and argon2, holding one of the
-    process's password-check slots (:class:`PasswordSlots`; :class:`LoginBusy` when none frees up).
+    process's password-check slots (:class:`PasswordSlots`; :class:`LoginBusy` when none frees up);
+    argon2 itself runs in the low-priority process pool (:func:`password_pool`) unless it is off.
     A failure or a refusal is recorded and audited in a transaction of its own (the request's is
     rolled back) and re-raised."""
     with password_slots():
@@ -100,8 +130,16 @@ def password_login(username: str, password: str, *, channel: str) -> User:
 def _password_login(username: str, password: str, *, channel: str) -> User:
     session = db.session()
     policy = login_policy()
+    pool = password_pool()
     try:
-        user = users.authenticate(session, username, password, remote_addr=request.remote_addr, policy=policy)
+        user = users.authenticate(
+            session,
+            username,
+            password,
+            remote_addr=request.remote_addr,
+            policy=policy,
+            check=_pooled_check(pool) if pool is not None else None,
+        )
         if password == DEMO_PASSWORD:
             # the published password, however the account got it (a database made before the mark)
             user.must_change_password = True

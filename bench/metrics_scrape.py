@@ -7,6 +7,10 @@ Eight worker processes (``WORKERS``) each record, in prometheus-client's multipr
 timer lateness and job runs — far more series than a day of real traffic makes. Then ``/metrics`` is
 requested 50 times through the app on a migrated SQLite database (the multiprocess merge plus the
 database gauges) and the time of each scrape is printed (median, p95, max), with the merge alone.
+
+Before and after in one run: the merge alone with prometheus-client's ``MultiProcessCollector`` (what
+``/metrics`` used before) and with ``engine.system.metrics_merge.Merger`` (what it uses now), and the
+whole scrape both ways.
 """
 
 from __future__ import annotations
@@ -78,8 +82,22 @@ def main() -> None:
             merge.append((time.perf_counter() - started) * 1000)
             merge_cpu.append((time.process_time() - started_cpu) * 1000)
         print(
-            f"multiprocess merge alone: median {statistics.median(merge):.1f} ms wall, "
+            f"BEFORE  multiprocess merge alone (prometheus-client): median {statistics.median(merge):.1f} ms wall, "
             f"{statistics.median(merge_cpu):.1f} ms CPU ({len(body) / 1e3:.0f} kB)"
+        )
+        from engine.system.metrics_merge import Merger
+
+        merger = Merger(str(prom))
+        merger.text()  # the first scrape of a worker learns the files
+        merge, merge_cpu = [], []
+        for _ in range(20):
+            started, started_cpu = time.perf_counter(), time.process_time()
+            text = merger.text()
+            merge.append((time.perf_counter() - started) * 1000)
+            merge_cpu.append((time.process_time() - started_cpu) * 1000)
+        print(
+            f"AFTER   multiprocess merge alone (metrics_merge.Merger): median {statistics.median(merge):.1f} ms "
+            f"wall, {statistics.median(merge_cpu):.1f} ms CPU ({len(text) / 1e3:.0f} kB)"
         )
 
         from flask_migrate import upgrade
@@ -89,6 +107,23 @@ def main() -> None:
         app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp / 'scrape.db'}"})
         with app.app_context():
             upgrade()
+        from sqlalchemy.orm import sessionmaker
+
+        from api.extensions import db
+        from engine.system import metrics
+
+        with app.app_context():
+            before, before_cpu = [], []
+            for _ in range(20):
+                started, started_cpu = time.perf_counter(), time.process_time()
+                generate_latest(metrics.registry_for_scrape(sessionmaker(bind=db.engine)))
+                before.append((time.perf_counter() - started) * 1000)
+                before_cpu.append((time.process_time() - started_cpu) * 1000)
+        before.sort()
+        print(
+            f"BEFORE  whole scrape (library merge + database gauges): median {statistics.median(before):.1f} ms "
+            f"wall, {statistics.median(before_cpu):.1f} ms CPU, max {before[-1]:.1f} ms"
+        )
         client = app.test_client()
         client.get("/metrics")  # warm
         times, cpu = [], []
@@ -103,7 +138,7 @@ def main() -> None:
             f"CPU time per scrape: median {statistics.median(cpu):.1f} ms (wall time includes waiting for a core)"
         )
         print(
-            f"/metrics scrape (merge + database gauges, SQLite): median {statistics.median(times):.1f} ms, "
+            f"AFTER   /metrics scrape (merge + database gauges, SQLite): median {statistics.median(times):.1f} ms, "
             f"p95 {times[int(len(times) * 0.95) - 1]:.1f} ms, max {times[-1]:.1f} ms, "
             f"{len(response.data) / 1e3:.0f} kB"
         )

@@ -27,11 +27,20 @@ from engine.recusal.models import NearRelativeFiling
 from engine.system.models import SchedulerHeartbeat
 from engine.tasks.models import HumanTask, SlaLevel, TaskStatus
 from engine.twinning.models import TwinningPairing
-from engine.users.models import ApiToken, LoginFailure, Role, RoleGrant, User, WebSession
+from engine.users.models import (
+    ApiToken,
+    ExternalIdentity,
+    LoginFailure,
+    Role,
+    RoleGrant,
+    User,
+    WebSession,
+)
 
 __all__ = [
     "PolicyParameterSet",
     "ApiToken",
+    "ExternalIdentity",
     "Attachment",
     "AuditAction",
     "AuditChainHead",

@@ -51,10 +51,12 @@ def init_app(app: Flask) -> None:
         login_pages,
         materials_pages,
         notification_pages,
+        oidc_pages,
         records_views,
         report_pages,
         task_pages,
         views,
     )
 
+    oidc_pages.init_app(app)
     app.register_blueprint(bp)

@@ -8,7 +8,7 @@ from flask import abort, flash, redirect, render_template, request, send_from_di
 
 from api.demo import DEMO_PASSWORD
 from api.security import LoginBusy, password_login
-from api.web import NODE_MODULES, bp
+from api.web import NODE_MODULES, bp, oidc_pages
 from api.web.common import _db, _safe_next, login_required, user
 from api.web.i18n import LOCALES, MESSAGES, pick, t
 from engine.errors import Invalid, TooManyAttempts, Unauthorized
@@ -80,12 +80,13 @@ def login() -> Any:
 @bp.post("/logout")
 def logout() -> Any:
     web_sessions.close_session(_db(), session.get("sid"))
-    lang = session.get("lang")
+    lang, id_token = session.get("lang"), session.get(oidc_pages.ID_TOKEN_KEY)
     session.clear()
     if lang:
         session["lang"] = lang
     flash(t("logged_out"), "info")
-    return redirect(url_for("web.login"))
+    # after a single sign-on login, the identity provider's session ends too (when it offers that)
+    return redirect(oidc_pages.logout_target(id_token) or url_for("web.login"))
 
 
 @bp.route("/password", methods=["GET", "POST"])

@@ -69,6 +69,9 @@ class AuditAction(enum.StrEnum):
     ATTACHMENT_REMOVED = "attachment.removed"
     DOCUMENT_GENERATED = "document.generated"
     REPORT_EXPORTED = "report.exported"
+    USER_IDENTITY_LINKED = "user.identity_linked"  # an OIDC identity provisioned or linked its user
+    USER_GRANTS_SYNCED = "user.grants_synced"  # an OIDC login set the user's grants from its claims
+    LOGIN_REFUSED_EXTERNAL = "auth.login_refused_external"  # an OIDC login the claim rules refused
 
 
 class AuditEvent(Base):

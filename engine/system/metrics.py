@@ -202,6 +202,28 @@ def registry_for_scrape(session_factory: Callable[[], Session]) -> CollectorRegi
     return registry
 
 
+_MERGERS: dict[str, Any] = {}
+
+
+def scrape_text(session_factory: Callable[[], Session]) -> bytes:
+    """The body of one ``/metrics`` scrape. In multiprocess mode every worker's files are merged by
+    :class:`engine.system.metrics_merge.Merger` (which keeps what it learnt of each file between scrapes)
+    instead of prometheus-client's collector, which re-parses every file at each scrape."""
+    from prometheus_client import generate_latest
+
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if not (MULTIPROCESS and path):
+        return generate_latest(registry_for_scrape(session_factory))
+    from engine.system.metrics_merge import Merger
+
+    merger = _MERGERS.get(path)
+    if merger is None:
+        merger = _MERGERS[path] = Merger(path)
+    gauges = CollectorRegistry(auto_describe=False)
+    gauges.register(DatabaseCollector(session_factory))
+    return merger.text().encode("utf-8") + generate_latest(gauges)
+
+
 class _Forward(Collector):
     def __init__(self, source: CollectorRegistry):
         self.source = source

@@ -141,3 +141,18 @@ class LoginFailure(Base):
     username: Mapped[str] = mapped_column(String(64))
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     remote_addr: Mapped[str | None] = mapped_column(String(64))
+
+
+class ExternalIdentity(Base):
+    """A user's account at an OpenID Connect provider (``issuer`` × ``subject``, the ``sub`` claim), linked
+    to the local user it logs in as (engine/users/external.py). Provisioned or linked at its first login."""
+
+    __tablename__ = "external_identity"
+    __table_args__ = (UniqueConstraint("issuer", "subject"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

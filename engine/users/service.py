@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -21,7 +21,7 @@ from engine.db import utcnow
 from engine.errors import Invalid, NotFound, Unauthorized
 from engine.orgs import service as orgs
 from engine.orgs.models import OrgUnit
-from engine.users import guard
+from engine.users import guard, password_check
 from engine.users.models import SUPERVISOR_ROLES, ApiToken, LoginFailure, Role, RoleGrant, User
 
 TOKEN_TTL = dt.timedelta(hours=12)
@@ -44,6 +44,20 @@ def configure_hasher(time_cost: int, memory_kib: int, parallelism: int) -> None:
     global _HASHER, _DUMMY_HASH
     _HASHER = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
     _DUMMY_HASH = _HASHER.hash("assistflow-no-such-user")
+
+
+def hasher_params() -> tuple[int, int, int]:
+    """The argon2id parameters new hashes are made with: (time cost, memory KiB, parallelism)."""
+    return (_HASHER.time_cost, _HASHER.memory_cost, _HASHER.parallelism)
+
+
+# (stored hash, password) -> (matches, a new hash when the stored one used other parameters)
+PasswordCheck = Callable[[str, str], tuple[bool, str | None]]
+
+
+def check_password(stored: str, password: str) -> tuple[bool, str | None]:
+    """The argon2 check in this thread (:data:`PasswordCheck`)."""
+    return password_check.check(stored, password, hasher_params())
 
 
 def hash_password(password: str) -> str:
@@ -155,8 +169,11 @@ def authenticate(
     max_failures: int | None = None,
     window: dt.timedelta | None = None,
     policy: guard.LoginPolicy | None = None,
+    check: PasswordCheck | None = None,
 ) -> User:
     """Check the password (argon2); a locked-out username is refused before the password is looked at.
+    ``check`` runs the argon2 check (:func:`check_password` here, or a low-priority process pool:
+    engine/users/password_pool.py).
 
     A failure raises; the caller records it with :func:`record_login_failure` in a transaction of its
     own (the failed request's transaction is rolled back). A success clears the failures of this
@@ -164,14 +181,13 @@ def authenticate(
     """
     check_lockout(session, username, remote_addr=remote_addr, policy=_policy(policy, max_failures, window))
     user = session.scalar(select(User).where(User.username == username))
-    try:
-        _HASHER.verify(user.password_hash if user else _DUMMY_HASH, password)
-    except (VerificationError, InvalidHashError):
-        raise Unauthorized("用户名或密码错误 / wrong username or password") from None
+    matches, new_hash = (check or check_password)(user.password_hash if user else _DUMMY_HASH, password)
+    if not matches:
+        raise Unauthorized("用户名或密码错误 / wrong username or password")
     if user is None or not user.is_active:
         raise Unauthorized("用户名或密码错误 / wrong username or password")
-    if _HASHER.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    if new_hash is not None:
+        user.password_hash = new_hash
     guard.clear_pair(session, username, remote_addr)
     return user
 

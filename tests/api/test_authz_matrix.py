@@ -473,6 +473,9 @@ PROBES = [
     Probe("GET", "/login", everyone(200), "web.login", anonymous=200),
     Probe("POST", "/login", everyone(401), "web.login", form={"username": "nobody-here"}, anonymous=401),
     Probe("POST", "/logout", everyone(302), "web.logout", fresh=True, anonymous=302),
+    # single sign-on is off unless configured (tests/oidc turns it on against a provider)
+    Probe("GET", "/login/oidc", everyone(404), "web.oidc_login", anonymous=404),
+    Probe("GET", "/login/oidc/callback", everyone(404), "web.oidc_callback", anonymous=404),
     Probe("GET", "/password", everyone(200), "web.change_password"),
     Probe(
         "POST",

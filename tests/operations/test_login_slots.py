@@ -86,3 +86,43 @@ def test_argon2_parameters_are_configurable_and_old_hashes_still_verify():
     finally:
         users.configure_hasher(*users.ARGON2_DEFAULT)
     assert "m=19456,t=2,p=1" in users.hash_password("x-password-1")
+
+
+def test_password_checks_run_in_a_low_priority_process_and_old_hashes_are_remade(app, client, session):
+    """The API's login checks the password in the pool's process (niced), not the web thread; a hash
+    made with other parameters is re-made there at the login."""
+    import os
+
+    from engine.users.models import User
+
+    old = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=2).hash(PASSWORD)
+    user = session.scalar(select(User).where(User.username == "pt_advisor"))
+    user.password_hash = old
+    session.commit()
+    answer = client.post("/api/v1/auth/token", json={"username": "pt_advisor", "password": PASSWORD})
+    assert answer.status_code == 201
+    pool = app.extensions["assistflow_password_pool"]
+    child = pool._pool().submit(os.getpid).result(10)
+    assert child != os.getpid()
+    assert pool._pool().submit(os.nice, 0).result(10) >= os.nice(0) + app.config["LOGIN_NICE"]
+    session.expire_all()
+    remade = session.scalar(select(User.password_hash).where(User.username == "pt_advisor"))
+    assert remade != old and "m=19456,t=2,p=1" in remade
+    wrong = client.post("/api/v1/auth/token", json={"username": "pt_advisor", "password": "wrong-pass-1"})
+    assert wrong.status_code == 401
+
+
+def test_a_check_the_pool_does_not_answer_in_time_is_a_503(app, client, session):
+    from engine.users.password_pool import PasswordPool
+
+    slow = PasswordPool(1, 0, 0.0001)  # no process can start, let alone answer, in 0.1 ms
+    previous = app.extensions.get("assistflow_password_pool")
+    app.extensions["assistflow_password_pool"] = slow
+    try:
+        answer = client.post("/api/v1/auth/token", json={"username": "pt_officer", "password": PASSWORD})
+        assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
+        assert answer.json["error"] == "login_busy"
+    finally:
+        app.extensions["assistflow_password_pool"] = previous
+        slow.shutdown()
+    assert session.scalar(select(func.count()).select_from(LoginFailure)) == 0  # not a failed login

@@ -1,0 +1,36 @@
+"""One argon2id password check, as a function a separate process can run (engine/users/password_pool.py):
+it imports nothing but argon2, so a process started fresh to run it starts quickly."""
+
+from __future__ import annotations
+
+import os
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_HASHERS: dict[tuple[int, int, int], PasswordHasher] = {}
+
+
+def hasher(params: tuple[int, int, int]) -> PasswordHasher:
+    found = _HASHERS.get(params)
+    if found is None:
+        found = _HASHERS[params] = PasswordHasher(*params)
+    return found
+
+
+def check(stored: str, password: str, params: tuple[int, int, int]) -> tuple[bool, str | None]:
+    """Whether ``password`` matches ``stored``; on a match, a new hash when ``stored`` was made with
+    other parameters than ``params`` (time cost, memory KiB, parallelism), else None."""
+    chosen = hasher(params)
+    try:
+        chosen.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False, None
+    return True, (chosen.hash(password) if chosen.check_needs_rehash(stored) else None)
+
+
+def lower_priority(niceness: int) -> None:
+    """The pool's processes start with this much lower CPU priority (``os.nice``): while the web
+    workers have work, the kernel gives them the cores first; logins get what is left."""
+    if niceness > 0:
+        os.nice(niceness)
