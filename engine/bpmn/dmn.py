@@ -253,7 +253,10 @@ def decide(table: DecisionTable, data: dict[str, Any]) -> Outcome:
     matched: list[Rule] = []
     for rule in table.rules:
         try:
-            if all(cell.matches_all or cell_matches(cell, v, names) for cell, v in zip(rule.cells, values, strict=True)):
+            if all(
+                cell.matches_all or cell_matches(cell, v, names)
+                for cell, v in zip(rule.cells, values, strict=True)
+            ):
                 matched.append(rule)
         except expressions.ExpressionError as err:
             raise DecisionError(

@@ -76,7 +76,7 @@ class PinnedDecision:
         return dmn.decide(self.table(task.data), task.data).result
 
 
-class DecisionTask(BusinessRuleTaskMixin, SpiffBpmnTask):  # type: ignore[misc]
+class DecisionTask(BusinessRuleTaskMixin, SpiffBpmnTask):
     """A business-rule task whose decision is resolved when it runs (see the module)."""
 
     @property
@@ -84,7 +84,7 @@ class DecisionTask(BusinessRuleTaskMixin, SpiffBpmnTask):  # type: ignore[misc]
         return getattr(self.dmnEngine, "ref", None)
 
 
-class DecisionTaskParser(SpiffTaskParser):  # type: ignore[misc]
+class DecisionTaskParser(SpiffTaskParser):
     def create_task(self) -> DecisionTask:
         extensions = self.parse_extensions()
         return DecisionTask(
@@ -101,7 +101,7 @@ class DecisionTaskParser(SpiffTaskParser):  # type: ignore[misc]
         return decision_ref(node)
 
 
-class DecisionTaskConverter(SpiffBpmnTaskConverter):  # type: ignore[misc]
+class DecisionTaskConverter(SpiffBpmnTaskConverter):
     def to_dict(self, spec: DecisionTask) -> dict[str, Any]:
         dct: dict[str, Any] = super().to_dict(spec)
         dct["decision_ref"] = spec.decision_ref
@@ -112,7 +112,7 @@ class DecisionTaskConverter(SpiffBpmnTaskConverter):  # type: ignore[misc]
         return self.task_spec_from_dict(dct)
 
 
-class Parser(SpiffBpmnParser):  # type: ignore[misc]
+class Parser(SpiffBpmnParser):
     """SpiffWorkflow's Spiff parser with business-rule tasks that resolve their decision at run time."""
 
     OVERRIDE_PARSER_CLASSES = {

@@ -149,7 +149,9 @@ def to_utf8(data: bytes | str, *, any_root: bool = False) -> bytes:
     Line numbers stay as they were (only the declaration's encoding name changes).
     """
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    tree = parse_xml(raw, any_root=any_root)  # refuses what the parser cannot read (wrong bytes for the declaration)
+    tree = parse_xml(
+        raw, any_root=any_root
+    )  # refuses what the parser cannot read (wrong bytes for the declaration)
     encoding = (tree.docinfo.encoding or "UTF-8").upper()
     if encoding in _UTF8_NAMES:
         try:

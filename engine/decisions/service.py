@@ -22,7 +22,9 @@ from engine.audit.models import AuditAction
 from engine.bpmn import dmn, dmn_task
 from engine.bpmn.xmlsafe import BpmnInvalid, Problem, sha256_of, to_utf8
 from engine.decisions.models import DecisionDefinition
+from engine.definitions.models import ProcessDefinition
 from engine.errors import Invalid, NotFound
+from engine.policy import service as policy
 
 MAX_TRY_INPUTS = 50
 
@@ -180,16 +182,40 @@ def ensure_loaded(session: Session, refs: frozenset[str] | set[str], data: dict[
             table_of(row)
 
 
-def try_it(
-    session: Session, key: str, version: int | None, inputs: Any
-) -> tuple[DecisionDefinition, dmn.Outcome]:
-    """Evaluate a stored version on entered inputs (the "try it" panel): the outputs and matched rows."""
+def try_it_view(
+    session: Session, key: str, version: int | None, inputs: Any, process_key: str | None = None
+) -> dict[str, Any]:
+    """Evaluate a stored version on entered inputs (the "try it" panel): outputs and matched rows.
+    ``param()`` reads the parameters of ``process_key`` in force today (none when not given)."""
     if not isinstance(inputs, dict) or len(inputs) > MAX_TRY_INPUTS:
         raise Invalid.on(
             "inputs", f"输入应为最多 {MAX_TRY_INPUTS} 项的对象 / give at most {MAX_TRY_INPUTS} inputs"
         )
     row = get_version(session, key, version)
-    return row, evaluate(table_of(row), inputs)
+    table = table_of(row)
+    params = None
+    if process_key:
+        kept = policy.snapshot(session, process_key, {})
+        params = dict(kept["values"]) if kept else None
+    outcome = evaluate(table, inputs, params)
+    by_row = {r.row: r for r in table.rules}
+    return {
+        "key": row.key,
+        "version": row.version,
+        "hit_policy": table.hit_policy,
+        "result": outcome.result,
+        "matched": [
+            {"row": n, "id": by_row[n].id, "description": by_row[n].description} for n in outcome.matched
+        ],
+    }
+
+
+def used_by(session: Session, key: str) -> list[str]:
+    """Process keys with a version whose BPMN mentions this decision (whose parameters to try it with)."""
+    found = session.scalars(
+        select(ProcessDefinition.key).where(ProcessDefinition.bpmn_xml.contains(key)).distinct()
+    )
+    return sorted(found)
 
 
 def evaluate(
