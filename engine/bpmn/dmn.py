@@ -241,6 +241,31 @@ def input_value(column: Input, names: dict[str, Any]) -> Any:
     return expressions.evaluate(text, names)
 
 
+def coerce_inputs(table: DecisionTable, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Entered text as the input columns' types say (the "try it" panel): numbers as Decimal,
+    ``true``/``false`` (是/否) as booleans, an empty entry as null."""
+    out = dict(inputs)
+    for column in table.inputs:
+        name = column.expression
+        value = out.get(name)
+        if not isinstance(value, str) or not _IDENTIFIER.match(name):
+            continue
+        text = value.strip().replace(",", "")
+        kind = column.type_ref.lower()
+        if text == "":
+            out[name] = None
+        elif kind in ("number", "integer", "long", "double", "decimal"):
+            try:
+                out[name] = Decimal(text)
+            except ArithmeticError as err:
+                raise DecisionError(f"“{column.label}”应为数字 / {name}: not a number") from err
+        elif kind == "boolean":
+            if text.lower() not in ("true", "false", "是", "否"):
+                raise DecisionError(f"“{column.label}”应为是或否 / {name}: true or false")
+            out[name] = text.lower() in ("true", "是")
+    return out
+
+
 def decide(table: DecisionTable, data: dict[str, Any]) -> Outcome:
     """Evaluate the table on ``data``: the outputs (per the hit policy) and the rows that matched."""
     names = dict(data)
@@ -368,7 +393,8 @@ def check_dmn(data: bytes | str) -> tuple[DecisionTable | None, list[Problem]]:
                 expressions.check(expression)
             except expressions.ExpressionError as err:
                 problems.append(_problem(f"输入表达式无效 / invalid input expression: {err}", el))
-        inputs.append(Input(el.get("id") or "", el.get("label") or expression, expression))
+        type_ref = next((ie.get("typeRef") or "" for ie in _children(el, "inputExpression")), "")
+        inputs.append(Input(el.get("id") or "", el.get("label") or expression, expression, type_ref))
     outputs = []
     for el in _children(table_el, "output"):
         name = el.get("name") or ""

@@ -100,11 +100,12 @@ class DecisionSummary:
 
 def list_latest(session: Session) -> list[DecisionSummary]:
     """Every decision's latest version with its number of versions, by key."""
-    counts = dict(
-        session.execute(
+    counts = {
+        key: int(n)
+        for key, n in session.execute(
             select(DecisionDefinition.key, func.count()).group_by(DecisionDefinition.key)
-        ).tuples()
-    )
+        )
+    }
     newest = select(DecisionDefinition.key, func.max(DecisionDefinition.version).label("v")).group_by(
         DecisionDefinition.key
     )
@@ -222,11 +223,10 @@ def evaluate(
     table: dmn.DecisionTable, inputs: dict[str, Any], params: dict[str, Any] | None = None
 ) -> dmn.Outcome:
     """Evaluate a table on inputs (a 422 on ``inputs`` when it cannot be evaluated)."""
-    data = dict(inputs)
-    data.pop(dmn_task.PINS_KEY, None)
+    data = {k: v for k, v in inputs.items() if not str(k).startswith("_")}
     if params is not None:
         data["_params"] = {"values": params}
     try:
-        return dmn.decide(table, data)
+        return dmn.decide(table, dmn.coerce_inputs(table, data))
     except Exception as err:  # noqa: BLE001 — any evaluation failure is the entered inputs' problem
         raise Invalid.on("inputs", f"无法计算 / cannot evaluate: {err}"[:500]) from err
