@@ -33,12 +33,14 @@ class DecisionLintSchema(Schema):
 
 
 class XmlVersionArgs(Schema):
-    version = fields.Integer(validate=validate.Range(min=1))
+    version = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
 
 
 class EvaluateArgs(Schema):
     inputs = fields.Dict(keys=fields.String(validate=validate.Length(max=64)), required=True)
-    version = fields.Integer(validate=validate.Range(min=1), metadata={"description": "default: latest"})
+    version = fields.Integer(
+        validate=validate.Range(min=1, max=2**31 - 1), metadata={"description": "default: latest"}
+    )
     process_key = fields.String(
         validate=validate.Length(max=100),
         metadata={"description": "whose policy parameters in force today param() reads"},
