@@ -3,7 +3,7 @@
 A procedure with a business-rule task runs on version 1 of its decision table. An admin opens the table
 in dmn-js, changes one output cell, tries the edited table on entered inputs (the result and the matched
 row shown), and deploys it as version 2. A case started before keeps version 1; a case started after
-uses the new value.
+uses the new value. The BPMN modeler's side panel shows and changes the decision a task names.
 """
 
 from __future__ import annotations
@@ -78,9 +78,22 @@ def test_admin_edits_a_decision_table_tries_it_and_deploys_it(browser, live_serv
     page.locator("#d-status", has_text="已部署为 dmn_demo_level 第 2 版").wait_for()
     db.session.remove()
     assert [v.version for v in decisions.versions(db.session(), KEY)] == [2, 1]
+
+    # --- 5. The BPMN modeler's panel names a business-rule task's decision ---------------------------------
+    ca = definitions.latest(db.session(), "comprehensive_assistance")
+    admin.goto(f"/admin/processes/comprehensive_assistance/{ca.version}/modeler")
+    page.locator('#canvas[data-modeler-ready="1"]').wait_for()
+    select = "id => window.afModeler.get('selection').select(window.afModeler.get('elementRegistry').get(id))"
+    page.evaluate(select, "approval_authority")
+    page.get_by_test_id("panel-element").filter(has_text="approval_authority").wait_for()
+    assert page.get_by_label("决策表 / Decision table").input_value() == "ca_approval_authority"
+    page.get_by_label("决策表 / Decision table").select_option(KEY)
+    xml = page.evaluate("window.afModeler.saveXML().then(r => r.xml)")
+    assert f"<spiffworkflow:calledDecisionId>{KEY}</spiffworkflow:calledDecisionId>" in xml
+    assert xml.count("calledDecisionId>") == 2  # one element, replaced
     admin.close()
 
-    # --- 5. The old case keeps version 1, a new case uses the new value -----------------------------------
+    # --- 6. The old case keeps version 1, a new case uses the new value -----------------------------------
     new_case = _start(client, login, "DMN-NEW-1")
     assert _level_after_application(old_case) == "street"
     assert _level_after_application(new_case) == "district"
