@@ -202,7 +202,14 @@ def app():
 
 
 def _max_ids(session: Session) -> dict[str, int]:
-    from engine.models import AuditChainHead, AuditEvent, DecisionDefinition, ProcessDefinition, StartSchedule, User
+    from engine.models import (
+        AuditChainHead,
+        AuditEvent,
+        DecisionDefinition,
+        ProcessDefinition,
+        StartSchedule,
+        User,
+    )
 
     head = session.get(AuditChainHead, 1)
     return {
