@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -166,6 +167,21 @@ def pins(session: Session, refs: frozenset[str] | set[str]) -> dict[str, dict[st
         table_of(row)
         kept[key] = {"version": row.version, "sha256": row.sha256}
     return kept
+
+
+def pin_missing(session: Session, wf: Any, refs: frozenset[str] | set[str]) -> None:
+    """A case moved to a version naming decisions it does not keep yet (a migration): it keeps their
+    latest versions from now on (written into every live task's data)."""
+    workflows = [wf, *getattr(wf, "subprocesses", {}).values()]
+    live = [t for w in workflows for t in w.get_tasks() if not t.has_state(TaskState.FINISHED_MASK)]
+    found = [t.data[dmn_task.PINS_KEY] for t in live if isinstance(t.data.get(dmn_task.PINS_KEY), dict)]
+    kept: dict[str, Any] = found[0] if found else {}
+    missing = set(refs) - set(kept)
+    if not missing:
+        return
+    added = {**kept, **pins(session, missing)}
+    for task in live:
+        task.data[dmn_task.PINS_KEY] = dict(added)
 
 
 def ensure_loaded(session: Session, refs: frozenset[str] | set[str], data: dict[str, Any]) -> None:

@@ -98,3 +98,28 @@ def test_the_try_it_evaluation_reads_the_procedures_parameters(session):
     )
     assert view["result"] == {"approval_level": "district"} and [m["row"] for m in view["matched"]] == [2]
     assert decisions.used_by(session, "ca_approval_authority") == ["comprehensive_assistance"]
+
+
+def test_a_case_migrated_to_a_version_with_a_decision_keeps_its_latest_version(session):
+    from engine.instances import operations as ops
+
+    admin = users.by_username(session, "admin")
+    xml = (FIXTURES / "dmn_demo.bpmn").read_text(encoding="utf-8")
+    start = xml.index('<bpmn:businessRuleTask id="decide_level"')
+    end = xml.index("</bpmn:businessRuleTask>") + len("</bpmn:businessRuleTask>")
+    scripted = (
+        xml[:start]
+        + '<bpmn:scriptTask id="decide_level" name="判定审批层级"><bpmn:incoming>f2</bpmn:incoming>'
+        "<bpmn:outgoing>f3</bpmn:outgoing><bpmn:script>review_level = 'script'</bpmn:script></bpmn:scriptTask>"
+        + xml[end:]
+    )
+    definitions.deploy(session, scripted.encode("utf-8"), actor_id=admin.id)
+    case = _start(session)
+    assert dmn_task.PINS_KEY not in case.data
+    row, _created = decisions.deploy(session, (FIXTURES / "dmn_demo_level.dmn").read_bytes())
+    v2, _created = definitions.deploy(session, xml.encode("utf-8"), actor_id=admin.id)
+    ops.migrate(session, admin, case.id, v2.version, "改用决策表")
+    session.flush()
+    assert _level(session, case) == "street"
+    kept = session.get(ProcessInstance, case.id).data[dmn_task.PINS_KEY]
+    assert kept == {KEY: {"version": row.version, "sha256": row.sha256}}
