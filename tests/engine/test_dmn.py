@@ -113,6 +113,20 @@ def test_the_shipped_approval_authority_table():
     ).result == {"approval_level": "district"}
 
 
+@pytest.mark.parametrize(
+    ("needs", "tier"),
+    [
+        (["employment", "skills"], "advancement"),
+        (["basic_living", "skills"], "assistance"),  # the first rule that matches
+        (["family_function"], "accompany"),
+        (["emergency"], "assistance"),
+    ],
+)
+def test_the_shipped_3a_tier_table(needs, tier):
+    table = dmn.read_dmn((ROOT / "processes" / "r3a_tier.dmn").read_bytes())
+    assert dmn.decide(table, {"needs_categories": needs}).result == {"tier": tier}
+
+
 def test_hit_policies():
     rules = _rule(1, ["> 0"], ['"a"']) + _rule(2, ["> 5"], ['"b"'])
     assert dmn.decide(dmn.read_dmn(_table(rules, "FIRST")), {"x": 9}).result == {"out": "a"}
