@@ -139,6 +139,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from api.auth.routes import blp as auth_blp
     from api.calendar.routes import blp as calendar_blp
     from api.cases.routes import blp as cases_blp
+    from api.decisions.routes import blp as decisions_blp
     from api.definitions.routes import blp as definitions_blp
     from api.documents.routes import blp as documents_blp
     from api.forms.routes import blp as forms_blp
@@ -175,6 +176,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         attachments_blp,
         documents_blp,
         reports_blp,
+        decisions_blp,
     ):
         api.register_blueprint(blp)
     errors.register(app)

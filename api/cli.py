@@ -12,6 +12,7 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from api.extensions import db
 from engine.bpmn.parsing import WARNING, BpmnInvalid
+from engine.decisions import service as decisions
 from engine.definitions import service as definitions
 from engine.errors import ServiceError
 from engine.orgs import service as orgs
@@ -52,13 +53,26 @@ def processes_sync() -> None:
         click.echo(f"{definition.key} v{definition.version} {state}")
 
 
-@processes.command("lint", help="Validate BPMN files without deploying them.")
+@processes.command("lint", help="Validate BPMN (and DMN .dmn) files without deploying them.")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
 def processes_lint(files: tuple[str, ...]) -> None:
     """Errors (they refuse a deploy, exit status 1) and warnings (marked, they do not), one a line."""
     failed = False
     for path in files:
         data = Path(path).read_bytes()
+        if path.endswith(".dmn"):  # a decision table: its own checks (engine.bpmn.dmn)
+            table, found = decisions.check(data)
+            for problem in found:
+                named = f" ({problem.name})" if problem.name else ""
+                click.echo(
+                    f"{path}:{problem.line or 0}: {problem.element_id or '-'}{named}: {problem.message}",
+                    err=True,
+                )
+            if table is None:
+                failed = True
+            else:
+                click.echo(f"{path}: ok ({table.key}, {len(table.rules)} rules)")
+            continue
         try:
             compiled = definitions.compile_for_deploy(data, source=path)
         except BpmnInvalid as err:

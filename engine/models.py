@@ -12,6 +12,7 @@ from engine.audit.models import (
 from engine.db import Base
 from engine.deadlines.holiday_models import HolidayCalendarVersion, HolidayDay, HolidayYear
 from engine.deadlines.models import StartSchedule
+from engine.decisions.models import DecisionDefinition
 from engine.definitions.models import ProcessDefinition
 from engine.formversions.models import FormVersion
 from engine.households.models import CaseHousehold, Household, Person
@@ -39,6 +40,7 @@ from engine.users.models import (
 
 __all__ = [
     "PolicyParameterSet",
+    "DecisionDefinition",
     "ApiToken",
     "ExternalIdentity",
     "Attachment",

@@ -202,7 +202,14 @@ def app():
 
 
 def _max_ids(session: Session) -> dict[str, int]:
-    from engine.models import AuditChainHead, AuditEvent, ProcessDefinition, StartSchedule, User
+    from engine.models import (
+        AuditChainHead,
+        AuditEvent,
+        DecisionDefinition,
+        ProcessDefinition,
+        StartSchedule,
+        User,
+    )
 
     head = session.get(AuditChainHead, 1)
     return {
@@ -213,6 +220,7 @@ def _max_ids(session: Session) -> dict[str, int]:
         )
         or 0,
         "user": session.scalar(select(User.id).order_by(User.id.desc()).limit(1)) or 0,
+        "decision": session.scalar(select(func.max(DecisionDefinition.id))) or 0,
         "schedules": {
             r.id: (r.next_run_at, r.remaining, r.runs, r.active)
             for r in session.scalars(select(StartSchedule))
@@ -228,6 +236,7 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
         AuditPending,
         AuditSeal,
         CaseHousehold,
+        DecisionDefinition,
         FormVersion,
         Household,
         HumanTask,
@@ -274,6 +283,7 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
     session.execute(delete(Person))
     session.execute(delete(Household))
     session.execute(delete(ProcessDefinition).where(ProcessDefinition.id > seed["definition"]))
+    session.execute(delete(DecisionDefinition).where(DecisionDefinition.id > seed["decision"]))
     session.execute(delete(RoleGrant).where(RoleGrant.user_id > seed["user"]))
     session.execute(delete(User).where(User.id > seed["user"]))
     session.commit()

@@ -19,6 +19,7 @@ from api.tasks.schemas import (
     TaskSchema,
 )
 from engine import privacy
+from engine.bpmn.dmn_task import PINS_KEY
 from engine.errors import Conflict
 from engine.expressions import PARAMS_KEY
 from engine.forms import form_to_client
@@ -59,7 +60,7 @@ def get_task(task_id: int) -> Any:
         data={  # what the form starts from: the case's copy of its policy parameters is not form data
             k: v
             for k, v in privacy.for_viewer(current_user(), tasks.current_data(session, row)).items()
-            if k != PARAMS_KEY
+            if k not in (PARAMS_KEY, PINS_KEY)
         },
     )
 

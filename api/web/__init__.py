@@ -35,6 +35,7 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     from api.web import (  # noqa: F401  (register the routes on ``bp``)
         admin_calendar,
+        admin_decisions,
         admin_forms,
         admin_instances,
         admin_modeler,

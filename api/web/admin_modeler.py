@@ -19,6 +19,7 @@ from api.web.i18n import MESSAGES, t
 from api.web.views import user
 from engine import formstore
 from engine.bpmn.parsing import BPMN_NS, BpmnInvalid, Problem, choose_process, parse_xml, to_utf8
+from engine.decisions import service as decisions
 from engine.definitions import service as definitions
 from engine.definitions.diff import DefinitionDiff, diff_xml
 from engine.definitions.models import ProcessDefinition
@@ -73,6 +74,10 @@ def _page(key: str | None, version: int | None, xml: str, *, draft: bool = False
         "forms": [
             {"value": k, "label": f"{f.title.get('zh') or k} ({k})"}
             for k, f in sorted(formstore.all_forms().items())
+        ],
+        "decisions": [
+            {"value": s.latest.key, "label": f"{s.latest.name} ({s.latest.key})"}
+            for s in decisions.list_latest(db.session())
         ],
         "urls": {
             "validate": url_for("web.admin_modeler_validate"),
@@ -148,7 +153,7 @@ def admin_modeler_validate() -> Any:
     would not (``severity`` warning; alone they leave ``ok`` true); nothing is stored."""
     try:
         xml = _posted_xml()
-        compiled = definitions.compile_for_deploy(xml, source="modeler")
+        compiled = definitions.compile_for_deploy(xml, source="modeler", session=db.session())
     except BpmnInvalid as err:
         return _problems([*err.problems, *definitions.lint_warnings(request.form.get("xml", ""))])
     warnings = [p.as_dict() for p in definitions.lint_warnings(xml)]

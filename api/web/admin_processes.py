@@ -128,7 +128,7 @@ def admin_process_upload() -> Any:
         filename = upload.filename[:150]
     try:
         data = to_utf8(data)  # a valid ISO-8859-1 / GBK / UTF-16 file is shown and stored as UTF-8
-        compiled = definitions.compile_for_deploy(data, f"upload:{filename}")
+        compiled = definitions.compile_for_deploy(data, f"upload:{filename}", session=db.session())
     except BpmnInvalid as err:
         return _refused(err, data)
     if not request.form.get("confirm"):

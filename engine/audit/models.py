@@ -50,6 +50,7 @@ class AuditAction(enum.StrEnum):
     TASK_SENT_BACK = "task.sent_back"  # 退回补正: the holder returned the case to an earlier step
     FORM_VERSION_SAVED = "form.version_saved"
     POLICY_SET_SAVED = "policy.set_saved"
+    DECISION_DEPLOYED = "decision.deployed"
     PERSONAL_DATA_READ = "personal_data.read"
     INCIDENT_OPENED = "incident.opened"
     INCIDENT_RETRIED = "incident.retried"

@@ -48,6 +48,7 @@ HANDLED_ATTRIBUTES = frozenset(
         "formRefBinding",
         "formRefVersion",
         "dueDate",
+        "decisionRef",  # a business-rule task's decision (engine.bpmn.dmn_task)
     }
 )
 HANDLED_ELEMENTS = frozenset({"properties", "property"})

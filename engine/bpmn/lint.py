@@ -4,7 +4,7 @@ Works on the (already safely parsed) lxml tree so every problem names the elemen
 
 * unsupported elements — constructs neither SpiffWorkflow nor our runtime executes (complex and
   event-based gateways, transactions, ad-hoc subprocesses, message/signal/compensation/conditional
-  events, send/receive/business-rule tasks);
+  events, send/receive tasks);
 * unreachable nodes — no path from a start event of their process or subprocess;
 * dead ends — a flow node other than an end event with no outgoing sequence flow, or from which no
   end event can be reached;
@@ -66,7 +66,6 @@ UNSUPPORTED_ELEMENTS: dict[str, str] = {
     "adHocSubProcess": "临时子流程 / ad-hoc subprocess",
     "sendTask": "发送任务 / send task (messages are not supported)",
     "receiveTask": "接收任务 / receive task (messages are not supported)",
-    "businessRuleTask": "业务规则任务 / business rule task (no DMN engine)",
 }
 UNSUPPORTED_EVENTS: dict[str, str] = {
     "messageEventDefinition": "消息事件 / message event",

@@ -25,10 +25,9 @@ from SpiffWorkflow.bpmn.specs.mixins import (
     UserTaskMixin,
 )
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask, MultiInstanceTask
-from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
 from engine import expressions
-from engine.bpmn import camunda, lint, parse_errors
+from engine.bpmn import camunda, dmn_task, lint, parse_errors
 from engine.bpmn.taskmeta import (  # noqa: F401 (re-exported: the public names of this module)
     TaskMeta,
     _deadline_problem,
@@ -69,6 +68,7 @@ class CompiledDefinition:
     process_ids: list[str]
     warnings: list[Problem] = field(default_factory=list)  # what lint warns about (never an error)
     initiator_var: str | None = None  # camunda:initiator: the case variable holding the starter's name
+    decision_refs: frozenset[str] = frozenset()  # decisions its business-rule tasks name (engine.decisions)
 
     def task_meta(self, bpmn_id: str) -> TaskMeta | None:
         return self.tasks.get(bpmn_id)
@@ -178,7 +178,7 @@ def _parse(root: etree._Element, key: str, source: str) -> tuple[Any, Any, list[
     copy = etree.ElementTree(deepcopy(root))
     for process in copy.getroot().iterfind(f"{{{BPMN_NS}}}process"):
         process.set("isExecutable", "true")
-    parser = SpiffBpmnParser()
+    parser = dmn_task.Parser()
     parser.add_bpmn_xml(copy, filename=source)
     return parser.get_spec(key), parser.get_subprocess_specs(key), list(parser.get_process_ids())
 
@@ -262,6 +262,7 @@ def check_bpmn(
     service_exists: Callable[[str], bool] | None = None,
     source: str = "upload",
     form_known: Callable[[str], bool] | None = None,
+    decision_exists: Callable[[str], bool] | None = None,
 ) -> tuple[CompiledDefinition | None, list[Problem]]:
     """Every problem of the file in one answer, and the compiled definition when none of them is an
     error. Only a file that is not readable XML (or is too large) stops at its first problem: it raises
@@ -279,6 +280,7 @@ def check_bpmn(
     problems += [Problem(message, el_id, line) for message, el_id, line in lint.structure(root, key)]
     initiator_var = camunda.initiator_variable(root)
     problems += camunda.ignored(lint.executed_processes(root, key))
+    problems += _decision_problems(root, key, decision_exists)
     spec = None
     try:
         spec, subprocess_specs, process_ids = _parse(root, key, source)
@@ -343,8 +345,35 @@ def check_bpmn(
         process_ids=process_ids,
         warnings=problems,
         initiator_var=initiator_var,
+        decision_refs=frozenset(dmn_task.refs_of([spec, *subprocess_specs.values()])),
     )
     return compiled, problems
+
+
+def _decision_problems(
+    root: etree._Element, key: str, decision_exists: Callable[[str], bool] | None
+) -> list[Problem]:
+    """A business-rule task must name a decision, and (when the caller can tell) a deployed one."""
+    problems = []
+    for el, ref in dmn_task.decision_refs(root, lint.executed_processes(root, key)):
+        if ref is None:
+            problems.append(
+                Problem(
+                    "业务规则任务没有指定决策表（spiffworkflow:calledDecisionId 或 camunda:decisionRef）/ "
+                    "the business rule task names no decision (calledDecisionId or camunda:decisionRef)",
+                    el.get("id"),
+                    el.sourceline,
+                )
+            )
+        elif decision_exists is not None and not decision_exists(ref):
+            problems.append(
+                Problem(
+                    f"决策表不存在（请先部署）/ unknown decision '{ref[:100]}' (deploy it first)",
+                    el.get("id"),
+                    el.sourceline,
+                )
+            )
+    return problems
 
 
 def in_order(problems: list[Problem]) -> list[Problem]:

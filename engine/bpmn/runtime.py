@@ -40,6 +40,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from engine import errors, expressions
 from engine.bpmn import timers
+from engine.bpmn.dmn_task import DecisionTask, DecisionTaskConverter
 from engine.bpmn.parsing import CompiledDefinition
 
 logging.getLogger("spiff").setLevel(logging.WARNING)
@@ -131,7 +132,7 @@ class _SpeclessWorkflowConverter(BpmnWorkflowConverter):
 
 
 def _make_registry() -> Any:
-    registry = BpmnWorkflowSerializer.configure(SPIFF_CONFIG)
+    registry = BpmnWorkflowSerializer.configure({**SPIFF_CONFIG, DecisionTask: DecisionTaskConverter})
     registry.register(Decimal, lambda v: {"value": str(v)}, lambda d: Decimal(d["value"]))
     registry.register(
         dt.date, lambda v: {"value": v.isoformat()}, lambda d: dt.date.fromisoformat(d["value"])

@@ -93,8 +93,9 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def parse_xml(data: bytes | str) -> etree._ElementTree:
-    """Parse untrusted XML safely: no DTD, no entities, no network, bounded size."""
+def parse_xml(data: bytes | str, *, any_root: bool = False) -> etree._ElementTree:
+    """Parse untrusted XML safely: no DTD, no entities, no network, bounded size. The root must be
+    BPMN ``definitions`` unless ``any_root`` (a DMN file: its reader checks the root)."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
     if len(raw) > MAX_BPMN_BYTES:
         raise BpmnTooLarge([Problem(f"文件过大 / file larger than {MAX_BPMN_BYTES // 1024} KB")])
@@ -122,6 +123,8 @@ def parse_xml(data: bytes | str) -> etree._ElementTree:
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
         raise BpmnInvalid([Problem("不允许 DOCTYPE 声明 / DOCTYPE declarations are not allowed")])
     root = tree.getroot()
+    if any_root:
+        return tree
     if root.tag != f"{{{BPMN_NS}}}definitions":
         raise BpmnInvalid(
             [
@@ -137,7 +140,7 @@ _DECLARED_ENCODING = re.compile(r"""^(\s*<\?xml[^>]*?\bencoding\s*=\s*["'])([^"'
 _UTF8_NAMES = {"UTF-8", "UTF8", "US-ASCII", "ASCII"}
 
 
-def to_utf8(data: bytes | str) -> bytes:
+def to_utf8(data: bytes | str, *, any_root: bool = False) -> bytes:
     """The same BPMN as UTF-8 bytes (with its declaration saying so): how definitions are stored.
 
     A valid file in another encoding (ISO-8859-1, GBK, UTF-16 with its declaration or byte-order mark)
@@ -146,7 +149,9 @@ def to_utf8(data: bytes | str) -> bytes:
     Line numbers stay as they were (only the declaration's encoding name changes).
     """
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    tree = parse_xml(raw)  # refuses what the parser cannot read (wrong bytes for the declaration)
+    tree = parse_xml(
+        raw, any_root=any_root
+    )  # refuses what the parser cannot read (wrong bytes for the declaration)
     encoding = (tree.docinfo.encoding or "UTF-8").upper()
     if encoding in _UTF8_NAMES:
         try:

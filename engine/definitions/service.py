@@ -34,6 +34,7 @@ from engine.bpmn.parsing import (
     to_utf8,
 )
 from engine.deadlines import schedules
+from engine.decisions import service as decisions
 from engine.definitions.diff import DefinitionDiff, diff_xml
 from engine.definitions.models import ProcessDefinition
 from engine.errors import Invalid, NotFound
@@ -140,16 +141,20 @@ def _forget_at_end(session: Session, transaction: Any) -> None:
 SPEC_CACHE = SpecCache()
 
 
-def check(xml: bytes | str, source: str = "upload") -> tuple[CompiledDefinition | None, list[Problem]]:
+def check(
+    xml: bytes | str, source: str = "upload", session: Session | None = None
+) -> tuple[CompiledDefinition | None, list[Problem]]:
     """Every problem of a file in one answer (errors first, then warnings; each in document order) and
     the compiled definition when it is deployable. Only unreadable XML stops at its first problem
-    (:class:`BpmnInvalid`; :class:`BpmnTooLarge` over the size limit)."""
+    (:class:`BpmnInvalid`; :class:`BpmnTooLarge` over the size limit). With a ``session``, a business-rule
+    task naming a decision that is not deployed is an error."""
     compiled, problems = check_bpmn(
         xml,
         known_roles=KNOWN_ROLES,
         form_exists=formstore.exists,
         service_exists=lambda name: name in runtime.SERVICES,
         source=source,
+        decision_exists=(lambda key: decisions.exists(session, key)) if session is not None else None,
     )
     root = parse_xml(xml).getroot()
     key, _not_executable = choose_process(root)
@@ -169,9 +174,11 @@ def check(xml: bytes | str, source: str = "upload") -> tuple[CompiledDefinition 
     return compiled, problems
 
 
-def compile_for_deploy(xml: bytes | str, source: str = "upload") -> CompiledDefinition:
+def compile_for_deploy(
+    xml: bytes | str, source: str = "upload", session: Session | None = None
+) -> CompiledDefinition:
     """Validate BPMN for deployment; raises ``BpmnInvalid`` with every error (warnings do not refuse)."""
-    compiled, problems = check(xml, source)
+    compiled, problems = check(xml, source, session)
     if compiled is None:
         raise BpmnInvalid([p for p in problems if p.severity == ERROR])
     return compiled
@@ -196,28 +203,28 @@ def _check_start_units(session: Session, raw: bytes, compiled: CompiledDefinitio
         )
 
 
-def lint(xml: bytes | str, source: str = "upload") -> list[Problem]:
+def lint(xml: bytes | str, source: str = "upload", session: Session | None = None) -> list[Problem]:
     """Every problem that would refuse this BPMN at deploy; an empty list means it is deployable.
 
     A file over the size limit is not read at all: :class:`BpmnTooLarge` is raised (the API's 413).
     """
-    return [p for p in lint_all(xml, source) if p.severity == ERROR]
+    return [p for p in lint_all(xml, source, session) if p.severity == ERROR]
 
 
-def lint_warnings(xml: bytes | str, source: str = "upload") -> list[Problem]:
+def lint_warnings(xml: bytes | str, source: str = "upload", session: Session | None = None) -> list[Problem]:
     """What lint warns about without refusing the deploy (e.g. a repeating timer with no count, a
     Camunda attribute the engine ignores). A file that cannot be read has no warnings: its errors
     (from :func:`lint`) say why."""
     try:
-        return [p for p in lint_all(xml, source) if p.severity == WARNING]
+        return [p for p in lint_all(xml, source, session) if p.severity == WARNING]
     except BpmnTooLarge:
         return []
 
 
-def lint_all(xml: bytes | str, source: str = "upload") -> list[Problem]:
+def lint_all(xml: bytes | str, source: str = "upload", session: Session | None = None) -> list[Problem]:
     """Every problem at once: the errors (they refuse the deploy), then the warnings (they do not)."""
     try:
-        return check(xml, source)[1]
+        return check(xml, source, session)[1]
     except BpmnTooLarge:
         raise
     except BpmnInvalid as err:  # not readable XML: its first problem is all there is to say
@@ -255,7 +262,7 @@ def deploy(
     Returns (definition, created). Nothing is written when the BPMN is invalid.
     """
     raw = to_utf8(xml)  # stored as UTF-8 text whatever encoding the file came in
-    compiled = compile_for_deploy(raw, source)
+    compiled = compile_for_deploy(raw, source, session)
     current = latest(session, compiled.key)
     if current is not None and current.sha256 == sha256_of(raw):
         return current, False
@@ -291,7 +298,9 @@ def deploy(
 def sync_dir(
     session: Session, directory: str | Path, actor_id: int | None = None
 ) -> list[tuple[ProcessDefinition, bool]]:
-    """Deploy every ``*.bpmn`` file in ``directory`` (unchanged files make no new version)."""
+    """Deploy every ``*.bpmn`` file in ``directory`` (unchanged files make no new version), after its
+    ``*.dmn`` decision tables (which the BPMN's business-rule tasks may name)."""
+    decisions.sync_dir(session, directory, actor_id)
     results = []
     for path in sorted(Path(directory).glob("*.bpmn")):
         results.append(deploy(session, path.read_bytes(), actor_id=actor_id, source=f"file:{path.name}"))

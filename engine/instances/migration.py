@@ -16,6 +16,7 @@ from engine.audit import service as audit
 from engine.audit.models import AuditAction
 from engine.bpmn import migrate_state, runtime
 from engine.bpmn.parsing import CompiledDefinition
+from engine.decisions import service as decisions
 from engine.definitions import service as definitions
 from engine.definitions.models import ProcessDefinition
 from engine.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
@@ -67,6 +68,8 @@ def plan(session: Session, instance: ProcessInstance, target: ProcessDefinition)
     old: CompiledDefinition = definitions.compiled(session, instance.definition_id)
     new: CompiledDefinition = definitions.SPEC_CACHE.get(target)
     result.wf = migrate_state.rebuild(instance.state, old, new, result.reasons)
+    if result.wf is not None and new.decision_refs:  # decisions the new version names: kept from now on
+        decisions.pin_missing(session, result.wf, new.decision_refs)
     return result
 
 

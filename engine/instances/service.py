@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session, joinedload, lazyload, selectinload, undefer
 from engine import procedures
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
-from engine.bpmn import runtime
+from engine.bpmn import dmn_task, runtime
 from engine.bpmn.parsing import CompiledDefinition
 from engine.db import dumps, utcnow
+from engine.decisions import service as decisions
 from engine.definitions import service as definitions
 from engine.definitions.models import ProcessDefinition
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
@@ -104,6 +105,8 @@ def load_spec(session: Session, instance: ProcessInstance) -> CompiledDefinition
 
 def load(session: Session, instance: ProcessInstance) -> Loaded:
     compiled = load_spec(session, instance)
+    if compiled.decision_refs:  # the decision tables this case keeps, read before any step runs
+        decisions.ensure_loaded(session, compiled.decision_refs, instance.data or {})
     return Loaded(instance, compiled, runtime.load_state(instance.state, compiled))
 
 
@@ -208,6 +211,9 @@ def create(
     if kept is not None:
         initial[policy.DATA_KEY] = kept
     compiled = definitions.SPEC_CACHE.get(definition)
+    initial.pop(dmn_task.PINS_KEY, None)  # never from the starter: the decision versions this case keeps
+    if compiled.decision_refs:
+        initial[dmn_task.PINS_KEY] = decisions.pins(session, compiled.decision_refs)
     if compiled.initiator_var and actor_id is not None:  # camunda:initiator: the starter's user name
         starter = session.get(User, actor_id)
         initial[compiled.initiator_var] = starter.username if starter is not None else None

@@ -469,6 +469,18 @@ PROBES = [
         "policy_parameters.add_version",
         json={"effective_from": "1999-01-01", "values": {"review_quorum": 1}},
     ),
+    Probe("GET", f"{API}/decisions", everyone(200), "decisions.list_decisions"),
+    Probe("POST", f"{API}/decisions", only(422, {"admin/city"}), "decisions.deploy", json={}),
+    Probe("POST", f"{API}/decisions/lint", only(422, {"admin/city"}), "decisions.lint", json={}),
+    Probe("GET", f"{API}/decisions/ca_approval_authority", everyone(200), "decisions.get_versions"),
+    Probe("GET", f"{API}/decisions/ca_approval_authority/xml", everyone(200), "decisions.get_xml"),
+    Probe(  # trying a table stores nothing
+        "POST",
+        f"{API}/decisions/ca_approval_authority/evaluate",
+        only(200, {"admin/city"}),
+        "decisions.evaluate",
+        json={"inputs": {}, "process_key": "comprehensive_assistance"},
+    ),
     # --- web pages ---------------------------------------------------------------------------------------
     Probe("GET", "/login", everyone(200), "web.login", anonymous=200),
     Probe("POST", "/login", everyone(401), "web.login", form={"username": "nobody-here"}, anonymous=401),
@@ -609,6 +621,23 @@ PROBES = [
         "web.admin_policy_save",
         form={"effective_from": "not a date"},
     ),
+    Probe("GET", "/admin/decisions", only(200, {"admin/city"}), "web.admin_decisions"),
+    Probe("GET", "/admin/decisions/ca_approval_authority", only(200, {"admin/city"}), "web.admin_decision"),
+    Probe(
+        "GET",
+        "/admin/decisions/ca_approval_authority/1/xml",
+        only(200, {"admin/city"}),
+        "web.admin_decision_xml",
+    ),
+    Probe(
+        "GET",
+        "/admin/decisions/ca_approval_authority/1/editor",
+        only(200, {"admin/city"}),
+        "web.admin_decision_editor",
+    ),
+    Probe("GET", "/admin/decisions/new/editor", only(200, {"admin/city"}), "web.admin_decision_new"),
+    Probe("POST", "/admin/decisions/deploy", only(422, {"admin/city"}), "web.admin_decision_deploy", form={}),
+    Probe("POST", "/admin/decisions/try", only(422, {"admin/city"}), "web.admin_decision_try", form={}),
     Probe("POST", "/admin/modeler/draft", only(422, {"admin/city"}), "web.admin_modeler_draft", form={}),
     Probe("GET", "/admin/calendar?year=2027", only(200, {"admin/city"}), "web.admin_calendar"),
     Probe("GET", "/admin/system", only(200, {"admin/city"}), "web.admin_system"),
@@ -903,7 +932,7 @@ def test_every_openapi_operation_is_in_the_matrix(world):
 def _template(path: str) -> str:
     """``/api/v1/tasks/{task_id}/claim`` and ``/api/v1/tasks/{task}/claim`` alike: placeholders erased."""
     return re.sub(
-        r"\{[^}]+\}|(?<=/)(?:999999999|comprehensive_assistance|demo_review|no_such_user|1999|2027|acceptance_notice)(?=/|$)",
+        r"\{[^}]+\}|(?<=/)(?:999999999|comprehensive_assistance|ca_approval_authority|demo_review|no_such_user|1999|2027|acceptance_notice)(?=/|$)",
         "{}",
         path,
     )

@@ -108,3 +108,19 @@ def test_processes_lint_prints_warnings_without_failing(app, app_ctx):
     assert f"{monthly}:7: start (每月一日): 警告 / warning: 循环计时器没有次数上限" in result.output
     assert "unbounded cycle 'R/2026-12-01T09:00:00+08:00/P1M'" in result.output
     assert result.output.strip().splitlines()[-1].startswith(f"{monthly}: ok (ca_monthly_fund_report")
+
+
+def test_processes_lint_reads_decision_tables(app, app_ctx, tmp_path):
+    runner = app.test_cli_runner()
+    shipped = str(ROOT / "processes" / "ca_approval_authority.dmn")
+    ok = runner.invoke(args=["processes", "lint", shipped])
+    assert ok.exit_code == 0 and "ok (ca_approval_authority, 3 rules)" in ok.output
+    broken = tmp_path / "broken.dmn"
+    broken.write_text(
+        Path(shipped).read_text(encoding="utf-8").replace('"street"', "__import__('os')"), encoding="utf-8"
+    )
+    bad = runner.invoke(args=["processes", "lint", str(broken)])
+    assert (
+        bad.exit_code == 1
+        and "rule_street_level: 第 3 行的输出无效 / row 3: invalid output entry" in bad.output
+    )

@@ -43,7 +43,11 @@ def to_referral(case):
 
 def test_needs_to_scored_closure(client, login):
     case = Case(client, login)
-    to_referral(case)
+    case.do("needs_discovery", "pd_advisor", NEEDS)
+    # the decision table r3a_tier suggests the tier from the needs: the assessment starts from it
+    assert case.detail()["data"]["tier"] == "advancement"
+    case.do("assessment", "pd_officer", ASSESS)
+    case.do("matching", "pd_officer", MATCH)
     assert case.open() == ["referral"]
     case.do("referral", "pd_agency_lead", {"referral_decision": "accept", "planned_start": "2026-12-01"})
     case.do(

@@ -43,15 +43,16 @@ def _links(session) -> dict[int, tuple[int, int | None]]:
 
 def _later_tables(db) -> None:
     """The tables of later migrations that today's engine reads when it starts and steps a case (policy
-    parameters, the scheduler's heartbeat), made beside the old schema with the demo procedure's
+    parameters, the scheduler's heartbeat, decision tables), made beside the old schema with the demo procedure's
     parameter set; migration 0019 touches none of them. (The attachment table, which refers to households,
     is made once the households are back: see the test.)"""
     import datetime as dt
 
+    from engine.decisions.models import DecisionDefinition
     from engine.policy.models import PolicyParameterSet
     from engine.system.models import SchedulerHeartbeat
 
-    tables = [m.__table__ for m in (PolicyParameterSet, SchedulerHeartbeat)]
+    tables = [m.__table__ for m in (PolicyParameterSet, SchedulerHeartbeat, DecisionDefinition)]
     db.metadata.create_all(db.engine, tables=tables)
     db.session.add(
         PolicyParameterSet(

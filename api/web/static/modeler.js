@@ -4,6 +4,7 @@
 //   lane → role:        the lane's name "<中文名> <role>" (the engine finds the role token in the name)
 //   user task:          <spiffworkflow:properties><spiffworkflow:property name="formKey|deadline|
 //                       reminder|escalate_to|send_back_to|outputs" value="…"/></spiffworkflow:properties> in extensionElements
+//   business-rule task: <spiffworkflow:calledDecisionId>decision id</spiffworkflow:calledDecisionId> in extensionElements
 //   sequence flow:      <bpmn:conditionExpression>…</bpmn:conditionExpression> (flows out of gateways)
 // Validate, diff and deploy post the whole XML (form field "xml") with the page's CSRF token.
 (function () {
@@ -33,6 +34,11 @@
           { name: "name", type: "String", isAttr: true },
           { name: "value", type: "String", isAttr: true }
         ]
+      },
+      {
+        name: "CalledDecisionId",
+        superClass: ["Element"],
+        properties: [{ name: "value", type: "String", isBody: true }]
       }
     ]
   };
@@ -111,6 +117,32 @@
       list.push(prop);
     }
     modeling.updateModdleProperties(element, props, { properties: list });
+  }
+
+  // --- business-rule tasks: <spiffworkflow:calledDecisionId>decision id</spiffworkflow:calledDecisionId>
+  function decisionOf(element) {
+    var ext = element.businessObject.extensionElements;
+    var found = ext ? (ext.get("values") || []).filter(function (v) {
+      return v.$type === "spiffworkflow:CalledDecisionId";
+    })[0] : null;
+    return found ? (found.value || "").trim() : "";
+  }
+
+  function setDecision(element, value) {
+    var bo = element.businessObject;
+    var ext = bo.extensionElements;
+    if (!ext) {
+      if (!value) { return; }
+      ext = moddle.create("bpmn:ExtensionElements", { values: [] });
+      modeling.updateProperties(element, { extensionElements: ext });
+    }
+    var values = (ext.get("values") || []).filter(function (v) { return v.$type !== "spiffworkflow:CalledDecisionId"; });
+    if (value) {
+      var ref = moddle.create("spiffworkflow:CalledDecisionId", { value: value });
+      ref.$parent = ext;
+      values.push(ref);
+    }
+    modeling.updateModdleProperties(element, ext, { values: values });
   }
 
   // --- lanes: the role is the known role name found in the lane's name ---------------------------
@@ -217,6 +249,11 @@
       panel.appendChild(field("环节输出 / Declared outputs", input(getProperty(element, "outputs"), function (v) {
         setProperty(element, "outputs", v.split(",").map(function (s) { return s.trim(); }).filter(Boolean).join(","));
       }, "accepted"), "写入案件数据供后续网关使用的字段，逗号分隔；留空则全部写入 / fields the case data keeps for gateways; empty: all"));
+    }
+    if (is(element, "bpmn:BusinessRuleTask")) {
+      panel.appendChild(field("决策表 / Decision table", select(info.decisions || [], decisionOf(element), function (v) {
+        setDecision(element, v);
+      }), "案件使用其发起时在用的版本 / a case uses the version in force when it started"));
     }
     if (is(element, "bpmn:SequenceFlow")) {
       var source = bo.sourceRef;

@@ -1,0 +1,1 @@
+"""DMN decision tables over HTTP."""

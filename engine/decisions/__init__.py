@@ -1,0 +1,1 @@
+"""DMN decision tables: deployed and versioned like process definitions, kept per case."""
