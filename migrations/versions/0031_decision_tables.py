@@ -1,7 +1,7 @@
 """DMN decision tables, deployed and versioned like process definitions.
 
 Revision ID: 0031_decision_tables
-Revises: 0028_operations
+Revises: 0033_oidc_identities
 Create Date: 2026-12-03
 """
 
