@@ -151,6 +151,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from api.records.routes import blp as records_blp
     from api.recusal.routes import blp as recusal_blp
     from api.reference.routes import blp as reference_blp
+    from api.serviceorgs.routes import blp as serviceorgs_blp
     from api.tasks.routes import blp as tasks_blp
     from api.users.routes import blp as users_blp
 
@@ -173,6 +174,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         policy_blp,
         attachments_blp,
         documents_blp,
+        serviceorgs_blp,
     ):
         api.register_blueprint(blp)
     errors.register(app)

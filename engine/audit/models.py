@@ -68,6 +68,9 @@ class AuditAction(enum.StrEnum):
     ATTACHMENT_DOWNLOADED = "attachment.downloaded"
     ATTACHMENT_REMOVED = "attachment.removed"
     DOCUMENT_GENERATED = "document.generated"
+    SERVICE_ORG_CREATED = "service_org.created"
+    SERVICE_ORG_MEMBER_ADDED = "service_org.member_added"
+    SERVICE_ORG_MEMBER_REMOVED = "service_org.member_removed"
 
 
 class AuditEvent(Base):
