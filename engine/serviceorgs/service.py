@@ -194,7 +194,7 @@ def of_step(session: Session, properties: dict[str, str], data: dict[str, Any]) 
     field holding its code (a 3A referral to the matched organisation)."""
     field = properties.get(FIELD_PROPERTY)
     code = data.get(field) if field else None
-    if not isinstance(code, str) or not code:
+    if not field or not isinstance(code, str) or not code:
         return None
     with session.no_autoflush:  # read while a step is computed: no write before the lock
         found = session.scalar(select(ServiceOrganisation.id).where(ServiceOrganisation.code == code))
