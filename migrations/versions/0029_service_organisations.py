@@ -6,6 +6,8 @@ the policy parameter sets (issue 17):
 * ``bridge_plan_project``: ``min_avg_visits`` (5) and ``min_group_activities`` (4), 二、（四）3; and a
   version in force from 2024-01-01 adding ``city_budget`` (1,800,000 CNY, 三、1: the notice gives 2024);
 * ``bridge_plan_household``: ``min_visits`` (5);
+* ``twinning``: ``plan_first_year`` / ``plan_last_year`` (2021–2025) and ``shortfall_check_date`` (11-30);
+* ``foundation_fee_check``: ``max_fee_rate`` (0.025);
 * ``special_care_visits``: ``min_weekly_visits`` (2, Putuo 004 (九)) and ``care_weeks`` (13, our period);
 * ``street_response``: each level's responders and deadline (our defaults; Putuo 004 (十) names the
   mechanism only).
@@ -38,6 +40,11 @@ ADDED = {
             "发放后回访间隔（ISO 8601 期间）/ follow-up visit after payment (ISO 8601)",
         ),
     },
+    "twinning": {
+        "plan_first_year": (2021, "规划首年 / the plan's first year"),
+        "plan_last_year": (2025, "规划末年 / the plan's last year"),
+        "shortfall_check_date": ("11-30", "驻点天数不足提醒日（月-日）/ day of the working-days check (MM-DD)"),
+    },
     "bridge_plan_project": {
         "min_avg_visits": (5, "户均个案走访最少次数 / minimum visits per household on average"),
         "min_group_activities": (4, "每个小组最少活动次数 / minimum activities per group"),
@@ -46,6 +53,12 @@ ADDED = {
 CITY_BUDGET = ("city_budget", 1800000, "市级年度预算总额（元）/ the city's yearly budget (CNY)")
 # new sets: (process key, values, labels, note)
 NEW_SETS = [
+    (
+        "foundation_fee_check",
+        {"max_fee_rate": "0.025"},
+        {"max_fee_rate": "管理费占彩票公益金项目支出的最高比例 / the highest fee rate of the spending"},
+        "基金会管理费核查 / the foundation's fee check",
+    ),
     (
         "bridge_plan_household",
         {"min_visits": 5},

@@ -26,6 +26,8 @@ MOVED = {
     "comprehensive_assistance": {"follow_up_wait": "P30D"},
     "bridge_plan_project": {"min_avg_visits": 5, "min_group_activities": 4, "city_budget": 1800000},
     "bridge_plan_household": {"min_visits": 5},
+    "twinning": {"plan_first_year": 2021, "plan_last_year": 2025, "shortfall_check_date": "11-30"},
+    "foundation_fee_check": {"max_fee_rate": "0.025"},
     "special_care_visits": {"min_weekly_visits": 2, "care_weeks": 13},
     "street_response": {
         "level1_responders": "district_civil_affairs,street_office,police,medical",
