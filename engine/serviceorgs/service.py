@@ -168,6 +168,17 @@ def organisation_ids_of(session: Session, user: User) -> list[int]:
     )
 
 
+def member_ids(session: Session, org_id: int) -> list[int]:
+    """The users who are members of the organisation."""
+    return list(
+        session.scalars(
+            select(ServiceOrganisationMember.user_id).where(
+                ServiceOrganisationMember.organisation_id == org_id
+            )
+        )
+    )
+
+
 def admits(session: Session, user: User, row: Any) -> bool:
     """May the user act on a task as far as its organisation goes (none, or one they are a member of)?"""
     org_id = getattr(row, "service_org_id", None)

@@ -13,6 +13,7 @@ from tests.conftest import PASSWORD
 from tests.helpers import assert_error
 from tests.procedures.cases import ApiCase
 from tests.procedures.helpers import APPLICANT, service_org
+from tests.web.helpers import Web
 
 STREET = "310115004"
 KEY = "service_referral_3a"
@@ -159,3 +160,28 @@ def test_members_are_managed_by_admins_and_audited(client, login, agencies):
     assert (AuditAction.SERVICE_ORG_MEMBER_ADDED.value, "pd_other_lead") in actions
     assert actions[-1] == (AuditAction.SERVICE_ORG_MEMBER_REMOVED.value, "pd_agency_lead")
     assert sum(1 for a, _u in actions if a == AuditAction.SERVICE_ORG_CREATED.value) == 2
+
+
+def test_the_web_inbox_and_task_page_follow_the_organisation(client, login, agencies):
+    case = _case(client, login)
+    case.do("matching", "pd_officer", MATCH)
+    referral = case.task("referral")
+    other = Web(client.application.test_client()).login("pd_other_lead")
+    assert f"/tasks/{referral['id']}" not in other.get("/?tab=claimable").get_data(as_text=True)
+    page = other.get(f"/tasks/{referral['id']}")
+    assert page.status_code == 403
+    member = Web(client.application.test_client()).login("pd_agency_lead")
+    assert f"/tasks/{referral['id']}" in member.get("/?tab=claimable").get_data(as_text=True)
+    assert member.get(f"/tasks/{referral['id']}").status_code == 200
+
+
+def test_only_the_members_are_told_of_the_new_referral(client, login, agencies):
+    case = _case(client, login)
+    case.do("matching", "pd_officer", MATCH)
+    referral = case.task("referral")
+
+    def told(username):
+        items = client.get("/api/v1/notifications", headers=login(username)).json["items"]
+        return [n for n in items if n.get("task_id") == referral["id"]]
+
+    assert told("pd_agency_lead") and not told("pd_other_lead")
