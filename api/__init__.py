@@ -153,6 +153,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from api.recusal.routes import blp as recusal_blp
     from api.reference.routes import blp as reference_blp
     from api.reports.routes import blp as reports_blp
+    from api.serviceorgs.routes import blp as serviceorgs_blp
     from api.tasks.routes import blp as tasks_blp
     from api.users.routes import blp as users_blp
 
@@ -177,6 +178,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         documents_blp,
         reports_blp,
         decisions_blp,
+        serviceorgs_blp,
     ):
         api.register_blueprint(blp)
     errors.register(app)

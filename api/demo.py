@@ -18,6 +18,8 @@ from engine.households.models import Household, Person
 from engine.instances import service as instances
 from engine.instances.models import ProcessInstance
 from engine.orgs import service as orgs
+from engine.serviceorgs import service as serviceorgs
+from engine.serviceorgs.models import ServiceOrganisation
 from engine.tasks import service as tasks
 from engine.twinning import service as twinning
 from engine.users import service as users
@@ -77,9 +79,30 @@ def load_demo(session: Session, processes_dir: str) -> list[str]:
             )
             made += 1
     summary.append(f"users created: {made} (password for all demo users: {DEMO_PASSWORD})")
+    summary.append(_service_organisation(session))
     if (session.scalar(select(func.count()).select_from(ProcessInstance)) or 0) == 0:
         summary.extend(_demo_cases(session))
     return summary
+
+
+# A fictional service organisation for the Pudong 3A referrals, with the Pudong agency users as members.
+DEMO_SERVICE_ORG = (
+    "PD-SW-DEMO",
+    "示例社会工作服务社（浦东）",
+    PUDONG,
+    ("pd_agency_lead", "pd_agency_worker"),
+)
+
+
+def _service_organisation(session: Session) -> str:
+    code, name, district, members = DEMO_SERVICE_ORG
+    if session.scalar(select(ServiceOrganisation.id).where(ServiceOrganisation.code == code)) is not None:
+        return f"service organisation {code}: unchanged"
+    admin = users.by_username(session, "admin")
+    serviceorgs.create(session, code=code, name=name, district_code=district, actor_id=admin.id)
+    for username in members:
+        serviceorgs.add_member(session, code, username, actor_id=admin.id, reason="示例数据 / demo data")
+    return f"service organisation {code}: created with {len(members)} members"
 
 
 def _start_filled(

@@ -25,6 +25,7 @@ from engine.orgs.models import OrgLevel, OrgUnit
 from engine.policy.models import PolicyParameterSet
 from engine.records.models import StepRecord
 from engine.recusal.models import NearRelativeFiling
+from engine.serviceorgs.models import ServiceOrganisation, ServiceOrganisationMember
 from engine.system.models import SchedulerHeartbeat
 from engine.tasks.models import HumanTask, SlaLevel, TaskStatus
 from engine.twinning.models import TwinningPairing
@@ -79,6 +80,8 @@ __all__ = [
     "RoleGrant",
     "SchedulerHeartbeat",
     "ServiceRecord",
+    "ServiceOrganisation",
+    "ServiceOrganisationMember",
     "TaskStatus",
     "TwinningPairing",
     "User",

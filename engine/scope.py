@@ -208,11 +208,32 @@ def role_branches(session: Session, user: User, model: Any) -> list[Any]:
     conjunctions — ``unit AND candidate_role IN …`` and ``unit AND escalated_role IN …`` per grant (with
     its procedure and contract terms) — so each can run on an index led by its own columns."""
     branches = []
+    admitted = _organisation_clause(session, user, model)
     for g in sorted(user.grants, key=lambda g: (g.org_unit_id, g.role.value)):
         covered = grant_clause(session, g, model)
+        if admitted is not None:
+            covered = covered & admitted
         names = [g.role.value]
         branches += [covered & model.candidate_role.in_(names), covered & model.escalated_role.in_(names)]
     return branches
+
+
+def _organisation_clause(session: Session, user: User, model: Any) -> Any:
+    """Tasks of no service organisation, or of one the user is a member of (a 3A referral goes to the
+    matched organisation's members only: engine.serviceorgs); None for rows without the column."""
+    column = getattr(model, "service_org_id", None)
+    if column is None:
+        return None
+    from engine.serviceorgs.models import ServiceOrganisationMember
+
+    ids = list(
+        session.scalars(
+            select(ServiceOrganisationMember.organisation_id).where(
+                ServiceOrganisationMember.user_id == user.id
+            )
+        )
+    )
+    return or_(column.is_(None), column.in_(ids)) if ids else column.is_(None)
 
 
 def sees_everything(session: Session, user: User, roles: set[str]) -> bool:

@@ -245,10 +245,13 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
         NearRelativeFiling,
         Notification,
         Person,
+        PolicyParameterSet,
         ProcessDefinition,
         ProcessInstance,
         RoleGrant,
         SchedulerHeartbeat,
+        ServiceOrganisation,
+        ServiceOrganisationMember,
         ServiceRecord,
         StartSchedule,
         StepRecord,
@@ -277,6 +280,9 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
         session.execute(delete(StepRecord))
     session.execute(delete(Attachment))
     session.execute(delete(HumanTask))
+    session.execute(delete(ServiceOrganisationMember))  # after the tasks that name an organisation
+    session.execute(delete(ServiceOrganisation))
+    session.execute(delete(PolicyParameterSet).where(PolicyParameterSet.created_by_id.is_not(None)))
     session.execute(delete(FormVersion))
     session.execute(delete(CaseHousehold))
     session.execute(delete(ProcessInstance))

@@ -41,6 +41,7 @@ def init_app(app: Flask) -> None:
         admin_modeler,
         admin_policy,
         admin_processes,
+        admin_serviceorgs,
         admin_system,
         admin_users,
         case_page,

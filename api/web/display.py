@@ -72,6 +72,7 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
     # 3A referral
     "average_score": ("平均得分", "Average score", "decimal"),
     "published": ("已公示", "Published", "boolean"),
+    "service_org_name": ("承接服务机构名称", "Service organisation", "text"),
 }
 
 # Signatures of the twinning agreement's four parties: "signature_<party>" is one record of the

@@ -51,11 +51,17 @@ def role_holders(session: Session, role: str, row: HumanTask) -> list[User]:
         .distinct()
         .order_by(User.id)
     )
-    return [
+    holders = [
         u
         for u in session.scalars(stmt)
         if any(g.role.value == role and scope.grant_covers(session, g, row) for g in u.grants)
     ]
+    if row.service_org_id is not None and role == row.candidate_role:  # one organisation's step
+        from engine.serviceorgs import service as serviceorgs
+
+        members = set(serviceorgs.member_ids(session, row.service_org_id))
+        holders = [u for u in holders if u.id in members]
+    return holders
 
 
 def escalation_target(session: Session, row: HumanTask, properties: dict[str, str] | None) -> str | None:

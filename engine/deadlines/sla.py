@@ -58,6 +58,12 @@ def deadline_for(
     except expressions.ExpressionError:
         log.warning("deadline %r cannot be evaluated; task has no due time", text)
         return None, text
+    if isinstance(value, str):  # a duration from the data (a policy parameter): the task keeps its words
+        try:
+            calendar.parse_duration(value)
+            return _as_due(value, start), value[:100]
+        except calendar.DeadlineError:
+            pass
     return _as_due(value, start), text
 
 

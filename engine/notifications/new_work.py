@@ -22,6 +22,7 @@ from engine import scope
 from engine.notifications import service as notifications
 from engine.notifications.models import NotificationKind
 from engine.orgs.models import OrgLevel, OrgUnit
+from engine.serviceorgs import service as serviceorgs
 from engine.tasks.models import HumanTask, TaskStatus
 from engine.users.models import RoleGrant, User
 
@@ -103,6 +104,7 @@ def _tasks(session: Session, task_ids: list[int]) -> list[Any]:
                 t.district_id,
                 t.process_key,
                 t.instance_id,
+                t.service_org_id,
             )
             .where(t.id.in_(bindparam("ids", expanding=True)))
             .order_by(t.id)
@@ -128,6 +130,9 @@ def _deliver(session: Session) -> None:
                     session.scalars(_grants_stmt(), {"role": row.candidate_role, "units": units})
                 )
             recipients = _holders(session, row, grants_of[key])
+            if row.service_org_id is not None:  # a step of one service organisation: its members only
+                members = set(serviceorgs.member_ids(session, row.service_org_id))
+                recipients = [u for u in recipients if u in members]
         else:
             continue
         for user_id in recipients:

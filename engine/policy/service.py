@@ -21,7 +21,7 @@ from engine.audit import service as audit
 from engine.audit.models import AuditAction
 from engine.db import utcnow
 from engine.deadlines import calendar
-from engine.errors import Invalid, NotFound
+from engine.errors import Conflict, Invalid, NotFound
 from engine.policy.models import PolicyParameterSet
 
 DATA_KEY = "_params"  # where a case keeps its copy (a name scripts cannot assign, pages do not show)
@@ -194,3 +194,49 @@ def read_value(value: Any) -> Any:
         except InvalidOperation:  # pragma: no cover - the pattern admits only valid decimals
             return value
     return value
+
+
+def case_value(session: Session, instance: Any, name: str) -> Any:
+    """A parameter as a case reads it: from the copy it keeps; for a name that was not yet a parameter
+    when the case took its copy (a case started before it moved out of the code), from the stored
+    version it copied, or the set in force on the day it started. Refused (409) when none has it."""
+    kept = of_case(instance.data or {})
+    values = kept.get("values") if kept else None
+    if isinstance(values, dict) and name in values:
+        return read_value(values[name])
+    found: PolicyParameterSet | None = None
+    if kept and isinstance(kept.get("version"), int):
+        found = session.scalar(
+            select(PolicyParameterSet).where(
+                PolicyParameterSet.process_key == kept.get("process_key", instance.process_key),
+                PolicyParameterSet.version == kept["version"],
+            )
+        )
+    if found is None or name not in found.values:
+        started = instance.started_at or utcnow()
+        found = in_force(session, instance.process_key, calendar.local_day(started))
+    if found is None or name not in found.values:
+        raise Conflict(
+            f"政策参数 {name} 未设定（{instance.process_key}）/ policy parameter {name} is not set for "
+            f"{instance.process_key}",
+            {name: [f"政策参数 {name} 未设定 / policy parameter {name} is not set"]},
+        )
+    return read_value(found.values[name])
+
+
+def yearly_value(session: Session, process_key: str, name: str, year: int) -> Any | None:
+    """A yearly figure (a city budget): the value in the set in force on 1 January of ``year``; when
+    that set lacks it, the latest earlier set that has it (the latest earlier year's figure). None when
+    no set in force by then has it."""
+    rows = session.scalars(
+        select(PolicyParameterSet)
+        .where(
+            PolicyParameterSet.process_key == process_key,
+            PolicyParameterSet.effective_from <= dt.date(year, 1, 1),
+        )
+        .order_by(PolicyParameterSet.effective_from.desc(), PolicyParameterSet.version.desc())
+    )
+    for row in rows:
+        if name in row.values:
+            return read_value(row.values[name])
+    return None

@@ -22,6 +22,7 @@ from engine.instances import service as instances
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.ledger import service as ledger
 from engine.orgs.models import OrgLevel, OrgUnit
+from engine.policy import service as policy
 from engine.procedures import before_complete
 from engine.records import service as records
 
@@ -210,7 +211,7 @@ def count_service(session: Session, instance: Any, row: Any, data: dict[str, Any
 def visits_or_reason(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> None:
     visits, needed = (
         visit_counts(session, [instance.id])[instance.id],
-        int(instance.data.get("min_visits", 5)),
+        int(policy.case_value(session, instance, "min_visits")),
     )
     if visits < needed and not (data.get("short_visits_reason") or "").strip():
         raise Invalid.on(

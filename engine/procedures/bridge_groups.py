@@ -16,9 +16,12 @@ from sqlalchemy.orm import Session
 
 from engine.errors import Invalid
 from engine.instances.models import ProcessInstance
-from engine.procedures import before_complete
+from engine.policy import service as policy
+from engine.procedures import (
+    before_complete,
+    bridge_rules,  # noqa: F401  (its rules on the same steps run first)
+)
 from engine.procedures.bridge import HOUSEHOLD, PROJECT
-from engine.procedures.bridge_rules import BRIDGE_MIN_ACTIVITIES_PER_GROUP
 from engine.records import service as records
 
 
@@ -47,20 +50,15 @@ def _held(session: Session, project_id: int) -> set[str]:
     return {str(c.data["household_ref"]) for c in rows if c.data.get("household_ref")}
 
 
-def _short(groups: dict[str, dict[str, Any]]) -> list[str]:
-    return [
-        f"{ref}（{g['activities']}次）"
-        for ref, g in groups.items()
-        if g["activities"] < BRIDGE_MIN_ACTIVITIES_PER_GROUP
-    ]
-
-
-def _refuse_short(field: str, short: list[str]) -> None:
+def _refuse_short(session: Session, instance: Any, field: str, groups: dict[str, dict[str, Any]]) -> None:
+    """二、（四）3 每个小组组织活动不少于4次: the policy parameter ``min_group_activities`` of the case."""
+    minimum = int(policy.case_value(session, instance, "min_group_activities"))
+    short = [f"{ref}（{g['activities']}次）" for ref, g in groups.items() if g["activities"] < minimum]
     if short:
         raise Invalid.on(
             field,
-            f"每个小组活动不少于{BRIDGE_MIN_ACTIVITIES_PER_GROUP}次，以下小组不足：{'、'.join(short)} / every "
-            f"group needs at least {BRIDGE_MIN_ACTIVITIES_PER_GROUP} activities: {', '.join(short)}",
+            f"每个小组活动不少于{minimum}次，以下小组不足：{'、'.join(short)} / every "
+            f"group needs at least {minimum} activities: {', '.join(short)}",
         )
 
 
@@ -96,7 +94,7 @@ def group_work(session: Session, instance: Any, row: Any, data: dict[str, Any]) 
                 f"参加人数多于小组成员（{len(groups[ref]['members'])}户）/ more attending than the group's members",
             )
     else:  # done
-        _refuse_short("group_action", _short(groups))
+        _refuse_short(session, instance, "group_action", groups)
     return {"group_count": len(groups) + (1 if action == "group" else 0)}
 
 
@@ -105,7 +103,7 @@ def groups_at_the_final_report(
     session: Session, instance: Any, row: Any, data: dict[str, Any]
 ) -> dict[str, Any]:
     groups = groups_of(session, instance.id)
-    _refuse_short("_form", _short(groups))
+    _refuse_short(session, instance, "_form", groups)
     return {
         "groups": [
             {"group_ref": ref, "name": g["name"], "members": len(g["members"]), "activities": g["activities"]}

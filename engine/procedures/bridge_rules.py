@@ -16,22 +16,21 @@ from sqlalchemy.orm import Session
 
 from engine.errors import Conflict, Invalid
 from engine.instances.models import InstanceStatus, ProcessInstance
+from engine.policy import service as policy
 from engine.procedures import before_complete
 from engine.procedures.bridge import HOUSEHOLD, PROJECT, visit_counts
 
-# 三、1: "本项目市级预算资金共180万元" (2024). A yearly parameter: the city's total Bridge Plan budget, by
-# project year. The notice gives 2024 only; a later year without its own figure keeps the latest earlier
-# year's (default where the notice is silent), until the year's figure is entered here.
-BRIDGE_CITY_BUDGET_BY_YEAR: dict[int, Decimal] = {2024: Decimal("1800000.00")}
-# 二、（四）3: "平均每户开展个案走访不少于5次；每个小组组织活动不少于4次".
-BRIDGE_MIN_VISITS_PER_HOUSEHOLD = 5
-BRIDGE_MIN_ACTIVITIES_PER_GROUP = 4
+# 三、1: "本项目市级预算资金共180万元" (2024): the city's total budget of a project year is the policy
+# parameter ``city_budget`` of ``bridge_plan_project`` in force on 1 January of that year (seeded for 2024
+# by migration 0029). A later year without its own figure keeps the latest earlier year's (default where
+# the notice is silent) until an admin enters the year's set. 二、（四）3: "平均每户开展个案走访不少于5次；
+# 每个小组组织活动不少于4次" are the parameters ``min_avg_visits`` and ``min_group_activities``.
 
 
-def city_budget(year: int) -> Decimal | None:
+def city_budget(session: Session, year: int) -> Decimal | None:
     """The city's Bridge Plan budget for ``year`` (the latest earlier year's figure when not entered)."""
-    known = [y for y in BRIDGE_CITY_BUDGET_BY_YEAR if y <= year]
-    return BRIDGE_CITY_BUDGET_BY_YEAR[max(known)] if known else None
+    value = policy.yearly_value(session, PROJECT, "city_budget", year)
+    return Decimal(str(value)).quantize(Decimal("0.01")) if value is not None else None
 
 
 def _projects_of_year(session: Session, year: int, exclude: int) -> list[ProcessInstance]:
@@ -57,7 +56,7 @@ def city_allocation(session: Session, instance: Any, row: Any, data: dict[str, A
             f"project for {year}: one project per district and year",
             {"project_year": [f"本区 {year} 年度已有桥计划项目 / the district already has a {year} project"]},
         )
-    budget = city_budget(year)
+    budget = city_budget(session, year)
     if budget is None:
         raise Invalid.on(
             "project_year",
@@ -149,7 +148,7 @@ def typical_cases_and_visits(
     held = {c.data.get("household_ref") for c in cases}
     # Default (the notice is silent): a project holding fewer households than the minimum presents one
     # typical case per household.
-    needed = min(int(instance.data.get("min_typical_cases", 5)), len(held))
+    needed = min(int(policy.case_value(session, instance, "min_typical_cases")), len(held))
     typical = data["typical_cases"]
     seen: set[str] = set()
     for number, case in enumerate(typical, start=1):
@@ -176,10 +175,11 @@ def typical_cases_and_visits(
     visits = sum(visit_counts(session, [c.id for c in served]).values()) if served else 0
     average = (Decimal(visits) / len(served)).quantize(Decimal("0.01")) if served else Decimal("0")
     explained = (data.get("visits_shortfall_reason") or "").strip()
-    if served and average < BRIDGE_MIN_VISITS_PER_HOUSEHOLD and not explained:
+    minimum = int(policy.case_value(session, instance, "min_avg_visits"))
+    if served and average < minimum and not explained:
         raise Invalid.on(
             "visits_shortfall_reason",
-            f"平均每户走访 {average} 次，少于{BRIDGE_MIN_VISITS_PER_HOUSEHOLD}次，须书面说明 / on average "
-            f"{average} visits per household (fewer than {BRIDGE_MIN_VISITS_PER_HOUSEHOLD}): explain",
+            f"平均每户走访 {average} 次，少于{minimum}次，须书面说明 / on average "
+            f"{average} visits per household (fewer than {minimum}): explain",
         )
     return {"visits_per_served_household": average, "households_served": len(served)}

@@ -4,12 +4,15 @@ a project plan (procedure ``ca_project_assistance``, a sub-case of the applicati
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from engine.definitions import service as definitions
+from engine.errors import Invalid
 from engine.instances import service as instances
+from engine.policy import service as policy
 from engine.procedures import before_complete
 
 KEY = "comprehensive_assistance"
@@ -43,3 +46,18 @@ def refer_project_assistance(
         parent_id=instance.id,
     )
     return {"project_case_id": case.id}
+
+
+@before_complete("foundation_fee_check", "fee_check")
+def fee_within_the_rate(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> None:
+    """The foundation's management fee may not exceed the rate (``max_fee_rate``, 2.5 %) of the year's
+    lottery-fund project spending: a policy parameter of the case."""
+    rate = Decimal(str(policy.case_value(session, instance, "max_fee_rate")))
+    spending, fee = Decimal(str(data["lottery_project_spending"])), Decimal(str(data["management_fee"]))
+    if fee > spending * rate:
+        shown = f"{(rate * 100).normalize():f}"
+        raise Invalid.on(
+            "management_fee",
+            f"管理费不得超过当年彩票公益金项目支出的{shown}% / the management fee may not exceed {shown} % of "
+            "the year's lottery-fund project spending",
+        )

@@ -1,5 +1,6 @@
 """Pudong 3A service assistance 浦东“3A”服务救助 (浦东新区民政局 2023年9月25日 指导意见): rules that need the
-database. The delivered service counts in the cross-project ledger; only Pudong units run the procedure;
+database. The match names a registered service organisation, whose members alone receive the referral;
+the delivered service counts in the cross-project ledger; only Pudong units run the procedure;
 the project's results are published as a step of its own (what, where, when)."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from engine.errors import Invalid
 from engine.ledger import service as ledger
 from engine.orgs.models import OrgUnit
 from engine.procedures import before_complete, on_start
+from engine.serviceorgs import service as serviceorgs
 
 KEY = "service_referral_3a"
 PUDONG_DISTRICT = "310115"  # 浦东新区: the guidance is the Pudong civil-affairs bureau's, for Pudong only
@@ -28,6 +30,14 @@ def pudong_only(session: Session, unit: Any, data: dict[str, Any]) -> None:
             "org_unit",
             "浦东“3A”服务救助仅限浦东新区的单位办理 / Pudong 3A service assistance runs in Pudong units only",
         )
+
+
+@before_complete(KEY, "matching")
+def matched_organisation(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """The match names a registered service organisation serving the district, with member users: the
+    referral and service steps go to its members only (BPMN ``service_org_field``, engine.serviceorgs)."""
+    found = serviceorgs.check_match(session, data["service_org"], instance, "service_org")
+    return {"service_org_name": found.name}
 
 
 @before_complete(KEY, "service_delivery")

@@ -1,11 +1,11 @@
 """Special-care visits 特殊关爱对象走访 (Putuo work points 2024, (九): 每周走访不少于2次).
 
-A case is one care period of ``care_weeks`` weeks (a parameter of the BPMN, 13 by default): a case
+A case is one care period of ``care_weeks`` weeks (a policy parameter, 13 by default): a case
 that repeated its weekly step for years would grow without bound, so a period ends with a review that
 opens the next period as a new case. Week 1 starts on the day of enrolment; each week ends at midnight
 (Shanghai) seven days later, when the week's record opens. Visits are counted by distinct dates inside
-the week (our default: several visits on one day count once); fewer than ``min_weekly_visits`` raise
-the missed-visit warning for the street officer."""
+the week (our default: several visits on one day count once); fewer than ``min_weekly_visits`` (a policy
+parameter, 2 from the notice) raise the missed-visit warning for the street officer."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from engine.deadlines.calendar import SHANGHAI, local_day
 from engine.definitions import service as definitions
 from engine.errors import Invalid
 from engine.instances import service as instances
+from engine.policy import service as policy
 from engine.procedures import before_complete
 
 KEY = "special_care_visits"
@@ -64,7 +65,7 @@ def count_the_week(session: Session, instance: Any, row: Any, data: dict[str, An
     following = start + WEEK
     return {
         "visits_counted": counted,
-        "visits_short": counted < int(case.get("min_weekly_visits", 2)),
+        "visits_short": counted < int(policy.case_value(session, instance, "min_weekly_visits")),
         "week_no": week_no + 1 if data.get("continue_care") else week_no,
         "weeks_done": week_no,
         "week_start": following.isoformat(),

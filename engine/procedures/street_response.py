@@ -3,8 +3,8 @@
 
 The warning level is set by the situation recorded at the report, not chosen: red when a life is in
 danger or in extreme weather, orange when the person belongs to a vulnerable group, yellow otherwise.
-Each level has its lead (BPMN lane), deadline (BPMN ``deadline``) and the responders who must be on
-the spot (below). The notice names the mechanism, not its contents: all of this is our default, and
+Each level has its lead (BPMN lane), deadline and the responders who must be on the spot (policy
+parameters of the case). The notice names the mechanism, not its contents: all of this is our default, and
 it has nothing to do with the SLA colours of tasks (时限状态)."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from engine.errors import Invalid
+from engine.policy import service as policy
 from engine.procedures import before_complete
 
 KEY = "street_response"
@@ -21,12 +22,9 @@ KEY = "street_response"
 LEVELS = {"red": 1, "orange": 2, "yellow": 3}
 STEP_LEVEL = {"level1_response": 1, "level2_response": 2, "level3_response": 3}
 COLOUR_OF = {level: colour for colour, level in LEVELS.items()}
-# 区街联动、部门联勤: who must respond at each level (our default).
-REQUIRED_RESPONDERS: dict[int, tuple[str, ...]] = {
-    1: ("district_civil_affairs", "street_office", "police", "medical"),
-    2: ("street_office", "committee", "police"),
-    3: ("street_office",),
-}
+# 区街联动、部门联勤: who must respond at each level is the policy parameter ``level<n>_responders`` of the
+# case (comma-separated keys of RESPONDER_NAMES; our default, seeded by migration 0029), as each level's
+# deadline is ``level<n>_deadline`` (read by the BPMN's 载入参数 script, the task's ``deadline_field``).
 RESPONDER_NAMES = {
     "district_civil_affairs": "区民政局",
     "street_office": "街镇救助所",
@@ -34,6 +32,12 @@ RESPONDER_NAMES = {
     "police": "公安",
     "medical": "医疗急救",
 }
+
+
+def required_responders(session: Session, instance: Any, level: int) -> list[str]:
+    """The responders a level needs, from the case's policy parameters."""
+    text = str(policy.case_value(session, instance, f"level{level}_responders"))
+    return [r.strip() for r in text.split(",") if r.strip()]
 
 
 def warning_level(data: dict[str, Any]) -> str:
@@ -53,9 +57,11 @@ def set_the_warning(session: Session, instance: Any, row: Any, data: dict[str, A
 def _check_response(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
     level = STEP_LEVEL[row.bpmn_id]
     problems: dict[str, list[str]] = {}
-    missing = [r for r in REQUIRED_RESPONDERS[level] if r not in (data.get("responders") or [])]
+    missing = [
+        r for r in required_responders(session, instance, level) if r not in (data.get("responders") or [])
+    ]
     if missing:
-        names = "、".join(RESPONDER_NAMES[r] for r in missing)
+        names = "、".join(RESPONDER_NAMES.get(r, r) for r in missing)
         problems["responders"] = [
             f"{level}级响应须有{names}参与 / a level-{level} response needs: {', '.join(missing)}"
         ]

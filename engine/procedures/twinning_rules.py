@@ -17,21 +17,27 @@ from sqlalchemy.orm import Session
 from engine.db import utcnow
 from engine.deadlines.calendar import SHANGHAI
 from engine.errors import Invalid
+from engine.policy import service as policy
 from engine.procedures import before_complete, on_start
 from engine.procedures.twinning import KEY, evaluations_of
 from engine.records import service as records
 
-# "从2021年至2025年" (the 14th five-year plan). A case started later keeps working from its own year: the
-# notice is silent on later years, the default is one working year, the year it starts in.
-TWINNING_PLAN_FIRST_YEAR = 2021
-TWINNING_PLAN_LAST_YEAR = 2025
+# "从2021年至2025年" (the 14th five-year plan): the policy parameters ``plan_first_year`` and
+# ``plan_last_year`` of the set in force when the case starts (seeded by migration 0029). A case started
+# later keeps working from its own year: the notice is silent on later years, the default is one working
+# year, the year it starts in.
 
 
 @on_start(KEY)
 def working_years(session: Session, unit: Any, data: dict[str, Any]) -> dict[str, Any]:
     """The working years run from the year the case starts in (Shanghai time) to the plan's last year."""
-    year = max(utcnow().astimezone(SHANGHAI).year, TWINNING_PLAN_FIRST_YEAR)
-    return {"first_year": year, "last_year": max(year, TWINNING_PLAN_LAST_YEAR)}
+    today = utcnow().astimezone(SHANGHAI)
+    kept = policy.in_force(session, KEY, today.date())
+    values = kept.values if kept is not None else {}
+    if "plan_first_year" not in values or "plan_last_year" not in values:
+        raise Invalid.on("data", "牵手计划的规划年度未设定（政策参数）/ the Twinning plan years are not set")
+    year = max(today.year, int(values["plan_first_year"]))
+    return {"first_year": year, "last_year": max(year, int(values["plan_last_year"]))}
 
 
 def _year_of(value: Any) -> int:

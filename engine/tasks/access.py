@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from engine.errors import Conflict, Forbidden, NotFound
 from engine.instances import service as instances
 from engine.recusal import service as recusal
+from engine.serviceorgs import service as serviceorgs
 from engine.tasks.models import OPEN_STATUSES, HumanTask, TaskStatus, open_clause
 from engine.users import service as users
 from engine.users.models import User
@@ -23,10 +24,23 @@ def get(session: Session, task_id: int) -> HumanTask:
 
 
 def can_claim(session: Session, user: User, row: HumanTask) -> bool:
-    """The user holds the task's role in its scope, or the role it was escalated to."""
-    return users.holds(session, user, row.candidate_role, row) or bool(
+    """The user holds the task's role in its scope, or the role it was escalated to; for a step of one
+    service organisation (a 3A referral), the user is also one of its members."""
+    holds = users.holds(session, user, row.candidate_role, row) or bool(
         row.escalated_role and users.holds(session, user, row.escalated_role, row)
     )
+    return holds and serviceorgs.admits(session, user, row)
+
+
+def _refuse_unseen(session: Session, user: User, row: HumanTask) -> Forbidden:
+    """The 403 for a task the user may not see: naming the organisation when that is the reason."""
+    if row.service_org_id is not None and not serviceorgs.admits(session, user, row):
+        name = serviceorgs.name_of(session, row.service_org_id) or str(row.service_org_id)
+        return Forbidden(
+            f"该任务已转介给服务机构“{name}”，仅该机构的成员可以接收和办理 / this task is referred to the "
+            f"service organisation {name}: only its members may accept and work on it"
+        )
+    return Forbidden("无权查看该任务 / you may not see this task")
 
 
 def can_see(session: Session, user: User, row: HumanTask) -> bool:
@@ -41,7 +55,7 @@ def can_see(session: Session, user: User, row: HumanTask) -> bool:
 def get_visible(session: Session, user: User, task_id: int) -> HumanTask:
     row = get(session, task_id)
     if not can_see(session, user, row):
-        raise Forbidden("无权查看该任务 / you may not see this task")
+        raise _refuse_unseen(session, user, row)
     return row
 
 
@@ -81,7 +95,7 @@ def _locked_with_open(
     if row is None:
         raise NotFound(f"任务不存在 / task {task_id} not found")
     if not can_see(session, user, row):
-        raise Forbidden("无权查看该任务 / you may not see this task")
+        raise _refuse_unseen(session, user, row)
     return row, instance, [r for r in rows if r.state in OPEN_STATUSES]
 
 

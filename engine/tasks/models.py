@@ -130,6 +130,9 @@ class HumanTask(Base):
     sla_level: Mapped[int] = mapped_column(Integer, default=0)  # highest level already fired (SlaLevel)
     # After a red escalation the task is also offered to this role (the next level's group).
     escalated_role: Mapped[str | None] = mapped_column(String(32))
+    # The service organisation the step belongs to (BPMN ``service_org_field``, a 3A referral): only its
+    # members may see, claim or complete it (engine.serviceorgs); NULL: any holder of the role.
+    service_org_id: Mapped[int | None] = mapped_column(ForeignKey("service_organisation.id"))
 
     org_unit: Mapped[OrgUnit] = relationship(foreign_keys=[org_unit_id], viewonly=True)
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], viewonly=True)

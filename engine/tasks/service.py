@@ -17,6 +17,7 @@ from engine.formversions import service as formversions
 from engine.instances import service as instances
 from engine.kernel import bus
 from engine.orgs import service as orgs
+from engine.serviceorgs import service as serviceorgs
 from engine.tasks.access import (
     _check_recusal,
     _locked,
@@ -140,6 +141,8 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
                 elsewhere.district_id,
                 elsewhere.street_id,
             )
+        if meta is not None:  # a step of one service organisation's members (``service_org_field``)
+            row.service_org_id = serviceorgs.of_step(session, meta.properties, task.data)
         deadlines.set_due(row, due_at, meta.properties if meta else None)
         session.add(row)
         created.append(row)
@@ -153,6 +156,7 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
                 "name": row.name,
                 "role": row.candidate_role,
                 "due_at": row.due_at.isoformat() if row.due_at else None,
+                **({"service_org_id": row.service_org_id} if row.service_org_id else {}),
             },
         )
     still_open = [row for spiff_id, row in open_rows.items() if spiff_id in ready] + created

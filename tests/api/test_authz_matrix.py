@@ -481,6 +481,31 @@ PROBES = [
         "decisions.evaluate",
         json={"inputs": {}, "process_key": "comprehensive_assistance"},
     ),
+    # service organisations (3A referrals): listed for staff, managed by admins; nothing is written here
+    Probe("GET", f"{API}/service-organisations", everyone(200), "service_organisations.list_organisations"),
+    Probe(
+        "GET", f"{API}/service-organisations/NOPE", everyone(404), "service_organisations.get_organisation"
+    ),
+    Probe(
+        "POST",
+        f"{API}/service-organisations",
+        only(422, {"admin/city"}),
+        "service_organisations.create_organisation",
+        json={"code": "坏 编码", "name": "权限测试机构"},
+    ),
+    Probe(
+        "POST",
+        f"{API}/service-organisations/NOPE/members",
+        only(404, {"admin/city"}),
+        "service_organisations.add_member",
+        json={"username": "pt_advisor"},
+    ),
+    Probe(
+        "DELETE",
+        f"{API}/service-organisations/NOPE/members/no_such_user",
+        only(404, {"admin/city"}),
+        "service_organisations.remove_member",
+    ),
     # --- web pages ---------------------------------------------------------------------------------------
     Probe("GET", "/login", everyone(200), "web.login", anonymous=200),
     Probe("POST", "/login", everyone(401), "web.login", form={"username": "nobody-here"}, anonymous=401),
@@ -668,6 +693,28 @@ PROBES = [
         only(302, {"admin/city"}),
         "web.admin_calendar_recompute",
         form={"apply": "0"},
+    ),
+    Probe("GET", "/admin/service-orgs", only(200, {"admin/city"}), "web.admin_service_orgs"),
+    Probe(  # a bad code: the admin is sent back to the page with the reason, nothing written
+        "POST",
+        "/admin/service-orgs",
+        only(302, {"admin/city"}),
+        "web.admin_service_org_create",
+        form={"code": "坏 编码", "name": "权限测试机构"},
+    ),
+    Probe(
+        "POST",
+        "/admin/service-orgs/NOPE/members",
+        only(302, {"admin/city"}),
+        "web.admin_service_org_add",
+        form={"username": "pt_advisor"},
+    ),
+    Probe(
+        "POST",
+        "/admin/service-orgs/NOPE/members/pt_advisor/remove",
+        only(302, {"admin/city"}),
+        "web.admin_service_org_remove",
+        form={},
     ),
     Probe("GET", "/admin/users", only(200, {"admin/city"}), "web.admin_users"),
     Probe(  # no such user: the admin is sent back to the page with the reason
@@ -932,7 +979,7 @@ def test_every_openapi_operation_is_in_the_matrix(world):
 def _template(path: str) -> str:
     """``/api/v1/tasks/{task_id}/claim`` and ``/api/v1/tasks/{task}/claim`` alike: placeholders erased."""
     return re.sub(
-        r"\{[^}]+\}|(?<=/)(?:999999999|comprehensive_assistance|ca_approval_authority|demo_review|no_such_user|1999|2027|acceptance_notice)(?=/|$)",
+        r"\{[^}]+\}|(?<=/)(?:999999999|comprehensive_assistance|ca_approval_authority|demo_review|no_such_user|1999|2027|acceptance_notice|NOPE)(?=/|$)",
         "{}",
         path,
     )

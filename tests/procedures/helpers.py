@@ -495,3 +495,23 @@ def reports(session):
         .order_by(ProcessInstance.id)
     )
     return {r.org_unit.code: r for r in rows}
+
+
+# --- Pudong 3A 服务救助: service organisations ----------------------------------------------------------
+
+
+def service_org(client, login, code, members, district="310115", name=None):
+    """Register a service organisation through the API (as the admin) with ``members`` as its users."""
+    admin = login("admin")
+    made = client.post(
+        "/api/v1/service-organisations",
+        json={"code": code, "name": name or f"服务机构 {code}", "district": district},
+        headers=admin,
+    )
+    assert made.status_code == 201, made.json
+    for username in members:
+        added = client.post(
+            f"/api/v1/service-organisations/{code}/members", json={"username": username}, headers=admin
+        )
+        assert added.status_code == 201, added.json
+    return made.json

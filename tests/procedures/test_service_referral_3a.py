@@ -6,10 +6,17 @@ import pytest
 
 from tests.helpers import assert_error
 from tests.procedures.cases import ApiCase
-from tests.procedures.helpers import APPLICANT
+from tests.procedures.helpers import APPLICANT, service_org
 
 STREET = "310115004"  # Pudong: only Pudong units run 3A
 KEY = "service_referral_3a"
+
+
+@pytest.fixture(autouse=True)
+def organisations(client, login):
+    """Two Pudong service organisations whose members are the demo's Pudong agency users."""
+    for code in ("org_social_work_a", "org_social_work_b"):
+        service_org(client, login, code, ["pd_agency_lead", "pd_agency_worker"])
 
 
 class Case(ApiCase):

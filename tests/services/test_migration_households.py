@@ -43,17 +43,26 @@ def _links(session) -> dict[int, tuple[int, int | None]]:
 
 def _later_tables(db) -> None:
     """The tables of later migrations that today's engine reads when it starts and steps a case (policy
-    parameters, the scheduler's heartbeat, decision tables), made beside the old schema with the demo procedure's
-    parameter set; migration 0019 touches none of them. (The attachment table, which refers to households,
+    parameters, the scheduler's heartbeat, decision tables, service organisations and the task's organisation),
+    made beside the old schema with the demo procedure's parameter set; migration 0019 touches none of them. (The attachment table, which refers to households,
     is made once the households are back: see the test.)"""
     import datetime as dt
 
     from engine.decisions.models import DecisionDefinition
     from engine.policy.models import PolicyParameterSet
+    from engine.serviceorgs.models import ServiceOrganisation, ServiceOrganisationMember
     from engine.system.models import SchedulerHeartbeat
 
-    tables = [m.__table__ for m in (PolicyParameterSet, SchedulerHeartbeat, DecisionDefinition)]
-    db.metadata.create_all(db.engine, tables=tables)
+    later = (
+        PolicyParameterSet,
+        SchedulerHeartbeat,
+        DecisionDefinition,
+        ServiceOrganisation,
+        ServiceOrganisationMember,
+    )
+    db.metadata.create_all(db.engine, tables=[m.__table__ for m in later])
+    with db.engine.begin() as conn:  # migration 0029: a task may belong to one service organisation
+        conn.execute(text("ALTER TABLE human_task ADD COLUMN service_org_id INTEGER"))
     db.session.add(
         PolicyParameterSet(
             process_key="demo_assistance",

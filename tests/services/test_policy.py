@@ -34,6 +34,7 @@ def test_the_shipped_numbers_are_seeded(session):
         "review_quorum": 5,
         "district_threshold": 20000,
         "emergency_cap": 5000,
+        "follow_up_wait": "P30D",  # migration 0029
     }
     assert policy.in_force(session, "twinning", dt.date(2026, 1, 1)).values["annual_subsidy"] == 30000
     assert policy.in_force(session, KEY, dt.date(2020, 12, 31)) is None  # before the first set

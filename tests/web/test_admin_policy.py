@@ -44,14 +44,17 @@ def test_an_admin_adds_next_years_set(web, june):
         "value_min_qualified_staff": "3",
         "value_min_typical_cases": "5",
         "value_report_months": "7",
+        "value_min_avg_visits": "5",
+        "value_min_group_activities": "4",
+        "value_city_budget": "1900000",
         "note": "2027 年桥计划通知",
     }
     saved = admin.post("/admin/policy/bridge_plan_project", data=form)
     assert saved.status_code == 302
     after = text(admin.get("/admin/policy/bridge_plan_project"))
-    assert 'data-version="2"' in after and "5500" in after and "2027 年桥计划通知" in after
-    # version 1 stays the one in force in June 2026
-    assert after.index('data-testid="in-force"') > after.index('data-version="1"')
+    assert 'data-version="3"' in after and "5500" in after and "2027 年桥计划通知" in after
+    # version 2 (in force from 2024, with the city budget: migration 0029) stays the one in force in June 2026
+    assert after.index('data-testid="in-force"') > after.index('data-version="2"')
     event = db.session.scalar(
         select(AuditEvent)
         .where(AuditEvent.action == AuditAction.POLICY_SET_SAVED.value)

@@ -1,0 +1,114 @@
+"""Admin page for service organisations 服务机构 and their member users: register an organisation, add or
+remove members (each change audited by the engine, engine/serviceorgs, the same service as the REST API's
+/api/v1/service-organisations). A 3A referral lands only in the matched organisation's members' inboxes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+
+from api.extensions import db
+from api.web import bp
+from api.web.admin_processes import admin_required
+from api.web.i18n import MESSAGES, pick, t
+from api.web.views import user
+from engine.errors import ServiceError
+from engine.orgs import service as orgs
+from engine.orgs.models import OrgLevel
+from engine.serviceorgs import service as serviceorgs
+
+MESSAGES.update(
+    {
+        "admin_service_orgs": ("服务机构", "Service organisations"),
+        "service_orgs_help": (
+            "浦东“3A”服务救助的匹配步骤填写承接机构的编码；转介确认和提供服务两步只进入该机构成员用户的待办，"
+            "其他机构的用户即使持有社工机构角色也不能接收。增减成员都记入审计日志。",
+            "The 3A matching step names the organisation's code; the referral and the service steps then "
+            "go to that organisation's member users only: users of other agencies cannot accept them, "
+            "whatever agency role they hold. Adding and removing members is audited.",
+        ),
+        "service_org_code": ("机构编码", "Code"),
+        "service_org_name": ("机构名称", "Name"),
+        "service_org_district": ("服务区域", "Serves"),
+        "service_org_anywhere": ("不限", "Anywhere"),
+        "service_org_members": ("成员用户", "Member users"),
+        "service_org_no_members": ("尚无成员（无法接收转介）", "No members yet (cannot take referrals)"),
+        "service_org_new": ("登记服务机构", "Register an organisation"),
+        "service_org_create": ("登记", "Register"),
+        "service_org_username": ("用户名", "Username"),
+        "service_org_reason": ("原因（可选）", "Reason (optional)"),
+        "service_org_add": ("添加成员", "Add member"),
+        "service_org_remove": ("移除", "Remove"),
+        "service_org_created": ("已登记服务机构 {code}。", "Registered {code}."),
+        "service_org_added": ("已将 {username} 添加为 {code} 的成员。", "Added {username} to {code}."),
+        "service_org_removed": ("已将 {username} 移出 {code}。", "Removed {username} from {code}."),
+    }
+)
+
+
+def _back() -> Any:
+    return redirect(url_for("web.admin_service_orgs"))
+
+
+def _failed(err: ServiceError) -> Any:
+    db.session().rollback()
+    problems = [pick(m) for ms in err.fields.values() for m in ms]
+    flash(" ".join(problems) or pick(err.message), "error")
+    return _back()
+
+
+@bp.get("/admin/service-orgs")
+@admin_required
+def admin_service_orgs() -> Any:
+    session = db.session()
+    return render_template(
+        "admin_service_orgs.html",
+        rows=serviceorgs.list_all(session),
+        districts=orgs.list_units(session, level=OrgLevel.DISTRICT),
+    )
+
+
+@bp.post("/admin/service-orgs")
+@admin_required
+def admin_service_org_create() -> Any:
+    code = request.form.get("code", "").strip()
+    try:
+        serviceorgs.create(
+            db.session(),
+            code=code,
+            name=request.form.get("name", ""),
+            district_code=request.form.get("district") or None,
+            actor_id=user().id,
+        )
+    except ServiceError as err:
+        return _failed(err)
+    flash(t("service_org_created", code=code), "success")
+    return _back()
+
+
+@bp.post("/admin/service-orgs/<code>/members")
+@admin_required
+def admin_service_org_add(code: str) -> Any:
+    username = request.form.get("username", "").strip()
+    try:
+        serviceorgs.add_member(
+            db.session(), code, username, actor_id=user().id, reason=request.form.get("reason", "")
+        )
+    except ServiceError as err:
+        return _failed(err)
+    flash(t("service_org_added", username=username, code=code), "success")
+    return _back()
+
+
+@bp.post("/admin/service-orgs/<code>/members/<username>/remove")
+@admin_required
+def admin_service_org_remove(code: str, username: str) -> Any:
+    try:
+        serviceorgs.remove_member(
+            db.session(), code, username, actor_id=user().id, reason=request.form.get("reason", "")
+        )
+    except ServiceError as err:
+        return _failed(err)
+    flash(t("service_org_removed", username=username, code=code), "success")
+    return _back()
