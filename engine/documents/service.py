@@ -32,7 +32,7 @@ from engine.attachments import storage as storage_mod
 from engine.attachments.models import Attachment
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
-from engine.documents import plans, render
+from engine.documents import casefile, plans, render
 from engine.documents import values as V
 from engine.errors import Conflict, NotFound
 from engine.forms.model import _text, msg
@@ -124,6 +124,15 @@ KINDS: dict[str, Kind] = {
             msg("尚未遴选派出机构，不能打印四方协议", "The dispatching agency has not been selected yet"),
             plans.twinning_agreement,
         ),
+        Kind(
+            casefile.NAME,
+            casefile.TITLE,
+            casefile.TEMPLATE,
+            "*",  # every procedure's case, once it has ended (engine.documents.casefile)
+            (),
+            lambda d: True,
+            msg("案件尚未办结，不能打印一户一档", "The case has not ended yet"),
+        ),
     )
 }
 
@@ -143,11 +152,12 @@ def _decision(session: Session, instance: Any, kind: Kind) -> StepRecord | None:
 
 def available(session: Session, instance: Any) -> list[Kind]:
     """The kinds this case can print now (its procedure's, whose deciding record has their outcome)."""
-    return [
+    kinds = [
         k
         for k in KINDS.values()
         if k.process_key == instance.process_key and _decision(session, instance, k) is not None
     ]
+    return kinds + ([KINDS[casefile.NAME]] if casefile.closed(instance) else [])
 
 
 def _stored(session: Session, record: StepRecord, kind: Kind) -> Attachment | None:
@@ -209,6 +219,8 @@ def print_document(
     409 with the reason while the case has no record deciding it."""
     instance = instances.get_visible(session, user, instance_id)
     kind = kind_of(name)
+    if kind.name == casefile.NAME:
+        return _case_file(session, user, instance, kind)
     if kind.process_key != instance.process_key:
         raise NotFound(msg(f"此类案件没有{kind.label()}", f"this procedure has no {kind.label('en')}"))
     decision = _decision(session, instance, kind)
@@ -227,8 +239,34 @@ def print_document(
     return _store(session, user, instance, kind, decision, rendered), rendered.pdf, True
 
 
+def _case_file(session: Session, user: User, instance: Any, kind: Kind) -> tuple[Attachment, bytes, bool]:
+    """The case file: once the case has ended, generated at the first print and stored with the case."""
+    if not casefile.closed(instance):
+        raise Conflict(kind.not_yet)
+    stored = stored_case_file(session, instance.id)
+    if stored is not None:
+        row, body = attachments.download(session, user, stored.id, channel="print")
+        return row, b"".join(body), False
+    rendered = casefile.render_pdf(session, instance)
+    return _store(session, user, instance, kind, None, rendered), rendered.pdf, True
+
+
+def stored_case_file(session: Session, instance_id: int) -> Attachment | None:
+    return session.scalar(
+        select(Attachment)
+        .where(Attachment.instance_id == instance_id, Attachment.field == FIELD_PREFIX + casefile.NAME)
+        .order_by(Attachment.id)
+        .limit(1)
+    )
+
+
 def _store(
-    session: Session, user: User, instance: Any, kind: Kind, decision: StepRecord, rendered: render.Rendered
+    session: Session,
+    user: User,
+    instance: Any,
+    kind: Kind,
+    decision: StepRecord | None,
+    rendered: render.Rendered,
 ) -> Attachment:
     import hashlib
 
@@ -240,7 +278,7 @@ def _store(
         case_number = instance.business_key or f"#{instance.id}"
         row = Attachment(
             instance_id=instance.id,
-            task_id=decision.task_id,
+            task_id=decision.task_id if decision is not None else None,
             field=FIELD_PREFIX + kind.name,
             household_id=attachments._household_of(session, instance.id),
             filename=f"{kind.label('zh')}-{case_number}.pdf".replace("/", "-"),
@@ -260,11 +298,11 @@ def _store(
             AuditAction.DOCUMENT_GENERATED,
             actor_id=user.id,
             instance_id=instance.id,
-            task_id=decision.task_id,
+            task_id=decision.task_id if decision is not None else None,
             details={
                 "attachment_id": row.id,
                 "document": kind.name,
-                "step_record_id": decision.id,
+                "step_record_id": decision.id if decision is not None else None,
                 "content_sha256": rendered.content_sha256,
                 "sha256": row.sha256,
                 "size": row.size,
