@@ -29,6 +29,9 @@ def register_commands(app: Flask) -> None:
     from api.audit_cli import audit_cli
 
     app.cli.add_command(audit_cli)
+    from api.archive_cli import archive_cli
+
+    app.cli.add_command(archive_cli)
 
 
 @click.group("processes", help="BPMN process definitions / 流程定义")

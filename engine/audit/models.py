@@ -68,6 +68,8 @@ class AuditAction(enum.StrEnum):
     ATTACHMENT_DOWNLOADED = "attachment.downloaded"
     ATTACHMENT_REMOVED = "attachment.removed"
     DOCUMENT_GENERATED = "document.generated"
+    ARCHIVE_EXPORTED = "archive.exported"
+    DOCUMENT_TEMPLATE_SAVED = "document.template_saved"
 
 
 class AuditEvent(Base):

@@ -75,6 +75,7 @@ EVENTS = {
     "attachment.downloaded": "下载材料",
     "attachment.removed": "移除材料",
     "document.generated": "生成文书",
+    "archive.exported": "导出电子档案",
     "incident.opened": "自动环节出错",
     "incident.retried": "重试自动环节",
     "incident.resolved": "自动环节已恢复",
