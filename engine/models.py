@@ -13,6 +13,7 @@ from engine.db import Base
 from engine.deadlines.holiday_models import HolidayCalendarVersion, HolidayDay, HolidayYear
 from engine.deadlines.models import StartSchedule
 from engine.definitions.models import ProcessDefinition
+from engine.documents.models import DocumentTemplateVersion
 from engine.formversions.models import FormVersion
 from engine.households.models import CaseHousehold, Household, Person
 from engine.idempotency.models import IdempotencyKey
@@ -40,6 +41,7 @@ __all__ = [
     "AuditSigning",
     "AuditEvent",
     "Base",
+    "DocumentTemplateVersion",
     "HolidayCalendarVersion",
     "HolidayDay",
     "HolidayYear",

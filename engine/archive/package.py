@@ -31,7 +31,7 @@ from engine.attachments import storage as storage_mod
 from engine.attachments.models import Attachment
 from engine.audit import chain, signing
 from engine.audit.models import AuditEvent, AuditSeal
-from engine.documents import casefile
+from engine.documents import casefile, template_versions
 from engine.documents import service as documents
 from engine.errors import Conflict, NotFound
 from engine.forms.model import msg
@@ -212,7 +212,8 @@ def export(session: Session, instance_id: int, out: Path | IO[bytes], *, now: dt
         if stored is not None:
             w.add("case_file.pdf", documents.stored_pdf(stored))
         else:
-            w.add("case_file.pdf", [casefile.render_pdf(session, instance).pdf])
+            _version, source = template_versions.current(session, casefile.NAME)
+            w.add("case_file.pdf", [casefile.render_pdf(session, instance, source).pdf])
         for a in materials:
             if stored is not None and a.id == stored.id:
                 continue

@@ -214,10 +214,12 @@ def values(session: Session, instance: Any) -> dict[str, Any]:
     }
 
 
-def render_pdf(session: Session, instance: Any) -> render.Rendered:
+def render_pdf(session: Session, instance: Any, source: str | None = None) -> render.Rendered:
+    """The case file laid out now (from the template file, or a saved version's ``source``)."""
     return render.render(
         TEMPLATE,
         values(session, instance),
         case_number=instance.business_key or f"#{instance.id}",
         title=TITLE["zh"],
+        source=source,
     )

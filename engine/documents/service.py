@@ -32,7 +32,7 @@ from engine.attachments import storage as storage_mod
 from engine.attachments.models import Attachment
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
-from engine.documents import casefile, plans, render
+from engine.documents import casefile, plans, render, samples, template_versions
 from engine.documents import values as V
 from engine.errors import Conflict, NotFound
 from engine.forms.model import _text, msg
@@ -230,13 +230,15 @@ def print_document(
     if stored is not None:
         row, body = attachments.download(session, user, stored.id, channel="print")
         return row, b"".join(body), False
+    version, source = template_versions.current(session, kind.name)
     rendered = render.render(
         kind.template,
         (kind.values or values_of)(session, instance, kind, decision),
         case_number=instance.business_key or f"#{instance.id}",
         title=kind.label("zh"),
+        source=source,
     )
-    return _store(session, user, instance, kind, decision, rendered), rendered.pdf, True
+    return _store(session, user, instance, kind, decision, rendered, version), rendered.pdf, True
 
 
 def _case_file(session: Session, user: User, instance: Any, kind: Kind) -> tuple[Attachment, bytes, bool]:
@@ -247,8 +249,9 @@ def _case_file(session: Session, user: User, instance: Any, kind: Kind) -> tuple
     if stored is not None:
         row, body = attachments.download(session, user, stored.id, channel="print")
         return row, b"".join(body), False
-    rendered = casefile.render_pdf(session, instance)
-    return _store(session, user, instance, kind, None, rendered), rendered.pdf, True
+    version, source = template_versions.current(session, kind.name)
+    rendered = casefile.render_pdf(session, instance, source=source)
+    return _store(session, user, instance, kind, None, rendered, version), rendered.pdf, True
 
 
 def stored_case_file(session: Session, instance_id: int) -> Attachment | None:
@@ -267,6 +270,7 @@ def _store(
     kind: Kind,
     decision: StepRecord | None,
     rendered: render.Rendered,
+    template_version: int | None,
 ) -> Attachment:
     import hashlib
 
@@ -290,6 +294,7 @@ def _store(
             wrapped_key=cipher.wrap(file_key),
             location_removed=False,
             uploaded_by_id=user.id,
+            template_version=template_version,
         )
         session.add(row)
         session.flush()
@@ -304,6 +309,7 @@ def _store(
                 "document": kind.name,
                 "step_record_id": decision.id if decision is not None else None,
                 "content_sha256": rendered.content_sha256,
+                "template_version": template_version,
                 "sha256": row.sha256,
                 "size": row.size,
             },
@@ -324,3 +330,21 @@ def field_title(field: str) -> str | None:
     """``document:<kind>`` (an attachment's field) → the kind's title "中文 / English", else None."""
     kind = KINDS.get(field[len(FIELD_PREFIX) :]) if field.startswith(FIELD_PREFIX) else None
     return f"{kind.label('zh')} / {kind.label('en')}" if kind is not None else None
+
+
+# --- templates (admins edit them; engine.documents.template_versions) ------------------------------------
+
+
+def template_text(session: Session, name: str) -> tuple[int | None, str]:
+    """The text new documents of kind ``name`` are filled from, with its version (None: the file)."""
+    kind = kind_of(name)
+    version, source = template_versions.current(session, kind.name)
+    return version, source if source is not None else render.file_source(kind.template)
+
+
+def save_template(session: Session, user: User, name: str, source: str) -> Any:
+    """A new, audited version of kind ``name``'s template (422 on ``source`` when it cannot fill)."""
+    kind = kind_of(name)
+    return template_versions.save(
+        session, user, kind.name, kind.template, source, samples.sample(kind.name, kind.label("zh"))
+    )
