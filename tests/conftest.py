@@ -228,6 +228,7 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
         AuditPending,
         AuditSeal,
         CaseHousehold,
+        DocumentTemplateVersion,
         FormVersion,
         Household,
         HumanTask,
@@ -269,6 +270,7 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
     session.execute(delete(Attachment))
     session.execute(delete(HumanTask))
     session.execute(delete(FormVersion))
+    session.execute(delete(DocumentTemplateVersion))
     session.execute(delete(CaseHousehold))
     session.execute(delete(ProcessInstance))
     session.execute(delete(Person))

@@ -41,6 +41,7 @@ def init_app(app: Flask) -> None:
         admin_policy,
         admin_processes,
         admin_system,
+        admin_templates,
         admin_users,
         case_page,
         cases,

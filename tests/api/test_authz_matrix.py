@@ -597,6 +597,11 @@ PROBES = [
         "web.admin_process_diff",
     ),
     Probe("GET", "/admin/forms", only(200, {"admin/city"}), "web.admin_forms"),
+    Probe("GET", "/admin/templates", only(200, {"admin/city"}), "web.admin_templates"),
+    Probe("GET", "/admin/templates/acceptance_notice", only(200, {"admin/city"}), "web.admin_template"),
+    Probe(
+        "POST", "/admin/templates/acceptance_notice", only(422, {"admin/city"}), "web.admin_template", form={}
+    ),
     Probe("GET", "/admin/policy", only(200, {"admin/city"}), "web.admin_policy_list"),
     Probe("GET", "/admin/policy/twinning", only(200, {"admin/city"}), "web.admin_policy"),
     Probe(
