@@ -59,8 +59,8 @@ def test_case_file_of_a_closed_case(session, store):
         and "四、操作记录" in text
     )
     assert "不属于帮扶范围" in text and "5,000.00元" in text
-    for m in materials:
-        assert m.sha256[:24] in text
+    for m in materials:  # the full hash, in four groups of 16
+        assert all(m.sha256[i : i + 16] in text for i in range(0, 64, 16))
     assert "新建案件" in text and "提交" in text and "上传材料" in text
     assert mask_id_number(APPLICANT) in text and APPLICANT not in text
     assert not [w for w in RAW if w in text]
