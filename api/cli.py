@@ -305,4 +305,7 @@ def main() -> None:
     db_group.add_command(grant_app_role)
     cli.add_command(db_group)
     cli.add_command(keys_cli)  # on the group itself: `keys generate` needs no app (nor keys)
+    from api.archive_cli import archive_cli
+
+    cli.add_command(archive_cli)  # likewise: `archive verify` reads no database
     cli.main(prog_name="assistflow")
