@@ -16,6 +16,7 @@ from engine.audit import chain
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
 from engine.errors import ServiceError
+from engine.instances.models import ProcessInstance
 
 
 @click.group("archive", help="Electronic case files / 电子档案")
@@ -29,6 +30,29 @@ def archive_cli() -> None:
 @with_appcontext
 def archive_export(case_id: int, file: Path) -> None:
     chain.seal_all(db.session)  # the case's events carry their chain links in the package
+    _export(case_id, file)
+
+
+@archive_cli.command(
+    "export-ended",
+    help="Write the package of every ended case not archived yet into DIRECTORY (run it daily, e.g. by cron).",
+)
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@with_appcontext
+def archive_export_ended(directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    chain.seal_all(db.session)
+    ids = package.not_yet_archived(db.session())
+    db.session.rollback()
+    for case_id in ids:
+        instance = db.session.get(ProcessInstance, case_id)
+        assert instance is not None
+        _export(case_id, directory / package.package_name(instance))
+    click.echo(f"{len(ids)} 件已办结案件已归档 / ended case(s) archived into {directory}")
+
+
+def _export(case_id: int, file: Path) -> None:
+    """One package written (whole or not at all) and audited, in its own transaction."""
     session = db.session()
     partial = file.with_name(file.name + ".part")
     try:

@@ -35,7 +35,7 @@ from engine.documents import casefile, template_versions
 from engine.documents import service as documents
 from engine.errors import Conflict, NotFound
 from engine.forms.model import msg
-from engine.instances.models import ProcessInstance
+from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.records.models import StepRecord
 from engine.users.models import User
 
@@ -232,3 +232,26 @@ def export(session: Session, instance_id: int, out: Path | IO[bytes], *, now: dt
         )
         zf.writestr(MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1))
     return manifest
+
+
+def not_yet_archived(session: Session, *, limit: int = 1000) -> list[int]:
+    """Ended cases (completed or terminated) with no ``archive.exported`` event yet, oldest end first."""
+    exported = select(AuditEvent.instance_id).where(
+        AuditEvent.action == "archive.exported", AuditEvent.instance_id == ProcessInstance.id
+    )
+    stmt = (
+        select(ProcessInstance.id)
+        .where(
+            ProcessInstance.status.in_((InstanceStatus.COMPLETED, InstanceStatus.TERMINATED)),
+            ~exported.exists(),
+        )
+        .order_by(ProcessInstance.ended_at, ProcessInstance.id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def package_name(instance: ProcessInstance) -> str:
+    """The file name of a case's package: its case number made safe for a file name, and its id."""
+    number = "".join(c if c.isalnum() or c in "-_." else "-" for c in (instance.business_key or ""))
+    return f"{number + '-' if number else ''}{instance.id}.zip"

@@ -138,3 +138,24 @@ def test_retention_lists_cases_past_their_procedure_period(app, client, login, t
         mp.setenv(retention.ENV, "comprehensive_assistance=zero")
         bad = runner.invoke(args=["archive", "retention"])
         assert bad.exit_code != 0 and "1–200" in bad.output
+
+
+def _of(name: str, case_id: int) -> bool:
+    return name == f"{case_id}.zip" or name.endswith(f"-{case_id}.zip")
+
+
+def test_export_ended_archives_each_ended_case_once(app, client, login, tmp_path):
+    ended = [_ended_case(client, login), _ended_case(client, login)]
+    running = Case(client, login)
+    runner = app.test_cli_runner()
+    out = tmp_path / "out"
+    first = runner.invoke(args=["archive", "export-ended", str(out)])
+    assert first.exit_code == 0, first.output
+    written = sorted(p.name for p in out.iterdir())
+    for case in ended:
+        package = next(out / name for name in written if _of(name, case.id))
+        assert verifier.verify(package).ok
+    assert not any(_of(name, running.id) for name in written)
+    assert not any(name.endswith(".part") for name in written)
+    again = runner.invoke(args=["archive", "export-ended", str(out)])
+    assert again.exit_code == 0 and again.output.startswith("0 ")
