@@ -80,6 +80,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/case_pages.py 300 300 6000
 	$(BIN)/python bench/attachments.py 100
 	$(BIN)/python bench/documents.py 20
+	$(BIN)/python bench/documents.py casefile 30 20
 
 clean-db:
 	rm -f instance/assistflow.db instance/assistflow.db-wal instance/assistflow.db-shm

@@ -142,6 +142,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from api.decisions.routes import blp as decisions_blp
     from api.definitions.routes import blp as definitions_blp
     from api.documents.routes import blp as documents_blp
+    from api.documents.templates import blp as document_templates_blp
     from api.forms.routes import blp as forms_blp
     from api.households.routes import blp as households_blp
     from api.incidents.routes import blp as incidents_blp
@@ -179,6 +180,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         reports_blp,
         decisions_blp,
         serviceorgs_blp,
+        document_templates_blp,
     ):
         api.register_blueprint(blp)
     errors.register(app)

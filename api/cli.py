@@ -30,6 +30,9 @@ def register_commands(app: Flask) -> None:
     from api.audit_cli import audit_cli
 
     app.cli.add_command(audit_cli)
+    from api.archive_cli import archive_cli
+
+    app.cli.add_command(archive_cli)
 
 
 @click.group("processes", help="BPMN process definitions / 流程定义")
@@ -316,4 +319,7 @@ def main() -> None:
     db_group.add_command(grant_app_role)
     cli.add_command(db_group)
     cli.add_command(keys_cli)  # on the group itself: `keys generate` needs no app (nor keys)
+    from api.archive_cli import archive_cli
+
+    cli.add_command(archive_cli)  # likewise: `archive verify` reads no database
     cli.main(prog_name="assistflow")

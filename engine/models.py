@@ -14,6 +14,7 @@ from engine.deadlines.holiday_models import HolidayCalendarVersion, HolidayDay, 
 from engine.deadlines.models import StartSchedule
 from engine.decisions.models import DecisionDefinition
 from engine.definitions.models import ProcessDefinition
+from engine.documents.models import DocumentTemplateVersion
 from engine.formversions.models import FormVersion
 from engine.households.models import CaseHousehold, Household, Person
 from engine.idempotency.models import IdempotencyKey
@@ -52,6 +53,7 @@ __all__ = [
     "AuditSigning",
     "AuditEvent",
     "Base",
+    "DocumentTemplateVersion",
     "HolidayCalendarVersion",
     "HolidayDay",
     "HolidayYear",

@@ -237,6 +237,7 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
         AuditSeal,
         CaseHousehold,
         DecisionDefinition,
+        DocumentTemplateVersion,
         FormVersion,
         Household,
         HumanTask,
@@ -284,6 +285,7 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
     session.execute(delete(ServiceOrganisation))
     session.execute(delete(PolicyParameterSet).where(PolicyParameterSet.created_by_id.is_not(None)))
     session.execute(delete(FormVersion))
+    session.execute(delete(DocumentTemplateVersion))
     session.execute(delete(CaseHousehold))
     session.execute(delete(ProcessInstance))
     session.execute(delete(Person))

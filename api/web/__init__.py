@@ -43,6 +43,7 @@ def init_app(app: Flask) -> None:
         admin_processes,
         admin_serviceorgs,
         admin_system,
+        admin_templates,
         admin_users,
         case_page,
         cases,

@@ -39,5 +39,7 @@ class Attachment(Base):
     location_removed: Mapped[bool] = mapped_column(Boolean, default=False)
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     uploaded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # a generated document: the template version it was filled from (NULL: the template file, or a material)
+    template_version: Mapped[int | None] = mapped_column(Integer)
 
     uploaded_by: Mapped[User | None] = relationship(foreign_keys=[uploaded_by_id], viewonly=True)

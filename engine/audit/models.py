@@ -76,6 +76,8 @@ class AuditAction(enum.StrEnum):
     SERVICE_ORG_CREATED = "service_org.created"
     SERVICE_ORG_MEMBER_ADDED = "service_org.member_added"
     SERVICE_ORG_MEMBER_REMOVED = "service_org.member_removed"
+    ARCHIVE_EXPORTED = "archive.exported"
+    DOCUMENT_TEMPLATE_SAVED = "document.template_saved"
 
 
 class AuditEvent(Base):

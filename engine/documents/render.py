@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment
 
 TEMPLATES = Path(__file__).parent / "templates"
 FONT_FAMILY = '"WenQuanYi Zen Hei", "Noto Sans CJK SC", sans-serif'
@@ -73,7 +74,9 @@ def _undefined_fails() -> type[jinja2.StrictUndefined]:
     return jinja2.StrictUndefined  # a missing value is a template bug, never printed as empty
 
 
-_ENV = jinja2.Environment(
+# sandboxed: admins edit templates in the browser (engine.documents.template_versions), and a template
+# reaches only the values it is given, never Python's internals
+_ENV = SandboxedEnvironment(
     loader=jinja2.FileSystemLoader(str(TEMPLATES)),
     autoescape=True,
     undefined=_undefined_fails(),
@@ -91,9 +94,34 @@ class Rendered:
     html: str
 
 
-def fill(template: str, values: dict[str, Any]) -> str:
-    """The filled template's HTML (the document's content, hashed as it is)."""
-    return _ENV.get_template(template).render(**values)
+def fill(template: str, values: dict[str, Any], source: str | None = None) -> str:
+    """The filled template's HTML (the document's content, hashed as it is): the file ``template``, or
+    ``source`` (a saved version's text) when given."""
+    compiled = _ENV.from_string(source) if source is not None else _ENV.get_template(template)
+    return compiled.render(**values)
+
+
+def file_source(template: str) -> str:
+    """The text of the template file ``template`` (a kind's base version)."""
+    path = (TEMPLATES / template).resolve()
+    if path.parent != TEMPLATES.resolve() or not path.is_file():
+        raise FileNotFoundError(template)
+    return path.read_text("utf-8")
+
+
+def problem(source: str, sample: dict[str, Any]) -> str | None:
+    """Why ``source`` cannot serve as a template (syntax, a missing value, a refused operation), else None."""
+    try:
+        _ENV.from_string(source).render(**sample)
+    except jinja2.TemplateSyntaxError as err:
+        return f"模板语法错误（第 {err.lineno} 行）/ template syntax error (line {err.lineno}): {err.message}"
+    except jinja2.UndefinedError as err:
+        return f"模板使用了不存在的值 / the template uses a value that does not exist: {err.message}"
+    except jinja2.TemplateError as err:  # the sandbox's SecurityError among them
+        return f"模板无法填写 / the template cannot be filled: {err}"
+    except (TypeError, ValueError, KeyError, AttributeError, ArithmeticError) as err:
+        return f"模板无法填写 / the template cannot be filled: {err}"
+    return None
 
 
 def qr_png(payload: str) -> bytes:
@@ -125,6 +153,14 @@ html {{ font-family: {FONT_FAMILY}; font-size: 11.5pt; line-height: 1.7; }}
 """
 
 
+def _fetcher() -> Any:
+    """Only ``data:`` URLs (the QR code): a template, which admins may edit, never reads a local file or
+    the network."""
+    from weasyprint.urls import URLFetcher
+
+    return URLFetcher(allowed_protocols=["data"], allow_redirects=False)
+
+
 _FONTS: list[Any] = []
 _LAYOUT = threading.Lock()
 
@@ -140,12 +176,15 @@ def _font_config() -> Any:
         return _FONTS[0]
 
 
-def render(template: str, values: dict[str, Any], *, case_number: str, title: str) -> Rendered:
-    """Fill ``template`` and lay it out as PDF, with the page furniture on every page."""
+def render(
+    template: str, values: dict[str, Any], *, case_number: str, title: str, source: str | None = None
+) -> Rendered:
+    """Fill ``template`` (or a saved version's ``source``) and lay it out as PDF, with the page
+    furniture on every page."""
     from weasyprint import CSS, HTML
 
     fonts = _font_config()
-    content = fill(template, values)
+    content = fill(template, values, source)
     digest = hashlib.sha256(content.encode("utf-8")).hexdigest()
     qr = base64.b64encode(qr_png(f"assistflow:doc:sha256:{digest}")).decode("ascii")
     seal = (
@@ -155,7 +194,7 @@ def render(template: str, values: dict[str, Any], *, case_number: str, title: st
     # the fixed block repeats on every page (WeasyPrint places position: fixed boxes on each page)
     html = content.replace("<body>", "<body>" + seal, 1) if "<body>" in content else seal + content
     with _LAYOUT:  # the shared font configuration is not known to be thread-safe: one layout at a time
-        pdf = HTML(string=html, base_url=str(TEMPLATES)).write_pdf(
+        pdf = HTML(string=html, base_url=str(TEMPLATES), url_fetcher=_fetcher()).write_pdf(
             stylesheets=[CSS(string=_page_css(case_number, title), font_config=fonts)], font_config=fonts
         )
     assert pdf is not None

@@ -19,7 +19,6 @@ known (not the placeholder 待补登), else "申请人".
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -27,18 +26,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import crypto, formstore
 from engine.attachments import cipher
 from engine.attachments import service as attachments
 from engine.attachments import storage as storage_mod
 from engine.attachments.models import Attachment
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
-from engine.db import SHANGHAI
-from engine.documents import render
+from engine.documents import casefile, plans, render, samples, template_versions
+from engine.documents import values as V
 from engine.errors import Conflict, NotFound
 from engine.forms.model import _text, msg
-from engine.formversions import service as formversions
 from engine.households.links import parties
 from engine.households.people import UNKNOWN_NAME
 from engine.instances import service as instances
@@ -61,6 +58,8 @@ class Kind:
     steps: tuple[str, ...]  # the steps whose latest record decides it (the document is attached to it)
     applies: Callable[[dict[str, Any]], bool]  # on that record's data
     not_yet: str  # why it cannot be printed while the step has no such record
+    # what fills the template (session, case, kind, deciding record); None: the comprehensive-assistance notices'
+    values: Callable[..., dict[str, Any]] | None = None
 
     def label(self, locale: str = "zh") -> str:
         return _text(self.title, locale) or self.name
@@ -105,6 +104,35 @@ KINDS: dict[str, Kind] = {
             lambda d: d.get("approval_decision") in ("approve", "reject"),
             msg("案件尚未审批，不能打印审批表", "The case has not been decided at approval yet"),
         ),
+        Kind(
+            "household_plan",
+            {"zh": "一户一策帮扶计划", "en": "One-household plan"},
+            "household_plan.html",
+            "bridge_plan_household",
+            ("household_plan",),
+            lambda d: d.get("family_withdraws") is False,
+            msg("尚未制定一户一策帮扶计划，不能打印", "The household's plan has not been made yet"),
+            plans.household_plan,
+        ),
+        Kind(
+            "twinning_agreement",
+            {"zh": "牵手计划四方协议", "en": "Twinning four-party agreement"},
+            "twinning_agreement.html",
+            "twinning",
+            ("agency_selection",),
+            lambda d: True,
+            msg("尚未遴选派出机构，不能打印四方协议", "The dispatching agency has not been selected yet"),
+            plans.twinning_agreement,
+        ),
+        Kind(
+            casefile.NAME,
+            casefile.TITLE,
+            casefile.TEMPLATE,
+            "*",  # every procedure's case, once it has ended (engine.documents.casefile)
+            (),
+            lambda d: True,
+            msg("案件尚未办结，不能打印一户一档", "The case has not ended yet"),
+        ),
     )
 }
 
@@ -124,11 +152,12 @@ def _decision(session: Session, instance: Any, kind: Kind) -> StepRecord | None:
 
 def available(session: Session, instance: Any) -> list[Kind]:
     """The kinds this case can print now (its procedure's, whose deciding record has their outcome)."""
-    return [
+    kinds = [
         k
         for k in KINDS.values()
         if k.process_key == instance.process_key and _decision(session, instance, k) is not None
     ]
+    return kinds + ([KINDS[casefile.NAME]] if casefile.closed(instance) else [])
 
 
 def _stored(session: Session, record: StepRecord, kind: Kind) -> Attachment | None:
@@ -140,66 +169,34 @@ def _stored(session: Session, record: StepRecord, kind: Kind) -> Attachment | No
     )
 
 
-def _local_date(when: dt.datetime | None) -> dt.date | None:
-    if when is None:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return when.astimezone(SHANGHAI).date()
-
-
-def _form(record: StepRecord) -> Any:
-    if not record.form_key:
-        return None
-    session = Session.object_session(record)
-    if record.form_version is not None and session is not None:
-        return formversions.form_at(session, record.form_key, record.form_version)
-    return formstore.get(record.form_key)
-
-
-def _choice(form: Any, field: str, value: Any) -> str:
-    """A choice's label (or several, joined), never its raw key."""
-    f = form.field(field) if form is not None else None
-    labels = {c.value: _text(c.label, "zh") for c in (f.choices if f is not None else ())}
-    values = value if isinstance(value, list) else [value]
-    shown = [labels.get(v) or "—" for v in values if v not in (None, "")]
-    return "、".join(shown) or "—"
-
-
-def _masked_id(value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        return "—"
-    return value if "*" in value else crypto.mask_id_number(value)
-
-
 def values_of(session: Session, instance: Any, kind: Kind, decision: StepRecord) -> dict[str, Any]:
     """What the template is filled with: plain text, dates and amounts, from the case's records."""
     application = records.latest(session, instance.id, "application")
     applied = dict(application.data or {}) if application is not None else {}
-    app_form = _form(application) if application is not None else None
+    app_form = V.form_of(application) if application is not None else None
     named = parties(session, [instance.id]).get(instance.id)
     officer = decision.actor
     return {
         "title": kind.label("zh"),
         "case_number": instance.business_key or f"#{instance.id}",
         "applicant": named[2] if named and named[2] and named[2] != UNKNOWN_NAME else "申请人",
-        "id_number": _masked_id(applied.get("applicant_id_number")),
-        "applied_on": _local_date(application.completed_at if application else instance.started_at),
-        "assistance_form": _choice(app_form, "assistance_form", applied.get("assistance_form")),
-        "aid_types": _choice(app_form, "aid_types", applied.get("aid_types")),
+        "id_number": V.masked_id(applied.get("applicant_id_number")),
+        "applied_on": V.local_date(application.completed_at if application else instance.started_at),
+        "assistance_form": V.choice(app_form, "assistance_form", applied.get("assistance_form")),
+        "aid_types": V.choice(app_form, "aid_types", applied.get("aid_types")),
         "amount_requested": applied.get("amount_requested"),
         "household_size": applied.get("household_size"),
         "org": instance.org_unit.name("zh"),
         "officer": officer.display_name if officer is not None else "—",
-        "decided_on": _local_date(decision.completed_at),
+        "decided_on": V.local_date(decision.completed_at),
         "reason": (decision.data or {}).get("rejection_reason"),
         "approver_org": _approver_org(session, instance, decision),
-        "hardship_category": _choice(app_form, "hardship_category", applied.get("hardship_category")),
+        "hardship_category": V.choice(app_form, "hardship_category", applied.get("hardship_category")),
         "application_reason": applied.get("reason"),
-        "investigation": _section(session, instance, "home_investigation"),
-        "assessment": _section(session, instance, "assessment"),
-        "review": _section(session, instance, "democratic_review"),
-        "approval": _section(session, instance, decision.bpmn_id, decision),
+        "investigation": V.section(session, instance, "home_investigation"),
+        "assessment": V.section(session, instance, "assessment"),
+        "review": V.section(session, instance, "democratic_review"),
+        "approval": V.section(session, instance, decision.bpmn_id, decision),
     }
 
 
@@ -212,30 +209,6 @@ def _approver_org(session: Session, instance: Any, decision: StepRecord) -> str:
     return str(instance.org_unit.name("zh"))
 
 
-def _section(session: Session, instance: Any, step: str, record: StepRecord | None = None) -> dict[str, Any]:
-    """One step's latest record for a form: its fields as shown (choices by label, votes counted), who
-    and when; every key present (an empty section reads "—")."""
-    record = record or records.latest(session, instance.id, step)
-    data = dict(record.data or {}) if record is not None else {}
-    form = _form(record) if record is not None else None
-    shown: dict[str, Any] = {}
-    for key, value in data.items():
-        f = form.field(key) if form is not None else None
-        shown[key] = _choice(form, key, value) if f is not None and f.choices else value
-    raw_members = data.get("members")
-    members: list[Any] = raw_members if isinstance(raw_members, list) else []
-    votes = [m.get("vote") for m in members if isinstance(m, dict)]
-    return {
-        "done": record is not None,
-        "name": record.name if record is not None else "—",
-        "by": record.actor.display_name if record is not None and record.actor is not None else "—",
-        "on": _local_date(record.completed_at) if record is not None else None,
-        "field": lambda key: shown.get(key),
-        "votes": {v: votes.count(v) for v in ("for", "against", "abstain")},
-        "present": len(members),
-    }
-
-
 def print_document(
     session: Session, user: User, instance_id: int, name: str
 ) -> tuple[Attachment, bytes, bool]:
@@ -246,6 +219,8 @@ def print_document(
     409 with the reason while the case has no record deciding it."""
     instance = instances.get_visible(session, user, instance_id)
     kind = kind_of(name)
+    if kind.name == casefile.NAME:
+        return _case_file(session, user, instance, kind)
     if kind.process_key != instance.process_key:
         raise NotFound(msg(f"此类案件没有{kind.label()}", f"this procedure has no {kind.label('en')}"))
     decision = _decision(session, instance, kind)
@@ -255,17 +230,47 @@ def print_document(
     if stored is not None:
         row, body = attachments.download(session, user, stored.id, channel="print")
         return row, b"".join(body), False
+    version, source = template_versions.current(session, kind.name)
     rendered = render.render(
         kind.template,
-        values_of(session, instance, kind, decision),
+        (kind.values or values_of)(session, instance, kind, decision),
         case_number=instance.business_key or f"#{instance.id}",
         title=kind.label("zh"),
+        source=source,
     )
-    return _store(session, user, instance, kind, decision, rendered), rendered.pdf, True
+    return _store(session, user, instance, kind, decision, rendered, version), rendered.pdf, True
+
+
+def _case_file(session: Session, user: User, instance: Any, kind: Kind) -> tuple[Attachment, bytes, bool]:
+    """The case file: once the case has ended, generated at the first print and stored with the case."""
+    if not casefile.closed(instance):
+        raise Conflict(kind.not_yet)
+    stored = stored_case_file(session, instance.id)
+    if stored is not None:
+        row, body = attachments.download(session, user, stored.id, channel="print")
+        return row, b"".join(body), False
+    version, source = template_versions.current(session, kind.name)
+    rendered = casefile.render_pdf(session, instance, source=source)
+    return _store(session, user, instance, kind, None, rendered, version), rendered.pdf, True
+
+
+def stored_case_file(session: Session, instance_id: int) -> Attachment | None:
+    return session.scalar(
+        select(Attachment)
+        .where(Attachment.instance_id == instance_id, Attachment.field == FIELD_PREFIX + casefile.NAME)
+        .order_by(Attachment.id)
+        .limit(1)
+    )
 
 
 def _store(
-    session: Session, user: User, instance: Any, kind: Kind, decision: StepRecord, rendered: render.Rendered
+    session: Session,
+    user: User,
+    instance: Any,
+    kind: Kind,
+    decision: StepRecord | None,
+    rendered: render.Rendered,
+    template_version: int | None,
 ) -> Attachment:
     import hashlib
 
@@ -277,7 +282,7 @@ def _store(
         case_number = instance.business_key or f"#{instance.id}"
         row = Attachment(
             instance_id=instance.id,
-            task_id=decision.task_id,
+            task_id=decision.task_id if decision is not None else None,
             field=FIELD_PREFIX + kind.name,
             household_id=attachments._household_of(session, instance.id),
             filename=f"{kind.label('zh')}-{case_number}.pdf".replace("/", "-"),
@@ -289,6 +294,7 @@ def _store(
             wrapped_key=cipher.wrap(file_key),
             location_removed=False,
             uploaded_by_id=user.id,
+            template_version=template_version,
         )
         session.add(row)
         session.flush()
@@ -297,12 +303,13 @@ def _store(
             AuditAction.DOCUMENT_GENERATED,
             actor_id=user.id,
             instance_id=instance.id,
-            task_id=decision.task_id,
+            task_id=decision.task_id if decision is not None else None,
             details={
                 "attachment_id": row.id,
                 "document": kind.name,
-                "step_record_id": decision.id,
+                "step_record_id": decision.id if decision is not None else None,
                 "content_sha256": rendered.content_sha256,
+                "template_version": template_version,
                 "sha256": row.sha256,
                 "size": row.size,
             },
@@ -323,3 +330,21 @@ def field_title(field: str) -> str | None:
     """``document:<kind>`` (an attachment's field) → the kind's title "中文 / English", else None."""
     kind = KINDS.get(field[len(FIELD_PREFIX) :]) if field.startswith(FIELD_PREFIX) else None
     return f"{kind.label('zh')} / {kind.label('en')}" if kind is not None else None
+
+
+# --- templates (admins edit them; engine.documents.template_versions) ------------------------------------
+
+
+def template_text(session: Session, name: str) -> tuple[int | None, str]:
+    """The text new documents of kind ``name`` are filled from, with its version (None: the file)."""
+    kind = kind_of(name)
+    version, source = template_versions.current(session, kind.name)
+    return version, source if source is not None else render.file_source(kind.template)
+
+
+def save_template(session: Session, user: User, name: str, source: str) -> Any:
+    """A new, audited version of kind ``name``'s template (422 on ``source`` when it cannot fill)."""
+    kind = kind_of(name)
+    return template_versions.save(
+        session, user, kind.name, kind.template, source, samples.sample(kind.name, kind.label("zh"))
+    )

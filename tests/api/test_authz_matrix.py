@@ -319,6 +319,20 @@ PROBES = [
         "process_definitions.diff_versions",
     ),
     Probe("GET", f"{API}/forms", only(200, {"admin/city"}), "forms.list_forms"),
+    Probe("GET", f"{API}/document-templates", only(200, {"admin/city"}), "document_templates.list_templates"),
+    Probe(
+        "GET",
+        f"{API}/document-templates/acceptance_notice",
+        only(200, {"admin/city"}),
+        "document_templates.get_template",
+    ),
+    Probe(  # an empty text: refused, nothing saved
+        "POST",
+        f"{API}/document-templates/acceptance_notice/versions",
+        only(422, {"admin/city"}),
+        "document_templates.save_template",
+        json={"source": " "},
+    ),
     Probe("GET", f"{API}/forms/demo_review", only(200, {"admin/city"}), "forms.get_form"),
     Probe(
         "POST", f"{API}/forms/demo_review/versions", only(422, {"admin/city"}), "forms.save_version", json={}
@@ -637,6 +651,11 @@ PROBES = [
         "web.admin_process_diff",
     ),
     Probe("GET", "/admin/forms", only(200, {"admin/city"}), "web.admin_forms"),
+    Probe("GET", "/admin/templates", only(200, {"admin/city"}), "web.admin_templates"),
+    Probe("GET", "/admin/templates/acceptance_notice", only(200, {"admin/city"}), "web.admin_template"),
+    Probe(
+        "POST", "/admin/templates/acceptance_notice", only(422, {"admin/city"}), "web.admin_template", form={}
+    ),
     Probe("GET", "/admin/policy", only(200, {"admin/city"}), "web.admin_policy_list"),
     Probe("GET", "/admin/policy/twinning", only(200, {"admin/city"}), "web.admin_policy"),
     Probe(

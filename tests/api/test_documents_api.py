@@ -64,3 +64,20 @@ def test_refusals(client, login):
     printed = client.post(_url(case, "refusal_notice"), headers=officer)
     assert printed.status_code == 201
     assert "不属于本市户籍" in "".join(pdf_text(printed.data).split())
+
+
+def test_case_file_once_the_case_has_ended(client, login):
+    case = Case(client, login)
+    advisor = login("pt_advisor")
+    body = assert_error(client.post(_url(case, "case_file"), headers=advisor), 409)
+    assert "尚未办结" in body["message"]
+    case.do("acceptance", "pt_officer", {"accepted": False, "rejection_reason": "不属于本市户籍"})
+    listed = client.get(f"/api/v1/process-instances/{case.id}/documents", headers=advisor).json["items"]
+    assert ("case_file", "一户一档（案件档案）") in [(i["kind"], i["title"]) for i in listed]
+    first = client.post(_url(case, "case_file"), headers=advisor)
+    assert first.status_code == 201 and first.mimetype == "application/pdf"
+    text = "".join(pdf_text(first.data).split())
+    assert "一户一档" in text and "不属于本市户籍" in text and "四、操作记录（审计）" in text
+    again = client.post(_url(case, "case_file"), headers=login("pt_head"))
+    assert again.status_code == 200 and again.data == first.data
+    assert_error(client.post(_url(case, "case_file"), headers=login("pd_officer")), 403)

@@ -193,6 +193,7 @@ def test_non_approval_notice(session, store):
         "acceptance_notice",
         "non_approval_notice",
         "approval_form",
+        "case_file",  # the case ended with the refusal
     ]
     _row, pdf, _ = documents.print_document(session, head, instance.id, "non_approval_notice")
     text = _flat(pdf_text(pdf))

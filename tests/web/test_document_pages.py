@@ -7,7 +7,7 @@ import re
 
 from engine.crypto import mask_id_number
 from tests.documents_pdf import pdf_text
-from tests.procedures.helpers import APPLICANT
+from tests.procedures.helpers import APPLICANT, Project, Twinning
 from tests.web.helpers import ca_form
 
 
@@ -53,3 +53,19 @@ def test_print_button_follows_the_state_and_reprints_the_same_file(web):
     assert "受理通知书-" in page and "document:" not in page  # filed with the materials, by its title
     no_token = officer.client.post(action.group(1))
     assert no_token.status_code == 400
+
+
+def test_plan_and_agreement_buttons_on_their_case_pages(web, client, login, june):
+    household = Project(client, login, households=1).confirm()[0]
+    worker = web("pt_agency_worker")
+    assert 'data-testid="print-household_plan"' not in _text(worker.get(f"/cases/{household.id}"))
+    household.assess_and_plan()
+    page = _text(worker.get(f"/cases/{household.id}"))
+    assert 'data-testid="print-household_plan"' in page and "打印：一户一策帮扶计划" in page
+    printed = worker.post(f"/cases/{household.id}/documents/household_plan")
+    assert printed.status_code == 200 and printed.mimetype == "application/pdf"
+    assert "一户一策帮扶计划" in pdf_text(printed.data)
+    twinning = Twinning(client, login, "TW05")
+    twinning.select_and_sign()
+    page = _text(web("city").get(f"/cases/{twinning.id}"))
+    assert 'data-testid="print-twinning_agreement"' in page and "打印：牵手计划四方协议" in page

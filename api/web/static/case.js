@@ -23,6 +23,16 @@
       info.current.forEach(function (id) {
         if (registry.get(id)) { canvas.addMarker(id, "af-current"); }
       });
+      // printing: the container takes the page's width, so the drawing is fitted again (and back after)
+      var refit = function () {
+        canvas.resized();
+        canvas.zoom("fit-viewport");
+        holder.setAttribute("data-diagram-fit", holder.clientWidth + "x" + holder.clientHeight);
+      };
+      var printing = window.matchMedia ? window.matchMedia("print") : null;
+      if (printing && printing.addEventListener) { printing.addEventListener("change", refit); }
+      window.addEventListener("beforeprint", refit);
+      window.addEventListener("afterprint", refit);
       holder.setAttribute("data-diagram-ready", "1");
     })
     .catch(function (err) {
