@@ -56,10 +56,12 @@ def listing(endpoint: str, instance: Any, locale: str) -> list[dict[str, Any]]:
     return out
 
 
-def file_response(instance_id: int, kind: str, fmt: str, period: Any, *, inline: bool = False) -> Response:
+def file_response(
+    viewer: Any, instance_id: int, kind: str, fmt: str, period: Any, *, inline: bool = False
+) -> Response:
     if fmt not in FORMATS:
         raise NotFound(f"不支持的格式 / unknown format {fmt[:10]!r}")
-    report = reports.build(db.session(), current_user(), instance_id, kind, period, fmt=fmt)
+    report = reports.build(db.session(), viewer, instance_id, kind, period, fmt=fmt)
     body = render.to_xlsx(report) if fmt == "xlsx" else render.to_pdf(report)
     response = Response(body, mimetype=FORMATS[fmt])
     disposition = "inline" if inline else "attachment"
@@ -94,4 +96,4 @@ def available(instance_id: int) -> Any:
 @login_required
 def export(args: dict[str, Any], instance_id: int, kind: str, fmt: str) -> Any:
     """The report ``kind`` of the case as ``xlsx`` or ``pdf`` (audited as ``report.exported``)."""
-    return file_response(instance_id, kind, fmt, args.get("period"))
+    return file_response(current_user(), instance_id, kind, fmt, args.get("period"))

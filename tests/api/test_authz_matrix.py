@@ -415,6 +415,15 @@ PROBES = [
         only(409, CASE_SCOPE),
         "documents.print_document",
     ),
+    # reports: the case's scope sees the list (none for a comprehensive-assistance case); a kind of another
+    # procedure is 404 inside the scope, 403 outside it (nothing exported, nothing audited)
+    Probe("GET", f"{API}/process-instances/{{case}}/reports", only(200, CASE_SCOPE), "reports.available"),
+    Probe(
+        "GET",
+        f"{API}/process-instances/{{case}}/reports/bridge_final.xlsx",
+        only(404, CASE_SCOPE),
+        "reports.export",
+    ),
     # step records: everyone who sees the case; the open acceptance has none yet (404)
     Probe(
         "GET",
@@ -607,6 +616,7 @@ PROBES = [
         "web.print_document",
         form={},
     ),
+    Probe("GET", "/cases/{case}/reports/bridge_final.pdf", only(404, CASE_SCOPE), "web.export_report"),
     Probe("POST", "/cases/{case}/operations/suspend", only(302, OPERATORS), "web.case_operation", form={}),
     Probe("POST", "/cases/{case}/operations/nothing", everyone(404), "web.case_operation", form={}),
     Probe(
@@ -997,6 +1007,7 @@ def test_every_openapi_operation_is_in_the_matrix(world):
 
 def _template(path: str) -> str:
     """``/api/v1/tasks/{task_id}/claim`` and ``/api/v1/tasks/{task}/claim`` alike: placeholders erased."""
+    path = re.sub(r"(?<=/)[a-z_]+\.(?:xlsx|pdf)$", "{}.{}", path)  # a report file: ``{kind}.{fmt}``
     return re.sub(
         r"\{[^}]+\}|(?<=/)(?:999999999|comprehensive_assistance|ca_approval_authority|demo_review|no_such_user|1999|2027|acceptance_notice|NOPE)(?=/|$)",
         "{}",

@@ -42,3 +42,5 @@ def test_a_case_without_reports_has_no_report_section(web):
     instance_id = advisor.start_ca()
     page = advisor.get(f"/cases/{instance_id}").get_data(as_text=True)
     assert 'data-testid="case-documents"' in page and 'data-testid="case-reports"' not in page
+    assert advisor.get(f"/cases/{instance_id}/reports/bridge_final.pdf").status_code == 404  # not its kind
+    assert web("pd_advisor").get(f"/cases/{instance_id}/reports/bridge_final.pdf").status_code == 403
