@@ -34,6 +34,7 @@ from engine.tasks.models import HumanTask, TaskStatus
 from tests import hostile_bpmn
 from tests.conftest import IS_POSTGRES, get_user
 from tests.factories import STREET, open_task
+from tests.web.helpers import Web
 
 KEY = "probe_script"
 STEPPER = "stepper"
@@ -537,3 +538,91 @@ def test_a_schedule_run_meanwhile_is_not_run_twice(engine, session, monkeypatch)
     assert outcome == ["ok"] and not [r for r in done if r.started_by_schedule == schedule.id]
     session.expire_all()
     assert session.get(StartSchedule, schedule.id).runs == 1  # one case for the occurrence, not two
+
+
+# --- starting a case: its first deadline, and (the web's 新建申请) its first step completed at once ---------
+
+
+def test_another_case_is_written_while_a_start_evaluates_the_first_deadline(engine, session, deadline_probe):
+    _deploy_back(session, PROBED_DEADLINE)  # the first step's deadline: an expression
+    other = _case_at_fill(session)
+    thread, outcome = _stepper(
+        engine, lambda s: instances.start(s, get_user(s, "pt_officer"), BACK_KEY, STREET)
+    )
+    _write_another_case_meanwhile(engine, deadline_probe, thread, other)
+    assert outcome == ["ok"] and deadline_probe.calls == 1
+    session.expire_all()
+    assert session.get(HumanTask, other).state == TaskStatus.CLAIMED
+    [started] = session.scalars(
+        select(HumanTask).where(HumanTask.process_key == BACK_KEY, HumanTask.id != other)
+    ).all()
+    assert started.bpmn_id == "fill" and started.due_at is not None
+
+
+def _started_with_first_step(session: Session) -> list[Any]:
+    from engine.instances.models import ProcessInstance
+
+    return list(session.scalars(select(ProcessInstance).where(ProcessInstance.process_key == KEY)))
+
+
+def test_another_case_is_written_while_the_web_start_completes_the_first_step(engine, session, client, probe):
+    """新建申请 of a procedure whose first step is followed by a script: the case is inserted, then the
+    step runs. On SQLite the insert took the write lock and the script ran under it (main before)."""
+    other = _case(session)
+    other_fill = open_task(session, other, "fill").id
+    web = Web(client.application.test_client()).login("pt_officer")
+    web.get(f"/start/{KEY}")
+    thread_client, token = web.client, web.token
+    answers: list[Any] = []
+
+    def post(_s: Session) -> None:
+        response = thread_client.post(f"/start/{KEY}", data={"csrf_token": token, "org_unit": STREET})
+        answers.append((response.status_code, response.headers.get("Location")))
+
+    thread, outcome = _stepper(engine, post)
+    _write_another_case_meanwhile(engine, probe, thread, other_fill)
+    assert outcome == ["ok"] and probe.calls == 1
+    [(status, location)] = answers
+    assert status == 302 and "/cases/" in location
+    case = int(location.rsplit("/", 1)[1])
+    session.expire_all()
+    assert session.get(HumanTask, other_fill).state == TaskStatus.CLAIMED
+    assert [t.bpmn_id for t in tasks.open_tasks_of(session, case)] == ["after"]
+    assert instances.get_visible(session, get_user(session, "admin"), case).data["y"] == 7
+    assert len(_started_with_first_step(session)) == 2  # the other case and this one: an attempt left none
+    started = session.scalars(
+        select(AuditEvent.action).where(AuditEvent.instance_id == case).order_by(AuditEvent.id)
+    ).all()
+    assert started.count("instance.started") == 1 and started.count("task.completed") == 1
+
+
+def test_a_start_with_its_first_step_writes_each_thing_once(engine, session, probe):
+    """The operation (engine.cases) on its own: one case, its first step completed, the next step's data."""
+    from engine.cases import service as cases
+
+    officer = get_user(session, "pt_officer")
+    thread, outcome = _stepper(
+        engine, lambda s: cases.start_with_first_step(s, get_user(s, "pt_officer"), KEY, STREET, "fill", {})
+    )
+    assert probe.inside.wait(120)
+    probe.release.set()
+    thread.join(120)
+    assert outcome == ["ok"] and probe.calls == 1
+    session.expire_all()
+    [case] = _started_with_first_step(session)
+    assert case.started_by_id == officer.id and case.data["y"] == 7
+    rows = session.scalars(select(HumanTask).where(HumanTask.instance_id == case.id).order_by(HumanTask.id))
+    assert [(r.bpmn_id, r.state) for r in rows] == [
+        ("fill", TaskStatus.COMPLETED),
+        ("after", TaskStatus.READY),
+    ]
+
+
+def test_a_refused_first_step_keeps_nothing(session, probe):
+    from engine.cases import service as cases
+    from engine.errors import Invalid
+
+    with pytest.raises(Invalid):  # fill has no form: data is refused
+        cases.start_with_first_step(session, get_user(session, "pt_officer"), KEY, STREET, "fill", {"x": 1})
+    session.rollback()
+    assert _started_with_first_step(session) == [] and probe.calls == 0
