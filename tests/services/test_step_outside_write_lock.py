@@ -626,3 +626,59 @@ def test_a_refused_first_step_keeps_nothing(session, probe):
         cases.start_with_first_step(session, get_user(session, "pt_officer"), KEY, STREET, "fill", {"x": 1})
     session.rollback()
     assert _started_with_first_step(session) == [] and probe.calls == 0
+
+
+# --- a batch migration: every case's new deadlines are worked out before the write lock ------------------
+
+
+def _batch(s: Session) -> list[dict[str, Any]]:
+    from engine.instances import operations
+
+    return operations.migrate_batch(s, get_user(s, "admin"), BACK_KEY, 1, 2, "新版期限", dry_run=False)
+
+
+def _two_cases_then_version_2(session: Session) -> tuple[list[int], int]:
+    """Two cases at fill on version 1; version 2 gives fill a deadline computed by ``probe``; (the two
+    cases' fill tasks, the fill task of a case already on version 2)."""
+    _deploy_back(session, None)
+    fills = [_case_at_fill(session), _case_at_fill(session)]
+    _deploy_back(session, PROBED_DEADLINE)
+    return fills, _case_at_fill(session)
+
+
+def test_another_case_is_written_while_a_batch_migration_computes_new_deadlines(
+    engine, session, deadline_probe
+):
+    fills, other = _two_cases_then_version_2(session)
+    answer: list[Any] = []
+    thread, outcome = _stepper(engine, lambda s: answer.extend(_batch(s)))
+    _write_another_case_meanwhile(engine, deadline_probe, thread, other)
+    assert outcome == ["ok"] and deadline_probe.calls == 2  # one deadline per case
+    assert [a["migrated"] for a in answer] == [True, True]
+    session.expire_all()
+    assert session.get(HumanTask, other).state == TaskStatus.CLAIMED
+    for fill in fills:
+        row = session.get(HumanTask, fill)
+        assert row.deadline == PROBED_DEADLINE and row.due_at is not None
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="PostgreSQL holds the cases' row locks while migrating: no race")
+def test_a_change_to_a_case_during_a_batch_migration_makes_it_run_again(engine, session, deadline_probe):
+    fills, _other = _two_cases_then_version_2(session)
+    answer: list[Any] = []
+    thread, outcome = _stepper(engine, lambda s: answer.extend(_batch(s)))
+    assert deadline_probe.inside.wait(120)
+    tasks.claim(session, get_user(session, "pt_officer"), fills[0])  # the case being worked out changes
+    session.commit()
+    deadline_probe.release.set()
+    thread.join(120)
+    assert outcome == ["ok"] and deadline_probe.calls == 4  # the batch ran again from fresh reads
+    assert [a["migrated"] for a in answer] == [True, True]
+    session.expire_all()
+    claimed = session.get(HumanTask, fills[0])
+    assert claimed.state == TaskStatus.CLAIMED and claimed.assignee_id == get_user(session, "pt_officer").id
+    assert claimed.deadline == PROBED_DEADLINE
+    migrated = session.scalars(
+        select(AuditEvent.instance_id).where(AuditEvent.action == "instance.migrated")
+    ).all()
+    assert sorted(migrated) == sorted(session.get(HumanTask, f).instance_id for f in fills)  # once each
