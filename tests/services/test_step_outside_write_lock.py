@@ -682,3 +682,43 @@ def test_a_change_to_a_case_during_a_batch_migration_makes_it_run_again(engine, 
         select(AuditEvent.instance_id).where(AuditEvent.action == "instance.migrated")
     ).all()
     assert sorted(migrated) == sorted(session.get(HumanTask, f).instance_id for f in fills)  # once each
+
+
+def test_a_start_whose_first_step_has_a_rule_is_written_once(session, monkeypatch):
+    """The street response's report: a rule of the step derives the warning level (data the rehearsal
+    cannot know before the step runs under the lock): the operation runs again with it, writing once."""
+    from engine.cases import service as cases
+    from engine.instances import rehearsal
+    from engine.instances.models import ProcessInstance
+
+    refused: list[str] = []
+    unrehearsed = rehearsal.Unrehearsed.__init__
+
+    def noted(self: Any, key: Any, work: Any) -> None:
+        refused.append(key[0])
+        unrehearsed(self, key, work)
+
+    monkeypatch.setattr(rehearsal.Unrehearsed, "__init__", noted)
+
+    report = {
+        "found_on": "2026-11-20",
+        "location": "某路某号公交站",
+        "source": "patrol",
+        "danger_to_life": False,
+        "extreme_weather": False,
+        "vulnerable": ["elderly"],
+        "description": "一名男子在公交站过夜",
+    }
+    case = cases.start_with_first_step(
+        session, get_user(session, "pt_officer"), "street_response", STREET, "report", report
+    )
+    session.commit()
+    assert case.data["warning_level"] == "orange"
+    assert [t.bpmn_id for t in tasks.open_tasks_of(session, case.id)] == ["level2_response"]
+    assert open_task(session, case.id, "level2_response").deadline == "6 hours"
+    cases_of = session.scalars(
+        select(ProcessInstance.id).where(ProcessInstance.process_key == "street_response")
+    ).all()
+    assert cases_of == [case.id]
+    # SQLite: the form's rules, then the step with the derived level, were worked out with no lock held
+    assert refused == ([] if IS_POSTGRES else ["form", "step"])
