@@ -7,7 +7,9 @@ lock first, then evaluated); it is refused at once here if the lock is held (bus
 involved). On PostgreSQL the row lock only ever held that case; the first test runs on both.
 
 If the case itself changes during the evaluation, the step notices before writing and runs again
-from a fresh read: a claim made meanwhile is never overwritten.
+from a fresh read: a claim made meanwhile is never overwritten. Starts (their first deadlines), the web
+start that completes the first step (rehearsed: engine.instances.rehearsal) and batch migration are
+probed the same way at the end.
 """
 
 from __future__ import annotations
@@ -722,3 +724,27 @@ def test_a_start_whose_first_step_has_a_rule_is_written_once(session, monkeypatc
     assert cases_of == [case.id]
     # SQLite: the form's rules, then the step with the derived level, were worked out with no lock held
     assert refused == ([] if IS_POSTGRES else ["form", "step"])
+
+
+def test_another_case_is_written_while_an_api_start_evaluates_the_first_deadline(
+    engine, session, client, login, deadline_probe
+):
+    _deploy_back(session, PROBED_DEADLINE)
+    other = _case_at_fill(session)
+    headers = login("pt_officer")
+    answers: list[Any] = []
+
+    def post(_s: Session) -> None:
+        response = client.application.test_client().post(
+            "/api/v1/process-instances", json={"process_key": BACK_KEY, "org_unit": STREET}, headers=headers
+        )
+        answers.append((response.status_code, response.get_json()))
+
+    thread, outcome = _stepper(engine, post)
+    _write_another_case_meanwhile(engine, deadline_probe, thread, other)
+    assert outcome == ["ok"] and deadline_probe.calls == 1
+    [(status, body)] = answers
+    assert status == 201 and [t["bpmn_id"] for t in body["open_tasks"]] == ["fill"]
+    assert body["open_tasks"][0]["due_at"] is not None
+    session.expire_all()
+    assert session.get(HumanTask, other).state == TaskStatus.CLAIMED
