@@ -14,7 +14,8 @@ carrying the key and the work. The wrapper rolls back (nothing of the attempt is
 with no lock held, keeps its result and runs the operation again, which finds the result under the
 same key and only writes. Results worked out while no lock was held are kept too (:func:`keep`), so
 that the next attempt starts from the same workflow (its task ids are random). On PostgreSQL and
-whenever no write lock is held nothing changes: the work is done in place.
+whenever no write lock is held nothing changes: the work is done in place. An operation called in a
+transaction that has written already is not rehearsed (its rollback would undo the caller's writes).
 
 Keys hold the inputs themselves (the stored workflow state, the submitted data as JSON): a result is
 used only for exactly the inputs it was worked out from; anything else (a form saved meanwhile, a rule
@@ -31,6 +32,7 @@ from typing import Any, ParamSpec, TypeVar
 from sqlalchemy.orm import Session
 
 from engine.errors import Conflict
+from engine.instances import optimistic
 
 MAX_ATTEMPTS = 8
 _ON = "assistflow_rehearsing"  # in the session's ``info``: the operation is wrapped in :func:`rehearsing`
@@ -85,7 +87,9 @@ def rehearsing(fn: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         session: Any = args[0]  # a Session (or a scoped_session standing for one)
-        if session.get_bind().dialect.name != "sqlite" or active(session):
+        if active(session) or not optimistic.can_defer(session):
+            # PostgreSQL, an enclosing rehearsal, or a transaction that wrote before: the rollback
+            # between attempts may only ever undo what the operation itself wrote
             return fn(*args, **kwargs)
         session.info[_ON] = True
         try:
