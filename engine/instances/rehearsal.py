@@ -74,8 +74,16 @@ def refuse(session: Session, key: Hashable, work: Callable[[], Any]) -> None:
         raise Unrehearsed(key, work)
 
 
+def needed(session: Session) -> bool:
+    """Must the evaluation at hand go through :func:`recall` / :func:`refuse`? Only inside a rehearsing
+    operation that holds the write lock or has results worked out before; otherwise it is done in
+    place, as outside a rehearsal (the cheap question a completion asks twice)."""
+    return active(session) and (bool(session.info.get(_MEMO)) or _holds_write_lock(session))
+
+
 def _holds_write_lock(session: Session) -> bool:
-    session.flush()
+    """Has the transaction written (SQLite: the write lock is held)? Objects not flushed yet do not
+    count: whatever is evaluated before their flush is evaluated with no lock held."""
     raw: Any = session.connection().connection.dbapi_connection
     return bool(raw.in_transaction)
 

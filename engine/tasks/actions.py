@@ -113,6 +113,7 @@ def complete(session: Session, user: User, task_id: int, data: Any) -> HumanTask
     return complete_step(session, user, task_id, data)[0]
 
 
+@rehearsal.rehearsing  # SQLite: a rule that writes (starts a case) does not put the step under the lock
 @optimistic.retrying  # SQLite: the step is evaluated before the write lock is taken (issue 18 item 10)
 def complete_step(session: Session, user: User, task_id: int, data: Any) -> tuple[HumanTask, list[HumanTask]]:
     """:func:`complete`, also returning the case's open tasks after the step (the next ones to do)."""
@@ -134,7 +135,7 @@ def complete_step(session: Session, user: User, task_id: int, data: Any) -> tupl
     bus.emit(bus.TASK_COMPLETING, session, row=row, instance=instance, data=clean, context=spiff_task.data)
     derived = procedures.run_before_complete(session, instance, row, clean)
     payload = {**_outputs(loaded, row, clean), **derived}
-    if rehearsal.active(session):  # the step worked out before the write lock (engine.instances.rehearsal)
+    if rehearsal.needed(session):  # a rule wrote: the step is worked out before the write lock (rehearsal)
         failure = _rehearsed_step(session, loaded, row, open_rows, payload)
     else:
         spiff_task.set_data(**payload)
@@ -193,7 +194,7 @@ def _check_form(form: Any, data: Any, context: dict[str, Any]) -> dict[str, Any]
 def _validated(session: Session, row: HumanTask, data: Any, context: dict[str, Any]) -> dict[str, Any]:
     """:func:`_validate`; a form's rules are user expressions: in an operation holding the write lock
     already they are evaluated before it (engine.instances.rehearsal)."""
-    if not rehearsal.active(session) or row.form_key is None:
+    if row.form_key is None or not rehearsal.needed(session):
         return _validate(row, data, context)
     form = form_of(row)
     if form is None:
@@ -223,7 +224,7 @@ def _rehearsed_step(
     if kept is None:
         work = functools.partial(_step, compiled, state, row.spiff_task_id, copy.deepcopy(payload), opened)
         rehearsal.refuse(session, key, work)
-        kept = work()
+        kept = work()  # (results of other evaluations were kept, but no write lock is held: run it now)
     after, failure, due = kept
     loaded.wf, loaded.due = runtime.load_state(after, compiled), due
     return failure

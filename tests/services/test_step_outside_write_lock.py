@@ -748,3 +748,37 @@ def test_another_case_is_written_while_an_api_start_evaluates_the_first_deadline
     assert body["open_tasks"][0]["due_at"] is not None
     session.expire_all()
     assert session.get(HumanTask, other).state == TaskStatus.CLAIMED
+
+
+# --- a completion whose procedure rule writes (starts another case) ------------------------------------
+
+
+def test_another_case_is_written_while_a_step_whose_rule_started_a_case_runs_on(
+    engine, session, probe, monkeypatch
+):
+    """A rule of the step starts a case (as the community-assistance application refers a project case):
+    its INSERT takes the write lock before the step runs on. On SQLite the completion is rehearsed: the
+    script after the step runs with no lock held, then the completion is written, the case started once."""
+    from engine import procedures
+    from engine.instances.models import ProcessInstance
+
+    def refer(s: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
+        definition = definitions.get_version(s, KEY)
+        child = instances.create(
+            s, definition, instance.org_unit, actor_id=row.assignee_id, parent_id=instance.id, origin="rule"
+        )
+        return {"referred": child.id}
+
+    monkeypatch.setitem(procedures.BEFORE_COMPLETE, (KEY, "fill"), [refer])
+    stepping, other = _case(session), _case(session)
+    fill, other_fill = open_task(session, stepping, "fill").id, open_task(session, other, "fill").id
+    thread, outcome = _stepper(engine, lambda s: tasks.complete(s, get_user(s, "pt_officer"), fill, {}))
+    _write_another_case_meanwhile(engine, probe, thread, other_fill)
+    assert outcome == ["ok"] and probe.calls == 1
+    session.expire_all()
+    assert session.get(HumanTask, other_fill).state == TaskStatus.CLAIMED
+    data = instances.get_visible(session, get_user(session, "admin"), stepping).data
+    [child] = session.scalars(select(ProcessInstance).where(ProcessInstance.parent_id == stepping)).all()
+    assert data["y"] == 7 and data["referred"] == child.id
+    assert [t.bpmn_id for t in tasks.open_tasks_of(session, stepping)] == ["after"]
+    assert [t.bpmn_id for t in tasks.open_tasks_of(session, child.id)] == ["fill"]
