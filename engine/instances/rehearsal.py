@@ -37,6 +37,7 @@ from engine.instances import optimistic
 MAX_ATTEMPTS = 8
 _ON = "assistflow_rehearsing"  # in the session's ``info``: the operation is wrapped in :func:`rehearsing`
 _MEMO = "assistflow_rehearsed"  # in the session's ``info``: key -> result
+_SEEN = "assistflow_rehearsal_seen"  # in the session's ``info``: key -> times asked in this attempt
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -54,6 +55,14 @@ class Unrehearsed(Exception):  # noqa: N818 - not an error: a signal to the wrap
 def active(session: Session) -> bool:
     """Inside a :func:`rehearsing` operation on SQLite (elsewhere nothing is ever rehearsed)."""
     return bool(session.info.get(_ON))
+
+
+def occurrence(session: Session, key: Hashable) -> int:
+    """How many times ``key`` was asked for before in this attempt (two new cases with the same data in
+    one operation are two results, not one)."""
+    seen = session.info.setdefault(_SEEN, {})
+    seen[key] = seen.get(key, -1) + 1
+    return int(seen[key])
 
 
 def recall(session: Session, key: Hashable) -> Any | None:
@@ -102,6 +111,7 @@ def rehearsing(fn: Callable[P, R]) -> Callable[P, R]:
         session.info[_ON] = True
         try:
             for _attempt in range(MAX_ATTEMPTS):
+                session.info[_SEEN] = {}
                 try:
                     return fn(*args, **kwargs)
                 except Unrehearsed as missing:
@@ -113,5 +123,6 @@ def rehearsing(fn: Callable[P, R]) -> Callable[P, R]:
         finally:
             session.info.pop(_ON, None)
             session.info.pop(_MEMO, None)
+            session.info.pop(_SEEN, None)
 
     return wrapper

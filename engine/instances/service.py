@@ -284,7 +284,8 @@ def _first_steps(
     starting a case) they are worked out before its write lock (engine.instances.rehearsal)."""
     if not rehearsal.active(session):
         return _run_first_steps(compiled, initial)
-    key = ("start", definition.id, definition.sha256, repr(initial))
+    key: Any = ("start", definition.id, definition.sha256, repr(initial))
+    key = (*key, rehearsal.occurrence(session, key))
     kept = rehearsal.recall(session, key)
     if kept is None:
         work = functools.partial(_rehearse_first_steps, compiled, dict(initial))
