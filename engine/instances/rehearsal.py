@@ -19,8 +19,9 @@ transaction that has written already is not rehearsed (its rollback would undo t
 
 Keys hold the inputs themselves (the stored workflow state, the submitted data as JSON): a result is
 used only for exactly the inputs it was worked out from; anything else (a form saved meanwhile, a rule
-deriving other data) misses, and the attempt is refused and repeated (up to ``MAX_ATTEMPTS``; after
-that a 409 asks the user to try again).
+deriving other data) misses, and the attempt is refused and repeated. Each attempt learns one missing
+result: after ``MAX_ATTEMPTS - 1`` of them the last attempt runs as without a rehearsal (evaluating
+under the lock where it must: a rule starting many cases would need as many attempts).
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
 
-from engine.errors import Conflict
 from engine.instances import optimistic
 
 MAX_ATTEMPTS = 8
@@ -110,16 +110,18 @@ def rehearsing(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         session.info[_ON] = True
         try:
-            for _attempt in range(MAX_ATTEMPTS):
+            for _attempt in range(MAX_ATTEMPTS - 1):
                 session.info[_SEEN] = {}
                 try:
                     return fn(*args, **kwargs)
                 except Unrehearsed as missing:
                     session.rollback()  # nothing of the attempt is kept; no lock is held now
                     session.info.setdefault(_MEMO, {})[missing.key] = missing.work()
-            raise Conflict(
-                "数据刚被他人修改，请重试 / the data changed meanwhile; please try again",
-            )
+            # Still missing results (an operation evaluating more than the attempts can learn, such as
+            # a rule starting many cases): the last attempt runs as without a rehearsal, evaluating
+            # under the lock where it must, rather than refusing the user's work.
+            session.info.pop(_ON, None)
+            return fn(*args, **kwargs)
         finally:
             session.info.pop(_ON, None)
             session.info.pop(_MEMO, None)

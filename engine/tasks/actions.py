@@ -113,7 +113,6 @@ def complete(session: Session, user: User, task_id: int, data: Any) -> HumanTask
     return complete_step(session, user, task_id, data)[0]
 
 
-@rehearsal.rehearsing  # SQLite: a rule that writes (starts a case) does not put the step under the lock
 @optimistic.retrying  # SQLite: the step is evaluated before the write lock is taken (issue 18 item 10)
 def complete_step(session: Session, user: User, task_id: int, data: Any) -> tuple[HumanTask, list[HumanTask]]:
     """:func:`complete`, also returning the case's open tasks after the step (the next ones to do)."""
@@ -135,7 +134,7 @@ def complete_step(session: Session, user: User, task_id: int, data: Any) -> tupl
     bus.emit(bus.TASK_COMPLETING, session, row=row, instance=instance, data=clean, context=spiff_task.data)
     derived = procedures.run_before_complete(session, instance, row, clean)
     payload = {**_outputs(loaded, row, clean), **derived}
-    if rehearsal.needed(session):  # a rule wrote: the step is worked out before the write lock (rehearsal)
+    if rehearsal.needed(session):  # a start that wrote first: the step is worked out before the write lock
         failure = _rehearsed_step(session, loaded, row, open_rows, payload)
     else:
         spiff_task.set_data(**payload)

@@ -750,16 +750,17 @@ def test_another_case_is_written_while_an_api_start_evaluates_the_first_deadline
     assert session.get(HumanTask, other).state == TaskStatus.CLAIMED
 
 
-# --- a completion whose procedure rule writes (starts another case) ------------------------------------
+# --- a web start whose first step's procedure rule writes (starts another case) ------------------------
 
 
-def test_another_case_is_written_while_a_step_whose_rule_started_a_case_runs_on(
+def test_another_case_is_written_while_a_start_whose_rule_started_a_case_runs_on(
     engine, session, probe, monkeypatch
 ):
-    """A rule of the step starts a case (as the community-assistance application refers a project case):
-    its INSERT takes the write lock before the step runs on. On SQLite the completion is rehearsed: the
-    script after the step runs with no lock held, then the completion is written, the case started once."""
+    """The first step's rule starts a case (as the community-assistance application refers a project
+    case): its INSERT takes the write lock before the step runs on. The start is rehearsed: the script
+    after the step runs with no lock held, then everything is written once."""
     from engine import procedures
+    from engine.cases import service as cases
     from engine.instances.models import ProcessInstance
 
     def refer(s: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
@@ -769,16 +770,57 @@ def test_another_case_is_written_while_a_step_whose_rule_started_a_case_runs_on(
         )
         return {"referred": child.id}
 
+    other = _case(session)
+    other_fill = open_task(session, other, "fill").id
     monkeypatch.setitem(procedures.BEFORE_COMPLETE, (KEY, "fill"), [refer])
-    stepping, other = _case(session), _case(session)
-    fill, other_fill = open_task(session, stepping, "fill").id, open_task(session, other, "fill").id
-    thread, outcome = _stepper(engine, lambda s: tasks.complete(s, get_user(s, "pt_officer"), fill, {}))
+    started: list[int] = []
+    thread, outcome = _stepper(
+        engine,
+        lambda s: started.append(
+            cases.start_with_first_step(s, get_user(s, "pt_officer"), KEY, STREET, "fill", {}).id
+        ),
+    )
     _write_another_case_meanwhile(engine, probe, thread, other_fill)
     assert outcome == ["ok"] and probe.calls == 1
     session.expire_all()
     assert session.get(HumanTask, other_fill).state == TaskStatus.CLAIMED
-    data = instances.get_visible(session, get_user(session, "admin"), stepping).data
-    [child] = session.scalars(select(ProcessInstance).where(ProcessInstance.parent_id == stepping)).all()
+    case = started[-1]
+    data = instances.get_visible(session, get_user(session, "admin"), case).data
+    [child] = session.scalars(select(ProcessInstance).where(ProcessInstance.parent_id == case)).all()
     assert data["y"] == 7 and data["referred"] == child.id
-    assert [t.bpmn_id for t in tasks.open_tasks_of(session, stepping)] == ["after"]
+    assert [t.bpmn_id for t in tasks.open_tasks_of(session, case)] == ["after"]
     assert [t.bpmn_id for t in tasks.open_tasks_of(session, child.id)] == ["fill"]
+    assert len(_started_with_first_step(session)) == 3  # the other case, this one and its child
+
+
+def test_a_start_needing_more_rehearsals_than_attempts_runs_once_under_the_lock(session, monkeypatch):
+    """A first step whose rule starts more cases than the attempts can learn: the last attempt runs as
+    without a rehearsal (evaluating under the lock) instead of refusing the start."""
+    from engine import procedures
+    from engine.cases import service as cases
+    from engine.instances import rehearsal
+    from engine.instances.models import ProcessInstance
+
+    _deploy_back(session, None)
+
+    def open_many(s: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
+        definition = definitions.get_version(s, BACK_KEY)
+        made = [
+            instances.create(s, definition, instance.org_unit, actor_id=None, parent_id=instance.id).id
+            for _ in range(rehearsal.MAX_ATTEMPTS + 2)
+        ]
+        return {"made": made}
+
+    monkeypatch.setitem(procedures.BEFORE_COMPLETE, (KEY, "fill"), [open_many])
+    monkeypatch.setitem(expressions.SAFE_FUNCTIONS, "probe", lambda x: x)
+    definitions.deploy(
+        session,
+        hostile_bpmn.script_after_fill("y = probe(7)", key=KEY),
+        actor_id=get_user(session, "admin").id,
+    )
+    session.commit()
+    case = cases.start_with_first_step(session, get_user(session, "pt_officer"), KEY, STREET, "fill", {})
+    session.commit()
+    children = session.scalars(select(ProcessInstance.id).where(ProcessInstance.parent_id == case.id)).all()
+    assert sorted(case.data["made"]) == sorted(children) and len(children) == rehearsal.MAX_ATTEMPTS + 2
+    assert [t.bpmn_id for t in tasks.open_tasks_of(session, case.id)] == ["after"]
