@@ -133,12 +133,16 @@ def needs_materials(form: Any) -> bool:
     return form is not None and any(f.required or f.required_if for f in form.file_fields)
 
 
-def _open_for_materials(session: Any, form: Any, first: HumanTask, data: dict[str, Any], name: str) -> Any:
-    """Check the first form without its files (a refusal leaves nothing), keep it as the first task's
-    draft and go to that task's page to add the materials."""
+def _check_without_files(form: Any, data: dict[str, Any]) -> None:
+    """Check the first form without its files (a refusal leaves nothing)."""
     _clean, errors = validate_submission(form, data)
     if errors:
         raise Invalid("表单校验失败 / form validation failed", errors)
+
+
+def _open_for_materials(session: Any, first: HumanTask, data: dict[str, Any], name: str) -> Any:
+    """Keep the first form (checked: :func:`_check_without_files`) as the first task's draft and go to
+    that task's page to add the materials."""
     tasks.save_draft(session, user(), first.id, data)
     flash(t("started_add_materials", key=name), "info")
     return redirect(url_for("web.task_page", task_id=first.id))
@@ -182,25 +186,25 @@ def start_form(key: str) -> Any:
                 raise Invalid(
                     "业务编号过长 / too long", {"business_key": ["最多 100 字 / at most 100 characters"]}
                 )
-            instance = case_service.start_case(
-                session,
-                user(),
-                key,
-                unit_code,
-                household_id=applicant.household_id if applicant else None,
-                applicant_person_id=applicant.id if applicant else None,
-                business_key=business_key,
-            )
-            first = next(
-                (r for r in tasks.open_tasks_of(session, instance.id) if r.bpmn_id == meta.bpmn_id), None
-            )
-            if first is None:
-                raise Conflict("流程没有停在第一步 / the procedure did not stop at its first step")
+            placed: dict[str, Any] = {
+                "household_id": applicant.household_id if applicant else None,
+                "applicant_person_id": applicant.id if applicant else None,
+                "business_key": business_key,
+            }
             if needs_materials(form):
                 # the first step takes documents: the case is opened with the form kept as a draft, and
                 # its task page (checklist, drop zone, camera) takes the files before it is submitted
-                return _open_for_materials(session, form, first, data, business_key or f"#{instance.id}")
-            tasks.complete(session, user(), first.id, data)
+                _check_without_files(form, data)  # before anything is written (its rules: expressions)
+                instance = case_service.start_case(session, user(), key, unit_code, **placed)
+                first = next(
+                    (r for r in tasks.open_tasks_of(session, instance.id) if r.bpmn_id == meta.bpmn_id), None
+                )
+                if first is None:
+                    raise Conflict("流程没有停在第一步 / the procedure did not stop at its first step")
+                return _open_for_materials(session, first, data, business_key or f"#{instance.id}")
+            instance = case_service.start_with_first_step(
+                session, user(), key, unit_code, meta.bpmn_id, data, **placed
+            )
         except Invalid as err:
             session.rollback()  # nothing is kept of a start whose first form was refused
             errors, status = _field_errors(err), 422

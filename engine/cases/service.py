@@ -21,9 +21,10 @@ from engine import crypto
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
 from engine.deadlines.calendar import SHANGHAI
-from engine.errors import Invalid
+from engine.errors import Conflict, Invalid
 from engine.households import service as households
 from engine.households.models import CaseHousehold, Person
+from engine.instances import rehearsal
 from engine.instances import service as instances
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.scope import visible_clause
@@ -248,6 +249,43 @@ def start_case(
     )
     if household_id is not None:
         households.link_case(session, user, instance, household_id, applicant_person_id)
+    return instance
+
+
+@rehearsal.rehearsing  # SQLite: the first step is evaluated before the write lock (issue 18 item 10)
+def start_with_first_step(
+    session: Session,
+    user: User,
+    process_key: str,
+    org_unit_code: str,
+    first_step: str,
+    data: Any,
+    *,
+    household_id: int | None = None,
+    applicant_person_id: int | None = None,
+    business_key: str | None = None,
+) -> ProcessInstance:
+    """Start a case (:func:`start_case`) and complete its first step ``first_step`` with ``data`` in the
+    same transaction: a refused form keeps nothing. Inserting the case comes before the step, so on SQLite
+    the step's user expressions (its form's rules, the steps after it, their deadlines) are worked out
+    with no write lock held and the operation is run again to write them (engine.instances.rehearsal)."""
+    from engine.tasks import service as tasks
+
+    instance = start_case(
+        session,
+        user,
+        process_key,
+        org_unit_code,
+        household_id=household_id,
+        applicant_person_id=applicant_person_id,
+        business_key=business_key,
+    )
+    first = next(
+        (r for r in tasks.open_tasks_of(session, instance.id, display=False) if r.bpmn_id == first_step), None
+    )
+    if first is None:
+        raise Conflict("流程没有停在第一步 / the procedure did not stop at its first step")
+    tasks.complete(session, user, first.id, data)
     return instance
 
 

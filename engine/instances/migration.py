@@ -88,19 +88,53 @@ def _target(
         raise Invalid.on(field_name, err.message) from err
 
 
+@dataclass
+class _Ready:
+    """One case's move worked out in memory, before the write lock: the rebuilt workflow, the new deadline
+    of each open task row (a deadline may be a user expression) and those of the tasks the move opens."""
+
+    instance: ProcessInstance
+    wf: BpmnWorkflow
+    deadlines: dict[int, tuple[Any, str | None]]
+    due: instances.Due
+
+
+def _prepare(session: Session, instance: ProcessInstance, target: ProcessDefinition) -> _Ready:
+    """Rebuild the case on ``target`` and evaluate its deadlines; nothing is written (409 if it cannot)."""
+    from engine.deadlines import sla as deadlines
+
+    result = plan(session, instance, target)
+    if not result.can_migrate or result.wf is None:
+        raise Conflict(
+            "该流程实例不能迁移 / this instance cannot be migrated: " + "; ".join(result.reasons),
+            {"target_version": result.reasons},
+        )
+    new = definitions.SPEC_CACHE.get(target)
+    ready = {str(t.id): t for t in runtime.ready_human_tasks(result.wf)}
+    with session.no_autoflush:
+        rows = tasks.open_tasks_of(session, instance.id, display=False)
+    due_of = {}
+    for row in rows:
+        task, meta = ready.get(row.spiff_task_id), new.task_meta(row.bpmn_id)
+        if task is not None and meta is not None:
+            due_of[row.id] = deadlines.deadline_for(meta.properties, task.data, row.created_at)
+    opened = {r.spiff_task_id for r in rows}
+    return _Ready(instance, result.wf, due_of, instances.prepare_deadlines(new, result.wf, opened))
+
+
 def _project(
-    session: Session, instance: ProcessInstance, new: CompiledDefinition, wf: BpmnWorkflow, actor_id: int
+    session: Session, instance: ProcessInstance, new: CompiledDefinition, ready: _Ready
 ) -> list[dict[str, Any]]:
     """Open task rows keep their ids; name, role, form and (if its text changed) the deadline follow the
     target version."""
     from engine.deadlines import sla as deadlines
 
-    ready = {str(t.id): t for t in runtime.ready_human_tasks(wf)}
+    running = {str(t.id): t for t in runtime.ready_human_tasks(ready.wf)}
     changed = []
     for row in tasks.open_tasks_of(session, instance.id, display=False):
-        task = ready.get(row.spiff_task_id)
+        task = running.get(row.spiff_task_id)
         meta = new.task_meta(row.bpmn_id)
-        if task is None or meta is None:
+        if task is None or meta is None or row.id not in ready.deadlines:
             continue
         before = {
             "name": row.name,
@@ -112,7 +146,7 @@ def _project(
         row.lane = task.task_spec.lane
         row.candidate_role = meta.role or "admin"
         row.form_key = meta.form_key
-        due_at, text = deadlines.deadline_for(meta.properties, task.data, row.created_at)
+        due_at, text = ready.deadlines[row.id]  # evaluated before the write lock (:func:`_prepare`)
         if text != row.deadline:
             row.deadline = text
             deadlines.set_due(row, due_at, meta.properties)
@@ -127,19 +161,12 @@ def _project(
     return changed
 
 
-def _execute(
-    session: Session, user: User, instance: ProcessInstance, target: ProcessDefinition, text: str
-) -> None:
-    result = plan(session, instance, target)
-    if not result.can_migrate or result.wf is None:
-        raise Conflict(
-            "该流程实例不能迁移 / this instance cannot be migrated: " + "; ".join(result.reasons),
-            {"target_version": result.reasons},
-        )
+def _execute(session: Session, user: User, ready: _Ready, target: ProcessDefinition, text: str) -> None:
+    instance = ready.instance
     new = definitions.SPEC_CACHE.get(target)
     old_def = session.get(ProcessDefinition, instance.definition_id)
     with session.no_autoflush:  # a deferred lock (optimistic) is taken at the save's flush, not here
-        changed = _project(session, instance, new, result.wf, user.id)
+        changed = _project(session, instance, new, ready)
     instance.definition_id = target.id
     audit.record(
         session,
@@ -157,7 +184,7 @@ def _execute(
             "tasks": changed,
         },
     )
-    instances.save(session, instances.Loaded(instance, new, result.wf), user.id)
+    instances.save(session, instances.Loaded(instance, new, ready.wf, due=ready.due), user.id)
 
 
 @optimistic.retrying  # SQLite: the new version's state is built before the write lock (issue 18 item 10)
@@ -179,7 +206,7 @@ def migrate(
         }
     instance, text = _locked(session, user, instance_id, reason, deferred=True)
     target = _target(session, instance.process_key, target_version)
-    _execute(session, user, instance, target, text)
+    _execute(session, user, _prepare(session, instance, target), target, text)
     return {"id": instance.id, "can_migrate": True, "reasons": [], "migrated": True}
 
 
@@ -196,6 +223,7 @@ def batch_candidates(
     return [r.id for r in rows if may_operate(session, user, r)]
 
 
+@optimistic.retrying  # SQLite: every case's move is worked out before the write lock (issue 18 item 10)
 def migrate_batch(
     session: Session,
     user: User,
@@ -230,8 +258,8 @@ def migrate_batch(
                     ],
                 }
             )
-    for instance_id in ids:
-        if dry_run:
+    if dry_run:
+        for instance_id in ids:
             result = plan(session, _visible(session, instance_id), target)
             results.append(
                 {
@@ -241,22 +269,34 @@ def migrate_batch(
                     "migrated": False,
                 }
             )
-            continue
+        return sorted(results, key=lambda r: r["id"])
+    # Every case's move is worked out first (on SQLite each case is read without the write lock, its
+    # version noted: engine.instances.optimistic); then the locks are taken, the versions checked (a case
+    # changed meanwhile: the whole batch runs again) and each case is written in its own savepoint.
+    worked = []
+    for instance_id in ids:
+        try:
+            worked.append(_prepare(session, instances.lock(session, instance_id, deferred=True), target))
+        except ServiceError as err:
+            results.append(_refused(instance_id, err))
+    optimistic.settle(session)
+    for ready in worked:
         try:
             with session.begin_nested():
-                instance = instances.lock(session, instance_id)
-                _execute(session, user, instance, target, text)
-            results.append({"id": instance_id, "can_migrate": True, "reasons": [], "migrated": True})
+                _execute(session, user, ready, target, text)
+            results.append({"id": ready.instance.id, "can_migrate": True, "reasons": [], "migrated": True})
         except ServiceError as err:
-            results.append(
-                {
-                    "id": instance_id,
-                    "can_migrate": False,
-                    "migrated": False,
-                    "reasons": list(err.fields.get("target_version") or [err.message]),
-                }
-            )
+            results.append(_refused(ready.instance.id, err))
     return sorted(results, key=lambda r: r["id"])
+
+
+def _refused(instance_id: int, err: ServiceError) -> dict[str, Any]:
+    return {
+        "id": instance_id,
+        "can_migrate": False,
+        "migrated": False,
+        "reasons": list(err.fields.get("target_version") or [err.message]),
+    }
 
 
 def versions_of(session: Session, key: str) -> list[ProcessDefinition]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +24,7 @@ from engine.definitions import service as definitions
 from engine.definitions.models import ProcessDefinition
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.forms import jsonable
-from engine.instances import optimistic, startdata
+from engine.instances import optimistic, rehearsal, startdata
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.kernel import bus
 from engine.orgs import service as orgs
@@ -47,6 +49,27 @@ class Loaded:
     open_rows: list[Any] | None = None
     # This step's audit events, written in one INSERT when the step is saved.
     events: audit.Batch = field(default_factory=audit.Batch)
+    # The deadlines of the human tasks the step opens, evaluated before the write lock (issue 18 item 10):
+    # see :func:`prepare_deadlines`; the task projection evaluates any it lacks itself.
+    due: Due | None = None
+
+
+# When the deadlines were worked out, and per new task (its id in the workflow) its due time and text.
+Due = tuple[dt.datetime, dict[str, tuple[dt.datetime | None, str | None]]]
+
+
+def prepare_deadlines(compiled: CompiledDefinition, wf: BpmnWorkflow, opened: Collection[str] = ()) -> Due:
+    """Evaluate now the ``deadline`` of every ready human task of ``wf`` whose row is not open yet (ids
+    in ``opened`` have one): a deadline may be a user expression, and this runs before the write lock."""
+    from engine.deadlines import sla
+
+    now = utcnow()
+    due = {}
+    for task in runtime.ready_human_tasks(wf):
+        if str(task.id) not in opened:
+            meta = compiled.task_meta(task.task_spec.bpmn_id)
+            due[str(task.id)] = sla.deadline_for(meta.properties if meta else {}, task.data, now)
+    return now, due
 
 
 # The instance to lock, from the bound parameter ``lock_key``: by default its id.
@@ -217,15 +240,10 @@ def create(
     if compiled.initiator_var and actor_id is not None:  # camunda:initiator: the starter's user name
         starter = session.get(User, actor_id)
         initial[compiled.initiator_var] = starter.username if starter is not None else None
-    wf = runtime.new_workflow(compiled, initial)
-    runtime.start_now(wf)
-    failure = None
-    try:
-        runtime.advance(wf)
-    except runtime.EngineError as err:
-        if origin != "schedule":  # a person starting a case: refused, nothing stored
-            raise Invalid.on("data", f"流程无法开始 / the process cannot start: {err}") from err
-        failure = err  # the scheduler's occurrence: the case is kept with an incident for admins
+    wf, failure, due = _first_steps(session, definition, compiled, initial)
+    if failure is not None and origin != "schedule":  # a person starting a case: refused, nothing stored
+        raise Invalid.on("data", f"流程无法开始 / the process cannot start: {failure}") from failure
+    # (the scheduler's occurrence: the case is kept with an incident for admins)
     instance = ProcessInstance(
         definition_id=definition.id,
         process_key=definition.key,
@@ -256,12 +274,52 @@ def create(
             "data": initial,
         },
     )
-    save(session, Loaded(instance, compiled, wf), actor_id)
+    save(session, Loaded(instance, compiled, wf, due=due), actor_id)
     if failure is not None:
         from engine.incidents import service as incidents
 
         incidents.record(session, instance, failure, origin=origin, actor_id=actor_id)
     return instance
+
+
+def _first_steps(
+    session: Session, definition: ProcessDefinition, compiled: CompiledDefinition, initial: dict[str, Any]
+) -> tuple[BpmnWorkflow, runtime.EngineError | None, Due]:
+    """A new case's workflow run to its first wait and its first deadlines. These evaluate user
+    expressions: nothing is written before them; in an operation that wrote already (a rule of a step
+    starting a case) they are worked out before its write lock (engine.instances.rehearsal)."""
+    if not rehearsal.active(session):
+        return _run_first_steps(compiled, initial)
+    key: Any = ("start", definition.id, definition.sha256, repr(initial))
+    key = (*key, rehearsal.occurrence(session, key))
+    kept = rehearsal.recall(session, key)
+    if kept is None:
+        work = functools.partial(_rehearse_first_steps, compiled, dict(initial))
+        rehearsal.refuse(session, key, work)
+        kept = work()
+        rehearsal.keep(session, key, kept)  # the next attempt starts from the same workflow (task ids)
+    state, failure, due = kept
+    return runtime.load_state(state, compiled), failure, due
+
+
+def _run_first_steps(
+    compiled: CompiledDefinition, initial: dict[str, Any]
+) -> tuple[BpmnWorkflow, runtime.EngineError | None, Due]:
+    wf = runtime.new_workflow(compiled, initial)
+    runtime.start_now(wf)
+    failure = None
+    try:
+        runtime.advance(wf)
+    except runtime.EngineError as err:
+        failure = err
+    return wf, failure, prepare_deadlines(compiled, wf)
+
+
+def _rehearse_first_steps(
+    compiled: CompiledDefinition, initial: dict[str, Any]
+) -> tuple[str, runtime.EngineError | None, Due]:
+    wf, failure, due = _run_first_steps(compiled, initial)
+    return runtime.dump_state(wf), failure, due
 
 
 @dataclass

@@ -4,6 +4,7 @@ and keep a draft."""
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
@@ -20,7 +21,7 @@ from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.forms import validate_submission
 from engine.formversions import service as formversions
 from engine.incidents import service as incidents
-from engine.instances import optimistic
+from engine.instances import optimistic, rehearsal
 from engine.instances import service as instances
 from engine.kernel import bus
 from engine.tasks.access import (
@@ -128,15 +129,19 @@ def complete_step(session: Session, user: User, task_id: int, data: Any) -> tupl
     if spiff_task is None or spiff_task.state != TaskState.READY:
         raise Conflict("任务已失效（流程已前进）/ task is stale: the process has moved on")
     _check_recusal(instance, user)
-    clean = _validate(row, data, spiff_task.data)
+    clean = _validated(session, row, data, spiff_task.data)
     _check_recusal(instance, user, data=clean)  # the submission may name the person (the application)
     bus.emit(bus.TASK_COMPLETING, session, row=row, instance=instance, data=clean, context=spiff_task.data)
     derived = procedures.run_before_complete(session, instance, row, clean)
     # a copy: SpiffWorkflow merges data into task data in place (DeepMerge at joins), and the submission
     # itself must stay as entered for the step record and the audit event (a loop's second run kept the
     # first run's table rows otherwise)
-    spiff_task.set_data(**copy.deepcopy(_outputs(loaded, row, clean)), **copy.deepcopy(derived))
-    failure = incidents.advance(loaded.wf, spiff_task.run)  # a failing automatic step: an incident below
+    payload = copy.deepcopy({**_outputs(loaded, row, clean), **derived})
+    if rehearsal.needed(session):  # a start that wrote first: the step is worked out before the write lock
+        failure = _rehearsed_step(session, loaded, row, open_rows, payload)
+    else:
+        spiff_task.set_data(**payload)
+        failure = incidents.advance(loaded.wf, spiff_task.run)  # a failing automatic step: an incident below
     now = utcnow()
     if row.state == TaskStatus.READY:
         row.claimed_at = now
@@ -178,10 +183,64 @@ def _validate(row: HumanTask, data: Any, context: dict[str, Any]) -> dict[str, A
     form = form_of(row)
     if form is None:
         raise Conflict(f"表单 '{row.form_key}' 不存在 / form '{row.form_key}' is missing")
+    return _check_form(form, data, context)
+
+
+def _check_form(form: Any, data: Any, context: dict[str, Any]) -> dict[str, Any]:
     clean, errors = validate_submission(form, data, context=context)
     if errors:
         raise Invalid("表单校验失败 / form validation failed", errors)
     return clean
+
+
+def _validated(session: Session, row: HumanTask, data: Any, context: dict[str, Any]) -> dict[str, Any]:
+    """:func:`_validate`; a form's rules are user expressions: in an operation holding the write lock
+    already they are evaluated before it (engine.instances.rehearsal)."""
+    if row.form_key is None or not rehearsal.needed(session):
+        return _validate(row, data, context)
+    form = form_of(row)
+    if form is None:
+        return _validate(row, data, context)  # the 409 for a missing form
+    key = ("form", row.form_key, row.form_version, repr(data), repr(context))
+    kept = rehearsal.recall(session, key)
+    if kept is None:
+        work = functools.partial(_check_form, form, copy.deepcopy(data), copy.deepcopy(context))
+        rehearsal.refuse(session, key, work)
+        return _check_form(form, data, context)
+    return copy.deepcopy(kept)
+
+
+def _rehearsed_step(
+    session: Session,
+    loaded: instances.Loaded,
+    row: HumanTask,
+    open_rows: list[HumanTask],
+    payload: dict[str, Any],
+) -> runtime.EngineError | None:
+    """Run the workflow on from the completed task, or take the run worked out before the write lock for
+    exactly this state and data (engine.instances.rehearsal); its new tasks' deadlines come with it."""
+    state, compiled = loaded.instance.state, loaded.compiled
+    opened = frozenset(r.spiff_task_id for r in open_rows)
+    key = ("step", state, row.spiff_task_id, repr(payload))
+    kept = rehearsal.recall(session, key)
+    if kept is None:
+        work = functools.partial(_step, compiled, state, row.spiff_task_id, copy.deepcopy(payload), opened)
+        rehearsal.refuse(session, key, work)
+        kept = work()  # (results of other evaluations were kept, but no write lock is held: run it now)
+    after, failure, due = kept
+    loaded.wf, loaded.due = runtime.load_state(after, compiled), due
+    return failure
+
+
+def _step(
+    compiled: Any, state: str, spiff_id: str, payload: dict[str, Any], opened: frozenset[str]
+) -> tuple[str, runtime.EngineError | None, instances.Due]:
+    wf = runtime.load_state(state, compiled)
+    task = runtime.find_task(wf, spiff_id)
+    assert task is not None  # the state it was found in
+    task.set_data(**payload)
+    failure = incidents.advance(wf, task.run)
+    return runtime.dump_state(wf), failure, instances.prepare_deadlines(compiled, wf, opened)
 
 
 def form_of(row: HumanTask) -> Any:

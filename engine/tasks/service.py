@@ -102,6 +102,14 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
         }
     ready = {str(t.id): t for t in runtime.ready_human_tasks(wf)}
     now = utcnow()
+    # Every new task's deadline (it may be a user expression) before anything below reads the database
+    # (a read may flush, and on SQLite the first write takes the write lock: engine.instances.optimistic).
+    due_from, prepared = loaded.due or (now, {})
+    due = dict(prepared)
+    for spiff_id, task in ready.items():
+        if spiff_id not in open_rows and spiff_id not in due:
+            meta = loaded.compiled.task_meta(task.task_spec.bpmn_id)
+            due[spiff_id] = deadlines.deadline_for(meta.properties if meta else {}, task.data, due_from)
     for spiff_id, row in open_rows.items():
         if spiff_id not in ready:
             row.state = TaskStatus.CANCELLED
@@ -115,7 +123,7 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
             continue
         meta = loaded.compiled.task_meta(task.task_spec.bpmn_id)
         form_key = meta.form_key if meta else None
-        due_at, deadline_text = deadlines.deadline_for(meta.properties if meta else {}, task.data, now)
+        due_at, deadline_text = due[spiff_id]
         row = HumanTask(
             instance_id=instance.id,
             process_key=instance.process_key,

@@ -7,7 +7,9 @@ lock first, then evaluated); it is refused at once here if the lock is held (bus
 involved). On PostgreSQL the row lock only ever held that case; the first test runs on both.
 
 If the case itself changes during the evaluation, the step notices before writing and runs again
-from a fresh read: a claim made meanwhile is never overwritten.
+from a fresh read: a claim made meanwhile is never overwritten. Starts (their first deadlines), the web
+start that completes the first step (rehearsed: engine.instances.rehearsal) and batch migration are
+probed the same way at the end.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from engine.tasks.models import HumanTask, TaskStatus
 from tests import hostile_bpmn
 from tests.conftest import IS_POSTGRES, get_user
 from tests.factories import STREET, open_task
+from tests.web.helpers import Web
 
 KEY = "probe_script"
 STEPPER = "stepper"
@@ -537,3 +540,287 @@ def test_a_schedule_run_meanwhile_is_not_run_twice(engine, session, monkeypatch)
     assert outcome == ["ok"] and not [r for r in done if r.started_by_schedule == schedule.id]
     session.expire_all()
     assert session.get(StartSchedule, schedule.id).runs == 1  # one case for the occurrence, not two
+
+
+# --- starting a case: its first deadline, and (the web's 新建申请) its first step completed at once ---------
+
+
+def test_another_case_is_written_while_a_start_evaluates_the_first_deadline(engine, session, deadline_probe):
+    _deploy_back(session, PROBED_DEADLINE)  # the first step's deadline: an expression
+    other = _case_at_fill(session)
+    thread, outcome = _stepper(
+        engine, lambda s: instances.start(s, get_user(s, "pt_officer"), BACK_KEY, STREET)
+    )
+    _write_another_case_meanwhile(engine, deadline_probe, thread, other)
+    assert outcome == ["ok"] and deadline_probe.calls == 1
+    session.expire_all()
+    assert session.get(HumanTask, other).state == TaskStatus.CLAIMED
+    [started] = session.scalars(
+        select(HumanTask).where(HumanTask.process_key == BACK_KEY, HumanTask.id != other)
+    ).all()
+    assert started.bpmn_id == "fill" and started.due_at is not None
+
+
+def _started_with_first_step(session: Session) -> list[Any]:
+    from engine.instances.models import ProcessInstance
+
+    return list(session.scalars(select(ProcessInstance).where(ProcessInstance.process_key == KEY)))
+
+
+def test_another_case_is_written_while_the_web_start_completes_the_first_step(engine, session, client, probe):
+    """新建申请 of a procedure whose first step is followed by a script: the case is inserted, then the
+    step runs. On SQLite the insert took the write lock and the script ran under it (main before)."""
+    other = _case(session)
+    other_fill = open_task(session, other, "fill").id
+    web = Web(client.application.test_client()).login("pt_officer")
+    web.get(f"/start/{KEY}")
+    thread_client, token = web.client, web.token
+    answers: list[Any] = []
+
+    def post(_s: Session) -> None:
+        response = thread_client.post(f"/start/{KEY}", data={"csrf_token": token, "org_unit": STREET})
+        answers.append((response.status_code, response.headers.get("Location")))
+
+    thread, outcome = _stepper(engine, post)
+    _write_another_case_meanwhile(engine, probe, thread, other_fill)
+    assert outcome == ["ok"] and probe.calls == 1
+    [(status, location)] = answers
+    assert status == 302 and "/cases/" in location
+    case = int(location.rsplit("/", 1)[1])
+    session.expire_all()
+    assert session.get(HumanTask, other_fill).state == TaskStatus.CLAIMED
+    assert [t.bpmn_id for t in tasks.open_tasks_of(session, case)] == ["after"]
+    assert instances.get_visible(session, get_user(session, "admin"), case).data["y"] == 7
+    assert len(_started_with_first_step(session)) == 2  # the other case and this one: an attempt left none
+    started = session.scalars(
+        select(AuditEvent.action).where(AuditEvent.instance_id == case).order_by(AuditEvent.id)
+    ).all()
+    assert started.count("instance.started") == 1 and started.count("task.completed") == 1
+
+
+def test_a_start_with_its_first_step_writes_each_thing_once(engine, session, probe):
+    """The operation (engine.cases) on its own: one case, its first step completed, the next step's data."""
+    from engine.cases import service as cases
+
+    officer = get_user(session, "pt_officer")
+    thread, outcome = _stepper(
+        engine, lambda s: cases.start_with_first_step(s, get_user(s, "pt_officer"), KEY, STREET, "fill", {})
+    )
+    assert probe.inside.wait(120)
+    probe.release.set()
+    thread.join(120)
+    assert outcome == ["ok"] and probe.calls == 1
+    session.expire_all()
+    [case] = _started_with_first_step(session)
+    assert case.started_by_id == officer.id and case.data["y"] == 7
+    rows = session.scalars(select(HumanTask).where(HumanTask.instance_id == case.id).order_by(HumanTask.id))
+    assert [(r.bpmn_id, r.state) for r in rows] == [
+        ("fill", TaskStatus.COMPLETED),
+        ("after", TaskStatus.READY),
+    ]
+
+
+def test_a_refused_first_step_keeps_nothing(session, probe):
+    from engine.cases import service as cases
+    from engine.errors import Invalid
+
+    with pytest.raises(Invalid):  # fill has no form: data is refused
+        cases.start_with_first_step(session, get_user(session, "pt_officer"), KEY, STREET, "fill", {"x": 1})
+    session.rollback()
+    assert _started_with_first_step(session) == [] and probe.calls == 0
+
+
+# --- a batch migration: every case's new deadlines are worked out before the write lock ------------------
+
+
+def _batch(s: Session) -> list[dict[str, Any]]:
+    from engine.instances import operations
+
+    return operations.migrate_batch(s, get_user(s, "admin"), BACK_KEY, 1, 2, "新版期限", dry_run=False)
+
+
+def _two_cases_then_version_2(session: Session) -> tuple[list[int], int]:
+    """Two cases at fill on version 1; version 2 gives fill a deadline computed by ``probe``; (the two
+    cases' fill tasks, the fill task of a case already on version 2)."""
+    _deploy_back(session, None)
+    fills = [_case_at_fill(session), _case_at_fill(session)]
+    _deploy_back(session, PROBED_DEADLINE)
+    return fills, _case_at_fill(session)
+
+
+def test_another_case_is_written_while_a_batch_migration_computes_new_deadlines(
+    engine, session, deadline_probe
+):
+    fills, other = _two_cases_then_version_2(session)
+    answer: list[Any] = []
+    thread, outcome = _stepper(engine, lambda s: answer.extend(_batch(s)))
+    _write_another_case_meanwhile(engine, deadline_probe, thread, other)
+    assert outcome == ["ok"] and deadline_probe.calls == 2  # one deadline per case
+    assert [a["migrated"] for a in answer] == [True, True]
+    session.expire_all()
+    assert session.get(HumanTask, other).state == TaskStatus.CLAIMED
+    for fill in fills:
+        row = session.get(HumanTask, fill)
+        assert row.deadline == PROBED_DEADLINE and row.due_at is not None
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="PostgreSQL holds the cases' row locks while migrating: no race")
+def test_a_change_to_a_case_during_a_batch_migration_makes_it_run_again(engine, session, deadline_probe):
+    fills, _other = _two_cases_then_version_2(session)
+    answer: list[Any] = []
+    thread, outcome = _stepper(engine, lambda s: answer.extend(_batch(s)))
+    assert deadline_probe.inside.wait(120)
+    tasks.claim(session, get_user(session, "pt_officer"), fills[0])  # the case being worked out changes
+    session.commit()
+    deadline_probe.release.set()
+    thread.join(120)
+    assert outcome == ["ok"] and deadline_probe.calls == 4  # the batch ran again from fresh reads
+    assert [a["migrated"] for a in answer] == [True, True]
+    session.expire_all()
+    claimed = session.get(HumanTask, fills[0])
+    assert claimed.state == TaskStatus.CLAIMED and claimed.assignee_id == get_user(session, "pt_officer").id
+    assert claimed.deadline == PROBED_DEADLINE
+    migrated = session.scalars(
+        select(AuditEvent.instance_id).where(AuditEvent.action == "instance.migrated")
+    ).all()
+    assert sorted(migrated) == sorted(session.get(HumanTask, f).instance_id for f in fills)  # once each
+
+
+def test_a_start_whose_first_step_has_a_rule_is_written_once(session, monkeypatch):
+    """The street response's report: a rule of the step derives the warning level (data the rehearsal
+    cannot know before the step runs under the lock): the operation runs again with it, writing once."""
+    from engine.cases import service as cases
+    from engine.instances import rehearsal
+    from engine.instances.models import ProcessInstance
+
+    refused: list[str] = []
+    unrehearsed = rehearsal.Unrehearsed.__init__
+
+    def noted(self: Any, key: Any, work: Any) -> None:
+        refused.append(key[0])
+        unrehearsed(self, key, work)
+
+    monkeypatch.setattr(rehearsal.Unrehearsed, "__init__", noted)
+
+    report = {
+        "found_on": "2026-11-20",
+        "location": "某路某号公交站",
+        "source": "patrol",
+        "danger_to_life": False,
+        "extreme_weather": False,
+        "vulnerable": ["elderly"],
+        "description": "一名男子在公交站过夜",
+    }
+    case = cases.start_with_first_step(
+        session, get_user(session, "pt_officer"), "street_response", STREET, "report", report
+    )
+    session.commit()
+    assert case.data["warning_level"] == "orange"
+    assert [t.bpmn_id for t in tasks.open_tasks_of(session, case.id)] == ["level2_response"]
+    assert open_task(session, case.id, "level2_response").deadline == "6 hours"
+    cases_of = session.scalars(
+        select(ProcessInstance.id).where(ProcessInstance.process_key == "street_response")
+    ).all()
+    assert cases_of == [case.id]
+    # SQLite: the form's rules, then the step with the derived level, were worked out with no lock held
+    assert refused == ([] if IS_POSTGRES else ["form", "step"])
+
+
+def test_another_case_is_written_while_an_api_start_evaluates_the_first_deadline(
+    engine, session, client, login, deadline_probe
+):
+    _deploy_back(session, PROBED_DEADLINE)
+    other = _case_at_fill(session)
+    headers = login("pt_officer")
+    answers: list[Any] = []
+
+    def post(_s: Session) -> None:
+        response = client.application.test_client().post(
+            "/api/v1/process-instances", json={"process_key": BACK_KEY, "org_unit": STREET}, headers=headers
+        )
+        answers.append((response.status_code, response.get_json()))
+
+    thread, outcome = _stepper(engine, post)
+    _write_another_case_meanwhile(engine, deadline_probe, thread, other)
+    assert outcome == ["ok"] and deadline_probe.calls == 1
+    [(status, body)] = answers
+    assert status == 201 and [t["bpmn_id"] for t in body["open_tasks"]] == ["fill"]
+    assert body["open_tasks"][0]["due_at"] is not None
+    session.expire_all()
+    assert session.get(HumanTask, other).state == TaskStatus.CLAIMED
+
+
+# --- a web start whose first step's procedure rule writes (starts another case) ------------------------
+
+
+def test_another_case_is_written_while_a_start_whose_rule_started_a_case_runs_on(
+    engine, session, probe, monkeypatch
+):
+    """The first step's rule starts a case (as the community-assistance application refers a project
+    case): its INSERT takes the write lock before the step runs on. The start is rehearsed: the script
+    after the step runs with no lock held, then everything is written once."""
+    from engine import procedures
+    from engine.cases import service as cases
+    from engine.instances.models import ProcessInstance
+
+    def refer(s: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
+        definition = definitions.get_version(s, KEY)
+        child = instances.create(
+            s, definition, instance.org_unit, actor_id=row.assignee_id, parent_id=instance.id, origin="rule"
+        )
+        return {"referred": child.id}
+
+    other = _case(session)
+    other_fill = open_task(session, other, "fill").id
+    monkeypatch.setitem(procedures.BEFORE_COMPLETE, (KEY, "fill"), [refer])
+    started: list[int] = []
+    thread, outcome = _stepper(
+        engine,
+        lambda s: started.append(
+            cases.start_with_first_step(s, get_user(s, "pt_officer"), KEY, STREET, "fill", {}).id
+        ),
+    )
+    _write_another_case_meanwhile(engine, probe, thread, other_fill)
+    assert outcome == ["ok"] and probe.calls == 1
+    session.expire_all()
+    assert session.get(HumanTask, other_fill).state == TaskStatus.CLAIMED
+    case = started[-1]
+    data = instances.get_visible(session, get_user(session, "admin"), case).data
+    [child] = session.scalars(select(ProcessInstance).where(ProcessInstance.parent_id == case)).all()
+    assert data["y"] == 7 and data["referred"] == child.id
+    assert [t.bpmn_id for t in tasks.open_tasks_of(session, case)] == ["after"]
+    assert [t.bpmn_id for t in tasks.open_tasks_of(session, child.id)] == ["fill"]
+    assert len(_started_with_first_step(session)) == 3  # the other case, this one and its child
+
+
+def test_a_start_needing_more_rehearsals_than_attempts_runs_once_under_the_lock(session, monkeypatch):
+    """A first step whose rule starts more cases than the attempts can learn: the last attempt runs as
+    without a rehearsal (evaluating under the lock) instead of refusing the start."""
+    from engine import procedures
+    from engine.cases import service as cases
+    from engine.instances import rehearsal
+    from engine.instances.models import ProcessInstance
+
+    _deploy_back(session, None)
+
+    def open_many(s: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
+        definition = definitions.get_version(s, BACK_KEY)
+        made = [
+            instances.create(s, definition, instance.org_unit, actor_id=None, parent_id=instance.id).id
+            for _ in range(rehearsal.MAX_ATTEMPTS + 2)
+        ]
+        return {"made": made}
+
+    monkeypatch.setitem(procedures.BEFORE_COMPLETE, (KEY, "fill"), [open_many])
+    monkeypatch.setitem(expressions.SAFE_FUNCTIONS, "probe", lambda x: x)
+    definitions.deploy(
+        session,
+        hostile_bpmn.script_after_fill("y = probe(7)", key=KEY),
+        actor_id=get_user(session, "admin").id,
+    )
+    session.commit()
+    case = cases.start_with_first_step(session, get_user(session, "pt_officer"), KEY, STREET, "fill", {})
+    session.commit()
+    children = session.scalars(select(ProcessInstance.id).where(ProcessInstance.parent_id == case.id)).all()
+    assert sorted(case.data["made"]) == sorted(children) and len(children) == rehearsal.MAX_ATTEMPTS + 2
+    assert [t.bpmn_id for t in tasks.open_tasks_of(session, case.id)] == ["after"]
