@@ -39,7 +39,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from engine import errors, expressions
-from engine.bpmn import timers
+from engine.bpmn import errorevents, multiinstance, timers
 from engine.bpmn.parsing import CompiledDefinition
 
 logging.getLogger("spiff").setLevel(logging.WARNING)
@@ -71,6 +71,7 @@ class SafeScriptEngine(PythonScriptEngine):
 
     def evaluate(self, task: Task, expression: str, external_context: dict[str, Any] | None = None) -> Any:
         names = {**(external_context or {}), **task.data}
+        names.update(multiinstance.completion_names(task, expression) or {})
         try:
             value = expressions.evaluate(expression, names)
         except expressions.ExpressionError as err:
@@ -256,6 +257,8 @@ def advance(wf: BpmnWorkflow) -> None:
                 failed_element(wf, err),
             ) from err
         except Exception as err:  # SpiffWorkflow's own errors: no true gateway condition, bad timer...
+            if errorevents.route_failure(wf, err):  # a business failure caught by an error boundary event
+                continue
             element = failed_element(wf, err)
             message = str(err).strip() or type(err).__name__
             raise EngineError(f"{element or '?'}: {type(err).__name__}: {message}"[:2000], element) from err

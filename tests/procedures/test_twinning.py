@@ -58,15 +58,24 @@ def test_the_agreement_takes_effect_only_when_all_four_have_signed(client, login
             "selection_note": "合格",
         },
     )
-    assert case.open() == sorted(SIGNERS)
-    wrong_party = case.submit("sign_gansu", "city", signature())
+    # one multi-instance step, one instance per party, each in that party's inbox under its name
+    signing = [t for t in case.detail()["open_tasks"] if t["bpmn_id"] == "sign_agreement"]
+    assert sorted(t["candidate_role"] for t in signing) == sorted(SIGNERS)
+    assert {t["name"] for t in signing} == {
+        "签署四方协议（市民政局）",
+        "签署四方协议（甘肃省民政厅）",
+        "签署四方协议（派出机构）",
+        "签署四方协议（受援机构）",
+    }
+    assert len({t["id"] for t in signing}) == 4
+    wrong_party = case.submit("sign_agreement", "city", signature(), role="gansu_officer")
     assert_error(wrong_party, 403)
-    unsigned = case.submit("sign_city", "city", {**signature(), "signed": False})
+    unsigned = case.submit("sign_agreement", "city", {**signature(), "signed": False}, role="city_officer")
     assert "signed" in assert_error(unsigned, 422)["fields"]
-    for bpmn_id in ("sign_city", "sign_gansu", "sign_dispatching"):
-        case.do(bpmn_id, SIGNERS[bpmn_id], signature())
+    for role in ("city_officer", "gansu_officer", "agency_lead"):
+        case.do("sign_agreement", SIGNERS[role], signature(), role=role)
         assert "annual_plan" not in case.open() and not case.detail()["data"].get("agreement_effective")
-    case.do("sign_aided", "aided", signature())
+    case.do("sign_agreement", "aided", signature(), role="aided_agency")
     data = case.detail()["data"]
     assert (
         case.open() == ["annual_plan"]
