@@ -25,6 +25,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
     DurationTimerEventDefinition,
@@ -367,12 +368,19 @@ def _timer_due(task: Task) -> dt.datetime | None:
     return due
 
 
+def _has_timer(definition: Any) -> bool:
+    """A timer, or an event-based gateway (its events gathered in one definition) waiting on one."""
+    if isinstance(definition, MultipleEventDefinition):
+        return any(isinstance(d, TimerEventDefinition) for d in definition.event_definitions)
+    return isinstance(definition, TimerEventDefinition)
+
+
 def waiting_timers(wf: BpmnWorkflow) -> list[tuple[Task, dt.datetime]]:
     """Every waiting timer of the workflow (subprocesses included) with its due time, soonest first."""
     found = []
     for task in list(wf.event_manager.tasks.values()):
         definition = getattr(task.task_spec, "event_definition", None)
-        if not isinstance(definition, TimerEventDefinition) or not task.has_state(TaskState.WAITING):
+        if not _has_timer(definition) or not task.has_state(TaskState.WAITING):
             continue
         due = _timer_due(task)
         if due is not None:
