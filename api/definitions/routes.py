@@ -103,7 +103,7 @@ def lint() -> Any:
     if not users.is_admin(current_user()):
         raise Forbidden("只有管理员可以校验流程 / only admins may lint process definitions")
     xml = _uploaded_xml()
-    problems = definitions.lint_all(xml, source="upload")
+    problems = definitions.lint_all(xml, source="upload", session=db.session())
     return {
         "ok": definitions.deployable(problems),
         "draft": definitions.is_draft(xml),

@@ -96,7 +96,7 @@ def _refused(err: BpmnInvalid, xml: bytes | None = None) -> Any:
     status = 413 if isinstance(err, BpmnTooLarge) else 422
     problems = _shown(err.problems)
     if not isinstance(err, BpmnTooLarge) and xml is not None:
-        problems += _shown(definitions.lint_warnings(xml))
+        problems += _shown(definitions.lint_warnings(xml, session=db.session()))
     draft = xml is not None and not isinstance(err, BpmnTooLarge) and definitions.is_draft(xml)
     return render_template(
         "admin_upload_result.html",
@@ -128,7 +128,7 @@ def admin_process_upload() -> Any:
         filename = upload.filename[:150]
     try:
         data = to_utf8(data)  # a valid ISO-8859-1 / GBK / UTF-16 file is shown and stored as UTF-8
-        compiled = definitions.compile_for_deploy(data, f"upload:{filename}")
+        compiled = definitions.compile_for_deploy(data, f"upload:{filename}", session=db.session())
     except BpmnInvalid as err:
         return _refused(err, data)
     if not request.form.get("confirm"):
@@ -142,7 +142,7 @@ def admin_process_upload() -> Any:
             diff=diff,
             xml=data.decode("utf-8"),
             filename=filename,
-            warnings=_shown(definitions.lint_warnings(data)),
+            warnings=_shown(definitions.lint_warnings(data, session=db.session())),
         )
     try:
         definition, created = definitions.deploy(

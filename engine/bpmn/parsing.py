@@ -28,7 +28,7 @@ from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask, MultiIn
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
 from engine import expressions
-from engine.bpmn import camunda, lint, multiinstance, parse_errors
+from engine.bpmn import callactivity, camunda, lint, multiinstance, parse_errors
 from engine.bpmn.taskmeta import (  # noqa: F401 (re-exported: the public names of this module)
     TaskMeta,
     _deadline_problem,
@@ -172,14 +172,18 @@ def _main_process_id(root: etree._Element) -> str:
 main_process_id = _main_process_id  # the process a definition runs (its key)
 
 
-def _parse(root: etree._Element, key: str, source: str) -> tuple[Any, Any, list[str]]:
+def _parse(
+    root: etree._Element, key: str, source: str, called: dict[str, etree._Element] | None = None
+) -> tuple[Any, Any, list[str]]:
     """The Spiff parser's specs of process ``key`` (every process read as executable: whether it is
-    marked so is reported by :func:`choose_process`, not as the parser's first error)."""
-    copy = etree.ElementTree(deepcopy(root))
-    for process in copy.getroot().iterfind(f"{{{BPMN_NS}}}process"):
-        process.set("isExecutable", "true")
+    marked so is reported by :func:`choose_process`, not as the parser's first error), with the
+    deployed procedures its call activities run (``called``: process id -> that file's root)."""
     parser = SpiffBpmnParser()
-    parser.add_bpmn_xml(copy, filename=source)
+    for n, file_root in enumerate([root, *(called or {}).values()]):
+        copy = etree.ElementTree(deepcopy(file_root))
+        for process in copy.getroot().iterfind(f"{{{BPMN_NS}}}process"):
+            process.set("isExecutable", "true")
+        parser.add_bpmn_xml(copy, filename=source if n == 0 else f"{source}#called{n}")
     spec, subprocess_specs = parser.get_spec(key), parser.get_subprocess_specs(key)
     multiinstance.adapt([spec, *subprocess_specs.values()])
     return spec, subprocess_specs, list(parser.get_process_ids())
@@ -264,11 +268,14 @@ def check_bpmn(
     service_exists: Callable[[str], bool] | None = None,
     source: str = "upload",
     form_known: Callable[[str], bool] | None = None,
+    called_process: callactivity.Fetch | None = None,
 ) -> tuple[CompiledDefinition | None, list[Problem]]:
     """Every problem of the file in one answer, and the compiled definition when none of them is an
     error. Only a file that is not readable XML (or is too large) stops at its first problem: it raises
     :class:`BpmnInvalid` (:class:`BpmnTooLarge`). ``form_known`` maps Camunda form references to our
-    forms (``form_exists`` when not given) without refusing the file when none matches."""
+    forms (``form_exists`` when not given) without refusing the file when none matches.
+    ``called_process`` gives the BPMN of a deployed procedure by key, for call activities that run one
+    (:mod:`engine.bpmn.callactivity`)."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
     root = parse_xml(raw).getroot()
     by_id = {el.get("id"): el for el in root.iter() if isinstance(el.tag, str) and el.get("id")}
@@ -281,9 +288,19 @@ def check_bpmn(
     problems += [Problem(message, el_id, line) for message, el_id, line in lint.structure(root, key)]
     initiator_var = camunda.initiator_variable(root)
     problems += camunda.ignored(lint.executed_processes(root, key))
+    called, missing = callactivity.resolve(root, key, called_process)
+    problems += missing + callactivity.mapping_warnings(root, key, called)
+    for called_root in called.values():  # the called procedures' steps (their tasks run in this case)
+        for el in called_root.iter():
+            if isinstance(el.tag, str) and el.get("id") and el.get("id") not in by_id:
+                by_id[el.get("id")] = el
     spec = None
     try:
-        spec, subprocess_specs, process_ids = _parse(root, key, source)
+        if missing:
+            raise _Missing()
+        spec, subprocess_specs, process_ids = _parse(root, key, source, called)
+    except _Missing:
+        pass  # already reported: the parser would only say the same less clearly
     except Exception as err:  # noqa: BLE001 — the parser raises plain errors on many malformed inputs
         problems.append(parse_errors.translate(err, root))
 
@@ -349,6 +366,10 @@ def check_bpmn(
     return compiled, problems
 
 
+class _Missing(Exception):
+    """A called process is nowhere (reported by :func:`callactivity.resolve`)."""
+
+
 def in_order(problems: list[Problem]) -> list[Problem]:
     """Errors before warnings; each in document order (a problem without a line first)."""
     return sorted(problems, key=lambda p: (p.severity != ERROR, p.line or 0))
@@ -362,6 +383,7 @@ def compile_bpmn(
     service_exists: Callable[[str], bool] | None = None,
     source: str = "upload",
     form_known: Callable[[str], bool] | None = None,
+    called_process: callactivity.Fetch | None = None,
 ) -> CompiledDefinition:
     """Parse and validate BPMN; raise :class:`BpmnInvalid` listing every error found (the warnings are
     in :func:`check_bpmn`'s answer and in the compiled definition's ``warnings``)."""
@@ -372,6 +394,7 @@ def compile_bpmn(
         service_exists=service_exists,
         source=source,
         form_known=form_known,
+        called_process=called_process,
     )
     if compiled is None:
         raise BpmnInvalid([p for p in problems if p.severity == ERROR])
