@@ -112,7 +112,10 @@ CONFORMANCE_EXPECTED: dict[str, tuple[str, str | None]] = {
         "sid-14ef3d18-7218-4f57-98f0-bb595114754b",
     ),
     "miwg-reference/C.3.0.bpmn": (UNSUPPORTED_MESSAGE, "_cc9778bd-edd8-4df2-ba15-56c310f90e62"),
-    "miwg-reference/C.6.0.bpmn": ("计时器为空 / empty timer timeDate", "_87baeef0-f32e-4a93-b802-fdd588aaf729"),
+    "miwg-reference/C.6.0.bpmn": (
+        "计时器为空 / empty timer timeDate",
+        "_87baeef0-f32e-4a93-b802-fdd588aaf729",
+    ),
     "miwg-reference/C.7.0.bpmn": (
         "unsupported element: 业务规则任务",
         "_eae674ce-4d6e-48ac-819c-c79e0868e40d",

@@ -51,15 +51,21 @@ _ADAPTED: dict[type, type] = {}
 
 
 def adapt(process_specs: list[Any]) -> None:
-    """Give every multi-instance spec of the parsed processes the behaviour described above."""
+    """Give every multi-instance spec of the parsed processes the behaviour described above, and connect
+    its instances' completion to it at once: SpiffWorkflow connects them only when it creates an instance,
+    so on a spec parsed again (a restart, another worker) a finished instance would never be merged and
+    the activity would wait for ever."""
     for process_spec in process_specs:
-        for spec in process_spec.task_specs.values():
+        for spec in list(process_spec.task_specs.values()):
             cls = type(spec)
             if not isinstance(spec, MultiInstanceTask) or issubclass(cls, _ItemsDropped):
                 continue
             if cls not in _ADAPTED:
                 _ADAPTED[cls] = type(cls.__name__, (_ItemsDropped, cls), {})
             spec.__class__ = _ADAPTED[cls]
+            child = process_spec.task_specs.get(spec.task_spec)
+            if child is not None and not child.completed_event.is_connected(spec.merge_child):
+                child.completed_event.connect(spec.merge_child)
 
 
 def completion_names(task: Any, expression: str) -> dict[str, Any] | None:

@@ -86,6 +86,16 @@ def test_completion_condition_cancels_the_instances_still_open():
     assert rt.find_task(wf, third).state != rt.TaskState.READY
 
 
+def test_instances_finished_after_a_restart_still_count():
+    """A spec parsed again (a restart, another worker) still merges the instances a previous one made."""
+    case = Case(_compile("panel_votes.bpmn"), {"members": ["m1", "m2"], "quorum": 2, "visit_count": 1})
+    first, second = (r[1] for r in case.ready())
+    case.complete(first, decision="approve")
+    case.compiled = _compile("panel_votes.bpmn")
+    case.complete(second, decision="approve")
+    assert [r[0] for r in case.ready()] == ["visit"]
+
+
 def test_sequential_instances_by_cardinality_stop_on_the_completion_condition():
     case = Case(_compile("panel_votes.bpmn"), {"members": ["m1"], "quorum": 1, "visit_count": 3})
     case.complete(case.ready()[0][1], decision="approve")
