@@ -28,7 +28,7 @@ from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask, MultiIn
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
 from engine import expressions
-from engine.bpmn import callactivity, camunda, lint, multiinstance, parse_errors
+from engine.bpmn import callactivity, camunda, eventgateway, lint, multiinstance, parse_errors
 from engine.bpmn.taskmeta import (  # noqa: F401 (re-exported: the public names of this module)
     TaskMeta,
     _deadline_problem,
@@ -290,13 +290,15 @@ def check_bpmn(
     problems += camunda.ignored(lint.executed_processes(root, key))
     called, missing = callactivity.resolve(root, key, called_process)
     problems += missing + callactivity.mapping_warnings(root, key, called)
+    gateways = eventgateway.problems(root, key)
+    problems += gateways
     for called_root in called.values():  # the called procedures' steps (their tasks run in this case)
         for el in called_root.iter():
             if isinstance(el.tag, str) and el.get("id") and el.get("id") not in by_id:
                 by_id[el.get("id")] = el
     spec = None
     try:
-        if missing:
+        if missing or gateways:
             raise _Missing()
         spec, subprocess_specs, process_ids = _parse(root, key, source, called)
     except _Missing:
@@ -367,7 +369,8 @@ def check_bpmn(
 
 
 class _Missing(Exception):
-    """A called process is nowhere (reported by :func:`callactivity.resolve`)."""
+    """What the parser would refuse is already reported, more clearly: a called process found nowhere
+    (:func:`callactivity.resolve`), an event-based gateway leading to a step (:mod:`eventgateway`)."""
 
 
 def in_order(problems: list[Problem]) -> list[Problem]:

@@ -235,3 +235,19 @@ def test_event_based_gateway_takes_whichever_comes_first():
         case.state = rt.dump_state(wf)
         assert [r[0] for r in case.ready()] == ["follow_up"]
         assert rt.waiting_timers(case.wf) == [], "the other branch no longer waits"
+
+
+def test_event_based_gateway_leading_to_a_step_is_refused_naming_both():
+    xml = (CONSTRUCTS / "event_gateway.bpmn").read_text()
+    bad = xml.replace(
+        '<bpmn:intermediateCatchEvent id="reply_window" name="两天内"><bpmn:incoming>f_short</bpmn:incoming>'
+        "<bpmn:outgoing>f_follow</bpmn:outgoing>",
+        '<bpmn:userTask id="reply_window" name="两天内"><bpmn:incoming>f_short</bpmn:incoming>'
+        '<bpmn:outgoing>f_follow</bpmn:outgoing></bpmn:userTask><bpmn:intermediateCatchEvent id="spare">',
+    )
+    compiled, problems = check_bpmn(bad, known_roles=ROLES)
+    assert compiled is None
+    on_gateway = [p for p in problems if p.element_id == "wait"]
+    assert (
+        len(on_gateway) == 1 and "两天内" in on_gateway[0].message and on_gateway[0].name == "等待回复或期限"
+    )
