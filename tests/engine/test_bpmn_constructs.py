@@ -251,3 +251,11 @@ def test_event_based_gateway_leading_to_a_step_is_refused_naming_both():
     assert (
         len(on_gateway) == 1 and "两天内" in on_gateway[0].message and on_gateway[0].name == "等待回复或期限"
     )
+
+
+def test_terminate_end_event_ends_the_case_with_its_other_steps():
+    case = Case(_compile("terminate.bpmn"))
+    ready = {r[0]: r[1] for r in case.ready()}
+    assert set(ready) == {"work", "withdraw"}
+    wf = case.complete(ready["withdraw"])
+    assert wf.is_completed() and case.ready() == []
