@@ -259,3 +259,23 @@ def test_terminate_end_event_ends_the_case_with_its_other_steps():
     assert set(ready) == {"work", "withdraw"}
     wf = case.complete(ready["withdraw"])
     assert wf.is_completed() and case.ready() == []
+
+
+def test_camunda_in_and_out_on_a_call_activity_are_warned_as_ignored():
+    xml = (
+        (CONSTRUCTS / "relief_with_review.bpmn")
+        .read_text()
+        .replace(
+            "xmlns:spiffworkflow=", 'xmlns:camunda="http://camunda.org/schema/1.0/bpmn" xmlns:spiffworkflow='
+        )
+        .replace(
+            'calledElement="democratic_review">',
+            'calledElement="democratic_review"><bpmn:extensionElements>'
+            '<camunda:in source="amount" target="amount_requested"/></bpmn:extensionElements>',
+        )
+    )
+    compiled, problems = check_bpmn(xml, known_roles=ROLES, called_process=_review_xml)
+    assert compiled is not None
+    assert [(p.element_id, p.severity) for p in problems if "camunda:in" in p.message] == [
+        ("review", WARNING)
+    ]

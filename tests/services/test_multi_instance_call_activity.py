@@ -130,3 +130,48 @@ def test_a_new_sub_procedure_version_reaches_callers_deployed_after_it(deployed)
     session.commit()
     newest = _start_and_apply(session)
     assert {t.name[:6] for t in _votes(session, newest.id)} == {"评议成员表决"}
+
+
+@pytest.fixture
+def bank():
+    from engine.bpmn import runtime
+    from engine.bpmn.errorevents import ServiceFailure
+
+    def transfer(data, **_params):
+        if data.get("account") != "checked":
+            raise ServiceFailure("transfer_failed", "收款账户已冻结")
+        return {"ok": True}
+
+    runtime.SERVICES["test_bank_transfer"] = transfer
+    yield
+    runtime.SERVICES.pop("test_bank_transfer", None)
+
+
+def test_a_failed_bank_transfer_goes_back_to_finance(session, bank):
+    from engine.instances import service as instances
+
+    admin = get_user(session, "admin")
+    definitions.deploy(session, (CONSTRUCTS / "bank_transfer.bpmn").read_bytes(), actor_id=admin.id)
+    session.commit()
+    officer = get_user(session, "pt_officer")
+    from engine.orgs import service as orgs
+
+    # the gateway's data comes with the case (these steps have no form): created as the scheduler would
+    definition = definitions.get_version(session, "bank_transfer")
+    unit = orgs.by_code(session, STREET)
+    data = {"documents": "ok", "amount": 3000, "account": "frozen"}
+    instance = instances.create(session, definition, unit, actor_id=officer.id, data=data)
+    session.commit()
+    check = open_task(session, instance.id, "check_file")
+    tasks.claim(session, officer, check.id)
+    tasks.complete(session, officer, check.id, {})
+    session.commit()
+    definitions.SPEC_CACHE.clear()
+    fix = open_task(session, instance.id, "fix_account")
+    assert fix.candidate_role == "finance" and fix.name == "财务核对收款账户"
+    session.refresh(instance)
+    assert (
+        instance.data["error_code"] == "transfer_failed"
+        and instance.data["error_message"] == "收款账户已冻结"
+    )
+    assert instance.status == InstanceStatus.RUNNING
