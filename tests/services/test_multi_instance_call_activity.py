@@ -1,7 +1,8 @@
 """Multi-instance steps with a completion condition and call activities with their data mapping, through
 the services and the task projection, on both databases: a "democratic review" sub-procedure, deployed on
 its own, called by a relief procedure; one vote per panel member in that member's queue; the spec cache
-cleared between steps (a restart)."""
+cleared between steps (a restart). And a failed bank transfer routed back to finance by an error boundary
+event."""
 
 from __future__ import annotations
 
@@ -10,9 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from engine.bpmn import runtime
+from engine.bpmn.errorevents import ServiceFailure
 from engine.definitions import service as definitions
 from engine.errors import Conflict, Forbidden
+from engine.instances import service as instances
 from engine.instances.models import InstanceStatus
+from engine.orgs import service as orgs
 from engine.tasks import service as tasks
 from engine.tasks.models import TaskStatus
 from engine.users import service as users
@@ -41,8 +46,6 @@ def deployed(session):
 
 def _start_and_apply(session):
     officer = get_user(session, "pt_officer")
-    from engine.instances import service as instances
-
     instance = instances.start(session, officer, "relief_with_review", STREET)
     session.commit()
     row = open_task(session, instance.id, "application")
@@ -134,9 +137,6 @@ def test_a_new_sub_procedure_version_reaches_callers_deployed_after_it(deployed)
 
 @pytest.fixture
 def bank():
-    from engine.bpmn import runtime
-    from engine.bpmn.errorevents import ServiceFailure
-
     def transfer(data, **_params):
         if data.get("account") != "checked":
             raise ServiceFailure("transfer_failed", "收款账户已冻结")
@@ -148,14 +148,10 @@ def bank():
 
 
 def test_a_failed_bank_transfer_goes_back_to_finance(session, bank):
-    from engine.instances import service as instances
-
     admin = get_user(session, "admin")
     definitions.deploy(session, (CONSTRUCTS / "bank_transfer.bpmn").read_bytes(), actor_id=admin.id)
     session.commit()
     officer = get_user(session, "pt_officer")
-    from engine.orgs import service as orgs
-
     # the gateway's data comes with the case (these steps have no form): created as the scheduler would
     definition = definitions.get_version(session, "bank_transfer")
     unit = orgs.by_code(session, STREET)
