@@ -88,6 +88,17 @@ def test_the_agreement_takes_effect_only_when_all_four_have_signed(client, login
         "signature_dispatching_agency",
         "signature_aided_agency",
     }
+    # the case keeps one record per party's signature: the step's name with the party, who signed, when
+    listed = case.client.get(f"/api/v1/process-instances/{case.id}/records", headers=case.login("city")).json
+    signed = [r for r in listed["items"] if r["bpmn_id"] == "sign_agreement"]
+    assert sorted(r["actor"] for r in signed) == sorted(SIGNERS.values())
+    assert {r["name"] for r in signed} == {
+        "签署四方协议（市民政局）",
+        "签署四方协议（甘肃省民政厅）",
+        "签署四方协议（派出机构）",
+        "签署四方协议（受援机构）",
+    }
+    assert sorted(r["iteration"] for r in signed) == [1, 2, 3, 4]
 
 
 def test_dispatch_rules_refuse_with_the_rule_named(client, login, spring):
