@@ -2,17 +2,21 @@
 the services and the task projection, on both databases: a "democratic review" sub-procedure, deployed on
 its own, called by a relief procedure; one vote per panel member in that member's queue; the spec cache
 cleared between steps (a restart). And a failed bank transfer routed back to finance by an error boundary
-event."""
+event; an event-based gateway whose first timer the scheduler fires."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import time_machine
+from sqlalchemy.orm import sessionmaker
 
 from engine.bpmn import runtime
 from engine.bpmn.errorevents import ServiceFailure
+from engine.deadlines import service as deadlines
 from engine.definitions import service as definitions
 from engine.errors import Conflict, Forbidden
 from engine.instances import service as instances
@@ -171,3 +175,23 @@ def test_a_failed_bank_transfer_goes_back_to_finance(session, bank):
         and instance.data["error_message"] == "收款账户已冻结"
     )
     assert instance.status == InstanceStatus.RUNNING
+
+
+def test_an_event_based_gateway_waits_and_the_scheduler_takes_the_first_timer(engine, session):
+    monday = dt.datetime(2026, 11, 2, 10, 0, tzinfo=dt.UTC)
+    with time_machine.travel(monday, tick=False):
+        admin = get_user(session, "admin")
+        definitions.deploy(session, (CONSTRUCTS / "event_gateway.bpmn").read_bytes(), actor_id=admin.id)
+        session.commit()
+        instance = instances.start(session, admin, "event_gateway", STREET)
+        session.commit()
+        assert instance.next_wakeup_at == monday + dt.timedelta(days=2)
+        assert tasks.open_tasks_of(session, instance.id) == []
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    with time_machine.travel(monday + dt.timedelta(days=2, minutes=1), tick=False):
+        done = deadlines.run_due(factory)
+    assert [r.timers for r in done if r.instance_id == instance.id] == [["wait"]]
+    session.expire_all()
+    assert [t.bpmn_id for t in tasks.open_tasks_of(session, instance.id)] == ["follow_up"]
+    # the deadline branch was withdrawn: nothing waits any more
+    assert instances.waiting_timers(session, get_user(session, "admin"), instance.id) == []
