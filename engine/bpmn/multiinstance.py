@@ -143,3 +143,36 @@ def property_problems(properties: dict[str, str], known_roles: set[str]) -> list
             "roles it may name"
         )
     return problems
+
+
+def reference_warnings(root: Any, key: str) -> list[Any]:
+    """A warning for each collection a multi-instance activity names (``loopDataInputRef`` /
+    ``loopDataOutputRef``) that no element of the file declares: the engine reads it as a case variable,
+    but BPMN makes it a reference, and bpmn-js (our modeler) drops an unresolved reference when it saves.
+    Declaring it (a ``<bpmn:property id="name"/>`` of the process, or a ``dataInput`` of its
+    ``ioSpecification``) keeps it."""
+    from engine.bpmn import lint
+    from engine.bpmn.xmlsafe import BPMN_NS, WARNING, Problem
+
+    ids = {el.get("id") for el in root.iter() if isinstance(el.tag, str) and el.get("id")}
+    found = []
+    for process in lint.executed_processes(root, key):
+        for loop in process.iter(f"{{{BPMN_NS}}}multiInstanceLoopCharacteristics"):
+            activity = loop.getparent()
+            for tag in ("loopDataInputRef", "loopDataOutputRef"):
+                ref = loop.find(f"{{{BPMN_NS}}}{tag}")
+                name = (ref.text or "").strip() if ref is not None else ""
+                if not name or name in ids:
+                    continue
+                found.append(
+                    Problem(
+                        f"多实例的集合“{name}”没有声明（{tag}）：建模器保存时会丢弃它，请在流程中声明 "
+                        f'<bpmn:property id="{name}"/> / the multi-instance collection {name!r} ({tag}) is '
+                        f'not declared: the modeler drops it when saving; declare <bpmn:property id="{name}"/> '
+                        "in the process",
+                        activity.get("id") if activity is not None else None,
+                        loop.sourceline,
+                        WARNING,
+                    )
+                )
+    return found

@@ -291,7 +291,7 @@ def check_bpmn(
     called, missing = callactivity.resolve(root, key, called_process)
     problems += missing + callactivity.mapping_warnings(root, key, called)
     gateways = eventgateway.problems(root, key)
-    problems += gateways
+    problems += gateways + multiinstance.reference_warnings(root, key)
     for called_root in called.values():  # the called procedures' steps (their tasks run in this case)
         for el in called_root.iter():
             if isinstance(el.tag, str) and el.get("id") and el.get("id") not in by_id:

@@ -279,3 +279,15 @@ def test_camunda_in_and_out_on_a_call_activity_are_warned_as_ignored():
     assert [(p.element_id, p.severity) for p in problems if "camunda:in" in p.message] == [
         ("review", WARNING)
     ]
+
+
+def test_an_undeclared_multi_instance_collection_is_warned_about():
+    """bpmn-js drops a collection reference no element declares when it saves: lint says so."""
+    xml = (
+        (CONSTRUCTS / "panel_votes.bpmn")
+        .read_text()
+        .replace('<bpmn:property id="members" name="评议小组成员"/>', "")
+    )
+    compiled, problems = check_bpmn(xml, known_roles=ROLES)
+    assert compiled is not None
+    assert [(p.element_id, p.severity) for p in problems if "members" in p.message] == [("vote", WARNING)]
