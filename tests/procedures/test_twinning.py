@@ -249,3 +249,26 @@ def test_the_aided_agency_signs_the_plan_and_days_count_for_this_years_workers(c
     assert "须在 2021 年度内" in next_year["fields"]["day_log"][0]
     case.do("working_days", lead, {"day_log": day_log(25, 20)})
     assert case.detail()["data"]["working_days_total"] == 45
+
+
+def test_moving_back_from_the_signatures_before_and_after_one_is_given(client, login, spring):
+    selection = {
+        "political_stance": True,
+        "sound_management": True,
+        "professional_service": True,
+        "public_recognition": True,
+        "selection_note": "合格",
+    }
+    back = {"task_element_id": "agency_selection", "reason": "派出机构需重新遴选"}
+    case = Twinning(client, login)
+    case.do("agency_selection", "city", selection)
+    url = f"/api/v1/process-instances/{case.id}/move-back"
+    # nobody has signed yet: the four open signatures are withdrawn, the selection reopens
+    assert client.post(url, json=back, headers=login("admin")).status_code == 200
+    assert case.open() == ["agency_selection"]
+    case.do("agency_selection", "city", selection)
+    case.do("sign_agreement", "city", signature(), role="city_officer")
+    # one party has signed: refused in words (not yet supported), nothing changed
+    refused = assert_error(client.post(url, json=back, headers=login("admin")), 409)
+    assert "多实例环节已有部分实例办结" in refused["message"]
+    assert case.open() == ["sign_agreement"] * 3
