@@ -280,9 +280,22 @@ def _putuo_care(session: Session) -> list[str]:
     return [f"Putuo care cases: {care.id} (special-care visits), {street.id} (street warning, yellow)"]
 
 
-def _do(session: Session, instance: ProcessInstance, bpmn_id: str, username: str, data: dict) -> None:
-    """Complete the open task ``bpmn_id`` of a demo case as ``username``."""
-    row = next(t for t in tasks.open_tasks_of(session, instance.id) if t.bpmn_id == bpmn_id)
+def _do(
+    session: Session,
+    instance: ProcessInstance,
+    bpmn_id: str,
+    username: str,
+    data: dict,
+    *,
+    role: str | None = None,
+) -> None:
+    """Complete the open task ``bpmn_id`` of a demo case as ``username`` (of a multi-instance step: the
+    instance for ``role``)."""
+    row = next(
+        t
+        for t in tasks.open_tasks_of(session, instance.id)
+        if t.bpmn_id == bpmn_id and role in (None, t.candidate_role)
+    )
     user = users.by_username(session, username)
     demo_materials.supply(session, user, row)
     tasks.complete(session, user, row.id, data)
@@ -418,6 +431,6 @@ def _twinning(session: Session) -> list[str]:
     selection["selection_note"] = "机构管理规范，服务专业，社会认可度高"
     _do(session, signing, "agency_selection", "city_officer", selection)
     signature = {"signed": True, "signed_on": "2021-03-15", "signatory_title": "负责人"}
-    _do(session, signing, "sign_city", "city_officer", signature)
-    _do(session, signing, "sign_gansu", "gansu_officer", signature)
+    _do(session, signing, "sign_agreement", "city_officer", signature, role="city_officer")
+    _do(session, signing, "sign_agreement", "gansu_officer", signature, role="gansu_officer")
     return [f"Twinning cases: {signing.id} (two of four parties signed)"]

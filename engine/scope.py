@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import event, false, or_, select, true
 from sqlalchemy.orm import Session
 
+from engine.bpmn import multiinstance
 from engine.bpmn.parsing import BpmnInvalid
 from engine.instances.models import ProcessInstance
 from engine.orgs import service as orgs
@@ -72,6 +73,8 @@ def role_procedures(session: Session) -> dict[str, frozenset[str]]:
                 for m in compiled.tasks.values()
                 if m.properties.get("escalate_to")
             }
+            for m in compiled.tasks.values():  # a multi-instance step's roles (one instance per party)
+                names |= set(multiinstance.declared_roles(m.properties))
             roles = _ROLES_OF[(def_id, sha)] = frozenset(names)
         for role in roles:
             out.setdefault(role, set()).add(key)

@@ -113,8 +113,8 @@ CONFORMANCE_EXPECTED: dict[str, tuple[str, str | None]] = {
     ),
     "miwg-reference/C.3.0.bpmn": (UNSUPPORTED_MESSAGE, "_cc9778bd-edd8-4df2-ba15-56c310f90e62"),
     "miwg-reference/C.6.0.bpmn": (
-        "unsupported element: 事件网关 / event-based gateway",
-        "_7ab6dbdf-f55b-4be6-bb41-d99793135c1d",
+        "计时器为空 / empty timer timeDate",
+        "_87baeef0-f32e-4a93-b802-fdd588aaf729",
     ),
     "miwg-reference/C.7.0.bpmn": (
         "the business rule task names no decision",

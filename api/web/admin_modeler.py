@@ -155,8 +155,10 @@ def admin_modeler_validate() -> Any:
         xml = _posted_xml()
         compiled = definitions.compile_for_deploy(xml, source="modeler", session=db.session())
     except BpmnInvalid as err:
-        return _problems([*err.problems, *definitions.lint_warnings(request.form.get("xml", ""))])
-    warnings = [p.as_dict() for p in definitions.lint_warnings(xml)]
+        return _problems(
+            [*err.problems, *definitions.lint_warnings(request.form.get("xml", ""), session=db.session())]
+        )
+    warnings = [p.as_dict() for p in definitions.lint_warnings(xml, session=db.session())]
     return jsonify({"ok": True, "problems": warnings, "key": compiled.key, "name": compiled.name})
 
 

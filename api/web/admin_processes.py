@@ -96,7 +96,7 @@ def _refused(err: BpmnInvalid, xml: bytes | None = None) -> Any:
     status = 413 if isinstance(err, BpmnTooLarge) else 422
     problems = _shown(err.problems)
     if not isinstance(err, BpmnTooLarge) and xml is not None:
-        problems += _shown(definitions.lint_warnings(xml))
+        problems += _shown(definitions.lint_warnings(xml, session=db.session()))
     draft = xml is not None and not isinstance(err, BpmnTooLarge) and definitions.is_draft(xml)
     return render_template(
         "admin_upload_result.html",
@@ -142,7 +142,7 @@ def admin_process_upload() -> Any:
             diff=diff,
             xml=data.decode("utf-8"),
             filename=filename,
-            warnings=_shown(definitions.lint_warnings(data)),
+            warnings=_shown(definitions.lint_warnings(data, session=db.session())),
         )
     try:
         definition, created = definitions.deploy(

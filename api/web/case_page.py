@@ -18,6 +18,7 @@ from engine.audit import timeline
 from engine.audit.models import AuditAction
 from engine.deadlines import service as deadlines
 from engine.definitions import service as definitions
+from engine.instances import called as called_steps
 from engine.instances import family, outcome
 from engine.instances import service as instances
 from engine.records import service as records
@@ -116,6 +117,27 @@ def _children(instance: Any) -> dict[str, Any] | None:
     return {"headers": headers, "rows": body}
 
 
+def _called(instance: Any) -> list[dict[str, Any]] | None:
+    """The sub-procedures the case's call activities run (their steps are this case's tasks): step,
+    procedure, 办理中 / 已完成 and the steps waiting for a person. Read from the case's live state, only
+    for a procedure that has call activities."""
+    compiled = instances.load_spec(_db(), instance)
+    if not called_steps.has_calls(compiled) or not instance.state:
+        return None
+    rows = called_steps.called_of(instances.load(_db(), instance).wf)
+    return [
+        {
+            "step": c.step,
+            "procedure": c.procedure,
+            "status": t("sub_running") if c.running else t("sub_done"),
+            "open": "、".join(dict.fromkeys(c.open_steps))
+            if locale() != "en"
+            else ", ".join(dict.fromkeys(c.open_steps)),
+        }
+        for c in rows
+    ] or None
+
+
 def procedure_name(definition: Any) -> str:
     """A procedure's name in the user's language (the English half of its pool name when it has one)."""
     if locale() == "en":
@@ -205,6 +227,7 @@ def _case_page(instance_id: int) -> Any:
         },
         diagram=diagram,
         children=_children(instance),
+        called=_called(instance),
         summary=_summary(instance, [*history, *open_rows], latest),
         may_reveal=privacy.may_reveal(_db(), user(), instance),
         case_materials=case_materials(_db(), instance),

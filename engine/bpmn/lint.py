@@ -2,8 +2,8 @@
 
 Works on the (already safely parsed) lxml tree so every problem names the element and its line:
 
-* unsupported elements — constructs neither SpiffWorkflow nor our runtime executes (complex and
-  event-based gateways, transactions, ad-hoc subprocesses, message/signal/compensation/conditional
+* unsupported elements — constructs neither SpiffWorkflow nor our runtime executes (complex
+  gateways, transactions, ad-hoc subprocesses, message/signal/compensation/conditional
   events, send/receive tasks);
 * unreachable nodes — no path from a start event of their process or subprocess;
 * dead ends — a flow node other than an end event with no outgoing sequence flow, or from which no
@@ -61,7 +61,6 @@ FLOW_NODES = frozenset(
 )
 UNSUPPORTED_ELEMENTS: dict[str, str] = {
     "complexGateway": "复杂网关 / complex gateway",
-    "eventBasedGateway": "事件网关 / event-based gateway",
     "transaction": "事务子流程 / transaction subprocess",
     "adHocSubProcess": "临时子流程 / ad-hoc subprocess",
     "sendTask": "发送任务 / send task (messages are not supported)",

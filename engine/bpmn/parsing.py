@@ -27,7 +27,7 @@ from SpiffWorkflow.bpmn.specs.mixins import (
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask, MultiInstanceTask
 
 from engine import expressions
-from engine.bpmn import camunda, dmn_task, lint, parse_errors
+from engine.bpmn import callactivity, camunda, dmn_task, eventgateway, lint, multiinstance, parse_errors
 from engine.bpmn.taskmeta import (  # noqa: F401 (re-exported: the public names of this module)
     TaskMeta,
     _deadline_problem,
@@ -172,15 +172,21 @@ def _main_process_id(root: etree._Element) -> str:
 main_process_id = _main_process_id  # the process a definition runs (its key)
 
 
-def _parse(root: etree._Element, key: str, source: str) -> tuple[Any, Any, list[str]]:
+def _parse(
+    root: etree._Element, key: str, source: str, called: dict[str, etree._Element] | None = None
+) -> tuple[Any, Any, list[str]]:
     """The Spiff parser's specs of process ``key`` (every process read as executable: whether it is
-    marked so is reported by :func:`choose_process`, not as the parser's first error)."""
-    copy = etree.ElementTree(deepcopy(root))
-    for process in copy.getroot().iterfind(f"{{{BPMN_NS}}}process"):
-        process.set("isExecutable", "true")
+    marked so is reported by :func:`choose_process`, not as the parser's first error), with the
+    deployed procedures its call activities run (``called``: process id -> that file's root)."""
     parser = dmn_task.Parser()
-    parser.add_bpmn_xml(copy, filename=source)
-    return parser.get_spec(key), parser.get_subprocess_specs(key), list(parser.get_process_ids())
+    for n, file_root in enumerate([root, *(called or {}).values()]):
+        copy = etree.ElementTree(deepcopy(file_root))
+        for process in copy.getroot().iterfind(f"{{{BPMN_NS}}}process"):
+            process.set("isExecutable", "true")
+        parser.add_bpmn_xml(copy, filename=source if n == 0 else f"{source}#called{n}")
+    spec, subprocess_specs = parser.get_spec(key), parser.get_subprocess_specs(key)
+    multiinstance.adapt([spec, *subprocess_specs.values()])
+    return spec, subprocess_specs, list(parser.get_process_ids())
 
 
 def locate(problems: list[Problem], by_id: dict[Any, etree._Element]) -> list[Problem]:
@@ -263,11 +269,14 @@ def check_bpmn(
     source: str = "upload",
     form_known: Callable[[str], bool] | None = None,
     decision_exists: Callable[[str], bool] | None = None,
+    called_process: callactivity.Fetch | None = None,
 ) -> tuple[CompiledDefinition | None, list[Problem]]:
     """Every problem of the file in one answer, and the compiled definition when none of them is an
     error. Only a file that is not readable XML (or is too large) stops at its first problem: it raises
     :class:`BpmnInvalid` (:class:`BpmnTooLarge`). ``form_known`` maps Camunda form references to our
-    forms (``form_exists`` when not given) without refusing the file when none matches."""
+    forms (``form_exists`` when not given) without refusing the file when none matches.
+    ``called_process`` gives the BPMN of a deployed procedure by key, for call activities that run one
+    (:mod:`engine.bpmn.callactivity`)."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
     root = parse_xml(raw).getroot()
     by_id = {el.get("id"): el for el in root.iter() if isinstance(el.tag, str) and el.get("id")}
@@ -281,9 +290,21 @@ def check_bpmn(
     initiator_var = camunda.initiator_variable(root)
     problems += camunda.ignored(lint.executed_processes(root, key))
     problems += _decision_problems(root, key, decision_exists)
+    called, missing = callactivity.resolve(root, key, called_process)
+    problems += missing + callactivity.mapping_warnings(root, key, called)
+    gateways = eventgateway.problems(root, key)
+    problems += gateways + multiinstance.reference_warnings(root, key)
+    for called_root in called.values():  # the called procedures' steps (their tasks run in this case)
+        for el in called_root.iter():
+            if isinstance(el.tag, str) and el.get("id") and el.get("id") not in by_id:
+                by_id[el.get("id")] = el
     spec = None
     try:
-        spec, subprocess_specs, process_ids = _parse(root, key, source)
+        if missing or gateways:
+            raise _Missing()
+        spec, subprocess_specs, process_ids = _parse(root, key, source, called)
+    except _Missing:
+        pass  # already reported: the parser would only say the same less clearly
     except Exception as err:  # noqa: BLE001 — the parser raises plain errors on many malformed inputs
         problems.append(parse_errors.translate(err, root))
 
@@ -376,6 +397,11 @@ def _decision_problems(
     return problems
 
 
+class _Missing(Exception):
+    """What the parser would refuse is already reported, more clearly: a called process found nowhere
+    (:func:`callactivity.resolve`), an event-based gateway leading to a step (:mod:`eventgateway`)."""
+
+
 def in_order(problems: list[Problem]) -> list[Problem]:
     """Errors before warnings; each in document order (a problem without a line first)."""
     return sorted(problems, key=lambda p: (p.severity != ERROR, p.line or 0))
@@ -389,6 +415,7 @@ def compile_bpmn(
     service_exists: Callable[[str], bool] | None = None,
     source: str = "upload",
     form_known: Callable[[str], bool] | None = None,
+    called_process: callactivity.Fetch | None = None,
 ) -> CompiledDefinition:
     """Parse and validate BPMN; raise :class:`BpmnInvalid` listing every error found (the warnings are
     in :func:`check_bpmn`'s answer and in the compiled definition's ``warnings``)."""
@@ -399,6 +426,7 @@ def compile_bpmn(
         service_exists=service_exists,
         source=source,
         form_known=form_known,
+        called_process=called_process,
     )
     if compiled is None:
         raise BpmnInvalid([p for p in problems if p.severity == ERROR])

@@ -25,6 +25,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
     DurationTimerEventDefinition,
@@ -39,7 +40,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from engine import errors, expressions
-from engine.bpmn import timers
+from engine.bpmn import errorevents, multiinstance, timers
 from engine.bpmn.dmn_task import DecisionTask, DecisionTaskConverter
 from engine.bpmn.parsing import CompiledDefinition
 
@@ -72,6 +73,7 @@ class SafeScriptEngine(PythonScriptEngine):
 
     def evaluate(self, task: Task, expression: str, external_context: dict[str, Any] | None = None) -> Any:
         names = {**(external_context or {}), **task.data}
+        names.update(multiinstance.completion_names(task, expression) or {})
         try:
             value = expressions.evaluate(expression, names)
         except expressions.ExpressionError as err:
@@ -257,6 +259,8 @@ def advance(wf: BpmnWorkflow) -> None:
                 failed_element(wf, err),
             ) from err
         except Exception as err:  # SpiffWorkflow's own errors: no true gateway condition, bad timer...
+            if errorevents.route_failure(wf, err):  # a business failure caught by an error boundary event
+                continue
             element = failed_element(wf, err)
             message = str(err).strip() or type(err).__name__
             raise EngineError(f"{element or '?'}: {type(err).__name__}: {message}"[:2000], element) from err
@@ -365,12 +369,19 @@ def _timer_due(task: Task) -> dt.datetime | None:
     return due
 
 
+def _has_timer(definition: Any) -> bool:
+    """A timer, or an event-based gateway (its events gathered in one definition) waiting on one."""
+    if isinstance(definition, MultipleEventDefinition):
+        return any(isinstance(d, TimerEventDefinition) for d in definition.event_definitions)
+    return isinstance(definition, TimerEventDefinition)
+
+
 def waiting_timers(wf: BpmnWorkflow) -> list[tuple[Task, dt.datetime]]:
     """Every waiting timer of the workflow (subprocesses included) with its due time, soonest first."""
     found = []
     for task in list(wf.event_manager.tasks.values()):
         definition = getattr(task.task_spec, "event_definition", None)
-        if not isinstance(definition, TimerEventDefinition) or not task.has_state(TaskState.WAITING):
+        if not _has_timer(definition) or not task.has_state(TaskState.WAITING):
             continue
         due = _timer_due(task)
         if due is not None:

@@ -11,7 +11,7 @@ from typing import Any
 from lxml import etree
 
 from engine import expressions
-from engine.bpmn import camunda
+from engine.bpmn import camunda, multiinstance
 from engine.bpmn.xmlsafe import BPMN_NS, CAMUNDA_NS, SPIFF_NS, ZEEBE_NS, Problem
 from engine.deadlines import calendar
 
@@ -123,7 +123,7 @@ def _property_problems(
 ) -> list[Problem]:
     """``deadline_field`` must name a data field; ``reminder`` / ``escalation`` must be durations;
     ``escalate_to`` must be a known role."""
-    problems = []
+    problems = [Problem(m, bpmn_id, line) for m in multiinstance.property_problems(props, known_roles)]
     escalate_to = props.get("escalate_to")
     if escalate_to is not None and escalate_to.strip() not in known_roles:
         problems.append(

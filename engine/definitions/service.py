@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from engine import formstore
 from engine.audit import service as audit
@@ -79,11 +79,14 @@ class SpecCache:
                 if committed:
                     self._committed[definition.id] = definition.sha256
                 return compiled
+        session = object_session(definition)
         compiled = compile_bpmn(
             definition.bpmn_xml,
             known_roles=KNOWN_ROLES,
             source=definition.source,
             form_known=formstore.exists,
+            # a call activity runs the called procedure's version current when this one was deployed
+            called_process=called_reader(session, before_id=definition.id) if session is not None else None,
         )
         self._store(key, compiled, committed=committed)
         with self._lock:
@@ -141,13 +144,27 @@ def _forget_at_end(session: Session, transaction: Any) -> None:
 SPEC_CACHE = SpecCache()
 
 
+def called_reader(session: Session, *, before_id: int | None = None) -> Any:
+    """BPMN of a deployed procedure by key, for call activities: its latest version (deployed before
+    version ``before_id``, when given: what was current when that version was deployed)."""
+
+    def read(key: str) -> str | None:
+        stmt = select(ProcessDefinition.bpmn_xml).where(ProcessDefinition.key == key)
+        if before_id is not None:
+            stmt = stmt.where(ProcessDefinition.id < before_id)
+        return session.scalar(stmt.order_by(ProcessDefinition.id.desc()).limit(1))
+
+    return read
+
+
 def check(
     xml: bytes | str, source: str = "upload", session: Session | None = None
 ) -> tuple[CompiledDefinition | None, list[Problem]]:
     """Every problem of a file in one answer (errors first, then warnings; each in document order) and
     the compiled definition when it is deployable. Only unreadable XML stops at its first problem
-    (:class:`BpmnInvalid`; :class:`BpmnTooLarge` over the size limit). With a ``session``, a business-rule
-    task naming a decision that is not deployed is an error."""
+    (:class:`BpmnInvalid`; :class:`BpmnTooLarge` over the size limit). With ``session``, call
+    activities may run deployed procedures (without one, only processes of the same file), and a
+    business-rule task naming a decision that is not deployed is an error."""
     compiled, problems = check_bpmn(
         xml,
         known_roles=KNOWN_ROLES,
@@ -155,6 +172,7 @@ def check(
         service_exists=lambda name: name in runtime.SERVICES,
         source=source,
         decision_exists=(lambda key: decisions.exists(session, key)) if session is not None else None,
+        called_process=called_reader(session) if session is not None else None,
     )
     root = parse_xml(xml).getroot()
     key, _not_executable = choose_process(root)
@@ -178,7 +196,7 @@ def compile_for_deploy(
     xml: bytes | str, source: str = "upload", session: Session | None = None
 ) -> CompiledDefinition:
     """Validate BPMN for deployment; raises ``BpmnInvalid`` with every error (warnings do not refuse)."""
-    compiled, problems = check(xml, source, session)
+    compiled, problems = check(xml, source, session=session)
     if compiled is None:
         raise BpmnInvalid([p for p in problems if p.severity == ERROR])
     return compiled
@@ -208,15 +226,17 @@ def lint(xml: bytes | str, source: str = "upload", session: Session | None = Non
 
     A file over the size limit is not read at all: :class:`BpmnTooLarge` is raised (the API's 413).
     """
-    return [p for p in lint_all(xml, source, session) if p.severity == ERROR]
+    return [p for p in lint_all(xml, source, session=session) if p.severity == ERROR]
 
 
-def lint_warnings(xml: bytes | str, source: str = "upload", session: Session | None = None) -> list[Problem]:
+def lint_warnings(
+    xml: bytes | str, source: str = "upload", session: Session | None = None
+) -> list[Problem]:
     """What lint warns about without refusing the deploy (e.g. a repeating timer with no count, a
     Camunda attribute the engine ignores). A file that cannot be read has no warnings: its errors
     (from :func:`lint`) say why."""
     try:
-        return [p for p in lint_all(xml, source, session) if p.severity == WARNING]
+        return [p for p in lint_all(xml, source, session=session) if p.severity == WARNING]
     except BpmnTooLarge:
         return []
 
@@ -224,7 +244,7 @@ def lint_warnings(xml: bytes | str, source: str = "upload", session: Session | N
 def lint_all(xml: bytes | str, source: str = "upload", session: Session | None = None) -> list[Problem]:
     """Every problem at once: the errors (they refuse the deploy), then the warnings (they do not)."""
     try:
-        return check(xml, source, session)[1]
+        return check(xml, source, session=session)[1]
     except BpmnTooLarge:
         raise
     except BpmnInvalid as err:  # not readable XML: its first problem is all there is to say
@@ -262,7 +282,7 @@ def deploy(
     Returns (definition, created). Nothing is written when the BPMN is invalid.
     """
     raw = to_utf8(xml)  # stored as UTF-8 text whatever encoding the file came in
-    compiled = compile_for_deploy(raw, source, session)
+    compiled = compile_for_deploy(raw, source, session=session)
     current = latest(session, compiled.key)
     if current is not None and current.sha256 == sha256_of(raw):
         return current, False

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -43,11 +44,28 @@ def _reachable(spec: Any, start: str) -> set[str]:
     found, todo = set(), [start]
     while todo:
         name = todo.pop()
-        for out in spec.task_specs[name].outputs:
-            if out.name not in found:
-                found.add(out.name)
-                todo.append(out.name)
+        task_spec = spec.task_specs[name]
+        inner = getattr(task_spec, "task_spec", None)  # a loop's or multi-instance's own instances
+        nexts = [out.name for out in task_spec.outputs] + ([inner] if isinstance(inner, str) else [])
+        for out_name in nexts:
+            if out_name not in found and out_name in spec.task_specs:
+                found.add(out_name)
+                todo.append(out_name)
     return found
+
+
+def _finished_anchor(task: Any) -> Any:
+    """The deepest of ``task`` and its ancestors that, with all its own ancestors, is finished: a step
+    finished inside an activity still running (one signature of a multi-instance step) is not a place to
+    restart from — the activity itself is dropped with its other instances."""
+    chain = []
+    while task is not None:
+        chain.append(task)
+        task = task.parent
+    for i, node in enumerate(chain):
+        if all(a.has_state(TaskState.FINISHED_MASK) for a in chain[i:]):
+            return node
+    return chain[-1]
 
 
 @optimistic.retrying  # SQLite: the rewound steps run before the write lock is taken (issue 18 item 10)
@@ -114,6 +132,11 @@ def rewind(
     before = sorted(t.task_spec.bpmn_id for t in active if t.task_spec.bpmn_id)
     data = copy.deepcopy(runtime.current_data(wf))
     anchor = wf.last_task if wf.last_task is not None and wf.last_task.id in wf.tasks else wf.task_tree
+    anchor = _finished_anchor(anchor)
+    if not anchor.has_state(TaskState.FINISHED_MASK) and isinstance(anchor.task_spec, LoopTask):
+        raise Conflict(
+            "多实例环节已有部分实例办结，不能回退 / cannot move back while a multi-instance step is partly done"
+        )
     if not anchor.has_state(TaskState.FINISHED_MASK):
         raise Conflict("流程状态不支持回退 / the workflow state does not allow moving back")
     for child in list(anchor.children):

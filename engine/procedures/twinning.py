@@ -16,11 +16,13 @@ from engine.twinning import service as twinning
 from engine.twinning.models import TwinningPairing
 
 KEY = twinning.PROCESS_KEY
+# The four-party agreement is one multi-instance step (``sign_agreement``), one instance per party in
+# that party's inbox: each instance's role names the party whose signature it records.
 PARTIES = {
-    "sign_city": "city_bureau",
-    "sign_gansu": "gansu_department",
-    "sign_dispatching": "dispatching_agency",
-    "sign_aided": "aided_agency",
+    "city_officer": "city_bureau",
+    "gansu_officer": "gansu_department",
+    "agency_lead": "dispatching_agency",
+    "aided_agency": "aided_agency",
 }
 
 
@@ -51,15 +53,12 @@ def pairing(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> 
     }
 
 
-def _signature(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
-    party = PARTIES[row.bpmn_id]
+@before_complete(KEY, "sign_agreement")
+def signature(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
+    party = PARTIES[row.candidate_role]
     return {
         f"signature_{party}": {"signed_on": data["signed_on"], "signatory_title": data["signatory_title"]}
     }
-
-
-for _bpmn_id in PARTIES:
-    before_complete(KEY, _bpmn_id)(_signature)
 
 
 @before_complete(KEY, "dispatch_record")

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.audit.models import AuditAction
-from engine.bpmn import runtime
+from engine.bpmn import multiinstance, runtime
 from engine.db import utcnow
 from engine.formversions import service as formversions
 from engine.instances import service as instances
@@ -51,6 +51,7 @@ from engine.tasks.queries import (
     inbox,
     open_tasks_of,
 )
+from engine.users.models import Role, User
 
 __all__ = [
     "COUNT_CAP",
@@ -82,6 +83,9 @@ __all__ = [
     "sync",
     "unclaim",
 ]
+
+
+KNOWN_ROLES = frozenset(r.value for r in Role)
 
 
 def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> list[HumanTask]:
@@ -123,15 +127,19 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
             continue
         meta = loaded.compiled.task_meta(task.task_spec.bpmn_id)
         form_key = meta.form_key if meta else None
+        # a multi-instance step: each instance's role, assignee and label from its own data
+        one = multiinstance.instance_of(meta.properties if meta else {}, task.data)
+        role = one.role if one.role in KNOWN_ROLES else (meta.role if meta and meta.role else "admin")
+        name = (meta.name if meta else task.task_spec.bpmn_name) or task.task_spec.bpmn_id
         due_at, deadline_text = due[spiff_id]
         row = HumanTask(
             instance_id=instance.id,
             process_key=instance.process_key,
             spiff_task_id=spiff_id,
             bpmn_id=task.task_spec.bpmn_id,
-            name=(meta.name if meta else task.task_spec.bpmn_name) or task.task_spec.bpmn_id,
+            name=f"{name}（{one.label}）"[:200] if one.label else name,
             lane=task.task_spec.lane,
-            candidate_role=(meta.role if meta and meta.role else "admin"),
+            candidate_role=role,
             org_unit_id=instance.org_unit_id,
             district_id=instance.district_id,
             street_id=instance.street_id,
@@ -152,6 +160,13 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
         if meta is not None:  # a step of one service organisation's members (``service_org_field``)
             row.service_org_id = serviceorgs.of_step(session, meta.properties, task.data)
         deadlines.set_due(row, due_at, meta.properties if meta else None)
+        assignee = (
+            session.scalar(select(User).where(User.username == one.assignee, User.is_active.is_(True)))
+            if one.assignee
+            else None
+        )
+        if assignee is not None:  # the instance is this user's (one review per panel member)
+            row.state, row.assignee_id, row.claimed_at = TaskStatus.CLAIMED, assignee.id, now
         session.add(row)
         created.append(row)
         loaded.events.add(

@@ -24,15 +24,20 @@ class ApiCase:
     def open(self) -> list[str]:
         return sorted(t["bpmn_id"] for t in self.detail()["open_tasks"])
 
-    def task(self, bpmn_id):
-        return next(t for t in self.detail()["open_tasks"] if t["bpmn_id"] == bpmn_id)
+    def task(self, bpmn_id, role=None):
+        """The open task of ``bpmn_id`` (of a multi-instance step: the instance for ``role``)."""
+        return next(
+            t
+            for t in self.detail()["open_tasks"]
+            if t["bpmn_id"] == bpmn_id and role in (None, t["candidate_role"])
+        )
 
     def supply(self, task_id, username):
         """Upload a sample file for each material the step requires and has not got yet."""
         supply_materials(self.client, self.login(username), task_id)
 
-    def submit(self, bpmn_id, username, data, *, materials=True):
-        task_id = self.task(bpmn_id)["id"]
+    def submit(self, bpmn_id, username, data, *, materials=True, role=None):
+        task_id = self.task(bpmn_id, role)["id"]
         if materials:
             self.supply(task_id, username)
         return self.client.post(
@@ -41,8 +46,8 @@ class ApiCase:
             headers=self.login(username),
         )
 
-    def do(self, bpmn_id, username, data):
-        response = self.submit(bpmn_id, username, data)
+    def do(self, bpmn_id, username, data, *, role=None):
+        response = self.submit(bpmn_id, username, data, role=role)
         assert response.status_code == 200, (bpmn_id, response.json)
         return response.json
 

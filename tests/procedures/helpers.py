@@ -235,11 +235,13 @@ def run_scheduler():
 # --- Twinning 结对帮扶: a pairing, its signers and workers -----------------------------------------------
 
 
+# The four parties of the agreement: one instance of the multi-instance step ``sign_agreement`` each,
+# in the inbox of the party's role (role -> the user who signs).
 SIGNERS = {
-    "sign_city": "city",
-    "sign_gansu": "gansu",
-    "sign_dispatching": "tw_agency_lead",
-    "sign_aided": "aided",
+    "city_officer": "city",
+    "gansu_officer": "gansu",
+    "agency_lead": "tw_agency_lead",
+    "aided_agency": "aided",
 }
 
 
@@ -270,8 +272,8 @@ class Twinning(ApiCase):
                 "selection_note": "机构管理规范，服务专业",
             },
         )
-        for bpmn_id, user in SIGNERS.items():
-            self.do(bpmn_id, user, signature())
+        for role, user in SIGNERS.items():
+            self.do("sign_agreement", user, signature(), role=role)
 
     def plan(self, year, planned_days=45):
         """The dispatching agency drafts and signs the year's plan, the aided agency adds its part and signs."""

@@ -58,15 +58,24 @@ def test_the_agreement_takes_effect_only_when_all_four_have_signed(client, login
             "selection_note": "合格",
         },
     )
-    assert case.open() == sorted(SIGNERS)
-    wrong_party = case.submit("sign_gansu", "city", signature())
+    # one multi-instance step, one instance per party, each in that party's inbox under its name
+    signing = [t for t in case.detail()["open_tasks"] if t["bpmn_id"] == "sign_agreement"]
+    assert sorted(t["candidate_role"] for t in signing) == sorted(SIGNERS)
+    assert {t["name"] for t in signing} == {
+        "签署四方协议（市民政局）",
+        "签署四方协议（甘肃省民政厅）",
+        "签署四方协议（派出机构）",
+        "签署四方协议（受援机构）",
+    }
+    assert len({t["id"] for t in signing}) == 4
+    wrong_party = case.submit("sign_agreement", "city", signature(), role="gansu_officer")
     assert_error(wrong_party, 403)
-    unsigned = case.submit("sign_city", "city", {**signature(), "signed": False})
+    unsigned = case.submit("sign_agreement", "city", {**signature(), "signed": False}, role="city_officer")
     assert "signed" in assert_error(unsigned, 422)["fields"]
-    for bpmn_id in ("sign_city", "sign_gansu", "sign_dispatching"):
-        case.do(bpmn_id, SIGNERS[bpmn_id], signature())
+    for role in ("city_officer", "gansu_officer", "agency_lead"):
+        case.do("sign_agreement", SIGNERS[role], signature(), role=role)
         assert "annual_plan" not in case.open() and not case.detail()["data"].get("agreement_effective")
-    case.do("sign_aided", "aided", signature())
+    case.do("sign_agreement", "aided", signature(), role="aided_agency")
     data = case.detail()["data"]
     assert (
         case.open() == ["annual_plan"]
@@ -79,6 +88,17 @@ def test_the_agreement_takes_effect_only_when_all_four_have_signed(client, login
         "signature_dispatching_agency",
         "signature_aided_agency",
     }
+    # the case keeps one record per party's signature: the step's name with the party, who signed, when
+    listed = case.client.get(f"/api/v1/process-instances/{case.id}/records", headers=case.login("city")).json
+    signed = [r for r in listed["items"] if r["bpmn_id"] == "sign_agreement"]
+    assert sorted(r["actor"] for r in signed) == sorted(SIGNERS.values())
+    assert {r["name"] for r in signed} == {
+        "签署四方协议（市民政局）",
+        "签署四方协议（甘肃省民政厅）",
+        "签署四方协议（派出机构）",
+        "签署四方协议（受援机构）",
+    }
+    assert sorted(r["iteration"] for r in signed) == [1, 2, 3, 4]
 
 
 def test_dispatch_rules_refuse_with_the_rule_named(client, login, spring):
@@ -229,3 +249,26 @@ def test_the_aided_agency_signs_the_plan_and_days_count_for_this_years_workers(c
     assert "须在 2021 年度内" in next_year["fields"]["day_log"][0]
     case.do("working_days", lead, {"day_log": day_log(25, 20)})
     assert case.detail()["data"]["working_days_total"] == 45
+
+
+def test_moving_back_from_the_signatures_before_and_after_one_is_given(client, login, spring):
+    selection = {
+        "political_stance": True,
+        "sound_management": True,
+        "professional_service": True,
+        "public_recognition": True,
+        "selection_note": "合格",
+    }
+    back = {"task_element_id": "agency_selection", "reason": "派出机构需重新遴选"}
+    case = Twinning(client, login)
+    case.do("agency_selection", "city", selection)
+    url = f"/api/v1/process-instances/{case.id}/move-back"
+    # nobody has signed yet: the four open signatures are withdrawn, the selection reopens
+    assert client.post(url, json=back, headers=login("admin")).status_code == 200
+    assert case.open() == ["agency_selection"]
+    case.do("agency_selection", "city", selection)
+    case.do("sign_agreement", "city", signature(), role="city_officer")
+    # one party has signed: refused in words (not yet supported), nothing changed
+    refused = assert_error(client.post(url, json=back, headers=login("admin")), 409)
+    assert "多实例环节已有部分实例办结" in refused["message"]
+    assert case.open() == ["sign_agreement"] * 3

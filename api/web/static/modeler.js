@@ -3,7 +3,7 @@
 // The panel writes exactly the XML the engine parses (engine/bpmn/parsing.py):
 //   lane → role:        the lane's name "<中文名> <role>" (the engine finds the role token in the name)
 //   user task:          <spiffworkflow:properties><spiffworkflow:property name="formKey|deadline|
-//                       reminder|escalate_to|send_back_to|outputs" value="…"/></spiffworkflow:properties> in extensionElements
+//                       reminder|escalate_to|send_back_to|outputs|assignee_field|role_field|roles|instance_label" value="…"/></spiffworkflow:properties> in extensionElements
 //   business-rule task: <spiffworkflow:calledDecisionId>decision id</spiffworkflow:calledDecisionId> in extensionElements
 //   sequence flow:      <bpmn:conditionExpression>…</bpmn:conditionExpression> (flows out of gateways)
 // Validate, diff and deploy post the whole XML (form field "xml") with the page's CSRF token.
@@ -249,6 +249,26 @@
       panel.appendChild(field("环节输出 / Declared outputs", input(getProperty(element, "outputs"), function (v) {
         setProperty(element, "outputs", v.split(",").map(function (s) { return s.trim(); }).filter(Boolean).join(","));
       }, "accepted"), "写入案件数据供后续网关使用的字段，逗号分隔；留空则全部写入 / fields the case data keeps for gateways; empty: all"));
+      if (bo.loopCharacteristics && bo.loopCharacteristics.$instanceOf("bpmn:MultiInstanceLoopCharacteristics")) {
+        // multi-instance: who each instance is for, read from the instance's element of the collection
+        panel.appendChild(field("每个实例的办理人 / Assignee of each instance", input(getProperty(element, "assignee_field"), function (v) {
+          setProperty(element, "assignee_field", v);
+        }, "member"), "表达式，得到用户名 / an expression giving a user name"));
+        panel.appendChild(field("每个实例的角色 / Role of each instance", input(getProperty(element, "role_field"), function (v) {
+          setProperty(element, "role_field", v);
+        }, "party['role']"), "表达式，得到下面列出的角色之一 / an expression giving one of the roles below"));
+        panel.appendChild(field("可用角色 / Roles", input(getProperty(element, "roles"), function (v) {
+          setProperty(element, "roles", v.split(",").map(function (s) { return s.trim(); }).filter(Boolean).join(","));
+        }, "city_officer,gansu_officer"), "逗号分隔 / comma-separated"));
+        panel.appendChild(field("实例标签 / Instance label", input(getProperty(element, "instance_label"), function (v) {
+          setProperty(element, "instance_label", v);
+        }, "party['label']"), "显示在任务名称后 / shown after the task's name"));
+      }
+    }
+    if (is(element, "bpmn:CallActivity")) {
+      panel.appendChild(field("调用的流程 / Called procedure", input(bo.calledElement, function (v) {
+        modeling.updateProperties(element, { calledElement: v });
+      }, "democratic_review"), "本文件中的流程或已部署流程的标识；数据映射由被调用流程的 ioSpecification 声明 / a process of this file or a deployed procedure's key; its ioSpecification declares the data mapping"));
     }
     if (is(element, "bpmn:BusinessRuleTask")) {
       panel.appendChild(field("决策表 / Decision table", select(info.decisions || [], decisionOf(element), function (v) {
