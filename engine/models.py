@@ -19,6 +19,7 @@ from engine.idempotency.models import IdempotencyKey
 from engine.incidents.models import Incident, IncidentStatus
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.ledger.models import ServiceRecord
+from engine.messages.models import BufferedMessage, MessageSubscription
 from engine.notifications.models import EmailStatus, Notification, NotificationKind
 from engine.orgs.models import OrgLevel, OrgUnit
 from engine.policy.models import PolicyParameterSet
@@ -30,6 +31,8 @@ from engine.twinning.models import TwinningPairing
 from engine.users.models import ApiToken, LoginFailure, Role, RoleGrant, User, WebSession
 
 __all__ = [
+    "BufferedMessage",
+    "MessageSubscription",
     "PolicyParameterSet",
     "ApiToken",
     "Attachment",

@@ -232,7 +232,9 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
         Household,
         HumanTask,
         IdempotencyKey,
+        BufferedMessage,
         LoginFailure,
+        MessageSubscription,
         NearRelativeFiling,
         Notification,
         Person,
@@ -267,6 +269,8 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
     with audit_triggers_off(session, ("step_record",)):  # step records are append-only too
         session.execute(delete(StepRecord))
     session.execute(delete(Attachment))
+    session.execute(delete(MessageSubscription))
+    session.execute(delete(BufferedMessage))
     session.execute(delete(HumanTask))
     session.execute(delete(FormVersion))
     session.execute(delete(CaseHousehold))

@@ -68,6 +68,13 @@ class AuditAction(enum.StrEnum):
     ATTACHMENT_DOWNLOADED = "attachment.downloaded"
     ATTACHMENT_REMOVED = "attachment.removed"
     DOCUMENT_GENERATED = "document.generated"
+    MESSAGE_SENT = "message.sent"  # a message reached a waiting case or started one
+    MESSAGE_RECEIVED = "message.received"  # a case caught a message
+    MESSAGE_BUFFERED = "message.buffered"  # no case waited: kept until one does (or it expires)
+    MESSAGE_EXPIRED = "message.expired"  # kept past its time limit: dropped
+    MESSAGE_REFUSED = "message.refused"  # the case it was for has ended
+    SIGNAL_SENT = "signal.sent"
+    SIGNAL_RECEIVED = "signal.received"
 
 
 class AuditEvent(Base):

@@ -28,7 +28,7 @@ from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask, MultiIn
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
 from engine import expressions
-from engine.bpmn import camunda, lint, parse_errors
+from engine.bpmn import camunda, lint, messaging, parse_errors
 from engine.bpmn.taskmeta import (  # noqa: F401 (re-exported: the public names of this module)
     TaskMeta,
     _deadline_problem,
@@ -180,7 +180,9 @@ def _parse(root: etree._Element, key: str, source: str) -> tuple[Any, Any, list[
         process.set("isExecutable", "true")
     parser = SpiffBpmnParser()
     parser.add_bpmn_xml(copy, filename=source)
-    return parser.get_spec(key), parser.get_subprocess_specs(key), list(parser.get_process_ids())
+    spec, subprocess_specs = parser.get_spec(key), parser.get_subprocess_specs(key)
+    messaging.take_correlations([spec, *subprocess_specs.values()])  # the engine correlates messages
+    return spec, subprocess_specs, list(parser.get_process_ids())
 
 
 def locate(problems: list[Problem], by_id: dict[Any, etree._Element]) -> list[Problem]:

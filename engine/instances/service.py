@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, joinedload, lazyload, selectinload, undefer
 from engine import procedures
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
-from engine.bpmn import runtime
+from engine.bpmn import messaging, runtime
 from engine.bpmn.parsing import CompiledDefinition
 from engine.db import dumps, utcnow
 from engine.definitions import service as definitions
@@ -112,6 +112,7 @@ def save(session: Session, loaded: Loaded, actor_id: int | None) -> list[Any]:
     instance's open task rows after the step. The projection is the task layer's (subscribed at engine
     start-up: ``engine.wiring``); a case that ended is announced."""
     instance, wf = loaded.instance, loaded.wf
+    thrown = messaging.take_thrown(wf)  # not stored with the state: delivered below
     instance.state = runtime.dump_state(wf)
     instance.data = jsonable(runtime.current_data(wf))
     instance.updated_at = utcnow()
@@ -122,6 +123,7 @@ def save(session: Session, loaded: Loaded, actor_id: int | None) -> list[Any]:
         bus.emit(bus.CASE_ENDED, session, instance=instance, actor_id=actor_id)
     # the task projection also sets next_wakeup_at, writes the row and the events
     open_rows: list[Any] = bus.call(bus.PROJECT, session, loaded, actor_id)
+    bus.emit(bus.STATE_SAVED, session, loaded=loaded, actor_id=actor_id, thrown=thrown)
     return open_rows
 
 
