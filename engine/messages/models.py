@@ -54,7 +54,7 @@ class BufferedMessage(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     correlation_key: Mapped[str | None] = mapped_column(String(200))
-    payload: Mapped[Any] = mapped_column(SealedJSON, default=dict)
+    payload: Mapped[Any] = mapped_column(SealedJSON, nullable=True)
     sender_instance_id: Mapped[int | None] = mapped_column(
         ForeignKey("process_instance.id", ondelete="SET NULL")
     )
