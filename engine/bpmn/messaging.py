@@ -181,7 +181,7 @@ def catch(wf: BpmnWorkflow, kind: str, name: str, payload: Any, bpmn_id: str | N
     """Hand a message or signal to the workflow's waiting tasks of that name (only ``bpmn_id`` when
     given); the number of tasks that caught it (0: it does not wait for it)."""
     for task in list(wf.event_manager.tasks.values()):
-        definition = getattr(task.task_spec, "event_definition", None)
+        definition: Any = getattr(task.task_spec, "event_definition", None)
         if kind_of(definition) != kind or str(definition.name) != name:
             continue
         if bpmn_id is not None and task.task_spec.bpmn_id != bpmn_id:

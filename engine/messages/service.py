@@ -510,3 +510,31 @@ def sweep(session: Session, now: dt.datetime | None = None, limit: int = 500) ->
                 break
     _drain(session)
     return {"expired": expired, "delivered": delivered}
+
+
+def send_as(
+    session: Session,
+    user: Any,
+    name: str,
+    correlation: str | None,
+    payload: Any = None,
+    *,
+    org_unit: str | None = None,
+    kind: str = MESSAGE,
+) -> Outcome:
+    """A message or signal from outside any case: admins only (``POST /api/v1/messages``)."""
+    from engine.errors import Forbidden
+    from engine.orgs import service as orgs
+    from engine.users import service as users
+
+    if not users.is_admin(user):
+        raise Forbidden("只有管理员可以发送消息 / only admins may send messages")
+    if kind == SIGNAL:
+        return signal(session, name, payload, actor_id=user.id)
+    unit = None
+    if org_unit:
+        try:
+            unit = orgs.by_code(session, org_unit)
+        except Exception as err:  # NotFound: a field error, not a 404 of the endpoint
+            raise Invalid.on("org_unit", f"机构不存在 / no such org unit {org_unit!r}") from err
+    return send(session, name, correlation, payload, actor_id=user.id, unit=unit)
