@@ -251,10 +251,15 @@ def lint(process: etree._Element) -> list[Found]:
         role_en = "catches" if catches else "throws"
         message = messages.get(ref) if ref else None
         if message is None or not (message.get("name") or "").strip():
+            why = (
+                f"messageRef “{ref}” 没有对应的带名称的 bpmn:message / messageRef '{ref}' names no bpmn:message with a name"
+                if ref
+                else "缺少 messageRef / no messageRef"
+            )
+            zh, en = why.split(" / ", 1)
             found.append(
                 (
-                    f"{role}的消息未定义（缺少 messageRef 或 bpmn:message 及其名称）/ the element {role_en} "
-                    f"a message that is not defined (messageRef {ref!r}: no bpmn:message with a name)",
+                    f"{role}的消息未定义：{zh} / the element {role_en} a message that is not defined: {en}",
                     el.get("id"),
                     el.sourceline,
                 )
@@ -277,9 +282,11 @@ def lint(process: etree._Element) -> list[Found]:
         ref = definition.get("signalRef")
         signal = signals.get(ref) if ref else None
         if signal is None or not (signal.get("name") or "").strip():
+            zh = f"signalRef “{ref}” 没有对应的带名称的 bpmn:signal" if ref else "缺少 signalRef"
+            en = f"signalRef '{ref}' names no bpmn:signal with a name" if ref else "no signalRef"
             found.append(
                 (
-                    f"信号未定义 / the signal is not defined (signalRef {ref!r}: no bpmn:signal with a name)",
+                    f"信号未定义：{zh} / the signal is not defined: {en}",
                     target.get("id"),
                     target.sourceline,
                 )
@@ -324,7 +331,8 @@ def lint_warnings(process: etree._Element) -> list[Found]:
     for el, ref, catches in _message_elements(process):
         if catches and _local(el) == "startEvent":
             continue  # a message start event starts a new case: nothing to correlate with
-        if _correlation_property(el) is None and ref not in correlated:
+        defined = ref is not None and any(m.get("id") == ref for m in root.iter(_q("message")))
+        if defined and _correlation_property(el) is None and ref not in correlated:
             found.append(
                 (
                     "消息没有关联属性：按案件的业务编号关联（请在属性面板填写“关联”）/ the message has no "
