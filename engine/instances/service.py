@@ -176,6 +176,11 @@ def start(
                 "定时发起的流程只能由调度程序或管理员发起 / "
                 "a timer-started procedure is started by the scheduler or an admin only"
             )
+        if messaging.start_messages(definitions.SPEC_CACHE.get(definition).spec):
+            raise Forbidden(
+                "该流程由消息发起（如项目确认名单），不能直接新建 / "
+                "this procedure is started by a message (e.g. its project's confirmed list), not by hand"
+            )
         first = definitions.first_task(definition)
         if first is not None and first.role and not users.holds(session, user, first.role, placed):
             raise Forbidden(

@@ -5,7 +5,7 @@
 * A message reaches the first case waiting for its name with the same correlation key: that case is
   locked (the per-instance lock every step takes), loaded, handed the message, advanced and saved —
   all in the sender's transaction. None waiting: a procedure whose message start event catches it is
-  started; otherwise, when every case that waited for that key has ended, it is refused ("ended");
+  started (the payload is its start data); otherwise, when every case that waited for that key has ended, it is refused ("ended");
   otherwise it is kept in ``message_buffer`` until a matching catch appears (or its time limit,
   ``ASSISTFLOW_MESSAGE_TTL_DAYS``, default 7, passes: then it is dropped and audited).
 * A signal reaches every case waiting for it.
@@ -400,12 +400,13 @@ def _start(
     business_key = key if key is not None and _KEY_SHAPE.match(key) else None
     started = []
     for definition in matching:
-        case = instances.create(
+        case = instances.create(  # the payload is the new case's start data (checked as such)
             session,
             definition,
             unit,
             actor_id=actor_id,
             business_key=business_key,
+            data=dict(payload) if isinstance(payload, dict) else None,
             origin="message",
             parent_id=sender.id if sender is not None else None,
         )
@@ -450,10 +451,12 @@ def send(
     *,
     actor_id: int | None = None,
     unit: OrgUnit | None = None,
+    sender: ProcessInstance | None = None,
 ) -> Outcome:
-    """Send a message from outside any case (an admin or another system: ``POST /api/v1/messages``)."""
+    """Send a message from outside any case (an admin or another system: ``POST /api/v1/messages``), or
+    on behalf of ``sender`` from a procedure's rule (a case it starts is ``sender``'s sub-case)."""
     outcome = _send(
-        session, name, messaging.normalize(correlation), payload, sender=None, actor_id=actor_id, unit=unit
+        session, name, messaging.normalize(correlation), payload, sender=sender, actor_id=actor_id, unit=unit
     )
     _drain(session)  # what the receiver threw in turn
     return outcome

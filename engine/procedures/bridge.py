@@ -16,16 +16,16 @@ from sqlalchemy.orm import Session
 
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
-from engine.definitions import service as definitions
 from engine.errors import Invalid
-from engine.instances import service as instances
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.ledger import service as ledger
+from engine.messages import service as messages
 from engine.orgs.models import OrgLevel, OrgUnit
 from engine.procedures import before_complete
 from engine.records import service as records
 
 PROJECT = "bridge_plan_project"
+ANNUAL_LIST_CONFIRMED = "bridge_annual_list_confirmed"  # the household procedure's message start event
 HOUSEHOLD = "bridge_plan_household"
 CENT = Decimal("0.01")
 COUNTED_ACTIONS = ("visit", "group", "service")
@@ -91,26 +91,25 @@ def open_household_cases(session: Session, instance: Any, row: Any, data: dict[s
         return {}
     households = instance.data["households"]
     share = (Decimal(str(instance.data["budget_total"])) / len(households)).quantize(CENT, ROUND_DOWN)
-    definition = definitions.get_version(session, HOUSEHOLD)
     streets = _streets(session, {h["street"] for h in households})
     opened = []
     for h in households:
-        case = instances.create(
+        # the district's confirmation is the message that opens each family's case (its start event)
+        outcome = messages.send(
             session,
-            definition,
-            streets[h["street"]],
-            actor_id=row.assignee_id,
-            business_key=f"{instance.data['project_year']}-{h['household_ref']}",
-            data={
+            ANNUAL_LIST_CONFIRMED,
+            f"{instance.data['project_year']}-{h['household_ref']}",
+            {
                 "project_year": instance.data["project_year"],
                 "household_ref": h["household_ref"],
                 "head_id_number": h["head_id_number"],
                 "budget_share": share,
             },
-            origin=f"{PROJECT}:{instance.id}",
-            parent_id=instance.id,
+            actor_id=row.assignee_id,
+            unit=streets[h["street"]],
+            sender=instance,
         )
-        opened.append(case.id)
+        opened.extend(outcome.started)
     return {"household_case_ids": opened, "budget_share_per_household": share}
 
 
