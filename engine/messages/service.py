@@ -262,8 +262,7 @@ def _deliver(
     if not messaging.catch(loaded.wf, kind, name, payload, bpmn_id):
         _stop_waiting(session, instance_id, name, bpmn_id)
         return "not_waiting"
-    audit.record(
-        session,
+    loaded.events.add(  # written with the save's other events, in one INSERT
         AuditAction.MESSAGE_RECEIVED if kind == MESSAGE else AuditAction.SIGNAL_RECEIVED,
         actor_id=actor_id,
         instance_id=instance.id,
@@ -370,6 +369,9 @@ def _send(
 
 
 def _sent(session: Session, sender_id: int | None, actor_id: int | None, details: dict[str, Any]) -> None:
+    """On the sending case's trail (a message from outside a case is on its receiver's: ``from`` None)."""
+    if sender_id is None:
+        return
     audit.record(session, AuditAction.MESSAGE_SENT, actor_id=actor_id, instance_id=sender_id, details=details)
 
 
