@@ -154,3 +154,25 @@ def test_correlation_expressions_never_reach_python_eval():
     assert env.evaluate("a + 1", {"a": 1}) == 2
     with pytest.raises(runtime.EngineError):
         env.evaluate("__import__('os').getcwd()", {})
+
+
+def test_a_bpmn_correlation_property_is_the_key_without_any_extension():
+    xml = _replace(
+        "msg_receiver.bpmn",
+        '<bpmn:message id="Msg_list" name="list_confirmed"/>',
+        '<bpmn:message id="Msg_list" name="list_confirmed"/>'
+        '<bpmn:correlationProperty id="project" name="project">'
+        '<bpmn:correlationPropertyRetrievalExpression messageRef="Msg_list">'
+        "<bpmn:formalExpression>project_key</bpmn:formalExpression>"
+        "</bpmn:correlationPropertyRetrievalExpression></bpmn:correlationProperty>",
+    ).replace(
+        '<spiffworkflow:properties><spiffworkflow:property name="correlation" value="project_key"/></spiffworkflow:properties>',
+        "",
+    )
+    assert lint(xml) == [] and lint_warnings(xml) == []
+    wf = runtime.new_workflow(compile_bpmn(xml, known_roles=ROLES), {"project_key": "BP-9"})
+    runtime.advance(wf)
+    [waiting] = messaging.waiting(wf)
+    assert waiting.key == "BP-9"
+    # SpiffWorkflow's own correlation check stays out of the way: any payload is caught
+    assert messaging.catch(wf, "message", "list_confirmed", {"something": "else"}) == 1
