@@ -5,6 +5,7 @@
 //   user task:          <spiffworkflow:properties><spiffworkflow:property name="formKey|deadline|
 //                       reminder|escalate_to|send_back_to|outputs" value="…"/></spiffworkflow:properties> in extensionElements
 //   sequence flow:      <bpmn:conditionExpression>…</bpmn:conditionExpression> (flows out of gateways)
+//   message elements:   messageRef → a bpmn:Message by name; <spiffworkflow:property name="correlation"/>
 // Validate, diff and deploy post the whole XML (form field "xml") with the page's CSRF token.
 (function () {
   "use strict";
@@ -217,6 +218,30 @@
       panel.appendChild(field("环节输出 / Declared outputs", input(getProperty(element, "outputs"), function (v) {
         setProperty(element, "outputs", v.split(",").map(function (s) { return s.trim(); }).filter(Boolean).join(","));
       }, "accepted"), "写入案件数据供后续网关使用的字段，逗号分隔；留空则全部写入 / fields the case data keeps for gateways; empty: all"));
+    }
+    // messages (issue 19): send / receive tasks and message events name their message (a bpmn:Message
+    // of the file, made when new) and the correlation the engine matches cases by
+    var messageOwner = is(element, "bpmn:SendTask") || is(element, "bpmn:ReceiveTask") ? bo
+      : ((bo.eventDefinitions || []).filter(function (d) { return d.$type === "bpmn:MessageEventDefinition"; })[0] || null);
+    if (messageOwner) {
+      panel.appendChild(field("消息名称 / Message", input(messageOwner.messageRef ? messageOwner.messageRef.name : "", function (v) {
+        if (!v) { return; }
+        var definitions = modeler.getDefinitions();
+        var roots = definitions.get("rootElements");
+        var message = roots.filter(function (r) { return r.$type === "bpmn:Message" && r.name === v; })[0];
+        if (!message) {
+          message = moddle.create("bpmn:Message", { id: "Message_" + Math.random().toString(36).slice(2, 9), name: v });
+          message.$parent = definitions;
+          roots.push(message);
+        }
+        modeling.updateModdleProperties(element, messageOwner, { messageRef: message });
+      }, "annual_list_confirmed"), "发送与接收双方使用同一名称 / the sender and the receiver use the same name"));
+      if (!is(element, "bpmn:StartEvent")) {
+        panel.appendChild(field("关联 / Correlation", input(getProperty(element, "correlation"), function (v) {
+          setProperty(element, "correlation", v);
+        }, "project_key"), "按案件数据中的此表达式匹配收发双方；留空则按业务编号 / an expression on the case data both sides " +
+          "must agree on; empty: the business key"));
+      }
     }
     if (is(element, "bpmn:SequenceFlow")) {
       var source = bo.sourceRef;
