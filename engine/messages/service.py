@@ -23,7 +23,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session, aliased
 
@@ -36,6 +35,7 @@ from engine.errors import Invalid
 from engine.forms import jsonable
 from engine.instances import service as instances
 from engine.instances.models import InstanceStatus, ProcessInstance
+from engine.messages import subscriptions
 from engine.messages.models import MESSAGE, SIGNAL, BufferedMessage, MessageSubscription
 from engine.orgs.models import OrgUnit
 
@@ -65,109 +65,6 @@ class Outcome:
     reason: str | None = None
 
 
-# --- subscriptions ----------------------------------------------------------------------------------
-
-
-def _catches(compiled: Any) -> bool:
-    """Whether a definition has any message or signal catch (else its saves never touch the table)."""
-    known = compiled.__dict__.get("_assistflow_catches")
-    if known is None:
-        known = False
-        for spec in [compiled.spec, *compiled.subprocess_specs.values()]:
-            for task_spec in spec.task_specs.values():
-                definition = getattr(task_spec, "event_definition", None)
-                if messaging.kind_of(definition) and isinstance(task_spec, CatchingEvent):
-                    known = True
-        compiled.__dict__["_assistflow_catches"] = known
-    return bool(known)
-
-
-def _resolved(key: Any, instance: ProcessInstance) -> str | None:
-    return instance.business_key if key is messaging.BUSINESS_KEY else key
-
-
-def sync(session: Session, loaded: Any) -> None:
-    """Make the case's subscription rows match what its workflow waits for now; a catch that starts
-    waiting takes a message kept for it in the buffer."""
-    instance, wf = loaded.instance, loaded.wf
-    alive = instance.status == InstanceStatus.RUNNING and not wf.is_completed()
-    wanted = messaging.waiting(wf) if alive else []
-    if not wanted and not _catches(loaded.compiled):
-        return
-    rows = list(
-        session.scalars(select(MessageSubscription).where(MessageSubscription.instance_id == instance.id))
-    )
-    by_key = {(r.kind, r.name, r.bpmn_id, r.correlation_key): r for r in rows}
-    keep: set[int] = set()
-    fresh: list[tuple[MessageSubscription, bool]] = []
-    for w in wanted:
-        key = _resolved(w.key, instance)
-        row = by_key.get((w.kind, w.name, w.bpmn_id, key))
-        if row is None:
-            row = MessageSubscription(
-                instance_id=instance.id,
-                kind=w.kind,
-                name=w.name,
-                correlation_key=key,
-                bpmn_id=w.bpmn_id,
-                label=(w.label or None) and str(w.label)[:200],
-                waiting=True,
-                created_at=utcnow(),
-            )
-            session.add(row)
-            by_key[(w.kind, w.name, w.bpmn_id, key)] = row
-            fresh.append((row, w.is_start))
-        elif not row.waiting:
-            row.waiting = True
-            fresh.append((row, w.is_start))
-        keep.add(id(row))
-    for row in rows:
-        if row.waiting and id(row) not in keep:
-            row.waiting = False
-    session.flush()
-    for row, is_start in fresh:
-        if row.kind == MESSAGE and not is_start:
-            kept = _buffered_for(session, row.name, row.correlation_key)
-            if kept is not None:
-                _queue(session).append(("buffer", kept.id, instance.id, row.bpmn_id))
-
-
-def _buffered_for(session: Session, name: str, key: str | None) -> BufferedMessage | None:
-    """The oldest message kept for (name, key) that has not expired (expired ones are dropped here)."""
-    now = utcnow()
-    for row in session.scalars(
-        select(BufferedMessage)
-        .where(BufferedMessage.name == name, _key_is(BufferedMessage.correlation_key, key))
-        .order_by(BufferedMessage.id)
-        .limit(20)
-    ):
-        if row.expires_at <= now:
-            _drop_expired(session, row)
-            continue
-        return row
-    return None
-
-
-def _key_is(column: Any, key: str | None) -> Any:
-    return column.is_(None) if key is None else column == key
-
-
-def _drop_expired(session: Session, row: BufferedMessage) -> None:
-    audit.record(
-        session,
-        AuditAction.MESSAGE_EXPIRED,
-        instance_id=row.sender_instance_id,
-        details={
-            "message": row.name,
-            "correlation": row.correlation_key,
-            "buffered_at": row.created_at,
-            "expired_at": row.expires_at,
-        },
-    )
-    session.delete(row)
-    session.flush()
-
-
 # --- the queue --------------------------------------------------------------------------------------
 
 
@@ -182,7 +79,8 @@ def _queue(session: Session) -> deque[Any]:
 
 def on_saved(session: Session, *, loaded: Any, actor_id: int | None, thrown: list[Any]) -> None:
     """``bus.STATE_SAVED``: the case's subscriptions, then what it threw."""
-    sync(session, loaded)
+    for buffer_id, instance_id, bpmn_id in subscriptions.sync(session, loaded):
+        _queue(session).append(("buffer", buffer_id, instance_id, bpmn_id))
     for item in thrown:
         _queue(session).append(("throw", loaded.instance, item, actor_id))
     _drain(session)
@@ -221,7 +119,7 @@ def _drain(session: Session) -> list[Outcome]:
 def _from_case(session: Session, sender: ProcessInstance, thrown: Any, actor_id: int | None) -> Outcome:
     if thrown.kind == SIGNAL:
         return _broadcast(session, thrown.name, thrown.payload, sender=sender, actor_id=actor_id)
-    key = _resolved(thrown.key, sender)
+    key = subscriptions.resolved(thrown.key, sender)
     return _send(session, thrown.name, key, thrown.payload, sender=sender, actor_id=actor_id, unit=None)
 
 
@@ -298,14 +196,14 @@ def _waiting_for(session: Session, kind: str, name: str, key: str | None) -> lis
         MessageSubscription.waiting.is_(True),
     )
     if kind == MESSAGE:
-        stmt = stmt.where(_key_is(MessageSubscription.correlation_key, key))
+        stmt = stmt.where(subscriptions.key_is(MessageSubscription.correlation_key, key))
     return [(i, b) for i, b in session.execute(stmt.order_by(MessageSubscription.id))]
 
 
 def _ended_for(session: Session, name: str, key: str | None) -> bool:
     """Every case that ever waited for (name, key) has ended (and at least one did)."""
     sub = aliased(MessageSubscription)
-    base = and_(sub.kind == MESSAGE, sub.name == name, _key_is(sub.correlation_key, key))
+    base = and_(sub.kind == MESSAGE, sub.name == name, subscriptions.key_is(sub.correlation_key, key))
     ended = exists().where(base, ProcessInstance.id == sub.instance_id, ProcessInstance.status.in_(_ENDED))
     alive = exists().where(base, ProcessInstance.id == sub.instance_id, ProcessInstance.status.not_in(_ENDED))
     return bool(session.scalar(select(ended & ~alive)))
@@ -493,7 +391,7 @@ def sweep(session: Session, now: dt.datetime | None = None, limit: int = 500) ->
         .order_by(BufferedMessage.id)
         .limit(limit)
     ):
-        _drop_expired(session, row)
+        subscriptions.drop_expired(session, row)
         expired += 1
     delivered = 0
     for row in list(session.scalars(select(BufferedMessage).order_by(BufferedMessage.id).limit(limit))):
