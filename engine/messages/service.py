@@ -90,7 +90,7 @@ def _drain(session: Session) -> list[Outcome]:
     state = _state(session)
     if state["running"]:
         return []  # the outer drain runs what was queued
-    state["running"] = True
+    state["running"], state["count"] = True, 0
     outcomes = []
     try:
         queue = state["queue"]

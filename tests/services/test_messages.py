@@ -247,3 +247,38 @@ def test_subscriptions_survive_a_restart_and_a_receivers_completion_runs_on(sess
     session.commit()
     session.expire_all()
     assert session.get(ProcessInstance, case.id).status == InstanceStatus.COMPLETED
+
+
+def _sender_after_a_user_task() -> bytes:
+    """msg_sender with the street officer's confirmation before its send task."""
+    text = (MESSAGES / "msg_sender.bpmn").read_text(encoding="utf-8")
+    text = text.replace(
+        '<bpmn:process id="msg_sender" name="发送名单（测试）" isExecutable="true">',
+        '<bpmn:process id="msg_sender_confirmed" name="确认后发送（测试）" isExecutable="true">'
+        '<bpmn:laneSet id="ls"><bpmn:lane id="Lane_officer" name="street_officer">'
+        "<bpmn:flowNodeRef>confirm</bpmn:flowNodeRef></bpmn:lane></bpmn:laneSet>",
+    ).replace(
+        '<bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="send_list"/>',
+        '<bpmn:userTask id="confirm" name="确认名单"><bpmn:extensionElements><spiffworkflow:properties>'
+        '<spiffworkflow:property name="formKey" value="demo_review"/></spiffworkflow:properties>'
+        "</bpmn:extensionElements></bpmn:userTask>"
+        '<bpmn:sequenceFlow id="f0" sourceRef="start" targetRef="confirm"/>'
+        '<bpmn:sequenceFlow id="f1" sourceRef="confirm" targetRef="send_list"/>',
+    )
+    return text.encode("utf-8")
+
+
+def test_a_task_completion_that_sends_delivers_in_its_own_transaction(session):
+    _deploy(session, "msg_receiver")
+    definitions.deploy(session, _sender_after_a_user_task(), actor_id=get_user(session, "admin").id)
+    session.commit()
+    receiver = _case(session, "msg_receiver", project_key="BP-TASK")
+    sender = _case(session, "msg_sender_confirmed", project_key="BP-TASK", households=5)
+    session.commit()
+    assert _open(session, receiver.id, "review") is None
+    complete(session, "pt_officer", sender.id, "confirm", review_data())
+    session.commit()
+    session.expire_all()
+    assert session.get(ProcessInstance, sender.id).status == InstanceStatus.COMPLETED
+    assert session.get(ProcessInstance, receiver.id).data["confirmed"] == {"households": 5}
+    assert _open(session, receiver.id, "review") is not None
