@@ -8,6 +8,7 @@ import datetime as dt
 import threading
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
@@ -15,6 +16,7 @@ from sqlalchemy.pool import NullPool
 from engine.audit.models import AuditEvent
 from engine.db import make_engine
 from engine.definitions import service as definitions
+from engine.errors import Forbidden
 from engine.instances import lifecycle
 from engine.instances import service as instances
 from engine.instances.models import InstanceStatus, ProcessInstance
@@ -282,3 +284,19 @@ def test_a_task_completion_that_sends_delivers_in_its_own_transaction(session):
     assert session.get(ProcessInstance, sender.id).status == InstanceStatus.COMPLETED
     assert session.get(ProcessInstance, receiver.id).data["confirmed"] == {"households": 5}
     assert _open(session, receiver.id, "review") is not None
+
+
+def test_a_message_started_procedure_is_not_started_by_hand(session):
+    _deploy(session, "msg_started")
+    with pytest.raises(Forbidden) as refused:
+        instances.start(session, get_user(session, "pt_officer"), "msg_started", STREET)
+    assert "started by a message" in refused.value.message
+    session.rollback()
+    assert (
+        session.scalar(
+            select(func.count())
+            .select_from(ProcessInstance)
+            .where(ProcessInstance.process_key == "msg_started")
+        )
+        == 0
+    )
