@@ -26,6 +26,7 @@ from engine.records import service as records
 
 PROJECT = "bridge_plan_project"
 ANNUAL_LIST_CONFIRMED = "bridge_annual_list_confirmed"  # the household procedure's message start event
+HOUSEHOLD_CLOSED = "bridge_household_closed"  # a household case's end: its project counts it closed
 HOUSEHOLD = "bridge_plan_household"
 CENT = Decimal("0.01")
 COUNTED_ACTIONS = ("visit", "group", "service")
@@ -104,13 +105,18 @@ def open_household_cases(session: Session, instance: Any, row: Any, data: dict[s
                 "household_ref": h["household_ref"],
                 "head_id_number": h["head_id_number"],
                 "budget_share": share,
+                "project_key": project_ref(instance.id),  # whom its closure notice goes to
             },
             actor_id=row.assignee_id,
             unit=streets[h["street"]],
             sender=instance,
         )
         opened.extend(outcome.started)
-    return {"household_case_ids": opened, "budget_share_per_household": share}
+    return {
+        "household_case_ids": opened,
+        "budget_share_per_household": share,
+        "project_key": project_ref(instance.id),  # the key its closure notices carry
+    }
 
 
 def _households(session: Session, project_id: int) -> list[ProcessInstance]:
@@ -283,6 +289,15 @@ def transfer_accepted(session: Session, instance: Any, row: Any, data: dict[str,
         "to_project": target.id,
         "budget_share": share,
     }
+    # the project it leaves counts it as closed; its own closure will go to the project it joins
+    messages.send(
+        session,
+        HOUSEHOLD_CLOSED,
+        project_ref(source_id),
+        {"household_ref": instance.data.get("household_ref"), "outcome": "transferred"},
+        actor_id=row.assignee_id,
+        sender=instance,
+    )
     for logged in (source_id, target.id, instance.id):  # both projects' trails and the case's own
         audit.record(
             session,
@@ -296,4 +311,5 @@ def transfer_accepted(session: Session, instance: Any, row: Any, data: dict[str,
         "transfer_count": int(instance.data.get("transfer_count", 0)) + 1,
         "transfer_target_street": None,
         "transfer_target_project": None,
+        "project_key": project_ref(target.id),
     }
