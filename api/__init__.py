@@ -147,6 +147,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from api.households.routes import blp as households_blp
     from api.incidents.routes import blp as incidents_blp
     from api.instances.routes import blp as instances_blp
+    from api.messages.routes import blp as messages_blp
     from api.notifications.routes import blp as notifications_blp
     from api.operations.routes import blp as operations_blp
     from api.policy.routes import blp as policy_blp
@@ -181,6 +182,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         decisions_blp,
         serviceorgs_blp,
         document_templates_blp,
+        messages_blp,
     ):
         api.register_blueprint(blp)
     errors.register(app)

@@ -21,6 +21,7 @@ from engine.idempotency.models import IdempotencyKey
 from engine.incidents.models import Incident, IncidentStatus
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.ledger.models import ServiceRecord
+from engine.messages.models import BufferedMessage, MessageSubscription
 from engine.notifications.models import EmailStatus, Notification, NotificationKind
 from engine.orgs.models import OrgLevel, OrgUnit
 from engine.policy.models import PolicyParameterSet
@@ -41,6 +42,8 @@ from engine.users.models import (
 )
 
 __all__ = [
+    "BufferedMessage",
+    "MessageSubscription",
     "PolicyParameterSet",
     "DecisionDefinition",
     "ApiToken",

@@ -235,6 +235,7 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
         AuditEvent,
         AuditPending,
         AuditSeal,
+        BufferedMessage,
         CaseHousehold,
         DecisionDefinition,
         DocumentTemplateVersion,
@@ -243,6 +244,7 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
         HumanTask,
         IdempotencyKey,
         LoginFailure,
+        MessageSubscription,
         NearRelativeFiling,
         Notification,
         Person,
@@ -280,6 +282,8 @@ def _cleanup(session: Session, seed: dict[str, int]) -> None:
     with audit_triggers_off(session, ("step_record",)):  # step records are append-only too
         session.execute(delete(StepRecord))
     session.execute(delete(Attachment))
+    session.execute(delete(MessageSubscription))
+    session.execute(delete(BufferedMessage))
     session.execute(delete(HumanTask))
     session.execute(delete(ServiceOrganisationMember))  # after the tasks that name an organisation
     session.execute(delete(ServiceOrganisation))

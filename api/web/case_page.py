@@ -21,6 +21,7 @@ from engine.definitions import service as definitions
 from engine.instances import called as called_steps
 from engine.instances import family, outcome
 from engine.instances import service as instances
+from engine.messages import service as messages
 from engine.records import service as records
 from engine.tasks import history as task_history
 from engine.tasks import service as tasks
@@ -56,6 +57,13 @@ EVENT_NAMES = {
     "attachment.downloaded": ("下载材料", "Material downloaded"),
     "document.generated": ("生成文书", "Document generated"),
     "attachment.removed": ("移除材料", "Material removed"),
+    "message.sent": ("发送消息", "Message sent"),
+    "message.received": ("收到消息", "Message received"),
+    "message.buffered": ("消息暂存待接收", "Message kept until its case waits"),
+    "message.expired": ("暂存消息已过期", "Kept message expired"),
+    "message.refused": ("消息未投递：案件已结束", "Message not delivered: the case has ended"),
+    "signal.sent": ("发出信号", "Signal sent"),
+    "signal.received": ("收到信号", "Signal received"),
 }
 
 
@@ -177,6 +185,7 @@ def _case_page(instance_id: int) -> Any:
     session = _db()
     instance = instances.get_visible(session, user(), instance_id)
     open_rows = tasks.open_tasks_of(session, instance.id)
+    waiting = messages.waiting_of(session, instance.id) if instance.status.value == "running" else []
     history = task_history.finished_rows(session, instance.id)
     # each step's latest record, held for the whole request: the 办理记录 section reads most of the same
     # records and finds them in the session instead of reading (and parsing) them again
@@ -211,12 +220,13 @@ def _case_page(instance_id: int) -> Any:
     diagram = {
         "xml_url": url_for("web.case_diagram", instance_id=instance.id, lang=locale()),
         "completed": sorted({h.bpmn_id for h in history if h.state == TaskStatus.COMPLETED}),
-        "current": sorted({r.bpmn_id for r in open_rows}),
+        "current": sorted({r.bpmn_id for r in open_rows} | {w.bpmn_id for w in waiting}),
     }
     return render_template(
         "case.html",
         instance=instance,
         open_rows=[(r, deadlines.colour(r)) for r in open_rows],
+        waiting=waiting,
         history=history,
         names=names,
         timeline=rows,

@@ -114,6 +114,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "task_not_found": ("待办不存在或您无权查看", "The task does not exist or you may not see it"),
     "task_cancelled": ("已取消", "Cancelled"),
     "no_open_tasks": ("暂无待办", "No open tasks"),
+    "waiting_message": ("等待消息", "Waiting for the message"),
+    "waiting_signal": ("等待信号", "Waiting for the signal"),
     "case_ended_no_tasks": ("案件已结束，没有待办", "The case has ended; nothing is open"),
     "parent_case": ("所属项目", "Part of"),
     "child_cases": ("家庭个案", "Household cases"),

@@ -78,6 +78,13 @@ class AuditAction(enum.StrEnum):
     SERVICE_ORG_MEMBER_REMOVED = "service_org.member_removed"
     ARCHIVE_EXPORTED = "archive.exported"
     DOCUMENT_TEMPLATE_SAVED = "document.template_saved"
+    MESSAGE_SENT = "message.sent"  # a message reached a waiting case or started one
+    MESSAGE_RECEIVED = "message.received"  # a case caught a message
+    MESSAGE_BUFFERED = "message.buffered"  # no case waited: kept until one does (or it expires)
+    MESSAGE_EXPIRED = "message.expired"  # kept past its time limit: dropped
+    MESSAGE_REFUSED = "message.refused"  # the case it was for has ended
+    SIGNAL_SENT = "signal.sent"
+    SIGNAL_RECEIVED = "signal.received"
 
 
 class AuditEvent(Base):

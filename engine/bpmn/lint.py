@@ -3,8 +3,8 @@
 Works on the (already safely parsed) lxml tree so every problem names the element and its line:
 
 * unsupported elements — constructs neither SpiffWorkflow nor our runtime executes (complex
-  gateways, transactions, ad-hoc subprocesses, message/signal/compensation/conditional
-  events, send/receive tasks);
+  gateways, transactions, ad-hoc subprocesses, compensation/conditional events; messages and
+  signals are checked in :mod:`engine.bpmn.messaging`);
 * unreachable nodes — no path from a start event of their process or subprocess;
 * dead ends — a flow node other than an end event with no outgoing sequence flow, or from which no
   end event can be reached;
@@ -22,7 +22,7 @@ from lxml import etree
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
 from engine import expressions
-from engine.bpmn import timers
+from engine.bpmn import messaging, timers
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 
@@ -63,12 +63,8 @@ UNSUPPORTED_ELEMENTS: dict[str, str] = {
     "complexGateway": "复杂网关 / complex gateway",
     "transaction": "事务子流程 / transaction subprocess",
     "adHocSubProcess": "临时子流程 / ad-hoc subprocess",
-    "sendTask": "发送任务 / send task (messages are not supported)",
-    "receiveTask": "接收任务 / receive task (messages are not supported)",
 }
 UNSUPPORTED_EVENTS: dict[str, str] = {
-    "messageEventDefinition": "消息事件 / message event",
-    "signalEventDefinition": "信号事件 / signal event",
     "compensateEventDefinition": "补偿事件 / compensation event",
     "conditionalEventDefinition": "条件事件 / conditional event",
     "cancelEventDefinition": "取消事件 / cancel event",
@@ -285,6 +281,7 @@ def warnings(root: etree._Element, main_id: str) -> list[Found]:
     found: list[Found] = []
     for process in executed_processes(root, main_id):
         found.extend(timer_warnings(process))
+        found.extend(messaging.lint_warnings(process))
     return sorted(found, key=lambda f: f[2] or 0)
 
 
@@ -294,6 +291,7 @@ def structure(root: etree._Element, main_id: str) -> list[Found]:
     for process in executed_processes(root, main_id):
         found.extend(unsupported(process))
         found.extend(timer_problems(process))
+        found.extend(messaging.lint(process))
         for container in _containers(process):
             found.extend(graph(container))
     return sorted(found, key=lambda f: f[2] or 0)

@@ -27,7 +27,16 @@ from SpiffWorkflow.bpmn.specs.mixins import (
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask, MultiInstanceTask
 
 from engine import expressions
-from engine.bpmn import callactivity, camunda, dmn_task, eventgateway, lint, multiinstance, parse_errors
+from engine.bpmn import (
+    callactivity,
+    camunda,
+    dmn_task,
+    eventgateway,
+    lint,
+    messaging,
+    multiinstance,
+    parse_errors,
+)
 from engine.bpmn.taskmeta import (  # noqa: F401 (re-exported: the public names of this module)
     TaskMeta,
     _deadline_problem,
@@ -186,6 +195,7 @@ def _parse(
         parser.add_bpmn_xml(copy, filename=source if n == 0 else f"{source}#called{n}")
     spec, subprocess_specs = parser.get_spec(key), parser.get_subprocess_specs(key)
     multiinstance.adapt([spec, *subprocess_specs.values()])
+    messaging.take_correlations([spec, *subprocess_specs.values()])  # the engine correlates messages
     return spec, subprocess_specs, list(parser.get_process_ids())
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
-from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
@@ -40,7 +40,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from engine import errors, expressions
-from engine.bpmn import errorevents, multiinstance, timers
+from engine.bpmn import errorevents, messaging, multiinstance, timers
 from engine.bpmn.dmn_task import DecisionTask, DecisionTaskConverter
 from engine.bpmn.parsing import CompiledDefinition
 
@@ -68,8 +68,26 @@ class EngineError(RuntimeError):
         self.element = element
 
 
+class _SafeEnvironment(TaskDataEnvironment):
+    """What SpiffWorkflow evaluates without a task (process conditions, message correlations): the same
+    safe evaluator; never ``eval``/``exec``."""
+
+    def evaluate(self, expression: str, context: Any, external_context: Any = None) -> Any:
+        names = {**(external_context or {}), **(context if isinstance(context, dict) else {})}
+        try:
+            return expressions.evaluate(expression, names)
+        except expressions.ExpressionError as err:
+            raise EngineError(str(err)) from err
+
+    def execute(self, script: str, context: Any, external_context: Any = None) -> bool:
+        raise EngineError("scripts run only in script tasks / scripts run only in script tasks")
+
+
 class SafeScriptEngine(PythonScriptEngine):
     """A script engine that never runs ``eval``/``exec`` on definition text."""
+
+    def __init__(self) -> None:
+        super().__init__(environment=_SafeEnvironment())
 
     def evaluate(self, task: Task, expression: str, external_context: dict[str, Any] | None = None) -> Any:
         names = {**(external_context or {}), **task.data}
@@ -237,6 +255,7 @@ def advance(wf: BpmnWorkflow) -> None:
     def count(task: Task) -> None:
         nonlocal steps
         steps += 1
+        messaging.note(wf, task)  # a message or signal thrown: delivered to other cases after the save
         if steps > MAX_ENGINE_STEPS or time.monotonic() > deadline:
             what = "steps" if steps > MAX_ENGINE_STEPS else "time"
             raise EngineError(

@@ -137,6 +137,7 @@ def run_due(
     ``stop`` is asked before each transaction: a shutdown finishes the batch in hand and takes no other.
     """
     done: list[WakeResult] = []
+    _sweep_messages(session_factory, now)
     while len(done) < limit and not (stop is not None and stop()):
         with session_factory() as session:
             moment = now or utcnow()
@@ -183,6 +184,19 @@ def run_due(
             for instance_id in failed:
                 _postpone(session_factory, instance_id)
     return done
+
+
+def _sweep_messages(session_factory: Any, now: dt.datetime | None) -> None:
+    """Expired kept messages are dropped (audited); kept ones whose case waits again are delivered."""
+    from engine.messages import service as messages
+
+    with session_factory() as session:
+        try:
+            messages.sweep(session, now)
+            session.commit()
+        except Exception:
+            session.rollback()
+            log.exception("message sweep failed; tried again at the next pass")
 
 
 def _postpone_schedule(session_factory: Any, schedule_id: int) -> None:

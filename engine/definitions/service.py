@@ -229,9 +229,7 @@ def lint(xml: bytes | str, source: str = "upload", session: Session | None = Non
     return [p for p in lint_all(xml, source, session=session) if p.severity == ERROR]
 
 
-def lint_warnings(
-    xml: bytes | str, source: str = "upload", session: Session | None = None
-) -> list[Problem]:
+def lint_warnings(xml: bytes | str, source: str = "upload", session: Session | None = None) -> list[Problem]:
     """What lint warns about without refusing the deploy (e.g. a repeating timer with no count, a
     Camunda attribute the engine ignores). A file that cannot be read has no warnings: its errors
     (from :func:`lint`) say why."""

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, joinedload, lazyload, selectinload, undefer
 from engine import procedures
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
-from engine.bpmn import dmn_task, runtime
+from engine.bpmn import dmn_task, messaging, runtime
 from engine.bpmn.parsing import CompiledDefinition
 from engine.db import dumps, utcnow
 from engine.decisions import service as decisions
@@ -138,6 +138,7 @@ def save(session: Session, loaded: Loaded, actor_id: int | None) -> list[Any]:
     instance's open task rows after the step. The projection is the task layer's (subscribed at engine
     start-up: ``engine.wiring``); a case that ended is announced."""
     instance, wf = loaded.instance, loaded.wf
+    thrown = messaging.take_thrown(wf)  # not stored with the state: delivered below
     instance.state = runtime.dump_state(wf)
     instance.data = jsonable(runtime.current_data(wf))
     instance.updated_at = utcnow()
@@ -148,6 +149,7 @@ def save(session: Session, loaded: Loaded, actor_id: int | None) -> list[Any]:
         bus.emit(bus.CASE_ENDED, session, instance=instance, actor_id=actor_id)
     # the task projection also sets next_wakeup_at, writes the row and the events
     open_rows: list[Any] = bus.call(bus.PROJECT, session, loaded, actor_id)
+    bus.emit(bus.STATE_SAVED, session, loaded=loaded, actor_id=actor_id, thrown=thrown)
     return open_rows
 
 
@@ -199,6 +201,11 @@ def start(
             raise Forbidden(
                 "定时发起的流程只能由调度程序或管理员发起 / "
                 "a timer-started procedure is started by the scheduler or an admin only"
+            )
+        if messaging.start_messages(definitions.SPEC_CACHE.get(definition).spec):
+            raise Forbidden(
+                "该流程由消息发起（如项目确认名单），不能直接新建 / "
+                "this procedure is started by a message (e.g. its project's confirmed list), not by hand"
             )
         first = definitions.first_task(definition)
         if first is not None and first.role and not users.holds(session, user, first.role, placed):

@@ -18,6 +18,8 @@ TASK_COMPLETED = "task_completed"  # row=HumanTask, loaded=Loaded, data=validate
 TASK_ASSIGNED = "task_assigned"  # row=HumanTask now in one person's queue, actor_id, reason=None
 CASE_ENDED = "case_ended"  # instance=ProcessInstance, actor_id
 TIMER_DUE = "timer_due"  # instance, fired=[(bpmn_id, due_at)]
+# loaded=Loaded just saved and projected, actor_id, thrown=[messages and signals it threw] (engine.messages)
+STATE_SAVED = "state_saved"
 # services provided to the layer below (exactly one handler each)
 PROJECT = "project"  # session, loaded, actor_id -> the instance's open task rows after the step
 START_CASE = "start_case"  # session, definition, unit, **kwargs -> a new ProcessInstance

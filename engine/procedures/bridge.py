@@ -16,17 +16,18 @@ from sqlalchemy.orm import Session
 
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
-from engine.definitions import service as definitions
 from engine.errors import Invalid
-from engine.instances import service as instances
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.ledger import service as ledger
+from engine.messages import service as messages
 from engine.orgs.models import OrgLevel, OrgUnit
 from engine.policy import service as policy
 from engine.procedures import before_complete
 from engine.records import service as records
 
 PROJECT = "bridge_plan_project"
+ANNUAL_LIST_CONFIRMED = "bridge_annual_list_confirmed"  # the household procedure's message start event
+HOUSEHOLD_CLOSED = "bridge_household_closed"  # a household case's end: its project counts it closed
 HOUSEHOLD = "bridge_plan_household"
 CENT = Decimal("0.01")
 COUNTED_ACTIONS = ("visit", "group", "service")
@@ -92,27 +93,31 @@ def open_household_cases(session: Session, instance: Any, row: Any, data: dict[s
         return {}
     households = instance.data["households"]
     share = (Decimal(str(instance.data["budget_total"])) / len(households)).quantize(CENT, ROUND_DOWN)
-    definition = definitions.get_version(session, HOUSEHOLD)
     streets = _streets(session, {h["street"] for h in households})
     opened = []
     for h in households:
-        case = instances.create(
+        # the district's confirmation is the message that opens each family's case (its start event)
+        outcome = messages.send(
             session,
-            definition,
-            streets[h["street"]],
-            actor_id=row.assignee_id,
-            business_key=f"{instance.data['project_year']}-{h['household_ref']}",
-            data={
+            ANNUAL_LIST_CONFIRMED,
+            f"{instance.data['project_year']}-{h['household_ref']}",
+            {
                 "project_year": instance.data["project_year"],
                 "household_ref": h["household_ref"],
                 "head_id_number": h["head_id_number"],
                 "budget_share": share,
+                "project_key": project_ref(instance.id),  # whom its closure notice goes to
             },
-            origin=f"{PROJECT}:{instance.id}",
-            parent_id=instance.id,
+            actor_id=row.assignee_id,
+            unit=streets[h["street"]],
+            sender=instance,
         )
-        opened.append(case.id)
-    return {"household_case_ids": opened, "budget_share_per_household": share}
+        opened.extend(outcome.started)
+    return {
+        "household_case_ids": opened,
+        "budget_share_per_household": share,
+        "project_key": project_ref(instance.id),  # the key its closure notices carry
+    }
 
 
 def _households(session: Session, project_id: int) -> list[ProcessInstance]:
@@ -285,6 +290,15 @@ def transfer_accepted(session: Session, instance: Any, row: Any, data: dict[str,
         "to_project": target.id,
         "budget_share": share,
     }
+    # the project it leaves counts it as closed; its own closure will go to the project it joins
+    messages.send(
+        session,
+        HOUSEHOLD_CLOSED,
+        project_ref(source_id),
+        {"household_ref": instance.data.get("household_ref"), "outcome": "transferred"},
+        actor_id=row.assignee_id,
+        sender=instance,
+    )
     for logged in (source_id, target.id, instance.id):  # both projects' trails and the case's own
         audit.record(
             session,
@@ -298,4 +312,5 @@ def transfer_accepted(session: Session, instance: Any, row: Any, data: dict[str,
         "transfer_count": int(instance.data.get("transfer_count", 0)) + 1,
         "transfer_target_street": None,
         "transfer_target_project": None,
+        "project_key": project_ref(target.id),
     }

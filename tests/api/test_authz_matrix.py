@@ -253,6 +253,14 @@ PROBES = [
         "incidents.skip_incident",
         json={"reason": "权限测试"},
     ),
+    # messages and signals (issue 19): admins only; a signal nobody waits for changes nothing
+    Probe(
+        "POST",
+        f"{API}/messages",
+        only(200, {"admin/city"}),
+        "messages.send_message",
+        json={"name": "authz_probe_signal", "kind": "signal"},
+    ),
     # user accounts (issue 18, second pass): admins only; no user no_such_user exists
     Probe("GET", f"{API}/users", only(200, {"admin/city"}), "users.list_accounts"),
     Probe(

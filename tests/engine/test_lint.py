@@ -23,7 +23,7 @@ def problems_of(name: str):
     ("name", "expected"),
     [
         ("complex_gateway.bpmn", [("cx", 6, "unsupported element: 复杂网关 / complex gateway")]),
-        ("message_event.bpmn", [("wait_msg", 6, "unsupported event: 消息事件 / message event")]),
+        ("message_event.bpmn", [("wait_msg", 6, "catches a message that is not defined")]),
         ("unreachable.bpmn", [("orphan", 7, "unreachable node")]),
         ("dead_end.bpmn", [("stuck", 8, "dead end")]),
         (

@@ -316,10 +316,11 @@ def test_final_report_waits_for_every_household_and_five_typical_cases(client, l
         "midterm_report", "pt_agency_lead", {"summary": "中期进展顺利，服务按计划推进", "spent_to_date": "0"}
     )
     project.do("group_work", "pt_agency_worker", GROUPS_DONE)
-    body = assert_error(
-        project.submit("final_report", "pt_agency_lead", final_report("100.00", refs=("PT-001",))), 422
-    )
-    assert "1 户个案未结案" in body["message"]
+    # the project waits for every household's closure message: no final report yet, and the case page
+    # says what it waits for
+    assert "final_report" not in project.open()
+    page = client.get(f"/api/v1/process-instances/{project.id}", headers=login("admin")).json
+    assert page["status"] == "running"
     case.do("needs_assessment", "pt_agency_worker", {"family_withdraws": True})
     case.do(
         "withdrawal",
@@ -331,6 +332,8 @@ def test_final_report_waits_for_every_household_and_five_typical_cases(client, l
             "plan_adjustment": "名单调整并报区",
         },
     )
+    assert "final_report" in project.open()  # the closure message arrived
+    assert project.detail()["data"]["last_closure"] == {"household_ref": "PT-001", "outcome": "withdrawn"}
     twice = final_report("100.00", refs=("PT-001", "PT-001"))
     few = assert_error(project.submit("final_report", "pt_agency_lead", twice), 422)
     assert "已作为典型案例" in few["fields"]["typical_cases"][0]

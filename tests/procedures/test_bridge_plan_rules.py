@@ -185,7 +185,6 @@ def test_report_deadlines_follow_the_project_year(client, login, june):
         "midterm_report", "pt_agency_lead", {"summary": "中期进展顺利，服务按计划推进", "spent_to_date": "0"}
     )
     project.do("group_work", "pt_agency_worker", GROUPS_DONE)
-    assert project.task("final_report")["due_at"].startswith("2027-01-31T")
     case.do("needs_assessment", "pt_agency_worker", {"family_withdraws": True})
     case.do(
         "withdrawal",
@@ -197,6 +196,8 @@ def test_report_deadlines_follow_the_project_year(client, login, june):
             "plan_adjustment": "报区",
         },
     )
+    # the final report opens once every household's closure message has reached the project
+    assert project.task("final_report")["due_at"].startswith("2027-01-31T")
     project.do("final_report", "pt_agency_lead", final_report("100.00", refs=("PT-001",)))
     assert project.task("district_acceptance")["due_at"].startswith("2027-01-31T")
 

@@ -6,6 +6,7 @@
 //                       reminder|escalate_to|send_back_to|outputs|assignee_field|role_field|roles|instance_label" value="…"/></spiffworkflow:properties> in extensionElements
 //   business-rule task: <spiffworkflow:calledDecisionId>decision id</spiffworkflow:calledDecisionId> in extensionElements
 //   sequence flow:      <bpmn:conditionExpression>…</bpmn:conditionExpression> (flows out of gateways)
+//   message elements:   messageRef → a bpmn:Message by name; <spiffworkflow:property name="correlation"/>
 // Validate, diff and deploy post the whole XML (form field "xml") with the page's CSRF token.
 (function () {
   "use strict";
@@ -274,6 +275,30 @@
       panel.appendChild(field("决策表 / Decision table", select(info.decisions || [], decisionOf(element), function (v) {
         setDecision(element, v);
       }), "案件使用其发起时在用的版本 / a case uses the version in force when it started"));
+    }
+    // messages (issue 19): send / receive tasks and message events name their message (a bpmn:Message
+    // of the file, made when new) and the correlation the engine matches cases by
+    var messageOwner = is(element, "bpmn:SendTask") || is(element, "bpmn:ReceiveTask") ? bo
+      : ((bo.eventDefinitions || []).filter(function (d) { return d.$type === "bpmn:MessageEventDefinition"; })[0] || null);
+    if (messageOwner) {
+      panel.appendChild(field("消息名称 / Message", input(messageOwner.messageRef ? messageOwner.messageRef.name : "", function (v) {
+        if (!v) { return; }
+        var definitions = modeler.getDefinitions();
+        var roots = definitions.get("rootElements");
+        var message = roots.filter(function (r) { return r.$type === "bpmn:Message" && r.name === v; })[0];
+        if (!message) {
+          message = moddle.create("bpmn:Message", { id: "Message_" + Math.random().toString(36).slice(2, 9), name: v });
+          message.$parent = definitions;
+          roots.push(message);
+        }
+        modeling.updateModdleProperties(element, messageOwner, { messageRef: message });
+      }, "annual_list_confirmed"), "发送与接收双方使用同一名称 / the sender and the receiver use the same name"));
+      if (!is(element, "bpmn:StartEvent")) {
+        panel.appendChild(field("关联 / Correlation", input(getProperty(element, "correlation"), function (v) {
+          setProperty(element, "correlation", v);
+        }, "project_key"), "按案件数据中的此表达式匹配收发双方；留空则按业务编号 / an expression on the case data both sides " +
+          "must agree on; empty: the business key"));
+      }
     }
     if (is(element, "bpmn:SequenceFlow")) {
       var source = bo.sourceRef;
