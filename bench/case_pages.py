@@ -58,7 +58,7 @@ def build(url: str):
     from sqlalchemy import func, insert, select
     from sqlalchemy.orm import Session
 
-    from api import create_app
+    from api import create_app, demo_materials
     from api.extensions import db
     from engine.definitions import service as definitions
     from engine.forms import with_check_digit
@@ -94,6 +94,7 @@ def build(url: str):
 
         def complete(instance_id: int, bpmn_id: str, data: dict) -> None:
             row = next(t for t in tasks.open_tasks_of(s, instance_id) if t.bpmn_id == bpmn_id)
+            demo_materials.supply(s, user, row)  # the step's required materials (sample files)
             try:
                 tasks.complete(s, user, row.id, data)
             except Exception as err:
@@ -292,17 +293,18 @@ def main() -> None:
         f" records, household A with {VISITS} visits; {REQUESTS} requests per page (load {os.getloadavg()[0]:.2f})\n"
     )
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ["ASSISTFLOW_FILES_URL"] = f"{tmp}/files"  # the steps' required materials
         print("SQLite")
         report("SQLite", f"sqlite:///{tmp}/bench.db", PROFILE)
-    url = None if PROFILE else postgres_url()
-    if url:
-        try:
-            print("PostgreSQL")
-            report("PostgreSQL", url)
-        finally:
-            drop_database(url)
-    else:
-        print("PostgreSQL: skipped (--profile)" if PROFILE else "PostgreSQL not reachable: skipped")
+        url = None if PROFILE else postgres_url()
+        if url:
+            try:
+                print("PostgreSQL")
+                report("PostgreSQL", url)
+            finally:
+                drop_database(url)
+        else:
+            print("PostgreSQL: skipped (--profile)" if PROFILE else "PostgreSQL not reachable: skipped")
     print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
