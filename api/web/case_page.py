@@ -8,7 +8,16 @@ from typing import Any
 from flask import Response, render_template, url_for
 
 from api.web import bp, display
-from api.web.common import _db, _formatter, _forms_of, _int_arg, _summary, login_required, user
+from api.web.common import (
+    _db,
+    _formatter,
+    _forms_of,
+    _history,
+    _int_arg,
+    _summary,
+    login_required,
+    user,
+)
 from api.web.document_pages import case_documents
 from api.web.i18n import locale, t
 from api.web.materials_pages import case_materials
@@ -22,7 +31,6 @@ from engine.instances import service as instances
 from engine.records import service as records
 from engine.tasks import history as task_history
 from engine.tasks import service as tasks
-from engine.tasks.models import TaskStatus
 from engine.users import service as users
 
 EVENT_NAMES = {
@@ -154,7 +162,7 @@ def _case_page(instance_id: int) -> Any:
     session = _db()
     instance = instances.get_visible(session, user(), instance_id)
     open_rows = tasks.open_tasks_of(session, instance.id)
-    history = task_history.finished_rows(session, instance.id)
+    done, history, history_page = _history(instance.id)
     # each step's latest record, held for the whole request: the 办理记录 section reads most of the same
     # records and finds them in the session instead of reading (and parsing) them again
     latest = records.latest_per_step(session, instance.id)
@@ -162,9 +170,16 @@ def _case_page(instance_id: int) -> Any:
     events, total_events = timeline.page(
         session, instance.id, page=tpage, per_page=TIMELINE_PER_PAGE, detail_keys=("bpmn_id",)
     )
-    task_names = {h.id: h.name for h in history} | {r.id: r.name for r in open_rows}
+    task_names = {r.id: r.name for r in open_rows}
+    shown_tasks = {e.task_id for e in events if e.task_id} - task_names.keys()
+    if shown_tasks:  # the names of the tasks this page of the timeline speaks of
+        task_names |= task_history.names_of(session, shown_tasks)
     names = users.display_names(
-        session, [e.actor_id for e in events] + [r.assignee_id for r in open_rows] + [instance.started_by_id]
+        session,
+        [e.actor_id for e in events]
+        + [r.assignee_id for r in open_rows]
+        + [h.completed_by_id for h in history]
+        + [instance.started_by_id],
     )
     en = locale() == "en"
     system = "System" if en else "系统"
@@ -187,7 +202,7 @@ def _case_page(instance_id: int) -> Any:
         )
     diagram = {
         "xml_url": url_for("web.case_diagram", instance_id=instance.id, lang=locale()),
-        "completed": sorted({h.bpmn_id for h in history if h.state == TaskStatus.COMPLETED}),
+        "completed": done.completed_steps,
         "current": sorted({r.bpmn_id for r in open_rows}),
     }
     return render_template(
@@ -195,6 +210,7 @@ def _case_page(instance_id: int) -> Any:
         instance=instance,
         open_rows=[(r, deadlines.colour(r)) for r in open_rows],
         history=history,
+        history_page=history_page,
         names=names,
         timeline=rows,
         timeline_page={
@@ -204,7 +220,7 @@ def _case_page(instance_id: int) -> Any:
         },
         diagram=diagram,
         children=_children(instance),
-        summary=_summary(instance, [*history, *open_rows], latest),
+        summary=_summary(instance, [*done.forms, *open_rows], latest),
         may_reveal=privacy.may_reveal(_db(), user(), instance),
         case_materials=case_materials(_db(), instance),
         case_documents=case_documents(_db(), instance),

@@ -290,6 +290,20 @@ def _editable_fields(instance: Any) -> dict[str, display.EditableField]:
     return display.editable_fields(_forms_of(rows), instance.data or {}, _formatter())
 
 
+HISTORY_PER_PAGE = 20
+
+
+def _history(instance_id: int) -> tuple[task_history.Done, list[task_history.Finished], dict[str, int]]:
+    """The case's finished tasks for the case and task pages: what all of them together tell (steps done,
+    form versions, how many), and one page of them for 已办环节 (``hpage``), the latest first, paged as the
+    timeline is (a Bridge Plan household with hundreds of visits has hundreds of them)."""
+    done = task_history.done_summary(_db(), instance_id)
+    pages = max(1, -(-done.total // HISTORY_PER_PAGE))
+    page = min(_int_arg("hpage", 1), pages)
+    rows = task_history.finished_page(_db(), instance_id, page=page, per_page=HISTORY_PER_PAGE)
+    return done, rows, {"page": page, "pages": pages, "total": done.total}
+
+
 def _summary(
     instance: Any, rows: Sequence[Any], latest: list[tuple[Any, int]] | None = None
 ) -> dict[str, list[dict[str, Any]]]:
