@@ -10,7 +10,7 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Response, flash, g, redirect, render_template, request, session, url_for
+from flask import Response, flash, g, has_app_context, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup, escape
 from sqlalchemy.exc import IntegrityError
@@ -151,10 +151,37 @@ def _escape(text: str) -> str:
     )
 
 
+def _table(fmt: display.Formatter, f: Any, value: Any) -> dict[str, Any]:
+    """``fmt.table(f, value)``, once a request for equal values of one form field: the side summary and
+    the 办理记录 show the same step's tables (a project's candidates, calls and households, hundreds of
+    rows each), the summary from the case data and the record, which are equal unless corrected."""
+    memo = g.setdefault("formatted_tables", {})
+    held = memo.setdefault((id(f), fmt.locale), [])
+    for field, rows, table in held:
+        if field is f and (rows is value or rows == value):
+            return table  # type: ignore[no-any-return]
+    table = fmt.table(f, value)
+    held.append((f, value, table))
+    return table
+
+
 @bp.app_template_filter("table_rows")
 def _table_rows(rows: list[list[Any]]) -> Markup:
     """A table's body rows, ``<tr><td>…</td>…</tr>``, each cell escaped: the same HTML as a loop over
-    the cells in the template, escaped in one pass (a project's lists run to thousands of cells)."""
+    the cells in the template, escaped in one pass (a project's lists run to thousands of cells); once a
+    request for a table shown twice (:func:`_table`)."""
+    if not has_app_context():
+        return _table_rows_html(rows)
+    memo = g.setdefault("table_html", {})
+    found = memo.get(id(rows))
+    if found is not None and found[0] is rows:
+        return found[1]  # type: ignore[no-any-return]
+    html = _table_rows_html(rows)
+    memo[id(rows)] = (rows, html)
+    return html
+
+
+def _table_rows_html(rows: list[list[Any]]) -> Markup:
     cells = [c for row in rows for c in row]
     text = "\x00".join(map(str, cells))
     if any(hasattr(c, "__html__") for c in cells) or text.count("\x00") != max(len(cells) - 1, 0):

@@ -69,7 +69,9 @@ class _PageCache:
     """What the records of one page share: the formatter and each form version's title and fields."""
 
     def __init__(self) -> None:
-        self.fmt = display.Formatter(locale())
+        from api.web.common import _formatter
+
+        self.fmt = _formatter()  # the request's (street codes read as names), as the side summary's
         self.titles: dict[tuple[str | None, int | None], str] = {}
         self.described: dict[tuple[str | None, int | None, str], list[dict[str, Any]]] = {}
 
@@ -101,8 +103,22 @@ def record_view(
         "record": record,
         "who": names.get(record.actor_id, "—") if record.actor_id else "—",
         "form": _form_name(record, cache),
-        "fields": [shown(f, cache.fmt) for f in found],
+        "fields": [_shown_of(record, f, cache) for f in found],
     }
+
+
+def _shown_of(record: records.StepRecord, field: records.Field, cache: _PageCache) -> dict[str, Any]:
+    """A field of a record as :func:`shown` writes it; a table as the side summary formats it (from the
+    form version's own field), so a table both show is formatted once a page."""
+    if field.type == "table" and isinstance(field.value, list) and field.columns and record.form_key:
+        from api.web.common import _table
+        from engine.formversions import service as formversions
+
+        form = formversions.form_at(_db(), record.form_key, record.form_version)
+        definition = form.field(field.name) if form is not None else None
+        if definition is not None and definition.type == "table":
+            return {"label": field.label, "table": _table(cache.fmt, definition, field.value)}
+    return shown(field, cache.fmt)
 
 
 # --- the case page's 办理记录 ----------------------------------------------------------------------------
