@@ -185,7 +185,7 @@ def _case_page(instance_id: int) -> Any:
     events, total_events = timeline.page(
         session, instance.id, page=tpage, per_page=TIMELINE_PER_PAGE, detail_keys=("bpmn_id",)
     )
-    task_names = {r.id: r.name for r in open_rows}
+    task_names = {h.id: h.name for h in history} | {r.id: r.name for r in open_rows}
     shown_tasks = {e.task_id for e in events if e.task_id} - task_names.keys()
     if shown_tasks:  # the names of the tasks this page of the timeline speaks of
         task_names |= task_history.names_of(session, shown_tasks)
@@ -226,6 +226,7 @@ def _case_page(instance_id: int) -> Any:
         open_rows=[(r, deadlines.colour(r)) for r in open_rows],
         history=history,
         history_page=history_page,
+        latest_records=latest,
         names=names,
         timeline=rows,
         timeline_page={

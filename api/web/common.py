@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from flask import Response, flash, g, has_app_context, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup, escape
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -27,8 +28,7 @@ from engine.dashboards import service as dashboards
 from engine.errors import Forbidden, Invalid, NotFound, ServiceError, Unauthorized
 from engine.formversions import service as formversions
 from engine.notifications import service as notifications
-from engine.orgs import service as orgs
-from engine.orgs.models import OrgLevel
+from engine.orgs.models import OrgLevel, OrgUnit
 from engine.tasks import history as task_history
 from engine.tasks import service as tasks
 from engine.users import service as users
@@ -305,9 +305,25 @@ def _formatter() -> display.Formatter:
     lang = locale()
     cached = g.get("street_names")  # once a request: a page formats in several places
     if cached is None or cached[0] != lang:
-        units = orgs.list_units(_db(), OrgLevel.STREET)
-        cached = g.street_names = (lang, {u.code: (u.name_en if lang == "en" else u.name_zh) for u in units})
+        cached = g.street_names = (lang, _StreetNames(lang))
     return display.Formatter(lang, unit_names=cached[1])
+
+
+class _StreetNames(dict[str, str]):
+    """Street code -> name in one language, read (code and name only) the first time a page writes a
+    street: most pages show none."""
+
+    def __init__(self, lang: str) -> None:
+        super().__init__()
+        self.lang, self.loaded = lang, False
+
+    def get(self, code: str, default: Any = None) -> Any:  # type: ignore[override]
+        if not self.loaded:
+            name = OrgUnit.name_en if self.lang == "en" else OrgUnit.name_zh
+            found = _db().execute(select(OrgUnit.code, name).where(OrgUnit.level == OrgLevel.STREET))
+            self.update((code, text) for code, text in found)
+            self.loaded = True
+        return super().get(code, default)
 
 
 def _editable_fields(instance: Any) -> dict[str, display.EditableField]:

@@ -94,7 +94,7 @@ class Formatter:
     def __init__(self, locale: str, *, unit_names: dict[str, str] | None = None) -> None:
         self.en = locale == "en"
         self.locale = locale
-        self.unit_names = unit_names or {}
+        self.unit_names = unit_names if unit_names is not None else {}
 
     def word(self, zh: str, en: str) -> str:
         return en if self.en else zh

@@ -151,8 +151,9 @@ def case_materials(session: Any, instance: Any) -> list[dict[str, Any]]:
     revealing: list[bool] = []  # whether the user may open personal documents: asked once, if needed
     found = attachments.of_instance(session, instance.id)
     task_ids = sorted({a.task_id for a in found if a.task_id})
-    if task_ids:  # their tasks (for each file's form field) in one query, held by the session for field_def
-        list(session.scalars(select(HumanTask).where(HumanTask.id.in_(task_ids))))
+    # their tasks (for each file's form field) in one query, held here so that the session's identity
+    # map keeps them for field_def
+    held = list(session.scalars(select(HumanTask).where(HumanTask.id.in_(task_ids)))) if task_ids else []
     for a in found:
         f = attachments.field_def(session, a)
         if f is not None and f.personal and not revealing:
@@ -171,6 +172,7 @@ def case_materials(session: Any, instance: Any) -> list[dict[str, Any]]:
                 "is_pdf": a.kind == "pdf",
             }
         )
+    del held
     return out
 
 

@@ -20,7 +20,7 @@ from engine.tasks import service as tasks
 from engine.tasks.models import HumanTask, TaskStatus
 from engine.users import service as users
 
-RECORDS_PER_PAGE = 50
+RECORDS_PER_PAGE = 20  # as the timeline and 已办环节: a page of a household's visits
 
 
 # --- showing values -----------------------------------------------------------------------------------
@@ -125,11 +125,17 @@ def _shown_of(record: records.StepRecord, field: records.Field, cache: _PageCach
 
 
 @bp.app_template_global()
-def step_records_view(instance: Any) -> dict[str, Any]:
-    """The case's records, one page of them, grouped by step; a loop's runs as one table."""
+def step_records_view(instance: Any, latest: list[tuple[Any, int]] | None = None) -> dict[str, Any]:
+    """The case's records, one page of them, grouped by step; a loop's runs as one table. ``latest``:
+    the case's :func:`records.latest_per_step`, if the page read it (its runs add up to the total)."""
     page = request.args.get("records_page", 1, type=int) or 1
     rows, total = records.of_instance(
-        _db(), instance.id, page=max(page, 1), per_page=RECORDS_PER_PAGE, with_actor=False
+        _db(),
+        instance.id,
+        page=max(page, 1),
+        per_page=RECORDS_PER_PAGE,
+        with_actor=False,
+        total=sum(n for _r, n in latest) if latest is not None else None,
     )
     names = users.display_names(_db(), [r.actor_id for r in rows])
     sections = []
