@@ -159,7 +159,7 @@ def _table(fmt: display.Formatter, f: Any, value: Any) -> dict[str, Any]:
     held = memo.setdefault((id(f), fmt.locale), [])
     for field, rows, table in held:
         if field is f and (rows is value or rows == value):
-            return table  # type: ignore[no-any-return]
+            return table
     table = fmt.table(f, value)
     held.append((f, value, table))
     return table
@@ -175,7 +175,7 @@ def _table_rows(rows: list[list[Any]]) -> Markup:
     memo = g.setdefault("table_html", {})
     found = memo.get(id(rows))
     if found is not None and found[0] is rows:
-        return found[1]  # type: ignore[no-any-return]
+        return found[1]
     html = _table_rows_html(rows)
     memo[id(rows)] = (rows, html)
     return html
@@ -317,7 +317,7 @@ class _StreetNames(dict[str, str]):
         super().__init__()
         self.lang, self.loaded = lang, False
 
-    def get(self, code: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, code: str, default: Any = None) -> Any:
         if not self.loaded:
             name = OrgUnit.name_en if self.lang == "en" else OrgUnit.name_zh
             found = _db().execute(select(OrgUnit.code, name).where(OrgUnit.level == OrgLevel.STREET))
