@@ -185,6 +185,9 @@ def _case_page(instance_id: int) -> Any:
     events, total_events = timeline.page(
         session, instance.id, page=tpage, per_page=TIMELINE_PER_PAGE, detail_keys=("bpmn_id",)
     )
+    from api.web.records_views import step_records_page  # (records_views imports views, which imports us)
+
+    records_read = step_records_page(instance, latest)  # 办理记录's page: its users named with the rest
     task_names = {h.id: h.name for h in history} | {r.id: r.name for r in open_rows}
     shown_tasks = {e.task_id for e in events if e.task_id} - task_names.keys()
     if shown_tasks:  # the names of the tasks this page of the timeline speaks of
@@ -194,6 +197,7 @@ def _case_page(instance_id: int) -> Any:
         [e.actor_id for e in events]
         + [r.assignee_id for r in open_rows]
         + [h.completed_by_id for h in history]
+        + [r.actor_id for r in records_read[0]]
         + [instance.started_by_id],
     )
     en = locale() == "en"
@@ -226,7 +230,7 @@ def _case_page(instance_id: int) -> Any:
         open_rows=[(r, deadlines.colour(r)) for r in open_rows],
         history=history,
         history_page=history_page,
-        latest_records=latest,
+        records_read=records_read,
         names=names,
         timeline=rows,
         timeline_page={

@@ -124,20 +124,33 @@ def _shown_of(record: records.StepRecord, field: records.Field, cache: _PageCach
 # --- the case page's 办理记录 ----------------------------------------------------------------------------
 
 
-@bp.app_template_global()
-def step_records_view(instance: Any, latest: list[tuple[Any, int]] | None = None) -> dict[str, Any]:
-    """The case's records, one page of them, grouped by step; a loop's runs as one table. ``latest``:
-    the case's :func:`records.latest_per_step`, if the page read it (its runs add up to the total)."""
-    page = request.args.get("records_page", 1, type=int) or 1
+def step_records_page(
+    instance: Any, latest: list[tuple[Any, int]] | None = None
+) -> tuple[list[Any], int, int]:
+    """One page of the case's records (``records_page``), the page number and how many records there
+    are. ``latest``: the case's :func:`records.latest_per_step`, if the page read it (its runs add up to
+    the total)."""
+    page = max(request.args.get("records_page", 1, type=int) or 1, 1)
     rows, total = records.of_instance(
         _db(),
         instance.id,
-        page=max(page, 1),
+        page=page,
         per_page=RECORDS_PER_PAGE,
         with_actor=False,
         total=sum(n for _r, n in latest) if latest is not None else None,
     )
-    names = users.display_names(_db(), [r.actor_id for r in rows])
+    return rows, page, total
+
+
+@bp.app_template_global()
+def step_records_view(
+    instance: Any, read: tuple[list[Any], int, int] | None = None, names: dict[int, str] | None = None
+) -> dict[str, Any]:
+    """The case's records, one page of them, grouped by step; a loop's runs as one table. ``read``: the
+    page's :func:`step_records_page`, if the page read it, and ``names`` its users' names."""
+    rows, page, total = read if read is not None else step_records_page(instance)
+    if names is None:
+        names = users.display_names(_db(), [r.actor_id for r in rows])
     sections = []
     cache = _PageCache()
     for section in records.sections(rows):
@@ -160,7 +173,7 @@ def step_records_view(instance: Any, latest: list[tuple[Any, int]] | None = None
         sections.append({"section": section, "views": views, "headers": headers, "table": table})
     return {
         "sections": sections,
-        "page": max(page, 1),
+        "page": page,
         "pages": max(1, math.ceil(total / RECORDS_PER_PAGE)),
         "total": total,
     }
