@@ -106,17 +106,20 @@ def _children(instance: Any) -> dict[str, Any] | None:
     fmt = _formatter()
     columns = [k for k in shown if any(k in (r.data or {}) for r in rows)]
     headers = [t("case"), *[fmt.word(*display.VARIABLES[k][:2]) for k in columns], t("status")]
-    link = str(
-        escape(url_for("web.case_page", instance_id=987654321))
-    )  # one URL built, the others by its pattern
+    # one URL built, the others by its pattern
+    link = str(escape(url_for("web.case_page", instance_id=987654321)))
     texts: dict[tuple[str, type, Any], str] = {}
+    plan = [(k, display.VARIABLES[k][2] in ("text", "integer", "year")) for k in columns]
     statuses: dict[outcome.Outcome, str] = {}
     body = []
     for r in rows:
         data = r.data or {}
         cells = []
-        for k in columns:
+        for k, plain in plan:
             value = data.get(k)
+            if plain and (type(value) is str or type(value) is int) and value != "":
+                cells.append(str(escape(value)))  # as variable_item writes a text or a count
+                continue
             memo = (k, type(value), value) if value is None or isinstance(value, (str, int, float)) else None
             text = texts.get(memo) if memo is not None else None
             if text is None:
