@@ -36,6 +36,7 @@ def page(
     ``detail_keys``, plain :class:`Entry` rows whose details hold only those (non-personal) keys, read
     by the database from the stored JSON: an event's details can hold a whole step's data."""
     where = (AuditEvent.instance_id == instance_id,)
+    total = session.scalar(select(func.count()).select_from(AuditEvent).where(*where)) or 0
     if detail_keys is not None:
         keys = [k for k in detail_keys if not is_personal_key(k)]
         stored = type_coerce(AuditEvent.details, JSON)
@@ -46,8 +47,6 @@ def page(
                 AuditEvent.action,
                 AuditEvent.actor_id,
                 AuditEvent.task_id,
-                # how many in all, with the page (one statement); asked apart only past the last page
-                func.count().over().label("total"),
                 *[stored[k].label(f"k{i}") for i, k in enumerate(keys)],
             )
             .where(*where)
@@ -55,23 +54,18 @@ def page(
             .limit(per_page)
             .offset((page - 1) * per_page)
         )
-        entries, total = [], 0
-        for row in found:
-            total = row.total
-            entries.append(
-                Entry(
-                    row.id,
-                    row.at,
-                    row.action,
-                    row.actor_id,
-                    row.task_id,
-                    {k: v for k, v in zip(keys, row[6:], strict=True) if v is not None},
-                )
+        entries = [
+            Entry(
+                row.id,
+                row.at,
+                row.action,
+                row.actor_id,
+                row.task_id,
+                {k: v for k, v in zip(keys, row[5:], strict=True) if v is not None},
             )
-        if not entries and page > 1:
-            total = session.scalar(select(func.count()).select_from(AuditEvent).where(*where)) or 0
+            for row in found
+        ]
         return entries, total
-    total = session.scalar(select(func.count()).select_from(AuditEvent).where(*where)) or 0
     rows = session.scalars(
         select(AuditEvent)
         .where(*where)
