@@ -246,21 +246,37 @@ def _mask_kind(kind: str, value: str) -> str:
     return mask_id_number(value) if kind == "id" else mask_phone(value)
 
 
+@functools.lru_cache(maxsize=1024)
+def _personal_of(keys: tuple[Any, ...]) -> tuple[tuple[str, str], ...]:
+    """The personal keys among a dict's keys, with their kind (a table's rows share one key set)."""
+    return tuple((k, kind) for k in keys if type(k) is str and (kind := personal_kind(k)) is not None)
+
+
+def _masked_value(kind: str, v: str, ring: Keyring | None) -> str:
+    if v.startswith(PREFIX):
+        _, sep, masked_form = v.partition(MASK_SEPARATOR)
+        return masked_form if sep else _mask_kind(kind, (ring or keyring()).decrypt(v))
+    return _mask_kind(kind, v)
+
+
 def unseal_masked(data: Any, ring: Keyring | None = None) -> Any:
     """A copy with every personal value in its masked form: the form stored beside the token, without
     decrypting; a value sealed before that form was kept is decrypted and masked."""
     if type(data) is dict or isinstance(data, dict):
+        held = set(map(type, data.values()))
+        if dict not in held and list not in held:
+            # a flat dict (a table's row): copied at once, then its personal values masked
+            flat = MaskedDict(data)
+            for k, kind in _personal_of(tuple(data)):
+                v = flat[k]
+                if type(v) is str:
+                    flat[k] = _masked_value(kind, v, ring)
+            return flat
         out = MaskedDict()
         for k, v in data.items():
             if type(v) is str:
-                kind = personal_kind(k) if type(k) is str else None
-                if kind is not None:
-                    if v.startswith(PREFIX):
-                        _, sep, masked_form = v.partition(MASK_SEPARATOR)
-                        v = masked_form if sep else _mask_kind(kind, (ring or keyring()).decrypt(v))
-                    else:
-                        v = _mask_kind(kind, v)
-                out[k] = v
+                found = personal_kind(k) if type(k) is str else None
+                out[k] = _masked_value(found, v, ring) if found is not None else v
             elif type(v) is dict or type(v) is list:
                 out[k] = unseal_masked(v, ring)
             else:

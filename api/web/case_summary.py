@@ -77,6 +77,8 @@ def _show(item: dict[str, Any], f: Any, value: Any, fmt: display.Formatter) -> N
     item.pop("text", None)
     item.pop("table", None)
     if f.type == "table":
-        item["table"] = fmt.table(f, value)
+        from api.web.common import _table  # the 办理记录 section shows the same tables: formatted once
+
+        item["table"] = _table(fmt, f, value)
     else:
         item["text"] = fmt.field_value(f, value)

@@ -19,7 +19,6 @@ from engine.deadlines.calendar import local_day, working_days_between
 from engine.definitions import service as definitions
 from engine.errors import Invalid, NotFound
 from engine.households import service as households
-from engine.households.models import Household, Person
 from engine.instances.models import ProcessInstance
 from engine.privacy import mask_id_number
 from engine.tasks import service as tasks
@@ -121,11 +120,7 @@ def case_header(instance: ProcessInstance, open_rows: list[HumanTask] | None = N
     """What the top of a case page shows: applicant, household, address, procedure, step, holder, days
     (``open_rows``: the case's open tasks, if the page read them already)."""
     session = _db()
-    party = households.party_of(session, instance.id)
-    household = session.get(Household, party.household_id) if party else None
-    applicant = (
-        session.get(Person, party.applicant_person_id) if party and party.applicant_person_id else None
-    )
+    household, applicant = households.parties_of(session, instance.id) or (None, None)
     if open_rows is None:
         open_rows = tasks.open_tasks_of(session, instance.id)
     names = users.display_names(session, [r.assignee_id for r in open_rows])

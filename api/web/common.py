@@ -10,9 +10,10 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Response, flash, g, redirect, render_template, request, session, url_for
+from flask import Response, flash, g, has_app_context, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup, escape
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -27,8 +28,7 @@ from engine.dashboards import service as dashboards
 from engine.errors import Forbidden, Invalid, NotFound, ServiceError, Unauthorized
 from engine.formversions import service as formversions
 from engine.notifications import service as notifications
-from engine.orgs import service as orgs
-from engine.orgs.models import OrgLevel
+from engine.orgs.models import OrgLevel, OrgUnit
 from engine.tasks import history as task_history
 from engine.tasks import service as tasks
 from engine.users import service as users
@@ -151,10 +151,37 @@ def _escape(text: str) -> str:
     )
 
 
+def _table(fmt: display.Formatter, f: Any, value: Any) -> dict[str, Any]:
+    """``fmt.table(f, value)``, once a request for equal values of one form field: the side summary and
+    the 办理记录 show the same step's tables (a project's candidates, calls and households, hundreds of
+    rows each), the summary from the case data and the record, which are equal unless corrected."""
+    memo = g.setdefault("formatted_tables", {})
+    held = memo.setdefault((id(f), fmt.locale), [])
+    for field, rows, table in held:
+        if field is f and (rows is value or rows == value):
+            return table
+    table = fmt.table(f, value)
+    held.append((f, value, table))
+    return table
+
+
 @bp.app_template_filter("table_rows")
 def _table_rows(rows: list[list[Any]]) -> Markup:
     """A table's body rows, ``<tr><td>…</td>…</tr>``, each cell escaped: the same HTML as a loop over
-    the cells in the template, escaped in one pass (a project's lists run to thousands of cells)."""
+    the cells in the template, escaped in one pass (a project's lists run to thousands of cells); once a
+    request for a table shown twice (:func:`_table`)."""
+    if not has_app_context():
+        return _table_rows_html(rows)
+    memo = g.setdefault("table_html", {})
+    found = memo.get(id(rows))
+    if found is not None and found[0] is rows:
+        return found[1]
+    html = _table_rows_html(rows)
+    memo[id(rows)] = (rows, html)
+    return html
+
+
+def _table_rows_html(rows: list[list[Any]]) -> Markup:
     cells = [c for row in rows for c in row]
     text = "\x00".join(map(str, cells))
     if any(hasattr(c, "__html__") for c in cells) or text.count("\x00") != max(len(cells) - 1, 0):
@@ -278,9 +305,25 @@ def _formatter() -> display.Formatter:
     lang = locale()
     cached = g.get("street_names")  # once a request: a page formats in several places
     if cached is None or cached[0] != lang:
-        units = orgs.list_units(_db(), OrgLevel.STREET)
-        cached = g.street_names = (lang, {u.code: (u.name_en if lang == "en" else u.name_zh) for u in units})
+        cached = g.street_names = (lang, _StreetNames(lang))
     return display.Formatter(lang, unit_names=cached[1])
+
+
+class _StreetNames(dict[str, str]):
+    """Street code -> name in one language, read (code and name only) the first time a page writes a
+    street: most pages show none."""
+
+    def __init__(self, lang: str) -> None:
+        super().__init__()
+        self.lang, self.loaded = lang, False
+
+    def get(self, code: str, default: Any = None) -> Any:
+        if not self.loaded:
+            name = OrgUnit.name_en if self.lang == "en" else OrgUnit.name_zh
+            found = _db().execute(select(OrgUnit.code, name).where(OrgUnit.level == OrgLevel.STREET))
+            self.update((code, text) for code, text in found)
+            self.loaded = True
+        return super().get(code, default)
 
 
 def _editable_fields(instance: Any) -> dict[str, display.EditableField]:
@@ -288,6 +331,20 @@ def _editable_fields(instance: Any) -> dict[str, display.EditableField]:
     session = _db()
     rows = [*task_history.finished_rows(session, instance.id), *tasks.open_tasks_of(session, instance.id)]
     return display.editable_fields(_forms_of(rows), instance.data or {}, _formatter())
+
+
+HISTORY_PER_PAGE = 20
+
+
+def _history(instance_id: int) -> tuple[task_history.Done, list[task_history.Finished], dict[str, int]]:
+    """The case's finished tasks for the case and task pages: what all of them together tell (steps done,
+    form versions, how many), and one page of them for 已办环节 (``hpage``), the latest first, paged as the
+    timeline is (a Bridge Plan household with hundreds of visits has hundreds of them)."""
+    done = task_history.done_summary(_db(), instance_id)
+    pages = max(1, -(-done.total // HISTORY_PER_PAGE))
+    page = min(_int_arg("hpage", 1), pages)
+    rows = task_history.finished_page(_db(), instance_id, page=page, per_page=HISTORY_PER_PAGE)
+    return done, rows, {"page": page, "pages": pages, "total": done.total}
 
 
 def _summary(

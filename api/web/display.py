@@ -95,7 +95,7 @@ class Formatter:
     def __init__(self, locale: str, *, unit_names: dict[str, str] | None = None) -> None:
         self.en = locale == "en"
         self.locale = locale
-        self.unit_names = unit_names or {}
+        self.unit_names = unit_names if unit_names is not None else {}
 
     def word(self, zh: str, en: str) -> str:
         return en if self.en else zh
@@ -194,22 +194,29 @@ class Formatter:
         labelled = [
             (c, self._choice_labels(c) if c.type in ("choice", "multi_choice") else None) for c in columns
         ]
-        plain = [c.type not in _FORMATTED and not _is_street_field(c.name) for c in columns]
-        seen: dict[tuple[int, type, Any], str] = {}  # a column's values repeat down a list (dates, choices)
+        # each column: its name, whether its text is the value itself, and the texts of the values seen
+        # so far (a column's values repeat down a list: dates, choices, amounts)
+        plan: list[tuple[str, bool, FieldDef, dict[str, str] | None, dict[tuple[type, Any], str]]] = [
+            (c.name, c.type not in _FORMATTED and not _is_street_field(c.name), c, labels, {})
+            for c, labels in labelled
+        ]
         body = []
         for row in rows if isinstance(rows, list) else []:
             if not isinstance(row, dict):
                 continue
             cells = []
-            for i, (c, labels) in enumerate(labelled):
-                value = row.get(c.name)
-                if plain[i]:
-                    cells.append("—" if value is None or value == "" or value == [] else str(value))
-                elif isinstance(value, (str, int, float)):
-                    key = (i, type(value), value)
-                    text = seen.get(key)
+            for name, plain, c, labels, seen in plan:
+                value = row.get(name)
+                kind = type(value)
+                if plain:
+                    if kind is str:
+                        cells.append(value or "—")
+                    else:
+                        cells.append("—" if value is None or value == [] else str(value))
+                elif kind is str or kind is int or kind is float or kind is bool:
+                    text = seen.get((kind, value))
                     if text is None:
-                        text = seen[key] = self._value(c, value, labels)
+                        text = seen[(kind, value)] = self._value(c, value, labels)
                     cells.append(text)
                 else:
                     cells.append(self._value(c, value, labels))

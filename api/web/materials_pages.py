@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Response, current_app, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, validate_csrf
+from sqlalchemy import select
 from wtforms import ValidationError
 
 from api.attachments import streaming
@@ -15,13 +16,14 @@ from api.attachments.routes import file_response
 from api.web import bp
 from api.web.common import _db, _field_errors, login_required, user
 from api.web.i18n import MESSAGES, pick
+from engine import privacy
 from engine.attachments import materials
 from engine.attachments import service as attachments
 from engine.attachments.models import Attachment
 from engine.documents import service as documents
 from engine.errors import Invalid, ServiceError
 from engine.tasks import service as tasks
-from engine.tasks.models import OPEN_STATUSES
+from engine.tasks.models import OPEN_STATUSES, HumanTask
 
 MESSAGES.update(
     {
@@ -146,8 +148,16 @@ def material_thumb(attachment_id: int) -> Response:
 def case_materials(session: Any, instance: Any) -> list[dict[str, Any]]:
     """The case's materials for its page: each file with whether this user may open it."""
     out = []
-    for a in attachments.of_instance(session, instance.id):
+    revealing: list[bool] = []  # whether the user may open personal documents: asked once, if needed
+    found = attachments.of_instance(session, instance.id)
+    task_ids = sorted({a.task_id for a in found if a.task_id})
+    # their tasks (for each file's form field) in one query, held here so that the session's identity
+    # map keeps them for field_def
+    held = list(session.scalars(select(HumanTask).where(HumanTask.id.in_(task_ids)))) if task_ids else []
+    for a in found:
         f = attachments.field_def(session, a)
+        if f is not None and f.personal and not revealing:
+            revealing.append(privacy.may_reveal(session, user(), instance))
         out.append(
             {
                 "a": a,
@@ -156,11 +166,13 @@ def case_materials(session: Any, instance: Any) -> list[dict[str, Any]]:
                     if f
                     else pick(documents.field_title(a.field) or a.field)
                 ),
-                "may_open": attachments.may_open(session, user(), a, instance),
+                # as attachments.may_open: personal documents only for the roles that verify identity
+                "may_open": not (f is not None and f.personal) or revealing[0],
                 "is_image": a.thumb_key is not None,
                 "is_pdf": a.kind == "pdf",
             }
         )
+    del held
     return out
 
 

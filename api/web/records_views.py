@@ -20,7 +20,7 @@ from engine.tasks import service as tasks
 from engine.tasks.models import HumanTask, TaskStatus
 from engine.users import service as users
 
-RECORDS_PER_PAGE = 50
+RECORDS_PER_PAGE = 20  # as the timeline and 已办环节: a page of a household's visits
 
 
 # --- showing values -----------------------------------------------------------------------------------
@@ -69,7 +69,9 @@ class _PageCache:
     """What the records of one page share: the formatter and each form version's title and fields."""
 
     def __init__(self) -> None:
-        self.fmt = display.Formatter(locale())
+        from api.web.common import _formatter
+
+        self.fmt = _formatter()  # the request's (street codes read as names), as the side summary's
         self.titles: dict[tuple[str | None, int | None], str] = {}
         self.described: dict[tuple[str | None, int | None, str], list[dict[str, Any]]] = {}
 
@@ -101,21 +103,54 @@ def record_view(
         "record": record,
         "who": names.get(record.actor_id, "—") if record.actor_id else "—",
         "form": _form_name(record, cache),
-        "fields": [shown(f, cache.fmt) for f in found],
+        "fields": [_shown_of(record, f, cache) for f in found],
     }
+
+
+def _shown_of(record: records.StepRecord, field: records.Field, cache: _PageCache) -> dict[str, Any]:
+    """A field of a record as :func:`shown` writes it; a table as the side summary formats it (from the
+    form version's own field), so a table both show is formatted once a page."""
+    if field.type == "table" and isinstance(field.value, list) and field.columns and record.form_key:
+        from api.web.common import _table
+        from engine.formversions import service as formversions
+
+        form = formversions.form_at(_db(), record.form_key, record.form_version)
+        definition = form.field(field.name) if form is not None else None
+        if definition is not None and definition.type == "table":
+            return {"label": field.label, "table": _table(cache.fmt, definition, field.value)}
+    return shown(field, cache.fmt)
 
 
 # --- the case page's 办理记录 ----------------------------------------------------------------------------
 
 
-@bp.app_template_global()
-def step_records_view(instance: Any) -> dict[str, Any]:
-    """The case's records, one page of them, grouped by step; a loop's runs as one table."""
-    page = request.args.get("records_page", 1, type=int) or 1
+def step_records_page(
+    instance: Any, latest: list[tuple[Any, int]] | None = None
+) -> tuple[list[Any], int, int]:
+    """One page of the case's records (``records_page``), the page number and how many records there
+    are. ``latest``: the case's :func:`records.latest_per_step`, if the page read it (its runs add up to
+    the total)."""
+    page = max(request.args.get("records_page", 1, type=int) or 1, 1)
     rows, total = records.of_instance(
-        _db(), instance.id, page=max(page, 1), per_page=RECORDS_PER_PAGE, with_actor=False
+        _db(),
+        instance.id,
+        page=page,
+        per_page=RECORDS_PER_PAGE,
+        with_actor=False,
+        total=sum(n for _r, n in latest) if latest is not None else None,
     )
-    names = users.display_names(_db(), [r.actor_id for r in rows])
+    return rows, page, total
+
+
+@bp.app_template_global()
+def step_records_view(
+    instance: Any, read: tuple[list[Any], int, int] | None = None, names: dict[int, str] | None = None
+) -> dict[str, Any]:
+    """The case's records, one page of them, grouped by step; a loop's runs as one table. ``read``: the
+    page's :func:`step_records_page`, if the page read it, and ``names`` its users' names."""
+    rows, page, total = read if read is not None else step_records_page(instance)
+    if names is None:
+        names = users.display_names(_db(), [r.actor_id for r in rows])
     sections = []
     cache = _PageCache()
     for section in records.sections(rows):
@@ -138,7 +173,7 @@ def step_records_view(instance: Any) -> dict[str, Any]:
         sections.append({"section": section, "views": views, "headers": headers, "table": table})
     return {
         "sections": sections,
-        "page": max(page, 1),
+        "page": page,
         "pages": max(1, math.ceil(total / RECORDS_PER_PAGE)),
         "total": total,
     }

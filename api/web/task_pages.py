@@ -7,7 +7,7 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 
 from api.web import bp, formview
-from api.web.common import _db, _field_errors, _summary, login_required, user
+from api.web.common import _db, _field_errors, _history, _summary, login_required, user
 from api.web.i18n import locale, t
 from api.web.materials_pages import checklist_context
 from engine import scope
@@ -19,7 +19,6 @@ from engine.formversions import service as formversions
 from engine.households import service as households
 from engine.instances import service as instances
 from engine.orgs.models import OrgUnit
-from engine.tasks import history as task_history
 from engine.tasks import service as tasks
 from engine.tasks.models import HumanTask, TaskStatus
 from engine.users import service as users
@@ -44,7 +43,7 @@ def _render_task(
 
             draft = prefill(row)  # a step sent back for correction starts from its last record
         values = formview.values_for_display(draft)
-    history = task_history.finished_rows(session, instance.id)
+    done, history, history_page = _history(instance.id)
     names = users.display_names(session, [h.completed_by_id for h in history] + [row.assignee_id])
     supervisor = users.supervises(session, user(), row)
     candidates = (
@@ -69,8 +68,9 @@ def _render_task(
         supervisor=supervisor,
         candidates=candidates,
         colour=deadlines.colour(row),
-        summary=_summary(instance, [*history, row]),
+        summary=_summary(instance, [*done.forms, row]),
         history=history,
+        history_page=history_page,
         names=names,
         materials=checklist_context(row) if form is not None and form.file_fields else None,
     ), status

@@ -4,6 +4,7 @@ applicant's ID number), and the cases of a household as one user may see them.""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -139,3 +140,16 @@ def link_by_id_number(
 def party_of(session: Session, instance_id: int) -> CaseHousehold | None:
     """The household and applicant of a case, if it names them."""
     return session.get(CaseHousehold, instance_id)
+
+
+def parties_of(session: Session, instance_id: int) -> tuple[Any, Any] | None:
+    """The household and applicant (or None) of a case, if it names them, in one query (a case page's
+    header)."""
+    found = session.execute(
+        select(Household, Person)
+        .select_from(CaseHousehold)
+        .join(Household, Household.id == CaseHousehold.household_id)
+        .outerjoin(Person, Person.id == CaseHousehold.applicant_person_id)
+        .where(CaseHousehold.instance_id == instance_id)
+    ).first()
+    return (found[0], found[1]) if found is not None else None

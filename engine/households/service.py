@@ -37,6 +37,7 @@ from engine.households.links import cases_of as cases_of
 from engine.households.links import link_by_id_number as link_by_id_number
 from engine.households.links import link_case as link_case
 from engine.households.links import parties as parties
+from engine.households.links import parties_of as parties_of
 from engine.households.links import party_of as party_of
 from engine.households.models import Hardship, Household, Person
 from engine.households.people import PERSON_FIELDS as PERSON_FIELDS

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import JSON, select, type_coerce
+from sqlalchemy import JSON, func, literal, select, type_coerce
 from sqlalchemy.orm import Session, defer
 
 from engine.crypto import is_personal_key
@@ -45,6 +45,19 @@ def _without_personal(data: Any) -> Any:
     return data
 
 
+def _picked(session: Session, stored: Any, keys: list[str]) -> Any:
+    """The stored JSON's top-level values of ``keys`` as one JSON array (in their order, null where
+    unset), the stored text parsed once a row: SQLite's json_extract with several paths (one call per key
+    parses the whole text each time), PostgreSQL's json_build_array of each key's value."""
+    if session.get_bind().dialect.name == "sqlite":
+        paths = [literal('$."' + k.replace('"', "") + '"') for k in keys]
+        # with one path json_extract returns the value itself, with two or more an array: ask twice
+        return type_coerce(func.json_extract(stored, *(paths * 2 if len(paths) < 2 else paths)), JSON).label(
+            "picked"
+        )
+    return func.json_build_array(*[stored[k] for k in keys], type_=JSON).label("picked")
+
+
 def children_of(
     session: Session, user: User, instance: ProcessInstance, *, keys: Sequence[str] | None = None
 ) -> list[Child]:
@@ -55,11 +68,10 @@ def children_of(
     set (each read by the database from the stored JSON; no personal key is ever read)."""
     stored = type_coerce(ProcessInstance.data, JSON)
     wanted = [k for k in keys if not is_personal_key(k)] if keys is not None else None
-    columns = (
-        [stored[k].label(f"k{i}") for i, k in enumerate(wanted)]
-        if wanted is not None
-        else [stored.label("data")]
-    )
+    if wanted is None:
+        columns = [stored.label("data")]
+    else:
+        columns = [_picked(session, stored, wanted)] if wanted else []
     stmt = select(ProcessInstance.id, ProcessInstance.business_key, ProcessInstance.status, *columns).where(
         ProcessInstance.parent_id == instance.id
     )
@@ -70,6 +82,10 @@ def children_of(
         if wanted is None:
             data = _without_personal(row.data or {})
         else:
-            data = {k: v for k, v in zip(wanted, row[3:], strict=True) if v is not None}
+            data = {
+                k: v
+                for k, v in zip(wanted, (row[3] if wanted else None) or (), strict=False)
+                if v is not None
+            }
         out.append(Child(row.id, row.business_key, row.status, data))
     return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.crypto import SealedJSON
@@ -28,6 +28,8 @@ class StepRecord(Base):
         # one record per completed task; the n-th run of a step in a case has iteration n
         UniqueConstraint("task_id", name="uq_step_record_task_id"),
         UniqueConstraint("instance_id", "bpmn_id", "iteration", name="uq_step_record_step_iteration"),
+        # a case's records in the order the steps were done (the case page's 办理记录, paged)
+        Index("ix_step_record_instance_completed", "instance_id", "completed_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)

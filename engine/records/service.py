@@ -71,13 +71,16 @@ def of_instance(
     per_page: int = 50,
     bpmn_id: str | None = None,
     with_actor: bool = True,
+    total: int | None = None,
 ) -> tuple[list[StepRecord], int]:
     """A case's records in the order the steps were done, one page of them, and how many there are
-    (``with_actor``: each record's user loaded with it, for answers that name them)."""
+    (``with_actor``: each record's user loaded with it, for answers that name them; ``total``: how many
+    there are, if the caller knows already, as from :func:`latest_per_step`'s runs)."""
     where = [StepRecord.instance_id == instance_id]
     if bpmn_id:
         where.append(StepRecord.bpmn_id == bpmn_id)
-    total = session.scalar(select(func.count()).select_from(StepRecord).where(*where)) or 0
+    if total is None:
+        total = session.scalar(select(func.count()).select_from(StepRecord).where(*where)) or 0
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     ids = list(
         session.scalars(

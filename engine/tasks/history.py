@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.tasks.models import OPEN_STATUSES, HumanTask, TaskStatus
@@ -43,3 +43,68 @@ def finished_rows(session: Session, instance_id: int) -> list[Finished]:
         .order_by(HumanTask.completed_at, HumanTask.id)
     )
     return [Finished(*row) for row in session.execute(stmt)]
+
+
+class FormRef(NamedTuple):
+    form_key: str
+    form_version: int | None
+
+
+class Done(NamedTuple):
+    """What a case page needs of all its finished tasks together, without reading each one: the steps
+    done (the diagram), the form versions used (the labels) and how many there are (the pager)."""
+
+    completed_steps: list[str]
+    forms: list[FormRef]
+    total: int
+
+
+def done_summary(session: Session, instance_id: int) -> Done:
+    """One grouped query over the case's finished tasks (a household with hundreds of visits has
+    hundreds of them; this reads a row per step and form version)."""
+    stmt = (
+        select(HumanTask.bpmn_id, HumanTask.state, HumanTask.form_key, HumanTask.form_version, func.count())
+        .where(HumanTask.instance_id == instance_id, HumanTask.state.not_in(OPEN_STATUSES))
+        .group_by(HumanTask.bpmn_id, HumanTask.state, HumanTask.form_key, HumanTask.form_version)
+        .order_by(func.min(HumanTask.id))
+    )
+    completed: dict[str, None] = {}
+    forms: dict[FormRef, None] = {}
+    total = 0
+    for bpmn_id, state, form_key, form_version, n in session.execute(stmt):
+        total += n
+        if state == TaskStatus.COMPLETED:
+            completed[bpmn_id] = None
+        if form_key:
+            forms[FormRef(form_key, form_version)] = None
+    return Done(sorted(completed), list(forms), total)
+
+
+def finished_page(session: Session, instance_id: int, *, page: int, per_page: int) -> list[Finished]:
+    """One page of the case's finished tasks, the latest first (the case page's 已办环节, paged as its
+    timeline is)."""
+    stmt = (
+        select(
+            HumanTask.id,
+            HumanTask.bpmn_id,
+            HumanTask.name,
+            HumanTask.state,
+            HumanTask.completed_by_id,
+            HumanTask.completed_at,
+            HumanTask.form_key,
+            HumanTask.form_version,
+        )
+        .where(HumanTask.instance_id == instance_id, HumanTask.state.not_in(OPEN_STATUSES))
+        .order_by(HumanTask.completed_at.desc(), HumanTask.id.desc())
+        .limit(per_page)
+        .offset((max(page, 1) - 1) * per_page)
+    )
+    return [Finished(*row) for row in session.execute(stmt)]
+
+
+def names_of(session: Session, task_ids: set[int]) -> dict[int, str]:
+    """The names of some of a case's tasks (those a page of its timeline speaks of)."""
+    if not task_ids:
+        return {}
+    stmt = select(HumanTask.id, HumanTask.name).where(HumanTask.id.in_(sorted(task_ids)))
+    return {i: n for i, n in session.execute(stmt)}

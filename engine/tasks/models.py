@@ -77,6 +77,8 @@ class HumanTask(Base):
         ),
         Index("ix_human_task_assignee_state_due", "assignee_id", "state", "due_at"),
         Index("ix_human_task_instance_state", "instance_id", "state"),
+        # a case's finished tasks in completion order (the case page's 已办环节, paged)
+        Index("ix_human_task_instance_completed", "instance_id", "completed_at", "id"),
         # due order for lists that cover every unit, and, with the other two thresholds and the state, all the
         # SLA colour counts read: a whole city's are counted from this index alone (PostgreSQL index-only
         # scan; SQLite covering index, which needs the state among the columns, not only in the WHERE)

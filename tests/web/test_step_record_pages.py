@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 
 from api.extensions import db
@@ -67,6 +69,38 @@ def test_the_case_page_lists_every_step_and_a_loop_as_a_table(client, login, web
     for n in range(1, 4):
         assert f"第{n}次入户走访" in loop and f"第 {n} 次" in loop
     assert "入户走访" in loop and ">visit<" not in loop  # the choice's label, not its value
+
+
+def test_the_steps_done_are_paged_on_the_case_and_task_pages(client, login, web, june):
+    project = Project(client, login, households=1)
+    household = project.confirm()[0]
+    household.assess_and_plan()
+    for n in range(1, 23):  # 2 + 22 steps done: two pages of 20
+        household.record("visit", content=f"第{n}次入户走访")
+    browser = web("pt_agency_lead")
+
+    def steps_done(html: str) -> list[str]:
+        block = html.split('data-testid="history">', 1)[1].split("</ol>", 1)[0]
+        return re.findall(r"<li><strong>([^<]+)</strong>", block)
+
+    first = text(browser.get(f"/cases/{household.id}"))
+    assert len(steps_done(first)) == 20 and 'data-testid="history-pager"' in first
+    assert "第 1 / 2 页，共 24 条" in first
+    assert f'href="/cases/{household.id}?hpage=2#history-h"' in first
+    second = text(browser.get(f"/cases/{household.id}?hpage=2"))
+    # the latest first: the second page ends with the first two steps
+    assert (
+        steps_done(second)[-2:] == ["制定一户一策帮扶计划", "五维需求评估（前测）"]
+        and len(steps_done(second)) == 4
+    )
+    assert "第 2 / 2 页，共 24 条" in second and "五维需求评估（前测）" not in steps_done(first)
+    beyond = text(browser.get(f"/cases/{household.id}?hpage=9"))
+    assert steps_done(beyond) == steps_done(second)  # a page past the end shows the last
+    # the open task's page has the same side panel, paged the same way
+    task_id = household.task("case_work")["id"]
+    on_task = text(web("pt_agency_worker").get(f"/tasks/{task_id}?hpage=2"))
+    assert steps_done(on_task) == steps_done(second)
+    assert f'href="/tasks/{task_id}?hpage=1#history-h"' in on_task
 
 
 def test_send_back_from_the_task_page(client, login, web, june):
