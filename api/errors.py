@@ -18,6 +18,7 @@ from engine.attachments.cipher import CorruptFile
 from engine.attachments.storage import StorageError
 from engine.audit.checkpoint import CheckpointError
 from engine.audit.signing import AuditKeysNotConfigured
+from engine.bpmn.errorevents import ServiceFailure
 from engine.bpmn.parsing import BpmnInvalid, BpmnTooLarge
 from engine.bpmn.runtime import EngineError
 from engine.crypto import DecryptionError, KeysNotConfigured
@@ -36,7 +37,9 @@ from engine.errors import (
 )
 from engine.expressions import ExpressionError
 from engine.forms.model import FormError
+from engine.instances.rehearsal import Unrehearsed
 from engine.kernel.bus import NotWired
+from engine.users.password_pool import PasswordPoolBusy
 
 # The one error table: each engine error family (engine/errors.py) answers with one HTTP status.
 STATUS: dict[type[ServiceError], int] = {
@@ -68,6 +71,9 @@ FAMILY_MEMBERS: tuple[type[Exception], ...] = (
     NotWired,
     CorruptFile,
     StorageError,
+    ServiceFailure,
+    Unrehearsed,
+    PasswordPoolBusy,
 )
 
 # What an Unavailable error says: never the configuration detail (key names, file paths) it carries.

@@ -16,7 +16,10 @@ from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEve
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.util.task import TaskState
 
+from engine import errors
 
+
+@errors.family(errors.Unavailable)  # escaping its step (no boundary, no incident): the service is down
 class ServiceFailure(Exception):
     """A service operation failed for a reason the diagram may handle (an error boundary event)."""
 

@@ -26,7 +26,7 @@ from SpiffWorkflow.bpmn.specs.mixins import (
 )
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask, MultiInstanceTask
 
-from engine import expressions
+from engine import errors, expressions
 from engine.bpmn import (
     callactivity,
     camunda,
@@ -311,7 +311,7 @@ def check_bpmn(
     spec = None
     try:
         if missing or gateways:
-            raise _Missing()
+            raise _Missing("已作为问题报告 / reported as problems")
         spec, subprocess_specs, process_ids = _parse(root, key, source, called)
     except _Missing:
         pass  # already reported: the parser would only say the same less clearly
@@ -390,7 +390,7 @@ def _decision_problems(
         if ref is None:
             problems.append(
                 Problem(
-                    "业务规则任务没有指定决策表（spiffworkflow:calledDecisionId 或 camunda:decisionRef）/ "
+                    "业务规则任务没有指定决策表（spiffworkflow:calledDecisionId 或 camunda:decisionRef） / "
                     "the business rule task names no decision (calledDecisionId or camunda:decisionRef)",
                     el.get("id"),
                     el.sourceline,
@@ -399,7 +399,7 @@ def _decision_problems(
         elif decision_exists is not None and not decision_exists(ref):
             problems.append(
                 Problem(
-                    f"决策表不存在（请先部署）/ unknown decision '{ref[:100]}' (deploy it first)",
+                    f"决策表不存在（请先部署） / unknown decision '{ref[:100]}' (deploy it first)",
                     el.get("id"),
                     el.sourceline,
                 )
@@ -407,7 +407,7 @@ def _decision_problems(
     return problems
 
 
-class _Missing(Exception):
+class _Missing(errors.Invalid):  # reported as problems; never escapes the parse
     """What the parser would refuse is already reported, more clearly: a called process found nowhere
     (:func:`callactivity.resolve`), an event-based gateway leading to a step (:mod:`eventgateway`)."""
 

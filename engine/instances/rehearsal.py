@@ -32,6 +32,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
 
+from engine import errors
 from engine.instances import optimistic
 
 MAX_ATTEMPTS = 8
@@ -43,6 +44,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+@errors.family(errors.Conflict)  # caught by the wrapper; escaping it, a retryable conflict
 class Unrehearsed(Exception):  # noqa: N818 - not an error: a signal to the wrapper
     """User expressions would be evaluated while the transaction holds the write lock."""
 

@@ -19,9 +19,11 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 
+from engine import errors
 from engine.users import password_check
 
 
+@errors.family(errors.Unavailable)
 class PasswordPoolBusy(RuntimeError):
     """The check did not finish in time, or its process died: the login is answered "busy"."""
 
