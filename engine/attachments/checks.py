@@ -13,6 +13,7 @@ import hashlib
 import re
 import struct
 import unicodedata
+from collections import deque
 from dataclasses import dataclass
 
 from engine.errors import Invalid, TooLarge
@@ -185,38 +186,55 @@ def sanitise_filename(name: str | None, kind: Kind) -> str:
 
 
 class Inspector:
-    """Watches a stream: size (refused past ``limit``), SHA-256, head, tail, PDF actions."""
+    """Watches a stream: size (refused past ``limit``), head, tail, PDF actions, and the SHA-256 in
+    :attr:`sha` (fed here unless ``hashing`` is off: then whoever passes the bytes on feeds it, as
+    :func:`engine.attachments.cipher.encrypt` does in a worker thread). The bytes are never copied: the
+    tail keeps references to the last chunks (at most ``TAIL`` bytes and one chunk)."""
 
-    def __init__(self, limit: int, limit_message: str) -> None:
+    def __init__(self, limit: int, limit_message: str, *, hashing: bool = True) -> None:
         self.limit = limit
         self.limit_message = limit_message
         self.size = 0
         self.sha = hashlib.sha256()
+        self.hashing = hashing
         self.head = b""
-        self.tail = b""
         self.kind: Kind | None = None
+        self._recent: deque[bytes] = deque()
+        self._recent_size = 0
         self._carry = b""
         self.pdf_action: bytes | None = None
+
+    @property
+    def tail(self) -> bytes:
+        """The last ``TAIL`` bytes seen."""
+        return b"".join(self._recent)[-TAIL:]
 
     def feed(self, chunk: bytes) -> None:
         if not chunk:
             return
+        if not isinstance(chunk, bytes):  # a buffer its owner may reuse: keep a copy of it
+            chunk = bytes(chunk)
         self.size += len(chunk)
         if self.size > self.limit:
             raise TooLarge(self.limit_message, {"file": [self.limit_message]})
-        self.sha.update(chunk)
+        if self.hashing:
+            self.sha.update(chunk)
         if len(self.head) < HEAD:
             self.head += chunk[: HEAD - len(self.head)]
-        self.tail = (self.tail + chunk)[-TAIL:] if len(chunk) < TAIL else chunk[-TAIL:]
+        self._recent.append(chunk)
+        self._recent_size += len(chunk)
+        while self._recent_size - len(self._recent[0]) >= TAIL:
+            self._recent_size -= len(self._recent.popleft())
         if self.kind is not None and self.kind.name == "pdf" and self.pdf_action is None:
             found = _PDF_ACTIONS.search(self._carry + chunk[:_OVERLAP]) or _PDF_ACTIONS.search(chunk)
             self.pdf_action = found.group(0) if found else None
             self._carry = chunk[-_OVERLAP:]
 
     def finish(self) -> Kind:
-        kind = self.kind or office_kind(self.tail, self.size)
+        tail = self.tail
+        kind = self.kind or office_kind(tail, self.size)
         if kind.name == "pdf":
-            check_pdf_tail(self.tail)
+            check_pdf_tail(tail)
             if self.pdf_action is not None:
                 raise refuse(
                     "不接受含脚本或自动操作的 PDF",

@@ -137,7 +137,7 @@ def upload(
     kind = sniff(first[:4096])
     if kind is not None:
         _check_group(kind, f)
-    inspector = Inspector(limit, too_big)
+    inspector = Inspector(limit, too_big, hashing=False)  # images: hashed once processed; others: below
     inspector.kind = kind
     store = storage_mod.current()
     file_key = cipher.new_key()
@@ -173,7 +173,7 @@ def upload(
                 inspector.feed(chunk)
                 yield chunk
 
-        store.write(key, cipher.encrypt(file_key, passing()))
+        store.write(key, cipher.encrypt(file_key, passing(), digest=inspector.sha))  # hashed while encrypted
         try:
             kind = inspector.finish()
             _check_group(kind, f)
