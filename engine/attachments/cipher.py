@@ -1,17 +1,14 @@
 """Streaming authenticated encryption of stored files, one random key per file.
 
-Format ``AFE2`` (written now): ``AFE2`` + one byte ``n`` (records of ``2**n`` plaintext bytes, 16 ≤ n ≤
-24; 1 MiB as written) + a 7-byte random nonce prefix, then the records, each AES-256-GCM with the nonce
-``prefix ‖ record number (4 bytes) ‖ last flag (1 byte)`` and the whole header as associated data (so the
-record size cannot be altered either). The last record carries the flag, so a truncated, reordered or
-spliced file is refused (the STREAM construction). Memory is about two records whatever the file's size.
+Format: ``AFE1`` + a 7-byte random nonce prefix, then records of at most ``CHUNK`` plaintext bytes, each
+AES-256-GCM with the nonce ``prefix ‖ record number (4 bytes) ‖ last flag (1 byte)`` and the header as
+associated data. The last record carries the flag, so a truncated, reordered or spliced file is refused
+(the STREAM construction). Memory is one record whatever the file's size.
 
-Format ``AFE1`` (files stored before): ``AFE1`` + the 7-byte nonce prefix, records of 256 KiB, otherwise
-the same; still read.
-
-While encrypting, :func:`encrypt` can hash the plaintext (``digest``) in a worker thread, record by record,
-alongside the encryption of the same record: hashlib releases the GIL on large buffers, so on two cores
-the SHA-256 of an upload costs no extra time.
+While encrypting, :func:`encrypt` can hash the plaintext (``digest``, a hashlib object) in a worker
+thread, record by record, alongside the encryption of the same record: hashlib releases the GIL on large
+buffers, so with a free core the SHA-256 of an upload costs no extra time (AES-GCM itself is cheap: the
+hash and the content checks are what an upload spends its CPU on).
 
 The file key is wrapped by the personal-data keys (``engine.crypto``: ``enc1:`` Fernet token under
 ``ASSISTFLOW_DATA_KEYS``), so ``assistflow keys rotate`` re-wraps it like any other encrypted column.
@@ -30,16 +27,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from engine import crypto, errors
 
-MAGIC = b"AFE2"
-MAGIC_V1 = b"AFE1"
-RECORD_BITS = 20
-CHUNK = 1 << RECORD_BITS  # plaintext bytes per record, as written now
-CHUNK_V1 = 256 * 1024
+MAGIC = b"AFE1"
+CHUNK = 256 * 1024
 TAG = 16
-PREFIX = 7
-HEADER = len(MAGIC) + 1 + PREFIX
-HEADER_V1 = len(MAGIC_V1) + PREFIX
-RECORD_BITS_RANGE = range(16, 25)  # what a header may say: 64 KiB … 16 MiB (bounded memory when reading)
+HEADER = len(MAGIC) + 7
 MAX_RECORDS = 2**32 - 1
 _HASH_IN_THREAD = 64 * 1024  # smaller records are hashed inline (a thread hop costs more than it saves)
 
@@ -97,7 +88,7 @@ class _Sealer:
         try:
             return self.aead.encrypt(nonce, plain, self.header)
         finally:
-            hashing.result()  # the plaintext buffer is reused only once its hash is done
+            hashing.result()  # the plaintext buffer is changed only once its hash is done
 
     def close(self) -> None:
         if self.pool is not None:
@@ -107,8 +98,8 @@ class _Sealer:
 def encrypt(key: bytes, chunks: Iterable[bytes], digest: Hasher | None = None) -> Iterator[bytes]:
     """The encrypted stream of ``chunks`` (any sizes), record by record; ``digest`` (a hashlib object),
     when given, is fed the plaintext in order and is complete when the stream is."""
-    prefix = os.urandom(PREFIX)
-    header = MAGIC + bytes([RECORD_BITS]) + prefix
+    prefix = os.urandom(7)
+    header = MAGIC + prefix
     sealer = _Sealer(key, header, prefix, digest)
     try:
         yield header
@@ -130,57 +121,38 @@ def encrypt(key: bytes, chunks: Iterable[bytes], digest: Hasher | None = None) -
         sealer.close()
 
 
-def _header(buffer: bytearray) -> tuple[bytes, int] | None:
-    """The header at the start of ``buffer`` and the record size it says (``None``: more bytes needed)."""
-    if len(buffer) < len(MAGIC):
-        return None
-    magic = bytes(buffer[: len(MAGIC)])
-    if magic == MAGIC_V1:
-        return (bytes(buffer[:HEADER_V1]), CHUNK_V1) if len(buffer) >= HEADER_V1 else None
-    if magic != MAGIC:
-        raise CorruptFile("不是加密存储的文件 / not an encrypted stored file")
-    if len(buffer) < HEADER:
-        return None
-    bits = buffer[len(MAGIC)]
-    if bits not in RECORD_BITS_RANGE:
-        raise CorruptFile("存储的文件头有误 / the stored file's header is invalid")
-    return bytes(buffer[:HEADER]), 1 << bits
-
-
 def decrypt(key: bytes, chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """The plaintext of an encrypted stream (either format); :class:`CorruptFile` on any alteration or
-    truncation."""
+    """The plaintext of an encrypted stream; :class:`CorruptFile` on any alteration or truncation."""
     aead = AESGCM(key)
     buffer = bytearray()
-    header = b""
-    prefix = b""
-    record = 0
+    header: bytes | None = None
     number = 0
+    record = CHUNK + TAG
 
     def open_record(data: bytes | memoryview, last: bool) -> bytes:
+        assert header is not None
         try:
-            return aead.decrypt(_nonce(prefix, number, last), data, header)
+            return aead.decrypt(_nonce(header[len(MAGIC) :], number, last), data, header)
         except InvalidTag:
             raise CorruptFile("存储的文件已损坏或被改动 / the stored file was altered or truncated") from None
 
     for chunk in chunks:
         buffer += chunk
-        if not header:
-            found = _header(buffer)
-            if found is None:
+        if header is None:
+            if len(buffer) < HEADER:
                 continue
-            header, size = found
-            prefix, record = header[-PREFIX:], size + TAG
-            del buffer[: len(header)]
+            header = bytes(buffer[:HEADER])
+            if not header.startswith(MAGIC):
+                raise CorruptFile("不是加密存储的文件 / not an encrypted stored file")
+            del buffer[:HEADER]
         start = 0
-        with memoryview(buffer) as view:
-            while len(buffer) - start > record:
-                with view[start : start + record] as sealed:
-                    plain = open_record(sealed, False)
-                yield plain
-                start += record
-                number += 1
+        view = memoryview(buffer)
+        while len(buffer) - start > record:
+            yield open_record(view[start : start + record], False)
+            start += record
+            number += 1
+        view.release()
         del buffer[:start]
-    if not header:
+    if header is None:
         raise CorruptFile("存储的文件不完整 / the stored file is truncated")
     yield open_record(bytes(buffer), True)
