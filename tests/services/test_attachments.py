@@ -19,7 +19,7 @@ from engine import formstore
 from engine.attachments import cipher, materials, sweep
 from engine.attachments import service as attachments
 from engine.attachments import storage as storage_mod
-from engine.attachments.checks import KINDS, sanitise_filename
+from engine.attachments.checks import KINDS, TAIL, Inspector, sanitise_filename
 from engine.attachments.models import Attachment
 from engine.audit.models import AuditEvent
 from engine.errors import Forbidden, Invalid, NotFound, TooLarge
@@ -115,18 +115,32 @@ def test_pdf_round_trip_encrypted_at_rest_and_audited(session, store):
     assert uploaded.details["sha256"] == row.sha256 == downloaded.details["sha256"]
 
 
-@pytest.mark.parametrize("size", [0, 1, 70_000, cipher.CHUNK, cipher.CHUNK + 1, 3 * cipher.CHUNK + 5])
-def test_encryption_hashes_exactly_the_plaintext(size):
-    """The SHA-256 fed while encrypting (in a worker thread for large records) is the file's, whatever
-    the pieces; the stream decrypts back to the same bytes."""
-    data = os.urandom(size)
-    key, digest = cipher.new_key(), hashlib.sha256()
-    pieces = [data[i : i + 100_003] for i in range(0, size, 100_003)] or [b""]
-    stored = b"".join(cipher.encrypt(key, pieces, digest=digest))
-    assert digest.hexdigest() == hashlib.sha256(data).hexdigest()
-    assert (
-        b"".join(cipher.decrypt(key, [stored[i : i + 65_536] for i in range(0, len(stored), 65_536)])) == data
-    )
+@pytest.mark.parametrize("piece", [1_000, 70_000, 300_001])
+def test_inspector_hashes_and_keeps_the_tail_whatever_the_pieces(piece):
+    """The SHA-256 (in a worker thread from the first large piece on) is the whole stream's, in order; the
+    tail is the stream's last bytes; the thread ends on close, after a refusal too."""
+    import threading
+
+    data = files.pdf(os.urandom(1_500_000))
+    inspector = Inspector(len(data), "too large")
+    inspector.kind = KINDS["pdf"]
+    pieces = [data[:10], data[10:5_000]] + [data[i : i + piece] for i in range(5_000, len(data), piece)]
+    try:
+        for chunk in pieces:
+            inspector.feed(chunk)
+        assert inspector.finish() == KINDS["pdf"]
+        assert inspector.sha256() == hashlib.sha256(data).hexdigest()
+        assert inspector.tail == data[-TAIL:] and inspector.size == len(data)
+    finally:
+        inspector.close()
+    refusing = Inspector(len(data) - 1, "too large")
+    with pytest.raises(TooLarge):
+        try:
+            for chunk in pieces:
+                refusing.feed(chunk)
+        finally:
+            refusing.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("upload-sha256")]
 
 
 def test_tampered_object_is_refused(session, store):
