@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import io
 import os
+import threading
 import uuid
 
 import pytest
@@ -119,8 +120,6 @@ def test_pdf_round_trip_encrypted_at_rest_and_audited(session, store):
 def test_inspector_hashes_and_keeps_the_tail_whatever_the_pieces(piece):
     """The SHA-256 (in a worker thread from the first large piece on) is the whole stream's, in order; the
     tail is the stream's last bytes; the thread ends on close, after a refusal too."""
-    import threading
-
     data = files.pdf(os.urandom(1_500_000))
     inspector = Inspector(len(data), "too large")
     inspector.kind = KINDS["pdf"]
@@ -215,6 +214,8 @@ def test_size_limits_per_field_and_per_case(session, store):
     with pytest.raises(TooLarge, match="10 MB"):
         _upload(session, task, files.pdf(b"0" * (11 * 1024 * 1024)), field="identity_document")
     assert list(store.listing()) == []
+    helpers = ("store-write", "upload-sha256")  # the refused stream's writer and hasher threads ended
+    assert not [t for t in threading.enumerate() if t.name.startswith(helpers)]
     attachments.configure(case_max_mb=1)
     try:
         _upload(session, task, files.pdf(b"0" * 600_000))
