@@ -16,16 +16,13 @@ import datetime as dt
 import os
 import re
 import uuid
-from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
 from engine import errors
 
 READ_CHUNK = 1024 * 1024
-WRITE_BEHIND = 2  # pieces a local write may lag behind the stream
 S3_PART = 8 * 1024 * 1024  # S3's smallest part is 5 MiB
 _KEY = re.compile(r"[0-9a-f]{2}/[0-9a-f]{32}(\.thumb)?")
 
@@ -73,22 +70,10 @@ class LocalStorage:
         partial = path.with_name(path.name + ".partial")
         size = 0
         try:
-            with (
-                open(partial, "wb") as out,
-                ThreadPoolExecutor(1, thread_name_prefix="store-write") as writer,
-            ):
-                # the writes (no GIL) run alongside the checks and encryption of the next pieces, in order,
-                # at most WRITE_BEHIND pieces behind: memory stays flat
-                writing: deque[Future[int]] = deque()
+            with open(partial, "wb") as out:
                 for chunk in chunks:
-                    if not isinstance(chunk, bytes):  # a buffer its owner may change: write a copy
-                        chunk = bytes(chunk)
-                    writing.append(writer.submit(out.write, chunk))
+                    out.write(chunk)
                     size += len(chunk)
-                    while len(writing) > WRITE_BEHIND:
-                        writing.popleft().result()
-                while writing:
-                    writing.popleft().result()
                 out.flush()
                 os.fsync(out.fileno())  # on disk before its row can commit
             os.replace(partial, path)
