@@ -195,6 +195,36 @@ class Client:
         raise AssertionError("unreachable")
 
 
+BOUNDARY = "assistflow-bench-boundary"
+
+
+def supply(client: Client, task_id: int) -> None:
+    """Upload a sample PDF for each required material the step still lacks (the application step refuses
+    to complete without them), as the staff's browser would before submitting; not timed."""
+    from api.demo_materials import sample_pdf
+
+    status, listing = client.call("GET", f"/api/v1/tasks/{task_id}/materials")
+    if status != 200:
+        return
+    pdf = sample_pdf("bench")
+    for item in listing.get("items", []):
+        if not item.get("required") or item.get("done"):
+            continue
+        body = (
+            (
+                f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="scan.pdf"\r\n'
+                "Content-Type: application/pdf\r\n\r\n"
+            ).encode()
+            + pdf
+            + f"\r\n--{BOUNDARY}--\r\n".encode()
+        )
+        headers = {**client.headers, "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+        client.conn.request(
+            "POST", f"/api/v1/tasks/{task_id}/attachments?field={item['field']}", body, headers
+        )
+        client.conn.getresponse().read()
+
+
 def client_loop(
     ports: list[int], index: int, start_at: float, stop_at: float, read_case: bool, out: mp.Queue
 ) -> None:
@@ -220,6 +250,8 @@ def client_loop(
             if task is None:
                 errors += 1
                 break
+            if bpmn_id == "application":
+                supply(client, task["id"])  # the required materials first (not timed)
             t0 = time.perf_counter()
             status, done = client.call("POST", f"/api/v1/tasks/{task['id']}/complete", {"data": data})
             if time.time() > stop_at:
@@ -262,6 +294,7 @@ def in_process(url: str) -> float:
     from sqlalchemy import create_engine
     from sqlalchemy.orm import sessionmaker
 
+    from api import demo_materials
     from engine import formstore
     from engine.db import configure_engine, engine_options
     from engine.instances import service as instances
@@ -282,6 +315,8 @@ def in_process(url: str) -> float:
         for bpmn_id, data in STEPS:
             with factory() as s:
                 user = users.by_username(s, "bench")
+                if bpmn_id == "application":  # the required materials, as the HTTP clients upload them
+                    demo_materials.supply(s, user, tasks.get_visible(s, user, open_ids[bpmn_id]))
                 _row, after = tasks.complete_step(s, user, open_ids[bpmn_id], data)
                 open_ids = {t.bpmn_id: t.id for t in after}
                 s.commit()

@@ -4,7 +4,7 @@ Allowed: JPEG, PNG, HEIC/HEIF (phones), PDF, Office documents (OOXML ``.docx/.xl
 ``.doc/.xls`` compound files). Refused, each with its reason: executables and scripts, HTML and SVG,
 archives (and Office files that are zip bombs or carry macros), PDFs with JavaScript or launch actions,
 anything unrecognised, empty files. :class:`Inspector` watches the stream as it passes (head, tail, size,
-SHA-256, PDF actions) so a 100 MB upload is checked without holding it.
+SHA-256, PDF actions) so a 100 MB upload is checked without holding it, nor reading it twice.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import hashlib
 import re
 import struct
 import unicodedata
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from engine.errors import Invalid, TooLarge
@@ -185,38 +187,89 @@ def sanitise_filename(name: str | None, kind: Kind) -> str:
 
 
 class Inspector:
-    """Watches a stream: size (refused past ``limit``), SHA-256, head, tail, PDF actions."""
+    """Watches a stream: size (refused past ``limit``), SHA-256, head, tail, PDF actions.
 
-    def __init__(self, limit: int, limit_message: str) -> None:
+    The bytes are never copied: the tail keeps references to the last chunks (at most ``TAIL`` bytes and
+    one chunk). Large chunks are hashed in a worker thread (hashlib releases the GIL on large buffers), in
+    order, at most ``HASH_BEHIND`` chunks behind the stream, so the hash runs alongside the content checks,
+    the encryption and the write of what follows. Call :meth:`close` in the end (``finally``)."""
+
+    HASH_IN_THREAD = 64 * 1024  # from the first chunk this large on (a thread hop costs ~50 µs)
+    HASH_BEHIND = 2
+
+    def __init__(self, limit: int, limit_message: str, *, hashing: bool = True) -> None:
         self.limit = limit
         self.limit_message = limit_message
         self.size = 0
-        self.sha = hashlib.sha256()
+        self.hashing = hashing
         self.head = b""
-        self.tail = b""
         self.kind: Kind | None = None
+        self._sha = hashlib.sha256()
+        self._pool: ThreadPoolExecutor | None = None
+        self._hashing: deque[Future[None]] = deque()
+        self._recent: deque[bytes] = deque()
+        self._recent_size = 0
         self._carry = b""
         self.pdf_action: bytes | None = None
+
+    @property
+    def tail(self) -> bytes:
+        """The last ``TAIL`` bytes seen."""
+        return b"".join(self._recent)[-TAIL:]
+
+    def sha256(self) -> str:
+        """The hex SHA-256 of everything fed."""
+        self._drain()
+        return self._sha.hexdigest()
+
+    def close(self) -> None:
+        try:
+            self._drain()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+
+    def _drain(self) -> None:
+        while self._hashing:
+            self._hashing.popleft().result()
+
+    def _hash(self, chunk: bytes) -> None:
+        if self._pool is None and len(chunk) < self.HASH_IN_THREAD:
+            self._sha.update(chunk)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-sha256")
+        self._hashing.append(self._pool.submit(self._sha.update, chunk))  # one worker: in order
+        while len(self._hashing) > self.HASH_BEHIND:
+            self._hashing.popleft().result()
 
     def feed(self, chunk: bytes) -> None:
         if not chunk:
             return
+        if not isinstance(chunk, bytes):  # a buffer its owner may reuse: keep a copy of it
+            chunk = bytes(chunk)
         self.size += len(chunk)
         if self.size > self.limit:
             raise TooLarge(self.limit_message, {"file": [self.limit_message]})
-        self.sha.update(chunk)
+        if self.hashing:
+            self._hash(chunk)
         if len(self.head) < HEAD:
             self.head += chunk[: HEAD - len(self.head)]
-        self.tail = (self.tail + chunk)[-TAIL:] if len(chunk) < TAIL else chunk[-TAIL:]
+        self._recent.append(chunk)
+        self._recent_size += len(chunk)
+        while self._recent_size - len(self._recent[0]) >= TAIL:
+            self._recent_size -= len(self._recent.popleft())
         if self.kind is not None and self.kind.name == "pdf" and self.pdf_action is None:
             found = _PDF_ACTIONS.search(self._carry + chunk[:_OVERLAP]) or _PDF_ACTIONS.search(chunk)
             self.pdf_action = found.group(0) if found else None
             self._carry = chunk[-_OVERLAP:]
 
     def finish(self) -> Kind:
-        kind = self.kind or office_kind(self.tail, self.size)
+        tail = self.tail
+        kind = self.kind or office_kind(tail, self.size)
         if kind.name == "pdf":
-            check_pdf_tail(self.tail)
+            check_pdf_tail(tail)
             if self.pdf_action is not None:
                 raise refuse(
                     "不接受含脚本或自动操作的 PDF",

@@ -137,14 +137,15 @@ def upload(
     kind = sniff(first[:4096])
     if kind is not None:
         _check_group(kind, f)
-    inspector = Inspector(limit, too_big)
+    image = kind is not None and kind.group == "image"
+    inspector = Inspector(limit, too_big, hashing=not image)  # an image is hashed once processed
     inspector.kind = kind
     store = storage_mod.current()
     file_key = cipher.new_key()
     key = storage_mod.new_key()
     thumb_key: str | None = None
     removed = False
-    if kind is not None and kind.group == "image":
+    if kind is not None and image:
         if limit > IMAGE_MAX_BYTES:
             inspector.limit = IMAGE_MAX_BYTES
             inspector.limit_message = msg(
@@ -173,14 +174,18 @@ def upload(
                 inspector.feed(chunk)
                 yield chunk
 
-        store.write(key, cipher.encrypt(file_key, passing()))
         try:
-            kind = inspector.finish()
-            _check_group(kind, f)
-        except BaseException:
-            store.delete(key)
-            raise
-        sha256, size = inspector.sha.hexdigest(), inspector.size
+            store.write(key, cipher.encrypt(file_key, passing()))
+            try:
+                kind = inspector.finish()
+                _check_group(kind, f)
+                sha256 = inspector.sha256()
+            except BaseException:
+                store.delete(key)
+                raise
+        finally:
+            inspector.close()  # the hashing thread ends, whatever happened
+        size = inspector.size
     try:
         attachment = Attachment(
             instance_id=instance.id,

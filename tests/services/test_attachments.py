@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import io
 import os
+import threading
 import uuid
 
 import pytest
@@ -19,7 +20,7 @@ from engine import formstore
 from engine.attachments import cipher, materials, sweep
 from engine.attachments import service as attachments
 from engine.attachments import storage as storage_mod
-from engine.attachments.checks import KINDS, sanitise_filename
+from engine.attachments.checks import KINDS, TAIL, Inspector, sanitise_filename
 from engine.attachments.models import Attachment
 from engine.audit.models import AuditEvent
 from engine.errors import Forbidden, Invalid, NotFound, TooLarge
@@ -115,6 +116,32 @@ def test_pdf_round_trip_encrypted_at_rest_and_audited(session, store):
     assert uploaded.details["sha256"] == row.sha256 == downloaded.details["sha256"]
 
 
+@pytest.mark.parametrize("piece", [1_000, 70_000, 300_001])
+def test_inspector_hashes_and_keeps_the_tail_whatever_the_pieces(piece):
+    """The SHA-256 (in a worker thread from the first large piece on) is the whole stream's, in order; the
+    tail is the stream's last bytes; the thread ends on close, after a refusal too."""
+    data = files.pdf(os.urandom(1_500_000))
+    inspector = Inspector(len(data), "too large")
+    inspector.kind = KINDS["pdf"]
+    pieces = [data[:10], data[10:5_000]] + [data[i : i + piece] for i in range(5_000, len(data), piece)]
+    try:
+        for chunk in pieces:
+            inspector.feed(chunk)
+        assert inspector.finish() == KINDS["pdf"]
+        assert inspector.sha256() == hashlib.sha256(data).hexdigest()
+        assert inspector.tail == data[-TAIL:] and inspector.size == len(data)
+    finally:
+        inspector.close()
+    refusing = Inspector(len(data) - 1, "too large")
+    with pytest.raises(TooLarge):
+        try:
+            for chunk in pieces:
+                refusing.feed(chunk)
+        finally:
+            refusing.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("upload-sha256")]
+
+
 def test_tampered_object_is_refused(session, store):
     _instance, task = _application_task(session)
     row = _upload(session, task, files.pdf(b"x" * 700_000))
@@ -187,6 +214,7 @@ def test_size_limits_per_field_and_per_case(session, store):
     with pytest.raises(TooLarge, match="10 MB"):
         _upload(session, task, files.pdf(b"0" * (11 * 1024 * 1024)), field="identity_document")
     assert list(store.listing()) == []
+    assert not [t for t in threading.enumerate() if t.name.startswith("upload-sha256")]  # the hasher ended
     attachments.configure(case_max_mb=1)
     try:
         _upload(session, task, files.pdf(b"0" * 600_000))
