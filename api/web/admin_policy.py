@@ -12,10 +12,13 @@ from flask import flash, redirect, render_template, request, url_for
 from api.extensions import db
 from api.web import bp
 from api.web.admin_processes import admin_required
-from api.web.i18n import MESSAGES, pick, t
+from api.web.case_page import procedure_name
+from api.web.i18n import MESSAGES, locale, pick, t
+from api.web import display
 from api.web.views import user
 from engine.db import utcnow
 from engine.deadlines import calendar
+from engine.definitions import service as definitions
 from engine.errors import Invalid, NotFound
 from engine.policy import service as policy
 
@@ -50,6 +53,21 @@ def _label(labels: dict[str, str], name: str) -> str:
     return pick(labels.get(name) or name)
 
 
+def procedure_names(session: Any) -> dict[str, str]:
+    """Each procedure's name in the user's language, by key (the admin pages show names, keys beside)."""
+    return {d.key: procedure_name(d) for d, _n in definitions.list_latest(session)}
+
+
+def _shown(labels: dict[str, str], name: str, value: Any) -> str:
+    """A parameter as staff read it: amounts (labelled 元 / CNY) as money, other numbers as numbers."""
+    if value is None or value == "":
+        return "—"
+    label = labels.get(name) or ""
+    money = "（元）" in label or "(CNY)" in label
+    shown = display.Formatter("en" if locale() == "en" else "zh")
+    return shown.money(value) if money else shown.number(value)
+
+
 def _page(
     key: str,
     *,
@@ -72,7 +90,9 @@ def _page(
     return render_template(
         "admin_policy.html",
         key=key,
+        name=procedure_names(session).get(key, key),
         rows=rows,
+        shown={row.id: {n: _shown(latest.labels, n, row.values.get(n)) for n in names} for row in rows},
         names=names,
         labels={name: _label(latest.labels, name) for name in names},
         current=current,
@@ -84,7 +104,10 @@ def _page(
 @bp.get("/admin/policy")
 @admin_required
 def admin_policy_list() -> Any:
-    return render_template("admin_policy_list.html", procedures=policy.procedures(db.session()))
+    session = db.session()
+    return render_template(
+        "admin_policy_list.html", procedures=policy.procedures(session), names=procedure_names(session)
+    )
 
 
 @bp.get("/admin/policy/<key>")
