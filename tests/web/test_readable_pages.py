@@ -453,7 +453,18 @@ def test_a_fired_timer_reads_as_what_the_system_did(web, demo):
 
 
 # Product and format names an admin page may show in Latin letters (versions, downloads, the API).
-ADMIN_LATIN = {"XML", "DMN", "BPMN", "API", "ISO", "SQLite", "PostgreSQL", "Python", "SpiffWorkflow", "assistflow"}
+ADMIN_LATIN = {
+    "XML",
+    "DMN",
+    "BPMN",
+    "API",
+    "ISO",
+    "SQLite",
+    "PostgreSQL",
+    "Python",
+    "SpiffWorkflow",
+    "assistflow",
+}
 
 
 def test_admin_pages_read_in_the_users_language(web, demo):
