@@ -86,9 +86,9 @@ def test_admin_edits_validates_diffs_and_deploys_a_new_version(browser, live_ser
     page.get_by_label("条件表达式 / Condition").press("Tab")
 
     # --- 3. Validate, then the diff against version n shows the changed task -----------------------
-    page.get_by_role("button", name="校验 / Validate").click()
+    page.get_by_role("button", name="校验").click()
     page.get_by_test_id("valid").wait_for()
-    page.get_by_role("button", name="对比 / Diff").click()
+    page.get_by_role("button", name="对比").click()
     changed = page.get_by_test_id("diff-changed").locator('li[data-element="application"]')
     changed.wait_for()
     text = changed.inner_text()
@@ -116,7 +116,7 @@ def test_admin_edits_validates_diffs_and_deploys_a_new_version(browser, live_ser
     BROWSER_XML.write_text(browser_xml, encoding="utf-8")
 
     # --- 4. Deploy: version n+1, then the process page -------------------------------------------------
-    page.get_by_role("button", name="部署 / Deploy").click()
+    page.get_by_role("button", name="部署").click()
     page.wait_for_url(f"**/admin/processes/{KEY}")
     admin.close()
 

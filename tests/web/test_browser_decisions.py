@@ -54,7 +54,7 @@ def test_admin_edits_a_decision_table_tries_it_and_deploys_it(browser, live_serv
     page = admin.page
     admin.goto(f"/admin/decisions/{KEY}/1/editor")
     page.locator('#d-canvas[data-ready="true"]').wait_for()
-    # dmn-js speaks Chinese on a Chinese page (dmn-zh.js): its headers, hit policy and DRD button
+    # dmn-js speaks Chinese on a Chinese page (editor-zh.js): its headers, hit policy and DRD button
     canvas_text = page.locator("#d-canvas").inner_text()
     for english in ("When", "Then", "Annotations", "Hit policy", "View DRD"):
         assert english not in canvas_text, english

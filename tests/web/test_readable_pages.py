@@ -501,7 +501,7 @@ def test_admin_pages_read_in_the_users_language(web, demo):
     assert "2021年1月1日" in page  # the effective date as a date
     assert ">bridge_plan_project<" not in admin.get("/admin/policy").get_data(as_text=True)
     editor = admin.get("/admin/decisions/ca_approval_authority/1/editor").get_data(as_text=True)
-    assert "部署为新版本" in editor and "Deploy" not in editor and "dmn-zh.js" in editor
+    assert "部署为新版本" in editor and "Deploy" not in editor and "editor-zh.js" in editor
 
 
 def test_a_step_record_counts_its_files(web, demo):

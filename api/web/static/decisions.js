@@ -14,9 +14,9 @@
   var resultNode = document.getElementById("d-try-result");
   var columns = info.columns || [];
   var options = { container: holder, common: { keyboard: { bindTo: window } } };
-  if (window.afDmnTranslateModule) { // dmn-zh.js: each view takes its own modules (common ones are replaced)
+  if (window.afTranslateModule) { // editor-zh.js: each view takes its own modules (common ones are replaced)
     ["drd", "decisionTable", "literalExpression", "boxedExpression"].forEach(function (view) {
-      options[view] = { additionalModules: [window.afDmnTranslateModule] };
+      options[view] = { additionalModules: [window.afTranslateModule] };
     });
   }
   var modeler = new window.DmnJS(options);

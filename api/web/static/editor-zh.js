@@ -1,6 +1,7 @@
-// Chinese labels for the dmn-js decision table editor: dmn-js looks every visible label up through its
-// "translate" service, so this module replaces that service when the page is in Chinese (English pages
-// keep the library's own words). Labels not listed stay as the library writes them.
+// Chinese labels for the admin's editors (the dmn-js decision table editor, the bpmn-js modeler): both look
+// every visible label and tooltip up through their "translate" service, so this module replaces that
+// service when the page is in Chinese (English pages keep the libraries' own words). Labels not listed
+// stay as the library writes them.
 (function () {
   "use strict";
   var ZH = {
@@ -49,7 +50,33 @@
     "Exactly": "等于", "Before": "早于", "After": "晚于", "Between": "介于",
     "Date": "日期", "Date value": "日期值", "Edit date": "编辑日期", "Set date": "设置日期", "Use today": "今天",
     "Decision name": "决策名称", "Decision name: ": "决策名称：", "Search in diagram": "在图中查找",
-    "Literal expression": "文字表达式", "Variable name:": "变量名：", "Variable type:": "变量类型："
+    "Literal expression": "文字表达式", "Variable name:": "变量名：", "Variable type:": "变量类型：",
+    // bpmn-js: palette, context pad and replace menu
+    "Activate hand tool": "抓手工具（移动画布）", "Activate lasso tool": "套索工具（框选）",
+    "Activate create/remove space tool": "增删空间工具", "Activate global connect tool": "连线工具",
+    "Create start event": "新建开始事件", "Create end event": "新建结束事件",
+    "Create intermediate/boundary event": "新建中间/边界事件", "Create gateway": "新建网关",
+    "Create task": "新建任务", "Create expanded sub-process": "新建子流程", "Create group": "新建分组",
+    "Create pool/participant": "新建泳池", "Create data object reference": "新建数据对象",
+    "Create data store reference": "新建数据存储", "Append task": "追加任务", "Append gateway": "追加网关",
+    "Append end event": "追加结束事件", "Append intermediate/boundary event": "追加中间事件",
+    "Append receive task": "追加接收任务", "Append message intermediate catch event": "追加消息捕获事件",
+    "Append timer intermediate catch event": "追加定时事件", "Append text annotation": "追加注释",
+    "Add text annotation": "添加注释", "Add lane above": "在上方添加泳道", "Add lane below": "在下方添加泳道",
+    "Divide into two lanes": "拆分为两条泳道", "Divide into three lanes": "拆分为三条泳道",
+    "Change element": "更改元素类型", "Connect to other element": "连接到其他元素",
+    "Connect using association": "用关联连接", "Align elements": "对齐", "Distribute elements horizontally":
+      "水平均匀分布", "Distribute elements vertically": "垂直均匀分布", "Open {element}": "打开 {element}",
+    "Toggle non-interrupting": "切换为不中断", "Loop": "循环", "Parallel multi-instance": "并行多实例",
+    "Sequential multi-instance": "顺序多实例", "Task": "任务", "User task": "用户任务",
+    "Service task": "服务任务", "Script task": "脚本任务", "Business rule task": "业务规则任务",
+    "Send task": "发送任务", "Receive task": "接收任务", "Manual task": "人工任务", "Call activity": "调用活动",
+    "Exclusive gateway": "排他网关", "Parallel gateway": "并行网关", "Inclusive gateway": "包容网关",
+    "Event-based gateway": "事件网关", "Complex gateway": "复杂网关", "Start event": "开始事件",
+    "End event": "结束事件", "Intermediate throw event": "中间抛出事件", "Message start event": "消息开始事件",
+    "Timer start event": "定时开始事件", "Message end event": "消息结束事件", "Terminate end event": "终止结束事件",
+    "Sub-process (collapsed)": "子流程（折叠）", "Sub-process (expanded)": "子流程（展开）",
+    "Sequence flow": "顺序流", "Default flow": "默认流", "Conditional flow": "条件流"
   };
   function translate(template, replacements) {
     var text = ZH[template] || template;
@@ -57,5 +84,5 @@
     return text.replace(/{([^}]+)}/g, function (_, key) { return replacements[key] || "{" + key + "}"; });
   }
   var lang = (document.documentElement.getAttribute("lang") || "").toLowerCase();
-  window.afDmnTranslateModule = lang.indexOf("zh") === 0 ? { translate: ["value", translate] } : null;
+  window.afTranslateModule = lang.indexOf("zh") === 0 ? { translate: ["value", translate] } : null;
 })();
