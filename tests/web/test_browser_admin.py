@@ -60,6 +60,9 @@ def test_admin_edits_validates_diffs_and_deploys_a_new_version(browser, live_ser
     page.evaluate("window.afModeler.get('canvas').scroll({ dx: 200, dy: 0 })")
     page.locator('#canvas .djs-element.djs-shape[data-element-id="application"]').click()
     page.get_by_test_id("panel-element").filter(has_text="application").wait_for()
+    # bpmn-js's own tooltips speak Chinese on a Chinese page (editor-zh.js)
+    pad = page.locator(".djs-context-pad .entry[title]").evaluate_all("es => es.map(e => e.title)")
+    assert "追加任务" in pad and "Append task" not in pad
     assert page.get_by_label("表单 / Form").input_value() == "ca_application"
     assert page.get_by_label("办理期限 / Deadline").input_value() == OLD_DEADLINE
     page.get_by_label("名称 / Name").fill(NEW_NAME)
