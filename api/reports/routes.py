@@ -56,10 +56,13 @@ def listing(endpoint: str, instance: Any, locale: str) -> list[dict[str, Any]]:
     return out
 
 
-def file_response(instance_id: int, kind: str, fmt: str, period: Any, *, inline: bool = False) -> Response:
+def file_response(
+    instance_id: int, kind: str, fmt: str, period: Any, *, inline: bool = False, user: Any = None
+) -> Response:
+    """The report file for ``user`` (the API's token user unless the web page names its session user)."""
     if fmt not in FORMATS:
         raise NotFound(f"不支持的格式 / unknown format {fmt[:10]!r}")
-    report = reports.build(db.session(), current_user(), instance_id, kind, period, fmt=fmt)
+    report = reports.build(db.session(), user or current_user(), instance_id, kind, period, fmt=fmt)
     body = render.to_xlsx(report) if fmt == "xlsx" else render.to_pdf(report)
     response = Response(body, mimetype=FORMATS[fmt])
     disposition = "inline" if inline else "attachment"

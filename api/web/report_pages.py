@@ -8,7 +8,7 @@ from flask import Response, request
 
 from api.reports import routes as report_routes
 from api.web import bp
-from api.web.common import login_required
+from api.web.common import login_required, user
 from api.web.i18n import MESSAGES, locale
 
 MESSAGES.update(
@@ -36,4 +36,4 @@ def export_report(instance_id: int, kind: str, fmt: str) -> Response:
     period = request.args.get("period") or None
     if period is not None and not (period.isdigit() and len(period) <= 4):
         period = "0"  # not a month or year of this case: the service answers 404
-    return report_routes.file_response(instance_id, kind, fmt, period, inline=fmt == "pdf")
+    return report_routes.file_response(instance_id, kind, fmt, period, inline=fmt == "pdf", user=user())
