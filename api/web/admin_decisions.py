@@ -11,6 +11,7 @@ from flask import Response, jsonify, render_template, request, url_for
 
 from api.extensions import db
 from api.web import bp
+from api.web.admin_policy import procedure_names
 from api.web.admin_processes import _shown, admin_required
 from api.web.i18n import MESSAGES, pick, t
 from api.web.views import user
@@ -37,6 +38,7 @@ MESSAGES.update(
         "decision_download": ("下载 XML", "Download XML"),
         "decision_source": ("来源", "Source"),
         "decision_editor": ("决策表编辑", "Decision table editor"),
+        "decision_deploy": ("部署为新版本", "Deploy as a new version"),
         "decision_opened_from": ("基于版本 {version}", "Opened from version {version}"),
         "decision_try": ("试算", "Try it"),
         "decision_try_help": (
@@ -122,6 +124,7 @@ def _editor(key: str | None, version: int | None, xml: str) -> Any:
         "xml": xml,
         "columns": columns,
         "procedures": procedures,
+        "procedure_names": procedure_names(session),
         "process_key": next((k for k in used if k in procedures), ""),
         "urls": {"deploy": url_for("web.admin_decision_deploy"), "try": url_for("web.admin_decision_try")},
         "texts": {

@@ -28,6 +28,10 @@ from engine.users.models import ROLE_NAMES_ZH, Role
 MESSAGES.update(
     {
         "modeler": ("流程建模", "Process modeler"),
+        "modeler_validate": ("校验", "Validate"),
+        "modeler_diff": ("对比", "Diff"),
+        "modeler_deploy": ("部署", "Deploy"),
+        "modeler_download": ("下载 XML", "Download XML"),
         "modeler_new": ("新建流程", "New process"),
         "modeler_panel": ("属性", "Properties"),
         "modeler_nothing_selected": ("请在图中选择一个元素", "Select an element in the diagram"),

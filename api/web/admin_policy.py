@@ -5,17 +5,21 @@ running cases keep the set they started with)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 
 from api.extensions import db
-from api.web import bp
+from api.web import bp, display
 from api.web.admin_processes import admin_required
-from api.web.i18n import MESSAGES, pick, t
+from api.web.case_page import procedure_name
+from api.web.i18n import MESSAGES, locale, pick, t
 from api.web.views import user
+from engine import formstore
 from engine.db import utcnow
 from engine.deadlines import calendar
+from engine.definitions import service as definitions
 from engine.errors import Invalid, NotFound
 from engine.policy import service as policy
 
@@ -50,6 +54,48 @@ def _label(labels: dict[str, str], name: str) -> str:
     return pick(labels.get(name) or name)
 
 
+def procedure_names(session: Any) -> dict[str, str]:
+    """Each procedure's name in the user's language, by key (the admin pages show names, keys beside)."""
+    return {d.key: procedure_name(d) for d, _n in definitions.list_latest(session)}
+
+
+_SPAN = re.compile(r"^(\d+) (hour|day|working day)s?$")
+_SPAN_WORDS = {"hour": ("小时", "hour"), "day": ("天", "day"), "working day": ("个工作日", "working day")}
+_CODES = re.compile(r"^[a-z][a-z0-9_]*(,[a-z][a-z0-9_]*)*$")
+
+
+def _choice_labels(fmt: display.Formatter) -> dict[str, str]:
+    """Every form's choice value → its label (a parameter listing codes, e.g. the responders, reads them)."""
+    out: dict[str, str] = {}
+    for form in formstore.all_forms().values():
+        for f in form.fields:
+            for c in f.choices:
+                out.setdefault(str(c.value), fmt.choice_label(c.label))
+    return out
+
+
+def _shown(labels: dict[str, str], name: str, value: Any) -> str:
+    """A parameter as staff read it: amounts (labelled 元 / CNY) as money, numbers as numbers, periods in
+    words (``P30D`` → 30天, ``2 hours`` → 2 小时), codes by their labels."""
+    if value is None or value == "":
+        return "—"
+    fmt = display.Formatter("en" if locale() == "en" else "zh")
+    if isinstance(value, str):
+        span = _SPAN.match(value.strip())
+        if span:
+            n, (zh, en) = int(span.group(1)), _SPAN_WORDS[span.group(2)]
+            return fmt.word(f"{n} {zh}", f"{n} {en}{'s' if n != 1 else ''}")
+        if value.startswith("P") and fmt.duration(value) != value:
+            return fmt.duration(value)
+        if _CODES.match(value):
+            choices = _choice_labels(fmt)
+            return fmt.word("、", ", ").join(choices.get(code, code) for code in value.split(","))
+        return value
+    label = labels.get(name) or ""
+    money = "（元）" in label or "(CNY)" in label
+    return fmt.money(value) if money else fmt.number(value)
+
+
 def _page(
     key: str,
     *,
@@ -72,7 +118,9 @@ def _page(
     return render_template(
         "admin_policy.html",
         key=key,
+        name=procedure_names(session).get(key, key),
         rows=rows,
+        shown={row.id: {n: _shown(latest.labels, n, row.values.get(n)) for n in names} for row in rows},
         names=names,
         labels={name: _label(latest.labels, name) for name in names},
         current=current,
@@ -84,7 +132,10 @@ def _page(
 @bp.get("/admin/policy")
 @admin_required
 def admin_policy_list() -> Any:
-    return render_template("admin_policy_list.html", procedures=policy.procedures(db.session()))
+    session = db.session()
+    return render_template(
+        "admin_policy_list.html", procedures=policy.procedures(session), names=procedure_names(session)
+    )
 
 
 @bp.get("/admin/policy/<key>")

@@ -223,6 +223,10 @@ class Formatter:
             body.append(cells)
         return {"headers": [self._label(c.label) for c in columns], "rows": body}
 
+    def choice_label(self, labels: Any) -> str:
+        """A label given in both languages (``{"zh": …, "en": …}``), in this formatter's."""
+        return self._label(labels)
+
     def _label(self, labels: Any) -> str:
         if not labels:
             return ""

@@ -277,4 +277,7 @@ def pick(message: str | None) -> str:
     if not message:
         return ""
     zh, sep, en = message.partition(" / ")
+    if not sep:  # "…（元）/ English": a full-width bracket needs no space before the slash
+        zh, sep, en = message.partition("）/ ")
+        zh += sep[:1]
     return (en if locale() == "en" else zh) if sep else message

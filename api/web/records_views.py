@@ -33,6 +33,9 @@ def _text(value: Any, kind: str, choices: dict[str, str], fmt: display.Formatter
         return "—"
     if isinstance(value, bool):
         return fmt.yes_no(value)
+    if kind == "file":  # the uploaded files' ids: counted, as in the case summary (listed by name below)
+        count = len(value) if isinstance(value, list) else 1
+        return fmt.word(f"{count} 份材料", f"{count} file{'s' if count != 1 else ''}")
     if isinstance(value, list):
         return fmt.word("、", ", ").join(_text(v, kind, choices, fmt) for v in value) or "—"
     if isinstance(value, dict):

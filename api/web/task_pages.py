@@ -43,6 +43,16 @@ def _render_task(
 
             draft = prefill(row)  # a step sent back for correction starts from its last record
         values = formview.values_for_display(draft)
+    if (
+        row.state != TaskStatus.COMPLETED
+    ):  # read-only fields show what the case holds (e.g. a report's figures)
+        held = instance.data if isinstance(instance.data, dict) else {}
+        shown = {
+            f.name: held[f.name]
+            for f in form.fields
+            if f.readonly and held.get(f.name) is not None and values.get(f.name) in (None, "")
+        }
+        values = {**values, **formview.values_for_display(shown)}
     done, history, history_page = _history(instance.id)
     names = users.display_names(session, [h.completed_by_id for h in history] + [row.assignee_id])
     supervisor = users.supervises(session, user(), row)

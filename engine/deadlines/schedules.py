@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from engine import errors, expressions
 from engine.bpmn import runtime
 from engine.bpmn.parsing import CompiledDefinition
-from engine.db import utcnow
+from engine.db import SHANGHAI, utcnow
 from engine.deadlines.models import StartSchedule
 from engine.definitions.models import ProcessDefinition
 from engine.instances import optimistic
@@ -185,7 +185,7 @@ def run(session: Session, row: StartSchedule) -> Any:
         definition,
         unit,
         actor_id=None,
-        business_key=f"{row.process_key}:{unit.code}:{occurrence.astimezone(dt.UTC):%Y%m%dT%H%M}",
+        business_key=case_number(row.process_key, unit.code, occurrence),
         data={"scheduled_for": occurrence.isoformat()},
         origin="schedule",
     )
@@ -199,6 +199,13 @@ def run(session: Session, row: StartSchedule) -> Any:
         row.next_run_at = _step(compiled_period, occurrence)
     session.flush()
     return instance
+
+
+def case_number(process_key: str, unit_code: str, occurrence: dt.datetime) -> str:
+    """A scheduled case's 案件编号 as staff read it, e.g. ``CMFR-310107014-20261201-0900``: the
+    procedure's initials, the org unit and the occurrence in Shanghai time (no engine key on screens)."""
+    initials = "".join(word[0] for word in process_key.split("_") if word).upper()
+    return f"{initials}-{unit_code}-{occurrence.astimezone(SHANGHAI):%Y%m%d-%H%M}"
 
 
 def _period_of(expression: str) -> str | None:

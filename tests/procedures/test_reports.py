@@ -35,6 +35,7 @@ from tests.procedures.helpers import (
     run_scheduler,
     to_review,
 )
+from tests.web.helpers import Web
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -220,6 +221,11 @@ def test_monthly_fund_report_lists_the_months_payments(client, login):
         assert client.get(base, headers=finance).json["items"] == []  # not reviewed yet
         assert_error(client.get(f"{base}/ca_monthly.xlsx", headers=finance), 409)
         task = client.get(f"/api/v1/process-instances/{mine.id}", headers=finance).json["open_tasks"][0]
+        # the review page shows the report's figures in its read-only fields, not empty inputs
+        staff = Web(client.application.test_client()).login("pt_finance")
+        page = staff.get(f"/tasks/{task['id']}").get_data(as_text=True)
+        assert 'name="report_period" type="text" value="2026-11"' in page
+        assert 'name="disbursement_count" type="number" value="1"' in page
         done = client.post(
             f"/api/v1/tasks/{task['id']}/complete", headers=finance, json={"data": {"confirmed": True}}
         )

@@ -60,6 +60,9 @@ def test_admin_edits_validates_diffs_and_deploys_a_new_version(browser, live_ser
     page.evaluate("window.afModeler.get('canvas').scroll({ dx: 200, dy: 0 })")
     page.locator('#canvas .djs-element.djs-shape[data-element-id="application"]').click()
     page.get_by_test_id("panel-element").filter(has_text="application").wait_for()
+    # bpmn-js's own tooltips speak Chinese on a Chinese page (editor-zh.js)
+    pad = page.locator(".djs-context-pad .entry[title]").evaluate_all("es => es.map(e => e.title)")
+    assert "追加任务" in pad and "Append task" not in pad
     assert page.get_by_label("表单 / Form").input_value() == "ca_application"
     assert page.get_by_label("办理期限 / Deadline").input_value() == OLD_DEADLINE
     page.get_by_label("名称 / Name").fill(NEW_NAME)
@@ -86,9 +89,9 @@ def test_admin_edits_validates_diffs_and_deploys_a_new_version(browser, live_ser
     page.get_by_label("条件表达式 / Condition").press("Tab")
 
     # --- 3. Validate, then the diff against version n shows the changed task -----------------------
-    page.get_by_role("button", name="校验 / Validate").click()
+    page.get_by_role("button", name="校验").click()
     page.get_by_test_id("valid").wait_for()
-    page.get_by_role("button", name="对比 / Diff").click()
+    page.get_by_role("button", name="对比").click()
     changed = page.get_by_test_id("diff-changed").locator('li[data-element="application"]')
     changed.wait_for()
     text = changed.inner_text()
@@ -116,7 +119,7 @@ def test_admin_edits_validates_diffs_and_deploys_a_new_version(browser, live_ser
     BROWSER_XML.write_text(browser_xml, encoding="utf-8")
 
     # --- 4. Deploy: version n+1, then the process page -------------------------------------------------
-    page.get_by_role("button", name="部署 / Deploy").click()
+    page.get_by_role("button", name="部署").click()
     page.wait_for_url(f"**/admin/processes/{KEY}")
     admin.close()
 

@@ -54,6 +54,12 @@ def test_admin_edits_a_decision_table_tries_it_and_deploys_it(browser, live_serv
     page = admin.page
     admin.goto(f"/admin/decisions/{KEY}/1/editor")
     page.locator('#d-canvas[data-ready="true"]').wait_for()
+    # dmn-js speaks Chinese on a Chinese page (editor-zh.js): its headers, hit policy and DRD button
+    canvas_text = page.locator("#d-canvas").inner_text()
+    for english in ("When", "Then", "Annotations", "Hit policy", "View DRD"):
+        assert english not in canvas_text, english
+    assert "命中策略" in canvas_text and "备注" in canvas_text
+    assert page.locator("#d-deploy").inner_text() == "部署为新版本"
     cell = page.locator('#d-canvas td[data-row-id="r_mid"][data-col-id="out_level"]')
     cell.click()
     editable = cell.locator("[contenteditable]").first

@@ -450,3 +450,65 @@ def test_a_fired_timer_reads_as_what_the_system_did(web, demo):
     db.session.commit()
     html = login(web, "city_officer").get(f"/cases/{project.id}").get_data(as_text=True)
     assert "系统自动处理：每月初" in html and "定时器" not in html
+
+
+# Product and format names an admin page may show in Latin letters (versions, downloads, the API).
+ADMIN_LATIN = {
+    "XML",
+    "DMN",
+    "BPMN",
+    "API",
+    "ISO",
+    "SQLite",
+    "PostgreSQL",
+    "Python",
+    "SpiffWorkflow",
+    "assistflow",
+}
+
+
+def test_admin_pages_read_in_the_users_language(web, demo):
+    """The admin pages added lately (policy parameters, document templates, service organisations, user
+    accounts): procedure names not keys, amounts as money, dates as dates, one language."""
+    from engine.policy import service as policy
+
+    names = people() | {"ca_approval_authority"}  # a decision's id, shown as such to the admin
+    admin = login(web, "admin")
+    keys = [key for key, _n in policy.procedures(db.session)]
+    assert "bridge_plan_project" in keys
+    pages = [
+        "/admin/policy",
+        *(f"/admin/policy/{k}" for k in keys),
+        "/admin/templates",
+        "/admin/service-orgs",
+    ]
+    pages += ["/admin/users", "/admin/decisions/ca_approval_authority/1/editor"]
+    failures: list[str] = []
+    for lang in ("zh", "en"):
+        admin.get(f"/lang/{lang}")
+        for url in pages:
+            response = admin.get(url)
+            assert response.status_code == 200, (url, response.status_code)
+            html = response.get_data(as_text=True)
+            if url.endswith("/editor"):  # the table's own ids and FEEL live in the dmn-js canvas, not here
+                html = html[: html.index('id="d-canvas"')]
+            found = problems(html, lang, names)
+            failures += [f"{lang} {url}: {p}" for p in found if not any(f"'{w}'" in p for w in ADMIN_LATIN)]
+    assert not failures, "\n".join(failures)
+    admin.get("/lang/zh")
+    page = admin.get("/admin/policy/bridge_plan_project").get_data(as_text=True)
+    assert "5,000.00 元" in page and "桥计划项目" in page and "budget cap" not in page
+    assert "2021年1月1日" in page  # the effective date as a date
+    assert ">bridge_plan_project<" not in admin.get("/admin/policy").get_data(as_text=True)
+    editor = admin.get("/admin/decisions/ca_approval_authority/1/editor").get_data(as_text=True)
+    assert "部署为新版本" in editor and "Deploy" not in editor and "editor-zh.js" in editor
+
+
+def test_a_step_record_counts_its_files(web, demo):
+    """办理记录 names an uploaded material as "1 份材料", never the attachment's number."""
+    officer = login(web, "pt_officer")
+    html = officer.get(f"/cases/{demo['not_accepted']}").get_data(as_text=True)
+    records = html[html.index('data-testid="step-records"') :]
+    pairs = read(records).pairs
+    materials = [value for label, value in pairs if label == "帮扶申请书"]
+    assert materials and all(value == "1 份材料" for value in materials), materials

@@ -13,7 +13,13 @@
   var inputsNode = document.getElementById("d-inputs");
   var resultNode = document.getElementById("d-try-result");
   var columns = info.columns || [];
-  var modeler = new window.DmnJS({ container: holder, common: { keyboard: { bindTo: window } } });
+  var options = { container: holder, common: { keyboard: { bindTo: window } } };
+  if (window.afTranslateModule) { // editor-zh.js: each view takes its own modules (common ones are replaced)
+    ["drd", "decisionTable", "literalExpression", "boxedExpression"].forEach(function (view) {
+      options[view] = { additionalModules: [window.afTranslateModule] };
+    });
+  }
+  var modeler = new window.DmnJS(options);
   window.afDecisionModeler = modeler; // for the browser test and the console
 
   function el(tag, attrs, children) {

@@ -43,7 +43,11 @@
       }
     ]
   };
-  var modeler = new window.BpmnJS({ container: holder, moddleExtensions: { spiffworkflow: SPIFF } });
+  var modeler = new window.BpmnJS({
+    container: holder,
+    moddleExtensions: { spiffworkflow: SPIFF },
+    additionalModules: window.afTranslateModule ? [window.afTranslateModule] : [] // editor-zh.js
+  });
   window.afModeler = modeler; // for the browser test and the console
   var modeling = modeler.get("modeling");
   var moddle = modeler.get("moddle");
