@@ -66,7 +66,7 @@ lint: $(STAMP)
 reliability-doc: $(STAMP)
 	$(BIN)/python -m tests.reliability --write
 
-## Every benchmark, one after the other (about 29 minutes; PostgreSQL parts need the local server)
+## Every benchmark, one after the other (about 45 minutes; PostgreSQL parts need the local server)
 bench: $(STAMP)
 	$(BIN)/python bench/engine_overhead.py 300
 	$(BIN)/python bench/bridge_visits.py 1000
@@ -81,6 +81,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/attachments.py 100
 	$(BIN)/python bench/documents.py 20
 	$(BIN)/python bench/documents.py casefile 30 20
+	$(BIN)/python bench/messages.py 1000 100000
+	$(BIN)/python bench/dmn.py 60
+	$(BIN)/python bench/metrics_scrape.py 8 60
+	$(BIN)/python bench/login_storm.py 30 4 50
 
 clean-db:
 	rm -f instance/assistflow.db instance/assistflow.db-wal instance/assistflow.db-shm
