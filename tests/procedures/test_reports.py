@@ -67,9 +67,9 @@ def heading(ws) -> dict:
 
 def exported(instance_id: int) -> list[dict]:
     rows = db.session.scalars(
-        select(AuditEvent).where(
-            AuditEvent.instance_id == instance_id, AuditEvent.action == "report.exported"
-        )
+        select(AuditEvent)
+        .where(AuditEvent.instance_id == instance_id, AuditEvent.action == "report.exported")
+        .order_by(AuditEvent.id)
     )
     return [e.details for e in rows]
 
