@@ -13,10 +13,9 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from sqlalchemy import Integer, bindparam, func, select, update
 from sqlalchemy.orm import Session, joinedload, lazyload, selectinload, undefer
 
-from engine import procedures
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
-from engine.bpmn import dmn_task, messaging, runtime
+from engine.bpmn import messaging, runtime
 from engine.bpmn.parsing import CompiledDefinition
 from engine.db import dumps, utcnow
 from engine.decisions import service as decisions
@@ -29,7 +28,6 @@ from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.kernel import bus
 from engine.orgs import service as orgs
 from engine.orgs.models import OrgUnit
-from engine.policy import service as policy
 from engine.recusal import service as recusal
 from engine.scope import visible_clause
 from engine.users import service as users
@@ -234,59 +232,19 @@ def create(
     parent_id: int | None = None,
 ) -> ProcessInstance:
     """Create and run an instance (no permission check: callers are ``start`` and the scheduler)."""
-    initial = _check_start_data(data)
-    initial.update(procedures.run_on_start(session, definition.key, unit, initial))
-    initial.pop(policy.DATA_KEY, None)  # never from the starter: the case's own copy, below
-    kept = policy.snapshot(session, definition.key, initial)  # the policy parameters this case keeps
-    if kept is not None:
-        initial[policy.DATA_KEY] = kept
-    compiled = definitions.SPEC_CACHE.get(definition)
-    initial.pop(dmn_task.PINS_KEY, None)  # never from the starter: the decision versions this case keeps
-    if compiled.decision_refs:
-        initial[dmn_task.PINS_KEY] = decisions.pins(session, compiled.decision_refs)
-    if compiled.initiator_var and actor_id is not None:  # camunda:initiator: the starter's user name
-        starter = session.get(User, actor_id)
-        initial[compiled.initiator_var] = starter.username if starter is not None else None
-    wf, failure, due = _first_steps(session, definition, compiled, initial)
-    if failure is not None and origin != "schedule":  # a person starting a case: refused, nothing stored
-        raise Invalid.on("data", f"流程无法开始 / the process cannot start: {failure}") from failure
-    # (the scheduler's occurrence: the case is kept with an incident for admins)
-    instance = ProcessInstance(
-        definition_id=definition.id,
-        process_key=definition.key,
-        business_key=business_key,
-        org_unit_id=unit.id,
-        district_id=unit.district_id,
-        street_id=unit.street_id,
-        parent_id=parent_id,
-        status=InstanceStatus.RUNNING,
-        started_by_id=actor_id,
-        state="",
-        data={},
-    )
-    session.add(instance)
-    session.flush()
-    audit.record(
-        session,
-        AuditAction.INSTANCE_STARTED,
-        actor_id=actor_id,
-        instance_id=instance.id,
-        definition_id=definition.id,
-        details={
-            "process_key": definition.key,
-            "version": definition.version,
-            "org_unit": unit.code,
-            "business_key": business_key,
-            "origin": origin,
-            "data": initial,
-        },
-    )
-    save(session, Loaded(instance, compiled, wf, due=due), actor_id)
-    if failure is not None:
-        from engine.incidents import service as incidents
+    from engine.instances import newcase
 
-        incidents.record(session, instance, failure, origin=origin, actor_id=actor_id)
-    return instance
+    prepared = newcase.prepare(
+        session,
+        definition,
+        unit,
+        actor_id=actor_id,
+        business_key=business_key,
+        data=data,
+        origin=origin,
+        parent_id=parent_id,
+    )
+    return newcase.insert(session, prepared)
 
 
 def _first_steps(
