@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -77,12 +77,12 @@ class Prepared:
     due: instances.Due
     # a message start: the state saved before the message (as a delivery would find it), the message,
     # whether the workflow caught it, and a failure of the steps after it (an incident)
-    before: tuple[str, instances.Due] | None = None
+    before: tuple[str, instances.Due, list[Any]] | None = None
     message: Message | None = None
     caught: bool = False
     after_failure: runtime.EngineError | None = None
     id: int | None = None
-    extra: list[Any] = field(default_factory=list)
+    waiting: list[Any] | None = None  # the catches it waits at (their correlation keys evaluated)
 
 
 def prepare(
@@ -121,13 +121,14 @@ def prepare(
     )
     if message is not None and failure is None:
         _catch(prepared, message)
+    prepared.waiting = [] if prepared.wf.is_completed() else messaging.waiting(prepared.wf)
     return prepared
 
 
 def _catch(prepared: Prepared, message: Message) -> None:
     """Hand the new case the message its start event waits for and run it on, in memory."""
     wf = prepared.wf
-    prepared.before = (runtime.dump_state(wf), prepared.due)
+    prepared.before = (runtime.dump_state(wf), prepared.due, messaging.waiting(wf))
     prepared.message = message
     payload = copy.deepcopy(message.payload)  # SpiffWorkflow merges it into task data
     prepared.caught = bool(messaging.catch(wf, message.kind, message.name, payload, None))
@@ -176,26 +177,26 @@ def insert(session: Session, prepared: Prepared) -> ProcessInstance:
         },
     )
     if p.before is None:
-        instances.save(session, instances.Loaded(instance, p.compiled, p.wf, due=p.due), p.actor_id)
+        loaded = instances.Loaded(instance, p.compiled, p.wf, due=p.due, waiting=p.waiting)
+        instances.save(session, loaded, p.actor_id)
     else:  # saved as it waited for the message, then as it runs on after it (as a delivery does)
-        state, due = p.before
+        state, due, catches = p.before
         waiting = runtime.load_state(state, p.compiled)
-        instances.save(session, instances.Loaded(instance, p.compiled, waiting, due=due), p.actor_id)
+        loaded = instances.Loaded(instance, p.compiled, waiting, due=due, waiting=catches)
+        instances.save(session, loaded, p.actor_id)
         if p.caught and p.message is not None:
             _received(session, instance, p)
     if p.failure is not None:
         from engine.incidents import service as incidents
 
         incidents.record(session, instance, p.failure, origin=p.origin, actor_id=p.actor_id)
-    for write in p.extra:
-        write(instance)
     return instance
 
 
 def _received(session: Session, instance: ProcessInstance, p: Prepared) -> None:
     m = p.message
     assert m is not None
-    loaded = instances.Loaded(instance, p.compiled, p.wf, due=p.due)
+    loaded = instances.Loaded(instance, p.compiled, p.wf, due=p.due, waiting=p.waiting)
     loaded.events.add(  # written with the save's other events, in one INSERT
         AuditAction.MESSAGE_RECEIVED,  # only a message starts a case
         actor_id=p.actor_id,

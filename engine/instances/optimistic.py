@@ -142,6 +142,20 @@ def reserve_instance_id(session: Session) -> int:
     return int(reserved)
 
 
+def soon(session: Session, write: Callable[[], Any]) -> None:
+    """``write()`` now, or while :func:`deferring` keep it for :func:`write_later` (a rule's write whose
+    result the step does not need: it is written with the step, after the step was worked out)."""
+    if deferring(session):
+        later(session, write)
+    else:
+        write()
+
+
+def has_later(session: Session) -> bool:
+    """Are writes kept by :func:`later` waiting?"""
+    return session.get_bind().dialect.name == "sqlite" and bool(session.connection().info.get(_LATER))
+
+
 def write_later(session: Session) -> None:
     """Do the writes kept by :func:`later`, in order (the first takes the deferred locks)."""
     if session.get_bind().dialect.name != "sqlite":

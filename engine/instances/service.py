@@ -50,6 +50,9 @@ class Loaded:
     # The deadlines of the human tasks the step opens, evaluated before the write lock (issue 18 item 10):
     # see :func:`prepare_deadlines`; the task projection evaluates any it lacks itself.
     due: Due | None = None
+    # The message and signal catches it waits at (their correlation keys may be user expressions),
+    # worked out before the write lock where the step's writes come first: see :func:`ready_to_save`.
+    waiting: list[Any] | None = None
 
 
 # When the deadlines were worked out, and per new task (its id in the workflow) its due time and text.
@@ -68,6 +71,16 @@ def prepare_deadlines(compiled: CompiledDefinition, wf: BpmnWorkflow, opened: Co
             meta = compiled.task_meta(task.task_spec.bpmn_id)
             due[str(task.id)] = sla.deadline_for(meta.properties if meta else {}, task.data, now)
     return now, due
+
+
+def ready_to_save(loaded: Loaded, opened: Collection[str] = ()) -> None:
+    """Evaluate now what :func:`save` would evaluate after its first write: the new tasks' deadlines and
+    the correlation keys of the catches the case waits at (a step that writes other rows before its
+    save, such as the cases its rules started: engine.instances.newcase)."""
+    if loaded.due is None:
+        loaded.due = prepare_deadlines(loaded.compiled, loaded.wf, opened)
+    if loaded.waiting is None:
+        loaded.waiting = [] if loaded.wf.is_completed() else messaging.waiting(loaded.wf)
 
 
 # The instance to lock, from the bound parameter ``lock_key``: by default its id.

@@ -280,10 +280,7 @@ def _sent(session: Session, sender_id: int | None, actor_id: int | None, details
         instance_id=sender_id,
         details=details,
     )
-    if optimistic.deferring(session):  # after the cases it started, written with the sender's step
-        optimistic.later(session, write)
-    else:
-        write()
+    optimistic.soon(session, write)  # after the cases it started, written with the sender's step
 
 
 def _start(
