@@ -9,7 +9,9 @@ involved). On PostgreSQL the row lock only ever held that case; the first test r
 If the case itself changes during the evaluation, the step notices before writing and runs again
 from a fresh read: a claim made meanwhile is never overwritten. Starts (their first deadlines), the web
 start that completes the first step (rehearsed: engine.instances.rehearsal) and batch migration are
-probed the same way at the end.
+probed the same way, and last an ordinary completion whose procedure rule starts new cases (the Bridge
+Plan's district confirmation, the community-assistance referral, special care's next period:
+engine.instances.newcase), with another case written at every evaluation.
 """
 
 from __future__ import annotations
