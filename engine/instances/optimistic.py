@@ -220,6 +220,11 @@ def retrying(fn: Callable[P, R]) -> Callable[P, R]:
                 except ServiceError as err:
                     if getattr(err, "commit", False) and not isinstance(err, StaleStep):
                         settle(session)  # what it reports is kept: its locks must hold
+                    else:
+                        _discard(session)
+                    raise
+                except Exception:
+                    _discard(session)
                     raise
                 settle(session)
                 return result
@@ -230,6 +235,16 @@ def retrying(fn: Callable[P, R]) -> Callable[P, R]:
         raise AssertionError("unreachable")
 
     return wrapper
+
+
+def _discard(session: Any) -> None:
+    """A refused operation: the writes it kept for later never happen, even if the caller goes on in
+    the same transaction without rolling back (the refusal wrote nothing of them)."""
+    if session.get_bind().dialect.name != "sqlite" or not session.in_transaction():
+        return
+    info = session.connection().info
+    for key in (_LATER, _NEXT_ID, _CHECKS):
+        info.pop(key, None)
 
 
 # --- the hooks -----------------------------------------------------------------------------------------

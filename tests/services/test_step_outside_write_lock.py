@@ -1048,3 +1048,44 @@ def test_a_case_started_meanwhile_makes_the_confirmation_run_again_with_fresh_id
     assert len(intruders) == 1 and len(households) == 2
     assert all(h.id > intruders[0] for h in households)
     assert project.detail()["data"]["household_case_ids"] == [h.id for h in households]
+
+
+def test_a_completion_refused_after_its_rule_prepared_a_case_keeps_nothing(session, monkeypatch):
+    """A rule prepared a new case, a later rule refuses the step: the case is never written — also when
+    the caller goes on in the same transaction without rolling back."""
+    from engine import procedures
+    from engine.errors import Invalid
+    from engine.instances import newcase
+    from engine.instances.models import ProcessInstance
+
+    monkeypatch.setitem(expressions.SAFE_FUNCTIONS, "probe", lambda x: x)
+    definitions.deploy(
+        session,
+        hostile_bpmn.script_after_fill("y = probe(7)", key=KEY),
+        actor_id=get_user(session, "admin").id,
+    )
+    session.commit()
+    first, second = _case(session), _case(session)
+
+    def refer(s: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
+        prepared = newcase.prepare(
+            s, definitions.get_version(s, KEY), instance.org_unit, actor_id=None, parent_id=instance.id
+        )
+        return {"referred": newcase.start(s, prepared)}
+
+    def refuse_the_first(s: Session, instance: Any, row: Any, data: dict[str, Any]) -> None:
+        if instance.id == first:
+            raise Invalid.on("x", "refused")
+
+    monkeypatch.setitem(procedures.BEFORE_COMPLETE, (KEY, "fill"), [refer, refuse_the_first])
+    officer = get_user(session, "pt_officer")
+    with pytest.raises(Invalid):
+        tasks.complete(session, officer, open_task(session, first, "fill").id, {})
+    tasks.complete(session, officer, open_task(session, second, "fill").id, {})  # no rollback between
+    session.commit()
+    children = session.scalars(select(ProcessInstance).where(ProcessInstance.parent_id.in_([first, second])))
+    assert [c.parent_id for c in children] == [second]
+    assert [t.bpmn_id for t in tasks.open_tasks_of(session, first)] == ["fill"]
+    assert instances.get_visible(session, officer, second).data["referred"] == next(
+        iter(session.scalars(select(ProcessInstance.id).where(ProcessInstance.parent_id == second)))
+    )
