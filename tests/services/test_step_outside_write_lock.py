@@ -250,9 +250,7 @@ def _fill_then_check(key: str, fill_deadline: str | None) -> bytes:
 
 BACK_KEY = "probe_back"
 PROBED_DEADLINE = "probe('5 working days')"
-PROBED_WORDS = (
-    "5 working days"  # what the task keeps: the duration text the expression gave (engine.deadlines.sla)
-)
+PROBED_WORDS = "5 working days"  # the task keeps the duration the expression gave, in words
 
 
 @pytest.fixture()
