@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,12 +38,13 @@ from engine.audit import service as audit
 from engine.audit.models import AuditAction
 from engine.bpmn import dmn_task, messaging, runtime
 from engine.bpmn.parsing import CompiledDefinition
+from engine.db import dumps
 from engine.decisions import service as decisions
 from engine.definitions import service as definitions
 from engine.definitions.models import ProcessDefinition
 from engine.errors import Invalid
-from engine.instances import optimistic
-from engine.instances import service as instances
+from engine.instances import optimistic, rehearsal
+from engine.instances import state as instances
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.orgs.models import OrgUnit
 from engine.policy import service as policy
@@ -99,7 +101,7 @@ def prepare(
 ) -> Prepared:
     """Work out a new case (reads only; every user expression of its start is evaluated here)."""
     with session.no_autoflush:  # nothing pending is flushed (that would take a deferred write lock)
-        initial = instances._check_start_data(data)
+        initial = _check_start_data(data)
         initial.update(procedures.run_on_start(session, definition.key, unit, initial))
         initial.pop(policy.DATA_KEY, None)  # never from the starter: the case's own copy, below
         kept = policy.snapshot(session, definition.key, initial)  # the policy parameters this case keeps
@@ -112,7 +114,7 @@ def prepare(
         if compiled.initiator_var and actor_id is not None:  # camunda:initiator: the starter's user name
             starter = session.get(User, actor_id)
             initial[compiled.initiator_var] = starter.username if starter is not None else None
-        wf, failure, due = instances._first_steps(session, definition, compiled, initial)
+        wf, failure, due = _first_steps(session, definition, compiled, initial)
     if failure is not None and origin != "schedule":  # a person starting a case: refused, nothing stored
         raise Invalid.on("data", f"流程无法开始 / the process cannot start: {failure}") from failure
     # (the scheduler's occurrence: the case is kept with an incident for admins)
@@ -224,3 +226,70 @@ def start(session: Session, prepared: Prepared) -> int:
     prepared.id = optimistic.reserve_instance_id(session)
     optimistic.later(session, functools.partial(insert, session, prepared))
     return prepared.id
+
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+MAX_START_KEYS = 100
+MAX_START_BYTES = 64 * 1024  # initial case data as JSON; forms carry the rest, field by field
+
+
+def _check_start_data(data: Any) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise Invalid(
+            "初始数据必须是对象 / data must be an object", {"data": ["必须是对象 / must be an object"]}
+        )
+    problems = {}
+    if len(dumps(data).encode("utf-8")) > MAX_START_BYTES:
+        problems["data"] = [
+            f"初始数据过大（最多 {MAX_START_BYTES // 1024} KB）/ data too large (max {MAX_START_BYTES // 1024} KB)"
+        ]
+    if len(data) > MAX_START_KEYS:
+        problems["data"] = [f"字段过多（最多 {MAX_START_KEYS}）/ too many keys (max {MAX_START_KEYS})"]
+    for key in data:
+        if not isinstance(key, str) or not _NAME.match(key):
+            problems[f"data.{key}"] = ["字段名无效 / invalid field name (letters, digits, '_')"]
+    if problems:
+        raise Invalid("初始数据无效 / invalid data", problems)
+    return dict(data)
+
+
+def _first_steps(
+    session: Session, definition: ProcessDefinition, compiled: CompiledDefinition, initial: dict[str, Any]
+) -> tuple[BpmnWorkflow, runtime.EngineError | None, instances.Due]:
+    """A new case's workflow run to its first wait and its first deadlines. These evaluate user
+    expressions: nothing is written before them; in an operation that wrote already (a rule of a step
+    starting a case) they are worked out before its write lock (engine.instances.rehearsal)."""
+    if not rehearsal.active(session):
+        return _run_first_steps(compiled, initial)
+    key: Any = ("start", definition.id, definition.sha256, repr(initial))
+    key = (*key, rehearsal.occurrence(session, key))
+    kept = rehearsal.recall(session, key)
+    if kept is None:
+        work = functools.partial(_rehearse_first_steps, compiled, dict(initial))
+        rehearsal.refuse(session, key, work)
+        kept = work()
+        rehearsal.keep(session, key, kept)  # the next attempt starts from the same workflow (task ids)
+    state, failure, due = kept
+    return runtime.load_state(state, compiled), failure, due
+
+
+def _run_first_steps(
+    compiled: CompiledDefinition, initial: dict[str, Any]
+) -> tuple[BpmnWorkflow, runtime.EngineError | None, instances.Due]:
+    wf = runtime.new_workflow(compiled, initial)
+    runtime.start_now(wf)
+    failure = None
+    try:
+        runtime.advance(wf)
+    except runtime.EngineError as err:
+        failure = err
+    return wf, failure, instances.prepare_deadlines(compiled, wf)
+
+
+def _rehearse_first_steps(
+    compiled: CompiledDefinition, initial: dict[str, Any]
+) -> tuple[str, runtime.EngineError | None, instances.Due]:
+    wf, failure, due = _run_first_steps(compiled, initial)
+    return runtime.dump_state(wf), failure, due
