@@ -37,7 +37,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, lazyload, undefer
 from sqlalchemy.orm.attributes import flag_modified
@@ -48,6 +48,9 @@ from engine.instances.models import ProcessInstance
 MAX_ATTEMPTS = 5
 _KEY = "assistflow_deferred_instance_locks"  # in the pooled connection's ``info``: id -> (version, ref)
 _GUARDS = "assistflow_deferred_guards"  # in the connection's ``info``: [(UPDATE statement, parameters)]
+_CHECKS = "assistflow_deferred_checks"  # in the connection's ``info``: [(SELECT statement, parameters)]
+_NEXT_ID = "assistflow_reserved_instance_id"  # in the connection's ``info``: the next id to reserve
+_LATER = "assistflow_deferred_writes"  # in the connection's ``info``: [write to do before the step's save]
 _WRITES = ("insert", "update", "delete", "replace")
 
 P = ParamSpec("P")
@@ -103,8 +106,67 @@ def guard(session: Session, statement: str, params: tuple[Any, ...]) -> None:
     session.connection().info.setdefault(_GUARDS, []).append((statement, params))
 
 
+def deferring(session: Session) -> bool:
+    """SQLite, inside a stepping operation whose lock is still deferred and that has written nothing: a
+    write now would take the database's write lock (a rule of the step that starts cases asks, so as to
+    work them out first and write them with the step: :func:`later`)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return False
+    connection = session.connection()
+    return bool(connection.info.get(_KEY)) and not _raw(session).in_transaction
+
+
+def check(session: Session, statement: str, params: tuple[Any, ...]) -> None:
+    """Run ``statement`` (a SELECT of one value, SQLite parameters) once the deferred locks are taken;
+    :class:`StaleStep` (the operation runs again) unless its value is true. Only while
+    :func:`deferring`."""
+    session.connection().info.setdefault(_CHECKS, []).append((statement, params))
+
+
+def later(session: Session, write: Callable[[], Any]) -> None:
+    """Keep a write worked out while :func:`deferring` (a new case) for :func:`write_later`."""
+    session.connection().info.setdefault(_LATER, []).append(write)
+
+
+def reserve_instance_id(session: Session) -> int:
+    """An id for a case to be inserted by a write kept for :func:`write_later` (while :func:`deferring`):
+    the next after the largest in the table (what SQLite would give), checked once the lock is taken."""
+    info = session.connection().info
+    reserved = info.get(_NEXT_ID)
+    if reserved is None:
+        with session.no_autoflush:
+            top = session.scalar(select(func.max(ProcessInstance.id))) or 0
+        reserved = int(top) + 1
+        check(session, "SELECT coalesce(max(id), 0) < ? FROM process_instance", (reserved,))
+    info[_NEXT_ID] = reserved + 1
+    return int(reserved)
+
+
+def soon(session: Session, write: Callable[[], Any]) -> None:
+    """``write()`` now, or while :func:`deferring` keep it for :func:`write_later` (a rule's write whose
+    result the step does not need: it is written with the step, after the step was worked out)."""
+    if deferring(session):
+        later(session, write)
+    else:
+        write()
+
+
+def has_later(session: Session) -> bool:
+    """Are writes kept by :func:`later` waiting?"""
+    return session.get_bind().dialect.name == "sqlite" and bool(session.connection().info.get(_LATER))
+
+
+def write_later(session: Session) -> None:
+    """Do the writes kept by :func:`later`, in order (the first takes the deferred locks)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    info = session.connection().info
+    while info.get(_LATER):
+        info[_LATER].pop(0)()
+
+
 def _deferred(info: dict[str, Any]) -> bool:
-    return bool(info.get(_KEY) or info.get(_GUARDS))
+    return bool(info.get(_KEY) or info.get(_GUARDS) or info.get(_CHECKS))
 
 
 def _acquire(info: dict[str, Any], raw: Any) -> None:
@@ -113,19 +175,22 @@ def _acquire(info: dict[str, Any], raw: Any) -> None:
         if raw.execute(statement, params).rowcount != 1:
             info.pop(_KEY, None)
             raise StaleStep(None)
-    pending = info.pop(_KEY, None)
-    if not pending:
-        return
+    pending = info.pop(_KEY, None) or {}
     for instance_id, (version, ref) in sorted(pending.items()):
         cursor = raw.execute(
             "UPDATE process_instance SET version = version WHERE id = ? AND version = ?",
             (instance_id, version),
         )
         if cursor.rowcount != 1:
+            info.pop(_CHECKS, None)
             raise StaleStep(instance_id)
         instance = ref()
         if instance is not None:  # the transaction raises the version once: others see the change
             flag_modified(instance, "status")
+    for statement, params in info.pop(_CHECKS, None) or ():  # the write lock is held now
+        found = raw.execute(statement, params).fetchone()
+        if not found or not found[0]:
+            raise StaleStep(None)
 
 
 def settle(session: Session) -> None:
@@ -135,6 +200,7 @@ def settle(session: Session) -> None:
         return
     session.flush()
     info = session.connection().info
+    write_later(session)  # (a step's own writes come first; these are a safety net)
     if _deferred(info):
         _acquire(info, _raw(session))
         session.flush()
@@ -154,6 +220,11 @@ def retrying(fn: Callable[P, R]) -> Callable[P, R]:
                 except ServiceError as err:
                     if getattr(err, "commit", False) and not isinstance(err, StaleStep):
                         settle(session)  # what it reports is kept: its locks must hold
+                    else:
+                        _discard(session)
+                    raise
+                except Exception:
+                    _discard(session)
                     raise
                 settle(session)
                 return result
@@ -164,6 +235,16 @@ def retrying(fn: Callable[P, R]) -> Callable[P, R]:
         raise AssertionError("unreachable")
 
     return wrapper
+
+
+def _discard(session: Any) -> None:
+    """A refused operation: the writes it kept for later never happen, even if the caller goes on in
+    the same transaction without rolling back (the refusal wrote nothing of them)."""
+    if session.get_bind().dialect.name != "sqlite" or not session.in_transaction():
+        return
+    info = session.connection().info
+    for key in (_LATER, _NEXT_ID, _CHECKS):
+        info.pop(key, None)
 
 
 # --- the hooks -----------------------------------------------------------------------------------------
@@ -186,13 +267,13 @@ def _before_cursor_execute(
 
 
 def _forget(conn: Connection) -> None:
-    conn.info.pop(_KEY, None)
-    conn.info.pop(_GUARDS, None)
+    for key in (_KEY, _GUARDS, _CHECKS, _LATER, _NEXT_ID):
+        conn.info.pop(key, None)
 
 
 def _forget_record(_dbapi: Any, record: Any) -> None:
-    record.info.pop(_KEY, None)
-    record.info.pop(_GUARDS, None)
+    for key in (_KEY, _GUARDS, _CHECKS, _LATER, _NEXT_ID):
+        record.info.pop(key, None)
 
 
 def _install(engine: Any) -> None:

@@ -2,75 +2,32 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
-import re
-from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from SpiffWorkflow.bpmn import BpmnWorkflow
 from sqlalchemy import Integer, bindparam, func, select, update
 from sqlalchemy.orm import Session, joinedload, lazyload, selectinload, undefer
 
-from engine import procedures
-from engine.audit import service as audit
-from engine.audit.models import AuditAction
-from engine.bpmn import dmn_task, messaging, runtime
+from engine.bpmn import messaging, runtime
 from engine.bpmn.parsing import CompiledDefinition
-from engine.db import dumps, utcnow
 from engine.decisions import service as decisions
 from engine.definitions import service as definitions
 from engine.definitions.models import ProcessDefinition
-from engine.errors import Conflict, Forbidden, Invalid, NotFound
-from engine.forms import jsonable
-from engine.instances import optimistic, rehearsal, startdata
+from engine.errors import Conflict, Forbidden, NotFound
+from engine.instances import newcase, optimistic, startdata
 from engine.instances.models import InstanceStatus, ProcessInstance
-from engine.kernel import bus
+from engine.instances.state import Due as Due
+from engine.instances.state import Loaded as Loaded
+from engine.instances.state import prepare_deadlines as prepare_deadlines
+from engine.instances.state import ready_to_save as ready_to_save
+from engine.instances.state import save as save
 from engine.orgs import service as orgs
 from engine.orgs.models import OrgUnit
-from engine.policy import service as policy
 from engine.recusal import service as recusal
 from engine.scope import visible_clause
 from engine.users import service as users
 from engine.users.models import User
-
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
-MAX_START_KEYS = 100
-MAX_START_BYTES = 64 * 1024  # initial case data as JSON; forms carry the rest, field by field
-
-
-@dataclass
-class Loaded:
-    instance: ProcessInstance
-    compiled: CompiledDefinition
-    wf: BpmnWorkflow
-    # The instance's open task rows, when the caller read them under the lock already (saves a query).
-    open_rows: list[Any] | None = None
-    # This step's audit events, written in one INSERT when the step is saved.
-    events: audit.Batch = field(default_factory=audit.Batch)
-    # The deadlines of the human tasks the step opens, evaluated before the write lock (issue 18 item 10):
-    # see :func:`prepare_deadlines`; the task projection evaluates any it lacks itself.
-    due: Due | None = None
-
-
-# When the deadlines were worked out, and per new task (its id in the workflow) its due time and text.
-Due = tuple[dt.datetime, dict[str, tuple[dt.datetime | None, str | None]]]
-
-
-def prepare_deadlines(compiled: CompiledDefinition, wf: BpmnWorkflow, opened: Collection[str] = ()) -> Due:
-    """Evaluate now the ``deadline`` of every ready human task of ``wf`` whose row is not open yet (ids
-    in ``opened`` have one): a deadline may be a user expression, and this runs before the write lock."""
-    from engine.deadlines import sla
-
-    now = utcnow()
-    due = {}
-    for task in runtime.ready_human_tasks(wf):
-        if str(task.id) not in opened:
-            meta = compiled.task_meta(task.task_spec.bpmn_id)
-            due[str(task.id)] = sla.deadline_for(meta.properties if meta else {}, task.data, now)
-    return now, due
-
 
 # The instance to lock, from the bound parameter ``lock_key``: by default its id.
 _BY_ID: Any = bindparam("lock_key", type_=Integer)
@@ -133,48 +90,6 @@ def load(session: Session, instance: ProcessInstance) -> Loaded:
     return Loaded(instance, compiled, runtime.load_state(instance.state, compiled))
 
 
-def save(session: Session, loaded: Loaded, actor_id: int | None) -> list[Any]:
-    """Write the workflow state back and project its human tasks (same transaction); returns the
-    instance's open task rows after the step. The projection is the task layer's (subscribed at engine
-    start-up: ``engine.wiring``); a case that ended is announced."""
-    instance, wf = loaded.instance, loaded.wf
-    thrown = messaging.take_thrown(wf)  # not stored with the state: delivered below
-    instance.state = runtime.dump_state(wf)
-    instance.data = jsonable(runtime.current_data(wf))
-    instance.updated_at = utcnow()
-    if wf.is_completed() and instance.status == InstanceStatus.RUNNING:
-        instance.status = InstanceStatus.COMPLETED
-        instance.ended_at = utcnow()
-        loaded.events.add(AuditAction.INSTANCE_COMPLETED, actor_id=actor_id, instance_id=instance.id)
-        bus.emit(bus.CASE_ENDED, session, instance=instance, actor_id=actor_id)
-    # the task projection also sets next_wakeup_at, writes the row and the events
-    open_rows: list[Any] = bus.call(bus.PROJECT, session, loaded, actor_id)
-    bus.emit(bus.STATE_SAVED, session, loaded=loaded, actor_id=actor_id, thrown=thrown)
-    return open_rows
-
-
-def _check_start_data(data: Any) -> dict[str, Any]:
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise Invalid(
-            "初始数据必须是对象 / data must be an object", {"data": ["必须是对象 / must be an object"]}
-        )
-    problems = {}
-    if len(dumps(data).encode("utf-8")) > MAX_START_BYTES:
-        problems["data"] = [
-            f"初始数据过大（最多 {MAX_START_BYTES // 1024} KB）/ data too large (max {MAX_START_BYTES // 1024} KB)"
-        ]
-    if len(data) > MAX_START_KEYS:
-        problems["data"] = [f"字段过多（最多 {MAX_START_KEYS}）/ too many keys (max {MAX_START_KEYS})"]
-    for key in data:
-        if not isinstance(key, str) or not _NAME.match(key):
-            problems[f"data.{key}"] = ["字段名无效 / invalid field name (letters, digits, '_')"]
-    if problems:
-        raise Invalid("初始数据无效 / invalid data", problems)
-    return dict(data)
-
-
 def start(
     session: Session,
     user: User,
@@ -234,99 +149,17 @@ def create(
     parent_id: int | None = None,
 ) -> ProcessInstance:
     """Create and run an instance (no permission check: callers are ``start`` and the scheduler)."""
-    initial = _check_start_data(data)
-    initial.update(procedures.run_on_start(session, definition.key, unit, initial))
-    initial.pop(policy.DATA_KEY, None)  # never from the starter: the case's own copy, below
-    kept = policy.snapshot(session, definition.key, initial)  # the policy parameters this case keeps
-    if kept is not None:
-        initial[policy.DATA_KEY] = kept
-    compiled = definitions.SPEC_CACHE.get(definition)
-    initial.pop(dmn_task.PINS_KEY, None)  # never from the starter: the decision versions this case keeps
-    if compiled.decision_refs:
-        initial[dmn_task.PINS_KEY] = decisions.pins(session, compiled.decision_refs)
-    if compiled.initiator_var and actor_id is not None:  # camunda:initiator: the starter's user name
-        starter = session.get(User, actor_id)
-        initial[compiled.initiator_var] = starter.username if starter is not None else None
-    wf, failure, due = _first_steps(session, definition, compiled, initial)
-    if failure is not None and origin != "schedule":  # a person starting a case: refused, nothing stored
-        raise Invalid.on("data", f"流程无法开始 / the process cannot start: {failure}") from failure
-    # (the scheduler's occurrence: the case is kept with an incident for admins)
-    instance = ProcessInstance(
-        definition_id=definition.id,
-        process_key=definition.key,
-        business_key=business_key,
-        org_unit_id=unit.id,
-        district_id=unit.district_id,
-        street_id=unit.street_id,
-        parent_id=parent_id,
-        status=InstanceStatus.RUNNING,
-        started_by_id=actor_id,
-        state="",
-        data={},
-    )
-    session.add(instance)
-    session.flush()
-    audit.record(
+    prepared = newcase.prepare(
         session,
-        AuditAction.INSTANCE_STARTED,
+        definition,
+        unit,
         actor_id=actor_id,
-        instance_id=instance.id,
-        definition_id=definition.id,
-        details={
-            "process_key": definition.key,
-            "version": definition.version,
-            "org_unit": unit.code,
-            "business_key": business_key,
-            "origin": origin,
-            "data": initial,
-        },
+        business_key=business_key,
+        data=data,
+        origin=origin,
+        parent_id=parent_id,
     )
-    save(session, Loaded(instance, compiled, wf, due=due), actor_id)
-    if failure is not None:
-        from engine.incidents import service as incidents
-
-        incidents.record(session, instance, failure, origin=origin, actor_id=actor_id)
-    return instance
-
-
-def _first_steps(
-    session: Session, definition: ProcessDefinition, compiled: CompiledDefinition, initial: dict[str, Any]
-) -> tuple[BpmnWorkflow, runtime.EngineError | None, Due]:
-    """A new case's workflow run to its first wait and its first deadlines. These evaluate user
-    expressions: nothing is written before them; in an operation that wrote already (a rule of a step
-    starting a case) they are worked out before its write lock (engine.instances.rehearsal)."""
-    if not rehearsal.active(session):
-        return _run_first_steps(compiled, initial)
-    key: Any = ("start", definition.id, definition.sha256, repr(initial))
-    key = (*key, rehearsal.occurrence(session, key))
-    kept = rehearsal.recall(session, key)
-    if kept is None:
-        work = functools.partial(_rehearse_first_steps, compiled, dict(initial))
-        rehearsal.refuse(session, key, work)
-        kept = work()
-        rehearsal.keep(session, key, kept)  # the next attempt starts from the same workflow (task ids)
-    state, failure, due = kept
-    return runtime.load_state(state, compiled), failure, due
-
-
-def _run_first_steps(
-    compiled: CompiledDefinition, initial: dict[str, Any]
-) -> tuple[BpmnWorkflow, runtime.EngineError | None, Due]:
-    wf = runtime.new_workflow(compiled, initial)
-    runtime.start_now(wf)
-    failure = None
-    try:
-        runtime.advance(wf)
-    except runtime.EngineError as err:
-        failure = err
-    return wf, failure, prepare_deadlines(compiled, wf)
-
-
-def _rehearse_first_steps(
-    compiled: CompiledDefinition, initial: dict[str, Any]
-) -> tuple[str, runtime.EngineError | None, Due]:
-    wf, failure, due = _run_first_steps(compiled, initial)
-    return runtime.dump_state(wf), failure, due
+    return newcase.insert(session, prepared)
 
 
 @dataclass

@@ -36,7 +36,7 @@ _ID_NUMBER = re.compile(r"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9])")
 _MOBILE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
 _FORM_DATA_TYPES = {"string": "string", "long": "integer", "boolean": "boolean", "date": "date"}
 
-MAX_BYTES = 64 * 1024  # as engine.instances.service.MAX_START_BYTES, checked before the form
+MAX_BYTES = 64 * 1024  # as engine.instances.newcase.MAX_START_BYTES, checked before the form
 # (definition id, sha256) -> the declared start form (None: none declared)
 _DECLARED: dict[tuple[int, str], FormDefinition | None] = {}
 

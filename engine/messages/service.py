@@ -17,6 +17,7 @@ recursively), at most :data:`MAX_DELIVERIES` per transaction.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
 from collections import deque
@@ -33,6 +34,7 @@ from engine.db import utcnow
 from engine.definitions import service as definitions
 from engine.errors import Invalid
 from engine.forms import jsonable
+from engine.instances import newcase, optimistic
 from engine.instances import service as instances
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.messages import subscriptions
@@ -270,7 +272,15 @@ def _sent(session: Session, sender_id: int | None, actor_id: int | None, details
     """On the sending case's trail (a message from outside a case is on its receiver's: ``from`` None)."""
     if sender_id is None:
         return
-    audit.record(session, AuditAction.MESSAGE_SENT, actor_id=actor_id, instance_id=sender_id, details=details)
+    write = functools.partial(
+        audit.record,
+        session,
+        AuditAction.MESSAGE_SENT,
+        actor_id=actor_id,
+        instance_id=sender_id,
+        details=details,
+    )
+    optimistic.soon(session, write)  # after the cases it started, written with the sender's step
 
 
 def _start(
@@ -299,19 +309,23 @@ def _start(
         )
     business_key = key if key is not None and _KEY_SHAPE.match(key) else None
     started = []
+    sender_id = sender.id if sender is not None else None
     for definition in matching:
-        case = instances.create(  # the payload is the new case's start data (checked as such)
+        # the new case is worked out with the message handed over (start steps, the steps after the
+        # message, first deadlines) before anything is written; inside a step whose write lock is
+        # deferred (SQLite) it is written with that step (engine.instances.newcase)
+        prepared = newcase.prepare(
             session,
             definition,
             unit,
             actor_id=actor_id,
             business_key=business_key,
-            data=dict(payload) if isinstance(payload, dict) else None,
+            data=dict(payload) if isinstance(payload, dict) else None,  # the start data (checked as such)
             origin="message",
-            parent_id=sender.id if sender is not None else None,
+            parent_id=sender_id,
+            message=newcase.Message(MESSAGE, name, payload, key, sender_id),
         )
-        _deliver(session, case.id, MESSAGE, name, payload, None, actor_id, key, sender.id if sender else None)
-        started.append(case.id)
+        started.append(newcase.start(session, prepared))
     return started
 
 

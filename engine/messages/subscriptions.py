@@ -40,7 +40,10 @@ def sync(session: Session, loaded: Any) -> list[tuple[int, int, str]]:
     message id, instance id, BPMN id) for each catch that starts waiting and has a message kept for it."""
     instance, wf = loaded.instance, loaded.wf
     alive = instance.status == InstanceStatus.RUNNING and not wf.is_completed()
-    wanted = messaging.waiting(wf) if alive else []
+    if not alive:
+        wanted: list[Any] = []
+    else:  # worked out before the write lock where the step wrote first (instances.ready_to_save)
+        wanted = loaded.waiting if getattr(loaded, "waiting", None) is not None else messaging.waiting(wf)
     if not wanted and not _catches(loaded.compiled):
         return []
     rows = list(

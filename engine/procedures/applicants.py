@@ -5,11 +5,13 @@ person as its head, to be completed (name "待补登"). A case that already name
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from engine.households import service as households
+from engine.instances import optimistic
 from engine.procedures import before_complete
 
 
@@ -17,7 +19,13 @@ def _link(field: str, *, from_case: bool = False):
     def hook(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
         number = (instance.data if from_case else data).get(field)
         if isinstance(number, str) and number:
-            households.link_by_id_number(session, instance, number, actor_id=row.assignee_id)
+            # written with the step (SQLite: after the step was worked out, engine.instances.optimistic)
+            optimistic.soon(
+                session,
+                functools.partial(
+                    households.link_by_id_number, session, instance, number, actor_id=row.assignee_id
+                ),
+            )
         return {}
 
     return hook

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from engine.definitions import service as definitions
 from engine.errors import Invalid
-from engine.instances import service as instances
+from engine.instances import newcase
 from engine.policy import service as policy
 from engine.procedures import before_complete
 
@@ -36,16 +36,20 @@ def refer_project_assistance(
 ) -> dict[str, Any]:
     if data.get("assistance_form") != "project":
         return {}
-    case = instances.create(
+    # worked out now, written with the step (engine.instances.newcase)
+    case_id = newcase.start(
         session,
-        definitions.get_version(session, PROJECT),
-        instance.org_unit,
-        actor_id=row.assignee_id,
-        data={k: data[k] for k in CARRIED if data.get(k) not in (None, "")},
-        origin=f"{KEY}:{instance.id}",
-        parent_id=instance.id,
+        newcase.prepare(
+            session,
+            definitions.get_version(session, PROJECT),
+            instance.org_unit,
+            actor_id=row.assignee_id,
+            data={k: data[k] for k in CARRIED if data.get(k) not in (None, "")},
+            origin=f"{KEY}:{instance.id}",
+            parent_id=instance.id,
+        ),
     )
-    return {"project_case_id": case.id}
+    return {"project_case_id": case_id}
 
 
 @before_complete("foundation_fee_check", "fee_check")

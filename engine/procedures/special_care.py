@@ -18,7 +18,7 @@ from engine.db import utcnow
 from engine.deadlines.calendar import SHANGHAI, local_day
 from engine.definitions import service as definitions
 from engine.errors import Invalid
-from engine.instances import service as instances
+from engine.instances import newcase
 from engine.policy import service as policy
 from engine.procedures import before_complete
 
@@ -78,13 +78,17 @@ def next_period(session: Session, instance: Any, row: Any, data: dict[str, Any])
     """Continuing care opens the next period as a new case (same person), linked to this one."""
     if not data.get("next_period"):
         return {}
-    case = instances.create(
+    # worked out now, written with the step (engine.instances.newcase)
+    case_id = newcase.start(
         session,
-        definitions.get_version(session, KEY),
-        instance.org_unit,
-        actor_id=row.assignee_id,
-        data={k: instance.data[k] for k in CARRIED if k in (instance.data or {})},
-        origin=f"{KEY}:{instance.id}",
-        parent_id=instance.id,
+        newcase.prepare(
+            session,
+            definitions.get_version(session, KEY),
+            instance.org_unit,
+            actor_id=row.assignee_id,
+            data={k: instance.data[k] for k in CARRIED if k in (instance.data or {})},
+            origin=f"{KEY}:{instance.id}",
+            parent_id=instance.id,
+        ),
     )
-    return {"next_period_case_id": case.id}
+    return {"next_period_case_id": case_id}

@@ -9,13 +9,16 @@ involved). On PostgreSQL the row lock only ever held that case; the first test r
 If the case itself changes during the evaluation, the step notices before writing and runs again
 from a fresh read: a claim made meanwhile is never overwritten. Starts (their first deadlines), the web
 start that completes the first step (rehearsed: engine.instances.rehearsal) and batch migration are
-probed the same way at the end.
+probed the same way, and last an ordinary completion whose procedure rule starts new cases (the Bridge
+Plan's district confirmation, the community-assistance referral, special care's next period:
+engine.instances.newcase), with another case written at every evaluation.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
+import traceback
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,6 +33,7 @@ from engine.deadlines import calendar as cal
 from engine.deadlines import service as deadlines
 from engine.definitions import service as definitions
 from engine.errors import Conflict
+from engine.forms import with_check_digit
 from engine.instances import service as instances
 from engine.tasks import service as tasks
 from engine.tasks.models import HumanTask, TaskStatus
@@ -825,3 +829,267 @@ def test_a_start_needing_more_rehearsals_than_attempts_runs_once_under_the_lock(
     children = session.scalars(select(ProcessInstance.id).where(ProcessInstance.parent_id == case.id)).all()
     assert sorted(case.data["made"]) == sorted(children) and len(children) == rehearsal.MAX_ATTEMPTS + 2
     assert [t.bpmn_id for t in tasks.open_tasks_of(session, case.id)] == ["after"]
+
+
+# --- an ordinary completion whose procedure rule starts new cases ---------------------------------------
+#
+# The Bridge Plan's district confirmation opens one household case per family (each by the message its
+# start event catches), the community-assistance application refers a project case, special care's
+# period review opens the next period. Each new case is worked out in memory — its first steps, the
+# message and the steps after it, its first deadlines — then the completed step's own scripts,
+# conditions and next deadlines, and only then is anything written (engine.instances.newcase). Here every
+# evaluation on the completing thread (each expression, script and deadline) first writes another case
+# with no wait for any lock; before, everything after the first new case's INSERT found the database
+# locked on SQLite.
+
+
+class LockWatch:
+    """At every evaluation on the stepping thread: claim or unclaim a task of another case, refusing to
+    wait for any lock (busy timeout 0 / lock timeout 1 ms); what was refused is kept."""
+
+    def __init__(self, engine: Any, other_task: int) -> None:
+        self.engine, self.other_task = engine, other_task
+        self.writes, self.refused, self.busy = 0, [], False
+
+    def __call__(self) -> None:
+        if threading.current_thread().name != STEPPER or self.busy:
+            return
+        self.busy = True
+        writer = _impatient(self.engine)
+        try:
+            user = get_user(writer, "pt_officer2")
+            if self.writes % 2 == 0:
+                tasks.claim(writer, user, self.other_task)
+            else:
+                tasks.unclaim(writer, user, self.other_task)
+            writer.commit()
+            self.writes += 1
+        except Exception as err:  # "database is locked": kept for the assertion
+            writer.rollback()
+            where = [f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}" for f in traceback.extract_stack()]
+            self.refused.append(f"{type(err).__name__} at {' < '.join(reversed(where[-12:-2]))}")
+        finally:
+            _restore(writer)
+            self.busy = False
+
+
+@pytest.fixture()
+def lock_watch(engine, session, monkeypatch) -> LockWatch:
+    from engine.deadlines import sla
+
+    _deploy_back(session, None)
+    watch = LockWatch(engine, _case_at_fill(session))
+    evaluate, execute_script, deadline_for = (
+        expressions.evaluate,
+        expressions.execute_script,
+        sla.deadline_for,
+    )
+
+    def watched(fn: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            watch()
+            return fn(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(expressions, "evaluate", watched(evaluate))
+    monkeypatch.setattr(expressions, "execute_script", watched(execute_script))
+    monkeypatch.setattr(sla, "deadline_for", watched(deadline_for))
+    return watch
+
+
+def _complete_on_the_stepper(engine, client, headers, task_id: int, data: dict[str, Any]) -> Any:
+    """Complete a task through the REST API on the stepping thread; its answer."""
+    answers: list[Any] = []
+
+    def post(_s: Session) -> None:
+        response = client.application.test_client().post(
+            f"/api/v1/tasks/{task_id}/complete", json={"data": data}, headers=headers
+        )
+        answers.append((response.status_code, response.get_json()))
+
+    thread, outcome = _stepper(engine, post)
+    thread.join(300)
+    assert outcome == ["ok"]
+    [(status, body)] = answers
+    assert status == 200, body
+    return body
+
+
+def _started_by(session: Session, parent: int, key: str) -> list[Any]:
+    from engine.instances.models import ProcessInstance
+
+    session.expire_all()
+    return list(
+        session.scalars(
+            select(ProcessInstance)
+            .where(ProcessInstance.parent_id == parent, ProcessInstance.process_key == key)
+            .order_by(ProcessInstance.id)
+        )
+    )
+
+
+def test_another_case_is_written_while_a_bridge_confirmation_works_out_twenty_household_cases(
+    engine, session, client, login, june, lock_watch
+):
+    from tests.procedures.helpers import Project, lines
+
+    project = Project(client, login, households=20)
+    project.do("annual_list", "pt_agency_lead", project.annual_list(budget_lines=lines("100000.00")))
+    task = project.task("district_confirmation")
+    project.supply(task["id"], "pt_district")
+    headers = login("pt_district")
+    _complete_on_the_stepper(engine, client, headers, task["id"], {"decision": "approve", "opinion": "同意"})
+    assert lock_watch.refused == []
+    assert lock_watch.writes >= 20  # at least each household's first deadline, each with a write meanwhile
+    households = _started_by(session, project.id, "bridge_plan_household")
+    data = project.detail()["data"]
+    assert len(households) == 20 and data["household_case_ids"] == [h.id for h in households]
+    assert sorted(h.data["household_ref"] for h in households) == [f"PT-{i:03d}" for i in range(1, 21)]
+    for case in households:  # each opened by its message and waiting at its first step, with a due time
+        opened = tasks.open_tasks_of(session, case.id)
+        assert opened and all(t.due_at is not None for t in opened)
+        trail = session.scalars(
+            select(AuditEvent.action).where(AuditEvent.instance_id == case.id).order_by(AuditEvent.id)
+        ).all()
+        assert trail[0] == "instance.started" and trail.count("message.received") == 1
+    sent = session.scalars(
+        select(AuditEvent.id).where(AuditEvent.instance_id == project.id, AuditEvent.action == "message.sent")
+    ).all()
+    assert len(sent) == 20
+    assert session.get(HumanTask, lock_watch.other_task).state in (TaskStatus.CLAIMED, TaskStatus.READY)
+
+
+def test_another_case_is_written_while_a_community_assistance_referral_works_out_the_project_case(
+    engine, session, client, login, lock_watch
+):
+    from tests.procedures.cases import ApiCase
+    from tests.procedures.helpers import KEY as CA
+    from tests.procedures.helpers import STREET as CA_STREET
+    from tests.procedures.helpers import application
+
+    case = ApiCase(client, login, CA, CA_STREET, viewer="pt_head")
+    task = case.task("application")
+    case.supply(task["id"], "pt_advisor")
+    data = application(assistance_form="project", aid_types=["services"], services_description="助餐服务")
+    _complete_on_the_stepper(engine, client, login("pt_advisor"), task["id"], data)
+    assert lock_watch.refused == [] and lock_watch.writes >= 2  # the project case's and the application's
+    [project] = _started_by(session, case.id, "ca_project_assistance")
+    assert case.detail()["data"]["project_case_id"] == project.id
+    assert project.data["services_description"] == "助餐服务"
+    assert [t.bpmn_id for t in tasks.open_tasks_of(session, project.id)] == ["project_research"]
+    assert case.detail()["status"] == "completed"
+
+
+def test_another_case_is_written_while_a_special_care_review_works_out_the_next_period(
+    engine, session, client, lock_watch
+):
+    from tests.procedures.cases import ApiCase, fresh_token
+
+    relog = lambda username: fresh_token(client, username)  # noqa: E731
+    enrol = {
+        "person_id_number": with_check_digit("99999919400101002"),  # area 999999: nobody's number
+        "care_category": "elderly_alone",
+        "care_reason": "独居高龄，行动不便",
+        "address_note": "某小区某号楼",
+    }
+    with time_machine.travel(MONDAY, tick=False):
+        case = ApiCase(client, relog, "special_care_visits", STREET, viewer="pt_head")
+        case.do("enrolment", "pt_advisor", enrol)
+    with time_machine.travel(dt.datetime(2026, 11, 9, 0, 1, tzinfo=cal.SHANGHAI), tick=False):
+        deadlines.run_due(sessionmaker(bind=engine, expire_on_commit=False))
+        visits = [
+            {"visit_date": day, "visit_kind": "home_visit", "situation": "身体状况平稳"}
+            for day in ("2026-11-03", "2026-11-05")
+        ]
+        case.do("weekly_visits", "pt_advisor", {"visits": visits, "continue_care": False})
+        task = case.task("period_review")
+        case.supply(task["id"], "pt_officer")
+        review = {"period_summary": "情况稳定，继续关爱", "next_period": True}
+        _complete_on_the_stepper(engine, client, relog("pt_officer"), task["id"], review)
+    assert lock_watch.refused == [] and lock_watch.writes >= 1
+    [following] = _started_by(session, case.id, "special_care_visits")
+    assert case.detail()["data"]["next_period_case_id"] == following.id
+    assert following.data["care_category"] == "elderly_alone"  # carried over from this period
+    assert [t.bpmn_id for t in tasks.open_tasks_of(session, following.id)] == ["enrolment"]
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="PostgreSQL writes a rule's new cases at once (row locks only)")
+def test_a_case_started_meanwhile_makes_the_confirmation_run_again_with_fresh_ids(
+    engine, session, client, login, june, monkeypatch
+):
+    """The household cases' ids are reserved while the lock is deferred: a case started by someone else
+    between the read and the write takes one of them, so the confirmation runs again from a fresh read
+    (nothing was written) and its cases get the next ids."""
+    from engine.instances import newcase
+    from tests.procedures.helpers import Project, lines
+
+    _deploy_back(session, None)
+    project = Project(client, login, households=2)
+    project.do("annual_list", "pt_agency_lead", project.annual_list(budget_lines=lines("8000.00")))
+    intruders: list[int] = []
+    prepare = newcase.prepare
+
+    def prepare_then_start_another(*args: Any, **kwargs: Any) -> Any:
+        prepared = prepare(*args, **kwargs)
+        if threading.current_thread().name == STEPPER and not intruders:
+            intruders.append(0)  # (the start below prepares a case too)
+            with Session(engine, expire_on_commit=False) as other:  # another user's start, committed
+                intruders[0] = instances.start(other, get_user(other, "pt_officer"), BACK_KEY, STREET).id
+                other.commit()
+        return prepared
+
+    monkeypatch.setattr(newcase, "prepare", prepare_then_start_another)
+    task = project.task("district_confirmation")
+    project.supply(task["id"], "pt_district")
+    _complete_on_the_stepper(
+        engine, client, login("pt_district"), task["id"], {"decision": "approve", "opinion": "同意"}
+    )
+    households = _started_by(session, project.id, "bridge_plan_household")
+    assert len(intruders) == 1 and len(households) == 2
+    assert all(h.id > intruders[0] for h in households)
+    assert project.detail()["data"]["household_case_ids"] == [h.id for h in households]
+
+
+@pytest.mark.skipif(
+    IS_POSTGRES, reason="PostgreSQL writes a rule's new cases at once: the request's rollback undoes them"
+)
+def test_a_completion_refused_after_its_rule_prepared_a_case_keeps_nothing(session, monkeypatch):
+    """A rule prepared a new case, a later rule refuses the step: the case is never written — also when
+    the caller goes on in the same transaction without rolling back."""
+    from engine import procedures
+    from engine.errors import Invalid
+    from engine.instances import newcase
+    from engine.instances.models import ProcessInstance
+
+    monkeypatch.setitem(expressions.SAFE_FUNCTIONS, "probe", lambda x: x)
+    definitions.deploy(
+        session,
+        hostile_bpmn.script_after_fill("y = probe(7)", key=KEY),
+        actor_id=get_user(session, "admin").id,
+    )
+    session.commit()
+    first, second = _case(session), _case(session)
+
+    def refer(s: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
+        prepared = newcase.prepare(
+            s, definitions.get_version(s, KEY), instance.org_unit, actor_id=None, parent_id=instance.id
+        )
+        return {"referred": newcase.start(s, prepared)}
+
+    def refuse_the_first(s: Session, instance: Any, row: Any, data: dict[str, Any]) -> None:
+        if instance.id == first:
+            raise Invalid.on("x", "refused")
+
+    monkeypatch.setitem(procedures.BEFORE_COMPLETE, (KEY, "fill"), [refer, refuse_the_first])
+    officer = get_user(session, "pt_officer")
+    with pytest.raises(Invalid):
+        tasks.complete(session, officer, open_task(session, first, "fill").id, {})
+    tasks.complete(session, officer, open_task(session, second, "fill").id, {})  # no rollback between
+    session.commit()
+    children = session.scalars(select(ProcessInstance).where(ProcessInstance.parent_id.in_([first, second])))
+    assert [c.parent_id for c in children] == [second]
+    assert [t.bpmn_id for t in tasks.open_tasks_of(session, first)] == ["fill"]
+    assert instances.get_visible(session, officer, second).data["referred"] == next(
+        iter(session.scalars(select(ProcessInstance.id).where(ProcessInstance.parent_id == second)))
+    )
