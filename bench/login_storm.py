@@ -84,34 +84,7 @@ def storm(port: int, start_at: float, stop_at: float, out: mp.Queue) -> None:
     out.put(results)
 
 
-BOUNDARY = "assistflow-bench-boundary"
-
-
-def supply(client: ht.Client, task_id: int) -> None:
-    """Upload a sample PDF for each required material the step still lacks (the application step refuses
-    to complete without them), as the staff's browser would before submitting."""
-    from api.demo_materials import sample_pdf
-
-    status, listing = client.call("GET", f"/api/v1/tasks/{task_id}/materials")
-    if status != 200:
-        return
-    pdf = sample_pdf("bench")
-    for item in listing.get("items", []):
-        if not item.get("required") or item.get("done"):
-            continue
-        body = (
-            (
-                f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="scan.pdf"\r\n'
-                "Content-Type: application/pdf\r\n\r\n"
-            ).encode()
-            + pdf
-            + f"\r\n--{BOUNDARY}--\r\n".encode()
-        )
-        headers = {**client.headers, "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
-        client.conn.request(
-            "POST", f"/api/v1/tasks/{task_id}/attachments?field={item['field']}", body, headers
-        )
-        client.conn.getresponse().read()
+supply = ht.supply  # the application's required sample PDFs, as http_throughput's clients do
 
 
 def client_loop(port: int, start_at: float, stop_at: float, out: mp.Queue) -> None:

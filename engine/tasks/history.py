@@ -7,7 +7,7 @@ few columns the pages show, read in one query."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -26,22 +26,23 @@ class Finished(NamedTuple):
     form_version: int | None
 
 
+def _finished_of(instance_id: int) -> Any:
+    """The columns of a :class:`Finished` row, of the case's completed or cancelled tasks."""
+    return select(
+        HumanTask.id,
+        HumanTask.bpmn_id,
+        HumanTask.name,
+        HumanTask.state,
+        HumanTask.completed_by_id,
+        HumanTask.completed_at,
+        HumanTask.form_key,
+        HumanTask.form_version,
+    ).where(HumanTask.instance_id == instance_id, HumanTask.state.not_in(OPEN_STATUSES))
+
+
 def finished_rows(session: Session, instance_id: int) -> list[Finished]:
     """The case's completed or cancelled tasks, oldest first (as ``service.history_of`` orders them)."""
-    stmt = (
-        select(
-            HumanTask.id,
-            HumanTask.bpmn_id,
-            HumanTask.name,
-            HumanTask.state,
-            HumanTask.completed_by_id,
-            HumanTask.completed_at,
-            HumanTask.form_key,
-            HumanTask.form_version,
-        )
-        .where(HumanTask.instance_id == instance_id, HumanTask.state.not_in(OPEN_STATUSES))
-        .order_by(HumanTask.completed_at, HumanTask.id)
-    )
+    stmt = _finished_of(instance_id).order_by(HumanTask.completed_at, HumanTask.id)
     return [Finished(*row) for row in session.execute(stmt)]
 
 
@@ -84,17 +85,7 @@ def finished_page(session: Session, instance_id: int, *, page: int, per_page: in
     """One page of the case's finished tasks, the latest first (the case page's 已办环节, paged as its
     timeline is)."""
     stmt = (
-        select(
-            HumanTask.id,
-            HumanTask.bpmn_id,
-            HumanTask.name,
-            HumanTask.state,
-            HumanTask.completed_by_id,
-            HumanTask.completed_at,
-            HumanTask.form_key,
-            HumanTask.form_version,
-        )
-        .where(HumanTask.instance_id == instance_id, HumanTask.state.not_in(OPEN_STATUSES))
+        _finished_of(instance_id)
         .order_by(HumanTask.completed_at.desc(), HumanTask.id.desc())
         .limit(per_page)
         .offset((max(page, 1) - 1) * per_page)
