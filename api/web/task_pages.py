@@ -43,9 +43,8 @@ def _render_task(
 
             draft = prefill(row)  # a step sent back for correction starts from its last record
         values = formview.values_for_display(draft)
-    if (
-        row.state != TaskStatus.COMPLETED
-    ):  # read-only fields show what the case holds (e.g. a report's figures)
+    if form is not None and row.state != TaskStatus.COMPLETED:
+        # read-only fields show what the case holds (e.g. a report's figures)
         held = instance.data if isinstance(instance.data, dict) else {}
         shown = {
             f.name: held[f.name]

@@ -26,7 +26,7 @@ def test_the_panel_edits_who_each_instance_of_a_multi_instance_step_is_for(brows
     )
     page.get_by_label("实例标签 / Instance label").fill("party['party']")
     page.get_by_label("实例标签 / Instance label").press("Tab")
-    page.get_by_role("button", name="校验 / Validate").click()
+    page.get_by_role("button", name="校验").click()
     page.get_by_test_id("valid").wait_for()
     xml = page.evaluate("window.afModeler.saveXML({ format: false }).then(r => r.xml)")
     task = next(
