@@ -15,6 +15,7 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 import requests
 
+from tests import clock_ahead
 from tests.web.helpers import Web
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -54,6 +55,8 @@ class Provider:
             "OIDC_CLIENT_SECRET": CLIENT_SECRET,
             "OIDC_REDIRECT_URI": f"{APP_ORIGIN}/login/oidc/callback",
             "OIDC_POST_LOGOUT_URI": f"{APP_ORIGIN}/login",
+            # the provider's clock as far ahead as this process's (tests/clock_ahead.py)
+            "ASSISTFLOW_TEST_CLOCK_OFFSET_MS": str(clock_ahead.days() * 86_400_000),
         }
         self.process = subprocess.Popen(
             ["node", str(SCRIPT)],

@@ -9,6 +9,23 @@ import { createServer } from 'node:http';
 import Provider from 'oidc-provider';
 
 const env = process.env;
+
+// The suite on a later date (tests/clock_ahead.py): the provider's clock moves as far ahead as the test
+// process's, so its cookies, tokens and sessions are dated in the same time as the tests read them.
+const clockOffset = Number(env.ASSISTFLOW_TEST_CLOCK_OFFSET_MS || 0);
+if (clockOffset) {
+  const RealDate = Date;
+  globalThis.Date = class extends RealDate {
+    constructor(...args) {
+      if (args.length === 0) super(RealDate.now() + clockOffset);
+      else super(...args);
+    }
+
+    static now() {
+      return RealDate.now() + clockOffset;
+    }
+  };
+}
 const port = Number(env.OIDC_PORT || 0);
 
 // Fictional accounts: the provider's own unit codes and group names, mapped by the test's claim rules.
