@@ -123,14 +123,32 @@ def casefile(steps: int, materials: int) -> None:
         from engine.attachments import service as attachments
         from engine.documents import casefile as casefile_mod
         from engine.documents import service as documents
-        from engine.instances import service as instances
+        from engine.forms import with_check_digit
+        from engine.instances.models import ProcessInstance
+        from engine.messages import service as messages
+        from engine.orgs import service as orgs
         from engine.tasks import service as tasks
         from engine.users import service as users
         from tests.procedures.helpers import needs
 
         with factory() as s:
             worker = users.by_username(s, "bench_worker")
-            case = instances.start(s, worker, "bridge_plan_household", STREET, business_key="2026-BENCH-001")
+            # a household case opens on its project's confirmed list (the procedure's message start event)
+            started = messages.send(
+                s,
+                "bridge_annual_list_confirmed",
+                "2026-BENCH-001",
+                {
+                    "project_year": 2026,
+                    "household_ref": "BENCH-001",
+                    "head_id_number": with_check_digit("31010720060101123"),
+                    "budget_share": "4000.00",
+                    "project_key": "bench-project",
+                },
+                actor_id=worker.id,
+                unit=orgs.by_code(s, STREET),
+            ).started
+            case = s.get(ProcessInstance, started[0])
 
             def step(bpmn_id, data, photo=False):
                 row = next(t for t in tasks.open_tasks_of(s, case.id) if t.bpmn_id == bpmn_id)
