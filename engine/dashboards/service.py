@@ -6,7 +6,7 @@ Every function returns plain rows (dicts) so the web layer only lays them out an
 from __future__ import annotations
 
 from collections import defaultdict
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import case, func, null, select
@@ -18,6 +18,7 @@ from engine.deadlines.calendar import SHANGHAI
 from engine.instances.models import ProcessInstance
 from engine.orgs.models import OrgUnit
 from engine.procedures import bridge
+from engine.reports.read import money as _decimal  # a stored amount as Decimal (0 when empty)
 from engine.scope import visible_clause
 from engine.tasks.models import HumanTask, TaskStatus, open_clause
 from engine.users import service as users
@@ -105,13 +106,6 @@ def open_by_step(session: Session, user: User) -> list[dict[str, Any]]:
     rows = session.execute(_where(stmt, _scoped(session, user, HumanTask))).all()
     out = [{"process_key": k, "step": name, "open": n, "overdue": int(o or 0)} for k, _b, name, n, o in rows]
     return sorted(out, key=lambda r: (-r["open"], r["process_key"], r["step"]))
-
-
-def _decimal(value: Any) -> Decimal:
-    try:
-        return Decimal(str(value)) if value not in (None, "") else Decimal("0")
-    except InvalidOperation:
-        return Decimal("0")
 
 
 def ca_disbursements_by_month(session: Session, user: User) -> list[dict[str, Any]]:

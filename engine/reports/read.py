@@ -8,35 +8,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from engine import formstore
-from engine.db import SHANGHAI
+from engine.documents.values import form_of, local_date  # noqa: F401 (the reports' names for them)
 from engine.forms.model import _text
-from engine.formversions import service as formversions
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.orgs.models import OrgUnit
-from engine.records.models import StepRecord
 
 CA_KEY = "comprehensive_assistance"
 CA_REPORT_KEY = "ca_monthly_fund_report"
 CA_PAID_STEPS = ("disbursement", "emergency_disbursement")
 BRIDGE_PROJECT = "bridge_plan_project"
 TWINNING_KEY = "twinning"
-
-
-CA_KEY = "comprehensive_assistance"
-CA_REPORT_KEY = "ca_monthly_fund_report"
-CA_PAID_STEPS = ("disbursement", "emergency_disbursement")
-BRIDGE_PROJECT = "bridge_plan_project"
-TWINNING_KEY = "twinning"
-
-
-def form_of(record: StepRecord | None) -> Any:
-    if record is None or not record.form_key:
-        return None
-    session = Session.object_session(record)
-    if record.form_version is not None and session is not None:
-        return formversions.form_at(session, record.form_key, record.form_version)
-    return formstore.get(record.form_key)
 
 
 def label(form: Any, name: str, fallback: str) -> str:
@@ -75,12 +56,6 @@ def integer(value: Any) -> int:
         return int(value) if value not in (None, "") else 0
     except (TypeError, ValueError):
         return 0
-
-
-def local_date(when: dt.datetime | None) -> dt.date | None:
-    if when is None:
-        return None
-    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).astimezone(SHANGHAI).date()
 
 
 def iso_date(value: Any) -> dt.date | None:
