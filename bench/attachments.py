@@ -1,7 +1,7 @@
 """Attachments: a 100 MB upload and download through the service (content checks, SHA-256, streaming
 AES-GCM, the local store), RSS growth and throughput against a plain file copy on the same disk.
 
-    python bench/attachments.py [MB]       # default 100
+    python bench/attachments.py [MB] [ROUNDS]       # default 100 MB, 5 rounds
 
 The upload reads the source file in 256 KiB pieces, as the multipart decoder hands over a request body;
 the download writes the decrypted chunks to a file. RSS is sampled every 5 ms in a thread (peak minus the
@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -84,6 +85,7 @@ def pieces(path: Path):
 
 def main() -> None:
     megabytes = int(sys.argv[1]) if len(sys.argv) > 1 else 100
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     (common.ROOT / "instance").mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="assistflow-bench-files-", dir=str(common.ROOT / "instance")))
     os.environ["ASSISTFLOW_FILES_URL"] = str(work / "store")
@@ -113,52 +115,59 @@ def main() -> None:
             task = tasks.open_tasks_of(s, instance.id)[0]
             s.commit()
 
-            started = time.perf_counter()
             shutil.copyfile(source, work / "warm.pdf")  # the page cache holds the source for everyone
             os.remove(work / "warm.pdf")
-            with Peak() as copy_peak:
-                started = time.perf_counter()
-                with open(source, "rb") as src, open(work / "copy.pdf", "wb") as dst:
-                    shutil.copyfileobj(src, dst, PIECE)
-                    dst.flush()
-                    os.fsync(dst.fileno())
-                copy_s = time.perf_counter() - started
-            os.remove(work / "copy.pdf")
-
-            with Peak() as up_peak:
-                started, main_cpu, all_cpu = time.perf_counter(), time.thread_time(), time.process_time()
-                row = attachments.upload(s, user, task.id, "supporting_documents", "big.pdf", pieces(source))
-                s.commit()
-                up_s = time.perf_counter() - started
-                main_cpu, all_cpu = time.thread_time() - main_cpu, time.process_time() - all_cpu
-            with Peak() as down_peak:
-                started = time.perf_counter()
-                _row, body = attachments.download(s, user, row.id)
-                with open(work / "back.pdf", "wb") as out:
-                    for chunk in body:
-                        out.write(chunk)
-                    out.flush()
-                    os.fsync(out.fileno())
-                s.commit()
-                down_s = time.perf_counter() - started
-            same = row.size == size and (work / "back.pdf").stat().st_size == size
+            attachments.configure(case_max_mb=(megabytes + 1) * (rounds + 1))
+            results = []
+            for _ in range(rounds):  # copy, upload and download in turn: ratios within one round
+                with Peak() as copy_peak:
+                    started = time.perf_counter()
+                    with open(source, "rb") as src, open(work / "copy.pdf", "wb") as dst:
+                        shutil.copyfileobj(src, dst, PIECE)
+                        dst.flush()
+                        os.fsync(dst.fileno())
+                    copy_s = time.perf_counter() - started
+                os.remove(work / "copy.pdf")
+                with Peak() as up_peak:
+                    started, main_cpu, all_cpu = time.perf_counter(), time.thread_time(), time.process_time()
+                    row = attachments.upload(
+                        s, user, task.id, "supporting_documents", "big.pdf", pieces(source)
+                    )
+                    s.commit()
+                    up_s = time.perf_counter() - started
+                    main_cpu, all_cpu = time.thread_time() - main_cpu, time.process_time() - all_cpu
+                with Peak() as down_peak:
+                    started = time.perf_counter()
+                    _row, body = attachments.download(s, user, row.id)
+                    with open(work / "back.pdf", "wb") as out:
+                        for chunk in body:
+                            out.write(chunk)
+                        out.flush()
+                        os.fsync(out.fileno())
+                    s.commit()
+                    down_s = time.perf_counter() - started
+                same = row.size == size and (work / "back.pdf").stat().st_size == size
+                os.remove(work / "back.pdf")
+                results.append((copy_s, up_s, down_s, main_cpu, all_cpu, same, copy_peak, up_peak, down_peak))
         mbs = size / 1024 / 1024
-        print(f"attachments: {mbs:.0f} MB file, local store in {work}")
+        print(f"attachments: {mbs:.0f} MB file, local store in {work}, {rounds} rounds")
+        for copy_s, up_s, down_s, main_cpu, all_cpu, same, copy_peak, up_peak, down_peak in results:
+            print(
+                f"  copy {copy_s:5.2f} s {mbs / copy_s:6.0f} MB/s RSS +{copy_peak.growth_mb:4.1f} MB | "
+                f"upload {up_s:5.2f} s {mbs / up_s:6.0f} MB/s RSS +{up_peak.growth_mb:4.1f} MB "
+                f"ratio {copy_s / up_s:4.2f} (CPU: request thread {main_cpu * 1000:.0f} ms, all "
+                f"{all_cpu * 1000:.0f} ms) | download {down_s:5.2f} s RSS +{down_peak.growth_mb:4.1f} MB "
+                f"ratio {copy_s / down_s:4.2f} | intact {same}"
+            )
+        up = sorted(r[0] / r[1] for r in results)
+        down = sorted(r[0] / r[2] for r in results)
+        growth = max(max(r[7].growth_mb, r[8].growth_mb) for r in results)
         print(
-            f"  plain copy       {copy_s:6.2f} s  {mbs / copy_s:7.1f} MB/s  RSS +{copy_peak.growth_mb:5.1f} MB"
+            f"  upload ratio to copy: median {statistics.median(up):.2f} (min {up[0]:.2f}, max {up[-1]:.2f}); "
+            f"download: median {statistics.median(down):.2f} (min {down[0]:.2f}); largest RSS growth "
+            f"{growth:.1f} MB; all intact: {all(r[5] for r in results)}"
         )
-        print(
-            f"  upload (service) {up_s:6.2f} s  {mbs / up_s:7.1f} MB/s  RSS +{up_peak.growth_mb:5.1f} MB"
-            f"  ratio to copy {copy_s / up_s:5.2f}"
-        )
-        print(  # the request's own thread is the critical path when a core is free for the helpers
-            f"  upload CPU: request thread {main_cpu * 1000:.0f} ms, all threads {all_cpu * 1000:.0f} ms"
-        )
-        print(
-            f"  download         {down_s:6.2f} s  {mbs / down_s:7.1f} MB/s  RSS +{down_peak.growth_mb:5.1f} MB"
-            f"  ratio to copy {copy_s / down_s:5.2f}"
-        )
-        print(f"  round trip intact: {same}; goals: RSS growth <= 20 MB, throughput >= 50 % of the copy")
+        print("  goals: RSS growth <= 20 MB, throughput >= 50 % of the copy")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

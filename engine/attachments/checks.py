@@ -191,11 +191,11 @@ class Inspector:
 
     The bytes are never copied: the tail keeps references to the last chunks (at most ``TAIL`` bytes and
     one chunk). Large chunks are hashed in a worker thread (hashlib releases the GIL on large buffers), in
-    order, at most ``HASH_BEHIND`` chunks behind the stream, so the hash runs alongside the content checks,
+    order, at most ``HASH_BEHIND`` chunks (1 MB) behind the stream, so the hash runs alongside the content checks,
     the encryption and the write of what follows. Call :meth:`close` in the end (``finally``)."""
 
     HASH_IN_THREAD = 64 * 1024  # from the first chunk this large on (a thread hop costs ~50 µs)
-    HASH_BEHIND = 2
+    HASH_BEHIND = 4
 
     def __init__(self, limit: int, limit_message: str, *, hashing: bool = True) -> None:
         self.limit = limit

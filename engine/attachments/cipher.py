@@ -52,14 +52,27 @@ def _nonce(prefix: bytes, number: int, last: bool) -> bytes:
 
 
 def encrypt(key: bytes, chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """The encrypted stream of ``chunks`` (any sizes), record by record."""
+    """The encrypted stream of ``chunks`` (any sizes), record by record.
+
+    Chunks of exactly one record's size (what the upload decoder hands over) are encrypted as they are,
+    one record held back until the next shows it is not the last; other sizes go through a buffer."""
     aead = AESGCM(key)
     prefix = os.urandom(7)
     header = MAGIC + prefix
     yield header
     buffer = bytearray()
+    held: bytes | None = None  # a whole record not yet known not to be the last
     number = 0
     for chunk in chunks:
+        if not buffer and len(chunk) == CHUNK:
+            if held is not None:
+                yield aead.encrypt(_nonce(prefix, number, False), held, header)
+                number += 1
+            held = chunk
+            continue
+        if held is not None:
+            buffer += held
+            held = None
         buffer += chunk
         start = 0
         view = memoryview(buffer)
@@ -69,7 +82,7 @@ def encrypt(key: bytes, chunks: Iterable[bytes]) -> Iterator[bytes]:
             number += 1
         view.release()
         del buffer[:start]
-    yield aead.encrypt(_nonce(prefix, number, True), bytes(buffer), header)
+    yield aead.encrypt(_nonce(prefix, number, True), held if held is not None else bytes(buffer), header)
 
 
 def decrypt(key: bytes, chunks: Iterable[bytes]) -> Iterator[bytes]:

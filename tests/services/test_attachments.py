@@ -142,6 +142,64 @@ def test_inspector_hashes_and_keeps_the_tail_whatever_the_pieces(piece):
     assert not [t for t in threading.enumerate() if t.name.startswith("upload-sha256")]
 
 
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        [cipher.CHUNK] * 3,  # whole records as the decoder hands them: encrypted as they come
+        [cipher.CHUNK] * 3 + [5],
+        [5] + [cipher.CHUNK] * 3,  # a small piece first: everything after it goes through the buffer
+        [cipher.CHUNK, 100, cipher.CHUNK, cipher.CHUNK],
+        [cipher.CHUNK - 1, 1, cipher.CHUNK],
+        [cipher.CHUNK],
+        [1],
+    ],
+    ids=["whole", "whole-then-small", "small-first", "mixed", "split-record", "one-record", "one-byte"],
+)
+def test_encrypted_records_do_not_depend_on_the_pieces(sizes):
+    """The stream has the same records (all full but the flagged last one) whether the pieces come in
+    whole records or not, and decrypts to the input; a file cut after a full record is refused."""
+    data = os.urandom(sum(sizes))
+    key = cipher.new_key()
+    pieces, at = [], 0
+    for n in sizes:
+        pieces.append(data[at : at + n])
+        at += n
+    stream = b"".join(cipher.encrypt(key, pieces))
+    records = -(-len(data) // cipher.CHUNK)
+    assert len(stream) == cipher.HEADER + len(data) + records * cipher.TAG
+    assert b"".join(cipher.decrypt(key, [stream])) == data
+    assert b"".join(cipher.decrypt(key, [stream[:5000], stream[5000:]])) == data
+    if records > 1:
+        with pytest.raises(cipher.CorruptFile):
+            b"".join(cipher.decrypt(key, [stream[: cipher.HEADER + cipher.CHUNK + cipher.TAG]]))
+
+
+def test_a_large_local_write_is_synced_as_it_goes_and_intact(tmp_path, monkeypatch):
+    """Past the flusher's step, pages go to disk from a helper thread while the write goes on (counted
+    here); the file is whole, the thread gone, and a failing source leaves no partial file behind."""
+    store = storage_mod.LocalStorage(tmp_path / "files")
+    synced = []
+    real = os.fdatasync
+    monkeypatch.setattr(storage_mod.os, "fdatasync", lambda fd: synced.append(fd) or real(fd))
+    monkeypatch.setattr(storage_mod._Flusher, "EVERY", 1024 * 1024)
+    data = os.urandom(5 * 1024 * 1024 + 7)
+    key = storage_mod.new_key()
+    assert store.write(key, [data[i : i + 256 * 1024] for i in range(0, len(data), 256 * 1024)]) == len(data)
+    assert b"".join(store.read(key)) == data
+    assert synced  # at least one sync ran before the end
+    assert not [t for t in threading.enumerate() if t.name == "upload-flush"]
+
+    def failing():
+        yield data[: 3 * 1024 * 1024]
+        raise OSError("the client went away")
+
+    with pytest.raises(OSError, match="went away"):
+        store.write(storage_mod.new_key(), failing())
+    assert [k for k, _ in store.listing()] == [key]
+    assert not list((tmp_path / "files").rglob("*.partial"))
+    assert not [t for t in threading.enumerate() if t.name == "upload-flush"]
+
+
 def test_tampered_object_is_refused(session, store):
     _instance, task = _application_task(session)
     row = _upload(session, task, files.pdf(b"x" * 700_000))
