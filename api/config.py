@@ -82,6 +82,17 @@ def session_secret(local_demo: bool) -> str:
     return secret
 
 
+def _niceness(value: str) -> int | str:
+    """``ASSISTFLOW_LOGIN_NICE``: an ``os.nice`` increment, or ``idle`` for the kernel's idle class."""
+    value = value.strip().lower()
+    if value == "idle":
+        return "idle"
+    try:
+        return int(value)
+    except ValueError:
+        raise RuntimeError(f"ASSISTFLOW_LOGIN_NICE must be a number or 'idle', not {value!r}") from None
+
+
 def load_config(overrides: dict | None = None) -> dict:
     url = os.environ.get("DATABASE_URL") or f"sqlite:///{ROOT / 'instance' / 'assistflow.db'}"
     data_keys, index_key = os.environ.get("ASSISTFLOW_DATA_KEYS"), os.environ.get("ASSISTFLOW_INDEX_KEY")
@@ -154,7 +165,7 @@ def load_config(overrides: dict | None = None) -> dict:
         # (engine/users/password_pool.py); 0 checks in the web thread. A check not answered within the
         # timeout is a 503 with Retry-After.
         "LOGIN_PROCESSES": int(os.environ.get("ASSISTFLOW_LOGIN_PROCESSES", 1)),
-        "LOGIN_NICE": int(os.environ.get("ASSISTFLOW_LOGIN_NICE", 10)),
+        "LOGIN_NICE": _niceness(os.environ.get("ASSISTFLOW_LOGIN_NICE", "10")),
         "LOGIN_CHECK_TIMEOUT_SECONDS": float(os.environ.get("ASSISTFLOW_LOGIN_CHECK_TIMEOUT_SECONDS", 10)),
         # Anonymous routes (the token endpoint, the login form) refuse larger bodies before parsing.
         "ANONYMOUS_MAX_BODY": int(os.environ.get("ASSISTFLOW_ANONYMOUS_MAX_BODY", 16 * 1024)),

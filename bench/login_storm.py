@@ -47,6 +47,7 @@ ARGS = [a for a in sys.argv[1:] if not a.startswith("-")]
 SECONDS = float(ARGS[0]) if ARGS else 30.0
 CLIENTS = int(ARGS[1]) if len(ARGS) > 1 else 4
 RATE = float(ARGS[2]) if len(ARGS) > 2 else 50.0
+CYCLE = "--cycle" in sys.argv  # each client also starts its cases and uploads their materials in the run
 
 
 def storm(port: int, start_at: float, stop_at: float, out: mp.Queue) -> None:
@@ -139,6 +140,115 @@ def client_loop(port: int, start_at: float, stop_at: float, out: mp.Queue) -> No
     out.put((latencies, errors))
 
 
+def prepared_loop(
+    port: int, cases: int, ready: mp.Queue, go: mp.Event, stop_in: float, out: mp.Queue
+) -> None:
+    """Completions only: first (not timed) start ``cases`` cases and upload their application's required
+    materials; then, once every client is ready, complete their steps in order as fast as the server
+    answers, until the run ends. A client that runs out of prepared cases starts more (not timed)."""
+    latencies, errors, ran_out = [], 0, 0
+    client = None
+    for _attempt in range(100):
+        try:
+            client = ht.Client(port)
+            break
+        except (OSError, KeyError):
+            time.sleep(0.2)
+    if client is None:
+        ready.put(False)
+        out.put(([], 1, 0))
+        return
+    client.conn.timeout = 15
+
+    def prepare() -> list[dict] | None:
+        status, case = client.call(
+            "POST",
+            "/api/v1/process-instances",
+            {"process_key": "comprehensive_assistance", "org_unit": ht.STREET},
+        )
+        if status != 201:
+            return None
+        open_tasks = case.get("open_tasks", [])
+        first = next((t for t in open_tasks if t["bpmn_id"] == "application"), None)
+        if first is None:
+            return None
+        supply(client, first["id"])
+        return open_tasks
+
+    prepared = [tasks for tasks in (prepare() for _ in range(cases)) if tasks]
+    ready.put(True)
+    go.wait()
+    stop_at = time.time() + stop_in
+    while time.time() < stop_at:
+        if not prepared:
+            ran_out += 1
+            tasks = prepare()
+            if not tasks:
+                errors += 1
+                continue
+            prepared.append(tasks)
+        open_tasks = prepared.pop(0)
+        try:
+            for bpmn_id, data in ht.STEPS:
+                task = next((t for t in open_tasks if t["bpmn_id"] == bpmn_id), None)
+                if task is None:
+                    errors += 1
+                    break
+                t0 = time.perf_counter()
+                status, done = client.call("POST", f"/api/v1/tasks/{task['id']}/complete", {"data": data})
+                if time.time() > stop_at:
+                    break
+                latencies.append(time.perf_counter() - t0)
+                if status != 200:
+                    errors += 1
+                    break
+                open_tasks = done.get("next_tasks", [])
+        except OSError:
+            latencies.append(15.0)
+            errors += 1
+            client.conn.close()
+    out.put((latencies, errors, ran_out))
+
+
+def prepared_run(port: int, logins: bool) -> tuple[dict, list[tuple[int, float]]]:
+    """``prepared_loop`` in ``CLIENTS`` processes (and the storm, when ``logins``), started together."""
+    cases = int(SECONDS * 120 / len(ht.STEPS) / CLIENTS) + 5  # more than a client completes in the run
+    ready: mp.Queue = mp.Queue()
+    out: mp.Queue = mp.Queue()
+    storm_out: mp.Queue = mp.Queue()
+    go = mp.Event()
+    procs = [
+        mp.Process(target=prepared_loop, args=(port, cases, ready, go, SECONDS, out)) for _ in range(CLIENTS)
+    ]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get()
+    start_at = time.time() + 0.5
+    storm_proc = None
+    if logins:
+        storm_proc = mp.Process(target=storm, args=(port, start_at, start_at + SECONDS, storm_out))
+        storm_proc.start()
+    while time.time() < start_at:
+        time.sleep(0.01)
+    go.set()
+    results = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    login_results = storm_out.get() if storm_proc else []
+    if storm_proc:
+        storm_proc.join()
+    latencies = sorted(x for r in results for x in r[0])
+    summary = {
+        "rate": len(latencies) / SECONDS,
+        "p50": latencies[len(latencies) // 2] * 1000 if latencies else float("nan"),
+        "p99": latencies[int(len(latencies) * 0.99)] * 1000 if latencies else float("nan"),
+        "errors": sum(r[1] for r in results),
+        "ran_out": sum(r[2] for r in results),
+    }
+    return summary, login_results
+
+
 def completions_with(port: int, logins: bool) -> tuple[dict, list[tuple[int, float]]]:
     start_at = time.time() + 3
     stop_at = start_at + SECONDS
@@ -215,19 +325,26 @@ def main() -> None:
         if "--pool-only" in sys.argv:
             configs = dict(list(configs.items())[:1])
         print(
-            f"{CLIENTS} completion clients, {RATE:.0f} logins/s for {SECONDS:.0f} s, gunicorn 2 workers × 4 threads"
+            f"{CLIENTS} completion clients, {RATE:.0f} logins/s for {SECONDS:.0f} s, gunicorn 2 workers × 4 threads, "
+            + (
+                "each client starting its cases and uploading their materials in the run"
+                if CYCLE
+                else "cases started and materials uploaded before the run (completions only)"
+            )
         )
         for label, env in configs.items():
             os.environ.update(env)
             proc, port = ht.gunicorn(url, 2)
             try:
-                alone, _ = completions_with(port, logins=False)
-                stormy, logins = completions_with(port, logins=True)
+                run = completions_with if CYCLE else prepared_run
+                alone, _ = run(port, logins=False)
+                stormy, logins = run(port, logins=True)
                 print(f"{label}:")
                 for name, r in (("  completions alone      ", alone), ("  completions with storm ", stormy)):
                     print(
                         f"{name} {r['rate']:.0f}/s, p50 {r['p50']:.0f} ms, p99 {r['p99']:.0f} ms, "
                         f"errors {r['errors']}"
+                        + (f", cases started in the run {r['ran_out']}" if "ran_out" in r else "")
                     )
                 print(f"  {describe_logins(logins)}", flush=True)
             finally:

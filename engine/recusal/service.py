@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from engine import crypto
@@ -166,19 +166,38 @@ def must_step_aside(session: Session, instance: Any, user: User, data: dict[str,
     return bool(numbers) and user_related_to(session, user, numbers)
 
 
+_FILED = "assistflow_near_relative_indexes"  # session.info: user id -> blind indexes of active filings
+
+
 def user_related_to(session: Session, user: User, numbers: set[str]) -> bool:
-    """Has ``user`` an active filing for one of these ID numbers?"""
-    indexes = [crypto.blind_index(n) for n in numbers]
-    hit = session.scalar(
-        select(NearRelativeFiling.id)
-        .where(
-            NearRelativeFiling.staff_user_id == user.id,
-            NearRelativeFiling.relative_id_index.in_(indexes),
-            NearRelativeFiling.active.is_(True),
+    """Has ``user`` an active filing for one of these ID numbers? (The user's filings are read once per
+    transaction: a completion asks at its permission check and again with the submitted data.)"""
+    filed = session.info.setdefault(_FILED, {})
+    if any(isinstance(o, NearRelativeFiling) for o in (*session.new, *session.dirty)):
+        filed.clear()  # a filing made or withdrawn here, not flushed yet
+    indexes = filed.get(user.id)
+    if indexes is None:
+        indexes = filed[user.id] = frozenset(
+            session.scalars(
+                select(NearRelativeFiling.relative_id_index).where(
+                    NearRelativeFiling.staff_user_id == user.id, NearRelativeFiling.active.is_(True)
+                )
+            )
         )
-        .limit(1)
-    )
-    return hit is not None
+    return any(crypto.blind_index(n) in indexes for n in numbers)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_filings(session: Session, transaction: Any) -> None:
+    if transaction.parent is None or transaction.nested:
+        session.info.pop(_FILED, None)
+
+
+@event.listens_for(Session, "before_flush")
+def _filing_changed(session: Session, _context: Any, _instances: Any) -> None:
+    """A filing made or withdrawn in this transaction: read them afresh."""
+    if any(isinstance(o, NearRelativeFiling) for o in (*session.new, *session.dirty)):
+        session.info.pop(_FILED, None)
 
 
 def check(

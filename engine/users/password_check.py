@@ -29,8 +29,12 @@ def check(stored: str, password: str, params: tuple[int, int, int]) -> tuple[boo
     return True, (chosen.hash(password) if chosen.check_needs_rehash(stored) else None)
 
 
-def lower_priority(niceness: int) -> None:
-    """The pool's processes start with this much lower CPU priority (``os.nice``): while the web
-    workers have work, the kernel gives them the cores first; logins get what is left."""
-    if niceness > 0:
+def lower_priority(niceness: int | str) -> None:
+    """The pool's processes start with a lower CPU priority: ``os.nice(niceness)``, or with ``"idle"``
+    the kernel's idle class (``SCHED_IDLE``: they run only on CPU time nothing else wants). While the
+    web workers have work, the kernel gives them the cores first; logins get what is left."""
+    if niceness == "idle":
+        os.nice(19)
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    elif isinstance(niceness, int) and niceness > 0:
         os.nice(niceness)

@@ -29,7 +29,7 @@ class PasswordPoolBusy(RuntimeError):
 
 
 class PasswordPool:
-    def __init__(self, processes: int, niceness: int, timeout: float):
+    def __init__(self, processes: int, niceness: int | str, timeout: float):
         self.processes, self.niceness, self.timeout = processes, niceness, timeout
         self._executor: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()

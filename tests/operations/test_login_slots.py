@@ -112,6 +112,29 @@ def test_password_checks_run_in_a_low_priority_process_and_old_hashes_are_remade
     assert wrong.status_code == 401
 
 
+def test_the_pool_can_run_its_checks_in_the_idle_class():
+    """``ASSISTFLOW_LOGIN_NICE=idle``: the pool's process runs in SCHED_IDLE (CPU time nothing else
+    wants) and still checks passwords; a value that is neither a number nor ``idle`` stops the start."""
+    import os
+
+    from api.config import _niceness
+    from engine.users import password_check
+    from engine.users.password_pool import PasswordPool
+
+    assert _niceness("idle") == "idle" and _niceness(" 7 ") == 7
+    with pytest.raises(RuntimeError, match="ASSISTFLOW_LOGIN_NICE"):
+        _niceness("low")
+    pool = PasswordPool(1, "idle", 30)
+    try:
+        assert pool._pool().submit(os.sched_getscheduler, 0).result(30) == os.SCHED_IDLE
+        params = (1, 8, 1)
+        stored = password_check.hasher(params).hash("right-pass-1")
+        assert pool.check(stored, "right-pass-1", params) == (True, None)
+        assert pool.check(stored, "wrong-pass-1", params) == (False, None)
+    finally:
+        pool.shutdown()
+
+
 def test_a_check_the_pool_does_not_answer_in_time_is_a_503(app, client, session):
     from engine.users.password_pool import PasswordPool
 
