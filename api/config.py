@@ -93,6 +93,21 @@ def _niceness(value: str) -> int | str:
         raise RuntimeError(f"ASSISTFLOW_LOGIN_NICE must be a number or 'idle', not {value!r}") from None
 
 
+def _cpus(value: str) -> frozenset[int] | None:
+    """``ASSISTFLOW_LOGIN_CPUS``: core numbers separated by commas (``last`` for the machine's last)."""
+    value = value.strip().lower()
+    if not value:
+        return None
+    if value == "last":
+        return frozenset({max(os.sched_getaffinity(0))})
+    try:
+        return frozenset(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise RuntimeError(
+            f"ASSISTFLOW_LOGIN_CPUS must list core numbers or be 'last', not {value!r}"
+        ) from None
+
+
 def load_config(overrides: dict | None = None) -> dict:
     url = os.environ.get("DATABASE_URL") or f"sqlite:///{ROOT / 'instance' / 'assistflow.db'}"
     data_keys, index_key = os.environ.get("ASSISTFLOW_DATA_KEYS"), os.environ.get("ASSISTFLOW_INDEX_KEY")
@@ -166,6 +181,8 @@ def load_config(overrides: dict | None = None) -> dict:
         # timeout is a 503 with Retry-After.
         "LOGIN_PROCESSES": int(os.environ.get("ASSISTFLOW_LOGIN_PROCESSES", 1)),
         "LOGIN_NICE": _niceness(os.environ.get("ASSISTFLOW_LOGIN_NICE", "10")),
+        # The cores the password checks may use (a list like "1" or "2,3"; unset: any)
+        "LOGIN_CPUS": _cpus(os.environ.get("ASSISTFLOW_LOGIN_CPUS", "")),
         "LOGIN_CHECK_TIMEOUT_SECONDS": float(os.environ.get("ASSISTFLOW_LOGIN_CHECK_TIMEOUT_SECONDS", 10)),
         # Anonymous routes (the token endpoint, the login form) refuse larger bodies before parsing.
         "ANONYMOUS_MAX_BODY": int(os.environ.get("ASSISTFLOW_ANONYMOUS_MAX_BODY", 16 * 1024)),

@@ -97,7 +97,10 @@ def password_pool() -> PasswordPool | None:
     if pool is None:
         config = app.config
         pool = PasswordPool(
-            config["LOGIN_PROCESSES"], config["LOGIN_NICE"], config["LOGIN_CHECK_TIMEOUT_SECONDS"]
+            config["LOGIN_PROCESSES"],
+            config["LOGIN_NICE"],
+            config["LOGIN_CHECK_TIMEOUT_SECONDS"],
+            config["LOGIN_CPUS"],
         )
         app.extensions["assistflow_password_pool"] = pool
     return pool

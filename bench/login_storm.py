@@ -302,10 +302,27 @@ def main() -> None:
         os.environ["ASSISTFLOW_LOG_FORMAT"] = "json"
         os.environ["ASSISTFLOW_LOG_LEVEL"] = "WARNING"
         configs = {
+            "pool on the last core (argon2 in 1 process per worker at nice 10, all on one core)": {
+                "ASSISTFLOW_ARGON2": "",
+                "ASSISTFLOW_LOGIN_PROCESSES": "1",
+                "ASSISTFLOW_LOGIN_NICE": "10",
+                "ASSISTFLOW_LOGIN_CPUS": "last",
+                "ASSISTFLOW_LOGIN_CONCURRENCY": "2",
+                "ASSISTFLOW_LOGIN_SLOT_WAIT_SECONDS": "0",
+            },
+            "pool, idle class (argon2 in 1 process per worker in SCHED_IDLE, 2 logins in flight per worker)": {
+                "ASSISTFLOW_ARGON2": "",
+                "ASSISTFLOW_LOGIN_PROCESSES": "1",
+                "ASSISTFLOW_LOGIN_NICE": "idle",
+                "ASSISTFLOW_LOGIN_CPUS": "",
+                "ASSISTFLOW_LOGIN_CONCURRENCY": "2",
+                "ASSISTFLOW_LOGIN_SLOT_WAIT_SECONDS": "0",
+            },
             "pool (argon2 in 1 process per worker at nice 10, 2 logins in flight per worker)": {
                 "ASSISTFLOW_ARGON2": "",
                 "ASSISTFLOW_LOGIN_PROCESSES": "1",
                 "ASSISTFLOW_LOGIN_NICE": "10",
+                "ASSISTFLOW_LOGIN_CPUS": "",
                 "ASSISTFLOW_LOGIN_CONCURRENCY": "2",
                 "ASSISTFLOW_LOGIN_SLOT_WAIT_SECONDS": "0",
             },
@@ -323,7 +340,7 @@ def main() -> None:
                 "ASSISTFLOW_LOGIN_CONCURRENCY": "64",
             }
         if "--pool-only" in sys.argv:
-            configs = dict(list(configs.items())[:1])
+            configs = dict(list(configs.items())[:3])
         print(
             f"{CLIENTS} completion clients, {RATE:.0f} logins/s for {SECONDS:.0f} s, gunicorn 2 workers × 4 threads, "
             + (

@@ -17,9 +17,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.attachments import service as attachments
 from engine.attachments.models import Attachment
 from engine.audit.models import AuditEvent, AuditSeal
 from engine.db import SHANGHAI
+from engine.forms.model import _text
 from engine.documents import render
 from engine.households.links import parties
 from engine.households.people import UNKNOWN_NAME
@@ -93,6 +95,12 @@ def _size(n: int) -> str:
     if n >= 1024 * 1024:
         return f"{n / (1024 * 1024):.1f} MB"
     return f"{max(1, round(n / 1024))} KB"
+
+
+def _material_name(session: Session, attachment: Attachment) -> str:
+    """The material as the step's form names it (e.g. 身份证明), else its stored field name."""
+    found = attachments.field_def(session, attachment)
+    return (_text(found.label, "zh") if found is not None else None) or attachment.field
 
 
 def _when(value: dt.datetime | None) -> str:
@@ -192,7 +200,8 @@ def values(session: Session, instance: Any) -> dict[str, Any]:
         "steps": steps,
         "materials": [
             {
-                "name": a.filename,
+                "name": _material_name(session, a),
+                "file": a.filename,
                 "kind": KIND_NAMES.get(a.kind, a.kind),
                 "size": _size(a.size),
                 "sha256": a.sha256,

@@ -29,8 +29,10 @@ class PasswordPoolBusy(RuntimeError):
 
 
 class PasswordPool:
-    def __init__(self, processes: int, niceness: int | str, timeout: float):
-        self.processes, self.niceness, self.timeout = processes, niceness, timeout
+    def __init__(
+        self, processes: int, niceness: int | str, timeout: float, cpus: frozenset[int] | None = None
+    ):
+        self.processes, self.niceness, self.timeout, self.cpus = processes, niceness, timeout, cpus
         self._executor: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
 
@@ -41,7 +43,7 @@ class PasswordPool:
                     max_workers=self.processes,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=password_check.lower_priority,
-                    initargs=(self.niceness,),
+                    initargs=(self.niceness, self.cpus),
                 )
             return self._executor
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from engine import formstore
 from engine.attachments import storage as storage_mod
 from engine.attachments.models import Attachment
 from engine.crypto import mask_id_number
@@ -61,6 +62,14 @@ def test_case_file_of_a_closed_case(session, store):
     assert "不属于帮扶范围" in text and "5,000.00元" in text
     for m in materials:  # the full hash, in four groups of 16
         assert all(m.sha256[i : i + 16] in text for i in range(0, 64, 16))
+    # each material by what it is (the form's label), its file's name under it
+    labels = {
+        f["name"]: f["label"]["zh"]
+        for f in formstore.get("ca_application").raw["fields"]
+        if f.get("type") == "file"
+    }
+    for m in materials:
+        assert labels[m.field] in text and "".join(m.filename.split()) in text
     assert "新建案件" in text and "提交" in text and "上传材料" in text
     assert mask_id_number(APPLICANT) in text and APPLICANT not in text
     assert not [w for w in RAW if w in text]
