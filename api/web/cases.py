@@ -19,6 +19,7 @@ from engine.deadlines.calendar import local_day, working_days_between
 from engine.definitions import service as definitions
 from engine.errors import Invalid, NotFound
 from engine.households import service as households
+from engine.instances import startdata
 from engine.instances.models import ProcessInstance
 from engine.privacy import mask_id_number
 from engine.tasks import service as tasks
@@ -116,6 +117,15 @@ def _remaining(due: dt.datetime | None) -> str | None:
     return t("days_overdue", n=max(1, working_days_between(day, today)))
 
 
+def _asks_for_applicant(instance: ProcessInstance) -> bool:
+    """Does the procedure's start form ask for a person's ID number (a case about a person)?"""
+    try:
+        form = startdata.start_form(instance.definition)
+    except Invalid:
+        return True
+    return form is not None and any(f.type == "id_number" for f in form.fields)
+
+
 def case_header(instance: ProcessInstance, open_rows: list[HumanTask] | None = None) -> dict[str, Any]:
     """What the top of a case page shows: applicant, household, address, procedure, step, holder, days
     (``open_rows``: the case's open tasks, if the page read them already)."""
@@ -130,6 +140,8 @@ def case_header(instance: ProcessInstance, open_rows: list[HumanTask] | None = N
         street = household.org_unit.name(locale())
         address = " ".join(x for x in (street, household.residence_address) if x)
     return {
+        # a project, a report or a pairing names no applicant: the lines are left out, not "未登记"
+        "has_applicant": household is not None or _asks_for_applicant(instance),
         "applicant": applicant.name if applicant else None,
         "applicant_id": mask_id_number(applicant.id_number) if applicant and applicant.id_number else None,
         "household": household,

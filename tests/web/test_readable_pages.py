@@ -338,6 +338,12 @@ def test_the_bridge_plan_project_lists_its_households_and_each_links_back(web, d
         assert f'data-testid="parent-case">{project.business_key}<' in back
     assert "已撤回" in block and "4,000.00 元" in block  # the withdrawn family; each budget share
     assert '{"household_ref"' not in html and "<caption>候选家庭</caption>" in html
+    # a project names no applicant: no "申请人 未登记" line in its header; a household case keeps it
+    header = html[html.index('data-testid="case-header"') :]
+    header = header[: header.index("</section>")]
+    assert "header-applicant" not in header and "申请人" not in header and "未登记" not in header
+    back_header = back[back.index('data-testid="case-header"') :]
+    assert 'data-testid="header-applicant"' in back_header[: back_header.index("</section>")]
 
 
 def test_the_case_timeline_is_paged(web, demo):
