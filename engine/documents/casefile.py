@@ -21,8 +21,8 @@ from engine.attachments import service as attachments
 from engine.attachments.models import Attachment
 from engine.audit.models import AuditEvent, AuditSeal
 from engine.db import SHANGHAI
-from engine.forms.model import _text
 from engine.documents import render
+from engine.forms.model import _text
 from engine.households.links import parties
 from engine.households.people import UNKNOWN_NAME
 from engine.instances import outcome
