@@ -201,6 +201,7 @@ def prepared_loop(
                 latencies.append(time.perf_counter() - t0)
                 if status != 200:
                     errors += 1
+                    print(f"completion of {bpmn_id} answered {status}: {done}", file=sys.stderr)
                     break
                 open_tasks = done.get("next_tasks", [])
         except OSError:

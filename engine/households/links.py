@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from engine import crypto
@@ -101,20 +102,31 @@ def link_by_id_number(
         number = check_id_number(number)
     except Invalid:
         return
-    person = session.scalars(select(Person).where(Person.id_index == crypto.blind_index(number))).first()
+    by_number = select(Person).where(Person.id_index == crypto.blind_index(number))
+    person = session.scalars(by_number).first()
+    created = False
     if person is None:
-        household = Household(
-            org_unit_id=instance.org_unit_id,
-            district_id=instance.district_id,
-            street_id=instance.street_id,
-            created_by_id=actor_id,
-        )
-        session.add(household)
-        session.flush()
-        person = Person(household_id=household.id, name=UNKNOWN_NAME, relation=Relation.HEAD)
-        set_person(person, {"id_number": number})
-        session.add(person)
-        session.flush()
+        try:
+            with session.begin_nested():  # two first applications of one person at once: one registers
+                household = Household(
+                    org_unit_id=instance.org_unit_id,
+                    district_id=instance.district_id,
+                    street_id=instance.street_id,
+                    created_by_id=actor_id,
+                )
+                session.add(household)
+                session.flush()
+                person = Person(household_id=household.id, name=UNKNOWN_NAME, relation=Relation.HEAD)
+                set_person(person, {"id_number": number})
+                session.add(person)
+                session.flush()
+                created = True
+        except IntegrityError:  # the other registered the person first (it waited for its commit)
+            person = session.scalars(by_number).first()
+            if person is None:
+                raise
+    if created:
+        assert person is not None
         audit.record(
             session,
             AuditAction.HOUSEHOLD_CREATED,
