@@ -30,6 +30,7 @@ import http.client
 import json
 import multiprocessing as mp
 import os
+import resource
 import sys
 import threading
 import time
@@ -48,6 +49,53 @@ SECONDS = float(ARGS[0]) if ARGS else 30.0
 CLIENTS = int(ARGS[1]) if len(ARGS) > 1 else 4
 RATE = float(ARGS[2]) if len(ARGS) > 2 else 50.0
 CYCLE = "--cycle" in sys.argv  # each client also starts its cases and uploads their materials in the run
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_of(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+
+
+def _children(pid: int) -> list[int]:
+    """The children of every thread of ``pid`` (a worker's request thread starts its password pool)."""
+    found: list[int] = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return found
+    for tid in threads:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                found += [int(x) for x in f.read().split()]
+        except FileNotFoundError:
+            pass
+    return found
+
+
+def cpu_split(server_pid: int) -> dict[str, float]:
+    """CPU seconds so far of the web workers, their password-check processes and PostgreSQL's backends."""
+    workers = _children(server_pid)
+    pools = [c for w in workers for c in _children(w)]
+    postgres = 0.0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as f:
+                    if f.read().strip() == "postgres":
+                        postgres += _cpu_of(int(entry))
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+    return {
+        "web": sum(_cpu_of(w) for w in [server_pid, *workers]),
+        "argon2": sum(_cpu_of(p) for p in pools),
+        "postgres": postgres,
+    }
 
 
 def storm(port: int, start_at: float, stop_at: float, out: mp.Queue) -> None:
@@ -211,7 +259,7 @@ def prepared_loop(
     out.put((latencies, errors, ran_out))
 
 
-def prepared_run(port: int, logins: bool) -> tuple[dict, list[tuple[int, float]]]:
+def prepared_run(port: int, logins: bool, server_pid: int = 0) -> tuple[dict, list[tuple[int, float]]]:
     """``prepared_loop`` in ``CLIENTS`` processes (and the storm, when ``logins``), started together."""
     cases = int(SECONDS * 120 / len(ht.STEPS) / CLIENTS) + 5  # more than a client completes in the run
     ready: mp.Queue = mp.Queue()
@@ -232,6 +280,7 @@ def prepared_run(port: int, logins: bool) -> tuple[dict, list[tuple[int, float]]
         storm_proc.start()
     while time.time() < start_at:
         time.sleep(0.01)
+    before, clients_before = cpu_split(server_pid), resource.getrusage(resource.RUSAGE_CHILDREN)
     go.set()
     results = [out.get() for _ in procs]
     for p in procs:
@@ -247,6 +296,11 @@ def prepared_run(port: int, logins: bool) -> tuple[dict, list[tuple[int, float]]
         "errors": sum(r[1] for r in results),
         "ran_out": sum(r[2] for r in results),
     }
+    after, clients_after = cpu_split(server_pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+    summary["cpu"] = {k: (after[k] - before[k]) / SECONDS for k in after}
+    summary["cpu"]["clients"] = (
+        clients_after.ru_utime + clients_after.ru_stime - clients_before.ru_utime - clients_before.ru_stime
+    ) / SECONDS  # the client processes that ended during the run (the completion clients and the storm)
     return summary, login_results
 
 
@@ -354,9 +408,12 @@ def main() -> None:
             os.environ.update(env)
             proc, port = ht.gunicorn(url, 2)
             try:
-                run = completions_with if CYCLE else prepared_run
-                alone, _ = run(port, logins=False)
-                stormy, logins = run(port, logins=True)
+                if CYCLE:
+                    alone, _ = completions_with(port, logins=False)
+                    stormy, logins = completions_with(port, logins=True)
+                else:
+                    alone, _ = prepared_run(port, logins=False, server_pid=proc.pid)
+                    stormy, logins = prepared_run(port, logins=True, server_pid=proc.pid)
                 print(f"{label}:")
                 for name, r in (("  completions alone      ", alone), ("  completions with storm ", stormy)):
                     print(
@@ -364,6 +421,10 @@ def main() -> None:
                         f"errors {r['errors']}"
                         + (f", cases started in the run {r['ran_out']}" if "ran_out" in r else "")
                     )
+                    if "cpu" in r:
+                        print(
+                            "      cores busy with: " + ", ".join(f"{k} {v:.2f}" for k, v in r["cpu"].items())
+                        )
                 print(f"  {describe_logins(logins)}", flush=True)
             finally:
                 proc.terminate()  # a backlog of logins may keep it busy: not waited for long
