@@ -1093,3 +1093,147 @@ def test_a_completion_refused_after_its_rule_prepared_a_case_keeps_nothing(sessi
     assert instances.get_visible(session, officer, second).data["referred"] == next(
         iter(session.scalars(select(ProcessInstance.id).where(ProcessInstance.parent_id == second)))
     )
+
+
+# --- what a completion writes before its save: its step record, the ledger rows its rules count ---------
+#
+# A plain completion's first write is its step record; the next tasks' deadlines and whom each
+# multi-instance task is for (``instance_label``, ``role_field``, ``assignee_field``) are worked out before
+# it. A rule counting a payment or a service in the cross-project ledger reads at once (an item counted
+# already is refused) and writes the row with the step (engine.procedures.counting); before, its INSERT
+# took the write lock before the step after it was evaluated.
+
+
+def test_another_case_is_written_while_a_completion_works_out_multi_instance_labels(
+    engine, session, monkeypatch, lock_watch
+):
+    key = "probe_multi_instance"
+    monkeypatch.setitem(expressions.SAFE_FUNCTIONS, "probe", lambda x: x)
+    xml = hostile_bpmn.multi_instance_after_fill("probe(member)", "probe('5 working days')", key=key)
+    definitions.deploy(session, xml, actor_id=get_user(session, "admin").id)
+    session.commit()
+    case = instances.start(session, get_user(session, "pt_officer"), key, STREET).id
+    session.commit()
+    fill = open_task(session, case, "fill").id
+    thread, outcome = _stepper(engine, lambda s: tasks.complete(s, get_user(s, "pt_officer"), fill, {}))
+    thread.join(120)
+    assert outcome == ["ok"]
+    assert lock_watch.refused == [] and lock_watch.writes >= 7  # the script, 3 deadlines, 3 labels
+    session.expire_all()
+    votes = tasks.open_tasks_of(session, case)
+    assert sorted(t.name for t in votes) == ["表决（li）", "表决（wang）", "表决（zhang）"]
+    assert all(t.bpmn_id == "vote" and t.deadline == PROBED_WORDS and t.due_at for t in votes)
+
+
+def test_another_case_is_written_while_a_disbursement_is_counted_and_the_step_after_it_runs(
+    engine, session, client, login, lock_watch
+):
+    from engine.ledger.models import ServiceRecord
+    from tests.procedures.helpers import Case, approve, pay, review, to_review
+
+    case = Case(client, login)
+    to_review(case)
+    case.do("democratic_review", "pt_panel", review())
+    case.do("street_approval", "pt_head", approve())
+    task = case.task("disbursement")
+    case.supply(task["id"], "pt_finance")
+    _complete_on_the_stepper(engine, client, login("pt_finance"), task["id"], pay())
+    assert lock_watch.refused == [] and lock_watch.writes >= 1  # the conditions after the payment
+    [counted] = session.scalars(select(ServiceRecord).where(ServiceRecord.instance_id == case.id)).all()
+    assert counted.kind == "disbursement" and counted.task_id == task["id"]
+    assert counted.project_ref == f"comprehensive_assistance:{case.id}"
+
+
+def _household_at_case_work(client, login) -> Any:
+    from tests.procedures.helpers import Project
+
+    household = Project(client, login, households=1).confirm()[0]
+    household.assess_and_plan()
+    return household
+
+
+SERVICE = {"action": "service", "happened_on": "2026-06-21", "content": "链接就业培训资源"}
+
+
+def test_another_case_is_written_while_a_bridge_service_is_counted_and_the_step_after_it_runs(
+    engine, session, client, login, june, lock_watch
+):
+    from engine.ledger.models import ServiceRecord
+
+    household = _household_at_case_work(client, login)
+    task = household.task("case_work")
+    household.supply(task["id"], "pt_agency_worker")
+    data = {**SERVICE, "service_item_ref": "JOB-2026-0042"}
+    _complete_on_the_stepper(engine, client, login("pt_agency_worker"), task["id"], data)
+    assert lock_watch.refused == [] and lock_watch.writes >= 2  # the count script, the conditions after it
+    [counted] = session.scalars(select(ServiceRecord).where(ServiceRecord.item_ref == "JOB-2026-0042")).all()
+    assert counted.instance_id == household.id and counted.task_id == task["id"]
+    assert household.detail()["data"]["service_count"] == 1
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="PostgreSQL writes the ledger row at once (its unique index waits)")
+def test_an_item_counted_by_another_transaction_meanwhile_refuses_the_completion_and_writes_nothing(
+    engine, session, client, login, june, monkeypatch
+):
+    """The item is not counted when the rule reads; another project counts it while the step after the
+    rule is being evaluated: under the write lock the completion finds it, runs again from a fresh read
+    and is refused like any duplicate (422 on the field); nothing of it is written."""
+    from engine.instances.models import ProcessInstance
+    from engine.ledger import service as ledger
+    from engine.ledger.models import ServiceRecord
+    from engine.records.models import StepRecord
+
+    household = _household_at_case_work(client, login)
+    task = household.task("case_work")
+    household.supply(task["id"], "pt_agency_worker")
+    other_project = session.scalars(
+        select(ProcessInstance.id).where(ProcessInstance.process_key == "bridge_plan_project")
+    ).first()
+    counted: list[Any] = []
+    execute_script = expressions.execute_script
+
+    def count_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name == STEPPER and not counted:
+            writer = _impatient(engine)  # another project counts the item, refusing to wait for a lock
+            try:
+                project = writer.get(ProcessInstance, other_project)
+                ledger.record(
+                    writer,
+                    kind="service",
+                    instance=project,
+                    project_ref="comprehensive_assistance:1",
+                    household_id_number=None,
+                    item_ref="JOB-2026-0043",
+                )
+                writer.commit()
+                counted.append("ok")
+            except Exception as err:  # "database is locked" before: kept for the assertion
+                writer.rollback()
+                counted.append(repr(err))
+            finally:
+                _restore(writer)
+        return execute_script(*args, **kwargs)
+
+    monkeypatch.setattr(expressions, "execute_script", count_meanwhile)
+    answers: list[Any] = []
+
+    def post(_s: Session) -> None:
+        response = client.application.test_client().post(
+            f"/api/v1/tasks/{task['id']}/complete",
+            json={"data": {**SERVICE, "service_item_ref": "JOB-2026-0043"}},
+            headers=login("pt_agency_worker"),
+        )
+        answers.append((response.status_code, response.get_json()))
+
+    thread, outcome = _stepper(engine, post)
+    thread.join(120)
+    assert outcome == ["ok"] and counted == ["ok"]
+    [(status, body)] = answers
+    assert status == 422, body
+    assert "已计入其他民政项目" in body["fields"]["service_item_ref"][0]
+    session.expire_all()
+    rows = session.scalars(select(ServiceRecord).where(ServiceRecord.item_ref == "JOB-2026-0043")).all()
+    assert [r.project_ref for r in rows] == ["comprehensive_assistance:1"]  # the other project's only
+    assert session.scalars(select(ServiceRecord).where(ServiceRecord.instance_id == household.id)).all() == []
+    assert session.get(HumanTask, task["id"]).state != TaskStatus.COMPLETED
+    assert session.scalars(select(StepRecord).where(StepRecord.task_id == task["id"])).all() == []
