@@ -798,25 +798,25 @@ def test_another_case_is_written_while_a_start_whose_rule_started_a_case_runs_on
     assert len(_started_with_first_step(session)) == 3  # the other case, this one and its child
 
 
-def test_a_start_needing_more_rehearsals_than_attempts_runs_once_under_the_lock(session, monkeypatch):
-    """A first step whose rule starts more cases than the attempts can learn: the last attempt runs as
-    without a rehearsal (evaluating under the lock) instead of refusing the start."""
+def _open_many(s: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """A first step's rule starting more cases than a start's rehearsal can learn (one result each)."""
+    from engine.instances import newcase, rehearsal
+
+    definition = definitions.get_version(s, BACK_KEY)
+    made = [
+        newcase.start(
+            s, newcase.prepare(s, definition, instance.org_unit, actor_id=None, parent_id=instance.id)
+        )
+        for _ in range(rehearsal.MAX_ATTEMPTS + 2)
+    ]
+    return {"made": made}
+
+
+@pytest.fixture()
+def opens_many(session, monkeypatch) -> None:
     from engine import procedures
-    from engine.cases import service as cases
-    from engine.instances import rehearsal
-    from engine.instances.models import ProcessInstance
 
-    _deploy_back(session, None)
-
-    def open_many(s: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
-        definition = definitions.get_version(s, BACK_KEY)
-        made = [
-            instances.create(s, definition, instance.org_unit, actor_id=None, parent_id=instance.id).id
-            for _ in range(rehearsal.MAX_ATTEMPTS + 2)
-        ]
-        return {"made": made}
-
-    monkeypatch.setitem(procedures.BEFORE_COMPLETE, (KEY, "fill"), [open_many])
+    monkeypatch.setitem(procedures.BEFORE_COMPLETE, (KEY, "fill"), [_open_many])
     monkeypatch.setitem(expressions.SAFE_FUNCTIONS, "probe", lambda x: x)
     definitions.deploy(
         session,
@@ -824,10 +824,60 @@ def test_a_start_needing_more_rehearsals_than_attempts_runs_once_under_the_lock(
         actor_id=get_user(session, "admin").id,
     )
     session.commit()
-    case = cases.start_with_first_step(session, get_user(session, "pt_officer"), KEY, STREET, "fill", {})
-    session.commit()
-    children = session.scalars(select(ProcessInstance.id).where(ProcessInstance.parent_id == case.id)).all()
-    assert sorted(case.data["made"]) == sorted(children) and len(children) == rehearsal.MAX_ATTEMPTS + 2
+
+
+def _children_of_starts(session: Session) -> list[int]:
+    from engine.instances.models import ProcessInstance
+
+    session.expire_all()
+    parents = select(ProcessInstance.id).where(ProcessInstance.process_key == KEY)
+    return list(session.scalars(select(ProcessInstance.id).where(ProcessInstance.parent_id.in_(parents))))
+
+
+def test_a_start_needing_more_rehearsals_than_attempts_is_refused_and_evaluates_nothing_under_the_lock(
+    engine, session, lock_watch, opens_many
+):
+    """A first step whose rule starts more cases than the attempts can learn: refused (409) with nothing
+    written, rather than a last attempt evaluating under the lock (before: its scripts and the new cases'
+    first steps were evaluated while every other writer found the database locked)."""
+    from engine.cases import service as cases
+    from engine.instances import rehearsal
+
+    thread, outcome = _stepper(
+        engine, lambda s: cases.start_with_first_step(s, get_user(s, "pt_officer"), KEY, STREET, "fill", {})
+    )
+    thread.join(300)
+    assert lock_watch.refused == []
+    if IS_POSTGRES:  # row locks only: nothing is rehearsed, the start runs at once
+        assert outcome == ["ok"] and len(_children_of_starts(session)) == rehearsal.MAX_ATTEMPTS + 2
+        return
+    assert outcome == [("conflict", rehearsal.TooMuchToRehearse().message)]
+    assert _started_with_first_step(session) == [] and _children_of_starts(session) == []
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="PostgreSQL does not rehearse: the start runs at once")
+def test_a_web_start_with_too_much_to_rehearse_opens_the_case_and_its_first_step_is_submitted_on_its_own(
+    engine, session, client, lock_watch, opens_many
+):
+    """The web start form, refused as above, opens the case with the form kept as its first task's draft;
+    submitted from the task page, the step is an ordinary completion: its rule's cases are worked out in
+    memory and written with the step, nothing evaluated under the lock."""
+    from engine.instances import rehearsal
+
+    web = Web(client.application.test_client()).login("pt_officer")
+    web.get(f"/start/{KEY}")
+    response = web.client.post(f"/start/{KEY}", data={"csrf_token": web.token, "org_unit": STREET})
+    assert response.status_code == 302 and "/tasks/" in response.headers["Location"]
+    fill = int(response.headers["Location"].rstrip("/").rsplit("/", 1)[1])
+    [case] = _started_with_first_step(session)
+    assert session.get(HumanTask, fill).instance_id == case.id and _children_of_starts(session) == []
+    thread, outcome = _stepper(engine, lambda s: tasks.complete(s, get_user(s, "pt_officer"), fill, {}))
+    thread.join(300)
+    assert outcome == ["ok"] and lock_watch.refused == []
+    children = _children_of_starts(session)
+    assert len(children) == rehearsal.MAX_ATTEMPTS + 2
+    data = instances.get_visible(session, get_user(session, "admin"), case.id).data
+    assert sorted(data["made"]) == sorted(children) and data["y"] == 7
     assert [t.bpmn_id for t in tasks.open_tasks_of(session, case.id)] == ["after"]
 
 
