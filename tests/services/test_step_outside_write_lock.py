@@ -1287,3 +1287,43 @@ def test_an_item_counted_by_another_transaction_meanwhile_refuses_the_completion
     assert session.scalars(select(ServiceRecord).where(ServiceRecord.instance_id == household.id)).all() == []
     assert session.get(HumanTask, task["id"]).state != TaskStatus.COMPLETED
     assert session.scalars(select(StepRecord).where(StepRecord.task_id == task["id"])).all() == []
+
+
+def test_another_case_is_written_while_a_3a_service_is_counted_and_the_step_after_it_is_worked_out(
+    engine, session, client, login, lock_watch
+):
+    from engine.ledger.models import ServiceRecord
+    from tests.procedures.cases import ApiCase
+    from tests.procedures.helpers import APPLICANT, service_org
+
+    service_org(client, login, "org_social_work_a", ["pd_agency_lead", "pd_agency_worker"])
+    case = ApiCase(
+        client, login, "service_referral_3a", "310115004", starter="pd_advisor", viewer="pd_district"
+    )
+    needs = {
+        "discovery_channel": "big_data",
+        "applicant_id_number": APPLICANT,
+        "needs_categories": ["employment", "skills"],
+        "needs_description": "青年失业在家，希望参加技能培训后就业",
+    }
+    case.do("needs_discovery", "pd_advisor", needs)
+    case.do(
+        "assessment",
+        "pd_officer",
+        {"assessment_summary": "有就业意愿", "tier": "advancement", "urgent": False},
+    )
+    match = {"project": "skills_training", "resources": ["job_fair"], "service_org": "org_social_work_a"}
+    case.do("matching", "pd_officer", match)
+    case.do("referral", "pd_agency_lead", {"referral_decision": "accept", "planned_start": "2026-12-01"})
+    task = case.task("service_delivery")
+    case.supply(task["id"], "pd_agency_worker")
+    delivered = {
+        "sessions": 8,
+        "service_summary": "完成8次技能培训并推荐2个岗位",
+        "completed_on": "2027-01-20",
+    }
+    _complete_on_the_stepper(engine, client, login("pd_agency_worker"), task["id"], delivered)
+    assert lock_watch.refused == [] and lock_watch.writes >= 1  # at least the scoring step's deadline
+    [counted] = session.scalars(select(ServiceRecord).where(ServiceRecord.instance_id == case.id)).all()
+    assert counted.kind == "service" and counted.task_id == task["id"]
+    assert case.open() == ["scoring"]
