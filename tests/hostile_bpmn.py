@@ -220,3 +220,25 @@ ENCODED = [
     ("enc_gbk", "受理审核（国标编码）", "GBK"),
     ("enc_utf16", "受理审核（UTF-16）", "UTF-16"),
 ]
+
+
+def multi_instance_after_fill(label: str, deadline: str, key: str = "hostile_multi_instance") -> bytes:
+    """fill → calc (script: ``members``) → vote (one task per member, its label and deadline the
+    expressions given) → end."""
+    return process(
+        key,
+        '<bpmn:startEvent id="s"/>\n<bpmn:userTask id="fill" name="填写"/>\n'
+        '<bpmn:scriptTask id="calc" name="计算"><bpmn:script>members = ["zhang", "li", "wang"]</bpmn:script>'
+        "</bpmn:scriptTask>\n"
+        '<bpmn:userTask id="vote" name="表决"><bpmn:extensionElements><spiffworkflow:properties>'
+        f'<spiffworkflow:property name="instance_label" value="{label}"/>'
+        f'<spiffworkflow:property name="deadline" value="{deadline}"/>'
+        "</spiffworkflow:properties></bpmn:extensionElements>"
+        '<bpmn:multiInstanceLoopCharacteristics isSequential="false">'
+        "<bpmn:loopDataInputRef>members</bpmn:loopDataInputRef>"
+        '<bpmn:inputDataItem id="member" name="member"/></bpmn:multiInstanceLoopCharacteristics>'
+        "</bpmn:userTask>\n"
+        '<bpmn:endEvent id="e"/>\n'
+        + _flows(("s", "fill", ""), ("fill", "calc", ""), ("calc", "vote", ""), ("vote", "e", "")),
+        user_tasks=("fill", "vote"),
+    )

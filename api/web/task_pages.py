@@ -8,7 +8,7 @@ from flask import flash, redirect, render_template, request, url_for
 
 from api.web import bp, formview
 from api.web.common import _db, _field_errors, _history, _summary, login_required, user
-from api.web.i18n import locale, t
+from api.web.i18n import MESSAGES, locale, t
 from api.web.materials_pages import checklist_context
 from engine import scope
 from engine.cases import service as case_service
@@ -17,11 +17,17 @@ from engine.errors import Conflict, Invalid, NotFound
 from engine.forms import validate_submission
 from engine.formversions import service as formversions
 from engine.households import service as households
+from engine.instances import rehearsal
 from engine.instances import service as instances
 from engine.orgs.models import OrgUnit
 from engine.tasks import service as tasks
 from engine.tasks.models import HumanTask, TaskStatus
 from engine.users import service as users
+
+MESSAGES["started_submit_first"] = (
+    "已创建案件 {key}：请核对首个环节的内容后提交",
+    "Case {key} opened: check its first step, then submit it",
+)
 
 
 def _render_task(
@@ -149,11 +155,26 @@ def _check_without_files(form: Any, data: dict[str, Any]) -> None:
         raise Invalid("表单校验失败 / form validation failed", errors)
 
 
-def _open_for_materials(session: Any, first: HumanTask, data: dict[str, Any], name: str) -> Any:
-    """Keep the first form (checked: :func:`_check_without_files`) as the first task's draft and go to
-    that task's page to add the materials."""
+def _open_with_draft(
+    session: Any,
+    key: str,
+    unit_code: str,
+    placed: dict[str, Any],
+    meta: Any,
+    form: Any,
+    data: dict[str, Any],
+    message: str = "started_add_materials",
+) -> Any:
+    """Open the case, keep the first form (checked first: a refusal leaves nothing) as its first task's
+    draft and go to that task's page (to add the materials, or just to submit it)."""
+    if form is not None:
+        _check_without_files(form, data)  # before anything is written (its rules: expressions)
+    instance = case_service.start_case(session, user(), key, unit_code, **placed)
+    first = next((r for r in tasks.open_tasks_of(session, instance.id) if r.bpmn_id == meta.bpmn_id), None)
+    if first is None:
+        raise Conflict("流程没有停在第一步 / the procedure did not stop at its first step")
     tasks.save_draft(session, user(), first.id, data)
-    flash(t("started_add_materials", key=name), "info")
+    flash(t(message, key=placed["business_key"] or f"#{instance.id}"), "info")
     return redirect(url_for("web.task_page", task_id=first.id))
 
 
@@ -203,17 +224,18 @@ def start_form(key: str) -> Any:
             if needs_materials(form):
                 # the first step takes documents: the case is opened with the form kept as a draft, and
                 # its task page (checklist, drop zone, camera) takes the files before it is submitted
-                _check_without_files(form, data)  # before anything is written (its rules: expressions)
-                instance = case_service.start_case(session, user(), key, unit_code, **placed)
-                first = next(
-                    (r for r in tasks.open_tasks_of(session, instance.id) if r.bpmn_id == meta.bpmn_id), None
+                return _open_with_draft(session, key, unit_code, placed, meta, form, data)
+            try:
+                instance = case_service.start_with_first_step(
+                    session, user(), key, unit_code, meta.bpmn_id, data, **placed
                 )
-                if first is None:
-                    raise Conflict("流程没有停在第一步 / the procedure did not stop at its first step")
-                return _open_for_materials(session, first, data, business_key or f"#{instance.id}")
-            instance = case_service.start_with_first_step(
-                session, user(), key, unit_code, meta.bpmn_id, data, **placed
-            )
+            except rehearsal.TooMuchToRehearse:
+                # more to work out before the write lock than a start can learn (engine.instances.
+                # rehearsal): the same as with materials, the first step then submitted on its own page
+                session.rollback()
+                return _open_with_draft(
+                    session, key, unit_code, placed, meta, form, data, "started_submit_first"
+                )
         except Invalid as err:
             session.rollback()  # nothing is kept of a start whose first form was refused
             errors, status = _field_errors(err), 422

@@ -85,6 +85,7 @@ class Prepared:
     after_failure: runtime.EngineError | None = None
     id: int | None = None
     waiting: list[Any] | None = None  # the catches it waits at (their correlation keys evaluated)
+    people: dict[str, Any] | None = None  # whom its first tasks are for (multi-instance expressions)
 
 
 def prepare(
@@ -124,6 +125,7 @@ def prepare(
     if message is not None and failure is None:
         _catch(prepared, message)
     prepared.waiting = [] if prepared.wf.is_completed() else messaging.waiting(prepared.wf)
+    prepared.people = instances.prepare_people(prepared.compiled, prepared.wf)
     return prepared
 
 
@@ -179,7 +181,7 @@ def insert(session: Session, prepared: Prepared) -> ProcessInstance:
         },
     )
     if p.before is None:
-        loaded = instances.Loaded(instance, p.compiled, p.wf, due=p.due, waiting=p.waiting)
+        loaded = instances.Loaded(instance, p.compiled, p.wf, due=p.due, waiting=p.waiting, people=p.people)
         instances.save(session, loaded, p.actor_id)
     else:  # saved as it waited for the message, then as it runs on after it (as a delivery does)
         state, due, catches = p.before
@@ -198,7 +200,7 @@ def insert(session: Session, prepared: Prepared) -> ProcessInstance:
 def _received(session: Session, instance: ProcessInstance, p: Prepared) -> None:
     m = p.message
     assert m is not None
-    loaded = instances.Loaded(instance, p.compiled, p.wf, due=p.due, waiting=p.waiting)
+    loaded = instances.Loaded(instance, p.compiled, p.wf, due=p.due, waiting=p.waiting, people=p.people)
     loaded.events.add(  # written with the save's other events, in one INSERT
         AuditAction.MESSAGE_RECEIVED,  # only a message starts a case
         actor_id=p.actor_id,

@@ -20,8 +20,12 @@ transaction that has written already is not rehearsed (its rollback would undo t
 Keys hold the inputs themselves (the stored workflow state, the submitted data as JSON): a result is
 used only for exactly the inputs it was worked out from; anything else (a form saved meanwhile, a rule
 deriving other data) misses, and the attempt is refused and repeated. Each attempt learns one missing
-result: after ``MAX_ATTEMPTS - 1`` of them the last attempt runs as without a rehearsal (evaluating
-under the lock where it must: a rule starting many cases would need as many attempts).
+result; an operation still missing one after ``MAX_ATTEMPTS`` attempts (a first step whose rule starts
+many cases: one result per case) is refused with :class:`TooMuchToRehearse` (409, nothing written)
+rather than run with its expressions evaluated under the lock. No seed procedure comes near: their first
+steps need at most the form's rules, one case a rule starts and the step (a rule deriving data: once
+more). The web start form then opens the case and keeps the form as its first task's draft, to be
+submitted from the task page: an ordinary completion, evaluated before its write lock.
 """
 
 from __future__ import annotations
@@ -52,6 +56,17 @@ class Unrehearsed(Exception):  # noqa: N818 - not an error: a signal to the wrap
         super().__init__("step to be worked out before the write lock")
         self.key = key
         self.work = work
+
+
+class TooMuchToRehearse(errors.Conflict):
+    """The operation needs more worked out before the write lock than the attempts can learn."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "新建时一并办理首个环节需要预先计算的内容过多，未保存任何内容：请先新建案件，再单独办理首个环节 / "
+            "starting this case together with its first step needs more worked out in advance than "
+            "allowed; nothing was saved: start the case, then complete its first step on its own"
+        )
 
 
 def active(session: Session) -> bool:
@@ -112,18 +127,17 @@ def rehearsing(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         session.info[_ON] = True
         try:
-            for _attempt in range(MAX_ATTEMPTS - 1):
+            for attempt in range(1, MAX_ATTEMPTS + 1):
                 session.info[_SEEN] = {}
                 try:
                     return fn(*args, **kwargs)
                 except Unrehearsed as missing:
                     session.rollback()  # nothing of the attempt is kept; no lock is held now
-                    session.info.setdefault(_MEMO, {})[missing.key] = missing.work()
-            # Still missing results (an operation evaluating more than the attempts can learn, such as
-            # a rule starting many cases): the last attempt runs as without a rehearsal, evaluating
-            # under the lock where it must, rather than refusing the user's work.
-            session.info.pop(_ON, None)
-            return fn(*args, **kwargs)
+                    if attempt < MAX_ATTEMPTS:
+                        session.info.setdefault(_MEMO, {})[missing.key] = missing.work()
+            # Still missing results (a rule starting many cases): refused rather than evaluated under
+            # the lock; nothing of it was written
+            raise TooMuchToRehearse()
         finally:
             session.info.pop(_ON, None)
             session.info.pop(_MEMO, None)

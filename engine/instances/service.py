@@ -20,6 +20,7 @@ from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.instances.state import Due as Due
 from engine.instances.state import Loaded as Loaded
 from engine.instances.state import prepare_deadlines as prepare_deadlines
+from engine.instances.state import prepare_people as prepare_people
 from engine.instances.state import ready_to_save as ready_to_save
 from engine.instances.state import save as save
 from engine.orgs import service as orgs

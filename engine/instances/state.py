@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
-from engine.bpmn import messaging, runtime
+from engine.bpmn import messaging, multiinstance, runtime
 from engine.bpmn.parsing import CompiledDefinition
 from engine.db import utcnow
 from engine.forms import jsonable
@@ -35,6 +35,9 @@ class Loaded:
     # The message and signal catches it waits at (their correlation keys may be user expressions),
     # worked out before the write lock where the step's writes come first: see :func:`ready_to_save`.
     waiting: list[Any] | None = None
+    # Whom each human task the step opens is for (a multi-instance task's role, assignee and label: user
+    # expressions), worked out before the write lock like the deadlines: see :func:`prepare_people`.
+    people: dict[str, multiinstance.Instance] | None = None
 
 
 # When the deadlines were worked out, and per new task (its id in the workflow) its due time and text.
@@ -55,12 +58,27 @@ def prepare_deadlines(compiled: CompiledDefinition, wf: BpmnWorkflow, opened: Co
     return now, due
 
 
+def prepare_people(
+    compiled: CompiledDefinition, wf: BpmnWorkflow, opened: Collection[str] = ()
+) -> dict[str, multiinstance.Instance]:
+    """Evaluate now the role, assignee and label (``role_field``, ``assignee_field``, ``instance_label``:
+    user expressions) of every ready human task of ``wf`` whose row is not open yet (ids in ``opened``)."""
+    people = {}
+    for task in runtime.ready_human_tasks(wf):
+        if str(task.id) not in opened:
+            meta = compiled.task_meta(task.task_spec.bpmn_id)
+            people[str(task.id)] = multiinstance.instance_of(meta.properties if meta else {}, task.data)
+    return people
+
+
 def ready_to_save(loaded: Loaded, opened: Collection[str] = ()) -> None:
-    """Evaluate now what :func:`save` would evaluate after its first write: the new tasks' deadlines and
-    the correlation keys of the catches the case waits at (a step that writes other rows before its
-    save, such as the cases its rules started: engine.instances.newcase)."""
+    """Evaluate now what :func:`save` would evaluate after its first write: the new tasks' deadlines, whom
+    they are for, and the correlation keys of the catches the case waits at (a step that writes other rows
+    before its save: its step record, the cases its rules started: engine.instances.newcase)."""
     if loaded.due is None:
         loaded.due = prepare_deadlines(loaded.compiled, loaded.wf, opened)
+    if loaded.people is None:
+        loaded.people = prepare_people(loaded.compiled, loaded.wf, opened)
     if loaded.waiting is None:
         loaded.waiting = [] if loaded.wf.is_completed() else messaging.waiting(loaded.wf)
 

@@ -19,7 +19,7 @@ PROCESS_NAMES = {
 }
 
 
-def record(
+def new_record(
     session: Session,
     *,
     kind: str,
@@ -30,9 +30,14 @@ def record(
     item_ref: str | None = None,
     field: str = "service_item_ref",
 ) -> ServiceRecord:
-    """Count one service or payment for ``project_ref``; refuse an item already counted anywhere."""
+    """The row counting one service or payment for ``project_ref``, not added to the session yet; an item
+    already counted anywhere is refused (422 on ``field``). Reads only, and flushes nothing: a step's
+    rule may call it before the step is worked out (engine.procedures.counting)."""
     if item_ref:
-        existing = session.scalars(select(ServiceRecord).where(ServiceRecord.item_ref == item_ref)).first()
+        with session.no_autoflush:
+            existing = session.scalars(
+                select(ServiceRecord).where(ServiceRecord.item_ref == item_ref)
+            ).first()
         if existing is not None:
             if existing.project_ref == project_ref:
                 message = "该服务事项已在本项目记录，不得重复计算 / this service item is already counted in this project"
@@ -43,7 +48,7 @@ def record(
                     f"this service item is already counted in another civil-affairs project ({existing.process_key})"
                 )
             raise Invalid.on(field, message)
-    row = ServiceRecord(
+    return ServiceRecord(
         item_ref=item_ref or None,
         kind=kind,
         process_key=instance.process_key,
@@ -53,15 +58,23 @@ def record(
         household_id_number=household_id_number or None,
         household_id_index=crypto.blind_index(household_id_number),
     )
+
+
+def add(session: Session, row: ServiceRecord) -> ServiceRecord:
+    """Write a row made by :func:`new_record`."""
     session.add(row)
     session.flush()
     return row
 
 
-def count_for_case(session: Session, instance: Any, row: Any, *, kind: str, id_field: str) -> ServiceRecord:
-    """Count a completed step of a case that is its own project (a payment, a delivered service) for the
-    household whose ID number the case holds in ``id_field``."""
-    return record(
+def record(session: Session, **what: Any) -> ServiceRecord:
+    """Count one service or payment for ``project_ref`` now (:func:`new_record`, then written)."""
+    return add(session, new_record(session, **what))
+
+
+def case_record(session: Session, instance: Any, row: Any, *, kind: str, id_field: str) -> ServiceRecord:
+    """The row of :func:`count_for_case`, not added yet (:func:`new_record`)."""
+    return new_record(
         session,
         kind=kind,
         instance=instance,
@@ -69,6 +82,12 @@ def count_for_case(session: Session, instance: Any, row: Any, *, kind: str, id_f
         household_id_number=(instance.data or {}).get(id_field),
         task_id=row.id,
     )
+
+
+def count_for_case(session: Session, instance: Any, row: Any, *, kind: str, id_field: str) -> ServiceRecord:
+    """Count a completed step of a case that is its own project (a payment, a delivered service) for the
+    household whose ID number the case holds in ``id_field``."""
+    return add(session, case_record(session, instance, row, kind=kind, id_field=id_field))
 
 
 def other_projects(

@@ -22,7 +22,7 @@ from engine.ledger import service as ledger
 from engine.messages import service as messages
 from engine.orgs.models import OrgLevel, OrgUnit
 from engine.policy import service as policy
-from engine.procedures import before_complete
+from engine.procedures import before_complete, counting
 from engine.records import service as records
 
 PROJECT = "bridge_plan_project"
@@ -201,7 +201,7 @@ def count_service(session: Session, instance: Any, row: Any, data: dict[str, Any
                 "service_item_ref", "只有走访、小组和服务记录可计入服务事项 / only services count"
             )
         return
-    ledger.record(
+    counting.record(
         session,
         kind=data["action"],
         instance=instance,

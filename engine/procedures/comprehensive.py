@@ -14,8 +14,7 @@ from engine.db import utcnow
 from engine.deadlines.calendar import SHANGHAI
 from engine.errors import Invalid
 from engine.instances.models import ProcessInstance
-from engine.ledger import service as ledger
-from engine.procedures import before_complete, on_start
+from engine.procedures import before_complete, counting, on_start
 from engine.recusal import service as recusal
 from engine.scope import unit_clause
 
@@ -33,7 +32,7 @@ def near_relative_check(session: Session, instance: Any, row: Any, data: dict[st
 
 def _count_payment(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> None:
     """A payment is a service counted by this case, in the ledger that other projects check."""
-    ledger.count_for_case(session, instance, row, kind="disbursement", id_field="applicant_id_number")
+    counting.count_for_case(session, instance, row, kind="disbursement", id_field="applicant_id_number")
 
 
 before_complete(KEY, "disbursement")(_count_payment)

@@ -11,9 +11,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from engine.errors import Invalid
-from engine.ledger import service as ledger
 from engine.orgs.models import OrgUnit
-from engine.procedures import before_complete, on_start
+from engine.procedures import before_complete, counting, on_start
 from engine.serviceorgs import service as serviceorgs
 
 KEY = "service_referral_3a"
@@ -42,7 +41,7 @@ def matched_organisation(session: Session, instance: Any, row: Any, data: dict[s
 
 @before_complete(KEY, "service_delivery")
 def count_service(session: Session, instance: Any, row: Any, data: dict[str, Any]) -> None:
-    ledger.count_for_case(session, instance, row, kind="service", id_field="applicant_id_number")
+    counting.count_for_case(session, instance, row, kind="service", id_field="applicant_id_number")
 
 
 @before_complete(KEY, "publication")

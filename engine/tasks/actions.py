@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from engine import formstore, procedures
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
-from engine.bpmn import runtime
+from engine.bpmn import messaging, runtime
 from engine.bpmn.parsing import declared_outputs
 from engine.db import utcnow
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
@@ -142,11 +142,12 @@ def complete_step(session: Session, user: User, task_id: int, data: Any) -> tupl
     else:
         spiff_task.set_data(**payload)
         failure = incidents.advance(loaded.wf, spiff_task.run)  # a failing automatic step: an incident below
-    # the cases its rules started, worked out before any write (SQLite: engine.instances.newcase), are
-    # written now; the step's expressions, and its next tasks' deadlines, were evaluated before that
-    if optimistic.has_later(session):
-        instances.ready_to_save(loaded, frozenset(r.spiff_task_id for r in open_rows))
-        optimistic.write_later(session)
+    # the step's expressions were evaluated; so are now its next tasks' deadlines and whom they are for
+    # (the step record below is the first write, SQLite's write lock). Then the cases its rules started
+    # and the ledger rows they counted, worked out before any write (SQLite: engine.instances.newcase,
+    # engine.procedures.counting), are written.
+    instances.ready_to_save(loaded, frozenset(r.spiff_task_id for r in open_rows))
+    optimistic.write_later(session)
     now = utcnow()
     if row.state == TaskStatus.READY:
         row.claimed_at = now
@@ -232,20 +233,30 @@ def _rehearsed_step(
         work = functools.partial(_step, compiled, state, row.spiff_task_id, copy.deepcopy(payload), opened)
         rehearsal.refuse(session, key, work)
         kept = work()  # (results of other evaluations were kept, but no write lock is held: run it now)
-    after, failure, due = kept
-    loaded.wf, loaded.due = runtime.load_state(after, compiled), due
+    after, failure, due, people, waiting = kept
+    loaded.wf, loaded.due, loaded.people, loaded.waiting = (
+        runtime.load_state(after, compiled),
+        due,
+        people,
+        waiting,
+    )
     return failure
 
 
 def _step(
     compiled: Any, state: str, spiff_id: str, payload: dict[str, Any], opened: frozenset[str]
-) -> tuple[str, runtime.EngineError | None, instances.Due]:
+) -> tuple[str, runtime.EngineError | None, instances.Due, dict[str, Any], list[Any] | None]:
     wf = runtime.load_state(state, compiled)
     task = runtime.find_task(wf, spiff_id)
     assert task is not None  # the state it was found in
     task.set_data(**payload)
     failure = incidents.advance(wf, task.run)
-    return runtime.dump_state(wf), failure, instances.prepare_deadlines(compiled, wf, opened)
+    # what the save evaluates (instances.ready_to_save): next deadlines, whom the tasks are for, catches
+    due, people = (
+        instances.prepare_deadlines(compiled, wf, opened),
+        instances.prepare_people(compiled, wf, opened),
+    )
+    return runtime.dump_state(wf), failure, due, people, [] if wf.is_completed() else messaging.waiting(wf)
 
 
 def form_of(row: HumanTask) -> Any:

@@ -108,12 +108,16 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
     now = utcnow()
     # Every new task's deadline (it may be a user expression) before anything below reads the database
     # (a read may flush, and on SQLite the first write takes the write lock: engine.instances.optimistic).
+    # So is whom each new task is for (a multi-instance task's role, assignee and label expressions).
     due_from, prepared = loaded.due or (now, {})
-    due = dict(prepared)
+    due, people = dict(prepared), dict(loaded.people or {})
     for spiff_id, task in ready.items():
-        if spiff_id not in open_rows and spiff_id not in due:
+        if spiff_id not in open_rows:
             meta = loaded.compiled.task_meta(task.task_spec.bpmn_id)
-            due[spiff_id] = deadlines.deadline_for(meta.properties if meta else {}, task.data, due_from)
+            if spiff_id not in due:
+                due[spiff_id] = deadlines.deadline_for(meta.properties if meta else {}, task.data, due_from)
+            if spiff_id not in people:
+                people[spiff_id] = multiinstance.instance_of(meta.properties if meta else {}, task.data)
     for spiff_id, row in open_rows.items():
         if spiff_id not in ready:
             row.state = TaskStatus.CANCELLED
@@ -127,8 +131,7 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
             continue
         meta = loaded.compiled.task_meta(task.task_spec.bpmn_id)
         form_key = meta.form_key if meta else None
-        # a multi-instance step: each instance's role, assignee and label from its own data
-        one = multiinstance.instance_of(meta.properties if meta else {}, task.data)
+        one = people[spiff_id]  # a multi-instance step: each instance's role, assignee and label
         role = one.role if one.role in KNOWN_ROLES else (meta.role if meta and meta.role else "admin")
         name = (meta.name if meta else task.task_spec.bpmn_name) or task.task_spec.bpmn_id
         due_at, deadline_text = due[spiff_id]
@@ -147,7 +150,7 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
             # the form version it keeps: the latest saved one, looked up inside the INSERT itself
             form_version=formversions.latest_version_expr(form_key) if form_key else None,
             state=TaskStatus.READY,
-            created_at=now,
+            created_at=due_from,  # when its deadline was worked out: due = created + deadline
             deadline=deadline_text,
         )
         elsewhere = orgs.unit_of_step(session, meta.properties, task.data) if meta else None
@@ -160,11 +163,12 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
         if meta is not None:  # a step of one service organisation's members (``service_org_field``)
             row.service_org_id = serviceorgs.of_step(session, meta.properties, task.data)
         deadlines.set_due(row, due_at, meta.properties if meta else None)
-        assignee = (
-            session.scalar(select(User).where(User.username == one.assignee, User.is_active.is_(True)))
-            if one.assignee
-            else None
-        )
+        with session.no_autoflush:  # a read: the rows are written together below
+            assignee = (
+                session.scalar(select(User).where(User.username == one.assignee, User.is_active.is_(True)))
+                if one.assignee
+                else None
+            )
         if assignee is not None:  # the instance is this user's (one review per panel member)
             row.state, row.assignee_id, row.claimed_at = TaskStatus.CLAIMED, assignee.id, now
         session.add(row)

@@ -798,25 +798,25 @@ def test_another_case_is_written_while_a_start_whose_rule_started_a_case_runs_on
     assert len(_started_with_first_step(session)) == 3  # the other case, this one and its child
 
 
-def test_a_start_needing_more_rehearsals_than_attempts_runs_once_under_the_lock(session, monkeypatch):
-    """A first step whose rule starts more cases than the attempts can learn: the last attempt runs as
-    without a rehearsal (evaluating under the lock) instead of refusing the start."""
+def _open_many(s: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """A first step's rule starting more cases than a start's rehearsal can learn (one result each)."""
+    from engine.instances import newcase, rehearsal
+
+    definition = definitions.get_version(s, BACK_KEY)
+    made = [
+        newcase.start(
+            s, newcase.prepare(s, definition, instance.org_unit, actor_id=None, parent_id=instance.id)
+        )
+        for _ in range(rehearsal.MAX_ATTEMPTS + 2)
+    ]
+    return {"made": made}
+
+
+@pytest.fixture()
+def opens_many(session, monkeypatch) -> None:
     from engine import procedures
-    from engine.cases import service as cases
-    from engine.instances import rehearsal
-    from engine.instances.models import ProcessInstance
 
-    _deploy_back(session, None)
-
-    def open_many(s: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
-        definition = definitions.get_version(s, BACK_KEY)
-        made = [
-            instances.create(s, definition, instance.org_unit, actor_id=None, parent_id=instance.id).id
-            for _ in range(rehearsal.MAX_ATTEMPTS + 2)
-        ]
-        return {"made": made}
-
-    monkeypatch.setitem(procedures.BEFORE_COMPLETE, (KEY, "fill"), [open_many])
+    monkeypatch.setitem(procedures.BEFORE_COMPLETE, (KEY, "fill"), [_open_many])
     monkeypatch.setitem(expressions.SAFE_FUNCTIONS, "probe", lambda x: x)
     definitions.deploy(
         session,
@@ -824,10 +824,60 @@ def test_a_start_needing_more_rehearsals_than_attempts_runs_once_under_the_lock(
         actor_id=get_user(session, "admin").id,
     )
     session.commit()
-    case = cases.start_with_first_step(session, get_user(session, "pt_officer"), KEY, STREET, "fill", {})
-    session.commit()
-    children = session.scalars(select(ProcessInstance.id).where(ProcessInstance.parent_id == case.id)).all()
-    assert sorted(case.data["made"]) == sorted(children) and len(children) == rehearsal.MAX_ATTEMPTS + 2
+
+
+def _children_of_starts(session: Session) -> list[int]:
+    from engine.instances.models import ProcessInstance
+
+    session.expire_all()
+    parents = select(ProcessInstance.id).where(ProcessInstance.process_key == KEY)
+    return list(session.scalars(select(ProcessInstance.id).where(ProcessInstance.parent_id.in_(parents))))
+
+
+def test_a_start_needing_more_rehearsals_than_attempts_is_refused_and_evaluates_nothing_under_the_lock(
+    engine, session, lock_watch, opens_many
+):
+    """A first step whose rule starts more cases than the attempts can learn: refused (409) with nothing
+    written, rather than a last attempt evaluating under the lock (before: its scripts and the new cases'
+    first steps were evaluated while every other writer found the database locked)."""
+    from engine.cases import service as cases
+    from engine.instances import rehearsal
+
+    thread, outcome = _stepper(
+        engine, lambda s: cases.start_with_first_step(s, get_user(s, "pt_officer"), KEY, STREET, "fill", {})
+    )
+    thread.join(300)
+    assert lock_watch.refused == []
+    if IS_POSTGRES:  # row locks only: nothing is rehearsed, the start runs at once
+        assert outcome == ["ok"] and len(_children_of_starts(session)) == rehearsal.MAX_ATTEMPTS + 2
+        return
+    assert outcome == [("conflict", rehearsal.TooMuchToRehearse().message)]
+    assert _started_with_first_step(session) == [] and _children_of_starts(session) == []
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="PostgreSQL does not rehearse: the start runs at once")
+def test_a_web_start_with_too_much_to_rehearse_opens_the_case_and_its_first_step_is_submitted_on_its_own(
+    engine, session, client, lock_watch, opens_many
+):
+    """The web start form, refused as above, opens the case with the form kept as its first task's draft;
+    submitted from the task page, the step is an ordinary completion: its rule's cases are worked out in
+    memory and written with the step, nothing evaluated under the lock."""
+    from engine.instances import rehearsal
+
+    web = Web(client.application.test_client()).login("pt_officer")
+    web.get(f"/start/{KEY}")
+    response = web.client.post(f"/start/{KEY}", data={"csrf_token": web.token, "org_unit": STREET})
+    assert response.status_code == 302 and "/tasks/" in response.headers["Location"]
+    fill = int(response.headers["Location"].rstrip("/").rsplit("/", 1)[1])
+    [case] = _started_with_first_step(session)
+    assert session.get(HumanTask, fill).instance_id == case.id and _children_of_starts(session) == []
+    thread, outcome = _stepper(engine, lambda s: tasks.complete(s, get_user(s, "pt_officer"), fill, {}))
+    thread.join(300)
+    assert outcome == ["ok"] and lock_watch.refused == []
+    children = _children_of_starts(session)
+    assert len(children) == rehearsal.MAX_ATTEMPTS + 2
+    data = instances.get_visible(session, get_user(session, "admin"), case.id).data
+    assert sorted(data["made"]) == sorted(children) and data["y"] == 7
     assert [t.bpmn_id for t in tasks.open_tasks_of(session, case.id)] == ["after"]
 
 
@@ -1093,3 +1143,187 @@ def test_a_completion_refused_after_its_rule_prepared_a_case_keeps_nothing(sessi
     assert instances.get_visible(session, officer, second).data["referred"] == next(
         iter(session.scalars(select(ProcessInstance.id).where(ProcessInstance.parent_id == second)))
     )
+
+
+# --- what a completion writes before its save: its step record, the ledger rows its rules count ---------
+#
+# A plain completion's first write is its step record; the next tasks' deadlines and whom each
+# multi-instance task is for (``instance_label``, ``role_field``, ``assignee_field``) are worked out before
+# it. A rule counting a payment or a service in the cross-project ledger reads at once (an item counted
+# already is refused) and writes the row with the step (engine.procedures.counting); before, its INSERT
+# took the write lock before the step after it was evaluated.
+
+
+def test_another_case_is_written_while_a_completion_works_out_multi_instance_labels(
+    engine, session, monkeypatch, lock_watch
+):
+    key = "probe_multi_instance"
+    monkeypatch.setitem(expressions.SAFE_FUNCTIONS, "probe", lambda x: x)
+    xml = hostile_bpmn.multi_instance_after_fill("probe(member)", "probe('5 working days')", key=key)
+    definitions.deploy(session, xml, actor_id=get_user(session, "admin").id)
+    session.commit()
+    case = instances.start(session, get_user(session, "pt_officer"), key, STREET).id
+    session.commit()
+    fill = open_task(session, case, "fill").id
+    thread, outcome = _stepper(engine, lambda s: tasks.complete(s, get_user(s, "pt_officer"), fill, {}))
+    thread.join(120)
+    assert outcome == ["ok"]
+    assert lock_watch.refused == [] and lock_watch.writes >= 7  # the script, 3 deadlines, 3 labels
+    session.expire_all()
+    votes = tasks.open_tasks_of(session, case)
+    assert sorted(t.name for t in votes) == ["表决（li）", "表决（wang）", "表决（zhang）"]
+    assert all(t.bpmn_id == "vote" and t.deadline == PROBED_WORDS and t.due_at for t in votes)
+
+
+def test_another_case_is_written_while_a_disbursement_is_counted_and_the_step_after_it_runs(
+    engine, session, client, login, lock_watch
+):
+    from engine.ledger.models import ServiceRecord
+    from tests.procedures.helpers import Case, approve, pay, review, to_review
+
+    case = Case(client, login)
+    to_review(case)
+    case.do("democratic_review", "pt_panel", review())
+    case.do("street_approval", "pt_head", approve())
+    task = case.task("disbursement")
+    case.supply(task["id"], "pt_finance")
+    _complete_on_the_stepper(engine, client, login("pt_finance"), task["id"], pay())
+    assert lock_watch.refused == [] and lock_watch.writes >= 1  # the conditions after the payment
+    [counted] = session.scalars(select(ServiceRecord).where(ServiceRecord.instance_id == case.id)).all()
+    assert counted.kind == "disbursement" and counted.task_id == task["id"]
+    assert counted.project_ref == f"comprehensive_assistance:{case.id}"
+
+
+def _household_at_case_work(client, login) -> Any:
+    from tests.procedures.helpers import Project
+
+    household = Project(client, login, households=1).confirm()[0]
+    household.assess_and_plan()
+    return household
+
+
+SERVICE = {"action": "service", "happened_on": "2026-06-21", "content": "链接就业培训资源"}
+
+
+def test_another_case_is_written_while_a_bridge_service_is_counted_and_the_step_after_it_runs(
+    engine, session, client, login, june, lock_watch
+):
+    from engine.ledger.models import ServiceRecord
+
+    household = _household_at_case_work(client, login)
+    task = household.task("case_work")
+    household.supply(task["id"], "pt_agency_worker")
+    data = {**SERVICE, "service_item_ref": "JOB-2026-0042"}
+    _complete_on_the_stepper(engine, client, login("pt_agency_worker"), task["id"], data)
+    assert lock_watch.refused == [] and lock_watch.writes >= 2  # the count script, the conditions after it
+    [counted] = session.scalars(select(ServiceRecord).where(ServiceRecord.item_ref == "JOB-2026-0042")).all()
+    assert counted.instance_id == household.id and counted.task_id == task["id"]
+    assert household.detail()["data"]["service_count"] == 1
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="PostgreSQL writes the ledger row at once (its unique index waits)")
+def test_an_item_counted_by_another_transaction_meanwhile_refuses_the_completion_and_writes_nothing(
+    engine, session, client, login, june, monkeypatch
+):
+    """The item is not counted when the rule reads; another project counts it while the step after the
+    rule is being evaluated: under the write lock the completion finds it, runs again from a fresh read
+    and is refused like any duplicate (422 on the field); nothing of it is written."""
+    from engine.instances.models import ProcessInstance
+    from engine.ledger import service as ledger
+    from engine.ledger.models import ServiceRecord
+    from engine.records.models import StepRecord
+
+    household = _household_at_case_work(client, login)
+    task = household.task("case_work")
+    household.supply(task["id"], "pt_agency_worker")
+    other_project = session.scalars(
+        select(ProcessInstance.id).where(ProcessInstance.process_key == "bridge_plan_project")
+    ).first()
+    counted: list[Any] = []
+    execute_script = expressions.execute_script
+
+    def count_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name == STEPPER and not counted:
+            writer = _impatient(engine)  # another project counts the item, refusing to wait for a lock
+            try:
+                project = writer.get(ProcessInstance, other_project)
+                ledger.record(
+                    writer,
+                    kind="service",
+                    instance=project,
+                    project_ref="comprehensive_assistance:1",
+                    household_id_number=None,
+                    item_ref="JOB-2026-0043",
+                )
+                writer.commit()
+                counted.append("ok")
+            except Exception as err:  # "database is locked" before: kept for the assertion
+                writer.rollback()
+                counted.append(repr(err))
+            finally:
+                _restore(writer)
+        return execute_script(*args, **kwargs)
+
+    monkeypatch.setattr(expressions, "execute_script", count_meanwhile)
+    answers: list[Any] = []
+
+    def post(_s: Session) -> None:
+        response = client.application.test_client().post(
+            f"/api/v1/tasks/{task['id']}/complete",
+            json={"data": {**SERVICE, "service_item_ref": "JOB-2026-0043"}},
+            headers=login("pt_agency_worker"),
+        )
+        answers.append((response.status_code, response.get_json()))
+
+    thread, outcome = _stepper(engine, post)
+    thread.join(120)
+    assert outcome == ["ok"] and counted == ["ok"]
+    [(status, body)] = answers
+    assert status == 422, body
+    assert "已计入其他民政项目" in body["fields"]["service_item_ref"][0]
+    session.expire_all()
+    rows = session.scalars(select(ServiceRecord).where(ServiceRecord.item_ref == "JOB-2026-0043")).all()
+    assert [r.project_ref for r in rows] == ["comprehensive_assistance:1"]  # the other project's only
+    assert session.scalars(select(ServiceRecord).where(ServiceRecord.instance_id == household.id)).all() == []
+    assert session.get(HumanTask, task["id"]).state != TaskStatus.COMPLETED
+    assert session.scalars(select(StepRecord).where(StepRecord.task_id == task["id"])).all() == []
+
+
+def test_another_case_is_written_while_a_3a_service_is_counted_and_the_step_after_it_is_worked_out(
+    engine, session, client, login, lock_watch
+):
+    from engine.ledger.models import ServiceRecord
+    from tests.procedures.cases import ApiCase
+    from tests.procedures.helpers import APPLICANT, service_org
+
+    service_org(client, login, "org_social_work_a", ["pd_agency_lead", "pd_agency_worker"])
+    case = ApiCase(
+        client, login, "service_referral_3a", "310115004", starter="pd_advisor", viewer="pd_district"
+    )
+    needs = {
+        "discovery_channel": "big_data",
+        "applicant_id_number": APPLICANT,
+        "needs_categories": ["employment", "skills"],
+        "needs_description": "青年失业在家，希望参加技能培训后就业",
+    }
+    case.do("needs_discovery", "pd_advisor", needs)
+    case.do(
+        "assessment",
+        "pd_officer",
+        {"assessment_summary": "有就业意愿", "tier": "advancement", "urgent": False},
+    )
+    match = {"project": "skills_training", "resources": ["job_fair"], "service_org": "org_social_work_a"}
+    case.do("matching", "pd_officer", match)
+    case.do("referral", "pd_agency_lead", {"referral_decision": "accept", "planned_start": "2026-12-01"})
+    task = case.task("service_delivery")
+    case.supply(task["id"], "pd_agency_worker")
+    delivered = {
+        "sessions": 8,
+        "service_summary": "完成8次技能培训并推荐2个岗位",
+        "completed_on": "2027-01-20",
+    }
+    _complete_on_the_stepper(engine, client, login("pd_agency_worker"), task["id"], delivered)
+    assert lock_watch.refused == [] and lock_watch.writes >= 1  # at least the scoring step's deadline
+    [counted] = session.scalars(select(ServiceRecord).where(ServiceRecord.instance_id == case.id)).all()
+    assert counted.kind == "service" and counted.task_id == task["id"]
+    assert case.open() == ["scoring"]
