@@ -32,6 +32,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The case returns to the chosen step; whoever did it corrects it and the case continues",
     ),
     "sent_back": ("已退回补正至「{name}」", "Sent back to “{name}” for correction"),
+    "decision_prefilled": (
+        "「{fields}」已按决策表的建议预填，请确认或改定",
+        "“{fields}” filled in as the decision table suggests: confirm or change",
+    ),
     "sent_back_prefilled": (
         "本环节被退回补正，表单已填入上次提交的内容",
         "This step was sent back for correction; the form holds what was submitted last time",

@@ -11,10 +11,12 @@ from api.web.common import _db, _field_errors, _history, _summary, login_require
 from api.web.i18n import MESSAGES, locale, t
 from api.web.materials_pages import checklist_context
 from engine import scope
+from engine.bpmn.dmn_task import SUGGESTED_KEY
 from engine.cases import service as case_service
 from engine.deadlines import service as deadlines
 from engine.errors import Conflict, Invalid, NotFound
 from engine.forms import validate_submission
+from engine.forms.model import _text
 from engine.formversions import service as formversions
 from engine.households import service as households
 from engine.instances import rehearsal
@@ -48,6 +50,8 @@ def _render_task(
             from api.web.records_views import prefill
 
             draft = prefill(row)  # a step sent back for correction starts from its last record
+            if draft is None and form is not None:
+                draft = _suggested(instance, form)
         values = formview.values_for_display(draft)
     if form is not None and row.state != TaskStatus.COMPLETED:
         # read-only fields show what the case holds (e.g. a report's figures)
@@ -119,6 +123,22 @@ def complete(task_id: int) -> Any:
         )
     flash(t("completed_ok", name=done.name), "success")
     return redirect(url_for("web.case_page", instance_id=done.instance_id))
+
+
+def _suggested(instance: Any, form: Any) -> dict[str, Any] | None:
+    """What a decision table suggested for this form's fields (e.g. the 3A tier from the needs), to be
+    confirmed or changed: the fields it fills are named in a notice."""
+    held = instance.data.get(SUGGESTED_KEY) if isinstance(instance.data, dict) else None
+    if not isinstance(held, dict):
+        return None
+    filled = {
+        f.name: held[f.name] for f in form.fields if held.get(f.name) not in (None, "") and not f.readonly
+    }
+    if not filled:
+        return None
+    labels = [_text(f.label, locale()) or f.name for f in form.fields if f.name in filled]
+    flash(t("decision_prefilled", fields="、".join(labels)), "info")
+    return filled
 
 
 @bp.post("/tasks/<int:task_id>/draft")

@@ -25,6 +25,7 @@ from SpiffWorkflow.spiff.specs.spiff_task import SpiffBpmnTask
 from engine.bpmn import dmn
 from engine.bpmn.xmlsafe import BPMN_NS, CAMUNDA_NS, SPIFF_NS
 
+SUGGESTED_KEY = "_suggested"  # decision outputs a later form starts from: {field name: value}
 PINS_KEY = "_decisions"  # the decision versions a case keeps: {decision id: {"version", "sha256"}}
 # Every decision version this process has read: (decision id, version, sha256) -> table. The content's
 # hash is part of the key, so a version number reused after a rolled-back deploy never reads stale.
@@ -73,7 +74,12 @@ class PinnedDecision:
         return table
 
     def result(self, task: Any) -> dict[str, Any]:
-        return dmn.decide(self.table(task.data), task.data).result
+        """The decision's outputs; they are also kept under :data:`SUGGESTED_KEY` so that a later form
+        with a field of the same name starts from the suggestion (staff confirm or change it)."""
+        outputs = dmn.decide(self.table(task.data), task.data).result
+        kept = task.data.get(SUGGESTED_KEY)
+        suggested = {**(kept if isinstance(kept, dict) else {}), **outputs}
+        return {**outputs, SUGGESTED_KEY: suggested}
 
 
 class DecisionTask(BusinessRuleTaskMixin, SpiffBpmnTask):

@@ -7,6 +7,7 @@ import pytest
 from tests.helpers import assert_error
 from tests.procedures.cases import ApiCase
 from tests.procedures.helpers import APPLICANT, service_org
+from tests.web.helpers import Web
 
 STREET = "310115004"  # Pudong: only Pudong units run 3A
 KEY = "service_referral_3a"
@@ -68,6 +69,25 @@ def test_needs_to_scored_closure(client, login):
     final = case.detail()
     assert final["status"] == "completed"
     assert final["data"]["average_score"] == 4.5 and final["data"]["published"] is True
+
+
+def test_the_assessment_form_starts_from_the_decision_tables_suggestion(client, login):
+    """The tier the decision table suggested is selected on the assessment's page, with a notice naming
+    the field; the officer may change it (the record keeps what was submitted)."""
+    case = Case(client, login)
+    case.do("needs_discovery", "pd_advisor", {**NEEDS, "needs_categories": ["family_function"]})
+    assessment = case.task("assessment")
+    officer = Web(client.application.test_client()).login("pd_officer")
+    page = officer.get(f"/tasks/{assessment['id']}").get_data(as_text=True)
+    assert "「帮扶层级」已按决策表的建议预填，请确认或改定" in page
+    select = page[page.index('name="tier"') :]
+    select = select[: select.index("</select>")]
+    assert 'value="accompany" selected' in select and 'value="advancement" selected' not in select
+    assert "_suggested" not in page
+    case.do("assessment", "pd_officer", {**ASSESS, "tier": "advancement"})  # changed by the officer
+    assert case.detail()["data"]["tier"] == "advancement"
+    again = officer.get(f"/tasks/{case.task('matching')['id']}").get_data(as_text=True)
+    assert "决策表的建议" not in again  # the matching form has no field the table suggests
 
 
 def test_declined_referral_returns_to_matching(client, login):
