@@ -78,23 +78,32 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def cpu_split(server_pid: int) -> dict[str, float]:
-    """CPU seconds so far of the web workers, their password-check processes and PostgreSQL's backends."""
-    workers = _children(server_pid)
+def cpu_split(server_pid: int) -> dict[str, dict[int, float]]:
+    """CPU seconds so far of each web worker, password-check process and PostgreSQL backend, by pid."""
+    workers = [server_pid, *_children(server_pid)]
     pools = [c for w in workers for c in _children(w)]
-    postgres = 0.0
+    postgres = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/comm") as f:
                     if f.read().strip() == "postgres":
-                        postgres += _cpu_of(int(entry))
+                        postgres.append(int(entry))
             except (FileNotFoundError, ProcessLookupError):
                 pass
     return {
-        "web": sum(_cpu_of(w) for w in [server_pid, *workers]),
-        "argon2": sum(_cpu_of(p) for p in pools),
-        "postgres": postgres,
+        "web": {p: _cpu_of(p) for p in workers},
+        "argon2": {p: _cpu_of(p) for p in pools},
+        "postgres": {p: _cpu_of(p) for p in postgres},
+    }
+
+
+def cpu_used(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict[str, float]:
+    """CPU seconds between two :func:`cpu_split` readings (a process that came or went in between
+    counts from zero or not at all: PostgreSQL backends of connections opened or closed meanwhile)."""
+    return {
+        kind: sum(max(0.0, t - before[kind].get(pid, 0.0)) for pid, t in after[kind].items())
+        for kind in after
     }
 
 
@@ -297,7 +306,7 @@ def prepared_run(port: int, logins: bool, server_pid: int = 0) -> tuple[dict, li
         "ran_out": sum(r[2] for r in results),
     }
     after, clients_after = cpu_split(server_pid), resource.getrusage(resource.RUSAGE_CHILDREN)
-    summary["cpu"] = {k: (after[k] - before[k]) / SECONDS for k in after}
+    summary["cpu"] = {k: v / SECONDS for k, v in cpu_used(before, after).items()}
     summary["cpu"]["clients"] = (
         clients_after.ru_utime + clients_after.ru_stime - clients_before.ru_utime - clients_before.ru_stime
     ) / SECONDS  # the client processes that ended during the run (the completion clients and the storm)
