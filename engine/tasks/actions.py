@@ -143,9 +143,12 @@ def complete_step(session: Session, user: User, task_id: int, data: Any) -> tupl
         spiff_task.set_data(**payload)
         failure = incidents.advance(loaded.wf, spiff_task.run)  # a failing automatic step: an incident below
     # the cases its rules started, worked out before any write (SQLite: engine.instances.newcase), are
-    # written now; the step's expressions, and its next tasks' deadlines, were evaluated before that
-    if optimistic.has_later(session):
+    # written now; the step's expressions, its next tasks' deadlines, what it throws and the waiting
+    # cases that reach (engine.messages.ahead) were evaluated before that (the step's record below is a
+    # write too)
+    if optimistic.has_later(session) or optimistic.deferring(session):
         instances.ready_to_save(loaded, frozenset(r.spiff_task_id for r in open_rows))
+        instances.throw_ahead(session, loaded)
         optimistic.write_later(session)
     now = utcnow()
     if row.state == TaskStatus.READY:
