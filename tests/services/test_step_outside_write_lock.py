@@ -1262,3 +1262,40 @@ def test_another_case_is_written_while_a_bridge_transfer_and_closure_reach_the_w
     assert moving.detail()["status"] == "completed"
     received = [e for e in _trail(session, pudong.id) if e.action == "message.received"]
     assert moving.id in [e.details["from"] for e in received]
+
+
+def test_another_case_is_written_while_a_case_a_rule_started_reaches_a_waiting_case(
+    engine, session, lock_watch, monkeypatch
+):
+    """A rule of the step starts a case (kept for after the step: engine.instances.newcase) that throws a
+    message as it starts: the case waiting for it is worked out before the write lock too."""
+    from engine import procedures
+    from engine.instances import newcase
+
+    seen = _probe_on_stepper(monkeypatch)
+    _unused, [receiver] = _sender_and_receivers(session, "message")  # (that sender is not completed)
+    admin = get_user(session, "admin").id
+    definitions.deploy(session, hostile_bpmn.script_after_fill("z = 1", key=KEY), actor_id=admin)
+    first = hostile_bpmn.thrower("message", "probe_message", key="probe_first_thrower", first=True)
+    definitions.deploy(session, first, actor_id=admin)
+    session.commit()
+
+    def refer(s: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
+        definition = definitions.get_version(s, "probe_first_thrower")
+        prepared = newcase.prepare(s, definition, instance.org_unit, actor_id=None, parent_id=instance.id)
+        return {"referred": newcase.start(s, prepared)}
+
+    monkeypatch.setitem(procedures.BEFORE_COMPLETE, (KEY, "fill"), [refer])
+    case = _case(session)
+    fill = open_task(session, case, "fill").id
+    thread, outcome = _stepper(engine, lambda s: tasks.complete(s, get_user(s, "pt_officer"), fill, {}))
+    thread.join(120)
+    assert outcome == ["ok"]
+    assert lock_watch.refused == []
+    assert seen == [7, PROBED_WORDS]
+    _ran_on(session, receiver)
+    referred = instances.get_visible(session, get_user(session, "admin"), case).data["referred"]
+    [received] = [e for e in _trail(session, receiver) if e.action == "message.received"]
+    assert received.details["from"] == referred
+    [sent] = [e for e in _trail(session, referred) if e.action == "message.sent"]
+    assert sent.details["to"] == receiver
