@@ -11,7 +11,9 @@
 * A signal reaches every case waiting for it.
 
 Deliveries that cause further throws are queued on the session and run one after another (never
-recursively), at most :data:`MAX_DELIVERIES` per transaction.
+recursively), at most :data:`MAX_DELIVERIES` per transaction. On SQLite a stepping operation works out
+the cases already waiting before its first write; a delivery then takes that result
+(engine.messages.ahead).
 """
 
 from __future__ import annotations
