@@ -147,7 +147,7 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
             # the form version it keeps: the latest saved one, looked up inside the INSERT itself
             form_version=formversions.latest_version_expr(form_key) if form_key else None,
             state=TaskStatus.READY,
-            created_at=now,
+            created_at=due_from,  # (= now, or when the step and its deadlines were worked out)
             deadline=deadline_text,
         )
         elsewhere = orgs.unit_of_step(session, meta.properties, task.data) if meta else None

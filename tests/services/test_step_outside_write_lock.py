@@ -1299,3 +1299,35 @@ def test_another_case_is_written_while_a_case_a_rule_started_reaches_a_waiting_c
     assert received.details["from"] == referred
     [sent] = [e for e in _trail(session, referred) if e.action == "message.sent"]
     assert sent.details["to"] == receiver
+
+
+def test_another_case_is_written_while_a_completion_works_out_its_next_deadline(
+    engine, session, lock_watch, monkeypatch
+):
+    """The step's record is the completion's first write: its next task's ``deadline`` expression (and
+    what it throws) is worked out before it."""
+    seen = _probe_on_stepper(monkeypatch)
+    after = (
+        '<bpmn:userTask id="after" name="之后"><bpmn:extensionElements><spiffworkflow:properties>'
+        f'<spiffworkflow:property name="deadline" value="{PROBED_DEADLINE}"/></spiffworkflow:properties>'
+        "</bpmn:extensionElements></bpmn:userTask>\n"
+    )
+    xml = hostile_bpmn.process(
+        KEY,
+        '<bpmn:startEvent id="s"/>\n<bpmn:userTask id="fill" name="填写"/>\n'
+        + after
+        + '<bpmn:endEvent id="e"/>\n'
+        + hostile_bpmn._flows(("s", "fill", ""), ("fill", "after", ""), ("after", "e", "")),
+        user_tasks=("fill", "after"),
+    )
+    definitions.deploy(session, xml, actor_id=get_user(session, "admin").id)
+    session.commit()
+    case = _case(session)
+    fill = open_task(session, case, "fill").id
+    thread, outcome = _stepper(engine, lambda s: tasks.complete(s, get_user(s, "pt_officer"), fill, {}))
+    thread.join(120)
+    assert outcome == ["ok"]
+    assert lock_watch.refused == [] and seen == [PROBED_WORDS]
+    session.expire_all()
+    [row] = tasks.open_tasks_of(session, case)
+    assert row.bpmn_id == "after" and row.deadline == PROBED_WORDS and row.due_at is not None
