@@ -236,17 +236,29 @@ _KEYED = (  # a message's correlation key: an expression (evaluated on the case'
 )
 
 
-def thrower(kind: str, name: str, key: str = "probe_thrower", first: bool = False) -> bytes:
+def thrower(
+    kind: str, name: str, key: str = "probe_thrower", first: bool = False, timer: bool = False
+) -> bytes:
     """fill → tell (throws message ``name`` keyed 'REF-ONE', or signal ``name``) → end; ``first``: tell
-    comes before fill (the case throws as it starts)."""
+    comes before fill (the case throws as it starts); ``timer``: a wait of PT1H comes before tell (the
+    scheduler throws)."""
     top, definition = _event(kind, name)
     keyed = _KEYED if kind == "message" else ""
     order = ("s", "tell", "fill", "e") if first else ("s", "fill", "tell", "e")
+    wait = ""
+    if timer:
+        order = ("s", "fill", "wait", "tell", "e")
+        wait = (
+            '<bpmn:intermediateCatchEvent id="wait"><bpmn:timerEventDefinition id="td"><bpmn:timeDuration>PT1H'
+            "</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>\n"
+        )
     return process(
         key,
         '<bpmn:startEvent id="s"/>\n<bpmn:userTask id="fill" name="填写"/>\n'
-        f'<bpmn:intermediateThrowEvent id="tell" name="通知">{keyed}{definition}</bpmn:intermediateThrowEvent>\n'
-        '<bpmn:endEvent id="e"/>\n' + _flows(*((a, b, "") for a, b in zip(order, order[1:], strict=False))),
+        + wait
+        + f'<bpmn:intermediateThrowEvent id="tell" name="通知">{keyed}{definition}</bpmn:intermediateThrowEvent>\n'
+        + '<bpmn:endEvent id="e"/>\n'
+        + _flows(*((a, b, "") for a, b in zip(order, order[1:], strict=False))),
         top=top,
     )
 

@@ -1331,3 +1331,30 @@ def test_another_case_is_written_while_a_completion_works_out_its_next_deadline(
     session.expire_all()
     [row] = tasks.open_tasks_of(session, case)
     assert row.bpmn_id == "after" and row.deadline == PROBED_WORDS and row.due_at is not None
+
+
+def test_another_case_is_written_while_a_timer_wake_up_reaches_a_waiting_case(
+    engine, session, lock_watch, monkeypatch
+):
+    """The scheduler fires a timer into a step that throws a message to a case waiting for it: the
+    waiting case is worked out before the write lock too (the wake-up goes through the same save)."""
+    seen = _probe_on_stepper(monkeypatch)
+    with time_machine.travel(MONDAY, tick=False):
+        _unused, [receiver] = _sender_and_receivers(session, "message")
+        xml = hostile_bpmn.thrower("message", "probe_message", key="probe_timer_thrower", timer=True)
+        definitions.deploy(session, xml, actor_id=get_user(session, "admin").id)
+        session.commit()
+        officer = get_user(session, "pt_officer")
+        sender = instances.start(session, officer, "probe_timer_thrower", STREET).id
+        session.commit()
+        tasks.complete(session, officer, open_task(session, sender, "fill").id, {})
+        session.commit()
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    with time_machine.travel(MONDAY + dt.timedelta(minutes=61), tick=False):
+        thread, outcome = _stepper(engine, lambda _s: deadlines.run_due(factory))
+        thread.join(120)
+    assert outcome == ["ok"]
+    assert lock_watch.refused == [] and seen == [7, PROBED_WORDS]
+    _ran_on(session, receiver)
+    [received] = [e for e in _trail(session, receiver) if e.action == "message.received"]
+    assert received.details["from"] == sender
