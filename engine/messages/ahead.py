@@ -103,6 +103,10 @@ def predict(
         return receiver.id
 
 
+class _Unforeseen(Exception):  # noqa: N818 - not an error: the delivery is left to be worked out in place
+    """Working out a delivery failed unexpectedly: the delivery itself does it (and fails) in place."""
+
+
 class _Plan:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -131,7 +135,10 @@ class _Plan:
                 continue
             if instance_id in self.involved:
                 return None  # its state will have moved by then: worked out at its delivery
-            found = self.work(instance_id, MESSAGE, name, payload, bpmn_id)
+            try:
+                found = self.work(instance_id, MESSAGE, name, payload, bpmn_id)
+            except _Unforeseen:
+                return None
             if found is not None and found[1].caught:
                 return found
         return None
@@ -146,7 +153,10 @@ class _Plan:
             seen.add(instance_id)
             if instance_id in self.involved:
                 continue
-            found = self.work(instance_id, SIGNAL, name, payload, None)
+            try:
+                found = self.work(instance_id, SIGNAL, name, payload, None)
+            except _Unforeseen:
+                continue
             if found is not None and found[1].caught:
                 reached.append(found)
         return reached
@@ -160,13 +170,24 @@ class _Plan:
         instance = optimistic.lock(self.session, instance_id, _ID)
         if instance.status != InstanceStatus.RUNNING:
             return None
+        try:
+            worked = self._run_on(instance, kind, name, payload, bpmn_id)
+        except Exception as err:  # not foreseen: the delivery works it out (and fails) in place
+            self.involved.add(instance.id)
+            raise _Unforeseen from err
+        self.kept[_key(instance, kind, name, payload, bpmn_id)] = worked
+        if worked.caught:
+            self.involved.add(instance.id)
+        return instance, worked
+
+    def _run_on(
+        self, instance: ProcessInstance, kind: str, name: str, payload: Any, bpmn_id: str | None
+    ) -> Worked:
         loaded = instances.load(self.session, instance)
         caught = messaging.catch(loaded.wf, kind, name, copy.deepcopy(payload), bpmn_id)
         worked = Worked(bool(caught))
-        self.kept[_key(instance, kind, name, payload, bpmn_id)] = worked
         if not worked.caught:
-            return instance, worked
-        self.involved.add(instance.id)
+            return worked
         try:
             runtime.advance(loaded.wf)
         except runtime.EngineError as err:  # the case caught it; a step after it failed: an incident
@@ -177,4 +198,4 @@ class _Plan:
         instances.ready_to_save(loaded, frozenset(opened))
         worked.wf, worked.due, worked.waiting = loaded.wf, loaded.due, loaded.waiting
         worked.thrown = messaging.take_thrown(loaded.wf)
-        return instance, worked
+        return worked
