@@ -166,7 +166,8 @@ class _Plan:
     ) -> tuple[ProcessInstance, Worked] | None:
         """Read the case (deferred lock), hand it the message in memory and run it on."""
         if any(isinstance(o, ProcessInstance) and o.id == instance_id for o in self.session.dirty):
-            return None  # changed in this transaction already: not as stored
+            self.involved.add(instance_id)
+            raise _Unforeseen  # changed in this transaction already: not as stored
         instance = optimistic.lock(self.session, instance_id, _ID)
         if instance.status != InstanceStatus.RUNNING:
             return None
