@@ -27,6 +27,7 @@ def init() -> None:
     from engine.attachments import materials
     from engine.instances import service as instances
     from engine.kernel import bus
+    from engine.messages import ahead
     from engine.messages import service as messages
     from engine.notifications import new_work
     from engine.procedures import (  # noqa: F401  (rules)
@@ -59,6 +60,7 @@ def init() -> None:
     bus.subscribe(bus.TASK_COMPLETED, metrics.on_task_completed)
     bus.subscribe(bus.TIMER_DUE, metrics.on_timer_due)
     bus.subscribe(bus.STATE_SAVED, messages.on_saved)
+    bus.subscribe(bus.THROWN_AHEAD, ahead.on_thrown)
     new_work.install()
     procedures.loaded()
     _done = True

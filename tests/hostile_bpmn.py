@@ -15,10 +15,11 @@ HEAD = (
 )
 
 
-def process(key: str, body: str, user_tasks: tuple[str, ...] = ("fill",)) -> bytes:
+def process(key: str, body: str, user_tasks: tuple[str, ...] = ("fill",), top: str = "") -> bytes:
     refs = "".join(f"<bpmn:flowNodeRef>{t}</bpmn:flowNodeRef>" for t in user_tasks)
     return (
         HEAD
+        + top
         + f'<bpmn:process id="{key}" name="{key}" isExecutable="true">\n'
         + f'<bpmn:laneSet id="ls"><bpmn:lane id="lane" name="street_officer">{refs}</bpmn:lane></bpmn:laneSet>\n'
         + body
@@ -241,4 +242,77 @@ def multi_instance_after_fill(label: str, deadline: str, key: str = "hostile_mul
         '<bpmn:endEvent id="e"/>\n'
         + _flows(("s", "fill", ""), ("fill", "calc", ""), ("calc", "vote", ""), ("vote", "e", "")),
         user_tasks=("fill", "vote"),
+    )
+
+
+def _event(kind: str, name: str) -> tuple[str, str]:
+    """The declaration of message or signal ``name`` and an event definition referring to it."""
+    if kind == "message":
+        return f'<bpmn:message id="M" name="{name}"/>\n', '<bpmn:messageEventDefinition messageRef="M"/>'
+    return f'<bpmn:signal id="M" name="{name}"/>\n', '<bpmn:signalEventDefinition signalRef="M"/>'
+
+
+_KEYED = (  # a message's correlation key: an expression (evaluated on the case's data)
+    '<bpmn:extensionElements><spiffworkflow:properties><spiffworkflow:property name="correlation" '
+    "value=\"'REF-' + 'ONE'\"/></spiffworkflow:properties></bpmn:extensionElements>"
+)
+
+
+def thrower(
+    kind: str, name: str, key: str = "probe_thrower", first: bool = False, timer: bool = False
+) -> bytes:
+    """fill → tell (throws message ``name`` keyed 'REF-ONE', or signal ``name``) → end; ``first``: tell
+    comes before fill (the case throws as it starts); ``timer``: a wait of PT1H comes before tell (the
+    scheduler throws)."""
+    top, definition = _event(kind, name)
+    keyed = _KEYED if kind == "message" else ""
+    order = ("s", "tell", "fill", "e") if first else ("s", "fill", "tell", "e")
+    wait = ""
+    if timer:
+        order = ("s", "fill", "wait", "tell", "e")
+        wait = (
+            '<bpmn:intermediateCatchEvent id="wait"><bpmn:timerEventDefinition id="td"><bpmn:timeDuration>PT1H'
+            "</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>\n"
+        )
+    return process(
+        key,
+        '<bpmn:startEvent id="s"/>\n<bpmn:userTask id="fill" name="填写"/>\n'
+        + wait
+        + f'<bpmn:intermediateThrowEvent id="tell" name="通知">{keyed}{definition}</bpmn:intermediateThrowEvent>\n'
+        + '<bpmn:endEvent id="e"/>\n'
+        + _flows(*((a, b, "") for a, b in zip(order, order[1:], strict=False))),
+        top=top,
+    )
+
+
+def catcher(kind: str, name: str, script: str, deadline: str, key: str = "probe_catcher") -> bytes:
+    """fork → (wait: catches ``name``, a message keyed 'REF-ONE' → calc (``script``) → after (its
+    ``deadline`` an expression)) and (note) → join → end: a case waiting for the message, with another
+    open task of its own."""
+    top, definition = _event(kind, name)
+    keyed = _KEYED if kind == "message" else ""
+    after = (
+        '<bpmn:userTask id="after" name="之后"><bpmn:extensionElements><spiffworkflow:properties>'
+        f'<spiffworkflow:property name="deadline" value="{deadline}"/></spiffworkflow:properties>'
+        "</bpmn:extensionElements></bpmn:userTask>\n"
+    )
+    return process(
+        key,
+        '<bpmn:startEvent id="s"/>\n<bpmn:parallelGateway id="fork"/>\n'
+        f'<bpmn:intermediateCatchEvent id="wait" name="等待">{keyed}{definition}</bpmn:intermediateCatchEvent>\n'
+        f'<bpmn:scriptTask id="calc" name="计算"><bpmn:script>{script}</bpmn:script></bpmn:scriptTask>\n'
+        + after
+        + '<bpmn:userTask id="note" name="备注"/>\n<bpmn:parallelGateway id="join"/>\n<bpmn:endEvent id="e"/>\n'
+        + _flows(
+            ("s", "fork", ""),
+            ("fork", "wait", ""),
+            ("wait", "calc", ""),
+            ("calc", "after", ""),
+            ("after", "join", ""),
+            ("fork", "note", ""),
+            ("note", "join", ""),
+            ("join", "e", ""),
+        ),
+        user_tasks=("after", "note"),
+        top=top,
     )

@@ -86,6 +86,7 @@ class Prepared:
     id: int | None = None
     waiting: list[Any] | None = None  # the catches it waits at (their correlation keys evaluated)
     people: dict[str, Any] | None = None  # whom its first tasks are for (multi-instance expressions)
+    thrown: list[Any] | None = None  # what it threw, taken when it is kept for later (start)
 
 
 def prepare(
@@ -181,7 +182,9 @@ def insert(session: Session, prepared: Prepared) -> ProcessInstance:
         },
     )
     if p.before is None:
-        loaded = instances.Loaded(instance, p.compiled, p.wf, due=p.due, waiting=p.waiting, people=p.people)
+        loaded = instances.Loaded(
+            instance, p.compiled, p.wf, due=p.due, waiting=p.waiting, people=p.people, thrown=p.thrown
+        )
         instances.save(session, loaded, p.actor_id)
     else:  # saved as it waited for the message, then as it runs on after it (as a delivery does)
         state, due, catches = p.before
@@ -200,7 +203,9 @@ def insert(session: Session, prepared: Prepared) -> ProcessInstance:
 def _received(session: Session, instance: ProcessInstance, p: Prepared) -> None:
     m = p.message
     assert m is not None
-    loaded = instances.Loaded(instance, p.compiled, p.wf, due=p.due, waiting=p.waiting, people=p.people)
+    loaded = instances.Loaded(
+        instance, p.compiled, p.wf, due=p.due, waiting=p.waiting, people=p.people, thrown=p.thrown
+    )
     loaded.events.add(  # written with the save's other events, in one INSERT
         AuditAction.MESSAGE_RECEIVED,  # only a message starts a case
         actor_id=p.actor_id,
@@ -226,8 +231,27 @@ def start(session: Session, prepared: Prepared) -> int:
     if not optimistic.deferring(session):
         return insert(session, prepared).id
     prepared.id = optimistic.reserve_instance_id(session)
+    # what it throws (to cases already waiting) is worked out now too (engine.messages.ahead)
+    holder = instances.Loaded(_Placeholder(prepared), prepared.compiled, prepared.wf)  # type: ignore[arg-type]
+    instances.throw_ahead(session, holder)
+    prepared.thrown = holder.thrown
     optimistic.later(session, functools.partial(insert, session, prepared))
     return prepared.id
+
+
+@dataclass
+class _Placeholder:
+    """The new case as the messages it throws see their sender before it is written (id, business key)."""
+
+    prepared: Prepared
+
+    @property
+    def id(self) -> int | None:
+        return self.prepared.id
+
+    @property
+    def business_key(self) -> str | None:
+        return self.prepared.business_key
 
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")

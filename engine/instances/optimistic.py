@@ -51,6 +51,7 @@ _GUARDS = "assistflow_deferred_guards"  # in the connection's ``info``: [(UPDATE
 _CHECKS = "assistflow_deferred_checks"  # in the connection's ``info``: [(SELECT statement, parameters)]
 _NEXT_ID = "assistflow_reserved_instance_id"  # in the connection's ``info``: the next id to reserve
 _LATER = "assistflow_deferred_writes"  # in the connection's ``info``: [write to do before the step's save]
+_AHEAD = "assistflow_worked_out_ahead"  # in the connection's ``info``: results worked out before the lock
 _WRITES = ("insert", "update", "delete", "replace")
 
 P = ParamSpec("P")
@@ -151,6 +152,13 @@ def soon(session: Session, write: Callable[[], Any]) -> None:
         write()
 
 
+def ahead(session: Session) -> dict[Any, Any]:
+    """Results worked out while :func:`deferring` for writes that come after the step's first write (the
+    deliveries to waiting cases: engine.messages.ahead); forgotten at commit, rollback and refusal."""
+    info: dict[Any, Any] = session.connection().info.setdefault(_AHEAD, {})
+    return info
+
+
 def has_later(session: Session) -> bool:
     """Are writes kept by :func:`later` waiting?"""
     return session.get_bind().dialect.name == "sqlite" and bool(session.connection().info.get(_LATER))
@@ -243,7 +251,7 @@ def _discard(session: Any) -> None:
     if session.get_bind().dialect.name != "sqlite" or not session.in_transaction():
         return
     info = session.connection().info
-    for key in (_LATER, _NEXT_ID, _CHECKS):
+    for key in (_LATER, _NEXT_ID, _CHECKS, _AHEAD):
         info.pop(key, None)
 
 
@@ -267,12 +275,12 @@ def _before_cursor_execute(
 
 
 def _forget(conn: Connection) -> None:
-    for key in (_KEY, _GUARDS, _CHECKS, _LATER, _NEXT_ID):
+    for key in (_KEY, _GUARDS, _CHECKS, _LATER, _NEXT_ID, _AHEAD):
         conn.info.pop(key, None)
 
 
 def _forget_record(_dbapi: Any, record: Any) -> None:
-    for key in (_KEY, _GUARDS, _CHECKS, _LATER, _NEXT_ID):
+    for key in (_KEY, _GUARDS, _CHECKS, _LATER, _NEXT_ID, _AHEAD):
         record.info.pop(key, None)
 
 

@@ -23,6 +23,7 @@ from engine.instances.state import prepare_deadlines as prepare_deadlines
 from engine.instances.state import prepare_people as prepare_people
 from engine.instances.state import ready_to_save as ready_to_save
 from engine.instances.state import save as save
+from engine.instances.state import throw_ahead as throw_ahead
 from engine.orgs import service as orgs
 from engine.orgs.models import OrgUnit
 from engine.recusal import service as recusal

@@ -16,6 +16,7 @@ from engine.bpmn import messaging, multiinstance, runtime
 from engine.bpmn.parsing import CompiledDefinition
 from engine.db import utcnow
 from engine.forms import jsonable
+from engine.instances import optimistic
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.kernel import bus
 
@@ -38,6 +39,9 @@ class Loaded:
     # Whom each human task the step opens is for (a multi-instance task's role, assignee and label: user
     # expressions), worked out before the write lock like the deadlines: see :func:`prepare_people`.
     people: dict[str, multiinstance.Instance] | None = None
+    # The messages and signals the step threw (their correlation keys may be user expressions), taken
+    # before the write lock where the cases they reach are worked out first: see :func:`throw_ahead`.
+    thrown: list[Any] | None = None
 
 
 # When the deadlines were worked out, and per new task (its id in the workflow) its due time and text.
@@ -83,12 +87,23 @@ def ready_to_save(loaded: Loaded, opened: Collection[str] = ()) -> None:
         loaded.waiting = [] if loaded.wf.is_completed() else messaging.waiting(loaded.wf)
 
 
+def throw_ahead(session: Session, loaded: Loaded) -> None:
+    """Take what the step threw; while the operation's write lock is deferred (SQLite), the cases
+    already waiting for it are worked out now, before any write (engine.messages.ahead), and delivered
+    after the save as before."""
+    if loaded.thrown is None:
+        loaded.thrown = messaging.take_thrown(loaded.wf)
+        if loaded.thrown and optimistic.deferring(session):
+            bus.emit(bus.THROWN_AHEAD, session, loaded=loaded)
+
+
 def save(session: Session, loaded: Loaded, actor_id: int | None) -> list[Any]:
     """Write the workflow state back and project its human tasks (same transaction); returns the
     instance's open task rows after the step. The projection is the task layer's (subscribed at engine
     start-up: ``engine.wiring``); a case that ended is announced."""
     instance, wf = loaded.instance, loaded.wf
-    thrown = messaging.take_thrown(wf)  # not stored with the state: delivered below
+    throw_ahead(session, loaded)
+    thrown, loaded.thrown = loaded.thrown or [], None  # not stored with the state: delivered below
     instance.state = runtime.dump_state(wf)
     instance.data = jsonable(runtime.current_data(wf))
     instance.updated_at = utcnow()

@@ -20,6 +20,9 @@ CASE_ENDED = "case_ended"  # instance=ProcessInstance, actor_id
 TIMER_DUE = "timer_due"  # instance, fired=[(bpmn_id, due_at)]
 # loaded=Loaded just saved and projected, actor_id, thrown=[messages and signals it threw] (engine.messages)
 STATE_SAVED = "state_saved"
+# loaded=Loaded about to be saved, its ``thrown`` taken, while the write lock is deferred (SQLite): the
+# waiting cases it reaches are worked out now, written after the save (engine.messages.ahead)
+THROWN_AHEAD = "thrown_ahead"
 # services provided to the layer below (exactly one handler each)
 PROJECT = "project"  # session, loaded, actor_id -> the instance's open task rows after the step
 START_CASE = "start_case"  # session, definition, unit, **kwargs -> a new ProcessInstance

@@ -11,7 +11,9 @@
 * A signal reaches every case waiting for it.
 
 Deliveries that cause further throws are queued on the session and run one after another (never
-recursively), at most :data:`MAX_DELIVERIES` per transaction.
+recursively), at most :data:`MAX_DELIVERIES` per transaction. On SQLite a stepping operation works out
+the cases already waiting before its first write; a delivery then takes that result
+(engine.messages.ahead).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from engine.forms import jsonable
 from engine.instances import newcase, optimistic
 from engine.instances import service as instances
 from engine.instances.models import InstanceStatus, ProcessInstance
-from engine.messages import subscriptions
+from engine.messages import ahead, subscriptions
 from engine.messages.models import MESSAGE, SIGNAL, BufferedMessage, MessageSubscription
 from engine.orgs.models import OrgUnit
 
@@ -158,8 +160,17 @@ def _deliver(
         return "ended"
     if instance.status != InstanceStatus.RUNNING:
         return "suspended"
-    loaded = instances.load(session, instance)
-    if not messaging.catch(loaded.wf, kind, name, payload, bpmn_id):
+    worked = ahead.recall(session, instance, kind, name, payload, bpmn_id)  # SQLite: before the lock
+    if worked is None:
+        loaded = instances.load(session, instance)
+        caught = bool(messaging.catch(loaded.wf, kind, name, payload, bpmn_id))
+    else:
+        compiled = instances.load_spec(session, instance)
+        loaded = instances.Loaded(
+            instance, compiled, worked.wf, due=worked.due, waiting=worked.waiting, thrown=worked.thrown
+        )
+        caught = worked.caught
+    if not caught:
         _stop_waiting(session, instance_id, name, bpmn_id)
         return "not_waiting"
     loaded.events.add(  # written with the save's other events, in one INSERT
@@ -168,12 +179,16 @@ def _deliver(
         instance_id=instance.id,
         details={"message": name, "kind": kind, "bpmn_id": bpmn_id, "correlation": key, "from": sender_id},
     )
-    try:
-        runtime.advance(loaded.wf)
-    except runtime.EngineError as err:  # the case caught it; a step after it failed: an incident
+    failure = worked.failure if worked is not None else None
+    if worked is None:
+        try:
+            runtime.advance(loaded.wf)
+        except runtime.EngineError as err:
+            failure = err
+    if failure is not None:  # the case caught it; a step after it failed: an incident
         from engine.incidents import service as incidents
 
-        incidents.record(session, instance, err, origin="message", actor_id=actor_id)
+        incidents.record(session, instance, failure, origin="message", actor_id=actor_id)
     instances.save(session, loaded, actor_id)
     return "delivered"
 
@@ -191,15 +206,7 @@ def _stop_waiting(
     session.flush()
 
 
-def _waiting_for(session: Session, kind: str, name: str, key: str | None) -> list[tuple[int, str]]:
-    stmt = select(MessageSubscription.instance_id, MessageSubscription.bpmn_id).where(
-        MessageSubscription.kind == kind,
-        MessageSubscription.name == name,
-        MessageSubscription.waiting.is_(True),
-    )
-    if kind == MESSAGE:
-        stmt = stmt.where(subscriptions.key_is(MessageSubscription.correlation_key, key))
-    return [(i, b) for i, b in session.execute(stmt.order_by(MessageSubscription.id))]
+_waiting_for = subscriptions.waiting_for
 
 
 def _ended_for(session: Session, name: str, key: str | None) -> bool:
@@ -368,12 +375,38 @@ def send(
     sender: ProcessInstance | None = None,
 ) -> Outcome:
     """Send a message from outside any case (an admin or another system: ``POST /api/v1/messages``), or
-    on behalf of ``sender`` from a procedure's rule (a case it starts is ``sender``'s sub-case)."""
-    outcome = _send(
-        session, name, messaging.normalize(correlation), payload, sender=sender, actor_id=actor_id, unit=unit
-    )
+    on behalf of ``sender`` from a procedure's rule (a case it starts is ``sender``'s sub-case). From a
+    rule of a step whose write lock is deferred (SQLite), a message to a case waiting for it is worked
+    out now and written with the step (engine.messages.ahead)."""
+    key = messaging.normalize(correlation)
+    receiver = ahead.predict(session, name, key, payload, sender)
+    if receiver is not None:
+        write = functools.partial(
+            _send_foreseen, session, name, key, payload, sender, actor_id, unit, receiver
+        )
+        optimistic.later(session, write)
+        return Outcome("delivered", delivered=[receiver])
+    outcome = _send(session, name, key, payload, sender=sender, actor_id=actor_id, unit=unit)
     _drain(session)  # what the receiver threw in turn
     return outcome
+
+
+def _send_foreseen(
+    session: Session,
+    name: str,
+    key: str | None,
+    payload: Any,
+    sender: ProcessInstance | None,
+    actor_id: int | None,
+    unit: OrgUnit | None,
+    receiver: int,
+) -> None:
+    """The write of a message :func:`send` foresaw: it must reach the case the rule was told of (else
+    the operation runs again from a fresh read)."""
+    outcome = _send(session, name, key, payload, sender=sender, actor_id=actor_id, unit=unit)
+    _drain(session)
+    if outcome.delivered != [receiver]:
+        raise optimistic.StaleStep(receiver)
 
 
 def signal(session: Session, name: str, payload: Any = None, *, actor_id: int | None = None) -> Outcome:

@@ -86,6 +86,18 @@ def sync(session: Session, loaded: Any) -> list[tuple[int, int, str]]:
     return found
 
 
+def waiting_for(session: Session, kind: str, name: str, key: str | None) -> list[tuple[int, str]]:
+    """(instance id, BPMN id) of every catch waiting for a message (name, key) or a signal, in order."""
+    stmt = select(MessageSubscription.instance_id, MessageSubscription.bpmn_id).where(
+        MessageSubscription.kind == kind,
+        MessageSubscription.name == name,
+        MessageSubscription.waiting.is_(True),
+    )
+    if kind == MESSAGE:
+        stmt = stmt.where(key_is(MessageSubscription.correlation_key, key))
+    return [(i, b) for i, b in session.execute(stmt.order_by(MessageSubscription.id))]
+
+
 def buffered_for(session: Session, name: str, key: str | None) -> BufferedMessage | None:
     """The oldest message kept for (name, key) that has not expired (expired ones are dropped here)."""
     now = utcnow()

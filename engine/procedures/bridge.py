@@ -8,6 +8,7 @@ share with it, and a project's cap is always the sum of the shares of the cases 
 
 from __future__ import annotations
 
+import functools
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
 from engine.errors import Invalid
+from engine.instances import optimistic
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.ledger import service as ledger
 from engine.messages import service as messages
@@ -300,13 +302,15 @@ def transfer_accepted(session: Session, instance: Any, row: Any, data: dict[str,
         sender=instance,
     )
     for logged in (source_id, target.id, instance.id):  # both projects' trails and the case's own
-        audit.record(
+        record = functools.partial(
+            audit.record,
             session,
             AuditAction.CASE_TRANSFERRED,
             actor_id=row.assignee_id,
             instance_id=logged,
             details=details,
         )
+        optimistic.soon(session, record)  # after the message (SQLite: written with the step)
     return {
         "transferred_to_street": street.code,
         "transfer_count": int(instance.data.get("transfer_count", 0)) + 1,

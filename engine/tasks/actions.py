@@ -143,10 +143,13 @@ def complete_step(session: Session, user: User, task_id: int, data: Any) -> tupl
         spiff_task.set_data(**payload)
         failure = incidents.advance(loaded.wf, spiff_task.run)  # a failing automatic step: an incident below
     # the step's expressions were evaluated; so are now its next tasks' deadlines and whom they are for
-    # (the step record below is the first write, SQLite's write lock). Then the cases its rules started
-    # and the ledger rows they counted, worked out before any write (SQLite: engine.instances.newcase,
+    # (the step record below is the first write, SQLite's write lock), and on SQLite what it throws and
+    # the waiting cases that reach (engine.messages.ahead). Then the cases its rules started and the
+    # ledger rows they counted, worked out before any write (SQLite: engine.instances.newcase,
     # engine.procedures.counting), are written.
     instances.ready_to_save(loaded, frozenset(r.spiff_task_id for r in open_rows))
+    if optimistic.has_later(session) or optimistic.deferring(session):
+        instances.throw_ahead(session, loaded)
     optimistic.write_later(session)
     now = utcnow()
     if row.state == TaskStatus.READY:

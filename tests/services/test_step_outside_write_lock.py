@@ -1327,3 +1327,268 @@ def test_another_case_is_written_while_a_3a_service_is_counted_and_the_step_afte
     [counted] = session.scalars(select(ServiceRecord).where(ServiceRecord.instance_id == case.id)).all()
     assert counted.kind == "service" and counted.task_id == task["id"]
     assert case.open() == ["scoring"]
+
+
+# --- messages and signals to cases already waiting: worked out with the sender's step -------------------
+# A step that throws a message or signal reaches the cases already waiting for it in its save. On SQLite
+# each receiving case (its scripts and conditions, its new tasks' deadlines, the correlation keys) is now
+# worked out while the sender's lock is still deferred and only written after the sender's step
+# (engine.messages.ahead); before, all of it ran after the sender's first write, under the lock.
+
+CATCHER, THROWER = "probe_catcher", "probe_thrower"
+
+
+def _probe_on_stepper(monkeypatch) -> list[Any]:
+    """``probe(x)`` gives ``x`` back; what it was given on the stepping thread is listed."""
+    seen: list[Any] = []
+
+    def probe(value: Any) -> Any:
+        if threading.current_thread().name == STEPPER:
+            seen.append(value)
+        return value
+
+    monkeypatch.setitem(expressions.SAFE_FUNCTIONS, "probe", probe)
+    return seen
+
+
+def _sender_and_receivers(session: Session, kind: str, receivers: int = 1) -> tuple[int, list[int]]:
+    """Cases of CATCHER waiting for a message (keyed 'REF-ONE') or signal, and a case of THROWER at fill."""
+    admin = get_user(session, "admin").id
+    name = f"probe_{kind}"
+    catcher = hostile_bpmn.catcher(kind, name, "y = probe(7)", PROBED_DEADLINE, key=CATCHER)
+    definitions.deploy(session, catcher, actor_id=admin)
+    definitions.deploy(session, hostile_bpmn.thrower(kind, name, key=THROWER), actor_id=admin)
+    session.commit()
+    officer = get_user(session, "pt_officer")
+    waiting = [instances.start(session, officer, CATCHER, STREET).id for _ in range(receivers)]
+    sender = instances.start(session, officer, THROWER, STREET).id
+    session.commit()
+    return sender, waiting
+
+
+def _trail(session: Session, instance_id: int) -> list[Any]:
+    return list(
+        session.scalars(
+            select(AuditEvent).where(AuditEvent.instance_id == instance_id).order_by(AuditEvent.id)
+        )
+    )
+
+
+def _ran_on(session: Session, receiver: int) -> None:
+    """The receiving case caught it once, ran its script and waits at its next task with a due time."""
+    session.expire_all()
+    assert instances.get_visible(session, get_user(session, "admin"), receiver).data["y"] == 7
+    opened = {t.bpmn_id: t for t in tasks.open_tasks_of(session, receiver)}
+    assert sorted(opened) == ["after", "note"] and opened["after"].due_at is not None
+    assert opened["after"].deadline == PROBED_WORDS
+
+
+def test_another_case_is_written_while_a_message_runs_on_the_case_waiting_for_it(
+    engine, session, lock_watch, monkeypatch
+):
+    seen = _probe_on_stepper(monkeypatch)
+    sender, [receiver] = _sender_and_receivers(session, "message")
+    fill = open_task(session, sender, "fill").id
+    thread, outcome = _stepper(engine, lambda s: tasks.complete(s, get_user(s, "pt_officer"), fill, {}))
+    thread.join(120)
+    assert outcome == ["ok"]
+    assert lock_watch.refused == []
+    assert seen == [7, PROBED_WORDS]  # the receiver's script and its new task's deadline, on this thread
+    assert lock_watch.writes >= 3  # the sender's key, the receiver's script and deadline, each with a write
+    _ran_on(session, receiver)
+    actions = [e.action for e in _trail(session, receiver)]
+    assert actions.count("message.received") == 1
+    [sent] = [e for e in _trail(session, sender) if e.action == "message.sent"]
+    assert sent.details["result"] == "delivered" and sent.details["to"] == receiver
+    assert sent.details["correlation"] == "REF-ONE"
+    assert instances.get_visible(session, get_user(session, "admin"), sender).status.value == "completed"
+
+
+def test_another_case_is_written_while_a_signal_runs_on_the_cases_waiting_for_it(
+    engine, session, lock_watch, monkeypatch
+):
+    seen = _probe_on_stepper(monkeypatch)
+    sender, receivers = _sender_and_receivers(session, "signal", receivers=2)
+    fill = open_task(session, sender, "fill").id
+    thread, outcome = _stepper(engine, lambda s: tasks.complete(s, get_user(s, "pt_officer"), fill, {}))
+    thread.join(120)
+    assert outcome == ["ok"]
+    assert lock_watch.refused == []
+    assert seen == [7, PROBED_WORDS] * 2 and lock_watch.writes >= 4
+    for receiver in receivers:
+        _ran_on(session, receiver)
+        assert [e.action for e in _trail(session, receiver)].count("signal.received") == 1
+    [sent] = [e for e in _trail(session, sender) if e.action == "signal.sent"]
+    assert sent.details["delivered"] == 2
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="PostgreSQL holds the cases' row locks while stepping: no race")
+def test_a_change_to_the_waiting_case_meanwhile_makes_the_sending_step_run_again(
+    engine, session, deadline_probe
+):
+    """The receiving case was read with a deferred lock: changed between the read and the write (a task
+    of its own claimed), the sender's completion runs again from a fresh read; both changes are kept."""
+    sender, [receiver] = _sender_and_receivers(session, "message")
+    fill = open_task(session, sender, "fill").id
+    note = open_task(session, receiver, "note").id
+    thread, outcome = _stepper(engine, lambda s: tasks.complete(s, get_user(s, "pt_officer"), fill, {}))
+    assert deadline_probe.inside.wait(120)  # inside the receiving case's script, nothing written yet
+    writer = _impatient(engine)
+    try:
+        tasks.claim(writer, get_user(writer, "pt_officer2"), note)  # the receiving case changes
+        writer.commit()
+    finally:
+        _restore(writer)
+    deadline_probe.release.set()
+    thread.join(120)
+    assert outcome == ["ok"]
+    assert deadline_probe.calls == 4  # script and deadline, worked out again after a fresh read
+    _ran_on(session, receiver)
+    row = session.get(HumanTask, note)
+    assert row.state == TaskStatus.CLAIMED and row.assignee_id == get_user(session, "pt_officer2").id
+    actions = [e.action for e in _trail(session, receiver)]
+    assert actions.count("message.received") == 1 and actions.count("task.claimed") == 1
+    assert [e.action for e in _trail(session, sender)].count("message.sent") == 1
+
+
+def test_another_case_is_written_while_a_bridge_transfer_and_closure_reach_the_waiting_projects(
+    engine, session, client, login, june, lock_watch
+):
+    """The household's transfer acceptance tells the project it leaves (waiting in its receive loop;
+    the project counts the closure in a script), its closure tells the project it joined: both projects
+    run on with no write lock held while they are worked out."""
+    from tests.procedures.helpers import PUDONG, Project
+
+    putuo = Project(client, login, households=2)
+    moving = putuo.confirm()[0]
+    pudong = Project(client, login, where=PUDONG, households=1, prefix="PD")
+    pudong.confirm()
+    moving.assess_and_plan()
+    moving.record()
+    moving.record("transfer")
+    moving.do("transfer", "pt_district", {"target_street": "310115004", "reason": "人户分离，实际居住浦东"})
+    moving.do(
+        "transfer_coordination", "city", {"coordination_decision": "coordinate", "opinion": "请浦东新区接收"}
+    )
+    task = moving.task("transfer_acceptance")
+    moving.supply(task["id"], "pd_district_officer")
+    decision = {"receiving_decision": "accept", "opinion": "同意接收"}
+    _complete_on_the_stepper(engine, client, login("pd_district_officer"), task["id"], decision)
+    assert lock_watch.refused == []
+    assert lock_watch.writes >= 1  # the project's count of closed cases, with a write meanwhile
+    assert moving.detail()["org_unit"] == "310115004" and moving.open() == ["case_work"]
+    received = [e for e in _trail(session, putuo.id) if e.action == "message.received"]
+    assert [e.details["from"] for e in received] == [moving.id]
+    trail = [e.action for e in _trail(session, moving.id)]
+    assert trail.count("message.sent") == 1 and trail.count("case.transferred") == 1
+    assert trail.index("message.sent") < trail.index("case.transferred")  # the order as before
+
+    moving.where = PUDONG
+    for _ in range(4):
+        moving.record()
+    moving.record("close")
+    task = moving.task("closure")
+    moving.supply(task["id"], "pd_agency_lead")
+    before = lock_watch.writes
+    summary = {"post_test_score": 70, "summary": "在居住地完成服务"}
+    _complete_on_the_stepper(engine, client, login("pd_agency_lead"), task["id"], summary)
+    assert lock_watch.refused == [] and lock_watch.writes > before
+    assert moving.detail()["status"] == "completed"
+    received = [e for e in _trail(session, pudong.id) if e.action == "message.received"]
+    assert moving.id in [e.details["from"] for e in received]
+
+
+def test_another_case_is_written_while_a_case_a_rule_started_reaches_a_waiting_case(
+    engine, session, lock_watch, monkeypatch
+):
+    """A rule of the step starts a case (kept for after the step: engine.instances.newcase) that throws a
+    message as it starts: the case waiting for it is worked out before the write lock too."""
+    from engine import procedures
+    from engine.instances import newcase
+
+    seen = _probe_on_stepper(monkeypatch)
+    _unused, [receiver] = _sender_and_receivers(session, "message")  # (that sender is not completed)
+    admin = get_user(session, "admin").id
+    definitions.deploy(session, hostile_bpmn.script_after_fill("z = 1", key=KEY), actor_id=admin)
+    first = hostile_bpmn.thrower("message", "probe_message", key="probe_first_thrower", first=True)
+    definitions.deploy(session, first, actor_id=admin)
+    session.commit()
+
+    def refer(s: Session, instance: Any, row: Any, data: dict[str, Any]) -> dict[str, Any]:
+        definition = definitions.get_version(s, "probe_first_thrower")
+        prepared = newcase.prepare(s, definition, instance.org_unit, actor_id=None, parent_id=instance.id)
+        return {"referred": newcase.start(s, prepared)}
+
+    monkeypatch.setitem(procedures.BEFORE_COMPLETE, (KEY, "fill"), [refer])
+    case = _case(session)
+    fill = open_task(session, case, "fill").id
+    thread, outcome = _stepper(engine, lambda s: tasks.complete(s, get_user(s, "pt_officer"), fill, {}))
+    thread.join(120)
+    assert outcome == ["ok"]
+    assert lock_watch.refused == []
+    assert seen == [7, PROBED_WORDS]
+    _ran_on(session, receiver)
+    referred = instances.get_visible(session, get_user(session, "admin"), case).data["referred"]
+    [received] = [e for e in _trail(session, receiver) if e.action == "message.received"]
+    assert received.details["from"] == referred
+    [sent] = [e for e in _trail(session, referred) if e.action == "message.sent"]
+    assert sent.details["to"] == receiver
+
+
+def test_another_case_is_written_while_a_completion_works_out_its_next_deadline(
+    engine, session, lock_watch, monkeypatch
+):
+    """The step's record is the completion's first write: its next task's ``deadline`` expression (and
+    what it throws) is worked out before it."""
+    seen = _probe_on_stepper(monkeypatch)
+    after = (
+        '<bpmn:userTask id="after" name="之后"><bpmn:extensionElements><spiffworkflow:properties>'
+        f'<spiffworkflow:property name="deadline" value="{PROBED_DEADLINE}"/></spiffworkflow:properties>'
+        "</bpmn:extensionElements></bpmn:userTask>\n"
+    )
+    xml = hostile_bpmn.process(
+        KEY,
+        '<bpmn:startEvent id="s"/>\n<bpmn:userTask id="fill" name="填写"/>\n'
+        + after
+        + '<bpmn:endEvent id="e"/>\n'
+        + hostile_bpmn._flows(("s", "fill", ""), ("fill", "after", ""), ("after", "e", "")),
+        user_tasks=("fill", "after"),
+    )
+    definitions.deploy(session, xml, actor_id=get_user(session, "admin").id)
+    session.commit()
+    case = _case(session)
+    fill = open_task(session, case, "fill").id
+    thread, outcome = _stepper(engine, lambda s: tasks.complete(s, get_user(s, "pt_officer"), fill, {}))
+    thread.join(120)
+    assert outcome == ["ok"]
+    assert lock_watch.refused == [] and seen == [PROBED_WORDS]
+    session.expire_all()
+    [row] = tasks.open_tasks_of(session, case)
+    assert row.bpmn_id == "after" and row.deadline == PROBED_WORDS and row.due_at is not None
+
+
+def test_another_case_is_written_while_a_timer_wake_up_reaches_a_waiting_case(
+    engine, session, lock_watch, monkeypatch
+):
+    """The scheduler fires a timer into a step that throws a message to a case waiting for it: the
+    waiting case is worked out before the write lock too (the wake-up goes through the same save)."""
+    seen = _probe_on_stepper(monkeypatch)
+    with time_machine.travel(MONDAY, tick=False):
+        _unused, [receiver] = _sender_and_receivers(session, "message")
+        xml = hostile_bpmn.thrower("message", "probe_message", key="probe_timer_thrower", timer=True)
+        definitions.deploy(session, xml, actor_id=get_user(session, "admin").id)
+        session.commit()
+        officer = get_user(session, "pt_officer")
+        sender = instances.start(session, officer, "probe_timer_thrower", STREET).id
+        session.commit()
+        tasks.complete(session, officer, open_task(session, sender, "fill").id, {})
+        session.commit()
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    with time_machine.travel(MONDAY + dt.timedelta(minutes=61), tick=False):
+        thread, outcome = _stepper(engine, lambda _s: deadlines.run_due(factory))
+        thread.join(120)
+    assert outcome == ["ok"]
+    assert lock_watch.refused == [] and seen == [7, PROBED_WORDS]
+    _ran_on(session, receiver)
+    [received] = [e for e in _trail(session, receiver) if e.action == "message.received"]
+    assert received.details["from"] == sender
