@@ -94,9 +94,10 @@ def _niceness(value: str) -> int | str:
 
 
 def _cpus(value: str) -> frozenset[int] | None:
-    """``ASSISTFLOW_LOGIN_CPUS``: core numbers separated by commas (``last`` for the machine's last)."""
+    """``ASSISTFLOW_LOGIN_CPUS``: core numbers separated by commas, ``last`` (the last core this process
+    may run on) or ``any``."""
     value = value.strip().lower()
-    if not value:
+    if value in ("", "any"):
         return None
     if value == "last":
         return frozenset({max(os.sched_getaffinity(0))})
@@ -181,8 +182,9 @@ def load_config(overrides: dict | None = None) -> dict:
         # timeout is a 503 with Retry-After.
         "LOGIN_PROCESSES": int(os.environ.get("ASSISTFLOW_LOGIN_PROCESSES", 1)),
         "LOGIN_NICE": _niceness(os.environ.get("ASSISTFLOW_LOGIN_NICE", "10")),
-        # The cores the password checks may use (a list like "1" or "2,3"; unset: any)
-        "LOGIN_CPUS": _cpus(os.environ.get("ASSISTFLOW_LOGIN_CPUS", "")),
+        # The cores the password checks may use: "last" (the default: the machine's last core, so the other
+        # cores never run argon2), a list like "2,3", or "any"
+        "LOGIN_CPUS": _cpus(os.environ.get("ASSISTFLOW_LOGIN_CPUS", "last")),
         "LOGIN_CHECK_TIMEOUT_SECONDS": float(os.environ.get("ASSISTFLOW_LOGIN_CHECK_TIMEOUT_SECONDS", 10)),
         # Anonymous routes (the token endpoint, the login form) refuse larger bodies before parsing.
         "ANONYMOUS_MAX_BODY": int(os.environ.get("ASSISTFLOW_ANONYMOUS_MAX_BODY", 16 * 1024)),

@@ -80,8 +80,9 @@ def _children(pid: int) -> list[int]:
 
 def cpu_split(server_pid: int) -> dict[str, dict[int, float]]:
     """CPU seconds so far of each web worker, password-check process and PostgreSQL backend, by pid."""
-    workers = [server_pid, *_children(server_pid)]
+    workers = _children(server_pid)
     pools = [c for w in workers for c in _children(w)]
+    workers.append(server_pid)
     postgres = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -378,7 +379,7 @@ def main() -> None:
                 "ASSISTFLOW_ARGON2": "",
                 "ASSISTFLOW_LOGIN_PROCESSES": "1",
                 "ASSISTFLOW_LOGIN_NICE": "idle",
-                "ASSISTFLOW_LOGIN_CPUS": "",
+                "ASSISTFLOW_LOGIN_CPUS": "any",
                 "ASSISTFLOW_LOGIN_CONCURRENCY": "2",
                 "ASSISTFLOW_LOGIN_SLOT_WAIT_SECONDS": "0",
             },
@@ -386,7 +387,7 @@ def main() -> None:
                 "ASSISTFLOW_ARGON2": "",
                 "ASSISTFLOW_LOGIN_PROCESSES": "1",
                 "ASSISTFLOW_LOGIN_NICE": "10",
-                "ASSISTFLOW_LOGIN_CPUS": "",
+                "ASSISTFLOW_LOGIN_CPUS": "any",
                 "ASSISTFLOW_LOGIN_CONCURRENCY": "2",
                 "ASSISTFLOW_LOGIN_SLOT_WAIT_SECONDS": "0",
             },

@@ -127,10 +127,31 @@ def test_the_pool_can_run_its_checks_in_the_idle_class():
     pool = PasswordPool(1, "idle", 30)
     try:
         assert pool._pool().submit(os.sched_getscheduler, 0).result(30) == os.SCHED_IDLE
+        assert pool._pool().submit(os.sched_getaffinity, 0).result(30) == os.sched_getaffinity(0)  # any core
         params = (1, 8, 1)
         stored = password_check.hasher(params).hash("right-pass-1")
         assert pool.check(stored, "right-pass-1", params) == (True, None)
         assert pool.check(stored, "wrong-pass-1", params) == (False, None)
+    finally:
+        pool.shutdown()
+
+
+def test_the_pool_runs_on_the_last_core_by_default(app):
+    """``ASSISTFLOW_LOGIN_CPUS`` (default ``last``): every web process's password checks run on the
+    machine's last core, leaving the others to task completions; ``any`` or a list of cores may be set."""
+    import os
+
+    from api.config import _cpus
+    from engine.users.password_pool import PasswordPool
+
+    last = max(os.sched_getaffinity(0))
+    assert app.config["LOGIN_CPUS"] == frozenset({last})
+    assert _cpus("any") is None and _cpus("") is None and _cpus("0, 1") == frozenset({0, 1})
+    with pytest.raises(RuntimeError, match="ASSISTFLOW_LOGIN_CPUS"):
+        _cpus("the fast one")
+    pool = PasswordPool(1, 10, 30, app.config["LOGIN_CPUS"])
+    try:
+        assert pool._pool().submit(os.sched_getaffinity, 0).result(30) == {last}
     finally:
         pool.shutdown()
 
