@@ -19,7 +19,11 @@ outlives its run):
 * **library defaults** (``--library-defaults`` only): the library's argon2 parameters (64 MiB, t=3,
   p=4), checked in the thread with no bound.
 
-``--pool-only`` runs only the first.
+``--pool-only`` runs the three pool configurations, ``--default`` the first (the shipped one:
+``ASSISTFLOW_LOGIN_CPUS=last``, nice 10). Without ``--cycle`` the clients start their cases and upload
+the application's materials before the run (not timed) and then only complete steps; each
+configuration first runs 5 s unmeasured (warm-up). With ``--cycle`` each client also starts its cases and
+uploads their materials during the run (bench/http_throughput.py's loop).
 
 Printed: completions/s, completion p50/p99, and the logins' outcomes (201 / 503 / other) and p50/p99.
 """
@@ -269,15 +273,18 @@ def prepared_loop(
     out.put((latencies, errors, ran_out))
 
 
-def prepared_run(port: int, logins: bool, server_pid: int = 0) -> tuple[dict, list[tuple[int, float]]]:
+def prepared_run(
+    port: int, logins: bool, server_pid: int = 0, seconds: float | None = None
+) -> tuple[dict, list[tuple[int, float]]]:
     """``prepared_loop`` in ``CLIENTS`` processes (and the storm, when ``logins``), started together."""
-    cases = int(SECONDS * 120 / len(ht.STEPS) / CLIENTS) + 5  # more than a client completes in the run
+    length = SECONDS if seconds is None else seconds
+    cases = int(length * 120 / len(ht.STEPS) / CLIENTS) + 5  # more than a client completes in the run
     ready: mp.Queue = mp.Queue()
     out: mp.Queue = mp.Queue()
     storm_out: mp.Queue = mp.Queue()
     go = mp.Event()
     procs = [
-        mp.Process(target=prepared_loop, args=(port, cases, ready, go, SECONDS, out)) for _ in range(CLIENTS)
+        mp.Process(target=prepared_loop, args=(port, cases, ready, go, length, out)) for _ in range(CLIENTS)
     ]
     for p in procs:
         p.start()
@@ -286,7 +293,7 @@ def prepared_run(port: int, logins: bool, server_pid: int = 0) -> tuple[dict, li
     start_at = time.time() + 0.5
     storm_proc = None
     if logins:
-        storm_proc = mp.Process(target=storm, args=(port, start_at, start_at + SECONDS, storm_out))
+        storm_proc = mp.Process(target=storm, args=(port, start_at, start_at + length, storm_out))
         storm_proc.start()
     while time.time() < start_at:
         time.sleep(0.01)
@@ -300,17 +307,17 @@ def prepared_run(port: int, logins: bool, server_pid: int = 0) -> tuple[dict, li
         storm_proc.join()
     latencies = sorted(x for r in results for x in r[0])
     summary = {
-        "rate": len(latencies) / SECONDS,
+        "rate": len(latencies) / length,
         "p50": latencies[len(latencies) // 2] * 1000 if latencies else float("nan"),
         "p99": latencies[int(len(latencies) * 0.99)] * 1000 if latencies else float("nan"),
         "errors": sum(r[1] for r in results),
         "ran_out": sum(r[2] for r in results),
     }
     after, clients_after = cpu_split(server_pid), resource.getrusage(resource.RUSAGE_CHILDREN)
-    summary["cpu"] = {k: v / SECONDS for k, v in cpu_used(before, after).items()}
+    summary["cpu"] = {k: v / length for k, v in cpu_used(before, after).items()}
     summary["cpu"]["clients"] = (
         clients_after.ru_utime + clients_after.ru_stime - clients_before.ru_utime - clients_before.ru_stime
-    ) / SECONDS  # the client processes that ended during the run (the completion clients and the storm)
+    ) / length  # the client processes that ended during the run (the completion clients and the storm)
     return summary, login_results
 
 
@@ -406,6 +413,8 @@ def main() -> None:
             }
         if "--pool-only" in sys.argv:
             configs = dict(list(configs.items())[:3])
+        if "--default" in sys.argv:  # the shipped configuration only
+            configs = dict(list(configs.items())[:1])
         print(
             f"{CLIENTS} completion clients, {RATE:.0f} logins/s for {SECONDS:.0f} s, gunicorn 2 workers × 4 threads, "
             + (
@@ -422,6 +431,7 @@ def main() -> None:
                     alone, _ = completions_with(port, logins=False)
                     stormy, logins = completions_with(port, logins=True)
                 else:
+                    prepared_run(port, logins=False, server_pid=proc.pid, seconds=5.0)  # warm-up, not shown
                     alone, _ = prepared_run(port, logins=False, server_pid=proc.pid)
                     stormy, logins = prepared_run(port, logins=True, server_pid=proc.pid)
                 print(f"{label}:")
