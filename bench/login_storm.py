@@ -278,7 +278,7 @@ def prepared_run(
 ) -> tuple[dict, list[tuple[int, float]]]:
     """``prepared_loop`` in ``CLIENTS`` processes (and the storm, when ``logins``), started together."""
     length = SECONDS if seconds is None else seconds
-    cases = int(length * 120 / len(ht.STEPS) / CLIENTS) + 5  # more than a client completes in the run
+    cases = int(length * 160 / len(ht.STEPS) / CLIENTS) + 5  # more than a client completes in the run
     ready: mp.Queue = mp.Queue()
     out: mp.Queue = mp.Queue()
     storm_out: mp.Queue = mp.Queue()
