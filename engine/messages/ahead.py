@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import Integer, bindparam, select
 from sqlalchemy.orm import Session
 
+from engine import errors
 from engine.bpmn import messaging, runtime
 from engine.instances import optimistic
 from engine.instances import service as instances
@@ -103,6 +104,7 @@ def predict(
         return receiver.id
 
 
+@errors.family(errors.Unavailable)  # caught in this module; were it ever to escape, the server's fault
 class _Unforeseen(Exception):  # noqa: N818 - not an error: the delivery is left to be worked out in place
     """Working out a delivery failed unexpectedly: the delivery itself does it (and fails) in place."""
 
