@@ -104,9 +104,12 @@ def predict(
         return receiver.id
 
 
-@errors.family(errors.Unavailable)  # caught in this module; were it ever to escape, the server's fault
-class _Unforeseen(Exception):  # noqa: N818 - not an error: the delivery is left to be worked out in place
-    """Working out a delivery failed unexpectedly: the delivery itself does it (and fails) in place."""
+class _Unforeseen(errors.Unavailable):  # noqa: N818 - not an error: the delivery is worked out in place
+    """Working out a delivery failed unexpectedly: the delivery itself does it (and fails) in place.
+    Caught in this module; were it ever to escape, it would be the server's fault (503)."""
+
+    def __init__(self) -> None:
+        super().__init__("消息投递未能预先算出 / a delivery could not be worked out ahead")
 
 
 class _Plan:
