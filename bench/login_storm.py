@@ -202,6 +202,17 @@ def client_loop(port: int, start_at: float, stop_at: float, out: mp.Queue) -> No
     out.put((latencies, errors))
 
 
+def summarize(results: list[tuple], length: float) -> dict:
+    """Rate, p50 and p99 (ms) of the clients' completion latencies, and their errors."""
+    latencies = sorted(x for r in results for x in r[0])
+    return {
+        "rate": len(latencies) / length,
+        "p50": latencies[len(latencies) // 2] * 1000 if latencies else float("nan"),
+        "p99": latencies[int(len(latencies) * 0.99)] * 1000 if latencies else float("nan"),
+        "errors": sum(r[1] for r in results),
+    }
+
+
 def prepared_loop(
     port: int, cases: int, ready: mp.Queue, go: mp.Event, stop_in: float, out: mp.Queue
 ) -> None:
@@ -305,14 +316,8 @@ def prepared_run(
     login_results = storm_out.get() if storm_proc else []
     if storm_proc:
         storm_proc.join()
-    latencies = sorted(x for r in results for x in r[0])
-    summary = {
-        "rate": len(latencies) / length,
-        "p50": latencies[len(latencies) // 2] * 1000 if latencies else float("nan"),
-        "p99": latencies[int(len(latencies) * 0.99)] * 1000 if latencies else float("nan"),
-        "errors": sum(r[1] for r in results),
-        "ran_out": sum(r[2] for r in results),
-    }
+    summary = summarize(results, length)
+    summary["ran_out"] = sum(r[2] for r in results)
     after, clients_after = cpu_split(server_pid), resource.getrusage(resource.RUSAGE_CHILDREN)
     summary["cpu"] = {k: v / length for k, v in cpu_used(before, after).items()}
     summary["cpu"]["clients"] = (
@@ -339,14 +344,7 @@ def completions_with(port: int, logins: bool) -> tuple[dict, list[tuple[int, flo
     login_results = storm_out.get() if storm_proc else []
     if storm_proc:
         storm_proc.join()
-    latencies = sorted(x for r in results for x in r[0])
-    summary = {
-        "rate": len(latencies) / SECONDS,
-        "p50": latencies[len(latencies) // 2] * 1000 if latencies else float("nan"),
-        "p99": latencies[int(len(latencies) * 0.99)] * 1000 if latencies else float("nan"),
-        "errors": sum(r[1] for r in results),
-    }
-    return summary, login_results
+    return summarize(results, SECONDS), login_results
 
 
 def describe_logins(results: list[tuple[int, float]]) -> str:
