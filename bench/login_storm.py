@@ -150,6 +150,27 @@ def storm(port: int, start_at: float, stop_at: float, out: mp.Queue) -> None:
 supply = ht.supply  # the application's required sample PDFs, as http_throughput's clients do
 
 
+def complete_steps(client, open_tasks: list, stop_at: float, latencies: list, supplying: bool = False) -> int:
+    """Complete a case's steps in order, each timed (the application's materials first when
+    ``supplying``, not timed); the number of errors (0 or 1: the case is left at the first)."""
+    for bpmn_id, data in ht.STEPS:
+        task = next((t for t in open_tasks if t["bpmn_id"] == bpmn_id), None)
+        if task is None:
+            return 1
+        if supplying and bpmn_id == "application":
+            supply(client, task["id"])
+        t0 = time.perf_counter()
+        status, done = client.call("POST", f"/api/v1/tasks/{task['id']}/complete", {"data": data})
+        if time.time() > stop_at:
+            return 0
+        latencies.append(time.perf_counter() - t0)
+        if status != 200:
+            print(f"completion of {bpmn_id} answered {status}: {done}", file=sys.stderr)
+            return 1
+        open_tasks = done.get("next_tasks", [])
+    return 0
+
+
 def client_loop(port: int, start_at: float, stop_at: float, out: mp.Queue) -> None:
     """bench/http_throughput.py's loop, except that a request timing out (a starved server) is counted
     as an error with its time, not a crash of the client, and that the application's required materials
@@ -178,23 +199,7 @@ def client_loop(port: int, start_at: float, stop_at: float, out: mp.Queue) -> No
             if status != 201:
                 errors += 1
                 continue
-            open_tasks = case.get("open_tasks", [])
-            for bpmn_id, data in ht.STEPS:
-                task = next((t for t in open_tasks if t["bpmn_id"] == bpmn_id), None)
-                if task is None:
-                    errors += 1
-                    break
-                if bpmn_id == "application":
-                    supply(client, task["id"])
-                t0 = time.perf_counter()
-                status, done = client.call("POST", f"/api/v1/tasks/{task['id']}/complete", {"data": data})
-                if time.time() > stop_at:
-                    break
-                latencies.append(time.perf_counter() - t0)
-                if status != 200:
-                    errors += 1
-                    break
-                open_tasks = done.get("next_tasks", [])
+            errors += complete_steps(client, case.get("open_tasks", []), stop_at, latencies, supplying=True)
         except OSError:  # timed out: the completion waited 15 s and more
             latencies.append(15.0)
             errors += 1
@@ -262,21 +267,7 @@ def prepared_loop(
             prepared.append(tasks)
         open_tasks = prepared.pop(0)
         try:
-            for bpmn_id, data in ht.STEPS:
-                task = next((t for t in open_tasks if t["bpmn_id"] == bpmn_id), None)
-                if task is None:
-                    errors += 1
-                    break
-                t0 = time.perf_counter()
-                status, done = client.call("POST", f"/api/v1/tasks/{task['id']}/complete", {"data": data})
-                if time.time() > stop_at:
-                    break
-                latencies.append(time.perf_counter() - t0)
-                if status != 200:
-                    errors += 1
-                    print(f"completion of {bpmn_id} answered {status}: {done}", file=sys.stderr)
-                    break
-                open_tasks = done.get("next_tasks", [])
+            errors += complete_steps(client, open_tasks, stop_at, latencies)
         except OSError:
             latencies.append(15.0)
             errors += 1
