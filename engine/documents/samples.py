@@ -91,7 +91,8 @@ def sample(kind: str, title: str) -> dict[str, Any]:
             ],
             "materials": [
                 {
-                    "name": "申请书.pdf",
+                    "name": "帮扶申请书",
+                    "file": "申请书.pdf",
                     "kind": "PDF",
                     "size": "12 KB",
                     "sha256": "0" * 64,
