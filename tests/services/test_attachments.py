@@ -178,15 +178,28 @@ def test_a_large_local_write_is_synced_as_it_goes_and_intact(tmp_path, monkeypat
     """Past the flusher's step, pages go to disk from a helper thread while the write goes on (counted
     here); the file is whole, the thread gone, and a failing source leaves no partial file behind."""
     store = storage_mod.LocalStorage(tmp_path / "files")
-    synced = []
+    synced, first_sync = [], threading.Event()
     real = os.fdatasync
-    monkeypatch.setattr(storage_mod.os, "fdatasync", lambda fd: synced.append(fd) or real(fd))
+
+    def counted(fd):
+        synced.append(fd)
+        real(fd)
+        first_sync.set()
+
+    monkeypatch.setattr(storage_mod.os, "fdatasync", counted)
     monkeypatch.setattr(storage_mod._Flusher, "EVERY", 1024 * 1024)
     data = os.urandom(5 * 1024 * 1024 + 7)
     key = storage_mod.new_key()
-    assert store.write(key, [data[i : i + 256 * 1024] for i in range(0, len(data), 256 * 1024)]) == len(data)
+
+    def pieces():
+        for i in range(0, len(data), 256 * 1024):
+            if i == 2 * 1024 * 1024:  # past the step: the helper syncs while the write waits here
+                assert first_sync.wait(30)
+            yield data[i : i + 256 * 1024]
+
+    assert store.write(key, pieces()) == len(data)
     assert b"".join(store.read(key)) == data
-    assert synced  # at least one sync ran before the end
+    assert synced  # a sync ran before the end (the generator waited for it mid-write)
     assert not [t for t in threading.enumerate() if t.name == "upload-flush"]
 
     def failing():
