@@ -19,7 +19,9 @@ outlives its run):
 * **library defaults** (``--library-defaults`` only): the library's argon2 parameters (64 MiB, t=3,
   p=4), checked in the thread with no bound.
 
-``--pool-only`` runs the three pool configurations, ``--default`` the first (the shipped one:
+``--rate R`` makes the completions an open loop: the clients offer R a second between them on schedule
+(8 threads each), and a completion's latency counts from the moment it was due. ``--pool-only`` runs
+the three pool configurations, ``--default`` the first (the shipped one:
 ``ASSISTFLOW_LOGIN_CPUS=last``, nice 10). Without ``--cycle`` the clients start their cases and upload
 the application's materials before the run (not timed) and then only complete steps; each
 configuration first runs 5 s unmeasured (warm-up). With ``--cycle`` each client also starts its cases and
@@ -34,6 +36,7 @@ import http.client
 import json
 import multiprocessing as mp
 import os
+import queue
 import resource
 import sys
 import threading
@@ -48,11 +51,16 @@ sys.path.insert(0, str(ROOT / "bench"))
 import http_throughput as ht  # noqa: E402
 from common import drop_database, postgres_url  # noqa: E402
 
-ARGS = [a for a in sys.argv[1:] if not a.startswith("-")]
+ARGS = [a for i, a in enumerate(sys.argv[1:], 1) if not a.startswith("-") and sys.argv[i - 1] != "--rate"]
 SECONDS = float(ARGS[0]) if ARGS else 30.0
 CLIENTS = int(ARGS[1]) if len(ARGS) > 1 else 4
 RATE = float(ARGS[2]) if len(ARGS) > 2 else 50.0
-CYCLE = "--cycle" in sys.argv  # each client also starts its cases and uploads their materials in the run
+CYCLE = "--cycle" in sys.argv
+# --rate R: the clients offer R completions a second between them on schedule (open loop), instead of
+# completing as fast as answered (closed loop)
+OPEN_RATE = (
+    float(sys.argv[sys.argv.index("--rate") + 1]) if "--rate" in sys.argv else 0.0
+)  # each client also starts its cases and uploads their materials in the run
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -254,6 +262,9 @@ def prepared_loop(
         return open_tasks
 
     prepared = [tasks for tasks in (prepare() for _ in range(cases)) if tasks]
+    if OPEN_RATE:
+        open_loop(port, prepared, ready, go, stop_in, out)
+        return
     ready.put(True)
     go.wait()
     stop_at = time.time() + stop_in
@@ -273,6 +284,73 @@ def prepared_loop(
             errors += 1
             client.conn.close()
     out.put((latencies, errors, ran_out))
+
+
+def open_loop(
+    port: int, prepared: list, ready: mp.Queue, go: mp.Event, stop_in: float, out: mp.Queue
+) -> None:
+    """Open loop: this client offers OPEN_RATE / CLIENTS completions a second on schedule, whether or not
+    the earlier ones were answered (threads, each with its own logged-in connection), each the next step
+    of a prepared case whose previous step is done. A completion's latency counts from the moment it
+    was due, so time spent waiting for a free thread or connection is in it (no coordinated omission)."""
+    rate = OPEN_RATE / CLIENTS
+    threads = 8
+    clients: queue.Queue = queue.Queue()
+    for _ in range(threads):
+        clients.put(ht.Client(port))
+    cases: queue.Queue = queue.Queue()
+    for tasks in prepared:
+        cases.put((tasks, 0))
+    latencies: list[float] = []
+    errors, starved = 0, 0
+    lock = threading.Lock()
+
+    def one(tasks: list, step: int, due: float) -> None:
+        nonlocal errors
+        client = clients.get()
+        try:
+            bpmn_id, data = ht.STEPS[step]
+            task = next((t for t in tasks if t["bpmn_id"] == bpmn_id), None)
+            if task is None:
+                with lock:
+                    errors += 1
+                return
+            status, done = client.call("POST", f"/api/v1/tasks/{task['id']}/complete", {"data": data})
+            elapsed = time.time() - due
+            with lock:
+                latencies.append(elapsed)
+                if status != 200:
+                    errors += 1
+            if status == 200 and step + 1 < len(ht.STEPS):
+                cases.put((done.get("next_tasks", []), step + 1))
+        except OSError:
+            with lock:
+                latencies.append(15.0)
+                errors += 1
+            client.conn.close()
+        finally:
+            clients.put(client)
+
+    ready.put(True)
+    go.wait()
+    start = time.time()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        n = 0
+        while True:
+            due = start + n / rate
+            if due >= start + stop_in:
+                break
+            pause = due - time.time()
+            if pause > 0:
+                time.sleep(pause)
+            try:
+                tasks, step = cases.get_nowait()
+            except queue.Empty:
+                starved += 1  # no prepared case ready for its next step: this slot is not offered
+            else:
+                pool.submit(one, tasks, step, due)
+            n += 1
+    out.put((latencies, errors, starved))
 
 
 def prepared_run(
@@ -406,6 +484,7 @@ def main() -> None:
             configs = dict(list(configs.items())[:1])
         print(
             f"{CLIENTS} completion clients, {RATE:.0f} logins/s for {SECONDS:.0f} s, gunicorn 2 workers × 4 threads, "
+            + (f"open loop: {OPEN_RATE:.0f} completions/s offered on schedule, " if OPEN_RATE else "")
             + (
                 "each client starting its cases and uploading their materials in the run"
                 if CYCLE
@@ -428,7 +507,13 @@ def main() -> None:
                     print(
                         f"{name} {r['rate']:.0f}/s, p50 {r['p50']:.0f} ms, p99 {r['p99']:.0f} ms, "
                         f"errors {r['errors']}"
-                        + (f", cases started in the run {r['ran_out']}" if "ran_out" in r else "")
+                        + (
+                            ""
+                            if "ran_out" not in r
+                            else f", slots not offered (no case ready) {r['ran_out']}"
+                            if OPEN_RATE
+                            else f", cases started in the run {r['ran_out']}"
+                        )
                     )
                     if "cpu" in r:
                         print(
