@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,6 +37,20 @@ SHOTS = ROOT / "test-artifacts" / "screenshots"
 
 
 TIMEOUT_MS = 30_000  # generous: CI runs on a busy 2-core machine
+
+
+def wait_until(page: Any, expression: str, arg: Any = None, seconds: float = 30) -> Any:
+    """Poll ``expression`` (a JavaScript function of ``arg``) in the page until it is truthy; its value.
+    Playwright's ``wait_for_function`` polls with ``eval`` inside the page, which the pages' CSP
+    (``script-src 'self'``) refuses whenever the first check is false; ``evaluate`` is not subject to it."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = page.evaluate(expression, arg)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {seconds} s: {expression}")
+        page.wait_for_timeout(50)
 
 
 def _unavailable() -> str | None:

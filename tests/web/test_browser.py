@@ -12,7 +12,7 @@ import pytest
 from api.demo_materials import sample_pdf
 from tests import attachment_files as files
 from tests.procedures.helpers import APPLICANT
-from tests.web.browser import Staff, _require_or_skip
+from tests.web.browser import Staff, _require_or_skip, wait_until
 
 
 def test_a_missing_browser_skips_here_and_fails_where_required(monkeypatch):
@@ -144,7 +144,7 @@ def test_application_to_acceptance_in_the_browser(browser, live_server):
     district.page.get_by_role("link", name="统计看板").click()
     district.page.locator("#chart-by_district").wait_for()
     # the canvas is in the page before Chart.js has loaded and drawn: wait for the charts themselves
-    district.page.wait_for_function("window.Chart && Object.keys(Chart.instances).length >= 2")
+    wait_until(district.page, "() => window.Chart && Object.keys(Chart.instances).length >= 2")
     assert district.page.evaluate("Object.keys(Chart.instances).length") >= 2
     district.shot("10-dashboard")
     district.goto("/notifications")

@@ -4,7 +4,7 @@ diagram is redrawn to fit its box (no step outside it: nothing cropped)."""
 from __future__ import annotations
 
 from tests.procedures.helpers import Case
-from tests.web.browser import SHOTS, Staff
+from tests.web.browser import SHOTS, Staff, wait_until
 
 INSIDE = """() => {
   const box = document.getElementById('diagram').getBoundingClientRect();
@@ -27,8 +27,10 @@ def test_printed_case_page_has_no_menus_and_the_whole_diagram(browser, live_serv
     screen_fit = page.get_attribute("#diagram", "data-diagram-fit")
     page.set_viewport_size({"width": 794, "height": 1123})  # A4 at 96 dpi: the box narrows by a third
     page.emulate_media(media="print")
-    page.wait_for_function(
-        "prev => document.getElementById('diagram').getAttribute('data-diagram-fit') !== prev", arg=screen_fit
+    wait_until(
+        page,
+        "prev => document.getElementById('diagram').getAttribute('data-diagram-fit') !== prev",
+        screen_fit,
     )
     assert nav.is_hidden()
     assert page.locator("header.top .tools").is_hidden()
