@@ -158,6 +158,16 @@ def storm(port: int, start_at: float, stop_at: float, out: mp.Queue) -> None:
 supply = ht.supply  # the application's required sample PDFs, as http_throughput's clients do
 
 
+def logged_in(port: int) -> ht.Client | None:
+    """A client logged in as the bench user; a login answered 503 (busy) is tried again."""
+    for _attempt in range(100):
+        try:
+            return ht.Client(port)
+        except (OSError, KeyError):
+            time.sleep(0.2)
+    return None
+
+
 def complete_steps(client, open_tasks: list, stop_at: float, latencies: list, supplying: bool = False) -> int:
     """Complete a case's steps in order, each timed (the application's materials first when
     ``supplying``, not timed); the number of errors (0 or 1: the case is left at the first)."""
@@ -233,13 +243,7 @@ def prepared_loop(
     materials; then, once every client is ready, complete their steps in order as fast as the server
     answers, until the run ends. A client that runs out of prepared cases starts more (not timed)."""
     latencies, errors, ran_out = [], 0, 0
-    client = None
-    for _attempt in range(100):
-        try:
-            client = ht.Client(port)
-            break
-        except (OSError, KeyError):
-            time.sleep(0.2)
+    client = logged_in(port)
     if client is None:
         ready.put(False)
         out.put(([], 1, 0))
@@ -297,7 +301,12 @@ def open_loop(
     threads = 8
     clients: queue.Queue = queue.Queue()
     for _ in range(threads):
-        clients.put(ht.Client(port))
+        client = logged_in(port)
+        if client is None:
+            ready.put(False)
+            out.put(([], 1, 0))
+            return
+        clients.put(client)
     cases: queue.Queue = queue.Queue()
     for tasks in prepared:
         cases.put((tasks, 0))
