@@ -83,6 +83,23 @@ def on_thrown(session: Session, *, loaded: Any) -> None:
         plan.follow(loaded.instance, loaded.thrown or [])
 
 
+def outside(session: Session, kind: str, name: str, key: str | None, payload: Any) -> None:
+    """A message or signal from outside any case (an admin's ``POST /api/v1/messages``, a buffered message
+    the scheduler's sweep hands over) at the start of its operation (SQLite, nothing written yet, wrapped
+    in ``optimistic.retrying``): the cases waiting for it are worked out now, with what they throw."""
+    if not optimistic.can_defer(session):
+        return
+    with session.no_autoflush:
+        plan = _Plan(session)
+        if kind == SIGNAL:
+            reached = plan.signal(None, name, payload)
+        else:
+            one = plan.message(None, name, key, payload)
+            reached = [] if one is None else [one]
+        for receiver, worked in reached:
+            plan.follow(receiver, worked.thrown or [])
+
+
 def predict(
     session: Session, name: str, key: str | None, payload: Any, sender: ProcessInstance | None
 ) -> int | None:
@@ -133,10 +150,11 @@ class _Plan:
                 queue.extend((receiver, t) for t in worked.thrown or [])
 
     def message(
-        self, sender: ProcessInstance, name: str, key: str | None, payload: Any
+        self, sender: ProcessInstance | None, name: str, key: str | None, payload: Any
     ) -> tuple[ProcessInstance, Worked] | None:
+        sender_id = sender.id if sender is not None else None
         for instance_id, bpmn_id in subscriptions.waiting_for(self.session, MESSAGE, name, key):
-            if instance_id == sender.id:
+            if instance_id == sender_id:
                 continue
             if instance_id in self.involved:
                 return None  # its state will have moved by then: worked out at its delivery
@@ -149,11 +167,12 @@ class _Plan:
         return None
 
     def signal(
-        self, sender: ProcessInstance, name: str, payload: Any
+        self, sender: ProcessInstance | None, name: str, payload: Any
     ) -> list[tuple[ProcessInstance, Worked]]:
         reached, seen = [], set()
+        sender_id = sender.id if sender is not None else None
         for instance_id, _bpmn_id in subscriptions.waiting_for(self.session, SIGNAL, name, None):
-            if instance_id == sender.id or instance_id in seen:
+            if instance_id == sender_id or instance_id in seen:
                 continue
             seen.add(instance_id)
             if instance_id in self.involved:

@@ -427,10 +427,14 @@ def waiting_of(session: Session, instance_id: int) -> list[MessageSubscription]:
     )
 
 
+@optimistic.retrying
 def sweep(session: Session, now: dt.datetime | None = None, limit: int = 500) -> dict[str, int]:
     """The scheduler's pass: drop expired messages (audited), and deliver kept ones whose receiver
-    waits now (a case resumed after a suspension). Returns counts."""
+    waits now (a case resumed after a suspension; SQLite: worked out before the first write). Counts."""
     now = now or utcnow()
+    kept = select(BufferedMessage).where(BufferedMessage.expires_at > now).order_by(BufferedMessage.id)
+    for row in session.scalars(kept.limit(limit)) if optimistic.can_defer(session) else ():
+        ahead.outside(session, MESSAGE, row.name, row.correlation_key, row.payload)
     expired = 0
     for row in session.scalars(
         select(BufferedMessage)
@@ -462,6 +466,7 @@ def sweep(session: Session, now: dt.datetime | None = None, limit: int = 500) ->
     return {"expired": expired, "delivered": delivered}
 
 
+@optimistic.retrying  # SQLite: the cases it reaches are worked out before the first write (ahead.outside)
 def send_as(
     session: Session,
     user: Any,
@@ -479,6 +484,7 @@ def send_as(
 
     if not users.is_admin(user):
         raise Forbidden("只有管理员可以发送消息 / only admins may send messages")
+    ahead.outside(session, kind, name, None if kind == SIGNAL else messaging.normalize(correlation), payload)
     if kind == SIGNAL:
         return signal(session, name, payload, actor_id=user.id)
     unit = None
