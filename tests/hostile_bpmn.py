@@ -316,3 +316,24 @@ def catcher(kind: str, name: str, script: str, deadline: str, key: str = "probe_
         user_tasks=("after", "note"),
         top=top,
     )
+
+
+def message_started(name: str, script: str, deadline: str, key: str = "probe_started") -> bytes:
+    """A message start event catching ``name`` → calc (``script``) → after (its ``deadline`` an
+    expression) → end: a procedure a message starts."""
+    top, definition = _event("message", name)
+    after = (
+        '<bpmn:userTask id="after" name="之后"><bpmn:extensionElements><spiffworkflow:properties>'
+        f'<spiffworkflow:property name="deadline" value="{deadline}"/></spiffworkflow:properties>'
+        "</bpmn:extensionElements></bpmn:userTask>\n"
+    )
+    return process(
+        key,
+        f'<bpmn:startEvent id="s">{definition}</bpmn:startEvent>\n'
+        f'<bpmn:scriptTask id="calc" name="计算"><bpmn:script>{script}</bpmn:script></bpmn:scriptTask>\n'
+        + after
+        + '<bpmn:endEvent id="e"/>\n'
+        + _flows(("s", "calc", ""), ("calc", "after", ""), ("after", "e", "")),
+        user_tasks=("after",),
+        top=top,
+    )

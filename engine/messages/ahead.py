@@ -15,9 +15,10 @@ memory and run on, and what its save would evaluate is worked out (``instances.r
 throws). The result is kept under a key naming the case, its stored state and the message. The
 deliveries themselves run as before, after the sender's save, in the same order and with the same audit
 events, and take the result kept for exactly that case in exactly that state instead of evaluating
-(:func:`recall`). What is not foreseen here misses and is worked out in place, as before: a delivery to
-a case this operation hands something earlier (its state will have moved), a message that starts a case
-or is kept in the buffer, a buffered message handed to a catch that starts waiting.
+(:func:`recall`). A message no waiting case catches has the cases it starts prepared the same way
+(engine.messages.starts). What is not foreseen here misses and is worked out in place, as before: a
+delivery to a case this operation hands something earlier (its state will have moved), what a case a
+message starts throws, a buffered message handed to a catch that starts waiting.
 
 A procedure rule's ``messages.send`` while the lock is deferred (the Bridge household's transfer
 acceptance telling the project it leaves) is worked out the same way (:func:`predict`) and written with
@@ -39,8 +40,9 @@ from engine.bpmn import messaging, runtime
 from engine.instances import optimistic
 from engine.instances import service as instances
 from engine.instances.models import InstanceStatus, ProcessInstance
-from engine.messages import subscriptions
+from engine.messages import starts, subscriptions
 from engine.messages.models import MESSAGE, SIGNAL
+from engine.orgs.models import OrgUnit
 from engine.tasks.models import HumanTask, open_clause
 
 MAX_AHEAD = 10_000  # deliveries followed per operation (as many as the delivery itself allows)
@@ -83,7 +85,9 @@ def on_thrown(session: Session, *, loaded: Any) -> None:
         plan.follow(loaded.instance, loaded.thrown or [])
 
 
-def outside(session: Session, kind: str, name: str, key: str | None, payload: Any) -> None:
+def outside(
+    session: Session, kind: str, name: str, key: str | None, payload: Any, unit: OrgUnit | None = None
+) -> None:
     """A message or signal from outside any case (an admin's ``POST /api/v1/messages``, a buffered message
     the scheduler's sweep hands over) at the start of its operation (SQLite, nothing written yet, wrapped
     in ``optimistic.retrying``): the cases waiting for it are worked out now, with what they throw."""
@@ -96,6 +100,8 @@ def outside(session: Session, kind: str, name: str, key: str | None, payload: An
         else:
             one = plan.message(None, name, key, payload)
             reached = [] if one is None else [one]
+            if one is None and unit is not None:
+                starts.keep(session, unit, name, key, payload, None)
         for receiver, worked in reached:
             plan.follow(receiver, worked.thrown or [])
 
@@ -144,8 +150,13 @@ class _Plan:
             if item.kind == SIGNAL:
                 reached = self.signal(sender, item.name, item.payload)
             else:
-                one = self.message(sender, item.name, subscriptions.resolved(item.key, sender), item.payload)
+                key = subscriptions.resolved(item.key, sender)
+                one = self.message(sender, item.name, key, item.payload)
                 reached = [] if one is None else [one]
+                if one is None and isinstance(sender, ProcessInstance):  # (not a case a rule starts)
+                    unit = self.session.get(OrgUnit, sender.org_unit_id)
+                    if unit is not None:  # the case it starts, prepared (engine.messages.starts)
+                        starts.keep(self.session, unit, item.name, key, item.payload, sender.id)
             for receiver, worked in reached:
                 queue.extend((receiver, t) for t in worked.thrown or [])
 

@@ -1703,3 +1703,69 @@ def test_a_change_to_the_waiting_case_during_the_sweep_makes_it_run_again(engine
     row = session.get(HumanTask, note)
     assert row.state == TaskStatus.CLAIMED and row.assignee_id == get_user(session, "pt_officer2").id
     assert [e.action for e in _trail(session, receiver)].count("message.received") == 1
+
+
+# --- a message no waiting case catches, which starts a case by its message start event ------------------
+# The new case (its script after the start, its first task's deadline) is prepared before the sender's
+# first write (engine.messages.starts) and written at the delivery, after the sender's save, as before.
+
+
+def _starter_deployed(session: Session) -> None:
+    xml = hostile_bpmn.message_started("probe_message", "y = probe(7)", PROBED_DEADLINE)
+    definitions.deploy(session, xml, actor_id=get_user(session, "admin").id)
+    definitions.deploy(
+        session, hostile_bpmn.thrower("message", "probe_message"), actor_id=get_user(session, "admin").id
+    )
+    session.commit()
+
+
+def _started_ran(session: Session, started: int, sender: int | None) -> None:
+    session.expire_all()
+    case = instances.get_visible(session, get_user(session, "admin"), started)
+    assert case.process_key == "probe_started" and case.data["y"] == 7 and case.parent_id == sender
+    [row] = tasks.open_tasks_of(session, started)
+    assert row.bpmn_id == "after" and row.deadline == PROBED_WORDS and row.due_at is not None
+    [received] = [e for e in _trail(session, started) if e.action == "message.received"]
+    assert received.details["from"] == sender and received.details["correlation"] == "REF-ONE"
+
+
+def test_another_case_is_written_while_a_thrown_message_prepares_the_case_it_starts(
+    engine, session, lock_watch, monkeypatch
+):
+    seen = _probe_on_stepper(monkeypatch)
+    _starter_deployed(session)
+    sender = instances.start(session, get_user(session, "pt_officer"), THROWER, STREET).id
+    session.commit()
+    fill = open_task(session, sender, "fill").id
+    thread, outcome = _stepper(engine, lambda s: tasks.complete(s, get_user(s, "pt_officer"), fill, {}))
+    thread.join(120)
+    assert outcome == ["ok"]
+    assert lock_watch.refused == []
+    assert seen == [7, PROBED_WORDS] and lock_watch.writes >= 3  # the sender's key, the script, the deadline
+    [sent] = [e for e in _trail(session, sender) if e.action == "message.sent"]
+    assert sent.details["result"] == "started"
+    [started] = sent.details["started"]
+    _started_ran(session, started, sender)
+    from engine.instances.models import ProcessInstance
+
+    assert session.get(ProcessInstance, started).started_by_id == get_user(session, "pt_officer").id
+
+
+def test_another_case_is_written_while_an_admins_message_prepares_the_case_it_starts(
+    engine, session, client, login, lock_watch, monkeypatch
+):
+    """A case waits for the message but is suspended: its lock (a write on SQLite) came before the new
+    case was prepared."""
+    from engine.instances import lifecycle
+
+    seen = _probe_on_stepper(monkeypatch)
+    _unused, [suspended] = _sender_and_receivers(session, "message")
+    lifecycle.suspend(session, get_user(session, "admin"), suspended, "暂停")
+    _starter_deployed(session)
+    body = {"name": "probe_message", "correlation": "REF-ONE", "payload": {"n": 1}, "org_unit": STREET}
+    answer = _post_on_the_stepper(engine, client, login("admin"), "/api/v1/messages", body)
+    assert answer["result"] == "started"
+    assert lock_watch.refused == []
+    assert seen == [7, PROBED_WORDS] and lock_watch.writes >= 2
+    [started] = answer["started"]
+    _started_ran(session, started, None)
