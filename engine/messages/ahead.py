@@ -18,7 +18,8 @@ events, and take the result kept for exactly that case in exactly that state ins
 (:func:`recall`). A message no waiting case catches has the cases it starts prepared the same way
 (engine.messages.starts). What is not foreseen here misses and is worked out in place, as before: a
 delivery to a case this operation hands something earlier (its state will have moved), what a case a
-message starts throws, a buffered message handed to a catch that starts waiting.
+message starts throws. A buffered message for a catch at which the step's own case starts waiting is
+worked out from the state its save will write (:meth:`_Plan.buffered`; the first such catch only).
 
 A procedure rule's ``messages.send`` while the lock is deferred (the Bridge household's transfer
 acceptance telling the project it leaves) is worked out the same way (:func:`predict`) and written with
@@ -37,11 +38,12 @@ from sqlalchemy.orm import Session
 
 from engine import errors
 from engine.bpmn import messaging, runtime
+from engine.db import utcnow
 from engine.instances import optimistic
 from engine.instances import service as instances
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.messages import starts, subscriptions
-from engine.messages.models import MESSAGE, SIGNAL
+from engine.messages.models import MESSAGE, SIGNAL, BufferedMessage, MessageSubscription
 from engine.orgs.models import OrgUnit
 from engine.tasks.models import HumanTask, open_clause
 
@@ -82,7 +84,8 @@ def on_thrown(session: Session, *, loaded: Any) -> None:
     with session.no_autoflush:  # (a flush would be the first write: it would take the lock)
         plan = _Plan(session)
         plan.involved.add(loaded.instance.id)
-        plan.follow(loaded.instance, loaded.thrown or [])
+        again = plan.buffered(loaded)  # delivered first (queued before the throws), its throws last
+        plan.follow(loaded.instance, list(loaded.thrown or []) + list(again))
 
 
 def outside(
@@ -216,10 +219,58 @@ class _Plan:
             self.involved.add(instance.id)
         return instance, worked
 
+    def buffered(self, sender: Any) -> list[Any]:
+        """The step's case starts waiting at a message catch for which a message is kept (the first such
+        catch: its save hands it over): worked out on the state the save will write; what it throws."""
+        instance = sender.instance
+        if not isinstance(instance, ProcessInstance) or sender.wf.is_completed():
+            return []
+        rows = self.session.scalars(
+            select(MessageSubscription).where(MessageSubscription.instance_id == instance.id)
+        )
+        waiting = {(r.kind, r.name, r.bpmn_id, r.correlation_key) for r in rows if r.waiting}
+        for w in sender.waiting or []:
+            key = subscriptions.resolved(w.key, instance)
+            if w.kind != MESSAGE or w.is_start or (w.kind, w.name, w.bpmn_id, key) in waiting:
+                continue
+            kept = self.session.scalars(
+                select(BufferedMessage)
+                .where(
+                    BufferedMessage.name == w.name, subscriptions.key_is(BufferedMessage.correlation_key, key)
+                )
+                .where(BufferedMessage.expires_at > utcnow())
+                .order_by(BufferedMessage.id)
+                .limit(1)
+            ).first()
+            if kept is None:
+                continue
+            state = runtime.dump_state(sender.wf)  # (what the save writes: the delivery's key)
+            opened = frozenset(str(t.id) for t in runtime.ready_human_tasks(sender.wf))
+            try:
+                wf = runtime.load_state(state, sender.compiled)
+                worked = self._run_on(instance, MESSAGE, w.name, kept.payload, w.bpmn_id, (wf, opened))
+            except Exception:  # noqa: BLE001 - worked out (and failing) in place
+                return []
+            if worked.caught:
+                key_ = ("delivery", instance.id, state, MESSAGE, w.name, repr(kept.payload), w.bpmn_id)
+                self.kept[key_] = worked
+                return list(worked.thrown or [])
+            return []
+        return []
+
     def _run_on(
-        self, instance: ProcessInstance, kind: str, name: str, payload: Any, bpmn_id: str | None
+        self,
+        instance: ProcessInstance,
+        kind: str,
+        name: str,
+        payload: Any,
+        bpmn_id: str | None,
+        start: tuple[Any, frozenset[str]] | None = None,
     ) -> Worked:
-        loaded = instances.load(self.session, instance)
+        if start is None:
+            loaded = instances.load(self.session, instance)
+        else:
+            loaded = instances.Loaded(instance, instances.load_spec(self.session, instance), start[0])
         caught = messaging.catch(loaded.wf, kind, name, copy.deepcopy(payload), bpmn_id)
         worked = Worked(bool(caught))
         if not worked.caught:
@@ -228,10 +279,15 @@ class _Plan:
             runtime.advance(loaded.wf)
         except runtime.EngineError as err:  # the case caught it; a step after it failed: an incident
             worked.failure = err
-        opened = self.session.scalars(
-            select(HumanTask.spiff_task_id).where(HumanTask.instance_id == instance.id, open_clause())
-        )
-        instances.ready_to_save(loaded, frozenset(opened))
+        if start is None:
+            opened = frozenset(
+                self.session.scalars(
+                    select(HumanTask.spiff_task_id).where(HumanTask.instance_id == instance.id, open_clause())
+                )
+            )
+        else:
+            opened = start[1]
+        instances.ready_to_save(loaded, opened)
         worked.wf, worked.due, worked.waiting = loaded.wf, loaded.due, loaded.waiting
         worked.thrown = messaging.take_thrown(loaded.wf)
         return worked

@@ -1769,3 +1769,35 @@ def test_another_case_is_written_while_an_admins_message_prepares_the_case_it_st
     assert seen == [7, PROBED_WORDS] and lock_watch.writes >= 2
     [started] = answer["started"]
     _started_ran(session, started, None)
+
+
+# --- a kept (buffered) message handed to a catch that starts waiting in the completing step -------------
+
+
+def test_another_case_is_written_while_a_kept_message_runs_on_the_case_that_starts_waiting_for_it(
+    engine, session, lock_watch, monkeypatch
+):
+    """A message kept in the buffer before any case waited for it; completing a case's first task makes
+    it wait for that message: the case runs on with it (script, next deadline) before the first write."""
+    from engine.messages import service as messages
+    from engine.messages.models import BufferedMessage
+
+    seen = _probe_on_stepper(monkeypatch)
+    xml = hostile_bpmn.catcher_after_fill("probe_message", "y = probe(7)", PROBED_DEADLINE)
+    definitions.deploy(session, xml, actor_id=get_user(session, "admin").id)
+    session.commit()
+    assert messages.send(session, "probe_message", "REF-ONE", {"n": 1}).result == "buffered"
+    case = instances.start(session, get_user(session, "pt_officer"), "probe_late_catcher", STREET).id
+    session.commit()
+    fill = open_task(session, case, "fill").id
+    thread, outcome = _stepper(engine, lambda s: tasks.complete(s, get_user(s, "pt_officer"), fill, {}))
+    thread.join(120)
+    assert outcome == ["ok"]
+    assert lock_watch.refused == []
+    assert seen == [7, PROBED_WORDS] and lock_watch.writes >= 2
+    session.expire_all()
+    assert instances.get_visible(session, get_user(session, "admin"), case).data["y"] == 7
+    [row] = tasks.open_tasks_of(session, case)
+    assert row.bpmn_id == "after" and row.deadline == PROBED_WORDS and row.due_at is not None
+    assert session.scalars(select(BufferedMessage)).all() == []
+    assert [e.action for e in _trail(session, case)].count("message.received") == 1
