@@ -1705,6 +1705,37 @@ def test_a_change_to_the_waiting_case_during_the_sweep_makes_it_run_again(engine
     assert [e.action for e in _trail(session, receiver)].count("message.received") == 1
 
 
+@pytest.mark.skipif(IS_POSTGRES, reason="PostgreSQL holds the cases' row locks while delivering: no race")
+def test_a_change_to_the_waiting_case_during_an_admins_message_makes_it_run_again(
+    engine, session, deadline_probe
+):
+    from engine.messages import service as messages
+
+    _unused, [receiver] = _sender_and_receivers(session, "message")
+    note = open_task(session, receiver, "note").id
+    results: list[Any] = []
+
+    def send(s: Session) -> None:
+        results.append(messages.send_as(s, get_user(s, "admin"), "probe_message", "REF-ONE", {"n": 1}))
+
+    thread, outcome = _stepper(engine, send)
+    assert deadline_probe.inside.wait(120)  # inside the receiving case's script, nothing written yet
+    writer = _impatient(engine)
+    try:
+        tasks.claim(writer, get_user(writer, "pt_officer2"), note)  # the receiving case changes
+        writer.commit()
+    finally:
+        _restore(writer)
+    deadline_probe.release.set()
+    thread.join(120)
+    assert outcome == ["ok"] and results[-1].delivered == [receiver]
+    assert deadline_probe.calls == 4  # script and deadline, worked out again after a fresh read
+    _ran_on(session, receiver)
+    row = session.get(HumanTask, note)
+    assert row.state == TaskStatus.CLAIMED and row.assignee_id == get_user(session, "pt_officer2").id
+    assert [e.action for e in _trail(session, receiver)].count("message.received") == 1
+
+
 # --- a message no waiting case catches, which starts a case by its message start event ------------------
 # The new case (its script after the start, its first task's deadline) is prepared before the sender's
 # first write (engine.messages.starts) and written at the delivery, after the sender's save, as before.
