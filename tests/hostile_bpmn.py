@@ -316,3 +316,52 @@ def catcher(kind: str, name: str, script: str, deadline: str, key: str = "probe_
         user_tasks=("after", "note"),
         top=top,
     )
+
+
+def message_started(name: str, script: str, deadline: str, key: str = "probe_started") -> bytes:
+    """A message start event catching ``name`` → calc (``script``) → after (its ``deadline`` an
+    expression) → end: a procedure a message starts."""
+    top, definition = _event("message", name)
+    after = (
+        '<bpmn:userTask id="after" name="之后"><bpmn:extensionElements><spiffworkflow:properties>'
+        f'<spiffworkflow:property name="deadline" value="{deadline}"/></spiffworkflow:properties>'
+        "</bpmn:extensionElements></bpmn:userTask>\n"
+    )
+    return process(
+        key,
+        f'<bpmn:startEvent id="s">{definition}</bpmn:startEvent>\n'
+        f'<bpmn:scriptTask id="calc" name="计算"><bpmn:script>{script}</bpmn:script></bpmn:scriptTask>\n'
+        + after
+        + '<bpmn:endEvent id="e"/>\n'
+        + _flows(("s", "calc", ""), ("calc", "after", ""), ("after", "e", "")),
+        user_tasks=("after",),
+        top=top,
+    )
+
+
+def catcher_after_fill(name: str, script: str, deadline: str, key: str = "probe_late_catcher") -> bytes:
+    """fill → wait (catches message ``name`` keyed 'REF-ONE') → calc (``script``) → after (its
+    ``deadline`` an expression) → end: a case that starts waiting when its first task is completed."""
+    top, definition = _event("message", name)
+    after = (
+        '<bpmn:userTask id="after" name="之后"><bpmn:extensionElements><spiffworkflow:properties>'
+        f'<spiffworkflow:property name="deadline" value="{deadline}"/></spiffworkflow:properties>'
+        "</bpmn:extensionElements></bpmn:userTask>\n"
+    )
+    return process(
+        key,
+        '<bpmn:startEvent id="s"/>\n<bpmn:userTask id="fill" name="填写"/>\n'
+        f'<bpmn:intermediateCatchEvent id="wait" name="等待">{_KEYED}{definition}</bpmn:intermediateCatchEvent>\n'
+        f'<bpmn:scriptTask id="calc" name="计算"><bpmn:script>{script}</bpmn:script></bpmn:scriptTask>\n'
+        + after
+        + '<bpmn:endEvent id="e"/>\n'
+        + _flows(
+            ("s", "fill", ""),
+            ("fill", "wait", ""),
+            ("wait", "calc", ""),
+            ("calc", "after", ""),
+            ("after", "e", ""),
+        ),
+        user_tasks=("fill", "after"),
+        top=top,
+    )

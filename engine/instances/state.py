@@ -93,7 +93,7 @@ def throw_ahead(session: Session, loaded: Loaded) -> None:
     after the save as before."""
     if loaded.thrown is None:
         loaded.thrown = messaging.take_thrown(loaded.wf)
-        if loaded.thrown and optimistic.deferring(session):
+        if (loaded.thrown or loaded.waiting) and optimistic.deferring(session):  # (or a kept message)
             bus.emit(bus.THROWN_AHEAD, session, loaded=loaded)
 
 

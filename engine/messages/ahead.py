@@ -15,9 +15,11 @@ memory and run on, and what its save would evaluate is worked out (``instances.r
 throws). The result is kept under a key naming the case, its stored state and the message. The
 deliveries themselves run as before, after the sender's save, in the same order and with the same audit
 events, and take the result kept for exactly that case in exactly that state instead of evaluating
-(:func:`recall`). What is not foreseen here misses and is worked out in place, as before: a delivery to
-a case this operation hands something earlier (its state will have moved), a message that starts a case
-or is kept in the buffer, a buffered message handed to a catch that starts waiting.
+(:func:`recall`). A message no waiting case catches has the cases it starts prepared the same way
+(engine.messages.starts). What is not foreseen here misses and is worked out in place, as before: a
+delivery to a case this operation hands something earlier (its state will have moved), what a case a
+message starts throws. A buffered message for a catch at which the step's own case starts waiting is
+worked out from the state its save will write (:meth:`_Plan.buffered`; the first such catch only).
 
 A procedure rule's ``messages.send`` while the lock is deferred (the Bridge household's transfer
 acceptance telling the project it leaves) is worked out the same way (:func:`predict`) and written with
@@ -36,11 +38,13 @@ from sqlalchemy.orm import Session
 
 from engine import errors
 from engine.bpmn import messaging, runtime
+from engine.db import utcnow
 from engine.instances import optimistic
 from engine.instances import service as instances
 from engine.instances.models import InstanceStatus, ProcessInstance
-from engine.messages import subscriptions
-from engine.messages.models import MESSAGE, SIGNAL
+from engine.messages import starts, subscriptions
+from engine.messages.models import MESSAGE, SIGNAL, BufferedMessage, MessageSubscription
+from engine.orgs.models import OrgUnit
 from engine.tasks.models import HumanTask, open_clause
 
 MAX_AHEAD = 10_000  # deliveries followed per operation (as many as the delivery itself allows)
@@ -80,7 +84,29 @@ def on_thrown(session: Session, *, loaded: Any) -> None:
     with session.no_autoflush:  # (a flush would be the first write: it would take the lock)
         plan = _Plan(session)
         plan.involved.add(loaded.instance.id)
-        plan.follow(loaded.instance, loaded.thrown or [])
+        again = plan.buffered(loaded)  # delivered first (queued before the throws), its throws last
+        plan.follow(loaded.instance, list(loaded.thrown or []) + list(again))
+
+
+def outside(
+    session: Session, kind: str, name: str, key: str | None, payload: Any, unit: OrgUnit | None = None
+) -> None:
+    """A message or signal from outside any case (an admin's ``POST /api/v1/messages``, a buffered message
+    the scheduler's sweep hands over) at the start of its operation (SQLite, nothing written yet, wrapped
+    in ``optimistic.retrying``): the cases waiting for it are worked out now, with what they throw."""
+    if not optimistic.can_defer(session):
+        return
+    with session.no_autoflush:
+        plan = _Plan(session)
+        if kind == SIGNAL:
+            reached = plan.signal(None, name, payload)
+        else:
+            one = plan.message(None, name, key, payload)
+            reached = [] if one is None else [one]
+            if one is None and unit is not None:
+                starts.keep(session, unit, name, key, payload, None)
+        for receiver, worked in reached:
+            plan.follow(receiver, worked.thrown or [])
 
 
 def predict(
@@ -127,16 +153,22 @@ class _Plan:
             if item.kind == SIGNAL:
                 reached = self.signal(sender, item.name, item.payload)
             else:
-                one = self.message(sender, item.name, subscriptions.resolved(item.key, sender), item.payload)
+                key = subscriptions.resolved(item.key, sender)
+                one = self.message(sender, item.name, key, item.payload)
                 reached = [] if one is None else [one]
+                if one is None and isinstance(sender, ProcessInstance):  # (not a case a rule starts)
+                    unit = self.session.get(OrgUnit, sender.org_unit_id)
+                    if unit is not None:  # the case it starts, prepared (engine.messages.starts)
+                        starts.keep(self.session, unit, item.name, key, item.payload, sender.id)
             for receiver, worked in reached:
                 queue.extend((receiver, t) for t in worked.thrown or [])
 
     def message(
-        self, sender: ProcessInstance, name: str, key: str | None, payload: Any
+        self, sender: ProcessInstance | None, name: str, key: str | None, payload: Any
     ) -> tuple[ProcessInstance, Worked] | None:
+        sender_id = sender.id if sender is not None else None
         for instance_id, bpmn_id in subscriptions.waiting_for(self.session, MESSAGE, name, key):
-            if instance_id == sender.id:
+            if instance_id == sender_id:
                 continue
             if instance_id in self.involved:
                 return None  # its state will have moved by then: worked out at its delivery
@@ -149,11 +181,12 @@ class _Plan:
         return None
 
     def signal(
-        self, sender: ProcessInstance, name: str, payload: Any
+        self, sender: ProcessInstance | None, name: str, payload: Any
     ) -> list[tuple[ProcessInstance, Worked]]:
         reached, seen = [], set()
+        sender_id = sender.id if sender is not None else None
         for instance_id, _bpmn_id in subscriptions.waiting_for(self.session, SIGNAL, name, None):
-            if instance_id == sender.id or instance_id in seen:
+            if instance_id == sender_id or instance_id in seen:
                 continue
             seen.add(instance_id)
             if instance_id in self.involved:
@@ -186,10 +219,58 @@ class _Plan:
             self.involved.add(instance.id)
         return instance, worked
 
+    def buffered(self, sender: Any) -> list[Any]:
+        """The step's case starts waiting at a message catch for which a message is kept (the first such
+        catch: its save hands it over): worked out on the state the save will write; what it throws."""
+        instance = sender.instance
+        if not isinstance(instance, ProcessInstance) or sender.wf.is_completed():
+            return []
+        rows = self.session.scalars(
+            select(MessageSubscription).where(MessageSubscription.instance_id == instance.id)
+        )
+        waiting = {(r.kind, r.name, r.bpmn_id, r.correlation_key) for r in rows if r.waiting}
+        for w in sender.waiting or []:
+            key = subscriptions.resolved(w.key, instance)
+            if w.kind != MESSAGE or w.is_start or (w.kind, w.name, w.bpmn_id, key) in waiting:
+                continue
+            kept = self.session.scalars(
+                select(BufferedMessage)
+                .where(
+                    BufferedMessage.name == w.name, subscriptions.key_is(BufferedMessage.correlation_key, key)
+                )
+                .where(BufferedMessage.expires_at > utcnow())
+                .order_by(BufferedMessage.id)
+                .limit(1)
+            ).first()
+            if kept is None:
+                continue
+            state = runtime.dump_state(sender.wf)  # (what the save writes: the delivery's key)
+            opened = frozenset(str(t.id) for t in runtime.ready_human_tasks(sender.wf))
+            try:
+                wf = runtime.load_state(state, sender.compiled)
+                worked = self._run_on(instance, MESSAGE, w.name, kept.payload, w.bpmn_id, (wf, opened))
+            except Exception:  # noqa: BLE001 - worked out (and failing) in place
+                return []
+            if worked.caught:
+                key_ = ("delivery", instance.id, state, MESSAGE, w.name, repr(kept.payload), w.bpmn_id)
+                self.kept[key_] = worked
+                return list(worked.thrown or [])
+            return []
+        return []
+
     def _run_on(
-        self, instance: ProcessInstance, kind: str, name: str, payload: Any, bpmn_id: str | None
+        self,
+        instance: ProcessInstance,
+        kind: str,
+        name: str,
+        payload: Any,
+        bpmn_id: str | None,
+        start: tuple[Any, frozenset[str]] | None = None,
     ) -> Worked:
-        loaded = instances.load(self.session, instance)
+        if start is None:
+            loaded = instances.load(self.session, instance)
+        else:
+            loaded = instances.Loaded(instance, instances.load_spec(self.session, instance), start[0])
         caught = messaging.catch(loaded.wf, kind, name, copy.deepcopy(payload), bpmn_id)
         worked = Worked(bool(caught))
         if not worked.caught:
@@ -198,10 +279,15 @@ class _Plan:
             runtime.advance(loaded.wf)
         except runtime.EngineError as err:  # the case caught it; a step after it failed: an incident
             worked.failure = err
-        opened = self.session.scalars(
-            select(HumanTask.spiff_task_id).where(HumanTask.instance_id == instance.id, open_clause())
-        )
-        instances.ready_to_save(loaded, frozenset(opened))
+        if start is None:
+            opened = frozenset(
+                self.session.scalars(
+                    select(HumanTask.spiff_task_id).where(HumanTask.instance_id == instance.id, open_clause())
+                )
+            )
+        else:
+            opened = start[1]
+        instances.ready_to_save(loaded, opened)
         worked.wf, worked.due, worked.waiting = loaded.wf, loaded.due, loaded.waiting
         worked.thrown = messaging.take_thrown(loaded.wf)
         return worked

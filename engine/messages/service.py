@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
-import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,20 +32,18 @@ from engine.audit import service as audit
 from engine.audit.models import AuditAction
 from engine.bpmn import messaging, runtime
 from engine.db import utcnow
-from engine.definitions import service as definitions
 from engine.errors import Invalid
 from engine.forms import jsonable
 from engine.instances import newcase, optimistic
 from engine.instances import service as instances
 from engine.instances.models import InstanceStatus, ProcessInstance
-from engine.messages import ahead, subscriptions
+from engine.messages import ahead, starts, subscriptions
 from engine.messages.models import MESSAGE, SIGNAL, BufferedMessage, MessageSubscription
 from engine.orgs.models import OrgUnit
 
 MAX_DELIVERIES = 10_000
 _STATE = "assistflow_messages"
 _ENDED = (InstanceStatus.COMPLETED, InstanceStatus.TERMINATED)
-_KEY_SHAPE = re.compile(r"^[0-9A-Za-z\u4e00-\u9fff][0-9A-Za-z\u4e00-\u9fff._\-/:]{0,63}$")
 
 
 def ttl() -> dt.timedelta:
@@ -301,11 +298,7 @@ def _start(
     unit: OrgUnit | None,
 ) -> list[int]:
     """Start every procedure (latest version) whose message start event catches ``name``."""
-    matching = [
-        d
-        for d, _n in definitions.list_latest(session)
-        if name in messaging.start_messages(definitions.SPEC_CACHE.get(d).spec)
-    ]
+    matching = starts.matching(session, name)
     if not matching:
         return []
     if unit is None and sender is not None:
@@ -314,23 +307,16 @@ def _start(
         raise Invalid.on(
             "org_unit", "该消息会发起新案件，请指定机构 / this message starts a new case: name its org unit"
         )
-    business_key = key if key is not None and _KEY_SHAPE.match(key) else None
     started = []
     sender_id = sender.id if sender is not None else None
     for definition in matching:
         # the new case is worked out with the message handed over (start steps, the steps after the
-        # message, first deadlines) before anything is written; inside a step whose write lock is
-        # deferred (SQLite) it is written with that step (engine.instances.newcase)
-        prepared = newcase.prepare(
-            session,
-            definition,
-            unit,
-            actor_id=actor_id,
-            business_key=business_key,
-            data=dict(payload) if isinstance(payload, dict) else None,  # the start data (checked as such)
-            origin="message",
-            parent_id=sender_id,
-            message=newcase.Message(MESSAGE, name, payload, key, sender_id),
+        # message, first deadlines) before anything is written: ahead of the sender's first write when
+        # it could be (SQLite: engine.messages.starts), else here; inside a step whose write lock is
+        # deferred it is written with that step (engine.instances.newcase)
+        args = (session, definition, unit, name, key, payload)
+        prepared = starts.recall(*args, actor_id=actor_id, sender_id=sender_id) or starts.prepare(
+            *args, actor_id=actor_id, sender_id=sender_id
         )
         started.append(newcase.start(session, prepared))
     return started
@@ -427,10 +413,14 @@ def waiting_of(session: Session, instance_id: int) -> list[MessageSubscription]:
     )
 
 
+@optimistic.retrying
 def sweep(session: Session, now: dt.datetime | None = None, limit: int = 500) -> dict[str, int]:
     """The scheduler's pass: drop expired messages (audited), and deliver kept ones whose receiver
-    waits now (a case resumed after a suspension). Returns counts."""
+    waits now (a case resumed after a suspension; SQLite: worked out before the first write). Counts."""
     now = now or utcnow()
+    kept = select(BufferedMessage).where(BufferedMessage.expires_at > now).order_by(BufferedMessage.id)
+    for row in session.scalars(kept.limit(limit)) if optimistic.can_defer(session) else ():
+        ahead.outside(session, MESSAGE, row.name, row.correlation_key, row.payload)
     expired = 0
     for row in session.scalars(
         select(BufferedMessage)
@@ -462,6 +452,7 @@ def sweep(session: Session, now: dt.datetime | None = None, limit: int = 500) ->
     return {"expired": expired, "delivered": delivered}
 
 
+@optimistic.retrying  # SQLite: the cases it reaches are worked out before the first write (ahead.outside)
 def send_as(
     session: Session,
     user: Any,
@@ -480,6 +471,7 @@ def send_as(
     if not users.is_admin(user):
         raise Forbidden("只有管理员可以发送消息 / only admins may send messages")
     if kind == SIGNAL:
+        ahead.outside(session, kind, name, None, payload)
         return signal(session, name, payload, actor_id=user.id)
     unit = None
     if org_unit:
@@ -487,4 +479,5 @@ def send_as(
             unit = orgs.by_code(session, org_unit)
         except Exception as err:  # NotFound: a field error, not a 404 of the endpoint
             raise Invalid.on("org_unit", f"机构不存在 / no such org unit {org_unit!r}") from err
+    ahead.outside(session, kind, name, messaging.normalize(correlation), payload, unit)
     return send(session, name, correlation, payload, actor_id=user.id, unit=unit)

@@ -1592,3 +1592,243 @@ def test_another_case_is_written_while_a_timer_wake_up_reaches_a_waiting_case(
     _ran_on(session, receiver)
     [received] = [e for e in _trail(session, receiver) if e.action == "message.received"]
     assert received.details["from"] == sender
+
+
+# --- messages and signals from outside any case: an admin's POST /api/v1/messages, the buffer sweep ------
+# They begin with nothing written: on SQLite the cases they reach are worked out first (their locks
+# deferred, engine.messages.ahead.outside) and the operation runs again if one changed meanwhile.
+
+
+def _post_on_the_stepper(engine, client, headers, url: str, body: dict[str, Any]) -> Any:
+    """POST through the REST API on the stepping thread; its answer."""
+    answers: list[Any] = []
+
+    def post(_s: Session) -> None:
+        response = client.application.test_client().post(url, json=body, headers=headers)
+        answers.append((response.status_code, response.get_json()))
+
+    thread, outcome = _stepper(engine, post)
+    thread.join(300)
+    assert outcome == ["ok"]
+    [(status, answer)] = answers
+    assert status == 200, answer
+    return answer
+
+
+def test_another_case_is_written_while_an_admins_message_runs_on_the_case_waiting_for_it(
+    engine, session, client, login, lock_watch, monkeypatch
+):
+    seen = _probe_on_stepper(monkeypatch)
+    _unused, [receiver] = _sender_and_receivers(session, "message")
+    body = {"name": "probe_message", "correlation": "REF-ONE", "payload": {"n": 1}}
+    answer = _post_on_the_stepper(engine, client, login("admin"), "/api/v1/messages", body)
+    assert answer["result"] == "delivered" and answer["delivered"] == [receiver]
+    assert lock_watch.refused == []
+    assert seen == [7, PROBED_WORDS] and lock_watch.writes >= 2  # the receiver's script and deadline
+    _ran_on(session, receiver)
+    [received] = [e for e in _trail(session, receiver) if e.action == "message.received"]
+    assert received.details["from"] is None and received.details["correlation"] == "REF-ONE"
+
+
+def test_another_case_is_written_while_an_admins_signal_runs_on_the_cases_waiting_for_it(
+    engine, session, client, login, lock_watch, monkeypatch
+):
+    seen = _probe_on_stepper(monkeypatch)
+    _unused, receivers = _sender_and_receivers(session, "signal", receivers=2)
+    body = {"name": "probe_signal", "kind": "signal"}
+    answer = _post_on_the_stepper(engine, client, login("admin"), "/api/v1/messages", body)
+    assert answer["result"] == "broadcast" and sorted(answer["delivered"]) == receivers
+    assert lock_watch.refused == []
+    assert seen == [7, PROBED_WORDS] * 2 and lock_watch.writes >= 4
+    for receiver in receivers:
+        _ran_on(session, receiver)
+        assert [e.action for e in _trail(session, receiver)].count("signal.received") == 1
+
+
+def _kept_for_a_suspended_case(session: Session) -> int:
+    """A case of CATCHER suspended when its message came (kept in the buffer), resumed since."""
+    from engine.instances import lifecycle
+    from engine.messages import service as messages
+
+    _unused, [receiver] = _sender_and_receivers(session, "message")
+    admin = get_user(session, "admin")
+    lifecycle.suspend(session, admin, receiver, "暂停")
+    session.commit()
+    assert messages.send(session, "probe_message", "REF-ONE", {"n": 1}).result == "buffered"
+    session.commit()
+    lifecycle.resume(session, admin, receiver, "恢复")
+    session.commit()
+    return receiver
+
+
+def test_another_case_is_written_while_the_buffer_sweep_runs_on_the_case_waiting_again(
+    engine, session, lock_watch, monkeypatch
+):
+    from engine.messages import service as messages
+    from engine.messages.models import BufferedMessage
+
+    seen = _probe_on_stepper(monkeypatch)
+    receiver = _kept_for_a_suspended_case(session)
+    counts: list[Any] = []
+    thread, outcome = _stepper(engine, lambda s: counts.append(messages.sweep(s)))
+    thread.join(120)
+    assert outcome == ["ok"] and counts == [{"expired": 0, "delivered": 1}]
+    assert lock_watch.refused == []
+    assert seen == [7, PROBED_WORDS] and lock_watch.writes >= 2
+    _ran_on(session, receiver)
+    assert session.scalars(select(BufferedMessage)).all() == []
+    assert [e.action for e in _trail(session, receiver)].count("message.received") == 1
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="PostgreSQL holds the cases' row locks while delivering: no race")
+def test_a_change_to_the_waiting_case_during_the_sweep_makes_it_run_again(engine, session, deadline_probe):
+    from engine.messages import service as messages
+
+    receiver = _kept_for_a_suspended_case(session)
+    note = open_task(session, receiver, "note").id
+    counts: list[Any] = []
+    thread, outcome = _stepper(engine, lambda s: counts.append(messages.sweep(s)))
+    assert deadline_probe.inside.wait(120)  # inside the receiving case's script, nothing written yet
+    writer = _impatient(engine)
+    try:
+        tasks.claim(writer, get_user(writer, "pt_officer2"), note)  # the receiving case changes
+        writer.commit()
+    finally:
+        _restore(writer)
+    deadline_probe.release.set()
+    thread.join(120)
+    assert outcome == ["ok"] and counts[-1] == {"expired": 0, "delivered": 1}
+    assert deadline_probe.calls == 4  # script and deadline, worked out again after a fresh read
+    _ran_on(session, receiver)
+    row = session.get(HumanTask, note)
+    assert row.state == TaskStatus.CLAIMED and row.assignee_id == get_user(session, "pt_officer2").id
+    assert [e.action for e in _trail(session, receiver)].count("message.received") == 1
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="PostgreSQL holds the cases' row locks while delivering: no race")
+def test_a_change_to_the_waiting_case_during_an_admins_message_makes_it_run_again(
+    engine, session, deadline_probe
+):
+    from engine.messages import service as messages
+
+    _unused, [receiver] = _sender_and_receivers(session, "message")
+    note = open_task(session, receiver, "note").id
+    results: list[Any] = []
+
+    def send(s: Session) -> None:
+        results.append(messages.send_as(s, get_user(s, "admin"), "probe_message", "REF-ONE", {"n": 1}))
+
+    thread, outcome = _stepper(engine, send)
+    assert deadline_probe.inside.wait(120)  # inside the receiving case's script, nothing written yet
+    writer = _impatient(engine)
+    try:
+        tasks.claim(writer, get_user(writer, "pt_officer2"), note)  # the receiving case changes
+        writer.commit()
+    finally:
+        _restore(writer)
+    deadline_probe.release.set()
+    thread.join(120)
+    assert outcome == ["ok"] and results[-1].delivered == [receiver]
+    assert deadline_probe.calls == 4  # script and deadline, worked out again after a fresh read
+    _ran_on(session, receiver)
+    row = session.get(HumanTask, note)
+    assert row.state == TaskStatus.CLAIMED and row.assignee_id == get_user(session, "pt_officer2").id
+    assert [e.action for e in _trail(session, receiver)].count("message.received") == 1
+
+
+# --- a message no waiting case catches, which starts a case by its message start event ------------------
+# The new case (its script after the start, its first task's deadline) is prepared before the sender's
+# first write (engine.messages.starts) and written at the delivery, after the sender's save, as before.
+
+
+def _starter_deployed(session: Session) -> None:
+    xml = hostile_bpmn.message_started("probe_message", "y = probe(7)", PROBED_DEADLINE)
+    definitions.deploy(session, xml, actor_id=get_user(session, "admin").id)
+    definitions.deploy(
+        session, hostile_bpmn.thrower("message", "probe_message"), actor_id=get_user(session, "admin").id
+    )
+    session.commit()
+
+
+def _started_ran(session: Session, started: int, sender: int | None) -> None:
+    session.expire_all()
+    case = instances.get_visible(session, get_user(session, "admin"), started)
+    assert case.process_key == "probe_started" and case.data["y"] == 7 and case.parent_id == sender
+    [row] = tasks.open_tasks_of(session, started)
+    assert row.bpmn_id == "after" and row.deadline == PROBED_WORDS and row.due_at is not None
+    [received] = [e for e in _trail(session, started) if e.action == "message.received"]
+    assert received.details["from"] == sender and received.details["correlation"] == "REF-ONE"
+
+
+def test_another_case_is_written_while_a_thrown_message_prepares_the_case_it_starts(
+    engine, session, lock_watch, monkeypatch
+):
+    seen = _probe_on_stepper(monkeypatch)
+    _starter_deployed(session)
+    sender = instances.start(session, get_user(session, "pt_officer"), THROWER, STREET).id
+    session.commit()
+    fill = open_task(session, sender, "fill").id
+    thread, outcome = _stepper(engine, lambda s: tasks.complete(s, get_user(s, "pt_officer"), fill, {}))
+    thread.join(120)
+    assert outcome == ["ok"]
+    assert lock_watch.refused == []
+    assert seen == [7, PROBED_WORDS] and lock_watch.writes >= 3  # the sender's key, the script, the deadline
+    [sent] = [e for e in _trail(session, sender) if e.action == "message.sent"]
+    assert sent.details["result"] == "started"
+    [started] = sent.details["started"]
+    _started_ran(session, started, sender)
+    from engine.instances.models import ProcessInstance
+
+    assert session.get(ProcessInstance, started).started_by_id == get_user(session, "pt_officer").id
+
+
+def test_another_case_is_written_while_an_admins_message_prepares_the_case_it_starts(
+    engine, session, client, login, lock_watch, monkeypatch
+):
+    """A case waits for the message but is suspended: its lock (a write on SQLite) came before the new
+    case was prepared."""
+    from engine.instances import lifecycle
+
+    seen = _probe_on_stepper(monkeypatch)
+    _unused, [suspended] = _sender_and_receivers(session, "message")
+    lifecycle.suspend(session, get_user(session, "admin"), suspended, "暂停")
+    _starter_deployed(session)
+    body = {"name": "probe_message", "correlation": "REF-ONE", "payload": {"n": 1}, "org_unit": STREET}
+    answer = _post_on_the_stepper(engine, client, login("admin"), "/api/v1/messages", body)
+    assert answer["result"] == "started"
+    assert lock_watch.refused == []
+    assert seen == [7, PROBED_WORDS] and lock_watch.writes >= 2
+    [started] = answer["started"]
+    _started_ran(session, started, None)
+
+
+# --- a kept (buffered) message handed to a catch that starts waiting in the completing step -------------
+
+
+def test_another_case_is_written_while_a_kept_message_runs_on_the_case_that_starts_waiting_for_it(
+    engine, session, lock_watch, monkeypatch
+):
+    """A message kept in the buffer before any case waited for it; completing a case's first task makes
+    it wait for that message: the case runs on with it (script, next deadline) before the first write."""
+    from engine.messages import service as messages
+    from engine.messages.models import BufferedMessage
+
+    seen = _probe_on_stepper(monkeypatch)
+    xml = hostile_bpmn.catcher_after_fill("probe_message", "y = probe(7)", PROBED_DEADLINE)
+    definitions.deploy(session, xml, actor_id=get_user(session, "admin").id)
+    session.commit()
+    assert messages.send(session, "probe_message", "REF-ONE", {"n": 1}).result == "buffered"
+    case = instances.start(session, get_user(session, "pt_officer"), "probe_late_catcher", STREET).id
+    session.commit()
+    fill = open_task(session, case, "fill").id
+    thread, outcome = _stepper(engine, lambda s: tasks.complete(s, get_user(s, "pt_officer"), fill, {}))
+    thread.join(120)
+    assert outcome == ["ok"]
+    assert lock_watch.refused == []
+    assert seen == [7, PROBED_WORDS] and lock_watch.writes >= 2
+    session.expire_all()
+    assert instances.get_visible(session, get_user(session, "admin"), case).data["y"] == 7
+    [row] = tasks.open_tasks_of(session, case)
+    assert row.bpmn_id == "after" and row.deadline == PROBED_WORDS and row.due_at is not None
+    assert session.scalars(select(BufferedMessage)).all() == []
+    assert [e.action for e in _trail(session, case)].count("message.received") == 1
