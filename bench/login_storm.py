@@ -194,13 +194,7 @@ def client_loop(port: int, start_at: float, stop_at: float, out: mp.Queue) -> No
     as an error with its time, not a crash of the client, and that the application's required materials
     are uploaded before it is completed (not timed)."""
     latencies, errors = [], 0
-    client = None
-    for _attempt in range(100):  # the client's own login may be answered 503 (busy): it retries
-        try:
-            client = ht.Client(port)
-            break
-        except (OSError, KeyError):
-            time.sleep(0.2)
+    client = logged_in(port)  # the client's own login may be answered 503 (busy): it retries
     if client is None:
         out.put(([], 1))
         return
