@@ -85,6 +85,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/dmn.py 60
 	$(BIN)/python bench/metrics_scrape.py 8 60
 	$(BIN)/python bench/login_storm.py 30 4 50
+	$(BIN)/python bench/login_storm.py 30 4 50 --default --rate 100
 
 clean-db:
 	rm -f instance/assistflow.db instance/assistflow.db-wal instance/assistflow.db-shm
