@@ -219,6 +219,19 @@ def client_loop(port: int, start_at: float, stop_at: float, out: mp.Queue) -> No
     out.put((latencies, errors))
 
 
+def collect(
+    procs: list, out: mp.Queue, storm_proc: mp.Process | None, storm_out: mp.Queue
+) -> tuple[list, list]:
+    """Every client's results (and the storm's logins), once each process has ended."""
+    results = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    login_results = storm_out.get() if storm_proc else []
+    if storm_proc:
+        storm_proc.join()
+    return results, login_results
+
+
 def summarize(results: list[tuple], length: float) -> dict:
     """Rate, p50 and p99 (ms) of the clients' completion latencies, and their errors."""
     latencies = sorted(x for r in results for x in r[0])
@@ -382,12 +395,7 @@ def prepared_run(
         time.sleep(0.01)
     before, clients_before = cpu_split(server_pid), resource.getrusage(resource.RUSAGE_CHILDREN)
     go.set()
-    results = [out.get() for _ in procs]
-    for p in procs:
-        p.join()
-    login_results = storm_out.get() if storm_proc else []
-    if storm_proc:
-        storm_proc.join()
+    results, login_results = collect(procs, out, storm_proc, storm_out)
     summary = summarize(results, length)
     summary["ran_out"] = sum(r[2] for r in results)
     after, clients_after = cpu_split(server_pid), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -410,12 +418,7 @@ def completions_with(port: int, logins: bool) -> tuple[dict, list[tuple[int, flo
         storm_proc.start()
     for p in procs:
         p.start()
-    results = [out.get() for _ in procs]
-    for p in procs:
-        p.join()
-    login_results = storm_out.get() if storm_proc else []
-    if storm_proc:
-        storm_proc.join()
+    results, login_results = collect(procs, out, storm_proc, storm_out)
     return summarize(results, SECONDS), login_results
 
 

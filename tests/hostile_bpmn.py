@@ -245,6 +245,15 @@ def multi_instance_after_fill(label: str, deadline: str, key: str = "hostile_mul
     )
 
 
+def _after(deadline: str) -> str:
+    """The user task ``after`` whose ``deadline`` is the expression given."""
+    return (
+        '<bpmn:userTask id="after" name="之后"><bpmn:extensionElements><spiffworkflow:properties>'
+        f'<spiffworkflow:property name="deadline" value="{deadline}"/></spiffworkflow:properties>'
+        "</bpmn:extensionElements></bpmn:userTask>\n"
+    )
+
+
 def _event(kind: str, name: str) -> tuple[str, str]:
     """The declaration of message or signal ``name`` and an event definition referring to it."""
     if kind == "message":
@@ -291,17 +300,12 @@ def catcher(kind: str, name: str, script: str, deadline: str, key: str = "probe_
     open task of its own."""
     top, definition = _event(kind, name)
     keyed = _KEYED if kind == "message" else ""
-    after = (
-        '<bpmn:userTask id="after" name="之后"><bpmn:extensionElements><spiffworkflow:properties>'
-        f'<spiffworkflow:property name="deadline" value="{deadline}"/></spiffworkflow:properties>'
-        "</bpmn:extensionElements></bpmn:userTask>\n"
-    )
     return process(
         key,
         '<bpmn:startEvent id="s"/>\n<bpmn:parallelGateway id="fork"/>\n'
         f'<bpmn:intermediateCatchEvent id="wait" name="等待">{keyed}{definition}</bpmn:intermediateCatchEvent>\n'
         f'<bpmn:scriptTask id="calc" name="计算"><bpmn:script>{script}</bpmn:script></bpmn:scriptTask>\n'
-        + after
+        + _after(deadline)
         + '<bpmn:userTask id="note" name="备注"/>\n<bpmn:parallelGateway id="join"/>\n<bpmn:endEvent id="e"/>\n'
         + _flows(
             ("s", "fork", ""),
@@ -322,16 +326,11 @@ def message_started(name: str, script: str, deadline: str, key: str = "probe_sta
     """A message start event catching ``name`` → calc (``script``) → after (its ``deadline`` an
     expression) → end: a procedure a message starts."""
     top, definition = _event("message", name)
-    after = (
-        '<bpmn:userTask id="after" name="之后"><bpmn:extensionElements><spiffworkflow:properties>'
-        f'<spiffworkflow:property name="deadline" value="{deadline}"/></spiffworkflow:properties>'
-        "</bpmn:extensionElements></bpmn:userTask>\n"
-    )
     return process(
         key,
         f'<bpmn:startEvent id="s">{definition}</bpmn:startEvent>\n'
         f'<bpmn:scriptTask id="calc" name="计算"><bpmn:script>{script}</bpmn:script></bpmn:scriptTask>\n'
-        + after
+        + _after(deadline)
         + '<bpmn:endEvent id="e"/>\n'
         + _flows(("s", "calc", ""), ("calc", "after", ""), ("after", "e", "")),
         user_tasks=("after",),
@@ -343,17 +342,12 @@ def catcher_after_fill(name: str, script: str, deadline: str, key: str = "probe_
     """fill → wait (catches message ``name`` keyed 'REF-ONE') → calc (``script``) → after (its
     ``deadline`` an expression) → end: a case that starts waiting when its first task is completed."""
     top, definition = _event("message", name)
-    after = (
-        '<bpmn:userTask id="after" name="之后"><bpmn:extensionElements><spiffworkflow:properties>'
-        f'<spiffworkflow:property name="deadline" value="{deadline}"/></spiffworkflow:properties>'
-        "</bpmn:extensionElements></bpmn:userTask>\n"
-    )
     return process(
         key,
         '<bpmn:startEvent id="s"/>\n<bpmn:userTask id="fill" name="填写"/>\n'
         f'<bpmn:intermediateCatchEvent id="wait" name="等待">{_KEYED}{definition}</bpmn:intermediateCatchEvent>\n'
         f'<bpmn:scriptTask id="calc" name="计算"><bpmn:script>{script}</bpmn:script></bpmn:scriptTask>\n'
-        + after
+        + _after(deadline)
         + '<bpmn:endEvent id="e"/>\n'
         + _flows(
             ("s", "fill", ""),

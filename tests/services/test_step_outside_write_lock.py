@@ -118,6 +118,19 @@ def _restore(s: Session) -> None:
     s.close()
 
 
+def _claim_in_the_receiving_case_meanwhile(engine, deadline_probe, note: int) -> None:
+    """While the operation is stopped inside the receiving case's script (nothing written yet), another
+    officer claims a task of that case and commits at once; then the operation goes on."""
+    assert deadline_probe.inside.wait(120)
+    writer = _impatient(engine)
+    try:
+        tasks.claim(writer, get_user(writer, "pt_officer2"), note)  # the receiving case changes
+        writer.commit()
+    finally:
+        _restore(writer)
+    deadline_probe.release.set()
+
+
 def test_another_case_is_written_while_an_expression_is_being_evaluated(engine, session, probe):
     stepping, other = _case(session), _case(session)
     fill = open_task(session, stepping, "fill").id
@@ -1432,14 +1445,7 @@ def test_a_change_to_the_waiting_case_meanwhile_makes_the_sending_step_run_again
     fill = open_task(session, sender, "fill").id
     note = open_task(session, receiver, "note").id
     thread, outcome = _stepper(engine, lambda s: tasks.complete(s, get_user(s, "pt_officer"), fill, {}))
-    assert deadline_probe.inside.wait(120)  # inside the receiving case's script, nothing written yet
-    writer = _impatient(engine)
-    try:
-        tasks.claim(writer, get_user(writer, "pt_officer2"), note)  # the receiving case changes
-        writer.commit()
-    finally:
-        _restore(writer)
-    deadline_probe.release.set()
+    _claim_in_the_receiving_case_meanwhile(engine, deadline_probe, note)
     thread.join(120)
     assert outcome == ["ok"]
     assert deadline_probe.calls == 4  # script and deadline, worked out again after a fresh read
@@ -1688,14 +1694,7 @@ def test_a_change_to_the_waiting_case_during_the_sweep_makes_it_run_again(engine
     note = open_task(session, receiver, "note").id
     counts: list[Any] = []
     thread, outcome = _stepper(engine, lambda s: counts.append(messages.sweep(s)))
-    assert deadline_probe.inside.wait(120)  # inside the receiving case's script, nothing written yet
-    writer = _impatient(engine)
-    try:
-        tasks.claim(writer, get_user(writer, "pt_officer2"), note)  # the receiving case changes
-        writer.commit()
-    finally:
-        _restore(writer)
-    deadline_probe.release.set()
+    _claim_in_the_receiving_case_meanwhile(engine, deadline_probe, note)
     thread.join(120)
     assert outcome == ["ok"] and counts[-1] == {"expired": 0, "delivered": 1}
     assert deadline_probe.calls == 4  # script and deadline, worked out again after a fresh read
@@ -1719,14 +1718,7 @@ def test_a_change_to_the_waiting_case_during_an_admins_message_makes_it_run_agai
         results.append(messages.send_as(s, get_user(s, "admin"), "probe_message", "REF-ONE", {"n": 1}))
 
     thread, outcome = _stepper(engine, send)
-    assert deadline_probe.inside.wait(120)  # inside the receiving case's script, nothing written yet
-    writer = _impatient(engine)
-    try:
-        tasks.claim(writer, get_user(writer, "pt_officer2"), note)  # the receiving case changes
-        writer.commit()
-    finally:
-        _restore(writer)
-    deadline_probe.release.set()
+    _claim_in_the_receiving_case_meanwhile(engine, deadline_probe, note)
     thread.join(120)
     assert outcome == ["ok"] and results[-1].delivered == [receiver]
     assert deadline_probe.calls == 4  # script and deadline, worked out again after a fresh read
