@@ -73,7 +73,9 @@ def record(session: Session, **what: Any) -> ServiceRecord:
 
 
 def case_record(session: Session, instance: Any, row: Any, *, kind: str, id_field: str) -> ServiceRecord:
-    """The row of :func:`count_for_case`, not added yet (:func:`new_record`)."""
+    """The row counting a completed step of a case that is its own project (a payment, a delivered
+    service) for the household whose ID number the case holds in ``id_field``; not added yet
+    (:func:`new_record`; written by engine.procedures.counting)."""
     return new_record(
         session,
         kind=kind,
@@ -82,12 +84,6 @@ def case_record(session: Session, instance: Any, row: Any, *, kind: str, id_fiel
         household_id_number=(instance.data or {}).get(id_field),
         task_id=row.id,
     )
-
-
-def count_for_case(session: Session, instance: Any, row: Any, *, kind: str, id_field: str) -> ServiceRecord:
-    """Count a completed step of a case that is its own project (a payment, a delivered service) for the
-    household whose ID number the case holds in ``id_field``."""
-    return add(session, case_record(session, instance, row, kind=kind, id_field=id_field))
 
 
 def other_projects(

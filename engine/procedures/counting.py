@@ -41,5 +41,6 @@ def record(session: Session, **what: Any) -> ServiceRecord:
 
 
 def count_for_case(session: Session, instance: Any, row: Any, *, kind: str, id_field: str) -> ServiceRecord:
-    """:func:`engine.ledger.service.count_for_case`, written with the step while the lock is deferred."""
+    """Count a completed step of a case that is its own project (:func:`engine.ledger.service.case_record`),
+    written with the step while the lock is deferred."""
     return _kept(session, ledger.case_record(session, instance, row, kind=kind, id_field=id_field))
