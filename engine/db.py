@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import JSON, DateTime, Enum, MetaData, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -57,6 +57,25 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
+
+
+_PER_TRANSACTION: set[str] = set()
+
+
+def per_transaction(key: str) -> str:
+    """A ``session.info`` key whose value lives for one transaction: it is dropped when the transaction
+    (or a savepoint) ends, so the next one reads afresh. A flush's own inner transaction ends too and
+    keeps it (else every flush would make the next read repeat the query)."""
+    _PER_TRANSACTION.add(key)
+    return key
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_per_transaction(session: Session, transaction: Any) -> None:
+    if transaction.parent is not None and not transaction.nested:
+        return
+    for key in _PER_TRANSACTION:
+        session.info.pop(key, None)
 
 
 def _json_default(value: Any) -> Any:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from engine.bpmn import multiinstance
 from engine.bpmn.parsing import BpmnInvalid
+from engine.db import per_transaction
 from engine.instances.models import ProcessInstance
 from engine.orgs import service as orgs
 from engine.orgs.models import OrgLevel, OrgUnit
@@ -35,7 +36,8 @@ DISTRICT_CONTRACTED = ("bridge_plan_",)  # process-key prefixes
 
 # (definition id, sha256) -> roles its steps name; a deployed version never changes.
 _ROLES_OF: dict[tuple[int, str], frozenset[str]] = {}
-_SESSION_KEY = "assistflow.role_procedures"
+# read once per transaction (a deploy may add a version; one flushed here is seen by ``_deployed``)
+_SESSION_KEY = per_transaction("assistflow.role_procedures")
 
 
 def unit_clause(unit: OrgUnit, model: Any) -> Any:
@@ -81,16 +83,6 @@ def role_procedures(session: Session) -> dict[str, frozenset[str]]:
     result = {role: frozenset(keys) for role, keys in out.items()}
     session.info[_SESSION_KEY] = result
     return result
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_role_procedures(session: Session, transaction: Any) -> None:
-    """Each transaction reads the role -> procedures map afresh (a deploy may have added a version). A
-    flush's own inner transaction ends here too: it keeps the map (a deploy flushed is seen by
-    ``_deployed``), else every flush made the next permission check read it again."""
-    if transaction.parent is not None and not transaction.nested:
-        return
-    session.info.pop(_SESSION_KEY, None)
 
 
 @event.listens_for(Session, "after_flush")

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from engine import crypto
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
+from engine.db import per_transaction
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.forms import valid_id_number
 from engine.orgs.models import OrgLevel, OrgUnit
@@ -166,14 +167,15 @@ def must_step_aside(session: Session, instance: Any, user: User, data: dict[str,
     return bool(numbers) and user_related_to(session, user, numbers)
 
 
-_FILED = "assistflow_near_relative_indexes"  # session.info: user id -> blind indexes of active filings
+# session.info, for one transaction: user id -> blind indexes of the user's active filings
+_FILED = per_transaction("assistflow_near_relative_indexes")
 
 
 def user_related_to(session: Session, user: User, numbers: set[str]) -> bool:
     """Has ``user`` an active filing for one of these ID numbers? (The user's filings are read once per
     transaction: a completion asks at its permission check and again with the submitted data.)"""
     filed = session.info.setdefault(_FILED, {})
-    if any(isinstance(o, NearRelativeFiling) for o in (*session.new, *session.dirty)):
+    if _filing_changed_here(session):
         filed.clear()  # a filing made or withdrawn here, not flushed yet
     indexes = filed.get(user.id)
     if indexes is None:
@@ -187,16 +189,14 @@ def user_related_to(session: Session, user: User, numbers: set[str]) -> bool:
     return any(crypto.blind_index(n) in indexes for n in numbers)
 
 
-@event.listens_for(Session, "after_transaction_end")
-def _forget_filings(session: Session, transaction: Any) -> None:
-    if transaction.parent is None or transaction.nested:
-        session.info.pop(_FILED, None)
+def _filing_changed_here(session: Session) -> bool:
+    return any(isinstance(o, NearRelativeFiling) for o in (*session.new, *session.dirty))
 
 
 @event.listens_for(Session, "before_flush")
 def _filing_changed(session: Session, _context: Any, _instances: Any) -> None:
     """A filing made or withdrawn in this transaction: read them afresh."""
-    if any(isinstance(o, NearRelativeFiling) for o in (*session.new, *session.dirty)):
+    if _filing_changed_here(session):
         session.info.pop(_FILED, None)
 
 
