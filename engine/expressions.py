@@ -15,7 +15,9 @@ import ast
 import datetime as dt
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
@@ -31,6 +33,7 @@ __all__ = [
     "check_script",
     "evaluate",
     "execute_script",
+    "gated",
     "normalize",
     "weight",
 ]
@@ -401,8 +404,35 @@ class _Evaluator(EvalWithCompoundTypes):
         return super()._eval_formattedvalue(node)
 
 
+# -- the gate (issue 18 item 10) --
+# A caller may stand at every evaluation of this thread (engine.instances.rehearsal: on SQLite, none may
+# run while the transaction holds the database's write lock). The gate is given what is evaluated
+# (``"expression"`` or ``"script"``), its text, its variables and the evaluation itself; it answers the
+# result: the evaluation's, one it worked out before for the same inputs, or it raises to have the
+# evaluation done elsewhere. A script's result is the mapping of the names it assigned.
+Gate = Callable[[str, str, Mapping[str, Any], Callable[[], Any]], Any]
+_GATE: ContextVar[Gate | None] = ContextVar("assistflow_evaluation_gate", default=None)
+
+
+@contextmanager
+def gated(gate: Gate | None) -> Iterator[None]:
+    """Put ``gate`` (``None``: none) at every evaluation of this context while the block runs."""
+    token = _GATE.set(gate)
+    try:
+        yield
+    finally:
+        _GATE.reset(token)
+
+
 def evaluate(expression: str, names: Mapping[str, Any]) -> Any:
     """Evaluate ``expression`` with ``names`` (task or form data) as variables."""
+    gate = _GATE.get()
+    if gate is None:
+        return _evaluate(expression, names)
+    return gate("expression", expression, names, lambda: _evaluate(expression, names))
+
+
+def _evaluate(expression: str, names: Mapping[str, Any]) -> Any:
     text = normalize(expression)
     tree = _parse(text)
     evaluator = _Evaluator(
@@ -456,6 +486,20 @@ def check_script(script: str) -> None:
 
 def execute_script(script: str, data: dict[str, Any]) -> None:
     """Run a script of safe assignments, updating ``data`` in place."""
+    gate = _GATE.get()
+    if gate is None:
+        _execute_script(script, data)
+        return
+
+    def run() -> dict[str, Any]:
+        scratch = dict(data)  # the script's names are read from the data; what it assigns is kept apart
+        _execute_script(script, scratch)
+        return {target: scratch[target] for target, _source, _tree in _parse_script(script or "")}
+
+    data.update(gate("script", script, data, run))
+
+
+def _execute_script(script: str, data: dict[str, Any]) -> None:
     deadline = time.monotonic() + EVAL_TIME_BUDGET
     for target, source, tree in _parse_script(script or ""):
         evaluator = _Evaluator(

@@ -359,3 +359,126 @@ def catcher_after_fill(name: str, script: str, deadline: str, key: str = "probe_
         user_tasks=("fill", "after"),
         top=top,
     )
+
+
+# --- chains of deliveries that used to be evaluated under SQLite's write lock (issue 18 item 10) -------
+# Each names its messages itself (two messages in one process need two declarations).
+
+
+def _messages(*names: str) -> str:
+    return "".join(f'<bpmn:message id="M_{n}" name="{n}"/>\n' for n in names)
+
+
+def _keyed(name: str, correlation: str = "'REF-' + 'ONE'") -> str:
+    """A message event's correlation (an expression) and its definition."""
+    return (
+        '<bpmn:extensionElements><spiffworkflow:properties><spiffworkflow:property name="correlation" '
+        f'value="{correlation}"/></spiffworkflow:properties></bpmn:extensionElements>'
+        f'<bpmn:messageEventDefinition messageRef="M_{name}"/>'
+    )
+
+
+def _chain(*nodes: str) -> str:
+    return _flows(*((a, b, "") for a, b in zip(nodes, nodes[1:], strict=False)))
+
+
+def _calc(script: str, bpmn_id: str = "calc") -> str:
+    return (
+        f'<bpmn:scriptTask id="{bpmn_id}" name="计算"><bpmn:script>{script}</bpmn:script></bpmn:scriptTask>\n'
+    )
+
+
+def asker(ask: str, reply: str, script: str, deadline: str, key: str = "probe_asker") -> bytes:
+    """fill → ask (throws ``ask``) → hear (catches ``reply``) → calc (``script``) → after (``deadline``)
+    → end: a case that, completing fill, waits for the answer of the case it asked."""
+    return process(
+        key,
+        '<bpmn:startEvent id="s"/>\n<bpmn:userTask id="fill" name="填写"/>\n'
+        f'<bpmn:intermediateThrowEvent id="ask" name="询问">{_keyed(ask)}</bpmn:intermediateThrowEvent>\n'
+        f'<bpmn:intermediateCatchEvent id="hear" name="等待答复">{_keyed(reply)}</bpmn:intermediateCatchEvent>\n'
+        + _calc(script)
+        + _after(deadline)
+        + '<bpmn:endEvent id="e"/>\n'
+        + _chain("s", "fill", "ask", "hear", "calc", "after", "e"),
+        user_tasks=("fill", "after"),
+        top=_messages(ask, reply),
+    )
+
+
+def answerer(ask: str, reply: str, script: str, key: str = "probe_answerer") -> bytes:
+    """wait (catches ``ask``) → calc (``script``) → answer (throws ``reply``) → note → end: a case that
+    answers whoever asks."""
+    return process(
+        key,
+        '<bpmn:startEvent id="s"/>\n'
+        f'<bpmn:intermediateCatchEvent id="wait" name="等待">{_keyed(ask)}</bpmn:intermediateCatchEvent>\n'
+        + _calc(script)
+        + f'<bpmn:intermediateThrowEvent id="answer" name="答复">{_keyed(reply)}</bpmn:intermediateThrowEvent>\n'
+        + '<bpmn:userTask id="note" name="备注"/>\n<bpmn:endEvent id="e"/>\n'
+        + _chain("s", "wait", "calc", "answer", "note", "e"),
+        user_tasks=("note",),
+        top=_messages(ask, reply),
+    )
+
+
+def started_then_throws(start: str, tell: str, script: str, key: str = "probe_relay") -> bytes:
+    """A message start (``start``) → calc (``script``) → tell (throws ``tell``) → note → end: a case a
+    message starts, which throws as it starts."""
+    return process(
+        key,
+        f'<bpmn:startEvent id="s"><bpmn:messageEventDefinition messageRef="M_{start}"/></bpmn:startEvent>\n'
+        + _calc(script)
+        + f'<bpmn:intermediateThrowEvent id="tell" name="通知">{_keyed(tell)}</bpmn:intermediateThrowEvent>\n'
+        + '<bpmn:userTask id="note" name="备注"/>\n<bpmn:endEvent id="e"/>\n'
+        + _chain("s", "calc", "tell", "note", "e"),
+        user_tasks=("note",),
+        top=_messages(start, tell),
+    )
+
+
+def timer_then_catch(
+    name: str, correlation: str, script: str, deadline: str, key: str = "probe_timed"
+) -> bytes:
+    """fill → wait (PT1H) → hear (catches ``name`` keyed by the expression ``correlation``) → calc
+    (``script``) → after (``deadline``) → end: the scheduler's wake-up starts the wait for the message."""
+    return process(
+        key,
+        '<bpmn:startEvent id="s"/>\n<bpmn:userTask id="fill" name="填写"/>\n'
+        '<bpmn:intermediateCatchEvent id="wait"><bpmn:timerEventDefinition id="td"><bpmn:timeDuration>PT1H'
+        "</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>\n"
+        f'<bpmn:intermediateCatchEvent id="hear" name="等待">{_keyed(name, correlation)}</bpmn:intermediateCatchEvent>\n'
+        + _calc(script)
+        + _after(deadline)
+        + '<bpmn:endEvent id="e"/>\n'
+        + _chain("s", "fill", "wait", "hear", "calc", "after", "e"),
+        user_tasks=("fill", "after"),
+        top=_messages(name),
+    )
+
+
+def check_then_throw(name: str, check: str, key: str = "probe_checked_thrower") -> bytes:
+    """fill → check (script ``check``, failing until the data is mended) → tell (throws ``name``) → end."""
+    return process(
+        key,
+        '<bpmn:startEvent id="s"/>\n<bpmn:userTask id="fill" name="填写"/>\n'
+        + _calc(check, "check")
+        + f'<bpmn:intermediateThrowEvent id="tell" name="通知">{_keyed(name)}</bpmn:intermediateThrowEvent>\n'
+        + '<bpmn:endEvent id="e"/>\n'
+        + _chain("s", "fill", "check", "tell", "e"),
+        top=_messages(name),
+    )
+
+
+def scripts_after_fill(count: int, script: str, deadline: str, key: str = "probe_scripts") -> bytes:
+    """fill → calc0 … calc{count-1} (each ``script`` with ``{i}`` its number) → after (``deadline``) →
+    end: many evaluations in one step."""
+    calcs = [f"calc{i}" for i in range(count)]
+    return process(
+        key,
+        '<bpmn:startEvent id="s"/>\n<bpmn:userTask id="fill" name="填写"/>\n'
+        + "".join(_calc(script.format(i=i), c) for i, c in enumerate(calcs))
+        + _after(deadline)
+        + '<bpmn:endEvent id="e"/>\n'
+        + _chain("s", "fill", *calcs, "after", "e"),
+        user_tasks=("fill", "after"),
+    )

@@ -23,7 +23,7 @@ from engine.deadlines import schedules
 from engine.deadlines.escalation import fire_sla_levels
 from engine.deadlines.models import StartSchedule
 from engine.deadlines.sla import wakeup_at
-from engine.instances import optimistic
+from engine.instances import optimistic, rehearsal
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.kernel import bus
 from engine.tasks.models import HumanTask, open_clause
@@ -141,20 +141,22 @@ def run_due(
     while len(done) < limit and not (stop is not None and stop()):
         with session_factory() as session:
             moment = now or utcnow()
-            schedule = schedules.claim_due(session, moment)
-            if schedule is not None:
-                try:
-                    started = schedules.run(session, schedule)
+            claimed: list[int] = []
+            try:
+                scheduled = _run_schedule(session, moment, claimed)
+                if scheduled is not None:
                     session.commit()
-                except optimistic.StaleStep:  # SQLite: the occurrence was run meanwhile (a deferred claim)
-                    session.rollback()
-                    continue
-                except Exception:
-                    session.rollback()
-                    log.exception("schedule %s failed; retried in a minute", schedule.id)
-                    _postpone_schedule(session_factory, schedule.id)
-                    continue
-                done.append(WakeResult(started.id, started_by_schedule=schedule.id))
+            except optimistic.StaleStep:  # SQLite: the occurrence was run meanwhile (a deferred claim)
+                session.rollback()
+                continue
+            except Exception:
+                session.rollback()
+                log.exception("schedule %s failed; retried in a minute", claimed[-1:])
+                for schedule_id in claimed[-1:]:
+                    _postpone_schedule(session_factory, schedule_id)
+                continue
+            if scheduled is not None:
+                done.append(scheduled)
                 continue
             batch = claim_batch(session, moment, BATCH_SIZE)
             if not batch:
@@ -163,8 +165,9 @@ def run_due(
             failed = []
             if session.get_bind().dialect.name == "sqlite":  # one instance a batch, its lock deferred
                 try:
-                    done.append(wake(session, batch[0], moment))
-                    optimistic.settle(session)
+                    woke = _wake_deferred(session, batch[0].id, moment)
+                    if woke is not None:
+                        done.append(woke)
                 except optimistic.StaleStep:
                     session.rollback()  # the case changed since it was read: claimed again, read afresh
                     continue
@@ -184,6 +187,28 @@ def run_due(
             for instance_id in failed:
                 _postpone(session_factory, instance_id)
     return done
+
+
+@rehearsal.stepping  # SQLite: the start's expressions are evaluated before the write lock (issue 18 item 10)
+def _run_schedule(session: Session, moment: dt.datetime, claimed: list[int]) -> WakeResult | None:
+    """Claim the most overdue schedule occurrence and start its case (``claimed`` names it)."""
+    schedule = schedules.claim_due(session, moment)
+    if schedule is None:
+        return None
+    claimed.append(schedule.id)
+    started = schedules.run(session, schedule)
+    return WakeResult(started.id, started_by_schedule=schedule.id)
+
+
+@rehearsal.stepping  # SQLite: the wake-up's expressions are evaluated before the write lock (item 10)
+def _wake_deferred(session: Session, instance_id: int, moment: dt.datetime) -> WakeResult | None:
+    """Wake one due case on SQLite, its lock deferred (read again on each attempt)."""
+    from engine.instances import service as instances
+
+    instance = instances.lock(session, instance_id, deferred=True)
+    if instance.next_wakeup_at is None or instance.next_wakeup_at > moment:
+        return None  # woken meanwhile
+    return wake(session, instance, moment)
 
 
 def _sweep_messages(session_factory: Any, now: dt.datetime | None) -> None:

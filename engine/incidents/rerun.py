@@ -12,12 +12,12 @@ from engine.db import utcnow
 from engine.errors import Conflict
 from engine.incidents import service as incidents
 from engine.incidents.models import Incident, IncidentStatus
-from engine.instances import optimistic
+from engine.instances import rehearsal
 from engine.instances import service as instances
 from engine.users.models import User
 
 
-@optimistic.retrying  # SQLite: the step runs before the write lock is taken (issue 18 item 10)
+@rehearsal.stepping  # SQLite: the step runs before the write lock is taken (issue 18 item 10)
 def retry(session: Session, user: User, incident_id: int) -> Incident:
     """Run the failed step again under the case's lock. Success resolves the incident and the case
     moves on; another failure keeps it open (attempt counted, audited) and raises :class:`IncidentOpened`."""

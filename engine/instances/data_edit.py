@@ -18,7 +18,7 @@ from engine.audit.models import AuditAction
 from engine.bpmn import runtime
 from engine.db import dumps
 from engine.errors import Invalid
-from engine.instances import optimistic
+from engine.instances import rehearsal
 from engine.instances import service as instances
 from engine.instances.guard import _ensure_alive, _locked
 from engine.instances.models import ProcessInstance
@@ -76,7 +76,7 @@ def _live_tasks(wf: BpmnWorkflow) -> list[Task]:
     return found + runtime.failed_tasks(wf)  # a failed step (an incident) runs again with the fix
 
 
-@optimistic.retrying  # SQLite: the workflow is loaded and changed before the write lock (issue 18 item 10)
+@rehearsal.stepping  # SQLite: the workflow is loaded and changed before the write lock (issue 18 item 10)
 def edit_data(
     session: Session, user: User, instance_id: int, set_: Any, unset: Any, reason: Any
 ) -> ProcessInstance:

@@ -10,7 +10,7 @@ from engine.audit import service as audit
 from engine.audit.models import AuditAction
 from engine.db import utcnow
 from engine.errors import Conflict, Invalid, NotFound
-from engine.instances import optimistic
+from engine.instances import rehearsal
 from engine.instances import service as instances
 from engine.instances.guard import _ensure_alive, _locked
 from engine.instances.models import InstanceStatus, ProcessInstance
@@ -54,7 +54,7 @@ def suspend(session: Session, user: User, instance_id: int, reason: Any) -> Proc
     return instance
 
 
-@optimistic.retrying  # SQLite: the workflow is loaded before the write lock is taken (issue 18 item 10)
+@rehearsal.stepping  # SQLite: the workflow is loaded before the write lock is taken (issue 18 item 10)
 def resume(session: Session, user: User, instance_id: int, reason: Any) -> ProcessInstance:
     """Back to running; timers and SLA levels that fell due meanwhile fire at the scheduler's next pass."""
     instance, text = _locked(session, user, instance_id, reason, deferred=True)

@@ -20,7 +20,7 @@ from engine.decisions import service as decisions
 from engine.definitions import service as definitions
 from engine.definitions.models import ProcessDefinition
 from engine.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
-from engine.instances import optimistic
+from engine.instances import optimistic, rehearsal
 from engine.instances import service as instances
 from engine.instances.guard import (
     _ALIVE,
@@ -187,7 +187,7 @@ def _execute(session: Session, user: User, ready: _Ready, target: ProcessDefinit
     instances.save(session, instances.Loaded(instance, new, ready.wf, due=ready.due), user.id)
 
 
-@optimistic.retrying  # SQLite: the new version's state is built before the write lock (issue 18 item 10)
+@rehearsal.stepping  # SQLite: the new version's state is built before the write lock (issue 18 item 10)
 def migrate(
     session: Session, user: User, instance_id: int, target_version: Any, reason: Any, *, dry_run: bool = False
 ) -> dict[str, Any]:
@@ -223,7 +223,7 @@ def batch_candidates(
     return [r.id for r in rows if may_operate(session, user, r)]
 
 
-@optimistic.retrying  # SQLite: every case's move is worked out before the write lock (issue 18 item 10)
+@rehearsal.stepping  # SQLite: every case's move is worked out before the write lock (issue 18 item 10)
 def migrate_batch(
     session: Session,
     user: User,

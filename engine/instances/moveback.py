@@ -16,7 +16,7 @@ from engine.audit.models import AuditAction
 from engine.bpmn import runtime
 from engine.definitions import service as definitions
 from engine.errors import Conflict, Invalid
-from engine.instances import optimistic
+from engine.instances import rehearsal
 from engine.instances import service as instances
 from engine.instances.guard import _ACTIVE, _locked
 from engine.instances.models import InstanceStatus, ProcessInstance
@@ -68,7 +68,7 @@ def _finished_anchor(task: Any) -> Any:
     return chain[-1]
 
 
-@optimistic.retrying  # SQLite: the rewound steps run before the write lock is taken (issue 18 item 10)
+@rehearsal.stepping  # SQLite: the rewound steps run before the write lock is taken (issue 18 item 10)
 def move_back(
     session: Session, user: User, instance_id: int, task_element_id: Any, reason: Any
 ) -> ProcessInstance:

@@ -15,7 +15,7 @@ from engine.decisions import service as decisions
 from engine.definitions import service as definitions
 from engine.definitions.models import ProcessDefinition
 from engine.errors import Conflict, Forbidden, NotFound
-from engine.instances import newcase, optimistic, startdata
+from engine.instances import newcase, optimistic, rehearsal, startdata
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.instances.state import Due as Due
 from engine.instances.state import Loaded as Loaded
@@ -67,7 +67,7 @@ def lock(session: Session, key: int, *, target: Any = _BY_ID, deferred: bool = F
     returns the latest committed state; the raised version tells a stepping operation that read the row
     before (``deferred``) that the case changed under it.
 
-    ``deferred`` (stepping operations wrapped in ``optimistic.retrying``): on SQLite, read the row
+    ``deferred`` (stepping operations wrapped in ``rehearsal.stepping``, which retries them): on SQLite, read the row
     without the write lock and take the lock, checking the version, just before the first write — so
     that user expressions are evaluated without the database's write lock (engine.instances.optimistic).
     """
@@ -92,6 +92,7 @@ def load(session: Session, instance: ProcessInstance) -> Loaded:
     return Loaded(instance, compiled, runtime.load_state(instance.state, compiled))
 
 
+@rehearsal.stepping  # SQLite: what it throws as it starts is worked out before the write lock (item 10)
 def start(
     session: Session,
     user: User,

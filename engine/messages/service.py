@@ -34,7 +34,7 @@ from engine.bpmn import messaging, runtime
 from engine.db import utcnow
 from engine.errors import Invalid
 from engine.forms import jsonable
-from engine.instances import newcase, optimistic
+from engine.instances import newcase, optimistic, rehearsal
 from engine.instances import service as instances
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.messages import ahead, starts, subscriptions
@@ -413,7 +413,7 @@ def waiting_of(session: Session, instance_id: int) -> list[MessageSubscription]:
     )
 
 
-@optimistic.retrying
+@rehearsal.stepping
 def sweep(session: Session, now: dt.datetime | None = None, limit: int = 500) -> dict[str, int]:
     """The scheduler's pass: drop expired messages (audited), and deliver kept ones whose receiver
     waits now (a case resumed after a suspension; SQLite: worked out before the first write). Counts."""
@@ -452,7 +452,7 @@ def sweep(session: Session, now: dt.datetime | None = None, limit: int = 500) ->
     return {"expired": expired, "delivered": delivered}
 
 
-@optimistic.retrying  # SQLite: the cases it reaches are worked out before the first write (ahead.outside)
+@rehearsal.stepping  # SQLite: the cases it reaches are worked out before the first write (ahead.outside)
 def send_as(
     session: Session,
     user: Any,

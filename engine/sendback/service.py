@@ -19,7 +19,7 @@ from engine.audit.models import AuditAction, AuditEvent
 from engine.bpmn.parsing import send_back_targets
 from engine.db import utcnow
 from engine.errors import Forbidden, Invalid
-from engine.instances import operations, optimistic
+from engine.instances import operations, rehearsal
 from engine.instances import service as instances
 from engine.kernel import bus
 from engine.records import service as records
@@ -58,7 +58,7 @@ def allowed(session: Session, row: HumanTask) -> list[tuple[str, str]]:
     return out
 
 
-@optimistic.retrying  # SQLite: the rewound steps run before the write lock is taken (issue 18 item 10)
+@rehearsal.stepping  # SQLite: the rewound steps run before the write lock is taken (issue 18 item 10)
 def send_back(session: Session, user: Any, task_id: int, target: Any, reason: Any) -> HumanTask:
     """Return the case from the user's open task to the earlier step ``target``; the reopened task."""
     text = reason.strip() if isinstance(reason, str) else ""

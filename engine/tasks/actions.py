@@ -113,7 +113,7 @@ def complete(session: Session, user: User, task_id: int, data: Any) -> HumanTask
     return complete_step(session, user, task_id, data)[0]
 
 
-@optimistic.retrying  # SQLite: the step is evaluated before the write lock is taken (issue 18 item 10)
+@rehearsal.stepping  # SQLite: the step is evaluated before the write lock is taken (issue 18 item 10)
 def complete_step(session: Session, user: User, task_id: int, data: Any) -> tuple[HumanTask, list[HumanTask]]:
     """:func:`complete`, also returning the case's open tasks after the step (the next ones to do)."""
     row, instance, open_rows = _locked_with_open(session, user, task_id, deferred=True)
@@ -132,7 +132,8 @@ def complete_step(session: Session, user: User, task_id: int, data: Any) -> tupl
     clean = _validated(session, row, data, spiff_task.data)
     _check_recusal(instance, user, data=clean)  # the submission may name the person (the application)
     bus.emit(bus.TASK_COMPLETING, session, row=row, instance=instance, data=clean, context=spiff_task.data)
-    derived = procedures.run_before_complete(session, instance, row, clean)
+    with session.no_autoflush:  # (the materials' household set just above is written with the step)
+        derived = procedures.run_before_complete(session, instance, row, clean)
     # a copy: SpiffWorkflow merges data into task data in place (DeepMerge at joins), and the submission
     # itself must stay as entered for the step record and the audit event (a loop's second run kept the
     # first run's table rows otherwise)

@@ -10,7 +10,7 @@ from engine.audit import service as audit
 from engine.audit.models import AuditAction
 from engine.db import utcnow
 from engine.errors import Forbidden, Invalid
-from engine.instances import optimistic
+from engine.instances import rehearsal
 from engine.instances import service as instances
 from engine.tasks.access import _flush_assignee, _locked_with_open, _require_open
 from engine.tasks.models import HumanTask
@@ -23,7 +23,7 @@ MAX_DEADLINE_AHEAD = dt.timedelta(days=10 * 366)
 _TOO_FAR = "新的到期时间不能晚于十年以后 / the new due time must be within ten years"
 
 
-@optimistic.retrying  # SQLite: the workflow is loaded before the write lock is taken (issue 18 item 10)
+@rehearsal.stepping  # SQLite: the workflow is loaded before the write lock is taken (issue 18 item 10)
 def change_deadline(
     session: Session,
     user: User,

@@ -40,7 +40,27 @@ def test_the_walk_finds_the_engine_exception_families_outside_service_error():
     assert expected | {"DeadlineError", "NotWired", "KeysNotConfigured", "DecryptionError"} <= names
 
 
-@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: f"{c.__module__}.{c.__qualname__}")
+# Signals that are not errors and are never let out of the operation that raises them: BaseExceptions,
+# so that the engine's and SpiffWorkflow's ``except Exception`` handlers let them through (Flask can
+# give them no handler). ``Unevaluated``: an evaluation reached under SQLite's write lock, learned by
+# ``rehearsal.stepping`` (tests/services/test_evaluation_gate.py shows it never reaches a client).
+SIGNALS = {"engine.instances.rehearsal.Unevaluated"}
+
+
+def test_the_engine_signals_are_exactly_the_known_ones_and_not_exceptions():
+    signals = {
+        n
+        for n, c in ((f"{c.__module__}.{c.__qualname__}", c) for c in CLASSES)
+        if not issubclass(c, Exception)
+    }
+    assert signals == SIGNALS
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [c for c in CLASSES if issubclass(c, Exception)],
+    ids=lambda c: f"{c.__module__}.{c.__qualname__}",
+)
 def test_every_engine_exception_has_exactly_one_status(app, cls):
     kind = engine_errors.family_of(cls)
     assert kind is not None, f"{cls.__qualname__} belongs to no error family (engine/errors.py)"
