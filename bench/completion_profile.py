@@ -1,0 +1,179 @@
+"""What one task completion costs the server: CPU time and SQL statements per ``POST …/complete``.
+
+    .venv/bin/python bench/completion_profile.py [CASES] [--top N] [--sort cumulative|tottime] [--no-profile] [--callees REGEX] [--sql] [--pg]
+
+One throw-away SQLite database; the app as gunicorn runs it (not TESTING), called through its WSGI
+interface by Flask's test client in this process — no network, no client processes. ``CASES``
+comprehensive-assistance cases (default 20) are started and their application's required materials
+uploaded first (not measured, as bench/login_storm.py's clients do before the run); then each case's
+seven steps are completed in order through the REST API (bench/http_throughput.py's forms), case
+after case. Only the completion requests are measured.
+
+Printed: CPU ms per completion (``time.process_time``, measured without the profiler, then once more
+under cProfile), SQL statements per completion (a ``before_cursor_execute`` listener), the statements
+per step, and the top cumulative hotspots of the profiled run.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import os
+import pstats
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+_TMP = tempfile.mkdtemp(prefix="assistflow-profile-")
+os.environ.setdefault("ASSISTFLOW_AUDIT_CHECKPOINT_DIR", f"{_TMP}/audit-checkpoints")
+os.environ.setdefault("ASSISTFLOW_FILES_URL", f"{_TMP}/files")
+
+import common  # noqa: E402,F401  (the data keys, made for this run)
+import http_throughput as ht  # noqa: E402
+
+ARGS = [
+    a
+    for i, a in enumerate(sys.argv[1:], 1)
+    if not a.startswith("-") and sys.argv[i - 1] not in ("--top", "--sort", "--callees")
+]
+CASES = int(ARGS[0]) if ARGS else 20
+TOP = int(sys.argv[sys.argv.index("--top") + 1]) if "--top" in sys.argv else 40
+PROFILE = "--no-profile" not in sys.argv
+SHOW_SQL = "--sql" in sys.argv  # print the statements of the first case's completions
+PG = "--pg" in sys.argv  # a throw-away PostgreSQL database instead of SQLite
+SORT = sys.argv[sys.argv.index("--sort") + 1] if "--sort" in sys.argv else "cumulative"
+
+
+def make_app(url: str):
+    os.environ["DATABASE_URL"] = url
+    ht.setup(url)  # migrated, reference org units, the shipped procedures, the user "bench"
+    from api import create_app
+
+    return create_app({"SQLALCHEMY_DATABASE_URI": url})
+
+
+def prepare(client, headers: dict[str, str], cases: int) -> list[list[dict]]:
+    """``cases`` started cases with their application's materials uploaded; each case's open tasks."""
+    from api.demo_materials import sample_pdf
+
+    pdf = sample_pdf("bench")
+    prepared = []
+    for _ in range(cases):
+        answer = client.post(
+            "/api/v1/process-instances",
+            json={"process_key": "comprehensive_assistance", "org_unit": ht.STREET},
+            headers=headers,
+        )
+        assert answer.status_code == 201, answer.get_json()
+        open_tasks = answer.get_json()["open_tasks"]
+        first = next(t for t in open_tasks if t["bpmn_id"] == "application")
+        listing = client.get(f"/api/v1/tasks/{first['id']}/materials", headers=headers).get_json()
+        for item in listing.get("items", []):
+            if item.get("required") and not item.get("done"):
+                done = client.post(
+                    f"/api/v1/tasks/{first['id']}/attachments?field={item['field']}",
+                    data={"file": (io.BytesIO(pdf), "scan.pdf", "application/pdf")},
+                    headers=headers,
+                    content_type="multipart/form-data",
+                )
+                assert done.status_code in (200, 201), done.get_json()
+        prepared.append(open_tasks)
+    return prepared
+
+
+def complete_all(client, headers, prepared, statements: Counter, by_step: Counter) -> tuple[int, float]:
+    """Complete every prepared case's steps in order; (completions, CPU seconds of the requests)."""
+    done, cpu = 0, 0.0
+    for open_tasks in prepared:
+        for bpmn_id, data in ht.STEPS:
+            task = next(t for t in open_tasks if t["bpmn_id"] == bpmn_id)
+            before = statements["n"]
+            t0 = time.process_time()
+            answer = client.post(f"/api/v1/tasks/{task['id']}/complete", json={"data": data}, headers=headers)
+            cpu += time.process_time() - t0
+            by_step[bpmn_id] += statements["n"] - before
+            assert answer.status_code == 200, (bpmn_id, answer.get_json())
+            open_tasks = answer.get_json()["next_tasks"]
+            done += 1
+    return done, cpu
+
+
+def main() -> None:
+    url = common.postgres_url() if PG else f"sqlite:///{_TMP}/profile.db"
+    if url is None:
+        sys.exit("no PostgreSQL server reachable (BENCH_PG_URL or 127.0.0.1:5432 user postgres)")
+    try:
+        run(url)
+    finally:
+        if PG:
+            common.drop_database(url)  # WITH (FORCE): this process's connections go with it
+
+
+def run(url: str) -> None:
+    import logging
+
+    from sqlalchemy import event
+
+    from api import logs
+    from api.extensions import db
+
+    app = make_app(url)
+    # as api.wsgi runs it: one JSON line per request (written to nowhere here; formatted all the same)
+    logging.disable(logging.NOTSET)
+    logs.configure(stream=open(os.devnull, "w"))  # noqa: SIM115
+    statements: Counter = Counter()
+    with app.app_context():
+        engine = db.engine
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _count(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        statements["n"] += 1
+        if SHOW_SQL and statements["show"]:
+            print("    SQL", " ".join(statement.split())[:400])
+
+    client = app.test_client()
+    token = client.post("/api/v1/auth/token", json={"username": "bench", "password": ht.PASSWORD})
+    headers = {"Authorization": f"Bearer {token.get_json()['token']}"}
+
+    # warm-up: one case end to end (caches, lazy imports), not counted
+    complete_all(client, headers, prepare(client, headers, 1), Counter(), Counter())
+
+    prepared = prepare(client, headers, CASES * (2 if PROFILE else 1) + (1 if SHOW_SQL else 0))
+    by_step: Counter = Counter()
+    statements["n"] = 0
+    if SHOW_SQL:
+        statements["show"] = 1
+        complete_all(client, headers, prepared[:1], Counter(), Counter())
+        statements["show"] = 0
+        prepared = prepared[1:]
+        statements["n"] = 0
+    n, cpu = complete_all(client, headers, prepared[:CASES], statements, by_step)
+    print(f"{n} completions ({'PostgreSQL' if PG else 'SQLite'}, {CASES} cases × {len(ht.STEPS)} steps)")
+    print(f"  CPU per completion:        {cpu / n * 1000:6.2f} ms")
+    print(f"  statements per completion: {statements['n'] / n:6.2f}")
+    print("  statements per step:       " + ", ".join(f"{k} {v / CASES:.1f}" for k, v in by_step.items()))
+    if not PROFILE:
+        return
+    profiler = cProfile.Profile()
+    profiler.enable()
+    n2, cpu2 = complete_all(client, headers, prepared[CASES:], Counter(), Counter())
+    profiler.disable()
+    print(f"  under cProfile:            {cpu2 / n2 * 1000:6.2f} ms per completion")
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats(SORT).print_stats(TOP)
+    print(out.getvalue())
+    if "--callees" in sys.argv:
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out).sort_stats("cumulative")
+        stats.print_callees(sys.argv[sys.argv.index("--callees") + 1])
+        print(out.getvalue())
+
+
+if __name__ == "__main__":
+    main()
