@@ -1,6 +1,6 @@
 """What one task completion costs the server: CPU time and SQL statements per ``POST …/complete``.
 
-    .venv/bin/python bench/completion_profile.py [CASES] [--top N] [--sort cumulative|tottime] [--no-profile] [--callees REGEX] [--sql] [--pg]
+    .venv/bin/python bench/completion_profile.py [CASES] [--top N] [--sort cumulative|tottime] [--no-profile] [--callees REGEX | --callees ^REGEX (callers)] [--sql] [--pg]
 
 One throw-away SQLite database; the app as gunicorn runs it (not TESTING), called through its WSGI
 interface by Flask's test client in this process — no network, no client processes. ``CASES``
@@ -20,6 +20,7 @@ import cProfile
 import io
 import os
 import pstats
+import statistics
 import sys
 import tempfile
 import time
@@ -87,10 +88,15 @@ def prepare(client, headers: dict[str, str], cases: int) -> list[list[dict]]:
     return prepared
 
 
-def complete_all(client, headers, prepared, statements: Counter, by_step: Counter) -> tuple[int, float]:
-    """Complete every prepared case's steps in order; (completions, CPU seconds of the requests)."""
+def complete_all(
+    client, headers, prepared, statements: Counter, by_step: Counter, per_case: list[float] | None = None
+) -> tuple[int, float]:
+    """Complete every prepared case's steps in order; (completions, CPU seconds of the requests); the CPU
+    seconds of each case's completions are appended to ``per_case``."""
+    per_case = [] if per_case is None else per_case
     done, cpu = 0, 0.0
     for open_tasks in prepared:
+        case_cpu = cpu
         for bpmn_id, data in ht.STEPS:
             task = next(t for t in open_tasks if t["bpmn_id"] == bpmn_id)
             before = statements["n"]
@@ -101,6 +107,7 @@ def complete_all(client, headers, prepared, statements: Counter, by_step: Counte
             assert answer.status_code == 200, (bpmn_id, answer.get_json())
             open_tasks = answer.get_json()["next_tasks"]
             done += 1
+        per_case.append(cpu - case_cpu)
     return done, cpu
 
 
@@ -153,9 +160,12 @@ def run(url: str) -> None:
         statements["show"] = 0
         prepared = prepared[1:]
         statements["n"] = 0
-    n, cpu = complete_all(client, headers, prepared[:CASES], statements, by_step)
+    per_case: list[float] = []
+    n, cpu = complete_all(client, headers, prepared[:CASES], statements, by_step, per_case)
+    median = statistics.median(per_case) / len(ht.STEPS)
     print(f"{n} completions ({'PostgreSQL' if PG else 'SQLite'}, {CASES} cases × {len(ht.STEPS)} steps)")
     print(f"  CPU per completion:        {cpu / n * 1000:6.2f} ms")
+    print(f"  median case, per step:     {median * 1000:6.2f} ms (steadier on a busy machine)")
     print(f"  statements per completion: {statements['n'] / n:6.2f}")
     print("  statements per step:       " + ", ".join(f"{k} {v / CASES:.1f}" for k, v in by_step.items()))
     if not PROFILE:
@@ -168,10 +178,17 @@ def run(url: str) -> None:
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats(SORT).print_stats(TOP)
     print(out.getvalue())
+    by_package: Counter = Counter()
+    for (filename, _line, _name), (_cc, _nc, tottime, _ct, _callers) in pstats.Stats(profiler).stats.items():
+        part = filename.split("site-packages/")[-1] if "site-packages/" in filename else filename
+        by_package[part.split("/")[0] if "site-packages/" in filename else part.replace(str(ROOT) + "/", "")[:40]] += tottime
+    total = sum(by_package.values())
+    print("  own time by package / file: " + ", ".join(f"{k} {v / total:.0%}" for k, v in by_package.most_common(25)))
     if "--callees" in sys.argv:
         out = io.StringIO()
         stats = pstats.Stats(profiler, stream=out).sort_stats("cumulative")
-        stats.print_callees(sys.argv[sys.argv.index("--callees") + 1])
+        pattern = sys.argv[sys.argv.index("--callees") + 1]
+        stats.print_callers(pattern[1:]) if pattern.startswith("^") else stats.print_callees(pattern)
         print(out.getvalue())
 
 
