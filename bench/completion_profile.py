@@ -1,6 +1,6 @@
 """What one task completion costs the server: CPU time and SQL statements per ``POST …/complete``.
 
-    .venv/bin/python bench/completion_profile.py [CASES] [--top N] [--sort cumulative|tottime] [--no-profile] [--callees REGEX | --callees ^REGEX (callers)] [--sql] [--pg]
+    .venv/bin/python bench/completion_profile.py [CASES] [--top N] [--sort cumulative|tottime] [--no-profile] [--callees REGEX | --callees ^REGEX (callers)] [--sql] [--pg] [--gunicorn]
 
 One throw-away SQLite database; the app as gunicorn runs it (not TESTING), called through its WSGI
 interface by Flask's test client in this process — no network, no client processes. ``CASES``
@@ -48,6 +48,7 @@ TOP = int(sys.argv[sys.argv.index("--top") + 1]) if "--top" in sys.argv else 40
 PROFILE = "--no-profile" not in sys.argv
 SHOW_SQL = "--sql" in sys.argv  # print the statements of the first case's completions
 PG = "--pg" in sys.argv  # a throw-away PostgreSQL database instead of SQLite
+GUNICORN = "--gunicorn" in sys.argv  # the worker's CPU under gunicorn instead (no profile)
 SORT = sys.argv[sys.argv.index("--sort") + 1] if "--sort" in sys.argv else "cumulative"
 
 
@@ -111,12 +112,76 @@ def complete_all(
     return done, cpu
 
 
+def worker_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_gunicorn(url: str) -> None:
+    """The same completions against gunicorn (1 gthread worker × 4 threads, as bench/login_storm.py's
+    node; log level WARNING), over HTTP from this process; the worker's CPU time from /proc."""
+    import subprocess
+
+    ht.setup(url)
+    os.environ.update(
+        BENCH_GUNICORN_ARGS="--threads 4 --worker-class gthread",
+        ASSISTFLOW_LOG_FORMAT="json",
+        ASSISTFLOW_LOG_LEVEL="WARNING",
+    )
+    proc, port = ht.gunicorn(url, 1)
+    try:
+        workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
+        worker = int(workers.stdout.split()[0])
+        client = ht.Client(port)
+
+        def prepared(cases: int) -> list[list[dict]]:
+            out = []
+            for _ in range(cases):
+                body = {"process_key": "comprehensive_assistance", "org_unit": ht.STREET}
+                status, case = client.call("POST", "/api/v1/process-instances", body)
+                assert status == 201, case
+                first = next(t for t in case["open_tasks"] if t["bpmn_id"] == "application")
+                ht.supply(client, first["id"])
+                out.append(case["open_tasks"])
+            return out
+
+        def complete(cases: list[list[dict]]) -> int:
+            done = 0
+            for open_tasks in cases:
+                for bpmn_id, data in ht.STEPS:
+                    task = next(t for t in open_tasks if t["bpmn_id"] == bpmn_id)
+                    status, answer = client.call(
+                        "POST", f"/api/v1/tasks/{task['id']}/complete", {"data": data}
+                    )
+                    assert status == 200, (bpmn_id, answer)
+                    open_tasks = answer["next_tasks"]
+                    done += 1
+            return done
+
+        complete(prepared(2))  # warm-up
+        cases = prepared(CASES)
+        before = worker_cpu(worker)
+        n = complete(cases)
+        used = worker_cpu(worker) - before
+        print(
+            f"{n} completions (gunicorn, {'PostgreSQL' if PG else 'SQLite'}, {CASES} cases × {len(ht.STEPS)} steps)"
+        )
+        print(
+            f"  worker CPU per completion: {used / n * 1000:6.2f} ms (clock ticks: ±{1000 / os.sysconf('SC_CLK_TCK') / n * 2:.2f} ms)"
+        )
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
 def main() -> None:
     url = common.postgres_url() if PG else f"sqlite:///{_TMP}/profile.db"
     if url is None:
         sys.exit("no PostgreSQL server reachable (BENCH_PG_URL or 127.0.0.1:5432 user postgres)")
     try:
-        run(url)
+        run_gunicorn(url) if GUNICORN else run(url)
     finally:
         if PG:
             common.drop_database(url)  # WITH (FORCE): this process's connections go with it
@@ -181,9 +246,14 @@ def run(url: str) -> None:
     by_package: Counter = Counter()
     for (filename, _line, _name), (_cc, _nc, tottime, _ct, _callers) in pstats.Stats(profiler).stats.items():
         part = filename.split("site-packages/")[-1] if "site-packages/" in filename else filename
-        by_package[part.split("/")[0] if "site-packages/" in filename else part.replace(str(ROOT) + "/", "")[:40]] += tottime
+        by_package[
+            part.split("/")[0] if "site-packages/" in filename else part.replace(str(ROOT) + "/", "")[:40]
+        ] += tottime
     total = sum(by_package.values())
-    print("  own time by package / file: " + ", ".join(f"{k} {v / total:.0%}" for k, v in by_package.most_common(25)))
+    print(
+        "  own time by package / file: "
+        + ", ".join(f"{k} {v / total:.0%}" for k, v in by_package.most_common(25))
+    )
     if "--callees" in sys.argv:
         out = io.StringIO()
         stats = pstats.Stats(profiler, stream=out).sort_stats("cumulative")
