@@ -1,6 +1,6 @@
 """What one task completion costs the server: CPU time and SQL statements per ``POST …/complete``.
 
-    .venv/bin/python bench/completion_profile.py [CASES] [--top N] [--sort cumulative|tottime] [--no-profile] [--callees REGEX | --callees ^REGEX (callers)] [--sql] [--pg] [--gunicorn]
+    .venv/bin/python bench/completion_profile.py [CASES] [--top N] [--sort cumulative|tottime] [--no-profile] [--callees REGEX | --callees ^REGEX (callers)] [--sql] [--pg] [--gunicorn [--clients K]]
 
 One throw-away SQLite database; the app as gunicorn runs it (not TESTING), called through its WSGI
 interface by Flask's test client in this process — no network, no client processes. ``CASES``
@@ -48,6 +48,7 @@ TOP = int(sys.argv[sys.argv.index("--top") + 1]) if "--top" in sys.argv else 40
 PROFILE = "--no-profile" not in sys.argv
 SHOW_SQL = "--sql" in sys.argv  # print the statements of the first case's completions
 PG = "--pg" in sys.argv  # a throw-away PostgreSQL database instead of SQLite
+THREADS = int(sys.argv[sys.argv.index("--clients") + 1]) if "--clients" in sys.argv else 1
 GUNICORN = "--gunicorn" in sys.argv  # the worker's CPU under gunicorn instead (no profile)
 SORT = sys.argv[sys.argv.index("--sort") + 1] if "--sort" in sys.argv else "cumulative"
 
@@ -147,7 +148,7 @@ def run_gunicorn(url: str) -> None:
                 out.append(case["open_tasks"])
             return out
 
-        def complete(cases: list[list[dict]]) -> int:
+        def complete(cases: list[list[dict]], client: ht.Client = client) -> int:
             done = 0
             for open_tasks in cases:
                 for bpmn_id, data in ht.STEPS:
@@ -163,10 +164,19 @@ def run_gunicorn(url: str) -> None:
         complete(prepared(2))  # warm-up
         cases = prepared(CASES)
         before = worker_cpu(worker)
-        n = complete(cases)
+        if THREADS == 1:
+            n = complete(cases)
+        else:  # THREADS clients at once, each its own connection and share of the cases
+            from concurrent.futures import ThreadPoolExecutor
+
+            clients = [ht.Client(port) for _ in range(THREADS)]
+            before = worker_cpu(worker)
+            with ThreadPoolExecutor(THREADS) as pool:
+                n = sum(pool.map(complete, [cases[i::THREADS] for i in range(THREADS)], clients))
         used = worker_cpu(worker) - before
         print(
-            f"{n} completions (gunicorn, {'PostgreSQL' if PG else 'SQLite'}, {CASES} cases × {len(ht.STEPS)} steps)"
+            f"{n} completions (gunicorn, {'PostgreSQL' if PG else 'SQLite'}, {CASES} cases × "
+            f"{len(ht.STEPS)} steps, {THREADS} client(s) at once)"
         )
         print(
             f"  worker CPU per completion: {used / n * 1000:6.2f} ms (clock ticks: ±{1000 / os.sysconf('SC_CLK_TCK') / n * 2:.2f} ms)"
