@@ -1,17 +1,25 @@
 """What one task completion costs the server: CPU time and SQL statements per ``POST …/complete``.
 
-    .venv/bin/python bench/completion_profile.py [CASES] [--top N] [--sort cumulative|tottime] [--no-profile] [--callees REGEX | --callees ^REGEX (callers)] [--sql] [--pg] [--gunicorn [--clients K]]
+    .venv/bin/python bench/completion_profile.py [CASES] [options]
 
-One throw-away SQLite database; the app as gunicorn runs it (not TESTING), called through its WSGI
-interface by Flask's test client in this process — no network, no client processes. ``CASES``
-comprehensive-assistance cases (default 20) are started and their application's required materials
-uploaded first (not measured, as bench/login_storm.py's clients do before the run); then each case's
-seven steps are completed in order through the REST API (bench/http_throughput.py's forms), case
-after case. Only the completion requests are measured.
+One throw-away SQLite database (``--pg``: PostgreSQL, as bench/common.py finds it); the app as
+gunicorn runs it (not TESTING, its request log formatted), called through its WSGI interface by Flask's
+test client in this process — no network, no client processes. ``CASES`` comprehensive-assistance cases
+(default 20) are started and their application's required materials uploaded first (not measured, as
+bench/login_storm.py's clients do before the run); then each case's seven steps are completed in order
+through the REST API (bench/http_throughput.py's forms), case after case. Only the completion requests
+are measured.
 
-Printed: CPU ms per completion (``time.process_time``, measured without the profiler, then once more
-under cProfile), SQL statements per completion (a ``before_cursor_execute`` listener), the statements
-per step, and the top cumulative hotspots of the profiled run.
+Printed: CPU ms per completion (``time.process_time``: the mean, and the median case's per step, the
+steadier figure on a busy machine), SQL statements per completion and per step (a
+``before_cursor_execute`` listener); then, for as many more cases under cProfile, the top hotspots and
+the own time by package. Options:
+
+* ``--no-profile``: the figures only; ``--top N`` hotspots (40), ``--sort cumulative|tottime``;
+* ``--callees REGEX``: what the matching functions call (``^REGEX``: who calls them);
+* ``--sql``: the statements of the first case's completions;
+* ``--gunicorn``: instead, the same completions over HTTP against gunicorn (1 gthread worker × 4
+  threads), the worker's CPU read from /proc; ``--clients K``: K clients at once.
 """
 
 from __future__ import annotations
