@@ -38,6 +38,7 @@ DISTRICT_CONTRACTED = ("bridge_plan_",)  # process-key prefixes
 _ROLES_OF: dict[tuple[int, str], frozenset[str]] = {}
 # read once per transaction (a deploy may add a version; one flushed here is seen by ``_deployed``)
 _SESSION_KEY = per_transaction("assistflow.role_procedures")
+_DEFINITIONS: list[Any] = []  # the statement reading every deployed version's id, key and sha256
 
 
 def unit_clause(unit: OrgUnit, model: Any) -> Any:
@@ -58,10 +59,10 @@ def role_procedures(session: Session) -> dict[str, frozenset[str]]:
     from engine.definitions import service as definitions  # definitions depend on users; import late
     from engine.definitions.models import ProcessDefinition
 
+    if not _DEFINITIONS:  # built once (every transaction that checks a grant reads it)
+        _DEFINITIONS.append(select(ProcessDefinition.id, ProcessDefinition.key, ProcessDefinition.sha256))
     out: dict[str, set[str]] = {}
-    for def_id, key, sha in session.execute(
-        select(ProcessDefinition.id, ProcessDefinition.key, ProcessDefinition.sha256)
-    ):
+    for def_id, key, sha in session.execute(_DEFINITIONS[0]):
         roles = _ROLES_OF.get((def_id, sha))
         if roles is None:
             try:

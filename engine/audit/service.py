@@ -55,6 +55,9 @@ def record(
     return event
 
 
+_INSERT = insert(cast(Table, AuditEvent.__table__))  # built once: its cache key is kept with it
+
+
 class Batch:
     """The events of one engine step, written together in one INSERT once the step's rows are flushed.
 
@@ -86,7 +89,7 @@ class Batch:
             for row, task in self._events
         ]
         self._events.clear()
-        session.execute(insert(cast(Table, AuditEvent.__table__)), rows)
+        session.execute(_INSERT, rows)
 
 
 def instance_events(

@@ -81,17 +81,22 @@ def can_defer(session: Session) -> bool:
     return not _raw(session).in_transaction
 
 
-def lock(session: Session, key: int, target: Any) -> ProcessInstance:
-    """Read the instance named by ``target`` (bound parameter ``lock_key`` = ``key``) without a write
-    lock; the lock is taken, and the version checked, before the transaction's first write."""
-    _install(session.get_bind())
-    stmt = (
+@functools.cache
+def _read_statement(target: Any) -> Any:
+    """The instance's read by :func:`lock`, built once per target (as engine.instances.service's lock)."""
+    return (
         select(ProcessInstance)
         .where(ProcessInstance.id == target)
         .options(lazyload("*"), undefer(ProcessInstance.state))
         .execution_options(populate_existing=True)
     )
-    instance = session.scalars(stmt, {"lock_key": key}).one_or_none()
+
+
+def lock(session: Session, key: int, target: Any) -> ProcessInstance:
+    """Read the instance named by ``target`` (bound parameter ``lock_key`` = ``key``) without a write
+    lock; the lock is taken, and the version checked, before the transaction's first write."""
+    _install(session.get_bind())
+    instance = session.scalars(_read_statement(target), {"lock_key": key}).one_or_none()
     if instance is None:
         raise NotFound(f"流程实例不存在 / process instance {key} not found")
     pending = session.connection().info.setdefault(_KEY, {})

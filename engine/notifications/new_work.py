@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import Select, bindparam, event, or_, select
+from sqlalchemy import Select, bindparam, event, inspect, or_, select
 from sqlalchemy.orm import Session, contains_eager
 
 from engine import scope
@@ -27,13 +27,16 @@ from engine.tasks.models import HumanTask, TaskStatus
 from engine.users.models import RoleGrant, User
 
 _KEY = "assistflow.new_work"  # session.info: task id -> the user who caused the work (or None)
+_ROWS = "assistflow.new_work_rows"  # session.info: task id -> its row (kept: the session holds it weakly)
 MAX_NAMES = 5
 
 
-def _collect(session: Session, task_ids: list[int], actor_id: int | None) -> None:
+def _collect(session: Session, rows: list[Any], actor_id: int | None) -> None:
     pending: dict[int, int | None] = session.info.setdefault(_KEY, {})
-    for task_id in task_ids:
-        pending.setdefault(task_id, actor_id)
+    kept: dict[int, Any] = session.info.setdefault(_ROWS, {})
+    for row in rows:
+        pending.setdefault(row.id, actor_id)
+        kept[row.id] = row
 
 
 def install() -> None:
@@ -44,15 +47,16 @@ def install() -> None:
 
 
 def on_task_opened(session: Session, *, rows: list[Any], actor_id: int | None = None, **_: Any) -> None:
-    _collect(session, [r.id for r in rows], actor_id)
+    _collect(session, rows, actor_id)
 
 
 def on_task_assigned(session: Session, *, row: Any, actor_id: int | None = None, **_: Any) -> None:
-    _collect(session, [row.id], actor_id)
+    _collect(session, [row], actor_id)
 
 
 def _forget(session: Session) -> None:
     session.info.pop(_KEY, None)
+    session.info.pop(_ROWS, None)
 
 
 _GRANTS: list[Select[Any]] = []  # built once: the grants that may make someone a holder
@@ -87,9 +91,55 @@ def _holders(session: Session, row: Any, grants: list[RoleGrant]) -> list[int]:
 _TASKS: list[Any] = []  # built once: the columns delivery reads of the collected tasks
 
 
-def _tasks(session: Session, task_ids: list[int]) -> list[Any]:
+# The columns delivery and the scope check read of a task.
+_READ = frozenset(
+    (
+        "id",
+        "name",
+        "state",
+        "assignee_id",
+        "candidate_role",
+        "org_unit_id",
+        "street_id",
+        "district_id",
+        "process_key",
+        "instance_id",
+        "service_org_id",
+    )
+)
+
+
+def _held(session: Session, kept: dict[int, Any], task_ids: list[int]) -> list[Any] | None:
+    """The collected task rows themselves, in id order, when the session still holds every one of them
+    with the columns delivery reads loaded (none expunged or expired by a rolled-back savepoint, none
+    deleted): they were opened or assigned in this transaction, and a task row changes only through the
+    ORM (the app issues no bulk UPDATE or DELETE of ``human_task``), under its case's lock, so they are
+    as the database has them once flushed. None otherwise (they are read)."""
+    held = []
+    for task_id in sorted(task_ids):
+        task = kept.get(task_id)
+        if task is None or task.id != task_id:
+            return None
+        state = inspect(task)
+        if (
+            state.session_id != session.hash_key
+            or state.deleted
+            or state.was_deleted
+            or task in session.deleted
+            or _READ & state.unloaded
+        ):
+            return None
+        held.append(task)
+    return held
+
+
+def _tasks(session: Session, task_ids: list[int], kept: dict[int, Any] | None = None) -> list[Any]:
     """The tasks as they are now, in id order, as plain rows with the columns delivery and the scope
-    check read (a task gone with a rolled-back savepoint is not there)."""
+    check read (a task gone with a rolled-back savepoint is not there); the ``kept`` rows themselves when
+    the session still holds them as they are (:func:`_held`, no query)."""
+    held = _held(session, kept, task_ids) if kept else None
+    if held is not None:
+        return held
     if not _TASKS:
         t = HumanTask
         _TASKS.append(
@@ -114,12 +164,13 @@ def _tasks(session: Session, task_ids: list[int]) -> list[Any]:
 
 def _deliver(session: Session) -> None:
     pending: dict[int, int | None] = session.info.pop(_KEY, None) or {}
+    kept: dict[int, Any] = session.info.pop(_ROWS, None) or {}
     if not pending:
         return
     by_user: dict[int, list[Any]] = defaultdict(list)
     people: dict[int, User] = {}
     grants_of: dict[tuple[str, int, int | None, int | None], list[RoleGrant]] = {}
-    for row in _tasks(session, list(pending)):
+    for row in _tasks(session, list(pending), kept):
         if row.state == TaskStatus.CLAIMED and row.assignee_id is not None:
             recipients = [row.assignee_id]
         elif row.state == TaskStatus.READY:

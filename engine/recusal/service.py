@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session
 
 from engine import crypto
@@ -169,6 +169,10 @@ def must_step_aside(session: Session, instance: Any, user: User, data: dict[str,
 
 # session.info, for one transaction: user id -> blind indexes of the user's active filings
 _FILED = per_transaction("assistflow_near_relative_indexes")
+# Built once (every completion asks): the blind indexes of one staff member's active filings.
+_FILINGS_OF = select(NearRelativeFiling.relative_id_index).where(
+    NearRelativeFiling.staff_user_id == bindparam("staff_user_id"), NearRelativeFiling.active.is_(True)
+)
 
 
 def user_related_to(session: Session, user: User, numbers: set[str]) -> bool:
@@ -179,13 +183,7 @@ def user_related_to(session: Session, user: User, numbers: set[str]) -> bool:
         filed.clear()  # a filing made or withdrawn here, not flushed yet
     indexes = filed.get(user.id)
     if indexes is None:
-        indexes = filed[user.id] = frozenset(
-            session.scalars(
-                select(NearRelativeFiling.relative_id_index).where(
-                    NearRelativeFiling.staff_user_id == user.id, NearRelativeFiling.active.is_(True)
-                )
-            )
-        )
+        indexes = filed[user.id] = frozenset(session.scalars(_FILINGS_OF, {"staff_user_id": user.id}))
     return any(crypto.blind_index(n) in indexes for n in numbers)
 
 

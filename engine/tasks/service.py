@@ -150,6 +150,7 @@ def sync(session: Session, loaded: instances.Loaded, actor_id: int | None) -> li
             # the form version it keeps: the latest saved one, looked up inside the INSERT itself
             form_version=formversions.latest_version_expr(form_key) if form_key else None,
             state=TaskStatus.READY,
+            assignee_id=None,  # set, so that it stays loaded after the INSERT (new-work notices read it)
             created_at=due_from,  # when its deadline was worked out: due = created + deadline
             deadline=deadline_text,
         )
