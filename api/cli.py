@@ -215,6 +215,7 @@ def _session_factory() -> Any:
 def serve(host: str, port: int, with_scheduler: bool) -> None:
     from werkzeug.serving import run_simple
 
+    from api import gc_tuning
     from engine.deadlines import scheduler as timers
     from engine.system.heartbeat import Heartbeat
 
@@ -228,6 +229,7 @@ def serve(host: str, port: int, with_scheduler: bool) -> None:
     click.echo(f"assistflow serving on http://{host}:{port}")
     try:
         app = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's real app
+        gc_tuning.tune()  # as a gunicorn worker does (api/wsgi.py)
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
         if background is not None:

@@ -19,7 +19,8 @@ outlives its run):
 * **library defaults** (``--library-defaults`` only): the library's argon2 parameters (64 MiB, t=3,
   p=4), checked in the thread with no bound.
 
-``--rate R`` makes the completions an open loop: the clients offer R a second between them on schedule
+``--config N`` runs the N-th configuration only (1: the shipped one). ``BENCH_WORKERS`` and
+``BENCH_THREADS`` change the node (default 2 × 4). ``--rate R`` makes the completions an open loop: the clients offer R a second between them on schedule
 (8 threads each), and a completion's latency counts from the moment it was due. ``--pool-only`` runs
 the three pool configurations, ``--default`` the first (the shipped one:
 ``ASSISTFLOW_LOGIN_CPUS=last``, nice 10). Without ``--cycle`` the clients start their cases and upload
@@ -51,7 +52,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 import http_throughput as ht  # noqa: E402
 from common import drop_database, postgres_url  # noqa: E402
 
-ARGS = [a for i, a in enumerate(sys.argv[1:], 1) if not a.startswith("-") and sys.argv[i - 1] != "--rate"]
+ARGS = [
+    a
+    for i, a in enumerate(sys.argv[1:], 1)
+    if not a.startswith("-") and sys.argv[i - 1] not in ("--rate", "--config")
+]
 SECONDS = float(ARGS[0]) if ARGS else 30.0
 CLIENTS = int(ARGS[1]) if len(ARGS) > 1 else 4
 RATE = float(ARGS[2]) if len(ARGS) > 2 else 50.0
@@ -61,6 +66,10 @@ CYCLE = "--cycle" in sys.argv
 OPEN_RATE = (
     float(sys.argv[sys.argv.index("--rate") + 1]) if "--rate" in sys.argv else 0.0
 )  # each client also starts its cases and uploads their materials in the run
+
+# the node: gunicorn workers × threads (docs/DEPLOY.md's 2-core node by default)
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+THREADS = int(os.environ.get("BENCH_THREADS", "4"))
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -443,7 +452,7 @@ def main() -> None:
         return
     try:
         ht.setup(url)
-        os.environ["BENCH_GUNICORN_ARGS"] = "--threads 4 --worker-class gthread"
+        os.environ["BENCH_GUNICORN_ARGS"] = f"--threads {THREADS} --worker-class gthread"
         os.environ["ASSISTFLOW_LOG_FORMAT"] = "json"
         os.environ["ASSISTFLOW_LOG_LEVEL"] = "WARNING"
         configs = {
@@ -488,8 +497,12 @@ def main() -> None:
             configs = dict(list(configs.items())[:3])
         if "--default" in sys.argv:  # the shipped configuration only
             configs = dict(list(configs.items())[:1])
+        if "--config" in sys.argv:  # one configuration, by its number in the list above (1 = shipped)
+            chosen = int(sys.argv[sys.argv.index("--config") + 1])
+            configs = dict(list(configs.items())[chosen - 1 : chosen])
         print(
-            f"{CLIENTS} completion clients, {RATE:.0f} logins/s for {SECONDS:.0f} s, gunicorn 2 workers × 4 threads, "
+            f"{CLIENTS} completion clients, {RATE:.0f} logins/s for {SECONDS:.0f} s, "
+            f"gunicorn {WORKERS} workers × {THREADS} threads, "
             + (f"open loop: {OPEN_RATE:.0f} completions/s offered on schedule, " if OPEN_RATE else "")
             + (
                 "each client starting its cases and uploading their materials in the run"
@@ -499,7 +512,7 @@ def main() -> None:
         )
         for label, env in configs.items():
             os.environ.update(env)
-            proc, port = ht.gunicorn(url, 2)
+            proc, port = ht.gunicorn(url, WORKERS)
             try:
                 if CYCLE:
                     alone, _ = completions_with(port, logins=False)
