@@ -33,6 +33,7 @@ of at once, and :class:`StaleStep` is raised when it changes none.
 from __future__ import annotations
 
 import functools
+import sqlite3
 import weakref
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
@@ -182,15 +183,29 @@ def _deferred(info: dict[str, Any]) -> bool:
     return bool(info.get(_KEY) or info.get(_GUARDS) or info.get(_CHECKS))
 
 
+def _first_write(raw: Any, statement: str, params: tuple[Any, ...]) -> Any:
+    """The transaction's first write. SQLite (WAL) refuses it at once ("database is locked", without
+    waiting) when another writer committed after this transaction's reads began — its snapshot is
+    stale: the case may have changed, so the operation runs again from a fresh read (nothing is
+    written yet), as when a version check fails."""
+    try:
+        return raw.execute(statement, params)
+    except sqlite3.OperationalError as err:
+        if "locked" in str(err) or "busy" in str(err):
+            raise StaleStep(None) from err
+        raise
+
+
 def _acquire(info: dict[str, Any], raw: Any) -> None:
     """Take the write lock for every deferred instance of this connection and check its version."""
     for statement, params in info.pop(_GUARDS, None) or ():
-        if raw.execute(statement, params).rowcount != 1:
+        if _first_write(raw, statement, params).rowcount != 1:
             info.pop(_KEY, None)
             raise StaleStep(None)
     pending = info.pop(_KEY, None) or {}
     for instance_id, (version, ref) in sorted(pending.items()):
-        cursor = raw.execute(
+        cursor = _first_write(
+            raw,
             "UPDATE process_instance SET version = version WHERE id = ? AND version = ?",
             (instance_id, version),
         )

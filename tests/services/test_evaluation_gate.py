@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import traceback
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import time_machine
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import expressions, procedures
@@ -43,6 +42,7 @@ from engine.tasks.models import HumanTask, TaskStatus
 from tests import hostile_bpmn
 from tests.conftest import IS_POSTGRES, get_user
 from tests.factories import STREET, open_task
+from tests.lock_watch import OtherCaseWriter
 
 STEPPER = "stepper"
 DEADLINE = "probe('5 working days')"
@@ -50,43 +50,14 @@ WORDS = "5 working days"  # the task keeps the duration the expression gave, in 
 MONDAY = dt.datetime(2026, 11, 2, 10, 0, tzinfo=cal.SHANGHAI)
 
 
-def _impatient(engine) -> Session:
-    s = Session(engine, expire_on_commit=False)
-    if IS_POSTGRES:
-        s.execute(text("SET LOCAL lock_timeout = '1ms'"))
-    else:
-        s.connection().exec_driver_sql("PRAGMA busy_timeout = 0")
-    return s
-
-
-class Watch:
+class Watch(OtherCaseWriter):
     """At every evaluation that runs on the stepping thread: ``probe(x)`` values are listed, another
     case's task is claimed or unclaimed at once; a write refused (the lock was held) is kept, with where."""
 
     def __init__(self, engine: Any, other_task: int) -> None:
-        self.engine, self.other_task = engine, other_task
-        self.writes, self.refused, self.seen, self.busy = 0, [], [], False
+        super().__init__(engine, other_task, STEPPER)
+        self.seen: list[Any] = []
         self.learned: list[str] = []  # the texts of the evaluations learned before the lock, in order
-
-    def evaluating(self) -> None:
-        if threading.current_thread().name != STEPPER or self.busy:
-            return
-        self.busy = True
-        writer = _impatient(self.engine)
-        try:
-            user = get_user(writer, "pt_officer2")
-            (tasks.claim if self.writes % 2 == 0 else tasks.unclaim)(writer, user, self.other_task)
-            writer.commit()
-            self.writes += 1
-        except Exception as err:  # "database is locked": kept for the assertion
-            writer.rollback()
-            where = [f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}" for f in traceback.extract_stack()]
-            self.refused.append(f"{type(err).__name__} at {' < '.join(reversed(where[-14:-2]))}")
-        finally:
-            if not IS_POSTGRES:
-                writer.connection().exec_driver_sql("PRAGMA busy_timeout = 30000")
-            writer.close()
-            self.busy = False
 
     def probe(self, value: Any) -> Any:
         if threading.current_thread().name == STEPPER:
@@ -105,11 +76,11 @@ def watch(engine, session, monkeypatch) -> Iterator[Watch]:
     evaluate, execute_script, learn = expressions._evaluate, expressions._execute_script, rehearsal._learn
 
     def evaluated(*args: Any) -> Any:
-        one.evaluating()
+        one()
         return evaluate(*args)
 
     def executed(*args: Any) -> Any:
-        one.evaluating()
+        one()
         return execute_script(*args)
 
     def learned(missing: Any) -> Any:

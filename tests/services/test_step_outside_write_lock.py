@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import traceback
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import time_machine
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import expressions
@@ -40,6 +39,7 @@ from engine.tasks.models import HumanTask, TaskStatus
 from tests import hostile_bpmn
 from tests.conftest import IS_POSTGRES, get_user
 from tests.factories import STREET, open_task
+from tests.lock_watch import OtherCaseWriter, impatient, restore
 from tests.web.helpers import Web
 
 KEY = "probe_script"
@@ -102,32 +102,16 @@ def _stepper(engine, job) -> tuple[threading.Thread, list[Any]]:
     return thread, outcome
 
 
-def _impatient(engine) -> Session:
-    """A session that refuses at once instead of waiting for a lock another transaction holds."""
-    s = Session(engine, expire_on_commit=False)
-    if IS_POSTGRES:
-        s.execute(text("SET LOCAL lock_timeout = '1ms'"))
-    else:
-        s.connection().exec_driver_sql("PRAGMA busy_timeout = 0")
-    return s
-
-
-def _restore(s: Session) -> None:
-    if not IS_POSTGRES:
-        s.connection().exec_driver_sql("PRAGMA busy_timeout = 30000")
-    s.close()
-
-
 def _claim_in_the_receiving_case_meanwhile(engine, deadline_probe, note: int) -> None:
     """While the operation is stopped inside the receiving case's script (nothing written yet), another
     officer claims a task of that case and commits at once; then the operation goes on."""
     assert deadline_probe.inside.wait(120)
-    writer = _impatient(engine)
+    writer = impatient(engine)
     try:
         tasks.claim(writer, get_user(writer, "pt_officer2"), note)  # the receiving case changes
         writer.commit()
     finally:
-        _restore(writer)
+        restore(writer)
     deadline_probe.release.set()
 
 
@@ -138,12 +122,12 @@ def test_another_case_is_written_while_an_expression_is_being_evaluated(engine, 
     thread, outcome = _stepper(engine, lambda s: tasks.complete(s, get_user(s, "pt_officer"), fill, {}))
     assert probe.inside.wait(120)
 
-    writer = _impatient(engine)
+    writer = impatient(engine)
     try:
         tasks.claim(writer, get_user(writer, "pt_officer"), other_fill)  # a write to another case
         writer.commit()
     finally:
-        _restore(writer)
+        restore(writer)
     assert thread.is_alive() and not probe.release.is_set()  # the evaluation was still going on
 
     probe.release.set()
@@ -219,12 +203,12 @@ def test_another_case_is_written_while_the_scheduler_evaluates_a_script_after_a_
         with time_machine.travel(MONDAY + dt.timedelta(minutes=61), tick=False):
             thread, outcome = _stepper(engine, lambda _s: deadlines.run_due(factory))
             assert probe.inside.wait(120)
-            writer = _impatient(engine)
+            writer = impatient(engine)
             try:
                 tasks.claim(writer, get_user(writer, "pt_officer"), other_fill)
                 writer.commit()
             finally:
-                _restore(writer)
+                restore(writer)
             assert thread.is_alive() and not probe.release.is_set()
             probe.release.set()
             thread.join(120)
@@ -288,12 +272,12 @@ def _at_check(session: Session) -> int:
 def _write_another_case_meanwhile(engine, probe: Probe, thread: threading.Thread, other_task: int) -> None:
     """While the operation is stopped inside an evaluation, claim a task of another case at once."""
     assert probe.inside.wait(120)
-    writer = _impatient(engine)
+    writer = impatient(engine)
     try:
         tasks.claim(writer, get_user(writer, "pt_officer2"), other_task)
         writer.commit()
     finally:
-        _restore(writer)
+        restore(writer)
     assert thread.is_alive() and not probe.release.is_set()  # the evaluation was still going on
     probe.release.set()
     thread.join(120)
@@ -906,42 +890,12 @@ def test_a_web_start_with_too_much_to_rehearse_opens_the_case_and_its_first_step
 # locked on SQLite.
 
 
-class LockWatch:
-    """At every evaluation on the stepping thread: claim or unclaim a task of another case, refusing to
-    wait for any lock (busy timeout 0 / lock timeout 1 ms); what was refused is kept."""
-
-    def __init__(self, engine: Any, other_task: int) -> None:
-        self.engine, self.other_task = engine, other_task
-        self.writes, self.refused, self.busy = 0, [], False
-
-    def __call__(self) -> None:
-        if threading.current_thread().name != STEPPER or self.busy:
-            return
-        self.busy = True
-        writer = _impatient(self.engine)
-        try:
-            user = get_user(writer, "pt_officer2")
-            if self.writes % 2 == 0:
-                tasks.claim(writer, user, self.other_task)
-            else:
-                tasks.unclaim(writer, user, self.other_task)
-            writer.commit()
-            self.writes += 1
-        except Exception as err:  # "database is locked": kept for the assertion
-            writer.rollback()
-            where = [f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}" for f in traceback.extract_stack()]
-            self.refused.append(f"{type(err).__name__} at {' < '.join(reversed(where[-12:-2]))}")
-        finally:
-            _restore(writer)
-            self.busy = False
-
-
 @pytest.fixture()
-def lock_watch(engine, session, monkeypatch) -> LockWatch:
+def lock_watch(engine, session, monkeypatch) -> OtherCaseWriter:
     from engine.deadlines import sla
 
     _deploy_back(session, None)
-    watch = LockWatch(engine, _case_at_fill(session))
+    watch = OtherCaseWriter(engine, _case_at_fill(session), STEPPER)
     evaluate, execute_script, deadline_for = (
         expressions.evaluate,
         expressions.execute_script,
@@ -1257,7 +1211,7 @@ def test_an_item_counted_by_another_transaction_meanwhile_refuses_the_completion
 
     def count_meanwhile(*args: Any, **kwargs: Any) -> Any:
         if threading.current_thread().name == STEPPER and not counted:
-            writer = _impatient(engine)  # another project counts the item, refusing to wait for a lock
+            writer = impatient(engine)  # another project counts the item, refusing to wait for a lock
             try:
                 project = writer.get(ProcessInstance, other_project)
                 ledger.record(
@@ -1274,7 +1228,7 @@ def test_an_item_counted_by_another_transaction_meanwhile_refuses_the_completion
                 writer.rollback()
                 counted.append(repr(err))
             finally:
-                _restore(writer)
+                restore(writer)
         return execute_script(*args, **kwargs)
 
     monkeypatch.setattr(expressions, "execute_script", count_meanwhile)
