@@ -342,23 +342,8 @@ def catcher_after_fill(name: str, script: str, deadline: str, key: str = "probe_
     """fill → wait (catches message ``name`` keyed 'REF-ONE') → calc (``script``) → after (its
     ``deadline`` an expression) → end: a case that starts waiting when its first task is completed."""
     top, definition = _event("message", name)
-    return process(
-        key,
-        '<bpmn:startEvent id="s"/>\n<bpmn:userTask id="fill" name="填写"/>\n'
-        f'<bpmn:intermediateCatchEvent id="wait" name="等待">{_KEYED}{definition}</bpmn:intermediateCatchEvent>\n'
-        f'<bpmn:scriptTask id="calc" name="计算"><bpmn:script>{script}</bpmn:script></bpmn:scriptTask>\n'
-        + _after(deadline)
-        + '<bpmn:endEvent id="e"/>\n'
-        + _flows(
-            ("s", "fill", ""),
-            ("fill", "wait", ""),
-            ("wait", "calc", ""),
-            ("calc", "after", ""),
-            ("after", "e", ""),
-        ),
-        user_tasks=("fill", "after"),
-        top=top,
-    )
+    wait = f'<bpmn:intermediateCatchEvent id="wait" name="等待">{_KEYED}{definition}</bpmn:intermediateCatchEvent>\n'
+    return _fill_then_calc(key, wait, ("wait",), script, deadline, top)
 
 
 # --- chains of deliveries that used to be evaluated under SQLite's write lock (issue 18 item 10) -------
@@ -388,21 +373,32 @@ def _calc(script: str, bpmn_id: str = "calc") -> str:
     )
 
 
-def asker(ask: str, reply: str, script: str, deadline: str, key: str = "probe_asker") -> bytes:
-    """fill → ask (throws ``ask``) → hear (catches ``reply``) → calc (``script``) → after (``deadline``)
-    → end: a case that, completing fill, waits for the answer of the case it asked."""
+def _fill_then_calc(
+    key: str, middle: str, ids: tuple[str, ...], script: str, deadline: str, top: str
+) -> bytes:
+    """fill → the events ``middle`` (their ids ``ids``, in order) → calc (``script``) → after (its
+    ``deadline`` an expression) → end."""
     return process(
         key,
         '<bpmn:startEvent id="s"/>\n<bpmn:userTask id="fill" name="填写"/>\n'
-        f'<bpmn:intermediateThrowEvent id="ask" name="询问">{_keyed(ask)}</bpmn:intermediateThrowEvent>\n'
-        f'<bpmn:intermediateCatchEvent id="hear" name="等待答复">{_keyed(reply)}</bpmn:intermediateCatchEvent>\n'
+        + middle
         + _calc(script)
         + _after(deadline)
         + '<bpmn:endEvent id="e"/>\n'
-        + _chain("s", "fill", "ask", "hear", "calc", "after", "e"),
+        + _chain("s", "fill", *ids, "calc", "after", "e"),
         user_tasks=("fill", "after"),
-        top=_messages(ask, reply),
+        top=top,
     )
+
+
+def asker(ask: str, reply: str, script: str, deadline: str, key: str = "probe_asker") -> bytes:
+    """fill → ask (throws ``ask``) → hear (catches ``reply``) → calc (``script``) → after (``deadline``)
+    → end: a case that, completing fill, waits for the answer of the case it asked."""
+    middle = (
+        f'<bpmn:intermediateThrowEvent id="ask" name="询问">{_keyed(ask)}</bpmn:intermediateThrowEvent>\n'
+        f'<bpmn:intermediateCatchEvent id="hear" name="等待答复">{_keyed(reply)}</bpmn:intermediateCatchEvent>\n'
+    )
+    return _fill_then_calc(key, middle, ("ask", "hear"), script, deadline, _messages(ask, reply))
 
 
 def answerer(ask: str, reply: str, script: str, key: str = "probe_answerer") -> bytes:
@@ -441,19 +437,12 @@ def timer_then_catch(
 ) -> bytes:
     """fill → wait (PT1H) → hear (catches ``name`` keyed by the expression ``correlation``) → calc
     (``script``) → after (``deadline``) → end: the scheduler's wake-up starts the wait for the message."""
-    return process(
-        key,
-        '<bpmn:startEvent id="s"/>\n<bpmn:userTask id="fill" name="填写"/>\n'
+    middle = (
         '<bpmn:intermediateCatchEvent id="wait"><bpmn:timerEventDefinition id="td"><bpmn:timeDuration>PT1H'
         "</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>\n"
         f'<bpmn:intermediateCatchEvent id="hear" name="等待">{_keyed(name, correlation)}</bpmn:intermediateCatchEvent>\n'
-        + _calc(script)
-        + _after(deadline)
-        + '<bpmn:endEvent id="e"/>\n'
-        + _chain("s", "fill", "wait", "hear", "calc", "after", "e"),
-        user_tasks=("fill", "after"),
-        top=_messages(name),
     )
+    return _fill_then_calc(key, middle, ("wait", "hear"), script, deadline, _messages(name))
 
 
 def check_then_throw(name: str, check: str, key: str = "probe_checked_thrower") -> bytes:
