@@ -151,31 +151,39 @@ def run_due(
                 continue
             except Exception:
                 session.rollback()
-                log.exception("schedule %s failed; retried in a minute", claimed[-1:])
+                log.exception("schedule %s failed; retried in a minute", claimed[-1] if claimed else None)
                 for schedule_id in claimed[-1:]:
                     _postpone_schedule(session_factory, schedule_id)
                 continue
             if scheduled is not None:
                 done.append(scheduled)
                 continue
-            batch = claim_batch(session, moment, BATCH_SIZE)
-            if not batch:
-                session.rollback()
-                break
-            failed = []
-            if session.get_bind().dialect.name == "sqlite":  # one instance a batch, its lock deferred
+            if session.get_bind().dialect.name == "sqlite":  # one instance a pass, its lock deferred
+                claimed.clear()
                 try:
-                    woke = _wake_deferred(session, batch[0].id, moment)
-                    if woke is not None:
-                        done.append(woke)
+                    woke = _wake_deferred(session, moment, claimed)
                 except optimistic.StaleStep:
                     session.rollback()  # the case changed since it was read: claimed again, read afresh
                     continue
                 except Exception:
                     session.rollback()
-                    log.exception("wake-up of instance %s failed; postponed", batch[0].id)
-                    failed.append(batch[0].id)
-                batch = []
+                    log.exception(
+                        "wake-up of instance %s failed; postponed", claimed[-1] if claimed else None
+                    )
+                    for instance_id in claimed[-1:]:
+                        _postpone(session_factory, instance_id)
+                    continue
+                if woke is None:
+                    session.rollback()
+                    break
+                session.commit()
+                done.append(woke)
+                continue
+            batch = claim_batch(session, moment, BATCH_SIZE)
+            if not batch:
+                session.rollback()
+                break
+            failed = []
             for instance in batch:
                 try:
                     with session.begin_nested():  # one failing instance does not undo the others
@@ -201,13 +209,13 @@ def _run_schedule(session: Session, moment: dt.datetime, claimed: list[int]) -> 
 
 
 @rehearsal.stepping  # SQLite: the wake-up's expressions are evaluated before the write lock (item 10)
-def _wake_deferred(session: Session, instance_id: int, moment: dt.datetime) -> WakeResult | None:
-    """Wake one due case on SQLite, its lock deferred (read again on each attempt)."""
-    from engine.instances import service as instances
-
-    instance = instances.lock(session, instance_id, deferred=True)
-    if instance.next_wakeup_at is None or instance.next_wakeup_at > moment:
-        return None  # woken meanwhile
+def _wake_deferred(session: Session, moment: dt.datetime, claimed: list[int]) -> WakeResult | None:
+    """Claim the most overdue case on SQLite, its lock deferred (read afresh on each attempt), and wake
+    it (``claimed`` names it); ``None`` when none is due."""
+    instance = claim_due(session, moment)
+    if instance is None:
+        return None
+    claimed.append(instance.id)
     return wake(session, instance, moment)
 
 

@@ -191,7 +191,7 @@ def _first_write(raw: Any, statement: str, params: tuple[Any, ...]) -> Any:
     try:
         return raw.execute(statement, params)
     except sqlite3.OperationalError as err:
-        if "locked" in str(err) or "busy" in str(err):
+        if err.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):  # (extended codes)
             raise StaleStep(None) from err
         raise
 

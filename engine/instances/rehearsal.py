@@ -212,18 +212,19 @@ def _gate(session: Session) -> expressions.Gate:
     evaluated in place."""
 
     def gate(kind: str, text: str, names: Mapping[str, Any], run: Callable[[], Any]) -> Any:
-        learned = session.info.get(_LEARNED)
-        if not learned and not _holds_write_lock(session):
+        learned = session.info.get(_LEARNED) or {}
+        locked = _holds_write_lock(session)
+        if not learned and not locked:
             return run()
         key = _fingerprint(kind, text, names)
         if key is None:
             return run()
-        if learned and key in learned:
+        if key in learned:
             ok, value = learned[key]
             if not ok:
                 raise value
             return copy.deepcopy(value)
-        if not _holds_write_lock(session):
+        if not locked:
             return run()
         raise Unevaluated(key, run)
 
