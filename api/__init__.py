@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, has_app_context, jsonify
+from flask import Flask, has_app_context, jsonify, request, session
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import converters, errors, hardening, jsonbody, logs
@@ -19,13 +21,17 @@ from engine.attachments import service as attachment_service
 from engine.attachments import storage as file_storage
 from engine.audit import checkpoint, signing
 from engine.bpmn import timers
-from engine.db import configure_engine
+from engine.db import configure_engine, transient_conflict
 from engine.deadlines import holidays
 from engine.deadlines import service as deadlines
 from engine.errors import ServiceError
 from engine.notifications.service import MAIL
+from engine.system import metrics
 
 jsonbody.install()  # before any route module declares its arguments
+
+log = logging.getLogger(__name__)
+CONFLICT_ATTEMPTS = 3  # a request the database ends to break a deadlock runs at most this often
 
 
 def configure_mail(config: dict[str, Any]) -> None:
@@ -82,15 +88,45 @@ def _calendar_bind(own: Engine) -> Callable[[], Engine]:
     return bind
 
 
+def _cookie() -> dict[str, Any]:
+    """The session cookie's contents, read without marking the session as read."""
+    return dict.copy(session._get_current_object())  # type: ignore[attr-defined]
+
+
 class AssistflowFlask(Flask):
     """Commits the request's one transaction when the view succeeded.
 
     Committing here (not in ``after_request``) means a failing commit — a lost race on a unique key,
     a stale version — reaches the normal error handlers and becomes a 409, not a 500. Any exception
     leaves the transaction uncommitted; the session is rolled back and removed at teardown.
+
+    A transaction the database ended only to break a deadlock with another (two cases messaging each
+    other at the same moment) is rolled back and the request run again, up to ``CONFLICT_ATTEMPTS``
+    times in all (an upload, whose body is read as a stream, is not: it answers 409).
     """
 
     def dispatch_request(self) -> Any:
+        replayable = request.mimetype != "multipart/form-data"  # an upload's stream is read once
+        # the signed cookie's contents (flashed messages) as the request came; dict.copy does not mark
+        # the session read (which would add "Vary: Cookie" to every answer)
+        kept = _cookie()
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                return self._dispatch_and_commit()
+            except OperationalError as err:
+                if not (replayable and transient_conflict(err)) or attempt == CONFLICT_ATTEMPTS:
+                    raise
+                # PostgreSQL broke a deadlock by ending this transaction: nothing of it lasts, and the
+                # request runs again from the start once the other transaction has gone on
+                db.session.rollback()
+                if _cookie() != kept:
+                    session.clear()
+                    session.update(kept)
+                metrics.CONFLICT_RETRIES.labels("request").inc()
+                log.warning("request ended by a concurrent transaction; run again")
+        raise AssertionError("unreachable")
+
+    def _dispatch_and_commit(self) -> Any:
         try:
             result = super().dispatch_request()
         except ServiceError as err:

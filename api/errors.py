@@ -22,6 +22,7 @@ from engine.bpmn.errorevents import ServiceFailure
 from engine.bpmn.parsing import BpmnInvalid, BpmnTooLarge
 from engine.bpmn.runtime import EngineError
 from engine.crypto import DecryptionError, KeysNotConfigured
+from engine.db import transient_conflict
 from engine.deadlines.calendar import DeadlineError
 from engine.deadlines.schedules import ScheduleError
 from engine.errors import (
@@ -242,7 +243,13 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
-    def _database_unavailable(_err: Exception) -> ResponseReturnValue:
+    def _database_unavailable(err: Exception) -> ResponseReturnValue:
+        if transient_conflict(err):
+            # a deadlock with concurrent work that the request's own attempts did not get past
+            return error_response(
+                409,
+                "与同时进行的其他操作冲突，请稍后重试 / conflicted with work done at the same moment, retry",
+            )
         # The connection dropped (database restarted, connection killed): the transaction is gone
         # whole; the client may retry (task completions safely, with an Idempotency-Key).
         response, status = error_response(

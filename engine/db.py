@@ -62,6 +62,18 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 _PER_TRANSACTION: set[str] = set()
 
 
+# PostgreSQL's answers that end a transaction only because of another one running at the same moment
+# (deadlock_detected, serialization_failure): the whole transaction may run again from the start.
+_CONFLICT_STATES = frozenset({"40P01", "40001"})
+
+
+def transient_conflict(err: BaseException) -> bool:
+    """Did the database end the transaction only for a concurrent one (a deadlock it broke)? Such a
+    transaction wrote nothing that lasts: run again afresh, it succeeds once the other has finished."""
+    orig = getattr(err, "orig", None)
+    return getattr(orig, "sqlstate", None) in _CONFLICT_STATES
+
+
 def per_transaction(key: str) -> str:
     """A ``session.info`` key whose value lives for one transaction: it is dropped when the transaction
     (or a savepoint) ends, so the next one reads afresh. A flush's own inner transaction ends too and

@@ -471,3 +471,39 @@ def scripts_after_fill(count: int, script: str, deadline: str, key: str = "probe
         + _chain("s", "fill", *calcs, "after", "e"),
         user_tasks=("fill", "after"),
     )
+
+
+def crossing(tell: str, hear: str, key: str, timed: bool = False) -> bytes:
+    """fork → (fill → tell: throws message ``tell``) and (wait: catches message ``hear`` → after) → join →
+    end, both keyed 'REF-ONE': two procedures built with the names crossed each wait for the other, and
+    their two cases completing ``fill`` at once each reach for the other's row while holding its own.
+    ``timed``: ``fill`` is a wait of PT1H instead (the scheduler throws)."""
+    top = f'<bpmn:message id="T" name="{tell}"/>\n<bpmn:message id="H" name="{hear}"/>\n'
+    first = '<bpmn:userTask id="fill" name="填写"/>\n'
+    if timed:
+        first = (
+            '<bpmn:intermediateCatchEvent id="fill"><bpmn:timerEventDefinition id="td"><bpmn:timeDuration>'
+            "PT1H</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>\n"
+        )
+    return process(
+        key,
+        '<bpmn:startEvent id="s"/>\n<bpmn:parallelGateway id="fork"/>\n'
+        + first
+        + f'<bpmn:intermediateThrowEvent id="tell" name="通知">{_KEYED}<bpmn:messageEventDefinition messageRef="T"/>'
+        "</bpmn:intermediateThrowEvent>\n"
+        f'<bpmn:intermediateCatchEvent id="wait" name="等待">{_KEYED}<bpmn:messageEventDefinition messageRef="H"/>'
+        "</bpmn:intermediateCatchEvent>\n"
+        '<bpmn:userTask id="after" name="之后"/>\n<bpmn:parallelGateway id="join"/>\n<bpmn:endEvent id="e"/>\n'
+        + _flows(
+            ("s", "fork", ""),
+            ("fork", "fill", ""),
+            ("fill", "tell", ""),
+            ("tell", "join", ""),
+            ("fork", "wait", ""),
+            ("wait", "after", ""),
+            ("after", "join", ""),
+            ("join", "e", ""),
+        ),
+        user_tasks=("after",) if timed else ("fill", "after"),
+        top=top,
+    )

@@ -41,6 +41,7 @@ FILES = (
     "tests/engine/test_properties.py",
     "tests/api/test_load_and_faults.py",
     "tests/services/test_concurrency.py",
+    "tests/api/test_conflict_retry.py",
     "tests/services/test_crash_safety.py",
     "tests/services/test_audit_chain.py",
     "tests/services/test_audit_signatures.py",
@@ -214,11 +215,15 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         ),
         (
             "races",
-            "one claim wins, the others get 409; no concurrent completion is lost",
+            "one claim wins, the others get 409; no concurrent completion is lost; a request or timer "
+            "wake-up the database ends to break a deadlock runs again and is written once",
             f"{race['CLAIM_RACERS']} clients claim one task at once: 1 wins, "
             f"{race['CLAIM_RACERS'] - 1} get 409; {race['PARALLEL_COMPLETIONS']} clients complete the "
-            f"{race['PARALLEL_COMPLETIONS']} parallel tasks of one case at once: all applied, the join fires",
-            _tested(figures, "tests/services/test_concurrency.py"),
+            f"{race['PARALLEL_COMPLETIONS']} parallel tasks of one case at once: all applied, the join fires; "
+            "two cases messaging each other, completed at once (or one woken by the scheduler) while each "
+            "holds its own row: both go through, each message received once; attempts run out: 409, "
+            "nothing written",
+            _tested(figures, "tests/services/test_concurrency.py", "tests/api/test_conflict_retry.py"),
         ),
         (
             "web server and scheduler SIGKILLed",

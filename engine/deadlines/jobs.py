@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from engine.audit import service as audit
 from engine.audit.models import AuditAction
 from engine.bpmn import runtime
-from engine.db import utcnow
+from engine.db import transient_conflict, utcnow
 from engine.deadlines import schedules
 from engine.deadlines.escalation import fire_sla_levels
 from engine.deadlines.models import StartSchedule
@@ -26,6 +26,7 @@ from engine.deadlines.sla import wakeup_at
 from engine.instances import optimistic, rehearsal
 from engine.instances.models import InstanceStatus, ProcessInstance
 from engine.kernel import bus
+from engine.system import metrics
 from engine.tasks.models import HumanTask, open_clause
 
 log = logging.getLogger("assistflow.scheduler")
@@ -149,8 +150,12 @@ def run_due(
             except optimistic.StaleStep:  # SQLite: the occurrence was run meanwhile (a deferred claim)
                 session.rollback()
                 continue
-            except Exception:
+            except Exception as err:
                 session.rollback()
+                if transient_conflict(err):  # a deadlock the database broke: claimed again at once
+                    metrics.CONFLICT_RETRIES.labels("scheduler").inc()
+                    log.warning("schedule %s ended by a concurrent transaction", claimed[-1:])
+                    continue
                 log.exception("schedule %s failed; retried in a minute", claimed[-1] if claimed else None)
                 for schedule_id in claimed[-1:]:
                     _postpone_schedule(session_factory, schedule_id)
@@ -188,7 +193,11 @@ def run_due(
                 try:
                     with session.begin_nested():  # one failing instance does not undo the others
                         done.append(wake(session, instance, moment))
-                except Exception:
+                except Exception as err:
+                    if transient_conflict(err):  # a deadlock the database broke: still due, next pass
+                        metrics.CONFLICT_RETRIES.labels("scheduler").inc()
+                        log.warning("wake-up of instance %s ended by a concurrent transaction", instance.id)
+                        continue
                     log.exception("wake-up of instance %s failed; postponed", instance.id)
                     failed.append(instance.id)
             session.commit()

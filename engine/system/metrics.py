@@ -57,6 +57,11 @@ JOB_DURATION = Histogram(
     ["job"],
     buckets=LATENCY_BUCKETS + (30.0, 60.0),
 )
+CONFLICT_RETRIES = Counter(
+    "assistflow_conflict_retries_total",
+    "Transactions the database ended for a concurrent one (a deadlock) and run again, per origin",
+    ["origin"],
+)
 JOB_FAILURES = Counter("assistflow_scheduler_job_failures_total", "Scheduler job runs that raised", ["job"])
 JOB_LAST_SUCCESS = Gauge(
     "assistflow_scheduler_job_last_success_timestamp_seconds",
