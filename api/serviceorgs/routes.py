@@ -18,6 +18,7 @@ from api.serviceorgs.schemas import (
     ServiceOrgArgs,
     ServiceOrgListSchema,
     ServiceOrgSchema,
+    ServiceOrgUpdateArgs,
 )
 from engine.errors import Forbidden
 from engine.serviceorgs import service as serviceorgs
@@ -67,6 +68,26 @@ def create_organisation(args: dict[str, Any]) -> Any:
 @login_required
 def get_organisation(code: str) -> Any:
     return serviceorgs.by_code(db.session(), code)
+
+
+@blp.route("/<string:code>", methods=["PATCH"])
+@blp.arguments(ServiceOrgUpdateArgs)
+@blp.response(200, ServiceOrgSchema)
+@blp.doc(security=[BEARER])
+@login_required
+def update_organisation(args: dict[str, Any], code: str) -> Any:
+    """Rename an organisation, change the district it serves, deactivate it (with a reason: no new case
+    can be matched with it) or reactivate it (admins; audited ``service_org.updated``)."""
+    user = _admin_only()
+    return serviceorgs.update(
+        db.session(),
+        code,
+        name=args.get("name"),
+        district_code=args.get("district", serviceorgs.UNCHANGED),
+        active=args.get("active"),
+        reason=args["reason"],
+        actor_id=user.id,
+    )
 
 
 @blp.route("/<string:code>/members", methods=["POST"])

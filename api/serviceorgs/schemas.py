@@ -13,6 +13,17 @@ class ServiceOrgArgs(Schema):
     )
 
 
+class ServiceOrgUpdateArgs(Schema):
+    """What an admin changes; a field left out stays as it is."""
+
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    district = fields.String(
+        allow_none=True, metadata={"description": "code of the district it serves; null or empty: anywhere"}
+    )
+    active = fields.Boolean(metadata={"description": "false deactivates (needs a reason), true reactivates"})
+    reason = fields.String(load_default="", validate=validate.Length(max=500))
+
+
 class MemberArgs(Schema):
     username = fields.String(required=True, validate=validate.Length(min=1, max=64))
     reason = fields.String(load_default="", validate=validate.Length(max=500))

@@ -23,10 +23,10 @@ MESSAGES.update(
         "admin_service_orgs": ("服务机构", "Service organisations"),
         "service_orgs_help": (
             "浦东“3A”服务救助的匹配步骤填写承接机构的编码；转介确认和提供服务两步只进入该机构成员用户的待办，"
-            "其他机构的用户即使持有社工机构角色也不能接收。增减成员都记入审计日志。",
+            "其他机构的用户即使持有社工机构角色也不能接收。停用的机构不能再匹配新的个案，已转介的任务仍由其成员办理完毕。登记、修改、停用和增减成员都记入审计日志。",
             "The 3A matching step names the organisation's code; the referral and the service steps then "
             "go to that organisation's member users only: users of other agencies cannot accept them, "
-            "whatever agency role they hold. Adding and removing members is audited.",
+            "whatever agency role they hold. A deactivated organisation cannot be matched with a new case; the referrals it has stay with its members to finish. Registering, changing, deactivating and membership changes are audited.",
         ),
         "service_org_code": ("机构编码", "Code"),
         "service_org_name": ("机构名称", "Name"),
@@ -43,6 +43,23 @@ MESSAGES.update(
         "service_org_created": ("已登记服务机构 {code}。", "Registered {code}."),
         "service_org_added": ("已将 {username} 添加为 {code} 的成员。", "Added {username} to {code}."),
         "service_org_removed": ("已将 {username} 移出 {code}。", "Removed {username} from {code}."),
+        "service_org_status": ("状态", "Status"),
+        "service_org_active": ("使用中", "In use"),
+        "service_org_inactive": ("已停用", "Deactivated"),
+        "service_org_open_work": (
+            "{count} 项进行中的转介任务仍由成员办理完毕；新的个案不能匹配本机构。",
+            "{count} open referral task(s) stay with its members to finish; no new case can be matched with it.",
+        ),
+        "service_org_no_new_matches": ("新的个案不能匹配本机构。", "No new case can be matched with it."),
+        "service_org_edit": ("修改名称或服务区域", "Change the name or district"),
+        "service_org_save": ("保存", "Save"),
+        "service_org_deactivate": ("停用", "Deactivate"),
+        "service_org_reactivate": ("恢复使用", "Reactivate"),
+        "service_org_deactivate_reason": ("停用原因（必填）", "Why it is deactivated (required)"),
+        "service_org_updated": ("已修改服务机构 {code}。", "Updated {code}."),
+        "service_org_deactivated": ("已停用服务机构 {code}。", "Deactivated {code}."),
+        "service_org_reactivated": ("已恢复服务机构 {code}。", "Reactivated {code}."),
+        "service_org_unchanged": ("没有需要保存的修改。", "Nothing was changed."),
     }
 )
 
@@ -66,6 +83,7 @@ def admin_service_orgs() -> Any:
         "admin_service_orgs.html",
         rows=serviceorgs.list_all(session),
         districts=orgs.list_units(session, level=OrgLevel.DISTRICT),
+        open_work=serviceorgs.open_referrals(session),
     )
 
 
@@ -111,4 +129,39 @@ def admin_service_org_remove(code: str, username: str) -> Any:
     except ServiceError as err:
         return _failed(err)
     flash(t("service_org_removed", username=username, code=code), "success")
+    return _back()
+
+
+@bp.post("/admin/service-orgs/<code>")
+@admin_required
+def admin_service_org_update(code: str) -> Any:
+    session = db.session()
+    try:
+        before = serviceorgs.by_code(session, code)
+        unchanged = (before.name, before.district_id)
+        after = serviceorgs.update(
+            session,
+            code,
+            name=request.form.get("name", ""),
+            district_code=request.form.get("district") or None,
+            actor_id=user().id,
+        )
+    except ServiceError as err:
+        return _failed(err)
+    changed = (after.name, after.district_id) != unchanged
+    flash(t("service_org_updated" if changed else "service_org_unchanged", code=code), "success")
+    return _back()
+
+
+@bp.post("/admin/service-orgs/<code>/active")
+@admin_required
+def admin_service_org_active(code: str) -> Any:
+    active = request.form.get("active") == "1"
+    try:
+        serviceorgs.update(
+            db.session(), code, active=active, reason=request.form.get("reason", ""), actor_id=user().id
+        )
+    except ServiceError as err:
+        return _failed(err)
+    flash(t("service_org_reactivated" if active else "service_org_deactivated", code=code), "success")
     return _back()

@@ -74,6 +74,7 @@ class AuditAction(enum.StrEnum):
     USER_GRANTS_SYNCED = "user.grants_synced"  # an OIDC login set the user's grants from its claims
     LOGIN_REFUSED_EXTERNAL = "auth.login_refused_external"  # an OIDC login the claim rules refused
     SERVICE_ORG_CREATED = "service_org.created"
+    SERVICE_ORG_UPDATED = "service_org.updated"  # renamed, its district changed, deactivated or reactivated
     SERVICE_ORG_MEMBER_ADDED = "service_org.member_added"
     SERVICE_ORG_MEMBER_REMOVED = "service_org.member_removed"
     ARCHIVE_EXPORTED = "archive.exported"

@@ -40,25 +40,37 @@ def by_code(session: Session, code: str) -> ServiceOrganisation:
     return found
 
 
+def _name(name: str | None) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise Invalid.on("name", "机构名称不能为空，最多 200 字 / name: 1–200 characters")
+    return name
+
+
+def _district(session: Session, district_code: str | None) -> OrgUnit | None:
+    """The district an organisation serves, by code; none (empty) means anywhere."""
+    if not district_code:
+        return None
+    try:
+        district = orgs.by_code(session, district_code)
+    except NotFound as err:
+        raise Invalid.on("district", err.message) from err
+    if district.level != OrgLevel.DISTRICT:
+        raise Invalid.on("district", "应为区级单位 / must be a district")
+    return district
+
+
 def create(
     session: Session, *, code: str, name: str, district_code: str | None = None, actor_id: int | None = None
 ) -> ServiceOrganisation:
     """Register an organisation (audited). ``district_code``: the district it serves (none: anywhere)."""
-    code, name = (code or "").strip(), (name or "").strip()
+    code = (code or "").strip()
     if not CODE.match(code):
         raise Invalid.on(
             "code", "机构编码应为 2–32 位字母、数字、- 或 _ / code: 2–32 letters, digits, - or _"
         )
-    if not name or len(name) > 200:
-        raise Invalid.on("name", "机构名称不能为空，最多 200 字 / name: 1–200 characters")
-    district: OrgUnit | None = None
-    if district_code:
-        try:
-            district = orgs.by_code(session, district_code)
-        except NotFound as err:
-            raise Invalid.on("district", err.message) from err
-        if district.level != OrgLevel.DISTRICT:
-            raise Invalid.on("district", "应为区级单位 / must be a district")
+    name = _name(name)
+    district = _district(session, district_code)
     if session.scalar(select(ServiceOrganisation.id).where(ServiceOrganisation.code == code)) is not None:
         raise Conflict(
             f"机构编码已存在 / code '{code}' already exists",
@@ -80,6 +92,66 @@ def create(
         details={"code": code, "name": name, "district": district.code if district else None},
     )
     return row
+
+
+UNCHANGED: Any = object()  # an argument of :func:`update` left as it is
+
+
+def update(
+    session: Session,
+    code: str,
+    *,
+    name: str | None = None,
+    district_code: str | None = UNCHANGED,
+    active: bool | None = None,
+    reason: str = "",
+    actor_id: int | None = None,
+) -> ServiceOrganisation:
+    """Rename an organisation, change the district it serves (``None`` or empty: anywhere), deactivate or
+    reactivate it; one audit event names each change with its value before and after (nothing changed:
+    nothing written). Deactivating needs a reason. A deactivated organisation cannot be matched with a
+    new case (:func:`check_match`); the referrals it already has stay with its members to finish."""
+    organisation = by_code(session, code)
+    reason = (reason or "").strip()[:500]
+    changes: dict[str, list[Any]] = {}
+    renamed = _name(name) if name is not None else organisation.name
+    if renamed != organisation.name:
+        changes["name"] = [organisation.name, renamed]
+        organisation.name = renamed
+    if district_code is not UNCHANGED:
+        district = _district(session, district_code)
+        if (district.id if district else None) != organisation.district_id:
+            before = organisation.district.code if organisation.district is not None else None
+            changes["district"] = [before, district.code if district else None]
+            organisation.district_id = district.id if district else None
+    if active is not None and active != organisation.active:
+        if not active and not reason:
+            raise Invalid.on("reason", "停用服务机构须说明原因 / say why the organisation is deactivated")
+        changes["active"] = [organisation.active, active]
+        organisation.active = active
+    if not changes:
+        return organisation
+    session.flush()
+    session.expire(organisation, ["district"])
+    audit.record(
+        session,
+        AuditAction.SERVICE_ORG_UPDATED,
+        actor_id=actor_id,
+        details={"organisation": organisation.code, "changes": changes, "reason": reason},
+    )
+    return organisation
+
+
+def open_referrals(session: Session) -> dict[int, int]:
+    """Open tasks (not yet completed) per organisation they belong to."""
+    from engine.tasks.models import HumanTask, open_clause  # tasks read this package; import late
+
+    rows = session.execute(
+        select(HumanTask.service_org_id, func.count())
+        .where(HumanTask.service_org_id.is_not(None), open_clause())
+        .group_by(HumanTask.service_org_id)
+    )
+    return {org_id: count for org_id, count in rows if org_id is not None}
 
 
 def _user(session: Session, username: str) -> User:

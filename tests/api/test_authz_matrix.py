@@ -525,6 +525,13 @@ PROBES = [
         json={"code": "坏 编码", "name": "权限测试机构"},
     ),
     Probe(
+        "PATCH",
+        f"{API}/service-organisations/NOPE",
+        only(404, {"admin/city"}),
+        "service_organisations.update_organisation",
+        json={"active": False, "reason": "权限测试"},
+    ),
+    Probe(
         "POST",
         f"{API}/service-organisations/NOPE/members",
         only(404, {"admin/city"}),
@@ -738,6 +745,20 @@ PROBES = [
         only(302, {"admin/city"}),
         "web.admin_service_org_create",
         form={"code": "坏 编码", "name": "权限测试机构"},
+    ),
+    Probe(  # no such organisation: the admin is sent back to the page with the reason
+        "POST",
+        "/admin/service-orgs/NOPE",
+        only(302, {"admin/city"}),
+        "web.admin_service_org_update",
+        form={"name": "权限测试机构"},
+    ),
+    Probe(
+        "POST",
+        "/admin/service-orgs/NOPE/active",
+        only(302, {"admin/city"}),
+        "web.admin_service_org_active",
+        form={"active": "0", "reason": "权限测试"},
     ),
     Probe(
         "POST",

@@ -185,3 +185,64 @@ def test_only_the_members_are_told_of_the_new_referral(client, login, agencies):
         return [n for n in items if n.get("task_id") == referral["id"]]
 
     assert told("pd_agency_lead") and not told("pd_other_lead")
+
+
+def _updates() -> list[dict]:
+    db.session.expire_all()
+    return [
+        e.details
+        for e in db.session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.action == AuditAction.SERVICE_ORG_UPDATED.value)
+            .order_by(AuditEvent.id)
+        )
+    ]
+
+
+def test_a_deactivated_organisation_keeps_its_referral_and_takes_no_new_case(client, login, agencies):
+    admin = login("admin")
+    base = "/api/v1/service-organisations"
+    referred = _case(client, login)
+    referred.do("matching", "pd_officer", MATCH)
+    referral = referred.task("referral")
+    # only admins; a deactivation says why; the district must be a district
+    assert_error(
+        client.patch(f"{base}/PD-SW-A", json={"active": False, "reason": "x"}, headers=login("pd_district")),
+        403,
+    )
+    silent = client.patch(f"{base}/PD-SW-A", json={"active": False}, headers=admin)
+    assert "须说明原因" in assert_error(silent, 422)["fields"]["reason"][0]
+    street = client.patch(f"{base}/PD-SW-A", json={"district": STREET}, headers=admin)
+    assert "应为区级单位" in assert_error(street, 422)["fields"]["district"][0]
+    assert_error(client.patch(f"{base}/PD-NOWHERE", json={"name": "某机构"}, headers=admin), 404)
+    assert _updates() == []  # the refusals wrote nothing
+    stopped = client.patch(f"{base}/PD-SW-A", json={"active": False, "reason": "服务合同到期"}, headers=admin)
+    assert stopped.status_code == 200 and stopped.json["active"] is False
+    # a new case cannot be matched with it; the referral it has stays with its members
+    fresh = _case(client, login)
+    refused = fresh.submit("matching", "pd_officer", MATCH)
+    assert "服务机构已停用" in assert_error(refused, 422)["fields"]["service_org"][0]
+    assert referral["id"] in _claimable(client, login, "pd_agency_lead")
+    referred.do("referral", "pd_agency_lead", ACCEPT)
+    # renamed, serving anywhere, reactivated: one event per change with the values before and after
+    renamed = client.patch(
+        f"{base}/PD-SW-A", json={"name": "示例服务社甲（更名）", "district": None}, headers=admin
+    )
+    assert renamed.status_code == 200 and renamed.json["district"] is None
+    again = client.patch(
+        f"{base}/PD-SW-A", json={"active": True, "name": "示例服务社甲（更名）"}, headers=admin
+    )
+    assert again.status_code == 200 and again.json["active"] is True
+    same = client.patch(f"{base}/PD-SW-A", json={"name": "示例服务社甲（更名）"}, headers=admin)
+    assert same.status_code == 200
+    assert _updates() == [
+        {"organisation": "PD-SW-A", "changes": {"active": [True, False]}, "reason": "服务合同到期"},
+        {
+            "organisation": "PD-SW-A",
+            "changes": {"name": ["示例服务社甲", "示例服务社甲（更名）"], "district": ["310115", None]},
+            "reason": "",
+        },
+        {"organisation": "PD-SW-A", "changes": {"active": [False, True]}, "reason": ""},
+    ]  # (saving the same name again wrote nothing)
+    fresh.do("matching", "pd_officer", MATCH)
+    assert fresh.detail()["data"]["service_org_name"] == "示例服务社甲（更名）"

@@ -72,3 +72,48 @@ def test_the_page_reads_in_english(web):
     admin.get("/lang/en")
     page = text(admin.get("/admin/service-orgs"))
     assert "Service organisations" in page and "Anywhere" in page and "No members yet" in page
+    assert "Change the name or district" in page and "Deactivate" in page and "停用" not in page
+
+
+def test_an_admin_renames_deactivates_and_reactivates_an_organisation(web):
+    admin = web("admin")
+    admin.post("/admin/service-orgs", data={"code": "PD-SW-EDIT", "name": "示例服务社", "district": "310115"})
+    page = text(admin.get("/admin/service-orgs"))
+    assert "修改名称或服务区域" in page and "使用中" in page and "停用原因（必填）" in page
+    renamed = admin.post(
+        "/admin/service-orgs/PD-SW-EDIT", data={"name": "示例服务社（更名）", "district": ""}
+    )
+    assert renamed.status_code == 302
+    page = text(admin.get("/admin/service-orgs"))
+    assert "已修改服务机构 PD-SW-EDIT" in page and "示例服务社（更名）" in page
+    row = page.split('data-code="PD-SW-EDIT" data-active="1"')[1].split("</tr>")[0]
+    assert "不限" in row.split("</details>")[1]  # the district column (after the edit form) says anywhere
+    # a deactivation without a reason is refused with the reason shown; nothing written
+    admin.post("/admin/service-orgs/PD-SW-EDIT/active", data={"active": "0", "reason": " "})
+    assert "停用服务机构须说明原因" in text(admin.get("/admin/service-orgs"))
+    assert db.session.scalar(
+        select(ServiceOrganisation.active).where(ServiceOrganisation.code == "PD-SW-EDIT")
+    )
+    admin.post("/admin/service-orgs/PD-SW-EDIT/active", data={"active": "0", "reason": "服务合同到期"})
+    page = text(admin.get("/admin/service-orgs"))
+    assert "已停用服务机构 PD-SW-EDIT" in page and 'data-code="PD-SW-EDIT" data-active="0"' in page
+    assert "新的个案不能匹配本机构" in page and "恢复使用" in page and "None" not in page
+    admin.post("/admin/service-orgs/PD-SW-EDIT/active", data={"active": "1"})
+    page = text(admin.get("/admin/service-orgs"))
+    assert "已恢复服务机构 PD-SW-EDIT" in page and 'data-code="PD-SW-EDIT" data-active="1"' in page
+    # saved again unchanged: said so, nothing written
+    admin.post("/admin/service-orgs/PD-SW-EDIT", data={"name": "示例服务社（更名）", "district": ""})
+    assert "没有需要保存的修改" in text(admin.get("/admin/service-orgs"))
+    changes = [
+        e.details["changes"]
+        for e in db.session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.action == AuditAction.SERVICE_ORG_UPDATED.value)
+            .order_by(AuditEvent.id)
+        )
+    ]
+    assert changes == [
+        {"name": ["示例服务社", "示例服务社（更名）"], "district": ["310115", None]},
+        {"active": [True, False]},
+        {"active": [False, True]},
+    ]
