@@ -63,15 +63,15 @@ def test_admin_edits_validates_diffs_and_deploys_a_new_version(browser, live_ser
     # bpmn-js's own tooltips speak Chinese on a Chinese page (editor-zh.js)
     pad = page.locator(".djs-context-pad .entry[title]").evaluate_all("es => es.map(e => e.title)")
     assert "追加任务" in pad and "Append task" not in pad
-    assert page.get_by_label("表单 / Form").input_value() == "ca_application"
-    assert page.get_by_label("办理期限 / Deadline").input_value() == OLD_DEADLINE
-    page.get_by_label("名称 / Name").fill(NEW_NAME)
-    page.get_by_label("名称 / Name").press("Tab")
-    page.get_by_label("办理期限 / Deadline").fill(NEW_DEADLINE)
-    page.get_by_label("办理期限 / Deadline").press("Tab")
-    page.get_by_label("到期前提醒 / Reminder").fill("1 working day")
-    page.get_by_label("到期前提醒 / Reminder").press("Tab")
-    page.get_by_label("逾期升级至 / Escalate to").select_option("street_head")
+    assert page.get_by_label("表单", exact=True).input_value() == "ca_application"
+    assert page.get_by_label("办理期限", exact=True).input_value() == OLD_DEADLINE
+    page.get_by_label("名称", exact=True).fill(NEW_NAME)
+    page.get_by_label("名称", exact=True).press("Tab")
+    page.get_by_label("办理期限", exact=True).fill(NEW_DEADLINE)
+    page.get_by_label("办理期限", exact=True).press("Tab")
+    page.get_by_label("到期前提醒", exact=True).fill("1 working day")
+    page.get_by_label("到期前提醒", exact=True).press("Tab")
+    page.get_by_label("逾期升级至", exact=True).select_option("street_head")
     # the canvas shows the new name
     page.locator('#canvas .djs-element[data-element-id="application"]', has_text=NEW_NAME).wait_for()
     admin.shot("20-modeler-edited")
@@ -80,13 +80,13 @@ def test_admin_edits_validates_diffs_and_deploys_a_new_version(browser, live_ser
     select = "id => window.afModeler.get('selection').select(window.afModeler.get('elementRegistry').get(id))"
     page.evaluate(select, "Lane_district_officer")
     page.get_by_test_id("panel-element").filter(has_text="Lane_district_officer").wait_for()
-    assert page.get_by_label("角色 / Role").input_value() == "district_officer"
-    page.get_by_label("角色 / Role").select_option("district_head")
+    assert page.get_by_label("角色", exact=True).input_value() == "district_officer"
+    page.get_by_label("角色", exact=True).select_option("district_head")
     page.evaluate(select, "f_gw_accept_gw_rejected")
     page.get_by_test_id("panel-element").filter(has_text="f_gw_accept_gw_rejected").wait_for()
-    assert page.get_by_label("条件表达式 / Condition").input_value() == "accepted == False"
-    page.get_by_label("条件表达式 / Condition").fill("not accepted")
-    page.get_by_label("条件表达式 / Condition").press("Tab")
+    assert page.get_by_label("条件表达式", exact=True).input_value() == "accepted == False"
+    page.get_by_label("条件表达式", exact=True).fill("not accepted")
+    page.get_by_label("条件表达式", exact=True).press("Tab")
 
     # --- 3. Validate, then the diff against version n shows the changed task -----------------------
     page.get_by_role("button", name="校验").click()

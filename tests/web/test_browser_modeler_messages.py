@@ -30,15 +30,26 @@ def test_the_panel_edits_a_receive_tasks_message_and_correlation(browser, live_s
     select = "id => window.afModeler.get('selection').select(window.afModeler.get('elementRegistry').get(id))"
     page.evaluate(select, "wait_list")
     page.get_by_test_id("panel-element").filter(has_text="wait_list").wait_for()
-    assert page.get_by_label("消息名称 / Message").input_value() == "list_confirmed"
-    assert page.get_by_label("关联 / Correlation").input_value() == "project_key"
-    page.get_by_label("消息名称 / Message").fill("closure_confirmed")
-    page.get_by_label("消息名称 / Message").press("Tab")
-    page.get_by_label("关联 / Correlation").fill("project_ref")
-    page.get_by_label("关联 / Correlation").press("Tab")
+    assert page.get_by_label("消息名称", exact=True).input_value() == "list_confirmed"
+    assert page.get_by_label("关联", exact=True).input_value() == "project_key"
+    page.get_by_label("消息名称", exact=True).fill("closure_confirmed")
+    page.get_by_label("消息名称", exact=True).press("Tab")
+    page.get_by_label("关联", exact=True).fill("project_ref")
+    page.get_by_label("关联", exact=True).press("Tab")
     page.get_by_role("button", name="校验").click()
     page.get_by_test_id("valid").wait_for()
+    assert page.locator("#m-status").inner_text() == "校验通过：msg_receiver"
     xml = page.evaluate("window.afModeler.saveXML({ format: true }).then(function (r) { return r.xml; })")
+    # in English the panel speaks English only
+    admin.goto("/lang/en")
+    admin.goto(f"/admin/processes/msg_receiver/{version}/modeler")
+    page.locator('#canvas[data-modeler-ready="1"]').wait_for()
+    page.evaluate(select, "wait_list")
+    page.get_by_test_id("panel-element").filter(has_text="wait_list").wait_for()
+    assert page.get_by_label("Message", exact=True).input_value() == "list_confirmed"
+    panel = page.locator("#panel-body").inner_text()
+    assert "Correlation" in panel and "the sender and the receiver use the same name" in panel
+    assert not any("\u4e00" <= ch <= "\u9fff" for ch in panel), panel
     admin.close()
 
     assert 'name="closure_confirmed"' in xml and 'value="project_ref"' in xml

@@ -19,13 +19,13 @@ def test_the_panel_edits_who_each_instance_of_a_multi_instance_step_is_for(brows
     select = "id => window.afModeler.get('selection').select(window.afModeler.get('elementRegistry').get(id))"
     page.evaluate(select, "sign_agreement")
     page.get_by_test_id("panel-element").filter(has_text="sign_agreement").wait_for()
-    assert page.get_by_label("每个实例的角色 / Role of each instance").input_value() == "party['role']"
+    assert page.get_by_label("每个实例的角色", exact=True).input_value() == "party['role']"
     assert (
-        page.get_by_label("可用角色 / Roles").input_value()
+        page.get_by_label("可用角色", exact=True).input_value()
         == "city_officer,gansu_officer,agency_lead,aided_agency"
     )
-    page.get_by_label("实例标签 / Instance label").fill("party['party']")
-    page.get_by_label("实例标签 / Instance label").press("Tab")
+    page.get_by_label("实例标签", exact=True).fill("party['party']")
+    page.get_by_label("实例标签", exact=True).press("Tab")
     page.get_by_role("button", name="校验").click()
     page.get_by_test_id("valid").wait_for()
     xml = page.evaluate("window.afModeler.saveXML({ format: false }).then(r => r.xml)")

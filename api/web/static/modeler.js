@@ -70,8 +70,23 @@
     return node;
   }
 
+  // The panel's words are written "中文 / English"; the page shows the half of its own language (as the
+  // server's api/web/i18n.pick does), and so do the server's messages (lint problems).
+  var EN = (document.documentElement.lang || "").slice(0, 2) === "en";
+  function tr(zh, en) { return EN ? en : zh; }
+  function pick(text) {
+    if (!text) { return ""; }
+    var at = text.indexOf(" / ");
+    if (at < 0) {
+      at = text.indexOf("）/ ");
+      if (at < 0) { return text; }
+      return EN ? text.slice(at + 3) : text.slice(0, at + 1);
+    }
+    return EN ? text.slice(at + 3) : text.slice(0, at);
+  }
+
   function status(text, kind) {
-    statusNode.textContent = text;
+    statusNode.textContent = pick(text);
     statusNode.className = "m-status " + (kind || "");
   }
 
@@ -162,9 +177,9 @@
     var id = "pf-" + (++fieldCount);
     control.id = id;
     return el("div", { "class": "field" }, [
-      el("label", { "for": id, text: label }),
+      el("label", { "for": id, text: pick(label) }),
       control,
-      help ? el("p", { "class": "help", text: help }) : null
+      help ? el("p", { "class": "help", text: pick(help) }) : null
     ]);
   }
 
@@ -177,13 +192,13 @@
 
   function select(options, value, onChange, emptyLabel) {
     var node = el("select");
-    node.appendChild(el("option", { value: "", text: emptyLabel || "—" }));
+    node.appendChild(el("option", { value: "", text: pick(emptyLabel) || "—" }));
     var known = false;
     options.forEach(function (o) {
       if (o.value === value) { known = true; }
       node.appendChild(el("option", { value: o.value, text: o.label }));
     });
-    if (value && !known) { node.appendChild(el("option", { value: value, text: value + "（未知 / unknown）" })); }
+    if (value && !known) { node.appendChild(el("option", { value: value, text: value + tr("（未知）", " (unknown)") })); }
     node.value = value || "";
     node.addEventListener("change", function () { apply(function () { onChange(node.value); }); });
     return node;
@@ -199,7 +214,7 @@
     if (!element) { element = canvas.getRootElement(); }
     current = element && element.businessObject ? element : null;
     if (!current) {
-      panel.appendChild(el("p", { "class": "muted", text: "请在图中选择一个元素 / select an element in the diagram" }));
+      panel.appendChild(el("p", { "class": "muted", text: tr("请在图中选择一个元素", "Select an element in the diagram") }));
       return;
     }
     var bo = element.businessObject;
@@ -233,7 +248,7 @@
       panel.appendChild(field("名称 / Name", input(bo.name, function (v) { modeling.updateLabel(element, v); })));
       panel.appendChild(field("角色 / Role", select(info.roles, roleOfName(bo.name), function (role) {
         if (role) { modeling.updateLabel(element, roleNames[role] + " " + role); }
-      }, "（无 / none）"), "泳道中的用户任务由此角色办理 / user tasks in this lane go to this role"));
+      }, tr("（无）", "(none)")), "泳道中的用户任务由此角色办理 / user tasks in this lane go to this role"));
     }
     if (is(element, "bpmn:UserTask")) {
       panel.appendChild(field("表单 / Form", select(info.forms, getProperty(element, "formKey"), function (v) {
@@ -241,13 +256,13 @@
       })));
       panel.appendChild(field("办理期限 / Deadline", input(getProperty(element, "deadline"), function (v) {
         setProperty(element, "deadline", v);
-      }, "10 working days"), "如 10 working days、10个工作日、30 days、PT48H，或表达式 / or an expression"));
+      }, "10 working days"), tr("如 10 working days、10个工作日、30 days、PT48H，或表达式", "e.g. 10 working days, 30 days, PT48H, or an expression")));
       panel.appendChild(field("到期前提醒 / Reminder", input(getProperty(element, "reminder"), function (v) {
         setProperty(element, "reminder", v);
       }, "1 working day"), "到期前多久提醒 / how long before the deadline to remind"));
       panel.appendChild(field("逾期升级至 / Escalate to", select(info.roles, getProperty(element, "escalate_to"), function (v) {
         setProperty(element, "escalate_to", v);
-      }, "（默认上级 / default: next level）")));
+      }, tr("（默认上级）", "(default: next level)"))));
       panel.appendChild(field("可退回补正至 / May send back to", input(getProperty(element, "send_back_to"), function (v) {
         setProperty(element, "send_back_to", v.split(",").map(function (s) { return s.trim(); }).filter(Boolean).join(","));
       }, "home_investigation,assessment"), "此前用户任务的标识，逗号分隔 / ids of earlier user tasks, comma-separated"));
@@ -300,8 +315,8 @@
       if (!is(element, "bpmn:StartEvent")) {
         panel.appendChild(field("关联 / Correlation", input(getProperty(element, "correlation"), function (v) {
           setProperty(element, "correlation", v);
-        }, "project_key"), "按案件数据中的此表达式匹配收发双方；留空则按业务编号 / an expression on the case data both sides " +
-          "must agree on; empty: the business key"));
+        }, "project_key"), tr("按案件数据中的此表达式匹配收发双方；留空则按业务编号",
+          "an expression on the case data both sides must agree on; empty: the business key")));
       }
     }
     if (is(element, "bpmn:SequenceFlow")) {
@@ -317,7 +332,7 @@
             });
           });
         });
-        panel.appendChild(field("条件表达式 / Condition", area, "例如 / e.g. accepted == False"));
+        panel.appendChild(field("条件表达式 / Condition", area, tr("例如 accepted == False", "e.g. accepted == False")));
       }
     }
   }
@@ -361,11 +376,12 @@
   function showProblems(problems, keep) {
     results.hidden = false;
     if (!keep) { results.textContent = ""; }
-    results.appendChild(el("h2", { text: "问题 / Problems (" + problems.length + ")" }));
+    results.appendChild(el("h2", { text: tr("问题", "Problems") + " (" + problems.length + ")" }));
     var list = el("ul", { "data-testid": "problems", "class": "problems" });
     problems.forEach(function (p) {
-      var label = p.severity === "warning" ? "警告 / warning: " : "错误 / error: ";
-      var text = label + (p.element ? "[" + p.element + "] " : "") + p.message + (p.line ? "（第 " + p.line + " 行 / line " + p.line + "）" : "");
+      var label = p.severity === "warning" ? tr("警告：", "Warning: ") : tr("错误：", "Error: ");
+      var where = p.line ? tr("（第 " + p.line + " 行）", " (line " + p.line + ")") : "";
+      var text = label + (p.element ? "[" + p.element + "] " : "") + pick(p.message) + where;
       var item = p.element
         ? el("button", { type: "button", "class": "link", "data-element": p.element, text: text })
         : el("span", { text: text });
@@ -377,18 +393,18 @@
 
   function failed(reply) {
     if (reply.body && reply.body.problems) {
-      status("未通过校验 / refused: " + reply.body.problems.length + " 个问题 / problems", "error");
+      status(tr("未通过校验：" + reply.body.problems.length + " 个问题", "Refused: " + reply.body.problems.length + " problem(s)"), "error");
       showProblems(reply.body.problems);
     } else {
-      status("请求失败 / request failed: HTTP " + reply.status, "error");
+      status(tr("请求失败：HTTP ", "Request failed: HTTP ") + reply.status, "error");
     }
   }
 
   function showDiff(diff) {
     results.hidden = false;
     results.textContent = "";
-    var base = diff.from_version ? diff.key + " v" + diff.from_version : "（无已部署版本 / nothing deployed）";
-    results.appendChild(el("h2", { text: "与 " + base + " 对比 / Compared with " + base }));
+    var base = diff.from_version ? diff.key + " v" + diff.from_version : tr("（无已部署版本）", "(nothing deployed)");
+    results.appendChild(el("h2", { text: tr("与 " + base + " 对比", "Compared with " + base) }));
     var sections = [["added", "新增 / Added"], ["removed", "删除 / Removed"], ["changed", "修改 / Changed"]];
     var total = 0;
     sections.forEach(function (s) {
@@ -409,10 +425,10 @@
         }
         list.appendChild(li);
       });
-      results.appendChild(el("h3", { text: s[1] + " (" + items.length + ")" }));
+      results.appendChild(el("h3", { text: pick(s[1]) + " (" + items.length + ")" }));
       results.appendChild(list);
     });
-    if (!total) { results.appendChild(el("p", { "class": "muted", text: "没有变化 / no changes" })); }
+    if (!total) { results.appendChild(el("p", { "class": "muted", text: tr("没有变化", "No changes") })); }
   }
 
   function busy(on) {
@@ -429,10 +445,10 @@
     run(function () {
       return post(info.urls.validate).then(function (reply) {
         if (reply.body && reply.body.ok) {
-          status("校验通过 / valid: " + reply.body.key, "ok");
+          status(tr("校验通过：", "Valid: ") + reply.body.key, "ok");
           results.hidden = false;
           results.textContent = "";
-          results.appendChild(el("p", { "data-testid": "valid", text: "校验通过，可以部署 / valid, ready to deploy" }));
+          results.appendChild(el("p", { "data-testid": "valid", text: tr("校验通过，可以部署", "Valid, ready to deploy") }));
           if (reply.body.problems && reply.body.problems.length) { showProblems(reply.body.problems, true); }
         } else { failed(reply); }
       });
@@ -451,7 +467,7 @@
     run(function () {
       return post(info.urls.deploy).then(function (reply) {
         if (reply.body && reply.body.ok) {
-          status((reply.body.created ? "已部署为版本 / deployed as version " : "内容未变，仍为版本 / unchanged, version ")
+          status((reply.body.created ? tr("已部署为版本 ", "Deployed as version ") : tr("内容未变，仍为版本 ", "Unchanged, version "))
             + reply.body.version, "ok");
           window.location.assign(reply.body.redirect);
         } else { failed(reply); }
@@ -477,12 +493,12 @@
       canvas.zoom("fit-viewport");
       render(null);
       if (result.warnings && result.warnings.length) {
-        status("导入警告 / import warnings: " + result.warnings.length, "error");
+        status(tr("导入警告：", "Import warnings: ") + result.warnings.length, "error");
       }
       holder.setAttribute("data-modeler-ready", "1");
     })
     .catch(function (err) {
       holder.setAttribute("data-modeler-error", String(err));
-      status("无法打开 / cannot open: " + String(err), "error");
+      status(tr("无法打开：", "Cannot open: ") + String(err), "error");
     });
 })();
