@@ -23,7 +23,11 @@ INPUT_TYPES = {
 }
 
 
-def fields_of(form: FormDefinition | None, locale: str) -> list[dict[str, Any]]:
+def fields_of(
+    form: FormDefinition | None, locale: str, registers: dict[str, list[dict[str, str]]] | None = None
+) -> list[dict[str, Any]]:
+    """The fields to render; a field picked from a register (``suggest``) lists ``registers[source]``'s
+    entries (``{"value", "label"}``) as its options."""
     if form is None:
         return []
     # file fields are the step's materials: uploaded through the checklist beside the form, not posted
@@ -37,8 +41,13 @@ def fields_of(form: FormDefinition | None, locale: str) -> list[dict[str, Any]]:
             if f["type"] == "boolean"
             else f["type"]
             if f["type"] in ("choice", "multi_choice", "text", "table")
+            else "register"
+            if f["suggest"]
             else "input"
         )
+        if f["suggest"]:
+            f["options"] = (registers or {}).get(f["suggest"], [])
+            f["option_values"] = {o["value"] for o in f["options"]}
     return out
 
 

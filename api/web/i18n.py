@@ -73,6 +73,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "started": ("已发起：{key}", "Started: {key}"),
     "form_errors": ("表单有错误，请按提示修改", "The form has errors; please correct them"),
     "required_mark": ("必填", "required"),
+    "register_not_listed": ("不在可选名单中", "not in the list"),
+    "register_empty_service_organisations": (
+        "没有可匹配的服务机构：需有服务本区、正在使用且有成员用户的机构，请联系管理员登记。",
+        "No organisation can be matched: one must serve this district, be in use and have member users; "
+        "ask an admin to register one.",
+    ),
     "yes": ("是", "Yes"),
     "no": ("否", "No"),
     "range": ("范围 {min} – {max}", "Range {min} – {max}"),

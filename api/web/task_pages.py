@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 
-from api.web import bp, formview
+from api.web import bp, formview, registers
 from api.web.common import _db, _field_errors, _history, _summary, login_required, user
 from api.web.i18n import MESSAGES, locale, t
 from api.web.materials_pages import checklist_context
@@ -76,7 +76,7 @@ def _render_task(
         instance=instance,
         case_name=tasks.cases_of(session, [row]).get(row.instance_id, (None, row.process_key))[1],
         form_title=formview.title_of(form, locale()),
-        fields=formview.fields_of(form, locale()),
+        fields=formview.fields_of(form, locale(), registers.entries(session, form, instance.district_id)),
         values=values,
         errors=errors or {},
         may_work=tasks.may_work_on(session, user(), row),
@@ -198,6 +198,10 @@ def _open_with_draft(
     return redirect(url_for("web.task_page", task_id=first.id))
 
 
+def _one(values: set[Any]) -> Any:
+    return next(iter(values)) if len(values) == 1 else None
+
+
 def _startable(key: str) -> tuple[Any, Any, list[OrgUnit]]:
     for definition, meta, units in scope.startable(_db(), user()):
         if definition.key == key:
@@ -269,7 +273,10 @@ def start_form(key: str) -> Any:
         meta=meta,
         units=units,
         form_title=formview.title_of(form, locale()),
-        fields=formview.fields_of(form, locale()),
+        # a register's entries for the district the case will be in (when the units offered share one)
+        fields=formview.fields_of(
+            form, locale(), registers.entries(session, form, _one({u.district_id for u in units}))
+        ),
         values=values,
         errors=errors,
         applicant=applicant,

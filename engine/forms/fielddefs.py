@@ -27,6 +27,7 @@ from engine.forms.model import (
     MONEY_PLACES,
     NUMERIC_TYPES,
     OPTION_TYPES,
+    SUGGEST_SOURCES,
     TEXT_TYPES,
     Choice,
     FieldDef,
@@ -202,7 +203,13 @@ def _text_options(raw: dict[str, Any], kind: str, form_key: str, where: str) -> 
             re.compile(pattern)
         except re.error as err:
             raise FormError(f"{where}: bad pattern {pattern!r}: {err}") from err
-    return {"min_length": min_length, "max_length": max_length, "pattern": pattern}
+    suggest = raw.get("suggest")
+    if suggest is not None and (not isinstance(suggest, str) or suggest not in SUGGEST_SOURCES):
+        raise FormError(f"{where}: suggest must be one of {sorted(SUGGEST_SOURCES)}")
+    options: dict[str, Any] = {"min_length": min_length, "max_length": max_length, "pattern": pattern}
+    if suggest is not None:
+        options["suggest"] = suggest
+    return options
 
 
 def _choice_options(raw: dict[str, Any], kind: str, form_key: str, where: str) -> dict[str, Any]:

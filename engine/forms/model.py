@@ -38,7 +38,11 @@ OPTION_TYPES: dict[str, frozenset[str]] = {
     "max_size_mb": frozenset({"file"}),
     "keep_location": frozenset({"file"}),
     "personal": frozenset({"file"}),
+    # a string field whose value is picked from a register the deployment keeps (SUGGEST_SOURCES)
+    "suggest": frozenset({"string"}),
 }
+# the registers a string field may be picked from: the web form lists the entries a case may take
+SUGGEST_SOURCES = frozenset({"service_organisations"})
 FIELD_KEYS = frozenset(
     {
         "name",
@@ -126,6 +130,8 @@ class FieldDef:
     max_size_mb: int | None = None
     keep_location: bool = False
     personal: bool = False
+    # string fields: picked from this register (SUGGEST_SOURCES) on the web form; validated by the step
+    suggest: str | None = None
 
 
 @dataclass(frozen=True)

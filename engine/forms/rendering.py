@@ -34,6 +34,7 @@ def form_to_client(form: FormDefinition, locale: str = "zh") -> dict[str, Any]:
                 "must_be_true": f.must_be_true,
                 "default": jsonable(f.default) if f.has_default else None,
                 "choices": [{"value": c.value, "label": _text(c.label, locale)} for c in f.choices] or None,
+                "suggest": f.suggest,
                 **(
                     {
                         "columns": form_to_client(replace(form, fields=f.columns, rules=()), locale)[

@@ -286,6 +286,20 @@ def of_step(session: Session, properties: dict[str, str], data: dict[str, Any]) 
     return found
 
 
+def matchable(session: Session, district_id: int | None) -> list[ServiceOrganisation]:
+    """The organisations a case of ``district_id`` may be matched with (as :func:`check_match` accepts):
+    active, serving that district or anywhere, with at least one member; by name."""
+    has_members = select(ServiceOrganisationMember.id).where(
+        ServiceOrganisationMember.organisation_id == ServiceOrganisation.id
+    )
+    stmt = select(ServiceOrganisation).where(
+        ServiceOrganisation.active.is_(True),
+        ServiceOrganisation.district_id.is_(None) | (ServiceOrganisation.district_id == district_id),
+        has_members.exists(),
+    )
+    return list(session.scalars(stmt.order_by(ServiceOrganisation.name, ServiceOrganisation.code)))
+
+
 def check_match(session: Session, code: str, instance: Any, field: str) -> ServiceOrganisation:
     """The organisation a case is matched with: registered, active, serving the case's district, with at
     least one member to take the referral (422 on ``field`` otherwise)."""

@@ -429,6 +429,9 @@ def form_raw(*fields, **extra):
         (form_raw(field(pattern="(")), "field 'x': bad pattern"),
         (form_raw(field(pattern=5)), "bad pattern"),
         (form_raw(field(type="integer", pattern="\\d+")), "'pattern' does not apply"),
+        (form_raw(field(suggest="households")), "suggest must be one of \\['service_organisations'\\]"),
+        (form_raw(field(suggest=["service_organisations"])), "suggest must be one of"),
+        (form_raw(field(type="text", suggest="service_organisations")), "'suggest' does not apply to text"),
         (form_raw(field(type="money", places=3)), "money has at most 2 decimal places"),
         (form_raw(field(type="decimal", places=11)), "places must be at most 10"),
         (form_raw(field(type="decimal", places=1.5)), "places must be a non-negative integer"),
@@ -637,6 +640,16 @@ def test_form_to_client_localises_with_fallback():
     assert b["help"] == "帮助" and b["choices"] is None and b["required"] is False
     assert en["rules"] == [{"fields": ["b"], "message": "Must be positive"}]
     assert json.loads(json.dumps(zh)) == zh
+    assert b["suggest"] is None
+
+
+def test_a_string_field_picked_from_a_register_says_which():
+    form = make(field("org", suggest="service_organisations", pattern="^[A-Z-]+$"))
+    assert form.fields[0].suggest == "service_organisations"
+    assert F.form_to_client(form, "zh")["fields"][0]["suggest"] == "service_organisations"
+    # still a string field: its own checks hold (the register is checked by the step that reads it)
+    assert F.validate_submission(form, {"org": "PD-SW"}) == ({"org": "PD-SW"}, {})
+    assert list(F.validate_submission(form, {"org": "pd sw"})[1]) == ["org"]
 
 
 def test_jsonable():

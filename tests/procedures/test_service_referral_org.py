@@ -3,6 +3,8 @@ accept it — tried through the REST API by another agency of the same district,
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -246,3 +248,48 @@ def test_a_deactivated_organisation_keeps_its_referral_and_takes_no_new_case(cli
     ]  # (saving the same name again wrote nothing)
     fresh.do("matching", "pd_officer", MATCH)
     assert fresh.detail()["data"]["service_org_name"] == "示例服务社甲（更名）"
+
+
+def _listed(page: str) -> dict[str, str]:
+    """The options of the matching form's organisation list: code -> the name shown."""
+    select = page.split('<select id="f-service_org"')[1].split("</select>")[0]
+    return dict(re.findall(r'<option value="([^"]+)"[^>]*>([^<]+)</option>', select))
+
+
+def test_the_matching_page_lists_the_organisations_the_case_may_be_matched_with(client, login, agencies):
+    service_org(client, login, "PD-EMPTY", [], name="无成员机构")
+    service_org(client, login, "PT-SW", ["pt_agency_lead"], district="310107", name="普陀机构")
+    service_org(client, login, "ANY-SW", ["pd_other_worker"], district=None, name="跨区机构")
+    stopped = client.patch(
+        "/api/v1/service-organisations/PD-SW-B",
+        json={"active": False, "reason": "合同到期"},
+        headers=login("admin"),
+    )
+    assert stopped.status_code == 200
+    case = _case(client, login)
+    matching = case.task("matching")
+    officer = Web(client.application.test_client()).login("pd_officer")
+    page = officer.get(f"/tasks/{matching['id']}").get_data(as_text=True)
+    # by name, not code: active, serving Pudong or anywhere, with member users
+    assert _listed(page) == {"ANY-SW": "跨区机构", "PD-SW-A": "示例服务社甲"}
+    assert "承接服务机构" in page and "data-register-empty" not in page
+    posted = officer.post(
+        f"/tasks/{matching['id']}/complete",
+        data={
+            "project": "skills_training",
+            "resources": "job_fair",
+            "service_org": "PD-SW-A",
+            "action": "complete",
+        },
+    )
+    assert posted.status_code == 302, posted.get_data(as_text=True)[:2000]
+    assert case.detail()["data"]["service_org_name"] == "示例服务社甲"
+
+
+def test_the_matching_page_says_when_no_organisation_may_take_the_case(client, login):
+    case = _case(client, login)
+    matching = case.task("matching")
+    officer = Web(client.application.test_client()).login("pd_officer")
+    page = officer.get(f"/tasks/{matching['id']}").get_data(as_text=True)
+    assert _listed(page) == {}
+    assert 'data-register-empty="service_organisations"' in page and "请联系管理员登记" in page
