@@ -15,7 +15,8 @@ from flask import jsonify, render_template, request, url_for
 from api.extensions import db
 from api.web import bp
 from api.web.admin_processes import _shown, admin_required
-from api.web.i18n import MESSAGES, t
+from api.web.display import ROLE_NAMES_EN
+from api.web.i18n import MESSAGES, locale, t
 from api.web.views import user
 from engine import formstore
 from engine.bpmn.parsing import BPMN_NS, BpmnInvalid, Problem, choose_process, parse_xml, to_utf8
@@ -23,6 +24,7 @@ from engine.decisions import service as decisions
 from engine.definitions import service as definitions
 from engine.definitions.diff import DefinitionDiff, diff_xml
 from engine.definitions.models import ProcessDefinition
+from engine.forms.model import _text
 from engine.users.models import ROLE_NAMES_ZH, Role
 
 MESSAGES.update(
@@ -67,16 +69,27 @@ targetNamespace="http://assistflow.example/bpmn">
 _NOTHING = f'<bpmn:definitions xmlns:bpmn="{BPMN_NS}"/>'
 
 
+def _role_name(role: Role) -> str:
+    if locale() == "en":
+        return ROLE_NAMES_EN.get(role.value, role.value)
+    return ROLE_NAMES_ZH.get(role, role.value)
+
+
+def _named(name: str, key: str) -> str:
+    return f"{name}（{key}）" if locale() != "en" else f"{name} ({key})"
+
+
 def _page(key: str | None, version: int | None, xml: str, *, draft: bool = False) -> str:
     page = {
         "key": key,
         "version": version,
         "draft": draft,
         "xml": xml,
-        "roles": [{"value": r.value, "label": f"{ROLE_NAMES_ZH.get(r, r.value)} {r.value}"} for r in Role],
-        "role_names": {r.value: ROLE_NAMES_ZH.get(r, r.value) for r in Role},
+        # the role's name in the page's language, with the key a lane's name carries
+        "roles": [{"value": r.value, "label": _named(_role_name(r), r.value)} for r in Role],
+        "role_names": {r.value: ROLE_NAMES_ZH.get(r, r.value) for r in Role},  # written into lane names
         "forms": [
-            {"value": k, "label": f"{f.title.get('zh') or k} ({k})"}
+            {"value": k, "label": _named(_text(f.title, locale()) or k, k)}
             for k, f in sorted(formstore.all_forms().items())
         ],
         "decisions": [

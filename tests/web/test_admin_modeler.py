@@ -42,8 +42,10 @@ def test_admin_opens_a_version_and_a_blank_process(web):
     data = _page_data(response)
     assert (data["key"], data["version"]) == (KEY, version)
     assert data["xml"] == CA
-    assert {"value": "street_officer", "label": "街镇救助专员 street_officer"} in data["roles"]
+    assert {"value": "street_officer", "label": "街镇救助专员（street_officer）"} in data["roles"]
+    assert data["role_names"]["street_officer"] == "街镇救助专员"  # what a lane's name is written with
     assert "ca_application" in {f["value"] for f in data["forms"]}
+    assert all("/" not in f["label"] for f in data["forms"])
     assert data["urls"] == {
         "validate": "/admin/modeler/validate",
         "diff": "/admin/modeler/diff",
@@ -244,3 +246,15 @@ def test_a_file_whose_process_is_not_executable_opens_as_a_draft(web):
     executable = data.decode("utf-8").replace('isExecutable="false"', 'isExecutable="true"')
     validated = admin.post("/admin/modeler/validate", {"xml": executable})
     assert not any("no executable process" in p["message"] for p in validated.json["problems"])
+
+
+def test_the_modeler_lists_roles_and_forms_in_english_on_the_english_page(web):
+    admin = web("admin")
+    admin.get("/lang/en")
+    version = definitions.latest(db.session(), KEY).version
+    data = _page_data(admin.get(f"/admin/processes/{KEY}/{version}/modeler"))
+    assert {"value": "street_officer", "label": "Street assistance officer (street_officer)"} in data["roles"]
+    application = next(f for f in data["forms"] if f["value"] == "ca_application")
+    assert application["label"].endswith(" (ca_application)")
+    assert not any("\u4e00" <= ch <= "\u9fff" for ch in application["label"]), application
+    assert data["role_names"]["street_officer"] == "街镇救助专员"  # lane names stay as the BPMN writes them
