@@ -14,7 +14,7 @@ from flask import Response, flash, g, has_app_context, redirect, render_template
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup, escape
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -25,6 +25,7 @@ from api.security import password_change_pending
 from api.web import bp, csrf, display
 from api.web.i18n import locale, pick, t
 from engine.dashboards import service as dashboards
+from engine.db import transient_conflict
 from engine.errors import Forbidden, Invalid, NotFound, ServiceError, Unauthorized
 from engine.formversions import service as formversions
 from engine.notifications import service as notifications
@@ -253,6 +254,19 @@ def _csrf_error(_err: CSRFError) -> Any:
 @bp.errorhandler(StaleDataError)
 def _conflict(_err: Exception) -> Any:
     return _error_page(409, t("conflict"))
+
+
+@bp.errorhandler(OperationalError)
+@bp.errorhandler(InterfaceError)
+def _database(err: Exception) -> Any:
+    """A page whose transaction the database ended: a deadlock its attempts did not get past (409), or a
+    lost connection (503); nothing of it was kept either way."""
+    _db().rollback()
+    if transient_conflict(err):
+        return _error_page(409, t("conflict"))
+    g.web_user = None  # the database is what failed: the page does not read it
+    page, status = _error_page(503, t("db_unavailable"))
+    return page, status, {"Retry-After": "1"}
 
 
 @bp.errorhandler(403)

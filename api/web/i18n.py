@@ -197,6 +197,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "internal_error": ("系统出错，请稍后重试", "Something failed; try again later"),
     "csrf_failed": ("页面已过期，请刷新后重试", "The page expired; reload and try again"),
     "conflict": ("操作冲突，请刷新后重试", "Conflicting change; reload and try again"),
+    "db_unavailable": (
+        "数据库暂时不可用，请稍后重试",
+        "The database is unavailable for a moment; try again shortly",
+    ),
     "language": ("English", "中文"),
     "skip": ("跳到主要内容", "Skip to main content"),
     "menu": ("主菜单", "Main menu"),

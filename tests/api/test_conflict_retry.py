@@ -29,6 +29,7 @@ from engine.tasks import service as tasks
 from tests import hostile_bpmn
 from tests.conftest import IS_POSTGRES, get_user
 from tests.factories import STREET, open_task
+from tests.web.helpers import Web
 
 pytestmark = [
     pytest.mark.postgres_only,
@@ -61,6 +62,7 @@ class Crossing:
         self.both_hold_their_own = threading.Barrier(2, timeout=10)
         self.paused: set[int] = set()
         self.answers: dict[int, tuple[int, Any]] = {}
+        self.browsers: dict[int, Web] = {}  # a case completed through the web form instead of the API
 
     def _before(self, _conn: Any, _cursor: Any, statement: str, params: Any, *_rest: Any) -> None:
         name = threading.current_thread().name
@@ -77,6 +79,13 @@ class Crossing:
                 time.sleep(0.3)
 
     def _complete(self, case: int) -> None:
+        if case in self.browsers:
+            browser = self.browsers[case]  # (its test client directly: this thread has no app context)
+            page = browser.client.post(
+                f"/tasks/{self.fills[case]}/complete", data={"csrf_token": browser.token}
+            )
+            self.answers[case] = (page.status_code, page.get_data(as_text=True))
+            return
         with self.app.test_client() as mine:
             answer = mine.post(
                 f"/api/v1/tasks/{self.fills[case]}/complete", json={"data": {}}, headers=self.headers
@@ -179,3 +188,14 @@ def test_a_timer_wake_up_ended_by_a_deadlock_with_a_completion_wakes_on_the_next
     assert _written(session, stepped)["fill records"] == 1
     session.expire_all()
     assert session.get(ProcessInstance, timed).next_wakeup_at is None  # nothing left to wake; not postponed
+
+
+def test_a_web_form_whose_attempts_run_out_shows_the_conflict_page(crossing, session, monkeypatch):
+    monkeypatch.setattr(api, "CONFLICT_ATTEMPTS", 1)
+    crossing.browsers = {case: Web(crossing.app.test_client()).login("pt_officer") for case in crossing.ids}
+    statuses = crossing.run()
+    assert sorted(statuses.values()) == [302, 409], crossing.answers  # one went on to the next page
+    ended = next(case for case, status in statuses.items() if status == 409)
+    page = crossing.answers[ended][1]
+    assert '<p class="error" role="alert">操作冲突，请刷新后重试</p>' in page  # the staff error page, not JSON
+    assert _open(session, ended) == {"fill", "after"}

@@ -9,7 +9,9 @@ import re
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import event, select
+from sqlalchemy.exc import OperationalError
 
+import api.web.inbox as inbox_page
 from api.extensions import db
 from engine.audit.models import AuditEvent
 from engine.instances.models import ProcessInstance
@@ -465,3 +467,20 @@ def test_batch_migration_page(web):
     assert db.session.get(ProcessInstance, moving).definition_id == target.id
     case = text(admin.get(f"/cases/{moving}"))
     assert "受理（新版）" in case and "迁移版本" in case
+
+
+def test_a_page_whose_database_connection_dropped_says_so_in_staff_words(web, monkeypatch):
+    """A lost connection on a staff page: the error page with Retry-After, not the API's JSON; the page
+    does not read the database again to show who is logged in."""
+    officer = web("pt_officer")
+
+    def dropped(_user):
+        raise OperationalError("SELECT 1", {}, ConnectionResetError("server closed the connection"))
+
+    monkeypatch.setattr(inbox_page, "_unit_options", dropped)
+    page = officer.get("/")
+    assert page.status_code == 503 and page.headers["Retry-After"] == "1"
+    assert page.mimetype == "text/html"
+    assert '<p class="error" role="alert">数据库暂时不可用，请稍后重试</p>' in text(page)
+    monkeypatch.undo()
+    assert officer.get("/").status_code == 200  # the next page reads normally
