@@ -19,7 +19,11 @@ outlives its run):
 * **library defaults** (``--library-defaults`` only): the library's argon2 parameters (64 MiB, t=3,
   p=4), checked in the thread with no bound.
 
-``--config N`` runs the N-th configuration only (1: the shipped one). ``BENCH_WORKERS`` and
+``--config N`` runs the N-th configuration only (1: the shipped one). ``--interleave W`` (with ``--rate``)
+runs one run in which the storm is on and off in turns of W seconds (off first) and compares the
+completions due while it was on with those due while it was off, in the same run: the machine's speed,
+which on a shared VM moves between runs, moves both alike (the first second of each turn is left out of
+both, as the queue of one turn drains into the next). ``BENCH_WORKERS`` and
 ``BENCH_THREADS`` change the node (default 2 × 4). ``--rate R`` makes the completions an open loop: the clients offer R a second between them on schedule
 (8 threads each), and a completion's latency counts from the moment it was due. ``--pool-only`` runs
 the three pool configurations, ``--default`` the first (the shipped one:
@@ -44,6 +48,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -55,7 +60,7 @@ from common import drop_database, postgres_url  # noqa: E402
 ARGS = [
     a
     for i, a in enumerate(sys.argv[1:], 1)
-    if not a.startswith("-") and sys.argv[i - 1] not in ("--rate", "--config")
+    if not a.startswith("-") and sys.argv[i - 1] not in ("--rate", "--config", "--interleave")
 ]
 SECONDS = float(ARGS[0]) if ARGS else 30.0
 CLIENTS = int(ARGS[1]) if len(ARGS) > 1 else 4
@@ -66,6 +71,18 @@ CYCLE = "--cycle" in sys.argv
 OPEN_RATE = (
     float(sys.argv[sys.argv.index("--rate") + 1]) if "--rate" in sys.argv else 0.0
 )  # each client also starts its cases and uploads their materials in the run
+
+# --interleave W: the storm on and off in turns of W seconds within one run (needs --rate)
+INTERLEAVE = float(sys.argv[sys.argv.index("--interleave") + 1]) if "--interleave" in sys.argv else 0.0
+
+
+def storm_on(moment: float, epoch: float) -> bool | None:
+    """With --interleave: is the storm on at ``moment`` (None in the first second of a turn)?"""
+    since = moment - epoch
+    if since % INTERLEAVE < 1.0:
+        return None
+    return int(since // INTERLEAVE) % 2 == 1
+
 
 # the node: gunicorn workers × threads (docs/DEPLOY.md's 2-core node by default)
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
@@ -159,7 +176,8 @@ def storm(port: int, start_at: float, stop_at: float, out: mp.Queue) -> None:
             pause = due - time.time()
             if pause > 0:
                 time.sleep(pause)
-            pool.submit(one)
+            if not INTERLEAVE or int((due - start_at) // INTERLEAVE) % 2 == 1:
+                pool.submit(one)
             n += 1
     out.put(results)
 
@@ -253,7 +271,7 @@ def summarize(results: list[tuple], length: float) -> dict:
 
 
 def prepared_loop(
-    port: int, cases: int, ready: mp.Queue, go: mp.Event, stop_in: float, out: mp.Queue
+    port: int, cases: int, ready: mp.Queue, go: mp.Event, stop_in: float, out: mp.Queue, epoch: Any = None
 ) -> None:
     """Completions only: first (not timed) start ``cases`` cases and upload their application's required
     materials; then, once every client is ready, complete their steps in order as fast as the server
@@ -283,7 +301,7 @@ def prepared_loop(
 
     prepared = [tasks for tasks in (prepare() for _ in range(cases)) if tasks]
     if OPEN_RATE:
-        open_loop(port, prepared, ready, go, stop_in, out)
+        open_loop(port, prepared, ready, go, stop_in, out, epoch)
         return
     ready.put(True)
     go.wait()
@@ -307,7 +325,7 @@ def prepared_loop(
 
 
 def open_loop(
-    port: int, prepared: list, ready: mp.Queue, go: mp.Event, stop_in: float, out: mp.Queue
+    port: int, prepared: list, ready: mp.Queue, go: mp.Event, stop_in: float, out: mp.Queue, epoch: Any = None
 ) -> None:
     """Open loop: this client offers OPEN_RATE / CLIENTS completions a second on schedule, whether or not
     the earlier ones were answered (threads, each with its own logged-in connection), each the next step
@@ -327,6 +345,7 @@ def open_loop(
     for tasks in prepared:
         cases.put((tasks, 0))
     latencies: list[float] = []
+    turns: list[bool | None] = []  # with --interleave: the storm on or off when each completion was due
     errors, starved = 0, 0
     lock = threading.Lock()
 
@@ -344,6 +363,7 @@ def open_loop(
             elapsed = time.time() - due
             with lock:
                 latencies.append(elapsed)
+                turns.append(storm_on(due, epoch.value) if INTERLEAVE else None)
                 if status != 200:
                     errors += 1
             if status == 200 and step + 1 < len(ht.STEPS):
@@ -351,6 +371,7 @@ def open_loop(
         except OSError:
             with lock:
                 latencies.append(15.0)
+                turns.append(storm_on(due, epoch.value) if INTERLEAVE else None)
                 errors += 1
             client.conn.close()
         finally:
@@ -375,7 +396,7 @@ def open_loop(
             else:
                 pool.submit(one, tasks, step, due)
             n += 1
-    out.put((latencies, errors, starved))
+    out.put((latencies, errors, starved, turns))
 
 
 def prepared_run(
@@ -388,8 +409,10 @@ def prepared_run(
     out: mp.Queue = mp.Queue()
     storm_out: mp.Queue = mp.Queue()
     go = mp.Event()
+    epoch = mp.Value("d", 0.0)  # the run's start, for --interleave's turns
     procs = [
-        mp.Process(target=prepared_loop, args=(port, cases, ready, go, length, out)) for _ in range(CLIENTS)
+        mp.Process(target=prepared_loop, args=(port, cases, ready, go, length, out, epoch))
+        for _ in range(CLIENTS)
     ]
     for p in procs:
         p.start()
@@ -403,10 +426,15 @@ def prepared_run(
     while time.time() < start_at:
         time.sleep(0.01)
     before, clients_before = cpu_split(server_pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+    epoch.value = start_at
     go.set()
     results, login_results = collect(procs, out, storm_proc, storm_out)
     summary = summarize(results, length)
     summary["ran_out"] = sum(r[2] for r in results)
+    if INTERLEAVE:
+        for name, on in (("off", False), ("on", True)):
+            part = [([x for x, turn in zip(r[0], r[3], strict=True) if turn is on], 0) for r in results]
+            summary[f"storm {name}"] = summarize(part, length / 2)
     after, clients_after = cpu_split(server_pid), resource.getrusage(resource.RUSAGE_CHILDREN)
     summary["cpu"] = {k: v / length for k, v in cpu_used(before, after).items()}
     summary["cpu"]["clients"] = (
@@ -439,7 +467,9 @@ def describe_logins(results: list[tuple[int, float]]) -> str:
     for status, _t in results:
         by[status] = by.get(status, 0) + 1
     return (
-        f"logins sent {len(results)} ({len(results) / SECONDS:.0f}/s): "
+        f"logins sent {len(results)} ({len(results) / (SECONDS / 2 if INTERLEAVE else SECONDS):.0f}/s"
+        + (" while on" if INTERLEAVE else "")
+        + "): "
         + ", ".join(f"{k or 'no answer'}: {v}" for k, v in sorted(by.items()))
         + f"; login p50 {times[len(times) // 2] * 1000:.0f} ms, p99 {times[int(len(times) * 0.99)] * 1000:.0f} ms"
     )
@@ -517,6 +547,20 @@ def main() -> None:
                 if CYCLE:
                     alone, _ = completions_with(port, logins=False)
                     stormy, logins = completions_with(port, logins=True)
+                elif INTERLEAVE:
+                    prepared_run(port, logins=False, server_pid=proc.pid, seconds=5.0)  # warm-up, not shown
+                    both, logins = prepared_run(port, logins=True, server_pid=proc.pid)
+                    print(f"{label}:")
+                    for name in ("storm off", "storm on"):
+                        r = both[name]
+                        print(f"  completions due, {name:9}: p50 {r['p50']:.0f} ms, p99 {r['p99']:.0f} ms")
+                    print(
+                        f"  p99 on / off: {both['storm on']['p99'] / both['storm off']['p99']:.2f}; "
+                        f"all {both['rate']:.0f}/s, errors {both['errors']}; cores busy with: "
+                        + ", ".join(f"{k} {v:.2f}" for k, v in both["cpu"].items())
+                    )
+                    print(f"  {describe_logins(logins)}", flush=True)
+                    continue
                 else:
                     prepared_run(port, logins=False, server_pid=proc.pid, seconds=5.0)  # warm-up, not shown
                     alone, _ = prepared_run(port, logins=False, server_pid=proc.pid)
