@@ -22,9 +22,9 @@ MESSAGES.update(
     {
         "admin_service_orgs": ("服务机构", "Service organisations"),
         "service_orgs_help": (
-            "浦东“3A”服务救助的匹配步骤填写承接机构的编码；转介确认和提供服务两步只进入该机构成员用户的待办，"
+            "浦东“3A”服务救助的匹配步骤从名录中选择承接机构（只列出服务本区、正在使用且有成员用户的机构）；转介确认和提供服务两步只进入该机构成员用户的待办，"
             "其他机构的用户即使持有社工机构角色也不能接收。停用的机构不能再匹配新的个案，已转介的任务仍由其成员办理完毕。登记、修改、停用和增减成员都记入审计日志。",
-            "The 3A matching step names the organisation's code; the referral and the service steps then "
+            "The 3A matching step picks the organisation from this register (those serving the case's district, in use and with member users); the referral and the service steps then "
             "go to that organisation's member users only: users of other agencies cannot accept them, "
             "whatever agency role they hold. A deactivated organisation cannot be matched with a new case; the referrals it has stay with its members to finish. Registering, changing, deactivating and membership changes are audited.",
         ),
