@@ -197,5 +197,6 @@ def test_a_web_form_whose_attempts_run_out_shows_the_conflict_page(crossing, ses
     assert sorted(statuses.values()) == [302, 409], crossing.answers  # one went on to the next page
     ended = next(case for case, status in statuses.items() if status == 409)
     page = crossing.answers[ended][1]
-    assert '<p class="error" role="alert">操作冲突，请刷新后重试</p>' in page  # the staff error page, not JSON
+    # the staff error page, not JSON
+    assert '<p class="error" role="alert">操作冲突，请刷新后重试</p>' in page
     assert _open(session, ended) == {"fill", "after"}
