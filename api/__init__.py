@@ -106,7 +106,6 @@ class AssistflowFlask(Flask):
     """
 
     def dispatch_request(self) -> Any:
-        replayable = request.mimetype != "multipart/form-data"  # an upload's stream is read once
         # the signed cookie's contents (flashed messages) as the request came; dict.copy does not mark
         # the session read (which would add "Vary: Cookie" to every answer)
         kept = _cookie()
@@ -114,6 +113,7 @@ class AssistflowFlask(Flask):
             try:
                 return self._dispatch_and_commit()
             except OperationalError as err:
+                replayable = request.mimetype != "multipart/form-data"  # an upload's stream is read once
                 if not (replayable and transient_conflict(err)) or attempt == CONFLICT_ATTEMPTS:
                     raise
                 # PostgreSQL broke a deadlock by ending this transaction: nothing of it lasts, and the

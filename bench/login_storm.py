@@ -351,6 +351,7 @@ def open_loop(
 
     def one(tasks: list, step: int, due: float) -> None:
         nonlocal errors
+        turn = storm_on(due, epoch.value) if INTERLEAVE else None  # the storm on or off when it was due
         client = clients.get()
         try:
             bpmn_id, data = ht.STEPS[step]
@@ -363,7 +364,7 @@ def open_loop(
             elapsed = time.time() - due
             with lock:
                 latencies.append(elapsed)
-                turns.append(storm_on(due, epoch.value) if INTERLEAVE else None)
+                turns.append(turn)
                 if status != 200:
                     errors += 1
             if status == 200 and step + 1 < len(ht.STEPS):
@@ -371,7 +372,7 @@ def open_loop(
         except OSError:
             with lock:
                 latencies.append(15.0)
-                turns.append(storm_on(due, epoch.value) if INTERLEAVE else None)
+                turns.append(turn)
                 errors += 1
             client.conn.close()
         finally:

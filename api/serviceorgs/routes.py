@@ -79,7 +79,7 @@ def update_organisation(args: dict[str, Any], code: str) -> Any:
     """Rename an organisation, change the district it serves, deactivate it (with a reason: no new case
     can be matched with it) or reactivate it (admins; audited ``service_org.updated``)."""
     user = _admin_only()
-    return serviceorgs.update(
+    organisation, _changes = serviceorgs.update(
         db.session(),
         code,
         name=args.get("name"),
@@ -88,6 +88,7 @@ def update_organisation(args: dict[str, Any], code: str) -> Any:
         reason=args["reason"],
         actor_id=user.id,
     )
+    return organisation
 
 
 @blp.route("/<string:code>/members", methods=["POST"])

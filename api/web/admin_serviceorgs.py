@@ -135,12 +135,9 @@ def admin_service_org_remove(code: str, username: str) -> Any:
 @bp.post("/admin/service-orgs/<code>")
 @admin_required
 def admin_service_org_update(code: str) -> Any:
-    session = db.session()
     try:
-        before = serviceorgs.by_code(session, code)
-        unchanged = (before.name, before.district_id)
-        after = serviceorgs.update(
-            session,
+        _organisation, changed = serviceorgs.update(
+            db.session(),
             code,
             name=request.form.get("name", ""),
             district_code=request.form.get("district") or None,
@@ -148,7 +145,6 @@ def admin_service_org_update(code: str) -> Any:
         )
     except ServiceError as err:
         return _failed(err)
-    changed = (after.name, after.district_id) != unchanged
     flash(t("service_org_updated" if changed else "service_org_unchanged", code=code), "success")
     return _back()
 

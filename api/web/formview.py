@@ -47,7 +47,6 @@ def fields_of(
         )
         if f["suggest"]:
             f["options"] = (registers or {}).get(f["suggest"], [])
-            f["option_values"] = {o["value"] for o in f["options"]}
     return out
 
 

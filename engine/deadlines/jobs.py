@@ -152,9 +152,7 @@ def run_due(
                 continue
             except Exception as err:
                 session.rollback()
-                if transient_conflict(err):  # a deadlock the database broke: claimed again at once
-                    metrics.CONFLICT_RETRIES.labels("scheduler").inc()
-                    log.warning("schedule %s ended by a concurrent transaction", claimed[-1:])
+                if _ended_by_deadlock(err, "schedule", claimed[-1:]):  # claimed again at once
                     continue
                 log.exception("schedule %s failed; retried in a minute", claimed[-1] if claimed else None)
                 for schedule_id in claimed[-1:]:
@@ -194,9 +192,7 @@ def run_due(
                     with session.begin_nested():  # one failing instance does not undo the others
                         done.append(wake(session, instance, moment))
                 except Exception as err:
-                    if transient_conflict(err):  # a deadlock the database broke: still due, next pass
-                        metrics.CONFLICT_RETRIES.labels("scheduler").inc()
-                        log.warning("wake-up of instance %s ended by a concurrent transaction", instance.id)
+                    if _ended_by_deadlock(err, "wake-up of instance", instance.id):  # still due: next pass
                         continue
                     log.exception("wake-up of instance %s failed; postponed", instance.id)
                     failed.append(instance.id)
@@ -204,6 +200,16 @@ def run_due(
             for instance_id in failed:
                 _postpone(session_factory, instance_id)
     return done
+
+
+def _ended_by_deadlock(err: Exception, what: str, which: Any) -> bool:
+    """Did the database end this work only to break a deadlock with another transaction? Then it is
+    counted and logged, neither failed nor postponed: it is still due and runs again."""
+    if not transient_conflict(err):
+        return False
+    metrics.CONFLICT_RETRIES.labels("scheduler").inc()
+    log.warning("%s %s ended by a concurrent transaction", what, which)
+    return True
 
 
 @rehearsal.stepping  # SQLite: the start's expressions are evaluated before the write lock (issue 18 item 10)

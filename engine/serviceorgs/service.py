@@ -106,11 +106,13 @@ def update(
     active: bool | None = None,
     reason: str = "",
     actor_id: int | None = None,
-) -> ServiceOrganisation:
+) -> tuple[ServiceOrganisation, dict[str, list[Any]]]:
     """Rename an organisation, change the district it serves (``None`` or empty: anywhere), deactivate or
     reactivate it; one audit event names each change with its value before and after (nothing changed:
     nothing written). Deactivating needs a reason. A deactivated organisation cannot be matched with a
-    new case (:func:`check_match`); the referrals it already has stay with its members to finish."""
+    new case (:func:`check_match`); the referrals it already has stay with its members to finish.
+    Returns the organisation and the changes: each field changed, with its value before and after
+    (empty: nothing changed)."""
     organisation = by_code(session, code)
     reason = (reason or "").strip()[:500]
     changes: dict[str, list[Any]] = {}
@@ -130,7 +132,7 @@ def update(
         changes["active"] = [organisation.active, active]
         organisation.active = active
     if not changes:
-        return organisation
+        return organisation, changes
     session.flush()
     session.expire(organisation, ["district"])
     audit.record(
@@ -139,7 +141,7 @@ def update(
         actor_id=actor_id,
         details={"organisation": organisation.code, "changes": changes, "reason": reason},
     )
-    return organisation
+    return organisation, changes
 
 
 def open_referrals(session: Session) -> dict[int, int]:

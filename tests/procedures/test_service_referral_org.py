@@ -273,6 +273,11 @@ def test_the_matching_page_lists_the_organisations_the_case_may_be_matched_with(
     # by name, not code: active, serving Pudong or anywhere, with member users
     assert _listed(page) == {"ANY-SW": "跨区机构", "PD-SW-A": "示例服务社甲"}
     assert "承接服务机构" in page and "data-register-empty" not in page
+    # a draft naming an organisation no longer listed keeps its value, said to be off the list
+    saved = officer.post(f"/tasks/{matching['id']}/draft", data={"service_org": "PD-SW-B"})
+    assert saved.status_code == 302, saved.get_data(as_text=True)[:2000]
+    page = officer.get(f"/tasks/{matching['id']}").get_data(as_text=True)
+    assert _listed(page)["PD-SW-B"] == "PD-SW-B（不在可选名单中）"
     posted = officer.post(
         f"/tasks/{matching['id']}/complete",
         data={
