@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from SpiffWorkflow.bpmn.parser.task_parsers import ConditionalGatewayParser, GatewayParser
 from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.dmn.specs import BusinessRuleTaskMixin
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
@@ -23,6 +24,7 @@ from SpiffWorkflow.spiff.serializer.task_spec import SpiffBpmnTaskConverter
 from SpiffWorkflow.spiff.specs.spiff_task import SpiffBpmnTask
 
 from engine.bpmn import dmn
+from engine.bpmn.joins import MergingInclusiveGateway, MergingParallelGateway
 from engine.bpmn.xmlsafe import BPMN_NS, CAMUNDA_NS, SPIFF_NS
 
 SUGGESTED_KEY = "_suggested"  # decision outputs a later form starts from: {field name: value}
@@ -119,11 +121,14 @@ class DecisionTaskConverter(SpiffBpmnTaskConverter):
 
 
 class Parser(SpiffBpmnParser):
-    """SpiffWorkflow's Spiff parser with business-rule tasks that resolve their decision at run time."""
+    """SpiffWorkflow's Spiff parser with business-rule tasks that resolve their decision at run time
+    and joins that merge parallel branches by their changes (engine.bpmn.joins)."""
 
     OVERRIDE_PARSER_CLASSES = {
         **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
         full_tag("businessRuleTask"): (DecisionTaskParser, DecisionTask),
+        full_tag("parallelGateway"): (GatewayParser, MergingParallelGateway),
+        full_tag("inclusiveGateway"): (ConditionalGatewayParser, MergingInclusiveGateway),
     }
 
 

@@ -40,7 +40,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from engine import errors, expressions
-from engine.bpmn import errorevents, messaging, multiinstance, timers
+from engine.bpmn import errorevents, joins, messaging, multiinstance, timers
 from engine.bpmn.dmn_task import DecisionTask, DecisionTaskConverter
 from engine.bpmn.parsing import CompiledDefinition
 
@@ -347,15 +347,14 @@ def find_task(wf: BpmnWorkflow, task_id: str) -> Task | None:
 
 
 def current_data(wf: BpmnWorkflow) -> dict[str, Any]:
-    """The process data as it stands: the last completed task's data merged with ready tasks'."""
+    """The process data as it stands: the last finished task's and the ready or waiting tasks' data,
+    parallel branches merged by what each changed (engine.bpmn.joins)."""
     if wf.is_completed():
         return dict(wf.data or (wf.last_task.data if wf.last_task else {}))
-    data: dict[str, Any] = {}
+    tasks = list(wf.get_tasks(state=TaskState.READY | TaskState.WAITING))
     if wf.last_task is not None:
-        data.update(wf.last_task.data)
-    for task in wf.get_tasks(state=TaskState.READY | TaskState.WAITING):
-        data.update(task.data)
-    return data
+        tasks.insert(0, wf.last_task)
+    return joins.in_flight(tasks)
 
 
 def _timer_due(task: Task) -> dt.datetime | None:

@@ -272,3 +272,30 @@ def test_moving_back_from_the_signatures_before_and_after_one_is_given(client, l
     refused = assert_error(client.post(url, json=back, headers=login("admin")), 409)
     assert "多实例环节已有部分实例办结" in refused["message"]
     assert case.open() == ["sign_agreement"] * 3
+
+
+def test_the_second_year_waits_for_both_records_and_keeps_each_years_entries(client, login, spring):
+    """Year two's records in the other order: the working days first, the service project last. The
+    join used to fire on the first record (counting year one's) and the project's branch wrote year
+    one's working days back over year two's."""
+    case = Twinning(client, login, "TW08")
+    case.select_and_sign()
+    case.year(days=(25, 20))
+    assert case.detail()["data"]["working_year"] == 2022
+    lead = "tw_agency_lead"
+    case.plan(2022)
+    case.do("dispatch_record", lead, {"workers": WORKERS, "dispatched_on": "2022-04-01"})
+    case.do("working_days", lead, {"day_log": day_log(30, 28, year=2022)})
+    assert case.open() == ["service_project"]  # supervision waits for the project too
+    data = case.detail()["data"]
+    assert data["working_days_total"] == 58 and data["day_log"][0]["from_date"] == "2022-04-01"
+    case.do(
+        "service_project",
+        lead,
+        {"project_name": "乡村儿童之家", "beneficiaries": 90, "project_summary": "第二年度的服务项目"},
+    )
+    assert sorted(case.open()) == ["external_supervision", "internal_supervision"]
+    data = case.detail()["data"]
+    assert data["project_name"] == "乡村儿童之家"
+    assert data["working_days_total"] == 58 and [r["days"] for r in data["day_log"]] == [30, 28]
+    assert {r["from_date"] for r in data["day_log"]} == {"2022-04-01"}

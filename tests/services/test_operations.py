@@ -23,6 +23,7 @@ from tests.factories import (
     STREET,
     application_data,
     complete,
+    disbursement_data,
     open_task,
     review_data,
     start_demo,
@@ -260,6 +261,24 @@ def test_edit_data_is_seen_by_a_later_script(session):
     assert event.details["after"] == {"amount_requested": 4000, "note": "更正"}
     ops.edit_data(session, admin, instance.id, None, ["note"], "多余字段")
     assert "note" not in instance.data
+
+
+def test_edit_data_while_two_branches_run_is_kept_with_each_branchs_entry(session):
+    """Corrections made while the visit and the disbursement are both open (the second after the visit
+    finished, while it waits at the join) are kept with each branch's entry: in the data shown while
+    the other branch runs, and after the join (engine.bpmn.joins merges the branches by their changes;
+    a correction is written into the waiting join too, which must not stand for the branch)."""
+    instance = to_parallel_stage(session)
+    admin = get_user(session, "admin")
+    ops.edit_data(session, admin, instance.id, {"note": "户籍信息已更正"}, [], "户籍地址录入错误")
+    complete(session, "pt_advisor", instance.id, "visit", visit_data(summary="第一次走访"))
+    assert instance.data["note"] == "户籍信息已更正" and instance.data["summary"] == "第一次走访"
+    ops.edit_data(session, admin, instance.id, {"note": "二次更正"}, [], "再次核对户籍")
+    complete(session, "pt_finance", instance.id, "disbursement", disbursement_data(amount_paid="4800.00"))
+    session.commit()
+    data = session.get(ProcessInstance, instance.id).data
+    assert data["note"] == "二次更正" and data["summary"] == "第一次走访"
+    assert str(data["amount_paid"]) in ("4800.00", "4800")
 
 
 def test_edit_data_refusals(session):
