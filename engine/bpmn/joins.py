@@ -29,26 +29,32 @@ from SpiffWorkflow.util.task import TaskState
 _ABSENT = object()
 
 
-def _changes(base: Mapping[str, Any], branch: Mapping[str, Any], into: dict[str, Any]) -> None:
-    """Apply to ``into`` what ``branch`` changed with respect to ``base``."""
+def _changes(base: Mapping[str, Any], branch: Mapping[str, Any], into: dict[str, Any], share: bool) -> None:
+    """Apply to ``into`` what ``branch`` changed with respect to ``base`` (a nested object is copied
+    before it is changed, so nothing ``into`` shares with ``base`` is altered)."""
     for key, value in branch.items():
         before = base.get(key, _ABSENT)
         if before is _ABSENT or before != value:
             current = into.get(key, _ABSENT)
             if isinstance(before, dict) and isinstance(value, dict) and isinstance(current, dict):
-                _changes(before, value, current)  # nested objects: field by field
+                into[key] = current = dict(current)
+                _changes(before, value, current, share)  # nested objects: field by field
             else:
-                into[key] = copy.deepcopy(value)
+                into[key] = value if share else copy.deepcopy(value)
     for key in base:
         if key not in branch:
             into.pop(key, None)
 
 
-def merge_branches(base: Mapping[str, Any], branches: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """``base`` with each branch's changes applied in turn (later branches win a field both changed)."""
-    merged = copy.deepcopy(dict(base))
+def merge_branches(
+    base: Mapping[str, Any], branches: Iterable[Mapping[str, Any]], *, share: bool = False
+) -> dict[str, Any]:
+    """``base`` with each branch's changes applied in turn (later branches win a field both changed).
+    The result is a copy of its own unless ``share``: then it may hold the inputs' values (to be read,
+    not changed)."""
+    merged = dict(base) if share else copy.deepcopy(dict(base))
     for branch in branches:
-        _changes(base, branch, merged)
+        _changes(base, branch, merged, share)
     return merged
 
 
@@ -110,8 +116,8 @@ def in_flight(tasks: list[Task]) -> dict[str, Any]:
     unique = sorted({t.id: t for t in tasks}.values(), key=lambda t: t.last_state_change)
     datas = [_branch_data(task) for task in unique]
     base = common_ancestor(unique)
-    if base is not None:
-        return merge_branches(base.data, datas)
+    if base is not None:  # read only (the save turns it into JSON): the values need not be copied
+        return merge_branches(base.data, datas, share=True)
     merged: dict[str, Any] = {}  # no common ancestor: overlaid in order, as SpiffWorkflow would
     for data in datas:
         merged.update(data)

@@ -260,7 +260,12 @@ def test_a_fork_within_a_branch_merges_inside_then_with_the_outer_branch():
         ({"n": {"p": 1}}, [{"n": {"p": 2}}, {"n": {"p": 1, "q": 3}}], {"n": {"p": 2, "q": 3}}),
     ],
 )
-def test_merge_branches(base, branches, merged):
-    before = repr(base)
-    assert merge_branches(base, branches) == merged
-    assert repr(base) == before  # the base is not changed
+@pytest.mark.parametrize("share", [False, True])
+def test_merge_branches(base, branches, merged, share):
+    before = repr((base, branches))
+    result = merge_branches(base, branches, share=share)
+    assert result == merged
+    assert repr((base, branches)) == before  # neither the base nor a branch is changed
+    if not share:  # a copy of its own: changing it changes neither (shared values are only read)
+        result.get("n", {})["z"] = 1
+        assert repr((base, branches)) == before
