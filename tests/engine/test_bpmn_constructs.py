@@ -14,6 +14,7 @@ from engine.bpmn import runtime as rt
 from engine.bpmn.errorevents import ServiceFailure
 from engine.bpmn.parsing import WARNING, BpmnInvalid, check_bpmn, compile_bpmn
 from engine.users.models import Role
+from tests.saved_state import SavedState
 
 CONSTRUCTS = Path(__file__).resolve().parents[1] / "fixtures" / "bpmn" / "constructs"
 ROLES = {r.value for r in Role}
@@ -23,18 +24,8 @@ def _compile(name, **kwargs):
     return compile_bpmn((CONSTRUCTS / name).read_bytes(), known_roles=ROLES, **kwargs)
 
 
-class Case:
+class Case(SavedState):
     """A workflow kept only as its saved state between steps (a restart between every two steps)."""
-
-    def __init__(self, compiled, data=None):
-        self.compiled = compiled
-        wf = rt.new_workflow(compiled, data or {})
-        rt.advance(wf)
-        self.state = rt.dump_state(wf)
-
-    @property
-    def wf(self):
-        return rt.load_state(self.state, self.compiled)
 
     def ready(self):
         """(BPMN id, task id, role, assignee, label) of each ready human task."""
@@ -46,16 +37,7 @@ class Case:
         return out
 
     def complete(self, task_id, **data):
-        wf = self.wf
-        task = rt.find_task(wf, task_id)
-        task.set_data(**data)
-        task.run()
-        rt.advance(wf)
-        self.state = rt.dump_state(wf)
-        return wf
-
-    def data(self):
-        return rt.current_data(self.wf)
+        return self.complete_task(task_id, **data)
 
 
 def test_parallel_instances_one_per_member_in_their_own_queue_until_the_quorum():

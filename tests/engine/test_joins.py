@@ -11,6 +11,7 @@ from engine.bpmn.joins import merge_branches
 from engine.bpmn.parsing import compile_bpmn
 from engine.users.models import Role
 from tests import hostile_bpmn as hb
+from tests.saved_state import SavedState
 
 ROLES = {r.value for r in Role}
 
@@ -46,41 +47,13 @@ TWO_BRANCHES = _compile(
 )
 
 
-class Case:
-    """A workflow kept only as its saved state between steps."""
-
-    def __init__(self, compiled, **data):
-        self.compiled = compiled
-        wf = rt.new_workflow(compiled, data)
-        rt.advance(wf)
-        self.state = rt.dump_state(wf)
-
-    @property
-    def wf(self):
-        return rt.load_state(self.state, self.compiled)
-
-    def ready(self):
-        return sorted(t.task_spec.bpmn_id for t in rt.ready_human_tasks(self.wf))
-
-    def do(self, bpmn_id, **data):
-        wf = self.wf
-        task = next(t for t in rt.ready_human_tasks(wf) if t.task_spec.bpmn_id == bpmn_id)
-        task.set_data(**data)
-        task.run()
-        rt.advance(wf)
-        self.state = rt.dump_state(wf)
-
-    def data(self):
-        return rt.current_data(self.wf)
-
-
 def test_an_entry_in_one_branch_survives_the_other_branch_finishing_last():
-    case = Case(TWO_BRANCHES)
-    case.do("fill", income="3000.00", note="初次填写")
-    case.do("a", income="3200.00")
+    case = SavedState(TWO_BRANCHES)
+    case.complete("fill", income="3000.00", note="初次填写")
+    case.complete("a", income="3200.00")
     # while the other branch runs, the case's data already shows the new value
     assert case.ready() == ["b"] and case.data()["income"] == "3200.00"
-    case.do("b", note="复核后修改")
+    case.complete("b", note="复核后修改")
     assert case.ready() == ["after"]
     data = case.data()
     assert data["income"] == "3200.00" and data["note"] == "复核后修改"
@@ -91,18 +64,18 @@ def test_an_entry_in_one_branch_survives_the_other_branch_finishing_last():
 
 def test_a_field_both_branches_changed_takes_the_later_entry():
     for first, second in (("a", "b"), ("b", "a")):
-        case = Case(TWO_BRANCHES)
-        case.do("fill", decision="待定")
-        case.do(first, decision=f"{first}的意见")
-        case.do(second, decision=f"{second}的意见")
+        case = SavedState(TWO_BRANCHES)
+        case.complete("fill", decision="待定")
+        case.complete(first, decision=f"{first}的意见")
+        case.complete(second, decision=f"{second}的意见")
         assert case.data()["decision"] == f"{second}的意见"
 
 
 def test_nested_objects_merge_field_by_field_and_list_removals_stay():
-    case = Case(TWO_BRANCHES)
-    case.do("fill", household={"income": 3000, "size": 3}, members=["甲", "乙", "丙"])
-    case.do("a", household={"income": 3500, "size": 3}, members=["甲", "乙"])
-    case.do("b", household={"income": 3000, "size": 4})
+    case = SavedState(TWO_BRANCHES)
+    case.complete("fill", household={"income": 3000, "size": 3}, members=["甲", "乙", "丙"])
+    case.complete("a", household={"income": 3500, "size": 3}, members=["甲", "乙"])
+    case.complete("b", household={"income": 3000, "size": 4})
     data = case.data()
     assert data["household"] == {"income": 3500, "size": 4}
     assert data["members"] == ["甲", "乙"]  # SpiffWorkflow's own merge would put 丙 back
@@ -135,20 +108,20 @@ def test_a_loop_back_through_the_fork_waits_for_this_rounds_branches_and_keeps_t
         ),
         ("a", "b", "review"),
     )
-    case = Case(looped)
+    case = SavedState(looped)
     sizes = []
     for round_, order in enumerate((("a", "b"), ("b", "a"), ("a", "b"), ("b", "a")), 1):
         assert case.ready() == ["a", "b"]
-        case.do(order[0], **{f"by_{order[0]}": round_})
+        case.complete(order[0], **{f"by_{order[0]}": round_})
         # the join waits for this round's other branch (SpiffWorkflow fired on the first one from the
         # second round on, counting the other branch's join left from the round before)
         assert case.ready() == [order[1]]
         assert case.data()[f"by_{order[0]}"] == round_
-        case.do(order[1], **{f"by_{order[1]}": round_})
+        case.complete(order[1], **{f"by_{order[1]}": round_})
         assert case.ready() == ["review"]
         assert {k: case.data()[k] for k in ("by_a", "by_b")} == {"by_a": round_, "by_b": round_}
         sizes.append(len(case.wf.tasks))
-        case.do("review", repeat=True)
+        case.complete("review", repeat=True)
     if not kept:
         assert sizes[1:] == sizes[2:] + sizes[-1:]  # the task tree does not grow round after round
 
@@ -174,16 +147,16 @@ def test_a_loop_back_through_an_inclusive_fork_waits_for_both_branches_each_roun
         ),
         ("a", "b", "review"),
     )
-    case = Case(looped, go_a=True, go_b=True)
+    case = SavedState(looped, {"go_a": True, "go_b": True})
     sizes = []
     for round_, order in enumerate((("a", "b"), ("b", "a"), ("a", "b")), 1):
-        case.do(order[0], **{f"by_{order[0]}": round_})
+        case.complete(order[0], **{f"by_{order[0]}": round_})
         assert case.ready() == [order[1]]
-        case.do(order[1], **{f"by_{order[1]}": round_})
+        case.complete(order[1], **{f"by_{order[1]}": round_})
         assert case.ready() == ["review"]
         assert {k: case.data()[k] for k in ("by_a", "by_b")} == {"by_a": round_, "by_b": round_}
         sizes.append(len(case.wf.tasks))
-        case.do("review", repeat=True)
+        case.complete("review", repeat=True)
     assert sizes[1] == sizes[2]
 
 
@@ -207,11 +180,11 @@ def test_an_inclusive_gateway_merges_the_branches_taken():
         ),
         ("fill", "a", "b", "c", "after"),
     )
-    case = Case(inclusive)
-    case.do("fill", wants_a=True, wants_b=True, wants_c=False, amount=100, remark="")
+    case = SavedState(inclusive)
+    case.complete("fill", wants_a=True, wants_b=True, wants_c=False, amount=100, remark="")
     assert case.ready() == ["a", "b"]
-    case.do("a", amount=150)
-    case.do("b", remark="已核实")
+    case.complete("a", amount=150)
+    case.complete("b", remark="已核实")
     assert case.ready() == ["after"]
     assert {k: case.data()[k] for k in ("amount", "remark")} == {"amount": 150, "remark": "已核实"}
 
@@ -239,13 +212,13 @@ def test_a_fork_within_a_branch_merges_inside_then_with_the_outer_branch():
         ),
         ("fill", "a", "b1", "b2", "after"),
     )
-    case = Case(nested)
-    case.do("fill", x=0, y=0, z=0)
-    case.do("b1", x=1)
+    case = SavedState(nested)
+    case.complete("fill", x=0, y=0, z=0)
+    case.complete("b1", x=1)
     assert case.data() == {**case.data(), "x": 1, "y": 0, "z": 0}
-    case.do("a", y=2)
+    case.complete("a", y=2)
     assert case.data() == {**case.data(), "x": 1, "y": 2, "z": 0}
-    case.do("b2", z=3)
+    case.complete("b2", z=3)
     assert case.ready() == ["after"]
     assert {k: case.data()[k] for k in "xyz"} == {"x": 1, "y": 2, "z": 3}
 

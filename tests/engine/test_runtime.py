@@ -15,6 +15,7 @@ from engine.bpmn import runtime as rt
 from engine.bpmn.parsing import compile_bpmn
 from engine.users.models import Role
 from tests.helpers import DEMO_PARAMS
+from tests.saved_state import SavedState
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLES = {r.value for r in Role}
@@ -35,30 +36,11 @@ def timers():
     return compile_bpmn((ROOT / "tests/fixtures/bpmn/timers_unquoted.bpmn").read_bytes(), known_roles=ROLES)
 
 
-class Runner:
+class Runner(SavedState):
     """Drives a workflow the way the service does: load, run one task, advance, save."""
 
     def __init__(self, compiled, data=None):
-        self.compiled = compiled
-        wf = rt.new_workflow(compiled, {**DEMO_PARAMS, **(data or {})})
-        rt.advance(wf)
-        self.state = rt.dump_state(wf)
-
-    @property
-    def wf(self):
-        return rt.load_state(self.state, self.compiled)
-
-    def ready(self):
-        return sorted(t.task_spec.bpmn_id for t in rt.ready_human_tasks(self.wf))
-
-    def complete(self, bpmn_id, **data):
-        wf = self.wf
-        task = next(t for t in rt.ready_human_tasks(wf) if t.task_spec.bpmn_id == bpmn_id)
-        task.set_data(**data)
-        task.run()
-        rt.advance(wf)
-        self.state = rt.dump_state(wf)
-        return wf
+        super().__init__(compiled, {**DEMO_PARAMS, **(data or {})})
 
 
 APPLICATION = {
