@@ -123,7 +123,7 @@ def test_a_loop_back_through_the_fork_waits_for_this_rounds_branches_and_keeps_t
         sizes.append(len(case.wf.tasks))
         case.complete("review", repeat=True)
     if not kept:
-        assert sizes[1:] == sizes[2:] + sizes[-1:]  # the task tree does not grow round after round
+        assert len(set(sizes[1:])) == 1  # the task tree does not grow round after round
 
 
 def test_a_loop_back_through_an_inclusive_fork_waits_for_both_branches_each_round():
