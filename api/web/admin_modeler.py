@@ -15,7 +15,7 @@ from flask import jsonify, render_template, request, url_for
 from api.extensions import db
 from api.web import bp
 from api.web.admin_processes import _shown, admin_required
-from api.web.display import ROLE_NAMES_EN
+from api.web.display import role_name
 from api.web.i18n import MESSAGES, locale, t
 from api.web.views import user
 from engine import formstore
@@ -69,12 +69,6 @@ targetNamespace="http://assistflow.example/bpmn">
 _NOTHING = f'<bpmn:definitions xmlns:bpmn="{BPMN_NS}"/>'
 
 
-def _role_name(role: Role) -> str:
-    if locale() == "en":
-        return ROLE_NAMES_EN.get(role.value, role.value)
-    return ROLE_NAMES_ZH.get(role, role.value)
-
-
 def _named(name: str, key: str) -> str:
     return f"{name}（{key}）" if locale() != "en" else f"{name} ({key})"
 
@@ -86,7 +80,7 @@ def _page(key: str | None, version: int | None, xml: str, *, draft: bool = False
         "draft": draft,
         "xml": xml,
         # the role's name in the page's language, with the key a lane's name carries
-        "roles": [{"value": r.value, "label": _named(_role_name(r), r.value)} for r in Role],
+        "roles": [{"value": r.value, "label": _named(role_name(r.value, locale()), r.value)} for r in Role],
         "role_names": {r.value: ROLE_NAMES_ZH.get(r, r.value) for r in Role},  # written into lane names
         "forms": [
             {"value": k, "label": _named(_text(f.title, locale()) or k, k)}

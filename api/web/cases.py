@@ -9,7 +9,7 @@ from typing import Any
 from flask import redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from api.web import bp, views
+from api.web import bp, display, views
 from api.web.i18n import MESSAGES, locale, pick, t
 from api.web.views import EVENT_NAMES, _db, login_required, user
 from engine import scope
@@ -25,7 +25,6 @@ from engine.privacy import mask_id_number
 from engine.tasks import service as tasks
 from engine.tasks.models import HumanTask
 from engine.users import service as users
-from engine.users.models import ROLE_NAMES_ZH, Role
 
 PER_PAGE = 25
 SEARCH_FIELDS = ("id_number", "id_tail", "name", "phone", "case_number")
@@ -97,13 +96,7 @@ EVENT_NAMES.update(
 
 
 def _role(name: str | None) -> str:
-    if not name:
-        return "—"
-    try:
-        role = Role(name)
-    except ValueError:
-        return name
-    return ROLE_NAMES_ZH.get(role, name) if locale() == "zh" else role.value.replace("_", " ")
+    return display.role_name(name, locale()) if name else "—"
 
 
 def _remaining(due: dt.datetime | None) -> str | None:

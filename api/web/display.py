@@ -15,6 +15,7 @@ from typing import Any
 
 from engine.deadlines.calendar import SHANGHAI
 from engine.forms import FieldDef, FormDefinition
+from engine.users.models import ROLE_NAMES_ZH, Role
 
 # Process variables that no form describes but that staff need to read: name -> (中文, English, kind).
 # kind is a field type (money, integer, boolean, date, text, choice) or one of the special kinds below.
@@ -403,6 +404,17 @@ ROLE_NAMES_EN = {
     "aided_agency": "Aided agency",
     "supervisor_expert": "Expert supervisor",
 }
+
+
+def role_name(key: str, locale: str) -> str:
+    """A role's name in the page's language; a key that names no role, as it is."""
+    if locale == "en":
+        return ROLE_NAMES_EN.get(key, key)
+    try:
+        return ROLE_NAMES_ZH.get(Role(key), key)
+    except ValueError:
+        return key
+
 
 _NAMED = re.compile(r'(<bpmn:(?:lane|participant)\b[^>]*?\bname=")([^"]*)(")')
 # "街镇救助专员 street_officer", "市民综合帮扶 Citizen comprehensive assistance": Chinese, then English

@@ -397,6 +397,19 @@ def test_task_page_in_english(web):
     assert "此项为必填项" not in text(invalid)
 
 
+def test_an_unclaimed_step_names_its_role_in_the_page_language(web):
+    instance_id = web("pt_advisor").start_ca()
+    officer = web("pt_officer")
+
+    def holder() -> str:
+        page = text(officer.get(f"/cases/{instance_id}"))
+        return re.search(r'data-testid="header-holder">(.*?)</dd>', page, re.S).group(1)
+
+    assert holder() == "待认领（街镇救助专员）"
+    officer.get("/lang/en")
+    assert holder() == "To be claimed (Street assistance officer)"
+
+
 def test_claim_from_the_task_page(web):
     instance_id = web("pt_advisor").start_ca()
     task_id = open_task_id(instance_id, "acceptance")
