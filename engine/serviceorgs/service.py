@@ -288,33 +288,35 @@ def of_step(session: Session, properties: dict[str, str], data: dict[str, Any]) 
     return found
 
 
+def _unmatchable(organisation: ServiceOrganisation, district_id: int | None) -> str | None:
+    """Why a case of ``district_id`` cannot be matched with this organisation (None: it can): it must be
+    active, serve that district or anywhere, and have a member to take the referral."""
+    if not organisation.active:
+        return f"服务机构已停用：{organisation.name} / the organisation is inactive"
+    if organisation.district_id is not None and organisation.district_id != district_id:
+        return f"{organisation.name} 不服务本区 / {organisation.code} does not serve this district"
+    if not organisation.members:
+        return (
+            f"{organisation.name} 尚无成员用户，无法接收转介 / "
+            f"{organisation.code} has no member users to take the referral"
+        )
+    return None
+
+
 def matchable(session: Session, district_id: int | None) -> list[ServiceOrganisation]:
-    """The organisations a case of ``district_id`` may be matched with (as :func:`check_match` accepts):
-    active, serving that district or anywhere, with at least one member; by name."""
-    has_members = select(ServiceOrganisationMember.id).where(
-        ServiceOrganisationMember.organisation_id == ServiceOrganisation.id
-    )
-    stmt = select(ServiceOrganisation).where(
-        ServiceOrganisation.active.is_(True),
-        ServiceOrganisation.district_id.is_(None) | (ServiceOrganisation.district_id == district_id),
-        has_members.exists(),
-    )
-    return list(session.scalars(stmt.order_by(ServiceOrganisation.name, ServiceOrganisation.code)))
+    """The organisations a case of ``district_id`` may be matched with (those :func:`check_match`
+    accepts), by name."""
+    found = [o for o in list_all(session) if _unmatchable(o, district_id) is None]
+    return sorted(found, key=lambda o: (o.name, o.code))
 
 
 def check_match(session: Session, code: str, instance: Any, field: str) -> ServiceOrganisation:
-    """The organisation a case is matched with: registered, active, serving the case's district, with at
-    least one member to take the referral (422 on ``field`` otherwise)."""
+    """The organisation a case is matched with: registered, and one :func:`matchable` lists for the
+    case's district (422 on ``field`` otherwise, saying why not)."""
     found = session.scalar(select(ServiceOrganisation).where(ServiceOrganisation.code == code))
     if found is None:
         raise Invalid.on(field, f"服务机构不存在：{code[:40]} / no service organisation '{code[:40]}'")
-    if not found.active:
-        raise Invalid.on(field, f"服务机构已停用：{found.name} / the organisation is inactive")
-    if found.district_id is not None and found.district_id != instance.district_id:
-        raise Invalid.on(field, f"{found.name} 不服务本区 / {found.code} does not serve this district")
-    if not found.members:
-        raise Invalid.on(
-            field,
-            f"{found.name} 尚无成员用户，无法接收转介 / {found.code} has no member users to take the referral",
-        )
+    refused = _unmatchable(found, instance.district_id)
+    if refused is not None:
+        raise Invalid.on(field, refused)
     return found
