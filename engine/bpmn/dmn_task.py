@@ -15,16 +15,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from SpiffWorkflow.bpmn.parser.ProcessParser import AdHocParser
 from SpiffWorkflow.bpmn.parser.task_parsers import ConditionalGatewayParser, GatewayParser
 from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.dmn.specs import BusinessRuleTaskMixin
-from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser, SpiffProcessParser
 from SpiffWorkflow.spiff.parser.task_spec import SpiffTaskParser
 from SpiffWorkflow.spiff.serializer.task_spec import SpiffBpmnTaskConverter
 from SpiffWorkflow.spiff.specs.spiff_task import SpiffBpmnTask
 
 from engine.bpmn import dmn
-from engine.bpmn.joins import MergingInclusiveGateway, MergingParallelGateway
+from engine.bpmn.joins import MergingEndJoin, MergingInclusiveGateway, MergingParallelGateway
 from engine.bpmn.xmlsafe import BPMN_NS, CAMUNDA_NS, SPIFF_NS
 
 SUGGESTED_KEY = "_suggested"  # decision outputs a later form starts from: {field name: value}
@@ -120,9 +121,32 @@ class DecisionTaskConverter(SpiffBpmnTaskConverter):
         return self.task_spec_from_dict(dct)
 
 
+class _MergingEnd:
+    """A process spec whose end merges the branches that ended at end events of their own by their
+    changes (engine.bpmn.joins.MergingEndJoin)."""
+
+    def create_spec(self) -> Any:
+        spec = super().create_spec()  # type: ignore[misc]
+        # SpiffWorkflow's process spec makes its own end join; the subclass only overrides a hook, so the
+        # freshly made, not yet run join changes class in place, keeping its name and connections
+        spec.end.__class__ = MergingEndJoin
+        return spec
+
+
+class ProcessParser(_MergingEnd, SpiffProcessParser):
+    pass
+
+
+class AdHocProcessParser(_MergingEnd, AdHocParser):
+    pass
+
+
 class Parser(SpiffBpmnParser):
-    """SpiffWorkflow's Spiff parser with business-rule tasks that resolve their decision at run time
-    and joins that merge parallel branches by their changes (engine.bpmn.joins)."""
+    """SpiffWorkflow's Spiff parser with business-rule tasks that resolve their decision at run time,
+    and joins and process ends that merge parallel branches by their changes (engine.bpmn.joins)."""
+
+    PROCESS_PARSER_CLASS = ProcessParser
+    AD_HOC_PARSER_CLASS = AdHocProcessParser
 
     OVERRIDE_PARSER_CLASSES = {
         **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,

@@ -6,11 +6,14 @@ that left a field alone writes back the value it was given at the fork over the 
 entered (and a branch cannot remove a field or a list item at all). A caseworker's entry in one branch
 was lost when a colleague finished the other branch last.
 
-Here a join (parallel or inclusive gateway) and the case's current data merge the branches three-way:
+Here a join (parallel or inclusive gateway), a process's end and the case's current data merge the
+branches three-way:
 against the data at the point where the branches parted (their nearest common task), each branch
 contributes only what it changed — a new or different value, a removed field, nested objects field by
 field — in the order the branches finished; when two branches changed the same field, the later one
-wins, as it would have had they run one after the other.
+wins, as it would have had they run one after the other. A branch may also end at an end event of its
+own (a reminder's path off a timer, say): the process's end merges it the same way, and until then the
+case's data shows its entries.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.bpmn.specs.control import _EndJoin
 from SpiffWorkflow.bpmn.specs.defaults import InclusiveGateway, ParallelGateway
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
@@ -98,22 +102,57 @@ def merged_data(ends: list[Task]) -> dict[str, Any] | None:
     return merge_branches(base.data, (end.data for end in ends))
 
 
+def _unjoined(task: Task) -> bool:
+    """A join task that has not taken its branch's data: waiting, or cancelled by a later arrival."""
+    return isinstance(task.task_spec, UnstructuredJoin) and not task.has_state(
+        TaskState.READY | TaskState.COMPLETED
+    )
+
+
 def _branch_data(task: Task) -> dict[str, Any]:
     """The data a ready or waiting task stands for: a ready task holds a full copy (its predecessor's,
-    with any correction made since); a waiting join has not taken its branch's data yet, its
+    with any correction made since); a join that has not run has not taken its branch's data, its
     predecessor's stands for the branch; another waiting task's own data is laid over its predecessor's."""
     parent = task.parent
+    if parent is not None and _unjoined(task):
+        return dict(parent.data)
     if parent is None or task.has_state(TaskState.READY | TaskState.FINISHED_MASK):
         return dict(task.data)
-    if isinstance(task.task_spec, UnstructuredJoin):
-        return dict(parent.data)
     return {**parent.data, **task.data}
 
 
+def _moved(task: Task) -> float:
+    """When a task's branch last moved: for a join that has not run, when its branch arrived."""
+    parent = task.parent
+    return float(
+        parent.last_state_change if parent is not None and _unjoined(task) else task.last_state_change
+    )
+
+
+def ended_branches(tasks: Iterable[Task]) -> list[Task]:
+    """Of ``tasks``, the end joins of branches that ended at an end event of their own while the process
+    goes on: the last to arrive waits, an earlier one was cancelled by the next arrival (SpiffWorkflow
+    lets only one wait). A process that is over or was cancelled has none."""
+    ended = []
+    for task in tasks:
+        if not (isinstance(task.task_spec, _EndJoin) and _unjoined(task) and task.parent is not None):
+            continue
+        if not task.parent.has_state(TaskState.COMPLETED):
+            continue
+        parent_id = getattr(task.workflow, "parent_task_id", None)
+        if parent_id is not None:  # a subprocess: only while the activity that runs it is running
+            runs = task.workflow.top_workflow.get_task_from_id(parent_id)
+            if runs is None or runs.has_state(TaskState.FINISHED_MASK):
+                continue
+        ended.append(task)
+    return ended
+
+
 def in_flight(tasks: list[Task]) -> dict[str, Any]:
-    """The data as it stands while branches run: the tasks given (the last one finished and those ready
-    or waiting), each standing for its branch, merged three-way in the order they last moved."""
-    unique = sorted({t.id: t for t in tasks}.values(), key=lambda t: t.last_state_change)
+    """The data as it stands while branches run: the tasks given (the last one finished, those ready or
+    waiting, and the ends of branches that ended on their own), each standing for its branch, merged
+    three-way in the order they last moved."""
+    unique = sorted({t.id: t for t in tasks}.values(), key=_moved)
     datas = [_branch_data(task) for task in unique]
     base = common_ancestor(unique)
     if base is not None:  # read only (the save turns it into JSON): the values need not be copied
@@ -221,4 +260,32 @@ class MergingInclusiveGateway(_ThreeWayJoin, InclusiveGateway):
         my_task._sync_children(matches or defaults, TaskState.FUTURE)
         for child in my_task.children:
             child.task_spec._predict(child, mask=TaskState.FUTURE | TaskState.PREDICTED_MASK)
+        return True
+
+
+class MergingEndJoin(_EndJoin):
+    """A process's end (SpiffWorkflow's join of all its end events) that merges the branches which ended
+    at end events of their own with the last one three-way. SpiffWorkflow laid each branch's whole copy
+    over the others, the last branch's copy last: a field an ended branch had changed went back to the
+    value the last branch had been given where they parted."""
+
+    def _run_hook(self, my_task: Task) -> bool:
+        ended = [
+            t
+            for t in my_task.workflow.tasks.values()
+            if t.task_spec == self
+            and t is not my_task
+            and t.has_state(TaskState.FINISHED_MASK)
+            and t.parent is not None
+            and not my_task.is_descendant_of(t)
+        ]
+        ended.sort(key=_moved)
+        merged = merged_data([t.parent for t in ended] + [my_task.parent])
+        if merged is None:
+            return bool(super()._run_hook(my_task))
+        for task in ended:
+            if task.has_state(TaskState.COMPLETED):  # a reset inside a branch (as SpiffWorkflow does)
+                task._drop_children(force=True)
+        my_task.data = merged
+        my_task.workflow.data.update(merged)
         return True

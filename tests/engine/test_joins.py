@@ -16,15 +16,15 @@ from tests.saved_state import SavedState
 ROLES = {r.value for r in Role}
 
 
-def _flows(*pairs: str) -> str:
-    """``"a>b"`` or ``"a>b?condition"`` for each flow."""
+def _flows(*pairs: str, prefix: str = "f") -> str:
+    """``"a>b"`` or ``"a>b?condition"`` for each flow (ids ``prefix`` and a number)."""
     out = []
     for i, pair in enumerate(pairs):
         route, _, condition = pair.partition("?")
         src, dst = route.split(">")
         cond = f"<bpmn:conditionExpression>{condition}</bpmn:conditionExpression>" if condition else ""
         out.append(
-            f'<bpmn:sequenceFlow id="f{i}" sourceRef="{src}" targetRef="{dst}">{cond}</bpmn:sequenceFlow>'
+            f'<bpmn:sequenceFlow id="{prefix}{i}" sourceRef="{src}" targetRef="{dst}">{cond}</bpmn:sequenceFlow>'
         )
     return "\n".join(out)
 
@@ -221,6 +221,81 @@ def test_a_fork_within_a_branch_merges_inside_then_with_the_outer_branch():
     case.complete("b2", z=3)
     assert case.ready() == ["after"]
     assert {k: case.data()[k] for k in "xyz"} == {"x": 1, "y": 2, "z": 3}
+
+
+OWN_ENDS = _compile(
+    "own_ends",
+    '<bpmn:startEvent id="s"/>'
+    + _steps("fill", "a", "b", "c", "after")
+    + '<bpmn:parallelGateway id="fork"/>'
+    + '<bpmn:endEvent id="end_a"/><bpmn:endEvent id="end_b"/><bpmn:endEvent id="e"/>'
+    + _flows("s>fill", "fill>fork", "fork>a", "fork>b", "fork>c", "a>end_a", "b>end_b", "c>after", "after>e"),
+    ("fill", "a", "b", "c", "after"),
+)
+
+
+def test_branches_ending_at_their_own_end_events_keep_their_entries():
+    case = SavedState(OWN_ENDS)
+    case.complete("fill", income="3000.00", note="初次填写", size=3)
+    case.complete("a", income="3200.00")
+    case.complete("b", note="复核后修改")
+    # both ended branches show while the third goes on (the second's end had cancelled the first's)
+    assert case.ready() == ["c"]
+    assert {k: case.data()[k] for k in ("income", "note", "size")} == {
+        "income": "3200.00",
+        "note": "复核后修改",
+        "size": 3,
+    }
+    case.complete("c", size=4)
+    case.complete("after", closed=True)
+    wf = case.wf
+    assert wf.is_completed()
+    # at the case's end the branch that finished last does not put back what the others changed
+    data = case.data()
+    assert {k: data[k] for k in ("income", "note", "size", "closed")} == {
+        "income": "3200.00",
+        "note": "复核后修改",
+        "size": 4,
+        "closed": True,
+    }
+
+
+def test_a_field_changed_in_an_ended_branch_and_later_in_the_main_flow_takes_the_later_entry():
+    case = SavedState(OWN_ENDS)
+    case.complete("fill", decision="待定")
+    case.complete("a", decision="分支意见")
+    case.complete("b")
+    case.complete("c")
+    case.complete("after", decision="最终意见")
+    assert case.data()["decision"] == "最终意见"
+
+
+def test_a_branch_ending_inside_a_subprocess_keeps_its_entry_after_the_subprocess():
+    sub = (
+        '<bpmn:subProcess id="sub"><bpmn:startEvent id="ss"/>'
+        + _steps("a", "b")
+        + '<bpmn:parallelGateway id="fork"/><bpmn:endEvent id="end_a"/><bpmn:endEvent id="end_b"/>'
+        + _flows("ss>fork", "fork>a", "fork>b", "a>end_a", "b>end_b", prefix="sf")
+        + "</bpmn:subProcess>"
+    )
+    compiled = _compile(
+        "ends_in_subprocess",
+        '<bpmn:startEvent id="s"/>'
+        + _steps("fill", "after")
+        + sub
+        + '<bpmn:endEvent id="e"/>'
+        + _flows("s>fill", "fill>sub", "sub>after", "after>e"),
+        ("fill", "a", "b", "after"),
+    )
+    case = SavedState(compiled)
+    case.complete("fill", income="3000.00", note="初次填写")
+    case.complete("a", income="3200.00")
+    assert case.data()["income"] == "3200.00"
+    case.complete("b", note="复核后修改")
+    assert case.ready() == ["after"]
+    assert {k: case.data()[k] for k in ("income", "note")} == {"income": "3200.00", "note": "复核后修改"}
+    task = rt.ready_human_tasks(case.wf)[0]
+    assert task.data["income"] == "3200.00"
 
 
 @pytest.mark.parametrize(
