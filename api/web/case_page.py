@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from flask import Response, render_template, url_for
+from flask import Response, render_template, request, url_for
 from markupsafe import Markup, escape
 
 from api.web import bp, display
@@ -17,6 +17,7 @@ from api.web.common import (
     _int_arg,
     _summary,
     login_required,
+    step_names,
     user,
 )
 from api.web.document_pages import case_documents
@@ -181,6 +182,20 @@ def procedure_name(definition: Any) -> str:
     return str(definition.name)
 
 
+def procedure_label(name: str) -> str:
+    """A procedure named as a task list holds it (the Chinese name): in English, the English name of
+    the latest version so named (:func:`procedure_name`); read once per request (kept in the request's
+    environ: an app context, and ``g`` with it, may outlive a request)."""
+    if locale() != "en":
+        return name
+    table: dict[str, str] | None = request.environ.get("assistflow.procedure_labels")
+    if table is None:
+        table = request.environ["assistflow.procedure_labels"] = {
+            str(d.name): procedure_name(d) for d, _n in definitions.list_latest(_db())
+        }
+    return table.get(name, name)
+
+
 @bp.app_context_processor
 def _case_helpers() -> dict[str, Any]:
     return {"case_outcome": case_outcome, "case_parent": case_parent, "procedure_name": procedure_name}
@@ -223,10 +238,14 @@ def _case_page(instance_id: int) -> Any:
     from api.web.records_views import step_records_page  # (records_views imports views, which imports us)
 
     records_read = step_records_page(instance, latest)  # 办理记录's page: its users named with the rest
-    task_names = {h.id: h.name for h in history} | {r.id: r.name for r in open_rows}
+    step_name = step_names()
+    task_names = {h.id: step_name(h.name, h.form_key) for h in history}
+    task_names |= {r.id: step_name(r.name, r.form_key) for r in open_rows}
     shown_tasks = {e.task_id for e in events if e.task_id} - task_names.keys()
     if shown_tasks:  # the names of the tasks this page of the timeline speaks of
-        task_names |= task_history.names_of(session, shown_tasks)
+        task_names |= {
+            i: step_name(n, k) for i, (n, k) in task_history.names_of(session, shown_tasks).items()
+        }
     names = users.display_names(
         session,
         [e.actor_id for e in events]

@@ -10,6 +10,7 @@ from flask import redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from api.web import bp, display, views
+from api.web.common import step_names
 from api.web.i18n import MESSAGES, locale, pick, t
 from api.web.views import EVENT_NAMES, _db, login_required, user
 from engine import scope
@@ -140,7 +141,7 @@ def case_header(instance: ProcessInstance, open_rows: list[HumanTask] | None = N
         "household": household,
         "address": address,
         "procedure": views.procedure_name(instance.definition),
-        "steps": [r.name for r in open_rows],
+        "steps": [step_names()(r.name, r.form_key) for r in open_rows],
         "holders": [
             names.get(r.assignee_id, "—")
             if r.assignee_id
@@ -216,15 +217,15 @@ def case_list() -> Any:
         found, more = cases.search(
             session, user(), _query(shown), page=page, per_page=PER_PAGE, channel="web"
         )
-        rows = cases.rows_view(session, found, locale())
+        rows = cases.rows_view(session, found, locale(), step_names())
     except Invalid as err:
         errors = {_FIELD_OF.get(k, k): [pick(m) for m in v] for k, v in err.fields.items()}
-    procedures = [(d.key, d.name) for d, _n in definitions.list_latest(session)]
+    procedures = [(d.key, views.procedure_name(d)) for d, _n in definitions.list_latest(session)]
     steps = sorted(
         {
-            (r.bpmn_id, r.name)
+            (r.bpmn_id, step_names()(r.name, r.form_key))
             for r in session.execute(
-                select(HumanTask.bpmn_id, HumanTask.name)
+                select(HumanTask.bpmn_id, HumanTask.name, HumanTask.form_key)
                 .where(HumanTask.process_key == shown["process"])
                 .distinct()
                 .limit(200)
@@ -257,7 +258,10 @@ def household_page(household_id: int) -> Any:
     found = households.cases_of(session, user(), household.id)
     startable = [(d.key, d.name) for d, _meta, _units in scope.startable(session, user())]
     return render_template(
-        "household.html", household=view, rows=cases.rows_view(session, found, locale()), startable=startable
+        "household.html",
+        household=view,
+        rows=cases.rows_view(session, found, locale(), step_names()),
+        startable=startable,
     )
 
 

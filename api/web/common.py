@@ -5,7 +5,7 @@ task, start and case pages have in common."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
@@ -108,12 +108,27 @@ def login_required(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def step_names() -> display.StepNames:
+    """Steps' names in the page's language (display.StepNames), one per request."""
+    found: display.StepNames | None = request.environ.get("assistflow.step_names")
+    if found is None:
+        session = _db()
+
+        def title(key: str) -> Mapping[str, str] | None:
+            form, _version = formversions.current(session, key)
+            return form.title if form is not None else None
+
+        found = request.environ["assistflow.step_names"] = display.StepNames(title, locale())
+    return found
+
+
 @bp.app_context_processor
 def _globals() -> dict[str, Any]:
     current = g.get("web_user")
     return {
         "t": t,
         "pick": pick,
+        "step_name": step_names(),
         "locale": locale(),
         "current_user": current,
         "unread_count": notifications.unread_count(_db(), current.id) if current else 0,

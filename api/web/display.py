@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -421,15 +421,43 @@ _NAMED = re.compile(r'(<bpmn:(?:lane|participant)\b[^>]*?\bname=")([^"]*)(")')
 _BILINGUAL = re.compile(r"^(.*[^\x00-\x7f][^ -~]*)\s+([ -~]+)$")
 
 
+def bilingual(text: str) -> tuple[str, str] | None:
+    """A name written "中文 English" as its two halves; None when it is in one language."""
+    split = _BILINGUAL.match(text or "")
+    return (split.group(1).strip(), split.group(2).strip()) if split else None
+
+
+class StepNames:
+    """A step's name in the page's language, for one page (each form's title is read once).
+
+    Steps are named in the procedure's BPMN, in Chinese (the notices' own terms). In English a step
+    takes the English half of a name written "中文 English", else the English title of the form it is
+    filled in, else its name as written; in Chinese the Chinese half of a bilingual name."""
+
+    def __init__(self, form_title: Callable[[str], Mapping[str, str] | None], locale: str) -> None:
+        self._form_title, self._en = form_title, locale == "en"
+        self._titles: dict[str, str | None] = {}
+
+    def __call__(self, name: str | None, form_key: str | None = None) -> str:
+        halves = bilingual(name or "")
+        if halves is not None:
+            return halves[1] if self._en else halves[0]
+        if self._en and form_key:
+            if form_key not in self._titles:
+                self._titles[form_key] = (self._form_title(form_key) or {}).get("en") or None
+            return self._titles[form_key] or name or ""
+        return name or ""
+
+
 def localize_diagram(xml: str, locale: str) -> str:
     """Pool and lane names of a diagram written "中文 english" in one language: the Chinese half, or
     in English the English half (a role key read as the role's English name)."""
 
     def one(found: re.Match[str]) -> str:
-        split = _BILINGUAL.match(found.group(2))
-        if split is None:
+        halves = bilingual(found.group(2))
+        if halves is None:
             return found.group(0)
-        zh, en = split.group(1).strip(), split.group(2).strip()
+        zh, en = halves
         text = ROLE_NAMES_EN.get(en, en) if locale == "en" else zh
         return found.group(1) + text + found.group(3)
 
@@ -484,6 +512,6 @@ def english_name(definition_id: int, xml: Callable[[], str]) -> str | None:
     XML is read once per version)."""
     if definition_id not in _ENGLISH_NAMES:
         pool = _POOL_NAME.search(xml())
-        split = _BILINGUAL.match(pool.group(1)) if pool else None
-        _ENGLISH_NAMES[definition_id] = split.group(2).strip() if split else None
+        halves = bilingual(pool.group(1)) if pool else None
+        _ENGLISH_NAMES[definition_id] = halves[1] if halves else None
     return _ENGLISH_NAMES[definition_id]

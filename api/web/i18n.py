@@ -116,6 +116,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "notice_not_approved": ("不予批准告知书", "Notice of refusal"),
     "notice_issued": ("已告知申请人", "The applicant was informed"),
     "colon": ("：", ": "),
+    "list_sep": ("、", ", "),
     "case_not_found": ("案件不存在或您无权查看", "The case does not exist or you may not see it"),
     "task_not_found": ("待办不存在或您无权查看", "The task does not exist or you may not see it"),
     "task_cancelled": ("已取消", "Cancelled"),

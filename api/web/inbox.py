@@ -9,6 +9,7 @@ from typing import Any
 from flask import flash, redirect, render_template, request
 
 from api.web import bp
+from api.web.case_page import procedure_label, procedure_name
 from api.web.common import _db, _int_arg, _safe_next, login_required, user
 from api.web.i18n import t
 from engine.db import utcnow
@@ -52,7 +53,7 @@ def _row_view(row: HumanTask, cases: dict[int, tuple[str | None, str]], now: dt.
     return {
         "task": row,
         "case_key": key or f"#{row.instance_id}",
-        "procedure": name,
+        "procedure": procedure_label(name),
         "colour": deadlines.colour(row, now),
         "waiting": _waiting(row, now),
         "mine": row.assignee_id == user().id,
@@ -98,7 +99,7 @@ def inbox() -> Any:
         page=page,
         pages=max(1, math.ceil(total / PER_PAGE)),
         filters=filters,
-        procedures=[(d.key, d.name) for d, _n in definitions.list_latest(session)],
+        procedures=[(d.key, procedure_name(d)) for d, _n in definitions.list_latest(session)],
         units=unit_options,
         sla_colours=tasks.SLA_COLOURS,
     )

@@ -11,7 +11,7 @@ from flask import flash, redirect, render_template, request, url_for
 
 from api.web import bp, display
 from api.web.i18n import locale, pick, t
-from api.web.views import _db, login_required, user
+from api.web.views import _db, login_required, procedure_label, user
 from engine import privacy
 from engine.errors import Invalid
 from engine.records import service as records
@@ -233,7 +233,9 @@ def done_page(row: HumanTask) -> Any:
         "task_done.html",
         task=row,
         instance=instance,
-        case_name=tasks.cases_of(session, [row]).get(row.instance_id, (None, row.process_key))[1],
+        case_name=procedure_label(
+            tasks.cases_of(session, [row]).get(row.instance_id, (None, row.process_key))[1]
+        ),
         view=record_view(record, names) if record else None,
         who=names.get(row.completed_by_id, "—") if row.completed_by_id else "—",
     )

@@ -7,6 +7,7 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 
 from api.web import bp, formview, registers
+from api.web.case_page import procedure_label
 from api.web.common import _db, _field_errors, _history, _summary, login_required, user
 from api.web.i18n import MESSAGES, locale, t
 from api.web.materials_pages import checklist_context
@@ -74,7 +75,9 @@ def _render_task(
         "task.html",
         task=row,
         instance=instance,
-        case_name=tasks.cases_of(session, [row]).get(row.instance_id, (None, row.process_key))[1],
+        case_name=procedure_label(
+            tasks.cases_of(session, [row]).get(row.instance_id, (None, row.process_key))[1]
+        ),
         form_title=formview.title_of(form, locale()),
         fields=formview.fields_of(form, locale(), registers.entries(session, form, instance.district_id)),
         values=values,

@@ -8,7 +8,14 @@ The pages live by family: ``common`` (the shared base: user, session, login chec
 
 from __future__ import annotations
 
-from api.web.case_page import EVENT_NAMES, TIMELINE_PER_PAGE, case_outcome, case_parent, procedure_name
+from api.web.case_page import (
+    EVENT_NAMES,
+    TIMELINE_PER_PAGE,
+    case_outcome,
+    case_parent,
+    procedure_label,
+    procedure_name,
+)
 from api.web.common import (
     ERROR_MESSAGES,
     _db,
@@ -51,6 +58,7 @@ __all__ = [
     "case_parent",
     "html_error",
     "login_required",
+    "procedure_label",
     "procedure_name",
     "spreadsheet_safe",
     "user",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -289,20 +290,26 @@ def start_with_first_step(
     return instance
 
 
-def rows_view(session: Session, rows: list[ProcessInstance], locale: str = "zh") -> list[dict[str, Any]]:
-    """What a case list shows per case: number, procedure, applicant, status, current steps."""
+def rows_view(
+    session: Session,
+    rows: list[ProcessInstance],
+    locale: str = "zh",
+    step_name: Callable[[str, str | None], str] | None = None,
+) -> list[dict[str, Any]]:
+    """What a case list shows per case: number, procedure, applicant, status, current steps (each named
+    by ``step_name(name, form_key)`` when given: a page's language)."""
     ids = [r.id for r in rows]
     named = households.parties(session, ids)
     steps: dict[int, list[str]] = {}
     if ids:
-        for instance_id, name in session.execute(
-            select(HumanTask.instance_id, HumanTask.name)
+        for instance_id, name, form_key in session.execute(
+            select(HumanTask.instance_id, HumanTask.name, HumanTask.form_key)
             .where(
                 HumanTask.instance_id.in_(ids), HumanTask.state.in_([TaskStatus.READY, TaskStatus.CLAIMED])
             )
             .order_by(HumanTask.id)
         ):
-            steps.setdefault(instance_id, []).append(name)
+            steps.setdefault(instance_id, []).append(step_name(name, form_key) if step_name else name)
     en = locale == "en"
     return [
         {

@@ -93,9 +93,9 @@ def finished_page(session: Session, instance_id: int, *, page: int, per_page: in
     return [Finished(*row) for row in session.execute(stmt)]
 
 
-def names_of(session: Session, task_ids: set[int]) -> dict[int, str]:
-    """The names of some of a case's tasks (those a page of its timeline speaks of)."""
+def names_of(session: Session, task_ids: set[int]) -> dict[int, tuple[str, str | None]]:
+    """The names and form keys of some of a case's tasks (those a page of its timeline speaks of)."""
     if not task_ids:
         return {}
-    stmt = select(HumanTask.id, HumanTask.name).where(HumanTask.id.in_(sorted(task_ids)))
-    return {i: n for i, n in session.execute(stmt)}
+    stmt = select(HumanTask.id, HumanTask.name, HumanTask.form_key).where(HumanTask.id.in_(sorted(task_ids)))
+    return {i: (n, k) for i, n, k in session.execute(stmt)}

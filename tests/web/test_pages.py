@@ -410,6 +410,58 @@ def test_an_unclaimed_step_names_its_role_in_the_page_language(web):
     assert holder() == "To be claimed (Street assistance officer)"
 
 
+def test_steps_and_procedures_are_named_in_the_page_language(web):
+    """The BPMN names steps in Chinese; an English page names a step by its form's English title and the
+    procedure by the English half of its pool's name, and lists with ", "."""
+    instance_id = web("pt_advisor").start_ca()
+    task_id = open_task_id(instance_id, "acceptance")
+    officer = web("pt_officer")
+
+    def pages() -> dict[str, str]:
+        return {
+            "inbox": text(officer.get("/?tab=claimable")),
+            "task": text(officer.get(f"/tasks/{task_id}")),
+            "case": text(officer.get(f"/cases/{instance_id}")),
+            "cases": text(officer.get("/cases")),
+        }
+
+    def header_step(page: str) -> str:
+        return re.search(r'data-testid="header-step">(.*?)</dd>', page, re.S).group(1)
+
+    zh = pages()
+    assert f'href="/tasks/{task_id}">受理</a>' in zh["inbox"] and "市民综合帮扶" in zh["inbox"]
+    assert "<h1>受理 <small" in zh["task"] and header_step(zh["case"]) == "受理"
+    assert "<td>受理</td>" in zh["cases"] and "<td>市民综合帮扶</td>" in zh["cases"]
+    officer.get("/lang/en")
+    en = pages()
+    assert f'href="/tasks/{task_id}">Acceptance</a>' in en["inbox"]
+    assert "Citizen comprehensive assistance" in en["inbox"] and "市民综合帮扶" not in en["inbox"]
+    assert "<h1>Acceptance <small" in en["task"] and "Citizen comprehensive assistance" in en["task"]
+    assert header_step(en["case"]) == "Acceptance"
+    assert "<td>Acceptance</td>" in en["cases"] and "<td>Citizen comprehensive assistance</td>" in en["cases"]
+    for page in en.values():
+        assert ">受理<" not in page
+
+
+def test_a_step_named_in_both_languages_shows_the_half_for_the_page():
+    from api.web.display import StepNames
+
+    titles = {"ca_acceptance": {"zh": "受理", "en": "Acceptance"}, "no_english": {"zh": "只有中文"}}
+    asked: list[str] = []
+
+    def title(key):
+        asked.append(key)
+        return titles.get(key)
+
+    en, zh = StepNames(title, "en"), StepNames(title, "zh")
+    assert en("入户调查 Home visit", "ca_acceptance") == "Home visit"
+    assert zh("入户调查 Home visit", "ca_acceptance") == "入户调查"
+    assert en("受理", "ca_acceptance") == "Acceptance" and zh("受理", "ca_acceptance") == "受理"
+    assert en("核查", "no_english") == "核查" and en("核查", None) == "核查" and en("核查", "gone") == "核查"
+    assert en("再次受理", "ca_acceptance") == "Acceptance"
+    assert asked == ["ca_acceptance", "no_english", "gone"]  # each form's title read once per page
+
+
 def test_claim_from_the_task_page(web):
     instance_id = web("pt_advisor").start_ca()
     task_id = open_task_id(instance_id, "acceptance")
