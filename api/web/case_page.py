@@ -239,12 +239,11 @@ def _case_page(instance_id: int) -> Any:
 
     records_read = step_records_page(instance, latest)  # 办理记录's page: its users named with the rest
     step_name = step_names()
-    task_names = {h.id: step_name(h.name, h.form_key) for h in history}
-    task_names |= {r.id: step_name(r.name, r.form_key) for r in open_rows}
+    task_names = {h.id: step_name.task(h) for h in history} | {r.id: step_name.task(r) for r in open_rows}
     shown_tasks = {e.task_id for e in events if e.task_id} - task_names.keys()
     if shown_tasks:  # the names of the tasks this page of the timeline speaks of
         task_names |= {
-            i: step_name(n, k) for i, (n, k) in task_history.names_of(session, shown_tasks).items()
+            i: step_name.task(row) for i, row in task_history.names_of(session, shown_tasks).items()
         }
     names = users.display_names(
         session,
@@ -322,5 +321,10 @@ def case_personal_data(instance_id: int) -> Any:
 @login_required
 def case_diagram(instance_id: int) -> Any:
     instance = instances.get_visible(_db(), user(), instance_id)
-    xml = display.localize_diagram(definitions.bpmn_xml(_db(), instance.definition_id), locale())
+    names, key = step_names(), instance.definition.key
+    xml = display.localize_diagram(
+        definitions.bpmn_xml(_db(), instance.definition_id),
+        locale(),
+        lambda name, form_key, bpmn_id: names(name, form_key, key, bpmn_id),
+    )
     return Response(xml, mimetype="application/xml", headers={"Cache-Control": "private, max-age=3600"})

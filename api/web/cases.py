@@ -141,7 +141,7 @@ def case_header(instance: ProcessInstance, open_rows: list[HumanTask] | None = N
         "household": household,
         "address": address,
         "procedure": views.procedure_name(instance.definition),
-        "steps": [step_names()(r.name, r.form_key) for r in open_rows],
+        "steps": [step_names().task(r) for r in open_rows],
         "holders": [
             names.get(r.assignee_id, "—")
             if r.assignee_id
@@ -217,15 +217,15 @@ def case_list() -> Any:
         found, more = cases.search(
             session, user(), _query(shown), page=page, per_page=PER_PAGE, channel="web"
         )
-        rows = cases.rows_view(session, found, locale(), step_names())
+        rows = cases.rows_view(session, found, locale(), step_names().task)
     except Invalid as err:
         errors = {_FIELD_OF.get(k, k): [pick(m) for m in v] for k, v in err.fields.items()}
     procedures = [(d.key, views.procedure_name(d)) for d, _n in definitions.list_latest(session)]
     steps = sorted(
         {
-            (r.bpmn_id, step_names()(r.name, r.form_key))
+            (r.bpmn_id, step_names().task(r))
             for r in session.execute(
-                select(HumanTask.bpmn_id, HumanTask.name, HumanTask.form_key)
+                select(HumanTask.bpmn_id, HumanTask.name, HumanTask.form_key, HumanTask.process_key)
                 .where(HumanTask.process_key == shown["process"])
                 .distinct()
                 .limit(200)
@@ -260,7 +260,7 @@ def household_page(household_id: int) -> Any:
     return render_template(
         "household.html",
         household=view,
-        rows=cases.rows_view(session, found, locale(), step_names()),
+        rows=cases.rows_view(session, found, locale(), step_names().task),
         startable=startable,
     )
 

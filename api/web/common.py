@@ -26,6 +26,7 @@ from api.web import bp, csrf, display
 from api.web.i18n import locale, pick, t
 from engine.dashboards import service as dashboards
 from engine.db import transient_conflict
+from engine.definitions import service as definitions
 from engine.errors import Forbidden, Invalid, NotFound, ServiceError, Unauthorized
 from engine.formversions import service as formversions
 from engine.notifications import service as notifications
@@ -118,7 +119,18 @@ def step_names() -> display.StepNames:
             form, _version = formversions.current(session, key)
             return form.title if form is not None else None
 
-        found = request.environ["assistflow.step_names"] = display.StepNames(title, locale())
+        english: dict[str, dict[str, str]] = {}
+
+        def english_of(process_key: str, bpmn_id: str) -> str | None:
+            if process_key not in english:  # the latest version's ``nameEn`` properties
+                newest = definitions.latest(session, process_key)
+                metas = definitions.compiled(session, newest.id).tasks if newest is not None else {}
+                english[process_key] = {
+                    i: m.properties["nameEn"] for i, m in metas.items() if m.properties.get("nameEn")
+                }
+            return english[process_key].get(bpmn_id)
+
+        found = request.environ["assistflow.step_names"] = display.StepNames(title, locale(), english_of)
     return found
 
 

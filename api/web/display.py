@@ -8,6 +8,7 @@ administrators read the raw data on the admin pages.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
@@ -428,30 +429,62 @@ def bilingual(text: str) -> tuple[str, str] | None:
 
 
 class StepNames:
-    """A step's name in the page's language, for one page (each form's title is read once).
+    """A step's name in the page's language, for one page (each form's title and each procedure's English
+    step names are read once).
 
-    Steps are named in the procedure's BPMN, in Chinese (the notices' own terms). In English a step
-    takes the English half of a name written "中文 English", else the English title of the form it is
-    filled in, else its name as written; in Chinese the Chinese half of a bilingual name."""
+    Steps are named in the procedure's BPMN, in Chinese (the notices' own terms). In English a step takes
+    the English half of a name written "中文 English", else its ``nameEn`` property, else the English
+    title of the form it is filled in, else its name as written; in Chinese the Chinese half of a
+    bilingual name. (Steps sharing one form, 街镇审批 and 区级审批 say, carry ``nameEn``.)"""
 
-    def __init__(self, form_title: Callable[[str], Mapping[str, str] | None], locale: str) -> None:
-        self._form_title, self._en = form_title, locale == "en"
+    def __init__(
+        self,
+        form_title: Callable[[str], Mapping[str, str] | None],
+        locale: str,
+        english_of: Callable[[str, str], str | None] | None = None,
+    ) -> None:
+        self._form_title, self._english_of, self._en = form_title, english_of, locale == "en"
         self._titles: dict[str, str | None] = {}
 
-    def __call__(self, name: str | None, form_key: str | None = None) -> str:
+    def __call__(
+        self,
+        name: str | None,
+        form_key: str | None = None,
+        process_key: str | None = None,
+        bpmn_id: str | None = None,
+    ) -> str:
         halves = bilingual(name or "")
         if halves is not None:
             return halves[1] if self._en else halves[0]
-        if self._en and form_key:
+        if not self._en:
+            return name or ""
+        if process_key and bpmn_id and self._english_of is not None:
+            english = self._english_of(process_key, bpmn_id)
+            if english:
+                return english
+        if form_key:
             if form_key not in self._titles:
                 self._titles[form_key] = (self._form_title(form_key) or {}).get("en") or None
             return self._titles[form_key] or name or ""
         return name or ""
 
+    def task(self, row: Any) -> str:
+        """A task row's step (its name, form, procedure and element)."""
+        return self(row.name, row.form_key, row.process_key, row.bpmn_id)
 
-def localize_diagram(xml: str, locale: str) -> str:
-    """Pool and lane names of a diagram written "中文 english" in one language: the Chinese half, or
-    in English the English half (a role key read as the role's English name)."""
+
+_STEP = re.compile(r"<bpmn:(userTask|manualTask)\b([^>]*?)(?:/>|>(.*?)</bpmn:\1>)", re.S)
+_ATTR = {k: re.compile(rf'\b{k}="([^"]*)"') for k in ("id", "name", "camunda:formKey")}
+_PROPERTY = {k: re.compile(rf'name="{k}"\s+value="([^"]*)"') for k in ("formKey", "nameEn")}
+
+
+def localize_diagram(
+    xml: str, locale: str, step_name: Callable[[str, str | None, str], str] | None = None
+) -> str:
+    """A diagram's names in one language. Pool, lane and step names written "中文 english": the Chinese
+    half, or in English the English half (a lane's role key read as the role's English name). With
+    ``step_name(name, form_key, bpmn_id)`` (a :class:`StepNames` for the procedure), every user or
+    manual task is named as the page names its step."""
 
     def one(found: re.Match[str]) -> str:
         halves = bilingual(found.group(2))
@@ -461,7 +494,24 @@ def localize_diagram(xml: str, locale: str) -> str:
         text = ROLE_NAMES_EN.get(en, en) if locale == "en" else zh
         return found.group(1) + text + found.group(3)
 
-    return _NAMED.sub(one, xml)
+    def step(found: re.Match[str]) -> str:
+        attrs, body = found.group(2), found.group(3) or ""
+        name, bpmn_id = _ATTR["name"].search(attrs), _ATTR["id"].search(attrs)
+        if name is None or bpmn_id is None:
+            return found.group(0)
+        form = _PROPERTY["formKey"].search(body) or _ATTR["camunda:formKey"].search(attrs)
+        text = html.unescape(name.group(1))
+        if step_name is not None:
+            shown = step_name(text, html.unescape(form.group(1)) if form else None, bpmn_id.group(1))
+        else:
+            halves = bilingual(text)
+            shown = (halves[1] if locale == "en" else halves[0]) if halves else text
+        start = found.start(2) - found.start(0)
+        tag = found.group(0)
+        begin, end = start + name.start(1), start + name.end(1)
+        return tag[:begin] + html.escape(shown, quote=True) + tag[end:]
+
+    return _STEP.sub(step, _NAMED.sub(one, xml))
 
 
 # --- correcting one item of case data (the operations panel) ---------------------------------------------

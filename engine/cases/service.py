@@ -294,22 +294,29 @@ def rows_view(
     session: Session,
     rows: list[ProcessInstance],
     locale: str = "zh",
-    step_name: Callable[[str, str | None], str] | None = None,
+    step_name: Callable[[Any], str] | None = None,
 ) -> list[dict[str, Any]]:
     """What a case list shows per case: number, procedure, applicant, status, current steps (each named
-    by ``step_name(name, form_key)`` when given: a page's language)."""
+    by ``step_name(row)`` when given, a row of the task's name, form key, procedure key and element id:
+    a page's language)."""
     ids = [r.id for r in rows]
     named = households.parties(session, ids)
     steps: dict[int, list[str]] = {}
     if ids:
-        for instance_id, name, form_key in session.execute(
-            select(HumanTask.instance_id, HumanTask.name, HumanTask.form_key)
+        for row in session.execute(
+            select(
+                HumanTask.instance_id,
+                HumanTask.name,
+                HumanTask.form_key,
+                HumanTask.process_key,
+                HumanTask.bpmn_id,
+            )
             .where(
                 HumanTask.instance_id.in_(ids), HumanTask.state.in_([TaskStatus.READY, TaskStatus.CLAIMED])
             )
             .order_by(HumanTask.id)
         ):
-            steps.setdefault(instance_id, []).append(step_name(name, form_key) if step_name else name)
+            steps.setdefault(row.instance_id, []).append(step_name(row) if step_name else row.name)
     en = locale == "en"
     return [
         {

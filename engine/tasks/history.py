@@ -24,6 +24,7 @@ class Finished(NamedTuple):
     completed_at: dt.datetime | None
     form_key: str | None
     form_version: int | None
+    process_key: str
 
 
 def _finished_of(instance_id: int) -> Any:
@@ -37,6 +38,7 @@ def _finished_of(instance_id: int) -> Any:
         HumanTask.completed_at,
         HumanTask.form_key,
         HumanTask.form_version,
+        HumanTask.process_key,
     ).where(HumanTask.instance_id == instance_id, HumanTask.state.not_in(OPEN_STATUSES))
 
 
@@ -93,9 +95,12 @@ def finished_page(session: Session, instance_id: int, *, page: int, per_page: in
     return [Finished(*row) for row in session.execute(stmt)]
 
 
-def names_of(session: Session, task_ids: set[int]) -> dict[int, tuple[str, str | None]]:
-    """The names and form keys of some of a case's tasks (those a page of its timeline speaks of)."""
+def names_of(session: Session, task_ids: set[int]) -> dict[int, Any]:
+    """What names some of a case's tasks (those a page of its timeline speaks of): rows of their name,
+    form key, procedure key and element id."""
     if not task_ids:
         return {}
-    stmt = select(HumanTask.id, HumanTask.name, HumanTask.form_key).where(HumanTask.id.in_(sorted(task_ids)))
-    return {i: (n, k) for i, n, k in session.execute(stmt)}
+    stmt = select(
+        HumanTask.id, HumanTask.name, HumanTask.form_key, HumanTask.process_key, HumanTask.bpmn_id
+    ).where(HumanTask.id.in_(sorted(task_ids)))
+    return {row.id: row for row in session.execute(stmt)}

@@ -101,3 +101,37 @@ def test_malformed_never_accepted():
             continue
         with pytest.raises(BpmnInvalid):
             compile_file(path)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "processes").glob("*.bpmn")), ids=lambda p: p.name)
+def test_every_shipped_step_has_an_english_name(path):
+    """English pages name a step by its ``nameEn`` property, else its form's English title: every step
+    has one of them, and steps of one procedure that share a form under different names carry their own
+    ``nameEn`` (else 三级响应 and 一级响应 would both read "Response")."""
+    import json
+
+    compiled = compile_file(path)
+    by_form: dict[str, set[str]] = {}
+    for meta in compiled.tasks.values():
+        english = meta.properties.get("nameEn")
+        if english is None:
+            assert meta.form_key, (meta.bpmn_id, "no nameEn and no form")
+            title = json.loads((ROOT / "forms" / f"{meta.form_key}.json").read_text("utf-8"))["title"]
+            assert title.get("en"), (meta.bpmn_id, meta.form_key)
+            by_form.setdefault(meta.form_key, set()).add(meta.name)
+        else:
+            assert english.isascii() and english.strip(), (meta.bpmn_id, english)
+    shared = {key: names for key, names in by_form.items() if len(names) > 1}
+    assert shared == {}, shared
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "processes").glob("*.bpmn")), ids=lambda p: p.name)
+def test_every_shipped_procedure_has_an_english_name(path):
+    """English pages name a procedure by the English half of its pool's "中文 English" name."""
+    import re
+
+    pools = re.findall(r'<bpmn:participant\b[^>]*?\bname="([^"]*)"', path.read_text("utf-8"))
+    assert len(pools) == 1
+    # the page's rule (api.web.display.bilingual): Chinese, a space, then printable ASCII to the end
+    halves = re.match(r"^(.*[^\x00-\x7f][^ -~]*)\s+([ -~]+)$", pools[0])
+    assert halves and halves.group(2).strip()[:1].isupper(), pools[0]

@@ -82,13 +82,43 @@ def test_diagram_lanes_in_one_language():
     xml = (
         '<bpmn:participant id="p" name="市民综合帮扶 Citizen comprehensive assistance" processRef="x"/>'
         '<bpmn:lane id="l" name="资金发放 finance"><bpmn:flowNodeRef>a</bpmn:flowNodeRef></bpmn:lane>'
-        '<bpmn:userTask id="a" name="资金发放 finance"/>'
+        '<bpmn:userTask id="a" name="资金发放 Disbursement"/>'
+        '<bpmn:exclusiveGateway id="g" name="是否批准 Approved?"/>'
     )
     zh = localize_diagram(xml, "zh")
     assert 'name="市民综合帮扶"' in zh and '<bpmn:lane id="l" name="资金发放">' in zh
-    assert '<bpmn:userTask id="a" name="资金发放 finance"/>' in zh  # only pools and lanes are renamed
+    assert '<bpmn:userTask id="a" name="资金发放"/>' in zh
+    assert 'name="是否批准 Approved?"' in zh  # other elements keep their names
     en = localize_diagram(xml, "en")
     assert 'name="Citizen comprehensive assistance"' in en and 'name="Finance"' in en
+    assert '<bpmn:userTask id="a" name="Disbursement"/>' in en
+
+
+def test_diagram_steps_named_as_the_page_names_them():
+    xml = (
+        '<bpmn:userTask id="approve" name="街镇审批">'
+        "<bpmn:extensionElements><spiffworkflow:properties>"
+        '<spiffworkflow:property name="formKey" value="ca_approval"/>'
+        "</spiffworkflow:properties></bpmn:extensionElements></bpmn:userTask>"
+        '<bpmn:userTask id="pay" name="资金&amp;发放" camunda:formKey="pay_form"/>'
+        '<bpmn:manualTask id="call" name="电话回访"/>'
+        '<bpmn:scriptTask id="calc" name="计算"/>'
+    )
+    seen = []
+
+    def step_name(name, form_key, bpmn_id):
+        seen.append((name, form_key, bpmn_id))
+        return {"approve": "Street approval", "pay": 'Pay "now" & <file>'}.get(bpmn_id, name)
+
+    en = localize_diagram(xml, "en", step_name)
+    assert seen == [
+        ("街镇审批", "ca_approval", "approve"),
+        ("资金&发放", "pay_form", "pay"),
+        ("电话回访", None, "call"),
+    ]
+    assert '<bpmn:userTask id="approve" name="Street approval">' in en
+    assert 'name="Pay &quot;now&quot; &amp; &lt;file&gt;" camunda:formKey="pay_form"/>' in en
+    assert 'name="电话回访"' in en and '<bpmn:scriptTask id="calc" name="计算"/>' in en
 
 
 def test_table_rows_write_what_a_cell_loop_writes():

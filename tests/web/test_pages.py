@@ -453,6 +453,19 @@ def test_a_step_named_in_both_languages_shows_the_half_for_the_page():
         asked.append(key)
         return titles.get(key)
 
+    def english_of(process_key, bpmn_id):
+        asked.append(f"{process_key}.{bpmn_id}")
+        return {("ca", "street_approval"): "Street approval"}.get((process_key, bpmn_id))
+
+    assert StepNames(title, "en", english_of)("街镇审批", "ca_acceptance", "ca", "street_approval") == (
+        "Street approval"
+    )
+    assert (
+        StepNames(title, "zh", english_of)("街镇审批", "ca_acceptance", "ca", "street_approval") == "街镇审批"
+    )
+    assert StepNames(title, "en", english_of)("受理", "ca_acceptance", "ca", "acceptance") == "Acceptance"
+    assert asked == ["ca.street_approval", "ca.acceptance", "ca_acceptance"]
+    asked.clear()
     en, zh = StepNames(title, "en"), StepNames(title, "zh")
     assert en("入户调查 Home visit", "ca_acceptance") == "Home visit"
     assert zh("入户调查 Home visit", "ca_acceptance") == "入户调查"
