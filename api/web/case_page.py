@@ -174,9 +174,14 @@ def _called(instance: Any) -> list[dict[str, Any]] | None:
 
 
 def procedure_name(definition: Any) -> str:
-    """A procedure's name in the user's language (the English half of its pool name when it has one)."""
+    """A procedure's name in the user's language (the English half of its pool name when it has one; a
+    version without one takes the latest version's: a case started before the name was given)."""
     if locale() == "en":
         english = display.english_name(definition.id, lambda: definition.bpmn_xml)
+        if not english:
+            newest = definitions.latest(_db(), definition.key)
+            if newest is not None and newest.id != definition.id:
+                english = display.english_name(newest.id, lambda: newest.bpmn_xml)
         if english:
             return english
     return str(definition.name)

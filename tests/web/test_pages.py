@@ -443,6 +443,29 @@ def test_steps_and_procedures_are_named_in_the_page_language(web):
         assert ">受理<" not in page
 
 
+def test_a_case_of_a_version_without_an_english_name_takes_the_latest_versions(web):
+    from engine.definitions import service as definitions
+    from tests.procedures.helpers import CA_XML, ca_variant
+
+    english = "市民综合帮扶 Citizen comprehensive assistance"
+    assert english in CA_XML
+    definitions.deploy(db.session(), CA_XML.replace(english, "市民综合帮扶"), source="test")
+    db.session.commit()
+    advisor = web("pt_advisor")
+    instance_id = advisor.start_ca(business_key="WEB-EN-1")
+    advisor.get("/lang/en")
+
+    def shown() -> str:
+        page = text(advisor.get(f"/cases/{instance_id}"))
+        return re.search(r"<h1>Case WEB-EN-1 <small[^>]*>(.*?)</small>", page, re.S).group(1)
+
+    assert shown() == "市民综合帮扶"  # no version of the procedure has an English name yet
+    definitions.deploy(db.session(), ca_variant(rename="受理（新版）"), source="test")
+    db.session.commit()
+    assert db.session.get(ProcessInstance, instance_id).definition.version == 2
+    assert shown() == "Citizen comprehensive assistance"
+
+
 def test_a_step_named_in_both_languages_shows_the_half_for_the_page():
     from api.web.display import StepNames
 
