@@ -177,11 +177,11 @@ def procedure_name(definition: Any) -> str:
     """A procedure's name in the user's language (the English half of its pool name when it has one; a
     version without one takes the latest version's: a case started before the name was given)."""
     if locale() == "en":
-        english = display.english_name(definition.id, lambda: definition.bpmn_xml)
+        english = display.english_name(definition.sha256, lambda: definition.bpmn_xml)
         if not english:
             newest = definitions.latest(_db(), definition.key)
             if newest is not None and newest.id != definition.id:
-                english = display.english_name(newest.id, lambda: newest.bpmn_xml)
+                english = display.english_name(newest.sha256, lambda: newest.bpmn_xml)
         if english:
             return english
     return str(definition.name)

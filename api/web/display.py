@@ -475,7 +475,7 @@ class StepNames:
 
 _STEP = re.compile(r"<bpmn:(userTask|manualTask)\b([^>]*?)(?:/>|>(.*?)</bpmn:\1>)", re.S)
 _ATTR = {k: re.compile(rf'\b{k}="([^"]*)"') for k in ("id", "name", "camunda:formKey")}
-_PROPERTY = {k: re.compile(rf'name="{k}"\s+value="([^"]*)"') for k in ("formKey", "nameEn")}
+_FORM_KEY = re.compile(r'name="formKey"\s+value="([^"]*)"')
 
 
 def localize_diagram(
@@ -499,7 +499,7 @@ def localize_diagram(
         name, bpmn_id = _ATTR["name"].search(attrs), _ATTR["id"].search(attrs)
         if name is None or bpmn_id is None:
             return found.group(0)
-        form = _PROPERTY["formKey"].search(body) or _ATTR["camunda:formKey"].search(attrs)
+        form = _FORM_KEY.search(body) or _ATTR["camunda:formKey"].search(attrs)
         text = html.unescape(name.group(1))
         if step_name is not None:
             shown = step_name(text, html.unescape(form.group(1)) if form else None, bpmn_id.group(1))
@@ -554,14 +554,14 @@ def editable_fields(
 
 
 _POOL_NAME = re.compile(r'<bpmn:participant\b[^>]*?\bname="([^"]*)"')
-_ENGLISH_NAMES: dict[int, str | None] = {}
+_ENGLISH_NAMES: dict[str, str | None] = {}
 
 
-def english_name(definition_id: int, xml: Callable[[], str]) -> str | None:
-    """A procedure's English name: the English half of its pool's "中文 English" name (per version; the
-    XML is read once per version)."""
-    if definition_id not in _ENGLISH_NAMES:
+def english_name(sha256: str, xml: Callable[[], str]) -> str | None:
+    """A procedure's English name: the English half of its pool's "中文 English" name (per version's
+    content, ``sha256``; the XML is read once per version)."""
+    if sha256 not in _ENGLISH_NAMES:
         pool = _POOL_NAME.search(xml())
         halves = bilingual(pool.group(1)) if pool else None
-        _ENGLISH_NAMES[definition_id] = halves[1] if halves else None
-    return _ENGLISH_NAMES[definition_id]
+        _ENGLISH_NAMES[sha256] = halves[1] if halves else None
+    return _ENGLISH_NAMES[sha256]
