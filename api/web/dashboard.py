@@ -12,7 +12,7 @@ from flask import Response, abort, render_template
 from api.reports.render import spreadsheet_safe
 from api.web import bp, display
 from api.web.case_page import procedure_name
-from api.web.common import _db, login_required, user
+from api.web.common import _db, login_required, step_names, user
 from api.web.i18n import locale, t
 from engine.dashboards import service as dashboards
 from engine.db import utcnow
@@ -100,9 +100,17 @@ def _table(viewer: User, name: str) -> list[dict[str, Any]]:
         rows = [{**r, "district": districts.get(r["district"], r["district"])} for r in rows]
     if name == "sla":  # colour keys shown by their names
         rows = [{**r, "sla": t(f"sla_{r['sla']}")} for r in rows]
-    if name == "by_step":  # procedure keys shown by their names
+    if name == "by_step":  # procedure keys shown by their names, steps in the page's language
         names = {d.key: procedure_name(d) for d, _n in definitions.list_latest(_db())}
-        rows = [{**r, "process_key": names.get(r["process_key"], r["process_key"])} for r in rows]
+        step = step_names()
+        rows = [
+            {
+                **r,
+                "process_key": names.get(r["process_key"], r["process_key"]),
+                "step": step(r["step"], r["form_key"], r["process_key"], r["bpmn_id"]),
+            }
+            for r in rows
+        ]
     return rows
 
 

@@ -95,16 +95,27 @@ def sla_counts(session: Session, user: User) -> list[dict[str, Any]]:
 
 
 def open_by_step(session: Session, user: User) -> list[dict[str, Any]]:
-    """Open and overdue human tasks per procedure step."""
+    """Open and overdue human tasks per procedure step (with the step's element and form, by which a
+    page names it in its language)."""
     now = utcnow()
     overdue = func.sum(case((HumanTask.due_at <= now, 1), else_=0))
     stmt = (
-        select(HumanTask.process_key, HumanTask.bpmn_id, func.min(HumanTask.name), func.count(), overdue)
+        select(
+            HumanTask.process_key,
+            HumanTask.bpmn_id,
+            func.min(HumanTask.name),
+            func.min(HumanTask.form_key),
+            func.count(),
+            overdue,
+        )
         .where(open_clause())
         .group_by(HumanTask.process_key, HumanTask.bpmn_id)
     )
     rows = session.execute(_where(stmt, _scoped(session, user, HumanTask))).all()
-    out = [{"process_key": k, "step": name, "open": n, "overdue": int(o or 0)} for k, _b, name, n, o in rows]
+    out = [
+        {"process_key": k, "bpmn_id": b, "step": name, "form_key": form, "open": n, "overdue": int(o or 0)}
+        for k, b, name, form, n, o in rows
+    ]
     return sorted(out, key=lambda r: (-r["open"], r["process_key"], r["step"]))
 
 

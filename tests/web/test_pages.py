@@ -356,6 +356,11 @@ def test_dashboard_permissions_and_exports(web):
     assert exported.status_code == 200 and exported.mimetype == "text/csv"
     rows = list(csv.reader(io.StringIO(text(exported).lstrip("\ufeff"))))
     assert rows[0] == ["流程", "环节", "在办", "逾期"] and ["市民综合帮扶", "受理", "1", "0"] in rows
+    district.get("/lang/en")
+    rows = list(csv.reader(io.StringIO(text(district.get("/dashboard/by_step.csv")).lstrip("\ufeff"))))
+    assert ["Citizen comprehensive assistance", "Acceptance", "1", "0"] in rows
+    assert "Acceptance" in text(district.get("/dashboard"))
+    district.get("/lang/zh")
     book = load_workbook(io.BytesIO(district.get("/dashboard/by_district.xlsx").data))
     assert list(book.active.values)[1][:2] == ("普陀区", 1)
     assert district.get("/dashboard/nothing.csv").status_code == 404
