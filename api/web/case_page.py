@@ -160,14 +160,18 @@ def _called(instance: Any) -> list[dict[str, Any]] | None:
     if not called_steps.has_calls(compiled) or not instance.state:
         return None
     rows = called_steps.called_of(instances.load(_db(), instance).wf)
+    step_name, key = step_names(), instance.definition.key
+
+    def named(name: str, bpmn_id: str) -> str:
+        meta = compiled.task_meta(bpmn_id)
+        return step_name(name, meta.form_key if meta else None, key, bpmn_id)
+
     return [
         {
-            "step": c.step,
-            "procedure": c.procedure,
+            "step": step_name(c.step),
+            "procedure": procedure_label(c.procedure),
             "status": t("sub_running") if c.running else t("sub_done"),
-            "open": "、".join(dict.fromkeys(c.open_steps))
-            if locale() != "en"
-            else ", ".join(dict.fromkeys(c.open_steps)),
+            "open": t("list_sep").join(dict.fromkeys(named(n, b) for n, b in c.open_steps)),
         }
         for c in rows
     ] or None

@@ -119,15 +119,13 @@ def step_names() -> display.StepNames:
             form, _version = formversions.current(session, key)
             return form.title if form is not None else None
 
-        english: dict[str, dict[str, str]] = {}
+        english: dict[str, dict[str, tuple[str, str | None]]] = {}
 
-        def english_of(process_key: str, bpmn_id: str) -> str | None:
-            if process_key not in english:  # the latest version's ``nameEn`` properties
+        def english_of(process_key: str, bpmn_id: str) -> tuple[str, str | None] | None:
+            if process_key not in english:  # the latest version's names and ``nameEn`` properties
                 newest = definitions.latest(session, process_key)
                 metas = definitions.compiled(session, newest.id).tasks if newest is not None else {}
-                english[process_key] = {
-                    i: m.properties["nameEn"] for i, m in metas.items() if m.properties.get("nameEn")
-                }
+                english[process_key] = {i: (m.name, m.properties.get("nameEn")) for i, m in metas.items()}
             return english[process_key].get(bpmn_id)
 
         found = request.environ["assistflow.step_names"] = display.StepNames(title, locale(), english_of)

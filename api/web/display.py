@@ -435,13 +435,17 @@ class StepNames:
     Steps are named in the procedure's BPMN, in Chinese (the notices' own terms). In English a step takes
     the English half of a name written "中文 English", else its ``nameEn`` property, else the English
     title of the form it is filled in, else its name as written; in Chinese the Chinese half of a
-    bilingual name. (Steps sharing one form, 街镇审批 and 区级审批 say, carry ``nameEn``.)"""
+    bilingual name. (Steps sharing one form, 街镇审批 and 区级审批 say, carry ``nameEn``.) One instance of
+    a multi-instance step is named with its member, 评议小组成员表决（张三）: the member stays,
+    "Review (张三)".
+
+    ``english_of(process_key, bpmn_id)`` gives the step's name in the procedure and its ``nameEn``."""
 
     def __init__(
         self,
         form_title: Callable[[str], Mapping[str, str] | None],
         locale: str,
-        english_of: Callable[[str, str], str | None] | None = None,
+        english_of: Callable[[str, str], tuple[str, str | None] | None] | None = None,
     ) -> None:
         self._form_title, self._english_of, self._en = form_title, english_of, locale == "en"
         self._titles: dict[str, str | None] = {}
@@ -458,14 +462,21 @@ class StepNames:
             return halves[1] if self._en else halves[0]
         if not self._en:
             return name or ""
+        member = ""
         if process_key and bpmn_id and self._english_of is not None:
-            english = self._english_of(process_key, bpmn_id)
-            if english:
-                return english
+            found = self._english_of(process_key, bpmn_id)
+            if found is not None:
+                base, english = found
+                if name and name.startswith(f"{base}（") and name.endswith("）"):
+                    member = f" ({name[len(base) + 1 : -1]})"
+                if english:
+                    return english + member
         if form_key:
             if form_key not in self._titles:
                 self._titles[form_key] = (self._form_title(form_key) or {}).get("en") or None
-            return self._titles[form_key] or name or ""
+            title = self._titles[form_key]
+            if title:
+                return title + member
         return name or ""
 
     def task(self, row: Any) -> str:

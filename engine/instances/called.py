@@ -20,7 +20,7 @@ class Called(NamedTuple):
     step: str  # the call activity's name
     procedure: str  # the called process's name
     running: bool
-    open_steps: list[str]  # names of its tasks waiting for a person
+    open_steps: list[tuple[str, str]]  # name and element id of each of its tasks waiting for a person
 
 
 def has_calls(compiled: Any) -> bool:
@@ -40,7 +40,7 @@ def called_of(wf: Any) -> list[Called]:
         if task is None or not isinstance(task.task_spec, CallActivity):
             continue
         open_steps = [
-            t.task_spec.bpmn_name or t.task_spec.bpmn_id
+            (str(t.task_spec.bpmn_name or t.task_spec.bpmn_id), str(t.task_spec.bpmn_id))
             for t in runtime.ready_human_tasks(wf)
             if t.workflow is sub
         ]

@@ -41,6 +41,15 @@ def test_the_calling_case_shows_its_sub_procedure_and_each_member_has_their_vote
     assert "评议小组成员表决" in section
     member = text(web("rp_second").get("/"))
     assert "评议小组成员表决（rp_second）" in member and "评议小组成员表决（rp_third）" not in member
+    officer.get("/lang/en")
+    english = text(officer.get(f"/cases/{instance_id}"))
+    section = english[english.index('data-testid="called-procedures"') :]
+    # the open vote named by its form's English title
+    assert "<td>Acceptance and review</td>" in section and "评议小组成员表决" not in section
+    second = web("rp_second")
+    second.get("/lang/en")
+    assert "Acceptance and review (rp_second)" in text(second.get("/"))
+    officer.get("/lang/zh")
 
     session = db.session
     for who in ("pt_panel", "rp_second"):

@@ -483,7 +483,11 @@ def test_a_step_named_in_both_languages_shows_the_half_for_the_page():
 
     def english_of(process_key, bpmn_id):
         asked.append(f"{process_key}.{bpmn_id}")
-        return {("ca", "street_approval"): "Street approval"}.get((process_key, bpmn_id))
+        return {
+            ("ca", "street_approval"): ("街镇审批", "Street approval"),
+            ("ca", "acceptance"): ("受理", None),
+            ("ca", "vote"): ("成员表决", None),
+        }.get((process_key, bpmn_id))
 
     assert StepNames(title, "en", english_of)("街镇审批", "ca_acceptance", "ca", "street_approval") == (
         "Street approval"
@@ -493,6 +497,11 @@ def test_a_step_named_in_both_languages_shows_the_half_for_the_page():
     )
     assert StepNames(title, "en", english_of)("受理", "ca_acceptance", "ca", "acceptance") == "Acceptance"
     assert asked == ["ca.street_approval", "ca.acceptance", "ca_acceptance"]
+    # one instance of a multi-instance step keeps its member; a name merely ending in brackets does not
+    vote = StepNames(title, "en", english_of)
+    assert vote("成员表决（评议员甲）", "ca_acceptance", "ca", "vote") == "Acceptance (评议员甲)"
+    assert vote("街镇审批（复核）", "ca_acceptance", "ca", "street_approval") == "Street approval (复核)"
+    assert vote("受理（新版）", "ca_acceptance", "ca", "elsewhere") == "Acceptance"
     asked.clear()
     en, zh = StepNames(title, "en"), StepNames(title, "zh")
     assert en("入户调查 Home visit", "ca_acceptance") == "Home visit"
