@@ -5,7 +5,7 @@ task, start and case pages have in common."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,13 +26,14 @@ from api.web import bp, csrf, display
 from api.web.i18n import locale, pick, t
 from engine.dashboards import service as dashboards
 from engine.db import transient_conflict
-from engine.definitions import service as definitions
 from engine.errors import Forbidden, Invalid, NotFound, ServiceError, Unauthorized
 from engine.formversions import service as formversions
 from engine.notifications import service as notifications
 from engine.orgs.models import OrgLevel, OrgUnit
 from engine.tasks import history as task_history
+from engine.tasks import names as task_names
 from engine.tasks import service as tasks
+from engine.tasks.names import StepNames
 from engine.users import service as users
 from engine.users import sessions as web_sessions
 from engine.users.models import User
@@ -109,26 +110,11 @@ def login_required(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def step_names() -> display.StepNames:
-    """Steps' names in the page's language (display.StepNames), one per request."""
-    found: display.StepNames | None = request.environ.get("assistflow.step_names")
+def step_names() -> StepNames:
+    """Steps' names in the page's language (engine.tasks.names), one per request."""
+    found: StepNames | None = request.environ.get("assistflow.step_names")
     if found is None:
-        session = _db()
-
-        def title(key: str) -> Mapping[str, str] | None:
-            form, _version = formversions.current(session, key)
-            return form.title if form is not None else None
-
-        english: dict[str, dict[str, tuple[str, str | None]]] = {}
-
-        def english_of(process_key: str, bpmn_id: str) -> tuple[str, str | None] | None:
-            if process_key not in english:  # the latest version's names and ``nameEn`` properties
-                newest = definitions.latest(session, process_key)
-                metas = definitions.compiled(session, newest.id).tasks if newest is not None else {}
-                english[process_key] = {i: (m.name, m.properties.get("nameEn")) for i, m in metas.items()}
-            return english[process_key].get(bpmn_id)
-
-        found = request.environ["assistflow.step_names"] = display.StepNames(title, locale(), english_of)
+        found = request.environ["assistflow.step_names"] = task_names.step_names(_db(), locale())
     return found
 
 

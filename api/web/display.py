@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from engine.deadlines.calendar import SHANGHAI
 from engine.forms import FieldDef, FormDefinition
-from engine.users.models import ROLE_NAMES_ZH, Role
+from engine.tasks.names import bilingual
+from engine.users.models import role_name
 
 # Process variables that no form describes but that staff need to read: name -> (中文, English, kind).
 # kind is a field type (money, integer, boolean, date, text, choice) or one of the special kinds below.
@@ -389,99 +390,7 @@ def path_label(path: str, fields: dict[str, FieldDef], fmt: Formatter) -> str:
 
 # --- the case diagram ---------------------------------------------------------------------------------
 
-ROLE_NAMES_EN = {
-    "advisor": "Community assistance advisor",
-    "street_officer": "Street assistance officer",
-    "street_head": "Street head",
-    "review_panel": "Review panel",
-    "finance": "Finance",
-    "district_officer": "District civil affairs officer",
-    "district_head": "District head",
-    "foundation": "Mutual-aid foundation",
-    "city_officer": "City civil affairs bureau",
-    "agency_worker": "Social worker",
-    "agency_lead": "Agency lead",
-    "gansu_officer": "Gansu civil affairs department",
-    "aided_agency": "Aided agency",
-    "supervisor_expert": "Expert supervisor",
-}
-
-
-def role_name(key: str, locale: str) -> str:
-    """A role's name in the page's language; a key that names no role, as it is."""
-    if locale == "en":
-        return ROLE_NAMES_EN.get(key, key)
-    try:
-        return ROLE_NAMES_ZH.get(Role(key), key)
-    except ValueError:
-        return key
-
-
 _NAMED = re.compile(r'(<bpmn:(?:lane|participant)\b[^>]*?\bname=")([^"]*)(")')
-# "街镇救助专员 street_officer", "市民综合帮扶 Citizen comprehensive assistance": Chinese, then English
-_BILINGUAL = re.compile(r"^(.*[^\x00-\x7f][^ -~]*)\s+([ -~]+)$")
-
-
-def bilingual(text: str) -> tuple[str, str] | None:
-    """A name written "中文 English" as its two halves; None when it is in one language."""
-    split = _BILINGUAL.match(text or "")
-    return (split.group(1).strip(), split.group(2).strip()) if split else None
-
-
-class StepNames:
-    """A step's name in the page's language, for one page (each form's title and each procedure's English
-    step names are read once).
-
-    Steps are named in the procedure's BPMN, in Chinese (the notices' own terms). In English a step takes
-    the English half of a name written "中文 English", else its ``nameEn`` property, else the English
-    title of the form it is filled in, else its name as written; in Chinese the Chinese half of a
-    bilingual name. (Steps sharing one form, 街镇审批 and 区级审批 say, carry ``nameEn``.) One instance of
-    a multi-instance step is named with its member, 评议小组成员表决（张三）: the member stays,
-    "Review (张三)".
-
-    ``english_of(process_key, bpmn_id)`` gives the step's name in the procedure and its ``nameEn``."""
-
-    def __init__(
-        self,
-        form_title: Callable[[str], Mapping[str, str] | None],
-        locale: str,
-        english_of: Callable[[str, str], tuple[str, str | None] | None] | None = None,
-    ) -> None:
-        self._form_title, self._english_of, self._en = form_title, english_of, locale == "en"
-        self._titles: dict[str, str | None] = {}
-
-    def __call__(
-        self,
-        name: str | None,
-        form_key: str | None = None,
-        process_key: str | None = None,
-        bpmn_id: str | None = None,
-    ) -> str:
-        halves = bilingual(name or "")
-        if halves is not None:
-            return halves[1] if self._en else halves[0]
-        if not self._en:
-            return name or ""
-        member = ""
-        if process_key and bpmn_id and self._english_of is not None:
-            found = self._english_of(process_key, bpmn_id)
-            if found is not None:
-                base, english = found
-                if name and name.startswith(f"{base}（") and name.endswith("）"):
-                    member = f" ({name[len(base) + 1 : -1]})"
-                if english:
-                    return english + member
-        if form_key:
-            if form_key not in self._titles:
-                self._titles[form_key] = (self._form_title(form_key) or {}).get("en") or None
-            title = self._titles[form_key]
-            if title:
-                return title + member
-        return name or ""
-
-    def task(self, row: Any) -> str:
-        """A task row's step (its name, form, procedure and element)."""
-        return self(row.name, row.form_key, row.process_key, row.bpmn_id)
 
 
 _STEP = re.compile(r"<bpmn:(userTask|manualTask)\b([^>]*?)(?:/>|>(.*?)</bpmn:\1>)", re.S)
@@ -502,7 +411,7 @@ def localize_diagram(
         if halves is None:
             return found.group(0)
         zh, en = halves
-        text = ROLE_NAMES_EN.get(en, en) if locale == "en" else zh
+        text = role_name(en, "en") if locale == "en" else zh
         return found.group(1) + text + found.group(3)
 
     def step(found: re.Match[str]) -> str:

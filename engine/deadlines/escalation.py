@@ -13,11 +13,13 @@ from engine.audit import service as audit
 from engine.audit.models import AuditAction
 from engine.deadlines import calendar
 from engine.deadlines.sla import thresholds
+from engine.instances.models import ProcessInstance
 from engine.notifications import service as notifications
 from engine.notifications.models import NotificationKind
 from engine.orgs.models import OrgLevel, OrgUnit
 from engine.tasks.models import OPEN_STATUSES, HumanTask, SlaLevel, TaskStatus
-from engine.users.models import Role, RoleGrant, User
+from engine.tasks.names import step_names
+from engine.users.models import Role, RoleGrant, User, role_name
 
 # The role one level up that takes over a red task, and the supervisor told when a task is overdue.
 _SUPERVISOR = {
@@ -76,19 +78,26 @@ def escalation_target(session: Session, row: HumanTask, properties: dict[str, st
 def _fire(session: Session, row: HumanTask, level: SlaLevel, properties: dict[str, str] | None) -> None:
     """One SLA level's effect: who is told, what changes on the task; then notify and audit once."""
     instance_id, due = row.instance_id, calendar.local_day(row.due_at) if row.due_at else None
+    instance = session.get(ProcessInstance, instance_id)
+    case = (instance.business_key if instance is not None else None) or f"#{instance_id}"
+    english = step_names(session, "en").task(row)
+    step = f"「{row.name}」（案件 {case}）", f'"{english}" (case {case})'
     details: dict[str, Any] = {}
     if level == SlaLevel.YELLOW:
         assignee = session.get(User, row.assignee_id) if row.assignee_id else None
         users = [assignee] if assignee else role_holders(session, row.candidate_role, row)
         kind, action = NotificationKind.REMINDER, AuditAction.TASK_REMINDED
-        title = f"任务即将到期：{row.name} / Task due soon"
-        body = f"任务「{row.name}」（流程实例 {instance_id}）将于 {due} 到期，请及时办理。"
+        title = f"待办即将到期：{row.name} / Task due soon"
+        body = f"待办{step[0]}将于 {due} 到期，请及时办理。 / The task {step[1]} is due on {due}."
     elif level == SlaLevel.ORANGE:
         role = _SUPERVISOR.get(_level_of(session, row), Role.CITY_OFFICER)
         users = role_holders(session, role.value, row)
         kind, action = NotificationKind.OVERDUE, AuditAction.TASK_OVERDUE
-        title = f"任务已逾期：{row.name} / Task overdue"
-        body = f"任务「{row.name}」（流程实例 {instance_id}）已于 {due} 到期未办结，请督办。"
+        title = f"待办已逾期：{row.name} / Task overdue"
+        body = (
+            f"待办{step[0]}已于 {due} 到期未办结，请督办。 / The task {step[1]} was due on {due} and is "
+            "not done: please follow it up."
+        )
         details["supervisor_role"] = role.value
     else:
         target = escalation_target(session, row, properties)
@@ -101,8 +110,12 @@ def _fire(session: Session, row: HumanTask, level: SlaLevel, properties: dict[st
         details["escalated_role"] = row.escalated_role
         users = role_holders(session, target, row) if target else []
         kind, action = NotificationKind.ESCALATION, AuditAction.TASK_ESCALATED
-        title = f"任务升级督办：{row.name} / Task escalated"
-        body = f"任务「{row.name}」（流程实例 {instance_id}）逾期未办结，已升级督办（{target or '无'}）。"
+        title = f"待办升级督办：{row.name} / Task escalated"
+        body = (
+            f"待办{step[0]}逾期未办结，已升级督办（{role_name(target, 'zh') if target else '无人可接'}）。 / "
+            f"The task {step[1]} is overdue and has been escalated "
+            f"({role_name(target, 'en') if target else 'no one to take it'})."
+        )
     notifications.notify(session, users, kind, title, body, row)
     details["notified"] = [u.username for u in users]
     audit.record(session, action, instance_id=instance_id, task_id=row.id, details=details)

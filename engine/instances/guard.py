@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from engine.errors import Conflict, Forbidden, Invalid, NotFound
 from engine.instances import service as instances
-from engine.instances.models import InstanceStatus, ProcessInstance
+from engine.instances.models import STATUS_WORDS, InstanceStatus, ProcessInstance, case_missing
 from engine.users import service as users
 from engine.users.models import Role, User
 
@@ -32,7 +32,7 @@ def may_operate_somewhere(user: User) -> bool:
     return any(g.role in (Role.ADMIN, Role.DISTRICT_HEAD) for g in user.grants)
 
 
-_REFUSED = "只有管理员或本区区民政局负责人可以操作流程实例 / only admins and the district head may do this"
+_REFUSED = "只有管理员或本区区民政局负责人可以操作案件 / only admins and the district head may do this"
 
 
 def _check_reason(reason: Any) -> str:
@@ -47,7 +47,7 @@ def _check_reason(reason: Any) -> str:
 def _visible(session: Session, instance_id: int) -> ProcessInstance:
     instance = session.get(ProcessInstance, instance_id)
     if instance is None:
-        raise NotFound(f"流程实例不存在 / process instance {instance_id} not found")
+        raise NotFound(case_missing(instance_id))
     return instance
 
 
@@ -64,12 +64,5 @@ def _locked(
 
 def _ensure_alive(instance: ProcessInstance) -> None:
     if instance.status not in _ALIVE:
-        raise Conflict(f"流程实例已{_STATUS_ZH[instance.status]} / instance is {instance.status.value}")
-
-
-_STATUS_ZH = {
-    InstanceStatus.RUNNING: "在办",
-    InstanceStatus.SUSPENDED: "挂起",
-    InstanceStatus.COMPLETED: "办结",
-    InstanceStatus.TERMINATED: "终止",
-}
+        zh, en = STATUS_WORDS[instance.status]
+        raise Conflict(f"案件{zh} / the case is {en}")

@@ -13,7 +13,7 @@ from engine.errors import Conflict, Invalid, NotFound
 from engine.instances import rehearsal
 from engine.instances import service as instances
 from engine.instances.guard import _ensure_alive, _locked
-from engine.instances.models import InstanceStatus, ProcessInstance
+from engine.instances.models import STATUS_WORDS, InstanceStatus, ProcessInstance
 from engine.tasks import service as tasks
 from engine.tasks.models import OPEN_STATUSES, HumanTask, TaskStatus
 from engine.users import service as users
@@ -38,7 +38,8 @@ def suspend(session: Session, user: User, instance_id: int, reason: Any) -> Proc
     instance, text = _locked(session, user, instance_id, reason)
     if instance.status != InstanceStatus.RUNNING:
         raise Conflict(
-            f"只能挂起在办的流程实例 / only running instances can be suspended ({instance.status.value})"
+            f"只能挂起在办的案件（该案件{STATUS_WORDS[instance.status][0]}）/ only a case in progress can be "
+            f"suspended (this one is {STATUS_WORDS[instance.status][1]})"
         )
     instance.status = InstanceStatus.SUSPENDED
     instance.next_wakeup_at = None
@@ -60,7 +61,8 @@ def resume(session: Session, user: User, instance_id: int, reason: Any) -> Proce
     instance, text = _locked(session, user, instance_id, reason, deferred=True)
     if instance.status != InstanceStatus.SUSPENDED:
         raise Conflict(
-            f"只能恢复已挂起的流程实例 / only suspended instances can be resumed ({instance.status.value})"
+            f"只能恢复已挂起的案件（该案件{STATUS_WORDS[instance.status][0]}）/ only a suspended case can be "
+            f"resumed (this one is {STATUS_WORDS[instance.status][1]})"
         )
     instance.status = InstanceStatus.RUNNING
     instance.updated_at = utcnow()

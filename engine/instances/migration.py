@@ -25,14 +25,13 @@ from engine.instances import service as instances
 from engine.instances.guard import (
     _ALIVE,
     _REFUSED,
-    _STATUS_ZH,
     _check_reason,
     _locked,
     _visible,
     may_operate,
     may_operate_somewhere,
 )
-from engine.instances.models import ProcessInstance
+from engine.instances.models import STATUS_WORDS, ProcessInstance
 from engine.tasks import service as tasks
 from engine.tasks.models import TaskStatus
 from engine.users.models import User
@@ -55,9 +54,8 @@ def plan(session: Session, instance: ProcessInstance, target: ProcessDefinition)
     """Rebuild the instance's workflow on ``target`` in memory; the reasons say why it cannot move."""
     result = Plan(instance.id)
     if instance.status not in _ALIVE:
-        result.reasons.append(
-            f"流程实例已{_STATUS_ZH[instance.status]} / instance is {instance.status.value}"
-        )
+        zh, en = STATUS_WORDS[instance.status]
+        result.reasons.append(f"案件{zh} / the case is {en}")
         return result
     if target.key != instance.process_key:
         result.reasons.append("目标版本属于其他流程 / the target version belongs to another procedure")

@@ -23,6 +23,20 @@ class InstanceStatus(enum.StrEnum):
     TERMINATED = "terminated"
 
 
+# how a message to staff says where a case stands (the engine's words stay in code: WORDS.md)
+STATUS_WORDS: dict[InstanceStatus, tuple[str, str]] = {
+    InstanceStatus.RUNNING: ("在办", "in progress"),
+    InstanceStatus.SUSPENDED: ("已挂起", "suspended"),
+    InstanceStatus.COMPLETED: ("已办结", "closed"),
+    InstanceStatus.TERMINATED: ("已终止", "terminated"),
+}
+
+
+def case_missing(key: object) -> str:
+    """The message for a case that does not exist (or is not the caller's to see)."""
+    return f"案件不存在或您无权查看 / case {key} not found or not visible to you"
+
+
 class ProcessInstance(Base):
     __tablename__ = "process_instance"
     __table_args__ = (

@@ -19,7 +19,7 @@ from engine.errors import Conflict, Invalid
 from engine.instances import rehearsal
 from engine.instances import service as instances
 from engine.instances.guard import _ACTIVE, _locked
-from engine.instances.models import InstanceStatus, ProcessInstance
+from engine.instances.models import STATUS_WORDS, InstanceStatus, ProcessInstance
 from engine.tasks.models import HumanTask, TaskStatus
 from engine.users.models import User
 
@@ -83,7 +83,8 @@ def move_back(
     instance, text = _locked(session, user, instance_id, reason, deferred=True)
     if instance.status != InstanceStatus.RUNNING:
         raise Conflict(
-            f"只能回退在办的流程实例 / only running instances can be moved back ({instance.status.value})"
+            f"只能回退在办的案件（该案件{STATUS_WORDS[instance.status][0]}）/ only a case in progress can be "
+            f"moved back (this one is {STATUS_WORDS[instance.status][1]})"
         )
     if not isinstance(task_element_id, str) or not task_element_id:
         raise Invalid.on("task_element_id", "请选择要回退到的环节 / choose the step to move back to")

@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session, lazyload, undefer
 from sqlalchemy.orm.attributes import flag_modified
 
 from engine.errors import Conflict, NotFound, ServiceError
-from engine.instances.models import ProcessInstance
+from engine.instances.models import ProcessInstance, case_missing
 
 MAX_ATTEMPTS = 5
 _KEY = "assistflow_deferred_instance_locks"  # in the pooled connection's ``info``: id -> (version, ref)
@@ -64,7 +64,7 @@ class StaleStep(Conflict):
 
     def __init__(self, instance_id: int | None):
         super().__init__(
-            "流程实例刚被他人修改，请刷新后重试 / the case was changed by someone else meanwhile; "
+            "案件刚被他人修改，请刷新后重试 / the case was changed by someone else meanwhile; "
             "reload and try again"
         )
         self.instance_id = instance_id
@@ -99,7 +99,7 @@ def lock(session: Session, key: int, target: Any) -> ProcessInstance:
     _install(session.get_bind())
     instance = session.scalars(_read_statement(target), {"lock_key": key}).one_or_none()
     if instance is None:
-        raise NotFound(f"流程实例不存在 / process instance {key} not found")
+        raise NotFound(case_missing(key))
     pending = session.connection().info.setdefault(_KEY, {})
     pending[instance.id] = (instance.version, weakref.ref(instance))
     return instance

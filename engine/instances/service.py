@@ -16,7 +16,7 @@ from engine.definitions import service as definitions
 from engine.definitions.models import ProcessDefinition
 from engine.errors import Conflict, Forbidden, NotFound
 from engine.instances import newcase, optimistic, rehearsal, startdata
-from engine.instances.models import InstanceStatus, ProcessInstance
+from engine.instances.models import STATUS_WORDS, InstanceStatus, ProcessInstance, case_missing
 from engine.instances.state import Due as Due
 from engine.instances.state import Loaded as Loaded
 from engine.instances.state import prepare_deadlines as prepare_deadlines
@@ -76,7 +76,7 @@ def lock(session: Session, key: int, *, target: Any = _BY_ID, deferred: bool = F
     stmt = _lock_statement(session.get_bind().dialect.name, target)
     instance = session.scalars(stmt, {"lock_key": key}).one_or_none()
     if instance is None:
-        raise NotFound(f"流程实例不存在 / process instance {key} not found")
+        raise NotFound(case_missing(key))
     return instance
 
 
@@ -179,9 +179,9 @@ def get_visible(session: Session, user: User, instance_id: int) -> ProcessInstan
     shown = [joinedload(ProcessInstance.definition), joinedload(ProcessInstance.org_unit)]
     instance = session.get(ProcessInstance, instance_id, options=shown)
     if instance is None:
-        raise NotFound(f"流程实例不存在 / process instance {instance_id} not found")
+        raise NotFound(case_missing(instance_id))
     if not (users.in_scope(session, user, instance) or users.is_admin(user)):
-        raise Forbidden("无权查看该流程实例 / you may not see this process instance")
+        raise Forbidden("您无权查看该案件 / you may not see this case")
     return instance
 
 
@@ -222,9 +222,8 @@ def list_visible(
 
 def ensure_running(instance: ProcessInstance) -> None:
     if instance.status != InstanceStatus.RUNNING:
-        raise Conflict(
-            f"流程实例状态为 {instance.status.value}，不能继续 / instance is {instance.status.value}"
-        )
+        zh, en = STATUS_WORDS[instance.status]
+        raise Conflict(f"案件{zh}，不能继续办理 / the case is {en}: it cannot go on")
 
 
 def waiting_timers(session: Session, user: User, instance_id: int) -> list[dict[str, Any]]:

@@ -48,6 +48,34 @@ ROLE_NAMES_ZH: dict[Role, str] = {
     Role.ADMIN: "系统管理员",
 }
 
+ROLE_NAMES_EN: dict[Role, str] = {
+    Role.ADVISOR: "Community assistance advisor",
+    Role.STREET_OFFICER: "Street assistance officer",
+    Role.STREET_HEAD: "Street head",
+    Role.REVIEW_PANEL: "Review panel",
+    Role.FINANCE: "Finance",
+    Role.DISTRICT_OFFICER: "District civil affairs officer",
+    Role.DISTRICT_HEAD: "District head",
+    Role.FOUNDATION: "Mutual-aid foundation",
+    Role.CITY_OFFICER: "City civil affairs bureau",
+    Role.AGENCY_WORKER: "Social worker",
+    Role.AGENCY_LEAD: "Agency lead",
+    Role.GANSU_OFFICER: "Gansu civil affairs department",
+    Role.AIDED_AGENCY: "Aided agency",
+    Role.SUPERVISOR_EXPERT: "Expert supervisor",
+    Role.ADMIN: "System administrator",
+}
+
+
+def role_name(key: str, locale: str) -> str:
+    """A role's name in a language ("zh" or "en"); a key that names no role, as it is."""
+    try:
+        role = Role(key)
+    except ValueError:
+        return key
+    return (ROLE_NAMES_EN if locale == "en" else ROLE_NAMES_ZH).get(role, key)
+
+
 # Roles that may reassign tasks and see their unit's whole workload.
 SUPERVISOR_ROLES = frozenset(
     {Role.STREET_HEAD, Role.DISTRICT_HEAD, Role.DISTRICT_OFFICER, Role.CITY_OFFICER, Role.ADMIN}

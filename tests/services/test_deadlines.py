@@ -24,6 +24,7 @@ from tests.factories import STREET, application_data, open_task, start_demo
 
 SH = cal.SHANGHAI
 MONDAY = dt.datetime(2026, 11, 2, 10, 0, tzinfo=SH)  # an ordinary week
+DUE_DAY = "2026-11-06"  # the day the demo application falls due (as the notices write it)
 
 
 def at(moment: dt.datetime):
@@ -103,6 +104,21 @@ def test_sla_levels_fire_once_each_in_order(engine, session):
     assert notified(session, "escalation") == ["pt_district"]
     district = get_user(session, "pt_district")
     assert [r.id for r in tasks.inbox(session, district, scope="claimable")[0]] == [row_id]
+    # what each notice says: the step, the case by its number, the role by its name, in both languages
+    said = {
+        n.kind.value: n.body
+        for n in session.scalars(select(Notification).where(Notification.task_id == row_id))
+        if n.kind.value != "new_task"
+    }
+    case = session.get(ProcessInstance, instance.id).business_key
+    step = f"「填写帮扶申请」（案件 {case}）", f'"Assistance application" (case {case})'  # its form's title
+    assert said == {
+        "reminder": f"待办{step[0]}将于 {DUE_DAY} 到期，请及时办理。 / The task {step[1]} is due on {DUE_DAY}.",
+        "overdue": f"待办{step[0]}已于 {DUE_DAY} 到期未办结，请督办。 / The task {step[1]} was due on "
+        f"{DUE_DAY} and is not done: please follow it up.",
+        "escalation": f"待办{step[0]}逾期未办结，已升级督办（区民政局救助科）。 / The task {step[1]} is "
+        "overdue and has been escalated (District civil affairs officer).",
+    }
     assert run(engine, dt.datetime(2026, 11, 20, 9, 0, tzinfo=SH)) == []
     assert [a for a in actions(session, instance.id) if a.startswith("task.") and a != "task.created"] == [
         "task.reminded",
