@@ -127,8 +127,15 @@ def test_english_switch(web):
 
 
 def test_start_lists_only_procedures_whose_first_step_is_the_users(web):
-    advisor = text(web("pt_advisor").get("/start"))
+    browser = web("pt_advisor")
+    advisor = text(browser.get("/start"))
     assert "市民综合帮扶" in advisor and "/start/comprehensive_assistance" in advisor
+    assert "第一步：帮扶申请登记" in advisor
+    browser.get("/lang/en")
+    english = text(browser.get("/start"))
+    assert "Citizen comprehensive assistance" in english and "First step: Assistance application" in english
+    assert "：" not in english.split("<main", 1)[1]  # no full-width colon in English
+    browser.get("/lang/zh")
     assert "/start/ca_monthly_fund_report" not in advisor  # timer-started
     officer = web("pt_officer")
     assert "/start/comprehensive_assistance" not in text(officer.get("/start"))
