@@ -15,6 +15,18 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from engine.users.models import ROLE_NAMES_EN, ROLE_NAMES_ZH
+
+_ROLES_BY_NAME = {zh: role for role, zh in ROLE_NAMES_ZH.items()}
+
+
+def _member(label: str) -> str:
+    """A multi-instance step's member in English: a party named by its role (受援机构) by the role's
+    English name; a person as named."""
+    role = _ROLES_BY_NAME.get(label)
+    return ROLE_NAMES_EN.get(role, label) if role is not None else label
+
+
 # "街镇救助专员 street_officer", "市民综合帮扶 Citizen comprehensive assistance": Chinese, then English
 _BILINGUAL = re.compile(r"^(.*[^\x00-\x7f][^ -~]*)\s+([ -~]+)$")
 
@@ -59,7 +71,7 @@ class StepNames:
             if found is not None:
                 base, english = found
                 if name and name.startswith(f"{base}（") and name.endswith("）"):
-                    member = f" ({name[len(base) + 1 : -1]})"
+                    member = f" ({_member(name[len(base) + 1 : -1])})"
                 if english:
                     return english + member
         if form_key:

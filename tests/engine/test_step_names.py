@@ -46,6 +46,8 @@ def test_a_step_named_in_both_languages_shows_the_half_for_the_page():
     assert vote("成员表决（评议员甲）", "ca_acceptance", "ca", "vote") == "Acceptance (评议员甲)"
     assert vote("街镇审批（复核）", "ca_acceptance", "ca", "street_approval") == "Street approval (复核)"
     assert vote("受理（新版）", "ca_acceptance", "ca", "elsewhere") == "Acceptance"
+    # a party named by its role reads as the role's English name
+    assert vote("成员表决（受援机构）", "ca_acceptance", "ca", "vote") == "Acceptance (Aided agency)"
     asked.clear()
     en, zh = StepNames(title, "en"), StepNames(title, "zh")
     assert en("入户调查 Home visit", "ca_acceptance") == "Home visit"
