@@ -72,6 +72,9 @@ def test_admin_edits_validates_diffs_and_deploys_a_new_version(browser, live_ser
     page.get_by_label("到期前提醒", exact=True).fill("1 working day")
     page.get_by_label("到期前提醒", exact=True).press("Tab")
     page.get_by_label("逾期升级至", exact=True).select_option("street_head")
+    assert page.get_by_label("英文名称", exact=True).input_value() == ""
+    page.get_by_label("英文名称", exact=True).fill("Online assistance application")
+    page.get_by_label("英文名称", exact=True).press("Tab")
     # the canvas shows the new name
     page.locator('#canvas .djs-element[data-element-id="application"]', has_text=NEW_NAME).wait_for()
     admin.shot("20-modeler-edited")
@@ -99,6 +102,7 @@ def test_admin_edits_validates_diffs_and_deploys_a_new_version(browser, live_ser
     assert f"deadline: {OLD_DEADLINE} → {NEW_DEADLINE}" in text
     assert "reminder: ∅ → 1 working day" in text
     assert "escalate_to: ∅ → street_head" in text
+    assert "property:nameEn: ∅ → Online assistance application" in text
     lane = (
         page.get_by_test_id("diff-changed").locator('li[data-element="Lane_district_officer"]').inner_text()
     )

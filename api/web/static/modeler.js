@@ -2,7 +2,7 @@
 //
 // The panel writes exactly the XML the engine parses (engine/bpmn/parsing.py):
 //   lane → role:        the lane's name "<中文名> <role>" (the engine finds the role token in the name)
-//   user task:          <spiffworkflow:properties><spiffworkflow:property name="formKey|deadline|
+//   user task:          <spiffworkflow:properties><spiffworkflow:property name="formKey|nameEn|deadline|
 //                       reminder|escalate_to|send_back_to|outputs|assignee_field|role_field|roles|instance_label" value="…"/></spiffworkflow:properties> in extensionElements
 //   business-rule task: <spiffworkflow:calledDecisionId>decision id</spiffworkflow:calledDecisionId> in extensionElements
 //   sequence flow:      <bpmn:conditionExpression>…</bpmn:conditionExpression> (flows out of gateways)
@@ -254,6 +254,9 @@
       panel.appendChild(field("表单 / Form", select(info.forms, getProperty(element, "formKey"), function (v) {
         setProperty(element, "formKey", v);
       })));
+      panel.appendChild(field("英文名称 / English name", input(getProperty(element, "nameEn"), function (v) {
+        setProperty(element, "nameEn", v.trim());
+      }, "Street approval"), tr("英文页面上的环节名称；不填则用表单的英文标题", "the step's name on English pages; empty: its form's English title")));
       panel.appendChild(field("办理期限 / Deadline", input(getProperty(element, "deadline"), function (v) {
         setProperty(element, "deadline", v);
       }, "10 working days"), tr("如 10 working days、10个工作日、30 days、PT48H，或表达式", "e.g. 10 working days, 30 days, PT48H, or an expression")));
