@@ -7,15 +7,36 @@ from typing import Any
 from flask import redirect, render_template, request, url_for
 
 from api.web import bp
-from api.web.common import _db, _int_arg, login_required, user
+from api.web.common import _db, _int_arg, login_required, step_names, user
+from api.web.i18n import locale, pick
 from engine.notifications import service as notifications
+from engine.tasks import history as task_history
+
+
+def _shown(rows: list[Any]) -> list[tuple[Any, str, str]]:
+    """Each notice with its title and text in the page's language. A notice is written once, in both
+    languages, with the step's name as it was (Chinese): in English the step it quotes is named in
+    English (engine.tasks.names)."""
+    english: dict[int, tuple[str, str]] = {}
+    if locale() == "en":
+        step_name = step_names()
+        found = task_history.names_of(_db(), {n.task_id for n in rows if n.task_id})
+        english = {i: (row.name, step_name.task(row)) for i, row in found.items()}
+    shown = []
+    for n in rows:
+        body = pick(n.body)
+        if n.task_id in english:
+            zh, en = english[n.task_id]
+            body = body.replace(f'"{zh}"', f'"{en}"')
+        shown.append((n, pick(n.title), body))
+    return shown
 
 
 @bp.get("/notifications")
 @login_required
 def notification_list() -> Any:
     rows, total, unread = notifications.list_mine(_db(), user().id, page=_int_arg("page", 1), per_page=50)
-    return render_template("notifications.html", rows=rows, total=total, unread=unread)
+    return render_template("notifications.html", rows=_shown(rows), total=total, unread=unread)
 
 
 @bp.post("/notifications/<int:notification_id>/read")

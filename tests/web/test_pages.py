@@ -397,6 +397,17 @@ def test_notification_bell_and_marking_read(web):
     assert other.post("/notifications/read-all").status_code == 302
 
 
+def test_a_new_task_notice_names_its_step_in_the_page_language(web):
+    web("pt_advisor").start_ca()
+    officer = web("pt_officer")
+    listing = text(officer.get("/notifications"))
+    assert "「受理」已进入您所在岗位的待认领。" in listing
+    officer.get("/lang/en")
+    listing = text(officer.get("/notifications"))
+    assert "&#34;Acceptance&#34; is now to be claimed by your role." in listing
+    assert "受理" not in listing.split("<main", 1)[1]
+
+
 def test_task_page_in_english(web):
     instance_id = web("pt_advisor").start_ca()
     task_id = open_task_id(instance_id, "acceptance")
