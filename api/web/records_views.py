@@ -10,6 +10,7 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 
 from api.web import bp, display
+from api.web.common import step_names
 from api.web.i18n import locale, pick, t
 from api.web.views import _db, login_required, procedure_label, user
 from engine import privacy
@@ -190,7 +191,8 @@ def send_back_choices(task: HumanTask) -> list[tuple[str, str]]:
     """Where this open task may send the case back to, if the user may work on it now."""
     if task.state not in (TaskStatus.READY, TaskStatus.CLAIMED) or not tasks.may_work_on(_db(), user(), task):
         return []
-    return sendback.allowed(_db(), task)
+    step_name = step_names()
+    return [(b, step_name(n, None, task.process_key, b)) for b, n in sendback.allowed(_db(), task)]
 
 
 @bp.post("/tasks/<int:task_id>/send-back")

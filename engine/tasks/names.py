@@ -42,13 +42,13 @@ class StepNames:
     form's title and each procedure's English names are read once.
 
     ``form_title(key)`` gives a form's title by language; ``english_of(process_key, bpmn_id)`` the step's
-    name in the procedure and its ``nameEn``."""
+    name in the procedure, its ``nameEn`` and its form (used when the caller knows no form)."""
 
     def __init__(
         self,
         form_title: Callable[[str], Mapping[str, str] | None],
         locale: str,
-        english_of: Callable[[str, str], tuple[str, str | None] | None] | None = None,
+        english_of: Callable[[str, str], tuple[str, str | None, str | None] | None] | None = None,
     ) -> None:
         self._form_title, self._english_of, self._en = form_title, english_of, locale == "en"
         self._titles: dict[str, str | None] = {}
@@ -69,7 +69,8 @@ class StepNames:
         if process_key and bpmn_id and self._english_of is not None:
             found = self._english_of(process_key, bpmn_id)
             if found is not None:
-                base, english = found
+                base, english, form = found
+                form_key = form_key or form
                 if name and name.startswith(f"{base}（") and name.endswith("）"):
                     member = f" ({_member(name[len(base) + 1 : -1])})"
                 if english:
@@ -97,13 +98,15 @@ def step_names(session: Session, locale: str) -> StepNames:
         form, _version = formversions.current(session, key)
         return form.title if form is not None else None
 
-    english: dict[str, dict[str, tuple[str, str | None]]] = {}
+    english: dict[str, dict[str, tuple[str, str | None, str | None]]] = {}
 
-    def english_of(process_key: str, bpmn_id: str) -> tuple[str, str | None] | None:
-        if process_key not in english:  # the latest version's names and ``nameEn`` properties
+    def english_of(process_key: str, bpmn_id: str) -> tuple[str, str | None, str | None] | None:
+        if process_key not in english:  # the latest version's names, ``nameEn`` properties and forms
             newest = definitions.latest(session, process_key)
             metas = definitions.compiled(session, newest.id).tasks if newest is not None else {}
-            english[process_key] = {i: (m.name, m.properties.get("nameEn")) for i, m in metas.items()}
+            english[process_key] = {
+                i: (m.name, m.properties.get("nameEn"), m.form_key) for i, m in metas.items()
+            }
         return english[process_key].get(bpmn_id)
 
     return StepNames(title, locale, english_of)

@@ -28,9 +28,9 @@ def test_a_step_named_in_both_languages_shows_the_half_for_the_page():
     def english_of(process_key, bpmn_id):
         asked.append(f"{process_key}.{bpmn_id}")
         return {
-            ("ca", "street_approval"): ("街镇审批", "Street approval"),
-            ("ca", "acceptance"): ("受理", None),
-            ("ca", "vote"): ("成员表决", None),
+            ("ca", "street_approval"): ("街镇审批", "Street approval", "ca_approval"),
+            ("ca", "acceptance"): ("受理", None, "ca_acceptance"),
+            ("ca", "vote"): ("成员表决", None, "ca_acceptance"),
         }.get((process_key, bpmn_id))
 
     assert StepNames(title, "en", english_of)("街镇审批", "ca_acceptance", "ca", "street_approval") == (
@@ -40,7 +40,10 @@ def test_a_step_named_in_both_languages_shows_the_half_for_the_page():
         StepNames(title, "zh", english_of)("街镇审批", "ca_acceptance", "ca", "street_approval") == "街镇审批"
     )
     assert StepNames(title, "en", english_of)("受理", "ca_acceptance", "ca", "acceptance") == "Acceptance"
+
     assert asked == ["ca.street_approval", "ca.acceptance", "ca_acceptance"]
+    # a caller that knows no form (a send-back target, say): the step's form in the procedure
+    assert StepNames(title, "en", english_of)("受理", None, "ca", "acceptance") == "Acceptance"
     # one instance of a multi-instance step keeps its member; a name merely ending in brackets does not
     vote = StepNames(title, "en", english_of)
     assert vote("成员表决（评议员甲）", "ca_acceptance", "ca", "vote") == "Acceptance (评议员甲)"

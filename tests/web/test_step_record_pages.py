@@ -113,6 +113,10 @@ def test_send_back_from_the_task_page(client, login, web, june):
     head = web("pt_head")
     page = text(head.get(f"/tasks/{approval}"))
     assert "退回补正" in page and 'name="reason"' in page and "上门调查核实" in page
+    head.get("/lang/en")  # the steps it may go back to, in English
+    english = text(head.get(f"/tasks/{approval}"))
+    assert '<option value="home_investigation">Home investigation</option>' in english
+    head.get("/lang/zh")
     # not offered to someone who may not work on the step
     assert 'data-testid="send-back"' not in text(web("pt_officer").get(f"/tasks/{approval}"))
     # no reason: refused, nothing moved
