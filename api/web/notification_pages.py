@@ -24,11 +24,8 @@ def _shown(rows: list[Any]) -> list[tuple[Any, str, str]]:
         english = {i: (row.name, step_name.task(row)) for i, row in found.items()}
     shown = []
     for n in rows:
-        body = pick(n.body)
-        if n.task_id in english:
-            zh, en = english[n.task_id]
-            body = body.replace(f'"{zh}"', f'"{en}"')
-        shown.append((n, pick(n.title), body))
+        body = notifications.step_in_english(n.body, *english[n.task_id]) if n.task_id in english else n.body
+        shown.append((n, pick(n.title), pick(body)))
     return shown
 
 

@@ -100,6 +100,13 @@ def mark_all_read(session: Session, user_id: int) -> int:
     return len(rows)
 
 
+def step_in_english(text: str, name: str, english: str) -> str:
+    """A notice written "中文 / English" that quotes its step as "<name>" (its Chinese name, as the
+    task had it) in the English half, with the step's English name there instead."""
+    zh, sep, en = text.partition(" / ")
+    return zh + sep + en.replace(f'"{name}"', f'"{english}"') if sep else text
+
+
 def backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
 

@@ -100,3 +100,19 @@ def test_no_mail_when_disabled_or_no_address(engine, session, smtp):
         session.scalars(select(Notification).where(Notification.email_status == EmailStatus.PENDING)).all()
         == []
     )
+
+
+def test_a_new_task_e_mail_names_its_step_in_english_in_the_english_half(engine, session, smtp, mail_on):
+    from tests.factories import start_demo
+
+    inbox, port = smtp
+    mail_on.port = port
+    get_user(session, "pt_advisor2").email = "pt_advisor2@example.invalid"
+    start_demo(session)  # its first step is new work for the starter's colleague
+    session.commit()
+    assert mailer.send_pending(sessionmaker(bind=engine, expire_on_commit=False), mail_on) == 1
+    parsed = email.message_from_bytes(inbox.messages[0].content)
+    text = parsed.get_payload(decode=True).decode(parsed.get_content_charset())
+    assert text.strip() == (
+        '「填写帮扶申请」已进入您所在岗位的待认领。 / "Assistance application" is now to be claimed by your role.'
+    )
