@@ -348,8 +348,9 @@ def find_task(wf: BpmnWorkflow, task_id: str) -> Task | None:
 
 def current_data(wf: BpmnWorkflow) -> dict[str, Any]:
     """The process data as it stands: the last finished task's, the ready or waiting tasks' and the
-    ended branches' data (engine.bpmn.joins.ended_branches), parallel branches merged by what each changed (engine.bpmn.joins). To be read: it may share values
-    with the tasks' data (copy before changing)."""
+    ended branches' data (engine.bpmn.joins.ended_branches), parallel branches merged by what each
+    changed (engine.bpmn.joins). To be read: it may share values with the tasks' data (copy before
+    changing)."""
     if wf.is_completed():
         return dict(wf.data or (wf.last_task.data if wf.last_task else {}))
     found = wf.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.CANCELLED)
