@@ -10,23 +10,13 @@ from api.web import bp
 from api.web.common import _db, _int_arg, login_required, step_names, user
 from api.web.i18n import locale, pick
 from engine.notifications import service as notifications
-from engine.tasks import history as task_history
 
 
 def _shown(rows: list[Any]) -> list[tuple[Any, str, str]]:
-    """Each notice with its title and text in the page's language. A notice is written once, in both
-    languages, with the step's name as it was (Chinese): in English the step it quotes is named in
-    English (engine.tasks.names)."""
-    english: dict[int, tuple[str, str]] = {}
-    if locale() == "en":
-        step_name = step_names()
-        found = task_history.names_of(_db(), {n.task_id for n in rows if n.task_id})
-        english = {i: (row.name, step_name.task(row)) for i, row in found.items()}
-    shown = []
-    for n in rows:
-        body = notifications.step_in_english(n.body, *english[n.task_id]) if n.task_id in english else n.body
-        shown.append((n, pick(n.title), pick(body)))
-    return shown
+    """Each notice with its title and text in the page's language (in English, the step it quotes named
+    in English: notifications.in_english)."""
+    bodies = notifications.in_english(_db(), rows, step_names()) if locale() == "en" else {}
+    return [(n, pick(n.title), pick(bodies.get(n.id, n.body))) for n in rows]
 
 
 @bp.get("/notifications")

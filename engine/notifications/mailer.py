@@ -16,26 +16,14 @@ from email.utils import make_msgid
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from engine.db import utcnow
 from engine.notifications.models import EmailStatus, Notification
-from engine.notifications.service import MAIL, MailSettings, backoff, step_in_english
-from engine.tasks import history as task_history
+from engine.notifications.service import MAIL, MailSettings, backoff, in_english
 from engine.tasks.names import step_names
 from engine.users.models import User
 
 log = logging.getLogger("assistflow.mail")
-
-
-def _body(session: Session, row: Notification) -> str:
-    """The notice's text; the step it quotes named in English in the English half."""
-    if row.task_id is None:
-        return row.body
-    task = task_history.names_of(session, {row.task_id}).get(row.task_id)
-    if task is None:
-        return row.body
-    return step_in_english(row.body, task.name, step_names(session, "en").task(task))
 
 
 def _message(row: Notification, body: str, to: str, settings: MailSettings) -> EmailMessage:
@@ -82,7 +70,9 @@ def send_pending(session_factory: Any, settings: MailSettings = MAIL, limit: int
             try:
                 if user is None or not user.email:
                     raise ValueError("user has no e-mail address")
-                _send(_message(row, _body(session, row), user.email, settings), settings)
+                # the step it quotes named in English in the English half
+                body = in_english(session, [row], step_names(session, "en")).get(row.id, row.body)
+                _send(_message(row, body, user.email, settings), settings)
             except Exception as err:  # network, refused recipient, ...
                 log.warning(
                     "e-mail for notification %s failed (attempt %s): %s", row.id, row.email_attempts, err

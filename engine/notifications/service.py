@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 from engine.db import utcnow
 from engine.errors import NotFound
 from engine.notifications.models import EmailStatus, Notification, NotificationKind
+from engine.tasks import history as task_history
+from engine.tasks.names import StepNames
 
 
 @dataclass
@@ -100,11 +102,24 @@ def mark_all_read(session: Session, user_id: int) -> int:
     return len(rows)
 
 
-def step_in_english(text: str, name: str, english: str) -> str:
+def _step_in_english(text: str, name: str, english: str) -> str:
     """A notice written "中文 / English" that quotes its step as "<name>" (its Chinese name, as the
     task had it) in the English half, with the step's English name there instead."""
     zh, sep, en = text.partition(" / ")
     return zh + sep + en.replace(f'"{name}"', f'"{english}"') if sep else text
+
+
+def in_english(session: Session, notices: Iterable[Notification], names: StepNames) -> dict[int, str]:
+    """The text of each notice that quotes its task's step (by notice id), the step named in English in
+    the English half by ``names`` (engine.tasks.names): a notice is written once, in both languages, with
+    the step's Chinese name. The tasks' names are read in one query."""
+    quoting = [n for n in notices if n.task_id is not None]
+    tasks = task_history.names_of(session, {n.task_id for n in quoting if n.task_id is not None})
+    return {
+        n.id: _step_in_english(n.body, tasks[n.task_id].name, names.task(tasks[n.task_id]))
+        for n in quoting
+        if n.task_id in tasks
+    }
 
 
 def backoff(attempts: int) -> dt.timedelta:
