@@ -16,7 +16,7 @@ from typing import Any
 
 from engine.deadlines.calendar import SHANGHAI
 from engine.forms import FieldDef, FormDefinition
-from engine.tasks.names import bilingual
+from engine.tasks.names import StepNames, bilingual
 from engine.users.models import role_name
 
 # Process variables that no form describes but that staff need to read: name -> (中文, English, kind).
@@ -404,7 +404,9 @@ def localize_diagram(
     """A diagram's names in one language. Pool, lane and step names written "中文 english": the Chinese
     half, or in English the English half (a lane's role key read as the role's English name). With
     ``step_name(name, form_key, bpmn_id)`` (a :class:`StepNames` for the procedure), every user or
-    manual task is named as the page names its step."""
+    manual task is named as the page names its step; without it, by its name alone."""
+    by_name = StepNames(lambda _key: None, locale)
+    name_of = step_name or (lambda name, _form_key, _bpmn_id: by_name(name))
 
     def one(found: re.Match[str]) -> str:
         halves = bilingual(found.group(2))
@@ -421,11 +423,7 @@ def localize_diagram(
             return found.group(0)
         form = _FORM_KEY.search(body) or _ATTR["camunda:formKey"].search(attrs)
         text = html.unescape(name.group(1))
-        if step_name is not None:
-            shown = step_name(text, html.unescape(form.group(1)) if form else None, bpmn_id.group(1))
-        else:
-            halves = bilingual(text)
-            shown = (halves[1] if locale == "en" else halves[0]) if halves else text
+        shown = name_of(text, html.unescape(form.group(1)) if form else None, bpmn_id.group(1))
         start = found.start(2) - found.start(0)
         tag = found.group(0)
         begin, end = start + name.start(1), start + name.end(1)
