@@ -177,32 +177,40 @@ def _called(instance: Any) -> list[dict[str, Any]] | None:
     ] or None
 
 
+def _own_english(definition: Any) -> str | None:
+    """The English half of this version's pool name, if it has one."""
+    return display.english_name(definition.sha256, lambda: definition.bpmn_xml)
+
+
+def _latest_english() -> tuple[dict[str, str], dict[str, str]]:
+    """The English names of the procedures' latest versions, by key and by Chinese name; read once per
+    request (kept in the request's environ: an app context, and ``g`` with it, may outlive a request)."""
+    found: tuple[dict[str, str], dict[str, str]] | None = request.environ.get("assistflow.procedure_names")
+    if found is None:
+        by_key: dict[str, str] = {}
+        by_name: dict[str, str] = {}
+        for d, _n in definitions.list_latest(_db()):
+            english = _own_english(d)
+            if english:
+                by_key[d.key] = by_name[str(d.name)] = english
+        found = request.environ["assistflow.procedure_names"] = (by_key, by_name)
+    return found
+
+
 def procedure_name(definition: Any) -> str:
     """A procedure's name in the user's language (the English half of its pool name when it has one; a
     version without one takes the latest version's: a case started before the name was given)."""
     if locale() == "en":
-        english = display.english_name(definition.sha256, lambda: definition.bpmn_xml)
-        if not english:
-            newest = definitions.latest(_db(), definition.key)
-            if newest is not None and newest.id != definition.id:
-                english = display.english_name(newest.sha256, lambda: newest.bpmn_xml)
+        english = _own_english(definition) or _latest_english()[0].get(definition.key)
         if english:
             return english
     return str(definition.name)
 
 
 def procedure_label(name: str) -> str:
-    """A procedure named as a task list holds it (the Chinese name): in English, the English name of
-    the latest version so named (:func:`procedure_name`); read once per request (kept in the request's
-    environ: an app context, and ``g`` with it, may outlive a request)."""
-    if locale() != "en":
-        return name
-    table: dict[str, str] | None = request.environ.get("assistflow.procedure_labels")
-    if table is None:
-        table = request.environ["assistflow.procedure_labels"] = {
-            str(d.name): procedure_name(d) for d, _n in definitions.list_latest(_db())
-        }
-    return table.get(name, name)
+    """A procedure named as a task list holds it (the Chinese name): in English, the English name of the
+    latest version so named."""
+    return _latest_english()[1].get(name, name) if locale() == "en" else name
 
 
 @bp.app_context_processor
