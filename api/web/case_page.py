@@ -169,7 +169,7 @@ def _called(instance: Any) -> list[dict[str, Any]] | None:
     return [
         {
             "step": step_name(c.step),
-            "procedure": procedure_label(c.procedure),
+            "procedure": procedure_label(c.procedure_key, c.procedure),
             "status": t("sub_running") if c.running else t("sub_done"),
             "open": t("list_sep").join(dict.fromkeys(named(n, b) for n, b in c.open_steps)),
         }
@@ -182,18 +182,17 @@ def _own_english(definition: Any) -> str | None:
     return display.english_name(definition.sha256, lambda: definition.bpmn_xml)
 
 
-def _latest_english() -> tuple[dict[str, str], dict[str, str]]:
-    """The English names of the procedures' latest versions, by key and by Chinese name; read once per
-    request (kept in the request's environ: an app context, and ``g`` with it, may outlive a request)."""
-    found: tuple[dict[str, str], dict[str, str]] | None = request.environ.get("assistflow.procedure_names")
+def _latest_english() -> dict[str, str]:
+    """The English names of the procedures' latest versions, by key; read once per request (kept in the
+    request's environ: an app context, and ``g`` with it, may outlive a request)."""
+    found: dict[str, str] | None = request.environ.get("assistflow.procedure_names")
     if found is None:
-        by_key: dict[str, str] = {}
-        by_name: dict[str, str] = {}
+        found = {}
         for d, _n in definitions.list_latest(_db()):
             english = _own_english(d)
             if english:
-                by_key[d.key] = by_name[str(d.name)] = english
-        found = request.environ["assistflow.procedure_names"] = (by_key, by_name)
+                found[d.key] = english
+        request.environ["assistflow.procedure_names"] = found
     return found
 
 
@@ -201,16 +200,16 @@ def procedure_name(definition: Any) -> str:
     """A procedure's name in the user's language (the English half of its pool name when it has one; a
     version without one takes the latest version's: a case started before the name was given)."""
     if locale() == "en":
-        english = _own_english(definition) or _latest_english()[0].get(definition.key)
+        english = _own_english(definition) or _latest_english().get(definition.key)
         if english:
             return english
     return str(definition.name)
 
 
-def procedure_label(name: str) -> str:
-    """A procedure named as a task list holds it (the Chinese name): in English, the English name of the
-    latest version so named."""
-    return _latest_english()[1].get(name, name) if locale() == "en" else name
+def procedure_label(key: str, name: str) -> str:
+    """Procedure ``key`` known by its (Chinese) ``name`` only, as a task list holds it: in English, its
+    latest version's English name."""
+    return _latest_english().get(key, name) if locale() == "en" else name
 
 
 @bp.app_context_processor

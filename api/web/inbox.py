@@ -53,7 +53,7 @@ def _row_view(row: HumanTask, cases: dict[int, tuple[str | None, str]], now: dt.
     return {
         "task": row,
         "case_key": key or f"#{row.instance_id}",
-        "procedure": procedure_label(name),
+        "procedure": procedure_label(row.process_key, name),
         "colour": deadlines.colour(row, now),
         "waiting": _waiting(row, now),
         "mine": row.assignee_id == user().id,

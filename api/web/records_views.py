@@ -236,7 +236,7 @@ def done_page(row: HumanTask) -> Any:
         task=row,
         instance=instance,
         case_name=procedure_label(
-            tasks.cases_of(session, [row]).get(row.instance_id, (None, row.process_key))[1]
+            row.process_key, tasks.cases_of(session, [row]).get(row.instance_id, (None, row.process_key))[1]
         ),
         view=record_view(record, names) if record else None,
         who=names.get(row.completed_by_id, "—") if row.completed_by_id else "—",

@@ -76,7 +76,7 @@ def _render_task(
         task=row,
         instance=instance,
         case_name=procedure_label(
-            tasks.cases_of(session, [row]).get(row.instance_id, (None, row.process_key))[1]
+            row.process_key, tasks.cases_of(session, [row]).get(row.instance_id, (None, row.process_key))[1]
         ),
         form_title=formview.title_of(form, locale()),
         fields=formview.fields_of(form, locale(), registers.entries(session, form, instance.district_id)),

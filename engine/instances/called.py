@@ -19,6 +19,7 @@ class Called(NamedTuple):
     bpmn_id: str
     step: str  # the call activity's name
     procedure: str  # the called process's name
+    procedure_key: str  # and its id (the key of its procedure when deployed on its own)
     running: bool
     open_steps: list[tuple[str, str]]  # name and element id of each of its tasks waiting for a person
 
@@ -49,6 +50,7 @@ def called_of(wf: Any) -> list[Called]:
                 bpmn_id=str(task.task_spec.bpmn_id),
                 step=str(task.task_spec.bpmn_name or task.task_spec.bpmn_id),
                 procedure=str(sub.spec.description or sub.spec.name),
+                procedure_key=str(sub.spec.name),
                 running=not task.has_state(TaskState.FINISHED_MASK) and not sub.is_completed(),
                 open_steps=open_steps,
             )
