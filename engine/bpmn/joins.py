@@ -183,21 +183,28 @@ def _of_this_round(task: Task, my_task: Task) -> bool:
 class _ThreeWayJoin:
     """The join's merge of the branches, three-way (see the module's doc)."""
 
+    # a gateway's spent branch joins are removed once it fired (a loop may pass it again)
+    _bury_spent = True
+
+    def _arrived(self, task: Task, my_task: Task) -> bool:
+        """Whether ``task`` (another finished task of this join) brings a branch to merge now."""
+        return _of_this_round(task, my_task)
+
     def _merge_branches(self, my_task: Task) -> bool:
         """Set the join's data to its branches merged; False (nothing done) when they share no task."""
         arrived = [
             t
             for t in my_task.workflow.tasks.values()
-            if t.task_spec == self and t.has_state(TaskState.FINISHED_MASK) and _of_this_round(t, my_task)
+            if t.task_spec == self and t.has_state(TaskState.FINISHED_MASK) and self._arrived(t, my_task)
         ]
-        arrived.sort(key=lambda t: t.last_state_change)
+        arrived.sort(key=_moved)
         merged = merged_data([t.parent for t in arrived] + [my_task.parent])
         if merged is None:
             return False
         for task in arrived:
             if task.has_state(TaskState.COMPLETED):  # a reset inside a branch (as SpiffWorkflow does)
                 task._drop_children(force=True)
-            elif task.has_state(TaskState.CANCELLED):
+            elif self._bury_spent and task.has_state(TaskState.CANCELLED):
                 _bury(task)
         my_task.data = merged
         return True
@@ -263,29 +270,20 @@ class MergingInclusiveGateway(_ThreeWayJoin, InclusiveGateway):
         return True
 
 
-class MergingEndJoin(_EndJoin):
+class MergingEndJoin(_ThreeWayJoin, _EndJoin):
     """A process's end (SpiffWorkflow's join of all its end events) that merges the branches which ended
     at end events of their own with the last one three-way. SpiffWorkflow laid each branch's whole copy
     over the others, the last branch's copy last: a field an ended branch had changed went back to the
     value the last branch had been given where they parted."""
 
+    _bury_spent = False  # the process is over: nothing loops through its end again
+
+    def _arrived(self, task: Task, my_task: Task) -> bool:
+        # every branch that ended in this process (the end fires once: no earlier round to leave out)
+        return task is not my_task and task.parent is not None and not my_task.is_descendant_of(task)
+
     def _run_hook(self, my_task: Task) -> bool:
-        ended = [
-            t
-            for t in my_task.workflow.tasks.values()
-            if t.task_spec == self
-            and t is not my_task
-            and t.has_state(TaskState.FINISHED_MASK)
-            and t.parent is not None
-            and not my_task.is_descendant_of(t)
-        ]
-        ended.sort(key=_moved)
-        merged = merged_data([t.parent for t in ended] + [my_task.parent])
-        if merged is None:
+        if not self._merge_branches(my_task):
             return bool(super()._run_hook(my_task))
-        for task in ended:
-            if task.has_state(TaskState.COMPLETED):  # a reset inside a branch (as SpiffWorkflow does)
-                task._drop_children(force=True)
-        my_task.data = merged
-        my_task.workflow.data.update(merged)
+        my_task.workflow.data.update(my_task.data)
         return True
