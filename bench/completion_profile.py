@@ -10,13 +10,15 @@ bench/login_storm.py's clients do before the run); then each case's seven steps 
 through the REST API (bench/http_throughput.py's forms), case after case. Only the completion requests
 are measured.
 
-Printed: CPU ms per completion (``time.process_time``: the mean, and the median case's per step, the
-steadier figure on a busy machine), SQL statements per completion and per step (a
+Printed: the machine reference (bench/common.py), CPU ms per completion (``time.process_time``: the
+mean, and the median case's per step, the steadier figure on a busy machine), SQL statements per completion and per step (a
 ``before_cursor_execute`` listener); then, for as many more cases under cProfile, the top hotspots and
 the own time by package. Options:
 
 * ``--no-profile``: the figures only; ``--top N`` hotspots (40), ``--sort cumulative|tottime``;
 * ``--callees REGEX``: what the matching functions call (``^REGEX``: who calls them);
+* ``--cpu-clock``: cProfile counts CPU time (``time.process_time``) instead of wall time, so the waits
+  for the database are not counted as the functions' time; ``--dump FILE``: the raw profile for pstats;
 * ``--sql``: the statements of the first case's completions;
 * ``--gunicorn``: instead, the same completions over HTTP against gunicorn (1 gthread worker × 4
   threads), the worker's CPU read from /proc; ``--clients K``: K clients at once.
@@ -43,13 +45,13 @@ _TMP = tempfile.mkdtemp(prefix="assistflow-profile-")
 os.environ.setdefault("ASSISTFLOW_AUDIT_CHECKPOINT_DIR", f"{_TMP}/audit-checkpoints")
 os.environ.setdefault("ASSISTFLOW_FILES_URL", f"{_TMP}/files")
 
-import common  # noqa: E402,F401  (the data keys, made for this run)
+import common  # noqa: E402  (the data keys, made for this run)
 import http_throughput as ht  # noqa: E402
 
 ARGS = [
     a
     for i, a in enumerate(sys.argv[1:], 1)
-    if not a.startswith("-") and sys.argv[i - 1] not in ("--top", "--sort", "--callees")
+    if not a.startswith("-") and sys.argv[i - 1] not in ("--top", "--sort", "--callees", "--dump")
 ]
 CASES = int(ARGS[0]) if ARGS else 20
 TOP = int(sys.argv[sys.argv.index("--top") + 1]) if "--top" in sys.argv else 40
@@ -186,6 +188,7 @@ def run_gunicorn(url: str) -> None:
             f"{n} completions (gunicorn, {'PostgreSQL' if PG else 'SQLite'}, {CASES} cases × "
             f"{len(ht.STEPS)} steps, {THREADS} client(s) at once)"
         )
+        print(f"  machine reference:         {common.machine_reference():6.2f} ms (bench/common.py)")
         print(
             f"  worker CPU per completion: {used / n * 1000:6.2f} ms (clock ticks: ±{1000 / os.sysconf('SC_CLK_TCK') / n * 2:.2f} ms)"
         )
@@ -247,16 +250,19 @@ def run(url: str) -> None:
     n, cpu = complete_all(client, headers, prepared[:CASES], statements, by_step, per_case)
     median = statistics.median(per_case) / len(ht.STEPS)
     print(f"{n} completions ({'PostgreSQL' if PG else 'SQLite'}, {CASES} cases × {len(ht.STEPS)} steps)")
+    print(f"  machine reference:         {common.machine_reference():6.2f} ms (bench/common.py)")
     print(f"  CPU per completion:        {cpu / n * 1000:6.2f} ms")
     print(f"  median case, per step:     {median * 1000:6.2f} ms (steadier on a busy machine)")
     print(f"  statements per completion: {statements['n'] / n:6.2f}")
     print("  statements per step:       " + ", ".join(f"{k} {v / CASES:.1f}" for k, v in by_step.items()))
     if not PROFILE:
         return
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(time.process_time) if "--cpu-clock" in sys.argv else cProfile.Profile()
     profiler.enable()
     n2, cpu2 = complete_all(client, headers, prepared[CASES:], Counter(), Counter())
     profiler.disable()
+    if "--dump" in sys.argv:  # the raw profile, for pstats or snakeviz
+        profiler.dump_stats(sys.argv[sys.argv.index("--dump") + 1])
     print(f"  under cProfile:            {cpu2 / n2 * 1000:6.2f} ms per completion")
     calls = pstats.Stats(profiler).total_calls  # type: ignore[attr-defined]
     print(f"  function calls per completion (steady under load): {calls / n2:,.0f}")

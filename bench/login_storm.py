@@ -54,6 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import common  # noqa: E402
 import http_throughput as ht  # noqa: E402
 from common import drop_database, postgres_url  # noqa: E402
 
@@ -541,6 +542,7 @@ def main() -> None:
                 else "cases started and materials uploaded before the run (completions only)"
             )
         )
+        print(f"machine reference: {common.machine_reference():.2f} ms of CPU (bench/common.py)")
         for label, env in configs.items():
             os.environ.update(env)
             proc, port = ht.gunicorn(url, WORKERS)
