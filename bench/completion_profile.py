@@ -11,9 +11,9 @@ through the REST API (bench/http_throughput.py's forms), case after case. Only t
 are measured.
 
 Printed: the machine reference (bench/common.py), CPU ms per completion (``time.process_time``: the
-mean, and the median case's per step, the steadier figure on a busy machine), SQL statements per completion and per step (a
-``before_cursor_execute`` listener); then, for as many more cases under cProfile, the top hotspots and
-the own time by package. Options:
+mean, and the median case's per step, the steadier figure on a busy machine), SQL statements per
+completion and per step (a ``before_cursor_execute`` listener); then, for as many more cases under
+cProfile, the top hotspots and the own time by package. Options:
 
 * ``--no-profile``: the figures only; ``--top N`` hotspots (40), ``--sort cumulative|tottime``;
 * ``--callees REGEX``: what the matching functions call (``^REGEX``: who calls them);
