@@ -21,7 +21,8 @@ cProfile, the top hotspots and the own time by package. Options:
   for the database are not counted as the functions' time; ``--dump FILE``: the raw profile for pstats;
 * ``--sql``: the statements of the first case's completions;
 * ``--gunicorn``: instead, the same completions over HTTP against gunicorn (1 gthread worker × 4
-  threads), the worker's CPU read from /proc; ``--clients K``: K clients at once.
+  threads; ``--workers W``, ``--threads T``), the workers' CPU read from /proc; ``--clients K``: K
+  clients at once.
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ import http_throughput as ht  # noqa: E402
 ARGS = [
     a
     for i, a in enumerate(sys.argv[1:], 1)
-    if not a.startswith("-") and sys.argv[i - 1] not in ("--top", "--sort", "--callees", "--dump")
+    if not a.startswith("-")
+    and sys.argv[i - 1]
+    not in ("--top", "--sort", "--callees", "--dump", "--clients", "--workers", "--threads")
 ]
 CASES = int(ARGS[0]) if ARGS else 20
 TOP = int(sys.argv[sys.argv.index("--top") + 1]) if "--top" in sys.argv else 40
@@ -59,6 +62,8 @@ PROFILE = "--no-profile" not in sys.argv
 SHOW_SQL = "--sql" in sys.argv  # print the statements of the first case's completions
 PG = "--pg" in sys.argv  # a throw-away PostgreSQL database instead of SQLite
 THREADS = int(sys.argv[sys.argv.index("--clients") + 1]) if "--clients" in sys.argv else 1
+WORKERS = int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.argv else 1
+WORKER_THREADS = int(sys.argv[sys.argv.index("--threads") + 1]) if "--threads" in sys.argv else 4
 GUNICORN = "--gunicorn" in sys.argv  # the worker's CPU under gunicorn instead (no profile)
 SORT = sys.argv[sys.argv.index("--sort") + 1] if "--sort" in sys.argv else "cumulative"
 
@@ -131,20 +136,25 @@ def worker_cpu(pid: int) -> float:
 
 
 def run_gunicorn(url: str) -> None:
-    """The same completions against gunicorn (1 gthread worker × 4 threads, as bench/login_storm.py's
-    node; log level WARNING), over HTTP from this process; the worker's CPU time from /proc."""
+    """The same completions against gunicorn (``--workers W`` gthread workers × ``--threads T``: 1 × 4 by
+    default, as bench/login_storm.py's node per worker; log level WARNING), over HTTP from this process;
+    the workers' CPU time from /proc."""
     import subprocess
 
     ht.setup(url)
     os.environ.update(
-        BENCH_GUNICORN_ARGS="--threads 4 --worker-class gthread",
+        BENCH_GUNICORN_ARGS=f"--threads {WORKER_THREADS} --worker-class gthread",
         ASSISTFLOW_LOG_FORMAT="json",
         ASSISTFLOW_LOG_LEVEL="WARNING",
     )
-    proc, port = ht.gunicorn(url, 1)
+    proc, port = ht.gunicorn(url, WORKERS)
     try:
-        workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
-        worker = int(workers.stdout.split()[0])
+        found = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
+        pids = [int(pid) for pid in found.stdout.split()]
+
+        def workers_cpu() -> float:
+            return sum(worker_cpu(pid) for pid in pids)
+
         client = ht.Client(port)
 
         def prepared(cases: int) -> list[list[dict]]:
@@ -173,20 +183,21 @@ def run_gunicorn(url: str) -> None:
 
         complete(prepared(2))  # warm-up
         cases = prepared(CASES)
-        before = worker_cpu(worker)
+        before = workers_cpu()
         if THREADS == 1:
             n = complete(cases)
         else:  # THREADS clients at once, each its own connection and share of the cases
             from concurrent.futures import ThreadPoolExecutor
 
             clients = [ht.Client(port) for _ in range(THREADS)]
-            before = worker_cpu(worker)
+            before = workers_cpu()
             with ThreadPoolExecutor(THREADS) as pool:
                 n = sum(pool.map(complete, [cases[i::THREADS] for i in range(THREADS)], clients))
-        used = worker_cpu(worker) - before
+        used = workers_cpu() - before
         print(
-            f"{n} completions (gunicorn, {'PostgreSQL' if PG else 'SQLite'}, {CASES} cases × "
-            f"{len(ht.STEPS)} steps, {THREADS} client(s) at once)"
+            f"{n} completions (gunicorn {WORKERS} worker(s) × {WORKER_THREADS} threads, "
+            f"{'PostgreSQL' if PG else 'SQLite'}, {CASES} cases × {len(ht.STEPS)} steps, "
+            f"{THREADS} client(s) at once)"
         )
         print(f"  machine reference:         {common.machine_reference():6.2f} ms (bench/common.py)")
         print(
