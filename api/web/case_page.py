@@ -160,7 +160,7 @@ def _called(instance: Any) -> list[dict[str, Any]] | None:
     if not called_steps.has_calls(compiled) or not instance.state:
         return None
     rows = called_steps.called_of(instances.load(_db(), instance).wf)
-    step_name, key = step_names(), instance.definition.key
+    step_name, key, english = step_names(), instance.definition.key, _english_names(instance)
 
     def named(name: str, bpmn_id: str) -> str:
         meta = compiled.task_meta(bpmn_id)
@@ -168,7 +168,7 @@ def _called(instance: Any) -> list[dict[str, Any]] | None:
 
     return [
         {
-            "step": step_name(c.step),
+            "step": english.get(c.bpmn_id) or step_name(c.step),
             "procedure": procedure_label(c.procedure_key, c.procedure),
             "status": t("sub_running") if c.running else t("sub_done"),
             "open": t("list_sep").join(dict.fromkeys(named(n, b) for n, b in c.open_steps)),
@@ -217,15 +217,31 @@ def _case_helpers() -> dict[str, Any]:
     return {"case_outcome": case_outcome, "case_parent": case_parent, "procedure_name": procedure_name}
 
 
+def _english_names(instance: Any) -> dict[str, str]:
+    """On English pages, the English names of the elements of the case's own version (id ->
+    ``nameEn``: engine/bpmn/element_names.py), an element its version leaves unnamed in English taking
+    the latest version's (a case started before the names were given); nothing on Chinese pages."""
+    if locale() != "en":
+        return {}
+    own = instance.definition
+    found = display.element_english(own.sha256, lambda: own.bpmn_xml)
+    newest = definitions.latest(_db(), own.key)
+    if newest is None or newest.id == own.id:
+        return found
+    return display.element_english(newest.sha256, lambda: newest.bpmn_xml) | found
+
+
 def _element_name(instance: Any, bpmn_id: str | None) -> str | None:
-    """The name a BPMN element (a timer, say 发放后30天) has in the case's own version."""
+    """The name a BPMN element (a timer, say 发放后30天) has in the case's own version, in the page's
+    language."""
     if not bpmn_id:
         return None
     compiled = instances.load_spec(_db(), instance)
     for spec in (compiled.spec, *compiled.subprocess_specs.values()):
         found = spec.task_specs.get(bpmn_id)
         if found is not None:
-            return getattr(found, "bpmn_name", None) or None
+            name = getattr(found, "bpmn_name", None) or None
+            return _english_names(instance).get(bpmn_id, name) if name else None
     return None
 
 
@@ -298,6 +314,7 @@ def _case_page(instance_id: int) -> Any:
         instance=instance,
         open_rows=[(r, deadlines.colour(r)) for r in open_rows],
         waiting=waiting,
+        element_english=_english_names(instance),
         history=history,
         history_page=history_page,
         records_read=records_read,
@@ -342,5 +359,6 @@ def case_diagram(instance_id: int) -> Any:
         definitions.bpmn_xml(_db(), instance.definition_id),
         locale(),
         lambda name, form_key, bpmn_id: names(name, form_key, key, bpmn_id),
+        _english_names(instance),
     )
     return Response(xml, mimetype="application/xml", headers={"Cache-Control": "private, max-age=3600"})

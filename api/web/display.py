@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from engine.bpmn import element_names
 from engine.deadlines.calendar import SHANGHAI
 from engine.forms import FieldDef, FormDefinition
 from engine.tasks.names import StepNames, bilingual
@@ -398,13 +399,22 @@ _ATTR = {k: re.compile(rf'\b{k}="([^"]*)"') for k in ("id", "name", "camunda:for
 _FORM_KEY = re.compile(r'name="formKey"\s+value="([^"]*)"')
 
 
+_ELEMENT = re.compile(r"<bpmn:(\w+)\b([^>]*?)(/?>)")
+_ELEMENT_NAME = re.compile(r'(?<![\w:])name="([^"]*)"')
+
+
 def localize_diagram(
-    xml: str, locale: str, step_name: Callable[[str, str | None, str], str] | None = None
+    xml: str,
+    locale: str,
+    step_name: Callable[[str, str | None, str], str] | None = None,
+    english: Mapping[str, str] | None = None,
 ) -> str:
     """A diagram's names in one language. Pool, lane and step names written "中文 english": the Chinese
     half, or in English the English half (a lane's role key read as the role's English name). With
     ``step_name(name, form_key, bpmn_id)`` (a :class:`StepNames` for the procedure), every user or
-    manual task is named as the page names its step; without it, by its name alone."""
+    manual task is named as the page names its step; without it, by its name alone. In English, every
+    other element with an English name in ``english`` (id -> ``nameEn``: :func:`element_english`)
+    shows it: events, gateways, flows, automatic steps."""
     by_name = StepNames(lambda _key: None, locale)
     name_of = step_name or (lambda name, _form_key, _bpmn_id: by_name(name))
 
@@ -429,7 +439,22 @@ def localize_diagram(
         begin, end = start + name.start(1), start + name.end(1)
         return tag[:begin] + html.escape(shown, quote=True) + tag[end:]
 
-    return _STEP.sub(step, _NAMED.sub(one, xml))
+    def element(found: re.Match[str]) -> str:
+        if found.group(1) in ("userTask", "manualTask", "lane", "participant"):
+            return found.group(0)
+        attrs = found.group(2)
+        bpmn_id, name = _ATTR["id"].search(attrs), _ELEMENT_NAME.search(attrs)
+        shown = english.get(bpmn_id.group(1)) if english and bpmn_id and name else None
+        if shown is None or name is None:
+            return found.group(0)
+        start = found.start(2) - found.start(0) + name.start(1)
+        end = found.start(2) - found.start(0) + name.end(1)
+        return found.group(0)[:start] + html.escape(shown, quote=True) + found.group(0)[end:]
+
+    named = _NAMED.sub(one, xml)
+    if locale == "en" and english:
+        named = _ELEMENT.sub(element, named)
+    return _STEP.sub(step, named)
 
 
 # --- correcting one item of case data (the operations panel) ---------------------------------------------
@@ -473,6 +498,17 @@ def editable_fields(
 
 _POOL_NAME = re.compile(r'<bpmn:participant\b[^>]*?\bname="([^"]*)"')
 _ENGLISH_NAMES: dict[str, str | None] = {}
+
+
+_ELEMENT_ENGLISH: dict[str, dict[str, str]] = {}
+
+
+def element_english(sha256: str, xml: Callable[[], str]) -> dict[str, str]:
+    """A procedure version's elements' English names (id -> ``nameEn``: engine/bpmn/element_names.py),
+    read once per version's content (``sha256``)."""
+    if sha256 not in _ELEMENT_ENGLISH:
+        _ELEMENT_ENGLISH[sha256] = element_names.english_names(xml())
+    return _ELEMENT_ENGLISH[sha256]
 
 
 def english_name(sha256: str, xml: Callable[[], str]) -> str | None:

@@ -166,6 +166,7 @@ def _elements(xml: bytes | str) -> dict[str, _Element]:
                     "source": el.get("sourceRef"),
                     "target": el.get("targetRef"),
                     "condition": _text(el.find(f"{_B}conditionExpression")),
+                    **{f"property:{name}": value for name, value in _properties(el).items()},
                 }
             elif kind == "lane":
                 members = sorted(

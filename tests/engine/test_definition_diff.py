@@ -87,6 +87,14 @@ def test_added_removed_and_rewired_elements():
     assert [(e.id, e.type) for e in back.removed] == [("phone_call", "manualTask")]
 
 
+def test_a_flows_english_name_is_a_change():
+    new = CA.replace('value="Not accepted"', 'value="Refused"')
+    assert new != CA
+    assert _changes(diff_xml(CA, new), "f_gw_accept_gw_rejected") == {
+        "property:nameEn": ("Not accepted", "Refused")
+    }
+
+
 def test_form_key_and_script_changes():
     new = CA.replace('value="ca_acceptance"', 'value="ca_assessment"').replace(
         "review_quorum = param('review_quorum')", "review_quorum = 7"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 
 from api.extensions import db
+from engine.bpmn import element_names
 from engine.deadlines import calendar as cal
 from engine.definitions import service as definitions
 from engine.definitions.models import ProcessDefinition
@@ -90,6 +91,15 @@ def test_admin_edits_validates_diffs_and_deploys_a_new_version(browser, live_ser
     assert page.get_by_label("条件表达式", exact=True).input_value() == "accepted == False"
     page.get_by_label("条件表达式", exact=True).fill("not accepted")
     page.get_by_label("条件表达式", exact=True).press("Tab")
+    # a flow's and a gateway's English names (what English pages show in the diagram)
+    assert page.get_by_label("英文名称", exact=True).input_value() == "Not accepted"
+    page.get_by_label("英文名称", exact=True).fill("Refused")
+    page.get_by_label("英文名称", exact=True).press("Tab")
+    page.evaluate(select, "gw_accept")
+    page.get_by_test_id("panel-element").filter(has_text="gw_accept").wait_for()
+    assert page.get_by_label("英文名称", exact=True).input_value() == "Accepted?"
+    page.get_by_label("英文名称", exact=True).fill("Accepted for processing?")
+    page.get_by_label("英文名称", exact=True).press("Tab")
 
     # --- 3. Validate, then the diff against version n shows the changed task -----------------------
     page.get_by_role("button", name="校验").click()
@@ -113,6 +123,9 @@ def test_admin_edits_validates_diffs_and_deploys_a_new_version(browser, live_ser
         page.get_by_test_id("diff-changed").locator('li[data-element="f_gw_accept_gw_rejected"]').inner_text()
     )
     assert "condition: accepted == False → not accepted" in flow
+    assert "property:nameEn: Not accepted → Refused" in flow
+    gateway = page.get_by_test_id("diff-changed").locator('li[data-element="gw_accept"]').inner_text()
+    assert "property:nameEn: Accepted? → Accepted for processing?" in gateway
     assert page.get_by_test_id("diff-added").locator("li").count() == 0
     assert page.get_by_test_id("diff-removed").locator("li").count() == 0
     admin.shot("21-modeler-diff")
@@ -141,6 +154,11 @@ def test_admin_edits_validates_diffs_and_deploys_a_new_version(browser, live_ser
     district = definitions.compiled(session, after.id).task_meta("district_approval")
     assert district is not None and district.role == "district_head"
     assert "not accepted" in after.bpmn_xml
+    english = element_names.english_names(after.bpmn_xml)
+    assert (english["f_gw_accept_gw_rejected"], english["gw_accept"]) == (
+        "Refused",
+        "Accepted for processing?",
+    )
 
     # --- 5. The old case stays on version n; a new case runs on n+1 with the new name and deadline ---
     old = client.get(f"/api/v1/process-instances/{old_case['id']}", headers=login("admin")).json

@@ -121,6 +121,30 @@ def test_diagram_steps_named_as_the_page_names_them():
     assert 'name="电话回访"' in en and '<bpmn:scriptTask id="calc" name="计算"/>' in en
 
 
+def test_diagram_events_gateways_and_flows_by_their_english_names():
+    xml = (
+        '<bpmn:startEvent id="start" name="提出申请"/>'
+        '<bpmn:exclusiveGateway id="gw" name="是否受理？" default="f2">'
+        "<bpmn:extensionElements><spiffworkflow:properties>"
+        '<spiffworkflow:property name="nameEn" value="Accepted?"/>'
+        "</spiffworkflow:properties></bpmn:extensionElements></bpmn:exclusiveGateway>"
+        '<bpmn:sequenceFlow id="f1" name="不予受理" sourceRef="gw" targetRef="end"/>'
+        '<bpmn:scriptTask id="calc" name="计算"/>'
+        '<bpmn:userTask id="approve" name="街镇审批"/>'
+        '<bpmn:lane id="l" name="资金发放 finance"/>'
+    )
+    english = {"gw": "Accepted?", "f1": 'Not "accepted" & <closed>', "approve": "Approval", "l": "Lane"}
+    en = localize_diagram(xml, "en", english=english)
+    assert '<bpmn:exclusiveGateway id="gw" name="Accepted?" default="f2">' in en
+    assert '<bpmn:sequenceFlow id="f1" name="Not &quot;accepted&quot; &amp; &lt;closed&gt;" sourceRef=' in en
+    # no English name: as drawn; a user task and a lane keep their own rules
+    assert '<bpmn:startEvent id="start" name="提出申请"/>' in en and 'name="计算"' in en
+    assert 'id="approve" name="街镇审批"' in en and 'name="Finance"' in en
+    # Chinese pages: every element as drawn
+    zh = localize_diagram(xml, "zh", english=english)
+    assert '<bpmn:exclusiveGateway id="gw" name="是否受理？"' in zh and 'id="f1" name="不予受理"' in zh
+
+
 def test_table_rows_write_what_a_cell_loop_writes():
     """The one-pass body of a table is the HTML the template's loop over the cells wrote."""
     from jinja2 import Environment

@@ -396,6 +396,52 @@ def test_the_diagram_names_lanes_in_one_language(web, demo):
     assert (
         '<small class="muted">Citizen comprehensive assistance</small>' in page and "市民综合帮扶" not in page
     )
+    # events, gateways, flows and automatic steps by their English names; in Chinese as drawn
+    assert (
+        'id="gw_accept" name="Accepted?"' in en and 'id="follow_up_wait" name="30 days after payment"' in en
+    )
+    assert 'name="Not accepted"' in en and 'id="settings" name="Load the settings"' in en
+    assert 'id="gw_accept" name="是否受理？"' in zh and 'name="不予受理"' in zh
+
+
+def test_a_case_on_a_version_without_english_names_takes_the_latest_versions(web):
+    from engine.definitions import service as definitions
+    from engine.instances import service as instances
+    from engine.orgs import service as orgs
+
+    session = db.session()
+    admin = users.by_username(session, "admin")
+    shipped = (ROOT / "processes" / "comprehensive_assistance.bpmn").read_text(encoding="utf-8")
+    unnamed = shipped.replace('<spiffworkflow:property name="nameEn" value="Accepted?"/>', "")
+    assert unnamed != shipped
+    older, _new = definitions.deploy(session, unnamed, actor_id=admin.id)
+    case = instances.create(session, older, orgs.by_code(session, "310107014"), actor_id=admin.id)
+    newest, created = definitions.deploy(session, shipped, actor_id=admin.id)
+    assert created and newest.version == older.version + 1
+    session.commit()
+    browser = login(web, "admin")
+    browser.get("/lang/en")
+    en = browser.get(f"/cases/{case.id}/diagram.bpmn?lang=en").get_data(as_text=True)
+    assert 'id="gw_accept" name="Accepted?"' in en and 'id="start" name="Application submitted"' in en
+
+
+def test_no_element_of_an_english_diagram_keeps_a_chinese_name(web, demo):
+    browser = login(web, "admin")
+    browser.get("/lang/en")
+    shown = set()
+    for case in db.session.scalars(select(ProcessInstance).order_by(ProcessInstance.id)):
+        if case.definition.key in shown:
+            continue
+        shown.add(case.definition.key)
+        en = browser.get(f"/cases/{case.id}/diagram.bpmn?lang=en").get_data(as_text=True)
+        chinese = [
+            (kind, name)
+            for kind, name in re.findall(r'<bpmn:(\w+)\b[^>]*?(?<![\w:])name="([^"]*)"', en)
+            # not drawn: a process's own name (its pool's is) and a data property's label
+            if kind not in ("process", "property") and re.search(r"[\u4e00-\u9fff]", name)
+        ]
+        assert chinese == [], (case.definition.key, chinese)
+    assert len(shown) >= 5
 
 
 def test_dashboards_and_their_exports_show_no_none(web, demo):
@@ -454,8 +500,12 @@ def test_a_fired_timer_reads_as_what_the_system_did(web, demo):
         db.session, AuditAction.TIMER_FIRED, instance_id=project.id, details={"bpmn_id": "b_monthly"}
     )
     db.session.commit()
-    html = login(web, "city_officer").get(f"/cases/{project.id}").get_data(as_text=True)
+    browser = login(web, "city_officer")
+    html = browser.get(f"/cases/{project.id}").get_data(as_text=True)
     assert "系统自动处理：每月初" in html and "定时器" not in html
+    browser.get("/lang/en")  # the timer by its English name (its nameEn property)
+    html = browser.get(f"/cases/{project.id}").get_data(as_text=True)
+    assert "Handled automatically: Start of each month" in html and "每月初" not in html
 
 
 # Product and format names an admin page may show in Latin letters (versions, downloads, the API).

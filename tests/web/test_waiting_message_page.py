@@ -1,5 +1,6 @@
 """The case page shows a case waiting at a receive task as 等待消息：<step> (never as a user task, nor in
-anyone's inbox), and the message's arrival in the timeline in staff words."""
+anyone's inbox; on English pages by the step's English name), and the message's arrival in the
+timeline in staff words."""
 
 from __future__ import annotations
 
@@ -32,6 +33,10 @@ def test_a_waiting_receive_shows_as_waiting_for_the_message(web):
     page = text(officer.get(f"/cases/{case.id}"))
     assert "等待消息：年度名单确认" in page and "暂无待办" not in page
     assert "年度名单确认" not in text(officer.get("/?tab=claimable"))
+    officer.get("/lang/en")  # the receive task by its English name (its nameEn property)
+    page = text(officer.get(f"/cases/{case.id}"))
+    assert "Waiting for the message: Annual list confirmed" in page and "年度名单确认" not in page
+    officer.get("/lang/zh")
 
     messages.send(session, "list_confirmed", "BP-WEB", {"households": 1}, actor_id=admin.id)
     session.commit()

@@ -4,6 +4,7 @@
 //   lane → role:        the lane's name "<中文名> <role>" (the engine finds the role token in the name)
 //   user task:          <spiffworkflow:properties><spiffworkflow:property name="formKey|nameEn|deadline|
 //                       reminder|escalate_to|send_back_to|outputs|assignee_field|role_field|roles|instance_label" value="…"/></spiffworkflow:properties> in extensionElements
+//   other flow element: <spiffworkflow:property name="nameEn" value="…"/> (its name on English pages)
 //   business-rule task: <spiffworkflow:calledDecisionId>decision id</spiffworkflow:calledDecisionId> in extensionElements
 //   sequence flow:      <bpmn:conditionExpression>…</bpmn:conditionExpression> (flows out of gateways)
 //   message elements:   messageRef → a bpmn:Message by name; <spiffworkflow:property name="correlation"/>
@@ -243,6 +244,12 @@
         if (element.parent || is(element, "bpmn:Participant")) { modeling.updateLabel(element, v); }
         else { modeling.updateProperties(element, { name: v }); }
       })));
+    }
+    if (is(element, "bpmn:FlowElement") && !is(element, "bpmn:UserTask") && !is(element, "bpmn:ManualTask")) {
+      // events, gateways, flows, automatic steps: user and manual tasks have theirs below
+      panel.appendChild(field("英文名称 / English name", input(getProperty(element, "nameEn"), function (v) {
+        setProperty(element, "nameEn", v.trim());
+      }, "Approved?"), tr("英文页面上图中显示的名称", "the name shown in the diagram on English pages")));
     }
     if (is(element, "bpmn:Lane")) {
       panel.appendChild(field("名称 / Name", input(bo.name, function (v) { modeling.updateLabel(element, v); })));
