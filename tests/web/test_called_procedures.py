@@ -46,6 +46,8 @@ def test_the_calling_case_shows_its_sub_procedure_and_each_member_has_their_vote
     section = english[english.index('data-testid="called-procedures"') :]
     # the open vote named by its form's English title
     assert "<td>Acceptance and review</td>" in section and "评议小组成员表决" not in section
+    # the call activity by its English name (its nameEn property)
+    assert "<td>Democratic review</td>" in section and "<td>民主评议</td>" not in section
     second = web("rp_second")
     second.get("/lang/en")
     assert "Acceptance and review (rp_second)" in text(second.get("/"))
