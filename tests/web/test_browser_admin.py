@@ -42,6 +42,14 @@ def _start_case(client, login, business_key: str) -> dict:
     return response.json
 
 
+def _change(page, label: str, old: str, new: str) -> None:
+    """The side panel's field ``label`` shows ``old``; the admin types ``new`` and leaves the field."""
+    field = page.get_by_label(label, exact=True)
+    assert field.input_value() == old
+    field.fill(new)
+    field.press("Tab")
+
+
 def test_admin_edits_validates_diffs_and_deploys_a_new_version(browser, live_server, client, login):
     # --- 1. A case started on the current version n ---------------------------------------------------
     session = db.session()
@@ -88,18 +96,12 @@ def test_admin_edits_validates_diffs_and_deploys_a_new_version(browser, live_ser
     page.get_by_label("角色", exact=True).select_option("district_head")
     page.evaluate(select, "f_gw_accept_gw_rejected")
     page.get_by_test_id("panel-element").filter(has_text="f_gw_accept_gw_rejected").wait_for()
-    assert page.get_by_label("条件表达式", exact=True).input_value() == "accepted == False"
-    page.get_by_label("条件表达式", exact=True).fill("not accepted")
-    page.get_by_label("条件表达式", exact=True).press("Tab")
+    _change(page, "条件表达式", "accepted == False", "not accepted")
     # a flow's and a gateway's English names (what English pages show in the diagram)
-    assert page.get_by_label("英文名称", exact=True).input_value() == "Not accepted"
-    page.get_by_label("英文名称", exact=True).fill("Refused")
-    page.get_by_label("英文名称", exact=True).press("Tab")
+    _change(page, "英文名称", "Not accepted", "Refused")
     page.evaluate(select, "gw_accept")
     page.get_by_test_id("panel-element").filter(has_text="gw_accept").wait_for()
-    assert page.get_by_label("英文名称", exact=True).input_value() == "Accepted?"
-    page.get_by_label("英文名称", exact=True).fill("Accepted for processing?")
-    page.get_by_label("英文名称", exact=True).press("Tab")
+    _change(page, "英文名称", "Accepted?", "Accepted for processing?")
 
     # --- 3. Validate, then the diff against version n shows the changed task -----------------------
     page.get_by_role("button", name="校验").click()
