@@ -224,11 +224,14 @@ def _english_names(instance: Any) -> dict[str, str]:
     if locale() != "en":
         return {}
     own = instance.definition
-    found = display.element_english(own.sha256, lambda: own.bpmn_xml)
-    newest = definitions.latest(_db(), own.key)
-    if newest is None or newest.id == own.id:
-        return found
-    return display.element_english(newest.sha256, lambda: newest.bpmn_xml) | found
+    kept: dict[int, dict[str, str]] = request.environ.setdefault("assistflow.element_names", {})
+    if own.id not in kept:  # once per request (a timeline page may name many fired timers)
+        found = display.element_english(own.sha256, lambda: own.bpmn_xml)
+        newest = definitions.latest(_db(), own.key)
+        if newest is not None and newest.id != own.id:
+            found = display.element_english(newest.sha256, lambda: newest.bpmn_xml) | found
+        kept[own.id] = found
+    return kept[own.id]
 
 
 def _element_name(instance: Any, bpmn_id: str | None) -> str | None:

@@ -102,6 +102,9 @@ def test_admin_edits_validates_diffs_and_deploys_a_new_version(browser, live_ser
     page.evaluate(select, "gw_accept")
     page.get_by_test_id("panel-element").filter(has_text="gw_accept").wait_for()
     _change(page, "英文名称", "Accepted?", "Accepted for processing?")
+    page.evaluate(select, "f_gw_accept_gw_rejected_label")  # a flow's label edits its flow's
+    page.get_by_test_id("panel-element").filter(has_text="f_gw_accept_gw_rejected").wait_for()
+    _change(page, "英文名称", "Refused", "Refused at acceptance")
 
     # --- 3. Validate, then the diff against version n shows the changed task -----------------------
     page.get_by_role("button", name="校验").click()
@@ -125,7 +128,7 @@ def test_admin_edits_validates_diffs_and_deploys_a_new_version(browser, live_ser
         page.get_by_test_id("diff-changed").locator('li[data-element="f_gw_accept_gw_rejected"]').inner_text()
     )
     assert "condition: accepted == False → not accepted" in flow
-    assert "property:nameEn: Not accepted → Refused" in flow
+    assert "property:nameEn: Not accepted → Refused at acceptance" in flow
     gateway = page.get_by_test_id("diff-changed").locator('li[data-element="gw_accept"]').inner_text()
     assert "property:nameEn: Accepted? → Accepted for processing?" in gateway
     assert page.get_by_test_id("diff-added").locator("li").count() == 0
@@ -158,7 +161,7 @@ def test_admin_edits_validates_diffs_and_deploys_a_new_version(browser, live_ser
     assert "not accepted" in after.bpmn_xml
     english = element_names.english_names(after.bpmn_xml)
     assert (english["f_gw_accept_gw_rejected"], english["gw_accept"]) == (
-        "Refused",
+        "Refused at acceptance",
         "Accepted for processing?",
     )
 
