@@ -36,6 +36,7 @@ from engine.messages import service as messages
 from engine.records import service as records
 from engine.tasks import history as task_history
 from engine.tasks import service as tasks
+from engine.tasks.names import bilingual
 from engine.users import service as users
 
 EVENT_NAMES = {
@@ -178,8 +179,17 @@ def _called(instance: Any) -> list[dict[str, Any]] | None:
 
 
 def _own_english(definition: Any) -> str | None:
-    """The English half of this version's pool name, if it has one."""
-    return display.english_name(definition.sha256, lambda: definition.bpmn_xml)
+    """The English half of this version's pool name, else of its process's name (a procedure drawn
+    without a pool), if it has one."""
+    pool = display.english_name(definition.sha256, lambda: definition.bpmn_xml)
+    halves = bilingual(str(definition.name)) if pool is None else None
+    return pool or (halves[1] if halves else None)
+
+
+def _chinese(name: str) -> str:
+    """A procedure's name on Chinese pages: the Chinese half of a name written "中文 English"."""
+    halves = bilingual(name)
+    return halves[0] if halves else name
 
 
 def _latest_english() -> dict[str, str]:
@@ -203,13 +213,16 @@ def procedure_name(definition: Any) -> str:
         english = _own_english(definition) or _latest_english().get(definition.key)
         if english:
             return english
-    return str(definition.name)
+    return _chinese(str(definition.name))
 
 
 def procedure_label(key: str, name: str) -> str:
     """Procedure ``key`` known by its (Chinese) ``name`` only, as a task list holds it: in English, its
-    latest version's English name."""
-    return _latest_english().get(key, name) if locale() == "en" else name
+    latest version's English name (or the English half of a name written "中文 English")."""
+    if locale() == "en":
+        halves = bilingual(name)
+        return _latest_english().get(key) or (halves[1] if halves else name)
+    return _chinese(name)
 
 
 @bp.app_context_processor

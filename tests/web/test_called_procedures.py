@@ -37,7 +37,8 @@ def test_the_calling_case_shows_its_sub_procedure_and_each_member_has_their_vote
     officer = web("pt_officer")
     page = text(officer.get(f"/cases/{instance_id}"))
     section = page[page.index('data-testid="called-procedures"') :]
-    assert "调用的子流程" in section and "民主评议（子流程）" in section and "办理中" in section
+    assert "调用的子流程" in section and "<td>民主评议（子流程）</td>" in section and "办理中" in section
+    assert "Democratic review" not in section  # the Chinese half of its "中文 English" process name
     assert "评议小组成员表决" in section
     member = text(web("rp_second").get("/"))
     assert "评议小组成员表决（rp_second）" in member and "评议小组成员表决（rp_third）" not in member
@@ -48,6 +49,8 @@ def test_the_calling_case_shows_its_sub_procedure_and_each_member_has_their_vote
     assert "<td>Acceptance and review</td>" in section and "评议小组成员表决" not in section
     # the call activity by its English name (its nameEn property)
     assert "<td>Democratic review</td>" in section and "<td>民主评议</td>" not in section
+    # a procedure drawn without a pool, by the English half of its process's name
+    assert "<td>Democratic review (sub-procedure)</td>" in section and "民主评议" not in section
     second = web("rp_second")
     second.get("/lang/en")
     assert "Acceptance and review (rp_second)" in text(second.get("/"))
