@@ -8,7 +8,10 @@ timer that fired) and what the case waits for.
 
 from __future__ import annotations
 
-from engine.bpmn.xmlsafe import BPMN_NS, CAMUNDA_NS, SPIFF_NS, ZEEBE_NS, parse_xml
+from lxml import etree
+
+from engine.bpmn.taskmeta import _properties
+from engine.bpmn.xmlsafe import BPMN_NS, parse_xml
 
 # Named elements that are not drawn as a flow element, or are named otherwise: a pool and a lane are
 # named "中文 English"; a message's or signal's name is the key a sender and a receiver share.
@@ -37,33 +40,30 @@ NOT_FLOW_ELEMENTS = frozenset(
     }
 )
 
-_PROPERTIES = tuple(
-    f"{{{BPMN_NS}}}extensionElements/{{{ns}}}properties/{{{ns}}}property"
-    for ns in (SPIFF_NS, CAMUNDA_NS, ZEEBE_NS)
-)
+
+def _english_of(root: etree._Element) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for element in root.iter(f"{{{BPMN_NS}}}*"):
+        element_id = element.get("id")
+        value = (_properties(element).get("nameEn") or "").strip() if element_id else ""
+        if element_id and value:
+            found[element_id] = value
+    return found
 
 
 def english_names(xml: bytes | str) -> dict[str, str]:
-    """Element id -> its ``nameEn`` property, for every element of the file that has one."""
-    found: dict[str, str] = {}
-    for element in parse_xml(xml).getroot().iter(f"{{{BPMN_NS}}}*"):
-        element_id = element.get("id")
-        if not element_id:
-            continue
-        for path in _PROPERTIES:
-            for prop in element.iterfind(path):
-                value = (prop.get("value") or "").strip()
-                if prop.get("name") == "nameEn" and value:
-                    found.setdefault(element_id, value)
-    return found
+    """Element id -> its ``nameEn`` property (the engine's reading of ``spiffworkflow:``, ``camunda:`` or
+    ``zeebe:properties``), for every element of the file that has one."""
+    return _english_of(parse_xml(xml).getroot())
 
 
 def unnamed_in_english(xml: bytes | str) -> list[tuple[str, str, str]]:
     """(kind, id, name) of every named flow element without an English name (user and manual tasks
     take their form's English title instead and are not listed)."""
-    english = english_names(xml)
+    root = parse_xml(xml).getroot()
+    english = _english_of(root)
     missing = []
-    for element in parse_xml(xml).getroot().iter(f"{{{BPMN_NS}}}*"):
+    for element in root.iter(f"{{{BPMN_NS}}}*"):
         kind = element.tag.rpartition("}")[2]
         element_id, name = element.get("id"), element.get("name")
         if not name or not element_id or kind in NOT_FLOW_ELEMENTS or kind in ("userTask", "manualTask"):
