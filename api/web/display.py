@@ -403,6 +403,14 @@ _ELEMENT = re.compile(r"<bpmn:(\w+)\b([^>]*?)(/?>)")
 _ELEMENT_NAME = re.compile(r'(?<![\w:])name="([^"]*)"')
 
 
+def _renamed(tag: re.Match[str], name: re.Match[str], shown: str) -> str:
+    """The start tag ``tag`` with the value of its name attribute (``name``, found in the tag's
+    attributes, group 2) replaced by ``shown``."""
+    start = tag.start(2) - tag.start(0)
+    text = tag.group(0)
+    return text[: start + name.start(1)] + html.escape(shown, quote=True) + text[start + name.end(1) :]
+
+
 def localize_diagram(
     xml: str,
     locale: str,
@@ -434,22 +442,15 @@ def localize_diagram(
         form = _FORM_KEY.search(body) or _ATTR["camunda:formKey"].search(attrs)
         text = html.unescape(name.group(1))
         shown = name_of(text, html.unescape(form.group(1)) if form else None, bpmn_id.group(1))
-        start = found.start(2) - found.start(0)
-        tag = found.group(0)
-        begin, end = start + name.start(1), start + name.end(1)
-        return tag[:begin] + html.escape(shown, quote=True) + tag[end:]
+        return _renamed(found, name, shown)
 
     def element(found: re.Match[str]) -> str:
         if found.group(1) in ("userTask", "manualTask", "lane", "participant"):
             return found.group(0)
         attrs = found.group(2)
         bpmn_id, name = _ATTR["id"].search(attrs), _ELEMENT_NAME.search(attrs)
-        shown = english.get(bpmn_id.group(1)) if english and bpmn_id and name else None
-        if shown is None or name is None:
-            return found.group(0)
-        start = found.start(2) - found.start(0) + name.start(1)
-        end = found.start(2) - found.start(0) + name.end(1)
-        return found.group(0)[:start] + html.escape(shown, quote=True) + found.group(0)[end:]
+        shown = english.get(bpmn_id.group(1)) if english and bpmn_id else None
+        return found.group(0) if shown is None or name is None else _renamed(found, name, shown)
 
     named = _NAMED.sub(one, xml)
     if locale == "en" and english:
